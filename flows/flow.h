@@ -166,6 +166,7 @@ struct flow_state {
 #define FLOW_SF_EDIT    0x02u /* answering an edit from a confirm node */
 #define FLOW_SF_RESUME  0x04u /* the resume question is on screen */
 #define FLOW_SF_EDITPICK 0x08u /* the "which answer to change" menu is on */
+#define FLOW_SF_LANG    0x10u /* the caller chose the language (or it was given) */
 
 /* Serialise st into buf (NUL-terminated).  Returns the length, or -1 if it
  * does not fit in cap.  The format is versioned text, see flow_state.c. */

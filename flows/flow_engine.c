@@ -214,7 +214,7 @@ const char *
 flow_state_get(const struct flow_state *st, const char *field)
 {
     if (strcmp(field, "lang") == 0)
-        return st->lang[0] ? st->lang : NULL;
+        return (st->flags & FLOW_SF_LANG) && st->lang[0] ? st->lang : NULL;
     for (unsigned i = 0; i < st->nanswers && i < FLOW_ANSWERS_MAX; i++)
         if (strcmp(st->answers[i].field, field) == 0)
             return st->answers[i].value;
@@ -226,8 +226,10 @@ flow_state_put(const struct flow_set *set, struct flow_state *st,
                const char *field, const char *value)
 {
     if (strcmp(field, "lang") == 0) {
-        if (flow_lang_index(set, value) >= 0)
-            snprintf(st->lang, sizeof(st->lang), "%s", value);
+        if (flow_lang_index(set, value) >= 0) {
+            flow_copy(st->lang, sizeof(st->lang), value);
+            st->flags |= FLOW_SF_LANG;
+        }
         return;
     }
     for (unsigned i = 0; i < st->nanswers; i++)
@@ -762,7 +764,7 @@ flow_begin(const struct flow_set *set, struct flow_state *st,
     st->started = ctx->now;
     st->nhist = 0;
     st->nanswers = 0;
-    st->flags = 0;
+    st->flags &= FLOW_SF_LANG;
     memset(st->answers, 0, sizeof(st->answers));
     if (flow_lang_index(set, st->lang) < 0 ||
         !(f->langs & (1u << flow_lang_index(set, st->lang)))) {
@@ -815,8 +817,10 @@ flow_start(const struct flow_set *set, struct flow_state *st,
     memset(st, 0, sizeof(*st));
     memset(out, 0, sizeof(*out));
     st->channel = channel;
-    if (lang != NULL && flow_lang_index(set, lang) >= 0)
-        snprintf(st->lang, sizeof(st->lang), "%s", lang);
+    if (lang != NULL && flow_lang_index(set, lang) >= 0) {
+        flow_copy(st->lang, sizeof(st->lang), lang);
+        st->flags |= FLOW_SF_LANG;
+    }
     if (f == NULL) {
         flow_end_with(set, st, "state_lost", out);
         return FLOW_ENOFLOW;
@@ -841,8 +845,9 @@ flow_dial(const struct flow_set *set, struct flow_state *st,
         st->updated = ctx->now;
         return flow_render(set, st, out);
     }
-    char lang[FLOW_LANG_MAX];
-    snprintf(lang, sizeof(lang), "%s", st->lang);
+    char lang[FLOW_LANG_MAX] = "";
+    if (st->flags & FLOW_SF_LANG)
+        flow_copy(lang, sizeof(lang), st->lang);
     if (flow_id == NULL)
         flow_id = channel == FLOW_CH_SMS ? set->s.entry_sms
                                          : set->s.entry_ussd;
@@ -1015,10 +1020,12 @@ flow_step(const struct flow_set *set, struct flow_state *st,
         const struct flow_def *h = flow_def_find(set, st->home);
         return flow_begin(set, st, h ? h : v.f, ctx, out);
     }
-    if (strcmp(in, s->key_back) == 0 &&
-        (st->page > 0 || st->nhist > 0 || (st->flags & FLOW_SF_EDITPICK))) {
+    if (strcmp(in, s->key_back) == 0) {
         st->why[0] = '\0';
-        if (st->page > 0) {
+        if (st->page == 0 && st->nhist == 0 &&
+            !(st->flags & FLOW_SF_EDITPICK)) {
+            /* nowhere to go back to: the same screen */
+        } else if (st->page > 0) {
             st->page--;
         } else if (st->flags & FLOW_SF_EDITPICK) {
             st->flags &= ~FLOW_SF_EDITPICK;

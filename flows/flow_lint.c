@@ -308,18 +308,21 @@ flow_lint_widest(struct flow_wide *w)
     }
 }
 
-static void
+/* Report a screen that does not fit; returns -1 if it was reported, so
+ * the caller can stop at the first (and least loaded) case. */
+static int
 flow_lint_screen(struct flow_linter *l, const struct flow_def *f,
                  const struct flow_node *nd, struct flow_state *st,
                  const char *what)
 {
     struct flow_out out;
     if (flow_render_check(l->set, st, &out) == 0)
-        return;
+        return 0;
     flow_diag_add(l->diag, f->file, nd->line, "%s of node '%s' does not "
                   "fit one %s page in '%s' (%u/%u %s)", what, nd->id,
                   flow_channel_name(st->channel), st->lang, out.used,
                   out.limit, flow_enc_name(out.enc));
+    return -1;
 }
 
 static void
@@ -371,7 +374,8 @@ flow_lint_pages(struct flow_linter *l, const struct flow_def *f)
                     whys = iw;
                     break;
                 case FLOW_K_CONFIRM:
-                    flow_lint_screen(l, f, nd, &st, "the read-back");
+                    if (flow_lint_screen(l, f, nd, &st, "the read-back"))
+                        continue;
                     st.flags = FLOW_SF_EDITPICK;
                     whys = menu_why;
                     break;
@@ -439,10 +443,13 @@ flow_lint_pages(struct flow_linter *l, const struct flow_def *f)
                             snprintf(a->value, sizeof(a->value), "%s",
                                      parents[pi]);
                     }
-                    for (size_t k = 0; whys[k]; k++) {
+                    int bad = 0;
+                    for (size_t k = 0; whys[k] && !bad; k++) {
                         snprintf(st.why, sizeof(st.why), "%s", whys[k]);
-                        flow_lint_screen(l, f, nd, &st, "the screen");
+                        bad = flow_lint_screen(l, f, nd, &st, "the screen");
                     }
+                    if (bad)
+                        break;
                 }
             }
         }

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "flows/flow.h"
 
@@ -31,6 +32,17 @@
                 __LINE__, why);                                             \
         abort();                                                            \
     } while (0)
+
+/* Copy a NUL-terminated string into dst[cap], cutting if needed. */
+static inline void
+flow_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
 
 /* X-macro: node kinds, with their names in flow files. */
 #define FLOW_KINDS(X)                                                       \

@@ -173,7 +173,7 @@ flow_st_uint(const char *s, unsigned long long max, unsigned long long *out)
         if (*s < '0' || *s > '9')
             return 0;
         unsigned d = (unsigned)(*s - '0');
-        if (v > (max - d) / 10)
+        if (d > max || v > (max - d) / 10)
             return 0;
         v = v * 10 + d;
     }
@@ -209,7 +209,7 @@ flow_st_field(struct flow_state *st, char key, const char *val,
                                  : st->why;
         if (!flow_st_id(val, key == 'w'))
             return -1;
-        snprintf(dst, FLOW_ID_MAX, "%s", val);
+        flow_copy(dst, FLOW_ID_MAX, val);
         return 0;
     }
     case 'l': {
@@ -219,7 +219,7 @@ flow_st_field(struct flow_state *st, char key, const char *val,
         for (size_t i = 0; i < n; i++)
             if (val[i] < 'a' || val[i] > 'z')
                 return -1;
-        snprintf(st->lang, sizeof(st->lang), "%s", val);
+        flow_copy(st->lang, sizeof(st->lang), val);
         return 0;
     }
     case 'k': {
@@ -229,7 +229,7 @@ flow_st_field(struct flow_state *st, char key, const char *val,
         for (size_t i = 0; i < n; i++)
             if (flow_st_hex(val[i]) < 0 || (val[i] >= 'A' && val[i] <= 'F'))
                 return -1;
-        snprintf(st->key, sizeof(st->key), "%s", val);
+        flow_copy(st->key, sizeof(st->key), val);
         return 0;
     }
     case 'c':
@@ -253,7 +253,7 @@ flow_st_field(struct flow_state *st, char key, const char *val,
         st->tries = (unsigned)u;
         return 0;
     case 'g':
-        if (!flow_st_uint(val, 0x0F, &u))
+        if (!flow_st_uint(val, 0x1F, &u))
             return -1;
         st->flags = (unsigned)u;
         return 0;
