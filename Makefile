@@ -40,7 +40,7 @@ INTG_BIN = $(INTG_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
 TLIB_SRC = $(wildcard tests/lib/*.c)
 TLIB_OBJ = $(TLIB_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all clean test test-bins check-deps format format-check
+.PHONY: all clean test test-bins check-deps format format-check fuzz fuzz-bins deps
 all: $(BUILD)/remigate
 
 $(BUILD)/remigate: $(MAIN_OBJ) $(BUILD)/libremigate.a
@@ -65,6 +65,50 @@ $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(TLIB_OBJ) $(BUILD
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 test-bins: $(BUILD)/remigate $(UNIT_BIN) $(INTG_BIN)
+
+# libFuzzer targets (clang).  The first line of each names what it links:
+# "/* fuzz: flows */" links flows/*.c.
+FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN = $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_CC  = clang
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 \
+	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I.
+
+build/fuzz/%: tests/fuzz/%.c $(wildcard flows/*.c flows/*.h)
+	@mkdir -p $(@D)
+	@echo "  FUZZ  $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< \
+	  $$(sed -n '1s|^/\* fuzz: \(.*\) \*/$$|\1|p' $< | \
+	     tr ' ' '\n' | sed 's|^flows$$|flows/*.c|') -lconfig
+
+fuzz-bins: $(FUZZ_BIN)
+
+# `make fuzz FUZZ_SECONDS=600`: each target for that long, by hand.
+fuzz: fuzz-bins
+	@for b in $(FUZZ_BIN); do n=$$(basename $$b); d=$$(mktemp -d); \
+	  cp -r tests/fuzz/corpus/$$n/. $$d/ 2>/dev/null; \
+	  echo "fuzz: $$n for $${FUZZ_SECONDS:-600}s"; \
+	  $$b -max_total_time=$${FUZZ_SECONDS:-600} -max_len=512 $$d || exit 1; \
+	  rm -rf $$d; done
+
+deps:
+	@scripts/deps
+
+# Installs what is missing, builds, runs every suite; the closing line is
+# "N passed, N failed".
+test:
+	@scripts/deps
+	@$(MAKE) --no-print-directory test-bins fuzz-bins
+	@SAN=$(SAN) tests/run
+
+FORMAT_SRC = $(wildcard flows/*.[ch] sessions/*.[ch] store/*.[ch] gateway/*.[ch] tests/unit/*.c tests/fuzz/*.c)
+format:
+	clang-format -i $(FORMAT_SRC)
+
+format-check:
+	@out=$$(for f in $(FORMAT_SRC); do clang-format $$f | diff -q $$f - >/dev/null || echo $$f; done); \
+	 if [ -n "$$out" ]; then echo "format-check: run 'make format' on:"; echo "$$out"; exit 1; fi; \
+	 echo "format-check: ok"
 
 # flows/ is the pure core: no event loop, no Redis, no PostgreSQL, no HTTP,
 # no other module of ours.

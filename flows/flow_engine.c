@@ -528,12 +528,17 @@ flow_rb_add(struct flow_rb *rb, const char *line)
         size_t len = strlen(p), cut = len;
         for (;;) {
             snprintf(part, sizeof(part), "%.*s", (int)cut, p);
-            flow_screen_reset(&sc);
-            flow_screen_line(&sc, part);
-            flow_screen_line(&sc, pg->foot_last);
-            flow_screen_line(&sc, pg->more);
-            flow_screen_line(&sc, pg->back);
-            if (flow_screen_fits(v->set, v->ch, &sc) || cut <= 1)
+            /* it must fit on a last page (with the foot) and on any other
+             * page (with "more") */
+            int fits = 1;
+            for (int last = 0; last < 2; last++) {
+                flow_screen_reset(&sc);
+                flow_screen_line(&sc, part);
+                flow_screen_line(&sc, last ? pg->foot_last : pg->more);
+                flow_screen_line(&sc, pg->back);
+                fits &= flow_screen_fits(v->set, v->ch, &sc);
+            }
+            if (fits || cut <= 1)
                 break;
             /* back off to the start of the previous code point */
             cut--;
@@ -1098,6 +1103,9 @@ flow_step(const struct flow_set *set, struct flow_state *st,
             st->why[0] = '\0';
             return flow_render(set, st, out);
         }
+        if (st->page + 1 < np)
+            /* the read-back must be seen to its end before it is accepted */
+            return flow_wrong(set, st, "invalid_choice", out);
         if (strcmp(in, "1") == 0) {
             flow_hist_push(st, v.nd->id);
             return flow_enter(set, st, v.f, v.nd->next, out);

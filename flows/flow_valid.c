@@ -121,7 +121,7 @@ flow_valid_range(const struct flow_vparam *p, const char *in, long base,
                  const char *why, char *out, size_t cap)
 {
     long v;
-    char buf[16];
+    char buf[32];
     if (flow_valid_long(in, &v) < 0)
         return why;
     if ((p->have_min && v < base + p->min) ||
