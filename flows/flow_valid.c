@@ -170,7 +170,8 @@ flow_valid_nid(const struct flow_vparam *p, const char *in, int year,
     return flow_valid_put(buf, out, cap) ? "invalid" : NULL;
 }
 
-/* Bangladesh passport: one or two letters and seven digits. */
+/* Bangladesh passport: nine characters, one or two letters then digits
+ * (e-passport A01234567, machine-readable EB0123456). */
 static const char *
 flow_valid_passport(const struct flow_vparam *p, const char *in, int year,
                     char *out, size_t cap)
@@ -197,7 +198,7 @@ flow_valid_passport(const struct flow_vparam *p, const char *in, int year,
         buf[n++] = c;
     }
     buf[n] = '\0';
-    if (letters < 1 || letters > 2 || n - letters != 7)
+    if (letters < 1 || letters > 2 || n != 9)
         return "invalid_passport";
     return flow_valid_put(buf, out, cap) ? "invalid" : NULL;
 }
