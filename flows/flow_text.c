@@ -1,185 +1,270 @@
 /*
  * flow_text.c -- UTF-8, the GSM 03.38 alphabet, and input normalisation.
  *
- * A screen goes out as GSM 7-bit when every character is in the default
- * alphabet or its extension table (those cost two septets: escape + char),
- * otherwise as UCS-2, where every BMP character is one unit and anything
- * astral two.  Bangla is always UCS-2.  We count exactly what the network
- * will count, so the engine can promise that no page is cut.
+ * A screen goes out in GSM 7-bit when every character is in the default
+ * alphabet or its extension table (an extension character is sent as escape
+ * plus character: two septets), otherwise in UCS-2, one UTF-16 code unit per
+ * BMP character and two for anything above U+FFFF.  All Bangla is UCS-2.
+ * We count exactly what the network counts, so the engine can promise that
+ * no page is ever cut.
+ *
+ * Decoding is strict everywhere: a byte string that is not UTF-8 is refused
+ * as input and, when measured, costs the most it could (UCS-2, one unit per
+ * byte).
  */
+#include <limits.h>
 #include <string.h>
 
-#include "flows/flow_model.h"
+#include "flows/flow_int.h"
 
-/* Decode one code point at s[*i]; strict (no overlongs, no surrogates). */
-static int
+int
 flow_utf8_next(const char *s, size_t len, size_t *i, uint32_t *cp)
 {
-    const unsigned char *p = (const unsigned char *)s + *i;
-    size_t left = len - *i;
-    uint32_t c;
+    const unsigned char *p;
+    uint32_t c, min;
     size_t n;
 
-    if (left == 0)
+    if (s == NULL || *i >= len)
         return -1;
+    p = (const unsigned char *)s + *i;
     if (p[0] < 0x80) {
         *cp = p[0];
         *i += 1;
         return 0;
     }
-    if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+    if ((p[0] & 0xE0) == 0xC0) {
         n = 2;
-        c = p[0] & 0x1F;
-    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        c = p[0] & 0x1Fu;
+        min = 0x80;
+    } else if ((p[0] & 0xF0) == 0xE0) {
         n = 3;
-        c = p[0] & 0x0F;
-    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        c = p[0] & 0x0Fu;
+        min = 0x800;
+    } else if ((p[0] & 0xF8) == 0xF0) {
         n = 4;
-        c = p[0] & 0x07;
+        c = p[0] & 0x07u;
+        min = 0x10000;
     } else {
-        return -1;
+        return -1; /* continuation byte, or 0xF8..0xFF */
     }
-    if (left < n)
+    if (len - *i < n)
         return -1;
     for (size_t k = 1; k < n; k++) {
         if ((p[k] & 0xC0) != 0x80)
             return -1;
-        c = c << 6 | (p[k] & 0x3F);
+        c = c << 6 | (p[k] & 0x3Fu);
     }
-    if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10FFFF)) ||
-        (c >= 0xD800 && c <= 0xDFFF))
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
         return -1;
     *cp = c;
     *i += n;
     return 0;
 }
 
+/* Contract in flow.h. */
 int
 flow_utf8_valid(const char *s, size_t len)
 {
     size_t i = 0;
     uint32_t cp;
+
+    if (s == NULL)
+        return len == 0;
     while (i < len)
         if (flow_utf8_next(s, len, &i, &cp) < 0)
             return 0;
     return 1;
 }
 
-/* 1: in the GSM default alphabet; 2: in the extension table; 0: neither. */
-static int
+/* The non-ASCII characters of the GSM 03.38 default alphabet, ascending. */
+static const uint16_t flow_gsm7_basic[] = {
+    0x00A1, /* ¡ */ 0x00A3, /* £ */ 0x00A4, /* ¤ */ 0x00A5, /* ¥ */
+    0x00A7, /* § */ 0x00BF, /* ¿ */ 0x00C4, /* Ä */ 0x00C5, /* Å */
+    0x00C6, /* Æ */ 0x00C7, /* Ç */ 0x00C9, /* É */ 0x00D1, /* Ñ */
+    0x00D6, /* Ö */ 0x00D8, /* Ø */ 0x00DC, /* Ü */ 0x00DF, /* ß */
+    0x00E0, /* à */ 0x00E4, /* ä */ 0x00E5, /* å */ 0x00E6, /* æ */
+    0x00E8, /* è */ 0x00E9, /* é */ 0x00EC, /* ì */ 0x00F1, /* ñ */
+    0x00F2, /* ò */ 0x00F6, /* ö */ 0x00F8, /* ø */ 0x00F9, /* ù */
+    0x00FC, /* ü */ 0x0393, /* Γ */ 0x0394, /* Δ */ 0x0398, /* Θ */
+    0x039B, /* Λ */ 0x039E, /* Ξ */ 0x03A0, /* Π */ 0x03A3, /* Σ */
+    0x03A6, /* Φ */ 0x03A8, /* Ψ */ 0x03A9,                 /* Ω */
+};
+
+int
 flow_gsm7_char(uint32_t cp)
 {
-    static const uint32_t basic[] = {
-        0x40, 0xA3, 0x24, 0xA5, 0xE8, 0xE9, 0xF9, 0xEC, 0xF2, 0xC7, 0x0A,
-        0xD8, 0xF8, 0x0D, 0xC5, 0xE5, 0x394, 0x5F, 0x3A6, 0x393, 0x39B,
-        0x3A9, 0x3A0, 0x3A8, 0x3A3, 0x398, 0x39E, 0xC6, 0xE6, 0xDF, 0xC9,
-        0xA4, 0xA1, 0xC4, 0xD6, 0xD1, 0xDC, 0xA7, 0xBF, 0xE4, 0xF6, 0xF1,
-        0xFC, 0xE0};
-    static const char ext[] = "^{}\\[~]|\f";
-    if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
-        (cp >= '0' && cp <= '9'))
-        return 1;
-    if (cp >= 0x20 && cp < 0x7F && strchr(" !\"#%&'()*+,-./:;<=>?", (int)cp))
-        return 1;
-    for (size_t i = 0; i < sizeof(basic) / sizeof(basic[0]); i++)
-        if (basic[i] == cp)
+    size_t lo = 0, hi = sizeof(flow_gsm7_basic) / sizeof(flow_gsm7_basic[0]);
+
+    if (cp < 0x80) {
+        if (cp == '\n' || cp == '\r')
             return 1;
-    if (cp == 0x20AC || (cp != 0 && cp < 0x80 && strchr(ext, (int)cp)))
+        if (cp == '\f')
+            return 2;
+        if (cp < 0x20 || cp == 0x7F || cp == '`')
+            return 0; /* controls, and the backtick GSM lacks */
+        if (memchr("[\\]^{|}~", (int)cp, 8) != NULL)
+            return 2;
+        return 1;
+    }
+    if (cp == 0x20AC) /* euro sign */
         return 2;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (flow_gsm7_basic[mid] == cp)
+            return 1;
+        if (flow_gsm7_basic[mid] < cp)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return 0;
 }
 
-void
-flow_text_measure(const char *s, size_t len, enum flow_enc *enc,
-                  unsigned *units)
+/* One pass over s: its size in septets and in UTF-16 units, and whether
+ * every character is GSM. */
+static int
+flow_text_scan(const char *s, size_t len, unsigned *septets, unsigned *ucs2)
 {
     size_t i = 0;
-    unsigned septets = 0, ucs2 = 0;
     int gsm = 1;
     uint32_t cp;
+
+    *septets = *ucs2 = 0;
     while (i < len) {
         if (flow_utf8_next(s, len, &i, &cp) < 0) {
             gsm = 0;
-            ucs2++;
+            *septets += 1;
+            *ucs2 += 1;
             i++;
             continue;
         }
         int g = flow_gsm7_char(cp);
         if (g == 0)
             gsm = 0;
-        septets += (unsigned)g;
-        ucs2 += cp > 0xFFFF ? 2 : 1;
+        *septets += g == 0 ? 1u : (unsigned)g;
+        *ucs2 += cp > 0xFFFF ? 2u : 1u;
     }
-    *enc = gsm ? FLOW_ENC_GSM7 : FLOW_ENC_UCS2;
-    *units = gsm ? septets : ucs2;
+    return gsm;
 }
 
+/* Contract in flow.h. */
+void
+flow_text_measure(const char *s, size_t len, enum flow_enc *enc,
+                  unsigned *units)
+{
+    unsigned septets, ucs2;
+
+    if (s == NULL)
+        len = 0;
+    if (flow_text_scan(s, len, &septets, &ucs2)) {
+        *enc = FLOW_ENC_GSM7;
+        *units = septets;
+    } else {
+        *enc = FLOW_ENC_UCS2;
+        *units = ucs2;
+    }
+}
+
+unsigned
+flow_text_units(const char *s, size_t len, enum flow_enc enc)
+{
+    unsigned septets, ucs2;
+
+    if (s == NULL)
+        len = 0;
+    (void)flow_text_scan(s, len, &septets, &ucs2);
+    return enc == FLOW_ENC_GSM7 ? septets : ucs2;
+}
+
+/* Contract in flow.h. */
 const char *
 flow_enc_name(enum flow_enc enc)
 {
-    return enc == FLOW_ENC_GSM7 ? "gsm7" : "ucs2";
+    switch (enc) {
+    case FLOW_ENC_GSM7: return "gsm7";
+    case FLOW_ENC_UCS2: return "ucs2";
+    }
+    return "unknown";
 }
 
+/* White space an input may carry: ASCII, and the no-break space phones
+ * insert when text is pasted. */
 static int
-flow_text_space(uint32_t cp)
+flow_text_is_space(uint32_t cp)
 {
-    return cp == ' ' || cp == '\t' || cp == '\r' || cp == '\n' ||
-           cp == 0x0B || cp == 0x0C || cp == 0xA0;
+    return cp == ' ' || (cp >= '\t' && cp <= '\r') || cp == 0xA0;
 }
 
+/* Invisible characters with no meaning in an answer. */
 static int
-flow_text_zw(uint32_t cp)
+flow_text_is_zw(uint32_t cp)
 {
     return cp == 0x200B || cp == 0x2060 || cp == 0xFEFF;
 }
 
+static int
+flow_text_is_joiner(uint32_t cp)
+{
+    return cp == 0x200C || cp == 0x200D;
+}
+
+/* Append n bytes at *o if they fit with a NUL after them; count them
+ * either way.  Offsets only grow, so once a byte fits every earlier byte
+ * fitted too, and the caller only has to check the final length. */
+static void
+flow_text_put(char *out, size_t cap, size_t *o, const char *b, size_t n)
+{
+    if (*o + n < cap)
+        memcpy(out + *o, b, n);
+    *o += n;
+}
+
+/* Contract in flow.h.  Two details: a ZWJ/ZWNJ next to white space joins
+ * nothing and goes with it (so each word is trimmed, not only the whole
+ * input), and U+0000 is refused like invalid UTF-8, since the result is a C
+ * string that could not carry it. */
 int
 flow_text_normalise(const char *in, size_t len, int digits, char *out,
                     size_t cap)
 {
-    size_t i = 0, o = 0, mark = 0; /* mark: length before trailing junk */
-    int pending_space = 0;
+    size_t i = 0, o = 0, keep = 0; /* keep: length up to the last letter */
+    int space = 0;                 /* white space since that letter */
     uint32_t cp;
 
-    if (cap == 0)
+    if (out == NULL || cap == 0 || (in == NULL && len > 0))
         return -1;
     while (i < len) {
         size_t at = i;
-        if (flow_utf8_next(in, len, &i, &cp) < 0)
+        if (flow_utf8_next(in, len, &i, &cp) < 0 || cp == 0)
             return -1;
-        if (flow_text_zw(cp))
+        if (flow_text_is_zw(cp))
             continue;
-        if (flow_text_space(cp)) {
-            pending_space = o > 0;
+        if (flow_text_is_space(cp)) {
+            space = keep > 0;
             continue;
         }
-        int joiner = cp == 0x200C || cp == 0x200D;
-        if (joiner && o == 0)
-            continue; /* leading ZWJ/ZWNJ */
-        if (pending_space && !joiner) {
-            o = mark; /* drop joiners before the space */
-            if (o + 1 >= cap)
-                return -1;
-            out[o++] = ' ';
-            pending_space = 0;
-        } else if (pending_space && joiner) {
-            continue; /* joiner right after a space */
+        if (flow_text_is_joiner(cp)) {
+            /* at the start or after white space it is dropped; before
+             * white space or at the end it is cut again below */
+            if (keep > 0 && !space)
+                flow_text_put(out, cap, &o, in + at, i - at);
+            continue;
+        }
+        if (space) {
+            o = keep;
+            flow_text_put(out, cap, &o, " ", 1);
+            space = 0;
         }
         if (digits && cp >= 0x09E6 && cp <= 0x09EF) {
-            if (o + 1 >= cap)
-                return -1;
-            out[o++] = (char)('0' + (cp - 0x09E6));
+            char d = (char)('0' + (cp - 0x09E6));
+            flow_text_put(out, cap, &o, &d, 1);
         } else {
-            size_t n = i - at;
-            if (o + n >= cap)
-                return -1;
-            memcpy(out + o, in + at, n);
-            o += n;
+            flow_text_put(out, cap, &o, in + at, i - at);
         }
-        if (!joiner)
-            mark = o;
+        keep = o;
     }
-    o = mark; /* trailing spaces and joiners */
-    out[o] = '\0';
-    return (int)o;
+    if (keep >= cap || keep > INT_MAX)
+        return -1;
+    out[keep] = '\0';
+    return (int)keep;
 }
