@@ -1,0 +1,63 @@
+/*
+ * store_int.h -- private to store/: the key material and the ID-number
+ * helpers shared by store_crypto.c and store_pg.c.
+ */
+#ifndef STORE_INT_H
+#define STORE_INT_H
+
+#include <stddef.h>
+
+#include <sodium.h>
+
+#include "store/store.h"
+
+/* Invariants, never compiled out: abort with the place. */
+#define STORE_AN(x)                                                            \
+    do {                                                                       \
+        if (!(x))                                                              \
+            store_assert_fail(__func__, __FILE__, __LINE__, #x);               \
+    } while (0)
+#define STORE_WRONG(what) store_assert_fail(__func__, __FILE__, __LINE__, what)
+
+_Noreturn void store_assert_fail(const char *func, const char *file,
+                                 int line, const char *cond);
+
+#define STORE_ID_MAX 32 /* longest normalised ID number, with its NUL */
+/* nonce || ciphertext || tag of an ID number */
+#define STORE_ENC_MAX                                                          \
+    (crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + STORE_ID_MAX +             \
+     crypto_aead_xchacha20poly1305_ietf_ABYTES)
+
+/* Subkeys derived from the master key (crypto_kdf, context "remigate"). */
+struct store_keys {
+    unsigned char aead[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+    unsigned char hash[crypto_generichash_KEYBYTES];
+};
+
+/* Read a key file (32 raw bytes, or 64 hex characters and optional white
+ * space) and derive the subkeys.  Returns 0 or -1 with a message in err. */
+int store_keys_load(const char *path, struct store_keys *k, char *err,
+                    size_t errlen);
+
+/* Wipe k. */
+void store_keys_wipe(struct store_keys *k);
+
+/* The keys of a store (store_pg.c). */
+const struct store_keys *store_keys_of(const struct store *s);
+
+/* Normalise an ID number of type "nid" or "passport" into out (cap
+ * bytes).  Returns its length, or -1 when empty, too long or of an unknown
+ * type. */
+int store_id_normalise(const char *type, const char *number, char *out,
+                       size_t cap);
+
+/* The keyed hash of a normalised number. */
+void store_id_hash_keys(const struct store_keys *k, const char *type,
+                        const char *norm, unsigned char out[STORE_HASH_BYTES]);
+
+/* Encrypt a normalised number bound to msisdn: writes a random nonce then
+ * the ciphertext into out (STORE_ENC_MAX bytes); returns its length or -1. */
+int store_id_encrypt(const struct store_keys *k, const char *norm,
+                     const char *msisdn, unsigned char *out);
+
+#endif

@@ -1,0 +1,1278 @@
+/*
+ * store_pg.c -- the connection pool and the queries, on libevent.
+ *
+ * Each connection is a small state machine (DOWN -> CONNECTING -> SETUP ->
+ * IDLE <-> BUSY) driven by one socket event and one timer: PQconnectPoll
+ * while connecting, PQsendPrepare for every statement once connected, then
+ * PQsendQueryPrepared / PQconsumeInput / PQgetResult for requests.  Nothing
+ * here blocks: the socket is non-blocking and PQflush is retried on
+ * EV_WRITE.  A dropped connection is opened again after a jittered backoff.
+ *
+ * A request is a chain of steps run on one connection (a submission is
+ * BEGIN, insert the submission, apply it to the profile, COMMIT), with one
+ * deadline timer from the moment it was accepted.  When the deadline
+ * passes the connection is simply closed (PQcancel would block the loop);
+ * the open transaction dies with it.  Requests wait in a bounded FIFO while
+ * every connection is busy; they are handed to connections from the loop
+ * (a "kick" event), so no callback ever runs inside the API call that
+ * started it.  State is always settled before a callback runs, and nothing
+ * of the request is touched after it, so callbacks may start new requests
+ * or stop the store.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "store/store_int.h"
+
+#define STORE_MAGIC 0x53544f52u
+#define STORE_REQ_MAGIC 0x53524551u
+#define STORE_CONN_MAGIC 0x53434f4eu
+#define STORE_BACKOFF_MIN_MS 100
+#define STORE_BACKOFF_MAX_MS 5000
+#define STORE_CONNECT_MIN_MS 2000
+
+
+/* The prepared statements, by index; every one is prepared on every
+ * connection before it takes requests. */
+enum store_stmt {
+    STORE_SQL_SUB_INSERT,
+    STORE_SQL_REG_APPLY,
+    STORE_SQL_SKILLS_APPLY,
+    STORE_SQL_DUP_SELECT,
+    STORE_SQL_STATUS,
+    STORE_SQL_PING,
+    STORE_SQL_N
+};
+
+static const struct store_sql {
+    const char *name;
+    const char *text;
+    int nparams;
+} store_sql[STORE_SQL_N] = {
+    [STORE_SQL_SUB_INSERT] =
+        {"remigate_sub_insert",
+         "INSERT INTO submissions (idempotency_key, kind, ref, msisdn, lang,"
+         " channel, answers, started_at)"
+         " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb,"
+         " to_timestamp($8::bigint))"
+         " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+         8},
+    /* Insert or replace the profile from the submission row just made,
+     * back to pending, and link the submission to it.  Also counts other
+     * records sharing the ID number's keyed hash. */
+    [STORE_SQL_REG_APPLY] =
+        {"remigate_reg_apply",
+         "WITH s AS (SELECT * FROM submissions WHERE id = $1::bigint),"
+         " r AS (INSERT INTO returnees AS t (msisdn, name, sex, birth_year,"
+         "  division, district, country, years_abroad, return_year, reason,"
+         "  education, skills, need, lang, channel, status, ref, nid_enc,"
+         "  nid_hash, passport_enc, passport_hash)"
+         "  SELECT s.msisdn, s.answers->>'name', s.answers->>'sex',"
+         "  (s.answers->>'birth_year')::int, s.answers->>'division',"
+         "  s.answers->>'district', s.answers->>'country',"
+         "  (s.answers->>'years_abroad')::int,"
+         "  (s.answers->>'return_year')::int, s.answers->>'reason',"
+         "  s.answers->>'education',"
+         "  ARRAY(SELECT jsonb_array_elements_text(CASE WHEN"
+         "   jsonb_typeof(s.answers->'skills') = 'array'"
+         "   THEN s.answers->'skills' ELSE '[]'::jsonb END)),"
+         "  s.answers->>'need', s.lang, s.channel, 'pending', s.ref,"
+         "  $2::bytea, $3::bytea, $4::bytea, $5::bytea FROM s"
+         "  ON CONFLICT (msisdn) DO UPDATE SET name = EXCLUDED.name,"
+         "  sex = EXCLUDED.sex, birth_year = EXCLUDED.birth_year,"
+         "  division = EXCLUDED.division, district = EXCLUDED.district,"
+         "  country = EXCLUDED.country,"
+         "  years_abroad = EXCLUDED.years_abroad,"
+         "  return_year = EXCLUDED.return_year, reason = EXCLUDED.reason,"
+         "  education = EXCLUDED.education, skills = EXCLUDED.skills,"
+         "  need = EXCLUDED.need, lang = EXCLUDED.lang,"
+         "  channel = EXCLUDED.channel, status = 'pending',"
+         "  ref = EXCLUDED.ref, nid_enc = EXCLUDED.nid_enc,"
+         "  nid_hash = EXCLUDED.nid_hash,"
+         "  passport_enc = EXCLUDED.passport_enc,"
+         "  passport_hash = EXCLUDED.passport_hash, updated_at = now(),"
+         "  verified_by = NULL, verified_at = NULL, reject_reason = NULL"
+         "  RETURNING t.id, t.status, t.ref, t.nid_hash, t.passport_hash)"
+         " UPDATE submissions u SET returnee_id = r.id FROM r"
+         " WHERE u.id = $1::bigint"
+         " RETURNING r.status, r.ref, (SELECT count(*) FROM returnees o"
+         "  WHERE o.id <> r.id AND ((r.nid_hash IS NOT NULL AND"
+         "  o.nid_hash = r.nid_hash) OR (r.passport_hash IS NOT NULL AND"
+         "  o.passport_hash = r.passport_hash)))",
+         5},
+    /* Only the skills of an existing profile; no row back when there is
+     * none (the caller then rolls back, so no submission stays). */
+    [STORE_SQL_SKILLS_APPLY] =
+        {"remigate_skills_apply",
+         "WITH s AS (SELECT * FROM submissions WHERE id = $1::bigint),"
+         " r AS (UPDATE returnees t SET skills = ARRAY(SELECT"
+         "  jsonb_array_elements_text(s.answers->'skills')),"
+         "  updated_at = now() FROM s WHERE t.msisdn = s.msisdn"
+         "  RETURNING t.id, t.status, t.ref)"
+         " UPDATE submissions u SET returnee_id = r.id FROM r"
+         " WHERE u.id = $1::bigint RETURNING r.status, r.ref, 0",
+         1},
+    [STORE_SQL_DUP_SELECT] =
+        {"remigate_dup_select",
+         "SELECT r.status, coalesce(r.ref, s.ref) FROM submissions s"
+         " LEFT JOIN returnees r ON r.id = s.returnee_id"
+         " WHERE s.idempotency_key = $1",
+         1},
+    [STORE_SQL_STATUS] =
+        {"remigate_status",
+         "SELECT status, coalesce(ref, ''), coalesce(reject_reason, '')"
+         " FROM returnees WHERE msisdn = $1",
+         1},
+    [STORE_SQL_PING] = {"remigate_ping",
+                        "SELECT pg_sleep($1::int / 1000.0)", 1},
+};
+
+enum store_conn_state {
+    STORE_CONN_DOWN,       /* no connection; timer = next attempt */
+    STORE_CONN_CONNECTING, /* PQconnectPoll; timer = connect deadline */
+    STORE_CONN_SETUP,      /* preparing statements */
+    STORE_CONN_IDLE,
+    STORE_CONN_BUSY        /* running req */
+};
+
+enum store_req_kind {
+    STORE_REQ_REGISTER,
+    STORE_REQ_SKILLS,
+    STORE_REQ_STATUS,
+    STORE_REQ_PING
+};
+
+/* The step whose result is awaited. */
+enum store_step {
+    STORE_STEP_START,
+    STORE_STEP_BEGIN,
+    STORE_STEP_INSERT,
+    STORE_STEP_APPLY,
+    STORE_STEP_DUP,
+    STORE_STEP_COMMIT,
+    STORE_STEP_ROLLBACK,
+    STORE_STEP_READ /* status or ping: one statement */
+};
+
+struct store_conn;
+
+struct store_req {
+    unsigned magic;
+    struct store *s;
+    TAILQ_ENTRY(store_req) link;
+    int queued;
+    struct store_conn *conn;
+    struct event *deadline;
+    store_submit_cb *cb;
+    void *arg;
+    enum store_req_kind kind;
+    enum store_step step;
+    int status; /* outcome so far */
+
+    /* parameters, owned */
+    char key[72], flow[32], ref[24], msisdn[20], lang[12], channel[8];
+    char started[24], sub_id[24], sleep_ms[16];
+    char *answers; /* redacted JSON text */
+    unsigned char nid_enc[STORE_ENC_MAX], nid_hash[STORE_HASH_BYTES];
+    unsigned char pp_enc[STORE_ENC_MAX], pp_hash[STORE_HASH_BYTES];
+    int nid_enc_len, pp_enc_len; /* 0: none */
+
+    /* result */
+    int duplicate, id_shared;
+    enum store_rec_status rstatus;
+    char ref_out[24], reason[256], errstr[160];
+};
+
+TAILQ_HEAD(store_req_list, store_req);
+
+struct store_conn {
+    unsigned magic;
+    struct store *s;
+    enum store_conn_state state;
+    PGconn *pg;
+    struct event *ev; /* socket; re-made when fd or interest changes */
+    int ev_fd;
+    short ev_what;
+    struct event *timer;
+    int backoff_ms;
+    int setup_next;   /* next statement to prepare */
+    PGresult *res;    /* result of the command in flight */
+    struct store_req *req;
+};
+
+struct store {
+    unsigned magic;
+    struct event_base *base;
+    char *dsn;
+    int pool, timeout_ms, max_waiting;
+    int running;
+    struct store_keys keys;
+    struct store_conn *conns;
+    struct store_req_list waiting;
+    int nwaiting;
+    struct event *kick;
+    char errstr[256];
+};
+
+static void store_conn_on_io(evutil_socket_t fd, short what, void *arg);
+static void store_conn_on_timer(evutil_socket_t fd, short what, void *arg);
+static void store_conn_drop(struct store_conn *c, int status,
+                            const char *why);
+static void store_dispatch(struct store *s);
+
+const char *
+store_strerror(int err)
+{
+    switch (err) {
+#define STORE_X_STR(name, val, text)                                           \
+    case name:                                                                 \
+        return text;
+        STORE_ERRORS(STORE_X_STR)
+#undef STORE_X_STR
+    default:
+        return "unknown error";
+    }
+}
+
+const char *
+store_rec_status_name(enum store_rec_status st)
+{
+    switch (st) {
+    case STORE_REC_PENDING:
+        return "pending";
+    case STORE_REC_VERIFIED:
+        return "verified";
+    case STORE_REC_REJECTED:
+        return "rejected";
+    case STORE_REC_NONE:
+    default:
+        return "none";
+    }
+}
+
+static enum store_rec_status
+store_rec_status_parse(const char *s)
+{
+    if (strcmp(s, "pending") == 0)
+        return STORE_REC_PENDING;
+    if (strcmp(s, "verified") == 0)
+        return STORE_REC_VERIFIED;
+    if (strcmp(s, "rejected") == 0)
+        return STORE_REC_REJECTED;
+    return STORE_REC_NONE;
+}
+
+void
+store_assert_fail(const char *func, const char *file, int line,
+                  const char *cond)
+{
+    fprintf(stderr, "store: assertion failed in %s %s:%d: %s\n", func, file,
+            line, cond);
+    abort();
+}
+
+const struct store_keys *
+store_keys_of(const struct store *s)
+{
+    return &s->keys;
+}
+
+const char *
+store_errstr(const struct store *s)
+{
+    return s->errstr;
+}
+
+/* Remember a libpq message, on one line. */
+static void
+store_set_err(struct store *s, const char *what, const char *msg)
+{
+    snprintf(s->errstr, sizeof(s->errstr), "%s: %s", what, msg ? msg : "");
+    for (char *p = s->errstr; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+}
+
+/* ------------------------------------------------------------------------
+ * Requests
+ */
+
+static void
+store_req_free(struct store_req *r)
+{
+    if (r == NULL)
+        return;
+    if (r->deadline)
+        event_free(r->deadline);
+    free(r->answers);
+    sodium_memzero(r, sizeof(*r));
+    free(r);
+}
+
+/* The request is detached from every list and connection: run its
+ * callback and free it. */
+static void
+store_req_complete(struct store_req *r)
+{
+    struct store_result res;
+    store_submit_cb *cb = r->cb;
+    void *arg = r->arg;
+    int status = r->status;
+
+    STORE_AN(r->magic == STORE_REQ_MAGIC);
+    STORE_AN(!r->queued && r->conn == NULL);
+    event_del(r->deadline);
+    res.ref = r->ref_out;
+    res.duplicate = r->duplicate;
+    res.status = r->rstatus;
+    res.reject_reason = r->reason;
+    res.id_shared = r->id_shared;
+    res.errstr = status == 0 ? "" : r->errstr[0] ? r->errstr
+                                                 : store_strerror(status);
+    cb(status, &res, arg);
+    store_req_free(r);
+}
+
+static void
+store_req_unqueue(struct store_req *r)
+{
+    struct store *s = r->s;
+
+    if (r->queued) {
+        TAILQ_REMOVE(&s->waiting, r, link);
+        r->queued = 0;
+        s->nwaiting--;
+    }
+}
+
+static void
+store_req_on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct store_req *r = arg;
+
+    (void)fd;
+    (void)what;
+    STORE_AN(r->magic == STORE_REQ_MAGIC);
+    r->status = STORE_ETIMEDOUT;
+    snprintf(r->errstr, sizeof(r->errstr), "query deadline of %d ms passed",
+             r->s->timeout_ms);
+    if (r->queued) {
+        store_req_unqueue(r);
+        store_req_complete(r);
+    } else {
+        /* Close the connection that runs it: drop settles the connection,
+         * then calls back with r->status. */
+        STORE_AN(r->conn != NULL);
+        store_conn_drop(r->conn, STORE_ETIMEDOUT, "query deadline passed");
+    }
+}
+
+/* A request with its deadline running, or NULL. */
+static struct store_req *
+store_req_new(struct store *s, enum store_req_kind kind, store_submit_cb *cb,
+              void *arg)
+{
+    struct store_req *r = calloc(1, sizeof(*r));
+    struct timeval tv;
+
+    if (r == NULL)
+        return NULL;
+    r->magic = STORE_REQ_MAGIC;
+    r->s = s;
+    r->kind = kind;
+    r->cb = cb;
+    r->arg = arg;
+    r->deadline = evtimer_new(s->base, store_req_on_deadline, r);
+    if (r->deadline == NULL) {
+        free(r);
+        return NULL;
+    }
+    tv.tv_sec = s->timeout_ms / 1000;
+    tv.tv_usec = (s->timeout_ms % 1000) * 1000;
+    evtimer_add(r->deadline, &tv);
+    return r;
+}
+
+/* Queue r (the deadline already runs); the loop hands it to a connection.
+ * Returns 0 or STORE_EBUSY (r is then freed). */
+static int
+store_req_enqueue(struct store *s, struct store_req *r)
+{
+    if (s->nwaiting >= s->max_waiting) {
+        store_req_free(r);
+        return STORE_EBUSY;
+    }
+    TAILQ_INSERT_TAIL(&s->waiting, r, link);
+    r->queued = 1;
+    s->nwaiting++;
+    event_active(s->kick, EV_TIMEOUT, 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Record parsing
+ */
+
+static int
+store_json_str(json_t *obj, const char *name, char *out, size_t cap,
+               int required)
+{
+    json_t *v = json_object_get(obj, name);
+    const char *s;
+
+    if (v == NULL || json_is_null(v)) {
+        out[0] = '\0';
+        return required ? -1 : 0;
+    }
+    if (!json_is_string(v))
+        return -1;
+    s = json_string_value(v);
+    if (strlen(s) >= cap)
+        return -1;
+    memcpy(out, s, strlen(s) + 1);
+    return 0;
+}
+
+static int
+store_str_chars(const char *s, const char *allowed, size_t min, size_t max)
+{
+    size_t n = strlen(s);
+    return n >= min && n <= max && strspn(s, allowed) == n;
+}
+
+/* Optional answer checks: a string of at most max bytes, or an integer
+ * within [lo, hi]. */
+static int
+store_ans_str(json_t *a, const char *name, size_t max)
+{
+    json_t *v = json_object_get(a, name);
+    return v == NULL || json_is_null(v) ||
+           (json_is_string(v) && strlen(json_string_value(v)) <= max);
+}
+
+static int
+store_ans_int(json_t *a, const char *name, long lo, long hi)
+{
+    json_t *v = json_object_get(a, name);
+    return v == NULL || json_is_null(v) ||
+           (json_is_integer(v) && json_integer_value(v) >= lo &&
+            json_integer_value(v) <= hi);
+}
+
+static int
+store_ans_skills(json_t *a, int required)
+{
+    json_t *v = json_object_get(a, "skills"), *it;
+    size_t i;
+
+    if (v == NULL || json_is_null(v))
+        return !required;
+    if (!json_is_array(v) || json_array_size(v) > 64)
+        return 0;
+    json_array_foreach(v, i, it) {
+        if (!json_is_string(it) || strlen(json_string_value(it)) == 0 ||
+            strlen(json_string_value(it)) > 64)
+            return 0;
+    }
+    return 1;
+}
+
+/* Encrypt and hash one ID answer (type "nid" or "passport") and replace
+ * its plaintext in the answers by "***".  0, or STORE_EINVAL. */
+static int
+store_req_id(struct store *s, struct store_req *r, json_t *ans,
+             const char *type, unsigned char *enc, int *enclen,
+             unsigned char *hash)
+{
+    json_t *v = json_object_get(ans, type);
+    char norm[STORE_ID_MAX];
+    int rc = STORE_EINVAL;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_string(v) ||
+        store_id_normalise(type, json_string_value(v), norm, sizeof(norm)) <
+            0)
+        goto done;
+    *enclen = store_id_encrypt(&s->keys, norm, r->msisdn, enc);
+    if (*enclen < 0) {
+        *enclen = 0;
+        goto done;
+    }
+    store_id_hash_keys(&s->keys, type, norm, hash);
+    rc = json_object_set_new(ans, type, json_string("***")) == 0
+             ? 0
+             : STORE_ENOMEM;
+done:
+    sodium_memzero(norm, sizeof(norm));
+    return rc;
+}
+
+/* Fill r from a flow record.  0 or STORE_EINVAL / STORE_ENOMEM. */
+static int
+store_req_parse(struct store *s, struct store_req *r, const char *json,
+                size_t len)
+{
+    static const char hexalnum[] = "0123456789abcdefghijklmnopqrstuvwxyz"
+                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ_-";
+    static const char digits[] = "0123456789";
+    char action[40], sex[4];
+    json_error_t jerr;
+    json_t *root, *ans, *v;
+    int rc = STORE_EINVAL;
+
+    root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL || !json_is_object(root))
+        goto done;
+    if (store_json_str(root, "action", action, sizeof(action), 1) ||
+        store_json_str(root, "flow", r->flow, sizeof(r->flow), 1) ||
+        store_json_str(root, "key", r->key, sizeof(r->key), 1) ||
+        store_json_str(root, "ref", r->ref, sizeof(r->ref), 1) ||
+        store_json_str(root, "msisdn", r->msisdn, sizeof(r->msisdn), 1) ||
+        store_json_str(root, "channel", r->channel, sizeof(r->channel), 1) ||
+        store_json_str(root, "lang", r->lang, sizeof(r->lang), 0))
+        goto done;
+    if (strcmp(action, "submit_registration") == 0)
+        r->kind = STORE_REQ_REGISTER;
+    else if (strcmp(action, "update_skills") == 0)
+        r->kind = STORE_REQ_SKILLS;
+    else
+        goto done;
+    if (!store_str_chars(r->key, hexalnum, 16, 64) ||
+        !store_str_chars(r->ref, hexalnum, 4, 16) ||
+        !store_str_chars(r->msisdn, digits, 8, 15) ||
+        !store_str_chars(r->flow, hexalnum, 1, 31) ||
+        (strcmp(r->channel, "ussd") != 0 && strcmp(r->channel, "sms") != 0))
+        goto done;
+    v = json_object_get(root, "started");
+    if (v != NULL && json_is_integer(v) && json_integer_value(v) > 0)
+        snprintf(r->started, sizeof(r->started), "%lld",
+                 (long long)json_integer_value(v));
+    else if (v != NULL && !json_is_null(v))
+        goto done;
+    ans = json_object_get(root, "answers");
+    if (ans == NULL || !json_is_object(ans))
+        goto done;
+    if (r->kind == STORE_REQ_REGISTER) {
+        if (store_json_str(ans, "sex", sex, sizeof(sex), 0) ||
+            (sex[0] && strcmp(sex, "m") && strcmp(sex, "f") &&
+             strcmp(sex, "x")))
+            goto done;
+        v = json_object_get(ans, "country");
+        if (v && !json_is_null(v) &&
+            (!json_is_string(v) ||
+             !store_str_chars(json_string_value(v),
+                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ", 2, 2)))
+            goto done;
+        if (!store_ans_str(ans, "name", 300) ||
+            !store_ans_str(ans, "division", 64) ||
+            !store_ans_str(ans, "district", 64) ||
+            !store_ans_str(ans, "reason", 64) ||
+            !store_ans_str(ans, "education", 64) ||
+            !store_ans_str(ans, "need", 64) ||
+            !store_ans_int(ans, "birth_year", 1900, 2100) ||
+            !store_ans_int(ans, "return_year", 1900, 2100) ||
+            !store_ans_int(ans, "years_abroad", 0, 100) ||
+            !store_ans_skills(ans, 0))
+            goto done;
+        if ((rc = store_req_id(s, r, ans, "nid", r->nid_enc, &r->nid_enc_len,
+                               r->nid_hash)) != 0 ||
+            (rc = store_req_id(s, r, ans, "passport", r->pp_enc,
+                               &r->pp_enc_len, r->pp_hash)) != 0)
+            goto done;
+        rc = STORE_EINVAL;
+    } else if (!store_ans_skills(ans, 1)) {
+        goto done;
+    }
+    r->answers = json_dumps(ans, JSON_COMPACT);
+    rc = r->answers ? 0 : STORE_ENOMEM;
+done:
+    json_decref(root);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Connections
+ */
+
+/* Watch the socket for what (EV_READ and/or EV_WRITE). */
+static int
+store_conn_watch(struct store_conn *c, short what)
+{
+    int fd = PQsocket(c->pg);
+
+    if (fd < 0)
+        return -1;
+    if (c->ev != NULL && (c->ev_fd != fd || c->ev_what != what)) {
+        event_free(c->ev);
+        c->ev = NULL;
+    }
+    if (c->ev == NULL) {
+        c->ev = event_new(c->s->base, fd, what | EV_PERSIST, store_conn_on_io,
+                          c);
+        if (c->ev == NULL || event_add(c->ev, NULL) != 0)
+            return -1;
+        c->ev_fd = fd;
+        c->ev_what = what;
+    }
+    return 0;
+}
+
+/* After a PQsend*: push the query out, then wait for the answer. */
+static int
+store_conn_flush(struct store_conn *c)
+{
+    int f = PQflush(c->pg);
+
+    if (f < 0)
+        return -1;
+    return store_conn_watch(c, f == 1 ? EV_READ | EV_WRITE : EV_READ);
+}
+
+static void
+store_conn_schedule(struct store_conn *c, int delay_ms)
+{
+    struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+    evtimer_add(c->timer, &tv);
+}
+
+/* Close c's connection (if any), settle its state, plan the next attempt
+ * when the store runs, then fail its request with status. */
+static void
+store_conn_drop(struct store_conn *c, int status, const char *why)
+{
+    struct store_req *r = c->req;
+    int delay;
+
+    if (c->ev) {
+        event_free(c->ev);
+        c->ev = NULL;
+    }
+    evtimer_del(c->timer);
+    if (c->res) {
+        PQclear(c->res);
+        c->res = NULL;
+    }
+    if (c->pg) {
+        if (why)
+            store_set_err(c->s, why, PQerrorMessage(c->pg));
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+    c->req = NULL;
+    c->state = STORE_CONN_DOWN;
+    if (c->s->running) {
+        /* First retry at once (a timeout or a killed backend is usually
+         * alone), then back off up to STORE_BACKOFF_MAX_MS. */
+        delay = c->backoff_ms;
+        if (delay > 0)
+            delay = delay / 2 + (int)randombytes_uniform((uint32_t)delay / 2 +
+                                                         1);
+        c->backoff_ms = c->backoff_ms == 0 ? STORE_BACKOFF_MIN_MS
+                        : c->backoff_ms * 2 > STORE_BACKOFF_MAX_MS
+                            ? STORE_BACKOFF_MAX_MS
+                            : c->backoff_ms * 2;
+        store_conn_schedule(c, delay);
+    }
+    if (r != NULL) {
+        r->conn = NULL;
+        if (r->status == 0 || status == STORE_ETIMEDOUT)
+            r->status = status;
+        if (r->errstr[0] == '\0')
+            snprintf(r->errstr, sizeof(r->errstr), "%s",
+                     why ? why : store_strerror(status));
+        store_req_complete(r);
+    }
+}
+
+/* Server notices are dropped: they may quote data, and the log is the
+ * daemon's to write. */
+static void
+store_conn_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static void
+store_conn_connect(struct store_conn *c)
+{
+    struct store *s = c->s;
+    int ms = s->timeout_ms > STORE_CONNECT_MIN_MS ? s->timeout_ms
+                                                  : STORE_CONNECT_MIN_MS;
+
+    c->pg = PQconnectStart(s->dsn);
+    if (c->pg == NULL) {
+        store_set_err(s, "connect", "out of memory");
+        store_conn_drop(c, STORE_EDOWN, NULL);
+        return;
+    }
+    PQsetNoticeProcessor(c->pg, store_conn_notice, NULL);
+    if (PQstatus(c->pg) == CONNECTION_BAD) {
+        store_conn_drop(c, STORE_EDOWN, "connect");
+        return;
+    }
+    c->state = STORE_CONN_CONNECTING;
+    if (store_conn_watch(c, EV_WRITE) != 0) {
+        store_conn_drop(c, STORE_EDOWN, "connect");
+        return;
+    }
+    store_conn_schedule(c, ms);
+}
+
+/* Prepare the next statement, or become idle when all are. */
+static void
+store_conn_setup_next(struct store_conn *c)
+{
+    const struct store_sql *q;
+
+    if (c->setup_next == STORE_SQL_N) {
+        c->state = STORE_CONN_IDLE;
+        c->backoff_ms = 0;
+        if (store_conn_watch(c, EV_READ) != 0) {
+            store_conn_drop(c, STORE_EDOWN, "watch");
+            return;
+        }
+        store_dispatch(c->s);
+        return;
+    }
+    q = &store_sql[c->setup_next++];
+    if (!PQsendPrepare(c->pg, q->name, q->text, q->nparams, NULL) ||
+        store_conn_flush(c) != 0)
+        store_conn_drop(c, STORE_EDOWN, "prepare");
+}
+
+static void
+store_conn_poll(struct store_conn *c)
+{
+    /* libpq may close and open its socket between polls (another host,
+     * a refused SSL request): never trust a cached registration. */
+    if (c->ev) {
+        event_free(c->ev);
+        c->ev = NULL;
+    }
+    switch (PQconnectPoll(c->pg)) {
+    case PGRES_POLLING_READING:
+        if (store_conn_watch(c, EV_READ) != 0)
+            store_conn_drop(c, STORE_EDOWN, "connect");
+        break;
+    case PGRES_POLLING_WRITING:
+        if (store_conn_watch(c, EV_WRITE) != 0)
+            store_conn_drop(c, STORE_EDOWN, "connect");
+        break;
+    case PGRES_POLLING_OK:
+        evtimer_del(c->timer);
+        if (PQsetnonblocking(c->pg, 1) != 0) {
+            store_conn_drop(c, STORE_EDOWN, "connect");
+            break;
+        }
+        c->state = STORE_CONN_SETUP;
+        c->setup_next = 0;
+        store_conn_setup_next(c);
+        break;
+    case PGRES_POLLING_FAILED:
+    case PGRES_POLLING_ACTIVE:
+    default:
+        store_conn_drop(c, STORE_EDOWN, "connect");
+        break;
+    }
+}
+
+/* Send one step of r. */
+static int
+store_req_send(struct store_conn *c, enum store_stmt q, int n,
+               const char *const *vals, const int *lens, const int *fmts)
+{
+    if (!PQsendQueryPrepared(c->pg, store_sql[q].name, n, vals, lens, fmts,
+                             0))
+        return -1;
+    return store_conn_flush(c);
+}
+
+static int
+store_req_send_plain(struct store_conn *c, const char *sql)
+{
+    if (!PQsendQuery(c->pg, sql))
+        return -1;
+    return store_conn_flush(c);
+}
+
+static int
+store_req_send_apply(struct store_conn *c, struct store_req *r)
+{
+    const char *vals[5] = {r->sub_id, NULL, NULL, NULL, NULL};
+    int lens[5] = {0}, fmts[5] = {0, 1, 1, 1, 1};
+
+    if (r->kind == STORE_REQ_SKILLS)
+        return store_req_send(c, STORE_SQL_SKILLS_APPLY, 1, vals, NULL, NULL);
+    if (r->nid_enc_len > 0) {
+        vals[1] = (const char *)r->nid_enc;
+        lens[1] = r->nid_enc_len;
+        vals[2] = (const char *)r->nid_hash;
+        lens[2] = STORE_HASH_BYTES;
+    }
+    if (r->pp_enc_len > 0) {
+        vals[3] = (const char *)r->pp_enc;
+        lens[3] = r->pp_enc_len;
+        vals[4] = (const char *)r->pp_hash;
+        lens[4] = STORE_HASH_BYTES;
+    }
+    return store_req_send(c, STORE_SQL_REG_APPLY, 5, vals, lens, fmts);
+}
+
+/* Finish r on c: c becomes idle, r calls back, then waiting requests
+ * move on. */
+static void
+store_req_finish(struct store_conn *c, struct store_req *r)
+{
+    struct store *s = c->s;
+
+    c->req = NULL;
+    c->state = STORE_CONN_IDLE;
+    r->conn = NULL;
+    store_req_complete(r);
+    if (s->running)
+        store_dispatch(s);
+}
+
+/* Take the result of r's current step (NULL to start) and send the next
+ * one, or finish r. */
+static void
+store_req_advance(struct store_conn *c, struct store_req *r, PGresult *res)
+{
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_COMMAND_OK;
+    int rc;
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        /* SQLSTATE and the primary message only: the detail line may
+         * quote row values. */
+        snprintf(r->errstr, sizeof(r->errstr), "%s: %s", code ? code : "?",
+                 msg ? msg : "?");
+        if (r->status == 0)
+            r->status = STORE_EDB;
+        if (r->step != STORE_STEP_ROLLBACK &&
+            PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+            r->step = STORE_STEP_ROLLBACK;
+            rc = store_req_send_plain(c, "ROLLBACK");
+            goto sent;
+        }
+        store_req_finish(c, r);
+        return;
+    }
+    switch (r->step) {
+    case STORE_STEP_START:
+        if (r->kind == STORE_REQ_STATUS) {
+            const char *vals[1] = {r->msisdn};
+            r->step = STORE_STEP_READ;
+            rc = store_req_send(c, STORE_SQL_STATUS, 1, vals, NULL, NULL);
+        } else if (r->kind == STORE_REQ_PING) {
+            const char *vals[1] = {r->sleep_ms};
+            r->step = STORE_STEP_READ;
+            rc = store_req_send(c, STORE_SQL_PING, 1, vals, NULL, NULL);
+        } else {
+            r->step = STORE_STEP_BEGIN;
+            rc = store_req_send_plain(c, "BEGIN");
+        }
+        break;
+    case STORE_STEP_BEGIN: {
+        const char *vals[8] = {r->key,     r->flow,    r->ref,
+                               r->msisdn,  r->lang[0] ? r->lang : NULL,
+                               r->channel, r->answers,
+                               r->started[0] ? r->started : NULL};
+        r->step = STORE_STEP_INSERT;
+        rc = store_req_send(c, STORE_SQL_SUB_INSERT, 8, vals, NULL, NULL);
+        break;
+    }
+    case STORE_STEP_INSERT:
+        if (PQntuples(res) == 1) {
+            snprintf(r->sub_id, sizeof(r->sub_id), "%s",
+                     PQgetvalue(res, 0, 0));
+            r->step = STORE_STEP_APPLY;
+            rc = store_req_send_apply(c, r);
+        } else {
+            const char *vals[1] = {r->key};
+            r->duplicate = 1;
+            r->step = STORE_STEP_DUP;
+            rc = store_req_send(c, STORE_SQL_DUP_SELECT, 1, vals, NULL, NULL);
+        }
+        break;
+    case STORE_STEP_APPLY:
+    case STORE_STEP_DUP:
+        if (PQntuples(res) == 1) {
+            r->rstatus = store_rec_status_parse(PQgetvalue(res, 0, 0));
+            snprintf(r->ref_out, sizeof(r->ref_out), "%s",
+                     PQgetvalue(res, 0, 1));
+            if (r->step == STORE_STEP_APPLY)
+                r->id_shared = atoi(PQgetvalue(res, 0, 2));
+            r->step = STORE_STEP_COMMIT;
+            rc = store_req_send_plain(c, "COMMIT");
+        } else if (r->step == STORE_STEP_APPLY) {
+            /* update_skills without a profile: keep nothing. */
+            r->status = STORE_ENOTREGISTERED;
+            r->step = STORE_STEP_ROLLBACK;
+            rc = store_req_send_plain(c, "ROLLBACK");
+        } else {
+            /* The duplicate's row vanished between the two statements:
+             * cannot happen to an append-only table. */
+            r->status = STORE_EDB;
+            snprintf(r->errstr, sizeof(r->errstr),
+                     "submission under this key not found");
+            r->step = STORE_STEP_ROLLBACK;
+            rc = store_req_send_plain(c, "ROLLBACK");
+        }
+        break;
+    case STORE_STEP_COMMIT:
+    case STORE_STEP_ROLLBACK:
+        store_req_finish(c, r);
+        return;
+    case STORE_STEP_READ:
+        if (r->kind == STORE_REQ_STATUS) {
+            if (PQntuples(res) == 0) {
+                r->status = STORE_ENOTFOUND;
+            } else {
+                r->rstatus = store_rec_status_parse(PQgetvalue(res, 0, 0));
+                snprintf(r->ref_out, sizeof(r->ref_out), "%s",
+                         PQgetvalue(res, 0, 1));
+                snprintf(r->reason, sizeof(r->reason), "%s",
+                         PQgetvalue(res, 0, 2));
+            }
+        }
+        store_req_finish(c, r);
+        return;
+    default:
+        STORE_WRONG("request step");
+    }
+sent:
+    if (rc != 0)
+        store_conn_drop(c, STORE_EDOWN, "send");
+}
+
+/* A command on c has delivered all its results. */
+static void
+store_conn_command_done(struct store_conn *c)
+{
+    PGresult *res = c->res;
+
+    c->res = NULL;
+    if (PQstatus(c->pg) == CONNECTION_BAD) {
+        PQclear(res);
+        store_conn_drop(c, STORE_EDOWN, "connection lost");
+        return;
+    }
+    if (c->state == STORE_CONN_SETUP) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            store_set_err(c->s, "prepare", PQresultErrorMessage(res));
+            PQclear(res);
+            store_conn_drop(c, STORE_EDOWN, NULL);
+            return;
+        }
+        PQclear(res);
+        store_conn_setup_next(c);
+        return;
+    }
+    STORE_AN(c->state == STORE_CONN_BUSY && c->req != NULL);
+    store_req_advance(c, c->req, res);
+    PQclear(res);
+}
+
+static void
+store_conn_on_io(evutil_socket_t fd, short what, void *arg)
+{
+    struct store_conn *c = arg;
+    PGresult *x;
+
+    (void)fd;
+    STORE_AN(c->magic == STORE_CONN_MAGIC);
+    if (c->state == STORE_CONN_CONNECTING) {
+        store_conn_poll(c);
+        return;
+    }
+    if ((what & EV_WRITE) && store_conn_flush(c) != 0) {
+        store_conn_drop(c, STORE_EDOWN, "send");
+        return;
+    }
+    if (!(what & EV_READ))
+        return;
+    if (!PQconsumeInput(c->pg) || PQstatus(c->pg) == CONNECTION_BAD) {
+        store_conn_drop(c, STORE_EDOWN, "connection lost");
+        return;
+    }
+    if (c->state == STORE_CONN_IDLE) {
+        /* Nothing asked: a notice, or the server going away. */
+        while ((x = PQgetResult(c->pg)) != NULL)
+            PQclear(x);
+        return;
+    }
+    while (!PQisBusy(c->pg)) {
+        x = PQgetResult(c->pg);
+        if (x == NULL) {
+            store_conn_command_done(c);
+            return;
+        }
+        /* Keep the last result, but never let one hide an error. */
+        if (c->res == NULL || PQresultStatus(c->res) == PGRES_COMMAND_OK ||
+            PQresultStatus(c->res) == PGRES_TUPLES_OK) {
+            PQclear(c->res);
+            c->res = x;
+        } else {
+            PQclear(x);
+        }
+    }
+}
+
+static void
+store_conn_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct store_conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    STORE_AN(c->magic == STORE_CONN_MAGIC);
+    if (c->state == STORE_CONN_DOWN)
+        store_conn_connect(c);
+    else if (c->state == STORE_CONN_CONNECTING)
+        store_conn_drop(c, STORE_EDOWN, "connect timed out");
+}
+
+/* Hand waiting requests to idle connections. */
+static void
+store_dispatch(struct store *s)
+{
+    while (s->running && !TAILQ_EMPTY(&s->waiting)) {
+        struct store_conn *c = NULL;
+        struct store_req *r;
+
+        for (int i = 0; i < s->pool; i++)
+            if (s->conns[i].state == STORE_CONN_IDLE) {
+                c = &s->conns[i];
+                break;
+            }
+        if (c == NULL)
+            return;
+        r = TAILQ_FIRST(&s->waiting);
+        store_req_unqueue(r);
+        r->conn = c;
+        c->req = r;
+        c->state = STORE_CONN_BUSY;
+        store_req_advance(c, r, NULL);
+    }
+}
+
+static void
+store_on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    store_dispatch(arg);
+}
+
+/* ------------------------------------------------------------------------
+ * Public
+ */
+
+struct store *
+store_new(const struct store_config *cfg, struct event_base *base, char *err,
+          size_t errlen)
+{
+    struct store *s;
+
+    if (cfg == NULL || base == NULL || cfg->pool < 0 || cfg->pool > 64 ||
+        cfg->timeout_ms < 0 || cfg->max_waiting < 0) {
+        snprintf(err, errlen, "store: bad configuration");
+        return NULL;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(err, errlen, "store: out of memory");
+        return NULL;
+    }
+    s->magic = STORE_MAGIC;
+    s->base = base;
+    s->pool = cfg->pool ? cfg->pool : 4;
+    s->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 2000;
+    s->max_waiting = cfg->max_waiting ? cfg->max_waiting : 1024;
+    TAILQ_INIT(&s->waiting);
+    if (store_keys_load(cfg->key_file, &s->keys, err, errlen) != 0)
+        goto fail;
+    s->dsn = strdup(cfg->dsn ? cfg->dsn : "");
+    s->conns = calloc((size_t)s->pool, sizeof(*s->conns));
+    s->kick = event_new(base, -1, 0, store_on_kick, s);
+    if (s->dsn == NULL || s->conns == NULL || s->kick == NULL) {
+        snprintf(err, errlen, "store: out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < s->pool; i++) {
+        struct store_conn *c = &s->conns[i];
+        c->magic = STORE_CONN_MAGIC;
+        c->s = s;
+        c->timer = evtimer_new(base, store_conn_on_timer, c);
+        if (c->timer == NULL) {
+            snprintf(err, errlen, "store: out of memory");
+            goto fail;
+        }
+    }
+    return s;
+fail:
+    store_free(s);
+    return NULL;
+}
+
+int
+store_start(struct store *s)
+{
+    STORE_AN(s->magic == STORE_MAGIC);
+    if (s->running)
+        return STORE_EINVAL;
+    s->running = 1;
+    for (int i = 0; i < s->pool; i++) {
+        s->conns[i].backoff_ms = 0;
+        store_conn_schedule(&s->conns[i], 0);
+    }
+    return 0;
+}
+
+void
+store_stop(struct store *s)
+{
+    struct store_req_list failed;
+    struct store_req *r;
+
+    STORE_AN(s->magic == STORE_MAGIC);
+    if (!s->running)
+        return;
+    s->running = 0;
+    event_del(s->kick);
+    TAILQ_INIT(&failed);
+    /* Settle everything first, then call back. */
+    for (int i = 0; i < s->pool; i++) {
+        struct store_conn *c = &s->conns[i];
+        r = c->req;
+        c->req = NULL;
+        store_conn_drop(c, STORE_EDOWN, NULL);
+        if (r != NULL) {
+            r->conn = NULL;
+            TAILQ_INSERT_TAIL(&failed, r, link);
+        }
+    }
+    while ((r = TAILQ_FIRST(&s->waiting)) != NULL) {
+        store_req_unqueue(r);
+        TAILQ_INSERT_TAIL(&failed, r, link);
+    }
+    while ((r = TAILQ_FIRST(&failed)) != NULL) {
+        TAILQ_REMOVE(&failed, r, link);
+        r->status = STORE_EDOWN;
+        snprintf(r->errstr, sizeof(r->errstr), "store stopped");
+        store_req_complete(r);
+    }
+}
+
+void
+store_free(struct store *s)
+{
+    if (s == NULL)
+        return;
+    STORE_AN(s->magic == STORE_MAGIC);
+    store_stop(s);
+    for (int i = 0; s->conns && i < s->pool; i++)
+        if (s->conns[i].timer)
+            event_free(s->conns[i].timer);
+    if (s->kick)
+        event_free(s->kick);
+    free(s->conns);
+    free(s->dsn);
+    store_keys_wipe(&s->keys);
+    s->magic = 0;
+    free(s);
+}
+
+int
+store_connected(const struct store *s)
+{
+    int n = 0;
+
+    for (int i = 0; i < s->pool; i++)
+        if (s->conns[i].state == STORE_CONN_IDLE ||
+            s->conns[i].state == STORE_CONN_BUSY)
+            n++;
+    return n;
+}
+
+/* Checks shared by every request. */
+static int
+store_can_take(const struct store *s)
+{
+    if (!s->running || store_connected(s) == 0)
+        return STORE_EDOWN;
+    if (s->nwaiting >= s->max_waiting)
+        return STORE_EBUSY;
+    return 0;
+}
+
+int
+store_submit(struct store *s, const char *record_json, size_t len,
+             store_submit_cb *cb, void *arg)
+{
+    struct store_req *r;
+    int rc;
+
+    if (s == NULL || record_json == NULL || cb == NULL)
+        return STORE_EINVAL;
+    STORE_AN(s->magic == STORE_MAGIC);
+    if ((rc = store_can_take(s)) != 0)
+        return rc;
+    r = store_req_new(s, STORE_REQ_REGISTER, cb, arg);
+    if (r == NULL)
+        return STORE_ENOMEM;
+    rc = store_req_parse(s, r, record_json, len);
+    if (rc != 0) {
+        store_req_free(r);
+        return rc;
+    }
+    return store_req_enqueue(s, r);
+}
+
+int
+store_status(struct store *s, const char *msisdn, store_status_cb *cb,
+             void *arg)
+{
+    struct store_req *r;
+    int rc;
+
+    if (s == NULL || msisdn == NULL || cb == NULL ||
+        !store_str_chars(msisdn, "0123456789", 8, 15))
+        return STORE_EINVAL;
+    STORE_AN(s->magic == STORE_MAGIC);
+    if ((rc = store_can_take(s)) != 0)
+        return rc;
+    r = store_req_new(s, STORE_REQ_STATUS, cb, arg);
+    if (r == NULL)
+        return STORE_ENOMEM;
+    snprintf(r->msisdn, sizeof(r->msisdn), "%s", msisdn);
+    return store_req_enqueue(s, r);
+}
+
+int
+store_ping(struct store *s, int sleep_ms, store_status_cb *cb, void *arg)
+{
+    struct store_req *r;
+    int rc;
+
+    if (s == NULL || cb == NULL || sleep_ms < 0 || sleep_ms > 600000)
+        return STORE_EINVAL;
+    STORE_AN(s->magic == STORE_MAGIC);
+    if ((rc = store_can_take(s)) != 0)
+        return rc;
+    r = store_req_new(s, STORE_REQ_PING, cb, arg);
+    if (r == NULL)
+        return STORE_ENOMEM;
+    snprintf(r->sleep_ms, sizeof(r->sleep_ms), "%d", sleep_ms);
+    return store_req_enqueue(s, r);
+}
