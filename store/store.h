@@ -27,8 +27,8 @@
 struct event_base;
 struct store;
 
-#define STORE_STR_MAX 256
-#define STORE_KEY_BYTES 32 /* master key in the key file */
+#define STORE_STR_MAX    256
+#define STORE_KEY_BYTES  32 /* master key in the key file */
 #define STORE_HASH_BYTES 32 /* keyed BLAKE2b of an ID number */
 
 /* Default folder of the migration files, relative to the working
@@ -78,14 +78,14 @@ struct store_config {
 
 /* What a completed request produced.  Borrowed by the callback. */
 struct store_result {
-    const char *ref;         /* the returnee's reference ("" if none) */
-    int duplicate;           /* submit: already stored under this key */
+    const char *ref;              /* the returnee's reference ("" if none) */
+    int duplicate;                /* submit: already stored under this key */
     enum store_rec_status status; /* submit, status: the record's status */
-    const char *reject_reason; /* status: when rejected, else "" */
-    int id_shared;           /* submit: other records with the same NID or
-                                passport (duplicate check, by keyed hash) */
-    const char *errstr;      /* on failure: a short text without personal
-                                data, for the log; else "" */
+    const char *reject_reason;    /* status: when rejected, else "" */
+    int id_shared;                /* submit: other records with the same NID or
+                                     passport (duplicate check, by keyed hash) */
+    const char *errstr;           /* on failure: a short text without personal
+                                     data, for the log; else "" */
 };
 
 typedef void store_submit_cb(int status, const struct store_result *res,
@@ -96,8 +96,8 @@ typedef void store_status_cb(int status, const struct store_result *res,
 /* A store for base with the settings in cfg (copied; cfg may go after the
  * call).  Reads the key file now.  Returns NULL with a message in err on a
  * bad config or key file.  Nothing connects before store_start(). */
-struct store *store_new(const struct store_config *cfg,
-                        struct event_base *base, char *err, size_t errlen);
+struct store *store_new(const struct store_config *cfg, struct event_base *base,
+                        char *err, size_t errlen);
 
 /* Open the pool: each connection connects in the background and reconnects
  * with backoff whenever it drops.  Returns 0 or STORE_EINVAL if started. */
@@ -138,8 +138,7 @@ int store_status(struct store *s, const char *msisdn, store_status_cb *cb,
 
 /* A round trip to the server that lasts at least sleep_ms there (0 for a
  * plain health check; > 0 lets tests hit the deadline).  Calls back 0. */
-int store_ping(struct store *s, int sleep_ms, store_status_cb *cb,
-               void *arg);
+int store_ping(struct store *s, int sleep_ms, store_status_cb *cb, void *arg);
 
 /* ------------------------------------------------------------------------
  * ID numbers (store_crypto.c)
@@ -175,8 +174,7 @@ int store_keygen(const char *path, char *err, size_t errlen);
  * recording (version, name, checksum) in schema_migrations.  A file whose
  * checksum differs from the one recorded when it was applied is an error.
  * Returns 0 or -1 with a message in err. */
-int store_migrate(const char *dsn, const char *dir, char *err,
-                  size_t errlen);
+int store_migrate(const char *dsn, const char *dir, char *err, size_t errlen);
 
 /* `remigate migrate`: store_migrate() with a line per file applied on
  * stdout and errors on stderr.  Returns the process exit status. */

@@ -20,7 +20,7 @@
 
 #include "store/store_int.h"
 
-#define STORE_KDF_CTX "remigate" /* exactly crypto_kdf_CONTEXTBYTES */
+#define STORE_KDF_CTX  "remigate" /* exactly crypto_kdf_CONTEXTBYTES */
 #define STORE_KDF_AEAD 1
 #define STORE_KDF_HASH 2
 
@@ -38,8 +38,9 @@ store_keys_load(const char *path, struct store_keys *k, char *err,
         return -1;
     }
     if (path == NULL || path[0] == '\0') {
-        snprintf(err, errlen, "crypto.key_file is not set (create one with "
-                              "`remigate keygen FILE`)");
+        snprintf(err, errlen,
+                 "crypto.key_file is not set (create one with "
+                 "`remigate keygen FILE`)");
         return -1;
     }
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -47,8 +48,7 @@ store_keys_load(const char *path, struct store_keys *k, char *err,
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
-    while (n < sizeof(raw) &&
-           (got = read(fd, raw + n, sizeof(raw) - n)) != 0) {
+    while (n < sizeof(raw) && (got = read(fd, raw + n, sizeof(raw) - n)) != 0) {
         if (got < 0) {
             if (errno == EINTR)
                 continue;
@@ -91,8 +91,7 @@ store_keys_wipe(struct store_keys *k)
 }
 
 int
-store_id_normalise(const char *type, const char *number, char *out,
-                   size_t cap)
+store_id_normalise(const char *type, const char *number, char *out, size_t cap)
 {
     int passport;
     size_t n = 0;
@@ -164,8 +163,8 @@ store_id_hash(const struct store *s, const char *type, const char *number,
 }
 
 int
-store_id_decrypt(const struct store *s, const unsigned char *enc,
-                 size_t enclen, const char *msisdn, char *out, size_t outlen)
+store_id_decrypt(const struct store *s, const unsigned char *enc, size_t enclen,
+                 const char *msisdn, char *out, size_t outlen)
 {
     const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
     const size_t ab = crypto_aead_xchacha20poly1305_ietf_ABYTES;
@@ -203,8 +202,7 @@ store_keygen(const char *path, char *err, size_t errlen)
     randombytes_buf(key, sizeof(key));
     sodium_bin2hex(hex, sizeof(hex) - 1, key, sizeof(key));
     strcat(hex, "\n");
-    if (write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex) ||
-        fsync(fd) != 0) {
+    if (write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex) || fsync(fd) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         unlink(path);
     } else {

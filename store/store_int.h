@@ -19,8 +19,8 @@
     } while (0)
 #define STORE_WRONG(what) store_assert_fail(__func__, __FILE__, __LINE__, what)
 
-_Noreturn void store_assert_fail(const char *func, const char *file,
-                                 int line, const char *cond);
+_Noreturn void store_assert_fail(const char *func, const char *file, int line,
+                                 const char *cond);
 
 #define STORE_ID_MAX 32 /* longest normalised ID number, with its NUL */
 /* nonce || ciphertext || tag of an ID number */

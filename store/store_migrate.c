@@ -21,14 +21,14 @@
 
 #include "store/store.h"
 
-#define STORE_MIG_LOCK "7305641901"  /* pg_advisory_lock key */
-#define STORE_MIG_MAX 512            /* files */
+#define STORE_MIG_LOCK  "7305641901"  /* pg_advisory_lock key */
+#define STORE_MIG_MAX   512           /* files */
 #define STORE_MIG_BYTES (1024 * 1024) /* per file */
 
 struct store_mig {
     int version;
-    char name[128];   /* file name without ".sql" */
-    char sum[65];     /* hex SHA-256 of the contents */
+    char name[128]; /* file name without ".sql" */
+    char sum[65];   /* hex SHA-256 of the contents */
     char *sql;
 };
 
@@ -152,10 +152,9 @@ store_mig_exec(PGconn *pg, const char *sql, int nparams,
                const char *const *params, PGresult **keep, char *err,
                size_t errlen)
 {
-    PGresult *r = nparams > 0 || keep
-                      ? PQexecParams(pg, sql, nparams, NULL, params, NULL,
-                                     NULL, 0)
-                      : PQexec(pg, sql);
+    PGresult *r = nparams > 0 || keep ? PQexecParams(pg, sql, nparams, NULL,
+                                                     params, NULL, NULL, 0)
+                                      : PQexec(pg, sql);
     ExecStatusType st = PQresultStatus(r);
 
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -240,8 +239,8 @@ store_mig_run(const char *dsn, const char *dir, int apply, int verbose,
     }
     rc = STORE_EDB;
     if (apply) {
-        if (store_mig_exec(pg, "SELECT pg_advisory_lock(" STORE_MIG_LOCK ")",
-                           0, NULL, NULL, err, errlen) != 0)
+        if (store_mig_exec(pg, "SELECT pg_advisory_lock(" STORE_MIG_LOCK ")", 0,
+                           NULL, NULL, err, errlen) != 0)
             goto done;
         locked = 1;
         if (store_mig_exec(pg,
@@ -255,8 +254,8 @@ store_mig_run(const char *dsn, const char *dir, int apply, int verbose,
     } else {
         PGresult *r = NULL;
         if (store_mig_exec(pg,
-                           "SELECT to_regclass('schema_migrations') IS NULL",
-                           0, NULL, &r, err, errlen) != 0)
+                           "SELECT to_regclass('schema_migrations') IS NULL", 0,
+                           NULL, &r, err, errlen) != 0)
             goto done;
         int missing = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
         PQclear(r);
@@ -266,8 +265,8 @@ store_mig_run(const char *dsn, const char *dir, int apply, int verbose,
             goto done;
         }
     }
-    if (store_mig_exec(pg, "SELECT version, checksum FROM schema_migrations",
-                       0, NULL, &done, err, errlen) != 0)
+    if (store_mig_exec(pg, "SELECT version, checksum FROM schema_migrations", 0,
+                       NULL, &done, err, errlen) != 0)
         goto done;
     rc = STORE_EINVAL;
     for (int i = 0; i < n; i++) {
@@ -300,8 +299,8 @@ store_mig_run(const char *dsn, const char *dir, int apply, int verbose,
                            3, params, NULL, err, errlen) != 0) {
             char msg[512];
             snprintf(msg, sizeof(msg), "%s", err);
-            snprintf(err, errlen, "%s/%s.sql: %s (nothing of it applied)",
-                     dir, m[i].name, msg);
+            snprintf(err, errlen, "%s/%s.sql: %s (nothing of it applied)", dir,
+                     m[i].name, msg);
             PQclear(PQexec(pg, "ROLLBACK"));
             goto done;
         }
@@ -326,8 +325,7 @@ int
 store_migrate(const char *dsn, const char *dir, char *err, size_t errlen)
 {
     int pending;
-    return store_mig_run(dsn, dir, 1, 0, &pending, err, errlen) == 0 ? 0
-                                                                      : -1;
+    return store_mig_run(dsn, dir, 1, 0, &pending, err, errlen) == 0 ? 0 : -1;
 }
 
 int
@@ -345,8 +343,7 @@ store_migrate_main(const char *dsn, const char *dir)
 }
 
 int
-store_migrate_check(const char *dsn, const char *dir, char *err,
-                    size_t errlen)
+store_migrate_check(const char *dsn, const char *dir, char *err, size_t errlen)
 {
     int pending, rc;
 

@@ -30,9 +30,9 @@
 
 #include "store/store_int.h"
 
-#define STORE_MAGIC 0x53544f52u
-#define STORE_REQ_MAGIC 0x53524551u
-#define STORE_CONN_MAGIC 0x53434f4eu
+#define STORE_MAGIC          0x53544f52u
+#define STORE_REQ_MAGIC      0x53524551u
+#define STORE_CONN_MAGIC     0x53434f4eu
 #define STORE_BACKOFF_MIN_MS 100
 #define STORE_BACKOFF_MAX_MS 5000
 #define STORE_CONNECT_MIN_MS 2000
@@ -129,8 +129,8 @@ static const struct store_sql {
          "SELECT status, coalesce(ref, ''), coalesce(reject_reason, '')"
          " FROM returnees WHERE msisdn = $1",
          1},
-    [STORE_SQL_PING] = {"remigate_ping",
-                        "SELECT pg_sleep($1::int / 1000.0)", 1},
+    [STORE_SQL_PING] = {"remigate_ping", "SELECT pg_sleep($1::int / 1000.0)",
+                        1},
 };
 
 enum store_conn_state {
@@ -138,7 +138,7 @@ enum store_conn_state {
     STORE_CONN_CONNECTING, /* PQconnectPoll; timer = connect deadline */
     STORE_CONN_SETUP,      /* preparing statements */
     STORE_CONN_IDLE,
-    STORE_CONN_BUSY        /* running req */
+    STORE_CONN_BUSY /* running req */
 };
 
 enum store_req_kind {
@@ -201,8 +201,8 @@ struct store_conn {
     short ev_what;
     struct event *timer;
     int backoff_ms;
-    int setup_next;   /* next statement to prepare */
-    PGresult *res;    /* result of the command in flight */
+    int setup_next; /* next statement to prepare */
+    PGresult *res;  /* result of the command in flight */
     struct store_req *req;
 };
 
@@ -222,8 +222,7 @@ struct store {
 
 static void store_conn_on_io(evutil_socket_t fd, short what, void *arg);
 static void store_conn_on_timer(evutil_socket_t fd, short what, void *arg);
-static void store_conn_drop(struct store_conn *c, int status,
-                            const char *why);
+static void store_conn_drop(struct store_conn *c, int status, const char *why);
 static void store_dispatch(struct store *s);
 
 const char *
@@ -231,12 +230,10 @@ store_strerror(int err)
 {
     switch (err) {
 #define STORE_X_STR(name, val, text)                                           \
-    case name:                                                                 \
-        return text;
+    case name: return text;
         STORE_ERRORS(STORE_X_STR)
 #undef STORE_X_STR
-    default:
-        return "unknown error";
+    default: return "unknown error";
     }
 }
 
@@ -244,15 +241,11 @@ const char *
 store_rec_status_name(enum store_rec_status st)
 {
     switch (st) {
-    case STORE_REC_PENDING:
-        return "pending";
-    case STORE_REC_VERIFIED:
-        return "verified";
-    case STORE_REC_REJECTED:
-        return "rejected";
+    case STORE_REC_PENDING: return "pending";
+    case STORE_REC_VERIFIED: return "verified";
+    case STORE_REC_REJECTED: return "rejected";
     case STORE_REC_NONE:
-    default:
-        return "none";
+    default: return "none";
     }
 }
 
@@ -333,8 +326,9 @@ store_req_complete(struct store_req *r)
     res.status = r->rstatus;
     res.reject_reason = r->reason;
     res.id_shared = r->id_shared;
-    res.errstr = status == 0 ? "" : r->errstr[0] ? r->errstr
-                                                 : store_strerror(status);
+    res.errstr = status == 0    ? ""
+                 : r->errstr[0] ? r->errstr
+                                : store_strerror(status);
     cb(status, &res, arg);
     store_req_free(r);
 }
@@ -475,7 +469,8 @@ store_ans_skills(json_t *a, int required)
         return !required;
     if (!json_is_array(v) || json_array_size(v) > 64)
         return 0;
-    json_array_foreach(v, i, it) {
+    json_array_foreach(v, i, it)
+    {
         if (!json_is_string(it) || strlen(json_string_value(it)) == 0 ||
             strlen(json_string_value(it)) > 64)
             return 0;
@@ -497,8 +492,7 @@ store_req_id(struct store *s, struct store_req *r, json_t *ans,
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_string(v) ||
-        store_id_normalise(type, json_string_value(v), norm, sizeof(norm)) <
-            0)
+        store_id_normalise(type, json_string_value(v), norm, sizeof(norm)) < 0)
         goto done;
     *enclen = store_id_encrypt(&s->keys, norm, r->msisdn, enc);
     if (*enclen < 0) {
@@ -506,9 +500,8 @@ store_req_id(struct store *s, struct store_req *r, json_t *ans,
         goto done;
     }
     store_id_hash_keys(&s->keys, type, norm, hash);
-    rc = json_object_set_new(ans, type, json_string("***")) == 0
-             ? 0
-             : STORE_ENOMEM;
+    rc = json_object_set_new(ans, type, json_string("***")) == 0 ? 0
+                                                                 : STORE_ENOMEM;
 done:
     sodium_memzero(norm, sizeof(norm));
     return rc;
@@ -583,8 +576,8 @@ store_req_parse(struct store *s, struct store_req *r, const char *json,
             goto done;
         if ((rc = store_req_id(s, r, ans, "nid", r->nid_enc, &r->nid_enc_len,
                                r->nid_hash)) != 0 ||
-            (rc = store_req_id(s, r, ans, "passport", r->pp_enc,
-                               &r->pp_enc_len, r->pp_hash)) != 0)
+            (rc = store_req_id(s, r, ans, "passport", r->pp_enc, &r->pp_enc_len,
+                               r->pp_hash)) != 0)
             goto done;
         rc = STORE_EINVAL;
     } else if (!store_ans_skills(ans, 1)) {
@@ -614,8 +607,8 @@ store_conn_watch(struct store_conn *c, short what)
         c->ev = NULL;
     }
     if (c->ev == NULL) {
-        c->ev = event_new(c->s->base, fd, what | EV_PERSIST, store_conn_on_io,
-                          c);
+        c->ev =
+            event_new(c->s->base, fd, what | EV_PERSIST, store_conn_on_io, c);
         if (c->ev == NULL || event_add(c->ev, NULL) != 0)
             return -1;
         c->ev_fd = fd;
@@ -672,8 +665,8 @@ store_conn_drop(struct store_conn *c, int status, const char *why)
          * alone), then back off up to STORE_BACKOFF_MAX_MS. */
         delay = c->backoff_ms;
         if (delay > 0)
-            delay = delay / 2 + (int)randombytes_uniform((uint32_t)delay / 2 +
-                                                         1);
+            delay =
+                delay / 2 + (int)randombytes_uniform((uint32_t)delay / 2 + 1);
         c->backoff_ms = c->backoff_ms == 0 ? STORE_BACKOFF_MIN_MS
                         : c->backoff_ms * 2 > STORE_BACKOFF_MAX_MS
                             ? STORE_BACKOFF_MAX_MS
@@ -778,9 +771,7 @@ store_conn_poll(struct store_conn *c)
         break;
     case PGRES_POLLING_FAILED:
     case PGRES_POLLING_ACTIVE:
-    default:
-        store_conn_drop(c, STORE_EDOWN, "connect");
-        break;
+    default: store_conn_drop(c, STORE_EDOWN, "connect"); break;
     }
 }
 
@@ -789,8 +780,7 @@ static int
 store_req_send(struct store_conn *c, enum store_stmt q, int n,
                const char *const *vals, const int *lens, const int *fmts)
 {
-    if (!PQsendQueryPrepared(c->pg, store_sql[q].name, n, vals, lens, fmts,
-                             0))
+    if (!PQsendQueryPrepared(c->pg, store_sql[q].name, n, vals, lens, fmts, 0))
         return -1;
     return store_conn_flush(c);
 }
@@ -883,9 +873,13 @@ store_req_advance(struct store_conn *c, struct store_req *r, PGresult *res)
         }
         break;
     case STORE_STEP_BEGIN: {
-        const char *vals[8] = {r->key,     r->flow,    r->ref,
-                               r->msisdn,  r->lang[0] ? r->lang : NULL,
-                               r->channel, r->answers,
+        const char *vals[8] = {r->key,
+                               r->flow,
+                               r->ref,
+                               r->msisdn,
+                               r->lang[0] ? r->lang : NULL,
+                               r->channel,
+                               r->answers,
                                r->started[0] ? r->started : NULL};
         r->step = STORE_STEP_INSERT;
         rc = store_req_send(c, STORE_SQL_SUB_INSERT, 8, vals, NULL, NULL);
@@ -893,8 +887,7 @@ store_req_advance(struct store_conn *c, struct store_req *r, PGresult *res)
     }
     case STORE_STEP_INSERT:
         if (PQntuples(res) == 1) {
-            snprintf(r->sub_id, sizeof(r->sub_id), "%s",
-                     PQgetvalue(res, 0, 0));
+            snprintf(r->sub_id, sizeof(r->sub_id), "%s", PQgetvalue(res, 0, 0));
             r->step = STORE_STEP_APPLY;
             rc = store_req_send_apply(c, r);
         } else {
@@ -930,9 +923,7 @@ store_req_advance(struct store_conn *c, struct store_req *r, PGresult *res)
         }
         break;
     case STORE_STEP_COMMIT:
-    case STORE_STEP_ROLLBACK:
-        store_req_finish(c, r);
-        return;
+    case STORE_STEP_ROLLBACK: store_req_finish(c, r); return;
     case STORE_STEP_READ:
         if (r->kind == STORE_REQ_STATUS) {
             if (PQntuples(res) == 0) {
@@ -947,8 +938,7 @@ store_req_advance(struct store_conn *c, struct store_req *r, PGresult *res)
         }
         store_req_finish(c, r);
         return;
-    default:
-        STORE_WRONG("request step");
+    default: STORE_WRONG("request step");
     }
 sent:
     if (rc != 0)

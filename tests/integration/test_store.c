@@ -176,8 +176,7 @@ sql1(const char *q, int n, ...)
     va_end(ap);
     r = PQexecParams(T.db, q, n, NULL, vals, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-        fail_msg("%s: %s (%d rows)", q, PQresultErrorMessage(r),
-                 PQntuples(r));
+        fail_msg("%s: %s (%d rows)", q, PQresultErrorMessage(r), PQntuples(r));
     snprintf(buf, sizeof(buf), "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     return buf;
@@ -210,8 +209,7 @@ group_setup(void **state)
         return -1;
     }
     snprintf(T.admin_dsn, sizeof(T.admin_dsn), "%s", dsn);
-    snprintf(T.dbname, sizeof(T.dbname), "remigate_store_%ld",
-             (long)getpid());
+    snprintf(T.dbname, sizeof(T.dbname), "remigate_store_%ld", (long)getpid());
     snprintf(q, sizeof(q), "CREATE DATABASE %s", T.dbname);
     admin_exec(q);
     dsn_with_db(dsn, T.dbname, T.dsn, sizeof(T.dsn));
@@ -246,8 +244,7 @@ group_teardown(void **state)
     PQfinish(T.db);
     if (T.base)
         event_base_free(T.base);
-    snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS %s WITH (FORCE)",
-             T.dbname);
+    snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS %s WITH (FORCE)", T.dbname);
     admin_exec(q);
     snprintf(q, sizeof(q), "rm -rf '%s'", T.tmp);
     return system(q) == 0 ? 0 : -1;
@@ -350,8 +347,7 @@ test_migrate_idempotent(void **state)
     assert_int_equal(count("SELECT count(*) FROM schema_migrations", NULL),
                      files);
     assert_string_equal(
-        sql1("SELECT max(applied_at)::text FROM schema_migrations", 0),
-        before);
+        sql1("SELECT max(applied_at)::text FROM schema_migrations", 0), before);
     assert_int_equal(store_migrate_check(T.dsn, T.mig_dir, err, sizeof(err)),
                      0);
     assert_string_equal(
@@ -367,8 +363,8 @@ test_migrate_changed_file_refused(void **state)
 
     (void)state;
     snprintf(dir, sizeof(dir), "%s/mig", T.tmp);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -r '%s' '%s'", dir,
-             T.mig_dir, dir);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -r '%s' '%s'", dir, T.mig_dir,
+             dir);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(store_migrate(T.dsn, dir, err, sizeof(err)), 0);
     snprintf(cmd, sizeof(cmd), "%s/001_init.sql", dir);
@@ -398,13 +394,12 @@ test_migrate_schema_behind(void **state)
                      STORE_ESCHEMA);
     assert_non_null(strstr(err, "remigate migrate -c FILE"));
     assert_int_equal(store_migrate(dsn, T.mig_dir, err, sizeof(err)), 0);
-    assert_int_equal(store_migrate_check(dsn, T.mig_dir, err, sizeof(err)),
-                     0);
+    assert_int_equal(store_migrate_check(dsn, T.mig_dir, err, sizeof(err)), 0);
     /* A newer file than the database has: behind again.  A failing file
      * leaves nothing of itself behind. */
     snprintf(dir, sizeof(dir), "%s/mig2", T.tmp);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -r '%s' '%s'", dir,
-             T.mig_dir, dir);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -r '%s' '%s'", dir, T.mig_dir,
+             dir);
     assert_int_equal(system(cmd), 0);
     snprintf(cmd, sizeof(cmd), "%s/900_broken.sql", dir);
     f = fopen(cmd, "w");
@@ -507,8 +502,8 @@ test_retry_never_doubles(void **state)
            "8801812345678", "BD-02", "passport", "AB1234567");
     memset(many, 0, sizeof(many));
     for (int i = 0; i < 10; i++)
-        assert_int_equal(
-            store_submit(s, rec, strlen(rec), on_result, &many[i]), 0);
+        assert_int_equal(store_submit(s, rec, strlen(rec), on_result, &many[i]),
+                         0);
     assert_true(run_until(cond_all_called, &all, 5000));
     for (int i = 0; i < 10; i++) {
         assert_int_equal(many[i].calls, 1);
@@ -612,21 +607,20 @@ test_nid_encrypted_but_duplicate_found(void **state)
     assert_string_equal(PQgetvalue(r, 1, 0), "8801522222222");
     PQclear(r);
     /* The ciphertext decrypts with the key, for its own msisdn only. */
-    r = PQexecParams(T.db,
-                     "SELECT nid_enc FROM returnees WHERE msisdn = $1", 1,
+    r = PQexecParams(T.db, "SELECT nid_enc FROM returnees WHERE msisdn = $1", 1,
                      NULL, (const char *const[]){"8801511111111"}, NULL, NULL,
                      1);
     assert_int_equal(PQntuples(r), 1);
     assert_int_equal(
         store_id_decrypt(s, (const unsigned char *)PQgetvalue(r, 0, 0),
-                         (size_t)PQgetlength(r, 0, 0), "8801511111111",
-                         plain, sizeof(plain)),
+                         (size_t)PQgetlength(r, 0, 0), "8801511111111", plain,
+                         sizeof(plain)),
         0);
     assert_string_equal(plain, "19901234567890123");
     assert_int_equal(
         store_id_decrypt(s, (const unsigned char *)PQgetvalue(r, 0, 0),
-                         (size_t)PQgetlength(r, 0, 0), "8801522222222",
-                         plain, sizeof(plain)),
+                         (size_t)PQgetlength(r, 0, 0), "8801522222222", plain,
+                         sizeof(plain)),
         STORE_ECRYPTO);
     PQclear(r);
     store_free(s);
@@ -649,8 +643,8 @@ test_update_skills(void **state)
                            key),
                      0);
     /* On an existing record: only the skills change. */
-    PQclear(sql("UPDATE returnees SET status = 'verified' WHERE msisdn = $1",
-                1, "8801712345678"));
+    PQclear(sql("UPDATE returnees SET status = 'verified' WHERE msisdn = $1", 1,
+                "8801712345678"));
     skills_record(rec, sizeof(rec), "b2000000000000000000000000000002",
                   "8801712345678");
     o = submit_wait(s, rec);
@@ -735,9 +729,8 @@ test_bad_records_fail_now(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(
-            store_submit(s, bad[i], strlen(bad[i]), on_result, &o),
-            STORE_EINVAL);
+        assert_int_equal(store_submit(s, bad[i], strlen(bad[i]), on_result, &o),
+                         STORE_EINVAL);
     event_base_loop(T.base, EVLOOP_NONBLOCK);
     assert_int_equal(o.calls, 0);
     assert_int_equal(count("SELECT count(*) FROM submissions WHERE"
