@@ -18,6 +18,8 @@
  *   it is closed and opened again.  STORE_ETIMEDOUT and STORE_EDOWN after a
  *   query was sent mean "outcome unknown": retry with the same record (the
  *   idempotency key makes the retry safe).
+ * - libpq resolves a host name inside PQconnectStart(), which blocks: give
+ *   the DSN an address (host=127.0.0.1 or hostaddr=...) for the daemon.
  */
 #ifndef STORE_H
 #define STORE_H
