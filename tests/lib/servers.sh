@@ -1,0 +1,385 @@
+# tests/lib/servers.sh -- throwaway Redis and PostgreSQL for tests.
+#
+# Source it from bash (it works under `set -euo pipefail` too):
+#
+#     . tests/lib/servers.sh
+#     trap srv_cleanup EXIT
+#     trap 'exit 130' INT TERM        # so Ctrl-C still runs srv_cleanup
+#     srv_tmpdir && srv_redis_start && srv_pg_start
+#     ... use $REDIS_URL, $PG_DSN ...
+#
+# Call the functions in the script's own shell, not in $( ) or a pipeline:
+# they export variables and remember what they started.  Every function
+# returns 0 or prints "servers: ..." on stderr and returns 1.
+#
+#   srv_tmpdir         mktemp -d /tmp/remigate-test.XXXXXX -> SRV_TMP (once)
+#   srv_free_port      prints a free loopback TCP port (10000-32767, random)
+#   srv_redis_start    redis-server on 127.0.0.1, dir $SRV_TMP/redis, no
+#                      persistence (REDIS_AOF=1: appendonly yes, fsync
+#                      everysec); waits for PONG (10 s).  Exports REDIS_PORT,
+#                      REDIS_PID, REDIS_URL=redis://127.0.0.1:PORT, REDIS_DIR
+#   srv_redis_stop     SHUTDOWN (AOF flushed), then waits; SIGKILL after 10 s
+#   srv_redis_kill9    SIGKILL, as in a crash
+#   srv_redis_restart  stops it if running, starts it on the same port and dir
+#   srv_pg_start       PostgreSQL 15 (initdb + pg_ctl) in $SRV_TMP/pg on a free
+#                      port, TCP on 127.0.0.1 only, socket in $SRV_TMP/pg,
+#                      fsync and synchronous_commit on, trust auth; database
+#                      "remigate" owned by superuser "remigate".  Exports
+#                      PG_PORT, PG_PID, PG_DATA, PG_SOCKDIR, PG_USER,
+#                      PG_DSN="host=127.0.0.1 port=P dbname=remigate user=remigate"
+#                      As root the server runs as the system user
+#                      remigate-test (created if missing; `nobody` if that
+#                      fails), otherwise as the calling user.
+#   srv_pg_stop        pg_ctl stop -m fast (SIGKILL after 10 s)
+#   srv_pg_kill9       SIGKILL to the postmaster and its children, as in a crash
+#   srv_pg_start_again starts the same data dir on the same port again
+#   srv_psql ARGS...   psql -X -q -v ON_ERROR_STOP=1 "$PG_DSN" ARGS...
+#   srv_reset          empties what is running: FLUSHALL on Redis, database
+#                      "remigate" dropped and created again
+#   srv_cleanup        stops whatever was started (by PID) and removes SRV_TMP
+#                      unless REMIGATE_TEST_KEEP=1 (then prints where it is).
+#                      Safe to call more than once.
+#
+# Logs: $SRV_TMP/redis/redis.log (+ redis.out), $SRV_TMP/pg/postgres.log.
+# PG_BIN overrides /usr/lib/postgresql/15/bin.
+
+SRV_TMP=${SRV_TMP:-}
+SRV_PORTS_USED=" "
+SRV_DEADLINE=10
+SRV_PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+
+srv__err()
+{
+    echo "servers: $*" >&2
+    return 1
+}
+
+# True while pid is a live process (a zombie counts as gone).
+srv__alive()
+{
+    local state
+    [ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 1
+    state=$(sed -E 's/^[0-9]+ \(.*\) ([A-Za-z]).*/\1/' "/proc/$1/stat" 2>/dev/null) ||
+        return 1
+    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+# Wait until every pid given has gone; SIGKILL what is left after the
+# deadline.  Reaps them if they are children of this shell.
+srv__wait_gone()
+{
+    local pid left end=$((SECONDS + SRV_DEADLINE))
+    while :; do
+        left=
+        for pid in "$@"; do
+            srv__alive "$pid" && left="$left $pid"
+        done
+        [ -z "$left" ] && break
+        if [ $SECONDS -ge $end ]; then
+            # shellcheck disable=SC2086
+            kill -9 $left 2>/dev/null || true
+            end=$((SECONDS + SRV_DEADLINE))
+        fi
+        sleep 0.05
+    done
+    for pid in "$@"; do
+        wait "$pid" 2>/dev/null || true
+    done
+}
+
+srv_tmpdir()
+{
+    if [ -n "$SRV_TMP" ] && [ -d "$SRV_TMP" ]; then
+        return 0
+    fi
+    SRV_TMP=$(mktemp -d /tmp/remigate-test.XXXXXX) ||
+        srv__err "mktemp failed" || return 1
+    # the PostgreSQL user must be able to reach its subdirectory
+    chmod 755 "$SRV_TMP"
+    export SRV_TMP
+}
+
+srv__port_busy()
+{
+    ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
+    # without ss: something answers on it
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+srv_free_port()
+{
+    local p _
+    for _ in $(seq 1 200); do
+        p=$((10000 + (RANDOM * 32768 + RANDOM) % 22768))
+        case $SRV_PORTS_USED in *" $p "*) continue ;; esac
+        srv__port_busy "$p" && continue
+        SRV_PORTS_USED="$SRV_PORTS_USED$p "
+        echo "$p"
+        return 0
+    done
+    srv__err "no free port found"
+}
+
+# ------------------------------------------------------------------------
+# Redis
+
+srv__redis_spawn()
+{
+    local aof=(--appendonly no)
+    if [ "${REDIS_AOF:-0}" = 1 ]; then
+        aof=(--appendonly yes --appendfsync everysec)
+    fi
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --protected-mode yes \
+        --dir "$REDIS_DIR" --save "" "${aof[@]}" --daemonize no \
+        --logfile "$REDIS_DIR/redis.log" \
+        </dev/null >>"$REDIS_DIR/redis.out" 2>&1 &
+    REDIS_PID=$!
+    export REDIS_PID
+    local end=$((SECONDS + SRV_DEADLINE))
+    while [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" != PONG ]; do
+        if ! srv__alive "$REDIS_PID" || [ $SECONDS -ge $end ]; then
+            srv__redis_reap
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+srv__redis_reap()
+{
+    if [ -n "${REDIS_PID:-}" ]; then
+        kill "$REDIS_PID" 2>/dev/null || true
+        srv__wait_gone "$REDIS_PID"
+    fi
+    REDIS_PID=
+}
+
+srv_redis_start()
+{
+    local _
+    srv_tmpdir || return 1
+    command -v redis-server >/dev/null || srv__err "redis-server not found" ||
+        return 1
+    REDIS_DIR=$SRV_TMP/redis
+    mkdir -p "$REDIS_DIR"
+    # a port can be taken between the check and the bind: try another
+    for _ in 1 2 3; do
+        REDIS_PORT=$(srv_free_port) || return 1
+        if srv__redis_spawn; then
+            REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+            export REDIS_PORT REDIS_URL REDIS_DIR
+            return 0
+        fi
+    done
+    tail -n 20 "$REDIS_DIR/redis.out" "$REDIS_DIR/redis.log" >&2
+    srv__err "redis-server did not answer PONG (log: $REDIS_DIR/redis.log)"
+}
+
+srv_redis_stop()
+{
+    [ -n "${REDIS_PID:-}" ] || return 0
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1 ||
+        kill "$REDIS_PID" 2>/dev/null || true
+    srv__wait_gone "$REDIS_PID"
+    REDIS_PID=
+}
+
+srv_redis_kill9()
+{
+    [ -n "${REDIS_PID:-}" ] || return 0
+    kill -9 "$REDIS_PID" 2>/dev/null || true
+    srv__wait_gone "$REDIS_PID"
+    REDIS_PID=
+}
+
+srv_redis_restart()
+{
+    [ -n "${REDIS_PORT:-}" ] && [ -n "${REDIS_DIR:-}" ] ||
+        srv__err "srv_redis_restart: Redis was never started" || return 1
+    srv_redis_stop
+    # the old socket may linger for a moment
+    local end=$((SECONDS + SRV_DEADLINE))
+    while ! srv__redis_spawn; do
+        [ $SECONDS -ge $end ] &&
+            srv__err "redis-server did not restart on $REDIS_PORT" && return 1
+        sleep 0.2
+    done
+}
+
+# ------------------------------------------------------------------------
+# PostgreSQL
+
+# Run a command as the PostgreSQL user, from a directory it can read.
+srv__as_pg()
+{
+    if [ "$(id -u)" -eq 0 ]; then
+        (cd "$SRV_TMP" && runuser -u "$PG_OSUSER" -- "$@")
+    else
+        (cd "$SRV_TMP" && "$@")
+    fi
+}
+
+srv__pg_osuser()
+{
+    if [ "$(id -u)" -ne 0 ]; then
+        PG_OSUSER=$(id -un)
+        return 0
+    fi
+    PG_OSUSER=remigate-test
+    if ! getent passwd "$PG_OSUSER" >/dev/null; then
+        useradd --system --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin "$PG_OSUSER" >/dev/null 2>&1 ||
+            PG_OSUSER=nobody
+    fi
+}
+
+srv__pg_ctl_start()
+{
+    srv__as_pg "$SRV_PG_BIN/pg_ctl" start -w -t "$SRV_DEADLINE" -s \
+        -D "$PG_DATA" -l "$PG_SOCKDIR/postgres.log" \
+        -o "-c port=$PG_PORT -c listen_addresses=127.0.0.1 \
+-c unix_socket_directories=$PG_SOCKDIR -c fsync=on -c synchronous_commit=on \
+-c full_page_writes=on" >/dev/null 2>&1 || return 1
+    PG_PID=$(head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null)
+    export PG_PID
+    local end=$((SECONDS + SRV_DEADLINE))
+    until "$SRV_PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" \
+        -d postgres; do
+        [ $SECONDS -ge $end ] && return 1
+        sleep 0.05
+    done
+}
+
+srv_pg_start()
+{
+    local _
+    srv_tmpdir || return 1
+    [ -x "$SRV_PG_BIN/initdb" ] ||
+        srv__err "$SRV_PG_BIN/initdb not found (postgresql-15)" || return 1
+    srv__pg_osuser
+    PG_USER=remigate
+    PG_SOCKDIR=$SRV_TMP/pg
+    PG_DATA=$PG_SOCKDIR/data
+    mkdir -p "$PG_SOCKDIR"
+    chmod 700 "$PG_SOCKDIR"
+    if [ "$(id -u)" -eq 0 ]; then
+        chown "$PG_OSUSER:" "$PG_SOCKDIR"
+    fi
+    if ! srv__as_pg "$SRV_PG_BIN/initdb" -D "$PG_DATA" -U "$PG_USER" \
+        --auth=trust --encoding=UTF8 --locale=C.UTF-8 --no-sync \
+        >"$PG_SOCKDIR/initdb.log" 2>&1; then
+        cat "$PG_SOCKDIR/initdb.log" >&2
+        srv__err "initdb failed"
+        return 1
+    fi
+    for _ in 1 2 3; do
+        PG_PORT=$(srv_free_port) || return 1
+        srv__pg_ctl_start && break
+        srv__pg_reap
+        PG_PORT=
+    done
+    if [ -z "$PG_PORT" ]; then
+        tail -n 20 "$PG_SOCKDIR/postgres.log" >&2
+        srv__err "PostgreSQL did not start (log: $PG_SOCKDIR/postgres.log)"
+        return 1
+    fi
+    PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=remigate user=$PG_USER"
+    export PG_PORT PG_DATA PG_SOCKDIR PG_USER PG_DSN
+    if ! "$SRV_PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" \
+        remigate; then
+        srv__err "createdb remigate failed"
+        return 1
+    fi
+}
+
+# Postmaster and children, for a kill that leaves nothing behind.
+srv__pg_pids()
+{
+    [ -n "${PG_PID:-}" ] || return 0
+    echo "$PG_PID"
+    ps -o pid= --ppid "$PG_PID" 2>/dev/null || true
+}
+
+srv__pg_reap()
+{
+    local pids
+    pids=$(srv__pg_pids)
+    [ -n "$pids" ] || return 0
+    # shellcheck disable=SC2086
+    kill -9 $pids 2>/dev/null || true
+    # shellcheck disable=SC2086
+    srv__wait_gone $pids
+    PG_PID=
+}
+
+srv_pg_stop()
+{
+    [ -n "${PG_PID:-}" ] || return 0
+    local pids
+    pids=$(srv__pg_pids)
+    srv__as_pg "$SRV_PG_BIN/pg_ctl" stop -w -t "$SRV_DEADLINE" -s -m fast \
+        -D "$PG_DATA" >/dev/null 2>&1 || true
+    # shellcheck disable=SC2086
+    srv__wait_gone $pids
+    PG_PID=
+}
+
+srv_pg_kill9()
+{
+    srv__pg_reap
+}
+
+srv_pg_start_again()
+{
+    [ -n "${PG_PORT:-}" ] && [ -d "${PG_DATA:-}" ] ||
+        srv__err "srv_pg_start_again: PostgreSQL was never started" || return 1
+    srv_pg_stop
+    local end=$((SECONDS + SRV_DEADLINE))
+    until srv__pg_ctl_start; do
+        srv__pg_reap
+        if [ $SECONDS -ge $end ]; then
+            tail -n 20 "$PG_SOCKDIR/postgres.log" >&2
+            srv__err "PostgreSQL did not start again on $PG_PORT"
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+srv_psql()
+{
+    "$SRV_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$PG_DSN" "$@"
+}
+
+srv_reset()
+{
+    if [ -n "${REDIS_PID:-}" ]; then
+        [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" flushall 2>&1)" = OK ] ||
+            srv__err "redis FLUSHALL failed" || return 1
+    fi
+    if [ -n "${PG_PID:-}" ]; then
+        "$SRV_PG_BIN/dropdb" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" \
+            --force --if-exists remigate &&
+            "$SRV_PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" \
+                remigate || srv__err "recreating database remigate failed" ||
+            return 1
+    fi
+    return 0
+}
+
+# ------------------------------------------------------------------------
+
+srv_cleanup()
+{
+    srv_redis_stop
+    srv_pg_stop
+    if [ -n "$SRV_TMP" ] && [ -d "$SRV_TMP" ]; then
+        if [ "${REMIGATE_TEST_KEEP:-0}" = 1 ]; then
+            echo "servers: kept $SRV_TMP" >&2
+        else
+            rm -rf "$SRV_TMP"
+        fi
+    fi
+    SRV_TMP=
+    return 0
+}
