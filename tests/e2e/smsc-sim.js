@@ -1,0 +1,848 @@
+#!/usr/bin/env node
+'use strict';
+/*
+ * smsc-sim.js -- an SMPP 3.4 SMSC that Kannel's bearerbox binds to, for the
+ * end-to-end tests and the local stack.
+ *
+ * It plays the operator's side: it starts USSD dialogues and sends SMS MOs
+ * (deliver_sm), answers every submit_sm, sends delivery receipts when asked
+ * for them, and can be told to misbehave.  Every PDU that crosses the wire
+ * is recorded with its raw bytes and an independent decoding of those bytes
+ * (not the smpp package's own), so tests can assert on TLVs, data coding,
+ * length and the absence of a UDH.
+ *
+ * Environment:
+ *   SMSC_PORT      SMPP port on 127.0.0.1 (required)
+ *   CONTROL_PORT   HTTP control API port on 127.0.0.1 (required)
+ *   USSD_SYSID     system_id of the USSD bind (default "ussd")
+ *   SMS_SYSID      system_id of the SMS bind (default "sms")
+ *   USSD_PW        when set, the USSD bind's password must match
+ *   SMS_PW         when set, the SMS bind's password must match
+ *   SIM_STRICT=1   refuse binds whose system_id is neither of the two
+ *   SIM_DLR_DELAY_MS  delay before a delivery receipt (default 20)
+ *
+ * Control API (JSON in and out; see the README section of the report or
+ * the handlers below): POST /ussd, POST /sms, GET /mt, GET /pdus,
+ * POST /reset, POST /faults, GET /health.
+ */
+
+const http = require('http');
+const url = require('url');
+const smpp = require('smpp');
+
+const SMSC_PORT = parseInt(process.env.SMSC_PORT || '', 10);
+const CONTROL_PORT = parseInt(process.env.CONTROL_PORT || '', 10);
+if (!(SMSC_PORT > 0) || !(CONTROL_PORT > 0)) {
+    console.error('smsc-sim: set SMSC_PORT and CONTROL_PORT');
+    process.exit(2);
+}
+const ROLE_IDS = {
+    ussd: process.env.USSD_SYSID || 'ussd',
+    sms: process.env.SMS_SYSID || 'sms',
+};
+const ROLE_PW = {
+    ussd: process.env.USSD_PW,
+    sms: process.env.SMS_PW,
+};
+const STRICT = process.env.SIM_STRICT === '1';
+const DLR_DELAY_MS = parseInt(process.env.SIM_DLR_DELAY_MS || '20', 10);
+
+const CMD = {
+    generic_nack: 0x80000000,
+    bind_receiver: 0x00000001,
+    bind_transmitter: 0x00000002,
+    submit_sm: 0x00000004,
+    submit_sm_resp: 0x80000004,
+    deliver_sm: 0x00000005,
+    deliver_sm_resp: 0x80000005,
+    unbind: 0x00000006,
+    bind_transceiver: 0x00000009,
+    enquire_link: 0x00000015,
+};
+const CMD_NAME = {};
+for (const k of Object.keys(CMD)) {
+    CMD_NAME[CMD[k]] = k;
+}
+const TAG = {
+    ussd_service_op: 0x0501,
+    its_session_info: 0x1383,
+    receipted_message_id: 0x001e,
+    message_state: 0x0427,
+    message_payload: 0x0424,
+};
+const ESME_RTHROTTLED = 0x58;
+const ESME_RINVPASWD = 0x0e;
+const ESME_RINVSYSID = 0x0f;
+
+/* ---- GSM 03.38 default alphabet (unpacked, one septet per octet) ---- */
+
+const GSM_BASIC =
+    '@\u00a3$\u00a5\u00e8\u00e9\u00f9\u00ec\u00f2\u00c7\n\u00d8\u00f8\r' +
+    '\u00c5\u00e5\u0394_\u03a6\u0393\u039b\u03a9\u03a0\u03a8\u03a3\u0398' +
+    '\u039e\u001b\u00c6\u00e6\u00df\u00c9 !"#\u00a4%&\'()*+,-./0123456789' +
+    ':;<=>?\u00a1ABCDEFGHIJKLMNOPQRSTUVWXYZ\u00c4\u00d6\u00d1\u00dc\u00a7' +
+    '\u00bfabcdefghijklmnopqrstuvwxyz\u00e4\u00f6\u00f1\u00fc\u00e0';
+const GSM_EXT = {
+    0x0a: '\f', 0x14: '^', 0x28: '{', 0x29: '}', 0x2f: '\\',
+    0x3c: '[', 0x3d: '~', 0x3e: ']', 0x40: '|', 0x65: '\u20ac',
+};
+if (GSM_BASIC.length !== 128) {
+    throw new Error('GSM table has ' + GSM_BASIC.length + ' entries');
+}
+const GSM_ENC = new Map();
+for (let i = 0; i < 128; i++) {
+    if (i !== 0x1b) {
+        GSM_ENC.set(GSM_BASIC[i], [i]);
+    }
+}
+for (const k of Object.keys(GSM_EXT)) {
+    GSM_ENC.set(GSM_EXT[k], [0x1b, Number(k)]);
+}
+
+/* Returns a Buffer of unpacked GSM septets, or null when some character
+ * has no GSM encoding. */
+function gsmEncode(text) {
+    const out = [];
+    for (const ch of text) {
+        const code = GSM_ENC.get(ch);
+        if (!code) {
+            return null;
+        }
+        out.push(...code);
+    }
+    return Buffer.from(out);
+}
+
+function gsmDecode(buf) {
+    let s = '';
+    for (let i = 0; i < buf.length; i++) {
+        const b = buf[i] & 0x7f;
+        if (b === 0x1b && i + 1 < buf.length) {
+            const e = GSM_EXT[buf[i + 1] & 0x7f];
+            s += e !== undefined ? e : ' ';
+            i++;
+        } else {
+            s += GSM_BASIC[b];
+        }
+    }
+    return s;
+}
+
+function ucs2Encode(text) {
+    const le = Buffer.from(text, 'utf16le');
+    const be = Buffer.alloc(le.length);
+    for (let i = 0; i + 1 < le.length; i += 2) {
+        be[i] = le[i + 1];
+        be[i + 1] = le[i];
+    }
+    return be;
+}
+
+function ucs2Decode(buf) {
+    const n = buf.length & ~1;
+    const le = Buffer.alloc(n);
+    for (let i = 0; i < n; i += 2) {
+        le[i] = buf[i + 1];
+        le[i + 1] = buf[i];
+    }
+    return le.toString('utf16le');
+}
+
+/* Text of a short_message by data_coding: UCS-2 for 0x08, Latin-1 for
+ * 0x03, raw bytes shown as Latin-1 for 8-bit, GSM otherwise. */
+function decodeText(buf, dcs) {
+    if ((dcs & 0x0c) === 0x08 || dcs === 0x08) {
+        return ucs2Decode(buf);
+    }
+    if (dcs === 0x03) {
+        return buf.toString('latin1');
+    }
+    if ((dcs & 0x0c) === 0x04) {
+        return buf.toString('latin1');
+    }
+    return gsmDecode(buf);
+}
+
+/* ---- independent decoder of raw PDU bytes ---- */
+
+function readCString(buf, off) {
+    let end = off;
+    while (end < buf.length && buf[end] !== 0) {
+        end++;
+    }
+    return [buf.slice(off, end).toString('latin1'), Math.min(end + 1,
+        buf.length)];
+}
+
+/* Decodes header, and for submit_sm / deliver_sm the mandatory fields,
+ * short_message and every TLV (as hex).  Never throws on short input. */
+function decodeRaw(raw) {
+    const d = {
+        command_length: raw.length >= 4 ? raw.readUInt32BE(0) : 0,
+        command_id: raw.length >= 8 ? raw.readUInt32BE(4) : 0,
+        command_status: raw.length >= 12 ? raw.readUInt32BE(8) : 0,
+        sequence_number: raw.length >= 16 ? raw.readUInt32BE(12) : 0,
+    };
+    d.command = CMD_NAME[d.command_id] || ('0x' + d.command_id.toString(16));
+    if (d.command !== 'submit_sm' && d.command !== 'deliver_sm') {
+        return d;
+    }
+    try {
+        let off = 16;
+        let v;
+        [d.service_type, off] = readCString(raw, off);
+        d.source_addr_ton = raw[off++];
+        d.source_addr_npi = raw[off++];
+        [d.source_addr, off] = readCString(raw, off);
+        d.dest_addr_ton = raw[off++];
+        d.dest_addr_npi = raw[off++];
+        [d.destination_addr, off] = readCString(raw, off);
+        d.esm_class = raw[off++];
+        d.protocol_id = raw[off++];
+        d.priority_flag = raw[off++];
+        [v, off] = readCString(raw, off);
+        d.schedule_delivery_time = v;
+        [v, off] = readCString(raw, off);
+        d.validity_period = v;
+        d.registered_delivery = raw[off++];
+        d.replace_if_present_flag = raw[off++];
+        d.data_coding = raw[off++];
+        d.sm_default_msg_id = raw[off++];
+        d.sm_length = raw[off++];
+        const sm = raw.slice(off, off + d.sm_length);
+        off += d.sm_length;
+        d.tlvs = {};
+        while (off + 4 <= raw.length) {
+            const tag = raw.readUInt16BE(off);
+            const len = raw.readUInt16BE(off + 2);
+            const val = raw.slice(off + 4, off + 4 + len);
+            d.tlvs[tag.toString(16).padStart(4, '0')] = val.toString('hex');
+            off += 4 + len;
+        }
+        d.has_udh = (d.esm_class & 0x40) !== 0;
+        let body = sm;
+        if (d.has_udh && sm.length > 0) {
+            d.udh_hex = sm.slice(0, sm[0] + 1).toString('hex');
+            body = sm.slice(sm[0] + 1);
+        }
+        if (sm.length === 0 && d.tlvs['0424']) {
+            body = Buffer.from(d.tlvs['0424'], 'hex');
+        }
+        d.short_message_hex = sm.toString('hex');
+        d.text = decodeText(body, d.data_coding);
+        const op = d.tlvs['0501'];
+        d.ussd_service_op = op !== undefined ? parseInt(op || '0', 16) : null;
+        d.its_session_info = d.tlvs['1383'] !== undefined ?
+            d.tlvs['1383'] : null;
+    } catch (e) {
+        d.decode_error = String(e && e.message || e);
+    }
+    return d;
+}
+
+/* ---- state ---- */
+
+let records = [];      /* every PDU seen or sent */
+let recordNo = 0;
+let waiters = [];      /* USSD requests waiting for their answer */
+let mtWaiters = [];    /* GET /mt?wait= requests */
+let messageId = 1000000;
+let faults = {};
+const sessions = new Set();
+
+function resetFaults() {
+    faults = {
+        duplicate_next_deliver: false,
+        throttle_next_n: 0,
+        delay_ms: 0,
+    };
+}
+resetFaults();
+
+function record(dir, sess, raw, extra) {
+    const d = decodeRaw(raw);
+    const r = Object.assign({
+        n: ++recordNo,
+        t: Date.now(),
+        dir: dir,
+        bind: sess ? sess.simSystemId || null : null,
+        role: sess ? sess.simRole || null : null,
+        raw_hex: raw.toString('hex'),
+    }, d, extra || {});
+    records.push(r);
+    return r;
+}
+
+/* Capture the exact bytes of every PDU: received ones through the parser,
+ * sent ones through the serializer. */
+const origFromBuffer = smpp.PDU.prototype.fromBuffer;
+smpp.PDU.prototype.fromBuffer = function (buffer) {
+    Object.defineProperty(this, '_raw', {
+        value: Buffer.from(buffer.slice(0, buffer.readUInt32BE(0))),
+        enumerable: false, writable: true,
+    });
+    return origFromBuffer.call(this, buffer);
+};
+const origToBuffer = smpp.PDU.prototype.toBuffer;
+smpp.PDU.prototype.toBuffer = function () {
+    const b = origToBuffer.call(this);
+    Object.defineProperty(this, '_raw', {
+        value: b, enumerable: false, writable: true,
+    });
+    return b;
+};
+
+function normMsisdn(s) {
+    return String(s || '').replace(/^\+/, '').replace(/^00/, '');
+}
+
+function bindsOf(role) {
+    return [...sessions].filter((s) => s.simBound && s.simRole === role);
+}
+
+let rr = 0;
+function pickBind(role, systemId) {
+    let list = [...sessions].filter((s) => s.simBound);
+    if (systemId) {
+        list = list.filter((s) => s.simSystemId === systemId);
+    } else {
+        list = list.filter((s) => s.simRole === role);
+    }
+    if (list.length === 0) {
+        return null;
+    }
+    return list[rr++ % list.length];
+}
+
+/* Sends a PDU and records it; calls back with the response record (or
+ * null when the session closed or no response came in 15 s). */
+function sendPdu(sess, pdu, cb) {
+    let done = false;
+    const finish = (r) => {
+        if (!done) {
+            done = true;
+            clearTimeout(timer);
+            if (cb) {
+                cb(r);
+            }
+        }
+    };
+    const timer = setTimeout(() => finish(null), 15000);
+    const ok = sess.send(pdu, (resp) => {
+        finish(record('in', sess, resp._raw || Buffer.alloc(0)));
+    });
+    if (!ok) {
+        finish(null);
+        return null;
+    }
+    return record('out', sess, pdu._raw || pdu.toBuffer());
+}
+
+function respond(sess, pdu, opts) {
+    const resp = pdu.response(opts || {});
+    sess.send(resp);
+    record('out', sess, resp._raw || Buffer.alloc(0));
+}
+
+function ymdhm(d) {
+    const p = (n) => String(n).padStart(2, '0');
+    return p(d.getUTCFullYear() % 100) + p(d.getUTCMonth() + 1) +
+        p(d.getUTCDate()) + p(d.getUTCHours()) + p(d.getUTCMinutes());
+}
+
+function sendReceipt(sess, sub, id) {
+    const now = new Date();
+    const body = 'id:' + id + ' sub:001 dlvrd:001 submit date:' +
+        ymdhm(now) + ' done date:' + ymdhm(now) +
+        ' stat:DELIVRD err:000 text:' +
+        String(sub.text || '').replace(/[^\x20-\x7e]/g, '.').slice(0, 20);
+    const pdu = new smpp.PDU('deliver_sm', {
+        service_type: '',
+        source_addr_ton: sub.dest_addr_ton,
+        source_addr_npi: sub.dest_addr_npi,
+        source_addr: sub.destination_addr,
+        dest_addr_ton: sub.source_addr_ton,
+        dest_addr_npi: sub.source_addr_npi,
+        destination_addr: sub.source_addr,
+        esm_class: 0x04,
+        data_coding: 0,
+        short_message: Buffer.from(body, 'latin1'),
+        receipted_message_id: id,
+        message_state: 2,
+    });
+    if (sess.simBound) {
+        sendPdu(sess, pdu, null);
+    }
+}
+
+function onSubmit(sess, pdu) {
+    const r = record('in', sess, pdu._raw || Buffer.alloc(0));
+    const answer = () => {
+        if (faults.throttle_next_n > 0) {
+            faults.throttle_next_n--;
+            r.throttled = true;
+            respond(sess, pdu, { command_status: ESME_RTHROTTLED });
+            return;
+        }
+        const id = String(++messageId);
+        r.message_id = id;
+        respond(sess, pdu, { message_id: id });
+        deliverToWaiters(r);
+        if ((r.registered_delivery & 0x03) === 0x01) {
+            setTimeout(() => sendReceipt(sess, r, id), DLR_DELAY_MS);
+        }
+    };
+    if (faults.delay_ms > 0) {
+        setTimeout(answer, faults.delay_ms);
+    } else {
+        answer();
+    }
+}
+
+function deliverToWaiters(r) {
+    const dst = normMsisdn(r.destination_addr);
+    const sessByte = r.its_session_info ?
+        parseInt(r.its_session_info.slice(0, 2), 16) : null;
+    for (let i = 0; i < waiters.length; i++) {
+        const w = waiters[i];
+        if (w.msisdn !== dst) {
+            continue;
+        }
+        if (sessByte !== null && sessByte !== w.session) {
+            continue;
+        }
+        waiters.splice(i, 1);
+        w.resolve(r);
+        break;
+    }
+    const left = [];
+    for (const w of mtWaiters) {
+        if (w.msisdn === dst) {
+            w.resolve();
+        } else {
+            left.push(w);
+        }
+    }
+    mtWaiters = left;
+}
+
+/* ---- SMPP server ---- */
+
+const server = smpp.createServer((sess) => {
+    sessions.add(sess);
+    sess.simBound = false;
+    sess.on('error', () => {});
+    sess.on('close', () => {
+        sessions.delete(sess);
+    });
+    const onBind = (pdu) => {
+        record('in', sess, pdu._raw || Buffer.alloc(0));
+        const sid = String(pdu.system_id || '');
+        let role = null;
+        for (const k of Object.keys(ROLE_IDS)) {
+            if (ROLE_IDS[k] === sid) {
+                role = k;
+            }
+        }
+        if (!role && STRICT) {
+            respond(sess, pdu, { command_status: ESME_RINVSYSID });
+            return;
+        }
+        if (role && ROLE_PW[role] !== undefined &&
+            String(pdu.password || '') !== ROLE_PW[role]) {
+            respond(sess, pdu, { command_status: ESME_RINVPASWD });
+            return;
+        }
+        sess.simSystemId = sid;
+        sess.simRole = role || sid;
+        sess.simBound = true;
+        respond(sess, pdu, { system_id: 'remigate-sim' });
+    };
+    sess.on('bind_transceiver', onBind);
+    sess.on('bind_transmitter', onBind);
+    sess.on('bind_receiver', onBind);
+    sess.on('enquire_link', (pdu) => {
+        sess.send(pdu.response());
+    });
+    sess.on('unbind', (pdu) => {
+        record('in', sess, pdu._raw || Buffer.alloc(0));
+        sess.simBound = false;
+        sess.send(pdu.response());
+        sess.close();
+    });
+    sess.on('submit_sm', (pdu) => onSubmit(sess, pdu));
+    sess.on('unknown', (pdu) => {
+        record('in', sess, pdu._raw || Buffer.alloc(0));
+        sess.send(pdu.response());
+    });
+});
+server.on('error', (e) => {
+    console.error('smsc-sim: SMPP server: ' + e.message);
+    process.exit(1);
+});
+
+/* ---- MO construction ---- */
+
+/* Returns {buf, dcs} for text, honouring a forced dcs when given. */
+function encodeMo(text, forcedDcs) {
+    if (forcedDcs === 8) {
+        return { buf: ucs2Encode(text), dcs: 8 };
+    }
+    if (forcedDcs !== undefined && forcedDcs !== null) {
+        const g = gsmEncode(text);
+        return { buf: g || Buffer.from(text, 'latin1'), dcs: forcedDcs };
+    }
+    const g = gsmEncode(text);
+    if (g) {
+        return { buf: g, dcs: 0 };
+    }
+    return { buf: ucs2Encode(text), dcs: 8 };
+}
+
+/* Sends one deliver_sm (twice when the duplicate fault is armed); calls
+ * back with the first deliver_sm's record and its response record. */
+function sendMo(sess, fields, cb) {
+    const dup = faults.duplicate_next_deliver;
+    faults.duplicate_next_deliver = false;
+    const pdu = new smpp.PDU('deliver_sm', fields);
+    let first = null;
+    first = sendPdu(sess, pdu, (resp) => {
+        cb(first, resp);
+    });
+    if (!first) {
+        cb(null, null);
+        return;
+    }
+    if (dup) {
+        const again = new smpp.PDU('deliver_sm', fields);
+        sendPdu(sess, again, null);
+    }
+}
+
+function summary(r) {
+    return {
+        n: r.n,
+        text: r.text,
+        data_coding: r.data_coding,
+        ussd_service_op: r.ussd_service_op,
+        its_session_info: r.its_session_info,
+        sm_length: r.sm_length,
+        esm_class: r.esm_class,
+        has_udh: r.has_udh,
+        service_type: r.service_type,
+        source_addr: r.source_addr,
+        destination_addr: r.destination_addr,
+        registered_delivery: r.registered_delivery,
+        message_id: r.message_id || null,
+        tlvs: r.tlvs,
+        raw_hex: r.raw_hex,
+    };
+}
+
+/* ---- HTTP control API ---- */
+
+function reply(res, status, obj) {
+    const body = JSON.stringify(obj) + '\n';
+    res.writeHead(status, {
+        'Content-Type': 'application/json; charset=utf-8',
+        'Content-Length': Buffer.byteLength(body),
+    });
+    res.end(body);
+}
+
+function readJson(req, cb) {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+        const s = Buffer.concat(chunks).toString('utf8').trim();
+        if (!s) {
+            cb(null, {});
+            return;
+        }
+        try {
+            const v = JSON.parse(s);
+            if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+                cb('body must be a JSON object');
+                return;
+            }
+            cb(null, v);
+        } catch (e) {
+            cb('bad JSON: ' + e.message);
+        }
+    });
+}
+
+function intIn(v, lo, hi, dflt) {
+    if (v === undefined || v === null || v === '') {
+        return dflt;
+    }
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < lo || n > hi) {
+        return NaN;
+    }
+    return n;
+}
+
+function handleUssd(res, b) {
+    const msisdn = normMsisdn(b.msisdn);
+    const text = b.text === undefined ? '' : String(b.text);
+    const op = intIn(b.op, 0, 255, 1);
+    const session = intIn(b.session, 0, 255, 0);
+    const seq = intIn(b.seq, 0, 127, 0);
+    const timeout = intIn(b.timeout, 0, 600000, 10000);
+    const forced = intIn(b.dcs, 0, 255, null);
+    if (!/^[0-9]{3,20}$/.test(msisdn) || [op, session, seq, timeout,
+        forced].some(Number.isNaN)) {
+        reply(res, 400, { error: 'need msisdn (digits), op 0-255, ' +
+            'session 0-255, seq 0-127, timeout ms, dcs 0-255' });
+        return;
+    }
+    const sess = pickBind('ussd', b.bind);
+    if (!sess) {
+        reply(res, 503, { error: 'no USSD bind' });
+        return;
+    }
+    const enc = encodeMo(text, forced);
+    const its = Buffer.from([session, (seq << 1) | (b.end ? 1 : 0)]);
+    const fields = {
+        service_type: b.service_type === undefined ? 'USSD' :
+            String(b.service_type),
+        source_addr_ton: 1,
+        source_addr_npi: 1,
+        source_addr: msisdn,
+        dest_addr_ton: 0,
+        dest_addr_npi: 0,
+        destination_addr: b.to === undefined ?
+            (process.env.SHORT_CODE || text) : String(b.to),
+        esm_class: 0,
+        data_coding: enc.dcs,
+        short_message: enc.buf,
+        ussd_service_op: op,
+        its_session_info: its,
+    };
+    let settled = false;
+    const waiter = {
+        msisdn: msisdn,
+        session: session,
+        resolve: (r) => {
+            if (settled) {
+                return;
+            }
+            settled = true;
+            clearTimeout(waiter.timer);
+            reply(res, 200, summary(r));
+        },
+    };
+    const expectAnswer = b.expect_answer !== false;
+    if (expectAnswer) {
+        waiter.timer = setTimeout(() => {
+            waiters = waiters.filter((w) => w !== waiter);
+            if (!settled) {
+                settled = true;
+                reply(res, 504, { error: 'no submit_sm for ' + msisdn +
+                    ' session ' + session + ' within ' + timeout + ' ms' });
+            }
+        }, timeout);
+        waiters.push(waiter);
+    }
+    sendMo(sess, fields, (first, resp) => {
+        if (settled) {
+            return;
+        }
+        if (!first || !resp || resp.command_status !== 0) {
+            settled = true;
+            clearTimeout(waiter.timer);
+            waiters = waiters.filter((w) => w !== waiter);
+            reply(res, 502, { error: 'deliver_sm not accepted',
+                deliver_status: resp ? resp.command_status : null });
+            return;
+        }
+        if (!expectAnswer) {
+            settled = true;
+            reply(res, 200, { n: first.n, deliver_status: 0 });
+        }
+    });
+}
+
+function handleSms(res, b) {
+    const msisdn = normMsisdn(b.msisdn);
+    const text = b.text === undefined ? '' : String(b.text);
+    const forced = intIn(b.dcs, 0, 255, null);
+    if (!/^[0-9]{3,20}$/.test(msisdn) || Number.isNaN(forced)) {
+        reply(res, 400, { error: 'need msisdn (digits), to, text' });
+        return;
+    }
+    const sess = pickBind('sms', b.bind);
+    if (!sess) {
+        reply(res, 503, { error: 'no SMS bind' });
+        return;
+    }
+    const enc = encodeMo(text, forced);
+    const fields = {
+        service_type: '',
+        source_addr_ton: 1,
+        source_addr_npi: 1,
+        source_addr: msisdn,
+        dest_addr_ton: 0,
+        dest_addr_npi: 0,
+        destination_addr: String(b.to === undefined ?
+            (process.env.SHORT_CODE || '') : b.to),
+        esm_class: 0,
+        data_coding: enc.dcs,
+        short_message: enc.buf,
+    };
+    sendMo(sess, fields, (first, resp) => {
+        if (!first || !resp || resp.command_status !== 0) {
+            reply(res, 502, { error: 'deliver_sm not accepted',
+                deliver_status: resp ? resp.command_status : null });
+            return;
+        }
+        reply(res, 200, { n: first.n, deliver_status: 0 });
+    });
+}
+
+function listMt(q) {
+    const msisdn = q.msisdn !== undefined ? normMsisdn(q.msisdn) : null;
+    const since = parseInt(q.since || '0', 10) || 0;
+    return records.filter((r) => r.dir === 'in' &&
+        r.command === 'submit_sm' && !r.throttled && r.n > since &&
+        (msisdn === null || normMsisdn(r.destination_addr) === msisdn))
+        .map((r) => Object.assign(summary(r), { role: r.role,
+            bind: r.bind }));
+}
+
+function handleMt(res, q) {
+    let list = listMt(q);
+    const wait = intIn(q.wait, 0, 600000, 0);
+    if (list.length > 0 || !(wait > 0)) {
+        reply(res, 200, list);
+        return;
+    }
+    /* Long poll: answer as soon as a matching submit_sm arrives. */
+    const w = { msisdn: q.msisdn !== undefined ? normMsisdn(q.msisdn) : '' };
+    const timer = setTimeout(() => {
+        mtWaiters = mtWaiters.filter((x) => x !== w);
+        reply(res, 200, listMt(q));
+    }, wait);
+    w.resolve = () => {
+        clearTimeout(timer);
+        reply(res, 200, listMt(q));
+    };
+    mtWaiters.push(w);
+}
+
+function handleFaults(res, b) {
+    if (b.duplicate_next_deliver !== undefined) {
+        faults.duplicate_next_deliver = !!b.duplicate_next_deliver;
+    }
+    if (b.throttle_next_n !== undefined) {
+        const n = intIn(b.throttle_next_n, 0, 1000000, 0);
+        if (Number.isNaN(n)) {
+            reply(res, 400, { error: 'throttle_next_n: integer >= 0' });
+            return;
+        }
+        faults.throttle_next_n = n;
+    }
+    if (b.delay_ms !== undefined) {
+        const n = intIn(b.delay_ms, 0, 600000, 0);
+        if (Number.isNaN(n)) {
+            reply(res, 400, { error: 'delay_ms: integer 0-600000' });
+            return;
+        }
+        faults.delay_ms = n;
+    }
+    let dropped = 0;
+    if (b.drop_bind) {
+        for (const s of [...sessions]) {
+            if (b.drop_bind === true || b.drop_bind === s.simSystemId ||
+                b.drop_bind === s.simRole) {
+                s.simBound = false;
+                s.destroy();
+                sessions.delete(s);
+                dropped++;
+            }
+        }
+    }
+    reply(res, 200, Object.assign({ dropped: dropped }, faults));
+}
+
+function health() {
+    const bound = [...sessions].filter((s) => s.simBound);
+    const byRole = {};
+    for (const s of bound) {
+        byRole[s.simRole] = (byRole[s.simRole] || 0) + 1;
+    }
+    return {
+        up: true,
+        binds: bound.length,
+        ussd_binds: bindsOf('ussd').length,
+        sms_binds: bindsOf('sms').length,
+        by_role: byRole,
+        pdus: records.length,
+    };
+}
+
+const control = http.createServer((req, res) => {
+    const u = url.parse(req.url, true);
+    const route = req.method + ' ' + u.pathname;
+    const withBody = (fn) => readJson(req, (err, b) => {
+        if (err) {
+            reply(res, 400, { error: err });
+            return;
+        }
+        fn(b);
+    });
+    switch (route) {
+    case 'POST /ussd':
+        withBody((b) => handleUssd(res, b));
+        break;
+    case 'POST /sms':
+        withBody((b) => handleSms(res, b));
+        break;
+    case 'GET /mt':
+        handleMt(res, u.query);
+        break;
+    case 'GET /pdus': {
+        const since = parseInt(u.query.since || '0', 10) || 0;
+        reply(res, 200, records.filter((r) => r.n > since));
+        break;
+    }
+    case 'POST /reset':
+        withBody(() => {
+            records = [];
+            resetFaults();
+            reply(res, 200, { reset: true });
+        });
+        break;
+    case 'POST /faults':
+        withBody((b) => handleFaults(res, b));
+        break;
+    case 'GET /health':
+        reply(res, 200, health());
+        break;
+    default:
+        reply(res, 404, { error: 'no route ' + route });
+    }
+});
+control.on('error', (e) => {
+    console.error('smsc-sim: control server: ' + e.message);
+    process.exit(1);
+});
+
+server.listen(SMSC_PORT, '127.0.0.1', () => {
+    control.listen(CONTROL_PORT, '127.0.0.1', () => {
+        console.log('smsc-sim: SMPP on 127.0.0.1:' + SMSC_PORT +
+            ', control on 127.0.0.1:' + CONTROL_PORT);
+    });
+});
+
+const stop = () => {
+    for (const s of sessions) {
+        s.destroy();
+    }
+    server.close();
+    control.close();
+    process.exit(0);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
