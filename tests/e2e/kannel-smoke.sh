@@ -329,7 +329,7 @@ fi
 
 msisdn=8801711000001
 r=$(http POST "$ctl/ussd" \
-    "{\"msisdn\":\"$msisdn\",\"text\":\"*247#\",\"op\":1,\"session\":42,\"seq\":0,\"to\":\"*247#\"}")
+    "{\"msisdn\":\"$msisdn\",\"text\":\"*247#\",\"op\":1,\"session\":42,\"seq\":0}")
 st=$(status)
 if [ "$st" != 200 ]; then
     not_ok "USSD start answered (HTTP $st: $r)"
@@ -356,7 +356,7 @@ check "MO request: op byte 01, sess bytes 2a00, smsc ussd" \
 
 bn='ধন্যবাদ। আপনার অনুরোধ গ্রহণ করা হয়েছে। শীঘ্রই একটি এসএমএস পাবেন। আবার আসবেন।'
 r=$(http POST "$ctl/ussd" \
-    "{\"msisdn\":\"$msisdn\",\"text\":\"1\",\"op\":18,\"session\":42,\"seq\":1,\"to\":\"*247#\"}")
+    "{\"msisdn\":\"$msisdn\",\"text\":\"1\",\"op\":18,\"session\":42,\"seq\":1}")
 st=$(status)
 if [ "$st" != 200 ]; then
     not_ok "USSD answer answered (HTTP $st: $r)"
@@ -371,6 +371,9 @@ else
     check "USSD end: no UDH, esm_class 0" \
         [ "$(js "$r" '!j.has_udh && j.esm_class === 0')" = true ]
 fi
+reqs=$(http GET "$fake/requests")
+check "USSD answer MO: op byte 12, sess bytes 2a02, to *247#, text 1" \
+    [ "$(js "$reqs" "(x => x.bytes.op + ' ' + x.bytes.sess + ' ' + x.params.to + ' ' + x.params.text)(j.filter(x => x.path === '/kannel/mo')[1])")" = "12 2a02 *247# 1" ]
 
 # ---- SMS: sendsms -> submit_sm on the SMS bind, DLR -----------------------
 
@@ -427,7 +430,7 @@ check "SMS MO: no automatic reply (max-messages = 0)" [ "$mt" = "[]" ]
 # ---- UCS-2 MO: mo-recode gives remigate UTF-8 ------------------------------
 
 r=$(http POST "$ctl/ussd" \
-    '{"msisdn":"8801711000002","text":"হ্যাঁ ১","op":1,"session":7,"to":"*247#"}')
+    '{"msisdn":"8801711000002","text":"হ্যাঁ ১","op":1,"session":7}')
 check "UCS-2 USSD MO answered (got $(status))" [ "$(status)" = 200 ]
 check "UCS-2 USSD MO: reply echoes session 07" \
     [ "$(js "$r" j.its_session_info)" = 0700 ]
@@ -439,7 +442,7 @@ check "UCS-2 USSD MO reached remigate as UTF-8 (coding 0, charset UTF-8)" \
 
 http POST "$ctl/faults" '{"duplicate_next_deliver":true}' >/dev/null
 r=$(http POST "$ctl/ussd" \
-    '{"msisdn":"8801711000004","text":"*247#","op":1,"session":8,"to":"*247#"}')
+    '{"msisdn":"8801711000004","text":"*247#","op":1,"session":8}')
 check "duplicated deliver_sm: first copy answered (got $(status))" \
     [ "$(status)" = 200 ]
 two_mos()
@@ -452,7 +455,7 @@ check "duplicated deliver_sm: Kannel passes both copies on" poll 10 two_mos
 
 http POST "$ctl/faults" '{"throttle_next_n":1}' >/dev/null
 r=$(http POST "$ctl/ussd" \
-    '{"msisdn":"8801711000006","text":"*247#","op":1,"session":9,"to":"*247#","timeout":15000}')
+    '{"msisdn":"8801711000006","text":"*247#","op":1,"session":9,"timeout":15000}')
 check "ESME_RTHROTTLED: Kannel resends, answer arrives (got $(status))" \
     [ "$(status)" = 200 ]
 pdus=$(http GET "$ctl/pdus")
@@ -462,7 +465,7 @@ check "ESME_RTHROTTLED: the throttled submit_sm is recorded" \
 http POST "$ctl/faults" '{"delay_ms":1200}' >/dev/null
 t0=$(date +%s%N)
 r=$(http POST "$ctl/ussd" \
-    '{"msisdn":"8801711000007","text":"*247#","op":1,"session":10,"to":"*247#"}')
+    '{"msisdn":"8801711000007","text":"*247#","op":1,"session":10}')
 t1=$(date +%s%N)
 http POST "$ctl/faults" '{"delay_ms":0}' >/dev/null
 ms=$(((t1 - t0) / 1000000))
@@ -474,7 +477,7 @@ check "drop_bind closes both binds" [ "$(js "$r" j.dropped)" = 2 ]
 if poll 30 binds_up; then
     ok "bearerbox binds again after the drop"
     r=$(http POST "$ctl/ussd" \
-        '{"msisdn":"8801711000008","text":"*247#","op":1,"session":11,"to":"*247#"}')
+        '{"msisdn":"8801711000008","text":"*247#","op":1,"session":11}')
     check "USSD works after the rebind (got $(status))" [ "$(status)" = 200 ]
 else
     not_ok "bearerbox binds again after the drop"

@@ -19,11 +19,58 @@
  *   USSD_PW        when set, the USSD bind's password must match
  *   SMS_PW         when set, the SMS bind's password must match
  *   SIM_STRICT=1   refuse binds whose system_id is neither of the two
+ *   USSD_CODE      default destination of a USSD start (default "*247#")
+ *   SHORT_CODE     default destination of an SMS MO
  *   SIM_DLR_DELAY_MS  delay before a delivery receipt (default 20)
  *
- * Control API (JSON in and out; see the README section of the report or
- * the handlers below): POST /ussd, POST /sms, GET /mt, GET /pdus,
- * POST /reset, POST /faults, GET /health.
+ * Binds: bind_transceiver (also _transmitter, _receiver) is accepted with
+ * any system_id unless SIM_STRICT=1; the role of a bind is "ussd" or "sms"
+ * when its system_id is USSD_SYSID or SMS_SYSID, else the system_id.
+ * Every submit_sm gets submit_sm_resp with a message_id counting up from
+ * 1000001 and, when registered_delivery & 3 == 1, a receipt deliver_sm
+ * (esm_class 0x04, receipted_message_id, message_state 2, body
+ * "id:N sub:001 dlvrd:001 submit date:.. done date:.. stat:DELIVRD
+ * err:000 text:..") on the same bind.
+ *
+ * Control API on 127.0.0.1:CONTROL_PORT (JSON bodies and answers):
+ *   POST /ussd {msisdn, text, op=1, session=0, seq=0, end=false, to,
+ *               dcs, timeout=10000, bind, service_type="USSD",
+ *               expect_answer=true}
+ *       Sends a deliver_sm on the USSD bind: service_type, source msisdn
+ *       (TON/NPI 1/1), destination `to` (default: the `to` of this
+ *       msisdn+session's start, else the text of an op-1 start, else
+ *       USSD_CODE), ussd_service_op = op, its_session_info =
+ *       [session, seq << 1 | end], data_coding 0 with GSM 03.38 bytes when
+ *       the text is all GSM, else 8 with UTF-16BE (`dcs` forces one).
+ *       Waits for the submit_sm to that msisdn whose its_session_info
+ *       session byte equals `session` (or that has no its_session_info).
+ *       200 {n, text, data_coding, ussd_service_op, its_session_info (hex),
+ *       sm_length, esm_class, has_udh, service_type, source_addr,
+ *       destination_addr, registered_delivery, message_id, tlvs
+ *       {"0501": hex, ...}, raw_hex}; 504 on timeout; 502 when the
+ *       deliver_sm was refused; 503 with no USSD bind; 400 on bad input.
+ *       expect_answer=false: 200 {n, deliver_status} once deliver_sm_resp
+ *       came (for USSN confirms and aborts).
+ *   POST /sms {msisdn, to=SHORT_CODE, text, dcs, bind}
+ *       Sends an SMS deliver_sm (no TLVs) on the SMS bind; 200 {n,
+ *       deliver_status: 0} once Kannel acked it.
+ *   GET /mt?msisdn=..&since=N&wait=MS
+ *       submit_sm received for that msisdn (all when omitted) with record
+ *       number n > since, as the /ussd answer plus {role, bind}; throttled
+ *       ones left out.  wait: long-poll up to MS ms until one exists.
+ *   GET /pdus?since=N   every recorded PDU (enquire_link excepted): {n, t
+ *       (ms), dir in|out, bind, role, raw_hex, command, command_status,
+ *       sequence_number, and for submit_sm/deliver_sm every field, tlvs,
+ *       text, has_udh, throttled, message_id}.
+ *   POST /reset         forgets the record and the faults (binds stay).
+ *   POST /faults {duplicate_next_deliver: bool, throttle_next_n: N,
+ *               delay_ms: MS, drop_bind: true | system_id | role}
+ *       duplicate: the next deliver_sm is sent twice; throttle: the next N
+ *       submit_sm get ESME_RTHROTTLED (0x58); delay: every submit_sm_resp
+ *       waits MS ms (0 to stop); drop_bind: closes those binds now (Kannel
+ *       binds again after its reconnect-delay).  Answers the fault state
+ *       and {dropped: count}.
+ *   GET /health  {up: true, binds, ussd_binds, sms_binds, by_role, pdus}.
  */
 
 const http = require('http');
@@ -40,6 +87,7 @@ const ROLE_IDS = {
     ussd: process.env.USSD_SYSID || 'ussd',
     sms: process.env.SMS_SYSID || 'sms',
 };
+const USSD_CODE = process.env.USSD_CODE || '*247#';
 const ROLE_PW = {
     ussd: process.env.USSD_PW,
     sms: process.env.SMS_PW,
@@ -583,6 +631,27 @@ function intIn(v, lo, hi, dflt) {
     return n;
 }
 
+/* Destination of a USSD MO: as asked, else the code this dialogue started
+ * with, else the dialled text of a start, else USSD_CODE. */
+const dialled = new Map();
+function ussdTo(msisdn, session, op, text, to) {
+    const key = msisdn + '/' + session;
+    let dst;
+    if (to !== undefined) {
+        dst = String(to);
+    } else if (op !== 1 && dialled.has(key)) {
+        dst = dialled.get(key);
+    } else if (op === 1 && /^[*#0-9]+$/.test(text)) {
+        dst = text;
+    } else {
+        dst = USSD_CODE;
+    }
+    if (op === 1) {
+        dialled.set(key, dst);
+    }
+    return dst;
+}
+
 function handleUssd(res, b) {
     const msisdn = normMsisdn(b.msisdn);
     const text = b.text === undefined ? '' : String(b.text);
@@ -612,8 +681,7 @@ function handleUssd(res, b) {
         source_addr: msisdn,
         dest_addr_ton: 0,
         dest_addr_npi: 0,
-        destination_addr: b.to === undefined ?
-            (process.env.SHORT_CODE || text) : String(b.to),
+        destination_addr: ussdTo(msisdn, session, op, text, b.to),
         esm_class: 0,
         data_coding: enc.dcs,
         short_message: enc.buf,
@@ -810,6 +878,7 @@ const control = http.createServer((req, res) => {
     case 'POST /reset':
         withBody(() => {
             records = [];
+            dialled.clear();
             resetFaults();
             reply(res, 200, { reset: true });
         });
