@@ -68,6 +68,7 @@ $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(TLIB_OBJ) $(BUILD
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 test-bins: $(BUILD)/remigate $(UNIT_BIN) $(INTG_BIN)
+	@:
 
 # libFuzzer targets (clang, always in build/fuzz/).  The first line of
 # tests/fuzz/fuzz_X.c names the modules it links, e.g. "/* fuzz: flows */"
@@ -91,6 +92,7 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard $(MODULES:%=%/*.h))
 	 $(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $$srcs $(PKG_LIBS) -lm
 
 fuzz-bins: $(FUZZ_BIN)
+	@:
 
 # `make fuzz [FUZZ_SECONDS=N]`: each target for N seconds (default 600),
 # from a copy of tests/fuzz/corpus/<target>/; crashes are kept in
