@@ -80,10 +80,9 @@ void gw_log_libevent(void);
  * (cap >= 8).  Returns buf, so it can sit in an argument list. */
 const char *gw_log_quote(char *buf, size_t cap, const char *s, size_t len);
 
-#define GW_LOG(level, err, ...)                                              \
-    do {                                                                     \
-        if ((level) <= gw_log_level)                                         \
-            gw_log_emit((level), (err), __VA_ARGS__);                        \
+#define GW_LOG(level, err, ...)                                                \
+    do {                                                                       \
+        if ((level) <= gw_log_level) gw_log_emit((level), (err), __VA_ARGS__); \
     } while (0)
 #define GW_LOG_ERROR(err, ...) GW_LOG(GW_LEVEL_ERROR, (err), __VA_ARGS__)
 #define GW_LOG_WARN(err, ...)  GW_LOG(GW_LEVEL_WARN, (err), __VA_ARGS__)
@@ -91,7 +90,7 @@ const char *gw_log_quote(char *buf, size_t cap, const char *s, size_t len);
 #define GW_LOG_DEBUG(err, ...) GW_LOG(GW_LEVEL_DEBUG, (err), __VA_ARGS__)
 
 /* A line about a request: "req=ID " comes first.  fmt must be a literal. */
-#define GW_RLOG(level, r, err, fmt, ...)                                     \
+#define GW_RLOG(level, r, err, fmt, ...)                                       \
     GW_LOG((level), (err), "req=%s " fmt, gw_req_id(r), ##__VA_ARGS__)
 
 /* ------------------------------------------------------------------------
@@ -262,8 +261,8 @@ int gw_secret_equal(const char *a, size_t alen, const char *b, size_t blen);
 #define GW_MO_TEXT_MAX 1024 /* bytes of text, after conversion to UTF-8 */
 
 struct gw_kannel_mo {
-    char msisdn[GW_MSISDN_MAX]; /* from, normalised */
-    char to[32];                /* short or USSD code, as sent */
+    char msisdn[GW_MSISDN_MAX];    /* from, normalised */
+    char to[32];                   /* short or USSD code, as sent */
     char text[GW_MO_TEXT_MAX + 1]; /* UTF-8, no NUL inside */
     size_t text_len;
     char smsc[32];    /* smsc-id the MO came in on ("" if absent) */
@@ -274,10 +273,10 @@ struct gw_kannel_mo {
     int has_key;
     int has_meta;
     struct gw_meta meta;
-    int has_ussd;              /* ussd_service_op was given */
-    unsigned char ussd_op;     /* 1 PSSR ind., 18 USSR conf., ... */
-    int has_sess;              /* its_session_info was given */
-    unsigned char sess[2];     /* session number, sequence|end bit */
+    int has_ussd;          /* ussd_service_op was given */
+    unsigned char ussd_op; /* 1 PSSR ind., 18 USSR conf., ... */
+    int has_sess;          /* its_session_info was given */
+    unsigned char sess[2]; /* session number, sequence|end bit */
 };
 
 /* Parse the raw query string of GET /kannel/mo.  Required: from (a
@@ -366,8 +365,7 @@ int gw_metrics_init(int shared);
 
 /* Add 1 (counters), add v (counters: v >= 0; gauges: any v). */
 void gw_metric_inc(enum gw_metric m, const char *l1, const char *l2);
-void gw_metric_add(enum gw_metric m, const char *l1, const char *l2,
-                   int64_t v);
+void gw_metric_add(enum gw_metric m, const char *l1, const char *l2, int64_t v);
 /* Record one observation (seconds, for the *_seconds histograms). */
 void gw_metric_observe(enum gw_metric m, const char *l1, double v);
 /* The value of a counter or gauge series (tests). */
@@ -417,8 +415,8 @@ void gw_req_on_deadline(struct gw_req *r, gw_deadline_cb *cb, void *arg);
 /* Answer and end the request: status, Content-Type (NULL: none), body
  * (copied).  If the client was answered already, only frees r.  r is gone
  * after the call (except inside a deadline callback, see above). */
-void gw_reply(struct gw_req *r, int status, const char *ctype,
-              const char *body, size_t len);
+void gw_reply(struct gw_req *r, int status, const char *ctype, const char *body,
+              size_t len);
 /* The same with a NUL-terminated body. */
 void gw_reply_text(struct gw_req *r, int status, const char *ctype,
                    const char *body);
@@ -440,8 +438,7 @@ int gw_req_form_or_4xx(struct gw_req *r, const struct gw_params **ps);
 int gw_req_key_or_403(struct gw_req *r, const char *want, const char *given,
                       size_t len);
 /* The client's address is in list[0..n) (n == 0 allows all), or 403. */
-int gw_req_peer_or_403(struct gw_req *r, const struct gw_cidr *list,
-                       size_t n);
+int gw_req_peer_or_403(struct gw_req *r, const struct gw_cidr *list, size_t n);
 
 /* ------------------------------------------------------------------------
  * The server of one worker: hooks for the rest of the daemon

@@ -24,27 +24,27 @@ gw_assert_fail(const char *func, const char *file, int line, const char *expr)
     abort();
 }
 
-#define AN(x)                                                                \
-    do {                                                                     \
-        if (!(x))                                                            \
-            gw_assert_fail(__func__, __FILE__, __LINE__, "(" #x ") != 0");   \
+#define AN(x)                                                                  \
+    do {                                                                       \
+        if (!(x))                                                              \
+            gw_assert_fail(__func__, __FILE__, __LINE__, "(" #x ") != 0");     \
     } while (0)
 
-#define AZ(x)                                                                \
-    do {                                                                     \
-        if ((x) != 0)                                                        \
-            gw_assert_fail(__func__, __FILE__, __LINE__, "(" #x ") == 0");   \
+#define AZ(x)                                                                  \
+    do {                                                                       \
+        if ((x) != 0)                                                          \
+            gw_assert_fail(__func__, __FILE__, __LINE__, "(" #x ") == 0");     \
     } while (0)
 
 #define WRONG(why) gw_assert_fail(__func__, __FILE__, __LINE__, "wrong: " why)
 
 /* Objects that travel through void * carry a magic number first. */
-#define GW_CHECK_MAGIC(p, m)                                                 \
-    do {                                                                     \
-        AN(p);                                                               \
-        if ((p)->magic != (m))                                               \
-            gw_assert_fail(__func__, __FILE__, __LINE__,                     \
-                           "(" #p ")->magic == " #m);                        \
+#define GW_CHECK_MAGIC(p, m)                                                   \
+    do {                                                                       \
+        AN(p);                                                                 \
+        if ((p)->magic != (m))                                                 \
+            gw_assert_fail(__func__, __FILE__, __LINE__,                       \
+                           "(" #p ")->magic == " #m);                          \
     } while (0)
 
 #endif

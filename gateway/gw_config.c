@@ -1,42 +1,68 @@
 /*
  * gw_config.c -- remigate.conf as a table.
  *
- * Each row names a libconfig path, a type, a range, a default and where the
- * value lands in struct gw_config.  Loading walks the file, not the table:
- * every setting found must match a row (or be a group on the way to one),
- * so a misspelt key is an error with its line instead of a silently ignored
- * default.  Defaults live here and nowhere else; docs/config.md explains
- * each key.
+ * Each row names a libconfig path, a type, a range (or a set of words), a
+ * default and where the value lands in struct gw_config.  Loading walks
+ * the file, not the table: every setting found must match a row (or be a
+ * group on the way to one), so a misspelt key is an error with its line
+ * instead of a silently ignored default.  Defaults live here and nowhere
+ * else -- they are applied through the same setter as the file, so a
+ * default out of its own range fails at once -- and docs/config.md
+ * explains each key.  The command line sets keys through the same rows
+ * (gw_config_set()).
  */
+#include <errno.h>
 #include <libconfig.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gateway/gw.h"
+#include "gateway/gw_assert.h"
 
-enum gw_cfg_type { GW_CFG_STR, GW_CFG_INT, GW_CFG_PATH };
+enum gw_cfg_type {
+    GW_CFG_STR,   /* a string */
+    GW_CFG_PATH,  /* a string; relative to the file's directory */
+    GW_CFG_WORD,  /* a string from a set: "a|b|c" in words */
+    GW_CFG_INT,   /* a whole number in [min, max] */
+    GW_CFG_CIDRS, /* a list of addresses or networks */
+};
 
 struct gw_cfg_row {
     const char *path;
     enum gw_cfg_type type;
     long min, max;
-    const char *def; /* default, as text */
+    const char *words; /* GW_CFG_WORD */
+    const char *def;   /* default, as text */
     size_t off;
-    size_t size;     /* for strings */
+    size_t size; /* of the string field */
 };
 
-#define S(p, field, d)                                                      \
-    {p, GW_CFG_STR, 0, 0, d, offsetof(struct gw_config, field),             \
-     sizeof(((struct gw_config *)0)->field)}
-#define P(p, field, d)                                                      \
-    {p, GW_CFG_PATH, 0, 0, d, offsetof(struct gw_config, field),            \
-     sizeof(((struct gw_config *)0)->field)}
-#define I(p, field, lo, hi, d)                                              \
-    {p, GW_CFG_INT, lo, hi, d, offsetof(struct gw_config, field), 0}
+#define GW_F(field) offsetof(struct gw_config, field)
+#define GW_Z(field) sizeof(((struct gw_config *)0)->field)
+#define S(p, field, d)                                                         \
+    {                                                                          \
+        p, GW_CFG_STR, 0, 0, NULL, d, GW_F(field), GW_Z(field)                 \
+    }
+#define P(p, field, d)                                                         \
+    {                                                                          \
+        p, GW_CFG_PATH, 0, 0, NULL, d, GW_F(field), GW_Z(field)                \
+    }
+#define W(p, field, words, d)                                                  \
+    {                                                                          \
+        p, GW_CFG_WORD, 0, 0, words, d, GW_F(field), GW_Z(field)               \
+    }
+#define I(p, field, lo, hi, d)                                                 \
+    {                                                                          \
+        p, GW_CFG_INT, lo, hi, NULL, d, GW_F(field), 0                         \
+    }
+#define C(p, field, d)                                                         \
+    {                                                                          \
+        p, GW_CFG_CIDRS, 0, 0, NULL, d, GW_F(field), 0                         \
+    }
 
 static const struct gw_cfg_row gw_cfg_rows[] = {
-    S("log.level", log_level, "info"),
+    W("log.level", log_level, "debug|info|warn|error", "info"),
     S("listen.address", listen_address, "127.0.0.1"),
     I("listen.port", listen_port, 0, 65535, "8080"),
     I("listen.workers", workers, 0, 64, "0"),
@@ -64,6 +90,7 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     S("kannel.short_code", short_code, "16247"),
     S("kannel.dlr_url", dlr_url, ""),
     S("ussd_at.key", at_key, ""),
+    C("ussd_at.allow", at_allow, "127.0.0.1,::1"),
     S("postgres.dsn", pg_dsn, ""),
     I("postgres.pool", pg_pool, 1, 64, "4"),
     I("postgres.timeout_ms", pg_timeout_ms, 10, 60000, "2000"),
@@ -85,41 +112,15 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
 
 #define GW_CFG_NROWS (sizeof(gw_cfg_rows) / sizeof(gw_cfg_rows[0]))
 
-/* Arrays the table does not describe but the file may hold. */
-static const char *const gw_cfg_lists[] = {"ussd_at.allow", NULL};
-
-static int
-gw_cfg_set(struct gw_config *c, const struct gw_cfg_row *r, const char *s,
-           long v)
-{
-    char *base = (char *)c;
-    if (r->type == GW_CFG_INT) {
-        if (v < r->min || v > r->max)
-            return -1;
-        *(long *)(base + r->off) = v;
-        return 0;
-    }
-    char buf[GW_STR_MAX * 2];
-    if (r->type == GW_CFG_PATH && s[0] != '\0' && s[0] != '/')
-        snprintf(buf, sizeof(buf), "%s/%s", c->dir, s);
-    else
-        snprintf(buf, sizeof(buf), "%s", s);
-    if (strlen(buf) >= r->size)
-        return -2;
-    memcpy(base + r->off, buf, strlen(buf) + 1);
-    return 0;
-}
-
 static const struct gw_cfg_row *
 gw_cfg_find(const char *path)
 {
     for (size_t i = 0; i < GW_CFG_NROWS; i++)
-        if (strcmp(gw_cfg_rows[i].path, path) == 0)
-            return &gw_cfg_rows[i];
+        if (strcmp(gw_cfg_rows[i].path, path) == 0) return &gw_cfg_rows[i];
     return NULL;
 }
 
-/* Is path a prefix group of some row? */
+/* Is path a group on the way to some row? */
 static int
 gw_cfg_is_group(const char *path)
 {
@@ -132,72 +133,252 @@ gw_cfg_is_group(const char *path)
 }
 
 static int
-gw_cfg_walk(struct gw_config *c, config_setting_t *g, const char *prefix,
-            char *err, size_t errlen)
+gw_cfg_word_ok(const char *words, const char *s)
 {
-    int n = config_setting_length(g);
-    for (int i = 0; i < n; i++) {
-        config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-        char path[256];
-        const char *name = config_setting_name(s);
-        int line = (int)config_setting_source_line(s);
-        snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "",
-                 name ? name : "?");
-        int type = config_setting_type(s);
-        if (type == CONFIG_TYPE_GROUP) {
-            if (!gw_cfg_is_group(path))
-                goto unknown;
-            if (gw_cfg_walk(c, s, path, err, errlen) < 0)
-                return -1;
-            continue;
-        }
-        int listed = 0;
-        for (size_t k = 0; gw_cfg_lists[k]; k++)
-            listed |= strcmp(gw_cfg_lists[k], path) == 0;
-        if (listed)
-            continue;
-        const struct gw_cfg_row *r = gw_cfg_find(path);
-        if (r == NULL)
-            goto unknown;
-        int rc;
-        if (r->type == GW_CFG_INT) {
-            if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
-                snprintf(err, errlen, "%s:%d: '%s' must be a whole number",
-                         c->path, line, path);
-                return -1;
-            }
-            rc = gw_cfg_set(c, r, NULL, (long)config_setting_get_int64(s));
-            if (rc < 0) {
-                snprintf(err, errlen, "%s:%d: '%s' must be between %ld and "
-                         "%ld", c->path, line, path, r->min, r->max);
-                return -1;
-            }
-        } else {
-            if (type != CONFIG_TYPE_STRING) {
-                snprintf(err, errlen, "%s:%d: '%s' must be a string",
-                         c->path, line, path);
-                return -1;
-            }
-            if (gw_cfg_set(c, r, config_setting_get_string(s), 0) < 0) {
-                snprintf(err, errlen, "%s:%d: '%s' is too long", c->path,
-                         line, path);
-                return -1;
-            }
-        }
-        continue;
-    unknown:
-        snprintf(err, errlen, "%s:%d: unknown setting '%s'", c->path, line,
-                 path);
-        return -1;
+    size_t n = strlen(s);
+    for (const char *w = words; *w;) {
+        const char *bar = strchr(w, '|');
+        size_t wl = bar ? (size_t)(bar - w) : strlen(w);
+        if (wl == n && strncmp(w, s, n) == 0) return 1;
+        w += wl + (bar != NULL);
     }
     return 0;
 }
 
+/* Store a string value of row r.  base_dir is where relative paths start
+ * (NULL: leave them as they are).  Returns NULL or why not. */
+static const char *
+gw_cfg_put_str(struct gw_config *c, const struct gw_cfg_row *r, const char *s,
+               const char *base_dir, char *why, size_t whylen)
+{
+    char buf[2 * GW_STR_MAX];
+    int n;
+
+    AN(r->size <= sizeof(buf));
+    if (r->type == GW_CFG_WORD && !gw_cfg_word_ok(r->words, s)) {
+        snprintf(why, whylen, "'%s' must be one of %s", r->path, r->words);
+        return why;
+    }
+    if (r->type == GW_CFG_PATH && base_dir != NULL && s[0] != '\0' &&
+        s[0] != '/')
+        n = snprintf(buf, sizeof(buf), "%s/%s", base_dir, s);
+    else
+        n = snprintf(buf, sizeof(buf), "%s", s);
+    if (n < 0 || (size_t)n >= r->size) {
+        snprintf(why, whylen, "'%s' is too long (at most %zu bytes)", r->path,
+                 r->size - 1);
+        return why;
+    }
+    memcpy((char *)c + r->off, buf, (size_t)n + 1);
+    return NULL;
+}
+
+static const char *
+gw_cfg_put_int(struct gw_config *c, const struct gw_cfg_row *r, long long v,
+               char *why, size_t whylen)
+{
+    if (v < r->min || v > r->max) {
+        snprintf(why, whylen, "'%s' must be between %ld and %ld", r->path,
+                 r->min, r->max);
+        return why;
+    }
+    *(long *)((char *)c + r->off) = (long)v;
+    return NULL;
+}
+
+/* Add one entry to the allow list (the only GW_CFG_CIDRS row). */
+static const char *
+gw_cfg_put_cidr(struct gw_config *c, const struct gw_cfg_row *r, const char *s,
+                char *why, size_t whylen)
+{
+    const char *bad;
+    AZ(strcmp(r->path, "ussd_at.allow"));
+    if (c->at_allow_n >= GW_ALLOW_MAX) {
+        snprintf(why, whylen, "'%s' has more than %d entries", r->path,
+                 GW_ALLOW_MAX);
+        return why;
+    }
+    bad = gw_cidr_parse(s, &c->at_allow[c->at_allow_n]);
+    if (bad != NULL) {
+        snprintf(why, whylen, "'%s': '%.64s': %s", r->path, s, bad);
+        return why;
+    }
+    c->at_allow_n++;
+    return NULL;
+}
+
+/* A comma-separated list ("" is an empty list). */
+static const char *
+gw_cfg_put_cidrs(struct gw_config *c, const struct gw_cfg_row *r, const char *s,
+                 char *why, size_t whylen)
+{
+    struct gw_cidr keep[GW_ALLOW_MAX];
+    long nkeep = c->at_allow_n;
+    char item[64];
+
+    /* All or nothing: a bad entry leaves the list as it was. */
+    memcpy(keep, c->at_allow, sizeof(keep));
+    c->at_allow_n = 0;
+    while (*s) {
+        const char *comma = strchr(s, ',');
+        size_t n = comma ? (size_t)(comma - s) : strlen(s);
+        if (n >= sizeof(item)) {
+            snprintf(why, whylen, "'%s': an entry is too long", r->path);
+            memcpy(c->at_allow, keep, sizeof(keep));
+            c->at_allow_n = nkeep;
+            return why;
+        }
+        memcpy(item, s, n);
+        item[n] = '\0';
+        if (gw_cfg_put_cidr(c, r, item, why, whylen) != NULL) {
+            memcpy(c->at_allow, keep, sizeof(keep));
+            c->at_allow_n = nkeep;
+            return why;
+        }
+        s += n + (comma != NULL);
+    }
+    return NULL;
+}
+
+/* Apply a value given as text (defaults, the command line). */
+static const char *
+gw_cfg_put_text(struct gw_config *c, const struct gw_cfg_row *r, const char *s,
+                const char *base_dir, char *why, size_t whylen)
+{
+    char *end;
+    long long v;
+
+    switch (r->type) {
+    case GW_CFG_STR:
+    case GW_CFG_PATH:
+    case GW_CFG_WORD:
+        return gw_cfg_put_str(c, r, s, base_dir, why, whylen);
+    case GW_CFG_INT:
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (s[0] == '\0' || *end != '\0' || errno != 0) {
+            snprintf(why, whylen, "'%s' must be a whole number", r->path);
+            return why;
+        }
+        return gw_cfg_put_int(c, r, v, why, whylen);
+    case GW_CFG_CIDRS:
+        return gw_cfg_put_cidrs(c, r, s, why, whylen);
+    default:
+        WRONG("config row type");
+    }
+}
+
+/* Apply one setting of the file. */
+static const char *
+gw_cfg_put_setting(struct gw_config *c, const struct gw_cfg_row *r,
+                   config_setting_t *s, char *why, size_t whylen)
+{
+    int type = config_setting_type(s);
+
+    switch (r->type) {
+    case GW_CFG_STR:
+    case GW_CFG_PATH:
+    case GW_CFG_WORD:
+        if (type != CONFIG_TYPE_STRING) {
+            snprintf(why, whylen, "'%s' must be a string", r->path);
+            return why;
+        }
+        return gw_cfg_put_str(c, r, config_setting_get_string(s), c->dir, why,
+                              whylen);
+    case GW_CFG_INT:
+        if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
+            snprintf(why, whylen, "'%s' must be a whole number", r->path);
+            return why;
+        }
+        return gw_cfg_put_int(c, r, config_setting_get_int64(s), why, whylen);
+    case GW_CFG_CIDRS:
+        if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+            snprintf(why, whylen, "'%s' must be a list of addresses", r->path);
+            return why;
+        }
+        c->at_allow_n = 0;
+        for (int i = 0; i < config_setting_length(s); i++) {
+            config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+            if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+                snprintf(why, whylen, "'%s' must be a list of strings",
+                         r->path);
+                return why;
+            }
+            if (gw_cfg_put_cidr(c, r, config_setting_get_string(e), why,
+                                whylen) != NULL)
+                return why;
+        }
+        return NULL;
+    default:
+        WRONG("config row type");
+    }
+}
+
+static int
+gw_cfg_walk(struct gw_config *c, config_setting_t *g, const char *prefix,
+            char *err, size_t errlen)
+{
+    int n = config_setting_length(g);
+
+    for (int i = 0; i < n; i++) {
+        config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *name = config_setting_name(s);
+        int line = (int)config_setting_source_line(s);
+        const struct gw_cfg_row *r;
+        char path[256], why[256];
+
+        snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "",
+                 name ? name : "?");
+        r = gw_cfg_find(path);
+        if (config_setting_type(s) == CONFIG_TYPE_GROUP) {
+            if (r != NULL) {
+                snprintf(err, errlen, "%s:%d: '%s' must not be a group",
+                         c->path, line, path);
+                return -1;
+            }
+            if (!gw_cfg_is_group(path)) {
+                snprintf(err, errlen, "%s:%d: unknown setting '%s'", c->path,
+                         line, path);
+                return -1;
+            }
+            if (gw_cfg_walk(c, s, path, err, errlen) < 0) return -1;
+            continue;
+        }
+        if (r == NULL) {
+            if (gw_cfg_is_group(path))
+                snprintf(err, errlen, "%s:%d: '%s' must be a group", c->path,
+                         line, path);
+            else
+                snprintf(err, errlen, "%s:%d: unknown setting '%s'", c->path,
+                         line, path);
+            return -1;
+        }
+        if (gw_cfg_put_setting(c, r, s, why, sizeof(why)) != NULL) {
+            snprintf(err, errlen, "%s:%d: %s", c->path, line, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+gw_cfg_defaults(struct gw_config *c)
+{
+    char why[256];
+    for (size_t i = 0; i < GW_CFG_NROWS; i++) {
+        const struct gw_cfg_row *r = &gw_cfg_rows[i];
+        if (gw_cfg_put_text(c, r, r->def, c->dir, why, sizeof(why)) != NULL)
+            gw_assert_fail(__func__, __FILE__, __LINE__, why);
+    }
+}
+
 int
-gw_config_load(const char *path, struct gw_config *c, char *err,
-               size_t errlen)
+gw_config_load(const char *path, struct gw_config *c, char *err, size_t errlen)
 {
     config_t cfg;
+    char *slash;
+    int rc;
+
     memset(c, 0, sizeof(*c));
     if (strlen(path) >= sizeof(c->path)) {
         snprintf(err, errlen, "%s: path too long", path);
@@ -205,15 +386,15 @@ gw_config_load(const char *path, struct gw_config *c, char *err,
     }
     snprintf(c->path, sizeof(c->path), "%s", path);
     snprintf(c->dir, sizeof(c->dir), "%s", path);
-    char *slash = strrchr(c->dir, '/');
-    if (slash != NULL)
+    slash = strrchr(c->dir, '/');
+    if (slash == c->dir)
+        slash[1] = '\0';
+    else if (slash != NULL)
         *slash = '\0';
     else
         snprintf(c->dir, sizeof(c->dir), ".");
-    for (size_t i = 0; i < GW_CFG_NROWS; i++) {
-        const struct gw_cfg_row *r = &gw_cfg_rows[i];
-        gw_cfg_set(c, r, r->def, r->type == GW_CFG_INT ? atol(r->def) : 0);
-    }
+    gw_cfg_defaults(c);
+
     config_init(&cfg);
     if (config_read_file(&cfg, path) != CONFIG_TRUE) {
         if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
@@ -225,27 +406,40 @@ gw_config_load(const char *path, struct gw_config *c, char *err,
         config_destroy(&cfg);
         return -1;
     }
-    int rc = gw_cfg_walk(c, config_root_setting(&cfg), "", err, errlen);
+    rc = gw_cfg_walk(c, config_root_setting(&cfg), "", err, errlen);
     config_destroy(&cfg);
-    if (rc == 0 && strcmp(c->log_level, "debug") && strcmp(c->log_level,
-        "info") && strcmp(c->log_level, "warn") && strcmp(c->log_level,
-        "error")) {
-        snprintf(err, errlen, "%s: log.level must be debug, info, warn or "
-                 "error", path);
-        rc = -1;
-    }
     return rc;
+}
+
+int
+gw_config_set(struct gw_config *c, const char *key, const char *value,
+              char *err, size_t errlen)
+{
+    const struct gw_cfg_row *r = gw_cfg_find(key);
+    char why[256];
+
+    if (r == NULL) {
+        snprintf(err, errlen, "unknown setting '%s'", key);
+        return -1;
+    }
+    if (gw_cfg_put_text(c, r, value, NULL, why, sizeof(why)) != NULL) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    return 0;
 }
 
 void
 gw_config_fini(struct gw_config *c)
 {
-    (void)c; /* everything is inline in the struct */
+    (void)c; /* everything lives inside the struct */
 }
 
 void
 gw_config_flow_settings(const struct gw_config *c, struct flow_settings *fs)
 {
+    unsigned parts = (unsigned)c->sms_parts;
+
     flow_settings_default(fs);
     fs->flows_dir = c->flows_dir;
     fs->lists_dir = c->lists_dir;
@@ -259,7 +453,8 @@ gw_config_flow_settings(const struct gw_config *c, struct flow_settings *fs)
     fs->utc_offset = (int)c->utc_offset;
     fs->page[FLOW_CH_USSD].gsm7 = (unsigned)c->ussd_gsm7;
     fs->page[FLOW_CH_USSD].ucs2 = (unsigned)c->ussd_ucs2;
-    unsigned parts = (unsigned)c->sms_parts;
+    /* One SMS holds 160 GSM / 70 UCS-2 characters; split messages lose 7
+     * septets (3 code units) per part to the concatenation header. */
     fs->page[FLOW_CH_SMS].gsm7 = parts == 1 ? 160 : 153 * parts;
     fs->page[FLOW_CH_SMS].ucs2 = parts == 1 ? 70 : 67 * parts;
 }

@@ -32,10 +32,8 @@ static const char *const gw_log_names[] = {"error", "warn", "info", "debug"};
 void
 gw_log_set_level(int level)
 {
-    if (level < GW_LEVEL_ERROR)
-        level = GW_LEVEL_ERROR;
-    if (level > GW_LEVEL_DEBUG)
-        level = GW_LEVEL_DEBUG;
+    if (level < GW_LEVEL_ERROR) level = GW_LEVEL_ERROR;
+    if (level > GW_LEVEL_DEBUG) level = GW_LEVEL_DEBUG;
     gw_log_level = level;
 }
 
@@ -43,16 +41,14 @@ int
 gw_log_level_parse(const char *name)
 {
     for (int i = 0; i <= GW_LEVEL_DEBUG; i++)
-        if (strcmp(name, gw_log_names[i]) == 0)
-            return i;
+        if (strcmp(name, gw_log_names[i]) == 0) return i;
     return -1;
 }
 
 const char *
 gw_log_level_name(int level)
 {
-    if (level < GW_LEVEL_ERROR || level > GW_LEVEL_DEBUG)
-        return "?";
+    if (level < GW_LEVEL_ERROR || level > GW_LEVEL_DEBUG) return "?";
     return gw_log_names[level];
 }
 
@@ -62,8 +58,7 @@ gw_log_write(const char *buf, size_t len)
     while (len > 0) {
         ssize_t n = write(STDERR_FILENO, buf, len);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             return; /* nowhere left to complain */
         }
         buf += n;
@@ -87,21 +82,16 @@ gw_log_vemit(int level, int err, const char *fmt, va_list ap)
     k = snprintf(line + n, room - n, ".%03ldZ %s pid=%ld ",
                  (long)(ts.tv_nsec / 1000000), gw_log_level_name(level),
                  (long)getpid());
-    if (k > 0)
-        n += (size_t)k < room - n ? (size_t)k : room - n - 1;
+    if (k > 0) n += (size_t)k < room - n ? (size_t)k : room - n - 1;
     k = vsnprintf(line + n, room - n, fmt, ap);
-    if (k > 0)
-        n += (size_t)k < room - n ? (size_t)k : room - n - 1;
+    if (k > 0) n += (size_t)k < room - n ? (size_t)k : room - n - 1;
     if (err != 0 && n < room - 1) {
         k = snprintf(line + n, room - n, " err=\"%s\"", strerror(err));
-        if (k > 0)
-            n += (size_t)k < room - n ? (size_t)k : room - n - 1;
+        if (k > 0) n += (size_t)k < room - n ? (size_t)k : room - n - 1;
     }
-    if (n >= room - 1 && room > 4)
-        memcpy(line + room - 4, "...", 3);
+    if (n >= room - 1 && room > 4) memcpy(line + room - 4, "...", 3);
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7F)
-            line[i] = ' ';
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7F) line[i] = ' ';
     line[n++] = '\n';
     gw_log_write(line, n);
 }
@@ -122,8 +112,7 @@ gw_log_quote(char *buf, size_t cap, const char *s, size_t len)
     size_t o = 0;
 
     if (cap < 8) {
-        if (cap > 0)
-            buf[0] = '\0';
+        if (cap > 0) buf[0] = '\0';
         return buf;
     }
     buf[o++] = '"';
@@ -161,11 +150,21 @@ gw_log_event_cb(int severity, const char *msg)
 {
     int level;
     switch (severity) {
-    case EVENT_LOG_DEBUG: level = GW_LEVEL_DEBUG; break;
-    case EVENT_LOG_MSG: level = GW_LEVEL_INFO; break;
-    case EVENT_LOG_WARN: level = GW_LEVEL_WARN; break;
-    case EVENT_LOG_ERR: level = GW_LEVEL_ERROR; break;
-    default: level = GW_LEVEL_WARN; break;
+    case EVENT_LOG_DEBUG:
+        level = GW_LEVEL_DEBUG;
+        break;
+    case EVENT_LOG_MSG:
+        level = GW_LEVEL_INFO;
+        break;
+    case EVENT_LOG_WARN:
+        level = GW_LEVEL_WARN;
+        break;
+    case EVENT_LOG_ERR:
+        level = GW_LEVEL_ERROR;
+        break;
+    default:
+        level = GW_LEVEL_WARN;
+        break;
     }
     GW_LOG(level, 0, "libevent: %s", msg);
 }

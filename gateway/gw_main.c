@@ -1,8 +1,18 @@
 /*
- * gw_main.c -- `remigate`: one binary, several commands.  The daemon itself
- * arrives with the gateway; the flow tools work without Redis or PostgreSQL.
+ * gw_main.c -- `remigate`: one binary, several commands.
+ *
+ *   remigate -c FILE [options]     the daemon
+ *   remigate check-flows -c FILE   lint the flows (gw_sim.c)
+ *   remigate sim -c FILE ...       the offline flow simulator (gw_sim.c)
+ *   remigate migrate / officer     not in this build yet
+ *
+ * Daemon options override keys of the config file after it is loaded, with
+ * the same checks (gw_config_set()); --set reaches any key.  A relative
+ * path given on the command line is relative to the current directory.
  */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gateway/gw.h"
@@ -10,42 +20,166 @@
 static void
 gw_usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: remigate -c FILE                 run the daemon\n"
-            "       remigate check-flows -c FILE     lint every flow\n"
-            "       remigate sim -c FILE [--flow ID] [--lang en|bn] "
-            "[--channel ussd|sms]\n"
-            "       remigate migrate -c FILE         apply database "
-            "migrations\n"
-            "       remigate --version\n");
+    fprintf(fp, "usage: remigate -c FILE [options]          run the daemon\n"
+                "       remigate check-flows -c FILE        lint every flow\n"
+                "       remigate sim -c FILE [--flow ID] [--lang en|bn] "
+                "[--channel ussd|sms]\n"
+                "       remigate migrate -c FILE            apply database "
+                "migrations\n"
+                "       remigate officer add --username U --role R "
+                "[--district CODE] -c FILE\n"
+                "       remigate --version | --help\n"
+                "\n"
+                "daemon options (each overrides the config file):\n"
+                "  -c, --config FILE      the config file (required)\n"
+                "      --port N           listen.port (0: pick a free port)\n"
+                "      --port-file FILE   listen.port_file: write the port "
+                "there\n"
+                "      --workers N        listen.workers (0: one per core)\n"
+                "      --redis-port N     redis.port\n"
+                "      --log-level LEVEL  log.level: debug|info|warn|error\n"
+                "      --set KEY=VALUE    any key, e.g. --set "
+                "postgres.dsn=...\n"
+                "  -t, --check-config     load the config, report, and exit\n");
+}
+
+#define GW_OVERRIDES_MAX 32
+
+static int
+gw_daemon_main(int argc, char **argv)
+{
+    enum {
+        O_PORT = 256,
+        O_PORT_FILE,
+        O_WORKERS,
+        O_REDIS_PORT,
+        O_LOG_LEVEL,
+        O_SET
+    };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"port", required_argument, NULL, O_PORT},
+        {"port-file", required_argument, NULL, O_PORT_FILE},
+        {"workers", required_argument, NULL, O_WORKERS},
+        {"redis-port", required_argument, NULL, O_REDIS_PORT},
+        {"log-level", required_argument, NULL, O_LOG_LEVEL},
+        {"set", required_argument, NULL, O_SET},
+        {"check-config", no_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct {
+        const char *key;
+        char *value;
+    } ov[GW_OVERRIDES_MAX];
+    size_t nov = 0;
+    const char *path = NULL;
+    struct gw_config cfg;
+    char err[512];
+    int check = 0, o, rc;
+
+    opterr = 1;
+    while ((o = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
+        const char *key = NULL;
+        char *value = optarg;
+        switch (o) {
+        case 'c':
+            path = optarg;
+            continue;
+        case 't':
+            check = 1;
+            continue;
+        case 'h':
+            gw_usage(stdout);
+            return 0;
+        case 'V':
+            printf("remigate %s\n", GW_VERSION);
+            return 0;
+        case O_PORT:
+            key = "listen.port";
+            break;
+        case O_PORT_FILE:
+            key = "listen.port_file";
+            break;
+        case O_WORKERS:
+            key = "listen.workers";
+            break;
+        case O_REDIS_PORT:
+            key = "redis.port";
+            break;
+        case O_LOG_LEVEL:
+            key = "log.level";
+            break;
+        case O_SET: {
+            char *eq = strchr(optarg, '=');
+            if (eq == NULL) {
+                fprintf(stderr, "remigate: --set wants KEY=VALUE\n");
+                return 2;
+            }
+            *eq = '\0';
+            key = optarg;
+            value = eq + 1;
+            break;
+        }
+        default:
+            gw_usage(stderr);
+            return 2;
+        }
+        if (nov == GW_OVERRIDES_MAX) {
+            fprintf(stderr, "remigate: too many options\n");
+            return 2;
+        }
+        ov[nov].key = key;
+        ov[nov].value = value;
+        nov++;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "remigate: unexpected argument '%s'\n", argv[optind]);
+        gw_usage(stderr);
+        return 2;
+    }
+    if (path == NULL) {
+        fprintf(stderr, "remigate: -c FILE is required\n");
+        gw_usage(stderr);
+        return 2;
+    }
+    if (gw_config_load(path, &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    for (size_t i = 0; i < nov; i++)
+        if (gw_config_set(&cfg, ov[i].key, ov[i].value, err, sizeof(err))) {
+            fprintf(stderr, "remigate: command line: %s\n", err);
+            return 1;
+        }
+    if (check) {
+        printf("%s: ok\n", path);
+        return 0;
+    }
+    rc = gw_daemon_run(&cfg);
+    gw_config_fini(&cfg);
+    return rc;
 }
 
 int
 main(int argc, char **argv)
 {
+    const char *cmd;
+
     if (argc < 2) {
         gw_usage(stderr);
         return 2;
     }
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "--version") == 0) {
-        printf("remigate %s\n", GW_VERSION);
-        return 0;
-    }
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        gw_usage(stdout);
-        return 0;
-    }
-    if (strcmp(cmd, "sim") == 0)
-        return gw_sim_main(argc - 1, argv + 1);
+    cmd = argv[1];
+    if (strcmp(cmd, "sim") == 0) return gw_sim_main(argc - 1, argv + 1);
     if (strcmp(cmd, "check-flows") == 0)
         return gw_check_flows_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "migrate") == 0 || strcmp(cmd, "officer") == 0 ||
-        strcmp(cmd, "-c") == 0) {
-        fprintf(stderr, "remigate: %s: not available in this build yet\n",
-                strcmp(cmd, "-c") == 0 ? "daemon" : cmd);
+    if (strcmp(cmd, "migrate") == 0 || strcmp(cmd, "officer") == 0) {
+        fprintf(stderr, "remigate: %s: not available in this build yet\n", cmd);
         return 2;
     }
+    if (cmd[0] == '-') return gw_daemon_main(argc, argv);
     fprintf(stderr, "remigate: unknown command '%s'\n", cmd);
     gw_usage(stderr);
     return 2;

@@ -29,26 +29,31 @@ const char *
 gw_strerror(int err)
 {
     switch (err) {
-    case GW_OK: return "ok";
-    case GW_ENOMEM: return "out of memory";
-    case GW_EINVAL: return "malformed input";
-    case GW_ETOOLONG: return "too long";
-    case GW_ETOOMANY: return "too many items";
-    case GW_EMISSING: return "required field missing";
-    case GW_ESYS: return "system call failed";
-    default: return "unknown error";
+    case GW_OK:
+        return "ok";
+    case GW_ENOMEM:
+        return "out of memory";
+    case GW_EINVAL:
+        return "malformed input";
+    case GW_ETOOLONG:
+        return "too long";
+    case GW_ETOOMANY:
+        return "too many items";
+    case GW_EMISSING:
+        return "required field missing";
+    case GW_ESYS:
+        return "system call failed";
+    default:
+        return "unknown error";
     }
 }
 
 static int
 gw_hexval(unsigned char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -60,25 +65,21 @@ gw_pct_decode(const char *in, size_t len, int plus, char *out, size_t cap,
 
     AN(out);
     AN(outlen);
-    if (cap == 0)
-        return GW_ETOOLONG;
+    if (cap == 0) return GW_ETOOLONG;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)in[i];
         if (c == '%') {
             int hi, lo;
-            if (len - i < 3)
-                return GW_EINVAL;
+            if (len - i < 3) return GW_EINVAL;
             hi = gw_hexval((unsigned char)in[i + 1]);
             lo = gw_hexval((unsigned char)in[i + 2]);
-            if (hi < 0 || lo < 0)
-                return GW_EINVAL;
+            if (hi < 0 || lo < 0) return GW_EINVAL;
             c = (unsigned char)(hi << 4 | lo);
             i += 2;
         } else if (c == '+' && plus) {
             c = ' ';
         }
-        if (o + 1 >= cap)
-            return GW_ETOOLONG;
+        if (o + 1 >= cap) return GW_ETOOLONG;
         out[o++] = (char)c;
     }
     out[o] = '\0';
@@ -98,8 +99,7 @@ gw_pct_encode(const unsigned char *in, size_t len, char *out, size_t cap)
                     (c >= '0' && c <= '9') || c == '-' || c == '.' ||
                     c == '_' || c == '~';
         size_t need = plain ? 1 : 3;
-        if (o + need + 1 > cap)
-            return -1;
+        if (o + need + 1 > cap) return -1;
         if (plain) {
             out[o++] = (char)c;
         } else {
@@ -108,8 +108,7 @@ gw_pct_encode(const unsigned char *in, size_t len, char *out, size_t cap)
             out[o++] = hex[c & 15];
         }
     }
-    if (o + 1 > cap)
-        return -1;
+    if (o + 1 > cap) return -1;
     out[o] = '\0';
     return (int)o;
 }
@@ -140,8 +139,7 @@ gw_params_parse(struct gw_params *ps, const char *in, size_t len,
     size_t used = 0, cap, pos = 0;
     const char *dummy;
 
-    if (why == NULL)
-        why = &dummy;
+    if (why == NULL) why = &dummy;
     gw_params_fini(ps);
     if (len > GW_PARAMS_IN_MAX) {
         *why = "request too long";
@@ -165,8 +163,7 @@ gw_params_parse(struct gw_params *ps, const char *in, size_t len,
         int rc;
 
         pos += plen + 1;
-        if (plen == 0)
-            continue;
+        if (plen == 0) continue;
         if (ps->n == GW_PARAMS_MAX) {
             *why = "too many parameters";
             goto fail_many;
@@ -232,8 +229,7 @@ const struct gw_param *
 gw_params_get(const struct gw_params *ps, const char *key)
 {
     for (size_t i = 0; i < ps->n; i++)
-        if (strcmp(ps->p[i].key, key) == 0)
-            return &ps->p[i];
+        if (strcmp(ps->p[i].key, key) == 0) return &ps->p[i];
     return NULL;
 }
 
@@ -255,10 +251,8 @@ static int
 gw_meta_name(const char *s, size_t len, char *out)
 {
     size_t n;
-    if (gw_pct_decode(s, len, 1, out, GW_META_NAME_MAX, &n) != GW_OK)
-        return -1;
-    if (n == 0)
-        return -1;
+    if (gw_pct_decode(s, len, 1, out, GW_META_NAME_MAX, &n) != GW_OK) return -1;
+    if (n == 0) return -1;
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)out[i] <= 0x20 || (unsigned char)out[i] >= 0x7F)
             return -1;
@@ -273,8 +267,7 @@ gw_meta_parse(const char *s, size_t len, struct gw_meta *m, const char **why)
     size_t pos = 0;
     const char *dummy;
 
-    if (why == NULL)
-        why = &dummy;
+    if (why == NULL) why = &dummy;
     m->n = 0;
     group[0] = '\0';
     while (pos < len) {
@@ -353,8 +346,7 @@ gw_meta_get(const struct gw_meta *m, const char *group, const char *key,
     for (size_t i = 0; i < m->n; i++) {
         const struct gw_meta_item *it = &m->item[i];
         if (strcmp(it->group, group) == 0 && strcmp(it->key, key) == 0) {
-            if (len != NULL)
-                *len = it->vlen;
+            if (len != NULL) *len = it->vlen;
             return it->val;
         }
     }
@@ -376,17 +368,14 @@ gw_msisdn_normalise(const char *in, size_t len, char *out, size_t cap)
     if (n > 0 && d[0] == '+') {
         d++;
         n--;
-        if (n < 3 || memcmp(d, "880", 3) != 0)
-            return "not a Bangladesh number";
+        if (n < 3 || memcmp(d, "880", 3) != 0) return "not a Bangladesh number";
     } else if (n >= 2 && d[0] == '0' && d[1] == '0') {
         d += 2;
         n -= 2;
-        if (n < 3 || memcmp(d, "880", 3) != 0)
-            return "not a Bangladesh number";
+        if (n < 3 || memcmp(d, "880", 3) != 0) return "not a Bangladesh number";
     }
     for (size_t i = 0; i < n; i++)
-        if (d[i] < '0' || d[i] > '9')
-            return "not a phone number";
+        if (d[i] < '0' || d[i] > '9') return "not a phone number";
     if (n == 11 && d[0] == '0' && d[1] == '1') {
         memcpy(out, "88", 2);
         memcpy(out + 2, d, 11);
@@ -426,11 +415,9 @@ gw_secret_equal(const char *a, size_t alen, const char *b, size_t blen)
 static int
 gw_copy_field(const struct gw_param *p, char *out, size_t cap)
 {
-    if (p->vlen >= cap)
-        return -1;
+    if (p->vlen >= cap) return -1;
     for (size_t i = 0; i < p->vlen; i++)
-        if ((unsigned char)p->val[i] < 0x20 || p->val[i] == 0x7F)
-            return -1;
+        if ((unsigned char)p->val[i] < 0x20 || p->val[i] == 0x7F) return -1;
     memcpy(out, p->val, p->vlen);
     out[p->vlen] = '\0';
     return 0;
@@ -460,8 +447,7 @@ gw_put_utf8(char *out, size_t cap, size_t *o, uint32_t cp)
         b[3] = (unsigned char)(0x80 | (cp & 0x3F));
         n = 4;
     }
-    if (*o + n >= cap)
-        return -1;
+    if (*o + n >= cap) return -1;
     memcpy(out + *o, b, n);
     *o += n;
     return 0;
@@ -476,17 +462,15 @@ gw_charset_of(const char *cs, int coding)
         const char *name;
         enum gw_charset cs;
     } names[] = {
-        {"UTF-8", GW_CS_UTF8},          {"UTF8", GW_CS_UTF8},
-        {"US-ASCII", GW_CS_UTF8},       {"ASCII", GW_CS_UTF8},
-        {"UTF-16BE", GW_CS_UTF16BE},    {"UCS-2", GW_CS_UTF16BE},
-        {"UCS-2BE", GW_CS_UTF16BE},     {"ISO-8859-1", GW_CS_LATIN1},
-        {"LATIN1", GW_CS_LATIN1},       {"WINDOWS-1252", GW_CS_OTHER},
+        {"UTF-8", GW_CS_UTF8},       {"UTF8", GW_CS_UTF8},
+        {"US-ASCII", GW_CS_UTF8},    {"ASCII", GW_CS_UTF8},
+        {"UTF-16BE", GW_CS_UTF16BE}, {"UCS-2", GW_CS_UTF16BE},
+        {"UCS-2BE", GW_CS_UTF16BE},  {"ISO-8859-1", GW_CS_LATIN1},
+        {"LATIN1", GW_CS_LATIN1},    {"WINDOWS-1252", GW_CS_OTHER},
     };
-    if (cs[0] == '\0')
-        return coding == 2 ? GW_CS_UTF16BE : GW_CS_UTF8;
+    if (cs[0] == '\0') return coding == 2 ? GW_CS_UTF16BE : GW_CS_UTF8;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcasecmp(cs, names[i].name) == 0)
-            return names[i].cs;
+        if (strcasecmp(cs, names[i].name) == 0) return names[i].cs;
     return GW_CS_OTHER;
 }
 
@@ -500,15 +484,13 @@ gw_mo_text(struct gw_kannel_mo *mo, const struct gw_param *p,
 
     switch (cs) {
     case GW_CS_UTF8:
-        if (p->vlen >= cap)
-            goto toolong;
+        if (p->vlen >= cap) goto toolong;
         memcpy(mo->text, p->val, p->vlen);
         o = p->vlen;
         break;
     case GW_CS_LATIN1:
         for (size_t i = 0; i < p->vlen; i++)
-            if (gw_put_utf8(mo->text, cap, &o, s[i]) < 0)
-                goto toolong;
+            if (gw_put_utf8(mo->text, cap, &o, s[i]) < 0) goto toolong;
         break;
     case GW_CS_UTF16BE:
         if (p->vlen % 2 != 0) {
@@ -528,8 +510,7 @@ gw_mo_text(struct gw_kannel_mo *mo, const struct gw_param *p,
                 *why = "text: unpaired UTF-16 surrogate";
                 return GW_EINVAL;
             }
-            if (gw_put_utf8(mo->text, cap, &o, u) < 0)
-                goto toolong;
+            if (gw_put_utf8(mo->text, cap, &o, u) < 0) goto toolong;
         }
         break;
     case GW_CS_OTHER:
@@ -581,8 +562,7 @@ gw_mo_fill(struct gw_kannel_mo *mo, const struct gw_params *ps,
     size_t vlen;
     int rc;
 
-    for (size_t i = 0; i < sizeof(gw_mo_fields) / sizeof(gw_mo_fields[0]);
-         i++)
+    for (size_t i = 0; i < sizeof(gw_mo_fields) / sizeof(gw_mo_fields[0]); i++)
         if (gw_params_count(ps, gw_mo_fields[i].name) > 1) {
             *why = gw_mo_fields[i].dup;
             return GW_EINVAL;
@@ -593,8 +573,8 @@ gw_mo_fill(struct gw_kannel_mo *mo, const struct gw_params *ps,
         *why = "missing from";
         return GW_EMISSING;
     }
-    if (gw_msisdn_normalise(p->val, p->vlen, mo->msisdn,
-                            sizeof(mo->msisdn)) != NULL) {
+    if (gw_msisdn_normalise(p->val, p->vlen, mo->msisdn, sizeof(mo->msisdn)) !=
+        NULL) {
         *why = "from is not a Bangladesh mobile number";
         return GW_EINVAL;
     }
@@ -619,8 +599,8 @@ gw_mo_fill(struct gw_kannel_mo *mo, const struct gw_params *ps,
         return GW_EINVAL;
     }
     if ((p = gw_params_get(ps, "coding")) != NULL && p->vlen > 0) {
-        if (p->vlen != 1 && !(p->vlen == 2 && p->val[0] == '-' &&
-                              p->val[1] == '1')) {
+        if (p->vlen != 1 &&
+            !(p->vlen == 2 && p->val[0] == '-' && p->val[1] == '1')) {
             *why = "bad coding";
             return GW_EINVAL;
         }
@@ -645,11 +625,10 @@ gw_mo_fill(struct gw_kannel_mo *mo, const struct gw_params *ps,
 
     if ((p = gw_params_get(ps, "meta")) != NULL) {
         rc = gw_meta_parse(p->val, p->vlen, &mo->meta, why);
-        if (rc != GW_OK)
-            return rc;
+        if (rc != GW_OK) return rc;
         mo->has_meta = 1;
-        if ((v = gw_meta_get(&mo->meta, "smpp", "ussd_service_op",
-                             &vlen)) != NULL) {
+        if ((v = gw_meta_get(&mo->meta, "smpp", "ussd_service_op", &vlen)) !=
+            NULL) {
             if (vlen != 1) {
                 *why = "ussd_service_op must be one octet";
                 return GW_EINVAL;
@@ -657,8 +636,8 @@ gw_mo_fill(struct gw_kannel_mo *mo, const struct gw_params *ps,
             mo->ussd_op = v[0];
             mo->has_ussd = 1;
         }
-        if ((v = gw_meta_get(&mo->meta, "smpp", "its_session_info",
-                             &vlen)) != NULL) {
+        if ((v = gw_meta_get(&mo->meta, "smpp", "its_session_info", &vlen)) !=
+            NULL) {
             if (vlen != 2) {
                 *why = "its_session_info must be two octets";
                 return GW_EINVAL;
@@ -704,15 +683,13 @@ gw_kannel_mo_parse(const char *query, size_t len, struct gw_kannel_mo *mo,
     const char *dummy;
     int rc;
 
-    if (why == NULL)
-        why = &dummy;
+    if (why == NULL) why = &dummy;
     *why = NULL;
     memset(mo, 0, sizeof(*mo));
     mo->coding = -1;
     gw_params_init(&ps);
     rc = gw_params_parse(&ps, query, len, why);
-    if (rc == GW_OK)
-        rc = gw_mo_fill(mo, &ps, why);
+    if (rc == GW_OK) rc = gw_mo_fill(mo, &ps, why);
     gw_params_fini(&ps);
     return rc;
 }
@@ -731,8 +708,7 @@ gw_kannel_meta_reply(int end, const unsigned char sess[2], int has_sess,
     } else {
         n = snprintf(buf, cap, "?smpp?ussd_service_op=%d", end ? 17 : 2);
     }
-    if (n < 0 || (size_t)n >= cap)
-        return -1;
+    if (n < 0 || (size_t)n >= cap) return -1;
     return n;
 }
 
@@ -755,8 +731,7 @@ static const struct {
 static int
 gw_copy_token(const struct gw_param *p, char *out, size_t cap)
 {
-    if (p->vlen == 0 || p->vlen >= cap)
-        return -1;
+    if (p->vlen == 0 || p->vlen >= cap) return -1;
     for (size_t i = 0; i < p->vlen; i++)
         if ((unsigned char)p->val[i] <= 0x20 ||
             (unsigned char)p->val[i] >= 0x7F)
@@ -767,13 +742,11 @@ gw_copy_token(const struct gw_param *p, char *out, size_t cap)
 }
 
 static int
-gw_at_fill(struct gw_at_req *at, const struct gw_params *ps,
-           const char **why)
+gw_at_fill(struct gw_at_req *at, const struct gw_params *ps, const char **why)
 {
     const struct gw_param *p;
 
-    for (size_t i = 0; i < sizeof(gw_at_fields) / sizeof(gw_at_fields[0]);
-         i++)
+    for (size_t i = 0; i < sizeof(gw_at_fields) / sizeof(gw_at_fields[0]); i++)
         if (gw_params_count(ps, gw_at_fields[i].name) > 1) {
             *why = gw_at_fields[i].dup;
             return GW_EINVAL;
@@ -792,8 +765,8 @@ gw_at_fill(struct gw_at_req *at, const struct gw_params *ps,
         *why = "missing phoneNumber";
         return GW_EMISSING;
     }
-    if (gw_msisdn_normalise(p->val, p->vlen, at->msisdn,
-                            sizeof(at->msisdn)) != NULL) {
+    if (gw_msisdn_normalise(p->val, p->vlen, at->msisdn, sizeof(at->msisdn)) !=
+        NULL) {
         *why = "phoneNumber is not a Bangladesh mobile number";
         return GW_EINVAL;
     }
@@ -835,14 +808,12 @@ gw_at_parse(const char *body, size_t len, struct gw_at_req *at,
     const char *dummy;
     int rc;
 
-    if (why == NULL)
-        why = &dummy;
+    if (why == NULL) why = &dummy;
     *why = NULL;
     memset(at, 0, sizeof(*at));
     gw_params_init(&ps);
     rc = gw_params_parse(&ps, body, len, why);
-    if (rc == GW_OK)
-        rc = gw_at_fill(at, &ps, why);
+    if (rc == GW_OK) rc = gw_at_fill(at, &ps, why);
     gw_params_fini(&ps);
     return rc;
 }
@@ -855,15 +826,13 @@ gw_at_new_input(const char *prev_text, const char *text, const char **input,
 
     *input = text;
     *len = tlen;
-    if (prev_text == NULL)
-        return tlen == 0 ? GW_AT_DIAL : GW_AT_INPUT;
+    if (prev_text == NULL) return tlen == 0 ? GW_AT_DIAL : GW_AT_INPUT;
     plen = strlen(prev_text);
     if (plen == tlen && memcmp(prev_text, text, tlen) == 0) {
         *len = 0;
         return GW_AT_REPEAT;
     }
-    if (plen == 0)
-        return GW_AT_INPUT;
+    if (plen == 0) return GW_AT_INPUT;
     if (tlen > plen && memcmp(prev_text, text, plen) == 0 &&
         text[plen] == '*') {
         *input = text + plen + 1;
@@ -888,8 +857,7 @@ gw_cidr_parse(const char *s, struct gw_cidr *out)
     unsigned char v4[4];
 
     memset(out, 0, sizeof(*out));
-    if (hlen == 0 || hlen >= sizeof(host))
-        return "not an IP address";
+    if (hlen == 0 || hlen >= sizeof(host)) return "not an IP address";
     memcpy(host, s, hlen);
     host[hlen] = '\0';
     if (inet_pton(AF_INET, host, v4) == 1) {
@@ -905,16 +873,13 @@ gw_cidr_parse(const char *s, struct gw_cidr *out)
     bits = max;
     if (slash != NULL) {
         const char *d = slash + 1;
-        if (*d == '\0' || strlen(d) > 3)
-            return "bad prefix length";
+        if (*d == '\0' || strlen(d) > 3) return "bad prefix length";
         bits = 0;
         for (; *d; d++) {
-            if (*d < '0' || *d > '9')
-                return "bad prefix length";
+            if (*d < '0' || *d > '9') return "bad prefix length";
             bits = bits * 10 + (unsigned)(*d - '0');
         }
-        if (bits > max)
-            return "prefix length too long";
+        if (bits > max) return "prefix length too long";
     }
     out->bits = bits + (128 - max);
     return NULL;
@@ -925,16 +890,13 @@ gw_cidr_match(const struct gw_cidr *list, size_t n, const char *addr)
 {
     struct gw_cidr a;
 
-    if (strchr(addr, '/') != NULL || gw_cidr_parse(addr, &a) != NULL)
-        return 0;
+    if (strchr(addr, '/') != NULL || gw_cidr_parse(addr, &a) != NULL) return 0;
     for (size_t i = 0; i < n; i++) {
         unsigned bits = list[i].bits, full = bits / 8, rest = bits % 8;
-        if (memcmp(list[i].addr, a.addr, full) != 0)
-            continue;
+        if (memcmp(list[i].addr, a.addr, full) != 0) continue;
         if (rest != 0) {
             unsigned char mask = (unsigned char)(0xFF << (8 - rest));
-            if ((list[i].addr[full] & mask) != (a.addr[full] & mask))
-                continue;
+            if ((list[i].addr[full] & mask) != (a.addr[full] & mask)) continue;
         }
         return 1;
     }

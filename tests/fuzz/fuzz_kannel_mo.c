@@ -32,17 +32,14 @@ fuzz_msisdn(const char *m)
         m[4] > '9')
         fuzz_fail("accepted a malformed MSISDN");
     for (int i = 0; i < 13; i++)
-        if (m[i] < '0' || m[i] > '9')
-            fuzz_fail("accepted a malformed MSISDN");
+        if (m[i] < '0' || m[i] > '9') fuzz_fail("accepted a malformed MSISDN");
 }
 
 static void
 fuzz_text(const char *t, size_t len, size_t max)
 {
-    if (len > max || strlen(t) != len)
-        fuzz_fail("text length or NUL");
-    if (!flow_utf8_valid(t, len))
-        fuzz_fail("accepted text that is not UTF-8");
+    if (len > max || strlen(t) != len) fuzz_fail("text length or NUL");
+    if (!flow_utf8_valid(t, len)) fuzz_fail("accepted text that is not UTF-8");
 }
 
 int
@@ -82,8 +79,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          * prev is the dial: then the whole text is the input.) */
         for (size_t i = 1; i < at.text_len; i++) {
             char prev[GW_AT_TEXT_MAX + 1];
-            if (at.text[i] != '*')
-                continue;
+            if (at.text[i] != '*') continue;
             memcpy(prev, at.text, i);
             prev[i] = '\0';
             if (gw_at_new_input(prev, at.text, &in, &len) != GW_AT_INPUT ||

@@ -103,8 +103,7 @@ t_pct_decode(void **state)
                                out, sizeof(out), &n);
         if (rc != rows[i].rc)
             fail_msg("'%s': rc %d, want %d", rows[i].in, rc, rows[i].rc);
-        if (rc != GW_OK)
-            continue;
+        if (rc != GW_OK) continue;
         if (n != rows[i].wlen || memcmp(out, rows[i].want, n) != 0 ||
             out[n] != '\0')
             fail_msg("'%s': got '%s'", rows[i].in, show(out, n));
@@ -140,8 +139,7 @@ t_pct_roundtrip(void **state)
     assert_memory_equal(dec, all, 256);
     /* Too small by one: refused, not cut. */
     assert_int_equal(gw_pct_encode(all, sizeof(all), enc, (size_t)k), -1);
-    assert_int_equal(gw_pct_encode((const unsigned char *)"a b", 3, enc, 8),
-                     5);
+    assert_int_equal(gw_pct_encode((const unsigned char *)"a b", 3, enc, 8), 5);
     assert_string_equal(enc, "a%20b");
 }
 
@@ -251,9 +249,8 @@ t_params_bounds(void **state)
                      GW_OK);
     assert_int_equal(ps.p[0].vlen, GW_PARAM_VALUE_MAX);
     s[2 + GW_PARAM_VALUE_MAX] = 'x';
-    assert_int_equal(
-        gw_params_parse(&ps, s, 2 + GW_PARAM_VALUE_MAX + 1, &why),
-        GW_ETOOLONG);
+    assert_int_equal(gw_params_parse(&ps, s, 2 + GW_PARAM_VALUE_MAX + 1, &why),
+                     GW_ETOOLONG);
     assert_string_equal(why, "parameter value too long");
     o = 2;
     for (int i = 0; i <= GW_PARAM_VALUE_MAX; i++)
@@ -294,10 +291,10 @@ t_meta(void **state)
         size_t vlen;
     } rows[] = {
         /* what a USSD start carries, after query decoding */
-        {"?smpp?ussd_service_op=%01&its_session_info=%12%00&", GW_OK, 2,
-         "smpp", "its_session_info", "\x12\x00", 2},
-        {"?smpp?ussd_service_op=%01&its_session_info=%12%00", GW_OK, 2,
-         "smpp", "ussd_service_op", "\x01", 1},
+        {"?smpp?ussd_service_op=%01&its_session_info=%12%00&", GW_OK, 2, "smpp",
+         "its_session_info", "\x12\x00", 2},
+        {"?smpp?ussd_service_op=%01&its_session_info=%12%00", GW_OK, 2, "smpp",
+         "ussd_service_op", "\x01", 1},
         /* safe bytes arrive raw: 0x2A as '*', 0x21 as '!' */
         {"?smpp?its_session_info=*%00&", GW_OK, 1, "smpp", "its_session_info",
          "*\x00", 2},
@@ -307,8 +304,8 @@ t_meta(void **state)
         /* a raw space travels as '+' */
         {"?smpp?x=+%20&", GW_OK, 1, "smpp", "x", "  ", 2},
         /* delivery reports */
-        {"?smpp_resp??orig_msg?dlr_mask=31&", GW_OK, 1, "orig_msg",
-         "dlr_mask", "31", 2},
+        {"?smpp_resp??orig_msg?dlr_mask=31&", GW_OK, 1, "orig_msg", "dlr_mask",
+         "31", 2},
         {"?orig_msg?dlr_mask=31&?smpp?dlr_err=%03%00%00&", GW_OK, 2, "smpp",
          "dlr_err", "\x03\x00\x00", 3},
         {"?smpp?", GW_OK, 0, "smpp", "ussd_service_op", NULL, 0},
@@ -411,7 +408,7 @@ t_msisdn(void **state)
         {"+8801311000000", "8801311000000"},
         {"01999999999", "8801999999999"},
         {"+8801711000001", "8801711000001"},
-        {"01212345678", NULL},   /* 012: not a mobile operator */
+        {"01212345678", NULL}, /* 012: not a mobile operator */
         {"01012345678", NULL},
         {"+8801212345678", NULL},
         {"+880171234567", NULL}, /* one digit short */
@@ -435,16 +432,13 @@ t_msisdn(void **state)
     char out[GW_MSISDN_MAX];
     (void)state;
     for (size_t i = 0; i < NROWS(rows); i++) {
-        const char *why =
-            gw_msisdn_normalise(rows[i].in, strlen(rows[i].in), out,
-                                sizeof(out));
+        const char *why = gw_msisdn_normalise(rows[i].in, strlen(rows[i].in),
+                                              out, sizeof(out));
         if (rows[i].want == NULL) {
-            if (why == NULL)
-                fail_msg("'%s' accepted as %s", rows[i].in, out);
+            if (why == NULL) fail_msg("'%s' accepted as %s", rows[i].in, out);
             continue;
         }
-        if (why != NULL)
-            fail_msg("'%s' refused: %s", rows[i].in, why);
+        if (why != NULL) fail_msg("'%s' refused: %s", rows[i].in, why);
         assert_string_equal(out, rows[i].want);
     }
     /* The length is honoured, not the NUL. */
@@ -476,9 +470,9 @@ t_mo_captured(void **state)
     const char *why = NULL;
     (void)state;
 
-    assert_int_equal(gw_kannel_mo_parse(q_ussd_start, strlen(q_ussd_start),
-                                        &mo, &why),
-                     GW_OK);
+    assert_int_equal(
+        gw_kannel_mo_parse(q_ussd_start, strlen(q_ussd_start), &mo, &why),
+        GW_OK);
     assert_string_equal(mo.msisdn, "8801711000001");
     assert_string_equal(mo.to, "*247#");
     assert_string_equal(mo.text, "*247#");
@@ -496,9 +490,9 @@ t_mo_captured(void **state)
     assert_int_equal(mo.sess[0], 0x12);
     assert_int_equal(mo.sess[1], 0x00);
 
-    assert_int_equal(gw_kannel_mo_parse(q_ussd_answer, strlen(q_ussd_answer),
-                                        &mo, &why),
-                     GW_OK);
+    assert_int_equal(
+        gw_kannel_mo_parse(q_ussd_answer, strlen(q_ussd_answer), &mo, &why),
+        GW_OK);
     assert_string_equal(mo.text, "1");
     assert_int_equal(mo.ussd_op, 18);
     assert_int_equal(mo.sess[0], 0x12);
@@ -527,11 +521,10 @@ mo_variant(const char *drop, const char *add, struct gw_kannel_mo *mo,
             skip |= strcmp(dropkey, ps.p[i].key) == 0;
             d += n + (comma != NULL);
         }
-        if (skip)
-            continue;
+        if (skip) continue;
         o += (size_t)sprintf(q + o, "%s%s=", o ? "&" : "", ps.p[i].key);
-        int k = gw_pct_encode((const unsigned char *)ps.p[i].val,
-                              ps.p[i].vlen, q + o, sizeof(q) - o);
+        int k = gw_pct_encode((const unsigned char *)ps.p[i].val, ps.p[i].vlen,
+                              q + o, sizeof(q) - o);
         if (k < 0) {
             gw_params_fini(&ps);
             return -98;
@@ -559,8 +552,7 @@ t_mo_fields(void **state)
         {"from", NULL, GW_EMISSING, "missing from"},
         {"text", NULL, GW_EMISSING, "missing text"},
         {"text", "text=", GW_OK, NULL},
-        {NULL, "from=%2B8801711000002", GW_EINVAL,
-         "duplicate parameter: from"},
+        {NULL, "from=%2B8801711000002", GW_EINVAL, "duplicate parameter: from"},
         {NULL, "text=2", GW_EINVAL, "duplicate parameter: text"},
         {NULL, "meta=%3Fsmpp%3F", GW_EINVAL, "duplicate parameter: meta"},
         {"from", "from=12345", GW_EINVAL,
@@ -623,8 +615,9 @@ t_mo_text(void **state)
     (void)state;
 
     /* smsbox mo-recode: UCS-2 arrives as UTF-8 "হ্যাঁ ১" */
-    assert_int_equal(mo_variant("text", "text=%E0%A6%B9%E0%A7%8D%E0%A6%AF"
-                                        "%E0%A6%BE%E0%A6%81+%E0%A7%A7",
+    assert_int_equal(mo_variant("text",
+                                "text=%E0%A6%B9%E0%A7%8D%E0%A6%AF"
+                                "%E0%A6%BE%E0%A6%81+%E0%A7%A7",
                                 &mo, &why),
                      GW_OK);
     assert_string_equal(mo.text, "হ্যাঁ ১");
@@ -640,32 +633,31 @@ t_mo_text(void **state)
                                 "coding=2&charset=&text=%09%95", &mo, &why),
                      GW_OK);
     assert_string_equal(mo.text, "ক");
-    assert_int_equal(mo_variant("text,charset", "charset=UTF-16BE&text=%09",
-                                &mo, &why),
-                     GW_EINVAL);
+    assert_int_equal(
+        mo_variant("text,charset", "charset=UTF-16BE&text=%09", &mo, &why),
+        GW_EINVAL);
     assert_int_equal(mo_variant("text,charset",
                                 "charset=UTF-16BE&text=%D8%3D%00%41", &mo,
                                 &why),
                      GW_EINVAL);
     assert_string_equal(why, "text: unpaired UTF-16 surrogate");
-    assert_int_equal(mo_variant("text,charset",
-                                "charset=UTF-16BE&text=%DE%00", &mo, &why),
-                     GW_EINVAL);
-    assert_int_equal(mo_variant("text,charset",
-                                "charset=UTF-16BE&text=%00%00", &mo, &why),
-                     GW_EINVAL);
+    assert_int_equal(
+        mo_variant("text,charset", "charset=UTF-16BE&text=%DE%00", &mo, &why),
+        GW_EINVAL);
+    assert_int_equal(
+        mo_variant("text,charset", "charset=UTF-16BE&text=%00%00", &mo, &why),
+        GW_EINVAL);
     assert_string_equal(why, "text contains NUL");
 
     /* Latin-1 */
-    assert_int_equal(mo_variant("text,charset", "charset=ISO-8859-1&text=%E9",
-                                &mo, &why),
-                     GW_OK);
+    assert_int_equal(
+        mo_variant("text,charset", "charset=ISO-8859-1&text=%E9", &mo, &why),
+        GW_OK);
     assert_string_equal(mo.text, "é");
 
     /* DCS 0x0F: coding=3, empty charset, text passed through raw */
     assert_int_equal(mo_variant("text,coding,charset",
-                                "coding=3&charset=&text=*247*1%23", &mo,
-                                &why),
+                                "coding=3&charset=&text=*247*1%23", &mo, &why),
                      GW_OK);
     assert_int_equal(mo.coding, 3);
     assert_string_equal(mo.text, "*247*1#");
@@ -743,10 +735,10 @@ t_mo_sources(void **state)
     assert_false(mo.has_sess);
 
     /* raw '*' for 0x2A in meta */
-    assert_int_equal(
-        mo_variant("meta", "meta=%3Fsmpp%3Fits_session_info%3D*%2500", &mo,
-                   &why),
-        GW_OK);
+    assert_int_equal(mo_variant("meta",
+                                "meta=%3Fsmpp%3Fits_session_info%3D*%2500", &mo,
+                                &why),
+                     GW_OK);
     assert_memory_equal(mo.sess, "\x2a\x00", 2);
 
     /* the key is handed over for a constant-time compare */
@@ -849,8 +841,7 @@ t_at_parse(void **state)
          "duplicate parameter: sessionId", NULL},
         {"sessionId=s1&phoneNumber=01711000001&serviceCode=%0A", GW_EINVAL,
          "bad serviceCode", NULL},
-        {"sessionId=s1&phoneNumber=01711000001&text=%", GW_EINVAL, NULL,
-         NULL},
+        {"sessionId=s1&phoneNumber=01711000001&text=%", GW_EINVAL, NULL, NULL},
     };
     struct gw_at_req at;
     const char *why;
@@ -861,16 +852,14 @@ t_at_parse(void **state)
         if (rc != rows[i].rc)
             fail_msg("'%s': rc %d (%s), want %d", rows[i].body, rc,
                      why ? why : "-", rows[i].rc);
-        if (rows[i].why != NULL)
-            assert_string_equal(why, rows[i].why);
+        if (rows[i].why != NULL) assert_string_equal(why, rows[i].why);
         if (rc == GW_OK) {
             assert_string_equal(at.text, rows[i].text);
             assert_int_equal(at.text_len, strlen(rows[i].text));
             assert_string_equal(at.msisdn, "8801711000001");
         }
     }
-    assert_int_equal(gw_at_parse(rows[0].body, strlen(rows[0].body), &at,
-                                 &why),
+    assert_int_equal(gw_at_parse(rows[0].body, strlen(rows[0].body), &at, &why),
                      GW_OK);
     assert_string_equal(at.session_id, "ATUid_42");
     assert_string_equal(at.service_code, "*247#");
@@ -884,9 +873,8 @@ t_at_parse(void **state)
     assert_int_equal(gw_at_parse(b, (size_t)o + GW_AT_TEXT_MAX, &at, &why),
                      GW_OK);
     b[o + GW_AT_TEXT_MAX] = '1';
-    assert_int_equal(
-        gw_at_parse(b, (size_t)o + GW_AT_TEXT_MAX + 1, &at, &why),
-        GW_ETOOLONG);
+    assert_int_equal(gw_at_parse(b, (size_t)o + GW_AT_TEXT_MAX + 1, &at, &why),
+                     GW_ETOOLONG);
     free(b);
 }
 
@@ -925,8 +913,7 @@ t_at_new_input(void **state)
             gw_at_new_input(rows[i].prev, rows[i].text, &in, &len);
         if (st != rows[i].want)
             fail_msg("'%s' after '%s': step %d, want %d", rows[i].text,
-                     rows[i].prev ? rows[i].prev : "(null)", st,
-                     rows[i].want);
+                     rows[i].prev ? rows[i].prev : "(null)", st, rows[i].want);
         assert_int_equal(len, strlen(rows[i].input));
         assert_memory_equal(in, rows[i].input, len);
     }
@@ -975,12 +962,10 @@ t_cidr(void **state)
         struct gw_cidr c;
         const char *why = gw_cidr_parse(rows[i].net, &c);
         if (rows[i].want < 0) {
-            if (why == NULL)
-                fail_msg("'%s' parsed", rows[i].net);
+            if (why == NULL) fail_msg("'%s' parsed", rows[i].net);
             continue;
         }
-        if (why != NULL)
-            fail_msg("'%s': %s", rows[i].net, why);
+        if (why != NULL) fail_msg("'%s': %s", rows[i].net, why);
         if (gw_cidr_match(&c, 1, rows[i].addr) != rows[i].want)
             fail_msg("%s in %s: want %d", rows[i].addr, rows[i].net,
                      rows[i].want);
@@ -1006,15 +991,15 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_pct_decode),   cmocka_unit_test(t_pct_roundtrip),
-        cmocka_unit_test(t_params),       cmocka_unit_test(t_params_bounds),
-        cmocka_unit_test(t_meta),         cmocka_unit_test(t_meta_bounds),
-        cmocka_unit_test(t_msisdn),       cmocka_unit_test(t_secret_equal),
-        cmocka_unit_test(t_mo_captured),  cmocka_unit_test(t_mo_fields),
-        cmocka_unit_test(t_mo_text),      cmocka_unit_test(t_mo_bounds),
-        cmocka_unit_test(t_mo_sources),   cmocka_unit_test(t_meta_reply),
-        cmocka_unit_test(t_at_parse),     cmocka_unit_test(t_at_new_input),
-        cmocka_unit_test(t_cidr),         cmocka_unit_test(t_strerror),
+        cmocka_unit_test(t_pct_decode),  cmocka_unit_test(t_pct_roundtrip),
+        cmocka_unit_test(t_params),      cmocka_unit_test(t_params_bounds),
+        cmocka_unit_test(t_meta),        cmocka_unit_test(t_meta_bounds),
+        cmocka_unit_test(t_msisdn),      cmocka_unit_test(t_secret_equal),
+        cmocka_unit_test(t_mo_captured), cmocka_unit_test(t_mo_fields),
+        cmocka_unit_test(t_mo_text),     cmocka_unit_test(t_mo_bounds),
+        cmocka_unit_test(t_mo_sources),  cmocka_unit_test(t_meta_reply),
+        cmocka_unit_test(t_at_parse),    cmocka_unit_test(t_at_new_input),
+        cmocka_unit_test(t_cidr),        cmocka_unit_test(t_strerror),
     };
     return cmocka_run_group_tests_name("gw_parse", tests, NULL, NULL);
 }

@@ -1,0 +1,1035 @@
+/*
+ * gw_http.c -- one worker's HTTP server on libevent 2.1.12 evhttp: the
+ * route table, the request object, replies, /healthz, /metrics, signals
+ * and the drain on shutdown.
+ *
+ * Exactly one answer per request.  A struct gw_req owns every byte of a
+ * request (path, query, body, the handler's gw_req_alloc() memory) and is
+ * freed in one place, gw_req_free(), which runs when the handler calls its
+ * one reply function.  A deadline timer answers the client when the
+ * handler is late, but leaves the request alive: the handler may be
+ * waiting for Redis with r as its callback argument, and its late reply
+ * then only frees r.  libevent 2.1.12 detaches a request whose client has
+ * left instead of freeing it, and only evhttp_send_reply() frees a
+ * detached request -- so every path, the late and the lost ones included,
+ * ends in evhttp_send_reply(), and r never touches the evhttp request
+ * after that.
+ *
+ * libevent 2.1 has no connection limit.  A connection is counted when it
+ * brings its first request (connections that never send one are closed by
+ * evhttp's own timeout) and uncounted in its close callback; at
+ * max_connections new connections get 503 and the listener pauses.
+ *
+ * Shutdown (SIGTERM, SIGINT): close the listener, let the requests in
+ * flight finish, bounded by the request timeout plus a second, then run
+ * the stop hooks (which fail every pending callback of their module, so
+ * the handlers waiting on them reply) and leave the loop.  A second
+ * signal stops at once.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+
+#include "gateway/gw_int.h"
+
+static void gw_health_handle(struct gw_req *r);
+static void gw_metrics_handle(struct gw_req *r);
+
+/* Every endpoint.  The endpoint label must be in gw_metrics.def. */
+static const struct gw_route gw_routes[] = {
+    {"/kannel/mo", 0, GW_METHOD_GET, "kannel_mo", gw_kannel_mo_handle},
+    {"/ussd/at", 0, GW_METHOD_POST, "ussd_at", gw_ussd_at_handle},
+    {"/healthz", 0, GW_METHOD_GET | GW_METHOD_HEAD, "healthz",
+     gw_health_handle},
+    {"/metrics", 0, GW_METHOD_GET | GW_METHOD_HEAD, "metrics",
+     gw_metrics_handle},
+};
+
+#define GW_NROUTES (sizeof(gw_routes) / sizeof(gw_routes[0]))
+
+static const struct gw_route *
+gw_route_find(const char *path)
+{
+    for (size_t i = 0; i < GW_NROUTES; i++) {
+        const struct gw_route *rt = &gw_routes[i];
+        size_t n = strlen(rt->path);
+        if (rt->prefix ? strncmp(path, rt->path, n) == 0
+                       : strcmp(path, rt->path) == 0)
+            return rt;
+    }
+    return NULL;
+}
+
+static double
+gw_elapsed(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) +
+           (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static struct timeval
+gw_ms_tv(long ms)
+{
+    struct timeval tv;
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    return tv;
+}
+
+/* ------------------------------------------------------------------------
+ * Connections
+ */
+
+static size_t
+gw_connset_hash(const void *p, size_t cap)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 17;
+    x *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(x >> 29) & (cap - 1);
+}
+
+static int
+gw_connset_init(struct gw_connset *s, size_t max)
+{
+    size_t cap = 16;
+    while (cap < 2 * max + 2)
+        cap *= 2;
+    s->slot = calloc(cap, sizeof(*s->slot));
+    s->cap = cap;
+    s->n = 0;
+    return s->slot == NULL ? -1 : 0;
+}
+
+static long
+gw_connset_find(const struct gw_connset *s, const void *p)
+{
+    size_t i = gw_connset_hash(p, s->cap);
+    while (s->slot[i] != NULL) {
+        if (s->slot[i] == p) return (long)i;
+        i = (i + 1) & (s->cap - 1);
+    }
+    return -1;
+}
+
+static void
+gw_connset_add(struct gw_connset *s, void *p)
+{
+    size_t i = gw_connset_hash(p, s->cap);
+    AN(s->n + 1 < s->cap);
+    while (s->slot[i] != NULL)
+        i = (i + 1) & (s->cap - 1);
+    s->slot[i] = p;
+    s->n++;
+}
+
+/* Linear probing removal: shift back what would be unreachable. */
+static void
+gw_connset_del(struct gw_connset *s, const void *p)
+{
+    long f = gw_connset_find(s, p);
+    size_t i, j, mask = s->cap - 1;
+    if (f < 0) return;
+    i = (size_t)f;
+    s->slot[i] = NULL;
+    s->n--;
+    for (j = (i + 1) & mask; s->slot[j] != NULL; j = (j + 1) & mask) {
+        size_t k = gw_connset_hash(s->slot[j], s->cap);
+        int stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (stays) continue;
+        s->slot[i] = s->slot[j];
+        s->slot[j] = NULL;
+        i = j;
+    }
+}
+
+static void
+gw_listener_pause(struct gw_server *srv, int pause)
+{
+    struct evconnlistener *l;
+    if (srv->bound == NULL || srv->paused == pause) return;
+    l = evhttp_bound_socket_get_listener(srv->bound);
+    if (pause) {
+        evconnlistener_disable(l);
+        GW_LOG_WARN(0,
+                    "max_connections reached, not accepting "
+                    "connections=%zu",
+                    srv->conns.n);
+    } else {
+        evconnlistener_enable(l);
+        GW_LOG_INFO(0, "accepting again connections=%zu", srv->conns.n);
+    }
+    srv->paused = pause;
+}
+
+static void
+gw_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct gw_server *srv = arg;
+    GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    if (gw_connset_find(&srv->conns, evcon) < 0) return;
+    gw_connset_del(&srv->conns, evcon);
+    gw_metric_add(GW_M_CONNECTIONS, NULL, NULL, -1);
+    if (srv->paused && !srv->stopping &&
+        srv->conns.n < (size_t)srv->cfg->max_connections)
+        gw_listener_pause(srv, 0);
+}
+
+/* Count the connection of ev when it brings its first request.  -1: over
+ * max_connections, refuse the request. */
+static int
+gw_conn_track(struct gw_server *srv, struct evhttp_request *ev)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
+    size_t max = (size_t)srv->cfg->max_connections;
+
+    if (evcon == NULL || gw_connset_find(&srv->conns, evcon) >= 0) return 0;
+    if (srv->conns.n >= max) {
+        gw_listener_pause(srv, 1);
+        return -1;
+    }
+    gw_connset_add(&srv->conns, evcon);
+    evhttp_connection_set_closecb(evcon, gw_conn_closed, srv);
+    gw_metric_add(GW_M_CONNECTIONS, NULL, NULL, 1);
+    if (srv->conns.n >= max) gw_listener_pause(srv, 1);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Requests
+ */
+
+static void gw_req_deadline_cb(evutil_socket_t fd, short what, void *arg);
+static void gw_server_drained(struct gw_server *srv);
+
+const char *
+gw_req_id(const struct gw_req *r)
+{
+    return r->id;
+}
+
+const char *
+gw_req_query(const struct gw_req *r, size_t *len)
+{
+    if (len != NULL) *len = r->query_len;
+    return r->query;
+}
+
+const char *
+gw_req_body(const struct gw_req *r, size_t *len)
+{
+    if (len != NULL) *len = r->body_len;
+    return r->body;
+}
+
+const char *
+gw_req_peer(const struct gw_req *r)
+{
+    return r->peer;
+}
+
+const char *
+gw_req_header(const struct gw_req *r, const char *name)
+{
+    if (r->ev == NULL) return NULL;
+    return evhttp_find_header(evhttp_request_get_input_headers(r->ev), name);
+}
+
+int
+gw_req_answered(const struct gw_req *r)
+{
+    return r->answered;
+}
+
+void *
+gw_req_alloc(struct gw_req *r, size_t n)
+{
+    struct gw_req_chunk *c;
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    if (n > SIZE_MAX - sizeof(*c)) return NULL;
+    c = calloc(1, sizeof(*c) + n);
+    if (c == NULL) return NULL;
+    c->next = r->chunks;
+    r->chunks = c;
+    return c->data;
+}
+
+void
+gw_req_on_deadline(struct gw_req *r, gw_deadline_cb *cb, void *arg)
+{
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    r->on_deadline = cb;
+    r->on_deadline_arg = arg;
+}
+
+static char *
+gw_strndup(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p != NULL) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+/* Free what r owns; r's evhttp request is not touched. */
+static void
+gw_req_destroy(struct gw_req *r)
+{
+    struct gw_server *srv = r->srv;
+    struct gw_req_chunk *c, *next;
+
+    if (r->deadline != NULL) event_free(r->deadline);
+    gw_params_fini(&r->params);
+    free(r->path);
+    free(r->query);
+    free(r->body);
+    for (c = r->chunks; c != NULL; c = next) {
+        next = c->next;
+        free(c);
+    }
+    TAILQ_REMOVE(&srv->reqs, r, list);
+    AN(srv->in_flight > 0);
+    srv->in_flight--;
+    gw_metric_add(GW_M_IN_FLIGHT, NULL, NULL, -1);
+    r->magic = 0;
+    free(r);
+    if (srv->stopping && srv->in_flight == 0) gw_server_drained(srv);
+}
+
+static void
+gw_req_free(struct gw_req *r)
+{
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    AN(r->answered);
+    AZ(r->ev);
+    gw_req_destroy(r);
+}
+
+static unsigned
+gw_method_of(enum evhttp_cmd_type cmd)
+{
+    switch (cmd) {
+    case EVHTTP_REQ_GET:
+        return GW_METHOD_GET;
+    case EVHTTP_REQ_POST:
+        return GW_METHOD_POST;
+    case EVHTTP_REQ_HEAD:
+        return GW_METHOD_HEAD;
+    default:
+        return 0;
+    }
+}
+
+static struct gw_req *
+gw_req_new(struct gw_server *srv, struct evhttp_request *ev)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
+    struct evbuffer *in = evhttp_request_get_input_buffer(ev);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    struct gw_req *r;
+
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) return NULL;
+    r->magic = GW_REQ_MAGIC;
+    r->srv = srv;
+    r->ev = ev;
+    r->method = gw_method_of(evhttp_request_get_command(ev));
+    clock_gettime(CLOCK_MONOTONIC, &r->t0);
+    snprintf(r->id, sizeof(r->id), "%lx-%llu", (long)getpid(),
+             (unsigned long long)++srv->seq);
+    gw_params_init(&r->params);
+    TAILQ_INSERT_TAIL(&srv->reqs, r, list);
+    srv->in_flight++;
+    gw_metric_add(GW_M_IN_FLIGHT, NULL, NULL, 1);
+
+    if (evcon != NULL) {
+        char *addr = NULL;
+        ev_uint16_t port = 0;
+        evhttp_connection_get_peer(evcon, &addr, &port);
+        snprintf(r->peer, sizeof(r->peer), "%s", addr ? addr : "");
+    }
+    if (path == NULL || path[0] == '\0') path = "/";
+    if (query == NULL) query = "";
+    r->path = gw_strndup(path, strlen(path));
+    r->query_len = strlen(query);
+    r->query = gw_strndup(query, r->query_len);
+    r->body_len = in ? evbuffer_get_length(in) : 0;
+    r->body = malloc(r->body_len + 1);
+    r->deadline = evtimer_new(srv->base, gw_req_deadline_cb, r);
+    if (r->path == NULL || r->query == NULL || r->body == NULL ||
+        r->deadline == NULL) {
+        gw_req_destroy(r);
+        return NULL;
+    }
+    if (r->body_len > 0 &&
+        evbuffer_copyout(in, r->body, r->body_len) != (ev_ssize_t)r->body_len) {
+        gw_req_destroy(r);
+        return NULL;
+    }
+    r->body[r->body_len] = '\0';
+    return r;
+}
+
+/* Header names are tokens; values must not break the header block. */
+static int
+gw_header_ok(const char *name, const char *value)
+{
+    if (name[0] == '\0') return 0;
+    for (const char *p = name; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7F || *p == ':') return 0;
+    for (const char *p = value; *p; p++)
+        if (*p == '\r' || *p == '\n') return 0;
+    return 1;
+}
+
+int
+gw_req_header_add(struct gw_req *r, const char *name, const char *value)
+{
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    if (r->answered) return 0;
+    if (!gw_header_ok(name, value)) {
+        GW_RLOG(GW_LEVEL_WARN, r, 0, "reply header refused name=%.64s", name);
+        return -1;
+    }
+    if (evhttp_add_header(evhttp_request_get_output_headers(r->ev), name,
+                          value) != 0)
+        return -1;
+    return 0;
+}
+
+/* Answer the client: the one place that calls evhttp_send_reply(). */
+static void
+gw_req_send(struct gw_req *r, int status, const char *ctype, const char *body,
+            size_t len)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
+    const char *endpoint = r->route ? r->route->endpoint : "other";
+    struct evbuffer *buf = evbuffer_new();
+    char code[8], path[96];
+    double secs;
+
+    AN(r->ev);
+    if (ctype != NULL) {
+        evhttp_remove_header(h, "Content-Type");
+        evhttp_add_header(h, "Content-Type", ctype);
+    }
+    evhttp_add_header(h, "X-Request-Id", r->id);
+    if (r->srv->stopping) evhttp_add_header(h, "Connection", "close");
+    if (buf != NULL && len > 0 && evbuffer_add(buf, body, len) != 0)
+        status = 500;
+    /* Drains buf, and frees the request, detached or not. */
+    evhttp_send_reply(r->ev, status, NULL, buf);
+    if (buf != NULL) evbuffer_free(buf);
+    r->ev = NULL;
+    r->answered = 1;
+    r->status = status;
+    if (r->deadline != NULL) evtimer_del(r->deadline);
+
+    secs = gw_elapsed(&r->t0);
+    snprintf(code, sizeof(code), "%d", status);
+    gw_metric_inc(GW_M_REQUESTS, endpoint, code);
+    gw_metric_observe(GW_M_REQUEST_SECONDS, endpoint, secs);
+    GW_RLOG(GW_LEVEL_DEBUG, r, 0, "answered status=%d path=%s ms=%.3f", status,
+            gw_log_quote(path, sizeof(path), r->path, strlen(r->path)),
+            secs * 1e3);
+}
+
+void
+gw_reply(struct gw_req *r, int status, const char *ctype, const char *body,
+         size_t len)
+{
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    if (!r->answered)
+        gw_req_send(r, status, ctype, body, len);
+    else
+        GW_RLOG(GW_LEVEL_DEBUG, r, 0, "late reply dropped status=%d", status);
+    if (r->in_deadline) return;
+    gw_req_free(r);
+}
+
+void
+gw_reply_text(struct gw_req *r, int status, const char *ctype, const char *body)
+{
+    gw_reply(r, status, ctype, body, body ? strlen(body) : 0);
+}
+
+void
+gw_reply_error(struct gw_req *r, int status, const char *why)
+{
+    char body[256], path[96];
+    int n;
+
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    if (!r->answered)
+        GW_RLOG(status >= 500 ? GW_LEVEL_WARN : GW_LEVEL_INFO, r, 0,
+                "refused status=%d why=%s path=%s", status,
+                gw_log_quote(body, sizeof(body), why, strlen(why)),
+                gw_log_quote(path, sizeof(path), r->path, strlen(r->path)));
+    n = snprintf(body, sizeof(body), "%s\n", why);
+    if (n < 0 || (size_t)n >= sizeof(body)) n = (int)sizeof(body) - 1;
+    gw_reply(r, status, "text/plain; charset=utf-8", body, (size_t)n);
+}
+
+static void
+gw_req_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_req *r = arg;
+    static const char msg[] = "timed out\n";
+    char path[96];
+
+    (void)fd;
+    (void)what;
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    AZ(r->answered);
+    r->timed_out = 1;
+    gw_metric_inc(GW_M_TIMEOUTS, r->route ? r->route->endpoint : "other", NULL);
+    GW_RLOG(GW_LEVEL_WARN, r, 0, "deadline reached path=%s timeout_ms=%ld",
+            gw_log_quote(path, sizeof(path), r->path, strlen(r->path)),
+            r->srv->cfg->request_timeout_ms);
+    r->in_deadline = 1;
+    if (r->on_deadline != NULL) r->on_deadline(r, r->on_deadline_arg);
+    if (!r->answered)
+        gw_reply(r, 503, "text/plain; charset=utf-8", msg, sizeof(msg) - 1);
+    r->in_deadline = 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The *_or_4xx helpers
+ */
+
+int
+gw_req_query_or_400(struct gw_req *r, const struct gw_params **ps)
+{
+    const char *why = NULL;
+    int rc;
+
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    if (r->have_params != 1) {
+        rc = gw_params_parse(&r->params, r->query, r->query_len, &why);
+        if (rc != GW_OK) {
+            r->have_params = 0;
+            gw_reply_error(r, rc == GW_ENOMEM ? 503 : 400, why);
+            return -1;
+        }
+        r->have_params = 1;
+    }
+    *ps = &r->params;
+    return 0;
+}
+
+int
+gw_req_form_or_4xx(struct gw_req *r, const struct gw_params **ps)
+{
+    static const char form[] = "application/x-www-form-urlencoded";
+    const char *ct = gw_req_header(r, "Content-Type");
+    const char *why = NULL;
+    size_t n = sizeof(form) - 1;
+    int rc;
+
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    if (r->have_params == 2) {
+        *ps = &r->params;
+        return 0;
+    }
+    if (ct == NULL || strncasecmp(ct, form, n) != 0 ||
+        (ct[n] != '\0' && ct[n] != ';' && ct[n] != ' ')) {
+        gw_reply_error(r, 415, "expected application/x-www-form-urlencoded");
+        return -1;
+    }
+    rc = gw_params_parse(&r->params, r->body, r->body_len, &why);
+    if (rc != GW_OK) {
+        r->have_params = 0;
+        gw_reply_error(r, rc == GW_ENOMEM ? 503 : 400, why);
+        return -1;
+    }
+    r->have_params = 2;
+    *ps = &r->params;
+    return 0;
+}
+
+int
+gw_req_key_or_403(struct gw_req *r, const char *want, const char *given,
+                  size_t len)
+{
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    if (want[0] == '\0') return 0;
+    if (given != NULL && gw_secret_equal(want, strlen(want), given, len))
+        return 0;
+    gw_reply_error(r, 403, given ? "wrong key" : "missing key");
+    return -1;
+}
+
+int
+gw_req_peer_or_403(struct gw_req *r, const struct gw_cidr *list, size_t n)
+{
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    if (n == 0 || gw_cidr_match(list, n, r->peer)) return 0;
+    gw_reply_error(r, 403, "address not allowed");
+    return -1;
+}
+
+/* ------------------------------------------------------------------------
+ * Dispatch
+ */
+
+static void
+gw_http_dispatch(struct evhttp_request *ev, void *arg)
+{
+    struct gw_server *srv = arg;
+    const struct gw_route *rt;
+    struct gw_req *r;
+    struct timeval tv;
+
+    GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    r = gw_req_new(srv, ev);
+    if (r == NULL) {
+        GW_LOG_ERROR(ENOMEM, "request refused");
+        evhttp_send_error(ev, 503, NULL);
+        return;
+    }
+    if (gw_conn_track(srv, ev) < 0) {
+        gw_metric_inc(GW_M_REFUSED, NULL, NULL);
+        gw_req_header_add(r, "Connection", "close");
+        gw_reply_error(r, 503, "too many connections");
+        return;
+    }
+    rt = gw_route_find(r->path);
+    if (rt == NULL) {
+        gw_reply_error(r, 404, "not found");
+        return;
+    }
+    r->route = rt;
+    if ((rt->methods & r->method) == 0) {
+        char allow[32];
+        snprintf(allow, sizeof(allow), "%s%s%s",
+                 rt->methods & GW_METHOD_GET ? "GET, " : "",
+                 rt->methods & GW_METHOD_HEAD ? "HEAD, " : "",
+                 rt->methods & GW_METHOD_POST ? "POST, " : "");
+        if (strlen(allow) >= 2) allow[strlen(allow) - 2] = '\0';
+        gw_req_header_add(r, "Allow", allow);
+        gw_reply_error(r, 405, "method not allowed");
+        return;
+    }
+    tv = gw_ms_tv(srv->cfg->request_timeout_ms);
+    AZ(evtimer_add(r->deadline, &tv));
+    rt->handler(r); /* r may be gone from here on */
+}
+
+/* ------------------------------------------------------------------------
+ * /healthz
+ */
+
+enum gw_probe_state { GW_PROBE_PENDING = 0, GW_PROBE_UP, GW_PROBE_DOWN };
+
+struct gw_health;
+
+struct gw_health_slot {
+    struct gw_health *h;
+    enum gw_probe_state state;
+};
+
+#define GW_HEALTH_MAGIC 0x4ea17a5bu
+
+struct gw_health {
+    unsigned magic;
+    struct gw_req *r;
+    size_t n, ndone;
+    int launching;
+    struct gw_health_slot slot[GW_PROBES_MAX];
+};
+
+int
+gw_health_register(struct gw_server *srv, const char *name,
+                   gw_health_probe_cb *probe, void *probe_arg)
+{
+    struct gw_probe *p;
+    size_t n = strlen(name);
+
+    GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    AN(probe);
+    if (srv->nprobes == GW_PROBES_MAX || n == 0 || n >= sizeof(p->name))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') ||
+              (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+            return -1;
+    p = &srv->probes[srv->nprobes++];
+    memcpy(p->name, name, n + 1);
+    p->probe = probe;
+    p->arg = probe_arg;
+    return 0;
+}
+
+/* Answer with what is known (pending probes are "timeout"). */
+static void
+gw_health_reply(struct gw_health *h)
+{
+    static const char *const word[] = {"timeout", "up", "down"};
+    struct gw_server *srv = h->r->srv;
+    char body[GW_PROBES_MAX * 48 + 8];
+    size_t o = 0;
+    int up = 1;
+
+    body[o++] = '{';
+    for (size_t i = 0; i < h->n; i++) {
+        int k =
+            snprintf(body + o, sizeof(body) - o, "%s\"%s\":\"%s\"",
+                     i ? "," : "", srv->probes[i].name, word[h->slot[i].state]);
+        AN(k > 0 && (size_t)k < sizeof(body) - o);
+        o += (size_t)k;
+        up &= h->slot[i].state == GW_PROBE_UP;
+    }
+    memcpy(body + o, "}\n", 3);
+    o += 2;
+    if (!up && !h->r->answered)
+        GW_RLOG(GW_LEVEL_WARN, h->r, 0, "unhealthy %s", body);
+    gw_reply(h->r, up ? 200 : 503, "application/json", body, o);
+}
+
+static void
+gw_health_done(int status, void *arg)
+{
+    struct gw_health_slot *s = arg;
+    struct gw_health *h = s->h;
+
+    GW_CHECK_MAGIC(h, GW_HEALTH_MAGIC);
+    if (s->state != GW_PROBE_PENDING) WRONG("health probe answered twice");
+    s->state = status == 0 ? GW_PROBE_UP : GW_PROBE_DOWN;
+    h->ndone++;
+    if (!h->launching && h->ndone == h->n)
+        gw_health_reply(h); /* frees r, and h with it */
+}
+
+static void
+gw_health_deadline(struct gw_req *r, void *arg)
+{
+    struct gw_health *h = arg;
+    (void)r;
+    GW_CHECK_MAGIC(h, GW_HEALTH_MAGIC);
+    gw_health_reply(h); /* answers; r lives until the last probe */
+}
+
+static void
+gw_health_handle(struct gw_req *r)
+{
+    struct gw_server *srv = r->srv;
+    struct gw_health *h = gw_req_alloc(r, sizeof(*h));
+
+    if (h == NULL) {
+        gw_reply_error(r, 503, "out of memory");
+        return;
+    }
+    h->magic = GW_HEALTH_MAGIC;
+    h->r = r;
+    h->n = srv->nprobes;
+    h->launching = 1;
+    gw_req_on_deadline(r, gw_health_deadline, h);
+    for (size_t i = 0; i < h->n; i++) {
+        h->slot[i].h = h;
+        srv->probes[i].probe(srv->probes[i].arg, gw_health_done, &h->slot[i]);
+    }
+    h->launching = 0;
+    if (h->ndone == h->n) gw_health_reply(h);
+}
+
+/* ------------------------------------------------------------------------
+ * /metrics
+ */
+
+static void
+gw_metrics_handle(struct gw_req *r)
+{
+    size_t len;
+    char *text = gw_metrics_render(&len);
+
+    if (text == NULL) {
+        gw_reply_error(r, 503, "out of memory");
+        return;
+    }
+    gw_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    free(text);
+}
+
+/* ------------------------------------------------------------------------
+ * The server: hooks, signals, drain
+ */
+
+struct event_base *
+gw_server_base(struct gw_server *srv)
+{
+    GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    return srv->base;
+}
+
+const struct gw_config *
+gw_server_config(const struct gw_server *srv)
+{
+    GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    return srv->cfg;
+}
+
+int
+gw_server_worker(const struct gw_server *srv)
+{
+    GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    return srv->worker;
+}
+
+int
+gw_server_on_reload(struct gw_server *srv, gw_reload_cb *cb, void *arg)
+{
+    GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    AN(cb);
+    if (srv->nreload == GW_HOOKS_MAX) return -1;
+    srv->reload[srv->nreload].cb = cb;
+    srv->reload[srv->nreload].arg = arg;
+    srv->nreload++;
+    return 0;
+}
+
+int
+gw_server_on_stop(struct gw_server *srv, gw_stop_cb *cb, void *arg)
+{
+    GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    AN(cb);
+    if (srv->nstop == GW_HOOKS_MAX) return -1;
+    srv->stop[srv->nstop].cb = cb;
+    srv->stop[srv->nstop].arg = arg;
+    srv->nstop++;
+    return 0;
+}
+
+static void
+gw_server_reload(struct gw_server *srv)
+{
+    int ok = 1;
+    for (size_t i = 0; i < srv->nreload; i++)
+        if (srv->reload[i].cb(srv, srv->reload[i].arg) != 0) ok = 0;
+    gw_metric_inc(GW_M_RELOADS, ok ? "ok" : "failed", NULL);
+    if (ok)
+        GW_LOG_INFO(0, "reloaded hooks=%zu", srv->nreload);
+    else
+        GW_LOG_ERROR(0, "reload failed, keeping what was loaded hooks=%zu",
+                     srv->nreload);
+}
+
+/* Run the stop hooks once and leave the loop. */
+static void
+gw_server_finish(struct gw_server *srv)
+{
+    if (srv->finished) return;
+    srv->finished = 1;
+    if (srv->in_flight > 0)
+        GW_LOG_WARN(0, "stopping with requests in flight in_flight=%zu",
+                    srv->in_flight);
+    for (size_t i = 0; i < srv->nstop; i++)
+        srv->stop[i].cb(srv, srv->stop[i].arg);
+    event_base_loopexit(srv->base, NULL);
+}
+
+static void
+gw_server_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_server *srv = arg;
+    (void)fd;
+    (void)what;
+    GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    gw_server_finish(srv);
+}
+
+/* The last request in flight is gone while stopping.  Finish from the
+ * loop, not from inside whatever callback freed that request. */
+static void
+gw_server_drained(struct gw_server *srv)
+{
+    struct timeval zero = {0, 0};
+    if (srv->finished || srv->drain_timer == NULL) return;
+    evtimer_add(srv->drain_timer, &zero);
+}
+
+static void
+gw_server_stop(struct gw_server *srv)
+{
+    struct timeval tv;
+
+    if (srv->stopping) {
+        GW_LOG_WARN(0, "stop signal again, stopping now");
+        gw_server_finish(srv);
+        return;
+    }
+    srv->stopping = 1;
+    if (srv->bound != NULL) {
+        evhttp_del_accept_socket(srv->http, srv->bound); /* closes fd */
+        srv->bound = NULL;
+    }
+    GW_LOG_INFO(0, "stopping worker=%d in_flight=%zu", srv->worker,
+                srv->in_flight);
+    if (srv->in_flight == 0) {
+        gw_server_finish(srv);
+        return;
+    }
+    tv = gw_ms_tv(srv->cfg->request_timeout_ms + 1000);
+    evtimer_add(srv->drain_timer, &tv);
+}
+
+static void
+gw_server_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct gw_server *srv = arg;
+    (void)what;
+    GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    if (sig == SIGHUP)
+        gw_server_reload(srv);
+    else
+        gw_server_stop(srv);
+}
+
+static int
+gw_server_signals(struct gw_server *srv)
+{
+    sigset_t set;
+
+    srv->sig_term = evsignal_new(srv->base, SIGTERM, gw_server_signal_cb, srv);
+    srv->sig_int = evsignal_new(srv->base, SIGINT, gw_server_signal_cb, srv);
+    srv->sig_hup = evsignal_new(srv->base, SIGHUP, gw_server_signal_cb, srv);
+    if (srv->sig_term == NULL || srv->sig_int == NULL || srv->sig_hup == NULL ||
+        evsignal_add(srv->sig_term, NULL) != 0 ||
+        evsignal_add(srv->sig_int, NULL) != 0 ||
+        evsignal_add(srv->sig_hup, NULL) != 0)
+        return -1;
+    /* A forked worker starts with these blocked (see gw_daemon.c); they
+     * are safe to receive now. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    return 0;
+}
+
+static void
+gw_server_free(struct gw_server *srv)
+{
+    struct gw_req *r;
+
+    if (srv == NULL) return;
+    /* Handlers that never replied: nothing can answer them now.  Free
+     * ours; evhttp_free() frees libevent's side. */
+    while ((r = TAILQ_FIRST(&srv->reqs)) != NULL) {
+        GW_RLOG(GW_LEVEL_WARN, r, 0, "request dropped at shutdown");
+        r->ev = NULL;
+        gw_req_destroy(r);
+    }
+    if (srv->http != NULL)
+        evhttp_free(srv->http); /* closes connections: close callbacks */
+    else if (srv->listen_fd >= 0)
+        close(srv->listen_fd);
+    if (srv->sig_term != NULL) event_free(srv->sig_term);
+    if (srv->sig_int != NULL) event_free(srv->sig_int);
+    if (srv->sig_hup != NULL) event_free(srv->sig_hup);
+    if (srv->drain_timer != NULL) event_free(srv->drain_timer);
+    if (srv->base != NULL) event_base_free(srv->base);
+    free(srv->conns.slot);
+    srv->magic = 0;
+    free(srv);
+}
+
+int
+gw_worker_run(const struct gw_config *cfg, int fd, int worker)
+{
+    return gw_worker_run_with(cfg, fd, worker, NULL, NULL);
+}
+
+int
+gw_worker_run_with(const struct gw_config *cfg, int fd, int worker,
+                   gw_start_cb *start, void *arg)
+{
+    struct gw_server *srv;
+    struct timeval tv;
+    sigset_t set;
+    int rc = 1;
+
+    srv = calloc(1, sizeof(*srv));
+    if (srv == NULL) {
+        GW_LOG_ERROR(ENOMEM, "worker did not start");
+        close(fd);
+        return 1;
+    }
+    srv->magic = GW_SERVER_MAGIC;
+    srv->cfg = cfg;
+    srv->worker = worker;
+    srv->listen_fd = fd;
+    TAILQ_INIT(&srv->reqs);
+    if (gw_connset_init(&srv->conns, (size_t)cfg->max_connections) < 0 ||
+        (srv->base = event_base_new()) == NULL ||
+        (srv->drain_timer = evtimer_new(srv->base, gw_server_drain_cb, srv)) ==
+            NULL ||
+        (srv->http = evhttp_new(srv->base)) == NULL) {
+        GW_LOG_ERROR(ENOMEM, "worker did not start");
+        goto done;
+    }
+    evhttp_set_max_headers_size(srv->http, cfg->header_bytes);
+    evhttp_set_max_body_size(srv->http, cfg->body_bytes);
+    tv = gw_ms_tv(cfg->request_timeout_ms);
+    evhttp_set_timeout_tv(srv->http, &tv);
+    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+                                              EVHTTP_REQ_HEAD);
+    evhttp_set_default_content_type(srv->http, "text/plain; charset=utf-8");
+    evhttp_set_gencb(srv->http, gw_http_dispatch, srv);
+    srv->bound = evhttp_accept_socket_with_handle(srv->http, fd);
+    if (srv->bound == NULL) {
+        GW_LOG_ERROR(errno, "cannot accept on the listening socket");
+        goto done;
+    }
+    srv->listen_fd = -1; /* the listener owns it now */
+    if (gw_server_signals(srv) < 0) {
+        GW_LOG_ERROR(0, "cannot set up signal handling");
+        goto done;
+    }
+    if (gw_ussd_start(srv) != 0) {
+        GW_LOG_ERROR(0, "worker did not start: ussd");
+        goto done;
+    }
+    if (start != NULL && start(srv, arg) != 0) {
+        GW_LOG_ERROR(0, "worker did not start");
+        goto done;
+    }
+    GW_LOG_INFO(0, "worker ready worker=%d", worker);
+    if (event_base_dispatch(srv->base) < 0) {
+        GW_LOG_ERROR(0, "event loop failed");
+        goto done;
+    }
+    rc = 0;
+    GW_LOG_INFO(0, "worker stopped worker=%d", worker);
+done:
+    /* From here on a stop signal would only kill us halfway through the
+     * teardown (libevent gives the signals their old handlers back). */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    if (!srv->finished) {
+        srv->finished = 1;
+        for (size_t i = 0; i < srv->nstop; i++)
+            srv->stop[i].cb(srv, srv->stop[i].arg);
+    }
+    gw_server_free(srv);
+    return rc;
+}

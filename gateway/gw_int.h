@@ -1,0 +1,150 @@
+/*
+ * gw_int.h -- private to gateway/: the request and server structs, the
+ * route table, the handlers and the start/stop hooks of the parts of the
+ * daemon that live in other gateway files.  Nothing outside gateway/
+ * includes this.
+ */
+#ifndef GW_INT_H
+#define GW_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "gateway/gw.h"
+#include "gateway/gw_assert.h"
+
+struct evhttp;
+struct evhttp_request;
+struct evhttp_bound_socket;
+struct event;
+
+/* Request methods a route accepts (HEAD goes where GET goes). */
+#define GW_METHOD_GET  0x1u
+#define GW_METHOD_POST 0x2u
+#define GW_METHOD_HEAD 0x4u
+
+/* A route handler.  It owns r and must end it with exactly one gw_reply*()
+ * call (directly or through an *_or_4xx helper), now or later. */
+typedef void gw_handler_cb(struct gw_req *r);
+
+struct gw_route {
+    const char *path; /* exact, or a prefix when prefix is set */
+    int prefix;
+    unsigned methods;     /* GW_METHOD_* */
+    const char *endpoint; /* the metrics label, from gw_metrics.def */
+    gw_handler_cb *handler;
+};
+
+/* Memory handed out by gw_req_alloc(), freed with the request. */
+struct gw_req_chunk {
+    struct gw_req_chunk *next;
+    max_align_t data[];
+};
+
+#define GW_REQ_MAGIC 0x6a7e0b51u
+
+struct gw_req {
+    unsigned magic;
+    struct gw_server *srv;        /* borrowed */
+    struct evhttp_request *ev;    /* NULL once the client is answered */
+    const struct gw_route *route; /* NULL until routed */
+    unsigned method;              /* GW_METHOD_* */
+    char id[32];
+    char peer[64];
+    char *path;  /* raw, NUL-terminated */
+    char *query; /* raw, "" when none */
+    size_t query_len;
+    char *body; /* NUL-terminated copy */
+    size_t body_len;
+    struct gw_params params; /* for the *_or_4xx helpers */
+    int have_params;
+    struct timespec t0; /* CLOCK_MONOTONIC at arrival */
+    struct event *deadline;
+    gw_deadline_cb *on_deadline;
+    void *on_deadline_arg;
+    int status; /* sent, once answered */
+    unsigned answered : 1;
+    unsigned in_deadline : 1;
+    unsigned timed_out : 1;
+    struct gw_req_chunk *chunks;
+    TAILQ_ENTRY(gw_req) list; /* srv->reqs */
+};
+
+TAILQ_HEAD(gw_req_list, gw_req);
+
+#define GW_PROBES_MAX 8
+#define GW_HOOKS_MAX  8
+
+struct gw_probe {
+    char name[32];
+    gw_health_probe_cb *probe;
+    void *arg;
+};
+
+struct gw_reload_hook {
+    gw_reload_cb *cb;
+    void *arg;
+};
+
+struct gw_stop_hook {
+    gw_stop_cb *cb;
+    void *arg;
+};
+
+/* Open addressing set of client connections that sent a request. */
+struct gw_connset {
+    void **slot;
+    size_t cap, n;
+};
+
+#define GW_SERVER_MAGIC 0x5e7e2c11u
+
+struct gw_server {
+    unsigned magic;
+    const struct gw_config *cfg; /* borrowed */
+    int worker;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound; /* NULL once stopped accepting */
+    int listen_fd;
+    struct event *sig_term, *sig_int, *sig_hup;
+    struct event *drain_timer;
+    int paused;   /* listener off: max_connections reached */
+    int stopping; /* SIGTERM seen: draining */
+    int finished; /* stop hooks ran, loop exiting */
+    uint64_t seq; /* request ids */
+    size_t in_flight;
+    struct gw_req_list reqs;
+    struct gw_connset conns;
+    size_t nprobes;
+    struct gw_probe probes[GW_PROBES_MAX];
+    size_t nreload, nstop;
+    struct gw_reload_hook reload[GW_HOOKS_MAX];
+    struct gw_stop_hook stop[GW_HOOKS_MAX];
+};
+
+/* Run one worker on the listening socket fd until it is told to stop
+ * (gw_http.c).  Takes ownership of fd.  Returns the exit status. */
+int gw_worker_run(const struct gw_config *cfg, int fd, int worker);
+
+/* The same, and once the built-in parts have started, start(srv, arg)
+ * too (tests plug probes and hooks in here); non-zero stops the worker. */
+typedef int gw_start_cb(struct gw_server *srv, void *arg);
+int gw_worker_run_with(const struct gw_config *cfg, int fd, int worker,
+                       gw_start_cb *start, void *arg);
+
+/* ------------------------------------------------------------------------
+ * Parts of the daemon that plug into each worker.  Each has a start hook
+ * (called once the worker's event base and server exist, before the first
+ * request; non-zero stops the worker) that may register health probes,
+ * reload and stop hooks.
+ */
+
+/* gw_ussd.c: the dialogue endpoints. */
+int gw_ussd_start(struct gw_server *srv);
+void gw_kannel_mo_handle(struct gw_req *r);
+void gw_ussd_at_handle(struct gw_req *r);
+
+#endif

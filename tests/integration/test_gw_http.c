@@ -1,0 +1,499 @@
+/*
+ * test_gw_http.c -- the request lifecycle of a real worker, from a real
+ * client: the paths a shell script cannot reach.  Each test forks a worker
+ * (gw_worker_run_with()) on a loopback socket, plugs in health probes that
+ * answer at once, late or never, and a stop hook that fails whatever is
+ * still pending, then talks HTTP/1.1 to it over plain sockets:
+ *
+ *   - /healthz with up, down and late probes; the deadline answers 503
+ *     "timeout" and the late probe still finds its request alive;
+ *   - a client that leaves before the deadline (libevent detaches the
+ *     request; the deadline must still answer it, freeing it);
+ *   - SIGTERM with a request in flight: it is answered, the stop hooks run,
+ *     the worker exits 0 in time -- also when only a stop hook can end it;
+ *   - max_connections: the request over the limit gets 503, and after a
+ *     connection closes new ones are served again.
+ *
+ * Under SAN=1 a worker that leaks or touches freed memory exits non-zero,
+ * which every test checks.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "gateway/gw_int.h"
+
+/* ------------------------------------------------------------------------
+ * The worker side (runs in the child)
+ */
+
+enum probe_kind { PROBE_UP, PROBE_DOWN, PROBE_LATE };
+
+static struct {
+    enum probe_kind kinds[4];
+    size_t n;
+    long late_ms; /* PROBE_LATE answers after this */
+} plan;
+
+struct late {
+    struct late *next;
+    struct event *ev;
+    gw_health_done_cb *done;
+    void *arg;
+};
+
+static struct event_base *child_base;
+static struct late *pending;
+static int stop_ran;
+
+static void
+late_fire(struct late *l, int status)
+{
+    struct late **pp;
+    for (pp = &pending; *pp != l; pp = &(*pp)->next)
+        ;
+    *pp = l->next;
+    event_free(l->ev);
+    l->done(status, l->arg);
+    free(l);
+}
+
+static void
+late_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    late_fire(arg, 0);
+}
+
+static void
+probe_cb(void *probe_arg, gw_health_done_cb *done, void *done_arg)
+{
+    enum probe_kind k = (enum probe_kind)(intptr_t)probe_arg;
+    struct late *l;
+    struct timeval tv;
+
+    if (k != PROBE_LATE) {
+        done(k == PROBE_UP ? 0 : -1, done_arg);
+        return;
+    }
+    l = calloc(1, sizeof(*l));
+    AN(l);
+    l->ev = evtimer_new(child_base, late_cb, l);
+    AN(l->ev);
+    l->done = done;
+    l->arg = done_arg;
+    l->next = pending;
+    pending = l;
+    tv.tv_sec = plan.late_ms / 1000;
+    tv.tv_usec = (plan.late_ms % 1000) * 1000;
+    evtimer_add(l->ev, &tv);
+}
+
+/* Shutdown: every pending callback runs, with an error. */
+static void
+stop_cb(struct gw_server *srv, void *arg)
+{
+    (void)srv;
+    (void)arg;
+    stop_ran++;
+    while (pending != NULL)
+        late_fire(pending, -1);
+}
+
+static int
+start_cb(struct gw_server *srv, void *arg)
+{
+    static const char *const names[] = {"alpha", "beta", "gamma", "delta"};
+    (void)arg;
+    child_base = gw_server_base(srv);
+    for (size_t i = 0; i < plan.n; i++)
+        if (gw_health_register(srv, names[i], probe_cb,
+                               (void *)(intptr_t)plan.kinds[i]) != 0)
+            return -1;
+    if (gw_health_register(srv, "Bad-Name", probe_cb, NULL) == 0) return -1;
+    return gw_server_on_stop(srv, stop_cb, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * The test side
+ */
+
+static struct gw_config cfg;
+static pid_t worker = -1;
+static int port;
+
+static long
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+start_worker(void)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+
+    assert_true(fd >= 0);
+    assert_int_equal(
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 128), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    port = ntohs(sa.sin_port);
+    fflush(NULL);
+    worker = fork();
+    assert_true(worker >= 0);
+    if (worker == 0) {
+        int rc;
+        gw_log_set_level(GW_LEVEL_ERROR);
+        rc = gw_worker_run_with(&cfg, fd, 0, start_cb, NULL);
+        exit(rc != 0 ? rc : stop_ran == 1 ? 0 : 7);
+    }
+    close(fd);
+}
+
+/* Send sig (0: none) and wait for the worker: its exit status, or -1 if
+ * it took over limit_ms. */
+static int
+wait_worker(int sig, long limit_ms, long *took)
+{
+    long t0 = now_ms();
+    int st;
+    if (sig != 0) kill(worker, sig);
+    for (;;) {
+        pid_t p = waitpid(worker, &st, WNOHANG);
+        if (p == worker) break;
+        if (now_ms() - t0 > limit_ms) {
+            kill(worker, SIGKILL);
+            waitpid(worker, &st, 0);
+            worker = -1;
+            return -1;
+        }
+        usleep(10000);
+    }
+    worker = -1;
+    if (took != NULL) *took = now_ms() - t0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int
+conn_open(void)
+{
+    struct sockaddr_in sa;
+    struct timeval tv = {5, 0};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+static void
+conn_send(int fd, const char *path)
+{
+    char req[256];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: test\r\n\r\n",
+                     path);
+    assert_int_equal(write(fd, req, (size_t)n), n);
+}
+
+struct resp {
+    int status;
+    char head[2048];
+    char body[8192];
+};
+
+/* Read one response (headers, then Content-Length bytes).  0 or -1. */
+static int
+conn_read(int fd, struct resp *r)
+{
+    char buf[16384];
+    size_t got = 0;
+    char *end = NULL;
+    long clen = -1;
+
+    memset(r, 0, sizeof(*r));
+    for (;;) {
+        ssize_t n;
+        if (end != NULL && clen >= 0 &&
+            got >= (size_t)(end + 4 - buf) + (size_t)clen)
+            break;
+        n = read(fd, buf + got, sizeof(buf) - 1 - got);
+        if (n <= 0) return -1;
+        got += (size_t)n;
+        buf[got] = '\0';
+        if (end == NULL && (end = strstr(buf, "\r\n\r\n")) != NULL) {
+            const char *cl = strstr(buf, "Content-Length: ");
+            clen = cl != NULL && cl < end ? atol(cl + 16) : 0;
+        }
+    }
+    if (sscanf(buf, "HTTP/1.1 %d", &r->status) != 1) return -1;
+    snprintf(r->head, sizeof(r->head), "%.*s", (int)(end - buf), buf);
+    snprintf(r->body, sizeof(r->body), "%.*s", (int)clen, end + 4);
+    return 0;
+}
+
+static int
+get(const char *path, struct resp *r)
+{
+    int fd = conn_open(), rc;
+    conn_send(fd, path);
+    rc = conn_read(fd, r);
+    close(fd);
+    return rc;
+}
+
+static int
+setup(void **state)
+{
+    char err[256];
+    (void)state;
+    if (gw_config_load("/dev/null", &cfg, err, sizeof(err)) != 0) return -1;
+    cfg.request_timeout_ms = 500;
+    memset(&plan, 0, sizeof(plan));
+    stop_ran = 0;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    if (worker > 0) {
+        kill(worker, SIGKILL);
+        waitpid(worker, NULL, 0);
+        worker = -1;
+    }
+    return 0;
+}
+
+static void
+t_health(void **state)
+{
+    struct resp r;
+    (void)state;
+
+    plan.kinds[0] = PROBE_UP;
+    plan.kinds[1] = PROBE_UP;
+    plan.n = 2;
+    start_worker();
+    assert_int_equal(get("/healthz", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"alpha\":\"up\",\"beta\":\"up\"}\n");
+    assert_non_null(strstr(r.head, "Content-Type: application/json"));
+    assert_int_equal(wait_worker(SIGTERM, 3000, NULL), 0);
+
+    plan.kinds[1] = PROBE_DOWN;
+    start_worker();
+    assert_int_equal(get("/healthz", &r), 0);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(r.body, "{\"alpha\":\"up\",\"beta\":\"down\"}\n");
+    assert_int_equal(wait_worker(SIGTERM, 3000, NULL), 0);
+}
+
+static void
+t_health_deadline(void **state)
+{
+    struct resp r;
+    long t0, took;
+    (void)state;
+
+    plan.kinds[0] = PROBE_UP;
+    plan.kinds[1] = PROBE_LATE;
+    plan.n = 2;
+    plan.late_ms = 1200;
+    start_worker();
+    t0 = now_ms();
+    assert_int_equal(get("/healthz", &r), 0);
+    took = now_ms() - t0;
+    assert_int_equal(r.status, 503);
+    assert_string_equal(r.body, "{\"alpha\":\"up\",\"beta\":\"timeout\"}\n");
+    if (took < 400 || took > 1100)
+        fail_msg("answered after %ld ms, want about 500", took);
+
+    /* The late probe comes back to a request still alive, and the
+     * worker goes on; the first request is done after it. */
+    usleep(1000 * 1000);
+    assert_int_equal(get("/metrics", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(
+        strstr(r.body, "remigate_request_timeouts_total{endpoint=\"healthz\"} "
+                       "1\n"));
+    assert_non_null(strstr(r.body, "remigate_requests_in_flight 1\n"));
+    assert_non_null(strstr(
+        r.body,
+        "remigate_requests_total{endpoint=\"healthz\",status=\"503\"} 1\n"));
+    assert_int_equal(wait_worker(SIGTERM, 3000, NULL), 0);
+}
+
+static void
+t_client_leaves(void **state)
+{
+    struct resp r;
+    (void)state;
+
+    plan.kinds[0] = PROBE_LATE;
+    plan.n = 1;
+    plan.late_ms = 900;
+    start_worker();
+    /* Ask, then go: the request is detached before the deadline. */
+    int fd = conn_open();
+    conn_send(fd, "/healthz");
+    usleep(100 * 1000);
+    close(fd);
+    /* Several more that leave at once. */
+    for (int i = 0; i < 5; i++) {
+        fd = conn_open();
+        conn_send(fd, "/healthz");
+        close(fd);
+    }
+    usleep(1300 * 1000); /* past the deadline and the probe */
+    assert_int_equal(get("/metrics", &r), 0);
+    assert_non_null(strstr(r.body, "remigate_requests_in_flight 1\n"));
+    assert_non_null(strstr(r.body, "remigate_http_connections 1\n"));
+    assert_int_equal(wait_worker(SIGTERM, 3000, NULL), 0);
+}
+
+static void
+t_drain(void **state)
+{
+    struct resp r;
+    long took;
+    (void)state;
+
+    /* In flight at SIGTERM, answered normally, then exit 0. */
+    plan.kinds[0] = PROBE_LATE;
+    plan.n = 1;
+    plan.late_ms = 300;
+    start_worker();
+    int fd = conn_open();
+    conn_send(fd, "/healthz");
+    usleep(50 * 1000);
+    kill(worker, SIGTERM);
+    assert_int_equal(conn_read(fd, &r), 0);
+    close(fd);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.head, "Connection: close"));
+    assert_int_equal(wait_worker(SIGTERM, 3000, &took), 0);
+
+    /* A probe that would take 10 s: the deadline answers at 500 ms, the
+     * drain ends at 500 + 1000 ms with the stop hook, which fails the
+     * probe so its request is freed, and the worker exits 0. */
+    plan.late_ms = 10000;
+    start_worker();
+    fd = conn_open();
+    conn_send(fd, "/healthz");
+    usleep(50 * 1000);
+    long t0 = now_ms();
+    kill(worker, SIGTERM);
+    assert_int_equal(conn_read(fd, &r), 0);
+    close(fd);
+    assert_int_equal(r.status, 503);
+    assert_int_equal(wait_worker(0, 4000, &took), 0);
+    took = now_ms() - t0;
+    if (took < 1200 || took > 2500)
+        fail_msg("stopped after %ld ms, want about 1500", took);
+
+    /* In flight at SIGTERM, a second SIGTERM stops at once: the stop
+     * hook still runs and frees the request. */
+    start_worker();
+    fd = conn_open();
+    conn_send(fd, "/healthz");
+    usleep(50 * 1000);
+    kill(worker, SIGTERM);
+    usleep(50 * 1000);
+    assert_int_equal(wait_worker(SIGTERM, 1000, &took), 0);
+    close(fd);
+
+    /* Nothing in flight: out at once. */
+    start_worker();
+    assert_int_equal(get("/metrics", &r), 0);
+    assert_int_equal(wait_worker(SIGTERM, 1000, &took), 0);
+}
+
+static void
+t_max_connections(void **state)
+{
+    struct resp r;
+    int fds[17];
+    (void)state;
+
+    cfg.max_connections = 16;
+    cfg.request_timeout_ms = 2000;
+    start_worker();
+    for (int i = 0; i < 17; i++)
+        fds[i] = conn_open();
+    /* Let the worker accept all 17 before any of them asks. */
+    usleep(200 * 1000);
+    for (int i = 0; i < 16; i++) {
+        conn_send(fds[i], "/metrics");
+        assert_int_equal(conn_read(fds[i], &r), 0);
+        assert_int_equal(r.status, 200);
+    }
+    conn_send(fds[16], "/metrics");
+    assert_int_equal(conn_read(fds[16], &r), 0);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(r.body, "too many connections\n");
+    assert_non_null(strstr(r.head, "Connection: close"));
+    close(fds[16]);
+
+    /* The 16 are still served (keep-alive). */
+    conn_send(fds[3], "/healthz");
+    assert_int_equal(conn_read(fds[3], &r), 0);
+    assert_int_equal(r.status, 200);
+
+    /* One leaves; a new connection is accepted and served. */
+    close(fds[0]);
+    int fd = conn_open();
+    conn_send(fd, "/metrics");
+    assert_int_equal(conn_read(fd, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "remigate_connections_refused_total 1\n"));
+    close(fd);
+    for (int i = 1; i < 16; i++)
+        close(fds[i]);
+    assert_int_equal(wait_worker(SIGTERM, 3000, NULL), 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(t_health, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_health_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_client_leaves, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_drain, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_max_connections, setup, teardown),
+    };
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests_name("gw_http", tests, NULL, NULL);
+}

@@ -1,0 +1,314 @@
+/*
+ * test_gw_config.c -- loading remigate.conf: the defaults, the shipped
+ * file, errors with the right line (unknown keys, wrong types, values out
+ * of range), relative paths, command-line overrides and the flow settings
+ * derived from the config.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "gateway/gw.h"
+
+#define NROWS(a) (sizeof(a) / sizeof((a)[0]))
+
+static char tmpdir[64];
+
+static int
+setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_gw_config.XXXXXX");
+    return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+    char cmd[128];
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Write text to tmpdir/name; returns the path (static buffer). */
+static const char *
+write_conf(const char *name, const char *text)
+{
+    static char path[128];
+    FILE *fp;
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    assert_true(fputs(text, fp) >= 0);
+    assert_int_equal(fclose(fp), 0);
+    return path;
+}
+
+static void
+check_defaults(const struct gw_config *c, const char *dir)
+{
+    char want[GW_STR_MAX + 16];
+    assert_string_equal(c->log_level, "info");
+    assert_string_equal(c->listen_address, "127.0.0.1");
+    assert_int_equal(c->listen_port, 8080);
+    assert_int_equal(c->workers, 0);
+    assert_string_equal(c->port_file, "");
+    assert_int_equal(c->header_bytes, 8192);
+    assert_int_equal(c->body_bytes, 8192);
+    assert_int_equal(c->request_timeout_ms, 2000);
+    assert_int_equal(c->max_connections, 4096);
+    assert_string_equal(c->redis_host, "127.0.0.1");
+    assert_int_equal(c->redis_port, 6379);
+    assert_string_equal(c->redis_prefix, "remigate:");
+    assert_int_equal(c->redis_timeout_ms, 500);
+    assert_int_equal(c->redis_max_pending, 10000);
+    assert_int_equal(c->ussd_idle, 180);
+    assert_int_equal(c->resume_window, 900);
+    assert_int_equal(c->sms_ttl, 86400);
+    assert_int_equal(c->dedup_window, 30);
+    assert_string_equal(c->kannel_secret, "");
+    assert_string_equal(c->sendsms_url,
+                        "http://127.0.0.1:13013/cgi-bin/sendsms");
+    assert_string_equal(c->ussd_smsc, "ussd");
+    assert_string_equal(c->sms_smsc, "sms");
+    assert_string_equal(c->short_code, "16247");
+    assert_string_equal(c->dlr_url, "");
+    assert_string_equal(c->at_key, "");
+    assert_int_equal(c->at_allow_n, 2);
+    assert_true(gw_cidr_match(c->at_allow, 2, "127.0.0.1"));
+    assert_true(gw_cidr_match(c->at_allow, 2, "::1"));
+    assert_false(gw_cidr_match(c->at_allow, 2, "10.0.0.1"));
+    assert_string_equal(c->pg_dsn, "");
+    assert_int_equal(c->pg_pool, 4);
+    assert_int_equal(c->pg_timeout_ms, 2000);
+    assert_string_equal(c->key_file, "");
+    snprintf(want, sizeof(want), "%s/flows", dir);
+    assert_string_equal(c->flows_dir, want);
+    snprintf(want, sizeof(want), "%s/lists", dir);
+    assert_string_equal(c->lists_dir, want);
+    snprintf(want, sizeof(want), "%s/messages.conf", dir);
+    assert_string_equal(c->messages_file, want);
+    assert_string_equal(c->entry_ussd, "main");
+    assert_string_equal(c->entry_sms, "main");
+    assert_string_equal(c->key_back, "0");
+    assert_string_equal(c->key_home, "00");
+    assert_string_equal(c->key_more, "98");
+    assert_int_equal(c->max_tries, 3);
+    assert_int_equal(c->utc_offset, 21600);
+    assert_int_equal(c->ussd_gsm7, 182);
+    assert_int_equal(c->ussd_ucs2, 80);
+    assert_int_equal(c->sms_parts, 3);
+}
+
+static void
+t_defaults(void **state)
+{
+    struct gw_config c;
+    char err[512];
+    (void)state;
+    const char *p = write_conf("empty.conf", "# nothing\n");
+    assert_int_equal(gw_config_load(p, &c, err, sizeof(err)), 0);
+    check_defaults(&c, tmpdir);
+    gw_config_fini(&c);
+}
+
+/* The shipped file states every default, and states them right. */
+static void
+t_shipped(void **state)
+{
+    struct gw_config c;
+    char err[512];
+    const char *p = "config/remigate.conf";
+    (void)state;
+    if (access(p, R_OK) != 0) p = "../../config/remigate.conf";
+    if (access(p, R_OK) != 0) skip();
+    if (gw_config_load(p, &c, err, sizeof(err)) != 0) fail_msg("%s", err);
+    char dir[GW_STR_MAX];
+    snprintf(dir, sizeof(dir), "%s", p);
+    *strrchr(dir, '/') = '\0';
+    check_defaults(&c, dir);
+}
+
+static void
+t_errors(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *want; /* expected error, after "path:" */
+    } rows[] = {
+        {"log = {\n  level = \"info\";\n  levle = \"debug\";\n};\n",
+         "3: unknown setting 'log.levle'"},
+        {"log = { level = \"info\"; };\n\nfoo = { a = 1; };\n",
+         "3: unknown setting 'foo'"},
+        {"listen = {\n  port = 70000;\n};\n",
+         "2: 'listen.port' must be between 0 and 65535"},
+        {"listen = { port = -1; };\n",
+         "1: 'listen.port' must be between 0 and 65535"},
+        {"listen = { workers = 65; };\n",
+         "1: 'listen.workers' must be between 0 and 64"},
+        {"limits = { request_timeout_ms = 99; };\n",
+         "1: 'limits.request_timeout_ms' must be between 100 and 60000"},
+        {"flows = {\n pages = {\n  ussd = {\n   ucs2 = 500;\n  };\n };\n};\n",
+         "4: 'flows.pages.ussd.ucs2' must be between 20 and 200"},
+        {"flows = { pages = { sms = { parts = 0; }; }; };\n",
+         "1: 'flows.pages.sms.parts' must be between 1 and 10"},
+        {"listen = { port = \"8080\"; };\n",
+         "1: 'listen.port' must be a whole number"},
+        {"listen = { port = 80.5; };\n",
+         "1: 'listen.port' must be a whole number"},
+        {"redis = { host = 127; };\n", "1: 'redis.host' must be a string"},
+        {"log = { level = \"verbose\"; };\n",
+         "1: 'log.level' must be one of debug|info|warn|error"},
+        {"log = 5;\n", "1: 'log' must be a group"},
+        {"listen = { port = { a = 1; }; };\n",
+         "1: 'listen.port' must not be a group"},
+        {"ussd_at = {\n allow = [ \"127.0.0.1\", \"300.1.1.1\" ];\n};\n",
+         "2: 'ussd_at.allow': '300.1.1.1': not an IP address"},
+        {"ussd_at = { allow = \"127.0.0.1\"; };\n",
+         "1: 'ussd_at.allow' must be a list of addresses"},
+        {"ussd_at = { allow = ( 1 ); };\n",
+         "1: 'ussd_at.allow' must be a list of strings"},
+        {"kannel = { short_code = "
+         "\"012345678901234567890123456789012\"; };\n",
+         "1: 'kannel.short_code' is too long (at most 31 bytes)"},
+        {"flows = { keys = { back = \"12345678\"; }; };\n",
+         "1: 'flows.keys.back' is too long (at most 7 bytes)"},
+        {"listen = {\n  port = ;\n};\n", "2: syntax error"},
+        {"listen = { port = 1; port = 2; };\n", "1: duplicate setting name"},
+    };
+    struct gw_config c;
+    char err[512], want[512];
+    (void)state;
+    for (size_t i = 0; i < NROWS(rows); i++) {
+        const char *p = write_conf("bad.conf", rows[i].text);
+        err[0] = '\0';
+        if (gw_config_load(p, &c, err, sizeof(err)) == 0)
+            fail_msg("row %zu loaded: %s", i, rows[i].text);
+        snprintf(want, sizeof(want), "%s:%s", p, rows[i].want);
+        if (strcmp(err, want) != 0)
+            fail_msg("row %zu:\n got  '%s'\n want '%s'", i, err, want);
+    }
+    assert_int_equal(
+        gw_config_load("/nonexistent/remigate.conf", &c, err, sizeof(err)), -1);
+    assert_string_equal(err, "/nonexistent/remigate.conf: cannot read the "
+                             "file");
+}
+
+static void
+t_values(void **state)
+{
+    struct gw_config c;
+    char err[512], want[GW_STR_MAX + 32];
+    (void)state;
+    const char *p = write_conf(
+        "ok.conf",
+        "log = { level = \"debug\"; };\n"
+        "listen = { port = 0; workers = 1; port_file = \"run/port\"; };\n"
+        "ussd_at = { allow = [ \"10.0.0.0/8\" ]; };\n"
+        "crypto = { key_file = \"/etc/remigate/key\"; };\n"
+        "flows = { dir = \"my flows\"; pages = { sms = { parts = 1; }; }; "
+        "};\n"
+        "redis = { port = 6380L; };\n");
+    if (gw_config_load(p, &c, err, sizeof(err)) != 0) fail_msg("%s", err);
+    assert_string_equal(c.log_level, "debug");
+    assert_int_equal(c.listen_port, 0);
+    assert_int_equal(c.workers, 1);
+    assert_int_equal(c.redis_port, 6380);
+    snprintf(want, sizeof(want), "%s/run/port", tmpdir);
+    assert_string_equal(c.port_file, want);
+    snprintf(want, sizeof(want), "%s/my flows", tmpdir);
+    assert_string_equal(c.flows_dir, want);
+    assert_string_equal(c.key_file, "/etc/remigate/key");
+    assert_int_equal(c.at_allow_n, 1);
+    assert_true(gw_cidr_match(c.at_allow, 1, "10.9.8.7"));
+    assert_false(gw_cidr_match(c.at_allow, 1, "127.0.0.1"));
+
+    struct flow_settings fs;
+    gw_config_flow_settings(&c, &fs);
+    assert_ptr_equal(fs.flows_dir, c.flows_dir);
+    assert_int_equal(fs.page[FLOW_CH_SMS].gsm7, 160);
+    assert_int_equal(fs.page[FLOW_CH_SMS].ucs2, 70);
+    assert_int_equal(fs.page[FLOW_CH_USSD].gsm7, 182);
+    assert_int_equal(fs.page[FLOW_CH_USSD].ucs2, 80);
+    assert_string_equal(fs.key_home, "00");
+    assert_int_equal(fs.max_tries, 3);
+    assert_int_equal(fs.utc_offset, 21600);
+
+    assert_int_equal(
+        gw_config_set(&c, "flows.pages.sms.parts", "3", err, sizeof(err)), 0);
+    gw_config_flow_settings(&c, &fs);
+    assert_int_equal(fs.page[FLOW_CH_SMS].gsm7, 459);
+    assert_int_equal(fs.page[FLOW_CH_SMS].ucs2, 201);
+
+    /* An empty list allows nobody (the handler then decides). */
+    p = write_conf("empty-allow.conf", "ussd_at = { allow = [ ]; };\n");
+    assert_int_equal(gw_config_load(p, &c, err, sizeof(err)), 0);
+    assert_int_equal(c.at_allow_n, 0);
+}
+
+static void
+t_set(void **state)
+{
+    static const struct {
+        const char *key, *value;
+        int rc;
+        const char *err;
+    } rows[] = {
+        {"listen.port", "0", 0, NULL},
+        {"listen.port", "65535", 0, NULL},
+        {"listen.port", "65536", -1,
+         "'listen.port' must be between 0 and 65535"},
+        {"listen.port", "", -1, "'listen.port' must be a whole number"},
+        {"listen.port", "80x", -1, "'listen.port' must be a whole number"},
+        {"listen.port", "99999999999999999999", -1,
+         "'listen.port' must be a whole number"},
+        {"redis.port", "6390", 0, NULL},
+        {"log.level", "warn", 0, NULL},
+        {"log.level", "loud", -1,
+         "'log.level' must be one of debug|info|warn|error"},
+        {"listen.port_file", "var/port", 0, NULL},
+        {"ussd_at.allow", "10.0.0.1,::1", 0, NULL},
+        {"ussd_at.allow", "10.0.0.1,nope", -1,
+         "'ussd_at.allow': 'nope': not an IP address"},
+        {"listen.prot", "1", -1, "unknown setting 'listen.prot'"},
+        {"listen", "1", -1, "unknown setting 'listen'"},
+    };
+    struct gw_config c;
+    char err[512];
+    (void)state;
+    const char *p = write_conf("set.conf", "");
+    assert_int_equal(gw_config_load(p, &c, err, sizeof(err)), 0);
+    for (size_t i = 0; i < NROWS(rows); i++) {
+        err[0] = '\0';
+        int rc =
+            gw_config_set(&c, rows[i].key, rows[i].value, err, sizeof(err));
+        if (rc != rows[i].rc)
+            fail_msg("%s=%s: rc %d (%s)", rows[i].key, rows[i].value, rc, err);
+        if (rows[i].err != NULL) assert_string_equal(err, rows[i].err);
+    }
+    assert_int_equal(c.listen_port, 65535);
+    assert_int_equal(c.redis_port, 6390);
+    assert_string_equal(c.log_level, "warn");
+    /* relative to the current directory, not the config's */
+    assert_string_equal(c.port_file, "var/port");
+    assert_int_equal(c.at_allow_n, 2);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_defaults), cmocka_unit_test(t_shipped),
+        cmocka_unit_test(t_errors),   cmocka_unit_test(t_values),
+        cmocka_unit_test(t_set),
+    };
+    return cmocka_run_group_tests_name("gw_config", tests, setup, teardown);
+}
