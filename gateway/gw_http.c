@@ -23,8 +23,8 @@
  * Shutdown (SIGTERM, SIGINT): close the listener, let the requests in
  * flight finish, bounded by the request timeout plus a second, then run
  * the stop hooks (which fail every pending callback of their module, so
- * the handlers waiting on them reply) and leave the loop.  A second
- * signal stops at once.
+ * the handlers waiting on them reply) and leave the loop.  Another stop
+ * signal, a second or more after the first, stops at once.
  */
 #include <errno.h>
 #include <signal.h>
@@ -869,11 +869,15 @@ gw_server_stop(struct gw_server *srv)
     struct timeval tv;
 
     if (srv->stopping) {
+        /* Ctrl-C reaches the whole process group and the supervisor
+         * forwards it as well; only a signal sent later means "now". */
+        if (gw_elapsed(&srv->stop_t0) < 1.0) return;
         GW_LOG_WARN(0, "stop signal again, stopping now");
         gw_server_finish(srv);
         return;
     }
     srv->stopping = 1;
+    clock_gettime(CLOCK_MONOTONIC, &srv->stop_t0);
     if (srv->bound != NULL) {
         evhttp_del_accept_socket(srv->http, srv->bound); /* closes fd */
         srv->bound = NULL;

@@ -111,10 +111,11 @@ struct gw_server {
     int listen_fd;
     struct event *sig_term, *sig_int, *sig_hup;
     struct event *drain_timer;
-    int paused;   /* listener off: max_connections reached */
-    int stopping; /* SIGTERM seen: draining */
-    int finished; /* stop hooks ran, loop exiting */
-    uint64_t seq; /* request ids */
+    int paused;              /* listener off: max_connections reached */
+    int stopping;            /* SIGTERM seen: draining */
+    struct timespec stop_t0; /* when */
+    int finished;            /* stop hooks ran, loop exiting */
+    uint64_t seq;            /* request ids */
     size_t in_flight;
     struct gw_req_list reqs;
     struct gw_connset conns;
