@@ -24,26 +24,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FLOW_ID_MAX      32  /* flow, node, field, list, code ids */
-#define FLOW_LANG_MAX    4   /* "en", "bn" */
-#define FLOW_KEY_MAX     33  /* idempotency key: 32 hex digits */
-#define FLOW_REF_MAX     12  /* reference number: 10 characters */
-#define FLOW_VALUE_MAX   256 /* one stored answer, UTF-8 */
-#define FLOW_INPUT_MAX   200 /* longest input accepted, bytes */
-#define FLOW_ANSWERS_MAX 32
-#define FLOW_HIST_MAX    40
-#define FLOW_TEXT_MAX    2048 /* one screen, UTF-8 bytes */
+#define FLOW_ID_MAX        32  /* flow, node, field, list, code ids */
+#define FLOW_LANG_MAX      4   /* "en", "bn" */
+#define FLOW_KEY_MAX       33  /* idempotency key: 32 hex digits */
+#define FLOW_REF_MAX       12  /* reference number: 10 characters */
+#define FLOW_VALUE_MAX     256 /* one stored answer, UTF-8 */
+#define FLOW_INPUT_MAX     200 /* longest input accepted, bytes */
+#define FLOW_ANSWERS_MAX   32
+#define FLOW_HIST_MAX      40
+#define FLOW_TEXT_MAX      2048 /* one screen, UTF-8 bytes */
 #define FLOW_STATE_VERSION 1
-#define FLOW_STATE_MAX   8192 /* longest serialised state */
+#define FLOW_STATE_MAX     8192 /* longest serialised state */
 
 enum flow_err {
     FLOW_OK = 0,
-    FLOW_ENOMEM = -1,   /* out of memory */
-    FLOW_ECONFIG = -2,  /* flow files did not load or lint */
-    FLOW_ESTATE = -3,   /* serialised state is corrupt or foreign */
-    FLOW_ENOFLOW = -4,  /* no such flow, or state names a node that is gone */
-    FLOW_EINPUT = -5,   /* input too long or not UTF-8 */
-    FLOW_EDONE = -6,    /* the dialogue already ended */
+    FLOW_ENOMEM = -1,  /* out of memory */
+    FLOW_ECONFIG = -2, /* flow files did not load or lint */
+    FLOW_ESTATE = -3,  /* serialised state is corrupt or foreign */
+    FLOW_ENOFLOW = -4, /* no such flow, or state names a node that is gone */
+    FLOW_EINPUT = -5,  /* input too long or not UTF-8 */
+    FLOW_EDONE = -6,   /* the dialogue already ended */
 };
 
 const char *flow_strerror(int err);
@@ -62,24 +62,24 @@ const char *flow_enc_name(enum flow_enc enc);                    /* gsm7|ucs2 */
 /* Page limits of one channel.  For SMS the limit is for `parts` concatenated
  * parts (160/70 for one part, 153/67 per part when split). */
 struct flow_page {
-    unsigned gsm7;  /* septets per screen */
-    unsigned ucs2;  /* UTF-16 code units per screen */
+    unsigned gsm7; /* septets per screen */
+    unsigned ucs2; /* UTF-16 code units per screen */
 };
 
 /* What the loader needs from remigate.conf.  Paths are borrowed for the call
  * of flow_set_load() only. */
 struct flow_settings {
-    const char *flows_dir;      /* every *.conf in it is a flow */
-    const char *lists_dir;      /* every *.conf in it is a list */
-    const char *messages_file;  /* system texts */
-    const char *entry_ussd;     /* flow a new USSD dial starts (e.g. "main") */
-    const char *entry_sms;      /* flow an SMS with no keyword starts */
-    char key_back[8];           /* default "0" */
-    char key_home[8];           /* default "00" */
-    char key_more[8];           /* default "98" */
-    unsigned max_tries;         /* wrong answers before a polite end; 3 */
-    struct flow_page page[2];   /* indexed by enum flow_channel */
-    int utc_offset;             /* seconds east of UTC for "this year"; 21600 */
+    const char *flows_dir;     /* every *.conf in it is a flow */
+    const char *lists_dir;     /* every *.conf in it is a list */
+    const char *messages_file; /* system texts */
+    const char *entry_ussd;    /* flow a new USSD dial starts (e.g. "main") */
+    const char *entry_sms;     /* flow an SMS with no keyword starts */
+    char key_back[8];          /* default "0" */
+    char key_home[8];          /* default "00" */
+    char key_more[8];          /* default "98" */
+    unsigned max_tries;        /* wrong answers before a polite end; 3 */
+    struct flow_page page[2];  /* indexed by enum flow_channel */
+    int utc_offset;            /* seconds east of UTC for "this year"; 21600 */
 };
 
 /* Fill s with the defaults above (paths NULL). */
@@ -102,8 +102,7 @@ struct flow_diag {
 void flow_diag_init(struct flow_diag *d);
 void flow_diag_fini(struct flow_diag *d);
 void flow_diag_add(struct flow_diag *d, const char *file, int line,
-                   const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 struct flow_set; /* opaque, read-only once loaded */
 
@@ -143,30 +142,30 @@ struct flow_answer {
 /* The state of one dialogue.  Plain data, no pointers: copy it with '=',
  * keep it on the stack, serialise it with flow_state_encode(). */
 struct flow_state {
-    char flow[FLOW_ID_MAX];  /* flow now running */
-    char node[FLOW_ID_MAX];  /* node now shown */
-    char home[FLOW_ID_MAX];  /* flow the dialogue began in ("main menu") */
+    char flow[FLOW_ID_MAX]; /* flow now running */
+    char node[FLOW_ID_MAX]; /* node now shown */
+    char home[FLOW_ID_MAX]; /* flow the dialogue began in ("main menu") */
     char lang[FLOW_LANG_MAX];
-    char key[FLOW_KEY_MAX];  /* idempotency key, minted at flow start */
-    char why[FLOW_ID_MAX];   /* message id of the last wrong answer, or "" */
-    unsigned channel;        /* enum flow_channel */
-    unsigned step;           /* bumped by every screen shown; CAS counter */
-    unsigned page;           /* page of the node now shown */
-    unsigned tries;          /* wrong answers at this node */
-    unsigned flags;          /* FLOW_SF_* */
-    int64_t started;         /* unix time the flow started */
-    int64_t updated;         /* unix time of the last step */
+    char key[FLOW_KEY_MAX]; /* idempotency key, minted at flow start */
+    char why[FLOW_ID_MAX];  /* message id of the last wrong answer, or "" */
+    unsigned channel;       /* enum flow_channel */
+    unsigned step;          /* bumped by every screen shown; CAS counter */
+    unsigned page;          /* page of the node now shown */
+    unsigned tries;         /* wrong answers at this node */
+    unsigned flags;         /* FLOW_SF_* */
+    int64_t started;        /* unix time the flow started */
+    int64_t updated;        /* unix time of the last step */
     unsigned nhist;
     char hist[FLOW_HIST_MAX][FLOW_ID_MAX]; /* nodes answered, for "back" */
     unsigned nanswers;
     struct flow_answer answers[FLOW_ANSWERS_MAX];
 };
 
-#define FLOW_SF_DONE    0x01u /* the dialogue ended */
-#define FLOW_SF_EDIT    0x02u /* answering an edit from a confirm node */
-#define FLOW_SF_RESUME  0x04u /* the resume question is on screen */
+#define FLOW_SF_DONE     0x01u /* the dialogue ended */
+#define FLOW_SF_EDIT     0x02u /* answering an edit from a confirm node */
+#define FLOW_SF_RESUME   0x04u /* the resume question is on screen */
 #define FLOW_SF_EDITPICK 0x08u /* the "which answer to change" menu is on */
-#define FLOW_SF_LANG    0x10u /* the caller chose the language (or it was given) */
+#define FLOW_SF_LANG     0x10u /* the caller chose (or was given) a language */
 
 /* Serialise st into buf (NUL-terminated).  Returns the length, or -1 if it
  * does not fit in cap.  The format is versioned text, see flow_state.c. */
@@ -185,26 +184,25 @@ const char *flow_state_get(const struct flow_state *st, const char *field);
 
 /* What the caller knows that the engine must not look up itself. */
 struct flow_ctx {
-    int64_t now;                /* unix time */
-    unsigned char nonce[16];    /* random; used to mint idempotency keys */
+    int64_t now;             /* unix time */
+    unsigned char nonce[16]; /* random; used to mint idempotency keys */
 };
 
 /* One screen to send. */
 struct flow_out {
-    char text[FLOW_TEXT_MAX];   /* UTF-8, lines separated by '\n' */
+    char text[FLOW_TEXT_MAX]; /* UTF-8, lines separated by '\n' */
     size_t len;
-    int done;                   /* 1: the dialogue ends with this screen */
+    int done; /* 1: the dialogue ends with this screen */
     enum flow_enc enc;
-    unsigned used, limit;       /* units used / page limit, in enc */
-    const char *action;         /* end node's action (borrowed) or NULL */
+    unsigned used, limit; /* units used / page limit, in enc */
+    const char *action;   /* end node's action (borrowed) or NULL */
 };
 
 /* Start flow_id afresh for a caller (lang may be NULL or "" for the flow's
  * default; channel decides the page size).  st is overwritten. */
 int flow_start(const struct flow_set *set, struct flow_state *st,
-               const char *flow_id, const char *lang,
-               enum flow_channel channel, const struct flow_ctx *ctx,
-               struct flow_out *out);
+               const char *flow_id, const char *lang, enum flow_channel channel,
+               const struct flow_ctx *ctx, struct flow_out *out);
 
 /* A new dialogue from a caller whose saved state is st (zeroed if none):
  * offer to resume an unfinished flow, else start the channel's entry flow
@@ -281,9 +279,9 @@ int flow_text_normalise(const char *in, size_t len, int digits, char *out,
 
 /* Parameters of a validator as written in a flow file. */
 struct flow_vparam {
-    long min, max;          /* range; for year: relative to this year */
+    long min, max; /* range; for year: relative to this year */
     int have_min, have_max;
-    const char *regex;      /* for "regex"; borrowed */
+    const char *regex; /* for "regex"; borrowed */
 };
 
 /* Check input (already normalised with digits) against the named validator.

@@ -22,7 +22,7 @@
 
 #include "flows/flow_model.h"
 
-#define FLOW_POOL_MAX 16384
+#define FLOW_POOL_MAX  16384
 #define FLOW_LINES_MAX (FLOW_CHOICES_MAX + 2 * FLOW_ANSWERS_MAX)
 
 /* ------------------------------------------------------------------------
@@ -52,10 +52,8 @@ flow_screen_add(struct flow_screen *sc, const char *s)
 void
 flow_screen_line(struct flow_screen *sc, const char *s)
 {
-    if (s == NULL || s[0] == '\0')
-        return;
-    if (sc->len > 0)
-        flow_screen_add(sc, "\n");
+    if (s == NULL || s[0] == '\0') return;
+    if (sc->len > 0) flow_screen_add(sc, "\n");
     flow_screen_add(sc, s);
 }
 
@@ -99,13 +97,13 @@ flow_out_set(const struct flow_set *set, enum flow_channel ch,
  */
 
 struct flow_pager {
-    const char *head;       /* page 0 only, may be "" */
+    const char *head; /* page 0 only, may be "" */
     const char *items[FLOW_LINES_MAX];
     size_t n;
-    const char *foot_last;  /* last page only, may be NULL */
-    const char *more;       /* "98. More" */
-    const char *back;       /* "0. Back" */
-    int back_first;         /* is back possible on page 0? */
+    const char *foot_last; /* last page only, may be NULL */
+    const char *more;      /* "98. More" */
+    const char *back;      /* "0. Back" */
+    int back_first;        /* is back possible on page 0? */
     /* a pool for the item strings */
     char pool[FLOW_POOL_MAX];
     size_t used;
@@ -116,8 +114,7 @@ flow_pager_str(struct flow_pager *pg, const char *a, const char *b,
                const char *c)
 {
     size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
-    if (pg->used + la + lb + lc + 1 > sizeof(pg->pool))
-        return "";
+    if (pg->used + la + lb + lc + 1 > sizeof(pg->pool)) return "";
     char *p = pg->pool + pg->used;
     memcpy(p, a, la);
     memcpy(p + la, b, lb);
@@ -130,8 +127,7 @@ flow_pager_str(struct flow_pager *pg, const char *a, const char *b,
 static void
 flow_pager_item(struct flow_pager *pg, const char *s)
 {
-    if (pg->n < FLOW_LINES_MAX)
-        pg->items[pg->n++] = s;
+    if (pg->n < FLOW_LINES_MAX) pg->items[pg->n++] = s;
 }
 
 static void
@@ -140,16 +136,12 @@ flow_pager_build(const struct flow_pager *pg, struct flow_screen *sc,
 {
     int last = to >= pg->n;
     flow_screen_reset(sc);
-    if (page == 0)
-        flow_screen_line(sc, pg->head);
+    if (page == 0) flow_screen_line(sc, pg->head);
     for (size_t i = from; i < to && i < pg->n; i++)
         flow_screen_line(sc, pg->items[i]);
-    if (last && pg->foot_last)
-        flow_screen_line(sc, pg->foot_last);
-    if (!last)
-        flow_screen_line(sc, pg->more);
-    if (page > 0 || pg->back_first)
-        flow_screen_line(sc, pg->back);
+    if (last && pg->foot_last) flow_screen_line(sc, pg->foot_last);
+    if (!last) flow_screen_line(sc, pg->more);
+    if (page > 0 || pg->back_first) flow_screen_line(sc, pg->back);
 }
 
 /* Cut the items into pages: each page takes as many items as fit.  Fills
@@ -167,14 +159,20 @@ flow_pager_cut(const struct flow_set *set, enum flow_channel ch,
         size_t best = 0;
         for (size_t to = from + 1; to <= pg->n; to++) {
             flow_pager_build(pg, &sc, np, from, to);
-            if (flow_screen_fits(set, ch, &sc))
-                best = to;
+            if (flow_screen_fits(set, ch, &sc)) best = to;
         }
         if (pg->n == 0) {
             flow_pager_build(pg, &sc, np, 0, 0);
-            if (!flow_screen_fits(set, ch, &sc))
-                *fits = 0;
+            if (!flow_screen_fits(set, ch, &sc)) *fits = 0;
             best = 0;
+        } else if (best == 0 && np == 0) {
+            /* the head (a reason line and a question) leaves no room for
+             * the first item: page 0 shows the head and "more" alone */
+            flow_pager_build(pg, &sc, 0, 0, 0);
+            if (!flow_screen_fits(set, ch, &sc)) {
+                *fits = 0;
+                best = 1;
+            }
         } else if (best == 0) {
             *fits = 0;
             best = from + 1;
@@ -195,14 +193,11 @@ flow_pager_render(const struct flow_set *set, enum flow_channel ch,
     size_t starts[FLOW_LINES_MAX + 1];
     int ok;
     unsigned np = flow_pager_cut(set, ch, pg, starts, &ok);
-    if (page >= np)
-        page = np - 1;
+    if (page >= np) page = np - 1;
     struct flow_screen sc;
     flow_pager_build(pg, &sc, page, starts[page], starts[page + 1]);
-    if (out != NULL)
-        flow_out_set(set, ch, &sc, out);
-    if (fits != NULL)
-        *fits = ok;
+    if (out != NULL) flow_out_set(set, ch, &sc, out);
+    if (fits != NULL) *fits = ok;
     return np;
 }
 
@@ -249,8 +244,8 @@ flow_state_put(const struct flow_set *set, struct flow_state *st,
  */
 
 size_t
-flow_choices(const struct flow_node *node, const struct flow_state *st,
-             int li, struct flow_choice *out)
+flow_choices(const struct flow_node *node, const struct flow_state *st, int li,
+             struct flow_choice *out)
 {
     size_t n = 0;
     if (node->list == NULL) {
@@ -264,8 +259,7 @@ flow_choices(const struct flow_node *node, const struct flow_state *st,
         }
         return n;
     }
-    const char *parent = node->filter ? flow_state_get(st, node->filter)
-                                      : NULL;
+    const char *parent = node->filter ? flow_state_get(st, node->filter) : NULL;
     for (size_t i = 0; i < node->list->n && n < FLOW_CHOICES_MAX; i++) {
         const struct flow_item *it = &node->list->items[i];
         if (node->filter && (parent == NULL || strcmp(it->parent, parent)))
@@ -287,23 +281,19 @@ flow_next_of(const struct flow_node *node, const struct flow_state *st,
     if (value != NULL && node->kind == FLOW_K_MENU && node->list == NULL) {
         for (size_t i = 0; i < node->nopts; i++) {
             const struct flow_option *o = &node->opts[i];
-            if (strcmp(o->value, value) != 0)
-                continue;
+            if (strcmp(o->value, value) != 0) continue;
             if (o->flow) {
                 *flow_to = o->flow;
                 return NULL;
             }
-            if (o->next)
-                return o->next;
+            if (o->next) return o->next;
         }
     }
     for (size_t i = 0; i < node->nbr; i++) {
         const struct flow_branch *b = &node->br[i];
-        if (b->field == NULL)
-            return b->next;
+        if (b->field == NULL) return b->next;
         const char *v = flow_state_get(st, b->field);
-        if (v != NULL && strcmp(v, b->equals) == 0)
-            return b->next;
+        if (v != NULL && strcmp(v, b->equals) == 0) return b->next;
     }
     return node->next;
 }
@@ -313,8 +303,7 @@ static int
 flow_value_ok(const struct flow_node *node, const struct flow_state *st,
               const char *value)
 {
-    if (node->kind == FLOW_K_INPUT)
-        return 1;
+    if (node->kind == FLOW_K_INPUT) return 1;
     struct flow_choice ch[FLOW_CHOICES_MAX];
     size_t n = flow_choices(node, st, 0, ch);
     const char *p = value;
@@ -323,10 +312,9 @@ flow_value_ok(const struct flow_node *node, const struct flow_state *st,
         size_t len = e ? (size_t)(e - p) : strlen(p);
         int found = 0;
         for (size_t i = 0; i < n && !found; i++)
-            found = strlen(ch[i].value) == len &&
-                    memcmp(ch[i].value, p, len) == 0;
-        if (!found)
-            return 0;
+            found =
+                strlen(ch[i].value) == len && memcmp(ch[i].value, p, len) == 0;
+        if (!found) return 0;
         p = e ? e + 1 : NULL;
     } while (p != NULL && node->kind == FLOW_K_MULTI);
     return p == NULL;
@@ -339,17 +327,14 @@ flow_walk(const struct flow_set *set, const struct flow_def *f,
     (void)set;
     const struct flow_node *nd = flow_node_find(f, f->start);
     for (size_t guard = 0; nd != NULL && guard <= f->n; guard++) {
-        if (nd->kind == FLOW_K_CONFIRM || nd->kind == FLOW_K_END)
-            return nd;
+        if (nd->kind == FLOW_K_CONFIRM || nd->kind == FLOW_K_END) return nd;
         const char *v = flow_state_get(st, nd->field);
-        if (v == NULL || !flow_value_ok(nd, st, v))
-            return nd;
+        if (v == NULL || !flow_value_ok(nd, st, v)) return nd;
         if (visit != NULL && !(nd->skip_if_set && !nd->has_label))
             visit(nd, v, arg);
         const char *to;
         const char *next = flow_next_of(nd, st, v, &to);
-        if (to != NULL)
-            return NULL;
+        if (to != NULL) return NULL;
         nd = flow_node_find(f, next);
     }
     return NULL;
@@ -374,10 +359,9 @@ flow_display(const struct flow_node *node, const struct flow_state *st,
         size_t vl = e ? (size_t)(e - p) : strlen(p);
         for (size_t i = 0; i < n; i++)
             if (strlen(ch[i].value) == vl && !memcmp(ch[i].value, p, vl)) {
-                int w = snprintf(buf + len, cap - len, "%s%s",
-                                 len ? ", " : "", ch[i].label);
-                if (w > 0 && (size_t)w < cap - len)
-                    len += (size_t)w;
+                int w = snprintf(buf + len, cap - len, "%s%s", len ? ", " : "",
+                                 ch[i].label);
+                if (w > 0 && (size_t)w < cap - len) len += (size_t)w;
             }
         p = e ? e + 1 : NULL;
     }
@@ -434,11 +418,9 @@ flow_expand(const struct flow_def *f, const struct flow_state *st, int li,
                 v = a;
             }
         }
-        if (v == NULL)
-            v = "";
+        if (v == NULL) v = "";
         int w = snprintf(buf + len, cap - len, "%s", v);
-        if (w < 0 || (size_t)w >= cap - len)
-            break;
+        if (w < 0 || (size_t)w >= cap - len) break;
         len += (size_t)w;
         p = e + 1;
     }
@@ -458,8 +440,7 @@ struct flow_view {
 };
 
 static void
-flow_nav_init(const struct flow_view *v, struct flow_pager *pg,
-              int back_first)
+flow_nav_init(const struct flow_view *v, struct flow_pager *pg, int back_first)
 {
     const struct flow_settings *s = &v->set->s;
     const char *lang = v->st->lang;
@@ -478,8 +459,7 @@ flow_nav_init(const struct flow_view *v, struct flow_pager *pg,
 static const char *
 flow_head(const struct flow_view *v, struct flow_pager *pg, const char *q)
 {
-    if (v->st->why[0] == '\0')
-        return flow_pager_str(pg, q, "", "");
+    if (v->st->why[0] == '\0') return flow_pager_str(pg, q, "", "");
     return flow_pager_str(pg, flow_message(v->set, v->st->lang, v->st->why),
                           "\n", q);
 }
@@ -505,17 +485,15 @@ struct flow_rb {
 static int
 flow_rb_wanted(const struct flow_node *confirm, const struct flow_node *nd)
 {
-    if (!nd->has_label)
-        return 0;
-    if (confirm->nfields == 0)
-        return 1;
+    if (!nd->has_label) return 0;
+    if (confirm->nfields == 0) return 1;
     for (size_t i = 0; i < confirm->nfields; i++)
-        if (strcmp(confirm->fields[i], nd->field) == 0)
-            return 1;
+        if (strcmp(confirm->fields[i], nd->field) == 0) return 1;
     return 0;
 }
 
-/* Split a read-back line that is too long for a page by itself. */
+/* Split a read-back line that is too long for a page by itself (the first
+ * one shares page 0 with the head). */
 static void
 flow_rb_add(struct flow_rb *rb, const char *line)
 {
@@ -533,17 +511,30 @@ flow_rb_add(struct flow_rb *rb, const char *line)
             int fits = 1;
             for (int last = 0; last < 2; last++) {
                 flow_screen_reset(&sc);
+                if (pg->n == 0 && pg->head) flow_screen_line(&sc, pg->head);
                 flow_screen_line(&sc, part);
                 flow_screen_line(&sc, last ? pg->foot_last : pg->more);
                 flow_screen_line(&sc, pg->back);
                 fits &= flow_screen_fits(v->set, v->ch, &sc);
             }
-            if (fits || cut <= 1)
-                break;
+            if (fits || cut <= 1) break;
             /* back off to the start of the previous code point */
             cut--;
             while (cut > 0 && ((unsigned char)p[cut] & 0xC0) == 0x80)
                 cut--;
+        }
+        /* cut between two answers (", "), else at a space: never inside
+         * a word */
+        if (cut < len) {
+            size_t sp = cut, at = 0;
+            for (; sp > 1 && at == 0; sp--)
+                if (p[sp - 1] == ' ' && p[sp - 2] == ',') at = sp;
+            for (sp = cut; sp > 1 && at == 0; sp--)
+                if (p[sp - 1] == ' ') at = sp;
+            if (at > 1) {
+                cut = at;
+                snprintf(part, sizeof(part), "%.*s", (int)(cut - 1), p);
+            }
         }
         flow_pager_item(pg, flow_pager_str(pg, part, "", ""));
         p += cut;
@@ -555,11 +546,9 @@ flow_rb_visit(const struct flow_node *nd, const char *value, void *arg)
 {
     struct flow_rb *rb = arg;
     const struct flow_view *v = rb->v;
-    if (!flow_rb_wanted(v->nd, nd) || rb->n == FLOW_ANSWERS_MAX)
-        return;
+    if (!flow_rb_wanted(v->nd, nd) || rb->n == FLOW_ANSWERS_MAX) return;
     rb->nodes[rb->n++] = nd;
-    if (!rb->lines)
-        return;
+    if (!rb->lines) return;
     char disp[FLOW_VALUE_MAX * 2], line[FLOW_VALUE_MAX * 3];
     flow_display(nd, v->st, value, v->li, disp, sizeof(disp));
     snprintf(line, sizeof(line), "%s: %s", flow_text_get(&nd->label, v->li),
@@ -568,8 +557,8 @@ flow_rb_visit(const struct flow_node *nd, const char *value, void *arg)
 }
 
 static unsigned
-flow_render_node(const struct flow_view *v, unsigned page,
-                 struct flow_out *out, int *fits)
+flow_render_node(const struct flow_view *v, unsigned page, struct flow_out *out,
+                 int *fits)
 {
     struct flow_pager pg;
     struct flow_choice ch[FLOW_CHOICES_MAX];
@@ -580,12 +569,16 @@ flow_render_node(const struct flow_view *v, unsigned page,
 
     if (st->flags & FLOW_SF_RESUME) {
         flow_nav_init(v, &pg, 0);
-        pg.head = flow_pager_str(&pg, flow_message(v->set, lang,
-                                                   "resume_prompt"), "", "");
-        flow_pager_item(&pg, flow_pager_str(&pg, "1. ",
-                        flow_message(v->set, lang, "resume_continue"), ""));
-        flow_pager_item(&pg, flow_pager_str(&pg, "2. ",
-                        flow_message(v->set, lang, "resume_restart"), ""));
+        pg.head = flow_pager_str(
+            &pg, flow_message(v->set, lang, "resume_prompt"), "", "");
+        flow_pager_item(
+            &pg,
+            flow_pager_str(&pg, "1. ",
+                           flow_message(v->set, lang, "resume_continue"), ""));
+        flow_pager_item(
+            &pg,
+            flow_pager_str(&pg, "2. ",
+                           flow_message(v->set, lang, "resume_restart"), ""));
         return flow_pager_render(v->set, v->ch, &pg, 0, out, fits);
     }
 
@@ -606,20 +599,19 @@ flow_render_node(const struct flow_view *v, unsigned page,
         if (st->flags & FLOW_SF_EDITPICK) {
             pg.back_first = 1;
             flow_walk(v->set, v->f, st, flow_rb_visit, &rb);
-            pg.head = flow_head(v, &pg, flow_message(v->set, lang,
-                                                     "edit_which"));
+            pg.head =
+                flow_head(v, &pg, flow_message(v->set, lang, "edit_which"));
             for (size_t i = 0; i < rb.n; i++)
                 ch[i].label = flow_text_get(&rb.nodes[i]->label, v->li);
             flow_numbered(&pg, ch, rb.n);
             break;
         }
         pg.head = flow_head(v, &pg, q);
-        pg.foot_last = flow_pager_str(&pg, "1. ",
-                                      flow_message(v->set, lang,
-                                                   "confirm_ok"), "\n");
-        pg.foot_last = flow_pager_str(&pg, pg.foot_last, "2. ",
-                                      flow_message(v->set, lang,
-                                                   "confirm_edit"));
+        pg.foot_last = flow_pager_str(
+            &pg, "1. ", flow_message(v->set, lang, "confirm_ok"), "\n");
+        pg.foot_last =
+            flow_pager_str(&pg, pg.foot_last, "2. ",
+                           flow_message(v->set, lang, "confirm_edit"));
         rb.lines = 1;
         flow_walk(v->set, v->f, st, flow_rb_visit, &rb);
         break;
@@ -675,8 +667,7 @@ flow_render(const struct flow_set *set, const struct flow_state *st,
     }
     flow_render_node(&v, st->page, out, NULL);
     out->done = (st->flags & FLOW_SF_DONE) != 0;
-    if (out->done && v.nd->kind == FLOW_K_END)
-        out->action = v.nd->action;
+    if (out->done && v.nd->kind == FLOW_K_END) out->action = v.nd->action;
     return 0;
 }
 
@@ -687,8 +678,7 @@ flow_render_check(const struct flow_set *set, const struct flow_state *st,
     struct flow_view v;
     int fits;
     memset(out, 0, sizeof(*out));
-    if (flow_view_init(set, st, &v) != 0)
-        return 0;
+    if (flow_view_init(set, st, &v) != 0) return 0;
     unsigned np = flow_render_node(&v, 0, out, &fits);
     int ok = fits && out->used <= out->limit;
     for (unsigned p = 1; p < np && ok; p++) {
@@ -708,12 +698,10 @@ flow_render_end(const struct flow_set *set, const struct flow_state *st,
         return flow_render(set, st, out);
     const char *tmpl = flow_text_get(&v.nd->text, v.li);
     for (size_t i = 0; vars && vars[i]; i++) {
-        if (strncmp(vars[i], "outcome=", 8) != 0)
-            continue;
+        if (strncmp(vars[i], "outcome=", 8) != 0) continue;
         const char *oc = vars[i] + 8;
         const struct flow_msg *m = flow_msg_find(set, oc);
-        if (m != NULL)
-            tmpl = flow_text_get(&m->text, v.li);
+        if (m != NULL) tmpl = flow_text_get(&m->text, v.li);
         for (size_t k = 0; k < v.nd->nouts; k++)
             if (strcmp(v.nd->outs[k].id, oc) == 0)
                 tmpl = flow_text_get(&v.nd->outs[k].text, v.li);
@@ -786,14 +774,12 @@ flow_begin(const struct flow_set *set, struct flow_state *st,
 /* Show node_id of f, skipping nodes whose answer is already known. */
 static int
 flow_enter(const struct flow_set *set, struct flow_state *st,
-           const struct flow_def *f, const char *node_id,
-           struct flow_out *out)
+           const struct flow_def *f, const char *node_id, struct flow_out *out)
 {
     const struct flow_node *nd = flow_node_find(f, node_id);
     for (size_t guard = 0; nd != NULL && guard <= f->n; guard++) {
         const char *v = nd->field ? flow_state_get(st, nd->field) : NULL;
-        if (!nd->skip_if_set || v == NULL)
-            break;
+        if (!nd->skip_if_set || v == NULL) break;
         const char *to;
         const char *next = flow_next_of(nd, st, v, &to);
         if (to != NULL)
@@ -808,8 +794,7 @@ flow_enter(const struct flow_set *set, struct flow_state *st,
     st->page = 0;
     st->tries = 0;
     st->why[0] = '\0';
-    if (nd->kind == FLOW_K_END)
-        st->flags |= FLOW_SF_DONE;
+    if (nd->kind == FLOW_K_END) st->flags |= FLOW_SF_DONE;
     return flow_render(set, st, out);
 }
 
@@ -851,18 +836,16 @@ flow_dial(const struct flow_set *set, struct flow_state *st,
         return flow_render(set, st, out);
     }
     char lang[FLOW_LANG_MAX] = "";
-    if (st->flags & FLOW_SF_LANG)
-        flow_copy(lang, sizeof(lang), st->lang);
+    if (st->flags & FLOW_SF_LANG) flow_copy(lang, sizeof(lang), st->lang);
     if (flow_id == NULL)
-        flow_id = channel == FLOW_CH_SMS ? set->s.entry_sms
-                                         : set->s.entry_ussd;
+        flow_id = channel == FLOW_CH_SMS ? set->s.entry_sms : set->s.entry_ussd;
     return flow_start(set, st, flow_id, lang, channel, ctx, out);
 }
 
 /* A wrong answer: re-ask with a reason, or end after max_tries. */
 static int
-flow_wrong(const struct flow_set *set, struct flow_state *st,
-           const char *why, struct flow_out *out)
+flow_wrong(const struct flow_set *set, struct flow_state *st, const char *why,
+           struct flow_out *out)
 {
     st->tries++;
     if (st->tries >= set->s.max_tries) {
@@ -879,11 +862,9 @@ static size_t
 flow_pick(const char *in, size_t n)
 {
     size_t v = 0;
-    if (in[0] == '\0' || in[0] == '0')
-        return 0;
+    if (in[0] == '\0' || in[0] == '0') return 0;
     for (const char *p = in; *p; p++) {
-        if (*p < '0' || *p > '9' || v > 1000)
-            return 0;
+        if (*p < '0' || *p > '9' || v > 1000) return 0;
         v = v * 10 + (size_t)(*p - '0');
     }
     return v <= n ? v : 0;
@@ -902,39 +883,32 @@ flow_pick_many(const struct flow_node *nd, const struct flow_choice *ch,
             p++;
         size_t len = 0;
         while (*p && !strchr(" ,.+*-;/", *p)) {
-            if (len + 1 < sizeof(tok))
-                tok[len] = *p;
+            if (len + 1 < sizeof(tok)) tok[len] = *p;
             len++;
             p++;
         }
-        if (len == 0)
-            break;
-        if (len >= sizeof(tok))
-            return "invalid_choice";
+        if (len == 0) break;
+        if (len >= sizeof(tok)) return "invalid_choice";
         tok[len] = '\0';
         size_t k = flow_pick(tok, n);
-        if (k == 0)
-            return "invalid_choice";
+        if (k == 0) return "invalid_choice";
         int dup = 0;
         for (size_t i = 0; i < np; i++)
             dup |= picked[i] == k;
         if (!dup) {
-            if (np == FLOW_CHOICES_MAX)
-                return "too_many_choices";
+            if (np == FLOW_CHOICES_MAX) return "too_many_choices";
             picked[np++] = k;
         }
     }
     if (np < (size_t)nd->min)
         return np == 0 ? "invalid_choice" : "too_few_choices";
-    if (np > (size_t)nd->max)
-        return "too_many_choices";
+    if (np > (size_t)nd->max) return "too_many_choices";
     size_t len = 0;
     out[0] = '\0';
     for (size_t i = 0; i < np; i++) {
         int w = snprintf(out + len, cap - len, "%s%s", i ? "," : "",
                          ch[picked[i] - 1].value);
-        if (w < 0 || (size_t)w >= cap - len)
-            return "too_many_choices";
+        if (w < 0 || (size_t)w >= cap - len) return "too_many_choices";
         len += (size_t)w;
     }
     return NULL;
@@ -974,16 +948,14 @@ flow_advance(const struct flow_set *set, struct flow_state *st,
         const struct flow_node *w = flow_walk(set, f, st, NULL, NULL);
         if (w == NULL || w->kind == FLOW_K_CONFIRM || w->kind == FLOW_K_END)
             st->flags &= ~FLOW_SF_EDIT;
-        if (w != NULL)
-            next = w->id;
+        if (w != NULL) next = w->id;
     }
     return flow_enter(set, st, f, next, out);
 }
 
 int
-flow_step(const struct flow_set *set, struct flow_state *st,
-          const char *input, size_t len, const struct flow_ctx *ctx,
-          struct flow_out *out)
+flow_step(const struct flow_set *set, struct flow_state *st, const char *input,
+          size_t len, const struct flow_ctx *ctx, struct flow_out *out)
 {
     char in[FLOW_INPUT_MAX + 1];
     struct flow_view v;
@@ -1037,8 +1009,7 @@ flow_step(const struct flow_set *set, struct flow_state *st,
         } else {
             const char *prev = st->hist[--st->nhist];
             const struct flow_node *p = flow_node_find(v.f, prev);
-            if (p == NULL)
-                return flow_render(set, st, out);
+            if (p == NULL) return flow_render(set, st, out);
             snprintf(st->node, sizeof(st->node), "%s", p->id);
             st->tries = 0;
             st->flags &= ~FLOW_SF_DONE;
@@ -1058,15 +1029,13 @@ flow_step(const struct flow_set *set, struct flow_state *st,
     case FLOW_K_MENU:
         n = flow_choices(v.nd, st, v.li, ch);
         k = flow_pick(in, n);
-        if (k == 0)
-            return flow_wrong(set, st, "invalid_choice", out);
+        if (k == 0) return flow_wrong(set, st, "invalid_choice", out);
         flow_state_put(set, st, v.nd->field, ch[k - 1].value);
         return flow_advance(set, st, v.f, v.nd, ch[k - 1].value, ctx, out);
     case FLOW_K_MULTI:
         n = flow_choices(v.nd, st, v.li, ch);
         why = flow_pick_many(v.nd, ch, n, in, value, sizeof(value));
-        if (why != NULL)
-            return flow_wrong(set, st, why, out);
+        if (why != NULL) return flow_wrong(set, st, why, out);
         flow_state_put(set, st, v.nd->field, value);
         return flow_advance(set, st, v.f, v.nd, value, ctx, out);
     case FLOW_K_INPUT: {
@@ -1081,8 +1050,7 @@ flow_step(const struct flow_set *set, struct flow_state *st,
         year = (int)(yoe + era * 400 + (mp >= 10));
         why = flow_validate(v.nd->validator, &v.nd->vp, in, year, value,
                             sizeof(value));
-        if (why != NULL)
-            return flow_wrong(set, st, why, out);
+        if (why != NULL) return flow_wrong(set, st, why, out);
         flow_state_put(set, st, v.nd->field, value);
         return flow_advance(set, st, v.f, v.nd, value, ctx, out);
     }
@@ -1092,8 +1060,7 @@ flow_step(const struct flow_set *set, struct flow_state *st,
             struct flow_rb rb = {.v = &v, .pg = &pg, .lines = 0};
             flow_walk(set, v.f, st, flow_rb_visit, &rb);
             k = flow_pick(in, rb.n);
-            if (k == 0)
-                return flow_wrong(set, st, "invalid_choice", out);
+            if (k == 0) return flow_wrong(set, st, "invalid_choice", out);
             st->flags &= ~FLOW_SF_EDITPICK;
             st->flags |= FLOW_SF_EDIT;
             flow_hist_push(st, v.nd->id);
@@ -1192,10 +1159,8 @@ flow_rec_visit(const struct flow_node *nd, const char *value, void *arg)
 {
     struct flow_rec *r = arg;
     struct flow_json *j = r->j;
-    if (strcmp(nd->field, "lang") == 0)
-        return;
-    if (!r->first)
-        flow_json_raw(j, ",", 1);
+    if (strcmp(nd->field, "lang") == 0) return;
+    if (!r->first) flow_json_raw(j, ",", 1);
     r->first = 0;
     flow_json_str(j, nd->field, strlen(nd->field));
     flow_json_raw(j, ":", 1);
@@ -1205,16 +1170,14 @@ flow_rec_visit(const struct flow_node *nd, const char *value, void *arg)
         for (int i = 0; p != NULL && *p; i++) {
             const char *e = strchr(p, ',');
             size_t len = e ? (size_t)(e - p) : strlen(p);
-            if (i)
-                flow_json_raw(j, ",", 1);
+            if (i) flow_json_raw(j, ",", 1);
             flow_json_str(j, p, len);
             p = e ? e + 1 : NULL;
         }
         flow_json_raw(j, "]", 1);
-    } else if (nd->kind == FLOW_K_INPUT &&
-               (!strcmp(nd->validator, "year") ||
-                !strcmp(nd->validator, "age") ||
-                !strcmp(nd->validator, "number"))) {
+    } else if (nd->kind == FLOW_K_INPUT && (!strcmp(nd->validator, "year") ||
+                                            !strcmp(nd->validator, "age") ||
+                                            !strcmp(nd->validator, "number"))) {
         flow_json_raw(j, value, strlen(value)); /* validated digits */
     } else {
         flow_json_str(j, value, strlen(value));
@@ -1229,21 +1192,19 @@ flow_record_json(const struct flow_set *set, const struct flow_state *st,
     const struct flow_def *f = flow_def_find(set, st->flow);
     const struct flow_node *nd = f ? flow_node_find(f, st->node) : NULL;
     char ref[FLOW_REF_MAX], num[32];
-    if (cap == 0)
-        return -1;
+    if (cap == 0) return -1;
     buf[0] = '\0';
     flow_ref_from_key(st->key, ref);
     flow_json_raw(&j, "{\"flow\":", 8);
     flow_json_str(&j, st->flow, strlen(st->flow));
-    flow_json_kv(&j, "action", nd && nd->kind == FLOW_K_END ? nd->action
-                                                            : NULL);
+    flow_json_kv(&j, "action",
+                 nd && nd->kind == FLOW_K_END ? nd->action : NULL);
     flow_json_kv(&j, "key", st->key);
     flow_json_kv(&j, "ref", ref);
     flow_json_kv(&j, "lang", st->lang);
     flow_json_kv(&j, "channel", flow_channel_name(st->channel));
     flow_json_kv(&j, "msisdn", msisdn);
-    snprintf(num, sizeof(num), ",\"started\":%lld",
-             (long long)st->started);
+    snprintf(num, sizeof(num), ",\"started\":%lld", (long long)st->started);
     flow_json_raw(&j, num, strlen(num));
     flow_json_raw(&j, ",\"answers\":{", 12);
     if (f != NULL) {

@@ -17,19 +17,39 @@
 #include "flows/flow_model.h"
 
 /* Messages the engine and the gateway show. */
-static const char *const flow_required_msgs[] = {
-    "back", "more", "confirm_ok", "confirm_edit", "edit_which",
-    "invalid_choice", "invalid_name", "invalid_year", "invalid_age",
-    "invalid_number", "invalid_nid", "invalid_passport", "invalid_phone",
-    "invalid_format", "invalid_input", "too_many_choices", "too_few_choices",
-    "too_many_tries", "resume_prompt", "resume_continue", "resume_restart",
-    "busy", "state_lost", "saved_queued", "try_later", "not_registered",
-    "ended", NULL};
+static const char *const flow_required_msgs[] = {"back",
+                                                 "more",
+                                                 "confirm_ok",
+                                                 "confirm_edit",
+                                                 "edit_which",
+                                                 "invalid_choice",
+                                                 "invalid_name",
+                                                 "invalid_year",
+                                                 "invalid_age",
+                                                 "invalid_number",
+                                                 "invalid_nid",
+                                                 "invalid_passport",
+                                                 "invalid_phone",
+                                                 "invalid_format",
+                                                 "invalid_input",
+                                                 "too_many_choices",
+                                                 "too_few_choices",
+                                                 "too_many_tries",
+                                                 "resume_prompt",
+                                                 "resume_continue",
+                                                 "resume_restart",
+                                                 "busy",
+                                                 "state_lost",
+                                                 "saved_queued",
+                                                 "try_later",
+                                                 "not_registered",
+                                                 "ended",
+                                                 NULL};
 
 /* Messages shown as a whole screen on their own. */
 static const char *const flow_screen_msgs[] = {
-    "too_many_tries", "busy", "state_lost", "saved_queued", "try_later",
-    "not_registered", "ended", NULL};
+    "too_many_tries", "busy",           "state_lost", "saved_queued",
+    "try_later",      "not_registered", "ended",      NULL};
 
 static const char *const flow_actions[] = {
     "submit_registration", "update_skills", "status_lookup", NULL};
@@ -52,8 +72,7 @@ flow_lint_text(struct flow_linter *l, const char *file, int line,
 static int
 flow_lint_field_known(const struct flow_def *f, const char *field)
 {
-    if (strcmp(field, "lang") == 0)
-        return 1;
+    if (strcmp(field, "lang") == 0) return 1;
     for (size_t i = 0; i < f->n; i++)
         if (f->nodes[i].field && strcmp(f->nodes[i].field, field) == 0)
             return 1;
@@ -64,8 +83,7 @@ static int
 flow_lint_in(const char *const *set, const char *s)
 {
     for (; *set; set++)
-        if (strcmp(*set, s) == 0)
-            return 1;
+        if (strcmp(*set, s) == 0) return 1;
     return 0;
 }
 
@@ -78,19 +96,19 @@ flow_lint_ref(struct flow_linter *l, const struct flow_def *f, int line,
               const char *next, const char *what)
 {
     if (next != NULL && flow_node_find(f, next) == NULL)
-        flow_diag_add(l->diag, f->file, line, "%s '%s' is not a node of "
-                      "flow '%s'", what, next, f->id);
+        flow_diag_add(l->diag, f->file, line,
+                      "%s '%s' is not a node of "
+                      "flow '%s'",
+                      what, next, f->id);
 }
 
 static void
 flow_lint_reach(const struct flow_def *f, const char *id, unsigned char *seen)
 {
     const struct flow_node *nd = flow_node_find(f, id);
-    if (nd == NULL)
-        return;
+    if (nd == NULL) return;
     size_t i = (size_t)(nd - f->nodes);
-    if (seen[i])
-        return;
+    if (seen[i]) return;
     seen[i] = 1;
     flow_lint_reach(f, nd->next, seen);
     for (size_t k = 0; k < nd->nopts; k++)
@@ -108,8 +126,7 @@ flow_lint_placeholders(struct flow_linter *l, const struct flow_def *f,
         const char *p = t->s[i];
         while (p != NULL && (p = strchr(p, '{')) != NULL) {
             const char *e = strchr(p, '}');
-            if (e == NULL)
-                break;
+            if (e == NULL) break;
             char name[FLOW_ID_MAX];
             size_t n = (size_t)(e - p - 1);
             if (n > 0 && n < sizeof(name)) {
@@ -148,10 +165,12 @@ flow_lint_node(struct flow_linter *l, const struct flow_def *f,
             flow_diag_add(l->diag, f->file, o->line, "unknown flow '%s'",
                           o->flow);
         if (o->flow && nd->skip_if_set)
-            flow_diag_add(l->diag, f->file, o->line, "an option of a "
+            flow_diag_add(l->diag, f->file, o->line,
+                          "an option of a "
                           "skip_if_set node cannot start a flow");
         if (o->flow && nd->kind == FLOW_K_MULTI)
-            flow_diag_add(l->diag, f->file, o->line, "an option of a multi "
+            flow_diag_add(l->diag, f->file, o->line,
+                          "an option of a multi "
                           "node cannot start a flow");
         for (size_t k = 0; k < i; k++)
             if (strcmp(nd->opts[k].value, o->value) == 0)
@@ -165,9 +184,10 @@ flow_lint_node(struct flow_linter *l, const struct flow_def *f,
     if (nd->list != NULL) {
         for (size_t i = 0; i < nd->list->n; i++) {
             const struct flow_item *it = &nd->list->items[i];
-            snprintf(what, sizeof(what), "item '%s' of list '%s' (used by "
-                     "node '%s' of %s)", it->code, nd->list->id, nd->id,
-                     f->file);
+            snprintf(what, sizeof(what),
+                     "item '%s' of list '%s' (used by "
+                     "node '%s' of %s)",
+                     it->code, nd->list->id, nd->id, f->file);
             flow_lint_text(l, nd->list->file, it->line, f->langs, &it->label,
                            what);
         }
@@ -180,12 +200,16 @@ flow_lint_node(struct flow_linter *l, const struct flow_def *f,
                           "branch on unknown field '%s'", nd->br[i].field);
     }
     if (nd->filter && !flow_lint_field_known(f, nd->filter))
-        flow_diag_add(l->diag, f->file, nd->line, "filter on unknown field "
-                      "'%s'", nd->filter);
+        flow_diag_add(l->diag, f->file, nd->line,
+                      "filter on unknown field "
+                      "'%s'",
+                      nd->filter);
     for (size_t i = 0; i < nd->nfields; i++)
         if (!flow_lint_field_known(f, nd->fields[i]))
-            flow_diag_add(l->diag, f->file, nd->line, "confirm lists unknown "
-                          "field '%s'", nd->fields[i]);
+            flow_diag_add(l->diag, f->file, nd->line,
+                          "confirm lists unknown "
+                          "field '%s'",
+                          nd->fields[i]);
 
     /* Where can the caller go from here? */
     int out = nd->next != NULL;
@@ -197,21 +221,24 @@ flow_lint_node(struct flow_linter *l, const struct flow_def *f,
             out &= nd->opts[i].next != NULL || nd->opts[i].flow != NULL;
     }
     if (nd->kind != FLOW_K_END && !out)
-        flow_diag_add(l->diag, f->file, nd->line, "node '%s' is a dead end: "
-                      "give it a 'next'", nd->id);
+        flow_diag_add(l->diag, f->file, nd->line,
+                      "node '%s' is a dead end: "
+                      "give it a 'next'",
+                      nd->id);
     if (nd->kind == FLOW_K_END) {
         if (nd->action && !flow_lint_in(flow_actions, nd->action))
-            flow_diag_add(l->diag, f->file, nd->line, "unknown action '%s' "
+            flow_diag_add(l->diag, f->file, nd->line,
+                          "unknown action '%s' "
                           "(submit_registration, update_skills, "
-                          "status_lookup)", nd->action);
+                          "status_lookup)",
+                          nd->action);
         flow_lint_placeholders(l, f, nd->line, &nd->text);
         for (size_t i = 0; i < nd->nouts; i++) {
             snprintf(what, sizeof(what), "outcome '%s' of node '%s'",
                      nd->outs[i].id, nd->id);
             flow_lint_text(l, f->file, nd->outs[i].line, f->langs,
                            &nd->outs[i].text, what);
-            flow_lint_placeholders(l, f, nd->outs[i].line,
-                                   &nd->outs[i].text);
+            flow_lint_placeholders(l, f, nd->outs[i].line, &nd->outs[i].text);
         }
     }
     if (nd->kind == FLOW_K_MULTI) {
@@ -221,9 +248,10 @@ flow_lint_node(struct flow_linter *l, const struct flow_def *f,
         size_t n = nd->list && !nd->filter ? nd->list->n
                                            : flow_choices(nd, &st, 0, ch);
         if (!nd->filter && (size_t)nd->max > n)
-            flow_diag_add(l->diag, f->file, nd->line, "multi node '%s' "
-                          "allows %ld picks of %zu choices", nd->id, nd->max,
-                          n);
+            flow_diag_add(l->diag, f->file, nd->line,
+                          "multi node '%s' "
+                          "allows %ld picks of %zu choices",
+                          nd->id, nd->max, n);
     }
     if (nd->kind == FLOW_K_INPUT && nd->validator &&
         flow_validator_known(nd->validator)) {
@@ -232,9 +260,11 @@ flow_lint_node(struct flow_linter *l, const struct flow_def *f,
         for (int i = 0; keys[i]; i++)
             if (flow_validate(nd->validator, &nd->vp, keys[i], 2026, out_v,
                               sizeof(out_v)) == NULL)
-                flow_diag_add(l->diag, f->file, nd->line, "input '%s' accepts "
+                flow_diag_add(l->diag, f->file, nd->line,
+                              "input '%s' accepts "
                               "the navigation key '%s' as an answer: raise "
-                              "'min' or change the key", nd->id, keys[i]);
+                              "'min' or change the key",
+                              nd->id, keys[i]);
     }
 }
 
@@ -292,19 +322,17 @@ flow_lint_widest(struct flow_wide *w)
         for (long p = 0; p < picks; p++) {
             size_t best = n;
             for (size_t k = 0; k < n; k++)
-                if (!used[k] && (best == n || strlen(ch[k].label) >
-                                                  strlen(ch[best].label)))
+                if (!used[k] &&
+                    (best == n || strlen(ch[k].label) > strlen(ch[best].label)))
                     best = k;
-            if (best == n)
-                break;
+            if (best == n) break;
             used[best] = 1;
             int wr = snprintf(a->value + len, sizeof(a->value) - len, "%s%s",
                               len ? "," : "", ch[best].value);
             if (wr > 0 && (size_t)wr < sizeof(a->value) - len)
                 len += (size_t)wr;
         }
-        if (len == 0)
-            w->st.nanswers--; /* filtered list with no parent yet */
+        if (len == 0) w->st.nanswers--; /* filtered list with no parent yet */
     }
 }
 
@@ -316,12 +344,12 @@ flow_lint_screen(struct flow_linter *l, const struct flow_def *f,
                  const char *what)
 {
     struct flow_out out;
-    if (flow_render_check(l->set, st, &out) == 0)
-        return 0;
-    flow_diag_add(l->diag, f->file, nd->line, "%s of node '%s' does not "
-                  "fit one %s page in '%s' (%u/%u %s)", what, nd->id,
-                  flow_channel_name(st->channel), st->lang, out.used,
-                  out.limit, flow_enc_name(out.enc));
+    if (flow_render_check(l->set, st, &out) == 0) return 0;
+    flow_diag_add(l->diag, f->file, nd->line,
+                  "%s of node '%s' does not "
+                  "fit one %s page in '%s' (%u/%u %s)",
+                  what, nd->id, flow_channel_name(st->channel), st->lang,
+                  out.used, out.limit, flow_enc_name(out.enc));
     return -1;
 }
 
@@ -331,16 +359,16 @@ flow_lint_pages(struct flow_linter *l, const struct flow_def *f)
     const struct flow_set *set = l->set;
     static const char *const menu_why[] = {"", "invalid_choice",
                                            "invalid_input", NULL};
-    static const char *const multi_why[] = {"", "invalid_choice",
+    static const char *const multi_why[] = {"",
+                                            "invalid_choice",
                                             "invalid_input",
                                             "too_many_choices",
-                                            "too_few_choices", NULL};
+                                            "too_few_choices",
+                                            NULL};
     for (size_t li = 0; li < set->nlangs; li++) {
-        if (!(f->langs & (1u << li)))
-            continue;
+        if (!(f->langs & (1u << li))) continue;
         for (unsigned ch = 0; ch < 2; ch++) {
-            if (!(f->channels & (1u << ch)))
-                continue;
+            if (!(f->channels & (1u << ch))) continue;
             struct flow_wide w = {.f = f, .set = set, .li = (int)li};
             memset(&w.st, 0, sizeof(w.st));
             snprintf(w.st.flow, sizeof(w.st.flow), "%s", f->id);
@@ -376,14 +404,19 @@ flow_lint_pages(struct flow_linter *l, const struct flow_def *f)
                 case FLOW_K_CONFIRM:
                     if (flow_lint_screen(l, f, nd, &st, "the read-back"))
                         continue;
+                    snprintf(st.why, sizeof(st.why), "invalid_choice");
+                    if (flow_lint_screen(l, f, nd, &st,
+                                         "the read-back after a wrong key"))
+                        continue;
+                    st.why[0] = '\0';
                     st.flags = FLOW_SF_EDITPICK;
                     whys = menu_why;
                     break;
                 case FLOW_K_END: {
                     const char *vars[] = {"reason=", NULL, NULL};
                     char reason[128];
-                    const char *fill = set->langs[li][0] == 'e' ? "W"
-                                                               : "\xe0\xa6\x95";
+                    const char *fill =
+                        set->langs[li][0] == 'e' ? "W" : "\xe0\xa6\x95";
                     reason[0] = '\0';
                     for (int k = 0; k < 30; k++)
                         strcat(reason, fill);
@@ -422,10 +455,9 @@ flow_lint_pages(struct flow_linter *l, const struct flow_def *f)
                          k++) {
                         int dup = 0;
                         for (size_t m = 0; m < np; m++)
-                            dup |= !strcmp(parents[m],
-                                           nd->list->items[k].parent);
-                        if (!dup)
-                            parents[np++] = nd->list->items[k].parent;
+                            dup |=
+                                !strcmp(parents[m], nd->list->items[k].parent);
+                        if (!dup) parents[np++] = nd->list->items[k].parent;
                     }
                 }
                 for (size_t pi = 0; pi < (np ? np : 1); pi++) {
@@ -448,8 +480,7 @@ flow_lint_pages(struct flow_linter *l, const struct flow_def *f)
                         snprintf(st.why, sizeof(st.why), "%s", whys[k]);
                         bad = flow_lint_screen(l, f, nd, &st, "the screen");
                     }
-                    if (bad)
-                        break;
+                    if (bad) break;
                 }
             }
         }
@@ -472,23 +503,23 @@ flow_lint_messages(struct flow_linter *l)
                        &set->msgs[i].text, what);
     }
     for (size_t li = 0; li < set->nlangs; li++) {
-        if (!(set->msg_langs & (1u << li)))
-            continue;
+        if (!(set->msg_langs & (1u << li))) continue;
         for (unsigned ch = 0; ch < 2; ch++) {
             struct flow_out out;
             for (size_t i = 0; flow_screen_msgs[i]; i++) {
-                const struct flow_msg *m = flow_msg_find(set,
-                                                         flow_screen_msgs[i]);
-                if (m == NULL)
-                    continue;
+                const struct flow_msg *m =
+                    flow_msg_find(set, flow_screen_msgs[i]);
+                if (m == NULL) continue;
                 flow_render_message(set, set->langs[li], ch, m->id, &out);
                 /* {ref} is 10 characters where it appears */
                 unsigned extra = strstr(out.text, "{ref}") ? 5 : 0;
                 if (out.used + extra > out.limit)
-                    flow_diag_add(l->diag, file, m->line, "message '%s' is "
+                    flow_diag_add(l->diag, file, m->line,
+                                  "message '%s' is "
                                   "too long for one %s page in '%s' (%u/%u "
-                                  "%s)", m->id, flow_channel_name(ch),
-                                  set->langs[li], out.used + extra, out.limit,
+                                  "%s)",
+                                  m->id, flow_channel_name(ch), set->langs[li],
+                                  out.used + extra, out.limit,
                                   flow_enc_name(out.enc));
             }
         }
@@ -515,8 +546,10 @@ flow_lint(const struct flow_set *set, struct flow_diag *diag)
         size_t nerr = diag->n, nfields = 0;
         for (size_t i = 0; i < set->nlangs; i++)
             if ((f->langs & (1u << i)) && !(set->msg_langs & (1u << i)))
-                flow_diag_add(diag, f->file, 1, "language '%s' has no "
-                              "messages in messages.conf", set->langs[i]);
+                flow_diag_add(diag, f->file, 1,
+                              "language '%s' has no "
+                              "messages in messages.conf",
+                              set->langs[i]);
         if (flow_node_find(f, f->start) == NULL) {
             flow_diag_add(diag, f->file, 1, "start '%s' is not a node",
                           f->start ? f->start : "?");
@@ -543,13 +576,12 @@ flow_lint(const struct flow_set *set, struct flow_diag *diag)
         for (size_t k = 0; k < f->nkeywords; k++)
             for (size_t gi = 0; gi < fi; gi++)
                 for (size_t m = 0; m < set->flows[gi].nkeywords; m++)
-                    if (!strcasecmp(f->keywords[k],
-                                    set->flows[gi].keywords[m]))
-                        flow_diag_add(diag, f->file, 1, "keyword '%s' is "
+                    if (!strcasecmp(f->keywords[k], set->flows[gi].keywords[m]))
+                        flow_diag_add(diag, f->file, 1,
+                                      "keyword '%s' is "
                                       "also used by flow '%s'",
                                       f->keywords[k], set->flows[gi].id);
         /* Screens only once the structure is sound. */
-        if (diag->n == nerr)
-            flow_lint_pages(&l, f);
+        if (diag->n == nerr) flow_lint_pages(&l, f);
     }
 }

@@ -41,8 +41,7 @@ flow_arena_alloc(struct flow_set *set, size_t n)
     if (a == NULL || a->cap - a->used < n) {
         size_t cap = n > 16384 ? n : 16384;
         struct flow_arena *b = malloc(sizeof(*b) + cap);
-        if (b == NULL)
-            return NULL;
+        if (b == NULL) return NULL;
         b->next = a;
         b->used = 0;
         b->cap = cap;
@@ -60,16 +59,14 @@ flow_arena_strdup(struct flow_set *set, const char *s)
 {
     size_t n = strlen(s) + 1;
     char *p = flow_arena_alloc(set, n);
-    if (p != NULL)
-        memcpy(p, s, n);
+    if (p != NULL) memcpy(p, s, n);
     return p;
 }
 
 void
 flow_set_free(struct flow_set *set)
 {
-    if (set == NULL)
-        return;
+    if (set == NULL) return;
     struct flow_arena *a = set->arena;
     while (a != NULL) {
         struct flow_arena *n = a->next;
@@ -97,8 +94,8 @@ flow_diag_fini(struct flow_diag *d)
 }
 
 void
-flow_diag_add(struct flow_diag *d, const char *file, int line,
-              const char *fmt, ...)
+flow_diag_add(struct flow_diag *d, const char *file, int line, const char *fmt,
+              ...)
 {
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 16;
@@ -121,13 +118,20 @@ const char *
 flow_strerror(int err)
 {
     switch (err) {
-    case FLOW_OK: return "ok";
-    case FLOW_ENOMEM: return "out of memory";
-    case FLOW_ECONFIG: return "flows did not load";
-    case FLOW_ESTATE: return "corrupt or foreign session state";
-    case FLOW_ENOFLOW: return "no such flow or node";
-    case FLOW_EINPUT: return "input too long or not UTF-8";
-    case FLOW_EDONE: return "dialogue already ended";
+    case FLOW_OK:
+        return "ok";
+    case FLOW_ENOMEM:
+        return "out of memory";
+    case FLOW_ECONFIG:
+        return "flows did not load";
+    case FLOW_ESTATE:
+        return "corrupt or foreign session state";
+    case FLOW_ENOFLOW:
+        return "no such flow or node";
+    case FLOW_EINPUT:
+        return "input too long or not UTF-8";
+    case FLOW_EDONE:
+        return "dialogue already ended";
     }
     return "unknown error";
 }
@@ -156,33 +160,27 @@ flow_settings_default(struct flow_settings *s)
 int
 flow_lang_index(const struct flow_set *set, const char *lang)
 {
-    if (lang == NULL)
-        return -1;
+    if (lang == NULL) return -1;
     for (size_t i = 0; i < set->nlangs; i++)
-        if (strcmp(set->langs[i], lang) == 0)
-            return (int)i;
+        if (strcmp(set->langs[i], lang) == 0) return (int)i;
     return -1;
 }
 
 const struct flow_def *
 flow_def_find(const struct flow_set *set, const char *id)
 {
-    if (id == NULL)
-        return NULL;
+    if (id == NULL) return NULL;
     for (size_t i = 0; i < set->nflows; i++)
-        if (strcmp(set->flows[i].id, id) == 0)
-            return &set->flows[i];
+        if (strcmp(set->flows[i].id, id) == 0) return &set->flows[i];
     return NULL;
 }
 
 const struct flow_node *
 flow_node_find(const struct flow_def *f, const char *id)
 {
-    if (f == NULL || id == NULL)
-        return NULL;
+    if (f == NULL || id == NULL) return NULL;
     for (size_t i = 0; i < f->n; i++)
-        if (strcmp(f->nodes[i].id, id) == 0)
-            return &f->nodes[i];
+        if (strcmp(f->nodes[i].id, id) == 0) return &f->nodes[i];
     return NULL;
 }
 
@@ -190,8 +188,7 @@ const struct flow_list *
 flow_list_find(const struct flow_set *set, const char *id)
 {
     for (size_t i = 0; i < set->nlists; i++)
-        if (strcmp(set->lists[i].id, id) == 0)
-            return &set->lists[i];
+        if (strcmp(set->lists[i].id, id) == 0) return &set->lists[i];
     return NULL;
 }
 
@@ -199,19 +196,16 @@ const struct flow_msg *
 flow_msg_find(const struct flow_set *set, const char *id)
 {
     for (size_t i = 0; i < set->nmsgs; i++)
-        if (strcmp(set->msgs[i].id, id) == 0)
-            return &set->msgs[i];
+        if (strcmp(set->msgs[i].id, id) == 0) return &set->msgs[i];
     return NULL;
 }
 
 const char *
 flow_text_get(const struct flow_text *t, int li)
 {
-    if (li >= 0 && li < FLOW_LANGS_MAX && t->s[li] != NULL)
-        return t->s[li];
+    if (li >= 0 && li < FLOW_LANGS_MAX && t->s[li] != NULL) return t->s[li];
     for (int i = 0; i < FLOW_LANGS_MAX; i++)
-        if (t->s[i] != NULL)
-            return t->s[i];
+        if (t->s[i] != NULL) return t->s[i];
     return "";
 }
 
@@ -231,8 +225,7 @@ const char *
 flow_message(const struct flow_set *set, const char *lang, const char *id)
 {
     const struct flow_msg *m = flow_msg_find(set, id);
-    if (m == NULL)
-        return id;
+    if (m == NULL) return id;
     return flow_text_get(&m->text, flow_lang_index(set, lang));
 }
 
@@ -248,8 +241,7 @@ flow_keyword(const struct flow_set *set, const char *word)
     for (size_t i = 0; i < set->nflows; i++) {
         const struct flow_def *f = &set->flows[i];
         for (size_t k = 0; k < f->nkeywords; k++)
-            if (strcasecmp(f->keywords[k], buf) == 0)
-                return f->id;
+            if (strcasecmp(f->keywords[k], buf) == 0) return f->id;
     }
     return NULL;
 }
@@ -270,15 +262,14 @@ flow_load_line(const config_setting_t *s)
     return s ? (int)config_setting_source_line(s) : 0;
 }
 
-#define LOAD_ERR(ld, s, ...)                                                \
+#define LOAD_ERR(ld, s, ...)                                                   \
     flow_diag_add((ld)->diag, (ld)->file, flow_load_line(s), __VA_ARGS__)
 
 static int
 flow_load_id_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n >= FLOW_ID_MAX)
-        return 0;
+    if (n == 0 || n >= FLOW_ID_MAX) return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
@@ -298,11 +289,10 @@ flow_load_whitelist(struct flow_loader *ld, const config_setting_t *s,
         const char *name = config_setting_name(m);
         int ok = 0;
         for (const char *const *p = names; *p != NULL; p++)
-            if (name != NULL && strcmp(name, *p) == 0)
-                ok = 1;
+            if (name != NULL && strcmp(name, *p) == 0) ok = 1;
         if (!ok)
-            LOAD_ERR(ld, m, "unknown setting '%s' in %s",
-                     name ? name : "?", what);
+            LOAD_ERR(ld, m, "unknown setting '%s' in %s", name ? name : "?",
+                     what);
     }
 }
 
@@ -314,8 +304,7 @@ flow_load_str(struct flow_loader *ld, const config_setting_t *g,
 {
     config_setting_t *m = config_setting_get_member(g, name);
     if (m == NULL) {
-        if (required)
-            LOAD_ERR(ld, g, "missing '%s'", name);
+        if (required) LOAD_ERR(ld, g, "missing '%s'", name);
         return NULL;
     }
     if (config_setting_type(m) != CONFIG_TYPE_STRING) {
@@ -344,8 +333,7 @@ flow_load_int(struct flow_loader *ld, const config_setting_t *g,
               const char *name, long *out)
 {
     config_setting_t *m = config_setting_get_member(g, name);
-    if (m == NULL)
-        return 0;
+    if (m == NULL) return 0;
     int t = config_setting_type(m);
     if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
         LOAD_ERR(ld, m, "'%s' must be a whole number", name);
@@ -360,8 +348,7 @@ flow_load_bool(struct flow_loader *ld, const config_setting_t *g,
                const char *name)
 {
     config_setting_t *m = config_setting_get_member(g, name);
-    if (m == NULL)
-        return 0;
+    if (m == NULL) return 0;
     if (config_setting_type(m) != CONFIG_TYPE_BOOL) {
         LOAD_ERR(ld, m, "'%s' must be true or false", name);
         return 0;
@@ -375,8 +362,7 @@ flow_load_lang(struct flow_loader *ld, const config_setting_t *s,
                const char *lang)
 {
     int li = flow_lang_index(ld->set, lang);
-    if (li >= 0)
-        return li;
+    if (li >= 0) return li;
     size_t n = strlen(lang);
     if (n < 2 || n >= FLOW_LANG_MAX) {
         LOAD_ERR(ld, s, "language '%s' must be a 2-3 letter code", lang);
@@ -397,8 +383,7 @@ flow_load_strings(struct flow_loader *ld, const config_setting_t *g,
 {
     *count = 0;
     config_setting_t *m = config_setting_get_member(g, name);
-    if (m == NULL)
-        return NULL;
+    if (m == NULL) return NULL;
     if (config_setting_type(m) != CONFIG_TYPE_ARRAY &&
         config_setting_type(m) != CONFIG_TYPE_LIST) {
         LOAD_ERR(ld, m, "'%s' must be a list of strings", name);
@@ -406,16 +391,15 @@ flow_load_strings(struct flow_loader *ld, const config_setting_t *g,
     }
     int n = config_setting_length(m);
     const char **v = flow_arena_alloc(ld->set, sizeof(*v) * (size_t)(n + 1));
-    if (v == NULL)
-        return NULL;
+    if (v == NULL) return NULL;
     for (int i = 0; i < n; i++) {
         config_setting_t *e = config_setting_get_elem(m, (unsigned)i);
         if (config_setting_type(e) != CONFIG_TYPE_STRING) {
             LOAD_ERR(ld, e, "'%s' must be a list of strings", name);
             return NULL;
         }
-        v[(*count)++] = flow_arena_strdup(ld->set,
-                                          config_setting_get_string(e));
+        v[(*count)++] =
+            flow_arena_strdup(ld->set, config_setting_get_string(e));
     }
     return v;
 }
@@ -429,13 +413,14 @@ flow_load_text(struct flow_loader *ld, const config_setting_t *g,
     memset(t, 0, sizeof(*t));
     config_setting_t *m = config_setting_get_member(g, name);
     if (m == NULL) {
-        if (required)
-            LOAD_ERR(ld, g, "missing '%s'", name);
+        if (required) LOAD_ERR(ld, g, "missing '%s'", name);
         return 0;
     }
     if (config_setting_type(m) != CONFIG_TYPE_GROUP) {
-        LOAD_ERR(ld, m, "'%s' must be a group of texts, e.g. "
-                        "{ en = \"...\"; bn = \"...\"; }", name);
+        LOAD_ERR(ld, m,
+                 "'%s' must be a group of texts, e.g. "
+                 "{ en = \"...\"; bn = \"...\"; }",
+                 name);
         return 0;
     }
     int n = config_setting_length(m);
@@ -456,8 +441,7 @@ flow_load_text(struct flow_loader *ld, const config_setting_t *g,
             continue;
         }
         int li = flow_load_lang(ld, e, lang);
-        if (li >= 0)
-            t->s[li] = flow_arena_strdup(ld->set, v);
+        if (li >= 0) t->s[li] = flow_arena_strdup(ld->set, v);
     }
     return 1;
 }
@@ -483,8 +467,7 @@ flow_load_list(struct flow_loader *ld, config_t *cfg, struct flow_list *l)
     }
     int n = config_setting_length(items);
     l->items = flow_arena_alloc(ld->set, sizeof(*l->items) * (size_t)(n + 1));
-    if (l->items == NULL)
-        return;
+    if (l->items == NULL) return;
     for (int i = 0; i < n; i++) {
         config_setting_t *it = config_setting_get_elem(items, (unsigned)i);
         if (config_setting_type(it) != CONFIG_TYPE_GROUP) {
@@ -495,14 +478,14 @@ flow_load_list(struct flow_loader *ld, config_t *cfg, struct flow_list *l)
         x->line = flow_load_line(it);
         x->code = flow_load_str(ld, it, "code", 1);
         x->parent = flow_load_str(ld, it, "parent", 0);
-        if (x->parent == NULL)
-            x->parent = "";
+        if (x->parent == NULL) x->parent = "";
         int bad = x->code == NULL;
         if (x->code != NULL &&
             (strlen(x->code) == 0 || strlen(x->code) >= FLOW_ID_MAX ||
              strpbrk(x->code, ",&=% ") != NULL)) {
-            LOAD_ERR(ld, it, "item code '%s' must be 1-%d characters "
-                             "without , & = %% or space",
+            LOAD_ERR(ld, it,
+                     "item code '%s' must be 1-%d characters "
+                     "without , & = %% or space",
                      x->code, FLOW_ID_MAX - 1);
             bad = 1;
         }
@@ -523,17 +506,17 @@ flow_load_list(struct flow_loader *ld, config_t *cfg, struct flow_list *l)
                 continue;
             }
             int li = flow_load_lang(ld, e, name);
-            if (li >= 0)
-                x->label.s[li] = flow_arena_strdup(ld->set, v);
+            if (li >= 0) x->label.s[li] = flow_arena_strdup(ld->set, v);
         }
         for (size_t k = 0; k < l->n && !bad; k++)
             if (strcmp(l->items[k].code, x->code) == 0) {
-                LOAD_ERR(ld, it, "duplicate item code '%s' (first at line "
-                                 "%d)", x->code, l->items[k].line);
+                LOAD_ERR(ld, it,
+                         "duplicate item code '%s' (first at line "
+                         "%d)",
+                         x->code, l->items[k].line);
                 bad = 1;
             }
-        if (!bad)
-            l->n++;
+        if (!bad) l->n++;
     }
     if (l->n > FLOW_CHOICES_MAX)
         LOAD_ERR(ld, items, "list has %zu items; at most %d", l->n,
@@ -558,8 +541,7 @@ flow_load_messages(struct flow_loader *ld, config_t *cfg)
         LOAD_ERR(ld, root, "missing 'languages' list");
     for (size_t i = 0; i < nl; i++) {
         int li = flow_load_lang(ld, root, langs[i]);
-        if (li >= 0)
-            set->msg_langs |= 1u << li;
+        if (li >= 0) set->msg_langs |= 1u << li;
     }
     config_setting_t *msgs = config_setting_get_member(root, "messages");
     if (msgs == NULL || config_setting_type(msgs) != CONFIG_TYPE_GROUP) {
@@ -568,8 +550,7 @@ flow_load_messages(struct flow_loader *ld, config_t *cfg)
     }
     int n = config_setting_length(msgs);
     set->msgs = flow_arena_alloc(set, sizeof(*set->msgs) * (size_t)(n + 1));
-    if (set->msgs == NULL)
-        return;
+    if (set->msgs == NULL) return;
     for (int i = 0; i < n; i++) {
         config_setting_t *m = config_setting_get_elem(msgs, (unsigned)i);
         struct flow_msg *x = &set->msgs[set->nmsgs];
@@ -589,15 +570,14 @@ flow_load_messages(struct flow_loader *ld, config_t *cfg)
  */
 
 static const char *const flow_node_keys[FLOW_K__N][20] = {
-    [FLOW_K_MENU] = {"id", "kind", "text", "field", "label", "next",
-                     "branch", "skip_if_set", "options", "list", "filter",
-                     NULL},
-    [FLOW_K_INPUT] = {"id", "kind", "text", "field", "label", "next",
-                      "branch", "skip_if_set", "validator", "min", "max",
-                      "pattern", NULL},
-    [FLOW_K_MULTI] = {"id", "kind", "text", "field", "label", "next",
-                      "branch", "skip_if_set", "options", "list", "filter",
-                      "min", "max", NULL},
+    [FLOW_K_MENU] = {"id", "kind", "text", "field", "label", "next", "branch",
+                     "skip_if_set", "options", "list", "filter", NULL},
+    [FLOW_K_INPUT] = {"id", "kind", "text", "field", "label", "next", "branch",
+                      "skip_if_set", "validator", "min", "max", "pattern",
+                      NULL},
+    [FLOW_K_MULTI] = {"id", "kind", "text", "field", "label", "next", "branch",
+                      "skip_if_set", "options", "list", "filter", "min", "max",
+                      NULL},
     [FLOW_K_CONFIRM] = {"id", "kind", "text", "next", "fields", NULL},
     [FLOW_K_END] = {"id", "kind", "text", "action", "outcomes", NULL},
 };
@@ -612,19 +592,16 @@ static void
 flow_load_options(struct flow_loader *ld, config_setting_t *g,
                   struct flow_node *nd)
 {
-    static const char *const keys[] = {"value", "label", "next", "flow",
-                                       NULL};
+    static const char *const keys[] = {"value", "label", "next", "flow", NULL};
     config_setting_t *m = config_setting_get_member(g, "options");
-    if (m == NULL)
-        return;
+    if (m == NULL) return;
     if (config_setting_type(m) != CONFIG_TYPE_LIST) {
         LOAD_ERR(ld, m, "'options' must be a list ( { value = ...; }, ... )");
         return;
     }
     int n = config_setting_length(m);
     nd->opts = flow_arena_alloc(ld->set, sizeof(*nd->opts) * (size_t)(n + 1));
-    if (nd->opts == NULL)
-        return;
+    if (nd->opts == NULL) return;
     for (int i = 0; i < n; i++) {
         config_setting_t *o = config_setting_get_elem(m, (unsigned)i);
         if (config_setting_type(o) != CONFIG_TYPE_GROUP) {
@@ -638,12 +615,12 @@ flow_load_options(struct flow_loader *ld, config_setting_t *g,
         x->next = flow_load_id(ld, o, "next", 0);
         x->flow = flow_load_id(ld, o, "flow", 0);
         flow_load_text(ld, o, "label", &x->label, 1);
-        if (x->value == NULL)
-            continue;
+        if (x->value == NULL) continue;
         if (x->value[0] == '\0' || strlen(x->value) >= FLOW_ID_MAX ||
             strpbrk(x->value, ",&=% ") != NULL) {
-            LOAD_ERR(ld, o, "option value '%s' must be 1-%d characters "
-                            "without , & = %% or space",
+            LOAD_ERR(ld, o,
+                     "option value '%s' must be 1-%d characters "
+                     "without , & = %% or space",
                      x->value, FLOW_ID_MAX - 1);
             continue;
         }
@@ -657,17 +634,16 @@ flow_load_branch(struct flow_loader *ld, config_setting_t *g,
 {
     static const char *const keys[] = {"field", "equals", "next", NULL};
     config_setting_t *m = config_setting_get_member(g, "branch");
-    if (m == NULL)
-        return;
+    if (m == NULL) return;
     if (config_setting_type(m) != CONFIG_TYPE_LIST) {
-        LOAD_ERR(ld, m, "'branch' must be a list ( { field = ...; "
-                        "equals = ...; next = ...; }, ... )");
+        LOAD_ERR(ld, m,
+                 "'branch' must be a list ( { field = ...; "
+                 "equals = ...; next = ...; }, ... )");
         return;
     }
     int n = config_setting_length(m);
     nd->br = flow_arena_alloc(ld->set, sizeof(*nd->br) * (size_t)(n + 1));
-    if (nd->br == NULL)
-        return;
+    if (nd->br == NULL) return;
     for (int i = 0; i < n; i++) {
         config_setting_t *b = config_setting_get_elem(m, (unsigned)i);
         if (config_setting_type(b) != CONFIG_TYPE_GROUP) {
@@ -680,8 +656,7 @@ flow_load_branch(struct flow_loader *ld, config_setting_t *g,
         x->field = flow_load_id(ld, b, "field", 0);
         x->equals = flow_load_str(ld, b, "equals", x->field != NULL);
         x->next = flow_load_id(ld, b, "next", 1);
-        if (x->next != NULL)
-            nd->nbr++;
+        if (x->next != NULL) nd->nbr++;
     }
 }
 
@@ -690,24 +665,22 @@ flow_load_outcomes(struct flow_loader *ld, config_setting_t *g,
                    struct flow_node *nd)
 {
     config_setting_t *m = config_setting_get_member(g, "outcomes");
-    if (m == NULL)
-        return;
+    if (m == NULL) return;
     if (config_setting_type(m) != CONFIG_TYPE_GROUP) {
-        LOAD_ERR(ld, m, "'outcomes' must be a group { name = { en = ...; "
-                        "}; }");
+        LOAD_ERR(ld, m,
+                 "'outcomes' must be a group { name = { en = ...; "
+                 "}; }");
         return;
     }
     int n = config_setting_length(m);
     nd->outs = flow_arena_alloc(ld->set, sizeof(*nd->outs) * (size_t)(n + 1));
-    if (nd->outs == NULL)
-        return;
+    if (nd->outs == NULL) return;
     for (int i = 0; i < n; i++) {
         config_setting_t *o = config_setting_get_elem(m, (unsigned)i);
         struct flow_outcome *x = &nd->outs[nd->nouts];
         x->id = flow_arena_strdup(ld->set, config_setting_name(o));
         x->line = flow_load_line(o);
-        if (flow_load_text(ld, m, x->id, &x->text, 1))
-            nd->nouts++;
+        if (flow_load_text(ld, m, x->id, &x->text, 1)) nd->nouts++;
     }
 }
 
@@ -720,16 +693,13 @@ flow_load_node(struct flow_loader *ld, config_setting_t *g,
     const char *kind = flow_load_str(ld, g, "kind", 1);
     nd->kind = FLOW_K__N;
     for (int k = 0; k < FLOW_K__N && kind; k++)
-        if (strcmp(kind, flow_kind_names[k]) == 0)
-            nd->kind = (enum flow_kind)k;
+        if (strcmp(kind, flow_kind_names[k]) == 0) nd->kind = (enum flow_kind)k;
     if (kind != NULL && nd->kind == FLOW_K__N) {
         LOAD_ERR(ld, config_setting_get_member(g, "kind"),
-                 "unknown kind '%s' (menu, input, multi, confirm, end)",
-                 kind);
+                 "unknown kind '%s' (menu, input, multi, confirm, end)", kind);
         return;
     }
-    if (nd->kind == FLOW_K__N)
-        return;
+    if (nd->kind == FLOW_K__N) return;
     flow_load_whitelist(ld, g, flow_kind_names[nd->kind],
                         flow_node_keys[nd->kind]);
     flow_load_text(ld, g, "text", &nd->text, 1);
@@ -801,8 +771,8 @@ flow_load_node(struct flow_loader *ld, config_setting_t *g,
 static void
 flow_load_flow(struct flow_loader *ld, config_t *cfg, struct flow_def *f)
 {
-    static const char *const top[] = {"id", "languages", "start", "keywords",
-                                      "channels", "nodes", NULL};
+    static const char *const top[] = {
+        "id", "languages", "start", "keywords", "channels", "nodes", NULL};
     struct flow_set *set = ld->set;
     config_setting_t *root = config_root_setting(cfg);
     flow_load_whitelist(ld, root, "a flow file", top);
@@ -816,14 +786,12 @@ flow_load_flow(struct flow_loader *ld, config_t *cfg, struct flow_def *f)
         LOAD_ERR(ld, root, "missing 'languages' list");
     for (size_t i = 0; i < nl; i++) {
         int li = flow_load_lang(ld, root, langs[i]);
-        if (li >= 0)
-            f->langs |= 1u << li;
+        if (li >= 0) f->langs |= 1u << li;
     }
     f->keywords = flow_load_strings(ld, root, "keywords", &f->nkeywords);
     size_t nch;
     const char **ch = flow_load_strings(ld, root, "channels", &nch);
-    if (ch == NULL)
-        f->channels = (1u << FLOW_CH_USSD) | (1u << FLOW_CH_SMS);
+    if (ch == NULL) f->channels = (1u << FLOW_CH_USSD) | (1u << FLOW_CH_SMS);
     for (size_t i = 0; i < nch; i++) {
         enum flow_channel c;
         if (flow_channel_parse(ch[i], &c) < 0)
@@ -840,8 +808,7 @@ flow_load_flow(struct flow_loader *ld, config_t *cfg, struct flow_def *f)
     }
     int n = config_setting_length(nodes);
     f->nodes = flow_arena_alloc(set, sizeof(*f->nodes) * (size_t)(n + 1));
-    if (f->nodes == NULL)
-        return;
+    if (f->nodes == NULL) return;
     for (int i = 0; i < n; i++) {
         config_setting_t *g = config_setting_get_elem(nodes, (unsigned)i);
         if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
@@ -850,12 +817,11 @@ flow_load_flow(struct flow_loader *ld, config_t *cfg, struct flow_def *f)
         }
         struct flow_node *nd = &f->nodes[f->n];
         flow_load_node(ld, g, nd);
-        if (nd->id == NULL || nd->kind == FLOW_K__N)
-            continue;
+        if (nd->id == NULL || nd->kind == FLOW_K__N) continue;
         const struct flow_node *dup = flow_node_find(f, nd->id);
         if (dup != NULL) {
-            LOAD_ERR(ld, g, "duplicate node id '%s' (first at line %d)",
-                     nd->id, dup->line);
+            LOAD_ERR(ld, g, "duplicate node id '%s' (first at line %d)", nd->id,
+                     dup->line);
             continue;
         }
         f->n++;
@@ -895,20 +861,17 @@ flow_load_dir(struct flow_diag *diag, const char *dir, char ***out)
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             char **nv = realloc(v, sizeof(*v) * (size_t)cap);
-            if (nv == NULL)
-                break;
+            if (nv == NULL) break;
             v = nv;
         }
         size_t plen = strlen(dir) + len + 2;
         v[n] = malloc(plen);
-        if (v[n] == NULL)
-            break;
+        if (v[n] == NULL) break;
         snprintf(v[n], plen, "%s/%s", dir, e->d_name);
         n++;
     }
     closedir(d);
-    if (n > 0)
-        qsort(v, (size_t)n, sizeof(*v), flow_load_cmp);
+    if (n > 0) qsort(v, (size_t)n, sizeof(*v), flow_load_cmp);
     *out = v;
     return n;
 }
@@ -951,38 +914,17 @@ flow_set_load(const struct flow_settings *s, struct flow_diag *diag)
     }
     set->s = *s;
     set->s.flows_dir = set->s.lists_dir = set->s.messages_file = NULL;
-    set->s.entry_ussd = flow_arena_strdup(set, s->entry_ussd ? s->entry_ussd
-                                                             : "main");
-    set->s.entry_sms = flow_arena_strdup(set, s->entry_sms ? s->entry_sms
-                                                           : "main");
+    set->s.entry_ussd =
+        flow_arena_strdup(set, s->entry_ussd ? s->entry_ussd : "main");
+    set->s.entry_sms =
+        flow_arena_strdup(set, s->entry_sms ? s->entry_sms : "main");
     struct flow_loader ld = {.set = set, .diag = diag};
     config_t cfg;
     char **paths;
     int n;
 
-    /* Lists first: flows refer to them. */
-    n = s->lists_dir ? flow_load_dir(diag, s->lists_dir, &paths) : 0;
-    if (n > 0) {
-        set->lists = flow_arena_alloc(set, sizeof(*set->lists) * (size_t)n);
-        for (int i = 0; i < n && set->lists; i++) {
-            if (flow_load_file(&ld, paths[i], &cfg) == NULL)
-                continue;
-            struct flow_list *l = &set->lists[set->nlists];
-            flow_load_list(&ld, &cfg, l);
-            config_destroy(&cfg);
-            if (l->id == NULL)
-                continue;
-            const struct flow_list *dup = flow_list_find(set, l->id);
-            if (dup != NULL) {
-                flow_diag_add(diag, l->file, 1, "list '%s' is also defined "
-                                                "in %s", l->id, dup->file);
-                continue;
-            }
-            set->nlists++;
-        }
-        flow_load_paths_free(paths, n);
-    }
-
+    /* Messages first: their 'languages' order is the set's, and the first
+     * one is what a caller who has not chosen a language sees. */
     if (s->messages_file == NULL)
         flow_diag_add(diag, "remigate", 0, "no messages file configured");
     else if (flow_load_file(&ld, s->messages_file, &cfg) != NULL) {
@@ -990,23 +932,45 @@ flow_set_load(const struct flow_settings *s, struct flow_diag *diag)
         config_destroy(&cfg);
     }
 
+    /* Lists next: flows refer to them. */
+    n = s->lists_dir ? flow_load_dir(diag, s->lists_dir, &paths) : 0;
+    if (n > 0) {
+        set->lists = flow_arena_alloc(set, sizeof(*set->lists) * (size_t)n);
+        for (int i = 0; i < n && set->lists; i++) {
+            if (flow_load_file(&ld, paths[i], &cfg) == NULL) continue;
+            struct flow_list *l = &set->lists[set->nlists];
+            flow_load_list(&ld, &cfg, l);
+            config_destroy(&cfg);
+            if (l->id == NULL) continue;
+            const struct flow_list *dup = flow_list_find(set, l->id);
+            if (dup != NULL) {
+                flow_diag_add(diag, l->file, 1,
+                              "list '%s' is also defined "
+                              "in %s",
+                              l->id, dup->file);
+                continue;
+            }
+            set->nlists++;
+        }
+        flow_load_paths_free(paths, n);
+    }
+
     n = s->flows_dir ? flow_load_dir(diag, s->flows_dir, &paths) : -1;
-    if (n == 0)
-        flow_diag_add(diag, s->flows_dir, 0, "no *.conf flow files");
+    if (n == 0) flow_diag_add(diag, s->flows_dir, 0, "no *.conf flow files");
     if (n > 0) {
         set->flows = flow_arena_alloc(set, sizeof(*set->flows) * (size_t)n);
         for (int i = 0; i < n && set->flows; i++) {
-            if (flow_load_file(&ld, paths[i], &cfg) == NULL)
-                continue;
+            if (flow_load_file(&ld, paths[i], &cfg) == NULL) continue;
             struct flow_def *f = &set->flows[set->nflows];
             flow_load_flow(&ld, &cfg, f);
             config_destroy(&cfg);
-            if (f->id == NULL)
-                continue;
+            if (f->id == NULL) continue;
             const struct flow_def *dup = flow_def_find(set, f->id);
             if (dup != NULL) {
-                flow_diag_add(diag, f->file, 1, "flow '%s' is also defined "
-                                                "in %s", f->id, dup->file);
+                flow_diag_add(diag, f->file, 1,
+                              "flow '%s' is also defined "
+                              "in %s",
+                              f->id, dup->file);
                 continue;
             }
             set->nflows++;
@@ -1014,8 +978,7 @@ flow_set_load(const struct flow_settings *s, struct flow_diag *diag)
         flow_load_paths_free(paths, n);
     }
 
-    if (diag->n == nerr0)
-        flow_lint(set, diag);
+    if (diag->n == nerr0) flow_lint(set, diag);
     if (diag->n != nerr0) {
         flow_set_free(set);
         return NULL;

@@ -18,19 +18,19 @@
 
 /* Invariants: abort with where it broke; never compiled out.  For bugs
  * only: input never reaches these. */
-#define FLOW_AN(x)                                                          \
-    do {                                                                    \
-        if (!(x)) {                                                         \
-            fprintf(stderr, "assert %s %s:%d: %s\n", __func__, __FILE__,    \
-                    __LINE__, #x);                                          \
-            abort();                                                        \
-        }                                                                   \
+#define FLOW_AN(x)                                                             \
+    do {                                                                       \
+        if (!(x)) {                                                            \
+            fprintf(stderr, "assert %s %s:%d: %s\n", __func__, __FILE__,       \
+                    __LINE__, #x);                                             \
+            abort();                                                           \
+        }                                                                      \
     } while (0)
-#define FLOW_WRONG(why)                                                     \
-    do {                                                                    \
-        fprintf(stderr, "wrong %s %s:%d: %s\n", __func__, __FILE__,         \
-                __LINE__, why);                                             \
-        abort();                                                            \
+#define FLOW_WRONG(why)                                                        \
+    do {                                                                       \
+        fprintf(stderr, "wrong %s %s:%d: %s\n", __func__, __FILE__, __LINE__,  \
+                why);                                                          \
+        abort();                                                               \
     } while (0)
 
 /* Copy a NUL-terminated string into dst[cap], cutting if needed. */
@@ -38,25 +38,24 @@ static inline void
 flow_copy(char *dst, size_t cap, const char *src)
 {
     size_t n = strlen(src);
-    if (n >= cap)
-        n = cap - 1;
+    if (n >= cap) n = cap - 1;
     memcpy(dst, src, n);
     dst[n] = '\0';
 }
 
 /* X-macro: node kinds, with their names in flow files. */
-#define FLOW_KINDS(X)                                                       \
-    X(MENU, "menu")                                                         \
-    X(INPUT, "input")                                                       \
-    X(MULTI, "multi")                                                       \
-    X(CONFIRM, "confirm")                                                   \
+#define FLOW_KINDS(X)                                                          \
+    X(MENU, "menu")                                                            \
+    X(INPUT, "input")                                                          \
+    X(MULTI, "multi")                                                          \
+    X(CONFIRM, "confirm")                                                      \
     X(END, "end")
 
 enum flow_kind {
 #define X(k, s) FLOW_K_##k,
     FLOW_KINDS(X)
 #undef X
-    FLOW_K__N
+        FLOW_K__N
 };
 
 /* One text in every language of the set (indexed like set->langs);
@@ -108,8 +107,8 @@ struct flow_node {
     struct flow_text text;
     struct flow_text label;
     int has_label;
-    const char *field;  /* NULL for confirm/end */
-    const char *next;   /* NULL when none */
+    const char *field; /* NULL for confirm/end */
+    const char *next;  /* NULL when none */
     int skip_if_set;
     struct flow_option *opts;
     size_t nopts;
@@ -117,7 +116,7 @@ struct flow_node {
     const char *filter; /* field whose answer filters list items by parent */
     const char *validator;
     struct flow_vparam vp;
-    long min, max;      /* multi: how many */
+    long min, max; /* multi: how many */
     struct flow_branch *br;
     size_t nbr;
     const char **fields; /* confirm: fields to read back, or NULL = all */
@@ -131,11 +130,11 @@ struct flow_def {
     const char *id;
     const char *file;
     int line;
-    unsigned langs;     /* bit i: set->langs[i] declared */
+    unsigned langs; /* bit i: set->langs[i] declared */
     const char *start;
     const char **keywords;
     size_t nkeywords;
-    unsigned channels;  /* bit per enum flow_channel */
+    unsigned channels; /* bit per enum flow_channel */
     struct flow_node *nodes;
     size_t n;
 };
@@ -149,7 +148,7 @@ struct flow_msg {
 struct flow_arena;
 
 struct flow_set {
-    struct flow_settings s;    /* paths NULL, entry ids point into arena */
+    struct flow_settings s; /* paths NULL, entry ids point into arena */
     struct flow_arena *arena;
     char langs[FLOW_LANGS_MAX][FLOW_LANG_MAX];
     size_t nlangs;
@@ -159,7 +158,7 @@ struct flow_set {
     size_t nlists;
     struct flow_msg *msgs;
     size_t nmsgs;
-    unsigned msg_langs;        /* languages messages.conf declares */
+    unsigned msg_langs; /* languages messages.conf declares */
     const char *msg_file;
 };
 
@@ -223,7 +222,6 @@ struct flow_screen {
 void flow_screen_reset(struct flow_screen *sc);
 void flow_screen_add(struct flow_screen *sc, const char *s);
 void flow_screen_line(struct flow_screen *sc, const char *s);
-unsigned flow_screen_units(const struct flow_screen *sc,
-                           enum flow_enc *enc);
+unsigned flow_screen_units(const struct flow_screen *sc, enum flow_enc *enc);
 
 #endif

@@ -55,8 +55,7 @@ flow_st_esc(struct flow_enc_buf *b, const char *s)
 static void
 flow_st_kv(struct flow_enc_buf *b, const char *k, const char *v)
 {
-    if (b->len > 0)
-        flow_st_put(b, "&", 1);
+    if (b->len > 0) flow_st_put(b, "&", 1);
     flow_st_put(b, k, strlen(k));
     flow_st_put(b, "=", 1);
     flow_st_esc(b, v);
@@ -74,8 +73,7 @@ int
 flow_state_encode(const struct flow_state *st, char *buf, size_t cap)
 {
     struct flow_enc_buf b = {.buf = buf, .cap = cap};
-    if (cap == 0)
-        return -1;
+    if (cap == 0) return -1;
     buf[0] = '\0';
     flow_st_num(&b, "v", FLOW_STATE_VERSION);
     flow_st_kv(&b, "f", st->flow);
@@ -93,8 +91,7 @@ flow_state_encode(const struct flow_state *st, char *buf, size_t cap)
     flow_st_num(&b, "u", st->updated);
     flow_st_put(&b, "&H=", 3);
     for (unsigned i = 0; i < st->nhist && i < FLOW_HIST_MAX; i++) {
-        if (i)
-            flow_st_put(&b, ",", 1);
+        if (i) flow_st_put(&b, ",", 1);
         flow_st_esc(&b, st->hist[i]);
     }
     for (unsigned i = 0; i < st->nanswers && i < FLOW_ANSWERS_MAX; i++) {
@@ -113,12 +110,9 @@ flow_state_encode(const struct flow_state *st, char *buf, size_t cap)
 static int
 flow_st_hex(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     return -1;
 }
 
@@ -129,19 +123,16 @@ flow_st_unesc(const char *s, size_t n, char *out, size_t cap)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
+        if (c == '\0') return -1;
         if (c == '%') {
-            if (i + 2 >= n)
-                return -1;
+            if (i + 2 >= n) return -1;
             int h = flow_st_hex(s[i + 1]), l = flow_st_hex(s[i + 2]);
-            if (h < 0 || l < 0)
-                return -1;
+            if (h < 0 || l < 0) return -1;
             c = (char)(h << 4 | l);
             i += 2;
-            if (c == '\0')
-                return -1;
+            if (c == '\0') return -1;
         }
-        if (o + 1 >= cap)
-            return -1;
+        if (o + 1 >= cap) return -1;
         out[o++] = c;
     }
     out[o] = '\0';
@@ -152,10 +143,8 @@ static int
 flow_st_id(const char *s, int empty_ok)
 {
     size_t n = strlen(s);
-    if (n == 0)
-        return empty_ok;
-    if (n >= FLOW_ID_MAX)
-        return 0;
+    if (n == 0) return empty_ok;
+    if (n >= FLOW_ID_MAX) return 0;
     for (size_t i = 0; i < n; i++)
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
               s[i] == '_'))
@@ -167,14 +156,11 @@ static int
 flow_st_uint(const char *s, unsigned long long max, unsigned long long *out)
 {
     unsigned long long v = 0;
-    if (*s == '\0' || strlen(s) > 20)
-        return 0;
+    if (*s == '\0' || strlen(s) > 20) return 0;
     for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return 0;
+        if (*s < '0' || *s > '9') return 0;
         unsigned d = (unsigned)(*s - '0');
-        if (d > max || v > (max - d) / 10)
-            return 0;
+        if (d > max || v > (max - d) / 10) return 0;
         v = v * 10 + d;
     }
     *out = v;
@@ -182,23 +168,19 @@ flow_st_uint(const char *s, unsigned long long max, unsigned long long *out)
 }
 
 static int
-flow_st_field(struct flow_state *st, char key, const char *val,
-              unsigned *seen)
+flow_st_field(struct flow_state *st, char key, const char *val, unsigned *seen)
 {
     unsigned long long u;
     static const char keys[] = "vfnhlkwcsptgauH";
     const char *kp = strchr(keys, key);
-    if (kp == NULL || key == '\0')
-        return -1;
+    if (kp == NULL || key == '\0') return -1;
     unsigned bit = 1u << (kp - keys);
-    if (*seen & bit)
-        return -1;
+    if (*seen & bit) return -1;
     *seen |= bit;
 
     switch (key) {
     case 'v':
-        return flow_st_uint(val, 1000, &u) && u == FLOW_STATE_VERSION ? 0
-                                                                      : -1;
+        return flow_st_uint(val, 1000, &u) && u == FLOW_STATE_VERSION ? 0 : -1;
     case 'f':
     case 'n':
     case 'h':
@@ -207,25 +189,21 @@ flow_st_field(struct flow_state *st, char key, const char *val,
                     : key == 'n' ? st->node
                     : key == 'h' ? st->home
                                  : st->why;
-        if (!flow_st_id(val, key == 'w'))
-            return -1;
+        if (!flow_st_id(val, key == 'w')) return -1;
         flow_copy(dst, FLOW_ID_MAX, val);
         return 0;
     }
     case 'l': {
         size_t n = strlen(val);
-        if (n != 0 && (n < 2 || n >= FLOW_LANG_MAX))
-            return -1;
+        if (n != 0 && (n < 2 || n >= FLOW_LANG_MAX)) return -1;
         for (size_t i = 0; i < n; i++)
-            if (val[i] < 'a' || val[i] > 'z')
-                return -1;
+            if (val[i] < 'a' || val[i] > 'z') return -1;
         flow_copy(st->lang, sizeof(st->lang), val);
         return 0;
     }
     case 'k': {
         size_t n = strlen(val);
-        if (n != 0 && n != FLOW_KEY_MAX - 1)
-            return -1;
+        if (n != 0 && n != FLOW_KEY_MAX - 1) return -1;
         for (size_t i = 0; i < n; i++)
             if (flow_st_hex(val[i]) < 0 || (val[i] >= 'A' && val[i] <= 'F'))
                 return -1;
@@ -233,34 +211,28 @@ flow_st_field(struct flow_state *st, char key, const char *val,
         return 0;
     }
     case 'c':
-        if (!flow_st_uint(val, 1, &u))
-            return -1;
+        if (!flow_st_uint(val, 1, &u)) return -1;
         st->channel = (unsigned)u;
         return 0;
     case 's':
-        if (!flow_st_uint(val, 0xFFFFFFFFull, &u))
-            return -1;
+        if (!flow_st_uint(val, 0xFFFFFFFFull, &u)) return -1;
         st->step = (unsigned)u;
         return 0;
     case 'p':
-        if (!flow_st_uint(val, 1000, &u))
-            return -1;
+        if (!flow_st_uint(val, 1000, &u)) return -1;
         st->page = (unsigned)u;
         return 0;
     case 't':
-        if (!flow_st_uint(val, 1000, &u))
-            return -1;
+        if (!flow_st_uint(val, 1000, &u)) return -1;
         st->tries = (unsigned)u;
         return 0;
     case 'g':
-        if (!flow_st_uint(val, 0x1F, &u))
-            return -1;
+        if (!flow_st_uint(val, 0x1F, &u)) return -1;
         st->flags = (unsigned)u;
         return 0;
     case 'a':
     case 'u':
-        if (!flow_st_uint(val, 1ull << 40, &u))
-            return -1;
+        if (!flow_st_uint(val, 1ull << 40, &u)) return -1;
         if (key == 'a')
             st->started = (int64_t)u;
         else
@@ -284,12 +256,10 @@ flow_st_hist(struct flow_state *st, const char *s, size_t n)
             return -1;
         memcpy(st->hist[st->nhist], s + i, j - i);
         st->hist[st->nhist][j - i] = '\0';
-        if (!flow_st_id(st->hist[st->nhist], 0))
-            return -1;
+        if (!flow_st_id(st->hist[st->nhist], 0)) return -1;
         st->nhist++;
         i = j + 1;
-        if (j + 1 == n && s[j] == ',')
-            return -1; /* trailing comma */
+        if (j + 1 == n && s[j] == ',') return -1; /* trailing comma */
     }
     return 0;
 }
@@ -300,10 +270,9 @@ flow_state_decode(struct flow_state *st, const char *buf, size_t len)
     unsigned seen = 0;
     char val[FLOW_VALUE_MAX];
     memset(st, 0, sizeof(*st));
-    if (buf == NULL || len == 0 || len > FLOW_STATE_MAX)
-        goto bad;
-    if (len < 4 || memcmp(buf, "v=", 2) != 0)
-        goto bad;
+    if (buf == NULL || len == 0 || len > FLOW_STATE_MAX) goto bad;
+    if (len < 4 || memcmp(buf, "v=", 2) != 0) goto bad;
+    if (memchr(buf, '\0', len) != NULL) goto bad;
     size_t i = 0;
     while (i < len) {
         size_t e = i;
@@ -312,31 +281,26 @@ flow_state_decode(struct flow_state *st, const char *buf, size_t len)
         const char *p = buf + i;
         size_t n = e - i;
         const char *eq = memchr(p, '=', n);
-        if (eq == NULL)
-            goto bad;
+        if (eq == NULL) goto bad;
         size_t kl = (size_t)(eq - p);
         const char *v = eq + 1;
         size_t vl = n - kl - 1;
         if (kl > 2 && p[0] == 'A' && p[1] == '.') {
-            if (st->nanswers == FLOW_ANSWERS_MAX)
-                goto bad;
+            if (st->nanswers == FLOW_ANSWERS_MAX) goto bad;
             struct flow_answer *a = &st->answers[st->nanswers];
-            char field[FLOW_ID_MAX];
+            char field[FLOW_ID_MAX] = {0};
             if (flow_st_unesc(p + 2, kl - 2, field, sizeof(field)) < 0 ||
                 !flow_st_id(field, 0) || flow_state_get(st, field) != NULL ||
                 strcmp(field, "lang") == 0)
                 goto bad;
             int vn = flow_st_unesc(v, vl, a->value, sizeof(a->value));
-            if (vn < 0 || !flow_utf8_valid(a->value, (size_t)vn))
-                goto bad;
+            if (vn < 0 || !flow_utf8_valid(a->value, (size_t)vn)) goto bad;
             memcpy(a->field, field, sizeof(field));
             st->nanswers++;
         } else if (kl == 1 && p[0] == 'H') {
-            if (seen & (1u << 14))
-                goto bad;
+            if (seen & (1u << 14)) goto bad;
             seen |= 1u << 14;
-            if (flow_st_hist(st, v, vl) < 0)
-                goto bad;
+            if (flow_st_hist(st, v, vl) < 0) goto bad;
         } else if (kl == 1) {
             if (flow_st_unesc(v, vl, val, sizeof(val)) < 0 ||
                 flow_st_field(st, p[0], val, &seen) < 0)
@@ -344,15 +308,12 @@ flow_state_decode(struct flow_state *st, const char *buf, size_t len)
         } else {
             goto bad;
         }
-        if (e == len)
-            break;
+        if (e == len) break;
         i = e + 1;
-        if (i == len)
-            goto bad; /* trailing '&' */
+        if (i == len) goto bad; /* trailing '&' */
     }
     /* v f n h c s are required */
-    if ((seen & 0x18F) != 0x18F || (seen & 1u) == 0)
-        goto bad;
+    if ((seen & 0x18F) != 0x18F || (seen & 1u) == 0) goto bad;
     return 0;
 bad:
     memset(st, 0, sizeof(*st));

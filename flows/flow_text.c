@@ -24,8 +24,7 @@ flow_utf8_next(const char *s, size_t len, size_t *i, uint32_t *cp)
     uint32_t c, min;
     size_t n;
 
-    if (s == NULL || *i >= len)
-        return -1;
+    if (s == NULL || *i >= len) return -1;
     p = (const unsigned char *)s + *i;
     if (p[0] < 0x80) {
         *cp = p[0];
@@ -47,15 +46,12 @@ flow_utf8_next(const char *s, size_t len, size_t *i, uint32_t *cp)
     } else {
         return -1; /* continuation byte, or 0xF8..0xFF */
     }
-    if (len - *i < n)
-        return -1;
+    if (len - *i < n) return -1;
     for (size_t k = 1; k < n; k++) {
-        if ((p[k] & 0xC0) != 0x80)
-            return -1;
+        if ((p[k] & 0xC0) != 0x80) return -1;
         c = c << 6 | (p[k] & 0x3Fu);
     }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return -1;
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return -1;
     *cp = c;
     *i += n;
     return 0;
@@ -68,11 +64,9 @@ flow_utf8_valid(const char *s, size_t len)
     size_t i = 0;
     uint32_t cp;
 
-    if (s == NULL)
-        return len == 0;
+    if (s == NULL) return len == 0;
     while (i < len)
-        if (flow_utf8_next(s, len, &i, &cp) < 0)
-            return 0;
+        if (flow_utf8_next(s, len, &i, &cp) < 0) return 0;
     return 1;
 }
 
@@ -96,22 +90,18 @@ flow_gsm7_char(uint32_t cp)
     size_t lo = 0, hi = sizeof(flow_gsm7_basic) / sizeof(flow_gsm7_basic[0]);
 
     if (cp < 0x80) {
-        if (cp == '\n' || cp == '\r')
-            return 1;
-        if (cp == '\f')
-            return 2;
+        if (cp == '\n' || cp == '\r') return 1;
+        if (cp == '\f') return 2;
         if (cp < 0x20 || cp == 0x7F || cp == '`')
             return 0; /* controls, and the backtick GSM lacks */
-        if (memchr("[\\]^{|}~", (int)cp, 8) != NULL)
-            return 2;
+        if (memchr("[\\]^{|}~", (int)cp, 8) != NULL) return 2;
         return 1;
     }
     if (cp == 0x20AC) /* euro sign */
         return 2;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (flow_gsm7_basic[mid] == cp)
-            return 1;
+        if (flow_gsm7_basic[mid] == cp) return 1;
         if (flow_gsm7_basic[mid] < cp)
             lo = mid + 1;
         else
@@ -139,8 +129,7 @@ flow_text_scan(const char *s, size_t len, unsigned *septets, unsigned *ucs2)
             continue;
         }
         int g = flow_gsm7_char(cp);
-        if (g == 0)
-            gsm = 0;
+        if (g == 0) gsm = 0;
         *septets += g == 0 ? 1u : (unsigned)g;
         *ucs2 += cp > 0xFFFF ? 2u : 1u;
     }
@@ -154,8 +143,7 @@ flow_text_measure(const char *s, size_t len, enum flow_enc *enc,
 {
     unsigned septets, ucs2;
 
-    if (s == NULL)
-        len = 0;
+    if (s == NULL) len = 0;
     if (flow_text_scan(s, len, &septets, &ucs2)) {
         *enc = FLOW_ENC_GSM7;
         *units = septets;
@@ -170,8 +158,7 @@ flow_text_units(const char *s, size_t len, enum flow_enc enc)
 {
     unsigned septets, ucs2;
 
-    if (s == NULL)
-        len = 0;
+    if (s == NULL) len = 0;
     (void)flow_text_scan(s, len, &septets, &ucs2);
     return enc == FLOW_ENC_GSM7 ? septets : ucs2;
 }
@@ -181,8 +168,10 @@ const char *
 flow_enc_name(enum flow_enc enc)
 {
     switch (enc) {
-    case FLOW_ENC_GSM7: return "gsm7";
-    case FLOW_ENC_UCS2: return "ucs2";
+    case FLOW_ENC_GSM7:
+        return "gsm7";
+    case FLOW_ENC_UCS2:
+        return "ucs2";
     }
     return "unknown";
 }
@@ -214,8 +203,7 @@ flow_text_is_joiner(uint32_t cp)
 static void
 flow_text_put(char *out, size_t cap, size_t *o, const char *b, size_t n)
 {
-    if (*o + n < cap)
-        memcpy(out + *o, b, n);
+    if (*o + n < cap) memcpy(out + *o, b, n);
     *o += n;
 }
 
@@ -231,14 +219,11 @@ flow_text_normalise(const char *in, size_t len, int digits, char *out,
     int space = 0;                 /* white space since that letter */
     uint32_t cp;
 
-    if (out == NULL || cap == 0 || (in == NULL && len > 0))
-        return -1;
+    if (out == NULL || cap == 0 || (in == NULL && len > 0)) return -1;
     while (i < len) {
         size_t at = i;
-        if (flow_utf8_next(in, len, &i, &cp) < 0 || cp == 0)
-            return -1;
-        if (flow_text_is_zw(cp))
-            continue;
+        if (flow_utf8_next(in, len, &i, &cp) < 0 || cp == 0) return -1;
+        if (flow_text_is_zw(cp)) continue;
         if (flow_text_is_space(cp)) {
             space = keep > 0;
             continue;
@@ -263,8 +248,7 @@ flow_text_normalise(const char *in, size_t len, int digits, char *out,
         }
         keep = o;
     }
-    if (keep >= cap || keep > INT_MAX)
-        return -1;
+    if (keep >= cap || keep > INT_MAX) return -1;
     out[keep] = '\0';
     return (int)keep;
 }

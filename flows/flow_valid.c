@@ -54,8 +54,7 @@ static const struct flow_validator {
 static int
 flow_valid_put(const char *v, size_t n, char *out, size_t cap)
 {
-    if (n >= cap)
-        return -1;
+    if (n >= cap) return -1;
     memcpy(out, v, n);
     out[n] = '\0';
     return 0;
@@ -77,19 +76,16 @@ flow_valid_digits(const char *in, char *buf, size_t cap)
     size_t n = 0;
     const char *s;
 
-    if (!flow_valid_is_digit(in[0]))
-        return -1;
+    if (!flow_valid_is_digit(in[0])) return -1;
     for (s = in; *s != '\0'; s++) {
         if (flow_valid_is_digit(*s)) {
-            if (n + 1 >= cap)
-                return -1;
+            if (n + 1 >= cap) return -1;
             buf[n++] = *s;
         } else if (*s != ' ' && *s != '-') {
             return -1;
         }
     }
-    if (!flow_valid_is_digit(s[-1]))
-        return -1;
+    if (!flow_valid_is_digit(s[-1])) return -1;
     buf[n] = '\0';
     return (int)n;
 }
@@ -137,19 +133,15 @@ static const struct {
 static enum flow_name_class
 flow_name_classify(uint32_t cp)
 {
-    if (cp == ' ')
-        return FLOW_NC_SPACE;
-    if (cp == '.' || cp == '-' || cp == '\'')
-        return FLOW_NC_PUNCT;
+    if (cp == ' ') return FLOW_NC_SPACE;
+    if (cp == '.' || cp == '-' || cp == '\'') return FLOW_NC_PUNCT;
     if ((cp >= 'A' && cp <= 'Z') || (cp >= 'a' && cp <= 'z'))
         return FLOW_NC_LATIN;
     /* Latin-1 Supplement and Latin Extended-A/B letters, not x and / */
     if (cp >= 0xC0 && cp <= 0x24F && cp != 0xD7 && cp != 0xF7)
         return FLOW_NC_LATIN;
-    if (cp >= 0x300 && cp <= 0x36F)
-        return FLOW_NC_LATIN_MARK;
-    if (cp == 0x200C || cp == 0x200D)
-        return FLOW_NC_JOINER;
+    if (cp >= 0x300 && cp <= 0x36F) return FLOW_NC_LATIN_MARK;
+    if (cp == 0x200C || cp == 0x200D) return FLOW_NC_JOINER;
     for (size_t k = 0; k < sizeof(flow_name_bangla) / sizeof(*flow_name_bangla);
          k++)
         if (cp >= flow_name_bangla[k].lo && cp <= flow_name_bangla[k].hi)
@@ -172,19 +164,21 @@ flow_valid_name(const struct flow_vparam *p, const char *in, int year,
     (void)p;
     (void)year;
     while (i < len) {
-        if (flow_utf8_next(in, len, &i, &cp) < 0)
-            return "invalid_name";
+        if (flow_utf8_next(in, len, &i, &cp) < 0) return "invalid_name";
         enum flow_name_class c = flow_name_classify(cp);
         if (prev == FLOW_NC_JOINER && c != FLOW_NC_BN && c != FLOW_NC_BN_MARK)
             return "invalid_name";
         switch (c) {
-        case FLOW_NC_OTHER: return "invalid_name";
-        case FLOW_NC_SPACE: script = 0; break;
-        case FLOW_NC_PUNCT: break;
+        case FLOW_NC_OTHER:
+            return "invalid_name";
+        case FLOW_NC_SPACE:
+            script = 0;
+            break;
+        case FLOW_NC_PUNCT:
+            break;
         case FLOW_NC_LATIN:
         case FLOW_NC_BN:
-            if (script != 0 && script != (int)c)
-                return "invalid_name";
+            if (script != 0 && script != (int)c) return "invalid_name";
             script = (int)c;
             letters++;
             break;
@@ -220,12 +214,10 @@ flow_valid_uint(const char *in, size_t max_digits, long *v)
 {
     size_t n = strlen(in);
 
-    if (n == 0 || n > max_digits)
-        return -1;
+    if (n == 0 || n > max_digits) return -1;
     *v = 0;
     for (size_t k = 0; k < n; k++) {
-        if (!flow_valid_is_digit(in[k]))
-            return -1;
+        if (!flow_valid_is_digit(in[k])) return -1;
         *v = *v * 10 + (in[k] - '0');
     }
     return 0;
@@ -300,8 +292,7 @@ flow_valid_nid(const struct flow_vparam *p, const char *in, int year, char *out,
     (void)p;
     (void)year;
     n = flow_valid_digits(in, buf, sizeof(buf));
-    if (n != 10 && n != 13 && n != 17)
-        return "invalid_nid";
+    if (n != 10 && n != 13 && n != 17) return "invalid_nid";
     return flow_valid_put(buf, (size_t)n, out, cap) ? "invalid" : NULL;
 }
 
@@ -319,12 +310,9 @@ flow_valid_passport(const struct flow_vparam *p, const char *in, int year,
     (void)year;
     for (const char *s = in; *s != '\0'; s++) {
         char c = *s;
-        if (c == ' ')
-            continue;
-        if (n == 9)
-            return "invalid_passport";
-        if (c >= 'a' && c <= 'z')
-            c = (char)(c - 'a' + 'A');
+        if (c == ' ') continue;
+        if (n == 9) return "invalid_passport";
+        if (c >= 'a' && c <= 'z') c = (char)(c - 'a' + 'A');
         if (c >= 'A' && c <= 'Z') {
             if (n != letters) /* a letter after a digit */
                 return "invalid_passport";
@@ -334,8 +322,7 @@ flow_valid_passport(const struct flow_vparam *p, const char *in, int year,
         }
         buf[n++] = c;
     }
-    if (n != 9 || letters < 1 || letters > 2)
-        return "invalid_passport";
+    if (n != 9 || letters < 1 || letters > 2) return "invalid_passport";
     return flow_valid_put(buf, n, out, cap) ? "invalid" : NULL;
 }
 
@@ -363,8 +350,7 @@ flow_valid_phone(const struct flow_vparam *p, const char *in, int year,
         sub = buf + 5;
     else
         return "invalid_phone";
-    if (sub[0] != '1' || sub[1] < '3' || sub[1] > '9')
-        return "invalid_phone";
+    if (sub[0] != '1' || sub[1] < '3' || sub[1] > '9') return "invalid_phone";
     memcpy(canon, "880", 3);
     memcpy(canon + 3, sub, 10);
     return flow_valid_put(canon, 13, out, cap) ? "invalid" : NULL;
@@ -393,8 +379,7 @@ flow_valid_regex(const struct flow_vparam *p, const char *in, int year,
         return "invalid_format";
     rc = regexec(&re, in, 0, NULL, 0);
     regfree(&re);
-    if (rc != 0)
-        return "invalid_format";
+    if (rc != 0) return "invalid_format";
     return flow_valid_put(in, strlen(in), out, cap) ? "invalid" : NULL;
 }
 
@@ -405,8 +390,7 @@ flow_valid_regex(const struct flow_vparam *p, const char *in, int year,
 static const struct flow_validator *
 flow_validator_find(const char *name)
 {
-    if (name == NULL)
-        return NULL;
+    if (name == NULL) return NULL;
     for (size_t k = 0; k < FLOW_NVALIDATORS; k++)
         if (strcmp(flow_validators[k].name, name) == 0)
             return &flow_validators[k];
@@ -429,13 +413,10 @@ flow_validate(const char *name, const struct flow_vparam *p, const char *in,
     static const struct flow_vparam none;
     const struct flow_validator *v = flow_validator_find(name);
 
-    if (out == NULL || cap == 0)
-        return "invalid";
+    if (out == NULL || cap == 0) return "invalid";
     out[0] = '\0';
-    if (v == NULL || in == NULL)
-        return "invalid";
+    if (v == NULL || in == NULL) return "invalid";
     const char *why = v->fn(p != NULL ? p : &none, in, year, out, cap);
-    if (why != NULL)
-        out[0] = '\0';
+    if (why != NULL) out[0] = '\0';
     return why;
 }

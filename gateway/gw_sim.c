@@ -26,20 +26,19 @@
 static void
 gw_sim_usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: remigate sim -c FILE [--flow ID] [--lang en|bn] "
-            "[--channel ussd|sms]\n"
-            "                    [--msisdn NUMBER] [--now UNIX_TIME] "
-            "[--seed N] [--outcome NAME]\n"
-            "       remigate check-flows -c FILE\n"
-            "\n"
-            "sim reads one answer per line on standard input and prints "
-            "each screen,\n"
-            "then a status line '== CON|END gsm7|ucs2 USED/LIMIT'; a "
-            "finished flow\n"
-            "prints '== RECORD {json}'.  --outcome picks the result of the "
-            "end action\n"
-            "(e.g. verified, rejected, none for status_lookup).\n");
+    fprintf(fp, "usage: remigate sim -c FILE [--flow ID] [--lang en|bn] "
+                "[--channel ussd|sms]\n"
+                "                    [--msisdn NUMBER] [--now UNIX_TIME] "
+                "[--seed N] [--outcome NAME]\n"
+                "       remigate check-flows -c FILE\n"
+                "\n"
+                "sim reads one answer per line on standard input and prints "
+                "each screen,\n"
+                "then a status line '== CON|END gsm7|ucs2 USED/LIMIT'; a "
+                "finished flow\n"
+                "prints '== RECORD {json}'.  --outcome picks the result of the "
+                "end action\n"
+                "(e.g. verified, rejected, none for status_lookup).\n");
 }
 
 /* Load the config and the flows; print every problem as file:line. */
@@ -90,8 +89,7 @@ gw_check_flows_main(int argc, char **argv)
         return 2;
     }
     struct flow_set *set = gw_sim_load(path, 0);
-    if (set == NULL)
-        return 1;
+    if (set == NULL) return 1;
     printf("check-flows: %s: ok\n", path);
     flow_set_free(set);
     return 0;
@@ -172,21 +170,39 @@ gw_sim_main(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': path = optarg; break;
-        case 'f': flow = optarg; break;
-        case 'l': lang = optarg; break;
-        case 'm': msisdn = optarg; break;
-        case 'o': outcome = optarg; break;
-        case 'n': ctx.now = strtoll(optarg, NULL, 10); break;
-        case 's': seed = strtoull(optarg, NULL, 10); break;
+        case 'c':
+            path = optarg;
+            break;
+        case 'f':
+            flow = optarg;
+            break;
+        case 'l':
+            lang = optarg;
+            break;
+        case 'm':
+            msisdn = optarg;
+            break;
+        case 'o':
+            outcome = optarg;
+            break;
+        case 'n':
+            ctx.now = strtoll(optarg, NULL, 10);
+            break;
+        case 's':
+            seed = strtoull(optarg, NULL, 10);
+            break;
         case 'C':
             if (flow_channel_parse(optarg, &channel) != 0) {
                 fprintf(stderr, "sim: --channel must be ussd or sms\n");
                 return 2;
             }
             break;
-        case 'h': gw_sim_usage(stdout); return 0;
-        default: gw_sim_usage(stderr); return 2;
+        case 'h':
+            gw_sim_usage(stdout);
+            return 0;
+        default:
+            gw_sim_usage(stderr);
+            return 2;
         }
     }
     if (path == NULL) {
@@ -194,8 +210,7 @@ gw_sim_main(int argc, char **argv)
         return 2;
     }
     struct flow_set *set = gw_sim_load(path, 1);
-    if (set == NULL)
-        return 1;
+    if (set == NULL) return 1;
     if (flow != NULL && !flow_exists(set, flow)) {
         fprintf(stderr, "sim: no flow '%s'\n", flow);
         flow_set_free(set);
@@ -222,8 +237,7 @@ gw_sim_main(int argc, char **argv)
             printf("> ");
             fflush(stdout);
         }
-        if (fgets(line, sizeof(line), stdin) == NULL)
-            goto done;
+        if (fgets(line, sizeof(line), stdin) == NULL) goto done;
         size_t len = strcspn(line, "\r\n");
         line[len] = '\0';
         /* Through the codec, as through Redis. */

@@ -50,8 +50,7 @@ store_keys_load(const char *path, struct store_keys *k, char *err,
     }
     while (n < sizeof(raw) && (got = read(fd, raw + n, sizeof(raw) - n)) != 0) {
         if (got < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
             goto done;
         }
@@ -104,16 +103,12 @@ store_id_normalise(const char *type, const char *number, char *out, size_t cap)
         return -1;
     for (const char *p = number; *p; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c == ' ' || c == '-')
-            continue;
-        if (passport ? !isalnum(c) : !isdigit(c))
-            return -1;
-        if (n + 1 >= cap)
-            return -1;
+        if (c == ' ' || c == '-') continue;
+        if (passport ? !isalnum(c) : !isdigit(c)) return -1;
+        if (n + 1 >= cap) return -1;
         out[n++] = (char)toupper(c);
     }
-    if (n == 0)
-        return -1;
+    if (n == 0) return -1;
     out[n] = '\0';
     return (int)n;
 }
@@ -138,8 +133,7 @@ store_id_encrypt(const struct store_keys *k, const char *norm,
     size_t len = strlen(norm);
     unsigned long long clen;
 
-    if (len >= STORE_ID_MAX)
-        return -1;
+    if (len >= STORE_ID_MAX) return -1;
     randombytes_buf(out, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
     crypto_aead_xchacha20poly1305_ietf_encrypt(
         out + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &clen,
@@ -170,10 +164,8 @@ store_id_decrypt(const struct store *s, const unsigned char *enc, size_t enclen,
     const size_t ab = crypto_aead_xchacha20poly1305_ietf_ABYTES;
     unsigned long long mlen;
 
-    if (enclen < nb + ab)
-        return STORE_ECRYPTO;
-    if (outlen < enclen - nb - ab + 1)
-        return STORE_EINVAL;
+    if (enclen < nb + ab) return STORE_ECRYPTO;
+    if (outlen < enclen - nb - ab + 1) return STORE_EINVAL;
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(
             (unsigned char *)out, &mlen, NULL, enc + nb, enclen - nb,
             (const unsigned char *)msisdn, strlen(msisdn), enc,

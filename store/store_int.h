@@ -14,8 +14,7 @@
 /* Invariants, never compiled out: abort with the place. */
 #define STORE_AN(x)                                                            \
     do {                                                                       \
-        if (!(x))                                                              \
-            store_assert_fail(__func__, __FILE__, __LINE__, #x);               \
+        if (!(x)) store_assert_fail(__func__, __FILE__, __LINE__, #x);         \
     } while (0)
 #define STORE_WRONG(what) store_assert_fail(__func__, __FILE__, __LINE__, what)
 

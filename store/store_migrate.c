@@ -94,8 +94,7 @@ store_mig_read(const char *dir, struct store_mig **out, char *err,
         size_t len;
         FILE *f;
 
-        if (!store_mig_name_ok(de->d_name, &version))
-            continue;
+        if (!store_mig_name_ok(de->d_name, &version)) continue;
         if (n == STORE_MIG_MAX) {
             snprintf(err, errlen, "%s: too many migration files", dir);
             goto fail;
@@ -108,8 +107,7 @@ store_mig_read(const char *dir, struct store_mig **out, char *err,
         f = fopen(path, "rb");
         if (m[n].sql == NULL || f == NULL) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
-            if (f)
-                fclose(f);
+            if (f) fclose(f);
             n++;
             goto fail;
         }
@@ -140,8 +138,7 @@ store_mig_read(const char *dir, struct store_mig **out, char *err,
     *out = m;
     return n;
 fail:
-    if (d)
-        closedir(d);
+    if (d) closedir(d);
     store_mig_free(m, n);
     return -1;
 }
@@ -206,8 +203,7 @@ static const char *
 store_mig_recorded(PGresult *r, const struct store_mig *m)
 {
     for (int i = 0; i < PQntuples(r); i++)
-        if (atoi(PQgetvalue(r, i, 0)) == m->version)
-            return PQgetvalue(r, i, 1);
+        if (atoi(PQgetvalue(r, i, 0)) == m->version) return PQgetvalue(r, i, 1);
     return NULL;
 }
 
@@ -227,11 +223,9 @@ store_mig_run(const char *dsn, const char *dir, int apply, int verbose,
         snprintf(err, errlen, "libsodium did not initialise");
         return STORE_EINVAL;
     }
-    if (dir == NULL)
-        dir = STORE_MIGRATIONS_DIR;
+    if (dir == NULL) dir = STORE_MIGRATIONS_DIR;
     n = store_mig_read(dir, &m, err, errlen);
-    if (n < 0)
-        return STORE_EINVAL;
+    if (n < 0) return STORE_EINVAL;
     pg = store_mig_connect(dsn, err, errlen);
     if (pg == NULL) {
         rc = STORE_EDOWN;
@@ -279,16 +273,14 @@ store_mig_run(const char *dsn, const char *dir, int apply, int verbose,
                      dir, m[i].name, sum, m[i].sum);
             goto done;
         }
-        if (sum == NULL)
-            (*pending)++;
+        if (sum == NULL) (*pending)++;
     }
     rc = STORE_EDB;
     for (int i = 0; apply && i < n; i++) {
         char ver[16];
         const char *params[3] = {ver, m[i].name, m[i].sum};
 
-        if (store_mig_recorded(done, &m[i]) != NULL)
-            continue;
+        if (store_mig_recorded(done, &m[i]) != NULL) continue;
         snprintf(ver, sizeof(ver), "%d", m[i].version);
         if (store_mig_exec(pg, "BEGIN", 0, NULL, NULL, err, errlen) != 0)
             goto done;
@@ -307,13 +299,11 @@ store_mig_run(const char *dsn, const char *dir, int apply, int verbose,
         if (store_mig_exec(pg, "COMMIT", 0, NULL, NULL, err, errlen) != 0)
             goto done;
         (*pending)--;
-        if (verbose)
-            printf("applied %s\n", m[i].name);
+        if (verbose) printf("applied %s\n", m[i].name);
     }
     rc = 0;
 done:
-    if (done)
-        PQclear(done);
+    if (done) PQclear(done);
     if (locked)
         PQclear(PQexec(pg, "SELECT pg_advisory_unlock(" STORE_MIG_LOCK ")"));
     PQfinish(pg);
@@ -348,8 +338,7 @@ store_migrate_check(const char *dsn, const char *dir, char *err, size_t errlen)
     int pending, rc;
 
     rc = store_mig_run(dsn, dir, 0, 0, &pending, err, errlen);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     if (pending > 0) {
         snprintf(err, errlen,
                  "database schema is behind this program (%d migration%s "

@@ -230,10 +230,12 @@ store_strerror(int err)
 {
     switch (err) {
 #define STORE_X_STR(name, val, text)                                           \
-    case name: return text;
+    case name:                                                                 \
+        return text;
         STORE_ERRORS(STORE_X_STR)
 #undef STORE_X_STR
-    default: return "unknown error";
+    default:
+        return "unknown error";
     }
 }
 
@@ -241,23 +243,24 @@ const char *
 store_rec_status_name(enum store_rec_status st)
 {
     switch (st) {
-    case STORE_REC_PENDING: return "pending";
-    case STORE_REC_VERIFIED: return "verified";
-    case STORE_REC_REJECTED: return "rejected";
+    case STORE_REC_PENDING:
+        return "pending";
+    case STORE_REC_VERIFIED:
+        return "verified";
+    case STORE_REC_REJECTED:
+        return "rejected";
     case STORE_REC_NONE:
-    default: return "none";
+    default:
+        return "none";
     }
 }
 
 static enum store_rec_status
 store_rec_status_parse(const char *s)
 {
-    if (strcmp(s, "pending") == 0)
-        return STORE_REC_PENDING;
-    if (strcmp(s, "verified") == 0)
-        return STORE_REC_VERIFIED;
-    if (strcmp(s, "rejected") == 0)
-        return STORE_REC_REJECTED;
+    if (strcmp(s, "pending") == 0) return STORE_REC_PENDING;
+    if (strcmp(s, "verified") == 0) return STORE_REC_VERIFIED;
+    if (strcmp(s, "rejected") == 0) return STORE_REC_REJECTED;
     return STORE_REC_NONE;
 }
 
@@ -288,8 +291,7 @@ store_set_err(struct store *s, const char *what, const char *msg)
 {
     snprintf(s->errstr, sizeof(s->errstr), "%s: %s", what, msg ? msg : "");
     for (char *p = s->errstr; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
+        if (*p == '\n' || *p == '\r') *p = ' ';
 }
 
 /* ------------------------------------------------------------------------
@@ -299,10 +301,8 @@ store_set_err(struct store *s, const char *what, const char *msg)
 static void
 store_req_free(struct store_req *r)
 {
-    if (r == NULL)
-        return;
-    if (r->deadline)
-        event_free(r->deadline);
+    if (r == NULL) return;
+    if (r->deadline) event_free(r->deadline);
     free(r->answers);
     sodium_memzero(r, sizeof(*r));
     free(r);
@@ -375,8 +375,7 @@ store_req_new(struct store *s, enum store_req_kind kind, store_submit_cb *cb,
     struct store_req *r = calloc(1, sizeof(*r));
     struct timeval tv;
 
-    if (r == NULL)
-        return NULL;
+    if (r == NULL) return NULL;
     r->magic = STORE_REQ_MAGIC;
     r->s = s;
     r->kind = kind;
@@ -424,11 +423,9 @@ store_json_str(json_t *obj, const char *name, char *out, size_t cap,
         out[0] = '\0';
         return required ? -1 : 0;
     }
-    if (!json_is_string(v))
-        return -1;
+    if (!json_is_string(v)) return -1;
     s = json_string_value(v);
-    if (strlen(s) >= cap)
-        return -1;
+    if (strlen(s) >= cap) return -1;
     memcpy(out, s, strlen(s) + 1);
     return 0;
 }
@@ -465,10 +462,8 @@ store_ans_skills(json_t *a, int required)
     json_t *v = json_object_get(a, "skills"), *it;
     size_t i;
 
-    if (v == NULL || json_is_null(v))
-        return !required;
-    if (!json_is_array(v) || json_array_size(v) > 64)
-        return 0;
+    if (v == NULL || json_is_null(v)) return !required;
+    if (!json_is_array(v) || json_array_size(v) > 64) return 0;
     json_array_foreach(v, i, it)
     {
         if (!json_is_string(it) || strlen(json_string_value(it)) == 0 ||
@@ -489,8 +484,7 @@ store_req_id(struct store *s, struct store_req *r, json_t *ans,
     char norm[STORE_ID_MAX];
     int rc = STORE_EINVAL;
 
-    if (v == NULL || json_is_null(v))
-        return 0;
+    if (v == NULL || json_is_null(v)) return 0;
     if (!json_is_string(v) ||
         store_id_normalise(type, json_string_value(v), norm, sizeof(norm)) < 0)
         goto done;
@@ -521,8 +515,7 @@ store_req_parse(struct store *s, struct store_req *r, const char *json,
     int rc = STORE_EINVAL;
 
     root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL || !json_is_object(root))
-        goto done;
+    if (root == NULL || !json_is_object(root)) goto done;
     if (store_json_str(root, "action", action, sizeof(action), 1) ||
         store_json_str(root, "flow", r->flow, sizeof(r->flow), 1) ||
         store_json_str(root, "key", r->key, sizeof(r->key), 1) ||
@@ -550,8 +543,7 @@ store_req_parse(struct store *s, struct store_req *r, const char *json,
     else if (v != NULL && !json_is_null(v))
         goto done;
     ans = json_object_get(root, "answers");
-    if (ans == NULL || !json_is_object(ans))
-        goto done;
+    if (ans == NULL || !json_is_object(ans)) goto done;
     if (r->kind == STORE_REQ_REGISTER) {
         if (store_json_str(ans, "sex", sex, sizeof(sex), 0) ||
             (sex[0] && strcmp(sex, "m") && strcmp(sex, "f") &&
@@ -600,8 +592,7 @@ store_conn_watch(struct store_conn *c, short what)
 {
     int fd = PQsocket(c->pg);
 
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     if (c->ev != NULL && (c->ev_fd != fd || c->ev_what != what)) {
         event_free(c->ev);
         c->ev = NULL;
@@ -609,8 +600,7 @@ store_conn_watch(struct store_conn *c, short what)
     if (c->ev == NULL) {
         c->ev =
             event_new(c->s->base, fd, what | EV_PERSIST, store_conn_on_io, c);
-        if (c->ev == NULL || event_add(c->ev, NULL) != 0)
-            return -1;
+        if (c->ev == NULL || event_add(c->ev, NULL) != 0) return -1;
         c->ev_fd = fd;
         c->ev_what = what;
     }
@@ -623,8 +613,7 @@ store_conn_flush(struct store_conn *c)
 {
     int f = PQflush(c->pg);
 
-    if (f < 0)
-        return -1;
+    if (f < 0) return -1;
     return store_conn_watch(c, f == 1 ? EV_READ | EV_WRITE : EV_READ);
 }
 
@@ -653,8 +642,7 @@ store_conn_drop(struct store_conn *c, int status, const char *why)
         c->res = NULL;
     }
     if (c->pg) {
-        if (why)
-            store_set_err(c->s, why, PQerrorMessage(c->pg));
+        if (why) store_set_err(c->s, why, PQerrorMessage(c->pg));
         PQfinish(c->pg);
         c->pg = NULL;
     }
@@ -675,8 +663,7 @@ store_conn_drop(struct store_conn *c, int status, const char *why)
     }
     if (r != NULL) {
         r->conn = NULL;
-        if (r->status == 0 || status == STORE_ETIMEDOUT)
-            r->status = status;
+        if (r->status == 0 || status == STORE_ETIMEDOUT) r->status = status;
         if (r->errstr[0] == '\0')
             snprintf(r->errstr, sizeof(r->errstr), "%s",
                      why ? why : store_strerror(status));
@@ -771,7 +758,9 @@ store_conn_poll(struct store_conn *c)
         break;
     case PGRES_POLLING_FAILED:
     case PGRES_POLLING_ACTIVE:
-    default: store_conn_drop(c, STORE_EDOWN, "connect"); break;
+    default:
+        store_conn_drop(c, STORE_EDOWN, "connect");
+        break;
     }
 }
 
@@ -788,8 +777,7 @@ store_req_send(struct store_conn *c, enum store_stmt q, int n,
 static int
 store_req_send_plain(struct store_conn *c, const char *sql)
 {
-    if (!PQsendQuery(c->pg, sql))
-        return -1;
+    if (!PQsendQuery(c->pg, sql)) return -1;
     return store_conn_flush(c);
 }
 
@@ -827,8 +815,7 @@ store_req_finish(struct store_conn *c, struct store_req *r)
     c->state = STORE_CONN_IDLE;
     r->conn = NULL;
     store_req_complete(r);
-    if (s->running)
-        store_dispatch(s);
+    if (s->running) store_dispatch(s);
 }
 
 /* Take the result of r's current step (NULL to start) and send the next
@@ -846,8 +833,7 @@ store_req_advance(struct store_conn *c, struct store_req *r, PGresult *res)
          * quote row values. */
         snprintf(r->errstr, sizeof(r->errstr), "%s: %s", code ? code : "?",
                  msg ? msg : "?");
-        if (r->status == 0)
-            r->status = STORE_EDB;
+        if (r->status == 0) r->status = STORE_EDB;
         if (r->step != STORE_STEP_ROLLBACK &&
             PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
             r->step = STORE_STEP_ROLLBACK;
@@ -923,7 +909,9 @@ store_req_advance(struct store_conn *c, struct store_req *r, PGresult *res)
         }
         break;
     case STORE_STEP_COMMIT:
-    case STORE_STEP_ROLLBACK: store_req_finish(c, r); return;
+    case STORE_STEP_ROLLBACK:
+        store_req_finish(c, r);
+        return;
     case STORE_STEP_READ:
         if (r->kind == STORE_REQ_STATUS) {
             if (PQntuples(res) == 0) {
@@ -938,11 +926,11 @@ store_req_advance(struct store_conn *c, struct store_req *r, PGresult *res)
         }
         store_req_finish(c, r);
         return;
-    default: STORE_WRONG("request step");
+    default:
+        STORE_WRONG("request step");
     }
 sent:
-    if (rc != 0)
-        store_conn_drop(c, STORE_EDOWN, "send");
+    if (rc != 0) store_conn_drop(c, STORE_EDOWN, "send");
 }
 
 /* A command on c has delivered all its results. */
@@ -989,8 +977,7 @@ store_conn_on_io(evutil_socket_t fd, short what, void *arg)
         store_conn_drop(c, STORE_EDOWN, "send");
         return;
     }
-    if (!(what & EV_READ))
-        return;
+    if (!(what & EV_READ)) return;
     if (!PQconsumeInput(c->pg) || PQstatus(c->pg) == CONNECTION_BAD) {
         store_conn_drop(c, STORE_EDOWN, "connection lost");
         return;
@@ -1045,8 +1032,7 @@ store_dispatch(struct store *s)
                 c = &s->conns[i];
                 break;
             }
-        if (c == NULL)
-            return;
+        if (c == NULL) return;
         r = TAILQ_FIRST(&s->waiting);
         store_req_unqueue(r);
         r->conn = c;
@@ -1090,8 +1076,7 @@ store_new(const struct store_config *cfg, struct event_base *base, char *err,
     s->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 2000;
     s->max_waiting = cfg->max_waiting ? cfg->max_waiting : 1024;
     TAILQ_INIT(&s->waiting);
-    if (store_keys_load(cfg->key_file, &s->keys, err, errlen) != 0)
-        goto fail;
+    if (store_keys_load(cfg->key_file, &s->keys, err, errlen) != 0) goto fail;
     s->dsn = strdup(cfg->dsn ? cfg->dsn : "");
     s->conns = calloc((size_t)s->pool, sizeof(*s->conns));
     s->kick = event_new(base, -1, 0, store_on_kick, s);
@@ -1119,8 +1104,7 @@ int
 store_start(struct store *s)
 {
     STORE_AN(s->magic == STORE_MAGIC);
-    if (s->running)
-        return STORE_EINVAL;
+    if (s->running) return STORE_EINVAL;
     s->running = 1;
     for (int i = 0; i < s->pool; i++) {
         s->conns[i].backoff_ms = 0;
@@ -1136,8 +1120,7 @@ store_stop(struct store *s)
     struct store_req *r;
 
     STORE_AN(s->magic == STORE_MAGIC);
-    if (!s->running)
-        return;
+    if (!s->running) return;
     s->running = 0;
     event_del(s->kick);
     TAILQ_INIT(&failed);
@@ -1167,15 +1150,12 @@ store_stop(struct store *s)
 void
 store_free(struct store *s)
 {
-    if (s == NULL)
-        return;
+    if (s == NULL) return;
     STORE_AN(s->magic == STORE_MAGIC);
     store_stop(s);
     for (int i = 0; s->conns && i < s->pool; i++)
-        if (s->conns[i].timer)
-            event_free(s->conns[i].timer);
-    if (s->kick)
-        event_free(s->kick);
+        if (s->conns[i].timer) event_free(s->conns[i].timer);
+    if (s->kick) event_free(s->kick);
     free(s->conns);
     free(s->dsn);
     store_keys_wipe(&s->keys);
@@ -1199,10 +1179,8 @@ store_connected(const struct store *s)
 static int
 store_can_take(const struct store *s)
 {
-    if (!s->running || store_connected(s) == 0)
-        return STORE_EDOWN;
-    if (s->nwaiting >= s->max_waiting)
-        return STORE_EBUSY;
+    if (!s->running || store_connected(s) == 0) return STORE_EDOWN;
+    if (s->nwaiting >= s->max_waiting) return STORE_EBUSY;
     return 0;
 }
 
@@ -1213,14 +1191,11 @@ store_submit(struct store *s, const char *record_json, size_t len,
     struct store_req *r;
     int rc;
 
-    if (s == NULL || record_json == NULL || cb == NULL)
-        return STORE_EINVAL;
+    if (s == NULL || record_json == NULL || cb == NULL) return STORE_EINVAL;
     STORE_AN(s->magic == STORE_MAGIC);
-    if ((rc = store_can_take(s)) != 0)
-        return rc;
+    if ((rc = store_can_take(s)) != 0) return rc;
     r = store_req_new(s, STORE_REQ_REGISTER, cb, arg);
-    if (r == NULL)
-        return STORE_ENOMEM;
+    if (r == NULL) return STORE_ENOMEM;
     rc = store_req_parse(s, r, record_json, len);
     if (rc != 0) {
         store_req_free(r);
@@ -1240,11 +1215,9 @@ store_status(struct store *s, const char *msisdn, store_status_cb *cb,
         !store_str_chars(msisdn, "0123456789", 8, 15))
         return STORE_EINVAL;
     STORE_AN(s->magic == STORE_MAGIC);
-    if ((rc = store_can_take(s)) != 0)
-        return rc;
+    if ((rc = store_can_take(s)) != 0) return rc;
     r = store_req_new(s, STORE_REQ_STATUS, cb, arg);
-    if (r == NULL)
-        return STORE_ENOMEM;
+    if (r == NULL) return STORE_ENOMEM;
     snprintf(r->msisdn, sizeof(r->msisdn), "%s", msisdn);
     return store_req_enqueue(s, r);
 }
@@ -1258,11 +1231,9 @@ store_ping(struct store *s, int sleep_ms, store_status_cb *cb, void *arg)
     if (s == NULL || cb == NULL || sleep_ms < 0 || sleep_ms > 600000)
         return STORE_EINVAL;
     STORE_AN(s->magic == STORE_MAGIC);
-    if ((rc = store_can_take(s)) != 0)
-        return rc;
+    if ((rc = store_can_take(s)) != 0) return rc;
     r = store_req_new(s, STORE_REQ_PING, cb, arg);
-    if (r == NULL)
-        return STORE_ENOMEM;
+    if (r == NULL) return STORE_ENOMEM;
     snprintf(r->sleep_ms, sizeof(r->sleep_ms), "%d", sleep_ms);
     return store_req_enqueue(s, r);
 }

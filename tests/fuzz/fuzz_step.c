@@ -60,8 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
         ctx.nonce[0] = (unsigned char)steps;
         flow_step(set, &st, p, len, &ctx, &out);
-        if (out.used > out.limit || out.len != strlen(out.text))
-            abort();
+        if (out.used > out.limit || out.len != strlen(out.text)) abort();
         int n = flow_state_encode(&st, enc, sizeof(enc));
         if (n < 0 || flow_state_decode(&back, enc, (size_t)n) != 0 ||
             flow_state_encode(&back, enc2, sizeof(enc2)) != n ||

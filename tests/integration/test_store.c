@@ -102,8 +102,7 @@ cond_all_called(void *arg)
 {
     struct all_called *a = arg;
     for (int i = 0; i < a->n; i++)
-        if (a->o[i].calls == 0)
-            return 0;
+        if (a->o[i].calls == 0) return 0;
     return 1;
 }
 
@@ -130,12 +129,10 @@ dsn_with_db(const char *dsn, const char *db, char *out, size_t cap)
     out[0] = '\0';
     for (PQconninfoOption *o = opts; o->keyword; o++) {
         const char *v = strcmp(o->keyword, "dbname") == 0 ? db : o->val;
-        if (v == NULL)
-            continue;
+        if (v == NULL) continue;
         n += (size_t)snprintf(out + n, cap - n, "%s='", o->keyword);
         for (const char *p = v; *p && n + 3 < cap; p++) {
-            if (*p == '\'' || *p == '\\')
-                out[n++] = '\\';
+            if (*p == '\'' || *p == '\\') out[n++] = '\\';
             out[n++] = *p;
         }
         n += (size_t)snprintf(out + n, cap - n, "' ");
@@ -214,23 +211,20 @@ group_setup(void **state)
     admin_exec(q);
     dsn_with_db(dsn, T.dbname, T.dsn, sizeof(T.dsn));
     snprintf(T.tmp, sizeof(T.tmp), "/tmp/remigate-store.XXXXXX");
-    if (mkdtemp(T.tmp) == NULL)
-        return -1;
+    if (mkdtemp(T.tmp) == NULL) return -1;
     snprintf(T.key_file, sizeof(T.key_file), "%s/key", T.tmp);
     if (store_keygen(T.key_file, err, sizeof(err)) != 0) {
         fprintf(stderr, "keygen: %s\n", err);
         return -1;
     }
     T.mig_dir = getenv("STORE_MIGRATIONS");
-    if (T.mig_dir == NULL)
-        T.mig_dir = STORE_MIGRATIONS_DIR;
+    if (T.mig_dir == NULL) T.mig_dir = STORE_MIGRATIONS_DIR;
     if (store_migrate(T.dsn, T.mig_dir, err, sizeof(err)) != 0) {
         fprintf(stderr, "migrate: %s\n", err);
         return -1;
     }
     T.db = PQconnectdb(T.dsn);
-    if (PQstatus(T.db) != CONNECTION_OK)
-        return -1;
+    if (PQstatus(T.db) != CONNECTION_OK) return -1;
     T.base = event_base_new();
     return T.base ? 0 : -1;
 }
@@ -242,8 +236,7 @@ group_teardown(void **state)
 
     (void)state;
     PQfinish(T.db);
-    if (T.base)
-        event_base_free(T.base);
+    if (T.base) event_base_free(T.base);
     snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS %s WITH (FORCE)", T.dbname);
     admin_exec(q);
     snprintf(q, sizeof(q), "rm -rf '%s'", T.tmp);
@@ -262,8 +255,7 @@ store_up(int pool, int timeout_ms, int max_waiting)
     struct store *s = store_new(&cfg, T.base, err, sizeof(err));
     struct want_conn w;
 
-    if (s == NULL)
-        fail_msg("store_new: %s", err);
+    if (s == NULL) fail_msg("store_new: %s", err);
     assert_int_equal(store_start(s), 0);
     w.s = s;
     w.n = pool;
@@ -281,8 +273,7 @@ record(char *buf, size_t cap, const char *key, const char *msisdn,
 
     snprintf(ref, sizeof(ref), "R%.9s", key);
     for (char *p = ref; *p; p++)
-        if (*p >= 'a' && *p <= 'z')
-            *p = (char)(*p - 'a' + 'A');
+        if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 'a' + 'A');
     return snprintf(
         buf, cap,
         "{\"flow\":\"register\",\"action\":\"submit_registration\","
@@ -316,8 +307,7 @@ submit_wait(struct store *s, const char *rec)
     struct outcome o = {0};
     int rc = store_submit(s, rec, strlen(rec), on_result, &o);
 
-    if (rc != 0)
-        fail_msg("store_submit: %s", store_strerror(rc));
+    if (rc != 0) fail_msg("store_submit: %s", store_strerror(rc));
     assert_int_equal(o.calls, 0); /* never from inside the call */
     assert_true(run_until(cond_called, &o, 5000));
     assert_int_equal(o.calls, 1);

@@ -70,8 +70,8 @@ static void
 start(const char *flow, const char *lang)
 {
     memset(ctx.nonce, 0x11, sizeof(ctx.nonce));
-    assert_int_equal(flow_start(set, &st, flow, lang, FLOW_CH_USSD, &ctx,
-                                &out), 0);
+    assert_int_equal(flow_start(set, &st, flow, lang, FLOW_CH_USSD, &ctx, &out),
+                     0);
 }
 
 static void
@@ -117,8 +117,7 @@ t_full_walk(void **state)
     start("demo", NULL);
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         step(rows[i].in);
-        if (rows[i].screen == NULL)
-            continue;
+        if (rows[i].screen == NULL) continue;
         if (i + 1 == sizeof(rows) / sizeof(rows[0]))
             assert_memory_equal(out.text, rows[i].screen,
                                 strlen(rows[i].screen));
@@ -131,8 +130,8 @@ t_full_walk(void **state)
     assert_non_null(strstr(out.text, ", Rahima Begum."));
 
     char rec[4096];
-    assert_true(flow_record_json(set, &st, "8801712345678", rec,
-                                 sizeof(rec)) > 0);
+    assert_true(flow_record_json(set, &st, "8801712345678", rec, sizeof(rec)) >
+                0);
     assert_non_null(strstr(rec, "\"name\":\"Rahima Begum\""));
     assert_non_null(strstr(rec, "\"born\":1990"));
     assert_non_null(strstr(rec, "\"things\":[\"c03\",\"c01\"]"));
@@ -244,18 +243,18 @@ t_confirm_edit_confirm(void **state)
     start("demo", "en");
     step("Karim Uddin");
     step("1975");
-    step("1");  /* North */
-    step("2");  /* Lake */
+    step("1"); /* North */
+    step("2"); /* Lake */
     step("7");
-    step("1");  /* NID */
+    step("1"); /* NID */
     step("1234567890123");
     assert_memory_equal(out.text, "Please check:", 13);
-    step("2");  /* change */
+    step("2"); /* change */
     assert_string_equal(out.text, "Change which?\n1. Name\n2. Born\n3. Region\n"
                                   "4. Area\n5. Things\n6. ID\n7. NID\n0. Back");
-    step("3");  /* region */
+    step("3"); /* region */
     assert_string_equal(out.text, "Region?\n1. North\n2. South\n0. Back");
-    step("2");  /* South: the old area no longer fits, so it is asked */
+    step("2"); /* South: the old area no longer fits, so it is asked */
     assert_string_equal(out.text, "Area?\n1. Coast\n0. Back");
     step("1");
     assert_memory_equal(out.text, "Please check:", 13);
@@ -344,16 +343,16 @@ t_state_corrupt(void **state)
     static const char *const bad[] = {
         "",
         "x",
-        "v=2&f=demo&n=name&h=demo&c=0&s=1",          /* other version */
-        "v=1&f=demo&n=name&h=demo&c=0",              /* no step */
-        "v=1&f=demo&n=name&h=demo&c=0&s=1&s=2",      /* repeated key */
-        "v=1&f=demo&n=name&h=demo&c=0&s=1&z=1",      /* unknown key */
-        "v=1&f=Demo&n=name&h=demo&c=0&s=1",          /* bad id */
-        "v=1&f=demo&n=name&h=demo&c=7&s=1",          /* bad channel */
-        "v=1&f=demo&n=name&h=demo&c=0&s=99999999999",/* overflow */
-        "v=1&f=demo&n=name&h=demo&c=0&s=1&A.x=%zz",  /* bad escape */
-        "v=1&f=demo&n=name&h=demo&c=0&s=1&A.x=%00",  /* NUL */
-        "v=1&f=demo&n=name&h=demo&c=0&s=1&A.x=%ff",  /* not UTF-8 */
+        "v=2&f=demo&n=name&h=demo&c=0&s=1",           /* other version */
+        "v=1&f=demo&n=name&h=demo&c=0",               /* no step */
+        "v=1&f=demo&n=name&h=demo&c=0&s=1&s=2",       /* repeated key */
+        "v=1&f=demo&n=name&h=demo&c=0&s=1&z=1",       /* unknown key */
+        "v=1&f=Demo&n=name&h=demo&c=0&s=1",           /* bad id */
+        "v=1&f=demo&n=name&h=demo&c=7&s=1",           /* bad channel */
+        "v=1&f=demo&n=name&h=demo&c=0&s=99999999999", /* overflow */
+        "v=1&f=demo&n=name&h=demo&c=0&s=1&A.x=%zz",   /* bad escape */
+        "v=1&f=demo&n=name&h=demo&c=0&s=1&A.x=%00",   /* NUL */
+        "v=1&f=demo&n=name&h=demo&c=0&s=1&A.x=%ff",   /* not UTF-8 */
         "v=1&f=demo&n=name&h=demo&c=0&s=1&A.x=1&A.x=2",
         "v=1&f=demo&n=name&h=demo&c=0&s=1&",
         "v=1&f=demo&n=name&h=demo&c=0&s=1&H=a,,b",

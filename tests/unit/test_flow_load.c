@@ -53,8 +53,7 @@ refused(const char *flow_text, int line, const char *msg)
     for (size_t i = 0; i < d.n; i++) {
         snprintf(got, sizeof(got), "%s:%d: %s", d.items[i].file,
                  d.items[i].line, d.items[i].msg);
-        if (strcmp(got, want) == 0)
-            found = 1;
+        if (strcmp(got, want) == 0) found = 1;
     }
     if (!found) {
         for (size_t i = 0; i < d.n; i++)
@@ -73,15 +72,15 @@ t_good(void **state)
 {
     (void)state;
     struct flow_diag d;
-    struct flow_set *set = load(
-        HEAD "nodes = (\n"
-             "  { id = \"a\"; kind = \"input\"; field = \"n\";\n"
-             "    validator = \"name\"; next = \"z\";\n"
-             "    text = { en = \"Name?\"; bn = \"নাম?\"; }; },\n"
-             "  { id = \"z\"; kind = \"end\";\n"
-             "    text = { en = \"Bye {n}\"; bn = \"বিদায় {n}\"; }; }\n"
-             ");\n",
-        &d);
+    struct flow_set *set =
+        load(HEAD "nodes = (\n"
+                  "  { id = \"a\"; kind = \"input\"; field = \"n\";\n"
+                  "    validator = \"name\"; next = \"z\";\n"
+                  "    text = { en = \"Name?\"; bn = \"নাম?\"; }; },\n"
+                  "  { id = \"z\"; kind = \"end\";\n"
+                  "    text = { en = \"Bye {n}\"; bn = \"বিদায় {n}\"; }; }\n"
+                  ");\n",
+             &d);
     for (size_t i = 0; i < d.n; i++)
         fprintf(stderr, "%s:%d: %s\n", d.items[i].file, d.items[i].line,
                 d.items[i].msg);
@@ -134,8 +133,9 @@ t_broken(void **state)
                  "    text = { en = \"x\"; bn = \"x\"; }; },\n"
                  "  { id = \"z\"; kind = \"end\"; text = { en = \"x\"; bn = "
                  "\"x\"; }; }\n);\n",
-            6, "unknown validator 'colour' (name, year, age, number, nid, "
-               "passport, phone, regex)");
+            6,
+            "unknown validator 'colour' (name, year, age, number, nid, "
+            "passport, phone, regex)");
     refused(HEAD "nodes = (\n"
                  "  { id = \"a\"; kind = \"menu\"; field = \"n\";\n"
                  "    list = \"colours\"; next = \"z\";\n"
@@ -156,8 +156,9 @@ t_broken(void **state)
                  "    next = \"z\"; text = { en = \"x\"; bn = \"x\"; }; },\n"
                  "  { id = \"z\"; kind = \"end\"; text = { en = \"x\"; bn = "
                  "\"x\"; }; }\n);\n",
-            5, "input 'a' accepts the navigation key '0' as an answer: "
-               "raise 'min' or change the key");
+            5,
+            "input 'a' accepts the navigation key '0' as an answer: "
+            "raise 'min' or change the key");
     /* a question too long for a Bangla USSD page: 76 units + "\n0. পিছনে" */
     refused(HEAD "nodes = (\n"
                  "  { id = \"a\"; kind = \"input\"; field = \"n\";\n"
@@ -167,8 +168,9 @@ t_broken(void **state)
                  "ককক\"; }; },\n"
                  "  { id = \"z\"; kind = \"end\"; text = { en = \"x\"; bn = "
                  "\"x\"; }; }\n);\n",
-            5, "the screen of node 'a' does not fit one ussd page in 'bn' "
-               "(85/80 ucs2)");
+            5,
+            "the screen of node 'a' does not fit one ussd page in 'bn' "
+            "(85/80 ucs2)");
     /* an end text that overflows with a 60-letter Bangla name */
     refused(HEAD "nodes = (\n"
                  "  { id = \"a\"; kind = \"input\"; field = \"n\";\n"
@@ -177,8 +179,9 @@ t_broken(void **state)
                  "  { id = \"z\"; kind = \"end\";\n"
                  "    text = { en = \"Thank you very much, {n}, and good "
                  "bye!\"; bn = \"x\"; }; }\n);\n",
-            8, "end text of node 'z' can be too long for one ussd page in "
-               "'en' (96/80 ucs2)");
+            8,
+            "end text of node 'z' can be too long for one ussd page in "
+            "'en' (96/80 ucs2)");
     /* an unknown placeholder */
     refused(HEAD "nodes = (\n"
                  "  { id = \"a\"; kind = \"end\";\n"
