@@ -19,6 +19,8 @@ struct evhttp;
 struct evhttp_request;
 struct evhttp_bound_socket;
 struct event;
+struct sess;
+struct gw_records;
 
 /* Request methods a route accepts (HEAD goes where GET goes). */
 #define GW_METHOD_GET  0x1u
@@ -124,6 +126,8 @@ struct gw_server {
     size_t nreload, nstop;
     struct gw_reload_hook reload[GW_HOOKS_MAX];
     struct gw_stop_hook stop[GW_HOOKS_MAX];
+    struct sess *sess;          /* the session store (gw_ussd.c owns it) */
+    struct gw_records *records; /* the records (gw_store.c owns it) */
 };
 
 /* Run one worker on the listening socket fd until it is told to stop
@@ -143,9 +147,40 @@ int gw_worker_run_with(const struct gw_config *cfg, int fd, int worker,
  * reload and stop hooks.
  */
 
-/* gw_ussd.c: the dialogue endpoints. */
+/* gw_ussd.c: the dialogue endpoints.  Its start hook loads the flows and
+ * creates srv->sess, and runs before gw_records_start(). */
 int gw_ussd_start(struct gw_server *srv);
 void gw_kannel_mo_handle(struct gw_req *r);
 void gw_ussd_at_handle(struct gw_req *r);
+
+/* gw_store.c: what a finished flow's action does with its record
+ * (PostgreSQL through store/, and a durable Redis queue through srv->sess
+ * while PostgreSQL is away).  Its start hook creates srv->records. */
+int gw_records_start(struct gw_server *srv);
+
+enum gw_act_status {
+    GW_ACT_DONE = 0,        /* stored (or looked up) */
+    GW_ACT_QUEUED,          /* PostgreSQL away: kept in the Redis queue */
+    GW_ACT_NOT_REGISTERED,  /* the number has no registration */
+    GW_ACT_FAILED           /* neither stored nor queued: say "busy" */
+};
+
+struct gw_act_result {
+    enum gw_act_status status;
+    char ref[32];     /* the reference to show ("" if none) */
+    char outcome[32]; /* status_lookup: pending|verified|rejected; "" */
+    char reason[128]; /* status_lookup, rejected: the officer's reason */
+};
+
+typedef void gw_act_cb(const struct gw_act_result *res, void *arg);
+
+/* Run the action named by a finished flow ("submit_registration",
+ * "update_skills", "status_lookup") on its record (flow_record_json()
+ * output, NUL-terminated).  Returns 0 and calls cb exactly once, later, or
+ * returns -1 (unknown action, bad record) and never calls back.  cb runs
+ * before the request's deadline: a slow database means GW_ACT_QUEUED (for
+ * writes) or GW_ACT_FAILED (for lookups). */
+int gw_action_run(struct gw_server *srv, const char *action,
+                  const char *record, size_t len, gw_act_cb *cb, void *arg);
 
 #endif

@@ -1,0 +1,103 @@
+/* sess.h -- the Redis session store: hiredis async on the daemon's libevent
+ * base.
+ *
+ * A session is one Redis hash under PREFIX + key with two fields: "v", a
+ * version counter that starts at 1, and "d", an opaque value (the gateway's
+ * envelope: flow state, dialogue ids, the last reply).  Every write is a
+ * compare-and-set on "v" done by a single-key Lua script, so it is safe with
+ * several workers, several daemons and Redis Cluster: of two writers that
+ * read version N, exactly one gets N+1 and the other SESS_ECONFLICT.
+ *
+ * Every call that returns SESS_OK calls its callback exactly once, later,
+ * from the event loop (never from inside the call): with the answer, with
+ * SESS_ETIMEDOUT when Redis did not answer within cfg.timeout_ms (hiredis
+ * 0.14 has no timeouts of its own, so each command carries our timer), or
+ * with SESS_EDOWN when the connection dropped or sess_stop() ran first.  A
+ * call that returns an error (SESS_EDOWN while disconnected, SESS_EBUSY
+ * with too many commands in flight, SESS_EINVAL) never calls back.
+ *
+ * The store reconnects by itself with exponential backoff (100 ms doubling
+ * to 5 s) after a drop or a failed connect; sess_connected() says whether
+ * commands can be sent now.  Keys passed in are without the prefix.
+ */
+#ifndef REMIGATE_SESS_H
+#define REMIGATE_SESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct sess;
+
+enum {
+    SESS_OK = 0,
+    SESS_ENOTFOUND = -1, /* no such key */
+    SESS_ECONFLICT = -2, /* the version was not the one expected */
+    SESS_EDOWN = -3,     /* not connected, or the connection dropped */
+    SESS_ETIMEDOUT = -4, /* no answer within timeout_ms */
+    SESS_EBUSY = -5,     /* max_pending commands already in flight */
+    SESS_EPROTO = -6,    /* Redis answered something unexpected */
+    SESS_ENOMEM = -7,
+    SESS_EINVAL = -8 /* bad argument (key too long, value too big) */
+};
+
+struct sess_cfg {
+    const char *host;      /* an IP address or a host name */
+    int port;              /* 6379 */
+    const char *prefix;    /* prepended to every key, e.g. "remigate:" */
+    int timeout_ms;        /* per command, > 0 */
+    size_t max_pending;    /* commands in flight at most, > 0 */
+    int connect_timeout_ms; /* 0: timeout_ms */
+};
+
+#define SESS_KEY_MAX   200     /* bytes of a key, prefix included */
+#define SESS_VALUE_MAX 16384   /* bytes of a value */
+
+/* A store that is not connected yet.  NULL on error, with a message in
+ * err. */
+struct sess *sess_new(const struct sess_cfg *cfg, struct event_base *base,
+                      char *err, size_t errlen);
+/* Begin connecting (and keep reconnecting).  0, or -1 if the event base
+ * refused a timer. */
+int sess_start(struct sess *s);
+/* Disconnect and stop reconnecting; every command in flight calls back
+ * with SESS_EDOWN before this returns.  sess_start() may be called again. */
+void sess_stop(struct sess *s);
+/* sess_stop() if needed, then free. */
+void sess_free(struct sess *s);
+int sess_connected(const struct sess *s);
+
+/* value/len and version are valid only during the call.  ENOTFOUND has
+ * version 0. */
+typedef void sess_get_cb(int status, const char *value, size_t len,
+                         uint64_t version, void *arg);
+/* version is the new version on SESS_OK, the current one on
+ * SESS_ECONFLICT (0 if the key does not exist). */
+typedef void sess_cas_cb(int status, uint64_t version, void *arg);
+typedef void sess_done_cb(int status, void *arg);
+
+int sess_get(struct sess *s, const char *key, sess_get_cb *cb, void *arg);
+
+/* Store value if the session's version is `expect` (0: only if the key
+ * does not exist), as version expect+1, with a TTL of ttl_s seconds
+ * (> 0). */
+int sess_cas(struct sess *s, const char *key, uint64_t expect,
+             const char *value, size_t len, unsigned ttl_s, sess_cas_cb *cb,
+             void *arg);
+
+/* Delete the key (OK even if it did not exist). */
+int sess_del(struct sess *s, const char *key, sess_done_cb *cb, void *arg);
+
+/* Append value to the list under key (RPUSH), for queues.  */
+int sess_push(struct sess *s, const char *key, const char *value, size_t len,
+              sess_done_cb *cb, void *arg);
+
+/* PING, for /healthz. */
+int sess_ping(struct sess *s, sess_done_cb *cb, void *arg);
+
+/* Commands in flight now (sent, not answered nor timed out). */
+size_t sess_pending(const struct sess *s);
+
+const char *sess_strerror(int status);
+
+#endif
