@@ -42,16 +42,16 @@ enum {
 };
 
 struct sess_cfg {
-    const char *host;      /* an IP address or a host name */
-    int port;              /* 6379 */
-    const char *prefix;    /* prepended to every key, e.g. "remigate:" */
-    int timeout_ms;        /* per command, > 0 */
-    size_t max_pending;    /* commands in flight at most, > 0 */
+    const char *host;       /* an IP address or a host name */
+    int port;               /* 6379 */
+    const char *prefix;     /* prepended to every key, e.g. "remigate:" */
+    int timeout_ms;         /* per command, > 0 */
+    size_t max_pending;     /* commands in flight at most, > 0 */
     int connect_timeout_ms; /* 0: timeout_ms */
 };
 
-#define SESS_KEY_MAX   200     /* bytes of a key, prefix included */
-#define SESS_VALUE_MAX 16384   /* bytes of a value */
+#define SESS_KEY_MAX   200   /* bytes of a key, prefix included */
+#define SESS_VALUE_MAX 16384 /* bytes of a value */
 
 /* A store that is not connected yet.  NULL on error, with a message in
  * err. */
@@ -70,7 +70,7 @@ int sess_connected(const struct sess *s);
 /* value/len and version are valid only during the call.  ENOTFOUND has
  * version 0. */
 typedef void sess_get_cb(int status, const char *value, size_t len,
-                         uint64_t version, void *arg);
+                         uint64_t version, void *arg); /* version 0 for lists */
 /* version is the new version on SESS_OK, the current one on
  * SESS_ECONFLICT (0 if the key does not exist). */
 typedef void sess_cas_cb(int status, uint64_t version, void *arg);
@@ -91,6 +91,19 @@ int sess_del(struct sess *s, const char *key, sess_done_cb *cb, void *arg);
 /* Append value to the list under key (RPUSH), for queues.  */
 int sess_push(struct sess *s, const char *key, const char *value, size_t len,
               sess_done_cb *cb, void *arg);
+
+/* Look at the first item of the list under key (LINDEX 0) without taking
+ * it: ENOTFOUND when the list is empty.  A drainer stores the item, then
+ * takes it with sess_shift(); a crash in between stores it twice, which
+ * the store's idempotency keys make harmless. */
+int sess_peek(struct sess *s, const char *key, sess_get_cb *cb, void *arg);
+
+/* Remove the first item of the list under key if it is still exactly
+ * value (a single-key Lua script: LINDEX 0, compare, LPOP), so two
+ * drainers never drop an item neither stored.  SESS_OK whether or not it
+ * was removed. */
+int sess_shift(struct sess *s, const char *key, const char *value, size_t len,
+               sess_done_cb *cb, void *arg);
 
 /* PING, for /healthz. */
 int sess_ping(struct sess *s, sess_done_cb *cb, void *arg);
