@@ -234,6 +234,11 @@ int flow_render_end(const struct flow_set *set, const struct flow_state *st,
 void flow_render_message(const struct flow_set *set, const char *lang,
                          enum flow_channel channel, const char *id,
                          struct flow_out *out);
+/* The same with {name} placeholders filled from vars ("name=value", NULL
+ * ended), e.g. saved_queued's {ref}. */
+void flow_render_message_vars(const struct flow_set *set, const char *lang,
+                              enum flow_channel channel, const char *id,
+                              const char *const *vars, struct flow_out *out);
 
 /* The record a finished flow hands to its action, as one line of JSON:
  * {"flow":..,"action":..,"key":..,"ref":..,"lang":..,"channel":..,

@@ -380,7 +380,8 @@ flow_field_node(const struct flow_def *f, const char *field)
     return NULL;
 }
 
-/* Expand {name} in tmpl: vars first, then {ref}, then answers. */
+/* Expand {name} in tmpl: vars first, then {ref}, then answers (st and f
+ * may be NULL: vars only). */
 static void
 flow_expand(const struct flow_def *f, const struct flow_state *st, int li,
             const char *tmpl, const char *const *vars, char *buf, size_t cap)
@@ -404,13 +405,13 @@ flow_expand(const struct flow_def *f, const struct flow_state *st, int li,
             if (strncmp(vars[i], name, nl) == 0 && vars[i][nl] == '=')
                 v = vars[i] + nl + 1;
         }
-        if (v == NULL && strcmp(name, "ref") == 0) {
+        if (v == NULL && st != NULL && strcmp(name, "ref") == 0) {
             flow_ref_from_key(st->key, val);
             v = val;
         }
-        if (v == NULL) {
+        if (v == NULL && st != NULL) {
             const char *a = flow_state_get(st, name);
-            const struct flow_node *nd = flow_field_node(f, name);
+            const struct flow_node *nd = f ? flow_field_node(f, name) : NULL;
             if (a != NULL && nd != NULL) {
                 flow_display(nd, st, a, li, val, sizeof(val));
                 v = val;
@@ -647,9 +648,20 @@ flow_render_message(const struct flow_set *set, const char *lang,
                     enum flow_channel channel, const char *id,
                     struct flow_out *out)
 {
+    flow_render_message_vars(set, lang, channel, id, NULL, out);
+}
+
+void
+flow_render_message_vars(const struct flow_set *set, const char *lang,
+                         enum flow_channel channel, const char *id,
+                         const char *const *vars, struct flow_out *out)
+{
     struct flow_screen sc;
+    char text[FLOW_TEXT_MAX];
+    flow_expand(NULL, NULL, 0, flow_message(set, lang, id), vars, text,
+                sizeof(text));
     flow_screen_reset(&sc);
-    flow_screen_line(&sc, flow_message(set, lang, id));
+    flow_screen_line(&sc, text);
     memset(out, 0, sizeof(*out));
     flow_out_set(set, channel, &sc, out);
     out->done = 1;

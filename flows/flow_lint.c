@@ -510,17 +510,17 @@ flow_lint_messages(struct flow_linter *l)
                 const struct flow_msg *m =
                     flow_msg_find(set, flow_screen_msgs[i]);
                 if (m == NULL) continue;
-                flow_render_message(set, set->langs[li], ch, m->id, &out);
-                /* {ref} is 10 characters where it appears */
-                unsigned extra = strstr(out.text, "{ref}") ? 5 : 0;
-                if (out.used + extra > out.limit)
+                /* a reference is 10 characters */
+                static const char *const vars[] = {"ref=WWWWWWWWWW", NULL};
+                flow_render_message_vars(set, set->langs[li], ch, m->id, vars,
+                                         &out);
+                if (out.used > out.limit)
                     flow_diag_add(l->diag, file, m->line,
                                   "message '%s' is "
                                   "too long for one %s page in '%s' (%u/%u "
                                   "%s)",
                                   m->id, flow_channel_name(ch), set->langs[li],
-                                  out.used + extra, out.limit,
-                                  flow_enc_name(out.enc));
+                                  out.used, out.limit, flow_enc_name(out.enc));
             }
         }
     }
