@@ -1034,6 +1034,7 @@ done:
         for (size_t i = 0; i < srv->nstop; i++)
             srv->stop[i].cb(srv, srv->stop[i].arg);
     }
+    gw_ussd_fini(srv);
     gw_server_free(srv);
     return rc;
 }

@@ -21,6 +21,7 @@ struct evhttp_bound_socket;
 struct event;
 struct sess;
 struct gw_records;
+struct gw_ussd;
 
 /* Request methods a route accepts (HEAD goes where GET goes). */
 #define GW_METHOD_GET  0x1u
@@ -126,6 +127,7 @@ struct gw_server {
     size_t nreload, nstop;
     struct gw_reload_hook reload[GW_HOOKS_MAX];
     struct gw_stop_hook stop[GW_HOOKS_MAX];
+    struct gw_ussd *ussd;       /* the dialogue endpoints (gw_ussd.c) */
     struct sess *sess;          /* the session store (gw_ussd.c owns it) */
     struct gw_records *records; /* the records (gw_store.c owns it) */
 };
@@ -150,6 +152,9 @@ int gw_worker_run_with(const struct gw_config *cfg, int fd, int worker,
 /* gw_ussd.c: the dialogue endpoints.  Its start hook loads the flows and
  * creates srv->sess, and runs before gw_records_start(). */
 int gw_ussd_start(struct gw_server *srv);
+/* After the stop hooks ran: free what gw_ussd_start() made (also after a
+ * start that failed halfway). */
+void gw_ussd_fini(struct gw_server *srv);
 void gw_kannel_mo_handle(struct gw_req *r);
 void gw_ussd_at_handle(struct gw_req *r);
 
@@ -159,10 +164,10 @@ void gw_ussd_at_handle(struct gw_req *r);
 int gw_records_start(struct gw_server *srv);
 
 enum gw_act_status {
-    GW_ACT_DONE = 0,        /* stored (or looked up) */
-    GW_ACT_QUEUED,          /* PostgreSQL away: kept in the Redis queue */
-    GW_ACT_NOT_REGISTERED,  /* the number has no registration */
-    GW_ACT_FAILED           /* neither stored nor queued: say "busy" */
+    GW_ACT_DONE = 0,       /* stored (or looked up) */
+    GW_ACT_QUEUED,         /* PostgreSQL away: kept in the Redis queue */
+    GW_ACT_NOT_REGISTERED, /* the number has no registration */
+    GW_ACT_FAILED          /* neither stored nor queued: say "busy" */
 };
 
 struct gw_act_result {
@@ -180,7 +185,7 @@ typedef void gw_act_cb(const struct gw_act_result *res, void *arg);
  * returns -1 (unknown action, bad record) and never calls back.  cb runs
  * before the request's deadline: a slow database means GW_ACT_QUEUED (for
  * writes) or GW_ACT_FAILED (for lookups). */
-int gw_action_run(struct gw_server *srv, const char *action,
-                  const char *record, size_t len, gw_act_cb *cb, void *arg);
+int gw_action_run(struct gw_server *srv, const char *action, const char *record,
+                  size_t len, gw_act_cb *cb, void *arg);
 
 #endif

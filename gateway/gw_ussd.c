@@ -28,3 +28,9 @@ gw_ussd_at_handle(struct gw_req *r)
 {
     gw_reply_error(r, 503, "not ready");
 }
+
+void
+gw_ussd_fini(struct gw_server *srv)
+{
+    (void)srv;
+}
