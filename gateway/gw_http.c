@@ -49,6 +49,7 @@ static void gw_metrics_handle(struct gw_req *r);
 static const struct gw_route gw_routes[] = {
     {"/kannel/mo", 0, GW_METHOD_GET, "kannel_mo", gw_kannel_mo_handle},
     {"/ussd/at", 0, GW_METHOD_POST, "ussd_at", gw_ussd_at_handle},
+    {"/kannel/dlr", 0, GW_METHOD_GET, "kannel_dlr", gw_kannel_dlr_handle},
     {"/healthz", 0, GW_METHOD_GET | GW_METHOD_HEAD, "healthz",
      gw_health_handle},
     {"/metrics", 0, GW_METHOD_GET | GW_METHOD_HEAD, "metrics",
@@ -1010,6 +1011,14 @@ gw_worker_run_with(const struct gw_config *cfg, int fd, int worker,
         GW_LOG_ERROR(0, "worker did not start: ussd");
         goto done;
     }
+    if (gw_records_start(srv) != 0) {
+        GW_LOG_ERROR(0, "worker did not start: records");
+        goto done;
+    }
+    if (gw_sendsms_start(srv) != 0) {
+        GW_LOG_ERROR(0, "worker did not start: sendsms");
+        goto done;
+    }
     if (start != NULL && start(srv, arg) != 0) {
         GW_LOG_ERROR(0, "worker did not start");
         goto done;
@@ -1034,6 +1043,8 @@ done:
         for (size_t i = 0; i < srv->nstop; i++)
             srv->stop[i].cb(srv, srv->stop[i].arg);
     }
+    gw_sendsms_fini(srv);
+    gw_records_fini(srv);
     gw_ussd_fini(srv);
     gw_server_free(srv);
     return rc;

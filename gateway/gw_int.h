@@ -22,6 +22,7 @@ struct event;
 struct sess;
 struct gw_records;
 struct gw_ussd;
+struct gw_sendsms;
 
 /* Request methods a route accepts (HEAD goes where GET goes). */
 #define GW_METHOD_GET  0x1u
@@ -130,6 +131,7 @@ struct gw_server {
     struct gw_ussd *ussd;       /* the dialogue endpoints (gw_ussd.c) */
     struct sess *sess;          /* the session store (gw_ussd.c owns it) */
     struct gw_records *records; /* the records (gw_store.c owns it) */
+    struct gw_sendsms *sendsms; /* SMS out (gw_sendsms.c owns it) */
 };
 
 /* Run one worker on the listening socket fd until it is told to stop
@@ -162,6 +164,7 @@ void gw_ussd_at_handle(struct gw_req *r);
  * (PostgreSQL through store/, and a durable Redis queue through srv->sess
  * while PostgreSQL is away).  Its start hook creates srv->records. */
 int gw_records_start(struct gw_server *srv);
+void gw_records_fini(struct gw_server *srv);
 
 enum gw_act_status {
     GW_ACT_DONE = 0,       /* stored (or looked up) */
@@ -187,5 +190,18 @@ typedef void gw_act_cb(const struct gw_act_result *res, void *arg);
  * writes) or GW_ACT_FAILED (for lookups). */
 int gw_action_run(struct gw_server *srv, const char *action, const char *record,
                   size_t len, gw_act_cb *cb, void *arg);
+
+/* gw_sendsms.c: SMS out through Kannel's sendsms; delivery reports in. */
+int gw_sendsms_start(struct gw_server *srv);
+void gw_sendsms_fini(struct gw_server *srv);
+/* 0 Kannel took it; -1 it did not (after retries). */
+typedef void gw_sent_cb(int status, void *arg);
+/* Send text to msisdn (E.164 digits) as UCS-2 when ucs2, else GSM 7-bit;
+ * kind ("reply", "confirmation", "notice") goes to the log.  Returns 0 and
+ * calls cb (may be NULL) once later, or -1 (not started, too many in
+ * flight). */
+int gw_sms_send(struct gw_server *srv, const char *msisdn, const char *text,
+                int ucs2, const char *kind, gw_sent_cb *cb, void *arg);
+void gw_kannel_dlr_handle(struct gw_req *r);
 
 #endif

@@ -2,35 +2,994 @@
  * gw_ussd.c -- the dialogue endpoints: GET /kannel/mo (Kannel's
  * sms-service) and POST /ussd/at (USSD aggregators).
  *
- * XXX: placeholder until sessions and flows are wired in: both endpoints
- * answer 503 "not ready" (Kannel then sends its reply-couldnotfetch text).
- * The real handlers replace this file; gw_ussd_start() is where they load
- * the flows, connect the session store and register their health probes
- * and reload and stop hooks.
+ * One step of a dialogue:
+ *
+ *   parse and check the request (4xx, nothing touched)
+ *   -> sess_get("s:<channel>:<msisdn>")          the caller's envelope
+ *   -> a duplicate?  reply the envelope's last screen again, change nothing
+ *   -> flow_dial() or flow_step()                 the pure engine
+ *   -> the finished flow's action, if any         gw_action_run() (gw_store.c)
+ *   -> sess_cas(version read + 1)                 exactly one writer wins
+ *   -> reply: the screen, with continue/end for the channel
+ *
+ * The envelope is the flow state plus what the gateway needs to recognise
+ * a repeat: the dialogue it belongs to, the last Kannel message id, the
+ * sequence number and input of the last step, the AT text so far, and the
+ * last screen sent.  It is one Redis hash (sess.h), so a save is one
+ * compare-and-set.  A writer that loses the race reads the winner's
+ * envelope and answers with its screen.  Redis down, slow or full: the
+ * caller gets the "busy" message in their language and nothing changes.
  */
-#include "gateway/gw_int.h"
+#include <event2/event.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
 
-int
-gw_ussd_start(struct gw_server *srv)
+#include "gateway/gw_int.h"
+#include "sessions/sess.h"
+
+/* A flow set shared by the steps in flight; SIGHUP swaps in a new one and
+ * the old one goes when its last step ends. */
+struct gw_flows {
+    struct flow_set *set;
+    unsigned refs;
+};
+
+struct gw_ussd {
+    struct gw_server *srv;
+    const struct gw_config *cfg;
+    struct gw_flows *flows;
+};
+
+/* What is kept per caller and channel, besides the flow state. */
+struct gw_env {
+    char dlg[160];               /* dialogue id ("" none) */
+    unsigned seq;                /* its_session_info sequence of the last MO */
+    char mo[64];                 /* Kannel id of the last MO */
+    char at[GW_AT_TEXT_MAX + 1]; /* the AT text of the last step */
+    char in[FLOW_INPUT_MAX + 1]; /* the last input */
+    int64_t t;                   /* unix time of the last step */
+    int end;                     /* the last screen ended the dialogue */
+    int enc;                     /* its enum flow_enc */
+    char out[FLOW_TEXT_MAX];     /* the last screen */
+    char st[FLOW_STATE_MAX + 1]; /* flow_state_encode() */
+};
+
+#define GW_ENV_MAX SESS_VALUE_MAX
+
+enum gw_via { GW_VIA_KANNEL, GW_VIA_AT, GW_VIA_SMS };
+
+struct gw_step {
+    struct gw_req *r;
+    struct gw_ussd *u;
+    struct gw_flows *flows; /* a reference */
+    enum gw_via via;
+    enum flow_channel ch;
+    char key[64];
+    char msisdn[GW_MSISDN_MAX];
+    int dial; /* a new dialogue */
+    char dlg[160];
+    unsigned seq; /* Kannel: sequence of this MO */
+    int has_seq;
+    unsigned char sess[2]; /* Kannel: its_session_info to echo */
+    int has_sess;
+    char mo[64];
+    const char *at; /* AT text (request memory) */
+    size_t at_len;
+    const char *input; /* what was typed (request memory), or NULL */
+    size_t input_len;
+    int64_t now;
+    uint64_t version; /* of the envelope read */
+    int conflicts;
+    int answered; /* the client has its reply (the deadline spoke) */
+    struct gw_env env;
+    struct flow_state st;
+    struct flow_out out;
+    char record[16384];
+};
+
+static void gw_step_get_cb(int status, const char *value, size_t len,
+                           uint64_t version, void *arg);
+
+/* ------------------------------------------------------------------------
+ * Flow sets
+ */
+
+static struct gw_flows *
+gw_flows_load(const struct gw_config *cfg)
 {
-    (void)srv;
+    struct flow_settings fs;
+    struct flow_diag diag;
+    gw_config_flow_settings(cfg, &fs);
+    flow_diag_init(&diag);
+    struct flow_set *set = flow_set_load(&fs, &diag);
+    for (size_t i = 0; i < diag.n; i++)
+        GW_LOG_ERROR(0, "flows: %s:%d: %s", diag.items[i].file,
+                     diag.items[i].line, diag.items[i].msg);
+    flow_diag_fini(&diag);
+    if (set == NULL) return NULL;
+    struct gw_flows *fl = calloc(1, sizeof(*fl));
+    if (fl == NULL) {
+        flow_set_free(set);
+        return NULL;
+    }
+    fl->set = set;
+    fl->refs = 1;
+    return fl;
+}
+
+static void
+gw_flows_unref(struct gw_flows *fl)
+{
+    if (fl != NULL && --fl->refs == 0) {
+        flow_set_free(fl->set);
+        free(fl);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * The envelope: "name=value\n" lines; '\\' and newlines in values escaped
+ * as "\\\\" and "\\n".  Unknown names are refused: an envelope written by
+ * a newer daemon is not half-read.
+ */
+
+static int
+gw_env_put(char *buf, size_t cap, size_t *len, const char *name, const char *v,
+           size_t vlen)
+{
+    size_t n = *len;
+    size_t nl = strlen(name);
+    if (n + nl + 1 >= cap) return -1;
+    memcpy(buf + n, name, nl);
+    n += nl;
+    buf[n++] = '=';
+    for (size_t i = 0; i < vlen; i++) {
+        char c = v[i];
+        if (n + 3 >= cap) return -1;
+        if (c == '\\' || c == '\n') {
+            buf[n++] = '\\';
+            c = c == '\n' ? 'n' : '\\';
+        }
+        buf[n++] = c;
+    }
+    buf[n++] = '\n';
+    *len = n;
     return 0;
+}
+
+static int
+gw_env_puts(char *buf, size_t cap, size_t *len, const char *name, const char *v)
+{
+    return gw_env_put(buf, cap, len, name, v, strlen(v));
+}
+
+static int
+gw_env_putn(char *buf, size_t cap, size_t *len, const char *name, int64_t v)
+{
+    char num[32];
+    int n = snprintf(num, sizeof(num), "%lld", (long long)v);
+    return gw_env_put(buf, cap, len, name, num, (size_t)n);
+}
+
+static int
+gw_env_encode(const struct gw_env *e, char *buf, size_t cap)
+{
+    size_t n = 0;
+    if (gw_env_puts(buf, cap, &n, "e", "1") < 0 ||
+        gw_env_puts(buf, cap, &n, "dlg", e->dlg) < 0 ||
+        gw_env_putn(buf, cap, &n, "seq", e->seq) < 0 ||
+        gw_env_puts(buf, cap, &n, "mo", e->mo) < 0 ||
+        gw_env_puts(buf, cap, &n, "at", e->at) < 0 ||
+        gw_env_puts(buf, cap, &n, "in", e->in) < 0 ||
+        gw_env_putn(buf, cap, &n, "t", e->t) < 0 ||
+        gw_env_putn(buf, cap, &n, "end", e->end) < 0 ||
+        gw_env_putn(buf, cap, &n, "enc", e->enc) < 0 ||
+        gw_env_puts(buf, cap, &n, "out", e->out) < 0 ||
+        gw_env_puts(buf, cap, &n, "st", e->st) < 0)
+        return -1;
+    return (int)n;
+}
+
+/* Unescape v[0..n) into out (cap bytes, NUL-terminated). */
+static int
+gw_env_unesc(const char *v, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (c == '\0') return -1;
+        if (c == '\\') {
+            if (++i == n) return -1;
+            if (v[i] == 'n')
+                c = '\n';
+            else if (v[i] == '\\')
+                c = '\\';
+            else
+                return -1;
+        }
+        if (o + 1 >= cap) return -1;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+static int
+gw_env_num(const char *v, size_t n, int64_t lo, int64_t hi, int64_t *out)
+{
+    char num[24];
+    if (n == 0 || n >= sizeof(num)) return -1;
+    memcpy(num, v, n);
+    num[n] = '\0';
+    char *end;
+    long long x = strtoll(num, &end, 10);
+    if (*end != '\0' || x < lo || x > hi) return -1;
+    *out = x;
+    return 0;
+}
+
+static int
+gw_env_decode(const char *buf, size_t len, struct gw_env *e)
+{
+    memset(e, 0, sizeof(*e));
+    size_t i = 0;
+    int version = 0;
+    while (i < len) {
+        const char *nl = memchr(buf + i, '\n', len - i);
+        if (nl == NULL) return -1;
+        const char *line = buf + i;
+        size_t ll = (size_t)(nl - line);
+        const char *eq = memchr(line, '=', ll);
+        if (eq == NULL) return -1;
+        size_t kl = (size_t)(eq - line);
+        const char *v = eq + 1;
+        size_t vl = ll - kl - 1;
+        int64_t x;
+        int rc = 0;
+#define GW_ENV_IS(s) (kl == sizeof(s) - 1 && memcmp(line, s, kl) == 0)
+        if (GW_ENV_IS("e")) {
+            rc = vl == 1 && v[0] == '1' ? 0 : -1;
+            version = 1;
+        } else if (GW_ENV_IS("dlg")) {
+            rc = gw_env_unesc(v, vl, e->dlg, sizeof(e->dlg));
+        } else if (GW_ENV_IS("seq")) {
+            rc = gw_env_num(v, vl, 0, 255, &x);
+            e->seq = (unsigned)x;
+        } else if (GW_ENV_IS("mo")) {
+            rc = gw_env_unesc(v, vl, e->mo, sizeof(e->mo));
+        } else if (GW_ENV_IS("at")) {
+            rc = gw_env_unesc(v, vl, e->at, sizeof(e->at));
+        } else if (GW_ENV_IS("in")) {
+            rc = gw_env_unesc(v, vl, e->in, sizeof(e->in));
+        } else if (GW_ENV_IS("t")) {
+            rc = gw_env_num(v, vl, 0, INT64_MAX, &e->t);
+        } else if (GW_ENV_IS("end")) {
+            rc = gw_env_num(v, vl, 0, 1, &x);
+            e->end = (int)x;
+        } else if (GW_ENV_IS("enc")) {
+            rc = gw_env_num(v, vl, 0, 1, &x);
+            e->enc = (int)x;
+        } else if (GW_ENV_IS("out")) {
+            rc = gw_env_unesc(v, vl, e->out, sizeof(e->out));
+        } else if (GW_ENV_IS("st")) {
+            rc = gw_env_unesc(v, vl, e->st, sizeof(e->st));
+        } else {
+            rc = -1;
+        }
+#undef GW_ENV_IS
+        if (rc < 0) return -1;
+        i += ll + 1;
+    }
+    return version == 1 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------------
+ * Replies
+ */
+
+static double
+gw_step_elapsed(const struct gw_req *r)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - r->t0.tv_sec) +
+           (double)(now.tv_nsec - r->t0.tv_nsec) / 1e9;
+}
+
+/* Send text as a screen; end: the dialogue ends with it.  Ends the
+ * request and the step. */
+static void
+gw_step_reply(struct gw_step *s, const char *text, int enc, int end)
+{
+    struct gw_req *r = s->r;
+    gw_metric_observe(GW_M_STEP_SECONDS, flow_channel_name(s->ch),
+                      gw_step_elapsed(r));
+    gw_flows_unref(s->flows);
+    s->flows = NULL;
+    if (s->via == GW_VIA_SMS) {
+        /* Kannel's SMS service does not reply itself: sendsms does */
+        if (text[0] != '\0' &&
+            gw_sms_send(s->u->srv, s->msisdn, text, enc == FLOW_ENC_UCS2,
+                        "reply", NULL, NULL) != 0)
+            GW_RLOG(GW_LEVEL_WARN, r, 0, "SMS reply not sent");
+        gw_reply_text(r, 200, "text/plain; charset=utf-8", "");
+        return;
+    }
+    if (s->via == GW_VIA_KANNEL) {
+        char meta[128];
+        if (gw_kannel_meta_reply(end, s->sess, s->has_sess, meta,
+                                 sizeof(meta)) > 0)
+            gw_req_header_add(r, "X-Kannel-Meta-Data", meta);
+        if (enc == FLOW_ENC_UCS2) gw_req_header_add(r, "X-Kannel-Coding", "2");
+        gw_reply_text(r, 200, "text/plain; charset=utf-8", text);
+        return;
+    }
+    size_t n = strlen(text);
+    char *body = gw_req_alloc(r, n + 5);
+    if (body == NULL) {
+        gw_reply_error(r, 500, "out of memory");
+        return;
+    }
+    memcpy(body, end ? "END " : "CON ", 4);
+    memcpy(body + 4, text, n);
+    gw_reply(r, 200, "text/plain; charset=utf-8", body, n + 4);
+}
+
+/* A system message as a last screen, in the caller's language. */
+static void
+gw_step_message(struct gw_step *s, const char *id)
+{
+    struct flow_out *out = &s->out;
+    flow_render_message(s->flows->set, s->st.lang, s->ch, id, out);
+    gw_step_reply(s, out->text, out->enc, 1);
+}
+
+static void
+gw_step_busy(struct gw_step *s, const char *why)
+{
+    GW_RLOG(GW_LEVEL_WARN, s->r, 0, "busy reply: %s", why);
+    gw_step_message(s, "busy");
+}
+
+/* The request deadline passed first: the client hears "busy" now; the
+ * step goes on and ends quietly (its reply then only frees the request). */
+static void
+gw_step_deadline(struct gw_req *r, void *arg)
+{
+    struct gw_step *s = arg;
+    struct flow_out out;
+    s->answered = 1;
+    if (s->via == GW_VIA_SMS) {
+        /* the SMS answer goes out through sendsms when the step ends */
+        gw_reply_text(r, 200, "text/plain; charset=utf-8", "");
+        return;
+    }
+    flow_render_message(s->flows->set, s->st.lang, s->ch, "busy", &out);
+    if (s->via == GW_VIA_KANNEL) {
+        char meta[128];
+        if (gw_kannel_meta_reply(1, s->sess, s->has_sess, meta, sizeof(meta)) >
+            0)
+            gw_req_header_add(r, "X-Kannel-Meta-Data", meta);
+        if (out.enc == FLOW_ENC_UCS2)
+            gw_req_header_add(r, "X-Kannel-Coding", "2");
+        gw_reply_text(r, 200, "text/plain; charset=utf-8", out.text);
+    } else {
+        char body[FLOW_TEXT_MAX + 8];
+        snprintf(body, sizeof(body), "END %s", out.text);
+        gw_reply_text(r, 200, "text/plain; charset=utf-8", body);
+    }
+}
+
+static void
+gw_step_replay(struct gw_step *s)
+{
+    gw_metric_inc(GW_M_DUPLICATES, flow_channel_name(s->ch), NULL);
+    GW_RLOG(GW_LEVEL_INFO, s->r, 0, "duplicate step: same screen again");
+    gw_step_reply(s, s->env.out, s->env.enc, s->env.end);
+}
+
+/* ------------------------------------------------------------------------
+ * Saving
+ */
+
+static void
+gw_step_cas_cb(int status, uint64_t version, void *arg)
+{
+    struct gw_step *s = arg;
+    (void)version;
+    if (status == SESS_OK) {
+        gw_step_reply(s, s->out.text, s->out.enc, s->out.done);
+        return;
+    }
+    if (status == SESS_ECONFLICT && s->conflicts++ == 0) {
+        /* another copy of this step, or a step racing it, saved first:
+         * answer with what it saved */
+        int rc = sess_get(s->u->srv->sess, s->key, gw_step_get_cb, s);
+        if (rc == SESS_OK) return;
+        status = rc;
+    }
+    gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
+    gw_step_busy(s, sess_strerror(status));
+}
+
+static void
+gw_step_save(struct gw_step *s)
+{
+    const struct gw_config *cfg = s->u->cfg;
+    struct gw_env *e = &s->env;
+    if (flow_state_encode(&s->st, e->st, sizeof(e->st)) < 0) {
+        GW_RLOG(GW_LEVEL_ERROR, s->r, 0, "flow state does not fit");
+        gw_step_message(s, "state_lost");
+        return;
+    }
+    snprintf(e->dlg, sizeof(e->dlg), "%s", s->dlg);
+    e->seq = s->seq;
+    snprintf(e->mo, sizeof(e->mo), "%s", s->mo);
+    snprintf(e->at, sizeof(e->at), "%.*s", (int)s->at_len, s->at ? s->at : "");
+    snprintf(e->in, sizeof(e->in), "%.*s", (int)s->input_len,
+             s->input ? s->input : "");
+    e->t = s->now;
+    e->end = s->out.done;
+    e->enc = s->out.enc;
+    snprintf(e->out, sizeof(e->out), "%s", s->out.text);
+
+    char *buf = gw_req_alloc(s->r, GW_ENV_MAX);
+    int n = buf ? gw_env_encode(e, buf, GW_ENV_MAX) : -1;
+    if (n < 0) {
+        GW_RLOG(GW_LEVEL_ERROR, s->r, 0, "session envelope does not fit");
+        gw_step_message(s, "state_lost");
+        return;
+    }
+    long ttl = s->ch == FLOW_CH_SMS ? cfg->sms_ttl : cfg->resume_window;
+    if (ttl < cfg->ussd_idle) ttl = cfg->ussd_idle;
+    int rc = sess_cas(s->u->srv->sess, s->key, s->version, buf, (size_t)n,
+                      (unsigned)ttl, gw_step_cas_cb, s);
+    if (rc != SESS_OK) {
+        gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
+        gw_step_busy(s, sess_strerror(rc));
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Actions of finished flows
+ */
+
+static void
+gw_step_act_cb(const struct gw_act_result *res, void *arg)
+{
+    struct gw_step *s = arg;
+    const struct flow_set *set = s->flows->set;
+    const char *action = s->out.action ? s->out.action : "";
+    int lookup = strcmp(action, "status_lookup") == 0;
+    char ref[64], outcome[64], reason[160];
+    snprintf(ref, sizeof(ref), "ref=%s", res->ref);
+    snprintf(outcome, sizeof(outcome), "outcome=%s", res->outcome);
+    snprintf(reason, sizeof(reason), "reason=%s", res->reason);
+    const char *vars[] = {ref, outcome, reason, NULL};
+
+    if ((res->status == GW_ACT_DONE || res->status == GW_ACT_QUEUED) &&
+        s->via != GW_VIA_SMS && res->ref[0] &&
+        strcmp(action, "submit_registration") == 0) {
+        /* a USSD screen is gone once read: the reference also goes by
+         * SMS */
+        struct flow_out sms;
+        flow_render_message_vars(set, s->st.lang, FLOW_CH_SMS, "sms_registered",
+                                 vars, &sms);
+        if (gw_sms_send(s->u->srv, s->msisdn, sms.text,
+                        sms.enc == FLOW_ENC_UCS2, "confirmation", NULL,
+                        NULL) != 0)
+            GW_RLOG(GW_LEVEL_WARN, s->r, 0, "confirmation SMS not sent");
+    }
+    switch (res->status) {
+    case GW_ACT_DONE:
+        flow_render_end(set, &s->st, res->ref[0] ? vars : vars + 1, &s->out);
+        break;
+    case GW_ACT_QUEUED:
+        flow_render_message_vars(set, s->st.lang, s->ch, "saved_queued", vars,
+                                 &s->out);
+        break;
+    case GW_ACT_NOT_REGISTERED:
+        if (lookup) {
+            snprintf(outcome, sizeof(outcome), "outcome=none");
+            flow_render_end(set, &s->st, vars + 1, &s->out);
+        } else {
+            flow_render_message(set, s->st.lang, s->ch, "not_registered",
+                                &s->out);
+        }
+        break;
+    case GW_ACT_FAILED:
+    default:
+        /* nothing saved: the caller dials again and is offered to go on
+         * from where this step started */
+        GW_RLOG(GW_LEVEL_WARN, s->r, 0, "action %s failed", action);
+        gw_step_message(s, lookup ? "busy" : "try_later");
+        return;
+    }
+    s->out.done = 1;
+    gw_metric_inc(GW_M_SESSIONS, "completed", NULL);
+    gw_step_save(s);
+}
+
+static void
+gw_step_finish(struct gw_step *s)
+{
+    if (s->out.done && s->out.action != NULL) {
+        int n = flow_record_json(s->flows->set, &s->st, s->msisdn, s->record,
+                                 sizeof(s->record));
+        if (n < 0 || gw_action_run(s->u->srv, s->out.action, s->record,
+                                   (size_t)n, gw_step_act_cb, s) != 0) {
+            GW_RLOG(GW_LEVEL_ERROR, s->r, 0, "action %s could not run",
+                    s->out.action);
+            gw_step_message(s, "try_later");
+        }
+        return;
+    }
+    if (s->out.done) gw_metric_inc(GW_M_SESSIONS, "completed", NULL);
+    gw_step_save(s);
+}
+
+/* ------------------------------------------------------------------------
+ * The step
+ */
+
+static int
+gw_step_same(const char *a, const char *b, size_t blen)
+{
+    return strlen(a) == blen && memcmp(a, b, blen) == 0;
+}
+
+/* Is the first word of an SMS one of words (after normalisation)? */
+static int
+gw_sms_word(const char *word, const char *const *words)
+{
+    for (size_t i = 0; words[i]; i++)
+        if (strcasecmp(word, words[i]) == 0) return 1;
+    return 0;
+}
+
+/* An SMS: a keyword starts its flow; HELP (or anything outside a
+ * dialogue) gets the help text; otherwise it answers the open question.
+ * One question per SMS, the session kept for sessions.sms_ttl. */
+static void
+gw_sms_run(struct gw_step *s)
+{
+    static const char *const help[] = {"HELP", "সাহায্য", "?", NULL};
+    const struct flow_set *set = s->flows->set;
+    struct gw_env *e = &s->env;
+    struct flow_ctx ctx = {.now = s->now};
+    randombytes_buf(ctx.nonce, sizeof(ctx.nonce));
+
+    if (s->mo[0] && strcmp(e->mo, s->mo) == 0) {
+        /* Kannel delivered this MO twice: the answer went out already */
+        gw_metric_inc(GW_M_DUPLICATES, "sms", NULL);
+        GW_RLOG(GW_LEVEL_INFO, s->r, 0, "duplicate SMS: not answered again");
+        gw_flows_unref(s->flows);
+        s->flows = NULL;
+        gw_reply_text(s->r, 200, "text/plain; charset=utf-8", "");
+        return;
+    }
+    char norm[FLOW_INPUT_MAX + 1], word[FLOW_INPUT_MAX + 1];
+    if (s->input_len > FLOW_INPUT_MAX ||
+        flow_text_normalise(s->input, s->input_len, 1, norm, sizeof(norm)) < 0)
+        norm[0] = '\0';
+    size_t wl = strcspn(norm, " ");
+    memcpy(word, norm, wl);
+    word[wl] = '\0';
+    int ascii = 1;
+    for (size_t i = 0; i < wl; i++)
+        ascii &= (unsigned char)word[i] < 0x80;
+
+    const char *kw = wl ? flow_keyword(set, word) : NULL;
+    int live = s->st.flow[0] && !(s->st.flags & FLOW_SF_DONE);
+    if (kw != NULL) {
+        const char *lang = !ascii                         ? "bn"
+                           : (s->st.flags & FLOW_SF_LANG) ? s->st.lang
+                                                          : "en";
+        char keep[FLOW_LANG_MAX];
+        snprintf(keep, sizeof(keep), "%s", lang);
+        memset(&s->st, 0, sizeof(s->st));
+        flow_start(set, &s->st, kw, keep, FLOW_CH_SMS, &ctx, &s->out);
+        s->st.flags |= FLOW_SF_LANG;
+        gw_metric_inc(GW_M_SESSIONS, "started", NULL);
+    } else if (!live || gw_sms_word(word, help)) {
+        if (!ascii) snprintf(s->st.lang, sizeof(s->st.lang), "bn");
+        flow_render_message(set, s->st.lang, FLOW_CH_SMS, "sms_help", &s->out);
+        gw_step_reply(s, s->out.text, s->out.enc, 1);
+        return;
+    } else {
+        flow_step(set, &s->st, s->input, s->input_len, &ctx, &s->out);
+    }
+    gw_step_finish(s);
+}
+
+/* Run the engine on the envelope just read. */
+static void
+gw_step_run(struct gw_step *s)
+{
+    const struct gw_config *cfg = s->u->cfg;
+    const struct flow_set *set = s->flows->set;
+    struct gw_env *e = &s->env;
+    int same_dlg = e->dlg[0] && strcmp(e->dlg, s->dlg) == 0;
+
+    if (s->via == GW_VIA_SMS) {
+        gw_sms_run(s);
+        return;
+    }
+    if (s->via == GW_VIA_KANNEL) {
+        if (s->mo[0] && strcmp(e->mo, s->mo) == 0) {
+            gw_step_replay(s);
+            return;
+        }
+        /* a second answer to a screen already answered: the gateway's
+         * sequence number did not move (a racing copy, or a resend with
+         * other text); the current screen again */
+        if (!s->dial && same_dlg && s->has_seq && s->seq != 0 &&
+            e->seq == s->seq) {
+            gw_step_replay(s);
+            return;
+        }
+        /* the same dialogue, sequence number and input again, soon */
+        if (same_dlg && s->has_seq && e->seq == s->seq &&
+            gw_step_same(e->in, s->input ? s->input : "", s->input_len) &&
+            cfg->dedup_window > 0 && s->now - e->t <= cfg->dedup_window) {
+            gw_step_replay(s);
+            return;
+        }
+        if (!s->dial &&
+            (!same_dlg || e->end || s->now - e->t > cfg->ussd_idle)) {
+            GW_RLOG(GW_LEVEL_INFO, s->r, 0,
+                    "answer to a dialogue that is over or unknown");
+            gw_step_message(s, "ended");
+            return;
+        }
+    } else if (same_dlg) {
+        const char *in;
+        size_t inlen;
+        /* a repeat, text that does not extend the last one, or anything
+         * after the end: the last screen again */
+        if (gw_at_new_input(e->at, s->at, &in, &inlen) != GW_AT_INPUT ||
+            e->end) {
+            gw_step_replay(s);
+            return;
+        }
+        s->input = in;
+        s->input_len = inlen;
+    } else {
+        const char *in;
+        size_t inlen;
+        s->dial = 1;
+        if (gw_at_new_input(NULL, s->at, &in, &inlen) == GW_AT_INPUT) {
+            s->input = in;
+            s->input_len = inlen;
+        }
+    }
+
+    if (s->input && s->input_len > FLOW_INPUT_MAX) {
+        gw_reply_error(s->r, 413, "input too long");
+        gw_flows_unref(s->flows);
+        return;
+    }
+
+    struct flow_ctx ctx = {.now = s->now};
+    randombytes_buf(ctx.nonce, sizeof(ctx.nonce));
+    if (s->dial) {
+        if (e->t && s->now - e->t > cfg->resume_window &&
+            !(s->st.flags & FLOW_SF_DONE)) {
+            /* too late to go on: keep only the language */
+            char lang[FLOW_LANG_MAX];
+            unsigned chose = s->st.flags & FLOW_SF_LANG;
+            snprintf(lang, sizeof(lang), "%s", s->st.lang);
+            memset(&s->st, 0, sizeof(s->st));
+            snprintf(s->st.lang, sizeof(s->st.lang), "%s", lang);
+            s->st.flags = chose;
+            gw_metric_inc(GW_M_SESSIONS, "abandoned", NULL);
+        }
+        flow_dial(set, &s->st, NULL, s->ch, &ctx, &s->out);
+        gw_metric_inc(GW_M_SESSIONS,
+                      (s->st.flags & FLOW_SF_RESUME) ? "resumed" : "started",
+                      NULL);
+        /* an aggregator may pass what was typed with the dial */
+        if (s->input && !s->out.done)
+            flow_step(set, &s->st, s->input, s->input_len, &ctx, &s->out);
+    } else {
+        flow_step(set, &s->st, s->input, s->input_len, &ctx, &s->out);
+    }
+    gw_step_finish(s);
+}
+
+static void
+gw_step_get_cb(int status, const char *value, size_t len, uint64_t version,
+               void *arg)
+{
+    struct gw_step *s = arg;
+    if (status != SESS_OK && status != SESS_ENOTFOUND) {
+        gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
+        gw_step_busy(s, sess_strerror(status));
+        return;
+    }
+    if (s->conflicts > 0) {
+        /* after a lost race: the winner's screen, if it was this dialogue */
+        if (status == SESS_OK && gw_env_decode(value, len, &s->env) == 0 &&
+            strcmp(s->env.dlg, s->dlg) == 0) {
+            gw_step_replay(s);
+            return;
+        }
+        gw_step_busy(s, "lost a race to another dialogue");
+        return;
+    }
+    s->version = version;
+    memset(&s->st, 0, sizeof(s->st));
+    if (status == SESS_OK) {
+        if (gw_env_decode(value, len, &s->env) < 0 ||
+            flow_state_decode(&s->st, s->env.st, strlen(s->env.st)) != 0) {
+            GW_RLOG(GW_LEVEL_WARN, s->r, 0,
+                    "unreadable session, starting afresh");
+            memset(&s->env, 0, sizeof(s->env));
+            memset(&s->st, 0, sizeof(s->st));
+        }
+    } else {
+        memset(&s->env, 0, sizeof(s->env));
+    }
+    gw_step_run(s);
+}
+
+static void
+gw_step_begin(struct gw_step *s)
+{
+    struct gw_ussd *u = s->u;
+    s->flows = u->flows;
+    s->flows->refs++;
+    s->now = (int64_t)time(NULL);
+    snprintf(s->key, sizeof(s->key), "s:%s:%s", flow_channel_name(s->ch),
+             s->msisdn);
+    gw_req_on_deadline(s->r, gw_step_deadline, s);
+    int rc = sess_get(u->srv->sess, s->key, gw_step_get_cb, s);
+    if (rc != SESS_OK) {
+        gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
+        gw_step_busy(s, sess_strerror(rc));
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * The endpoints
+ */
+
+static struct gw_ussd *gw_ussd_of(struct gw_server *srv);
+
+static struct gw_step *
+gw_step_new(struct gw_req *r)
+{
+    struct gw_step *s = gw_req_alloc(r, sizeof(*s));
+    if (s == NULL) {
+        gw_reply_error(r, 500, "out of memory");
+        return NULL;
+    }
+    s->r = r;
+    s->u = gw_ussd_of(r->srv);
+    return s;
 }
 
 void
 gw_kannel_mo_handle(struct gw_req *r)
 {
-    gw_reply_error(r, 503, "not ready");
+    const struct gw_config *cfg = gw_server_config(r->srv);
+    const struct gw_params *ps;
+    if (gw_req_query_or_400(r, &ps) < 0) return;
+    const struct gw_param *k = gw_params_get(ps, "key");
+    if (gw_req_key_or_403(r, cfg->kannel_secret, k ? k->val : "",
+                          k ? k->vlen : 0) < 0)
+        return;
+
+    struct gw_kannel_mo *mo = gw_req_alloc(r, sizeof(*mo));
+    if (mo == NULL) {
+        gw_reply_error(r, 500, "out of memory");
+        return;
+    }
+    size_t qlen;
+    const char *q = gw_req_query(r, &qlen);
+    const char *why = NULL;
+    if (gw_kannel_mo_parse(q, qlen, mo, &why) != 0) {
+        gw_reply_error(r, 400, why ? why : "bad request");
+        return;
+    }
+    if (!mo->has_ussd) {
+        struct gw_step *s = gw_step_new(r);
+        if (s == NULL) return;
+        s->via = GW_VIA_SMS;
+        s->ch = FLOW_CH_SMS;
+        snprintf(s->msisdn, sizeof(s->msisdn), "%s", mo->msisdn);
+        snprintf(s->dlg, sizeof(s->dlg), "sms");
+        snprintf(s->mo, sizeof(s->mo), "%s", mo->id);
+        s->input = mo->text;
+        s->input_len = mo->text_len;
+        gw_step_begin(s);
+        return;
+    }
+    if (mo->ussd_op != 1 && mo->ussd_op != 18) {
+        /* USSN confirm, a vendor's abort or timeout notice: nothing to
+         * answer; the session expires by itself */
+        GW_RLOG(GW_LEVEL_INFO, r, 0, "ussd_service_op %u ignored",
+                (unsigned)mo->ussd_op);
+        gw_reply_text(r, 200, "text/plain; charset=utf-8", "");
+        return;
+    }
+
+    struct gw_step *s = gw_step_new(r);
+    if (s == NULL) return;
+    s->via = GW_VIA_KANNEL;
+    s->ch = FLOW_CH_USSD;
+    snprintf(s->msisdn, sizeof(s->msisdn), "%s", mo->msisdn);
+    s->dial = mo->ussd_op == 1;
+    s->has_sess = mo->has_sess;
+    memcpy(s->sess, mo->sess, 2);
+    if (mo->has_sess) {
+        snprintf(s->dlg, sizeof(s->dlg), "k:%s:%u", mo->smsc,
+                 (unsigned)mo->sess[0]);
+        s->seq = mo->sess[1] >> 1;
+        s->has_seq = 1;
+    } else {
+        snprintf(s->dlg, sizeof(s->dlg), "k:%s", mo->smsc);
+    }
+    snprintf(s->mo, sizeof(s->mo), "%s", mo->id);
+    if (!s->dial) {
+        s->input = mo->text;
+        s->input_len = mo->text_len;
+    }
+    gw_step_begin(s);
 }
 
 void
 gw_ussd_at_handle(struct gw_req *r)
 {
-    gw_reply_error(r, 503, "not ready");
+    const struct gw_config *cfg = gw_server_config(r->srv);
+    if (gw_req_peer_or_403(r, cfg->at_allow, (size_t)cfg->at_allow_n) < 0)
+        return;
+    const struct gw_params *ps;
+    if (gw_req_form_or_4xx(r, &ps) < 0) return;
+    const struct gw_param *k = gw_params_get(ps, "key");
+    if (gw_req_key_or_403(r, cfg->at_key, k ? k->val : "", k ? k->vlen : 0) < 0)
+        return;
+
+    struct gw_at_req *at = gw_req_alloc(r, sizeof(*at));
+    if (at == NULL) {
+        gw_reply_error(r, 500, "out of memory");
+        return;
+    }
+    size_t blen;
+    const char *body = gw_req_body(r, &blen);
+    const char *why = NULL;
+    if (gw_at_parse(body, blen, at, &why) != 0) {
+        gw_reply_error(r, 400, why ? why : "bad request");
+        return;
+    }
+    struct gw_step *s = gw_step_new(r);
+    if (s == NULL) return;
+    s->via = GW_VIA_AT;
+    s->ch = FLOW_CH_USSD;
+    snprintf(s->msisdn, sizeof(s->msisdn), "%s", at->msisdn);
+    snprintf(s->dlg, sizeof(s->dlg), "a:%s", at->session_id);
+    s->at = at->text;
+    s->at_len = at->text_len;
+    gw_step_begin(s);
+}
+
+/* ------------------------------------------------------------------------
+ * The worker's part: flows, the session store, probes and hooks
+ */
+
+static struct gw_ussd *
+gw_ussd_of(struct gw_server *srv)
+{
+    return srv->ussd;
+}
+
+static void
+gw_ussd_ping_cb(int status, void *arg)
+{
+    struct {
+        gw_health_done_cb *done;
+        void *arg;
+    } *p = arg;
+    p->done(status == SESS_OK ? 0 : -1, p->arg);
+    free(p);
+}
+
+static void
+gw_ussd_probe(void *probe_arg, gw_health_done_cb *done, void *done_arg)
+{
+    struct gw_ussd *u = probe_arg;
+    struct {
+        gw_health_done_cb *done;
+        void *arg;
+    } *p = malloc(sizeof(*p));
+    if (p == NULL) {
+        done(-1, done_arg);
+        return;
+    }
+    p->done = done;
+    p->arg = done_arg;
+    if (sess_ping(u->srv->sess, gw_ussd_ping_cb, p) != SESS_OK) {
+        free(p);
+        done(-1, done_arg);
+    }
+}
+
+static int
+gw_ussd_reload(struct gw_server *srv, void *arg)
+{
+    struct gw_ussd *u = arg;
+    (void)srv;
+    struct gw_flows *fl = gw_flows_load(u->cfg);
+    if (fl == NULL) {
+        GW_LOG_ERROR(0, "flows: reload refused, the old flows stay");
+        return -1;
+    }
+    gw_flows_unref(u->flows);
+    u->flows = fl;
+    GW_LOG_INFO(0, "flows: reloaded");
+    return 0;
+}
+
+static void
+gw_ussd_stop(struct gw_server *srv, void *arg)
+{
+    (void)arg;
+    if (srv->sess != NULL) sess_stop(srv->sess);
+}
+
+int
+gw_ussd_start(struct gw_server *srv)
+{
+    const struct gw_config *cfg = gw_server_config(srv);
+    if (sodium_init() < 0) {
+        GW_LOG_ERROR(0, "libsodium did not initialise");
+        return -1;
+    }
+    struct gw_ussd *u = calloc(1, sizeof(*u));
+    if (u == NULL) return -1;
+    u->srv = srv;
+    u->cfg = cfg;
+    srv->ussd = u;
+    u->flows = gw_flows_load(cfg);
+    if (u->flows == NULL) {
+        GW_LOG_ERROR(0, "flows: did not load (run remigate check-flows)");
+        return -1;
+    }
+    struct sess_cfg sc = {
+        .host = cfg->redis_host,
+        .port = (int)cfg->redis_port,
+        .prefix = cfg->redis_prefix,
+        .timeout_ms = (int)cfg->redis_timeout_ms,
+        .max_pending = (size_t)cfg->redis_max_pending,
+    };
+    char err[256];
+    srv->sess = sess_new(&sc, gw_server_base(srv), err, sizeof(err));
+    if (srv->sess == NULL) {
+        GW_LOG_ERROR(0, "redis: %s", err);
+        return -1;
+    }
+    if (sess_start(srv->sess) != 0 ||
+        gw_health_register(srv, "redis", gw_ussd_probe, u) != 0 ||
+        gw_server_on_reload(srv, gw_ussd_reload, u) != 0 ||
+        gw_server_on_stop(srv, gw_ussd_stop, u) != 0)
+        return -1;
+    return 0;
 }
 
 void
 gw_ussd_fini(struct gw_server *srv)
 {
-    (void)srv;
+    struct gw_ussd *u = srv->ussd;
+    if (srv->sess != NULL) {
+        sess_free(srv->sess);
+        srv->sess = NULL;
+    }
+    if (u != NULL) {
+        gw_flows_unref(u->flows);
+        free(u);
+        srv->ussd = NULL;
+    }
 }

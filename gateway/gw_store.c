@@ -1,0 +1,464 @@
+/*
+ * gw_store.c -- what a finished flow's action does with its record.
+ *
+ * Writes ("submit_registration", "update_skills") go to PostgreSQL through
+ * store/ with at most half the request deadline; when PostgreSQL is down,
+ * slow or not configured, the record is pushed as it is onto a durable
+ * Redis list (PREFIX "queue:records") and the caller still gets the
+ * record's own reference.  A drainer in every worker moves queued records
+ * into PostgreSQL once it answers: it looks at the head of the list, stores
+ * it, then takes it off only if it is still the head (sess_shift), so a
+ * crash in between stores it twice -- harmless, the store is idempotent on
+ * the record's key.  A record PostgreSQL refuses as malformed moves to
+ * "queue:records:bad" for an operator to look at; nothing is dropped.
+ *
+ * "status_lookup" reads the caller's record; with no database it fails
+ * (the caller hears "busy").
+ */
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/gw_int.h"
+#include "sessions/sess.h"
+#include "store/store.h"
+
+#define GW_QUEUE     "queue:records"
+#define GW_QUEUE_BAD "queue:records:bad"
+#define GW_DRAIN_MS  1000
+
+struct gw_records {
+    struct gw_server *srv;
+    const struct gw_config *cfg;
+    struct store *store; /* NULL: no database configured */
+    struct event *drain;
+    int draining; /* a queued record is on its way */
+    char *item;   /* the head of the queue being stored */
+    size_t item_len;
+    unsigned long drained; /* records moved into PostgreSQL */
+};
+
+/* One action in flight.  Freed when the caller has been answered and the
+ * store has called back (if it was asked). */
+struct gw_act {
+    struct gw_records *rec;
+    char action[32];
+    char ref[32];
+    char msisdn[GW_MSISDN_MAX];
+    char *record;
+    size_t len;
+    gw_act_cb *cb;
+    void *arg;
+    struct event *timer;
+    int answered;
+    int in_store;
+};
+
+static void
+gw_act_free_maybe(struct gw_act *a)
+{
+    if (!a->answered || a->in_store) return;
+    if (a->timer) event_free(a->timer);
+    free(a->record);
+    free(a);
+}
+
+static void
+gw_act_answer(struct gw_act *a, enum gw_act_status st, const char *ref,
+              const char *outcome, const char *reason)
+{
+    if (a->answered) return;
+    a->answered = 1;
+    if (a->timer) evtimer_del(a->timer);
+    struct gw_act_result res = {.status = st};
+    snprintf(res.ref, sizeof(res.ref), "%s", ref ? ref : "");
+    snprintf(res.outcome, sizeof(res.outcome), "%s", outcome ? outcome : "");
+    snprintf(res.reason, sizeof(res.reason), "%s", reason ? reason : "");
+    a->cb(&res, a->arg);
+}
+
+/* ------------------------------------------------------------------------
+ * The durable queue
+ */
+
+static void
+gw_act_queued(int status, void *arg)
+{
+    struct gw_act *a = arg;
+    if (status == SESS_OK) {
+        GW_LOG_INFO(0, "record queued in redis action=%s ref=%s", a->action,
+                    a->ref);
+        gw_act_answer(a, GW_ACT_QUEUED, a->ref, NULL, NULL);
+    } else {
+        gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
+        GW_LOG_ERROR(0, "record neither stored nor queued action=%s: %s",
+                     a->action, sess_strerror(status));
+        gw_act_answer(a, GW_ACT_FAILED, NULL, NULL, NULL);
+    }
+    gw_act_free_maybe(a);
+}
+
+static void
+gw_act_queue(struct gw_act *a)
+{
+    struct gw_server *srv = a->rec->srv;
+    int rc = srv->sess ? sess_push(srv->sess, GW_QUEUE, a->record, a->len,
+                                   gw_act_queued, a)
+                       : SESS_EDOWN;
+    if (rc != SESS_OK) gw_act_queued(rc, a);
+}
+
+/* ------------------------------------------------------------------------
+ * Actions
+ */
+
+static void
+gw_act_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_act *a = arg;
+    (void)fd;
+    (void)what;
+    gw_metric_inc(GW_M_POSTGRES_ERRORS, NULL, NULL);
+    if (strcmp(a->action, "status_lookup") == 0) {
+        GW_LOG_WARN(0, "status lookup: %s",
+                    a->rec->store ? "postgres down or too slow"
+                                  : "no database configured");
+        gw_act_answer(a, GW_ACT_FAILED, NULL, NULL, NULL);
+        gw_act_free_maybe(a);
+        return;
+    }
+    GW_LOG_WARN(0, "postgres too slow, queueing action=%s ref=%s", a->action,
+                a->ref);
+    gw_act_queue(a);
+}
+
+static void
+gw_act_stored(int status, const struct store_result *res, void *arg)
+{
+    struct gw_act *a = arg;
+    a->in_store = 0;
+    if (!a->answered) {
+        if (status == STORE_OK) {
+            gw_act_answer(a, GW_ACT_DONE, res->ref[0] ? res->ref : a->ref, NULL,
+                          NULL);
+        } else if (status == STORE_ENOTREGISTERED) {
+            gw_act_answer(a, GW_ACT_NOT_REGISTERED, NULL, NULL, NULL);
+        } else {
+            gw_metric_inc(GW_M_POSTGRES_ERRORS, NULL, NULL);
+            GW_LOG_WARN(0, "store: %s (%s), queueing action=%s ref=%s",
+                        store_strerror(status), res ? res->errstr : "",
+                        a->action, a->ref);
+            gw_act_queue(a);
+            return;
+        }
+    } else if (status != STORE_OK && status != STORE_ENOTREGISTERED) {
+        gw_metric_inc(GW_M_POSTGRES_ERRORS, NULL, NULL);
+    }
+    gw_act_free_maybe(a);
+}
+
+static void
+gw_act_status(int status, const struct store_result *res, void *arg)
+{
+    struct gw_act *a = arg;
+    a->in_store = 0;
+    if (status == STORE_OK)
+        gw_act_answer(a, GW_ACT_DONE, res->ref,
+                      store_rec_status_name(res->status), res->reject_reason);
+    else if (status == STORE_ENOTFOUND || status == STORE_ENOTREGISTERED)
+        gw_act_answer(a, GW_ACT_NOT_REGISTERED, NULL, NULL, NULL);
+    else {
+        if (!a->answered) gw_metric_inc(GW_M_POSTGRES_ERRORS, NULL, NULL);
+        gw_act_answer(a, GW_ACT_FAILED, NULL, NULL, NULL);
+    }
+    gw_act_free_maybe(a);
+}
+
+/* The record's "ref" and "msisdn". */
+static int
+gw_act_fields(struct gw_act *a)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(a->record, a->len, 0, &jerr);
+    if (j == NULL) return -1;
+    const char *ref = json_string_value(json_object_get(j, "ref"));
+    const char *msisdn = json_string_value(json_object_get(j, "msisdn"));
+    snprintf(a->ref, sizeof(a->ref), "%s", ref ? ref : "");
+    snprintf(a->msisdn, sizeof(a->msisdn), "%s", msisdn ? msisdn : "");
+    json_decref(j);
+    return a->msisdn[0] ? 0 : -1;
+}
+
+int
+gw_action_run(struct gw_server *srv, const char *action, const char *record,
+              size_t len, gw_act_cb *cb, void *arg)
+{
+    struct gw_records *rec = srv->records;
+    int lookup = strcmp(action, "status_lookup") == 0;
+    if (rec == NULL || cb == NULL ||
+        (!lookup && strcmp(action, "submit_registration") != 0 &&
+         strcmp(action, "update_skills") != 0))
+        return -1;
+    struct gw_act *a = calloc(1, sizeof(*a));
+    if (a == NULL) return -1;
+    a->record = malloc(len + 1);
+    a->timer = evtimer_new(gw_server_base(srv), gw_act_deadline, a);
+    if (a->record == NULL || a->timer == NULL) goto fail;
+    memcpy(a->record, record, len);
+    a->record[len] = '\0';
+    a->len = len;
+    a->rec = rec;
+    a->cb = cb;
+    a->arg = arg;
+    snprintf(a->action, sizeof(a->action), "%s", action);
+    if (gw_act_fields(a) < 0) goto fail;
+
+    long ms = rec->cfg->request_timeout_ms / 2;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    int rc = STORE_EDOWN;
+    if (rec->store != NULL && store_connected(rec->store) > 0)
+        rc = lookup ? store_status(rec->store, a->msisdn, gw_act_status, a)
+                    : store_submit(rec->store, a->record, a->len, gw_act_stored,
+                                   a);
+    if (rc == STORE_OK) {
+        a->in_store = 1;
+        evtimer_add(a->timer, &tv);
+        return 0;
+    }
+    if (rc == STORE_EINVAL) goto fail;
+    /* no database now: a lookup fails from the event loop (never from
+     * inside this call); a write goes to the queue */
+    if (lookup) {
+        struct timeval now = {0, 0};
+        evtimer_add(a->timer, &now);
+        return 0;
+    }
+    gw_act_queue(a);
+    return 0;
+fail:
+    if (a->timer) event_free(a->timer);
+    free(a->record);
+    free(a);
+    return -1;
+}
+
+/* ------------------------------------------------------------------------
+ * The drainer
+ */
+
+static void gw_drain_next(struct gw_records *rec);
+
+static void
+gw_drain_stop(struct gw_records *rec)
+{
+    rec->draining = 0;
+    free(rec->item);
+    rec->item = NULL;
+}
+
+static void
+gw_drain_shifted(int status, void *arg)
+{
+    struct gw_records *rec = arg;
+    if (status != SESS_OK) {
+        gw_drain_stop(rec);
+        return;
+    }
+    rec->drained++;
+    GW_LOG_INFO(0, "queued record stored drained=%lu", rec->drained);
+    free(rec->item);
+    rec->item = NULL;
+    gw_drain_next(rec);
+}
+
+static void
+gw_drain_shift(struct gw_records *rec)
+{
+    if (sess_shift(rec->srv->sess, GW_QUEUE, rec->item, rec->item_len,
+                   gw_drain_shifted, rec) != SESS_OK)
+        gw_drain_stop(rec);
+}
+
+static void
+gw_drain_bad_pushed(int status, void *arg)
+{
+    struct gw_records *rec = arg;
+    if (status != SESS_OK) {
+        gw_drain_stop(rec);
+        return;
+    }
+    gw_drain_shift(rec);
+}
+
+static void
+gw_drain_stored(int status, const struct store_result *res, void *arg)
+{
+    struct gw_records *rec = arg;
+    (void)res;
+    if (!rec->draining) return;
+    if (status == STORE_OK || status == STORE_ENOTREGISTERED) {
+        /* an update for a number with no registration stays unstored:
+         * there is nothing to update */
+        gw_drain_shift(rec);
+        return;
+    }
+    if (status == STORE_EINVAL) {
+        GW_LOG_ERROR(0, "a queued record is malformed; moved to %s",
+                     GW_QUEUE_BAD);
+        if (sess_push(rec->srv->sess, GW_QUEUE_BAD, rec->item, rec->item_len,
+                      gw_drain_bad_pushed, rec) != SESS_OK)
+            gw_drain_stop(rec);
+        return;
+    }
+    gw_drain_stop(rec); /* try again on the next tick */
+}
+
+static void
+gw_drain_peeked(int status, const char *value, size_t len, uint64_t version,
+                void *arg)
+{
+    struct gw_records *rec = arg;
+    (void)version;
+    if (status != SESS_OK || rec->store == NULL) {
+        gw_drain_stop(rec);
+        return;
+    }
+    rec->item = malloc(len + 1);
+    if (rec->item == NULL) {
+        gw_drain_stop(rec);
+        return;
+    }
+    memcpy(rec->item, value, len);
+    rec->item[len] = '\0';
+    rec->item_len = len;
+    int rc = store_submit(rec->store, rec->item, len, gw_drain_stored, rec);
+    if (rc == STORE_EINVAL)
+        gw_drain_stored(rc, NULL, rec);
+    else if (rc != STORE_OK)
+        gw_drain_stop(rec);
+}
+
+static void
+gw_drain_next(struct gw_records *rec)
+{
+    if (rec->store == NULL || rec->srv->sess == NULL ||
+        store_connected(rec->store) == 0 ||
+        sess_peek(rec->srv->sess, GW_QUEUE, gw_drain_peeked, rec) != SESS_OK) {
+        gw_drain_stop(rec);
+        return;
+    }
+    rec->draining = 1;
+}
+
+static void
+gw_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_records *rec = arg;
+    (void)fd;
+    (void)what;
+    if (!rec->draining) gw_drain_next(rec);
+}
+
+/* ------------------------------------------------------------------------
+ * The worker's part
+ */
+
+static void
+gw_records_ping_cb(int status, const struct store_result *res, void *arg)
+{
+    struct {
+        gw_health_done_cb *done;
+        void *arg;
+    } *p = arg;
+    (void)res;
+    p->done(status == STORE_OK ? 0 : -1, p->arg);
+    free(p);
+}
+
+static void
+gw_records_probe(void *probe_arg, gw_health_done_cb *done, void *done_arg)
+{
+    struct gw_records *rec = probe_arg;
+    struct {
+        gw_health_done_cb *done;
+        void *arg;
+    } *p = malloc(sizeof(*p));
+    if (p == NULL) {
+        done(-1, done_arg);
+        return;
+    }
+    p->done = done;
+    p->arg = done_arg;
+    if (store_ping(rec->store, 0, gw_records_ping_cb, p) != STORE_OK) {
+        free(p);
+        done(-1, done_arg);
+    }
+}
+
+static void
+gw_records_stop(struct gw_server *srv, void *arg)
+{
+    struct gw_records *rec = arg;
+    if (rec->drain) event_del(rec->drain);
+    if (rec->store) store_stop(rec->store);
+    (void)srv;
+}
+
+int
+gw_records_start(struct gw_server *srv)
+{
+    const struct gw_config *cfg = gw_server_config(srv);
+    struct gw_records *rec = calloc(1, sizeof(*rec));
+    if (rec == NULL) return -1;
+    rec->srv = srv;
+    rec->cfg = cfg;
+    srv->records = rec;
+    if (gw_server_on_stop(srv, gw_records_stop, rec) != 0) return -1;
+    if (cfg->pg_dsn[0] == '\0') {
+        if (gw_server_worker(srv) == 0)
+            GW_LOG_WARN(0, "postgres.dsn is empty: records wait in the "
+                           "redis queue until a database is configured");
+        return 0;
+    }
+    char err[512];
+    int rc = store_migrate_check(cfg->pg_dsn, NULL, err, sizeof(err));
+    if (rc == STORE_ESCHEMA || rc == STORE_EINVAL) {
+        GW_LOG_ERROR(0, "postgres: %s", err);
+        return -1;
+    }
+    if (rc != 0)
+        GW_LOG_WARN(0, "postgres: schema not checked (%s); going on", err);
+    struct store_config sc = {
+        .dsn = cfg->pg_dsn,
+        .key_file = cfg->key_file,
+        .pool = (int)cfg->pg_pool,
+        .timeout_ms = (int)cfg->pg_timeout_ms,
+    };
+    rec->store = store_new(&sc, gw_server_base(srv), err, sizeof(err));
+    if (rec->store == NULL) {
+        GW_LOG_ERROR(0, "postgres: %s", err);
+        return -1;
+    }
+    rec->drain =
+        event_new(gw_server_base(srv), -1, EV_PERSIST, gw_drain_tick, rec);
+    struct timeval tv = {GW_DRAIN_MS / 1000, (GW_DRAIN_MS % 1000) * 1000};
+    if (store_start(rec->store) != 0 || rec->drain == NULL ||
+        event_add(rec->drain, &tv) != 0 ||
+        gw_health_register(srv, "postgres", gw_records_probe, rec) != 0)
+        return -1;
+    return 0;
+}
+
+void
+gw_records_fini(struct gw_server *srv)
+{
+    struct gw_records *rec = srv->records;
+    if (rec == NULL) return;
+    if (rec->drain) event_free(rec->drain);
+    store_free(rec->store);
+    free(rec->item);
+    free(rec);
+    srv->records = NULL;
+}

@@ -1,0 +1,609 @@
+/*
+ * sess_redis.c -- the session store on hiredis 0.14's async API and its
+ * libevent adapter (see sess.h for the contract).
+ *
+ * Every accepted call becomes a struct sess_cmd: hiredis's privdata points
+ * at it, and it sits on s->cmds until hiredis is done with it (a reply, or
+ * a NULL reply when the connection goes).  The caller's callback runs at
+ * most once, marked by cmd->done: from the reply, from the command's timer
+ * (SESS_ETIMEDOUT), or from sess_stop() (SESS_EDOWN).  A command that timed
+ * out stays with hiredis until its late reply arrives; if none comes within
+ * a second timeout_ms, Redis is taken for hung and the connection is
+ * dropped, so a stopped server cannot make commands pile up.
+ */
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "sessions/sess.h"
+
+#define SESS_BACKOFF_MIN_MS 100
+#define SESS_BACKOFF_MAX_MS 5000
+
+/* CAS: v must be ARGV[1] (0: no key); then v+1, d = ARGV[2], TTL ARGV[3]. */
+static const char sess_lua_cas[] =
+    "local cur = tonumber(redis.call('HGET', KEYS[1], 'v')) or 0\n"
+    "if cur ~= tonumber(ARGV[1]) then return {0, cur} end\n"
+    "redis.call('HMSET', KEYS[1], 'v', cur + 1, 'd', ARGV[2])\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
+    "return {1, cur + 1}\n";
+
+/* Take the first item of a list if it is still ARGV[1]. */
+static const char sess_lua_shift[] =
+    "if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then\n"
+    "  redis.call('LPOP', KEYS[1]) return 1 end\n"
+    "return 0\n";
+
+enum sess_kind { K_GET, K_PEEK, K_CAS, K_DONE };
+
+struct sess_cmd {
+    struct sess *s;
+    enum sess_kind kind;
+    union {
+        sess_get_cb *get;
+        sess_cas_cb *cas;
+        sess_done_cb *done;
+    } cb;
+    void *arg;
+    struct event *timer;
+    int done;    /* the caller was called back */
+    int overdue; /* timed out; waiting one more timeout for hiredis */
+    unsigned gen;
+    TAILQ_ENTRY(sess_cmd) link;
+};
+
+TAILQ_HEAD(sess_cmds, sess_cmd);
+
+struct sess {
+    struct event_base *base;
+    char host[256];
+    int port;
+    char prefix[64];
+    size_t prefix_len;
+    int timeout_ms, connect_timeout_ms;
+    size_t max_pending;
+
+    redisAsyncContext *ac; /* NULL when there is none */
+    unsigned gen;          /* bumped for every new connection */
+    int connected;
+    int started;
+    int backoff_ms;
+    struct event *retry;        /* reconnect */
+    struct event *conn_timeout; /* connect deadline */
+    size_t pending;             /* callbacks owed */
+    struct sess_cmds cmds;      /* every command hiredis holds */
+};
+
+static void sess_connect(struct sess *s);
+
+const char *
+sess_strerror(int status)
+{
+    switch (status) {
+    case SESS_OK:
+        return "ok";
+    case SESS_ENOTFOUND:
+        return "no such key";
+    case SESS_ECONFLICT:
+        return "version conflict";
+    case SESS_EDOWN:
+        return "redis not connected";
+    case SESS_ETIMEDOUT:
+        return "redis did not answer in time";
+    case SESS_EBUSY:
+        return "too many redis commands in flight";
+    case SESS_EPROTO:
+        return "unexpected redis reply";
+    case SESS_ENOMEM:
+        return "out of memory";
+    case SESS_EINVAL:
+        return "invalid key or value";
+    default:
+        return "unknown error";
+    }
+}
+
+static void
+sess_ms_tv(int ms, struct timeval *tv)
+{
+    tv->tv_sec = ms / 1000;
+    tv->tv_usec = (ms % 1000) * 1000;
+}
+
+/* ------------------------------------------------------------------------
+ * Commands
+ */
+
+static void
+sess_cmd_free(struct sess_cmd *c)
+{
+    TAILQ_REMOVE(&c->s->cmds, c, link);
+    if (c->timer) event_free(c->timer);
+    free(c);
+}
+
+/* Call the caller back, once. */
+static void
+sess_cmd_finish(struct sess_cmd *c, int status, const char *v, size_t len,
+                uint64_t version)
+{
+    if (c->done) return;
+    c->done = 1;
+    c->s->pending--;
+    switch (c->kind) {
+    case K_GET:
+    case K_PEEK:
+        c->cb.get(status, v, len, version, c->arg);
+        break;
+    case K_CAS:
+        c->cb.cas(status, version, c->arg);
+        break;
+    case K_DONE:
+        c->cb.done(status, c->arg);
+        break;
+    }
+}
+
+static int
+sess_reply_u64(const redisReply *r, uint64_t *out)
+{
+    if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0) {
+        *out = (uint64_t)r->integer;
+        return 0;
+    }
+    if (r->type == REDIS_REPLY_STRING) {
+        char buf[24], *end;
+        if (r->len == 0 || r->len >= sizeof(buf)) return -1;
+        memcpy(buf, r->str, r->len);
+        buf[r->len] = '\0';
+        unsigned long long v = strtoull(buf, &end, 10);
+        if (*end != '\0') return -1;
+        *out = v;
+        return 0;
+    }
+    return -1;
+}
+
+static void
+sess_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct sess_cmd *c = privdata;
+    redisReply *r = reply;
+    (void)ac;
+    if (c->done) {
+        sess_cmd_free(c);
+        return;
+    }
+    if (r == NULL) {
+        sess_cmd_finish(c, SESS_EDOWN, NULL, 0, 0);
+        sess_cmd_free(c);
+        return;
+    }
+    uint64_t v = 0;
+    int st = SESS_EPROTO;
+    if (r->type == REDIS_REPLY_ERROR) {
+        sess_cmd_finish(c, SESS_EPROTO, NULL, 0, 0);
+        sess_cmd_free(c);
+        return;
+    }
+    switch (c->kind) {
+    case K_GET:
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) break;
+        if (r->element[0]->type == REDIS_REPLY_NIL) {
+            st = SESS_ENOTFOUND;
+        } else if (sess_reply_u64(r->element[0], &v) == 0 &&
+                   r->element[1]->type == REDIS_REPLY_STRING) {
+            sess_cmd_finish(c, SESS_OK, r->element[1]->str, r->element[1]->len,
+                            v);
+            sess_cmd_free(c);
+            return;
+        }
+        break;
+    case K_PEEK:
+        if (r->type == REDIS_REPLY_NIL) {
+            st = SESS_ENOTFOUND;
+        } else if (r->type == REDIS_REPLY_STRING) {
+            sess_cmd_finish(c, SESS_OK, r->str, r->len, 0);
+            sess_cmd_free(c);
+            return;
+        }
+        break;
+    case K_CAS:
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[0]->type == REDIS_REPLY_INTEGER &&
+            sess_reply_u64(r->element[1], &v) == 0)
+            st = r->element[0]->integer == 1 ? SESS_OK : SESS_ECONFLICT;
+        break;
+    case K_DONE:
+        st = SESS_OK;
+        break;
+    }
+    sess_cmd_finish(c, st, NULL, 0, st == SESS_ENOTFOUND ? 0 : v);
+    sess_cmd_free(c);
+}
+
+/* Drop the connection now (not from inside a hiredis callback): every
+ * command hiredis holds is answered NULL, so finished and freed. */
+static void
+sess_drop(struct sess *s)
+{
+    redisAsyncContext *ac = s->ac;
+    s->ac = NULL;
+    s->connected = 0;
+    if (s->conn_timeout) evtimer_del(s->conn_timeout);
+    if (ac != NULL) redisAsyncFree(ac);
+}
+
+static void
+sess_schedule(struct sess *s)
+{
+    if (!s->started) return;
+    struct timeval tv;
+    sess_ms_tv(s->backoff_ms, &tv);
+    evtimer_add(s->retry, &tv);
+    s->backoff_ms *= 2;
+    if (s->backoff_ms > SESS_BACKOFF_MAX_MS)
+        s->backoff_ms = SESS_BACKOFF_MAX_MS;
+}
+
+static void
+sess_on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct sess_cmd *c = arg;
+    struct sess *s = c->s;
+    (void)fd;
+    (void)what;
+    if (!c->overdue) {
+        c->overdue = 1;
+        struct timeval tv;
+        sess_ms_tv(s->timeout_ms, &tv);
+        evtimer_add(c->timer, &tv);
+        sess_cmd_finish(c, SESS_ETIMEDOUT, NULL, 0, 0);
+        return;
+    }
+    /* still no answer a whole timeout later: Redis hangs */
+    if (c->gen == s->gen && s->ac != NULL) {
+        sess_drop(s);
+        sess_schedule(s);
+    }
+}
+
+static struct sess_cmd *
+sess_cmd_new(struct sess *s, enum sess_kind kind, void *cb, void *arg, int *rc)
+{
+    if (!s->connected || s->ac == NULL) {
+        *rc = SESS_EDOWN;
+        return NULL;
+    }
+    if (s->pending >= s->max_pending) {
+        *rc = SESS_EBUSY;
+        return NULL;
+    }
+    struct sess_cmd *c = calloc(1, sizeof(*c));
+    if (c != NULL) c->timer = evtimer_new(s->base, sess_on_timeout, c);
+    if (c == NULL || c->timer == NULL) {
+        free(c);
+        *rc = SESS_ENOMEM;
+        return NULL;
+    }
+    c->s = s;
+    c->kind = kind;
+    c->arg = arg;
+    c->gen = s->gen;
+    switch (kind) {
+    case K_GET:
+    case K_PEEK:
+        c->cb.get = (sess_get_cb *)cb;
+        break;
+    case K_CAS:
+        c->cb.cas = (sess_cas_cb *)cb;
+        break;
+    case K_DONE:
+        c->cb.done = (sess_done_cb *)cb;
+        break;
+    }
+    return c;
+}
+
+/* After redisAsyncCommand: 0 accepted, or the error (c freed). */
+static int
+sess_cmd_sent(struct sess *s, struct sess_cmd *c, int ok)
+{
+    if (ok != REDIS_OK) {
+        event_free(c->timer);
+        free(c);
+        return SESS_EDOWN;
+    }
+    TAILQ_INSERT_TAIL(&s->cmds, c, link);
+    s->pending++;
+    struct timeval tv;
+    sess_ms_tv(s->timeout_ms, &tv);
+    evtimer_add(c->timer, &tv);
+    return SESS_OK;
+}
+
+static int
+sess_key(const struct sess *s, const char *key, char *buf)
+{
+    size_t n = key ? strlen(key) : 0;
+    if (n == 0 || s->prefix_len + n > SESS_KEY_MAX) return -1;
+    memcpy(buf, s->prefix, s->prefix_len);
+    memcpy(buf + s->prefix_len, key, n + 1);
+    return 0;
+}
+
+int
+sess_get(struct sess *s, const char *key, sess_get_cb *cb, void *arg)
+{
+    char k[SESS_KEY_MAX + 1];
+    int rc;
+    if (cb == NULL || sess_key(s, key, k) < 0) return SESS_EINVAL;
+    struct sess_cmd *c = sess_cmd_new(s, K_GET, (void *)cb, arg, &rc);
+    if (c == NULL) return rc;
+    return sess_cmd_sent(
+        s, c, redisAsyncCommand(s->ac, sess_on_reply, c, "HMGET %s v d", k));
+}
+
+int
+sess_cas(struct sess *s, const char *key, uint64_t expect, const char *value,
+         size_t len, unsigned ttl_s, sess_cas_cb *cb, void *arg)
+{
+    char k[SESS_KEY_MAX + 1];
+    int rc;
+    if (cb == NULL || sess_key(s, key, k) < 0 || value == NULL ||
+        len > SESS_VALUE_MAX || ttl_s == 0)
+        return SESS_EINVAL;
+    struct sess_cmd *c = sess_cmd_new(s, K_CAS, (void *)cb, arg, &rc);
+    if (c == NULL) return rc;
+    char ex[24], ttl[16];
+    snprintf(ex, sizeof(ex), "%llu", (unsigned long long)expect);
+    snprintf(ttl, sizeof(ttl), "%u", ttl_s);
+    return sess_cmd_sent(
+        s, c,
+        redisAsyncCommand(s->ac, sess_on_reply, c, "EVAL %s 1 %s %s %b %s",
+                          sess_lua_cas, k, ex, value, len, ttl));
+}
+
+int
+sess_del(struct sess *s, const char *key, sess_done_cb *cb, void *arg)
+{
+    char k[SESS_KEY_MAX + 1];
+    int rc;
+    if (cb == NULL || sess_key(s, key, k) < 0) return SESS_EINVAL;
+    struct sess_cmd *c = sess_cmd_new(s, K_DONE, (void *)cb, arg, &rc);
+    if (c == NULL) return rc;
+    return sess_cmd_sent(
+        s, c, redisAsyncCommand(s->ac, sess_on_reply, c, "DEL %s", k));
+}
+
+int
+sess_push(struct sess *s, const char *key, const char *value, size_t len,
+          sess_done_cb *cb, void *arg)
+{
+    char k[SESS_KEY_MAX + 1];
+    int rc;
+    if (cb == NULL || sess_key(s, key, k) < 0 || value == NULL ||
+        len > SESS_VALUE_MAX)
+        return SESS_EINVAL;
+    struct sess_cmd *c = sess_cmd_new(s, K_DONE, (void *)cb, arg, &rc);
+    if (c == NULL) return rc;
+    return sess_cmd_sent(s, c,
+                         redisAsyncCommand(s->ac, sess_on_reply, c,
+                                           "RPUSH %s %b", k, value, len));
+}
+
+int
+sess_peek(struct sess *s, const char *key, sess_get_cb *cb, void *arg)
+{
+    char k[SESS_KEY_MAX + 1];
+    int rc;
+    if (cb == NULL || sess_key(s, key, k) < 0) return SESS_EINVAL;
+    struct sess_cmd *c = sess_cmd_new(s, K_PEEK, (void *)cb, arg, &rc);
+    if (c == NULL) return rc;
+    return sess_cmd_sent(
+        s, c, redisAsyncCommand(s->ac, sess_on_reply, c, "LINDEX %s 0", k));
+}
+
+int
+sess_shift(struct sess *s, const char *key, const char *value, size_t len,
+           sess_done_cb *cb, void *arg)
+{
+    char k[SESS_KEY_MAX + 1];
+    int rc;
+    if (cb == NULL || sess_key(s, key, k) < 0 || value == NULL ||
+        len > SESS_VALUE_MAX)
+        return SESS_EINVAL;
+    struct sess_cmd *c = sess_cmd_new(s, K_DONE, (void *)cb, arg, &rc);
+    if (c == NULL) return rc;
+    return sess_cmd_sent(s, c,
+                         redisAsyncCommand(s->ac, sess_on_reply, c,
+                                           "EVAL %s 1 %s %b", sess_lua_shift, k,
+                                           value, len));
+}
+
+int
+sess_ping(struct sess *s, sess_done_cb *cb, void *arg)
+{
+    int rc;
+    if (cb == NULL) return SESS_EINVAL;
+    struct sess_cmd *c = sess_cmd_new(s, K_DONE, (void *)cb, arg, &rc);
+    if (c == NULL) return rc;
+    return sess_cmd_sent(s, c,
+                         redisAsyncCommand(s->ac, sess_on_reply, c, "PING"));
+}
+
+size_t
+sess_pending(const struct sess *s)
+{
+    return s->pending;
+}
+
+int
+sess_connected(const struct sess *s)
+{
+    return s->connected;
+}
+
+/* ------------------------------------------------------------------------
+ * The connection
+ */
+
+static void
+sess_on_connect(const redisAsyncContext *ac, int status)
+{
+    struct sess *s = ac->data;
+    if (ac != s->ac) return; /* one we gave up on */
+    evtimer_del(s->conn_timeout);
+    if (status != REDIS_OK) {
+        s->ac = NULL; /* hiredis frees it after this returns */
+        s->connected = 0;
+        sess_schedule(s);
+        return;
+    }
+    s->connected = 1;
+    s->backoff_ms = SESS_BACKOFF_MIN_MS;
+}
+
+static void
+sess_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct sess *s = ac->data;
+    (void)status;
+    if (ac != s->ac) return; /* dropped on purpose: already handled */
+    s->ac = NULL;
+    s->connected = 0;
+    sess_schedule(s);
+}
+
+static void
+sess_on_conn_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct sess *s = arg;
+    (void)fd;
+    (void)what;
+    if (s->ac != NULL && !s->connected) {
+        sess_drop(s);
+        sess_schedule(s);
+    }
+}
+
+static void
+sess_connect(struct sess *s)
+{
+    redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
+    if (ac == NULL || ac->err) {
+        if (ac != NULL) redisAsyncFree(ac);
+        sess_schedule(s);
+        return;
+    }
+    ac->data = s;
+    s->ac = ac;
+    s->gen++;
+    if (redisLibeventAttach(ac, s->base) != REDIS_OK ||
+        redisAsyncSetConnectCallback(ac, sess_on_connect) != REDIS_OK ||
+        redisAsyncSetDisconnectCallback(ac, sess_on_disconnect) != REDIS_OK) {
+        sess_drop(s);
+        sess_schedule(s);
+        return;
+    }
+    struct timeval tv;
+    sess_ms_tv(s->connect_timeout_ms, &tv);
+    evtimer_add(s->conn_timeout, &tv);
+}
+
+static void
+sess_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct sess *s = arg;
+    (void)fd;
+    (void)what;
+    if (s->started && s->ac == NULL) sess_connect(s);
+}
+
+struct sess *
+sess_new(const struct sess_cfg *cfg, struct event_base *base, char *err,
+         size_t errlen)
+{
+    const char *why = NULL;
+    if (cfg == NULL || base == NULL)
+        why = "no configuration or event base";
+    else if (cfg->host == NULL || cfg->host[0] == '\0' ||
+             strlen(cfg->host) >= 256)
+        why = "redis host missing or too long";
+    else if (cfg->port <= 0 || cfg->port > 65535)
+        why = "redis port out of range";
+    else if (cfg->prefix == NULL || strlen(cfg->prefix) >= 64)
+        why = "redis key prefix missing or longer than 63 bytes";
+    else if (cfg->timeout_ms <= 0 || cfg->max_pending == 0)
+        why = "redis timeout and max_pending must be positive";
+    if (why != NULL) {
+        snprintf(err, errlen, "%s", why);
+        return NULL;
+    }
+    struct sess *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->base = base;
+    snprintf(s->host, sizeof(s->host), "%s", cfg->host);
+    s->port = cfg->port;
+    snprintf(s->prefix, sizeof(s->prefix), "%s", cfg->prefix);
+    s->prefix_len = strlen(s->prefix);
+    s->timeout_ms = cfg->timeout_ms;
+    s->connect_timeout_ms =
+        cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : cfg->timeout_ms;
+    s->max_pending = cfg->max_pending;
+    s->backoff_ms = SESS_BACKOFF_MIN_MS;
+    TAILQ_INIT(&s->cmds);
+    s->retry = evtimer_new(base, sess_on_retry, s);
+    s->conn_timeout = evtimer_new(base, sess_on_conn_timeout, s);
+    if (s->retry == NULL || s->conn_timeout == NULL) {
+        snprintf(err, errlen, "out of memory");
+        sess_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int
+sess_start(struct sess *s)
+{
+    if (s->started) return 0;
+    s->started = 1;
+    s->backoff_ms = SESS_BACKOFF_MIN_MS;
+    struct timeval tv = {0, 0};
+    return evtimer_add(s->retry, &tv) == 0 ? 0 : -1;
+}
+
+void
+sess_stop(struct sess *s)
+{
+    s->started = 0;
+    s->connected = 0; /* callbacks below get EDOWN for new commands */
+    if (s->retry) evtimer_del(s->retry);
+    /* answer everyone first, so no callback can race the teardown */
+    struct sess_cmd *c;
+    TAILQ_FOREACH (c, &s->cmds, link) {
+        if (c->timer) evtimer_del(c->timer);
+        sess_cmd_finish(c, SESS_EDOWN, NULL, 0, 0);
+    }
+    if (s->ac != NULL) sess_drop(s);
+}
+
+void
+sess_free(struct sess *s)
+{
+    if (s == NULL) return;
+    sess_stop(s);
+    while (!TAILQ_EMPTY(&s->cmds))
+        sess_cmd_free(TAILQ_FIRST(&s->cmds));
+    if (s->retry) event_free(s->retry);
+    if (s->conn_timeout) event_free(s->conn_timeout);
+    free(s);
+}
