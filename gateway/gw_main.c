@@ -4,7 +4,9 @@
  *   remigate -c FILE [options]     the daemon
  *   remigate check-flows -c FILE   lint the flows (gw_sim.c)
  *   remigate sim -c FILE ...       the offline flow simulator (gw_sim.c)
- *   remigate migrate / officer     not in this build yet
+ *   remigate migrate -c FILE       apply the database migrations
+ *   remigate keygen FILE           a new key file for ID numbers
+ *   remigate officer               not in this build yet
  *
  * Daemon options override keys of the config file after it is loaded, with
  * the same checks (gw_config_set()); --set reaches any key.  A relative
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "gateway/gw.h"
+#include "store/store.h"
 
 static void
 gw_usage(FILE *fp)
@@ -26,6 +29,8 @@ gw_usage(FILE *fp)
                 "[--channel ussd|sms]\n"
                 "       remigate migrate -c FILE            apply database "
                 "migrations\n"
+                "       remigate keygen FILE                write a new "
+                "32-byte key file (mode 0600)\n"
                 "       remigate officer add --username U --role R "
                 "[--district CODE] -c FILE\n"
                 "       remigate --version | --help\n"
@@ -162,6 +167,49 @@ gw_daemon_main(int argc, char **argv)
     return rc;
 }
 
+/* remigate migrate -c FILE: postgres.dsn of FILE, migrations from
+ * store/migrations (relative to the current directory). */
+static int
+gw_migrate_main(int argc, char **argv)
+{
+    struct gw_config cfg;
+    char err[512];
+    if (argc != 3 || strcmp(argv[1], "-c") != 0) {
+        fprintf(stderr, "usage: remigate migrate -c FILE\n");
+        return 2;
+    }
+    if (gw_config_load(argv[2], &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    int rc;
+    if (cfg.pg_dsn[0] == '\0') {
+        fprintf(stderr, "remigate: migrate: postgres.dsn is empty in %s\n",
+                argv[2]);
+        rc = 1;
+    } else {
+        rc = store_migrate_main(cfg.pg_dsn, NULL);
+    }
+    gw_config_fini(&cfg);
+    return rc;
+}
+
+static int
+gw_keygen_main(int argc, char **argv)
+{
+    char err[512];
+    if (argc != 2 || argv[1][0] == '-') {
+        fprintf(stderr, "usage: remigate keygen FILE\n");
+        return 2;
+    }
+    if (store_keygen(argv[1], err, sizeof(err)) != 0) {
+        fprintf(stderr, "remigate: keygen: %s\n", err);
+        return 1;
+    }
+    printf("remigate: keygen: wrote %s\n", argv[1]);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -175,7 +223,9 @@ main(int argc, char **argv)
     if (strcmp(cmd, "sim") == 0) return gw_sim_main(argc - 1, argv + 1);
     if (strcmp(cmd, "check-flows") == 0)
         return gw_check_flows_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "migrate") == 0 || strcmp(cmd, "officer") == 0) {
+    if (strcmp(cmd, "migrate") == 0) return gw_migrate_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "keygen") == 0) return gw_keygen_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "officer") == 0) {
         fprintf(stderr, "remigate: %s: not available in this build yet\n", cmd);
         return 2;
     }

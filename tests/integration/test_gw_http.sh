@@ -135,7 +135,9 @@ suite() {
     for _ in $(seq 40); do grep -q 'reloaded' "$tmp/log" && break; sleep 0.05; done
     check "$w: SIGHUP runs the reload" "grep -q 'reloaded' '$tmp/log' && alive"
 
-    check "$w: no assert or libevent error in the log" "! grep -q -e 'assert:' -e 'libevent:' -e ' error ' '$tmp/log'"
+    # (the /kannel/mo request above is an SMS whose reply cannot go out: no
+# Kannel here)
+check "$w: no assert or libevent error in the log" "! grep -v 'sms not sent' '$tmp/log' | grep -q -e 'assert:' -e 'libevent:' -e ' error '"
 
     stop
     check "$w: SIGTERM exits 0 (got $stop_rc)" "[ '$stop_rc' = 0 ]"
@@ -157,7 +159,11 @@ out=$("$bin" -c "$conf" --port 70000 2>&1); rc=$?
 check "bad --port: refused (got $rc)" '[ "$rc" = 1 ] && [ "$out" = "remigate: command line: '"'"'listen.port'"'"' must be between 0 and 65535" ]' 
 out=$("$bin" --version); check "--version prints $out" "[ '$out' = 'remigate 0.1.0' ]"
 "$bin" migrate -c "$conf" 2>"$tmp/err"; rc=$?
-check "migrate: not yet (exit 2)" "[ $rc = 2 ] && grep -q 'remigate: migrate: not available in this build yet' '$tmp/err'"
+check "migrate without a dsn: exit 1, says so" "[ $rc = 1 ] && grep -q 'remigate: migrate: postgres.dsn is empty' '$tmp/err'"
+"$bin" keygen "$tmp/key" >/dev/null; rc=$?
+check "keygen: a 0600 key file (exit $rc)" "[ $rc = 0 ] && [ \"\$(stat -c %a '$tmp/key')\" = 600 ]"
+"$bin" keygen "$tmp/key" 2>/dev/null; rc=$?
+check "keygen: refuses to overwrite (exit $rc)" "[ $rc = 1 ]"
 
 echo "gw_http: $pass passed, $fail failed"
 [ $fail -eq 0 ] && [ $pass -gt 0 ]
