@@ -270,6 +270,27 @@ check "redis back: ... at the question where they were" "[ \"\$(body)\" = \"\$ho
 errs=$(curl -s "$base/metrics" | grep '^remigate_redis_errors_total' | awk '{print $2}')
 check "redis errors counted ($errs)" "[ '${errs:-0}' -ge 1 ]"
 
+# ---- Redis hangs (SIGSTOP): every command carries its own timer --------
+hphone=8801311000008
+mo $hphone 01 70 00 '*247#' id-h1 >/dev/null
+mo $hphone 12 70 02 2 id-h2 >/dev/null       # English
+kill -STOP "$REDIS_PID"
+t0=$(date +%s%N)
+s=$(mo $hphone 12 70 04 1 id-h3)
+t1=$(date +%s%N)
+ms=$(( (t1 - t0) / 1000000 ))
+check "redis hung: busy reply in about redis.timeout_ms (${ms} ms)" "[ '$s' = 200 ] && body | grep -q 'লাইন এখন ব্যস্ত' && [ $ms -lt 1000 ]"
+s=$(mo $hphone 12 70 04 1 id-h4)
+check "redis hung: the next request is not stuck behind it (got $s)" "[ '$s' = 200 ] && body | grep -q 'লাইন এখন ব্যস্ত'"
+kill -CONT "$REDIS_PID"
+for _ in $(seq 150); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ] && break
+    sleep 0.05
+done
+check "redis resumed: healthz 200 again" "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $base/healthz)\" = 200 ]"
+mo $hphone 01 71 00 '*247#' id-h5 >/dev/null
+check "redis resumed: the caller dials again: English remembered, main menu" "body | grep -q 'What do you want to do?'"
+
 # ---- SIGHUP with a broken flow file ----------------------------------------
 cp "$tmp/config/flows/status.conf" "$tmp/status.ok"
 printf 'id = "status";\nnodes = ( { id = "x"; kind = "nope"; } );\n' >"$tmp/config/flows/status.conf"
