@@ -228,6 +228,11 @@ gw_sendsms_start(struct gw_server *srv)
     ss->cfg = cfg;
     TAILQ_INIT(&ss->mts);
     srv->sendsms = ss;
+    if (cfg->sendsms_url[0] == '\0') {
+        if (gw_server_worker(srv) == 0)
+            GW_LOG_WARN(0, "kannel.sendsms_url is empty: no SMS goes out");
+        return gw_server_on_stop(srv, gw_sendsms_stop, ss);
+    }
     struct evhttp_uri *u = evhttp_uri_parse(cfg->sendsms_url);
     const char *host = u ? evhttp_uri_get_host(u) : NULL;
     const char *scheme = u ? evhttp_uri_get_scheme(u) : NULL;

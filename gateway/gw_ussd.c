@@ -481,7 +481,7 @@ gw_step_act_cb(const struct gw_act_result *res, void *arg)
         if (gw_sms_send(s->u->srv, s->msisdn, sms.text,
                         sms.enc == FLOW_ENC_UCS2, "confirmation", NULL,
                         NULL) != 0)
-            GW_RLOG(GW_LEVEL_WARN, s->r, 0, "confirmation SMS not sent");
+            GW_RLOG(GW_LEVEL_INFO, s->r, 0, "confirmation SMS not sent");
     }
     switch (res->status) {
     case GW_ACT_DONE:
