@@ -1,107 +1,272 @@
 /*
  * gw_sendsms.c -- SMS out through Kannel's sendsms, delivery reports in.
  *
- * Each worker keeps one keep-alive HTTP connection to smsbox's sendsms
- * (kannel.sendsms_url) and POSTs one message per request: the text as the
- * body (UTF-8), everything else in X-Kannel-* headers, so no credential or
- * message text ever sits in a URL (and so in an access log).  Bangla goes
- * with coding 2.  Kannel answers 202 when it took the message; a refused
- * connection or a 5xx is tried again twice, 250 ms and 500 ms later.  With
- * kannel.dlr_url set, Kannel calls GET /kannel/dlr?id=..&type=%d back with
- * each delivery report, carrying kannel.secret as key=.
+ * A message's life: gw_sms_send() gives it our own id (a random UUID),
+ * writes its sms_out row (store_sms_insert) and only then POSTs it to
+ * smsbox's sendsms (kannel.sendsms_url), so a delivery report that
+ * overtakes sendsms's answer finds its row.  The POST carries the text as
+ * a UTF-8 body and everything else in X-Kannel-* headers -- credentials
+ * included, which Kannel 1.4.5 requires for POST (query credentials get
+ * 403) and which keeps them and the text out of access logs.  Bangla goes
+ * with X-Kannel-Coding 2 (UCS-2), anything else with 0.  With
+ * kannel.dlr_url set, dlr-mask 31 asks for every report to
+ *   DLR_URL/kannel/dlr?id=ID&status=%d&answer=%A&ts=%T[&key=SECRET]
+ * (Kannel fills %d with the DLR type, %A with the SMSC's receipt, %T with
+ * its time).
+ *
+ * Each try is one HTTP request on a connection of its own, with a deadline
+ * (evhttp's and our own timer, whichever fires first; ours frees the
+ * connection, which drops the request without calling back); the
+ * connection is always freed from the loop, never inside libevent.  A refused
+ * connection, a timeout or a 5xx is tried again after 250 ms, then
+ * 500 ms; 2xx (202 "0: Accepted for delivery", 202 "3: Queued for later
+ * delivery") is accepted; a 4xx is final.  The caller's callback runs once
+ * with Kannel's verdict, then the row gets it (store_sms_sent).  At most
+ * GW_MT_INFLIGHT messages per worker are on their way; more are refused.
+ *
+ * With no database (postgres.dsn "") messages still go out, unrecorded,
+ * and /kannel/dlr answers 200 and logs at debug.  With a database that is
+ * away, a message still goes out (the confirmation matters more than its
+ * row) with a warning; its reports then get 404.
  */
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <unistd.h>
 
 #include "gateway/gw_int.h"
+#include "store/store.h"
 
-#define GW_MT_TRIES    3
-#define GW_MT_INFLIGHT 1024
-#define GW_MT_RETRY_MS 250
+#define GW_SS_MAGIC       0x53534d53u
+#define GW_MT_MAGIC       0x4d544d53u
+#define GW_MT_TRIES       3    /* requests per message, at most */
+#define GW_MT_INFLIGHT    1024 /* messages on their way, per worker */
+#define GW_MT_BACKOFF_MS  250  /* before the 2nd try; doubles */
+#define GW_MT_TIMEOUT_MS  5000 /* one sendsms request */
+#define GW_MT_TEXT_MAX    4096 /* bytes of text */
+#define GW_MT_ANSWER_MAX  256  /* bytes kept of Kannel's answer */
+#define GW_DLR_ANSWER_MAX 1024 /* bytes kept of the SMSC's receipt */
+
+enum gw_mt_phase {
+    GW_MT_RECORDING, /* the row is being written */
+    GW_MT_WAITING,   /* timer: the next try */
+    GW_MT_POSTING,   /* a request is out; timer: its deadline */
+    GW_MT_ANSWERED,  /* timer (now): free the connection, act on it */
+    GW_MT_SAVING     /* the verdict is given; the row is being updated */
+};
 
 struct gw_mt;
 TAILQ_HEAD(gw_mts, gw_mt);
 
 struct gw_sendsms {
+    unsigned magic;
     struct gw_server *srv;
     const struct gw_config *cfg;
-    struct evhttp_connection *conn;
+    struct store_sms *db; /* NULL: no database */
     char host[128];
     int port;
     char path[GW_STR_MAX];
-    uint64_t seq;
+    char hostport[160];
+    char dlr_base[GW_STR_MAX + 16]; /* "" when no reports are asked */
+    char key[400];                  /* kannel.secret, for the dlr-url */
     size_t n;
+    int stopping;
     struct gw_mts mts;
 };
 
 struct gw_mt {
+    unsigned magic;
     struct gw_sendsms *ss;
-    char id[48];
-    char to[GW_MSISDN_MAX + 1];
+    enum gw_mt_phase phase;
+    char id[40];
+    char to[GW_MSISDN_MAX];
     char kind[16];
     char *text;
     int ucs2;
     int tries;
-    gw_sent_cb *cb;
+    int code;                          /* HTTP status of the last answer */
+    char answer[GW_MT_ANSWER_MAX + 1]; /* its body, printable */
+    gw_sent_cb *cb;                    /* NULL once called */
     void *arg;
-    struct event *retry;
+    struct event *timer;
+    struct evhttp_connection *conn; /* while POSTING */
+    int db_pending;                 /* a store callback is outstanding */
     TAILQ_ENTRY(gw_mt) link;
 };
 
 static void gw_mt_post(struct gw_mt *m);
 
+/* ------------------------------------------------------------------------
+ * Messages
+ */
+
 static void
 gw_mt_free(struct gw_mt *m)
 {
+    GW_CHECK_MAGIC(m, GW_MT_MAGIC);
+    AZ(m->db_pending);
     TAILQ_REMOVE(&m->ss->mts, m, link);
     m->ss->n--;
-    if (m->retry) event_free(m->retry);
+    if (m->conn) evhttp_connection_free(m->conn);
+    if (m->timer) event_free(m->timer);
     free(m->text);
+    m->magic = 0;
     free(m);
 }
 
+/* Tell the caller, once. */
 static void
-gw_mt_end(struct gw_mt *m, int status)
+gw_mt_verdict(struct gw_mt *m, int status)
 {
-    if (m->cb) m->cb(status, m->arg);
+    gw_sent_cb *cb = m->cb;
+    m->cb = NULL;
+    if (cb != NULL) cb(status, m->arg);
+}
+
+static void
+gw_mt_saved(int status, const struct store_sms_result *res, void *arg)
+{
+    struct gw_mt *m = arg;
+    GW_CHECK_MAGIC(m, GW_MT_MAGIC);
+    m->db_pending = 0;
+    if (status != STORE_OK)
+        GW_LOG_WARN(0, "sms outcome not recorded id=%s: %s", m->id,
+                    res->errstr);
+    if (m->ss->stopping) return; /* the stop hook frees it */
     gw_mt_free(m);
 }
 
+/* Kannel's verdict is final: tell the caller, then the row. */
 static void
-gw_mt_retry_cb(evutil_socket_t fd, short what, void *arg)
+gw_mt_finish(struct gw_mt *m, int accepted)
 {
-    (void)fd;
-    (void)what;
-    gw_mt_post(arg);
+    struct gw_sendsms *ss = m->ss;
+    int rc;
+
+    if (accepted)
+        GW_LOG_INFO(0, "sms accepted id=%s kind=%s to=%s tries=%d status=%d",
+                    m->id, m->kind, m->to, m->tries, m->code);
+    else
+        GW_LOG_ERROR(0, "sms not sent id=%s kind=%s to=%s tries=%d status=%d",
+                     m->id, m->kind, m->to, m->tries, m->code);
+    m->phase = GW_MT_SAVING;
+    gw_mt_verdict(m, accepted ? 0 : -1);
+    if (ss->db == NULL || ss->stopping) {
+        if (!ss->stopping) gw_mt_free(m);
+        return;
+    }
+    rc = store_sms_sent(ss->db, m->id, m->tries, m->code, m->answer, accepted,
+                        gw_mt_saved, m);
+    if (rc == STORE_OK) {
+        m->db_pending = 1;
+        return;
+    }
+    GW_LOG_WARN(0, "sms outcome not recorded id=%s: %s", m->id,
+                store_strerror(rc));
+    gw_mt_free(m);
+}
+
+/* What to do after a try that got code (0: no answer). */
+static void
+gw_mt_outcome(struct gw_mt *m)
+{
+    if (m->code >= 200 && m->code < 300) {
+        gw_mt_finish(m, 1);
+        return;
+    }
+    if ((m->code == 0 || m->code >= 500) && m->tries < GW_MT_TRIES &&
+        !m->ss->stopping) {
+        long ms = (long)GW_MT_BACKOFF_MS << (m->tries - 1);
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        GW_LOG_WARN(0,
+                    "sendsms answered status=%d id=%s try=%d, again in "
+                    "%ld ms",
+                    m->code, m->id, m->tries, ms);
+        m->phase = GW_MT_WAITING;
+        evtimer_add(m->timer, &tv);
+        return;
+    }
+    gw_mt_finish(m, 0);
+}
+
+/* Keep Kannel's answer for the row: printable ASCII, the rest as '?'. */
+static void
+gw_mt_keep_answer(struct gw_mt *m, struct evhttp_request *req)
+{
+    struct evbuffer *in = req ? evhttp_request_get_input_buffer(req) : NULL;
+    size_t n = 0;
+
+    if (in != NULL) {
+        n = evbuffer_copyout(in, m->answer, GW_MT_ANSWER_MAX) < 0
+                ? 0
+                : evbuffer_get_length(in);
+        if (n > GW_MT_ANSWER_MAX) n = GW_MT_ANSWER_MAX;
+    }
+    m->answer[n] = '\0';
+    while (n > 0 && (m->answer[n - 1] == '\n' || m->answer[n - 1] == '\r'))
+        m->answer[--n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)m->answer[i] < ' ' ||
+            (unsigned char)m->answer[i] > '~')
+            m->answer[i] = '?';
+}
+
+/* evhttp's callback: the answer, or NULL on a connection error or its
+ * timeout.  libevent still holds the connection on the stack here (and
+ * does not free a failed one itself), so the rest happens from the loop,
+ * where the connection is freed. */
+static void
+gw_mt_answered(struct evhttp_request *req, void *arg)
+{
+    struct gw_mt *m = arg;
+    struct timeval zero = {0, 0};
+    GW_CHECK_MAGIC(m, GW_MT_MAGIC);
+    AN(m->phase == GW_MT_POSTING);
+    m->code = req ? evhttp_request_get_response_code(req) : 0;
+    gw_mt_keep_answer(m, req);
+    m->phase = GW_MT_ANSWERED;
+    evtimer_del(m->timer);
+    evtimer_add(m->timer, &zero);
 }
 
 static void
-gw_mt_done(struct evhttp_request *req, void *arg)
+gw_mt_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_mt *m = arg;
-    int code = req ? evhttp_request_get_response_code(req) : 0;
-    if (code == 200 || code == 202) {
-        GW_LOG_INFO(0, "sms sent id=%s kind=%s to=%s tries=%d", m->id, m->kind,
-                    m->to, m->tries);
-        gw_mt_end(m, 0);
-        return;
+    (void)fd;
+    (void)what;
+    GW_CHECK_MAGIC(m, GW_MT_MAGIC);
+    switch (m->phase) {
+    case GW_MT_WAITING:
+        gw_mt_post(m);
+        break;
+    case GW_MT_ANSWERED:
+        evhttp_connection_free(m->conn);
+        m->conn = NULL;
+        gw_mt_outcome(m);
+        break;
+    case GW_MT_POSTING:
+        /* Our deadline (or a request that could not be made): freeing
+         * the connection drops the request without a callback. */
+        if (m->conn != NULL) {
+            evhttp_connection_free(m->conn);
+            m->conn = NULL;
+            snprintf(m->answer, sizeof(m->answer), "no answer in %d ms",
+                     GW_MT_TIMEOUT_MS);
+        }
+        m->code = 0;
+        gw_mt_outcome(m);
+        break;
+    case GW_MT_RECORDING:
+    case GW_MT_SAVING:
+    default:
+        WRONG("sendsms timer in this phase");
     }
-    if ((code == 0 || code >= 500) && m->tries < GW_MT_TRIES) {
-        struct timeval tv = {0, GW_MT_RETRY_MS * 1000 * m->tries};
-        GW_LOG_WARN(0, "sendsms answered %d id=%s, trying again", code, m->id);
-        evtimer_add(m->retry, &tv);
-        return;
-    }
-    GW_LOG_ERROR(0, "sms not sent id=%s kind=%s to=%s sendsms=%d", m->id,
-                 m->kind, m->to, code);
-    gw_mt_end(m, -1);
 }
 
 static void
@@ -109,113 +274,342 @@ gw_mt_post(struct gw_mt *m)
 {
     struct gw_sendsms *ss = m->ss;
     const struct gw_config *cfg = ss->cfg;
+    struct timeval tv = {GW_MT_TIMEOUT_MS / 1000,
+                         (GW_MT_TIMEOUT_MS % 1000) * 1000};
+    struct evhttp_request *req;
+    struct evkeyvalq *h;
+    char to[GW_MSISDN_MAX + 1], dlr[sizeof(ss->dlr_base) + 512];
+
     m->tries++;
-    struct evhttp_request *req = evhttp_request_new(gw_mt_done, m);
+    m->phase = GW_MT_POSTING;
+    m->code = 0;
+    m->answer[0] = '\0';
+    /* libevent resolves a host name here, blocking: the URL should name
+     * an address (the default does). */
+    m->conn = evhttp_connection_base_new(gw_server_base(ss->srv), NULL,
+                                         ss->host, (unsigned short)ss->port);
+    req = m->conn ? evhttp_request_new(gw_mt_answered, m) : NULL;
     if (req == NULL) {
-        gw_mt_done(NULL, m);
-        return;
+        GW_LOG_ERROR(0, "sendsms request not made id=%s", m->id);
+        goto failed;
     }
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    char hostport[160], dlr[GW_STR_MAX + 512], key[400];
-    snprintf(hostport, sizeof(hostport), "%s:%d", ss->host, ss->port);
-    evhttp_add_header(h, "Host", hostport);
+    evhttp_connection_set_timeout_tv(m->conn, &tv);
+    evhttp_connection_set_retries(m->conn, 0);
+    h = evhttp_request_get_output_headers(req);
+    snprintf(to, sizeof(to), "+%s", m->to);
+    evhttp_add_header(h, "Host", ss->hostport);
+    evhttp_add_header(h, "Connection", "close");
     evhttp_add_header(h, "Content-Type", "text/plain; charset=UTF-8");
     evhttp_add_header(h, "X-Kannel-Username", cfg->kannel_username);
     evhttp_add_header(h, "X-Kannel-Password", cfg->kannel_password);
-    evhttp_add_header(h, "X-Kannel-To", m->to);
+    evhttp_add_header(h, "X-Kannel-To", to);
     evhttp_add_header(h, "X-Kannel-From", cfg->short_code);
     evhttp_add_header(h, "X-Kannel-SMSC", cfg->sms_smsc);
     evhttp_add_header(h, "X-Kannel-Coding", m->ucs2 ? "2" : "0");
-    if (cfg->dlr_url[0]) {
-        if (gw_pct_encode((const unsigned char *)cfg->kannel_secret,
-                          strlen(cfg->kannel_secret), key, sizeof(key)) < 0)
-            key[0] = '\0';
-        snprintf(dlr, sizeof(dlr), "%s/kannel/dlr?id=%s&type=%%d&key=%s",
-                 cfg->dlr_url, m->id, key);
+    if (ss->dlr_base[0]) {
+        snprintf(dlr, sizeof(dlr), "%s?id=%s&status=%%d&answer=%%A&ts=%%T%s%s",
+                 ss->dlr_base, m->id, ss->key[0] ? "&key=" : "", ss->key);
         evhttp_add_header(h, "X-Kannel-DLR-Mask", "31");
         evhttp_add_header(h, "X-Kannel-DLR-Url", dlr);
     }
     evbuffer_add(evhttp_request_get_output_buffer(req), m->text,
                  strlen(m->text));
-    if (evhttp_make_request(ss->conn, req, EVHTTP_REQ_POST, ss->path) != 0)
-        GW_LOG_WARN(0, "sendsms request not made id=%s", m->id);
+    if (evhttp_make_request(m->conn, req, EVHTTP_REQ_POST, ss->path) != 0) {
+        GW_LOG_ERROR(0, "sendsms request not made id=%s", m->id);
+        goto failed;
+    }
+    evtimer_add(m->timer, &tv);
+    return;
+failed:
+    /* a try that failed at once: its outcome comes from the loop */
+    if (m->conn) evhttp_connection_free(m->conn);
+    m->conn = NULL;
+    snprintf(m->answer, sizeof(m->answer), "request not made");
+    {
+        struct timeval zero = {0, 0};
+        evtimer_add(m->timer, &zero);
+    }
+}
+
+static void
+gw_mt_recorded(int status, const struct store_sms_result *res, void *arg)
+{
+    struct gw_mt *m = arg;
+    struct timeval zero = {0, 0};
+    GW_CHECK_MAGIC(m, GW_MT_MAGIC);
+    m->db_pending = 0;
+    if (m->ss->stopping) return; /* the stop hook answers and frees it */
+    if (status != STORE_OK)
+        GW_LOG_WARN(0, "sms not recorded, sending anyway id=%s: %s", m->id,
+                    res->errstr);
+    m->phase = GW_MT_WAITING;
+    evtimer_add(m->timer, &zero);
+}
+
+static int
+gw_sms_kind_ok(const char *kind)
+{
+    return strcmp(kind, "reply") == 0 || strcmp(kind, "confirmation") == 0 ||
+           strcmp(kind, "notice") == 0;
 }
 
 int
 gw_sms_send(struct gw_server *srv, const char *msisdn, const char *text,
             int ucs2, const char *kind, gw_sent_cb *cb, void *arg)
 {
-    struct gw_sendsms *ss = srv->sendsms;
-    if (ss == NULL || ss->conn == NULL || ss->n >= GW_MT_INFLIGHT) return -1;
-    struct gw_mt *m = calloc(1, sizeof(*m));
+    struct gw_sendsms *ss = srv ? srv->sendsms : NULL;
+    unsigned char u[16];
+    struct gw_mt *m;
+    size_t ml = msisdn ? strlen(msisdn) : 0;
+    int rc;
+
+    if (ss == NULL || ss->stopping || text == NULL || text[0] == '\0' ||
+        strlen(text) > GW_MT_TEXT_MAX || ml < 8 || ml >= GW_MSISDN_MAX ||
+        strspn(msisdn, "0123456789") != ml || kind == NULL ||
+        !gw_sms_kind_ok(kind))
+        return -1;
+    if (ss->n >= GW_MT_INFLIGHT) {
+        GW_LOG_WARN(0, "sms refused: %d messages on their way already kind=%s",
+                    GW_MT_INFLIGHT, kind);
+        return -1;
+    }
+    m = calloc(1, sizeof(*m));
     if (m == NULL) return -1;
     m->text = strdup(text);
-    m->retry = evtimer_new(gw_server_base(srv), gw_mt_retry_cb, m);
-    if (m->text == NULL || m->retry == NULL) {
-        if (m->retry) event_free(m->retry);
+    m->timer = evtimer_new(gw_server_base(srv), gw_mt_timer, m);
+    if (m->text == NULL || m->timer == NULL) {
+        if (m->timer) event_free(m->timer);
         free(m->text);
         free(m);
         return -1;
     }
+    m->magic = GW_MT_MAGIC;
     m->ss = ss;
-    m->ucs2 = ucs2;
+    m->ucs2 = ucs2 != 0;
     m->cb = cb;
     m->arg = arg;
-    snprintf(m->to, sizeof(m->to), "+%s", msisdn);
-    snprintf(m->kind, sizeof(m->kind), "%s", kind ? kind : "reply");
-    snprintf(m->id, sizeof(m->id), "%d-%d-%llu", (int)getpid(),
-             gw_server_worker(srv), (unsigned long long)++ss->seq);
+    memcpy(m->to, msisdn, ml + 1);
+    snprintf(m->kind, sizeof(m->kind), "%s", kind);
+    randombytes_buf(u, sizeof(u));
+    u[6] = (unsigned char)((u[6] & 0x0f) | 0x40); /* version 4 */
+    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(m->id, sizeof(m->id),
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+             "%02x%02x%02x%02x%02x%02x",
+             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
+             u[11], u[12], u[13], u[14], u[15]);
     TAILQ_INSERT_TAIL(&ss->mts, m, link);
     ss->n++;
-    gw_mt_post(m);
+    GW_LOG_DEBUG(0, "sms queued id=%s kind=%s to=%s coding=%d bytes=%zu", m->id,
+                 m->kind, m->to, m->ucs2 ? 2 : 0, strlen(text));
+    if (ss->db != NULL) {
+        rc = store_sms_insert(ss->db, m->id, m->to, m->kind, m->text,
+                              m->ucs2 ? 2 : 0, gw_mt_recorded, m);
+        if (rc == STORE_OK) {
+            m->phase = GW_MT_RECORDING;
+            m->db_pending = 1;
+            return 0;
+        }
+        GW_LOG_WARN(0, "sms not recorded, sending anyway id=%s: %s", m->id,
+                    store_strerror(rc));
+    }
+    {
+        struct timeval zero = {0, 0};
+        m->phase = GW_MT_WAITING;
+        evtimer_add(m->timer, &zero);
+    }
     return 0;
 }
 
-/* GET /kannel/dlr?id=..&type=..&key=..: logged (no message text), 200. */
+/* ------------------------------------------------------------------------
+ * GET /kannel/dlr?id=ID&status=TYPE&answer=RECEIPT&ts=UNIX[&key=SECRET]
+ */
+
+/* Copy s[0..len) into out (cap > 0) as valid UTF-8: every byte that does
+ * not start a well-formed sequence, and every control character, becomes
+ * '?'; cut at a character boundary to fit. */
+static void
+gw_dlr_utf8(const char *s, size_t len, char *out, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, o = 0;
+
+    while (i < len) {
+        size_t n = 1;
+        unsigned c = p[i];
+        if (c >= 0xC2 && c <= 0xDF)
+            n = 2;
+        else if (c >= 0xE0 && c <= 0xEF)
+            n = 3;
+        else if (c >= 0xF0 && c <= 0xF4)
+            n = 4;
+        int ok = c >= 0x20 && c != 0x7F && (c < 0x80 || n > 1) && i + n <= len;
+        for (size_t k = 1; ok && k < n; k++)
+            if ((p[i + k] & 0xC0) != 0x80) ok = 0;
+        /* overlong and surrogate forms */
+        if (ok && n == 3 &&
+            ((c == 0xE0 && p[i + 1] < 0xA0) || (c == 0xED && p[i + 1] > 0x9F)))
+            ok = 0;
+        if (ok && n == 4 &&
+            ((c == 0xF0 && p[i + 1] < 0x90) || (c == 0xF4 && p[i + 1] > 0x8F)))
+            ok = 0;
+        if (!ok) n = 1;
+        if (o + (ok ? n : 1) >= cap) break;
+        if (ok)
+            memcpy(out + o, s + i, n);
+        else
+            out[o] = '?';
+        o += ok ? n : 1;
+        i += n;
+    }
+    out[o] = '\0';
+}
+
+static int
+gw_dlr_type_ok(long t)
+{
+    return t == 1 || t == 2 || t == 4 || t == 8 || t == 16 || t == (2 | 0x20) ||
+           t == (2 | 0x40);
+}
+
+/* A report on its way to the database. */
+struct gw_dlr {
+    struct gw_req *r;
+    char id[40];
+    char answer[GW_DLR_ANSWER_MAX + 1];
+};
+
+static void
+gw_dlr_stored(int status, const struct store_sms_result *res, void *arg)
+{
+    struct gw_dlr *d = arg;
+    struct gw_req *r = d->r;
+
+    switch (status) {
+    case STORE_OK:
+        GW_RLOG(GW_LEVEL_INFO, r, 0, "dlr id=%s state=%d changed=%d", d->id,
+                res->dlr_state, res->changed);
+        gw_reply_text(r, 200, "text/plain; charset=utf-8", "ok\n");
+        break;
+    case STORE_ENOTFOUND:
+        GW_RLOG(GW_LEVEL_WARN, r, 0, "dlr for a message we do not know id=%s",
+                d->id);
+        gw_reply_error(r, 404, "no such message");
+        break;
+    default:
+        GW_RLOG(GW_LEVEL_WARN, r, 0, "dlr not recorded id=%s: %s", d->id,
+                res->errstr);
+        gw_reply_error(r, 503, "database unavailable");
+        break;
+    }
+}
+
 void
 gw_kannel_dlr_handle(struct gw_req *r)
 {
+    static const char *const once[] = {"id", "status", "answer", "ts", "key"};
+    struct gw_sendsms *ss = r->srv->sendsms;
     const struct gw_config *cfg = gw_server_config(r->srv);
     const struct gw_params *ps;
+    const struct gw_param *id, *st, *ans, *ts, *k;
+    long long when = -1;
+    struct gw_dlr *d;
+    char *end = NULL;
+    long type;
+    int rc;
+
     if (gw_req_query_or_400(r, &ps) < 0) return;
-    const struct gw_param *k = gw_params_get(ps, "key");
+    k = gw_params_get(ps, "key");
     if (gw_req_key_or_403(r, cfg->kannel_secret, k ? k->val : "",
                           k ? k->vlen : 0) < 0)
         return;
-    const struct gw_param *id = gw_params_get(ps, "id");
-    const struct gw_param *type = gw_params_get(ps, "type");
-    char *end = NULL;
-    long t = type ? strtol(type->val, &end, 10) : -1;
-    if (id == NULL || id->vlen == 0 || id->vlen > 47 || type == NULL ||
-        *end != '\0' || t < 1 || t > 31) {
-        gw_reply_error(r, 400, "dlr needs id and a type of 1..31");
-        return;
-    }
-    for (size_t i = 0; i < id->vlen; i++)
-        if (id->val[i] <= ' ' || id->val[i] > '~') {
-            gw_reply_error(r, 400, "dlr id must be printable ASCII");
+    for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++)
+        if (gw_params_count(ps, once[i]) > 1) {
+            gw_reply_error(r, 400, "a dlr parameter given twice");
             return;
         }
-    GW_RLOG(GW_LEVEL_INFO, r, 0, "dlr id=%s type=%ld", id->val, t);
-    gw_reply_text(r, 200, "text/plain", "ok\n");
+    id = gw_params_get(ps, "id");
+    st = gw_params_get(ps, "status");
+    ans = gw_params_get(ps, "answer");
+    ts = gw_params_get(ps, "ts");
+    if (id == NULL || id->vlen != strlen(id->val) ||
+        !store_sms_id_valid(id->val)) {
+        gw_reply_error(r, 400, "dlr needs the id of one of our messages");
+        return;
+    }
+    type = st && st->vlen > 0 && st->vlen < 4 &&
+                   strspn(st->val, "0123456789") == st->vlen
+               ? strtol(st->val, &end, 10)
+               : -1;
+    if (!gw_dlr_type_ok(type)) {
+        gw_reply_error(r, 400,
+                       "dlr status must be a Kannel DLR type "
+                       "(1, 2, 4, 8, 16)");
+        return;
+    }
+    if (ts != NULL && ts->vlen > 0) {
+        if (ts->vlen > 12 || strspn(ts->val, "0123456789") != ts->vlen) {
+            gw_reply_error(r, 400, "dlr ts must be Unix seconds");
+            return;
+        }
+        when = strtoll(ts->val, NULL, 10);
+    }
+    if (ss == NULL || ss->db == NULL) {
+        GW_RLOG(GW_LEVEL_DEBUG, r, 0,
+                "dlr not recorded (no database) id=%s "
+                "status=%ld",
+                id->val, type);
+        gw_reply_text(r, 200, "text/plain; charset=utf-8", "ok\n");
+        return;
+    }
+    d = gw_req_alloc(r, sizeof(*d));
+    if (d == NULL) {
+        gw_reply_error(r, 500, "out of memory");
+        return;
+    }
+    d->r = r;
+    memcpy(d->id, id->val, id->vlen + 1);
+    if (ans != NULL)
+        gw_dlr_utf8(ans->val, ans->vlen, d->answer, sizeof(d->answer));
+    rc = store_sms_dlr(ss->db, d->id, (int)type, d->answer, when, gw_dlr_stored,
+                       d);
+    if (rc != STORE_OK) {
+        GW_RLOG(GW_LEVEL_WARN, r, 0, "dlr not recorded id=%s: %s", d->id,
+                store_strerror(rc));
+        gw_reply_error(r, 503, "database unavailable");
+    }
 }
 
+/* ------------------------------------------------------------------------
+ * Start and stop
+ */
+
+/* Every message not yet given its verdict gets -1; requests in flight
+ * are dropped; the store's pending callbacks run; then all is freed. */
 static void
 gw_sendsms_stop(struct gw_server *srv, void *arg)
 {
-    (void)srv;
     struct gw_sendsms *ss = arg;
-    /* messages not yet accepted by Kannel are given up (logged) */
-    while (!TAILQ_EMPTY(&ss->mts)) {
-        struct gw_mt *m = TAILQ_FIRST(&ss->mts);
-        GW_LOG_WARN(0, "sms not sent at shutdown id=%s kind=%s", m->id,
-                    m->kind);
-        gw_mt_end(m, -1);
+    struct gw_mt *m;
+
+    (void)srv;
+    GW_CHECK_MAGIC(ss, GW_SS_MAGIC);
+    if (ss->stopping) return;
+    ss->stopping = 1;
+    TAILQ_FOREACH (m, &ss->mts, link) {
+        if (m->conn) {
+            evhttp_connection_free(m->conn);
+            m->conn = NULL;
+        }
+        evtimer_del(m->timer);
+        if (m->cb != NULL)
+            GW_LOG_WARN(0, "sms not sent at shutdown id=%s kind=%s", m->id,
+                        m->kind);
+        gw_mt_verdict(m, -1);
     }
-    if (ss->conn) {
-        evhttp_connection_free(ss->conn);
-        ss->conn = NULL;
-    }
+    if (ss->db) store_sms_stop(ss->db); /* db_pending callbacks run */
+    while ((m = TAILQ_FIRST(&ss->mts)) != NULL)
+        gw_mt_free(m);
 }
 
 int
@@ -223,35 +617,75 @@ gw_sendsms_start(struct gw_server *srv)
 {
     const struct gw_config *cfg = gw_server_config(srv);
     struct gw_sendsms *ss = calloc(1, sizeof(*ss));
+    struct evhttp_uri *u;
+    const char *host, *scheme, *path;
+    char err[256];
+
     if (ss == NULL) return -1;
+    ss->magic = GW_SS_MAGIC;
     ss->srv = srv;
     ss->cfg = cfg;
     TAILQ_INIT(&ss->mts);
     srv->sendsms = ss;
-    if (cfg->sendsms_url[0] == '\0') {
-        if (gw_server_worker(srv) == 0)
-            GW_LOG_WARN(0, "kannel.sendsms_url is empty: no SMS goes out");
-        return gw_server_on_stop(srv, gw_sendsms_stop, ss);
-    }
-    struct evhttp_uri *u = evhttp_uri_parse(cfg->sendsms_url);
-    const char *host = u ? evhttp_uri_get_host(u) : NULL;
-    const char *scheme = u ? evhttp_uri_get_scheme(u) : NULL;
-    if (host == NULL || scheme == NULL || strcmp(scheme, "http") != 0) {
+    u = evhttp_uri_parse(cfg->sendsms_url);
+    host = u ? evhttp_uri_get_host(u) : NULL;
+    scheme = u ? evhttp_uri_get_scheme(u) : NULL;
+    if (host == NULL || host[0] == '\0' || scheme == NULL ||
+        strcmp(scheme, "http") != 0 || strlen(host) >= sizeof(ss->host)) {
         GW_LOG_ERROR(0, "kannel.sendsms_url must be http://host:port/path");
         if (u) evhttp_uri_free(u);
         return -1;
     }
     snprintf(ss->host, sizeof(ss->host), "%s", host);
     ss->port = evhttp_uri_get_port(u) > 0 ? evhttp_uri_get_port(u) : 80;
-    const char *path = evhttp_uri_get_path(u);
+    path = evhttp_uri_get_path(u);
     snprintf(ss->path, sizeof(ss->path), "%s",
              path && path[0] ? path : "/cgi-bin/sendsms");
     evhttp_uri_free(u);
-    ss->conn = evhttp_connection_base_new(gw_server_base(srv), NULL, ss->host,
-                                          (unsigned short)ss->port);
-    if (ss->conn == NULL) return -1;
-    evhttp_connection_set_timeout(ss->conn, 5);
-    return gw_server_on_stop(srv, gw_sendsms_stop, ss);
+    snprintf(ss->hostport, sizeof(ss->hostport), "%s:%d", ss->host, ss->port);
+
+    if (cfg->dlr_url[0]) {
+        size_t n = strlen(cfg->dlr_url);
+        while (n > 0 && cfg->dlr_url[n - 1] == '/')
+            n--;
+        snprintf(ss->dlr_base, sizeof(ss->dlr_base), "%.*s/kannel/dlr", (int)n,
+                 cfg->dlr_url);
+    } else if (gw_server_worker(srv) == 0) {
+        GW_LOG_WARN(0, "kannel.dlr_url is empty: no delivery reports asked");
+    }
+    if (cfg->kannel_secret[0]) {
+        /* Percent-encoded for the query, and each '%' doubled: Kannel
+         * reads "%X" in a dlr-url as an escape code and "%%" as '%'. */
+        char enc[sizeof(ss->key) / 2];
+        size_t o = 0;
+        if (gw_pct_encode((const unsigned char *)cfg->kannel_secret,
+                          strlen(cfg->kannel_secret), enc, sizeof(enc)) < 0) {
+            GW_LOG_ERROR(0, "kannel.secret is too long for a dlr-url");
+            return -1;
+        }
+        for (const char *p = enc; *p; p++) {
+            if (*p == '%') ss->key[o++] = '%';
+            ss->key[o++] = *p;
+        }
+        ss->key[o] = '\0';
+    }
+    if (gw_server_on_stop(srv, gw_sendsms_stop, ss) != 0) return -1;
+    if (cfg->pg_dsn[0] == '\0') return 0;
+
+    long tmo = cfg->pg_timeout_ms;
+    if (tmo > cfg->request_timeout_ms * 3 / 4)
+        tmo = cfg->request_timeout_ms * 3 / 4; /* a DLR is answered in time */
+    struct store_sms_config sc = {
+        .dsn = cfg->pg_dsn,
+        .pool = 2,
+        .timeout_ms = (int)(tmo > 0 ? tmo : 1),
+    };
+    ss->db = store_sms_new(&sc, gw_server_base(srv), err, sizeof(err));
+    if (ss->db == NULL) {
+        GW_LOG_ERROR(0, "postgres (sms): %s", err);
+        return -1;
+    }
+    return store_sms_start(ss->db) == STORE_OK ? 0 : -1;
 }
 
 void
@@ -260,6 +694,8 @@ gw_sendsms_fini(struct gw_server *srv)
     struct gw_sendsms *ss = srv->sendsms;
     if (ss == NULL) return;
     gw_sendsms_stop(srv, ss);
+    store_sms_free(ss->db);
+    ss->magic = 0;
     free(ss);
     srv->sendsms = NULL;
 }

@@ -189,4 +189,79 @@ int store_migrate_main(const char *dsn, const char *dir);
 int store_migrate_check(const char *dsn, const char *dir, char *err,
                         size_t errlen);
 
+/* ------------------------------------------------------------------------
+ * SMS out (store_sms.c): the sms_out table of migration 002, one row per
+ * message sent through Kannel's sendsms, with Kannel's answer and the
+ * latest delivery report.
+ *
+ * A pool of its own (a few connections) on the same conventions as the
+ * record store above: fails now or calls back exactly once, later; every
+ * query has its own deadline (a late one closes its connection);
+ * store_sms_stop() calls every pending callback with STORE_EDOWN.
+ */
+
+struct store_sms;
+
+struct store_sms_config {
+    const char *dsn; /* borrowed, copied */
+    int pool;        /* connections, 1..16 (0: 2) */
+    int timeout_ms;  /* per-query deadline (0: 2000) */
+    int max_waiting; /* requests queued while all are busy (0: 1024) */
+};
+
+/* What a completed request produced.  Borrowed by the callback. */
+struct store_sms_result {
+    int dlr_state;      /* dlr: the state recorded after it (0: none yet) */
+    int changed;        /* dlr: this report moved the state forward */
+    const char *errstr; /* on failure: short, no message text; else "" */
+};
+
+typedef void store_sms_cb(int status, const struct store_sms_result *res,
+                          void *arg);
+
+/* A pool for base; nothing connects before store_sms_start().  NULL with
+ * a message in err on a bad config. */
+struct store_sms *store_sms_new(const struct store_sms_config *cfg,
+                                struct event_base *base, char *err,
+                                size_t errlen);
+/* Connect in the background (and reconnect with backoff).  0 or
+ * STORE_EINVAL if started. */
+int store_sms_start(struct store_sms *q);
+/* Close the pool; pending callbacks get STORE_EDOWN before it returns. */
+void store_sms_stop(struct store_sms *q);
+/* Stop and free; NULL is a no-op.  Not from a callback. */
+void store_sms_free(struct store_sms *q);
+/* Connections up and ready. */
+int store_sms_connected(const struct store_sms *q);
+
+/* Is id a UUID in text form (36 characters, lower or upper hex)?  1/0. */
+int store_sms_id_valid(const char *id);
+
+/* Record a message before it is handed to Kannel: id (a UUID, ours),
+ * msisdn (E.164 digits), kind ("reply", "confirmation", "notice"), text
+ * (UTF-8) and coding (0 GSM 7-bit, 2 UCS-2), all borrowed and copied.  A
+ * row already there under id is left alone (a retry is harmless).  Fails
+ * now with STORE_EINVAL, STORE_EDOWN, STORE_EBUSY or STORE_ENOMEM. */
+int store_sms_insert(struct store_sms *q, const char *id, const char *msisdn,
+                     const char *kind, const char *text, int coding,
+                     store_sms_cb *cb, void *arg);
+
+/* What came of handing id to Kannel: tries (requests made), the HTTP
+ * status and body of the last answer (0 and "" when none came), and
+ * whether Kannel accepted it (accepted_at) or it was given up
+ * (failed_at).  STORE_ENOTFOUND when there is no such row. */
+int store_sms_sent(struct store_sms *q, const char *id, int tries,
+                   int http_status, const char *answer, int accepted,
+                   store_sms_cb *cb, void *arg);
+
+/* A delivery report for id: Kannel's DLR type (1, 2, 4, 8, 16, or 2 with
+ * 0x20/0x40), the SMSC's receipt text (answer, may be "") and Kannel's
+ * time of it (smsc_time, Unix seconds; < 0: none).  The state only moves
+ * forward (see 002_sms.sql): res->changed says whether this one did, and
+ * res->dlr_state is the state now recorded.  STORE_ENOTFOUND for an
+ * unknown id. */
+int store_sms_dlr(struct store_sms *q, const char *id, int type,
+                  const char *answer, long long smsc_time, store_sms_cb *cb,
+                  void *arg);
+
 #endif
