@@ -196,10 +196,13 @@ int gw_sendsms_start(struct gw_server *srv);
 void gw_sendsms_fini(struct gw_server *srv);
 /* 0 Kannel took it; -1 it did not (after retries). */
 typedef void gw_sent_cb(int status, void *arg);
-/* Send text to msisdn (E.164 digits) as UCS-2 when ucs2, else GSM 7-bit;
- * kind ("reply", "confirmation", "notice") goes to the log.  Returns 0 and
- * calls cb (may be NULL) once later, or -1 (not started, too many in
- * flight). */
+/* Send text (UTF-8, borrowed, copied) to msisdn (E.164 digits) as UCS-2
+ * when ucs2, else GSM 7-bit; kind ("reply", "confirmation", "notice") goes
+ * to the log and the sms_out row, which is written before Kannel gets the
+ * message.  Returns 0 and calls cb (may be NULL: fire and forget) exactly
+ * once, later, never from inside the call -- also at shutdown, with -1 --
+ * or returns -1 (not started, kannel.sendsms_url empty, bad arguments, too
+ * many in flight) and never calls back. */
 int gw_sms_send(struct gw_server *srv, const char *msisdn, const char *text,
                 int ucs2, const char *kind, gw_sent_cb *cb, void *arg);
 void gw_kannel_dlr_handle(struct gw_req *r);

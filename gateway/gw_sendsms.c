@@ -24,6 +24,7 @@
  * with Kannel's verdict, then the row gets it (store_sms_sent).  At most
  * GW_MT_INFLIGHT messages per worker are on their way; more are refused.
  *
+ * An empty kannel.sendsms_url sends nothing: gw_sms_send() refuses.
  * With no database (postgres.dsn "") messages still go out, unrecorded,
  * and /kannel/dlr answers 200 and logs at debug.  With a database that is
  * away, a message still goes out (the confirmation matters more than its
@@ -363,10 +364,10 @@ gw_sms_send(struct gw_server *srv, const char *msisdn, const char *text,
     size_t ml = msisdn ? strlen(msisdn) : 0;
     int rc;
 
-    if (ss == NULL || ss->stopping || text == NULL || text[0] == '\0' ||
-        strlen(text) > GW_MT_TEXT_MAX || ml < 8 || ml >= GW_MSISDN_MAX ||
-        strspn(msisdn, "0123456789") != ml || kind == NULL ||
-        !gw_sms_kind_ok(kind))
+    if (ss == NULL || ss->stopping || ss->host[0] == '\0' || text == NULL ||
+        text[0] == '\0' || strlen(text) > GW_MT_TEXT_MAX || ml < 8 ||
+        ml >= GW_MSISDN_MAX || strspn(msisdn, "0123456789") != ml ||
+        kind == NULL || !gw_sms_kind_ok(kind))
         return -1;
     if (ss->n >= GW_MT_INFLIGHT) {
         GW_LOG_WARN(0, "sms refused: %d messages on their way already kind=%s",
@@ -627,6 +628,12 @@ gw_sendsms_start(struct gw_server *srv)
     ss->cfg = cfg;
     TAILQ_INIT(&ss->mts);
     srv->sendsms = ss;
+    if (cfg->sendsms_url[0] == '\0') {
+        /* ss->host stays "": gw_sms_send() refuses every message */
+        if (gw_server_worker(srv) == 0)
+            GW_LOG_WARN(0, "kannel.sendsms_url is empty: no SMS goes out");
+        return gw_server_on_stop(srv, gw_sendsms_stop, ss);
+    }
     u = evhttp_uri_parse(cfg->sendsms_url);
     host = u ? evhttp_uri_get_host(u) : NULL;
     scheme = u ? evhttp_uri_get_scheme(u) : NULL;
