@@ -156,10 +156,18 @@ flow_pager_cut(const struct flow_set *set, enum flow_channel ch,
     size_t from = 0;
     *fits = 1;
     do {
-        size_t best = 0;
-        for (size_t to = from + 1; to <= pg->n; to++) {
+        /* A page that is not the last only grows with each item, so the
+         * first item that does not fit ends the search; the last page
+         * (its footer instead of "more") is tried once on its own. */
+        size_t best = 0, to;
+        for (to = from + 1; to < pg->n; to++) {
             flow_pager_build(pg, &sc, np, from, to);
-            if (flow_screen_fits(set, ch, &sc)) best = to;
+            if (!flow_screen_fits(set, ch, &sc)) break;
+            best = to;
+        }
+        if (pg->n > from) {
+            flow_pager_build(pg, &sc, np, from, pg->n);
+            if (flow_screen_fits(set, ch, &sc)) best = pg->n;
         }
         if (pg->n == 0) {
             flow_pager_build(pg, &sc, np, 0, 0);
