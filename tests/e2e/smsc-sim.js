@@ -42,8 +42,9 @@
  *       USSD_CODE), ussd_service_op = op, its_session_info =
  *       [session, seq << 1 | end], data_coding 0 with GSM 03.38 bytes when
  *       the text is all GSM, else 8 with UTF-16BE (`dcs` forces one).
- *       Waits for the submit_sm to that msisdn whose its_session_info
- *       session byte equals `session` (or that has no its_session_info).
+ *       Waits for the submit_sm on the same bind's role to that msisdn
+ *       whose its_session_info session byte equals `session` (or that has
+ *       no its_session_info); an SMS to the same number does not count.
  *       200 {n, text, data_coding, ussd_service_op, its_session_info (hex),
  *       sm_length, esm_class, has_udh, service_type, source_addr,
  *       destination_addr, registered_delivery, message_id, tlvs
@@ -453,7 +454,7 @@ function deliverToWaiters(r) {
         parseInt(r.its_session_info.slice(0, 2), 16) : null;
     for (let i = 0; i < waiters.length; i++) {
         const w = waiters[i];
-        if (w.msisdn !== dst) {
+        if (w.msisdn !== dst || w.role !== r.role) {
             continue;
         }
         if (sessByte !== null && sessByte !== w.session) {
@@ -691,6 +692,7 @@ function handleUssd(res, b) {
     let settled = false;
     const waiter = {
         msisdn: msisdn,
+        role: sess.simRole,
         session: session,
         resolve: (r) => {
             if (settled) {

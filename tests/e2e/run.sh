@@ -1,0 +1,514 @@
+#!/usr/bin/env bash
+# tests/e2e/run.sh [BUILD] -- remigate end to end, behind the real Kannel
+# 1.4.5, against the SMSC simulator: smsc-sim.js -> bearerbox -> smsbox ->
+# BUILD/remigate (default build/) -> back to the simulator.
+#
+# Starts, on free loopback ports, in one temporary directory: Redis and
+# PostgreSQL (tests/lib/servers.sh), `remigate migrate` and `keygen`,
+# smsc-sim.js, remigate, bearerbox and smsbox (config rendered by
+# scripts/kannel-config); each one has a deadline, and a part that does not
+# come up is named with the tail of its log.  Then:
+#   1. a Bangla registration over USSD: every submit_sm has
+#      ussd_service_op 2 (17 on the last), its_session_info echoed with the
+#      end bit only on the last, data_coding 8, at most 80 UCS-2
+#      characters, no UDHI; then a pending row in PostgreSQL with the
+#      reference of the last screen; then the confirmation SMS on the SMS
+#      bind (data_coding 8, with the reference);
+#   2. the same in English: data_coding 0 after the language choice, at
+#      most 182 characters a screen;
+#   3. deliver_sm duplicated by the SMSC (mid-dialogue and on the final
+#      answer) changes nothing: one row, right answers, one confirmation;
+#   4. SMS keyword REG: the questions come back as SMS through sendsms;
+#   5. remigate SIGKILLed mid-dialogue and started again: no half row,
+#      and the next dial offers to continue the unfinished form.
+# Prints "e2e: N passed, N failed"; exits non-zero when something failed.
+# Everything it started is stopped on exit (by PID); E2E_KEEP=1 keeps the
+# temporary directory (logs) and prints where it is.
+#
+# Needs: node, npm (once, for tests/e2e/node_modules), bearerbox and smsbox
+# (scripts/deps), redis-server, PostgreSQL 15, curl, jq.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root" || exit 1
+build=${1:-${BUILD:-build}}
+case $build in /*) ;; *) build=$root/$build ;; esac
+bin=$build/remigate
+BEARERBOX=${BEARERBOX:-/usr/sbin/bearerbox}
+SMSBOX=${SMSBOX:-/usr/sbin/smsbox}
+
+. "$root/tests/lib/servers.sh"
+
+passed=0 failed=0
+pids=()          # simulator, Kannel, remigate: stopped in reverse order
+rg_pid=
+SRV_TMP=
+
+say() { echo "# $*"; }
+ok() { passed=$((passed + 1)); echo "ok   - $*"; }
+not_ok() { failed=$((failed + 1)); echo "FAIL - $*"; }
+# check NAME COMMAND...: one assertion
+check()
+{
+    local name=$1
+    shift
+    if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+summary() { echo "e2e: $passed passed, $failed failed"; }
+
+# Short pause between polls without a sleep process (nothing to leave
+# behind): read with a timeout on a pipe nobody writes to.
+pause() { read -r -t "${1:-0.1}" <> <(:) 2>/dev/null || true; }
+
+# poll SECONDS COMMAND...: COMMAND until it succeeds or the deadline passes
+poll()
+{
+    local end=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ $SECONDS -lt $end ] || return 1
+        pause
+    done
+}
+
+alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+# pid and its children (remigate forks its workers)
+family() { echo "$1"; ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
+
+# stop PID...: SIGTERM, then SIGKILL after 10 s; reaps them
+stop_pids()
+{
+    local p end
+    # shellcheck disable=SC2068
+    kill -TERM $@ 2>/dev/null
+    end=$((SECONDS + 10))
+    for p in "$@"; do
+        while kill -0 "$p" 2>/dev/null && [ $SECONDS -lt $end ]; do pause; done
+        kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+}
+
+cleanup()
+{
+    local i kids
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        alive "${pids[i]}" || { wait "${pids[i]}" 2>/dev/null; continue; }
+        kids=$(family "${pids[i]}")
+        # shellcheck disable=SC2086
+        stop_pids $kids
+    done
+    pids=()
+    if [ -n "$SRV_TMP" ] && [ "${E2E_KEEP:-0}" = 1 ]; then
+        REMIGATE_TEST_KEEP=1
+    fi
+    srv_cleanup 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+show_tail()
+{
+    local f
+    for f in "$@"; do
+        [ -s "$f" ] || continue
+        say "--- last lines of ${f#"$tmp"/}"
+        tail -n 20 "$f" | sed 's/^/#   /'
+    done
+}
+
+# bail MESSAGE [LOG...]: a failure that stops the run
+bail()
+{
+    local m=$1
+    shift
+    not_ok "$m"
+    show_tail "$@"
+    summary
+    exit 1
+}
+
+# ---- prerequisites -------------------------------------------------------
+
+for c in node curl jq redis-server; do
+    command -v "$c" >/dev/null 2>&1 || bail "$c is not installed (scripts/deps)"
+done
+for b in "$BEARERBOX" "$SMSBOX"; do
+    [ -x "$b" ] || bail "$b is missing (scripts/deps installs kannel)"
+done
+[ -x "$bin" ] || bail "$bin is missing (make)"
+if [ ! -d "$here/node_modules/smpp" ]; then
+    say "installing tests/e2e/node_modules (npm ci)"
+    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) >&2 ||
+        bail "npm ci failed in tests/e2e"
+fi
+
+srv_tmpdir || bail "no temporary directory"
+tmp=$SRV_TMP
+say "work directory $tmp"
+# One binary for the whole run, even if the tree is rebuilt meanwhile (the
+# restart in test 5 must run the program that migrated the database).
+cp "$bin" "$tmp/remigate" || bail "cannot copy $bin"
+bin=$tmp/remigate
+
+srv_redis_start 2>"$tmp/redis.err" ||
+    bail "Redis did not start" "$tmp/redis.err" "$tmp/redis/redis.log"
+srv_pg_start 2>"$tmp/pg.err" ||
+    bail "PostgreSQL did not start" "$tmp/pg.err" "$tmp/pg/postgres.log"
+sql() { srv_psql -At -c "$1" 2>>"$tmp/psql.err"; }
+
+# ---- remigate config, migrate, keygen -------------------------------------
+
+cp -r "$root/config" "$tmp/config"
+conf=$tmp/config/remigate.conf
+sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
+    -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
+grep -q "$PG_PORT" "$conf" || bail "could not put postgres.dsn into $conf"
+"$bin" keygen "$tmp/key" >"$tmp/keygen.log" 2>&1 ||
+    bail "remigate keygen failed" "$tmp/keygen.log"
+"$bin" migrate -c "$conf" >"$tmp/migrate.log" 2>&1 ||
+    bail "remigate migrate failed" "$tmp/migrate.log"
+[ "$(sql 'SELECT count(*) FROM returnees')" = 0 ] ||
+    bail "no returnees table after migrate" "$tmp/migrate.log" "$tmp/psql.err"
+ok "Redis and PostgreSQL up, database migrated, key made"
+
+# ---- ports and Kannel settings ---------------------------------------------
+
+for v in SMSC_PORT CONTROL_PORT ADMIN_PORT SMSBOX_PORT SENDSMS_PORT RG_PORT; do
+    p=$(srv_free_port) || bail "no free port"
+    printf -v "$v" %s "$p"
+done
+export SMSC_PORT CONTROL_PORT ADMIN_PORT SMSBOX_PORT SENDSMS_PORT
+export RUN_DIR=$tmp/kannel
+export REMIGATE_URL=http://127.0.0.1:$RG_PORT
+export KANNEL_SECRET=e2e-$RANDOM$RANDOM-key-$RANDOM$RANDOM
+export SENDSMS_USER=remigate SENDSMS_PASS=s$RANDOM$RANDOM
+export ADMIN_PASS=a$RANDOM$RANDOM
+export SHORT_CODE=16247 SMS_RESEND_FREQ=2
+export USSD_SYSID=ussdbind USSD_PW=u$RANDOM SMS_SYSID=smsbind SMS_PW=s$RANDOM
+ctl=http://127.0.0.1:$CONTROL_PORT
+base=http://127.0.0.1:$RG_PORT
+
+# code URL: prints the HTTP status (000 when nothing answers)
+code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$1"; }
+
+# ---- simulator -------------------------------------------------------------
+
+node "$here/smsc-sim.js" >"$tmp/sim.log" 2>&1 &
+sim_pid=$!
+pids+=("$sim_pid")
+sim_up() { alive "$sim_pid" && [ "$(code "$ctl/health")" = 200 ]; }
+poll 15 sim_up || bail "smsc-sim.js did not start within 15 s" "$tmp/sim.log"
+
+# ---- remigate --------------------------------------------------------------
+
+start_remigate()
+{
+    "$bin" -c "$conf" --workers 1 --port "$RG_PORT" --redis-port "$REDIS_PORT" \
+        --set "kannel.secret=$KANNEL_SECRET" \
+        --set "kannel.sendsms_url=http://127.0.0.1:$SENDSMS_PORT/cgi-bin/sendsms" \
+        --set "kannel.username=$SENDSMS_USER" \
+        --set "kannel.password=$SENDSMS_PASS" \
+        --set "kannel.short_code=$SHORT_CODE" \
+        </dev/null >>"$tmp/remigate.log" 2>&1 &
+    rg_pid=$!
+    pids+=("$rg_pid")
+    rg_up() { alive "$rg_pid" && [ "$(code "$base/healthz")" = 200 ]; }
+    poll 20 rg_up
+}
+start_remigate || bail "remigate did not answer /healthz 200 within 20 s" \
+    "$tmp/remigate.log"
+
+# ---- Kannel ----------------------------------------------------------------
+
+"$root/scripts/kannel-config" "$tmp/kannel.conf" >"$tmp/render.log" 2>&1 ||
+    bail "scripts/kannel-config failed" "$tmp/render.log"
+"$BEARERBOX" -v 2 "$tmp/kannel.conf" >"$tmp/bearerbox.stderr" 2>&1 &
+bb_pid=$!
+pids+=("$bb_pid")
+status_txt() { curl -s --max-time 5 "http://127.0.0.1:$ADMIN_PORT/status.txt?password=$ADMIN_PASS"; }
+bb_up() { alive "$bb_pid" && [ "$(code "http://127.0.0.1:$ADMIN_PORT/status.txt?password=$ADMIN_PASS")" = 200 ]; }
+poll 30 bb_up || bail "bearerbox did not open its admin port within 30 s" \
+    "$tmp/bearerbox.stderr" "$RUN_DIR/bearerbox.log"
+
+"$SMSBOX" -v 2 "$tmp/kannel.conf" >"$tmp/smsbox.stderr" 2>&1 &
+sb_pid=$!
+pids+=("$sb_pid")
+sb_up() { alive "$sb_pid" && status_txt | grep -qE '^[[:space:]]*smsbox:.*\(on-line'; }
+poll 30 sb_up || bail "smsbox did not connect to bearerbox within 30 s" \
+    "$tmp/smsbox.stderr" "$RUN_DIR/smsbox.log"
+sendsms_up() { [ "$(code "http://127.0.0.1:$SENDSMS_PORT/cgi-bin/sendsms")" != 000 ]; }
+poll 30 sendsms_up || bail "smsbox sendsms port does not answer" \
+    "$tmp/smsbox.stderr" "$RUN_DIR/smsbox.log"
+binds_up()
+{
+    curl -s --max-time 5 "$ctl/health" |
+        jq -e '.ussd_binds >= 1 and .sms_binds >= 1' >/dev/null 2>&1
+}
+poll 30 binds_up || bail "bearerbox did not bind USSD and SMS within 30 s" \
+    "$RUN_DIR/smsc-ussd.log" "$RUN_DIR/smsc-sms.log" "$RUN_DIR/bearerbox.log" \
+    "$tmp/sim.log"
+ok "simulator, bearerbox, smsbox and remigate up; both binds bound"
+
+# ---- helpers on the simulator -----------------------------------------------
+
+# ussd MSISDN OP SESSION SEQ TEXT: one deliver_sm on the USSD bind; the
+# submit_sm that answered it (JSON) goes to stdout, the HTTP status to
+# $tmp/st.
+ussd()
+{
+    local body
+    body=$(jq -cn --arg m "$1" --argjson op "$2" --argjson s "$3" \
+        --argjson q "$4" --arg t "$5" \
+        '{msisdn: $m, op: $op, session: $s, seq: $q, text: $t, timeout: 15000}')
+    curl -s -o "$tmp/reply" -w '%{http_code}' --max-time 20 \
+        -H 'Content-Type: application/json' -d "$body" "$ctl/ussd" >"$tmp/st"
+    cat "$tmp/reply"
+}
+st() { cat "$tmp/st"; }
+faults() { curl -s --max-time 5 -H 'Content-Type: application/json' -d "$1" "$ctl/faults" >/dev/null; }
+sms_mo()
+{
+    curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+        -H 'Content-Type: application/json' \
+        -d "$(jq -cn --arg m "$1" --arg t "$2" '{msisdn: $m, text: $t}')" \
+        "$ctl/sms"
+}
+# mts MSISDN [SINCE]: every submit_sm to MSISDN (JSON array)
+mts() { curl -s --max-time 5 "$ctl/mt?msisdn=$1&since=${2:-0}"; }
+last_n() { curl -s --max-time 5 "$ctl/pdus" | jq '[.[].n] | max // 0'; }
+# sms_count MSISDN [SINCE]: submit_sm on the SMS bind to MSISDN
+sms_count() { mts "$1" "${2:-0}" | jq '[.[] | select(.role == "sms")] | length'; }
+sms_at_least() { [ "$(sms_count "$1" "${3:-0}")" -ge "$2" ]; }
+
+# The text of a screen and a reference in it.
+ref_of() { grep -oE '\b[0-9A-Z]{10}\b' | head -n 1; }
+
+# dial MSISDN SESSION LOGFILE ANSWERS...: a whole USSD dialogue.  Sends the
+# dial (op 1), then each answer (op 18, sequence going up by one);  after
+# the answers, pages on with 98 while the screen offers it and confirms
+# with 1 (the read-back is paged differently per language).  Each reply's
+# JSON is appended to LOGFILE with the MO's its_session_info byte
+# (.mo_seq).  Stops at the first ussd_service_op 17 or failure.  DUP_AT
+# lists answers (1-based; "last" = the one that ends the dialogue) whose
+# deliver_sm the simulator sends twice; both replies are waited for and
+# counted in DUP_SEEN.  STOP_AFTER=1: stop after the answers given.
+dial()
+{
+    local m=$1 s=$2 log=$3 seq=0 r a i=0 extra=0 n0
+    shift 3
+    : >"$log"
+    r=$(ussd "$m" 1 "$s" 0 '*247#')
+    [ "$(st)" = 200 ] || { say "dial $m: HTTP $(st): $r"; return 1; }
+    jq -c '. + {mo_seq: 0}' <<<"$r" >>"$log"
+    local todo=("$@")
+    while :; do
+        [ "$(jq -r .ussd_service_op <<<"$r")" = 17 ] && return 0
+        if [ $i -lt ${#todo[@]} ]; then
+            a=${todo[i]}
+        elif [ "${STOP_AFTER:-0}" = 1 ]; then
+            return 0
+        elif [ $extra -lt 12 ]; then
+            extra=$((extra + 1))
+            if jq -r .text <<<"$r" | grep -qE '(^|[^0-9])98[.)]'; then a=98; else a=1; fi
+        else
+            say "dial $m: no end after the answers"
+            return 1
+        fi
+        i=$((i + 1))
+        seq=$((seq + 1))
+        local dup=0
+        if [[ " ${DUP_AT:-} " == *" $i "* ]] ||
+            { [[ " ${DUP_AT:-} " == *" last "* ]] && [ "$a" = 1 ] &&
+                [ $i -gt ${#todo[@]} ] &&
+                ! jq -r .text <<<"$r" | grep -qE '(^|[^0-9])98[.)]'; }; then
+            dup=1
+            n0=$(last_n)
+            faults '{"duplicate_next_deliver": true}'
+        fi
+        r=$(ussd "$m" 18 "$s" "$seq" "$a")
+        [ "$(st)" = 200 ] || { say "dial $m step $i ($a): HTTP $(st): $r"; return 1; }
+        jq -c --argjson q $((seq * 2)) '. + {mo_seq: $q}' <<<"$r" >>"$log"
+        if [ $dup = 1 ]; then
+            ussd_replies() { [ "$(mts "$m" "$n0" | jq '[.[] | select(.role == "ussd")] | length')" -ge 2 ]; }
+            if poll 15 ussd_replies; then
+                DUP_SEEN=$((DUP_SEEN + 1))
+            else
+                say "dial $m: the duplicated answer $i got no second reply"
+            fi
+        fi
+    done
+}
+DUP_SEEN=0
+
+# Per-screen checks over a dialogue log (one JSON reply a line).
+ops_ok()
+{
+    jq -s -e 'length >= 2 and (.[:-1] | all(.ussd_service_op == 2))
+        and .[-1].ussd_service_op == 17' "$1" >/dev/null
+}
+sess_ok()
+{
+    jq -s -e --argjson s "$2" '
+        def hx(n): "0123456789abcdef" as $d
+            | $d[(n / 16 | floor):(n / 16 | floor) + 1] + $d[(n % 16):(n % 16) + 1];
+        (.[:-1] | all(.its_session_info == hx($s) + hx(.mo_seq)))
+        and (.[-1] | .its_session_info == hx($s) + hx(.mo_seq + 1))' \
+        "$1" >/dev/null
+}
+no_udh_ok()
+{
+    jq -s -e 'all(.has_udh == false and (.esm_class / 64 | floor) % 2 == 0)' \
+        "$1" >/dev/null
+}
+bangla_ok()
+{
+    jq -s -e 'all(.data_coding == 8 and .sm_length <= 160)' "$1" >/dev/null
+}
+english_ok()
+{
+    jq -s -e '.[1:] | all(.data_coding == 0 and (.text | length) <= 182)' \
+        "$1" >/dev/null
+}
+dial_report()
+{
+    say "screens of $1 (op, session info, coding, octets, esm):"
+    jq -r '"#   \(.ussd_service_op) \(.its_session_info) dc=\(.data_coding) len=\(.sm_length) esm=\(.esm_class) mo=\(.mo_seq)"' "$1"
+}
+
+# row MSISDN: status|ref|name|channel|lang of the returnee
+row() { sql "SELECT status, ref, name, channel, lang FROM returnees WHERE msisdn = '$1'"; }
+rows() { sql "SELECT count(*) FROM returnees WHERE msisdn = '$1'"; }
+row_is() { [ "$(row "$1")" = "$2" ]; }
+
+# confirmation MSISDN REF CODING: waits for the SMS with REF on the SMS bind
+confirmation_ok()
+{
+    local m=$1 ref=$2 dc=$3
+    has_conf()
+    {
+        mts "$m" | jq -e --arg r "$ref" --argjson dc "$dc" \
+            'any(.[]; .role == "sms" and .data_coding == $dc and (.text | contains($r)))' \
+            >/dev/null
+    }
+    poll 20 has_conf
+}
+
+# ---- 1. Bangla registration over USSD --------------------------------------
+
+bn_answers=(1 1 1 "রহিমা বেগম" 2 ১৯৯০ 3 2 1 5 2024 1 4 "2 5 9" 3 1 ১২৩৪৫৬৭৮৯০)
+m1=8801711000101
+dial "$m1" 33 "$tmp/d1" "${bn_answers[@]}"
+check "bn: the dialogue ran to its end over SMPP" [ $? = 0 ]
+dial_report "$tmp/d1"
+check "bn: ussd_service_op 2 on every screen, 17 on the last" ops_ok "$tmp/d1"
+check "bn: its_session_info echoed, end bit on the last only" sess_ok "$tmp/d1" 33
+check "bn: data_coding 8 and at most 80 UCS-2 characters on every screen" bangla_ok "$tmp/d1"
+check "bn: no UDH and no UDHI in esm_class" no_udh_ok "$tmp/d1"
+ref1=$(tail -n 1 "$tmp/d1" | jq -r .text | ref_of)
+check "bn: the last screen gives a reference (${ref1:-none})" [ -n "$ref1" ]
+poll 10 row_is "$m1" "pending|$ref1|রহিমা বেগম|ussd|bn"
+check "bn: a pending row with that reference ($(row "$m1"))" row_is "$m1" "pending|$ref1|রহিমা বেগম|ussd|bn"
+check "bn: confirmation SMS on the SMS bind, data_coding 8, with the reference" \
+    confirmation_ok "$m1" "${ref1:-none}" 8
+
+# ---- 2. English registration over USSD -------------------------------------
+
+en_answers=(2 1 1 "Karim Uddin" 1 1990 3 2 1 5 2024 1 4 "2 5 9" 3 1 1234567890)
+m2=8801711000102
+dial "$m2" 44 "$tmp/d2" "${en_answers[@]}"
+check "en: the dialogue ran to its end over SMPP" [ $? = 0 ]
+dial_report "$tmp/d2"
+check "en: ussd_service_op 2 on every screen, 17 on the last" ops_ok "$tmp/d2"
+check "en: its_session_info echoed, end bit on the last only" sess_ok "$tmp/d2" 44
+check "en: data_coding 0 and at most 182 characters after the language choice" english_ok "$tmp/d2"
+check "en: no UDH and no UDHI in esm_class" no_udh_ok "$tmp/d2"
+ref2=$(tail -n 1 "$tmp/d2" | jq -r .text | ref_of)
+check "en: the last screen gives a reference (${ref2:-none})" [ -n "$ref2" ]
+poll 10 row_is "$m2" "pending|$ref2|Karim Uddin|ussd|en"
+check "en: a pending row with that reference ($(row "$m2"))" row_is "$m2" "pending|$ref2|Karim Uddin|ussd|en"
+check "en: confirmation SMS on the SMS bind, data_coding 0, with the reference" \
+    confirmation_ok "$m2" "${ref2:-none}" 0
+
+# ---- 3. duplicated deliver_sm -------------------------------------------------
+
+m3=8801711000103
+DUP_SEEN=0
+DUP_AT="4 last" dial "$m3" 55 "$tmp/d3" "${en_answers[@]}"
+check "dup: the dialogue ran to its end over SMPP" [ $? = 0 ]
+check "dup: the name and the final answer, each delivered twice, got two replies each" \
+    [ $DUP_SEEN = 2 ]
+same_twice()
+{
+    mts "$m3" | jq -e '[.[] | select(.role == "ussd") | .text] as $t
+        | [range(1; $t | length) | select($t[.] == $t[. - 1])] | length >= 2' \
+        >/dev/null
+}
+check "dup: ... the same screen both times" same_twice
+ref3=$(tail -n 1 "$tmp/d3" | jq -r .text | ref_of)
+poll 10 row_is "$m3" "pending|$ref3|Karim Uddin|ussd|en"
+one_row() { [ "$(rows "$m3")" = 1 ] && row_is "$m3" "pending|$ref3|Karim Uddin|ussd|en"; }
+check "dup: exactly one row, with the answers given once ($(row "$m3"))" one_row
+check "dup: one submission for the reference" \
+    [ "$(sql "SELECT count(*) FROM submissions WHERE ref = '$ref3'")" = 1 ]
+confirmation_ok "$m3" "${ref3:-none}" 0
+# a second confirmation would follow the duplicate's reply, seen above:
+# give it a few seconds to show up
+! poll 3 sms_at_least "$m3" 2 0
+check "dup: one confirmation SMS ($(sms_count "$m3"))" [ "$(sms_count "$m3")" = 1 ]
+check "dup: the two other numbers still have one row each" \
+    [ "$(rows "$m1")$(rows "$m2")" = 11 ]
+
+# ---- 4. SMS keyword ------------------------------------------------------------
+
+m4=8801711000104
+sms_step()
+{
+    local want=$1 text=$2 n
+    n=$(sms_count "$m4")
+    [ "$(sms_mo "$m4" "$text")" = 200 ] || return 1
+    poll 20 sms_at_least "$m4" $((n + 1)) || return 1
+    mts "$m4" | jq -r '[.[] | select(.role == "sms")][-1].text' >"$tmp/sms_last"
+    grep -qF -- "$want" "$tmp/sms_last"
+}
+# REG is the English keyword: the dialogue is in English from the start
+check "sms: REG -> the first question (consent) comes back by SMS" \
+    sms_step "The government keeps" REG
+check "sms: 1 (agree) -> the name question" sms_step "full name" 1
+check "sms: a name -> the next question (sex)" sms_step "male or female" "Karim Uddin"
+check "sms: every reply went out on the SMS bind through sendsms, no TLVs" \
+    [ "$(mts "$m4" | jq 'all(.[]; .role == "sms" and (.tlvs | length) == 0)')" = true ]
+check "sms: no row yet" [ "$(rows "$m4")" = 0 ]
+
+# ---- 5. remigate SIGKILLed mid-dialogue ---------------------------------------
+
+m5=8801711000105
+STOP_AFTER=1 dial "$m5" 66 "$tmp/d5" 2 1 1 "Selim Khan"
+check "kill: dialogue under way (op 2 after the name)" \
+    [ "$(tail -n 1 "$tmp/d5" | jq -r .ussd_service_op)" = 2 ]
+victims=$(family "$rg_pid")
+# shellcheck disable=SC2086
+kill -KILL $victims 2>/dev/null
+gone() { ! alive "$rg_pid" && [ "$(code "$base/healthz")" = 000 ]; }
+poll 10 gone
+check "kill: remigate (master and workers) gone after SIGKILL" gone
+wait "$rg_pid" 2>/dev/null
+check "kill: no half row" [ "$(rows "$m5")" = 0 ]
+start_remigate
+check "kill: remigate started again" [ "$(code "$base/healthz")" = 200 ]
+r=$(ussd "$m5" 1 67 0 '*247#')
+check "kill: the next dial offers to continue the unfinished form" \
+    grep -q "unfinished form" <<<"$(jq -r .text <<<"$r")"
+say "dial after restart: $(jq -r .text <<<"$r" | head -c 200 | tr '\n' ' ')"
+check "kill: still no row for the unfinished form" [ "$(rows "$m5")" = 0 ]
+
+# ---- end -------------------------------------------------------------------------
+
+alive "$rg_pid" || not_ok "remigate still running at the end"
+if [ $failed -gt 0 ]; then
+    show_tail "$tmp/remigate.log" "$RUN_DIR/smsbox.log"
+fi
+if [ "${E2E_KEEP:-0}" = 1 ]; then say "kept $tmp"; fi
+summary
+[ $failed -eq 0 ] && [ $passed -gt 0 ]
