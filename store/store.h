@@ -197,7 +197,10 @@ int store_migrate_check(const char *dsn, const char *dir, char *err,
  * A pool of its own (a few connections) on the same conventions as the
  * record store above: fails now or calls back exactly once, later; every
  * query has its own deadline (a late one closes its connection);
- * store_sms_stop() calls every pending callback with STORE_EDOWN.
+ * store_sms_stop() calls every pending callback with STORE_EDOWN.  Unlike
+ * the record store, a request made while a connection is still on its
+ * first attempt (just after start) waits for it; STORE_EDOWN comes at once
+ * only when stopped or when every connection's last attempt failed.
  */
 
 struct store_sms;

@@ -184,11 +184,20 @@ sms_req_on_deadline(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* Checks shared by every request. */
+/* Checks shared by every request.  While a connection is on its first
+ * attempt (at start, or just after it was up) requests wait in the queue
+ * under their deadline; once every attempt failed, they fail at once. */
 static int
 sms_can_take(const struct store_sms *q)
 {
-    if (!q->running || store_sms_connected(q) == 0) return STORE_EDOWN;
+    int hope = 0;
+
+    if (!q->running) return STORE_EDOWN;
+    for (int i = 0; i < q->pool; i++)
+        if (q->conns[i].state == SMS_CONN_IDLE ||
+            q->conns[i].state == SMS_CONN_BUSY || q->conns[i].backoff_ms == 0)
+            hope = 1;
+    if (!hope) return STORE_EDOWN;
     if (q->nwaiting >= q->max_waiting) return STORE_EBUSY;
     return 0;
 }
