@@ -88,6 +88,9 @@ struct gw_step {
     struct gw_env env;
     struct flow_state st;
     struct flow_out out;
+    int completed;               /* this step ends a flow */
+    char confirm[FLOW_TEXT_MAX]; /* the SMS to send once saved, or "" */
+    int confirm_ucs2;
     char record[16384];
 };
 
@@ -401,6 +404,11 @@ gw_step_cas_cb(int status, uint64_t version, void *arg)
     struct gw_step *s = arg;
     (void)version;
     if (status == SESS_OK) {
+        if (s->completed) gw_metric_inc(GW_M_SESSIONS, "completed", NULL);
+        if (s->confirm[0] != '\0' &&
+            gw_sms_send(s->u->srv, s->msisdn, s->confirm, s->confirm_ucs2,
+                        "confirmation", NULL, NULL) != 0)
+            GW_RLOG(GW_LEVEL_INFO, s->r, 0, "confirmation SMS not sent");
         gw_step_reply(s, s->out.text, s->out.enc, s->out.done);
         return;
     }
@@ -478,10 +486,10 @@ gw_step_act_cb(const struct gw_act_result *res, void *arg)
         struct flow_out sms;
         flow_render_message_vars(set, s->st.lang, FLOW_CH_SMS, "sms_registered",
                                  vars, &sms);
-        if (gw_sms_send(s->u->srv, s->msisdn, sms.text,
-                        sms.enc == FLOW_ENC_UCS2, "confirmation", NULL,
-                        NULL) != 0)
-            GW_RLOG(GW_LEVEL_INFO, s->r, 0, "confirmation SMS not sent");
+        /* sent once this step's save wins: a copy of the step that loses
+         * the race sends nothing */
+        snprintf(s->confirm, sizeof(s->confirm), "%s", sms.text);
+        s->confirm_ucs2 = sms.enc == FLOW_ENC_UCS2;
     }
     switch (res->status) {
     case GW_ACT_DONE:
@@ -509,7 +517,7 @@ gw_step_act_cb(const struct gw_act_result *res, void *arg)
         return;
     }
     s->out.done = 1;
-    gw_metric_inc(GW_M_SESSIONS, "completed", NULL);
+    s->completed = 1;
     gw_step_save(s);
 }
 
@@ -527,7 +535,7 @@ gw_step_finish(struct gw_step *s)
         }
         return;
     }
-    if (s->out.done) gw_metric_inc(GW_M_SESSIONS, "completed", NULL);
+    s->completed = s->out.done;
     gw_step_save(s);
 }
 
