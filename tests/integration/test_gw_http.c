@@ -149,7 +149,7 @@ now_ms(void)
 }
 
 static void
-start_worker(void)
+fork_worker(void)
 {
     struct sockaddr_in sa;
     socklen_t sl = sizeof(sa);
@@ -270,6 +270,17 @@ get(const char *path, struct resp *r)
     rc = conn_read(fd, r);
     close(fd);
     return rc;
+}
+
+/* Fork a worker and wait until it answers: its signal handlers are set
+ * by then (slow under the sanitizers). */
+static void
+start_worker(void)
+{
+    struct resp r;
+    fork_worker();
+    assert_int_equal(get("/metrics", &r), 0);
+    assert_int_equal(r.status, 200);
 }
 
 static int
