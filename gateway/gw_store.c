@@ -3,8 +3,9 @@
  *
  * Writes ("submit_registration", "update_skills") go to PostgreSQL through
  * store/ with at most half the request deadline; when PostgreSQL is down,
- * slow or not configured, the record is pushed as it is onto a durable
- * Redis list (PREFIX "queue:records") and the caller still gets the
+ * slow or not configured, the record is pushed onto a durable Redis list
+ * (PREFIX "queue:records"), sealed with the crypto key when a database is
+ * configured (store_record_seal()), and the caller still gets the
  * record's own reference.  A drainer in every worker moves queued records
  * into PostgreSQL once it answers: it looks at the head of the list, stores
  * it, then takes it off only if it is still the head (sess_shift), so a
@@ -17,6 +18,7 @@
  */
 #include <event2/event.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,9 +106,28 @@ static void
 gw_act_queue(struct gw_act *a)
 {
     struct gw_server *srv = a->rec->srv;
-    int rc = srv->sess ? sess_push(srv->sess, GW_QUEUE, a->record, a->len,
-                                   gw_act_queued, a)
-                       : SESS_EDOWN;
+    const char *v = a->record;
+    size_t vlen = a->len;
+    char *sealed = NULL;
+    if (a->rec->store != NULL) {
+        /* with a key (a database is configured): no ID number in clear */
+        size_t cap = a->len * 4 / 3 + 128;
+        int n = (sealed = malloc(cap)) != NULL
+                    ? store_record_seal(a->rec->store, a->record, a->len,
+                                        sealed, cap)
+                    : STORE_ENOMEM;
+        if (n < 0) {
+            free(sealed);
+            gw_act_queued(SESS_ENOMEM, a);
+            return;
+        }
+        v = sealed;
+        vlen = (size_t)n;
+    }
+    int rc = srv->sess
+                 ? sess_push(srv->sess, GW_QUEUE, v, vlen, gw_act_queued, a)
+                 : SESS_EDOWN;
+    free(sealed);
     if (rc != SESS_OK) gw_act_queued(rc, a);
 }
 
@@ -333,7 +354,28 @@ gw_drain_peeked(int status, const char *value, size_t len, uint64_t version,
     memcpy(rec->item, value, len);
     rec->item[len] = '\0';
     rec->item_len = len;
-    int rc = store_submit(rec->store, rec->item, len, gw_drain_stored, rec);
+    /* sealed by gw_act_queue(), or plain from a daemon without a key */
+    char *plain = rec->item;
+    int n = (int)len;
+    if (len > 4 && memcmp(value, "rq1:", 4) == 0) {
+        plain = malloc(len + 1);
+        n = plain
+                ? store_record_open(rec->store, rec->item, len, plain, len + 1)
+                : STORE_ENOMEM;
+        if (n < 0) {
+            free(plain);
+            GW_LOG_ERROR(0, "a queued record does not open (%s)",
+                         store_strerror(n));
+            gw_drain_stored(n == STORE_ENOMEM ? STORE_ENOMEM : STORE_EINVAL,
+                            NULL, rec);
+            return;
+        }
+    }
+    int rc = store_submit(rec->store, plain, (size_t)n, gw_drain_stored, rec);
+    if (plain != rec->item) {
+        sodium_memzero(plain, (size_t)n);
+        free(plain);
+    }
     if (rc == STORE_EINVAL)
         gw_drain_stored(rc, NULL, rec);
     else if (rc != STORE_OK)

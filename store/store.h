@@ -162,6 +162,20 @@ int store_id_decrypt(const struct store *s, const unsigned char *enc,
                      size_t enclen, const char *msisdn, char *out,
                      size_t outlen);
 
+/* Seal a record (flow_record_json() output) for the durable queue in
+ * Redis: "rq1:" then base64 of a nonce and XChaCha20-Poly1305 of the
+ * record under a subkey of the master key.  out gets a NUL-terminated
+ * text; returns its length, or STORE_EINVAL when cap is too small (it
+ * needs about 4/3 of len + 64). */
+int store_record_seal(const struct store *s, const char *rec, size_t len,
+                      char *out, size_t cap);
+
+/* Open what store_record_seal() made into out (NUL-terminated): returns
+ * the record's length, STORE_EINVAL if sealed is not a sealed record, or
+ * STORE_ECRYPTO if it does not authenticate (another key, or altered). */
+int store_record_open(const struct store *s, const char *sealed, size_t len,
+                      char *out, size_t cap);
+
 /* Create a key file at path (mode 0600, 64 hex characters, fails if it
  * exists).  Returns 0 or -1 with a message in err. */
 int store_keygen(const char *path, char *err, size_t errlen);

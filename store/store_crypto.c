@@ -9,20 +9,28 @@
  * front and the msisdn as associated data (a ciphertext moved to another
  * row does not decrypt), and a keyed BLAKE2b hash over "type:number" for
  * finding duplicates without decrypting.
+ *
+ * A record that must wait in the Redis queue (PostgreSQL away) is sealed
+ * whole with a third subkey (id 3): "rq1:" and base64 of nonce ||
+ * XChaCha20-Poly1305(record), so no ID number sits in Redis in clear.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/store_int.h"
 
-#define STORE_KDF_CTX  "remigate" /* exactly crypto_kdf_CONTEXTBYTES */
-#define STORE_KDF_AEAD 1
-#define STORE_KDF_HASH 2
+#define STORE_KDF_CTX   "remigate" /* exactly crypto_kdf_CONTEXTBYTES */
+#define STORE_KDF_AEAD  1
+#define STORE_KDF_HASH  2
+#define STORE_KDF_QUEUE 3
+#define STORE_SEAL_TAG  "rq1:"
+#define STORE_SEAL_AD   "remigate queued record"
 
 int
 store_keys_load(const char *path, struct store_keys *k, char *err,
@@ -74,6 +82,8 @@ store_keys_load(const char *path, struct store_keys *k, char *err,
     crypto_kdf_derive_from_key(k->aead, sizeof(k->aead), STORE_KDF_AEAD,
                                STORE_KDF_CTX, master);
     crypto_kdf_derive_from_key(k->hash, sizeof(k->hash), STORE_KDF_HASH,
+                               STORE_KDF_CTX, master);
+    crypto_kdf_derive_from_key(k->queue, sizeof(k->queue), STORE_KDF_QUEUE,
                                STORE_KDF_CTX, master);
     rc = 0;
 done:
@@ -203,5 +213,64 @@ store_keygen(const char *path, char *err, size_t errlen)
     sodium_memzero(key, sizeof(key));
     sodium_memzero(hex, sizeof(hex));
     close(fd);
+    return rc;
+}
+
+int
+store_record_seal(const struct store *s, const char *rec, size_t len, char *out,
+                  size_t cap)
+{
+    const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    const size_t ab = crypto_aead_xchacha20poly1305_ietf_ABYTES;
+    const size_t tl = sizeof(STORE_SEAL_TAG) - 1;
+    size_t blen = nb + len + ab;
+    unsigned long long clen;
+
+    if (s == NULL || rec == NULL ||
+        cap < tl + sodium_base64_ENCODED_LEN(blen,
+                                             sodium_base64_VARIANT_ORIGINAL))
+        return STORE_EINVAL;
+    unsigned char *box = malloc(blen);
+    if (box == NULL) return STORE_ENOMEM;
+    randombytes_buf(box, nb);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        box + nb, &clen, (const unsigned char *)rec, len,
+        (const unsigned char *)STORE_SEAL_AD, sizeof(STORE_SEAL_AD) - 1, NULL,
+        box, store_keys_of(s)->queue);
+    memcpy(out, STORE_SEAL_TAG, tl);
+    sodium_bin2base64(out + tl, cap - tl, box, nb + clen,
+                      sodium_base64_VARIANT_ORIGINAL);
+    free(box);
+    return (int)strlen(out);
+}
+
+int
+store_record_open(const struct store *s, const char *sealed, size_t len,
+                  char *out, size_t cap)
+{
+    const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+    const size_t ab = crypto_aead_xchacha20poly1305_ietf_ABYTES;
+    const size_t tl = sizeof(STORE_SEAL_TAG) - 1;
+    size_t blen;
+    unsigned long long mlen;
+
+    if (s == NULL || sealed == NULL || len < tl ||
+        memcmp(sealed, STORE_SEAL_TAG, tl) != 0)
+        return STORE_EINVAL;
+    unsigned char *box = malloc(len);
+    if (box == NULL) return STORE_ENOMEM;
+    int rc = STORE_ECRYPTO;
+    if (sodium_base642bin(box, len, sealed + tl, len - tl, NULL, &blen, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) == 0 &&
+        blen >= nb + ab && cap > blen - nb - ab &&
+        crypto_aead_xchacha20poly1305_ietf_decrypt(
+            (unsigned char *)out, &mlen, NULL, box + nb, blen - nb,
+            (const unsigned char *)STORE_SEAL_AD, sizeof(STORE_SEAL_AD) - 1,
+            box, store_keys_of(s)->queue) == 0) {
+        out[mlen] = '\0';
+        rc = (int)mlen;
+    }
+    sodium_memzero(box, len);
+    free(box);
     return rc;
 }

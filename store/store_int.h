@@ -31,6 +31,7 @@ _Noreturn void store_assert_fail(const char *func, const char *file, int line,
 struct store_keys {
     unsigned char aead[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
     unsigned char hash[crypto_generichash_KEYBYTES];
+    unsigned char queue[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
 };
 
 /* Read a key file (32 raw bytes, or 64 hex characters and optional white

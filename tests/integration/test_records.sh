@@ -148,7 +148,8 @@ dialogue r3 $phone2 "${reg[@]}"
 t1=$(date +%s%N)
 qref=$(body | grep -oE '[0-9A-Z]{10}' | head -1)
 check "postgres down: the caller still gets a reference ($qref)" "[ -n '$qref' ] && body | grep -q 'জমা হলে SMS পাবেন'"
-check "postgres down: the record waits in the Redis queue" "[ \$(rc LLEN remigate:queue:records) = 1 ] && rc LINDEX remigate:queue:records 0 | grep -q '\"ref\":\"$qref\"'"
+check "postgres down: the record waits in the Redis queue, sealed" "[ \$(rc LLEN remigate:queue:records) = 1 ] && rc LINDEX remigate:queue:records 0 | grep -q '^rq1:'"
+check "postgres down: no name or NID in clear in Redis" "! rc LINDEX remigate:queue:records 0 | grep -q -e 1234567890 -e 'রহিমা'"
 srv_pg_start_again
 for _ in $(seq 150); do
     [ "$(rc LLEN remigate:queue:records)" = 0 ] && break

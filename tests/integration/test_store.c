@@ -843,6 +843,41 @@ test_down_fails_now(void **state)
     assert_non_null(strstr(err, "/nonexistent/key"));
 }
 
+/* A queued record is sealed: nothing of it readable, it opens with the same
+ * key only, and an altered copy does not open. */
+static void
+test_record_seal(void **state)
+{
+    struct store_config cfg = {.dsn = "host=127.0.0.1 port=1",
+                               .key_file = T.key_file};
+    char err[256], sealed[1024], plain[512];
+    static const char rec[] = "{\"ref\":\"AB12CD34EF\",\"answers\":"
+                              "{\"nid\":\"1234567890\"}}";
+    struct store *s = store_new(&cfg, T.base, err, sizeof(err));
+
+    (void)state;
+    assert_non_null(s);
+    int n = store_record_seal(s, rec, strlen(rec), sealed, sizeof(sealed));
+    assert_true(n > 4);
+    assert_memory_equal(sealed, "rq1:", 4);
+    assert_null(strstr(sealed, "1234567890"));
+    assert_null(strstr(sealed, "AB12CD34EF"));
+    assert_int_equal(
+        store_record_open(s, sealed, (size_t)n, plain, sizeof(plain)),
+        (int)strlen(rec));
+    assert_string_equal(plain, rec);
+    sealed[n / 2] = sealed[n / 2] == 'A' ? 'B' : 'A';
+    assert_int_equal(
+        store_record_open(s, sealed, (size_t)n, plain, sizeof(plain)),
+        STORE_ECRYPTO);
+    assert_int_equal(
+        store_record_open(s, rec, strlen(rec), plain, sizeof(plain)),
+        STORE_EINVAL);
+    assert_int_equal(store_record_seal(s, rec, strlen(rec), sealed, 10),
+                     STORE_EINVAL);
+    store_free(s);
+}
+
 int
 main(void)
 {
@@ -861,6 +896,7 @@ main(void)
         cmocka_unit_test(test_backend_killed_then_reconnect),
         cmocka_unit_test(test_stop_calls_back_edown_once),
         cmocka_unit_test(test_down_fails_now),
+        cmocka_unit_test(test_record_seal),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
