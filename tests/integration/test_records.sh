@@ -159,6 +159,31 @@ check "postgres back: the queue drains by itself" "[ \$(rc LLEN remigate:queue:r
 check "postgres back: the queued record is a pending row with its reference" "[ \"\$(sql \"SELECT status || ' ' || ref FROM returnees WHERE msisdn = '$phone2'\")\" = 'pending $qref' ]"
 check "postgres back: healthz 200" "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $base/healthz)\" = 200 ]"
 
+# 200 completions queued while PostgreSQL is down (as a daemon without a
+# key writes them), 20 of them twice (a retry after a lost reply): once it
+# is back, 200 rows and 200 submissions, none twice
+srv_pg_kill9
+rec() {
+    printf '{"flow":"register","action":"submit_registration","key":"%032x","ref":"Q%09d","lang":"en","channel":"ussd","msisdn":"88015%08d","started":1795343567,"answers":{"consent":"yes","name":"Returnee %d","sex":"m","birth_year":1985,"division":"C","district":"BD-13","country":"SA","years_abroad":3,"return_year":2025,"reason":"lost_job","education":"none","skills":["mason"],"need":"job_home","id_type":"nid","nid":"%010d"}}' \
+        $((4096 + $1)) "$1" "$1" "$1" $((2000000000 + $1))
+}
+{
+    for i in $(seq 1 200); do
+        printf 'RPUSH remigate:queue:records %s\n' "$(rec "$i" | sed 's/"/\\"/g; s/^/"/; s/$/"/')"
+        [ $((i % 10)) = 0 ] && printf 'RPUSH remigate:queue:records %s\n' "$(rec "$i" | sed 's/"/\\"/g; s/^/"/; s/$/"/')"
+    done
+} | redis-cli -p "$REDIS_PORT" >/dev/null
+check "200 completions (and 20 repeats) wait in the queue" "[ \$(rc LLEN remigate:queue:records) = 220 ]"
+srv_pg_start_again
+for _ in $(seq 300); do
+    [ "$(rc LLEN remigate:queue:records)" = 0 ] && break
+    sleep 0.1
+done
+check "postgres back: the queue drains" "[ \$(rc LLEN remigate:queue:records) = 0 ]"
+check "200 rows, none twice" "[ \"\$(sql \"SELECT count(*), count(DISTINCT msisdn) FROM returnees WHERE msisdn LIKE '88015%'\")\" = '200|200' ]"
+check "200 submissions, none twice" "[ \"\$(sql \"SELECT count(*) FROM submissions WHERE msisdn LIKE '88015%'\")\" = 200 ]"
+check "nothing was set aside as malformed" "[ \$(rc LLEN remigate:queue:records:bad) = 0 ]"
+
 kill -TERM "$pid"; wait "$pid"; src=$?; pid=
 check "SIGTERM: exit 0 (got $src)" "[ $src = 0 ]"
 check "no assert or libevent error in the log" "! grep -q -e 'assert:' -e 'libevent:' '$tmp/log'"
