@@ -48,9 +48,9 @@ static const char *const flow_required_msgs[] = {"back",
 
 /* Messages shown as a whole screen on their own. */
 static const char *const flow_screen_msgs[] = {
-    "too_many_tries", "busy",           "state_lost",
-    "saved_queued",   "try_later",      "not_registered",
-    "ended",          "sms_registered", NULL};
+    "too_many_tries", "busy",           "state_lost", "saved_queued",
+    "try_later",      "not_registered", "ended",      "sms_registered",
+    "sms_stopped",    "sms_started",    NULL};
 
 static const char *const flow_actions[] = {
     "submit_registration", "update_skills", "status_lookup", NULL};

@@ -205,6 +205,11 @@ typedef void gw_sent_cb(int status, void *arg);
  * many in flight) and never calls back. */
 int gw_sms_send(struct gw_server *srv, const char *msisdn, const char *text,
                 int ucs2, const char *kind, gw_sent_cb *cb, void *arg);
+/* Record msisdn's STOP (out = 1) or START (out = 0) for programme
+ * notices.  0 and cb once later (0 recorded, -1 not), or -1 now (no
+ * database) and no callback. */
+int gw_sms_optout(struct gw_server *srv, const char *msisdn, int out,
+                  gw_sent_cb *cb, void *arg);
 void gw_kannel_dlr_handle(struct gw_req *r);
 
 #endif

@@ -706,3 +706,37 @@ gw_sendsms_fini(struct gw_server *srv)
     free(ss);
     srv->sendsms = NULL;
 }
+
+/* STOP / START: the opt-out for programme notices. */
+struct gw_optout {
+    gw_sent_cb *cb;
+    void *arg;
+};
+
+static void
+gw_optout_done(int status, const struct store_sms_result *res, void *arg)
+{
+    struct gw_optout *o = arg;
+    (void)res;
+    if (status != STORE_OK)
+        GW_LOG_WARN(0, "sms opt-out not recorded: %s", store_strerror(status));
+    o->cb(status == STORE_OK ? 0 : -1, o->arg);
+    free(o);
+}
+
+int
+gw_sms_optout(struct gw_server *srv, const char *msisdn, int out,
+              gw_sent_cb *cb, void *arg)
+{
+    struct gw_sendsms *ss = srv->sendsms;
+    if (ss == NULL || ss->db == NULL || cb == NULL) return -1;
+    struct gw_optout *o = malloc(sizeof(*o));
+    if (o == NULL) return -1;
+    o->cb = cb;
+    o->arg = arg;
+    if (store_sms_optout(ss->db, msisdn, out, gw_optout_done, o) != STORE_OK) {
+        free(o);
+        return -1;
+    }
+    return 0;
+}

@@ -89,6 +89,7 @@ struct gw_step {
     struct flow_state st;
     struct flow_out out;
     int completed;               /* this step ends a flow */
+    int optout;                  /* SMS STOP (1) or START (0) */
     char confirm[FLOW_TEXT_MAX]; /* the SMS to send once saved, or "" */
     int confirm_ucs2;
     char record[16384];
@@ -558,13 +559,28 @@ gw_sms_word(const char *word, const char *const *words)
     return 0;
 }
 
-/* An SMS: a keyword starts its flow; HELP (or anything outside a
+/* STOP or START recorded (status 0) or not: say so by SMS. */
+static void
+gw_sms_optout_cb(int status, void *arg)
+{
+    struct gw_step *s = arg;
+    const char *id = status != 0 ? "try_later"
+                     : s->optout ? "sms_stopped"
+                                 : "sms_started";
+    flow_render_message(s->flows->set, s->st.lang, FLOW_CH_SMS, id, &s->out);
+    gw_step_reply(s, s->out.text, s->out.enc, 1);
+}
+
+/* An SMS: STOP and START (and their Bangla words) switch programme
+ * notices off and on; a keyword starts its flow; HELP (or anything outside a
  * dialogue) gets the help text; otherwise it answers the open question.
  * One question per SMS, the session kept for sessions.sms_ttl. */
 static void
 gw_sms_run(struct gw_step *s)
 {
     static const char *const help[] = {"HELP", "সাহায্য", "?", NULL};
+    static const char *const stop[] = {"STOP", "বন্ধ", NULL};
+    static const char *const start[] = {"START", "চালু", NULL};
     const struct flow_set *set = s->flows->set;
     struct gw_env *e = &s->env;
     struct flow_ctx ctx = {.now = s->now};
@@ -590,6 +606,17 @@ gw_sms_run(struct gw_step *s)
     for (size_t i = 0; i < wl; i++)
         ascii &= (unsigned char)word[i] < 0x80;
 
+    if (!ascii) snprintf(s->st.lang, sizeof(s->st.lang), "bn");
+    int out = gw_sms_word(word, stop) ? 1 : gw_sms_word(word, start) ? 0 : -1;
+    if (out >= 0) {
+        s->optout = out;
+        if (gw_sms_optout(s->u->srv, s->msisdn, out, gw_sms_optout_cb, s) !=
+            0) {
+            GW_RLOG(GW_LEVEL_WARN, s->r, 0, "opt-out not recorded");
+            gw_sms_optout_cb(-1, s);
+        }
+        return;
+    }
     const char *kw = wl ? flow_keyword(set, word) : NULL;
     int live = s->st.flow[0] && !(s->st.flags & FLOW_SF_DONE);
     if (kw != NULL) {
@@ -603,7 +630,6 @@ gw_sms_run(struct gw_step *s)
         s->st.flags |= FLOW_SF_LANG;
         gw_metric_inc(GW_M_SESSIONS, "started", NULL);
     } else if (!live || gw_sms_word(word, help)) {
-        if (!ascii) snprintf(s->st.lang, sizeof(s->st.lang), "bn");
         flow_render_message(set, s->st.lang, FLOW_CH_SMS, "sms_help", &s->out);
         gw_step_reply(s, s->out.text, s->out.enc, 1);
         return;

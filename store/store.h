@@ -281,4 +281,9 @@ int store_sms_dlr(struct store_sms *q, const char *id, int type,
                   const char *answer, long long smsc_time, store_sms_cb *cb,
                   void *arg);
 
+/* Record that msisdn opted out of programme notices (out = 1, STOP) or back
+ * in (out = 0, START); the latest word wins. */
+int store_sms_optout(struct store_sms *q, const char *msisdn, int out,
+                     store_sms_cb *cb, void *arg);
+
 #endif

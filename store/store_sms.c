@@ -35,7 +35,7 @@
 #define SMS_ANSWER_MAX  1024 /* bytes kept of an answer or receipt */
 #define SMS_PARAMS_MAX  6
 
-enum sms_kind { SMS_REQ_INSERT, SMS_REQ_SENT, SMS_REQ_DLR };
+enum sms_kind { SMS_REQ_INSERT, SMS_REQ_SENT, SMS_REQ_DLR, SMS_REQ_OPTOUT };
 
 static const char *const sms_sql[] = {
     [SMS_REQ_INSERT] = "INSERT INTO sms_out (id, msisdn, kind, text, coding)"
@@ -61,10 +61,16 @@ static const char *const sms_sql[] = {
         " dlr_smsc_at = CASE WHEN a.adv THEN to_timestamp($4::bigint)"
         "  ELSE s.dlr_smsc_at END"
         " FROM o, a WHERE s.id = o.id RETURNING s.dlr_state, a.adv",
+    [SMS_REQ_OPTOUT] =
+        "INSERT INTO sms_optout (msisdn, opted_out) VALUES ($1, $2::bool)"
+        " ON CONFLICT (msisdn) DO UPDATE SET opted_out = EXCLUDED.opted_out,"
+        " changed_at = now()",
 };
 
-static const int sms_nparams[] = {
-    [SMS_REQ_INSERT] = 5, [SMS_REQ_SENT] = 5, [SMS_REQ_DLR] = 4};
+static const int sms_nparams[] = {[SMS_REQ_INSERT] = 5,
+                                  [SMS_REQ_SENT] = 5,
+                                  [SMS_REQ_DLR] = 4,
+                                  [SMS_REQ_OPTOUT] = 2};
 
 enum sms_conn_state {
     SMS_CONN_DOWN,       /* timer = next attempt */
@@ -753,6 +759,26 @@ store_sms_dlr(struct store_sms *q, const char *id, int type, const char *answer,
     if (sms_req_param(r, 0, id) || sms_req_paramf(r, 1, type) ||
         sms_req_param(r, 2, cut) ||
         (smsc_time >= 0 && sms_req_paramf(r, 3, smsc_time))) {
+        sms_req_free(r);
+        return STORE_ENOMEM;
+    }
+    return sms_req_enqueue(q, r);
+}
+
+int
+store_sms_optout(struct store_sms *q, const char *msisdn, int out,
+                 store_sms_cb *cb, void *arg)
+{
+    struct sms_req *r;
+    int rc;
+
+    if (q == NULL || cb == NULL || msisdn == NULL || !sms_digits(msisdn, 8, 15))
+        return STORE_EINVAL;
+    STORE_AN(q->magic == SMS_MAGIC);
+    if ((rc = sms_can_take(q)) != 0) return rc;
+    if ((r = sms_req_new(q, SMS_REQ_OPTOUT, cb, arg)) == NULL)
+        return STORE_ENOMEM;
+    if (sms_req_param(r, 0, msisdn) || sms_req_param(r, 1, out ? "t" : "f")) {
         sms_req_free(r);
         return STORE_ENOMEM;
     }

@@ -20,6 +20,7 @@
 #   3. deliver_sm duplicated by the SMSC (mid-dialogue and on the final
 #      answer) changes nothing: one row, right answers, one confirmation;
 #   4. SMS keyword REG: the questions come back as SMS through sendsms;
+#      STOP and চালু (START) are recorded in sms_optout and answered; HELP;
 #   5. remigate SIGKILLed mid-dialogue and started again: no half row,
 #      the next dial offers to continue the unfinished form, and going on
 #      asks the question where it stopped.
@@ -505,6 +506,13 @@ check "sms: a name -> the next question (sex)" sms_step "male or female" "Karim 
 check "sms: every reply went out on the SMS bind through sendsms, no TLVs" \
     [ "$(mts "$m4" | jq 'all(.[]; .role == "sms" and (.tlvs | length) == 0)')" = true ]
 check "sms: no row yet" [ "$(rows "$m4")" = 0 ]
+optout() { sql "SELECT opted_out FROM sms_optout WHERE msisdn = '$m4'"; }
+check "sms: STOP -> told no more programme SMS" sms_step "no more SMS" STOP
+check "sms: ... and the number is opted out" [ "$(optout)" = t ]
+check "sms: চালু (START in Bangla) -> told in Bangla they come again" \
+    sms_step "আবার পাবেন" "চালু"
+check "sms: ... and the number is opted back in" [ "$(optout)" = f ]
+check "sms: HELP -> the list of words" sms_step "Send REG to register" HELP
 
 # ---- 5. remigate SIGKILLed mid-dialogue ---------------------------------------
 
