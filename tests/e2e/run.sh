@@ -514,6 +514,22 @@ check "sms: চালু (START in Bangla) -> told in Bangla they come again" \
 check "sms: ... and the number is opted back in" [ "$(optout)" = f ]
 check "sms: HELP -> the list of words" sms_step "Send REG to register" HELP
 
+# STATUS after an officer's decision, for the number registered in test 1
+sql "UPDATE returnees SET status = 'verified' WHERE msisdn = '$m1'" >/dev/null
+status_sms() {
+    local n
+    n=$(sms_count "$m1")
+    [ "$(sms_mo "$m1" "$1")" = 200 ] || return 1
+    poll 20 sms_at_least "$m1" $((n + 1)) || return 1
+    mts "$m1" | jq -r '[.[] | select(.role == "sms")][-1].text' >"$tmp/sms_last"
+    grep -qF -- "$2" "$tmp/sms_last"
+}
+check "sms: STATUS after the officer verified -> verified" \
+    status_sms STATUS "registration is verified"
+sql "UPDATE returnees SET status = 'rejected', reject_reason = 'NID mismatch' WHERE msisdn = '$m1'" >/dev/null
+check "sms: অবস্থা after a rejection -> the reason, in Bangla" \
+    status_sms "অবস্থা" "NID mismatch"
+
 # ---- 5. remigate SIGKILLed mid-dialogue ---------------------------------------
 
 m5=8801711000105
