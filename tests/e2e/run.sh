@@ -23,7 +23,9 @@
 #      STOP and চালু (START) are recorded in sms_optout and answered; HELP;
 #   5. remigate SIGKILLed mid-dialogue and started again: no half row,
 #      the next dial offers to continue the unfinished form, and going on
-#      asks the question where it stopped.
+#      asks the question where it stopped;
+#   6. bearerbox and smsbox restarted mid-dialogue: both binds come back,
+#      the caller's next answer goes on, and a later registration lands.
 # Prints "e2e: N passed, N failed"; exits non-zero when something failed.
 # Everything it started is stopped on exit (by PID); E2E_KEEP=1 keeps the
 # temporary directory (logs) and prints where it is.
@@ -553,6 +555,31 @@ r=$(ussd "$m5" 18 67 1 1)
 check "kill: 1 (continue) asks the question after the name" \
     grep -q "male or female" <<<"$(jq -r .text <<<"$r")"
 check "kill: still no row for the unfinished form" [ "$(rows "$m5")" = 0 ]
+
+# ---- 6. bearerbox restarted mid-dialogue --------------------------------------
+
+m6=8801711000106
+STOP_AFTER=1 dial "$m6" 70 "$tmp/d6" 2 1 1 "Nasrin Akter"
+check "bearerbox: dialogue under way" \
+    [ "$(tail -n 1 "$tmp/d6" | jq -r .ussd_service_op)" = 2 ]
+stop_pids "$sb_pid" "$bb_pid"
+"$BEARERBOX" -v 2 "$tmp/kannel.conf" >>"$tmp/bearerbox.stderr" 2>&1 &
+bb_pid=$!
+pids+=("$bb_pid")
+poll 30 bb_up
+"$SMSBOX" -v 2 "$tmp/kannel.conf" >>"$tmp/smsbox.stderr" 2>&1 &
+sb_pid=$!
+pids+=("$sb_pid")
+poll 30 sb_up && poll 30 sendsms_up
+check "bearerbox: restarted, both binds again" poll 30 binds_up
+r=$(ussd "$m6" 18 70 5 2)
+check "bearerbox: the caller's next answer goes on (sex -> birth year)" \
+    grep -q "year were you born" <<<"$(jq -r .text <<<"$r")"
+m7=8801711000107
+dial "$m7" 72 "$tmp/d7" 2 1 1 "Nasrin Akter" 2 1985 3 2 1 3 2025 2 1 "1 6" 1 1 \
+    1234567890 >/dev/null
+check "bearerbox: ... and a whole registration after it ends with a pending row" \
+    [ "$(rows "$m7")" = 1 ]
 
 # ---- end -------------------------------------------------------------------------
 
