@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+'use strict';
+/*
+ * kannel-load.js CONTROL_URL MODE CONCURRENCY SECONDS -- USSD steps through
+ * Kannel, driven through the SMSC simulator's control API (each POST /ussd
+ * sends a deliver_sm and returns when Kannel's submit_sm answer arrived).
+ *
+ * MODE "dialogue": every virtual phone dials *247#, answers language,
+ * Register, consent and a name (5 steps), then dials again as a new number.
+ * MODE "dial": every step is a dial (for a service that answers each MO
+ * with one fixed text).  Prints one line:
+ *   KANNEL mode=.. steps=N steps_per_s=.. errors=N p50_ms=.. p99_ms=..
+ */
+const http = require('http');
+
+const [ctl, mode, conc, secs] = [process.argv[2], process.argv[3],
+  +process.argv[4] || 16, +process.argv[5] || 10];
+const agent = new http.Agent({ keepAlive: true, maxSockets: conc * 2 });
+const answers = ['1', '1', '1', 'Karim Uddin'];
+const lat = [];
+let steps = 0;
+let errors = 0;
+let counter = 0;
+const end = Date.now() + secs * 1000;
+
+function ussd(body) {
+  const data = JSON.stringify(body);
+  return new Promise((resolve) => {
+    const t0 = process.hrtime.bigint();
+    const req = http.request(ctl + '/ussd', {
+      method: 'POST', agent,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) },
+    }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        if (res.statusCode === 200) steps++; else errors++;
+        resolve(res.statusCode === 200);
+      });
+    });
+    req.on('error', () => { errors++; resolve(false); });
+    req.end(data);
+  });
+}
+
+async function phone() {
+  while (Date.now() < end) {
+    const n = counter++;
+    const msisdn = '88019' + String(n).padStart(8, '0');
+    const session = (n % 250) + 1;
+    if (!await ussd({ msisdn, text: '*247#', op: 1, session, seq: 0, timeout: 10000 })) continue;
+    if (mode !== 'dialogue') continue;
+    for (let i = 0; i < answers.length && Date.now() < end; i++) {
+      if (!await ussd({ msisdn, text: answers[i], op: 18, session, seq: i + 1, timeout: 10000 })) break;
+    }
+  }
+}
+
+Promise.all(Array.from({ length: conc }, phone)).then(() => {
+  lat.sort((a, b) => a - b);
+  const q = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p / 100 * lat.length))] : 0);
+  console.log(`KANNEL mode=${mode} steps=${steps} steps_per_s=${(steps / secs).toFixed(0)} ` +
+              `errors=${errors} p50_ms=${q(50).toFixed(1)} p99_ms=${q(99).toFixed(1)}`);
+  agent.destroy();
+});
