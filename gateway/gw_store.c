@@ -42,8 +42,10 @@ struct gw_records {
     unsigned long drained; /* records moved into PostgreSQL */
 };
 
-/* One action in flight.  Freed when the caller has been answered and the
- * store has called back (if it was asked). */
+/* One action in flight.  Freed once the caller has been answered and
+ * neither the store nor a push to Redis still holds it: a write that
+ * passed its deadline is pushed while its query may still finish, and
+ * whichever of the two answers first is what the caller hears. */
 struct gw_act {
     struct gw_records *rec;
     char action[32];
@@ -55,13 +57,14 @@ struct gw_act {
     void *arg;
     struct event *timer;
     int answered;
-    int in_store;
+    int in_store; /* the store has it and will call back */
+    int in_queue; /* a push to Redis will call back */
 };
 
 static void
 gw_act_free_maybe(struct gw_act *a)
 {
-    if (!a->answered || a->in_store) return;
+    if (!a->answered || a->in_store || a->in_queue) return;
     if (a->timer) event_free(a->timer);
     free(a->record);
     free(a);
@@ -89,6 +92,7 @@ static void
 gw_act_queued(int status, void *arg)
 {
     struct gw_act *a = arg;
+    a->in_queue = 0;
     if (status == SESS_OK) {
         GW_LOG_INFO(0, "record queued in redis action=%s ref=%s", a->action,
                     a->ref);
@@ -106,6 +110,8 @@ static void
 gw_act_queue(struct gw_act *a)
 {
     struct gw_server *srv = a->rec->srv;
+    if (a->in_queue) return;
+    a->in_queue = 1;
     const char *v = a->record;
     size_t vlen = a->len;
     char *sealed = NULL;
@@ -135,12 +141,20 @@ gw_act_queue(struct gw_act *a)
  * Actions
  */
 
+/* The deadline of a query in flight (in_store), or the next turn of the
+ * loop for an action the store could not take (PostgreSQL down or not
+ * configured): either way the caller is answered from here, never from
+ * inside gw_action_run(). */
 static void
 gw_act_deadline(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_act *a = arg;
     (void)fd;
     (void)what;
+    if (!a->in_store && strcmp(a->action, "status_lookup") != 0) {
+        gw_act_queue(a);
+        return;
+    }
     gw_metric_inc(GW_M_POSTGRES_ERRORS, NULL, NULL);
     if (strcmp(a->action, "status_lookup") == 0) {
         GW_LOG_WARN(0, "status lookup: %s",
@@ -166,7 +180,7 @@ gw_act_stored(int status, const struct store_result *res, void *arg)
                           NULL);
         } else if (status == STORE_ENOTREGISTERED) {
             gw_act_answer(a, GW_ACT_NOT_REGISTERED, NULL, NULL, NULL);
-        } else {
+        } else if (!a->in_queue) {
             gw_metric_inc(GW_M_POSTGRES_ERRORS, NULL, NULL);
             GW_LOG_WARN(0, "store: %s (%s), queueing action=%s ref=%s",
                         store_strerror(status), res ? res->errstr : "",
@@ -236,7 +250,13 @@ gw_action_run(struct gw_server *srv, const char *action, const char *record,
     snprintf(a->action, sizeof(a->action), "%s", action);
     if (gw_act_fields(a) < 0) goto fail;
 
-    long ms = rec->cfg->request_timeout_ms / 2;
+    /* PostgreSQL gets half the request's time, less if a write pushed to
+     * Redis after it (up to redis.timeout_ms) would not end in time */
+    long req = rec->cfg->request_timeout_ms;
+    long ms = req / 2;
+    if (!lookup && req - req / 10 - rec->cfg->redis_timeout_ms < ms)
+        ms = req - req / 10 - rec->cfg->redis_timeout_ms;
+    if (ms < 1) ms = 1;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     int rc = STORE_EDOWN;
     if (rec->store != NULL && store_connected(rec->store) > 0)
@@ -249,14 +269,10 @@ gw_action_run(struct gw_server *srv, const char *action, const char *record,
         return 0;
     }
     if (rc == STORE_EINVAL) goto fail;
-    /* no database now: a lookup fails from the event loop (never from
-     * inside this call); a write goes to the queue */
-    if (lookup) {
-        struct timeval now = {0, 0};
-        evtimer_add(a->timer, &now);
-        return 0;
-    }
-    gw_act_queue(a);
+    /* no database now: on the next turn of the loop a lookup fails and a
+     * write goes to the queue */
+    struct timeval now = {0, 0};
+    evtimer_add(a->timer, &now);
     return 0;
 fail:
     if (a->timer) event_free(a->timer);
@@ -466,7 +482,14 @@ gw_records_start(struct gw_server *srv)
     }
     char err[512];
     int rc = store_migrate_check(cfg->pg_dsn, NULL, err, sizeof(err));
-    if (rc == STORE_ESCHEMA || rc == STORE_EINVAL) {
+    if (rc == STORE_ESCHEMA) {
+        GW_LOG_ERROR(0,
+                     "postgres: %s; not starting (run: remigate migrate -c "
+                     "%s)",
+                     err, cfg->path);
+        return -1;
+    }
+    if (rc == STORE_EINVAL) {
         GW_LOG_ERROR(0, "postgres: %s", err);
         return -1;
     }
