@@ -21,10 +21,16 @@
 #      answer) changes nothing: one row, right answers, one confirmation;
 #   4. SMS keyword REG: the questions come back as SMS through sendsms;
 #      STOP and চালু (START) are recorded in sms_optout and answered; HELP;
-#   5. remigate SIGKILLed mid-dialogue and started again: no half row,
-#      the next dial offers to continue the unfinished form, and going on
-#      asks the question where it stopped;
-#   6. bearerbox and smsbox restarted mid-dialogue: both binds come back,
+#   5. a dialogue dropped after the name: a new dial (new session number)
+#      offers to continue, going on ends in one row with the name given
+#      before the drop; "start again" goes back to the main menu;
+#   6. remigate SIGKILLed mid-dialogue and started again: no half row,
+#      the caller's next answer in the same dialogue carries on, a new dial
+#      offers to continue where it stopped; then SIGKILL at five moments
+#      around the confirming answer: a returnee row and its submission are
+#      both there or both absent, and every caller ends (dialling again
+#      when needed) with exactly one of each;
+#   7. bearerbox and smsbox restarted mid-dialogue: both binds come back,
 #      the caller's next answer goes on, and a later registration lands.
 # Prints "e2e: N passed, N failed"; exits non-zero when something failed.
 # Everything it started is stopped on exit (by PID); E2E_KEEP=1 keeps the
@@ -312,11 +318,15 @@ ref_of() { grep -oE '\b[0-9A-Z]{10}\b' | head -n 1; }
 # lists answers (1-based; "last" = the one that ends the dialogue) whose
 # deliver_sm the simulator sends twice; both replies are waited for and
 # counted in DUP_SEEN.  STOP_AFTER=1: stop after the answers given.
+# HOLD_CONFIRM=1: page on after the answers but stop at the confirmation
+# screen, without confirming.  DIAL_SEQ is the sequence number of the last
+# answer sent (the next one is DIAL_SEQ + 1).
 dial()
 {
     local m=$1 s=$2 log=$3 seq=0 r a i=0 extra=0 n0
     shift 3
     : >"$log"
+    DIAL_SEQ=0
     r=$(ussd "$m" 1 "$s" 0 '*247#')
     [ "$(st)" = 200 ] || { say "dial $m: HTTP $(st): $r"; return 1; }
     jq -c '. + {mo_seq: 0}' <<<"$r" >>"$log"
@@ -329,7 +339,13 @@ dial()
             return 0
         elif [ $extra -lt 12 ]; then
             extra=$((extra + 1))
-            if jq -r .text <<<"$r" | grep -qE '(^|[^0-9])98[.)]'; then a=98; else a=1; fi
+            if jq -r .text <<<"$r" | grep -qE '(^|[^0-9])98[.)]'; then
+                a=98
+            elif [ "${HOLD_CONFIRM:-0}" = 1 ]; then
+                return 0
+            else
+                a=1
+            fi
         else
             say "dial $m: no end after the answers"
             return 1
@@ -346,6 +362,7 @@ dial()
             faults '{"duplicate_next_deliver": true}'
         fi
         r=$(ussd "$m" 18 "$s" "$seq" "$a")
+        DIAL_SEQ=$seq
         [ "$(st)" = 200 ] || { say "dial $m step $i ($a): HTTP $(st): $r"; return 1; }
         jq -c --argjson q $((seq * 2)) '. + {mo_seq: $q}' <<<"$r" >>"$log"
         if [ $dup = 1 ]; then
@@ -532,31 +549,115 @@ sql "UPDATE returnees SET status = 'rejected', reject_reason = 'NID mismatch' WH
 check "sms: অবস্থা after a rejection -> the reason, in Bangla" \
     status_sms "অবস্থা" "NID mismatch"
 
-# ---- 5. remigate SIGKILLed mid-dialogue ---------------------------------------
+# ---- 5. a dialogue dropped mid-way, resumed by a new dial ----------------------
+
+# The caller stops answering after the name (the network drops the call:
+# no more deliver_sm in that session); a new dial, with a new session
+# number, offers to continue; going on ends in one row with the name given
+# before the drop.
+m8=8801711000108
+STOP_AFTER=1 dial "$m8" 80 "$tmp/d8a" 2 1 1 "Jamal Hossain"
+check "drop: dialogue under way (op 2 after the name)" \
+    [ "$(tail -n 1 "$tmp/d8a" | jq -r .ussd_service_op)" = 2 ]
+dial "$m8" 81 "$tmp/d8" 1 1 1990 3 2 1 5 2024 1 4 "2 5 9" 3 1 1234567890
+check "drop: the new dial ran to its end over SMPP" [ $? = 0 ]
+check "drop: the new dial offers to continue where the caller left off" \
+    grep -q "unfinished form" <<<"$(head -n 1 "$tmp/d8" | jq -r .text)"
+check "drop: 1 (continue) asks the question after the name" \
+    grep -q "male or female" <<<"$(sed -n 2p "$tmp/d8" | jq -r .text)"
+check "drop: ussd_service_op 2 then 17, session info of the new session" \
+    eval 'ops_ok "$tmp/d8" && sess_ok "$tmp/d8" 81'
+ref8=$(tail -n 1 "$tmp/d8" | jq -r .text | ref_of)
+poll 10 row_is "$m8" "pending|$ref8|Jamal Hossain|ussd|en"
+check "drop: one pending row with the name given before the drop ($(row "$m8"))" \
+    eval '[ "$(rows "$m8")" = 1 ] && row_is "$m8" "pending|$ref8|Jamal Hossain|ussd|en"'
+m9=8801711000109
+STOP_AFTER=1 dial "$m9" 90 "$tmp/d9" 2 1 1 "Jamal Hossain"
+r=$(ussd "$m9" 1 91 0 '*247#')
+r=$(ussd "$m9" 18 91 1 2)
+check "drop: 2 (start again) goes back to the main menu, in the caller's language" \
+    grep -q "What do you want to do" <<<"$(jq -r .text <<<"$r")"
+check "drop: no row for the abandoned form" [ "$(rows "$m9")" = 0 ]
+
+# ---- 6. remigate SIGKILLed mid-dialogue -----------------------------------------
+
+# kill_remigate: SIGKILL to remigate and its workers, as in a crash; true
+# once it is gone (the shell's "Killed" notice is kept out of the output)
+kill_remigate()
+{
+    local victims
+    victims=$(family "$rg_pid")
+    exec 3>&2 2>/dev/null
+    # shellcheck disable=SC2086
+    kill -KILL $victims
+    poll 10 gone
+    wait "$rg_pid"
+    exec 2>&3 3>&-
+    gone
+}
+gone() { ! alive "$rg_pid" && [ "$(code "$base/healthz")" = 000 ]; }
 
 m5=8801711000105
 STOP_AFTER=1 dial "$m5" 66 "$tmp/d5" 2 1 1 "Selim Khan"
 check "kill: dialogue under way (op 2 after the name)" \
     [ "$(tail -n 1 "$tmp/d5" | jq -r .ussd_service_op)" = 2 ]
-victims=$(family "$rg_pid")
-# shellcheck disable=SC2086
-kill -KILL $victims 2>/dev/null
-gone() { ! alive "$rg_pid" && [ "$(code "$base/healthz")" = 000 ]; }
-poll 10 gone
-check "kill: remigate gone after SIGKILL" gone
-{ wait "$rg_pid"; } 2>/dev/null
+check "kill: remigate gone after SIGKILL" kill_remigate
 check "kill: no half row" [ "$(rows "$m5")" = 0 ]
 start_remigate
 check "kill: remigate started again" [ "$(code "$base/healthz")" = 200 ]
+r=$(ussd "$m5" 18 66 $((DIAL_SEQ + 1)) 1)
+check "kill: the caller's next answer in the same dialogue carries on (sex -> birth year)" \
+    grep -q "year were you born" <<<"$(jq -r .text <<<"$r")"
 r=$(ussd "$m5" 1 67 0 '*247#')
-check "kill: the next dial offers to continue the unfinished form" \
+check "kill: a new dial offers to continue the unfinished form" \
     grep -q "unfinished form" <<<"$(jq -r .text <<<"$r")"
 r=$(ussd "$m5" 18 67 1 1)
-check "kill: 1 (continue) asks the question after the name" \
-    grep -q "male or female" <<<"$(jq -r .text <<<"$r")"
+check "kill: 1 (continue) asks the question where it stopped (birth year)" \
+    grep -q "year were you born" <<<"$(jq -r .text <<<"$r")"
 check "kill: still no row for the unfinished form" [ "$(rows "$m5")" = 0 ]
 
-# ---- 6. bearerbox restarted mid-dialogue --------------------------------------
+# remigate SIGKILLed around the moment the caller confirms, at several
+# delays after the confirming deliver_sm leaves the SMSC (the HTTP request
+# reaches remigate some 15-60 ms later): whatever the moment, the returnee
+# row and its submission are both there or both absent, and after a
+# restart the caller ends with exactly one of each.
+subs() { sql "SELECT count(*) FROM submissions WHERE msisdn = '$1'"; }
+both_one() { [ "$(rows "$1")$(subs "$1")" = 11 ]; }
+k=0 torn=0 lost=0 landed=0 resumed=0
+for delay in 0.005 0.02 0.04 0.06 0.1; do
+    k=$((k + 1))
+    mk=88017110002$((10 + k))
+    HOLD_CONFIRM=1 dial "$mk" $((100 + k)) "$tmp/dk$k" "${en_answers[@]}" ||
+        { lost=$((lost + 1)); continue; }
+    ussd "$mk" 18 $((100 + k)) $((DIAL_SEQ + 1)) 1 >"$tmp/dk$k.last" &
+    curl_pid=$!
+    pause "$delay"
+    kill_remigate || lost=$((lost + 1))
+    wait "$curl_pid"
+    start_remigate || bail "remigate did not start again after SIGKILL" "$tmp/remigate.log"
+    # a completion taken before the kill may still be in the record queue
+    poll 5 both_one "$mk"
+    case $(rows "$mk")$(subs "$mk") in
+    11) landed=$((landed + 1)) ;;
+    00)
+        # the caller dials again and confirms what the form still holds
+        dial "$mk" $((110 + k)) "$tmp/dk$k.again" 1 >/dev/null
+        poll 10 both_one "$mk"
+        resumed=$((resumed + 1))
+        ;;
+    *) torn=$((torn + 1)) ;;
+    esac
+    [ "$(rows "$mk")$(subs "$mk")" = 11 ] &&
+        [ "$(sql "SELECT status, name FROM returnees WHERE msisdn = '$mk'")" = "pending|Karim Uddin" ] ||
+        lost=$((lost + 1))
+done
+say "killed at confirmation: $landed landed before the kill, $resumed finished by dialling again"
+check "kill at confirmation: never a returnee without its submission or the other way round" \
+    [ $torn = 0 ]
+check "kill at confirmation: each of the 5 callers ends with exactly one pending row and one submission" \
+    [ $lost = 0 ]
+
+# ---- 7. bearerbox restarted mid-dialogue --------------------------------------
 
 m6=8801711000106
 STOP_AFTER=1 dial "$m6" 70 "$tmp/d6" 2 1 1 "Nasrin Akter"
