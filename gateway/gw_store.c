@@ -4,11 +4,12 @@
  * Writes ("submit_registration", "update_skills") go to PostgreSQL through
  * store/ with at most half the request deadline; when PostgreSQL is down,
  * slow or not configured, the record is pushed onto a durable Redis list
- * (PREFIX "queue:records"), sealed with the crypto key when a database is
+ * (PREFIX "queue:records"), sealed with the crypto key when one is
  * configured (store_record_seal()), and the caller still gets the
- * record's own reference.  A drainer in every worker moves queued records
- * into PostgreSQL once it answers: it looks at the head of the list, stores
- * it, then takes it off only if it is still the head (sess_shift), so a
+ * record's own reference.  The caller is always answered from the event
+ * loop, before the request's deadline.  A drainer in every worker moves queued
+ * records into PostgreSQL once it answers: it looks at the head of the list,
+ * stores it, then takes it off only if it is still the head (sess_shift), so a
  * crash in between stores it twice -- harmless, the store is idempotent on
  * the record's key.  A record PostgreSQL refuses as malformed moves to
  * "queue:records:bad" for an operator to look at; nothing is dropped.
@@ -34,7 +35,8 @@
 struct gw_records {
     struct gw_server *srv;
     const struct gw_config *cfg;
-    struct store *store; /* NULL: no database configured */
+    struct store *store; /* NULL: neither database nor key configured; with
+                            no database, one never started, for the key */
     struct event *drain;
     int draining; /* a queued record is on its way */
     char *item;   /* the head of the queue being stored */
@@ -116,7 +118,7 @@ gw_act_queue(struct gw_act *a)
     size_t vlen = a->len;
     char *sealed = NULL;
     if (a->rec->store != NULL) {
-        /* with a key (a database is configured): no ID number in clear */
+        /* with a key: no name or ID number in clear in Redis */
         size_t cap = a->len * 4 / 3 + 128;
         int n = (sealed = malloc(cap)) != NULL
                     ? store_record_seal(a->rec->store, a->record, a->len,
@@ -158,8 +160,8 @@ gw_act_deadline(evutil_socket_t fd, short what, void *arg)
     gw_metric_inc(GW_M_POSTGRES_ERRORS, NULL, NULL);
     if (strcmp(a->action, "status_lookup") == 0) {
         GW_LOG_WARN(0, "status lookup: %s",
-                    a->rec->store ? "postgres down or too slow"
-                                  : "no database configured");
+                    a->rec->cfg->pg_dsn[0] ? "postgres down or too slow"
+                                           : "no database configured");
         gw_act_answer(a, GW_ACT_FAILED, NULL, NULL, NULL);
         gw_act_free_maybe(a);
         return;
@@ -474,13 +476,25 @@ gw_records_start(struct gw_server *srv)
     rec->cfg = cfg;
     srv->records = rec;
     if (gw_server_on_stop(srv, gw_records_stop, rec) != 0) return -1;
+    char err[512];
     if (cfg->pg_dsn[0] == '\0') {
+        /* a store that never connects, for its key: the queue is sealed
+         * all the same */
+        if (cfg->key_file[0] != '\0') {
+            struct store_config sc = {.dsn = "", .key_file = cfg->key_file};
+            rec->store = store_new(&sc, gw_server_base(srv), err, sizeof(err));
+            if (rec->store == NULL) {
+                GW_LOG_ERROR(0, "crypto: %s", err);
+                return -1;
+            }
+        }
         if (gw_server_worker(srv) == 0)
-            GW_LOG_WARN(0, "postgres.dsn is empty: records wait in the "
-                           "redis queue until a database is configured");
+            GW_LOG_WARN(0,
+                        "postgres.dsn is empty: records wait in the "
+                        "redis queue (%s) until a database is configured",
+                        rec->store ? "sealed" : "in clear: no crypto.key_file");
         return 0;
     }
-    char err[512];
     int rc = store_migrate_check(cfg->pg_dsn, NULL, err, sizeof(err));
     if (rc == STORE_ESCHEMA) {
         GW_LOG_ERROR(0,

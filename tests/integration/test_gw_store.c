@@ -24,7 +24,8 @@
  *   - PostgreSQL down: writes QUEUED at once, sealed in Redis (no ID number
  *     in clear; it opens to the record); the probe says down;
  *   - PostgreSQL and Redis down: FAILED;
- *   - no database configured: one warning, writes queued, lookups FAILED;
+ *   - no database configured: one warning, writes queued (sealed when a
+ *     key is configured), lookups FAILED;
  *   - an unmigrated database: the worker does not start and says to run
  *     `remigate migrate -c FILE`; after `remigate migrate` it starts;
  *   - `remigate keygen`: a 0600 key file, never overwritten.
@@ -607,6 +608,26 @@ queue(char *first, size_t cap)
     return n;
 }
 
+/* item is record sealed with the test's key: no name or ID number in
+ * clear. */
+static void
+check_sealed(const char *item, const char *record)
+{
+    char opened[4096], err[256];
+    assert_memory_equal(item, "rq1:", 4);
+    assert_null(strstr(item, "1234567890"));
+    assert_null(strstr(item, "Rahima"));
+    struct event_base *base = event_base_new();
+    struct store_config sc = {.dsn = "", .key_file = T.key};
+    struct store *st = store_new(&sc, base, err, sizeof(err));
+    assert_non_null(st);
+    int n = store_record_open(st, item, strlen(item), opened, sizeof(opened));
+    store_free(st);
+    event_base_free(base);
+    assert_int_equal(n, (int)strlen(record));
+    assert_string_equal(opened, record);
+}
+
 static int
 group_setup(void **state)
 {
@@ -851,7 +872,7 @@ t_pg_down(void **state)
     const char *reg =
         rec_reg(0, "dd000000000000000000000000000001", "RC00000001", m);
     struct step *s = plan.steps;
-    char first[4096], opened[4096], err[256];
+    char first[4096];
 
     snprintf(T.cfg.pg_dsn, sizeof(T.cfg.pg_dsn), "%s", T.dsn_down);
     step(&s[0], "submit_registration", reg, NULL, NULL);
@@ -872,18 +893,7 @@ t_pg_down(void **state)
 
     /* sealed: no name or ID number in clear; it opens to the record */
     assert_int_equal(queue(first, sizeof(first)), 2);
-    assert_memory_equal(first, "rq1:", 4);
-    assert_null(strstr(first, "1234567890"));
-    assert_null(strstr(first, "Rahima"));
-    struct event_base *base = event_base_new();
-    struct store_config sc = {.dsn = T.dsn_down, .key_file = T.key};
-    struct store *st = store_new(&sc, base, err, sizeof(err));
-    assert_non_null(st);
-    int n = store_record_open(st, first, strlen(first), opened, sizeof(opened));
-    assert_int_equal(n, (int)strlen(reg));
-    assert_string_equal(opened, reg);
-    store_free(st);
-    event_base_free(base);
+    check_sealed(first, reg);
 }
 
 /* PostgreSQL and Redis down. */
@@ -934,8 +944,18 @@ t_no_database(void **state)
     check_got(2, GW_ACT_QUEUED, "RE00000001");
     const char *log = worker_log(), *w = strstr(log, "postgres.dsn is empty");
     assert_non_null(w);
+    assert_non_null(strstr(w, "(sealed)"));
     assert_null(strstr(w + 1, "postgres.dsn is empty")); /* once */
-    /* no key without a database: the record as it came */
+    assert_int_equal(queue(first, sizeof(first)), 2);
+    check_sealed(first, reg);
+
+    /* and no key either: the record as it came, and the log says so */
+    T.cfg.key_file[0] = '\0';
+    snprintf(T.cfg.redis_prefix, sizeof(T.cfg.redis_prefix), "gwstore-nokey:");
+    check_ran(worker_run());
+    check_got(0, GW_ACT_QUEUED, "RE00000001");
+    check_got(1, GW_ACT_FAILED, "");
+    assert_non_null(strstr(worker_log(), "in clear: no crypto.key_file"));
     assert_int_equal(queue(first, sizeof(first)), 2);
     assert_string_equal(first, reg);
 }
