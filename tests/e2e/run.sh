@@ -685,6 +685,11 @@ check "bearerbox: ... and a whole registration after it ends with a pending row"
 # ---- end -------------------------------------------------------------------------
 
 alive "$rg_pid" || not_ok "remigate still running at the end"
+# a sanitizer build (SAN=1) reports here without always stopping the daemon
+if grep -qE 'runtime error:|ERROR: (Address|Leak|Undefined)Sanitizer' "$tmp/remigate.log"; then
+    not_ok "sanitizer report in remigate's log"
+    grep -m 5 -E 'runtime error:|Sanitizer' "$tmp/remigate.log" | sed 's/^/#   /'
+fi
 if [ $failed -gt 0 ]; then
     show_tail "$tmp/remigate.log" "$RUN_DIR/smsbox.log"
 fi
