@@ -155,6 +155,56 @@ async function ussd(text) {
   show(r.body);
 }
 
+// A concatenated SMS arrives as parts, each with a UDH naming its reference,
+// the number of parts and its own place: [ref, total, seq] or null.
+function concatInfo(udhHex) {
+  if (!udhHex) return null;
+  const u = Buffer.from(udhHex, 'hex');
+  for (let i = 1; i + 1 < u.length; i += 2 + u[i + 1]) {
+    const iei = u[i];
+    const len = u[i + 1];
+    if (iei === 0x00 && len === 3) return [u[i + 2], u[i + 3], u[i + 4]];
+    if (iei === 0x08 && len === 4) return [(u[i + 2] << 8) | u[i + 3], u[i + 4], u[i + 5]];
+  }
+  return null;
+}
+
+const partial = new Map(); // "source/ref" -> {total, parts: [], first: ms}
+
+function showSms(source, text) {
+  const lines = text.split('\n').flatMap(wrap).map((l) => '  | ' + l);
+  print(`  [SMS from ${source}]\n${lines.join('\n')}`);
+}
+
+// A whole SMS (or the parts of one that never completed, after 30 s) to
+// show; the handset joins the parts as a phone does.
+function takeSms(mt) {
+  const c = concatInfo(mt.udh_hex);
+  if (!c || c[1] < 2) return [mt.text];
+  const key = `${mt.source_addr}/${c[0]}`;
+  let p = partial.get(key);
+  if (!p) {
+    p = { total: c[1], parts: [], first: Date.now() };
+    partial.set(key, p);
+  }
+  p.parts[c[2] - 1] = mt.text;
+  if (p.parts.filter((x) => x !== undefined).length < p.total) return [];
+  partial.delete(key);
+  return [p.parts.join('')];
+}
+
+function staleSms() {
+  const out = [];
+  for (const [key, p] of partial) {
+    if (Date.now() - p.first < 30000) continue;
+    partial.delete(key);
+    const have = [];
+    for (let i = 0; i < p.total; i++) have.push(p.parts[i] === undefined ? `[part ${i + 1}/${p.total} missing]` : p.parts[i]);
+    out.push([key.split('/')[0], have.join('')]);
+  }
+  return out;
+}
+
 // Shows the SMS that came since the last look; returns how many.
 async function pollSms(waitMs) {
   let shown = 0;
@@ -163,12 +213,16 @@ async function pollSms(waitMs) {
     if (r.status === 200 && Array.isArray(r.body)) {
       for (const mt of r.body) {
         if (mt.n > seenMt) seenMt = mt.n;
-        if (mt.role === 'sms') {
-          const lines = mt.text.split('\n').flatMap(wrap).map((l) => '  | ' + l);
-          print(`  [SMS from ${mt.source_addr}]\n${lines.join('\n')}`);
+        if (mt.role !== 'sms') continue;
+        for (const text of takeSms(mt)) {
+          showSms(mt.source_addr, text);
           shown++;
         }
       }
+    }
+    for (const [source, text] of staleSms()) {
+      showSms(source, text);
+      shown++;
     }
   } catch (e) { /* the simulator is gone: the next step says so */ }
   return shown;

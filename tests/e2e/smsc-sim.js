@@ -46,7 +46,8 @@
  *       whose its_session_info session byte equals `session` (or that has
  *       no its_session_info); an SMS to the same number does not count.
  *       200 {n, text, data_coding, ussd_service_op, its_session_info (hex),
- *       sm_length, esm_class, has_udh, service_type, source_addr,
+ *       sm_length, esm_class, has_udh, udh_hex (the UDH's bytes, null when
+ *       none), service_type, source_addr,
  *       destination_addr, registered_delivery, message_id, tlvs
  *       {"0501": hex, ...}, raw_hex}; 504 on timeout; 502 when the
  *       deliver_sm was refused; 503 with no USSD bind; 400 on bad input.
@@ -578,6 +579,7 @@ function summary(r) {
         sm_length: r.sm_length,
         esm_class: r.esm_class,
         has_udh: r.has_udh,
+        udh_hex: r.udh_hex || null,
         service_type: r.service_type,
         source_addr: r.source_addr,
         destination_addr: r.destination_addr,
