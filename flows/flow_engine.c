@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "flows/flow_int.h"
 #include "flows/flow_model.h"
 
 #define FLOW_POOL_MAX  16384
@@ -144,6 +145,75 @@ flow_pager_build(const struct flow_pager *pg, struct flow_screen *sc,
     if (page > 0 || pg->back_first) flow_screen_line(sc, pg->back);
 }
 
+/* The size of one line, measured once per cut (a page's size is the sum
+ * of its lines' and one newline between each two). */
+struct flow_meas {
+    unsigned septets, ucs2;
+    size_t bytes;
+    int gsm, present;
+};
+
+static void
+flow_meas_of(const char *s, struct flow_meas *m)
+{
+    enum flow_enc enc;
+    unsigned u;
+    m->present = s != NULL && s[0] != '\0';
+    if (!m->present) return;
+    m->bytes = strlen(s);
+    flow_text_measure(s, m->bytes, &enc, &u);
+    m->gsm = enc == FLOW_ENC_GSM7;
+    m->septets = flow_text_units(s, m->bytes, FLOW_ENC_GSM7);
+    m->ucs2 = flow_text_units(s, m->bytes, FLOW_ENC_UCS2);
+}
+
+struct flow_pager_meas {
+    struct flow_meas head, more, back, foot;
+    struct flow_meas items[FLOW_LINES_MAX];
+};
+
+struct flow_sum {
+    unsigned septets, ucs2, lines;
+    size_t bytes;
+    int gsm;
+};
+
+static void
+flow_sum_add(struct flow_sum *t, const struct flow_meas *m)
+{
+    if (!m->present) return;
+    if (t->lines++ > 0) {
+        t->septets++;
+        t->ucs2++;
+        t->bytes++;
+    }
+    t->septets += m->septets;
+    t->ucs2 += m->ucs2;
+    t->bytes += m->bytes;
+    t->gsm &= m->gsm;
+}
+
+/* Would flow_pager_build(pg, page, from, to) fit?  The same lines, added
+ * up instead of built and measured. */
+static int
+flow_pager_fits(const struct flow_set *set, enum flow_channel ch,
+                const struct flow_pager *pg, const struct flow_pager_meas *pm,
+                unsigned page, size_t from, size_t to)
+{
+    struct flow_sum t = {.gsm = 1};
+    int last = to >= pg->n;
+    if (page == 0) flow_sum_add(&t, &pm->head);
+    for (size_t i = from; i < to && i < pg->n; i++)
+        flow_sum_add(&t, &pm->items[i]);
+    if (last && pg->foot_last) flow_sum_add(&t, &pm->foot);
+    if (!last) flow_sum_add(&t, &pm->more);
+    if (page > 0 || pg->back_first) flow_sum_add(&t, &pm->back);
+    unsigned units = t.gsm ? t.septets : t.ucs2;
+    return t.bytes < FLOW_TEXT_MAX &&
+           units <=
+               flow_page_limit(set, ch, t.gsm ? FLOW_ENC_GSM7 : FLOW_ENC_UCS2);
+}
+
 /* Cut the items into pages: each page takes as many items as fit.  Fills
  * starts[] (FLOW_LINES_MAX + 1) and returns the number of pages (>= 1).
  * *fits is cleared if some page could not fit even one item. */
@@ -151,9 +221,15 @@ static unsigned
 flow_pager_cut(const struct flow_set *set, enum flow_channel ch,
                const struct flow_pager *pg, size_t *starts, int *fits)
 {
-    struct flow_screen sc;
+    struct flow_pager_meas pm;
     unsigned np = 0;
     size_t from = 0;
+    flow_meas_of(pg->head, &pm.head);
+    flow_meas_of(pg->more, &pm.more);
+    flow_meas_of(pg->back, &pm.back);
+    flow_meas_of(pg->foot_last, &pm.foot);
+    for (size_t i = 0; i < pg->n; i++)
+        flow_meas_of(pg->items[i], &pm.items[i]);
     *fits = 1;
     do {
         /* A page that is not the last only grows with each item, so the
@@ -161,23 +237,18 @@ flow_pager_cut(const struct flow_set *set, enum flow_channel ch,
          * (its footer instead of "more") is tried once on its own. */
         size_t best = 0, to;
         for (to = from + 1; to < pg->n; to++) {
-            flow_pager_build(pg, &sc, np, from, to);
-            if (!flow_screen_fits(set, ch, &sc)) break;
+            if (!flow_pager_fits(set, ch, pg, &pm, np, from, to)) break;
             best = to;
         }
-        if (pg->n > from) {
-            flow_pager_build(pg, &sc, np, from, pg->n);
-            if (flow_screen_fits(set, ch, &sc)) best = pg->n;
-        }
+        if (pg->n > from && flow_pager_fits(set, ch, pg, &pm, np, from, pg->n))
+            best = pg->n;
         if (pg->n == 0) {
-            flow_pager_build(pg, &sc, np, 0, 0);
-            if (!flow_screen_fits(set, ch, &sc)) *fits = 0;
+            if (!flow_pager_fits(set, ch, pg, &pm, np, 0, 0)) *fits = 0;
             best = 0;
         } else if (best == 0 && np == 0) {
             /* the head (a reason line and a question) leaves no room for
              * the first item: page 0 shows the head and "more" alone */
-            flow_pager_build(pg, &sc, 0, 0, 0);
-            if (!flow_screen_fits(set, ch, &sc)) {
+            if (!flow_pager_fits(set, ch, pg, &pm, 0, 0, 0)) {
                 *fits = 0;
                 best = 1;
             }
