@@ -161,7 +161,7 @@ flow_lint_node(struct flow_linter *l, const struct flow_def *f,
         snprintf(what, sizeof(what), "option '%s' of node '%s'", o->value,
                  nd->id);
         flow_lint_text(l, f->file, o->line, f->langs, &o->label, what);
-        flow_lint_ref(l, f, o->line, o->next, "next");
+        flow_lint_ref(l, f, o->next_line, o->next, "next");
         if (o->flow && flow_def_find(set, o->flow) == NULL)
             flow_diag_add(l->diag, f->file, o->line, "unknown flow '%s'",
                           o->flow);
@@ -193,7 +193,7 @@ flow_lint_node(struct flow_linter *l, const struct flow_def *f,
                            what);
         }
     }
-    flow_lint_ref(l, f, nd->line, nd->next, "next");
+    flow_lint_ref(l, f, nd->next_line, nd->next, "next");
     for (size_t i = 0; i < nd->nbr; i++) {
         flow_lint_ref(l, f, nd->br[i].line, nd->br[i].next, "next");
         if (nd->br[i].field && !flow_lint_field_known(f, nd->br[i].field))

@@ -613,6 +613,7 @@ flow_load_options(struct flow_loader *ld, config_setting_t *g,
         x->line = flow_load_line(o);
         x->value = flow_load_str(ld, o, "value", 1);
         x->next = flow_load_id(ld, o, "next", 0);
+        x->next_line = flow_load_line(config_setting_get_member(o, "next"));
         x->flow = flow_load_id(ld, o, "flow", 0);
         flow_load_text(ld, o, "label", &x->label, 1);
         if (x->value == NULL) continue;
@@ -705,6 +706,7 @@ flow_load_node(struct flow_loader *ld, config_setting_t *g,
     flow_load_text(ld, g, "text", &nd->text, 1);
     nd->has_label = flow_load_text(ld, g, "label", &nd->label, 0);
     nd->next = flow_load_id(ld, g, "next", 0);
+    nd->next_line = flow_load_line(config_setting_get_member(g, "next"));
     nd->skip_if_set = flow_load_bool(ld, g, "skip_if_set");
     switch (nd->kind) {
     case FLOW_K_MENU:

@@ -85,6 +85,7 @@ struct flow_option {
     const char *next; /* node id or NULL */
     const char *flow; /* flow id or NULL */
     int line;
+    int next_line; /* of the next setting */
 };
 
 struct flow_branch {
@@ -109,6 +110,7 @@ struct flow_node {
     int has_label;
     const char *field; /* NULL for confirm/end */
     const char *next;  /* NULL when none */
+    int next_line;     /* of the next setting, for diagnostics */
     int skip_if_set;
     struct flow_option *opts;
     size_t nopts;

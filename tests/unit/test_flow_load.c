@@ -113,12 +113,12 @@ t_broken(void **state)
                  "  { id = \"a\"; kind = \"end\";\n"
                  "    text = { en = \"Bye\"; }; }\n);\n",
             5, "node 'a' has no 'bn' text");
-    /* unknown next */
+    /* unknown next: the line of the next setting, not of its node */
     refused(HEAD "nodes = (\n"
                  "  { id = \"a\"; kind = \"input\"; field = \"n\";\n"
                  "    validator = \"name\"; next = \"b\";\n"
                  "    text = { en = \"x\"; bn = \"x\"; }; }\n);\n",
-            5, "next 'b' is not a node of flow 't'");
+            6, "next 'b' is not a node of flow 't'");
     /* unreachable node */
     refused(HEAD "nodes = (\n"
                  "  { id = \"a\"; kind = \"end\"; text = { en = \"x\"; bn = "
