@@ -21,16 +21,23 @@
 #      answer) changes nothing: one row, right answers, one confirmation;
 #   4. SMS keyword REG: the questions come back as SMS through sendsms;
 #      STOP and চালু (START) are recorded in sms_optout and answered; HELP;
-#   5. a dialogue dropped after the name: a new dial (new session number)
+#   5. a whole registration by SMS keywords through Kannel, in English
+#      (REG) and in Bangla (নিবন্ধন, answers in Bangla digits): each answer
+#      gets the next question (concatenated parts joined), the read-back
+#      has every answer, Bangla parts are data_coding 8 with UCS-2 text;
+#      one pending row with channel sms and the answers, one submission,
+#      the last SMS with the reference; then SKILL and দক্ষতা change the
+#      skills on those rows;
+#   6. a dialogue dropped after the name: a new dial (new session number)
 #      offers to continue, going on ends in one row with the name given
 #      before the drop; "start again" goes back to the main menu;
-#   6. remigate SIGKILLed mid-dialogue and started again: no half row,
+#   7. remigate SIGKILLed mid-dialogue and started again: no half row,
 #      the caller's next answer in the same dialogue carries on, a new dial
 #      offers to continue where it stopped; then SIGKILL at five moments
 #      around the confirming answer: a returnee row and its submission are
 #      both there or both absent, and every caller ends (dialling again
 #      when needed) with exactly one of each;
-#   7. bearerbox and smsbox restarted mid-dialogue: both binds come back,
+#   8. bearerbox and smsbox restarted mid-dialogue: both binds come back,
 #      the caller's next answer goes on, and a later registration lands.
 # Prints "e2e: N passed, N failed"; exits non-zero when something failed.
 # Everything it started is stopped on exit (by PID); E2E_KEEP=1 keeps the
@@ -171,7 +178,7 @@ srv_tmpdir || bail "no temporary directory"
 tmp=$SRV_TMP
 say "work directory $tmp"
 # One binary for the whole run, even if the tree is rebuilt meanwhile (the
-# restart in test 5 must run the program that migrated the database).
+# restart in test 7 must run the program that migrated the database).
 cp "$bin" "$tmp/remigate" || bail "cannot copy $bin"
 bin=$tmp/remigate
 
@@ -305,6 +312,70 @@ last_n() { curl -s --max-time 5 "$ctl/pdus" | jq '[.[].n] | max // 0'; }
 # sms_count MSISDN [SINCE]: submit_sm on the SMS bind to MSISDN
 sms_count() { mts "$1" "${2:-0}" | jq '[.[] | select(.role == "sms")] | length'; }
 sms_at_least() { [ "$(sms_count "$1" "${3:-0}")" -ge "$2" ]; }
+
+# sms_msgs MSISDN [SINCE]: the SMS sent to MSISDN on the SMS bind after
+# record SINCE as a handset shows them: the parts of a concatenated SMS
+# (same UDH reference) joined in the order of their numbers.  A JSON
+# array, oldest first, of {n (its first record), text, parts, total,
+# complete, codings (the parts' data_coding values)}.
+sms_msgs()
+{
+    mts "$1" "${2:-0}" | jq '
+        def hexn: ascii_downcase | explode
+            | reduce .[] as $c (0; . * 16 + (if $c >= 97 then $c - 87 else $c - 48 end));
+        def concat:
+            (.udh_hex // "") as $u
+            | if $u[2:6] == "0003" then
+                {ref: $u[6:8], total: ($u[8:10] | hexn), seq: ($u[10:12] | hexn)}
+              elif $u[2:6] == "0804" then
+                {ref: $u[6:10], total: ($u[10:12] | hexn), seq: ($u[12:14] | hexn)}
+              else null end;
+        [.[] | select(.role == "sms") | . + {c: concat}
+            | . + {key: (if .c then "r" + .c.ref else "n\(.n)" end)}]
+        | group_by(.key)
+        | map(sort_by(.c.seq // 0) | {n: (map(.n) | min),
+            text: (map(.text) | join("")), parts: length,
+            total: (.[0].c.total // 1),
+            codings: (map(.data_coding) | unique)})
+        | map(. + {complete: (.parts == .total)}) | sort_by(.n)'
+}
+# mt_last MSISDN: the record number of the last submit_sm to MSISDN (0)
+mt_last() { mts "$1" | jq '[.[].n] | max // 0'; }
+
+# sms_say MSISDN TEXT: TEXT as an SMS from MSISDN; waits for the whole
+# answer (every part), whose text goes to $tmp/sms_last and whose
+# sms_msgs entry to $tmp/sms_last.json.
+sms_say()
+{
+    local m=$1 n0
+    n0=$(mt_last "$m")
+    [ "$(sms_mo "$m" "$2")" = 200 ] || return 1
+    answered() { sms_msgs "$m" "$n0" | jq -e 'any(.[]; .complete)' >/dev/null; }
+    poll 20 answered || return 1
+    sms_msgs "$m" "$n0" | jq -c '[.[] | select(.complete)][-1]' >"$tmp/sms_last.json"
+    jq -r .text "$tmp/sms_last.json" >"$tmp/sms_last"
+}
+
+# sms_dialogue MSISDN LOGFILE STEP...: a dialogue by SMS.  Each STEP is
+# "TEXT=>WANT": sends TEXT, waits for the whole answer and needs WANT in
+# it.  Each answer (sms_msgs entry plus .mo) is appended to LOGFILE.
+# Stops at the first answer that does not come or lacks WANT, and says
+# which.
+sms_dialogue()
+{
+    local m=$1 log=$2 step in want
+    shift 2
+    : >"$log"
+    for step in "$@"; do
+        in=${step%%=>*} want=${step#*=>}
+        sms_say "$m" "$in" || { say "sms $m: no answer to '$in'"; return 1; }
+        jq -c --arg in "$in" '. + {mo: $in}' "$tmp/sms_last.json" >>"$log"
+        grep -qF -- "$want" "$tmp/sms_last" || {
+            say "sms $m: '$in' got: $(head -c 300 "$tmp/sms_last")"
+            return 1
+        }
+    done
+}
 
 # The text of a screen and a reference in it.
 ref_of() { grep -oE '\b[0-9A-Z]{10}\b' | head -n 1; }
@@ -549,7 +620,126 @@ sql "UPDATE returnees SET status = 'rejected', reject_reason = 'NID mismatch' WH
 check "sms: অবস্থা after a rejection -> the reason, in Bangla" \
     status_sms "অবস্থা" "NID mismatch"
 
-# ---- 5. a dialogue dropped mid-way, resumed by a new dial ----------------------
+# ---- 5. a whole registration over SMS keywords ---------------------------------
+
+# One question per SMS, through Kannel's SMS bind and sendsms: in English
+# with REG, then in Bangla with নিবন্ধন and answers in Bangla digits (the
+# Bangla read-back is longer than one concatenated SMS: ৯৮ pages on).  Each
+# ends in one pending row with channel sms and the answers given, one
+# submission, and a last SMS with the reference (no separate confirmation:
+# on SMS the answer itself stays on the phone).
+sms_fields()
+{
+    sql "SELECT status, ref, name, sex, birth_year, division, district, country,
+        years_abroad, return_year, reason, education, skills, need, lang,
+        channel, nid_enc IS NOT NULL FROM returnees WHERE msisdn = '$1'"
+}
+subs_of() { sql "SELECT count(*), string_agg(ref || '/' || channel || '/' || lang, ',') FROM submissions WHERE msisdn = '$1' AND kind = '$2'"; }
+# parts_ok MSISDN SINCE CODING: every SMS part to MSISDN after SINCE has
+# data_coding CODING; with 8, its short_message less the UDH is two
+# octets for each character of the text the simulator decoded from it
+parts_ok()
+{
+    mts "$1" "$2" | jq -e --argjson dc "$3" '[.[] | select(.role == "sms")]
+        | length > 0 and all(.data_coding == $dc
+            and ($dc != 8 or .sm_length - ((.udh_hex // "") | length / 2) == 2 * (.text | length)))' \
+        >/dev/null
+}
+
+m10=8801711000110
+sms_en=("REG=>The government keeps your answers"
+    "1=>Please write your full name" "Abdul Malek=>Are you male or female?"
+    "1=>In which year were you born?" "1990=>Which division do you live in now?"
+    "3=>Which district do you live in?" "2=>Which country did you return from?"
+    "1=>How many years were you abroad?" "5=>In which year did you come back?"
+    "2024=>Why did you come back?" "1=>How far did you study?"
+    "4=>What work can you do?" "2 5 9=>What do you need most now?"
+    "3=>which number will you give?" "1=>Please write your NID number."
+    "1234567890=>Please check your answers:" "1=>Your reference is")
+sms_dialogue "$m10" "$tmp/s10" "${sms_en[@]}"
+check "sms reg en: REG and ${#sms_en[@]} answers by SMS, each the next question" [ $? = 0 ]
+check "sms reg en: the read-back has every answer" \
+    eval 'jq -r "select(.mo == \"1234567890\") | .text" "$tmp/s10" |
+        grep -qF "Name: Abdul Malek
+Sex: Male
+Birth year: 1990
+Division: Dhaka
+District: Faridpur
+Country: Saudi Arabia
+Years abroad: 5
+Year returned: 2024
+Reason: Contract ended
+Education: SSC or Dakhil
+Skills: Construction worker, Welder, Machine operator
+Main need: Skills training
+ID: National ID card (NID)
+NID: 1234567890"'
+check "sms reg en: every part went with data_coding 0" parts_ok "$m10" 0 0
+ref10=$(tail -n 1 "$tmp/s10" | jq -r .text | ref_of)
+check "sms reg en: the last SMS gives a reference (${ref10:-none})" [ -n "$ref10" ]
+poll 10 row_is "$m10" "pending|$ref10|Abdul Malek|sms|en"
+check "sms reg en: one pending row, channel sms, the answers given ($(sms_fields "$m10"))" \
+    [ "$(sms_fields "$m10")" = "pending|$ref10|Abdul Malek|m|1990|C|BD-15|SA|5|2024|contract_end|ssc|{construction,welder,machine}|training|en|sms|t" ]
+check "sms reg en: one submission ($(subs_of "$m10" register))" \
+    [ "$(subs_of "$m10" register)" = "1|$ref10/sms/en" ]
+check "sms reg en: one SMS for each message sent, only the last with the reference" \
+    eval '[ "$(sms_msgs "$m10" | jq "length")" = ${#sms_en[@]} ] &&
+        [ "$(sms_msgs "$m10" | jq --arg r "$ref10" "[.[] | select(.text | contains(\$r))] | length")" = 1 ]'
+
+m11=8801711000111
+n11=$(mt_last "$m11")
+sms_bn=("নিবন্ধন=>কাজ, ঋণ, প্রশিক্ষণ দিতে সরকার তথ্য রাখবে"
+    "১=>আপনার পুরো নাম লিখুন" "রহিমা বেগম=>আপনি পুরুষ না নারী?"
+    "২=>আপনার জন্ম কোন সালে?" "১৯৯০=>এখন কোন বিভাগে থাকেন?"
+    "৩=>কোন জেলায় থাকেন?" "২=>কোন দেশ থেকে ফিরেছেন?"
+    "১=>বিদেশে কত বছর?" "৫=>কোন সালে দেশে ফিরেছেন?"
+    "২০২৪=>কেন দেশে ফিরেছেন?" "১=>কতদূর পড়াশোনা করেছেন?"
+    "৪=>কী কাজ পারেন?" "২ ৫ ৯=>এখন কী সবচেয়ে দরকার?"
+    "৩=>কোন পরিচয়পত্রের নম্বর দেবেন?" "১=>এনআইডি নম্বর লিখুন"
+    "১২৩৪৫৬৭৮৯০=>নাম: রহিমা বেগম" "৯৮=>এনআইডি: 1234567890"
+    "১=>রেফারেন্স নম্বর")
+sms_dialogue "$m11" "$tmp/s11" "${sms_bn[@]}"
+check "sms reg bn: নিবন্ধন and ${#sms_bn[@]} answers in Bangla digits, each the next question" [ $? = 0 ]
+check "sms reg bn: data_coding 8 on every part, UCS-2 text (2 octets a character)" \
+    parts_ok "$m11" "$n11" 8
+check "sms reg bn: the read-back came over two SMS (৯৮ for more), every answer in it" \
+    eval 'jq -rs "map(select(.mo == \"১২৩৪৫৬৭৮৯০\" or .mo == \"৯৮\") | .text) | join(\"\n\")" "$tmp/s11" |
+        grep -c -e "লিঙ্গ: নারী" -e "জেলা: ফরিদপুর" -e "বিদেশ: সৌদি আরব" -e "দক্ষতা: নির্মাণ শ্রমিক, ওয়েল্ডার, মেশিন অপারেটর" -e "সবচেয়ে দরকার: কাজের প্রশিক্ষণ" |
+        grep -qx 5'
+ref11=$(tail -n 1 "$tmp/s11" | jq -r .text | ref_of)
+check "sms reg bn: the last SMS gives a reference (${ref11:-none})" [ -n "$ref11" ]
+poll 10 row_is "$m11" "pending|$ref11|রহিমা বেগম|sms|bn"
+check "sms reg bn: one pending row, channel sms, the answers given ($(sms_fields "$m11"))" \
+    [ "$(sms_fields "$m11")" = "pending|$ref11|রহিমা বেগম|f|1990|C|BD-15|SA|5|2024|contract_end|ssc|{construction,welder,machine}|training|bn|sms|t" ]
+check "sms reg bn: one submission ($(subs_of "$m11" register))" \
+    [ "$(subs_of "$m11" register)" = "1|$ref11/sms/bn" ]
+check "sms reg bn: one SMS for each message sent, only the last with the reference" \
+    eval '[ "$(sms_msgs "$m11" | jq "length")" = ${#sms_bn[@]} ] &&
+        [ "$(sms_msgs "$m11" | jq --arg r "$ref11" "[.[] | select(.text | contains(\$r))] | length")" = 1 ]'
+
+# SKILL (and দক্ষতা) for the numbers just registered, after an officer
+# verified them: the skills on the row change, one update_skills
+# submission each.
+sql "UPDATE returnees SET status = 'verified' WHERE msisdn IN ('$m10', '$m11')" >/dev/null
+skills_of() { sql "SELECT status, array_to_string(skills, ' ') FROM returnees WHERE msisdn = '$1'"; }
+sms_dialogue "$m10" "$tmp/s10k" "SKILL=>What work can you do?" \
+    "1 15=>Skills: Mason, Hotel service" "1=>Your skills are updated"
+check "sms skill en: SKILL, the skills, confirm -> updated" [ $? = 0 ]
+check "sms skill en: the row has the new skills ($(skills_of "$m10"))" \
+    [ "$(skills_of "$m10")" = "verified|mason hotel" ]
+check "sms skill en: one update_skills submission" \
+    [ "$(subs_of "$m10" update_skills | cut -d'|' -f1)" = 1 ]
+n11=$(mt_last "$m11")
+sms_dialogue "$m11" "$tmp/s11k" "দক্ষতা=>কী কাজ পারেন?" \
+    "১ ৩=>দক্ষতা: রাজমিস্ত্রি, ইলেকট্রিশিয়ান" "১=>দক্ষতার তথ্য বদলানো হয়েছে"
+check "sms skill bn: দক্ষতা, the skills in Bangla digits, confirm -> updated" [ $? = 0 ]
+check "sms skill bn: data_coding 8 on every part" parts_ok "$m11" "$n11" 8
+check "sms skill bn: the row has the new skills ($(skills_of "$m11"))" \
+    [ "$(skills_of "$m11")" = "verified|mason electrician" ]
+check "sms skill bn: one update_skills submission" \
+    [ "$(subs_of "$m11" update_skills | cut -d'|' -f1)" = 1 ]
+
+# ---- 6. a dialogue dropped mid-way, resumed by a new dial ----------------------
 
 # The caller stops answering after the name (the network drops the call:
 # no more deliver_sm in that session); a new dial, with a new session
@@ -579,7 +769,7 @@ check "drop: 2 (start again) goes back to the main menu, in the caller's languag
     grep -q "What do you want to do" <<<"$(jq -r .text <<<"$r")"
 check "drop: no row for the abandoned form" [ "$(rows "$m9")" = 0 ]
 
-# ---- 6. remigate SIGKILLed mid-dialogue -----------------------------------------
+# ---- 7. remigate SIGKILLed mid-dialogue -----------------------------------------
 
 # kill_remigate: SIGKILL to remigate and its workers, as in a crash; true
 # once it is gone (the shell's "Killed" notice is kept out of the output)
@@ -657,7 +847,7 @@ check "kill at confirmation: never a returnee without its submission or the othe
 check "kill at confirmation: each of the 5 callers ends with exactly one pending row and one submission" \
     [ $lost = 0 ]
 
-# ---- 7. bearerbox restarted mid-dialogue --------------------------------------
+# ---- 8. bearerbox restarted mid-dialogue --------------------------------------
 
 m6=8801711000106
 STOP_AFTER=1 dial "$m6" 70 "$tmp/d6" 2 1 1 "Nasrin Akter"
