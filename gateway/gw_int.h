@@ -178,6 +178,7 @@ struct gw_act_result {
     char ref[32];     /* the reference to show ("" if none) */
     char outcome[32]; /* status_lookup: pending|verified|rejected; "" */
     char reason[128]; /* status_lookup, rejected: the officer's reason */
+    char lang[12];    /* status_lookup: the record's language; "" */
 };
 
 typedef void gw_act_cb(const struct gw_act_result *res, void *arg);

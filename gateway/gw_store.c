@@ -53,6 +53,7 @@ struct gw_act {
     char action[32];
     char ref[32];
     char msisdn[GW_MSISDN_MAX];
+    char lang[12]; /* status_lookup: the record's language */
     char *record;
     size_t len;
     gw_act_cb *cb;
@@ -83,6 +84,7 @@ gw_act_answer(struct gw_act *a, enum gw_act_status st, const char *ref,
     snprintf(res.ref, sizeof(res.ref), "%s", ref ? ref : "");
     snprintf(res.outcome, sizeof(res.outcome), "%s", outcome ? outcome : "");
     snprintf(res.reason, sizeof(res.reason), "%s", reason ? reason : "");
+    snprintf(res.lang, sizeof(res.lang), "%s", a->lang);
     a->cb(&res, a->arg);
 }
 
@@ -201,10 +203,11 @@ gw_act_status(int status, const struct store_result *res, void *arg)
 {
     struct gw_act *a = arg;
     a->in_store = 0;
-    if (status == STORE_OK)
+    if (status == STORE_OK) {
+        snprintf(a->lang, sizeof(a->lang), "%s", res->lang);
         gw_act_answer(a, GW_ACT_DONE, res->ref,
                       store_rec_status_name(res->status), res->reject_reason);
-    else if (status == STORE_ENOTFOUND || status == STORE_ENOTREGISTERED)
+    } else if (status == STORE_ENOTFOUND || status == STORE_ENOTREGISTERED)
         gw_act_answer(a, GW_ACT_NOT_REGISTERED, NULL, NULL, NULL);
     else {
         if (!a->answered) gw_metric_inc(GW_M_POSTGRES_ERRORS, NULL, NULL);

@@ -571,30 +571,42 @@ gw_sms_optout_cb(int status, void *arg)
     gw_step_reply(s, s->out.text, s->out.enc, 1);
 }
 
-/* An SMS: STOP and START (and their Bangla words) switch programme
- * notices off and on; a keyword starts its flow; HELP (or anything outside a
- * dialogue) gets the help text; otherwise it answers the open question.
- * One question per SMS, the session kept for sessions.sms_ttl. */
+/* The language of an SMS answer, one rule for every keyword (STOP,
+ * START, HELP, REG, SKILL, STATUS, their Bangla words) and for the help
+ * text sent outside a dialogue: the language of the caller's SMS session
+ * (chosen or given in the last sessions.sms_ttl), else known (the
+ * language of the caller's record; NULL: none), else the script of the
+ * first word: Bangla (anything outside ASCII) -> "bn", a Latin letter ->
+ * "en", neither (digits, "?", nothing) -> "" (the flows' default). */
+static const char *
+gw_sms_lang(const struct flow_state *st, const char *known, const char *word)
+{
+    if (st->flags & FLOW_SF_LANG) return st->lang;
+    if (known != NULL && known[0] != '\0') return known;
+    int letter = 0;
+    for (const unsigned char *p = (const unsigned char *)word; *p; p++) {
+        if (*p >= 0x80) return "bn";
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')) letter = 1;
+    }
+    return letter ? "en" : "";
+}
+
+/* An SMS, once the language on record is known (known: NULL when the
+ * caller has none, or it could not be read): STOP and START (and their
+ * Bangla words) switch programme notices off and on; a keyword starts its
+ * flow; HELP (or anything outside a dialogue) gets the help text;
+ * otherwise it answers the open question.  One question per SMS, the
+ * session kept for sessions.sms_ttl. */
 static void
-gw_sms_run(struct gw_step *s)
+gw_sms_answer(struct gw_step *s, const char *known)
 {
     static const char *const help[] = {"HELP", "সাহায্য", "?", NULL};
     static const char *const stop[] = {"STOP", "বন্ধ", NULL};
     static const char *const start[] = {"START", "চালু", NULL};
     const struct flow_set *set = s->flows->set;
-    struct gw_env *e = &s->env;
     struct flow_ctx ctx = {.now = s->now};
     randombytes_buf(ctx.nonce, sizeof(ctx.nonce));
 
-    if (s->mo[0] && strcmp(e->mo, s->mo) == 0) {
-        /* Kannel delivered this MO twice: the answer went out already */
-        gw_metric_inc(GW_M_DUPLICATES, "sms", NULL);
-        GW_RLOG(GW_LEVEL_INFO, s->r, 0, "duplicate SMS: not answered again");
-        gw_flows_unref(s->flows);
-        s->flows = NULL;
-        gw_reply_text(s->r, 200, "text/plain; charset=utf-8", "");
-        return;
-    }
     char norm[FLOW_INPUT_MAX + 1], word[FLOW_INPUT_MAX + 1];
     if (s->input_len > FLOW_INPUT_MAX ||
         flow_text_normalise(s->input, s->input_len, 1, norm, sizeof(norm)) < 0)
@@ -602,13 +614,12 @@ gw_sms_run(struct gw_step *s)
     size_t wl = strcspn(norm, " ");
     memcpy(word, norm, wl);
     word[wl] = '\0';
-    int ascii = 1;
-    for (size_t i = 0; i < wl; i++)
-        ascii &= (unsigned char)word[i] < 0x80;
 
-    if (!ascii) snprintf(s->st.lang, sizeof(s->st.lang), "bn");
+    char lang[FLOW_LANG_MAX];
+    snprintf(lang, sizeof(lang), "%s", gw_sms_lang(&s->st, known, word));
     int out = gw_sms_word(word, stop) ? 1 : gw_sms_word(word, start) ? 0 : -1;
     if (out >= 0) {
+        snprintf(s->st.lang, sizeof(s->st.lang), "%s", lang);
         s->optout = out;
         if (gw_sms_optout(s->u->srv, s->msisdn, out, gw_sms_optout_cb, s) !=
             0) {
@@ -620,23 +631,53 @@ gw_sms_run(struct gw_step *s)
     const char *kw = wl ? flow_keyword(set, word) : NULL;
     int live = s->st.flow[0] && !(s->st.flags & FLOW_SF_DONE);
     if (kw != NULL) {
-        const char *lang = !ascii                         ? "bn"
-                           : (s->st.flags & FLOW_SF_LANG) ? s->st.lang
-                                                          : "en";
-        char keep[FLOW_LANG_MAX];
-        snprintf(keep, sizeof(keep), "%s", lang);
         memset(&s->st, 0, sizeof(s->st));
-        flow_start(set, &s->st, kw, keep, FLOW_CH_SMS, &ctx, &s->out);
+        flow_start(set, &s->st, kw, lang, FLOW_CH_SMS, &ctx, &s->out);
         s->st.flags |= FLOW_SF_LANG;
         gw_metric_inc(GW_M_SESSIONS, "started", NULL);
     } else if (!live || gw_sms_word(word, help)) {
-        flow_render_message(set, s->st.lang, FLOW_CH_SMS, "sms_help", &s->out);
+        flow_render_message(set, lang, FLOW_CH_SMS, "sms_help", &s->out);
         gw_step_reply(s, s->out.text, s->out.enc, 1);
         return;
     } else {
         flow_step(set, &s->st, s->input, s->input_len, &ctx, &s->out);
     }
     gw_step_finish(s);
+}
+
+/* The caller's record looked up for its language. */
+static void
+gw_sms_lang_cb(const struct gw_act_result *res, void *arg)
+{
+    struct gw_step *s = arg;
+    gw_sms_answer(s, res->status == GW_ACT_DONE ? res->lang : NULL);
+}
+
+/* An SMS: a repeat of one already answered is dropped; without a language
+ * in the caller's SMS session, the record's is looked up first (when there
+ * is a database). */
+static void
+gw_sms_run(struct gw_step *s)
+{
+    struct gw_env *e = &s->env;
+    if (s->mo[0] && strcmp(e->mo, s->mo) == 0) {
+        /* Kannel delivered this MO twice: the answer went out already */
+        gw_metric_inc(GW_M_DUPLICATES, "sms", NULL);
+        GW_RLOG(GW_LEVEL_INFO, s->r, 0, "duplicate SMS: not answered again");
+        gw_flows_unref(s->flows);
+        s->flows = NULL;
+        gw_reply_text(s->r, 200, "text/plain; charset=utf-8", "");
+        return;
+    }
+    if ((s->st.flags & FLOW_SF_LANG) || s->u->cfg->pg_dsn[0] == '\0') {
+        gw_sms_answer(s, NULL);
+        return;
+    }
+    char rec[GW_MSISDN_MAX + 16];
+    int n = snprintf(rec, sizeof(rec), "{\"msisdn\":\"%s\"}", s->msisdn);
+    if (gw_action_run(s->u->srv, "status_lookup", rec, (size_t)n,
+                      gw_sms_lang_cb, s) != 0)
+        gw_sms_answer(s, NULL);
 }
 
 /* Run the engine on the envelope just read. */

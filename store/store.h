@@ -84,6 +84,7 @@ struct store_result {
     int duplicate;                /* submit: already stored under this key */
     enum store_rec_status status; /* submit, status: the record's status */
     const char *reject_reason;    /* status: when rejected, else "" */
+    const char *lang;             /* status: the record's language, or "" */
     int id_shared;                /* submit: other records with the same NID or
                                      passport (duplicate check, by keyed hash) */
     const char *errstr;           /* on failure: a short text without personal
@@ -133,8 +134,9 @@ const char *store_errstr(const struct store *s);
 int store_submit(struct store *s, const char *record_json, size_t len,
                  store_submit_cb *cb, void *arg);
 
-/* The record of msisdn (E.164 digits, borrowed): res->status, ->ref and
- * ->reject_reason, or STORE_ENOTFOUND.  Fails now like store_submit(). */
+/* The record of msisdn (E.164 digits, borrowed): res->status, ->ref,
+ * ->reject_reason and ->lang, or STORE_ENOTFOUND.  Fails now like
+ * store_submit(). */
 int store_status(struct store *s, const char *msisdn, store_status_cb *cb,
                  void *arg);
 

@@ -126,7 +126,8 @@ static const struct store_sql {
          1},
     [STORE_SQL_STATUS] =
         {"remigate_status",
-         "SELECT status, coalesce(ref, ''), coalesce(reject_reason, '')"
+         "SELECT status, coalesce(ref, ''), coalesce(reject_reason, ''),"
+         " coalesce(lang, '')"
          " FROM returnees WHERE msisdn = $1",
          1},
     [STORE_SQL_PING] = {"remigate_ping", "SELECT pg_sleep($1::int / 1000.0)",
@@ -186,7 +187,7 @@ struct store_req {
     /* result */
     int duplicate, id_shared;
     enum store_rec_status rstatus;
-    char ref_out[24], reason[256], errstr[160];
+    char ref_out[24], reason[256], lang_out[12], errstr[160];
 };
 
 TAILQ_HEAD(store_req_list, store_req);
@@ -325,6 +326,7 @@ store_req_complete(struct store_req *r)
     res.duplicate = r->duplicate;
     res.status = r->rstatus;
     res.reject_reason = r->reason;
+    res.lang = r->lang_out;
     res.id_shared = r->id_shared;
     res.errstr = status == 0    ? ""
                  : r->errstr[0] ? r->errstr
@@ -922,6 +924,8 @@ store_req_advance(struct store_conn *c, struct store_req *r, PGresult *res)
                          PQgetvalue(res, 0, 1));
                 snprintf(r->reason, sizeof(r->reason), "%s",
                          PQgetvalue(res, 0, 2));
+                snprintf(r->lang_out, sizeof(r->lang_out), "%s",
+                         PQgetvalue(res, 0, 3));
             }
         }
         store_req_finish(c, r);

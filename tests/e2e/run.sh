@@ -20,7 +20,9 @@
 #   3. deliver_sm duplicated by the SMSC (mid-dialogue and on the final
 #      answer) changes nothing: one row, right answers, one confirmation;
 #   4. SMS keyword REG: the questions come back as SMS through sendsms;
-#      STOP and চালু (START) are recorded in sms_optout and answered; HELP;
+#      STOP and চালু (START) are recorded in sms_optout and answered in the
+#      session's language; HELP; STATUS and অবস্থা after an officer's
+#      decision, in the language of the record;
 #   5. a whole registration by SMS keywords through Kannel, in English
 #      (REG) and in Bangla (নিবন্ধন, answers in Bangla digits): each answer
 #      gets the next question (concatenated parts joined), the read-back
@@ -599,8 +601,8 @@ check "sms: no row yet" [ "$(rows "$m4")" = 0 ]
 optout() { sql "SELECT opted_out FROM sms_optout WHERE msisdn = '$m4'"; }
 check "sms: STOP -> told no more programme SMS" sms_step "no more SMS" STOP
 check "sms: ... and the number is opted out" [ "$(optout)" = t ]
-check "sms: চালু (START in Bangla) -> told in Bangla they come again" \
-    sms_step "আবার পাবেন" "চালু"
+check "sms: চালু (START in Bangla) -> told they come again, in the session's language (English)" \
+    sms_step "You will get SMS about programmes again" "চালু"
 check "sms: ... and the number is opted back in" [ "$(optout)" = f ]
 check "sms: HELP -> the list of words" sms_step "Send REG to register" HELP
 
@@ -614,8 +616,8 @@ status_sms() {
     mts "$m1" | jq -r '[.[] | select(.role == "sms")][-1].text' >"$tmp/sms_last"
     grep -qF -- "$2" "$tmp/sms_last"
 }
-check "sms: STATUS after the officer verified -> verified" \
-    status_sms STATUS "registration is verified"
+check "sms: STATUS after the officer verified -> verified, in the record's language (Bangla)" \
+    status_sms STATUS "আপনার নিবন্ধন যাচাই হয়েছে"
 sql "UPDATE returnees SET status = 'rejected', reject_reason = 'NID mismatch' WHERE msisdn = '$m1'" >/dev/null
 check "sms: অবস্থা after a rejection -> the reason, in Bangla" \
     status_sms "অবস্থা" "NID mismatch"

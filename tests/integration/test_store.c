@@ -36,7 +36,7 @@ static struct {
 struct outcome {
     int calls, status, duplicate, id_shared;
     enum store_rec_status rstatus;
-    char ref[32], reason[128];
+    char ref[32], reason[128], lang[12];
 };
 
 static void
@@ -52,6 +52,7 @@ on_result(int status, const struct store_result *res, void *arg)
     o->rstatus = res->status;
     snprintf(o->ref, sizeof(o->ref), "%s", res->ref);
     snprintf(o->reason, sizeof(o->reason), "%s", res->reject_reason);
+    snprintf(o->lang, sizeof(o->lang), "%s", res->lang ? res->lang : "");
 }
 
 static long
@@ -668,6 +669,7 @@ test_status_lookup(void **state)
     assert_int_equal(o.rstatus, STORE_REC_REJECTED);
     assert_string_equal(o.reason, "photo of NID unreadable");
     assert_string_equal(o.ref, "RA30000000");
+    assert_string_equal(o.lang, "bn"); /* the registration's language */
 
     memset(&o, 0, sizeof(o));
     assert_int_equal(store_status(s, "8801999999999", on_result, &o), 0);
