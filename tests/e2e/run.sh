@@ -40,7 +40,10 @@
 #      both there or both absent, and every caller ends (dialling again
 #      when needed) with exactly one of each;
 #   8. bearerbox and smsbox restarted mid-dialogue: both binds come back,
-#      the caller's next answer goes on, and a later registration lands.
+#      the caller's next answer goes on, and a later registration lands;
+#   9. once all of the above is stopped, tests/e2e/stack.sh (scripts/stack
+#      up, its stack.env, status, a dial, down, up --no-kannel), counted in
+#      the same total.
 # Prints "e2e: N passed, N failed"; exits non-zero when something failed.
 # Everything it started is stopped on exit (by PID); E2E_KEEP=1 keeps the
 # temporary directory (logs) and prints where it is.
@@ -886,5 +889,21 @@ if [ $failed -gt 0 ]; then
     show_tail "$tmp/remigate.log" "$RUN_DIR/smsbox.log"
 fi
 if [ "${E2E_KEEP:-0}" = 1 ]; then say "kept $tmp"; fi
+
+# ---- 9. scripts/stack (tests/e2e/stack.sh) ----------------------------------------
+
+# once this run's own servers are stopped; its counts go into this total
+cleanup
+say "tests/e2e/stack.sh"
+while IFS= read -r line; do
+    echo "$line"
+    case $line in
+    "stack: "*" passed, "*" failed")
+        set -- $line
+        passed=$((passed + $2)) failed=$((failed + $4)) stack_seen=1
+        ;;
+    esac
+done < <(bash "$here/stack.sh" 2>&1 </dev/null)
+[ "${stack_seen:-0}" = 1 ] || not_ok "tests/e2e/stack.sh printed no summary"
 summary
 [ $failed -eq 0 ] && [ $passed -gt 0 ]
