@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # tests/e2e/stack.sh -- scripts/stack from the outside, in a temporary
 # STACK_DIR (a developer's ./var is never touched):
-#   1. `scripts/stack up` ends in time with exit 0 and writes stack.env with
+#   1. `scripts/stack up` (with bind passwords and SMSC ports of another
+#      Kannel in the environment, which it must not take) ends in time
+#      with exit 0 and writes stack.env with
 #      the keys of the contract (REMIGATE_URL, REDIS_URL, PG_DSN,
 #      KANNEL_SENDSMS_URL, SMSC_PORT, SMSC_CONTROL_URL, ...);
 #   2. each address answers: remigate /healthz 200 naming Redis and
@@ -66,6 +68,10 @@ dir=$(mktemp -d /tmp/remigate-stack.XXXXXX) || {
 }
 chmod 755 "$dir"
 export STACK_DIR=$dir
+# The caller's environment must not reach the stack's parts (the e2e suite
+# runs this with its own Kannel settings exported): some that would break
+# the binds if scripts/stack let them through.
+export USSD_PW=not-this SMS_PW=not-this USSD_PORT=1 SMS_PORT=1 SMSC_HOST=192.0.2.1
 
 finish()
 {
