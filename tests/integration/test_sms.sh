@@ -152,8 +152,8 @@ expect "record en: সাহায্য -> English" "$(sms $p সাহায�
 expect "record en: অবস্থা -> English, the record's status" "$(sms $p অবস্থা)" 0 "waiting for an officer"
 expect "record en: দক্ষতা -> English" "$(sms $p দক্ষতা)" 0 "What work can you do?"
 
-check_log() { ! grep -q -e 'assert:' -e 'libevent:' "$tmp/log"; }
-if check_log; then ok "no assert or libevent error in the log"; else bad "assert or libevent error in the log"; fi
+check_log() { ! grep -qE 'assert:|libevent:|runtime error:|Sanitizer' "$tmp/log"; }
+if check_log; then ok "no assert, libevent or sanitizer report in the log"; else bad "assert, libevent or sanitizer report in the log"; fi
 kill -TERM "$pid"
 wait "$pid"
 rc=$?
