@@ -50,7 +50,7 @@ say() { echo "# $*"; }
 summary() { echo "stack: $passed passed, $failed failed"; }
 
 # Short pause between polls without a sleep process.
-pause() { read -r -t "${1:-0.1}" <> <(:) 2>/dev/null || true; }
+pause() { read -r -t 0.1 <> <(:) 2>/dev/null || true; }
 poll()
 {
     local end=$((SECONDS + $1))
@@ -161,6 +161,7 @@ check "postgres: psql on PG_DSN sees the migrated tables (${tables:-none} of 5)"
 check "simulator: $ctl/health answers, both SMPP binds up" \
     eval 'curl -s --max-time 5 "$ctl/health" | jq -e ".up and .ussd_binds >= 1 and .sms_binds >= 1" >/dev/null'
 check "simulator: SMPP port $smsc_port listens" listening "$smsc_port"
+# shellcheck disable=SC2034 # used in the eval below
 admin_pass=$(sed -nE 's/^status-password = "(.*)"$/\1/p' "$dir/kannel.conf" 2>/dev/null)
 check "kannel: the status page answers with the password, both SMSC binds online" \
     eval 'curl -s --max-time 5 "$admin/status.txt?password=$admin_pass" |

@@ -15,7 +15,7 @@
 # starts its own (tests/lib/servers.sh) when run alone.  Prints
 # "sms: N passed, N failed".
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
 pass=0 fail=0
