@@ -74,15 +74,6 @@ flow_page_limit(const struct flow_set *set, enum flow_channel ch,
     return enc == FLOW_ENC_GSM7 ? p->gsm7 : p->ucs2;
 }
 
-static int
-flow_screen_fits(const struct flow_set *set, enum flow_channel ch,
-                 const struct flow_screen *sc)
-{
-    enum flow_enc enc;
-    unsigned u = flow_screen_units(sc, &enc);
-    return !sc->overflow && u <= flow_page_limit(set, ch, enc);
-}
-
 static void
 flow_out_set(const struct flow_set *set, enum flow_channel ch,
              const struct flow_screen *sc, struct flow_out *out)
@@ -156,15 +147,10 @@ struct flow_meas {
 static void
 flow_meas_of(const char *s, struct flow_meas *m)
 {
-    enum flow_enc enc;
-    unsigned u;
     m->present = s != NULL && s[0] != '\0';
     if (!m->present) return;
     m->bytes = strlen(s);
-    flow_text_measure(s, m->bytes, &enc, &u);
-    m->gsm = enc == FLOW_ENC_GSM7;
-    m->septets = flow_text_units(s, m->bytes, FLOW_ENC_GSM7);
-    m->ucs2 = flow_text_units(s, m->bytes, FLOW_ENC_UCS2);
+    m->gsm = flow_text_scan(s, m->bytes, &m->septets, &m->ucs2);
 }
 
 struct flow_pager_meas {
@@ -193,6 +179,18 @@ flow_sum_add(struct flow_sum *t, const struct flow_meas *m)
     t->gsm &= m->gsm;
 }
 
+/* Would the lines added up in t fit on one page (and in a screen's
+ * buffer)? */
+static int
+flow_sum_fits(const struct flow_set *set, enum flow_channel ch,
+              const struct flow_sum *t)
+{
+    unsigned units = t->gsm ? t->septets : t->ucs2;
+    return t->bytes < FLOW_TEXT_MAX &&
+           units <=
+               flow_page_limit(set, ch, t->gsm ? FLOW_ENC_GSM7 : FLOW_ENC_UCS2);
+}
+
 /* Would flow_pager_build(pg, page, from, to) fit?  The same lines, added
  * up instead of built and measured. */
 static int
@@ -208,10 +206,7 @@ flow_pager_fits(const struct flow_set *set, enum flow_channel ch,
     if (last && pg->foot_last) flow_sum_add(&t, &pm->foot);
     if (!last) flow_sum_add(&t, &pm->more);
     if (page > 0 || pg->back_first) flow_sum_add(&t, &pm->back);
-    unsigned units = t.gsm ? t.septets : t.ucs2;
-    return t.bytes < FLOW_TEXT_MAX &&
-           units <=
-               flow_page_limit(set, ch, t.gsm ? FLOW_ENC_GSM7 : FLOW_ENC_UCS2);
+    return flow_sum_fits(set, ch, &t);
 }
 
 /* Cut the items into pages: each page takes as many items as fit.  Fills
@@ -560,6 +555,9 @@ struct flow_rb {
     const struct flow_node *nodes[FLOW_ANSWERS_MAX];
     size_t n;
     int lines; /* add read-back lines to the pager */
+    /* the pager's fixed lines, measured at the first read-back line */
+    int measured;
+    struct flow_meas head, more, back, foot;
 };
 
 static int
@@ -579,23 +577,32 @@ flow_rb_add(struct flow_rb *rb, const char *line)
 {
     const struct flow_view *v = rb->v;
     struct flow_pager *pg = rb->pg;
-    struct flow_screen sc;
     const char *p = line;
     char part[FLOW_VALUE_MAX * 2];
+    if (!rb->measured) {
+        flow_meas_of(pg->head, &rb->head);
+        flow_meas_of(pg->more, &rb->more);
+        flow_meas_of(pg->back, &rb->back);
+        flow_meas_of(pg->foot_last, &rb->foot);
+        rb->measured = 1;
+    }
     for (int guard = 0; *p && guard < 16; guard++) {
         size_t len = strlen(p), cut = len;
         for (;;) {
+            struct flow_meas pm;
             snprintf(part, sizeof(part), "%.*s", (int)cut, p);
+            flow_meas_of(part, &pm);
             /* it must fit on a last page (with the foot) and on any other
-             * page (with "more") */
+             * page (with "more"); the lines are added up as the pager
+             * does, not built and measured */
             int fits = 1;
             for (int last = 0; last < 2; last++) {
-                flow_screen_reset(&sc);
-                if (pg->n == 0 && pg->head) flow_screen_line(&sc, pg->head);
-                flow_screen_line(&sc, part);
-                flow_screen_line(&sc, last ? pg->foot_last : pg->more);
-                flow_screen_line(&sc, pg->back);
-                fits &= flow_screen_fits(v->set, v->ch, &sc);
+                struct flow_sum t = {.gsm = 1};
+                if (pg->n == 0) flow_sum_add(&t, &rb->head);
+                flow_sum_add(&t, &pm);
+                flow_sum_add(&t, last ? &rb->foot : &rb->more);
+                flow_sum_add(&t, &rb->back);
+                fits &= flow_sum_fits(v->set, v->ch, &t);
             }
             if (fits || cut <= 1) break;
             /* back off to the start of the previous code point */

@@ -29,6 +29,13 @@ int flow_utf8_next(const char *s, size_t len, size_t *i, uint32_t *cp);
  * invalid UTF-8 counts one. */
 unsigned flow_text_units(const char *s, size_t len, enum flow_enc enc);
 
+/* One pass over s[0..len) (s may be NULL when len is 0): its size in
+ * septets and in UTF-16 code units, counted as flow_text_units() does, and
+ * 1 if every character is in GSM 03.38 (what flow_text_measure() decides
+ * the encoding by), else 0. */
+int flow_text_scan(const char *s, size_t len, unsigned *septets,
+                   unsigned *ucs2);
+
 /* Where cp is in GSM 03.38: 1 in the default alphabet, 2 in the extension
  * table (sent as escape + character), 0 not at all. */
 int flow_gsm7_char(uint32_t cp);

@@ -84,21 +84,37 @@ static const uint16_t flow_gsm7_basic[] = {
     0x03A6, /* Φ */ 0x03A8, /* Ψ */ 0x03A9,                 /* Ω */
 };
 
+/* GSM 03.38 for ASCII: 1 default alphabet, 2 extension table, 0 none
+ * (controls other than LF, CR and FF, DEL, and the backtick GSM lacks). */
+static const unsigned char flow_gsm7_ascii[128] = {
+    ['\n'] = 1, ['\r'] = 1, ['\f'] = 2, [' '] = 1,  ['!'] = 1,  ['"'] = 1,
+    ['#'] = 1,  ['$'] = 1,  ['%'] = 1,  ['&'] = 1,  ['\''] = 1, ['('] = 1,
+    [')'] = 1,  ['*'] = 1,  ['+'] = 1,  [','] = 1,  ['-'] = 1,  ['.'] = 1,
+    ['/'] = 1,  ['0'] = 1,  ['1'] = 1,  ['2'] = 1,  ['3'] = 1,  ['4'] = 1,
+    ['5'] = 1,  ['6'] = 1,  ['7'] = 1,  ['8'] = 1,  ['9'] = 1,  [':'] = 1,
+    [';'] = 1,  ['<'] = 1,  ['='] = 1,  ['>'] = 1,  ['?'] = 1,  ['@'] = 1,
+    ['A'] = 1,  ['B'] = 1,  ['C'] = 1,  ['D'] = 1,  ['E'] = 1,  ['F'] = 1,
+    ['G'] = 1,  ['H'] = 1,  ['I'] = 1,  ['J'] = 1,  ['K'] = 1,  ['L'] = 1,
+    ['M'] = 1,  ['N'] = 1,  ['O'] = 1,  ['P'] = 1,  ['Q'] = 1,  ['R'] = 1,
+    ['S'] = 1,  ['T'] = 1,  ['U'] = 1,  ['V'] = 1,  ['W'] = 1,  ['X'] = 1,
+    ['Y'] = 1,  ['Z'] = 1,  ['['] = 2,  ['\\'] = 2, [']'] = 2,  ['^'] = 2,
+    ['_'] = 1,  ['a'] = 1,  ['b'] = 1,  ['c'] = 1,  ['d'] = 1,  ['e'] = 1,
+    ['f'] = 1,  ['g'] = 1,  ['h'] = 1,  ['i'] = 1,  ['j'] = 1,  ['k'] = 1,
+    ['l'] = 1,  ['m'] = 1,  ['n'] = 1,  ['o'] = 1,  ['p'] = 1,  ['q'] = 1,
+    ['r'] = 1,  ['s'] = 1,  ['t'] = 1,  ['u'] = 1,  ['v'] = 1,  ['w'] = 1,
+    ['x'] = 1,  ['y'] = 1,  ['z'] = 1,  ['{'] = 2,  ['|'] = 2,  ['}'] = 2,
+    ['~'] = 2,
+};
+
 int
 flow_gsm7_char(uint32_t cp)
 {
     size_t lo = 0, hi = sizeof(flow_gsm7_basic) / sizeof(flow_gsm7_basic[0]);
 
-    if (cp < 0x80) {
-        if (cp == '\n' || cp == '\r') return 1;
-        if (cp == '\f') return 2;
-        if (cp < 0x20 || cp == 0x7F || cp == '`')
-            return 0; /* controls, and the backtick GSM lacks */
-        if (memchr("[\\]^{|}~", (int)cp, 8) != NULL) return 2;
-        return 1;
-    }
+    if (cp < 0x80) return flow_gsm7_ascii[cp];
     if (cp == 0x20AC) /* euro sign */
         return 2;
+    if (cp > flow_gsm7_basic[hi - 1]) return 0; /* Bangla, and most else */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (flow_gsm7_basic[mid] == cp) return 1;
@@ -110,29 +126,40 @@ flow_gsm7_char(uint32_t cp)
     return 0;
 }
 
-/* One pass over s: its size in septets and in UTF-16 units, and whether
- * every character is GSM. */
-static int
+/* Contract in flow_int.h.  Runs of ASCII, the most of an English screen,
+ * are counted without decoding. */
+int
 flow_text_scan(const char *s, size_t len, unsigned *septets, unsigned *ucs2)
 {
+    const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     int gsm = 1;
+    unsigned sep = 0, u16 = 0;
     uint32_t cp;
 
-    *septets = *ucs2 = 0;
     while (i < len) {
+        if (p[i] < 0x80) {
+            unsigned g = flow_gsm7_ascii[p[i]];
+            gsm &= g != 0;
+            sep += g == 0 ? 1u : g;
+            u16++;
+            i++;
+            continue;
+        }
         if (flow_utf8_next(s, len, &i, &cp) < 0) {
             gsm = 0;
-            *septets += 1;
-            *ucs2 += 1;
+            sep++;
+            u16++;
             i++;
             continue;
         }
         int g = flow_gsm7_char(cp);
         if (g == 0) gsm = 0;
-        *septets += g == 0 ? 1u : (unsigned)g;
-        *ucs2 += cp > 0xFFFF ? 2u : 1u;
+        sep += g == 0 ? 1u : (unsigned)g;
+        u16 += cp > 0xFFFF ? 2u : 1u;
     }
+    *septets = sep;
+    *ucs2 = u16;
     return gsm;
 }
 

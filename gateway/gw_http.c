@@ -254,17 +254,61 @@ gw_req_answered(const struct gw_req *r)
     return r->answered;
 }
 
+/* The size class of a chunk for n bytes of data: 0 for small ones, else
+ * the log2 of its whole size. */
+static unsigned
+gw_chunk_cls(size_t n)
+{
+    unsigned cls = GW_SPARE_MIN_CLS;
+    if (n + sizeof(struct gw_req_chunk) <= ((size_t)1 << GW_SPARE_MIN_CLS) / 2)
+        return 0;
+    while (cls <= GW_SPARE_MAX_CLS &&
+           ((size_t)1 << cls) < n + sizeof(struct gw_req_chunk))
+        cls++;
+    return cls <= GW_SPARE_MAX_CLS ? cls : 0;
+}
+
 void *
 gw_req_alloc(struct gw_req *r, size_t n)
 {
+    struct gw_server *srv = r->srv;
     struct gw_req_chunk *c;
+    unsigned cls;
+
     GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
     if (n > SIZE_MAX - sizeof(*c)) return NULL;
-    c = calloc(1, sizeof(*c) + n);
-    if (c == NULL) return NULL;
+    cls = gw_chunk_cls(n);
+    if (cls != 0 && (c = srv->spare[cls]) != NULL) {
+        srv->spare[cls] = c->next;
+        srv->spare_bytes -= (size_t)1 << cls;
+        memset(c->data, 0, n);
+    } else if (cls != 0) {
+        c = malloc((size_t)1 << cls);
+        if (c == NULL) return NULL;
+        memset(c->data, 0, n);
+    } else {
+        c = calloc(1, sizeof(*c) + n);
+        if (c == NULL) return NULL;
+    }
+    c->cls = cls;
     c->next = r->chunks;
     r->chunks = c;
     return c->data;
+}
+
+/* Keep c for a later request if there is room, else free it. */
+static void
+gw_chunk_release(struct gw_server *srv, struct gw_req_chunk *c)
+{
+    size_t size = (size_t)1 << c->cls;
+    if (c->cls == 0 || srv->stopping ||
+        srv->spare_bytes + size > GW_SPARE_BYTES) {
+        free(c);
+        return;
+    }
+    c->next = srv->spare[c->cls];
+    srv->spare[c->cls] = c;
+    srv->spare_bytes += size;
 }
 
 void
@@ -300,7 +344,7 @@ gw_req_destroy(struct gw_req *r)
     free(r->body);
     for (c = r->chunks; c != NULL; c = next) {
         next = c->next;
-        free(c);
+        gw_chunk_release(srv, c);
     }
     TAILQ_REMOVE(&srv->reqs, r, list);
     AN(srv->in_flight > 0);
@@ -352,7 +396,7 @@ gw_req_new(struct gw_server *srv, struct evhttp_request *ev)
     r->ev = ev;
     r->method = gw_method_of(evhttp_request_get_command(ev));
     clock_gettime(CLOCK_MONOTONIC, &r->t0);
-    snprintf(r->id, sizeof(r->id), "%lx-%llu", (long)getpid(),
+    snprintf(r->id, sizeof(r->id), "%lx-%llu", (long)srv->pid,
              (unsigned long long)++srv->seq);
     gw_params_init(&r->params);
     TAILQ_INSERT_TAIL(&srv->reqs, r, list);
@@ -950,9 +994,34 @@ gw_server_free(struct gw_server *srv)
     if (srv->sig_hup != NULL) event_free(srv->sig_hup);
     if (srv->drain_timer != NULL) event_free(srv->drain_timer);
     if (srv->base != NULL) event_base_free(srv->base);
+    for (size_t i = 0; i <= GW_SPARE_MAX_CLS; i++) {
+        struct gw_req_chunk *c, *next;
+        for (c = srv->spare[i]; c != NULL; c = next) {
+            next = c->next;
+            free(c);
+        }
+    }
     free(srv->conns.slot);
     srv->magic = 0;
     free(srv);
+}
+
+/* The worker's event base.  With epoll, the changelist folds the adds and
+ * deletes an fd gets within one loop turn (evhttp enables and disables
+ * reading and writing several times per request) into at most one
+ * epoll_ctl().  Its one hazard is fds shared through dup(), which the
+ * daemon never makes. */
+static struct event_base *
+gw_base_new(void)
+{
+    struct event_config *ec = event_config_new();
+    struct event_base *base;
+
+    if (ec == NULL) return NULL;
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    return base;
 }
 
 int
@@ -980,9 +1049,10 @@ gw_worker_run_with(const struct gw_config *cfg, int fd, int worker,
     srv->cfg = cfg;
     srv->worker = worker;
     srv->listen_fd = fd;
+    srv->pid = getpid();
     TAILQ_INIT(&srv->reqs);
     if (gw_connset_init(&srv->conns, (size_t)cfg->max_connections) < 0 ||
-        (srv->base = event_base_new()) == NULL ||
+        (srv->base = gw_base_new()) == NULL ||
         (srv->drain_timer = evtimer_new(srv->base, gw_server_drain_cb, srv)) ==
             NULL ||
         (srv->http = evhttp_new(srv->base)) == NULL) {

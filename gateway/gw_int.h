@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "gateway/gw.h"
@@ -41,11 +42,20 @@ struct gw_route {
     gw_handler_cb *handler;
 };
 
-/* Memory handed out by gw_req_alloc(), freed with the request. */
+/* Memory handed out by gw_req_alloc(), freed with the request.  Chunks of
+ * GW_SPARE_MIN bytes or more have a power-of-two size (cls: its log2) and
+ * go back to their worker's spares (struct gw_server) when the request
+ * ends, so a step's large buffers do not make the heap grow and shrink
+ * (sbrk, page faults) on every request. */
 struct gw_req_chunk {
     struct gw_req_chunk *next;
+    unsigned cls; /* 0: plain malloc() */
     max_align_t data[];
 };
+
+#define GW_SPARE_MIN_CLS 12         /* 4 KiB */
+#define GW_SPARE_MAX_CLS 17         /* 128 KiB */
+#define GW_SPARE_BYTES   (2u << 20) /* kept for reuse per worker, at most */
 
 #define GW_REQ_MAGIC 0x6a7e0b51u
 
@@ -120,6 +130,10 @@ struct gw_server {
     struct timespec stop_t0; /* when */
     int finished;            /* stop hooks ran, loop exiting */
     uint64_t seq;            /* request ids */
+    pid_t pid;               /* the worker's, for request ids */
+    /* request chunks kept for reuse, by size class (gw_req_alloc()) */
+    struct gw_req_chunk *spare[GW_SPARE_MAX_CLS + 1];
+    size_t spare_bytes;
     size_t in_flight;
     struct gw_req_list reqs;
     struct gw_connset conns;

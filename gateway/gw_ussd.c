@@ -38,10 +38,20 @@ struct gw_flows {
     unsigned refs;
 };
 
+#define GW_NONCE_POOL 1024
+#define GW_ENV_MAX    SESS_VALUE_MAX
+
 struct gw_ussd {
     struct gw_server *srv;
     const struct gw_config *cfg;
     struct gw_flows *flows;
+    /* random bytes for the engine's nonces, drawn from the kernel a pool
+     * at a time instead of one getrandom() per step; each byte is handed
+     * out once.  Filled in the worker, so workers never share one. */
+    unsigned char pool[GW_NONCE_POOL];
+    size_t pool_used;
+    /* the envelope being saved: sess_cas() copies it before returning */
+    char envbuf[GW_ENV_MAX];
 };
 
 /* What is kept per caller and channel, besides the flow state. */
@@ -57,8 +67,6 @@ struct gw_env {
     char out[FLOW_TEXT_MAX];     /* the last screen */
     char st[FLOW_STATE_MAX + 1]; /* flow_state_encode() */
 };
-
-#define GW_ENV_MAX SESS_VALUE_MAX
 
 enum gw_via { GW_VIA_KANNEL, GW_VIA_AT, GW_VIA_SMS };
 
@@ -92,11 +100,30 @@ struct gw_step {
     int optout;                  /* SMS STOP (1) or START (0) */
     char confirm[FLOW_TEXT_MAX]; /* the SMS to send once saved, or "" */
     int confirm_ucs2;
-    char record[16384];
+    char *record; /* GW_RECORD_MAX bytes of request memory, once needed */
 };
+
+#define GW_RECORD_MAX 16384
 
 static void gw_step_get_cb(int status, const char *value, size_t len,
                            uint64_t version, void *arg);
+
+/* ------------------------------------------------------------------------
+ * Nonces
+ */
+
+static void
+gw_ussd_nonce(struct gw_ussd *u, unsigned char *out, size_t n)
+{
+    AN(n <= sizeof(u->pool));
+    if (sizeof(u->pool) - u->pool_used < n) {
+        randombytes_buf(u->pool, sizeof(u->pool));
+        u->pool_used = 0;
+    }
+    memcpy(out, u->pool + u->pool_used, n);
+    sodium_memzero(u->pool + u->pool_used, n);
+    u->pool_used += n;
+}
 
 /* ------------------------------------------------------------------------
  * Flow sets
@@ -445,8 +472,8 @@ gw_step_save(struct gw_step *s)
     e->enc = s->out.enc;
     snprintf(e->out, sizeof(e->out), "%s", s->out.text);
 
-    char *buf = gw_req_alloc(s->r, GW_ENV_MAX);
-    int n = buf ? gw_env_encode(e, buf, GW_ENV_MAX) : -1;
+    char *buf = s->u->envbuf;
+    int n = gw_env_encode(e, buf, sizeof(s->u->envbuf));
     if (n < 0) {
         GW_RLOG(GW_LEVEL_ERROR, s->r, 0, "session envelope does not fit");
         gw_step_message(s, "state_lost");
@@ -526,8 +553,11 @@ static void
 gw_step_finish(struct gw_step *s)
 {
     if (s->out.done && s->out.action != NULL) {
-        int n = flow_record_json(s->flows->set, &s->st, s->msisdn, s->record,
-                                 sizeof(s->record));
+        int n = -1;
+        s->record = gw_req_alloc(s->r, GW_RECORD_MAX);
+        if (s->record != NULL)
+            n = flow_record_json(s->flows->set, &s->st, s->msisdn, s->record,
+                                 GW_RECORD_MAX);
         if (n < 0 || gw_action_run(s->u->srv, s->out.action, s->record,
                                    (size_t)n, gw_step_act_cb, s) != 0) {
             GW_RLOG(GW_LEVEL_ERROR, s->r, 0, "action %s could not run",
@@ -605,7 +635,7 @@ gw_sms_answer(struct gw_step *s, const char *known)
     static const char *const start[] = {"START", "চালু", NULL};
     const struct flow_set *set = s->flows->set;
     struct flow_ctx ctx = {.now = s->now};
-    randombytes_buf(ctx.nonce, sizeof(ctx.nonce));
+    gw_ussd_nonce(s->u, ctx.nonce, sizeof(ctx.nonce));
 
     char norm[FLOW_INPUT_MAX + 1], word[FLOW_INPUT_MAX + 1];
     if (s->input_len > FLOW_INPUT_MAX ||
@@ -749,7 +779,7 @@ gw_step_run(struct gw_step *s)
     }
 
     struct flow_ctx ctx = {.now = s->now};
-    randombytes_buf(ctx.nonce, sizeof(ctx.nonce));
+    gw_ussd_nonce(s->u, ctx.nonce, sizeof(ctx.nonce));
     if (s->dial) {
         if (e->t && s->now - e->t > cfg->resume_window &&
             !(s->st.flags & FLOW_SF_DONE)) {
@@ -1027,6 +1057,7 @@ gw_ussd_start(struct gw_server *srv)
     if (u == NULL) return -1;
     u->srv = srv;
     u->cfg = cfg;
+    u->pool_used = sizeof(u->pool); /* empty: the first nonce fills it */
     srv->ussd = u;
     u->flows = gw_flows_load(cfg);
     if (u->flows == NULL) {

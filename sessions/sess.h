@@ -80,7 +80,8 @@ int sess_get(struct sess *s, const char *key, sess_get_cb *cb, void *arg);
 
 /* Store value if the session's version is `expect` (0: only if the key
  * does not exist), as version expect+1, with a TTL of ttl_s seconds
- * (> 0). */
+ * (> 0).  value is borrowed for the call only: it is copied into the
+ * command before sess_cas() returns. */
 int sess_cas(struct sess *s, const char *key, uint64_t expect,
              const char *value, size_t len, unsigned ttl_s, sess_cas_cb *cb,
              void *arg);
