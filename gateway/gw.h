@@ -122,6 +122,7 @@ struct gw_config {
     char redis_prefix[64];
     long redis_timeout_ms, redis_max_pending;
     long ussd_idle, resume_window, sms_ttl, dedup_window;
+    long cache_kb; /* sessions.cache_kb: a worker's envelope cache */
     char kannel_secret[128], sendsms_url[GW_STR_MAX];
     char kannel_username[64], kannel_password[128];
     char ussd_smsc[32], sms_smsc[32], short_code[32], dlr_url[GW_STR_MAX];

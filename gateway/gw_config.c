@@ -80,6 +80,7 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     I("sessions.resume_window", resume_window, 0, 7 * 86400, "900"),
     I("sessions.sms_ttl", sms_ttl, 60, 30 * 86400, "86400"),
     I("sessions.dedup_window", dedup_window, 0, 3600, "30"),
+    I("sessions.cache_kb", cache_kb, 0, 1048576, "2048"),
     S("kannel.secret", kannel_secret, ""),
     S("kannel.sendsms_url", sendsms_url,
       "http://127.0.0.1:13013/cgi-bin/sendsms"),

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "gateway/gw_int.h"
@@ -36,6 +37,44 @@
 struct gw_flows {
     struct flow_set *set;
     unsigned refs;
+};
+
+/* A worker's cache of the USSD envelopes it saved last, so that the
+ * next step of a dialogue it served is one compare-and-set instead of a
+ * read and a compare-and-set.  The compare-and-set still decides: an
+ * entry another worker (or daemon) has moved past fails it, and the step
+ * then starts again from a fresh read, as if there had been no entry.
+ *
+ * An entry is the encoded envelope, the version saved and the Redis
+ * connection's epoch.  It is used only under the same epoch (a Redis
+ * restarted or failed over may have lost or rolled back the key, and its
+ * versions could come round to the same number with other contents) and
+ * for half the key's TTL at most (the key cannot have expired and come
+ * back meanwhile).  A step takes the entry out while it runs, so a second
+ * step of the same session in this worker reads Redis as before; a step
+ * that would finish a flow (an action: a database write) never trusts an
+ * entry and reads first.  Least recently saved entries go first when the
+ * entries' bytes pass sessions.cache_kb; 0 turns the cache off.  SMS
+ * sessions are not cached. */
+struct gw_cached {
+    struct gw_cached *hnext; /* hash chain */
+    TAILQ_ENTRY(gw_cached) lru;
+    uint64_t version;
+    unsigned epoch;
+    int64_t until; /* unix time; not used after it */
+    size_t len;
+    char key[64];
+    char value[]; /* the encoded envelope, len bytes and a NUL */
+};
+
+TAILQ_HEAD(gw_cached_list, gw_cached);
+
+#define GW_CACHE_BUCKETS 4096 /* a power of two */
+
+struct gw_cache {
+    size_t cap, bytes;         /* of the entries, at most and now */
+    struct gw_cached_list lru; /* least recently saved first */
+    struct gw_cached *bucket[GW_CACHE_BUCKETS];
 };
 
 #define GW_NONCE_POOL 1024
@@ -52,6 +91,7 @@ struct gw_ussd {
     size_t pool_used;
     /* the envelope being saved: sess_cas() copies it before returning */
     char envbuf[GW_ENV_MAX];
+    struct gw_cache cache;
 };
 
 /* What is kept per caller and channel, besides the flow state. */
@@ -101,12 +141,23 @@ struct gw_step {
     char confirm[FLOW_TEXT_MAX]; /* the SMS to send once saved, or "" */
     int confirm_ucs2;
     char *record; /* GW_RECORD_MAX bytes of request memory, once needed */
+    /* the cache: the entry this step runs on (taken out of the cache, the
+     * step's), the entry its save will become, and what the request
+     * brought, to start again from a fresh read */
+    struct gw_cached *hit, *save;
+    int dial0;
+    const char *input0;
+    size_t input_len0;
+    /* sessions metrics of this step, counted once its save has won */
+    int ev_abandoned;
+    const char *ev_dial; /* "started", "resumed" or NULL */
 };
 
 #define GW_RECORD_MAX 16384
 
 static void gw_step_get_cb(int status, const char *value, size_t len,
                            uint64_t version, void *arg);
+static void gw_step_reread(struct gw_step *s);
 
 /* ------------------------------------------------------------------------
  * Nonces
@@ -123,6 +174,104 @@ gw_ussd_nonce(struct gw_ussd *u, unsigned char *out, size_t n)
     memcpy(out, u->pool + u->pool_used, n);
     sodium_memzero(u->pool + u->pool_used, n);
     u->pool_used += n;
+}
+
+/* ------------------------------------------------------------------------
+ * The envelope cache
+ */
+
+static size_t
+gw_cache_slot(const char *key)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h & (GW_CACHE_BUCKETS - 1);
+}
+
+static size_t
+gw_cached_size(const struct gw_cached *c)
+{
+    return sizeof(*c) + c->len + 1;
+}
+
+/* Unlink c from its chain and the LRU list; the caller owns it then. */
+static void
+gw_cache_unlink(struct gw_cache *ca, struct gw_cached *c)
+{
+    struct gw_cached **pp = &ca->bucket[gw_cache_slot(c->key)];
+    while (*pp != c) {
+        AN(*pp);
+        pp = &(*pp)->hnext;
+    }
+    *pp = c->hnext;
+    TAILQ_REMOVE(&ca->lru, c, lru);
+    ca->bytes -= gw_cached_size(c);
+}
+
+static struct gw_cached *
+gw_cache_find(const struct gw_cache *ca, const char *key)
+{
+    struct gw_cached *c = ca->bucket[gw_cache_slot(key)];
+    while (c != NULL && strcmp(c->key, key) != 0)
+        c = c->hnext;
+    return c;
+}
+
+/* The entry for key, taken out of the cache, if it may still be used;
+ * NULL otherwise (a stale one is dropped). */
+static struct gw_cached *
+gw_cache_take(struct gw_cache *ca, const char *key, int64_t now, unsigned epoch)
+{
+    struct gw_cached *c;
+    if (ca->cap == 0 || (c = gw_cache_find(ca, key)) == NULL) return NULL;
+    gw_cache_unlink(ca, c);
+    if (c->epoch != epoch || now > c->until) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Keep c (the cache owns it from here), unless an entry of a later version
+ * of its key is there already; then drop the least recently saved entries
+ * while there are more bytes than the cap. */
+static void
+gw_cache_put(struct gw_cache *ca, struct gw_cached *c)
+{
+    struct gw_cached *old = gw_cache_find(ca, c->key);
+    if (old != NULL) {
+        if (old->epoch == c->epoch && old->version >= c->version) {
+            free(c);
+            return;
+        }
+        gw_cache_unlink(ca, old);
+        free(old);
+    }
+    if (gw_cached_size(c) > ca->cap) {
+        free(c);
+        return;
+    }
+    size_t slot = gw_cache_slot(c->key);
+    c->hnext = ca->bucket[slot];
+    ca->bucket[slot] = c;
+    TAILQ_INSERT_TAIL(&ca->lru, c, lru);
+    ca->bytes += gw_cached_size(c);
+    while (ca->bytes > ca->cap) {
+        struct gw_cached *first = TAILQ_FIRST(&ca->lru);
+        gw_cache_unlink(ca, first);
+        free(first);
+    }
+}
+
+static void
+gw_cache_fini(struct gw_cache *ca)
+{
+    struct gw_cached *c;
+    while ((c = TAILQ_FIRST(&ca->lru)) != NULL) {
+        gw_cache_unlink(ca, c);
+        free(c);
+    }
 }
 
 /* ------------------------------------------------------------------------
@@ -332,10 +481,23 @@ gw_step_elapsed(const struct gw_req *r)
 
 /* Send text as a screen; end: the dialogue ends with it.  Ends the
  * request and the step. */
+/* The step ends without its save having won: the entry it ran on is as
+ * good as before, back it goes.  (A stale one fails its next
+ * compare-and-set, and that step reads afresh.) */
+static void
+gw_step_cache_end(struct gw_step *s)
+{
+    if (s->hit != NULL) gw_cache_put(&s->u->cache, s->hit);
+    s->hit = NULL;
+    free(s->save);
+    s->save = NULL;
+}
+
 static void
 gw_step_reply(struct gw_step *s, const char *text, int enc, int end)
 {
     struct gw_req *r = s->r;
+    gw_step_cache_end(s);
     gw_metric_observe(GW_M_STEP_SECONDS, flow_channel_name(s->ch),
                       gw_step_elapsed(r));
     gw_flows_unref(s->flows);
@@ -430,14 +592,30 @@ static void
 gw_step_cas_cb(int status, uint64_t version, void *arg)
 {
     struct gw_step *s = arg;
-    (void)version;
+    struct gw_cached *c = s->save;
+    s->save = NULL;
     if (status == SESS_OK) {
+        if (c != NULL) {
+            c->version = version;
+            c->epoch = sess_epoch(s->u->srv->sess);
+            gw_cache_put(&s->u->cache, c);
+        }
+        free(s->hit); /* this save replaces it */
+        s->hit = NULL;
+        if (s->ev_abandoned) gw_metric_inc(GW_M_SESSIONS, "abandoned", NULL);
+        if (s->ev_dial) gw_metric_inc(GW_M_SESSIONS, s->ev_dial, NULL);
         if (s->completed) gw_metric_inc(GW_M_SESSIONS, "completed", NULL);
         if (s->confirm[0] != '\0' &&
             gw_sms_send(s->u->srv, s->msisdn, s->confirm, s->confirm_ucs2,
                         "confirmation", NULL, NULL) != 0)
             GW_RLOG(GW_LEVEL_INFO, s->r, 0, "confirmation SMS not sent");
         gw_step_reply(s, s->out.text, s->out.enc, s->out.done);
+        return;
+    }
+    free(c);
+    if (status == SESS_ECONFLICT && s->hit != NULL) {
+        /* the cached envelope was not the latest: start again from Redis */
+        gw_step_reread(s);
         return;
     }
     if (status == SESS_ECONFLICT && s->conflicts++ == 0) {
@@ -481,9 +659,22 @@ gw_step_save(struct gw_step *s)
     }
     long ttl = s->ch == FLOW_CH_SMS ? cfg->sms_ttl : cfg->resume_window;
     if (ttl < cfg->ussd_idle) ttl = cfg->ussd_idle;
+    free(s->save);
+    s->save = NULL;
+    if (s->u->cache.cap > 0 && s->ch == FLOW_CH_USSD &&
+        (s->save = malloc(sizeof(*s->save) + (size_t)n + 1)) != NULL) {
+        struct gw_cached *c = s->save;
+        snprintf(c->key, sizeof(c->key), "%s", s->key);
+        c->len = (size_t)n;
+        memcpy(c->value, buf, (size_t)n);
+        c->value[n] = '\0';
+        c->until = s->now + ttl / 2;
+    }
     int rc = sess_cas(s->u->srv->sess, s->key, s->version, buf, (size_t)n,
                       (unsigned)ttl, gw_step_cas_cb, s);
     if (rc != SESS_OK) {
+        free(s->save);
+        s->save = NULL;
         gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
         gw_step_busy(s, sess_strerror(rc));
     }
@@ -552,6 +743,11 @@ gw_step_act_cb(const struct gw_act_result *res, void *arg)
 static void
 gw_step_finish(struct gw_step *s)
 {
+    if (s->out.done && s->out.action != NULL && s->hit != NULL) {
+        /* an action writes to the database: only on what Redis holds */
+        gw_step_reread(s);
+        return;
+    }
     if (s->out.done && s->out.action != NULL) {
         int n = -1;
         s->record = gw_req_alloc(s->r, GW_RECORD_MAX);
@@ -773,6 +969,7 @@ gw_step_run(struct gw_step *s)
     }
 
     if (s->input && s->input_len > FLOW_INPUT_MAX) {
+        gw_step_cache_end(s);
         gw_reply_error(s->r, 413, "input too long");
         gw_flows_unref(s->flows);
         return;
@@ -790,12 +987,10 @@ gw_step_run(struct gw_step *s)
             memset(&s->st, 0, sizeof(s->st));
             snprintf(s->st.lang, sizeof(s->st.lang), "%s", lang);
             s->st.flags = chose;
-            gw_metric_inc(GW_M_SESSIONS, "abandoned", NULL);
+            s->ev_abandoned = 1;
         }
         flow_dial(set, &s->st, NULL, s->ch, &ctx, &s->out);
-        gw_metric_inc(GW_M_SESSIONS,
-                      (s->st.flags & FLOW_SF_RESUME) ? "resumed" : "started",
-                      NULL);
+        s->ev_dial = (s->st.flags & FLOW_SF_RESUME) ? "resumed" : "started";
         /* an aggregator may pass what was typed with the dial */
         if (s->input && !s->out.done)
             flow_step(set, &s->st, s->input, s->input_len, &ctx, &s->out);
@@ -841,6 +1036,32 @@ gw_step_get_cb(int status, const char *value, size_t len, uint64_t version,
     gw_step_run(s);
 }
 
+/* Run the step again from what Redis holds: the cached envelope it ran
+ * on was stale, or is not trusted for what the step would do. */
+static void
+gw_step_reread(struct gw_step *s)
+{
+    free(s->hit);
+    s->hit = NULL;
+    free(s->save);
+    s->save = NULL;
+    s->dial = s->dial0;
+    s->input = s->input0;
+    s->input_len = s->input_len0;
+    s->conflicts = 0;
+    s->completed = 0;
+    s->confirm[0] = '\0';
+    s->confirm_ucs2 = 0;
+    s->record = NULL;
+    s->ev_abandoned = 0;
+    s->ev_dial = NULL;
+    int rc = sess_get(s->u->srv->sess, s->key, gw_step_get_cb, s);
+    if (rc != SESS_OK) {
+        gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
+        gw_step_busy(s, sess_strerror(rc));
+    }
+}
+
 static void
 gw_step_begin(struct gw_step *s)
 {
@@ -851,6 +1072,19 @@ gw_step_begin(struct gw_step *s)
     snprintf(s->key, sizeof(s->key), "s:%s:%s", flow_channel_name(s->ch),
              s->msisdn);
     gw_req_on_deadline(s->r, gw_step_deadline, s);
+    s->dial0 = s->dial;
+    s->input0 = s->input;
+    s->input_len0 = s->input_len;
+    if (s->ch == FLOW_CH_USSD) {
+        s->hit =
+            gw_cache_take(&u->cache, s->key, s->now, sess_epoch(u->srv->sess));
+        if (s->hit != NULL) {
+            /* s may be gone when this returns */
+            gw_step_get_cb(SESS_OK, s->hit->value, s->hit->len, s->hit->version,
+                           s);
+            return;
+        }
+    }
     int rc = sess_get(u->srv->sess, s->key, gw_step_get_cb, s);
     if (rc != SESS_OK) {
         gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
@@ -1058,6 +1292,8 @@ gw_ussd_start(struct gw_server *srv)
     u->srv = srv;
     u->cfg = cfg;
     u->pool_used = sizeof(u->pool); /* empty: the first nonce fills it */
+    u->cache.cap = (size_t)cfg->cache_kb * 1024;
+    TAILQ_INIT(&u->cache.lru);
     srv->ussd = u;
     u->flows = gw_flows_load(cfg);
     if (u->flows == NULL) {
@@ -1094,6 +1330,7 @@ gw_ussd_fini(struct gw_server *srv)
         srv->sess = NULL;
     }
     if (u != NULL) {
+        gw_cache_fini(&u->cache);
         gw_flows_unref(u->flows);
         free(u);
         srv->ussd = NULL;

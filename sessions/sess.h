@@ -109,6 +109,12 @@ int sess_shift(struct sess *s, const char *key, const char *value, size_t len,
 /* PING, for /healthz. */
 int sess_ping(struct sess *s, sess_done_cb *cb, void *arg);
 
+/* The connection's number: it changes whenever the store connects anew.
+ * Whatever was read or written under one number may be gone under the
+ * next (Redis restarted without its data, or failed over), so a caller
+ * that keeps values between calls keeps them for one number only. */
+unsigned sess_epoch(const struct sess *s);
+
 /* Commands in flight now (sent, not answered nor timed out). */
 size_t sess_pending(const struct sess *s);
 

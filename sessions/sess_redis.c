@@ -443,6 +443,12 @@ sess_pending(const struct sess *s)
     return s->pending;
 }
 
+unsigned
+sess_epoch(const struct sess *s)
+{
+    return s->gen;
+}
+
 int
 sess_connected(const struct sess *s)
 {

@@ -74,6 +74,7 @@ check_defaults(const struct gw_config *c, const char *dir)
     assert_int_equal(c->resume_window, 900);
     assert_int_equal(c->sms_ttl, 86400);
     assert_int_equal(c->dedup_window, 30);
+    assert_int_equal(c->cache_kb, 2048);
     assert_string_equal(c->kannel_secret, "");
     assert_string_equal(c->sendsms_url,
                         "http://127.0.0.1:13013/cgi-bin/sendsms");
