@@ -301,7 +301,7 @@ static void
 gw_chunk_release(struct gw_server *srv, struct gw_req_chunk *c)
 {
     size_t size = (size_t)1 << c->cls;
-    if (c->cls == 0 || srv->stopping ||
+    if (!GW_RECYCLE || c->cls == 0 || srv->stopping ||
         srv->spare_bytes + size > GW_SPARE_BYTES) {
         free(c);
         return;

@@ -53,6 +53,14 @@ struct gw_req_chunk {
     max_align_t data[];
 };
 
+/* Under AddressSanitizer chunks are freed, never kept: a use after the
+ * end of a request is then still reported. */
+#ifdef __SANITIZE_ADDRESS__
+#define GW_RECYCLE 0
+#else
+#define GW_RECYCLE 1
+#endif
+
 #define GW_SPARE_MIN_CLS 12         /* 4 KiB */
 #define GW_SPARE_MAX_CLS 17         /* 128 KiB */
 #define GW_SPARE_BYTES   (2u << 20) /* kept for reuse per worker, at most */
