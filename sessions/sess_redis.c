@@ -78,9 +78,14 @@ struct sess {
     size_t pending;             /* callbacks owed */
     struct sess_cmds cmds;      /* every command hiredis holds */
     int flushing;               /* in sess_io_flush_cb() */
+    /* the CAS script's SHA1 as this connection's SCRIPT LOAD gave it, or
+     * "" (then EVAL, which sends the whole script) */
+    char cas_sha[41];
+    unsigned cas_sha_gen;
 };
 
 static void sess_connect(struct sess *s);
+static void sess_script_load(struct sess *s);
 
 const char *
 sess_strerror(int status)
@@ -188,6 +193,13 @@ sess_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     uint64_t v = 0;
     int st = SESS_EPROTO;
     if (r->type == REDIS_REPLY_ERROR) {
+        /* the script cache was flushed: this one did not run; the next
+         * ones send the script whole until it is loaded again */
+        if (c->kind == K_CAS && strncmp(r->str, "NOSCRIPT", 8) == 0 &&
+            c->s->cas_sha[0] != '\0') {
+            c->s->cas_sha[0] = '\0';
+            sess_script_load(c->s);
+        }
         sess_cmd_finish(c, SESS_EPROTO, NULL, 0, 0);
         sess_cmd_free(c);
         return;
@@ -226,6 +238,30 @@ sess_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     }
     sess_cmd_finish(c, st, NULL, 0, st == SESS_ENOTFOUND ? 0 : v);
     sess_cmd_free(c);
+}
+
+/* SCRIPT LOAD's answer: the CAS script's SHA1, for EVALSHA on this
+ * connection.  Nobody waits for it (until it comes, CAS sends EVAL), so it
+ * carries no timer; a connection dropped first answers NULL. */
+static void
+sess_on_script(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct sess *s = privdata;
+    redisReply *r = reply;
+    if (r == NULL || ac != s->ac || r->type != REDIS_REPLY_STRING ||
+        r->len != 40)
+        return;
+    memcpy(s->cas_sha, r->str, 40);
+    s->cas_sha[40] = '\0';
+    s->cas_sha_gen = s->gen;
+}
+
+static void
+sess_script_load(struct sess *s)
+{
+    if (s->ac != NULL)
+        (void)redisAsyncCommand(s->ac, sess_on_script, s, "SCRIPT LOAD %s",
+                                sess_lua_cas);
 }
 
 /* Drop the connection now (not from inside a hiredis callback): every
@@ -364,6 +400,12 @@ sess_cas(struct sess *s, const char *key, uint64_t expect, const char *value,
     char ex[24], ttl[16];
     snprintf(ex, sizeof(ex), "%llu", (unsigned long long)expect);
     snprintf(ttl, sizeof(ttl), "%u", ttl_s);
+    if (s->cas_sha[0] != '\0' && s->cas_sha_gen == s->gen)
+        return sess_cmd_sent(s, c,
+                             redisAsyncCommand(s->ac, sess_on_reply, c,
+                                               "EVALSHA %s 1 %s %s %b %s",
+                                               s->cas_sha, k, ex, value, len,
+                                               ttl));
     return sess_cmd_sent(
         s, c,
         redisAsyncCommand(s->ac, sess_on_reply, c, "EVAL %s 1 %s %s %b %s",
@@ -605,6 +647,8 @@ sess_on_connect(const redisAsyncContext *ac, int status)
     }
     s->connected = 1;
     s->backoff_ms = SESS_BACKOFF_MIN_MS;
+    s->cas_sha[0] = '\0';
+    sess_script_load(s);
 }
 
 static void

@@ -163,6 +163,61 @@ t_get_cas(void **state)
     assert_int_equal(redis_int("EXISTS %s", "a"), 1); /* the prefix is used */
 }
 
+/* calls= of a command in INFO commandstats, or -1. */
+static long long
+redis_calls(const char *cmd)
+{
+    redisReply *r = redisCommand(R, "INFO commandstats");
+    long long n = -1;
+    char want[64];
+    snprintf(want, sizeof(want), "cmdstat_%s:calls=", cmd);
+    if (r && r->type == REDIS_REPLY_STRING) {
+        const char *p = strstr(r->str, want);
+        if (p) n = atoll(p + strlen(want));
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+/* The compare-and-set goes by EVALSHA once the connection has loaded the
+ * script; after SCRIPT FLUSH one compare-and-set fails (it did not run),
+ * the next sends the script whole and works, and EVALSHA comes back. */
+static void
+t_script_cache(void **state)
+{
+    (void)state;
+    struct res c = {0};
+    long long sha0 = redis_calls("evalsha");
+    assert_int_equal(sess_cas(S, "s", 0, "one", 3, 60, on_cas, &c), SESS_OK);
+    run_until(&c.calls, 1);
+    assert_int_equal(c.status, SESS_OK);
+    assert_true(redis_calls("evalsha") == (sha0 < 0 ? 1 : sha0 + 1));
+
+    freeReplyObject(redisCommand(R, "SCRIPT FLUSH"));
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(sess_cas(S, "s", 1, "two", 3, 60, on_cas, &c), SESS_OK);
+    run_until(&c.calls, 1);
+    assert_int_equal(c.status, SESS_EPROTO);
+    struct res g = {0};
+    sess_get(S, "s", on_get, &g);
+    run_until(&g.calls, 1);
+    assert_int_equal(g.version, 1); /* it did not run */
+
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(sess_cas(S, "s", 1, "two", 3, 60, on_cas, &c), SESS_OK);
+    run_until(&c.calls, 1);
+    assert_int_equal(c.status, SESS_OK);
+    assert_int_equal(c.version, 2);
+
+    long long sha1 = redis_calls("evalsha");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(sess_cas(S, "s", 2, "three", 5, 60, on_cas, &c), SESS_OK);
+    run_until(&c.calls, 1);
+    assert_int_equal(c.status, SESS_OK);
+    assert_int_equal(c.version, 3);
+    assert_true(redis_calls("evalsha") == sha1 + 1);
+}
+
 static void
 t_binary_and_lists(void **state)
 {
@@ -299,6 +354,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_get_cas),
+        cmocka_unit_test(t_script_cache),
         cmocka_unit_test(t_binary_and_lists),
         cmocka_unit_test(t_errors_without_callback),
         cmocka_unit_test(t_race),
