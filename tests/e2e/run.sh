@@ -8,10 +8,10 @@
 # smsc-sim.js, remigate, bearerbox and smsbox (config rendered by
 # scripts/kannel-config); each one has a deadline, and a part that does not
 # come up is named with the tail of its log.  Then:
-#   1. a Bangla registration over USSD: every submit_sm has
-#      ussd_service_op 2 (17 on the last), its_session_info echoed with the
-#      end bit only on the last, data_coding 8, at most 80 UCS-2
-#      characters, no UDHI; then a pending row in PostgreSQL with the
+#   1. a Bangla registration over USSD: every submit_sm has service_type
+#      USSD, ussd_service_op 2 (17 on the last), its_session_info echoed
+#      with the end bit only on the last, data_coding 8, at most 80 UCS-2
+#      characters (the main menu, over 70, in one piece), no UDHI; then a pending row in PostgreSQL with the
 #      reference of the last screen; then the confirmation SMS on the SMS
 #      bind (data_coding 8, with the reference) and its delivery report
 #      back in sms_out;
@@ -41,7 +41,15 @@
 #      when needed) with exactly one of each;
 #   8. bearerbox and smsbox restarted mid-dialogue: both binds come back,
 #      the caller's next answer goes on, and a later registration lands;
-#   9. once all of the above is stopped, tests/e2e/stack.sh (scripts/stack
+#   9. the SMSC misbehaving: a reply refused with ESME_RTHROTTLED reaches
+#      the caller when bearerbox resends it, a 1.2 s late submit_sm_resp
+#      only delays the screen, both binds dropped mid-dialogue come back
+#      and the caller's next answer goes on; sendsms refuses a wrong
+#      password;
+#  10. Kannel stopped: its access log has the MO, MT and DLR lines with
+#      their lengths, and no log of Kannel's holds any message text (the
+#      names, ID numbers, screens and references of the dialogues above);
+#  11. once all of the above is stopped, tests/e2e/stack.sh (scripts/stack
 #      up, its stack.env, status, a dial, down, up --no-kannel), counted in
 #      the same total.
 # Prints "e2e: N passed, N failed"; exits non-zero when something failed.
@@ -516,6 +524,12 @@ check "bn: ussd_service_op 2 on every screen, 17 on the last" ops_ok "$tmp/d1"
 check "bn: its_session_info echoed, end bit on the last only" sess_ok "$tmp/d1" 33
 check "bn: data_coding 8 and at most 80 UCS-2 characters on every screen" bangla_ok "$tmp/d1"
 check "bn: no UDH and no UDHI in esm_class" no_udh_ok "$tmp/d1"
+check "bn: service_type USSD on every screen" \
+    jq -s -e 'all(.service_type == "USSD")' "$tmp/d1"
+# the main menu is 79 UCS-2 characters: one screen over Kannel's default
+# 140 octets comes whole only with sms-length and max-sms-octets at 160
+check "bn: a screen of more than 70 UCS-2 characters came whole, in one submit_sm" \
+    jq -s -e 'any(.sm_length > 140 and .sm_length <= 160)' "$tmp/d1"
 [ $failed -eq 0 ] || dial_report "$tmp/d1"
 ref1=$(tail -n 1 "$tmp/d1" | jq -r .text | ref_of)
 check "bn: the last screen gives a reference (${ref1:-none})" [ -n "$ref1" ]
@@ -877,6 +891,62 @@ dial "$m7" 72 "$tmp/d7" 2 1 1 "Nasrin Akter" 2 1985 3 2 1 3 2025 2 1 "1 6" 1 1 \
 check "bearerbox: ... and a whole registration after it ends with a pending row" \
     [ "$(rows "$m7")" = 1 ]
 
+# ---- 9. the SMSC misbehaving, through Kannel ----------------------------------
+
+# ESME_RTHROTTLED on a reply: bearerbox sends it again after
+# sms-resend-freq (2 s here) and the caller gets the screen.
+m12=8801711000112
+faults '{"throttle_next_n": 1}'
+r=$(ussd "$m12" 1 120 0 '*247#')
+check "throttled: the first screen reaches the caller after ESME_RTHROTTLED (HTTP $(st))" \
+    eval '[ "$(st)" = 200 ] && [ "$(jq -r .ussd_service_op <<<"$r")" = 2 ]'
+throttled()
+{
+    curl -s --max-time 5 "$ctl/pdus" | jq --arg m "$m12" \
+        '[.[] | select(.command == "submit_sm" and .throttled and .destination_addr == $m)] | length'
+}
+check "throttled: the simulator refused that reply once ($(throttled))" [ "$(throttled)" = 1 ]
+# a slow SMSC: each submit_sm_resp 1.2 s late; the screen still arrives
+faults '{"delay_ms": 1200}'
+t0=$(date +%s%N)
+r=$(ussd "$m12" 18 120 1 2)
+t1=$(date +%s%N)
+faults '{"delay_ms": 0}'
+ms=$(((t1 - t0) / 1000000))
+check "slow SMSC: 2 (English) -> the main menu, after >= 1.2 s (HTTP $(st) in $ms ms)" \
+    eval '[ "$(st):$((ms >= 1200))" = 200:1 ] && grep -q "What do you want to do" <<<"$(jq -r .text <<<"$r")"'
+# the SMSC drops both binds mid-dialogue: bearerbox binds again and the
+# caller's next answer goes on
+dropped=$(curl -s --max-time 5 -H 'Content-Type: application/json' \
+    -d '{"drop_bind": true}' "$ctl/faults" | jq -r .dropped)
+check "dropped binds: the simulator closed both ($dropped)" [ "$dropped" = 2 ]
+check "dropped binds: bearerbox binds both again" poll 30 binds_up
+r=$(ussd "$m12" 18 120 2 1)
+check "dropped binds: the caller's next answer goes on (Register -> consent)" \
+    grep -q "I agree" <<<"$(jq -r .text <<<"$r")"
+sendsms_wrong=$(code "http://127.0.0.1:$SENDSMS_PORT/cgi-bin/sendsms?username=$SENDSMS_USER&password=wrong&to=$m12&text=x")
+check "sendsms with a wrong password refused ($sendsms_wrong)" [ "$sendsms_wrong" = 403 ]
+
+# ---- 10. no message text in Kannel's logs ---------------------------------------
+
+# Names, ID numbers and screens went through Kannel above; none may be in
+# its logs (the access log has a format without %b, the boxes log at
+# warning level).  Kannel is stopped first, so its logs are complete.
+stop_pids "$sb_pid" "$bb_pid"
+alog=$RUN_DIR/access.log
+check "access log: MO, MT and DLR lines, each with the length field" \
+    [ "$(grep -cE ' (Receive|Sent) (SMS|DLR) .*\[len:[0-9]+\]' "$alog" 2>/dev/null)" -ge 6 ]
+leaked=
+for f in "$RUN_DIR"/*.log "$tmp/bearerbox.stderr" "$tmp/smsbox.stderr"; do
+    [ -f "$f" ] || continue
+    for t in 'রহিমা বেগম' 'Karim Uddin' 'Jamal Hossain' 1234567890 ১২৩৪৫৬৭৮৯০ \
+        'What do you want to do' 'I agree' 'কী করতে চান' "${ref1:-none}" \
+        "${ref2:-none}" 'Starting to service'; do
+        grep -qF -- "$t" "$f" && leaked="$leaked ${f##*/}:$t"
+    done
+done
+check "no message text in any Kannel log${leaked:+ (found:$leaked)}" [ -z "$leaked" ]
+
 # ---- end -------------------------------------------------------------------------
 
 alive "$rg_pid" || not_ok "remigate still running at the end"
@@ -890,7 +960,7 @@ if [ $failed -gt 0 ]; then
 fi
 if [ "${E2E_KEEP:-0}" = 1 ]; then say "kept $tmp"; fi
 
-# ---- 9. scripts/stack (tests/e2e/stack.sh) ----------------------------------------
+# ---- 11. scripts/stack (tests/e2e/stack.sh) ----------------------------------------
 
 # once this run's own servers are stopped; its counts go into this total
 cleanup
