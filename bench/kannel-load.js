@@ -7,14 +7,20 @@
  *
  * MODE "dialogue": every virtual phone dials *247#, answers language,
  * Register, consent and a name (5 steps), then dials again as a new number.
- * MODE "dial": every step is a dial (for a service that answers each MO
- * with one fixed text).  Prints one line:
- *   KANNEL mode=.. steps=N steps_per_s=.. errors=N p50_ms=.. p99_ms=..
+ * MODE "dial": every step is a dial from a new number (what a service
+ * that answers each MO with one fixed text sees; remigate answers it with
+ * its first screen).  LABEL (default MODE) names the run in the output.
+ * Prints one line:
+ *   KANNEL mode=LABEL steps=N steps_per_s=.. errors=N p50_ms=.. p99_ms=..
+ *     mean_ms=.. driver_cpu_ms=..
+ * (driver_cpu_ms: this script's own CPU time, user and system).
  */
 const http = require('http');
 
 const [ctl, mode, conc, secs] = [process.argv[2], process.argv[3],
   +process.argv[4] || 16, +process.argv[5] || 10];
+const label = process.argv[6] || mode;
+const cpu0 = process.cpuUsage();
 const agent = new http.Agent({ keepAlive: true, maxSockets: conc * 2 });
 const answers = ['1', '1', '1', 'Karim Uddin'];
 const lat = [];
@@ -59,7 +65,10 @@ async function phone() {
 Promise.all(Array.from({ length: conc }, phone)).then(() => {
   lat.sort((a, b) => a - b);
   const q = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p / 100 * lat.length))] : 0);
-  console.log(`KANNEL mode=${mode} steps=${steps} steps_per_s=${(steps / secs).toFixed(0)} ` +
-              `errors=${errors} p50_ms=${q(50).toFixed(1)} p99_ms=${q(99).toFixed(1)}`);
+  const mean = lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : 0;
+  const cpu = process.cpuUsage(cpu0);
+  console.log(`KANNEL mode=${label} steps=${steps} steps_per_s=${(steps / secs).toFixed(0)} ` +
+              `errors=${errors} p50_ms=${q(50).toFixed(1)} p99_ms=${q(99).toFixed(1)} ` +
+              `mean_ms=${mean.toFixed(1)} driver_cpu_ms=${((cpu.user + cpu.system) / 1000).toFixed(0)}`);
   agent.destroy();
 });

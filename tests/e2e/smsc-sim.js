@@ -22,6 +22,11 @@
  *   USSD_CODE      default destination of a USSD start (default "*247#")
  *   SHORT_CODE     default destination of an SMS MO
  *   SIM_DLR_DELAY_MS  delay before a delivery receipt (default 20)
+ *   SIM_NODELAY=1  TCP_NODELAY on the SMPP sockets.  Without it, a
+ *                  deliver_sm sent just after the simulator's own
+ *                  submit_sm_resp waits (Nagle) for bearerbox's delayed
+ *                  ACK, about 40 ms: a closed-loop benchmark pays that on
+ *                  every step (bench/kannel)
  *
  * Binds: bind_transceiver (also _transmitter, _receiver) is accepted with
  * any system_id unless SIM_STRICT=1; the role of a bind is "ussd" or "sms"
@@ -479,6 +484,9 @@ function deliverToWaiters(r) {
 /* ---- SMPP server ---- */
 
 const server = smpp.createServer((sess) => {
+    if (process.env.SIM_NODELAY === '1') {
+        sess.socket.setNoDelay(true);
+    }
     sessions.add(sess);
     sess.simBound = false;
     sess.on('error', () => {});
