@@ -69,40 +69,12 @@ BEARERBOX=${BEARERBOX:-/usr/sbin/bearerbox}
 SMSBOX=${SMSBOX:-/usr/sbin/smsbox}
 
 . "$root/tests/lib/servers.sh"
+CHECKS_LABEL=e2e
+. "$root/tests/lib/checks.sh"
 
-passed=0 failed=0
 pids=()          # simulator, Kannel, remigate: stopped in reverse order
 rg_pid=
 SRV_TMP=
-
-say() { echo "# $*"; }
-ok() { passed=$((passed + 1)); echo "ok   - $*"; }
-not_ok() { failed=$((failed + 1)); echo "FAIL - $*"; }
-# check NAME COMMAND...: one assertion
-check()
-{
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; return 0; fi
-    not_ok "$name"
-    return 1
-}
-summary() { echo "e2e: $passed passed, $failed failed"; }
-
-# Short pause between polls without a sleep process (nothing to leave
-# behind): read with a timeout on a pipe nobody writes to.
-pause() { read -r -t "${1:-0.1}" <> <(:) 2>/dev/null || true; }
-
-# poll SECONDS COMMAND...: COMMAND until it succeeds or the deadline passes
-poll()
-{
-    local end=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ $SECONDS -lt $end ] || return 1
-        pause
-    done
-}
 
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 

@@ -35,31 +35,8 @@ cd "$root" || exit 1
 stack=$root/scripts/stack
 STACK_TIMEOUT=${STACK_TIMEOUT:-240}
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok   - $*"; }
-not_ok() { failed=$((failed + 1)); echo "FAIL - $*"; }
-check()
-{
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; return 0; fi
-    not_ok "$name"
-    return 1
-}
-say() { echo "# $*"; }
-summary() { echo "stack: $passed passed, $failed failed"; }
-
-# Short pause between polls without a sleep process.
-pause() { read -r -t 0.1 <> <(:) 2>/dev/null || true; }
-poll()
-{
-    local end=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ $SECONDS -lt $end ] || return 1
-        pause
-    done
-}
+CHECKS_LABEL=stack
+. "$root/tests/lib/checks.sh"
 
 dir=$(mktemp -d /tmp/remigate-stack.XXXXXX) || {
     not_ok "no temporary directory"
