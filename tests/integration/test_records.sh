@@ -6,7 +6,8 @@
 # registration), a skills update, the same registration submitted twice,
 # and PostgreSQL killed: the record waits in the Redis queue, the caller
 # still gets a reference, and the drainer stores it when PostgreSQL is back.
-# A daemon on an unmigrated database refuses to start.
+# A daemon on an unmigrated database refuses to start.  Two workers racing
+# the same confirming answers (many copies at once) store each once.
 #
 # It starts its own Redis and PostgreSQL (tests/lib/servers.sh) so it can
 # kill them.  Prints "records: N passed, N failed".
@@ -43,9 +44,10 @@ sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
 "$bin" keygen "$tmp/key" >/dev/null
 check "keygen wrote a key file" "[ -s '$tmp/key' ]"
 
+# start [WORKERS]: the daemon on a free port (one worker unless asked)
 start() {
     rm -f "$tmp/port"
-    "$bin" -c "$conf" --workers 1 --port 0 --port-file "$tmp/port" \
+    "$bin" -c "$conf" --workers "${1:-1}" --port 0 --port-file "$tmp/port" \
         --redis-port "$REDIS_PORT" --set limits.request_timeout_ms=1500 \
         --set postgres.timeout_ms=500 2>>"$tmp/log" &
     pid=$!
@@ -186,5 +188,58 @@ check "nothing was set aside as malformed" "[ \$(rc LLEN remigate:queue:records:
 
 kill -TERM "$pid"; wait "$pid"; src=$?; pid=
 check "SIGTERM: exit 0 (got $src)" "[ $src = 0 ]"
+
+# Two workers racing one completion: RACE_N dialogues are driven to the
+# confirm screen, then the confirming answer of each is sent RACE_C times at
+# once, each copy on its own connection, to a daemon with two workers
+# (SO_REUSEPORT spreads the connections over both).  Each dialogue ends with
+# one row in returnees and one in submissions, and every copy of its last
+# answer gets the same screen with that row's reference.
+race_n=6 race_c=12
+start 2 || { bad "daemon with two workers started"; finish; }
+ok "daemon with two workers started on port $port"
+mark=$(wc -l <"$tmp/log")
+confirm=${reg[-1]} upto=("${reg[@]:0:${#reg[@]}-1}")
+at_text=$(IFS='*'; echo "${upto[*]}")
+for d in $(seq $race_n); do
+    dialogue "race$d" "880130000010$d" "${upto[@]}"
+    head -c4 "$tmp/body" | grep -q '^CON ' || bad "race $d: reached the confirm screen"
+done
+mkdir -p "$tmp/race"
+# every INSERT tried takes a number from the sequence, conflict or not
+seq0=$(sql "SELECT last_value FROM submissions_id_seq")
+cpids=()
+for d in $(seq $race_n); do
+    for c in $(seq $race_c); do
+        curl -s -o "$tmp/race/$d.$c" --max-time 5 \
+            --data-urlencode "sessionId=race$d" --data-urlencode "serviceCode=*247#" \
+            --data-urlencode "phoneNumber=880130000010$d" \
+            --data-urlencode "text=$at_text*$confirm" "$base/ussd/at" &
+        cpids+=($!)
+    done
+done
+wait "${cpids[@]}"
+tries=$(( $(sql "SELECT last_value FROM submissions_id_seq") - seq0 ))
+same=0 rows=0 subs=0 refs=0
+for d in $(seq $race_n); do
+    p=880130000010$d
+    [ "$(cat "$tmp/race/$d".* | sort | uniq -c | wc -l)" = 1 ] &&
+        [ "$(ls "$tmp/race/$d".* | wc -l)" = $race_c ] &&
+        head -c4 "$tmp/race/$d.1" | grep -q '^END ' && same=$((same + 1))
+    r=$(grep -oE '[0-9A-Z]{10}' "$tmp/race/$d.1" | head -1)
+    [ "$(sql "SELECT count(*) || ' ' || min(ref) FROM returnees WHERE msisdn = '$p'")" = "1 $r" ] && rows=$((rows + 1))
+    [ "$(sql "SELECT count(*) || ' ' || min(ref) FROM submissions WHERE msisdn = '$p'")" = "1 $r" ] && subs=$((subs + 1))
+    [ -n "$r" ] && refs=$((refs + 1))
+done
+check "race: every copy of each last answer got the same END screen ($same of $race_n)" "[ $same = $race_n ]"
+check "race: each screen carries a reference ($refs of $race_n)" "[ $refs = $race_n ]"
+check "race: one returnees row per dialogue, with that reference ($rows of $race_n)" "[ $rows = $race_n ]"
+check "race: one submission per dialogue, with that reference ($subs of $race_n)" "[ $subs = $race_n ]"
+check "race: nothing went to the Redis queue" "[ \$(rc LLEN remigate:queue:records) = 0 ]"
+check "race: copies reached PostgreSQL at the same time ($tries inserts tried for $race_n rows)" "[ $tries -gt $race_n ]"
+pids=$(tail -n +"$((mark + 1))" "$tmp/log" | grep 'duplicate step' | grep -oE 'pid=[0-9]+' | sort -u | wc -l)
+check "race: both workers answered copies ($pids pids logged repeats)" "[ $pids = 2 ]"
+kill -TERM "$pid"; wait "$pid"; src=$?; pid=
+check "two workers, SIGTERM: exit 0 (got $src)" "[ $src = 0 ]"
 check "no assert or libevent error in the log" "! grep -q -e 'assert:' -e 'libevent:' '$tmp/log'"
 finish
