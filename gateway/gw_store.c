@@ -11,8 +11,15 @@
  * records into PostgreSQL once it answers: it looks at the head of the list,
  * stores it, then takes it off only if it is still the head (sess_shift), so a
  * crash in between stores it twice -- harmless, the store is idempotent on
- * the record's key.  A record PostgreSQL refuses as malformed moves to
- * "queue:records:bad" for an operator to look at; nothing is dropped.
+ * the record's key.  A record that can never be stored as it is (it does
+ * not open or parse, or PostgreSQL refuses it for good) is set aside on
+ * "queue:records:failed" with the error, for an operator; the rest of the
+ * queue goes on.  Nothing is dropped (see "The drainer" below).
+ *
+ * A write's query gets a deadline that ends within the caller's: when
+ * Redis refuses the copy of a record whose query is still running, the
+ * query's own outcome (stored, or never committed) is what the caller
+ * hears, never "try again" for a row that then commits.
  *
  * "status_lookup" reads the caller's record; with no database it fails
  * (the caller hears "busy").
@@ -23,14 +30,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gateway/gw_int.h"
 #include "sessions/sess.h"
 #include "store/store.h"
 
-#define GW_QUEUE     "queue:records"
-#define GW_QUEUE_BAD "queue:records:bad"
-#define GW_DRAIN_MS  1000
+#define GW_QUEUE        "queue:records"
+#define GW_QUEUE_FAILED "queue:records:failed"
+#define GW_DRAIN_MS     1000
+/* what a record's ref or key may hold, for the log */
+#define GW_DRAIN_ID_CHARS                                                      \
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-"
 
 struct gw_records {
     struct gw_server *srv;
@@ -41,6 +52,10 @@ struct gw_records {
     int draining; /* a queued record is on its way */
     char *item;   /* the head of the queue being stored */
     size_t item_len;
+    char ref[24], key[72]; /* the head's, for the log ("" unknown) */
+    char why[256];         /* why the head is being set aside */
+    char retry_why[256];   /* the last reason logged for a retry */
+    time_t retry_logged;
     unsigned long drained; /* records moved into PostgreSQL */
 };
 
@@ -60,8 +75,9 @@ struct gw_act {
     void *arg;
     struct event *timer;
     int answered;
-    int in_store; /* the store has it and will call back */
-    int in_queue; /* a push to Redis will call back */
+    int in_store;    /* the store has it and will call back */
+    int in_queue;    /* a push to Redis will call back */
+    int push_failed; /* Redis did not take it: the store's answer decides */
 };
 
 static void
@@ -101,6 +117,16 @@ gw_act_queued(int status, void *arg)
         GW_LOG_INFO(0, "record queued in redis action=%s ref=%s", a->action,
                     a->ref);
         gw_act_answer(a, GW_ACT_QUEUED, a->ref, NULL, NULL);
+    } else if (a->in_store && !a->answered) {
+        /* the query is still running and ends by its own deadline, which
+         * lies within the caller's: what it says is what the caller
+         * hears, so "try again" never covers a row that commits */
+        gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
+        a->push_failed = 1;
+        GW_LOG_WARN(0,
+                    "record not queued (%s); waiting for postgres action=%s "
+                    "ref=%s",
+                    sess_strerror(status), a->action, a->ref);
     } else {
         gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
         GW_LOG_ERROR(0, "record neither stored nor queued action=%s: %s",
@@ -184,6 +210,18 @@ gw_act_stored(int status, const struct store_result *res, void *arg)
                           NULL);
         } else if (status == STORE_ENOTREGISTERED) {
             gw_act_answer(a, GW_ACT_NOT_REGISTERED, NULL, NULL, NULL);
+        } else if (a->push_failed) {
+            /* not committed -- unless res->unknown: the COMMIT was on its
+             * way at the deadline; a retry then shows the same reference */
+            gw_metric_inc(GW_M_POSTGRES_ERRORS, NULL, NULL);
+            GW_LOG_ERROR(0,
+                         "record neither stored nor queued action=%s ref=%s: "
+                         "%s (%s)%s",
+                         a->action, a->ref, store_strerror(status),
+                         res ? res->errstr : "",
+                         res && res->unknown ? "; the commit was on its way"
+                                             : "");
+            gw_act_answer(a, GW_ACT_FAILED, NULL, NULL, NULL);
         } else if (!a->in_queue) {
             gw_metric_inc(GW_M_POSTGRES_ERRORS, NULL, NULL);
             GW_LOG_WARN(0, "store: %s (%s), queueing action=%s ref=%s",
@@ -263,11 +301,18 @@ gw_action_run(struct gw_server *srv, const char *action, const char *record,
         ms = req - req / 10 - rec->cfg->redis_timeout_ms;
     if (ms < 1) ms = 1;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    /* a write's query ends (answered, or its connection closed so it never
+     * commits) while the caller can still hear of it: if Redis refuses the
+     * copy, the query's outcome is what the caller is told */
+    struct store_submit_opts opts = {.timeout_ms =
+                                         (int)rec->cfg->pg_timeout_ms};
+    long left = req - req / 10 - rec->cfg->redis_timeout_ms;
+    if (left < opts.timeout_ms) opts.timeout_ms = left > 1 ? (int)left : 1;
     int rc = STORE_EDOWN;
     if (rec->store != NULL && store_connected(rec->store) > 0)
         rc = lookup ? store_status(rec->store, a->msisdn, gw_act_status, a)
-                    : store_submit(rec->store, a->record, a->len, gw_act_stored,
-                                   a);
+                    : store_submit_with(rec->store, a->record, a->len, &opts,
+                                        gw_act_stored, a);
     if (rc == STORE_OK) {
         a->in_store = 1;
         evtimer_add(a->timer, &tv);
@@ -288,6 +333,21 @@ fail:
 
 /* ------------------------------------------------------------------------
  * The drainer
+ *
+ * One record at a time from the head of the queue: peek, open (if sealed),
+ * store, then shift it off if it is still the head.  What becomes of it:
+ *
+ *   stored (or stored before)        shifted off; "stored"
+ *   update_skills, no registration   kept as a submission without a
+ *                                    profile, shifted off; "unregistered"
+ *   does not open or parse, or       set aside on queue:records:failed with
+ *   PostgreSQL refuses it for good   the error, then shifted off; "failed"
+ *   anything else (PostgreSQL down,  stays at the head and is tried again on
+ *   slow, a deadlock, permissions)   the next tick; a "retry"
+ *
+ * Setting aside pushes before it shifts: a crash in between leaves the
+ * record in both lists, never in neither, and sess_push_once() keeps two
+ * workers that set the same head aside from making two entries.
  */
 
 static void gw_drain_next(struct gw_records *rec);
@@ -308,8 +368,6 @@ gw_drain_shifted(int status, void *arg)
         gw_drain_stop(rec);
         return;
     }
-    rec->drained++;
-    GW_LOG_INFO(0, "queued record stored drained=%lu", rec->drained);
     free(rec->item);
     rec->item = NULL;
     gw_drain_next(rec);
@@ -324,37 +382,128 @@ gw_drain_shift(struct gw_records *rec)
 }
 
 static void
-gw_drain_bad_pushed(int status, void *arg)
+gw_drain_failed_pushed(int status, void *arg)
 {
     struct gw_records *rec = arg;
     if (status != SESS_OK) {
         gw_drain_stop(rec);
         return;
     }
+    gw_metric_inc(GW_M_QUEUE_RECORDS, "failed", NULL);
+    GW_LOG_ERROR(0,
+                 "queued record set aside on %s ref=%s key=%s error=\"%s\"; "
+                 "the rest of the queue goes on",
+                 GW_QUEUE_FAILED, rec->ref[0] ? rec->ref : "?",
+                 rec->key[0] ? rec->key : "?", rec->why);
     gw_drain_shift(rec);
+}
+
+/* The head can never be stored as it is (why says so): set it aside as
+ * {"item": the queued text unchanged, "error": why, "ref", "failed_at"},
+ * then take it off the queue. */
+static void
+gw_drain_set_aside(struct gw_records *rec, const char *why)
+{
+    snprintf(rec->why, sizeof(rec->why), "%s", why);
+    json_t *item = json_stringn(rec->item, rec->item_len);
+    json_t *err = json_string(why);
+    char *qi = item ? json_dumps(item, JSON_ENCODE_ANY) : NULL;
+    char *qe = err ? json_dumps(err, JSON_ENCODE_ANY) : NULL;
+    json_decref(item);
+    json_decref(err);
+    char at[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    size_t cap = (qi ? strlen(qi) : 0) + (qe ? strlen(qe) : 0) + 128;
+    char *entry = qi && qe ? malloc(cap) : NULL;
+    int n = entry ? snprintf(entry, cap,
+                             "{\"item\":%s,\"error\":%s,\"ref\":\"%s\","
+                             "\"failed_at\":\"%s\"}",
+                             qi, qe, rec->ref, at)
+                  : -1;
+    /* the same item already set aside: {"item":<it>, */
+    size_t head = qi ? strlen("{\"item\":") + strlen(qi) + 1 : 0;
+    if (n < 0 || (size_t)n >= cap ||
+        sess_push_once(rec->srv->sess, GW_QUEUE_FAILED, entry, (size_t)n, head,
+                       gw_drain_failed_pushed, rec) != SESS_OK)
+        gw_drain_stop(rec);
+    free(entry);
+    free(qi);
+    free(qe);
+}
+
+/* The head stays for the next tick.  Logged when the reason changes or
+ * once a minute, so a long outage does not flood the log. */
+static void
+gw_drain_retry(struct gw_records *rec, int status, const char *why)
+{
+    char line[sizeof(rec->why)];
+    time_t now = time(NULL);
+    gw_metric_inc(GW_M_QUEUE_RETRIES, NULL, NULL);
+    snprintf(line, sizeof(line), "%s%s%s", store_strerror(status),
+             why && why[0] ? ": " : "", why ? why : "");
+    if (strcmp(line, rec->retry_why) != 0 || now - rec->retry_logged >= 60) {
+        GW_LOG_WARN(0,
+                    "queued record not stored yet ref=%s error=\"%s\"; it "
+                    "stays at the head of the queue and is tried again",
+                    rec->ref[0] ? rec->ref : "?", line);
+        snprintf(rec->retry_why, sizeof(rec->retry_why), "%s", line);
+        rec->retry_logged = now;
+    }
+    gw_drain_stop(rec);
 }
 
 static void
 gw_drain_stored(int status, const struct store_result *res, void *arg)
 {
     struct gw_records *rec = arg;
-    (void)res;
     if (!rec->draining) return;
-    if (status == STORE_OK || status == STORE_ENOTREGISTERED) {
-        /* an update for a number with no registration stays unstored:
-         * there is nothing to update */
+    switch (status) {
+    case STORE_OK:
+        rec->drained++;
+        rec->retry_why[0] = '\0';
+        gw_metric_inc(GW_M_QUEUE_RECORDS, "stored", NULL);
+        GW_LOG_INFO(0, "queued record stored ref=%s drained=%lu", rec->ref,
+                    rec->drained);
         gw_drain_shift(rec);
         return;
-    }
-    if (status == STORE_EINVAL) {
-        GW_LOG_ERROR(0, "a queued record is malformed; moved to %s",
-                     GW_QUEUE_BAD);
-        if (sess_push(rec->srv->sess, GW_QUEUE_BAD, rec->item, rec->item_len,
-                      gw_drain_bad_pushed, rec) != SESS_OK)
-            gw_drain_stop(rec);
+    case STORE_ENOTREGISTERED:
+        /* the caller was told it was received: what they sent is kept
+         * (store_submit_opts.keep_unregistered), though there is no
+         * profile to change */
+        rec->retry_why[0] = '\0';
+        gw_metric_inc(GW_M_QUEUE_RECORDS, "unregistered", NULL);
+        GW_LOG_WARN(0,
+                    "queued update_skills for a number with no registration "
+                    "ref=%s key=%s: kept as a submission only",
+                    rec->ref, rec->key);
+        gw_drain_shift(rec);
+        return;
+    case STORE_EREFUSED:
+        gw_drain_set_aside(rec, res && res->errstr[0] ? res->errstr
+                                                      : store_strerror(status));
+        return;
+    default:
+        gw_drain_retry(rec, status, res ? res->errstr : NULL);
         return;
     }
-    gw_drain_stop(rec); /* try again on the next tick */
+}
+
+/* The record's "ref" and "key", for the log (best effort). */
+static void
+gw_drain_fields(struct gw_records *rec, const char *plain, size_t len)
+{
+    json_t *j = json_loadb(plain, len, 0, NULL);
+    const char *ref = json_string_value(json_object_get(j, "ref"));
+    const char *key = json_string_value(json_object_get(j, "key"));
+    /* only what a reference or key may hold: never quote the record */
+    snprintf(rec->ref, sizeof(rec->ref), "%s",
+             ref && strspn(ref, GW_DRAIN_ID_CHARS) == strlen(ref) ? ref : "");
+    snprintf(rec->key, sizeof(rec->key), "%s",
+             key && strspn(key, GW_DRAIN_ID_CHARS) == strlen(key) ? key : "");
+    json_decref(j);
 }
 
 static void
@@ -375,32 +524,42 @@ gw_drain_peeked(int status, const char *value, size_t len, uint64_t version,
     memcpy(rec->item, value, len);
     rec->item[len] = '\0';
     rec->item_len = len;
+    rec->ref[0] = rec->key[0] = '\0';
     /* sealed by gw_act_queue(), or plain from a daemon without a key */
     char *plain = rec->item;
     int n = (int)len;
-    if (len > 4 && memcmp(value, "rq1:", 4) == 0) {
+    if (len >= 4 && memcmp(value, "rq1:", 4) == 0) {
         plain = malloc(len + 1);
         n = plain
                 ? store_record_open(rec->store, rec->item, len, plain, len + 1)
                 : STORE_ENOMEM;
         if (n < 0) {
             free(plain);
-            GW_LOG_ERROR(0, "a queued record does not open (%s)",
-                         store_strerror(n));
-            gw_drain_stored(n == STORE_ENOMEM ? STORE_ENOMEM : STORE_EINVAL,
-                            NULL, rec);
+            char why[128];
+            snprintf(why, sizeof(why),
+                     "sealed record does not open (%s): another key, or "
+                     "altered",
+                     store_strerror(n));
+            if (n == STORE_ENOMEM)
+                gw_drain_retry(rec, n, NULL);
+            else
+                gw_drain_set_aside(rec, why);
             return;
         }
     }
-    int rc = store_submit(rec->store, plain, (size_t)n, gw_drain_stored, rec);
+    gw_drain_fields(rec, plain, (size_t)n);
+    struct store_submit_opts opts = {.keep_unregistered = 1};
+    int rc = store_submit_with(rec->store, plain, (size_t)n, &opts,
+                               gw_drain_stored, rec);
     if (plain != rec->item) {
         sodium_memzero(plain, (size_t)n);
         free(plain);
     }
     if (rc == STORE_EINVAL)
-        gw_drain_stored(rc, NULL, rec);
+        gw_drain_set_aside(rec, "malformed record: not a complete record "
+                                "this version can store");
     else if (rc != STORE_OK)
-        gw_drain_stop(rec);
+        gw_drain_retry(rec, rc, NULL);
 }
 
 static void

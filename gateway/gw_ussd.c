@@ -137,6 +137,7 @@ struct gw_step {
     struct flow_state st;
     struct flow_out out;
     int completed;               /* this step ends a flow */
+    int kept;                    /* its record is stored or queued */
     int optout;                  /* SMS STOP (1) or START (0) */
     char confirm[FLOW_TEXT_MAX]; /* the SMS to send once saved, or "" */
     int confirm_ucs2;
@@ -626,6 +627,18 @@ gw_step_cas_cb(int status, uint64_t version, void *arg)
         status = rc;
     }
     gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
+    if (s->kept) {
+        /* the record is kept whatever happened to the session: say so,
+         * not "try again".  The session stays at the confirm screen, so a
+         * repeat or a new dial confirms again and gets the same reference
+         * (and the confirmation SMS); this step sends none. */
+        GW_RLOG(GW_LEVEL_WARN, s->r, 0,
+                "session not saved (%s); the record is kept, its screen "
+                "goes out",
+                sess_strerror(status));
+        gw_step_reply(s, s->out.text, s->out.enc, s->out.done);
+        return;
+    }
     gw_step_busy(s, sess_strerror(status));
 }
 
@@ -672,12 +685,8 @@ gw_step_save(struct gw_step *s)
     }
     int rc = sess_cas(s->u->srv->sess, s->key, s->version, buf, (size_t)n,
                       (unsigned)ttl, gw_step_cas_cb, s);
-    if (rc != SESS_OK) {
-        free(s->save);
-        s->save = NULL;
-        gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
-        gw_step_busy(s, sess_strerror(rc));
-    }
+    /* a failure now is never a conflict; the callback frees s->save */
+    if (rc != SESS_OK) gw_step_cas_cb(rc, 0, s);
 }
 
 /* ------------------------------------------------------------------------
@@ -710,6 +719,8 @@ gw_step_act_cb(const struct gw_act_result *res, void *arg)
         snprintf(s->confirm, sizeof(s->confirm), "%s", sms.text);
         s->confirm_ucs2 = sms.enc == FLOW_ENC_UCS2;
     }
+    s->kept =
+        !lookup && (res->status == GW_ACT_DONE || res->status == GW_ACT_QUEUED);
     switch (res->status) {
     case GW_ACT_DONE:
         flow_render_end(set, &s->st, res->ref[0] ? vars : vars + 1, &s->out);

@@ -93,6 +93,14 @@ int sess_del(struct sess *s, const char *key, sess_done_cb *cb, void *arg);
 int sess_push(struct sess *s, const char *key, const char *value, size_t len,
               sess_done_cb *cb, void *arg);
 
+/* Append value to the list under key unless an item there already starts
+ * with value's first head bytes (head <= len; a single-key Lua script:
+ * LRANGE, compare, RPUSH), so that two workers setting the same item
+ * aside leave one copy.  For short lists: it reads the whole list.
+ * SESS_OK whether or not it was appended. */
+int sess_push_once(struct sess *s, const char *key, const char *value,
+                   size_t len, size_t head, sess_done_cb *cb, void *arg);
+
 /* Look at the first item of the list under key (LINDEX 0) without taking
  * it: ENOTFOUND when the list is empty.  A drainer stores the item, then
  * takes it with sess_shift(); a crash in between stores it twice, which

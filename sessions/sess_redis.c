@@ -39,6 +39,14 @@ static const char sess_lua_shift[] =
     "  redis.call('LPOP', KEYS[1]) return 1 end\n"
     "return 0\n";
 
+/* Append ARGV[1] unless an item starts with ARGV[2]. */
+static const char sess_lua_push_once[] =
+    "local h = ARGV[2]\n"
+    "for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do\n"
+    "  if string.sub(v, 1, #h) == h then return 0 end\n"
+    "end\n"
+    "redis.call('RPUSH', KEYS[1], ARGV[1]) return 1\n";
+
 enum sess_kind { K_GET, K_PEEK, K_CAS, K_DONE };
 
 struct sess_cmd {
@@ -438,6 +446,23 @@ sess_push(struct sess *s, const char *key, const char *value, size_t len,
     return sess_cmd_sent(s, c,
                          redisAsyncCommand(s->ac, sess_on_reply, c,
                                            "RPUSH %s %b", k, value, len));
+}
+
+int
+sess_push_once(struct sess *s, const char *key, const char *value, size_t len,
+               size_t head, sess_done_cb *cb, void *arg)
+{
+    char k[SESS_KEY_MAX + 1];
+    int rc;
+    if (cb == NULL || sess_key(s, key, k) < 0 || value == NULL ||
+        len > SESS_VALUE_MAX || head == 0 || head > len)
+        return SESS_EINVAL;
+    struct sess_cmd *c = sess_cmd_new(s, K_DONE, (void *)cb, arg, &rc);
+    if (c == NULL) return rc;
+    return sess_cmd_sent(
+        s, c,
+        redisAsyncCommand(s->ac, sess_on_reply, c, "EVAL %s 1 %s %b %b",
+                          sess_lua_push_once, k, value, len, value, head));
 }
 
 int

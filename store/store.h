@@ -13,11 +13,17 @@
  *   strings are valid only until the callback returns.  It is never NULL.
  * - A callback may call store_submit(), store_status(), store_ping() and
  *   store_stop(); it must not call store_free().
- * - Every query carries its own deadline (timeout_ms from the submit call):
- *   on expiry the callback gets STORE_ETIMEDOUT and the connection that ran
- *   it is closed and opened again.  STORE_ETIMEDOUT and STORE_EDOWN after a
- *   query was sent mean "outcome unknown": retry with the same record (the
- *   idempotency key makes the retry safe).
+ * - Every request carries its own deadline (the store's timeout_ms, or the
+ *   one given to store_submit_with()): on expiry the callback gets
+ *   STORE_ETIMEDOUT and the connection that ran it is closed and opened
+ *   again, so a transaction whose COMMIT was not yet sent never commits.
+ *   STORE_ETIMEDOUT and STORE_EDOWN after a query was sent mean "outcome
+ *   unknown" only when res->unknown is set (the COMMIT was on its way);
+ *   either way a retry with the same record is safe (the idempotency key).
+ * - STORE_EDB is a server error that may pass (a deadlock, a cancelled
+ *   query, a permission or schema problem); STORE_EREFUSED is one about
+ *   the record itself (SQLSTATE class 22 data exception, 23 integrity
+ *   constraint, 54 program limit): sending it again will fail again.
  * - libpq resolves a host name inside PQconnectStart(), which blocks: give
  *   the DSN an address (host=127.0.0.1 or hostaddr=...) for the daemon.
  */
@@ -48,7 +54,8 @@ struct store;
     X(STORE_ENOTREGISTERED, -7, "no record for this number")                   \
     X(STORE_ENOTFOUND, -8, "not found")                                        \
     X(STORE_ECRYPTO, -9, "key file or encryption error")                       \
-    X(STORE_ESCHEMA, -10, "database schema older than this program")
+    X(STORE_ESCHEMA, -10, "database schema older than this program")           \
+    X(STORE_EREFUSED, -11, "the database refused the record for good")
 
 enum store_err {
 #define STORE_X_ENUM(name, val, text) name = (val),
@@ -89,6 +96,8 @@ struct store_result {
                                      passport (duplicate check, by keyed hash) */
     const char *errstr;           /* on failure: a short text without personal
                                      data, for the log; else "" */
+    int unknown; /* STORE_ETIMEDOUT or STORE_EDOWN with the COMMIT sent and
+                    not answered: it may have committed */
 };
 
 typedef void store_submit_cb(int status, const struct store_result *res,
@@ -133,6 +142,20 @@ const char *store_errstr(const struct store *s);
  * no connection up), STORE_EBUSY (queue full), STORE_ENOMEM, STORE_ECRYPTO. */
 int store_submit(struct store *s, const char *record_json, size_t len,
                  store_submit_cb *cb, void *arg);
+
+/* How one submission differs from store_submit()'s. */
+struct store_submit_opts {
+    int timeout_ms;        /* this request's deadline (<= 0: the store's) */
+    int keep_unregistered; /* update_skills for a number with no record:
+                              keep the submission row (no profile to link
+                              it to) and commit; the callback still gets
+                              STORE_ENOTREGISTERED */
+};
+
+/* store_submit() with opts (borrowed; NULL: the defaults). */
+int store_submit_with(struct store *s, const char *record_json, size_t len,
+                      const struct store_submit_opts *opts, store_submit_cb *cb,
+                      void *arg);
 
 /* The record of msisdn (E.164 digits, borrowed): res->status, ->ref,
  * ->reject_reason and ->lang, or STORE_ENOTFOUND.  Fails now like

@@ -174,7 +174,10 @@ struct store_req {
     void *arg;
     enum store_req_kind kind;
     enum store_step step;
-    int status; /* outcome so far */
+    int status;     /* outcome so far */
+    int timeout_ms; /* its deadline */
+    int keep;       /* store_submit_opts.keep_unregistered */
+    int unknown;    /* failed with the COMMIT on its way */
 
     /* parameters, owned */
     char key[72], flow[32], ref[24], msisdn[20], lang[12], channel[8];
@@ -328,6 +331,7 @@ store_req_complete(struct store_req *r)
     res.reject_reason = r->reason;
     res.lang = r->lang_out;
     res.id_shared = r->id_shared;
+    res.unknown = r->unknown;
     res.errstr = status == 0    ? ""
                  : r->errstr[0] ? r->errstr
                                 : store_strerror(status);
@@ -357,7 +361,7 @@ store_req_on_deadline(evutil_socket_t fd, short what, void *arg)
     STORE_AN(r->magic == STORE_REQ_MAGIC);
     r->status = STORE_ETIMEDOUT;
     snprintf(r->errstr, sizeof(r->errstr), "query deadline of %d ms passed",
-             r->s->timeout_ms);
+             r->timeout_ms);
     if (r->queued) {
         store_req_unqueue(r);
         store_req_complete(r);
@@ -369,10 +373,11 @@ store_req_on_deadline(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* A request with its deadline running, or NULL. */
+/* A request with its deadline (timeout_ms, <= 0: the store's) running, or
+ * NULL. */
 static struct store_req *
-store_req_new(struct store *s, enum store_req_kind kind, store_submit_cb *cb,
-              void *arg)
+store_req_new(struct store *s, enum store_req_kind kind, int timeout_ms,
+              store_submit_cb *cb, void *arg)
 {
     struct store_req *r = calloc(1, sizeof(*r));
     struct timeval tv;
@@ -388,8 +393,9 @@ store_req_new(struct store *s, enum store_req_kind kind, store_submit_cb *cb,
         free(r);
         return NULL;
     }
-    tv.tv_sec = s->timeout_ms / 1000;
-    tv.tv_usec = (s->timeout_ms % 1000) * 1000;
+    r->timeout_ms = timeout_ms > 0 ? timeout_ms : s->timeout_ms;
+    tv.tv_sec = r->timeout_ms / 1000;
+    tv.tv_usec = (r->timeout_ms % 1000) * 1000;
     evtimer_add(r->deadline, &tv);
     return r;
 }
@@ -665,7 +671,11 @@ store_conn_drop(struct store_conn *c, int status, const char *why)
     }
     if (r != NULL) {
         r->conn = NULL;
-        if (r->status == 0 || status == STORE_ETIMEDOUT) r->status = status;
+        /* with the COMMIT on its way the outcome is unknown, whatever the
+         * request knew before */
+        if (r->step == STORE_STEP_COMMIT) r->unknown = 1;
+        if (r->status == 0 || status == STORE_ETIMEDOUT || r->unknown)
+            r->status = status;
         if (r->errstr[0] == '\0')
             snprintf(r->errstr, sizeof(r->errstr), "%s",
                      why ? why : store_strerror(status));
@@ -766,6 +776,19 @@ store_conn_poll(struct store_conn *c)
     }
 }
 
+/* Is an error of this SQLSTATE about the record itself (a data exception,
+ * an integrity constraint, a program limit such as a value too large), so
+ * that sending the same record again fails again?  Anything else -- a
+ * deadlock, a cancelled query, a permission or schema problem, the server
+ * going away -- may pass. */
+static int
+store_sqlstate_refuses(const char *code)
+{
+    return code != NULL && strlen(code) == 5 &&
+           (strncmp(code, "22", 2) == 0 || strncmp(code, "23", 2) == 0 ||
+            strncmp(code, "54", 2) == 0);
+}
+
 /* Send one step of r. */
 static int
 store_req_send(struct store_conn *c, enum store_stmt q, int n,
@@ -835,7 +858,10 @@ store_req_advance(struct store_conn *c, struct store_req *r, PGresult *res)
          * quote row values. */
         snprintf(r->errstr, sizeof(r->errstr), "%s: %s", code ? code : "?",
                  msg ? msg : "?");
-        if (r->status == 0) r->status = STORE_EDB;
+        /* a kept update_skills whose COMMIT failed was not kept */
+        if (r->status == 0 || r->step == STORE_STEP_COMMIT)
+            r->status =
+                store_sqlstate_refuses(code) ? STORE_EREFUSED : STORE_EDB;
         if (r->step != STORE_STEP_ROLLBACK &&
             PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
             r->step = STORE_STEP_ROLLBACK;
@@ -896,10 +922,11 @@ store_req_advance(struct store_conn *c, struct store_req *r, PGresult *res)
             r->step = STORE_STEP_COMMIT;
             rc = store_req_send_plain(c, "COMMIT");
         } else if (r->step == STORE_STEP_APPLY) {
-            /* update_skills without a profile: keep nothing. */
+            /* update_skills without a profile: keep nothing, or only the
+             * submission when asked to */
             r->status = STORE_ENOTREGISTERED;
-            r->step = STORE_STEP_ROLLBACK;
-            rc = store_req_send_plain(c, "ROLLBACK");
+            r->step = r->keep ? STORE_STEP_COMMIT : STORE_STEP_ROLLBACK;
+            rc = store_req_send_plain(c, r->keep ? "COMMIT" : "ROLLBACK");
         } else {
             /* The duplicate's row vanished between the two statements:
              * cannot happen to an append-only table. */
@@ -1192,14 +1219,24 @@ int
 store_submit(struct store *s, const char *record_json, size_t len,
              store_submit_cb *cb, void *arg)
 {
+    return store_submit_with(s, record_json, len, NULL, cb, arg);
+}
+
+int
+store_submit_with(struct store *s, const char *record_json, size_t len,
+                  const struct store_submit_opts *opts, store_submit_cb *cb,
+                  void *arg)
+{
     struct store_req *r;
     int rc;
 
     if (s == NULL || record_json == NULL || cb == NULL) return STORE_EINVAL;
     STORE_AN(s->magic == STORE_MAGIC);
     if ((rc = store_can_take(s)) != 0) return rc;
-    r = store_req_new(s, STORE_REQ_REGISTER, cb, arg);
+    r = store_req_new(s, STORE_REQ_REGISTER, opts ? opts->timeout_ms : 0, cb,
+                      arg);
     if (r == NULL) return STORE_ENOMEM;
+    r->keep = opts ? opts->keep_unregistered : 0;
     rc = store_req_parse(s, r, record_json, len);
     if (rc != 0) {
         store_req_free(r);
@@ -1220,7 +1257,7 @@ store_status(struct store *s, const char *msisdn, store_status_cb *cb,
         return STORE_EINVAL;
     STORE_AN(s->magic == STORE_MAGIC);
     if ((rc = store_can_take(s)) != 0) return rc;
-    r = store_req_new(s, STORE_REQ_STATUS, cb, arg);
+    r = store_req_new(s, STORE_REQ_STATUS, 0, cb, arg);
     if (r == NULL) return STORE_ENOMEM;
     snprintf(r->msisdn, sizeof(r->msisdn), "%s", msisdn);
     return store_req_enqueue(s, r);
@@ -1236,7 +1273,7 @@ store_ping(struct store *s, int sleep_ms, store_status_cb *cb, void *arg)
         return STORE_EINVAL;
     STORE_AN(s->magic == STORE_MAGIC);
     if ((rc = store_can_take(s)) != 0) return rc;
-    r = store_req_new(s, STORE_REQ_PING, cb, arg);
+    r = store_req_new(s, STORE_REQ_PING, 0, cb, arg);
     if (r == NULL) return STORE_ENOMEM;
     snprintf(r->sleep_ms, sizeof(r->sleep_ms), "%d", sleep_ms);
     return store_req_enqueue(s, r);

@@ -21,6 +21,8 @@
  *   - PostgreSQL slow (a lock): a write is QUEUED with its ref after about
  *     half the request deadline, a lookup FAILED; once the lock goes the
  *     drainer stores the queued copy and there is still one row;
+ *   - Redis refusing the copy of a write whose query still runs: DONE if
+ *     it commits before its deadline, else FAILED and never a row;
  *   - PostgreSQL down: writes QUEUED at once, sealed in Redis (no ID number
  *     in clear; it opens to the record); the probe says down;
  *   - PostgreSQL and Redis down: FAILED;
@@ -64,6 +66,10 @@
 #define DB       "gwstore"
 #define DB_FRESH "gwstore_fresh"
 #define REQ_MS   1000 /* limits.request_timeout_ms of every worker */
+#define REDIS_MS 300  /* redis.timeout_ms */
+/* the deadline of a write's query: what is left of REQ_MS after a tenth
+ * and a Redis push (postgres.timeout_ms is longer) */
+#define STORE_MS (REQ_MS - REQ_MS / 10 - REDIS_MS)
 #define STEPS    16
 
 /* ------------------------------------------------------------------------
@@ -698,7 +704,7 @@ setup(void **state)
     T.cfg = T.base;
     T.cfg.redis_port = T.redis_port;
     T.cfg.request_timeout_ms = REQ_MS;
-    T.cfg.redis_timeout_ms = 300;
+    T.cfg.redis_timeout_ms = REDIS_MS;
     T.cfg.pg_timeout_ms = 3000; /* longer than our deadline */
     snprintf(T.cfg.pg_dsn, sizeof(T.cfg.pg_dsn), "%s", T.dsn);
     snprintf(T.cfg.key_file, sizeof(T.cfg.key_file), "%s", T.key);
@@ -849,18 +855,81 @@ t_answer_race(void **state)
     step(&s[0], "submit_registration",
          rec_reg(0, "cc000000000000000000000000000002", "RB00000002", m), NULL,
          "LOCK TABLE submissions IN EXCLUSIVE MODE NOWAIT");
-    s[0].unlock_ms = REQ_MS / 2 + 150;
+    /* before the query's own deadline (STORE_MS) */
+    s[0].unlock_ms = REQ_MS / 2 + 50;
     int rc = worker_run();
     close(hole);
     check_ran(rc);
 
     check_got(0, GW_ACT_DONE, "RB00000002");
-    if (shm->got[0].ms < REQ_MS / 2 + 100 || shm->got[0].ms >= REQ_MS)
+    if (shm->got[0].ms < REQ_MS / 2 + 30 || shm->got[0].ms >= STORE_MS)
         fail_msg("answered after %ld ms, want about %d", shm->got[0].ms,
-                 REQ_MS / 2 + 150);
+                 REQ_MS / 2 + 50);
     assert_string_equal(sql1("SELECT count(*) FROM returnees"
                              " WHERE msisdn = '8801712000011'"),
                         "1");
+}
+
+/* Wait until no backend but ours is left on DB (the worker's are gone and
+ * a query it left waiting on a lock has ended): 0, or -1 after 10 s. */
+static int
+db_settled(void)
+{
+    for (long t0 = now_ms(); now_ms() - t0 < 10000; usleep(20 * 1000))
+        if (strcmp(sql1("SELECT count(*) FROM pg_stat_activity WHERE"
+                        " datname = '" DB "' AND pid <> pg_backend_pid()"),
+                   "0") == 0)
+            return 0;
+    return -1;
+}
+
+/* Redis refuses the copy of a write whose query is still running (slow on
+ * a lock): the query's outcome is what the caller hears.  Released before
+ * the query's deadline, it commits and the caller hears DONE; held past
+ * it, the caller hears FAILED and the row never appears, even once the
+ * lock is gone. */
+static void
+t_push_fails(void **state)
+{
+    (void)state;
+    const char *m1 = "8801712000012", *m2 = "8801712000013";
+    struct step *s = plan.steps;
+
+    T.cfg.redis_port = port_closed();
+    plan.wait_redis = 0;
+    plan.wait_pg = 1;
+    step(&s[0], "submit_registration",
+         rec_reg(0, "cc000000000000000000000000000003", "RB00000003", m1), NULL,
+         "LOCK TABLE submissions IN EXCLUSIVE MODE NOWAIT");
+    s[0].unlock_ms = REQ_MS / 2 + 50;
+    step(&s[1], "submit_registration",
+         rec_reg(1, "cc000000000000000000000000000004", "RB00000004", m2), NULL,
+         "LOCK TABLE submissions IN EXCLUSIVE MODE NOWAIT");
+    s[1].unlock_ms = REQ_MS - 50;
+    check_ran(worker_run());
+
+    check_got(0, GW_ACT_DONE, "RB00000003");
+    check_got(1, GW_ACT_FAILED, "");
+    for (int i = 0; i < 2; i++)
+        if (shm->got[i].ms < REQ_MS / 2 || shm->got[i].ms >= REQ_MS)
+            fail_msg("step %d answered after %ld ms", i, shm->got[i].ms);
+    if (shm->got[1].ms < STORE_MS - 20 || shm->got[1].ms > STORE_MS + 150)
+        fail_msg("FAILED after %ld ms, want the query's deadline (%d ms)",
+                 shm->got[1].ms, STORE_MS);
+    assert_non_null(strstr(worker_log(), "waiting for postgres"));
+    assert_int_equal(db_settled(), 0);
+    assert_string_equal(sql1("SELECT count(*) FROM submissions"
+                             " WHERE msisdn = '8801712000012'"),
+                        "1");
+    assert_string_equal(sql1("SELECT count(*) FROM returnees"
+                             " WHERE msisdn = '8801712000012'"),
+                        "1");
+    assert_string_equal(sql1("SELECT count(*) FROM submissions"
+                             " WHERE msisdn = '8801712000013'"),
+                        "0");
+    assert_string_equal(sql1("SELECT count(*) FROM returnees"
+                             " WHERE msisdn = '8801712000013'"),
+                        "0");
 }
 
 /* PostgreSQL down (nothing listens on its port). */
@@ -1053,6 +1122,7 @@ main(void)
         cmocka_unit_test_setup_teardown(t_records, setup, teardown),
         cmocka_unit_test_setup_teardown(t_pg_slow, setup, teardown),
         cmocka_unit_test_setup_teardown(t_answer_race, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_push_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(t_pg_down, setup, teardown),
         cmocka_unit_test_setup_teardown(t_both_down, setup, teardown),
         cmocka_unit_test_setup_teardown(t_no_database, setup, teardown),

@@ -44,12 +44,13 @@ sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
 "$bin" keygen "$tmp/key" >/dev/null
 check "keygen wrote a key file" "[ -s '$tmp/key' ]"
 
-# start [WORKERS]: the daemon on a free port (one worker unless asked)
+# start [WORKERS [--set K=V...]]: the daemon on a free port (one worker
+# unless asked; request deadline 1500 ms and queries 500 ms unless set)
 start() {
     rm -f "$tmp/port"
     "$bin" -c "$conf" --workers "${1:-1}" --port 0 --port-file "$tmp/port" \
         --redis-port "$REDIS_PORT" --set limits.request_timeout_ms=1500 \
-        --set postgres.timeout_ms=500 2>>"$tmp/log" &
+        --set postgres.timeout_ms=500 "${@:2}" 2>>"$tmp/log" &
     pid=$!
     for _ in $(seq 200); do
         [ -s "$tmp/port" ] && break
@@ -103,6 +104,9 @@ dialogue() {
 body() { cat "$tmp/body"; }
 
 reg=(1 1 1 "রহিমা বেগম" 2 ১৯৯০ 3 2 1 5 2024 1 4 "2 5 9" 3 1 ১২৩৪৫৬৭৮৯০ 98 98 98 98 98 1)
+# up to the confirm screen, and the confirming answer
+confirm=${reg[-1]} upto=("${reg[@]:0:${#reg[@]}-1}")
+at_text=$(IFS='*'; echo "${upto[*]}")
 phone=8801712345678
 dialogue r1 $phone "${reg[@]}"
 ref=$(body | grep -oE '[0-9A-Z]{10}' | head -1)
@@ -184,10 +188,139 @@ done
 check "postgres back: the queue drains" "[ \$(rc LLEN remigate:queue:records) = 0 ]"
 check "200 rows, none twice" "[ \"\$(sql \"SELECT count(*), count(DISTINCT msisdn) FROM returnees WHERE msisdn LIKE '88015%'\")\" = '200|200' ]"
 check "200 submissions, none twice" "[ \"\$(sql \"SELECT count(*) FROM submissions WHERE msisdn LIKE '88015%'\")\" = 200 ]"
-check "nothing was set aside as malformed" "[ \$(rc LLEN remigate:queue:records:bad) = 0 ]"
+check "nothing was set aside" "[ \$(rc LLEN remigate:queue:records:failed) = 0 ]"
+
+# Nothing queued vanishes or blocks the queue for good.  Queued while
+# PostgreSQL is down, in this order: a registration; text that is not a
+# record; a sealed record altered in Redis (it no longer authenticates); a
+# record without its key; update_skills for a number with no registration;
+# a registration PostgreSQL refuses for good (its start time is out of
+# range: SQLSTATE 22008); a sealed registration; a last registration.
+q=remigate:queue:records
+qf=remigate:queue:records:failed
+metric() { curl -s "$base/metrics" | sed -n "s/^remigate_queue_records_total{outcome=\"$1\"} //p"; }
+m_failed0=$(metric failed) m_unreg0=$(metric unregistered)
+srv_pg_kill9
+for _ in $(seq 60); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 503 ] && break
+    sleep 0.1
+done
+dialogue r4 8801812345679 "${reg[@]}"
+sealed=$(rc LINDEX $q 0)
+rc DEL $q >/dev/null
+altered=${sealed:0:40}$(printf '%s' "${sealed:40:1}" | tr 'A-Za-z0-9' 'B-ZAb-za1-90')${sealed:41}
+rec 201 | sed 's/"msisdn":"[0-9]*"/"msisdn":"8801600000201"/' >"$tmp/q1"
+printf 'not a record at all' >"$tmp/q2"
+printf '%s' "$altered" >"$tmp/q3"
+rec 203 | sed 's/"key":"[0-9a-f]*",//' >"$tmp/q4"
+printf '{"flow":"update_skills","action":"update_skills","key":"%032x","ref":"K000000205","lang":"en","channel":"ussd","msisdn":"8801600000205","started":1795343600,"answers":{"skills":["mason","hotel"]}}' 205 >"$tmp/q5"
+rec 206 | sed -e 's/"msisdn":"[0-9]*"/"msisdn":"8801600000206"/' -e 's/"started":[0-9]*/"started":99999999999999/' >"$tmp/q6"
+printf '%s' "$sealed" >"$tmp/q7"
+rec 208 | sed 's/"msisdn":"[0-9]*"/"msisdn":"8801600000208"/' >"$tmp/q8"
+for i in 1 2 3 4 5 6 7 8; do redis-cli -p "$REDIS_PORT" -x RPUSH $q <"$tmp/q$i" >/dev/null; done
+check "queued while postgres is down: 8 records" "[ \$(rc LLEN $q) = 8 ]"
+srv_pg_start_again
+for _ in $(seq 300); do
+    [ "$(rc LLEN $q)" = 0 ] && break
+    sleep 0.1
+done
+check "postgres back: the queue drains past the bad records" "[ \$(rc LLEN $q) = 0 ]"
+check "the good registrations around them are stored" "[ \$(sql \"SELECT count(*) FROM returnees WHERE msisdn IN ('8801600000201', '8801600000208', '8801812345679')\") = 3 ]"
+check "four records set aside on $qf" "[ \$(rc LLEN $qf) = 4 ]"
+for i in 2 3 4 6; do
+    pos=$(rc LRANGE $qf 0 -1 | jq -r --rawfile it "$tmp/q$i" 'select(.item == $it) | .error' | head -1)
+    eval "why$i=\$pos"
+done
+check "not a record: set aside as it was, with the error ($why2)" "[ -n \"\$why2\" ]"
+check "altered sealed record: set aside as it was, with the error ($why3)" "printf '%s' \"\$why3\" | grep -q 'does not open'"
+check "record without a key: set aside as it was, with the error ($why4)" "printf '%s' \"\$why4\" | grep -q 'malformed'"
+check "refused by postgres: set aside as it was, with its SQLSTATE ($why6)" "printf '%s' \"\$why6\" | grep -q '^22008: '"
+check "set-aside entries carry their ref and time" "[ \$(rc LRANGE $qf 0 -1 | jq -r 'select(.failed_at | test(\"^20[0-9-]+T\")) | .ref' | wc -l) = 4 ]"
+check "the altered sealed record stays sealed in the failed list" "! rc LRANGE $qf 0 -1 | grep -q -e 1234567890 -e 'রহিমা'"
+check "update_skills with no registration: kept as a submission, no profile" "[ \"\$(sql \"SELECT count(*) || ' ' || count(returnee_id) || ' ' || min(kind) FROM submissions WHERE msisdn = '8801600000205'\")\" = '1 0 update_skills' ] && [ \$(sql \"SELECT count(*) FROM returnees WHERE msisdn = '8801600000205'\") = 0 ]"
+check "refused registration: no row" "[ \$(sql \"SELECT count(*) FROM submissions WHERE msisdn = '8801600000206'\") = 0 ]"
+check "a log line for each record set aside" "[ \$(grep -c 'set aside on queue:records:failed' '$tmp/log') = 4 ]"
+check "a log line for the kept update" "grep -q 'no registration ref=K000000205 .*kept as a submission only' '$tmp/log'"
+check "/metrics counts them (failed +$(( $(metric failed) - m_failed0 )), unregistered +$(( $(metric unregistered) - m_unreg0 )))" "[ \$(( \$(metric failed) - m_failed0 )) = 4 ] && [ \$(( \$(metric unregistered) - m_unreg0 )) = 1 ]"
+# an operator fixes the refused record and queues it again (docs/operators.md)
+rc LRANGE $qf 0 -1 | jq -r 'select(.error | startswith("22008")) | .item' |
+    sed 's/"started":99999999999999/"started":1795343567/' | head -c -1 |
+    redis-cli -p "$REDIS_PORT" -x RPUSH $q >/dev/null
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM returnees WHERE msisdn = '8801600000206'")" = 1 ] && break
+    sleep 0.1
+done
+check "the fixed record queued again is stored" "[ \$(sql \"SELECT count(*) FROM returnees WHERE msisdn = '8801600000206'\") = 1 ]"
+
+# An error that may pass (here a serialization failure, 40001, raised by a
+# trigger for one number) keeps its record at the head: the one behind it
+# waits, nothing is set aside; once the error is gone both are stored.
+sql "CREATE FUNCTION t_busy() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN
+     IF NEW.msisdn = '8801600000209' THEN
+       RAISE EXCEPTION 'try again' USING ERRCODE = '40001'; END IF;
+     RETURN NEW; END \$\$;
+     CREATE TRIGGER t_busy BEFORE INSERT ON submissions
+     FOR EACH ROW EXECUTE FUNCTION t_busy()" >/dev/null
+m_retry0=$(curl -s "$base/metrics" | sed -n 's/^remigate_queue_retries_total //p')
+rec 209 | sed 's/"msisdn":"[0-9]*"/"msisdn":"8801600000209"/' | redis-cli -p "$REDIS_PORT" -x RPUSH $q >/dev/null
+rec 210 | sed 's/"msisdn":"[0-9]*"/"msisdn":"8801600000210"/' | redis-cli -p "$REDIS_PORT" -x RPUSH $q >/dev/null
+for _ in $(seq 100); do
+    [ $(( $(curl -s "$base/metrics" | sed -n 's/^remigate_queue_retries_total //p') - m_retry0 )) -ge 3 ] && break
+    sleep 0.1
+done
+check "an error that may pass: the record stays at the head, the next waits" "[ \$(rc LLEN $q) = 2 ] && [ \$(rc LLEN $qf) = 4 ] && [ \$(( \$(curl -s $base/metrics | sed -n 's/^remigate_queue_retries_total //p') - m_retry0 )) -ge 3 ]"
+check "it is logged once, not at every try" "[ \$(grep -c 'not stored yet ref=Q000000209 .*40001' '$tmp/log') = 1 ]"
+sql "DROP TRIGGER t_busy ON submissions; DROP FUNCTION t_busy()" >/dev/null
+for _ in $(seq 100); do
+    [ "$(rc LLEN $q)" = 0 ] && break
+    sleep 0.1
+done
+check "the error gone: both stored, in order" "[ \$(rc LLEN $q) = 0 ] && [ \"\$(sql \"SELECT string_agg(msisdn, ' ' ORDER BY id) FROM submissions WHERE msisdn IN ('8801600000209', '8801600000210')\")\" = '8801600000209 8801600000210' ]"
 
 kill -TERM "$pid"; wait "$pid"; src=$?; pid=
 check "SIGTERM: exit 0 (got $src)" "[ $src = 0 ]"
+
+# Redis stops between reading the session and saving it, while the
+# confirming answer's record is held up in PostgreSQL (a lock), which then
+# commits: the caller is told it is saved, with its reference, not "try
+# again"; confirming again later gives the same reference and no second row.
+start 1 --set limits.request_timeout_ms=4000 --set postgres.timeout_ms=2000 ||
+    { bad "daemon restarted"; finish; }
+p5=8801812345680
+dialogue r5 $p5 "${upto[@]}"
+mkfifo "$tmp/lock.fifo"
+srv_psql <"$tmp/lock.fifo" >/dev/null 2>&1 &
+lockpid=$!
+exec 7>"$tmp/lock.fifo"
+echo "BEGIN; LOCK TABLE submissions IN EXCLUSIVE MODE;" >&7
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'submissions' AND l.mode = 'ExclusiveLock' AND l.granted")" = 1 ] && break
+    sleep 0.05
+done
+curl -s -o "$tmp/r5" --max-time 6 --data-urlencode sessionId=r5 \
+    --data-urlencode "serviceCode=*247#" --data-urlencode "phoneNumber=$p5" \
+    --data-urlencode "text=$at_text*$confirm" "$base/ussd/at" &
+cpid=$!
+for _ in $(seq 100); do
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%submissions%'")" -ge 1 ] && break
+    sleep 0.02
+done
+kill -STOP "$REDIS_PID"
+echo "COMMIT;" >&7
+exec 7>&-
+wait "$cpid"
+kill -CONT "$REDIS_PID"
+wait "$lockpid"
+r5=$(grep -oE '[0-9A-Z]{10}' "$tmp/r5" | head -1)
+check "redis stopped before the save: the caller hears saved, with the reference ($r5)" "head -c4 '$tmp/r5' | grep -q '^END ' && [ -n '$r5' ] && [ \"\$(sql \"SELECT ref FROM returnees WHERE msisdn = '$p5'\")\" = '$r5' ]"
+check "the log says the session was not saved but the record is kept" "grep -q 'session not saved .*the record is kept' '$tmp/log'"
+for _ in $(seq 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ] && break
+    sleep 0.05
+done
+at r5 $p5 "$at_text*$confirm" >/dev/null
+check "confirming again: the same reference, one row" "grep -q '$r5' '$tmp/body' && [ \$(sql \"SELECT count(*) FROM submissions WHERE msisdn = '$p5'\") = 1 ]"
+kill -TERM "$pid"; wait "$pid"; src=$?; pid=
 
 # Two workers racing one completion: RACE_N dialogues are driven to the
 # confirm screen, then the confirming answer of each is sent RACE_C times at
@@ -199,8 +332,6 @@ race_n=6 race_c=12
 start 2 || { bad "daemon with two workers started"; finish; }
 ok "daemon with two workers started on port $port"
 mark=$(wc -l <"$tmp/log")
-confirm=${reg[-1]} upto=("${reg[@]:0:${#reg[@]}-1}")
-at_text=$(IFS='*'; echo "${upto[*]}")
 for d in $(seq $race_n); do
     dialogue "race$d" "880130000010$d" "${upto[@]}"
     head -c4 "$tmp/body" | grep -q '^CON ' || bad "race $d: reached the confirm screen"
