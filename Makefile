@@ -43,7 +43,7 @@ INTG_BIN = $(INTG_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
 TLIB_SRC = $(wildcard tests/lib/*.c)
 TLIB_OBJ = $(TLIB_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all clean test test-bins check-deps format format-check fuzz fuzz-bins deps
+.PHONY: all clean test test-bins bench-bins check-deps format format-check fuzz fuzz-bins deps
 all: $(BUILD)/remigate
 
 $(BUILD)/remigate: $(MAIN_OBJ) $(BUILD)/libremigate.a
@@ -66,6 +66,12 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TLIB_OBJ) $(BUILD)/libremigate.
 $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(TLIB_OBJ) $(BUILD)/libremigate.a
 	@echo "  LD    $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libremigate.a
+	@echo "  LD    $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+bench-bins: $(BUILD)/bench/store_rate
 
 test-bins: $(BUILD)/remigate $(UNIT_BIN) $(INTG_BIN)
 	@:

@@ -130,7 +130,7 @@ struct gw_config {
     struct gw_cidr at_allow[GW_ALLOW_MAX];
     long at_allow_n;
     char pg_dsn[GW_STR_MAX];
-    long pg_pool, pg_timeout_ms;
+    long pg_pool, pg_timeout_ms, pg_batch;
     char key_file[GW_STR_MAX];
     char flows_dir[GW_STR_MAX], lists_dir[GW_STR_MAX];
     char messages_file[GW_STR_MAX];

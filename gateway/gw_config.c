@@ -95,6 +95,7 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     S("postgres.dsn", pg_dsn, ""),
     I("postgres.pool", pg_pool, 1, 64, "4"),
     I("postgres.timeout_ms", pg_timeout_ms, 10, 60000, "2000"),
+    I("postgres.batch", pg_batch, 1, 64, "16"),
     P("crypto.key_file", key_file, ""),
     P("flows.dir", flows_dir, "flows"),
     P("flows.lists", lists_dir, "lists"),

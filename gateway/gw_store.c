@@ -676,6 +676,7 @@ gw_records_start(struct gw_server *srv)
         .key_file = cfg->key_file,
         .pool = (int)cfg->pg_pool,
         .timeout_ms = (int)cfg->pg_timeout_ms,
+        .batch = (int)cfg->pg_batch,
     };
     rec->store = store_new(&sc, gw_server_base(srv), err, sizeof(err));
     if (rec->store == NULL) {

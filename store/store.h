@@ -83,6 +83,10 @@ struct store_config {
     int pool;             /* connections, 1..64 (0: 4) */
     int timeout_ms;       /* per-query deadline (0: 2000) */
     int max_waiting;      /* requests queued while all are busy (0: 1024) */
+    int batch;            /* registrations that may share one transaction, 1..64
+                             (0: 1, each alone): those waiting for a connection go
+                             together, one COMMIT for all; when one fails, the batch
+                             rolls back and each runs again alone */
 };
 
 /* What a completed request produced.  Borrowed by the callback. */

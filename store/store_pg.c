@@ -36,6 +36,7 @@
 #define STORE_BACKOFF_MIN_MS 100
 #define STORE_BACKOFF_MAX_MS 5000
 #define STORE_CONNECT_MIN_MS 2000
+#define STORE_BATCH_MAX      64
 
 
 /* The prepared statements, by index; every one is prepared on every
@@ -178,6 +179,7 @@ struct store_req {
     int timeout_ms; /* its deadline */
     int keep;       /* store_submit_opts.keep_unregistered */
     int unknown;    /* failed with the COMMIT on its way */
+    int solo;       /* never in a batch (one already failed with it) */
 
     /* parameters, owned */
     char key[72], flow[32], ref[24], msisdn[20], lang[12], channel[8];
@@ -205,16 +207,21 @@ struct store_conn {
     short ev_what;
     struct event *timer;
     int backoff_ms;
-    int setup_next; /* next statement to prepare */
-    PGresult *res;  /* result of the command in flight */
-    struct store_req *req;
+    int setup_next;        /* next statement to prepare */
+    PGresult *res;         /* result of the command in flight */
+    struct store_req *req; /* the request whose step is in flight */
+    /* a batch: registrations sharing one transaction, run one after the
+     * other (req is batch[bi]); nbatch 0 when req runs alone */
+    struct store_req *batch[STORE_BATCH_MAX];
+    int nbatch, bi;
+    enum store_step req_step; /* set by store_conn_detach() */
 };
 
 struct store {
     unsigned magic;
     struct event_base *base;
     char *dsn;
-    int pool, timeout_ms, max_waiting;
+    int pool, timeout_ms, max_waiting, batch;
     int running;
     struct store_keys keys;
     struct store_conn *conns;
@@ -632,12 +639,36 @@ store_conn_schedule(struct store_conn *c, int delay_ms)
     evtimer_add(c->timer, &tv);
 }
 
+/* Take c's request, or every request of its batch, off c into reqs
+ * (STORE_BATCH_MAX), each with conn NULL; c->req_step keeps the step that
+ * was in flight.  Returns how many. */
+static int
+store_conn_detach(struct store_conn *c, struct store_req **reqs)
+{
+    int n = 0;
+
+    c->req_step = c->req ? c->req->step : STORE_STEP_START;
+    if (c->nbatch > 0) {
+        for (int i = 0; i < c->nbatch; i++)
+            reqs[n++] = c->batch[i];
+    } else if (c->req != NULL) {
+        reqs[n++] = c->req;
+    }
+    for (int i = 0; i < n; i++)
+        reqs[i]->conn = NULL;
+    c->req = NULL;
+    c->nbatch = c->bi = 0;
+    return n;
+}
+
 /* Close c's connection (if any), settle its state, plan the next attempt
- * when the store runs, then fail its request with status. */
+ * when the store runs, then fail its request (or batch) with status. */
 static void
 store_conn_drop(struct store_conn *c, int status, const char *why)
 {
-    struct store_req *r = c->req;
+    struct store_req *reqs[STORE_BATCH_MAX];
+    int n = store_conn_detach(c, reqs);
+    int commit = n > 0 && c->req_step == STORE_STEP_COMMIT;
     int delay;
 
     if (c->ev) {
@@ -654,7 +685,6 @@ store_conn_drop(struct store_conn *c, int status, const char *why)
         PQfinish(c->pg);
         c->pg = NULL;
     }
-    c->req = NULL;
     c->state = STORE_CONN_DOWN;
     if (c->s->running) {
         /* First retry at once (a timeout or a killed backend is usually
@@ -669,11 +699,11 @@ store_conn_drop(struct store_conn *c, int status, const char *why)
                             : c->backoff_ms * 2;
         store_conn_schedule(c, delay);
     }
-    if (r != NULL) {
-        r->conn = NULL;
+    for (int i = 0; i < n; i++) {
+        struct store_req *r = reqs[i];
         /* with the COMMIT on its way the outcome is unknown, whatever the
          * request knew before */
-        if (r->step == STORE_STEP_COMMIT) r->unknown = 1;
+        if (commit) r->unknown = 1;
         if (r->status == 0 || status == STORE_ETIMEDOUT || r->unknown)
             r->status = status;
         if (r->errstr[0] == '\0')
@@ -829,18 +859,64 @@ store_req_send_apply(struct store_conn *c, struct store_req *r)
     return store_req_send(c, STORE_SQL_REG_APPLY, 5, vals, lens, fmts);
 }
 
-/* Finish r on c: c becomes idle, r calls back, then waiting requests
- * move on. */
+/* Finish r (or r's whole batch) on c: c becomes idle, each calls back,
+ * then waiting requests move on. */
 static void
 store_req_finish(struct store_conn *c, struct store_req *r)
 {
     struct store *s = c->s;
+    struct store_req *reqs[STORE_BATCH_MAX];
+    int n;
 
-    c->req = NULL;
+    STORE_AN(c->req == r);
+    n = store_conn_detach(c, reqs);
     c->state = STORE_CONN_IDLE;
-    r->conn = NULL;
-    store_req_complete(r);
+    for (int i = 0; i < n; i++)
+        store_req_complete(reqs[i]);
     if (s->running) store_dispatch(s);
+}
+
+/* A batch failed on a statement and was rolled back: every request of it
+ * goes back to the head of the waiting list, in order, to run alone, so
+ * that a record the database refuses fails by itself and takes no other
+ * with it.  Their deadlines run on. */
+static void
+store_batch_requeue(struct store_conn *c)
+{
+    struct store *s = c->s;
+    struct store_req *reqs[STORE_BATCH_MAX];
+    int n = store_conn_detach(c, reqs);
+
+    c->state = STORE_CONN_IDLE;
+    for (int i = n - 1; i >= 0; i--) {
+        struct store_req *r = reqs[i];
+        r->solo = 1;
+        r->step = STORE_STEP_START;
+        r->status = 0;
+        r->duplicate = r->id_shared = 0;
+        r->rstatus = STORE_REC_NONE;
+        r->ref_out[0] = r->errstr[0] = r->sub_id[0] = '\0';
+        TAILQ_INSERT_HEAD(&s->waiting, r, link);
+        r->queued = 1;
+        s->nwaiting++;
+    }
+    if (s->running) store_dispatch(s);
+}
+
+/* Send the submission insert of r. */
+static int
+store_req_send_insert(struct store_conn *c, struct store_req *r)
+{
+    const char *vals[8] = {r->key,
+                           r->flow,
+                           r->ref,
+                           r->msisdn,
+                           r->lang[0] ? r->lang : NULL,
+                           r->channel,
+                           r->answers,
+                           r->started[0] ? r->started : NULL};
+    r->step = STORE_STEP_INSERT;
+    return store_req_send(c, STORE_SQL_SUB_INSERT, 8, vals, NULL, NULL);
 }
 
 /* Take the result of r's current step (NULL to start) and send the next
@@ -868,6 +944,10 @@ store_req_advance(struct store_conn *c, struct store_req *r, PGresult *res)
             rc = store_req_send_plain(c, "ROLLBACK");
             goto sent;
         }
+        if (c->nbatch > 0) {
+            store_batch_requeue(c);
+            return;
+        }
         store_req_finish(c, r);
         return;
     }
@@ -886,19 +966,9 @@ store_req_advance(struct store_conn *c, struct store_req *r, PGresult *res)
             rc = store_req_send_plain(c, "BEGIN");
         }
         break;
-    case STORE_STEP_BEGIN: {
-        const char *vals[8] = {r->key,
-                               r->flow,
-                               r->ref,
-                               r->msisdn,
-                               r->lang[0] ? r->lang : NULL,
-                               r->channel,
-                               r->answers,
-                               r->started[0] ? r->started : NULL};
-        r->step = STORE_STEP_INSERT;
-        rc = store_req_send(c, STORE_SQL_SUB_INSERT, 8, vals, NULL, NULL);
+    case STORE_STEP_BEGIN:
+        rc = store_req_send_insert(c, r);
         break;
-    }
     case STORE_STEP_INSERT:
         if (PQntuples(res) == 1) {
             snprintf(r->sub_id, sizeof(r->sub_id), "%s", PQgetvalue(res, 0, 0));
@@ -919,6 +989,13 @@ store_req_advance(struct store_conn *c, struct store_req *r, PGresult *res)
                      PQgetvalue(res, 0, 1));
             if (r->step == STORE_STEP_APPLY)
                 r->id_shared = atoi(PQgetvalue(res, 0, 2));
+            if (c->nbatch > 0 && c->bi + 1 < c->nbatch) {
+                /* the next registration of the batch, same transaction */
+                r->step = STORE_STEP_COMMIT; /* it waits for the COMMIT */
+                c->req = r = c->batch[++c->bi];
+                rc = store_req_send_insert(c, r);
+                break;
+            }
             r->step = STORE_STEP_COMMIT;
             rc = store_req_send_plain(c, "COMMIT");
         } else if (r->step == STORE_STEP_APPLY) {
@@ -938,7 +1015,15 @@ store_req_advance(struct store_conn *c, struct store_req *r, PGresult *res)
         }
         break;
     case STORE_STEP_COMMIT:
+        store_req_finish(c, r);
+        return;
     case STORE_STEP_ROLLBACK:
+        /* a batch rolls back only after an error (registrations have no
+         * ENOTREGISTERED) */
+        if (c->nbatch > 0 && r->status != 0) {
+            store_batch_requeue(c);
+            return;
+        }
         store_req_finish(c, r);
         return;
     case STORE_STEP_READ:
@@ -1050,6 +1135,14 @@ store_conn_on_timer(evutil_socket_t fd, short what, void *arg)
         store_conn_drop(c, STORE_EDOWN, "connect timed out");
 }
 
+/* May r share a transaction with others?  Registrations only (an
+ * update_skills may roll back alone), and not one a batch failed with. */
+static int
+store_req_batchable(const struct store_req *r)
+{
+    return r->kind == STORE_REQ_REGISTER && !r->solo && r->s->batch > 1;
+}
+
 /* Hand waiting requests to idle connections. */
 static void
 store_dispatch(struct store *s)
@@ -1068,6 +1161,21 @@ store_dispatch(struct store *s)
         store_req_unqueue(r);
         r->conn = c;
         c->req = r;
+        c->nbatch = c->bi = 0;
+        /* registrations waiting behind this one share its transaction:
+         * one commit (one WAL flush) for several */
+        if (store_req_batchable(r)) {
+            struct store_req *n;
+            c->batch[c->nbatch++] = r;
+            while (c->nbatch < s->batch &&
+                   (n = TAILQ_FIRST(&s->waiting)) != NULL &&
+                   store_req_batchable(n)) {
+                store_req_unqueue(n);
+                n->conn = c;
+                c->batch[c->nbatch++] = n;
+            }
+            if (c->nbatch == 1) c->nbatch = 0;
+        }
         c->state = STORE_CONN_BUSY;
         store_req_advance(c, r, NULL);
     }
@@ -1092,7 +1200,8 @@ store_new(const struct store_config *cfg, struct event_base *base, char *err,
     struct store *s;
 
     if (cfg == NULL || base == NULL || cfg->pool < 0 || cfg->pool > 64 ||
-        cfg->timeout_ms < 0 || cfg->max_waiting < 0) {
+        cfg->timeout_ms < 0 || cfg->max_waiting < 0 || cfg->batch < 0 ||
+        cfg->batch > STORE_BATCH_MAX) {
         snprintf(err, errlen, "store: bad configuration");
         return NULL;
     }
@@ -1106,6 +1215,7 @@ store_new(const struct store_config *cfg, struct event_base *base, char *err,
     s->pool = cfg->pool ? cfg->pool : 4;
     s->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 2000;
     s->max_waiting = cfg->max_waiting ? cfg->max_waiting : 1024;
+    s->batch = cfg->batch ? cfg->batch : 1;
     TAILQ_INIT(&s->waiting);
     if (store_keys_load(cfg->key_file, &s->keys, err, errlen) != 0) goto fail;
     s->dsn = strdup(cfg->dsn ? cfg->dsn : "");
@@ -1158,13 +1268,11 @@ store_stop(struct store *s)
     /* Settle everything first, then call back. */
     for (int i = 0; i < s->pool; i++) {
         struct store_conn *c = &s->conns[i];
-        r = c->req;
-        c->req = NULL;
+        struct store_req *reqs[STORE_BATCH_MAX];
+        int n = store_conn_detach(c, reqs);
         store_conn_drop(c, STORE_EDOWN, NULL);
-        if (r != NULL) {
-            r->conn = NULL;
-            TAILQ_INSERT_TAIL(&failed, r, link);
-        }
+        for (int k = 0; k < n; k++)
+            TAILQ_INSERT_TAIL(&failed, reqs[k], link);
     }
     while ((r = TAILQ_FIRST(&s->waiting)) != NULL) {
         store_req_unqueue(r);

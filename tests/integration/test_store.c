@@ -465,6 +465,87 @@ test_register_one_row_each(void **state)
     store_free(s);
 }
 
+/* Registrations waiting for the one connection share transactions
+ * (batch 8): 20 sent at once, among them one PostgreSQL refuses (its start
+ * time is out of range), a copy of an earlier one, and a second
+ * registration of the same number.  The batch with the refused record rolls
+ * back and each of its records runs alone: the refused one fails by itself
+ * (STORE_EREFUSED), every other is stored once. */
+static void
+test_batch(void **state)
+{
+    struct store_config cfg = {.dsn = T.dsn,
+                               .key_file = T.key_file,
+                               .pool = 1,
+                               .timeout_ms = 5000,
+                               .batch = 8};
+    struct outcome o[20];
+    struct all_called all = {o, 20};
+    struct want_conn w;
+    char rec[20][2048], key[40], msisdn[16], err[256];
+    struct store *s = store_new(&cfg, T.base, err, sizeof(err));
+
+    (void)state;
+    assert_non_null(s);
+    assert_int_equal(store_start(s), 0);
+    w.s = s;
+    w.n = 1;
+    assert_true(run_until(cond_connected, &w, 5000));
+    for (int i = 0; i < 20; i++) {
+        int k = i == 10 ? 3 : i, m = i == 15 ? 14 : k;
+        snprintf(key, sizeof(key), "b%02d%029d", k, 0);
+        snprintf(msisdn, sizeof(msisdn), "88019000000%02d", m);
+        record(rec[i], sizeof(rec[i]), key, msisdn, "BD-02", "nid",
+               "1987654321");
+        if (i == 5) {
+            char *t = strstr(rec[i], "1795343567");
+            assert_non_null(t);
+            memcpy(t, "9999999999", 10); /* far past year 294276 */
+            memmove(t + 14, t + 10, strlen(t + 10) + 1);
+            memcpy(t + 10, "9999", 4);
+        }
+    }
+    memset(o, 0, sizeof(o));
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(
+            store_submit(s, rec[i], strlen(rec[i]), on_result, &o[i]), 0);
+    assert_true(run_until(cond_all_called, &all, 10000));
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(o[i].calls, 1);
+        if (i == 5) {
+            assert_int_equal(o[i].status, STORE_EREFUSED);
+            continue;
+        }
+        if (o[i].status != 0)
+            fail_msg("record %d: %s", i, store_strerror(o[i].status));
+        assert_int_equal(o[i].duplicate, i == 10);
+    }
+    assert_string_equal(o[10].ref, o[3].ref);
+    assert_int_equal(count("SELECT count(*) FROM submissions WHERE msisdn"
+                           " LIKE '8801900000%'",
+                           NULL),
+                     18);
+    assert_int_equal(count("SELECT count(*) FROM returnees WHERE msisdn"
+                           " LIKE '8801900000%'",
+                           NULL),
+                     17);
+    assert_int_equal(count("SELECT count(*) FROM submissions WHERE msisdn"
+                           " = '8801900000005'",
+                           NULL),
+                     0);
+    assert_string_equal(sql1("SELECT ref FROM returnees WHERE msisdn ="
+                             " '8801900000014'",
+                             0),
+                        o[15].ref);
+    /* rows that share a transaction share xmin: 7 run alone after the
+     * batch that failed, then two batches (8..15 and 16..19) */
+    assert_int_equal(count("SELECT count(DISTINCT xmin::text) FROM"
+                           " submissions WHERE msisdn LIKE '8801900000%'",
+                           NULL),
+                     9);
+    store_free(s);
+}
+
 static void
 test_retry_never_doubles(void **state)
 {
@@ -889,6 +970,7 @@ main(void)
         cmocka_unit_test(test_migrate_schema_behind),
         cmocka_unit_test(test_register_one_row_each),
         cmocka_unit_test(test_retry_never_doubles),
+        cmocka_unit_test(test_batch),
         cmocka_unit_test(test_reregistration_updates_profile),
         cmocka_unit_test(test_nid_encrypted_but_duplicate_found),
         cmocka_unit_test(test_update_skills),
