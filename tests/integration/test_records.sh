@@ -229,10 +229,9 @@ done
 check "postgres back: the queue drains past the bad records" "[ \$(rc LLEN $q) = 0 ]"
 check "the good registrations around them are stored" "[ \$(sql \"SELECT count(*) FROM returnees WHERE msisdn IN ('8801600000201', '8801600000208', '8801812345679')\") = 3 ]"
 check "four records set aside on $qf" "[ \$(rc LLEN $qf) = 4 ]"
-for i in 2 3 4 6; do
-    pos=$(rc LRANGE $qf 0 -1 | jq -r --rawfile it "$tmp/q$i" 'select(.item == $it) | .error' | head -1)
-    eval "why$i=\$pos"
-done
+# the error of the entry whose item is exactly what was queued as qN
+why_of() { rc LRANGE $qf 0 -1 | jq -r --rawfile it "$tmp/q$1" 'select(.item == $it) | .error' | head -1; }
+why2=$(why_of 2) why3=$(why_of 3) why4=$(why_of 4) why6=$(why_of 6)
 check "not a record: set aside as it was, with the error ($why2)" "[ -n \"\$why2\" ]"
 check "altered sealed record: set aside as it was, with the error ($why3)" "printf '%s' \"\$why3\" | grep -q 'does not open'"
 check "record without a key: set aside as it was, with the error ($why4)" "printf '%s' \"\$why4\" | grep -q 'malformed'"
