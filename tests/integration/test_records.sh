@@ -35,6 +35,19 @@ finish() { echo "records: $pass passed, $fail failed"; [ $fail -eq 0 ] && [ $pas
 srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
 rc() { redis-cli -p "$REDIS_PORT" --raw "$@"; }
 sql() { srv_psql -At -c "$1"; }
+# wait_until SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds
+wait_until() {
+    local n=$(($1 * 10))
+    shift
+    while ! "$@"; do
+        n=$((n - 1))
+        [ $n -gt 0 ] || return 1
+        sleep 0.1
+    done
+}
+queue_empty() { [ "$(rc LLEN "${1:-remigate:queue:records}")" = 0 ]; }
+one_row() { [ "$(sql "SELECT count(*) FROM returnees WHERE msisdn = '$1'")" = 1 ]; }
+health_is() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = "$1" ]; }
 
 cp -r config "$tmp/config"
 conf=$tmp/config/remigate.conf
@@ -143,10 +156,7 @@ check "registering again keeps one row for the number" "[ \$(sql \"SELECT count(
 # PostgreSQL down: the record waits in Redis; back: it is stored
 phone2=8801812345678
 srv_pg_kill9
-for _ in $(seq 60); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 503 ] && break
-    sleep 0.1
-done
+wait_until 6 health_is 503
 s=$(curl -s "$base/healthz")
 check "postgres down: healthz says so ($s)" "printf '%s' '$s' | grep -q '\"postgres\":\"down\"'"
 t0=$(date +%s%N)
@@ -157,10 +167,7 @@ check "postgres down: the caller still gets a reference ($qref)" "[ -n '$qref' ]
 check "postgres down: the record waits in the Redis queue, sealed" "[ \$(rc LLEN remigate:queue:records) = 1 ] && rc LINDEX remigate:queue:records 0 | grep -q '^rq1:'"
 check "postgres down: no name or NID in clear in Redis" "! rc LINDEX remigate:queue:records 0 | grep -q -e 1234567890 -e 'রহিমা'"
 srv_pg_start_again
-for _ in $(seq 150); do
-    [ "$(rc LLEN remigate:queue:records)" = 0 ] && break
-    sleep 0.1
-done
+wait_until 15 queue_empty
 check "postgres back: the queue drains by itself" "[ \$(rc LLEN remigate:queue:records) = 0 ]"
 check "postgres back: the queued record is a pending row with its reference" "[ \"\$(sql \"SELECT status || ' ' || ref FROM returnees WHERE msisdn = '$phone2'\")\" = 'pending $qref' ]"
 check "postgres back: healthz 200" "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $base/healthz)\" = 200 ]"
@@ -181,10 +188,7 @@ rec() {
 } | redis-cli -p "$REDIS_PORT" >/dev/null
 check "200 completions (and 20 repeats) wait in the queue" "[ \$(rc LLEN remigate:queue:records) = 220 ]"
 srv_pg_start_again
-for _ in $(seq 300); do
-    [ "$(rc LLEN remigate:queue:records)" = 0 ] && break
-    sleep 0.1
-done
+wait_until 30 queue_empty
 check "postgres back: the queue drains" "[ \$(rc LLEN remigate:queue:records) = 0 ]"
 check "200 rows, none twice" "[ \"\$(sql \"SELECT count(*), count(DISTINCT msisdn) FROM returnees WHERE msisdn LIKE '88015%'\")\" = '200|200' ]"
 check "200 submissions, none twice" "[ \"\$(sql \"SELECT count(*) FROM submissions WHERE msisdn LIKE '88015%'\")\" = 200 ]"
@@ -201,10 +205,7 @@ qf=remigate:queue:records:failed
 metric() { curl -s "$base/metrics" | sed -n "s/^remigate_queue_records_total{outcome=\"$1\"} //p"; }
 m_failed0=$(metric failed) m_unreg0=$(metric unregistered)
 srv_pg_kill9
-for _ in $(seq 60); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 503 ] && break
-    sleep 0.1
-done
+wait_until 6 health_is 503
 dialogue r4 8801812345679 "${reg[@]}"
 sealed=$(rc LINDEX $q 0)
 rc DEL $q >/dev/null
@@ -222,10 +223,7 @@ rec 208 | sed 's/"msisdn":"[0-9]*"/"msisdn":"8801600000208"/' >"$tmp/q8"
 for i in 1 2 3 4 5 6 7 8; do redis-cli -p "$REDIS_PORT" -x RPUSH $q <"$tmp/q$i" >/dev/null; done
 check "queued while postgres is down: 8 records" "[ \$(rc LLEN $q) = 8 ]"
 srv_pg_start_again
-for _ in $(seq 300); do
-    [ "$(rc LLEN $q)" = 0 ] && break
-    sleep 0.1
-done
+wait_until 30 queue_empty "$q"
 check "postgres back: the queue drains past the bad records" "[ \$(rc LLEN $q) = 0 ]"
 check "the good registrations around them are stored" "[ \$(sql \"SELECT count(*) FROM returnees WHERE msisdn IN ('8801600000201', '8801600000208', '8801812345679')\") = 3 ]"
 check "four records set aside on $qf" "[ \$(rc LLEN $qf) = 4 ]"
@@ -247,10 +245,7 @@ check "/metrics counts them (failed +$(( $(metric failed) - m_failed0 )), unregi
 rc LRANGE $qf 0 -1 | jq -r 'select(.error | startswith("22008")) | .item' |
     sed 's/"started":99999999999999/"started":1795343567/' | head -c -1 |
     redis-cli -p "$REDIS_PORT" -x RPUSH $q >/dev/null
-for _ in $(seq 100); do
-    [ "$(sql "SELECT count(*) FROM returnees WHERE msisdn = '8801600000206'")" = 1 ] && break
-    sleep 0.1
-done
+wait_until 10 one_row 8801600000206
 check "the fixed record queued again is stored" "[ \$(sql \"SELECT count(*) FROM returnees WHERE msisdn = '8801600000206'\") = 1 ]"
 
 # An error that may pass (here a serialization failure, 40001, raised by a
@@ -273,10 +268,7 @@ nf=$(rc LLEN $qf)
 check "an error that may pass: the record stays at the head, the next waits" "[ \$(rc LLEN $q) = 2 ] && [ \$(rc LLEN $qf) = $nf ] && [ \$(( \$(curl -s $base/metrics | sed -n 's/^remigate_queue_retries_total //p') - m_retry0 )) -ge 3 ]"
 check "it is logged once, not at every try" "[ \$(grep -c 'not stored yet ref=Q000000209 .*40001' '$tmp/log') = 1 ]"
 sql "DROP TRIGGER t_busy ON submissions; DROP FUNCTION t_busy()" >/dev/null
-for _ in $(seq 100); do
-    [ "$(rc LLEN $q)" = 0 ] && break
-    sleep 0.1
-done
+wait_until 10 queue_empty "$q"
 check "the error gone: both stored, in order" "[ \$(rc LLEN $q) = 0 ] && [ \"\$(sql \"SELECT string_agg(msisdn, ' ' ORDER BY id) FROM submissions WHERE msisdn IN ('8801600000209', '8801600000210')\")\" = '8801600000209 8801600000210' ]"
 
 kill -TERM "$pid"; wait "$pid"; src=$?; pid=
@@ -316,10 +308,7 @@ wait "$lockpid"
 r5=$(grep -oE '[0-9A-Z]{10}' "$tmp/r5" | head -1)
 check "redis stopped before the save: the caller hears saved, with the reference ($r5)" "head -c4 '$tmp/r5' | grep -q '^END ' && [ -n '$r5' ] && [ \"\$(sql \"SELECT ref FROM returnees WHERE msisdn = '$p5'\")\" = '$r5' ]"
 check "the log says the session was not saved but the record is kept" "grep -q 'session not saved .*the record is kept' '$tmp/log'"
-for _ in $(seq 100); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ] && break
-    sleep 0.05
-done
+wait_until 5 health_is 200
 at r5 $p5 "$at_text*$confirm" >/dev/null
 check "confirming again: the same reference, one row" "grep -q '$r5' '$tmp/body' && [ \$(sql \"SELECT count(*) FROM submissions WHERE msisdn = '$p5'\") = 1 ]"
 kill -TERM "$pid"; wait "$pid"; src=$?; pid=
