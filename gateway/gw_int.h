@@ -43,10 +43,10 @@ struct gw_route {
 };
 
 /* Memory handed out by gw_req_alloc(), freed with the request.  Chunks of
- * GW_SPARE_MIN bytes or more have a power-of-two size (cls: its log2) and
- * go back to their worker's spares (struct gw_server) when the request
- * ends, so a step's large buffers do not make the heap grow and shrink
- * (sbrk, page faults) on every request. */
+ * more than 2 KiB, up to 128 KiB, have a power-of-two size (cls: its log2,
+ * GW_SPARE_MIN_CLS..GW_SPARE_MAX_CLS) and go back to their worker's spares
+ * (struct gw_server) when the request ends, so a step's large buffers do not
+ * make the heap grow and shrink (sbrk, page faults) on every request. */
 struct gw_req_chunk {
     struct gw_req_chunk *next;
     unsigned cls; /* 0: plain malloc() */

@@ -296,9 +296,9 @@ gw_action_run(struct gw_server *srv, const char *action, const char *record,
     /* PostgreSQL gets half the request's time, less if a write pushed to
      * Redis after it (up to redis.timeout_ms) would not end in time */
     long req = rec->cfg->request_timeout_ms;
+    long left = req - req / 10 - rec->cfg->redis_timeout_ms; /* for a push */
     long ms = req / 2;
-    if (!lookup && req - req / 10 - rec->cfg->redis_timeout_ms < ms)
-        ms = req - req / 10 - rec->cfg->redis_timeout_ms;
+    if (!lookup && left < ms) ms = left;
     if (ms < 1) ms = 1;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     /* a write's query ends (answered, or its connection closed so it never
@@ -306,7 +306,6 @@ gw_action_run(struct gw_server *srv, const char *action, const char *record,
      * copy, the query's outcome is what the caller is told */
     struct store_submit_opts opts = {.timeout_ms =
                                          (int)rec->cfg->pg_timeout_ms};
-    long left = req - req / 10 - rec->cfg->redis_timeout_ms;
     if (left < opts.timeout_ms) opts.timeout_ms = left > 1 ? (int)left : 1;
     int rc = STORE_EDOWN;
     if (rec->store != NULL && store_connected(rec->store) > 0)

@@ -480,8 +480,6 @@ gw_step_elapsed(const struct gw_req *r)
            (double)(now.tv_nsec - r->t0.tv_nsec) / 1e9;
 }
 
-/* Send text as a screen; end: the dialogue ends with it.  Ends the
- * request and the step. */
 /* The step ends without its save having won: the entry it ran on is as
  * good as before, back it goes.  (A stale one fails its next
  * compare-and-set, and that step reads afresh.) */
@@ -494,6 +492,8 @@ gw_step_cache_end(struct gw_step *s)
     s->save = NULL;
 }
 
+/* Send text as a screen; end: the dialogue ends with it.  Ends the
+ * request and the step. */
 static void
 gw_step_reply(struct gw_step *s, const char *text, int enc, int end)
 {
