@@ -637,6 +637,29 @@ parts_ok()
         >/dev/null
 }
 
+# sms_reg_landed LABEL MSISDN TRANSCRIPT NAME SEX LANG SENT: the end of a
+# registration by SMS -- the last SMS gives a reference, one pending row
+# with channel sms and the answers of sms_en/sms_bn, one submission, SENT
+# SMS (one a message sent), only the last with the reference.
+sms_reg_landed()
+{
+    local label=$1 m=$2 file=$3 name=$4 sex=$5 lang=$6 sent=$7 ref
+    ref=$(tail -n 1 "$file" | jq -r .text | ref_of)
+    check "$label: the last SMS gives a reference (${ref:-none})" [ -n "$ref" ]
+    poll 10 row_is "$m" "pending|$ref|$name|sms|$lang"
+    check "$label: one pending row, channel sms, the answers given ($(sms_fields "$m"))" \
+        [ "$(sms_fields "$m")" = "pending|$ref|$name|$sex|1990|C|BD-15|SA|5|2024|contract_end|ssc|{construction,welder,machine}|training|$lang|sms|t" ]
+    check "$label: one submission ($(subs_of "$m" register))" \
+        [ "$(subs_of "$m" register)" = "1|$ref/sms/$lang" ]
+    check "$label: one SMS for each message sent, only the last with the reference" \
+        sms_sent_ok "$m" "$ref" "$sent"
+}
+sms_sent_ok()   # MSISDN REF SENT
+{
+    [ "$(sms_msgs "$1" | jq "length")" = "$3" ] &&
+        [ "$(sms_msgs "$1" | jq --arg r "$2" '[.[] | select(.text | contains($r))] | length')" = 1 ]
+}
+
 m10=8801711000110
 sms_en=("REG=>The government keeps your answers"
     "1=>Please write your full name" "Abdul Malek=>Are you male or female?"
@@ -666,17 +689,7 @@ Main need: Skills training
 ID: National ID card (NID)
 NID: 1234567890"'
 check "sms reg en: every part went with data_coding 0" parts_ok "$m10" 0 0
-ref10=$(tail -n 1 "$tmp/s10" | jq -r .text | ref_of)
-check "sms reg en: the last SMS gives a reference (${ref10:-none})" [ -n "$ref10" ]
-poll 10 row_is "$m10" "pending|$ref10|Abdul Malek|sms|en"
-check "sms reg en: one pending row, channel sms, the answers given ($(sms_fields "$m10"))" \
-    [ "$(sms_fields "$m10")" = "pending|$ref10|Abdul Malek|m|1990|C|BD-15|SA|5|2024|contract_end|ssc|{construction,welder,machine}|training|en|sms|t" ]
-check "sms reg en: one submission ($(subs_of "$m10" register))" \
-    [ "$(subs_of "$m10" register)" = "1|$ref10/sms/en" ]
-check "sms reg en: one SMS for each message sent, only the last with the reference" \
-    eval '[ "$(sms_msgs "$m10" | jq "length")" = ${#sms_en[@]} ] &&
-        [ "$(sms_msgs "$m10" | jq --arg r "$ref10" "[.[] | select(.text | contains(\$r))] | length")" = 1 ]'
-
+sms_reg_landed "sms reg en" "$m10" "$tmp/s10" "Abdul Malek" m en ${#sms_en[@]}
 m11=8801711000111
 n11=$(mt_last "$m11")
 sms_bn=("নিবন্ধন=>কাজ, ঋণ, প্রশিক্ষণ দিতে সরকার তথ্য রাখবে"
@@ -697,17 +710,7 @@ check "sms reg bn: the read-back came over two SMS (৯৮ for more), every answ
     eval 'jq -rs "map(select(.mo == \"১২৩৪৫৬৭৮৯০\" or .mo == \"৯৮\") | .text) | join(\"\n\")" "$tmp/s11" |
         grep -c -e "লিঙ্গ: নারী" -e "জেলা: ফরিদপুর" -e "বিদেশ: সৌদি আরব" -e "দক্ষতা: নির্মাণ শ্রমিক, ওয়েল্ডার, মেশিন অপারেটর" -e "সবচেয়ে দরকার: কাজের প্রশিক্ষণ" |
         grep -qx 5'
-ref11=$(tail -n 1 "$tmp/s11" | jq -r .text | ref_of)
-check "sms reg bn: the last SMS gives a reference (${ref11:-none})" [ -n "$ref11" ]
-poll 10 row_is "$m11" "pending|$ref11|রহিমা বেগম|sms|bn"
-check "sms reg bn: one pending row, channel sms, the answers given ($(sms_fields "$m11"))" \
-    [ "$(sms_fields "$m11")" = "pending|$ref11|রহিমা বেগম|f|1990|C|BD-15|SA|5|2024|contract_end|ssc|{construction,welder,machine}|training|bn|sms|t" ]
-check "sms reg bn: one submission ($(subs_of "$m11" register))" \
-    [ "$(subs_of "$m11" register)" = "1|$ref11/sms/bn" ]
-check "sms reg bn: one SMS for each message sent, only the last with the reference" \
-    eval '[ "$(sms_msgs "$m11" | jq "length")" = ${#sms_bn[@]} ] &&
-        [ "$(sms_msgs "$m11" | jq --arg r "$ref11" "[.[] | select(.text | contains(\$r))] | length")" = 1 ]'
-
+sms_reg_landed "sms reg bn" "$m11" "$tmp/s11" "রহিমা বেগম" f bn ${#sms_bn[@]}
 # SKILL (and দক্ষতা) for the numbers just registered, after an officer
 # verified them: the skills on the row change, one update_skills
 # submission each.
