@@ -358,7 +358,9 @@ check "race: each screen carries a reference ($refs of $race_n)" "[ $refs = $rac
 check "race: one returnees row per dialogue, with that reference ($rows of $race_n)" "[ $rows = $race_n ]"
 check "race: one submission per dialogue, with that reference ($subs of $race_n)" "[ $subs = $race_n ]"
 check "race: nothing went to the Redis queue" "[ \$(rc LLEN remigate:queue:records) = 0 ]"
-check "race: copies reached PostgreSQL at the same time ($tries inserts tried for $race_n rows)" "[ $tries -gt $race_n ]"
+# how many copies got as far as PostgreSQL depends on timing (the session's
+# compare-and-set turns most away first): shown, not asserted
+echo "# race: $tries inserts tried for $race_n rows"
 pids=$(tail -n +"$((mark + 1))" "$tmp/log" | grep 'duplicate step' | grep -oE 'pid=[0-9]+' | sort -u | wc -l)
 check "race: both workers answered copies ($pids pids logged repeats)" "[ $pids = 2 ]"
 kill -TERM "$pid"; wait "$pid"; src=$?; pid=
