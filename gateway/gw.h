@@ -445,6 +445,50 @@ int gw_req_peer_or_403(struct gw_req *r, const struct gw_cidr *list, size_t n);
  * The server of one worker: hooks for the rest of the daemon
  */
 
+/* Request methods a route accepts (HEAD goes where GET goes when the
+ * route lists it).  A method no route of the path accepts gets 405 with
+ * an Allow header naming those it does. */
+#define GW_METHOD_GET    0x01u
+#define GW_METHOD_POST   0x02u
+#define GW_METHOD_HEAD   0x04u
+#define GW_METHOD_PUT    0x08u
+#define GW_METHOD_DELETE 0x10u
+#define GW_METHOD_PATCH  0x20u
+
+/* A route handler.  It owns r and must end it with exactly one gw_reply*()
+ * call (directly or through an *_or_4xx helper), now or later. */
+typedef void gw_handler_cb(struct gw_req *r);
+
+/* One route, registered by the module that serves it (the server knows no
+ * endpoint by name).  path is exact, or a prefix when prefix is set ("/api/"
+ * takes "/api/records/R1"); an exact path wins over a prefix, a longer
+ * prefix over a shorter one.  endpoint is the metrics label and must be in
+ * gw_metrics.def's endpoint set.  arg is the module's own, for
+ * gw_req_route_arg(). */
+struct gw_route {
+    const char *path; /* borrowed: must outlive the server (a literal) */
+    int prefix;
+    unsigned methods;     /* GW_METHOD_* */
+    const char *endpoint; /* borrowed, as path */
+    gw_handler_cb *handler;
+    void *arg;
+};
+
+/* Add rt (copied; its strings borrowed) to srv's routes, normally from a
+ * module's start hook.  Returns 0, or -1 (logged) when the table is full,
+ * the path is already taken with the same prefix flag, or rt is malformed
+ * (path not starting with '/', no handler, no method). */
+int gw_server_route(struct gw_server *srv, const struct gw_route *rt);
+
+/* The server a request came to, and the arg of the route that took it
+ * (NULL before routing). */
+struct gw_server *gw_req_server(const struct gw_req *r);
+void *gw_req_route_arg(const struct gw_req *r);
+/* The request's path, raw (not percent-decoded), without the query. */
+const char *gw_req_path(const struct gw_req *r);
+/* The request's method, one GW_METHOD_* (0 for one outside that set). */
+unsigned gw_req_method(const struct gw_req *r);
+
 struct event_base *gw_server_base(struct gw_server *srv);
 const struct gw_config *gw_server_config(const struct gw_server *srv);
 /* 0..workers-1 */

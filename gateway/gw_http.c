@@ -45,31 +45,88 @@
 static void gw_health_handle(struct gw_req *r);
 static void gw_metrics_handle(struct gw_req *r);
 
-/* Every endpoint.  The endpoint label must be in gw_metrics.def. */
-static const struct gw_route gw_routes[] = {
-    {"/kannel/mo", 0, GW_METHOD_GET, "kannel_mo", gw_kannel_mo_handle},
-    {"/ussd/at", 0, GW_METHOD_POST, "ussd_at", gw_ussd_at_handle},
-    {"/kannel/dlr", 0, GW_METHOD_GET, "kannel_dlr", gw_kannel_dlr_handle},
-    {"/healthz", 0, GW_METHOD_GET | GW_METHOD_HEAD, "healthz",
-     gw_health_handle},
-    {"/metrics", 0, GW_METHOD_GET | GW_METHOD_HEAD, "metrics",
-     gw_metrics_handle},
-};
-
-#define GW_NROUTES (sizeof(gw_routes) / sizeof(gw_routes[0]))
-
+/* The route of path: an exact match first, else the longest prefix. */
 static const struct gw_route *
-gw_route_find(const char *path)
+gw_route_find(const struct gw_server *srv, const char *path)
 {
-    for (size_t i = 0; i < GW_NROUTES; i++) {
-        const struct gw_route *rt = &gw_routes[i];
+    const struct gw_route *best = NULL;
+    size_t best_len = 0;
+
+    for (size_t i = 0; i < srv->nroutes; i++) {
+        const struct gw_route *rt = &srv->routes[i];
         size_t n = strlen(rt->path);
-        if (rt->prefix ? strncmp(path, rt->path, n) == 0
-                       : strcmp(path, rt->path) == 0)
-            return rt;
+        if (!rt->prefix) {
+            if (strcmp(path, rt->path) == 0) return rt;
+        } else if (strncmp(path, rt->path, n) == 0 &&
+                   (best == NULL || n > best_len)) {
+            best = rt;
+            best_len = n;
+        }
     }
-    return NULL;
+    return best;
 }
+
+int
+gw_server_route(struct gw_server *srv, const struct gw_route *rt)
+{
+    GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    AN(rt);
+    if (rt->path == NULL || rt->path[0] != '/' || rt->handler == NULL ||
+        rt->methods == 0 || rt->endpoint == NULL) {
+        GW_LOG_ERROR(0, "route refused: malformed path=%s",
+                     rt->path ? rt->path : "(null)");
+        return -1;
+    }
+    for (size_t i = 0; i < srv->nroutes; i++) {
+        if (srv->routes[i].prefix == rt->prefix &&
+            strcmp(srv->routes[i].path, rt->path) == 0) {
+            GW_LOG_ERROR(0, "route refused: already taken path=%s", rt->path);
+            return -1;
+        }
+    }
+    if (srv->nroutes == GW_ROUTES_MAX) {
+        GW_LOG_ERROR(0, "route refused: table full path=%s", rt->path);
+        return -1;
+    }
+    srv->routes[srv->nroutes++] = *rt;
+    return 0;
+}
+
+struct gw_server *
+gw_req_server(const struct gw_req *r)
+{
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    return r->srv;
+}
+
+void *
+gw_req_route_arg(const struct gw_req *r)
+{
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    return r->route ? r->route->arg : NULL;
+}
+
+const char *
+gw_req_path(const struct gw_req *r)
+{
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    return r->path;
+}
+
+unsigned
+gw_req_method(const struct gw_req *r)
+{
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    return r->method;
+}
+
+/* The server's own routes. */
+static const struct gw_route gw_http_routes[] = {
+    {"/healthz", 0, GW_METHOD_GET | GW_METHOD_HEAD, "healthz", gw_health_handle,
+     NULL},
+    {"/metrics", 0, GW_METHOD_GET | GW_METHOD_HEAD, "metrics",
+     gw_metrics_handle, NULL},
+};
 
 static double
 gw_elapsed(const struct timespec *t0)
@@ -374,6 +431,12 @@ gw_method_of(enum evhttp_cmd_type cmd)
         return GW_METHOD_POST;
     case EVHTTP_REQ_HEAD:
         return GW_METHOD_HEAD;
+    case EVHTTP_REQ_PUT:
+        return GW_METHOD_PUT;
+    case EVHTTP_REQ_DELETE:
+        return GW_METHOD_DELETE;
+    case EVHTTP_REQ_PATCH:
+        return GW_METHOD_PATCH;
     default:
         return 0;
     }
@@ -654,19 +717,29 @@ gw_http_dispatch(struct evhttp_request *ev, void *arg)
         gw_reply_error(r, 503, "too many connections");
         return;
     }
-    rt = gw_route_find(r->path);
+    rt = gw_route_find(srv, r->path);
     if (rt == NULL) {
         gw_reply_error(r, 404, "not found");
         return;
     }
     r->route = rt;
     if ((rt->methods & r->method) == 0) {
-        char allow[32];
-        snprintf(allow, sizeof(allow), "%s%s%s",
-                 rt->methods & GW_METHOD_GET ? "GET, " : "",
-                 rt->methods & GW_METHOD_HEAD ? "HEAD, " : "",
-                 rt->methods & GW_METHOD_POST ? "POST, " : "");
-        if (strlen(allow) >= 2) allow[strlen(allow) - 2] = '\0';
+        char allow[64];
+        static const struct {
+            unsigned m;
+            const char *name;
+        } names[] = {
+            {GW_METHOD_GET, "GET"},     {GW_METHOD_HEAD, "HEAD"},
+            {GW_METHOD_POST, "POST"},   {GW_METHOD_PUT, "PUT"},
+            {GW_METHOD_PATCH, "PATCH"}, {GW_METHOD_DELETE, "DELETE"},
+        };
+        size_t used = 0;
+        allow[0] = '\0';
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            if ((rt->methods & names[i].m) == 0) continue;
+            used += (size_t)snprintf(allow + used, sizeof(allow) - used, "%s%s",
+                                     used ? ", " : "", names[i].name);
+        }
         gw_req_header_add(r, "Allow", allow);
         gw_reply_error(r, 405, "method not allowed");
         return;
@@ -1063,8 +1136,12 @@ gw_worker_run_with(const struct gw_config *cfg, int fd, int worker,
     evhttp_set_max_body_size(srv->http, cfg->body_bytes);
     tv = gw_ms_tv(cfg->request_timeout_ms);
     evhttp_set_timeout_tv(srv->http, &tv);
-    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-                                              EVHTTP_REQ_HEAD);
+    /* Every method reaches gw_http_dispatch(), which answers 405 with Allow
+     * for those the path's route does not take. */
+    evhttp_set_allowed_methods(
+        srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                       EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+                       EVHTTP_REQ_OPTIONS);
     evhttp_set_default_content_type(srv->http, "text/plain; charset=utf-8");
     evhttp_set_gencb(srv->http, gw_http_dispatch, srv);
     srv->bound = evhttp_accept_socket_with_handle(srv->http, fd);
@@ -1077,6 +1154,9 @@ gw_worker_run_with(const struct gw_config *cfg, int fd, int worker,
         GW_LOG_ERROR(0, "cannot set up signal handling");
         goto done;
     }
+    for (size_t i = 0; i < sizeof(gw_http_routes) / sizeof(gw_http_routes[0]);
+         i++)
+        AZ(gw_server_route(srv, &gw_http_routes[i]));
     if (gw_ussd_start(srv) != 0) {
         GW_LOG_ERROR(0, "worker did not start: ussd");
         goto done;

@@ -25,23 +25,6 @@ struct gw_records;
 struct gw_ussd;
 struct gw_sendsms;
 
-/* Request methods a route accepts (HEAD goes where GET goes). */
-#define GW_METHOD_GET  0x1u
-#define GW_METHOD_POST 0x2u
-#define GW_METHOD_HEAD 0x4u
-
-/* A route handler.  It owns r and must end it with exactly one gw_reply*()
- * call (directly or through an *_or_4xx helper), now or later. */
-typedef void gw_handler_cb(struct gw_req *r);
-
-struct gw_route {
-    const char *path; /* exact, or a prefix when prefix is set */
-    int prefix;
-    unsigned methods;     /* GW_METHOD_* */
-    const char *endpoint; /* the metrics label, from gw_metrics.def */
-    gw_handler_cb *handler;
-};
-
 /* Memory handed out by gw_req_alloc(), freed with the request.  Chunks of
  * more than 2 KiB, up to 128 KiB, have a power-of-two size (cls: its log2,
  * GW_SPARE_MIN_CLS..GW_SPARE_MAX_CLS) and go back to their worker's spares
@@ -98,6 +81,7 @@ TAILQ_HEAD(gw_req_list, gw_req);
 
 #define GW_PROBES_MAX 8
 #define GW_HOOKS_MAX  8
+#define GW_ROUTES_MAX 64
 
 struct gw_probe {
     char name[32];
@@ -150,6 +134,8 @@ struct gw_server {
     size_t nreload, nstop;
     struct gw_reload_hook reload[GW_HOOKS_MAX];
     struct gw_stop_hook stop[GW_HOOKS_MAX];
+    size_t nroutes;
+    struct gw_route routes[GW_ROUTES_MAX]; /* gw_server_route() */
     struct gw_ussd *ussd;       /* the dialogue endpoints (gw_ussd.c) */
     struct sess *sess;          /* the session store (gw_ussd.c owns it) */
     struct gw_records *records; /* the records (gw_store.c owns it) */

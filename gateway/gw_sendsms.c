@@ -613,6 +613,10 @@ gw_sendsms_stop(struct gw_server *srv, void *arg)
         gw_mt_free(m);
 }
 
+static const struct gw_route gw_dlr_route = {
+    "/kannel/dlr", 0, GW_METHOD_GET, "kannel_dlr", gw_kannel_dlr_handle, NULL,
+};
+
 int
 gw_sendsms_start(struct gw_server *srv)
 {
@@ -628,6 +632,7 @@ gw_sendsms_start(struct gw_server *srv)
     ss->cfg = cfg;
     TAILQ_INIT(&ss->mts);
     srv->sendsms = ss;
+    if (gw_server_route(srv, &gw_dlr_route) != 0) return -1;
     if (cfg->sendsms_url[0] == '\0') {
         /* ss->host stays "": gw_sms_send() refuses every message */
         if (gw_server_worker(srv) == 0)

@@ -1290,6 +1290,11 @@ gw_ussd_stop(struct gw_server *srv, void *arg)
     if (srv->sess != NULL) sess_stop(srv->sess);
 }
 
+static const struct gw_route gw_ussd_routes[] = {
+    {"/kannel/mo", 0, GW_METHOD_GET, "kannel_mo", gw_kannel_mo_handle, NULL},
+    {"/ussd/at", 0, GW_METHOD_POST, "ussd_at", gw_ussd_at_handle, NULL},
+};
+
 int
 gw_ussd_start(struct gw_server *srv)
 {
@@ -1324,6 +1329,9 @@ gw_ussd_start(struct gw_server *srv)
         GW_LOG_ERROR(0, "redis: %s", err);
         return -1;
     }
+    for (size_t i = 0; i < sizeof(gw_ussd_routes) / sizeof(gw_ussd_routes[0]);
+         i++)
+        if (gw_server_route(srv, &gw_ussd_routes[i]) != 0) return -1;
     if (sess_start(srv->sess) != 0 ||
         gw_health_register(srv, "redis", gw_ussd_probe, u) != 0 ||
         gw_server_on_reload(srv, gw_ussd_reload, u) != 0 ||
