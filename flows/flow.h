@@ -66,6 +66,20 @@ struct flow_page {
     unsigned ucs2; /* UTF-16 code units per screen */
 };
 
+/* The clock of a USSD session, for the linter's model of a typical
+ * dialogue (flow_clock.c): what a caller spends on each kind of screen
+ * (reading it and answering), the network's round trip added to every
+ * screen, and the session a part of a flow must fit in.  Milliseconds. */
+struct flow_clock {
+    unsigned menu_ms;       /* pick a number from a menu page: 6 s */
+    unsigned number_ms;     /* type a number (a year, an ID number): 10 s */
+    unsigned text_ms;       /* type free text (a name): 30 s */
+    unsigned search_ms;     /* type the first letters of a name: 8 s */
+    unsigned readback_ms;   /* read one page of a read-back: 6 s */
+    unsigned round_trip_ms; /* the network, per screen: 1 s */
+    unsigned budget_ms;     /* one session: 90 s */
+};
+
 /* What the loader needs from remigate.conf.  Paths are borrowed for the call
  * of flow_set_load() only. */
 struct flow_settings {
@@ -80,6 +94,7 @@ struct flow_settings {
     unsigned max_tries;        /* wrong answers before a polite end; 3 */
     struct flow_page page[2];  /* indexed by enum flow_channel */
     int utc_offset;            /* seconds east of UTC for "this year"; 21600 */
+    struct flow_clock clock;   /* for flow_clock_parts() */
 };
 
 /* Fill s with the defaults above (paths NULL). */
@@ -129,6 +144,35 @@ const char *flow_keyword(const struct flow_set *set, const char *word);
  * has it; never NULL (the id itself when unknown).  Borrowed. */
 const char *flow_message(const struct flow_set *set, const char *lang,
                          const char *id);
+
+/* One part of a flow on its typical path (flow_clock.c).  A part ends at
+ * a read-back (a confirm node: the answers before it are saved there) or
+ * where the flow ends or hands over to another flow.  The typical path
+ * takes the first inline option of each menu (the way forward: "yes",
+ * the first kind of ID), the middle item of each list (a caller's
+ * district is anywhere in it: the pages up to the middle are read),
+ * reads every page of a multi, skips what a skip_if_set node already
+ * knows (the language chosen in the main menu), and answers each input
+ * once, right. */
+struct flow_part_time {
+    const char *flow; /* borrowed from the set */
+    const char *file;
+    const char *lang;
+    int line;         /* of the node that ends the part */
+    unsigned part;    /* 1-based */
+    unsigned nparts;  /* in this flow, for this language */
+    unsigned screens; /* screens the caller answers */
+    unsigned ms;      /* modelled time, round trips included */
+    unsigned menus, numbers, texts, searches, readbacks; /* screens by kind */
+};
+
+typedef void flow_part_cb(const struct flow_part_time *t, void *arg);
+
+/* Call cb once for each part of each flow that runs on USSD, in each of
+ * its languages, in the order of the flows, languages and parts.  Returns
+ * how many parts are over the clock's budget. */
+unsigned flow_clock_parts(const struct flow_set *set, flow_part_cb *cb,
+                          void *arg);
 
 /* ------------------------------------------------------------------------
  * Dialogue state

@@ -262,11 +262,13 @@ flow_pager_cut(const struct flow_set *set, enum flow_channel ch,
 static unsigned
 flow_pager_render(const struct flow_set *set, enum flow_channel ch,
                   const struct flow_pager *pg, unsigned page,
-                  struct flow_out *out, int *fits)
+                  struct flow_out *out, int *fits, size_t *starts_out)
 {
     size_t starts[FLOW_LINES_MAX + 1];
     int ok;
     unsigned np = flow_pager_cut(set, ch, pg, starts, &ok);
+    if (starts_out != NULL)
+        memcpy(starts_out, starts, sizeof(starts[0]) * (np + 1));
     if (page >= np) page = np - 1;
     struct flow_screen sc;
     flow_pager_build(pg, &sc, page, starts[page], starts[page + 1]);
@@ -512,6 +514,7 @@ struct flow_view {
     const struct flow_node *nd;
     int li;
     enum flow_channel ch;
+    size_t *starts; /* NULL, or where the pages start (flow_render_pages) */
 };
 
 static void
@@ -666,7 +669,7 @@ flow_render_node(const struct flow_view *v, unsigned page, struct flow_out *out,
             &pg,
             flow_pager_str(&pg, "2. ",
                            flow_message(v->set, lang, "resume_restart"), ""));
-        return flow_pager_render(v->set, v->ch, &pg, 0, out, fits);
+        return flow_pager_render(v->set, v->ch, &pg, 0, out, fits, v->starts);
     }
 
     flow_nav_init(v, &pg, back);
@@ -713,7 +716,7 @@ flow_render_node(const struct flow_view *v, unsigned page, struct flow_out *out,
     default:
         FLOW_WRONG("node kind");
     }
-    return flow_pager_render(v->set, v->ch, &pg, page, out, fits);
+    return flow_pager_render(v->set, v->ch, &pg, page, out, fits, v->starts);
 }
 
 static int
@@ -726,6 +729,7 @@ flow_view_init(const struct flow_set *set, const struct flow_state *st,
     v->nd = flow_node_find(v->f, st->node);
     v->li = flow_lang_index(set, st->lang);
     v->ch = st->channel == FLOW_CH_SMS ? FLOW_CH_SMS : FLOW_CH_USSD;
+    v->starts = NULL;
     return v->nd != NULL ? 0 : FLOW_ENOFLOW;
 }
 
@@ -784,6 +788,21 @@ flow_render_check(const struct flow_set *set, const struct flow_state *st,
         ok = out->used <= out->limit;
     }
     return ok ? 0 : -1;
+}
+
+unsigned
+flow_render_pages(const struct flow_set *set, const struct flow_state *st,
+                  size_t item, unsigned *page_of)
+{
+    struct flow_view v;
+    size_t starts[FLOW_LINES_MAX + 1];
+    if (page_of != NULL) *page_of = 0;
+    if (flow_view_init(set, st, &v) != 0) return 0;
+    v.starts = starts;
+    unsigned np = flow_render_node(&v, 0, NULL, NULL);
+    for (unsigned p = 0; page_of != NULL && p < np; p++)
+        if (item >= starts[p] && item < starts[p + 1]) *page_of = p;
+    return np;
 }
 
 int

@@ -151,6 +151,13 @@ flow_settings_default(struct flow_settings *s)
     s->page[FLOW_CH_SMS].gsm7 = 153 * 3;
     s->page[FLOW_CH_SMS].ucs2 = 67 * 3;
     s->utc_offset = 6 * 3600;
+    s->clock.menu_ms = 6000;
+    s->clock.number_ms = 10000;
+    s->clock.text_ms = 30000;
+    s->clock.search_ms = 8000;
+    s->clock.readback_ms = 6000;
+    s->clock.round_trip_ms = 1000;
+    s->clock.budget_ms = 90000;
 }
 
 /* ------------------------------------------------------------------------

@@ -212,6 +212,13 @@ const struct flow_node *flow_walk(const struct flow_set *set,
 int flow_render_check(const struct flow_set *set, const struct flow_state *st,
                       struct flow_out *out);
 
+/* How many pages st's screen has; *page_of (may be NULL) is set to the
+ * page (0-based) that shows line item of it (a menu's choice item, a
+ * read-back's line item), or 0. */
+unsigned flow_render_pages(const struct flow_set *set,
+                           const struct flow_state *st, size_t item,
+                           unsigned *page_of);
+
 /* Lint a loaded set; appends to diag. */
 void flow_lint(const struct flow_set *set, struct flow_diag *diag);
 

@@ -138,6 +138,9 @@ struct gw_config {
     char key_back[8], key_home[8], key_more[8];
     long max_tries, utc_offset;
     long ussd_gsm7, ussd_ucs2, sms_parts;
+    /* flows.session_budget and flows.clock.*: the linter's model */
+    long session_budget, clock_menu, clock_number, clock_text, clock_search;
+    long clock_readback, clock_round_trip_ms;
 };
 
 /* Load path into c: defaults first, then the file.  Unknown keys, wrong

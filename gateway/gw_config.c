@@ -110,6 +110,13 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     I("flows.pages.ussd.gsm7", ussd_gsm7, 40, 400, "182"),
     I("flows.pages.ussd.ucs2", ussd_ucs2, 20, 200, "80"),
     I("flows.pages.sms.parts", sms_parts, 1, 10, "3"),
+    I("flows.session_budget", session_budget, 10, 3600, "90"),
+    I("flows.clock.menu", clock_menu, 1, 600, "6"),
+    I("flows.clock.number", clock_number, 1, 600, "10"),
+    I("flows.clock.text", clock_text, 1, 600, "30"),
+    I("flows.clock.search", clock_search, 1, 600, "8"),
+    I("flows.clock.readback", clock_readback, 1, 600, "6"),
+    I("flows.clock.round_trip_ms", clock_round_trip_ms, 0, 60000, "1000"),
 };
 
 #define GW_CFG_NROWS (sizeof(gw_cfg_rows) / sizeof(gw_cfg_rows[0]))
@@ -459,4 +466,11 @@ gw_config_flow_settings(const struct gw_config *c, struct flow_settings *fs)
      * septets (3 code units) per part to the concatenation header. */
     fs->page[FLOW_CH_SMS].gsm7 = parts == 1 ? 160 : 153 * parts;
     fs->page[FLOW_CH_SMS].ucs2 = parts == 1 ? 70 : 67 * parts;
+    fs->clock.menu_ms = (unsigned)c->clock_menu * 1000;
+    fs->clock.number_ms = (unsigned)c->clock_number * 1000;
+    fs->clock.text_ms = (unsigned)c->clock_text * 1000;
+    fs->clock.search_ms = (unsigned)c->clock_search * 1000;
+    fs->clock.readback_ms = (unsigned)c->clock_readback * 1000;
+    fs->clock.round_trip_ms = (unsigned)c->clock_round_trip_ms;
+    fs->clock.budget_ms = (unsigned)c->session_budget * 1000;
 }

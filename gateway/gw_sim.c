@@ -30,7 +30,7 @@ gw_sim_usage(FILE *fp)
                 "[--channel ussd|sms]\n"
                 "                    [--msisdn NUMBER] [--now UNIX_TIME] "
                 "[--seed N] [--outcome NAME]\n"
-                "       remigate check-flows -c FILE\n"
+                "       remigate check-flows -c FILE [--strict]\n"
                 "\n"
                 "sim reads one answer per line on standard input and prints "
                 "each screen,\n"
@@ -80,18 +80,55 @@ gw_sim_config_arg(int argc, char **argv)
     return NULL;
 }
 
+struct gw_clock_report {
+    int strict;
+    unsigned budget_ms;
+};
+
+/* One line per part; a part over the budget also as file:line. */
+static void
+gw_check_part(const struct flow_part_time *t, void *arg)
+{
+    const struct gw_clock_report *r = arg;
+    printf("check-flows: %s %s part %u/%u: %u screen%s (%u menu, %u number, "
+           "%u text, %u search, %u read-back), %u.%u s of %u s\n",
+           t->flow, t->lang, t->part, t->nparts, t->screens,
+           t->screens == 1 ? "" : "s", t->menus, t->numbers, t->texts,
+           t->searches, t->readbacks, t->ms / 1000, t->ms % 1000 / 100,
+           r->budget_ms / 1000);
+    if (t->ms > r->budget_ms)
+        fprintf(stderr,
+                "%s:%d: %s: part %u of flow '%s' takes %u.%u s in '%s' "
+                "(modelled), over the %u s session budget\n",
+                t->file, t->line, r->strict ? "error" : "warning", t->part,
+                t->flow, t->ms / 1000, t->ms % 1000 / 100, t->lang,
+                r->budget_ms / 1000);
+}
+
 int
 gw_check_flows_main(int argc, char **argv)
 {
     const char *path = gw_sim_config_arg(argc, argv);
+    int strict = 0;
+    for (int i = 1; i < argc; i++)
+        strict |= strcmp(argv[i], "--strict") == 0;
     if (path == NULL) {
         gw_sim_usage(stderr);
         return 2;
     }
     struct flow_set *set = gw_sim_load(path, 0);
     if (set == NULL) return 1;
-    printf("check-flows: %s: ok\n", path);
+    struct gw_clock_report r = {
+        .strict = strict, .budget_ms = flow_set_settings(set)->clock.budget_ms};
+    unsigned over = flow_clock_parts(set, gw_check_part, &r);
     flow_set_free(set);
+    if (over > 0 && strict) {
+        fprintf(stderr, "check-flows: %u part%s over the session budget\n",
+                over, over == 1 ? "" : "s");
+        return 1;
+    }
+    printf("check-flows: %s: ok%s\n", path,
+           over ? " (with parts over the session budget)" : "");
     return 0;
 }
 
