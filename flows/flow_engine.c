@@ -96,6 +96,7 @@ struct flow_pager {
     const char *more;      /* "98. More" */
     const char *back;      /* "0. Back" */
     int back_first;        /* is back possible on page 0? */
+    const char *digits;    /* the language's digits, or NULL: ASCII */
     /* a pool for the item strings */
     char pool[FLOW_POOL_MAX];
     size_t used;
@@ -113,7 +114,14 @@ flow_pager_str(struct flow_pager *pg, const char *a, const char *b,
     memcpy(p + la + lb, c, lc);
     p[la + lb + lc] = '\0';
     pg->used += la + lb + lc + 1;
-    return p;
+    if (pg->digits == NULL) return p;
+    /* the same text in the language's digits, after it in the pool; a
+     * line is measured and built as the caller will see it */
+    size_t room = sizeof(pg->pool) - pg->used;
+    if (room < la + lb + lc + 1) return p;
+    char *q = pg->pool + pg->used;
+    pg->used += flow_digits_apply(pg->digits, p, la + lb + lc, q, room) + 1;
+    return q;
 }
 
 static void
@@ -517,6 +525,18 @@ struct flow_view {
     size_t *starts; /* NULL, or where the pages start (flow_render_pages) */
 };
 
+/* The digits numbers are shown in, in lang: its "digits" message (ten
+ * characters, 0 to 9), or NULL for the ASCII digits.  Never another
+ * language's: a message missing in lang does not fall back here. */
+static const char *
+flow_digits_of(const struct flow_set *set, const char *lang)
+{
+    const struct flow_msg *m = flow_msg_find(set, "digits");
+    int li = flow_lang_index(set, lang);
+    if (m == NULL || li < 0 || m->text.s[li] == NULL) return NULL;
+    return strcmp(m->text.s[li], "0123456789") ? m->text.s[li] : NULL;
+}
+
 static void
 flow_nav_init(const struct flow_view *v, struct flow_pager *pg, int back_first)
 {
@@ -525,6 +545,11 @@ flow_nav_init(const struct flow_view *v, struct flow_pager *pg, int back_first)
     pg->head = "";
     pg->n = 0;
     pg->used = 0;
+    /* the language menu keeps the keypad's digits: a caller who cannot
+     * read this language picks another by them */
+    pg->digits = v->nd->field && strcmp(v->nd->field, "lang") == 0
+                     ? NULL
+                     : flow_digits_of(v->set, lang);
     pg->foot_last = NULL;
     pg->more = flow_pager_str(pg, s->key_more, ". ",
                               flow_message(v->set, lang, "more"));
@@ -707,9 +732,12 @@ flow_render_node(const struct flow_view *v, unsigned page, struct flow_out *out,
         break;
     }
     case FLOW_K_END: {
-        char text[FLOW_TEXT_MAX];
-        flow_expand(v->f, st, v->li, q, NULL, text, sizeof(text));
+        char text[FLOW_TEXT_MAX], tmpl[FLOW_TEXT_MAX];
+        /* the author's digits, not the reference's */
+        flow_digits_apply(pg.digits, q, strlen(q), tmpl, sizeof(tmpl));
+        flow_expand(v->f, st, v->li, tmpl, NULL, text, sizeof(text));
         pg.back_first = 0;
+        pg.digits = NULL;
         pg.head = flow_pager_str(&pg, text, "", "");
         break;
     }
@@ -747,9 +775,11 @@ flow_render_message_vars(const struct flow_set *set, const char *lang,
                          const char *const *vars, struct flow_out *out)
 {
     struct flow_screen sc;
-    char text[FLOW_TEXT_MAX];
-    flow_expand(NULL, NULL, 0, flow_message(set, lang, id), vars, text,
-                sizeof(text));
+    char text[FLOW_TEXT_MAX], tmpl[FLOW_TEXT_MAX];
+    const char *m = flow_message(set, lang, id);
+    flow_digits_apply(flow_digits_of(set, lang), m, strlen(m), tmpl,
+                      sizeof(tmpl));
+    flow_expand(NULL, NULL, 0, tmpl, vars, text, sizeof(text));
     flow_screen_reset(&sc);
     flow_screen_line(&sc, text);
     memset(out, 0, sizeof(*out));
@@ -823,8 +853,10 @@ flow_render_end(const struct flow_set *set, const struct flow_state *st,
             if (strcmp(v.nd->outs[k].id, oc) == 0)
                 tmpl = flow_text_get(&v.nd->outs[k].text, v.li);
     }
-    char text[FLOW_TEXT_MAX];
-    flow_expand(v.f, st, v.li, tmpl, vars, text, sizeof(text));
+    char text[FLOW_TEXT_MAX], own[FLOW_TEXT_MAX];
+    flow_digits_apply(flow_digits_of(set, st->lang), tmpl, strlen(tmpl), own,
+                      sizeof(own));
+    flow_expand(v.f, st, v.li, own, vars, text, sizeof(text));
     struct flow_screen sc;
     flow_screen_reset(&sc);
     flow_screen_line(&sc, text);

@@ -40,6 +40,16 @@ int flow_text_scan(const char *s, size_t len, unsigned *septets,
  * table (sent as escape + character), 0 not at all. */
 int flow_gsm7_char(uint32_t cp);
 
+/* Show the ASCII digits of in[0..len) in another script: digits is the
+ * message "digits" of a language, its ten digits 0..9 in order (UTF-8).
+ * A run of digits that touches an ASCII letter, '*' or '#' stays as it is
+ * (a passport number like A01234567, a reference, a code to dial like
+ * *247#).  Writes a NUL-terminated result into out and returns its
+ * length; when digits is NULL or not ten characters, or out is too small,
+ * in is copied unchanged (cut to cap).  in and out must not overlap. */
+size_t flow_digits_apply(const char *digits, const char *in, size_t len,
+                         char *out, size_t cap);
+
 /* ---- end of flow_text.c ---- */
 
 #endif

@@ -497,6 +497,17 @@ flow_lint_messages(struct flow_linter *l)
         if (flow_msg_find(set, flow_required_msgs[i]) == NULL)
             flow_diag_add(l->diag, file, 0, "missing message '%s'",
                           flow_required_msgs[i]);
+    const struct flow_msg *dg = flow_msg_find(set, "digits");
+    for (size_t li = 0; dg != NULL && li < set->nlangs; li++) {
+        /* what flow_text_normalise() reads back: ASCII or Bangla, in order */
+        static const char *const ok[] = {"0123456789", "০১২৩৪৫৬৭৮৯", NULL};
+        const char *d = dg->text.s[li];
+        if (d != NULL && !flow_lint_in(ok, d))
+            flow_diag_add(l->diag, file, dg->line,
+                          "message 'digits' in '%s' must be 0123456789 or "
+                          "০১২৩৪৫৬৭৮৯ (digits callers can type back)",
+                          set->langs[li]);
+    }
     for (size_t i = 0; i < set->nmsgs; i++) {
         char what[96];
         snprintf(what, sizeof(what), "message '%s'", set->msgs[i].id);

@@ -279,3 +279,62 @@ flow_text_normalise(const char *in, size_t len, int digits, char *out,
     out[keep] = '\0';
     return (int)keep;
 }
+
+/* Does c keep the digits beside it as they are? */
+static int
+flow_digits_keep(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '*' ||
+           c == '#';
+}
+
+size_t
+flow_digits_apply(const char *digits, const char *in, size_t len, char *out,
+                  size_t cap)
+{
+    const char *d[10];
+    size_t dl[10], o = 0, i = 0;
+    if (cap == 0) return 0;
+    /* the ten digits, each one code point */
+    const char *p = digits;
+    size_t n = 0, plen = digits ? strlen(digits) : 0;
+    while (digits != NULL && n < 10) {
+        size_t at = (size_t)(p - digits), next = at;
+        uint32_t cp;
+        if (flow_utf8_next(digits, plen, &next, &cp) != 0) break;
+        d[n] = p;
+        dl[n] = next - at;
+        n++;
+        p = digits + next;
+    }
+    if (n != 10 || *p != '\0') {
+        size_t c = len < cap ? len : cap - 1;
+        memcpy(out, in, c);
+        out[c] = '\0';
+        return c;
+    }
+    while (i < len) {
+        if (in[i] < '0' || in[i] > '9') {
+            if (o + 1 >= cap) goto whole;
+            out[o++] = in[i++];
+            continue;
+        }
+        size_t e = i;
+        while (e < len && in[e] >= '0' && in[e] <= '9')
+            e++;
+        int keep = (i > 0 && flow_digits_keep(in[i - 1])) ||
+                   (e < len && flow_digits_keep(in[e]));
+        for (; i < e; i++) {
+            const char *s = keep ? &in[i] : d[in[i] - '0'];
+            size_t sl = keep ? 1 : dl[in[i] - '0'];
+            if (o + sl >= cap) goto whole;
+            memcpy(out + o, s, sl);
+            o += sl;
+        }
+    }
+    out[o] = '\0';
+    return o;
+whole:
+    /* out of room: the text as it came, never half of each */
+    return flow_digits_apply(NULL, in, len, out, cap);
+}

@@ -24,7 +24,8 @@ static void
 gw_usage(FILE *fp)
 {
     fprintf(fp, "usage: remigate -c FILE [options]          run the daemon\n"
-                "       remigate check-flows -c FILE [--strict]  lint and time every flow\n"
+                "       remigate check-flows -c FILE [--strict]  lint and time "
+                "every flow\n"
                 "       remigate sim -c FILE [--flow ID] [--lang en|bn] "
                 "[--channel ussd|sms]\n"
                 "       remigate migrate -c FILE            apply database "

@@ -346,6 +346,52 @@ t_normalise_idempotent(void **state)
     }
 }
 
+/* Numbers in a language's digits; what touches a Latin letter, '*' or
+ * '#' stays as written. */
+static void
+t_digits(void **state)
+{
+    (void)state;
+    static const char *const bn = "০১২৩৪৫৬৭৮৯";
+    static const struct {
+        const char *digits, *in, *want;
+    } cases[] = {
+        {bn, "98. আরও", "৯৮. আরও"},
+        {bn, "জন্মসাল: 1988", "জন্মসাল: ১৯৮৮"},
+        {bn, "যেমন 2 5", "যেমন ২ ৫"},
+        {bn, "A01234567", "A01234567"},
+        {bn, "রেফারেন্স 7K2M9QX3AB", "রেফারেন্স 7K2M9QX3AB"},
+        {bn, "3AB 12", "3AB ১২"},
+        {bn, "ডায়াল করুন *247#", "ডায়াল করুন *247#"},
+        {bn, "0", "০"},
+        {bn, "", ""},
+        {bn, "১৯৯০ stays", "১৯৯০ stays"},
+        {"0123456789", "98. More", "98. More"},
+        {NULL, "98. আরও", "98. আরও"},
+        {"০১২৩৪৫৬৭৮", "98", "98"},   /* nine digits: not used */
+        {"০১২৩৪৫৬৭৮৯০", "98", "98"}, /* eleven */
+    };
+    char out[256];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = flow_digits_apply(cases[i].digits, cases[i].in,
+                                     strlen(cases[i].in), out, sizeof(out));
+        assert_string_equal(out, cases[i].want);
+        assert_int_equal(n, strlen(cases[i].want));
+    }
+    /* no room for the longer digits: the text as it came, cut to fit */
+    size_t n = flow_digits_apply(bn, "1234", 4, out, 8);
+    assert_string_equal(out, "1234");
+    assert_int_equal(n, 4);
+    n = flow_digits_apply(bn, "123456789", 9, out, 5);
+    assert_string_equal(out, "1234");
+    /* the result reads back as the same number */
+    char back[64];
+    flow_digits_apply(bn, "2024", 4, out, sizeof(out));
+    assert_int_equal(
+        flow_text_normalise(out, strlen(out), 1, back, sizeof(back)), 4);
+    assert_string_equal(back, "2024");
+}
+
 int
 main(void)
 {
@@ -356,6 +402,7 @@ main(void)
         cmocka_unit_test(t_measure),
         cmocka_unit_test(t_normalise),
         cmocka_unit_test(t_normalise_idempotent),
+        cmocka_unit_test(t_digits),
     };
     return cmocka_run_group_tests_name("flow_text", tests, NULL, NULL);
 }
