@@ -315,4 +315,110 @@ int store_sms_dlr(struct store_sms *q, const char *id, int type,
 int store_sms_optout(struct store_sms *q, const char *msisdn, int out,
                      store_sms_cb *cb, void *arg);
 
+/* ------------------------------------------------------------------------
+ * The generic pool (store_pool.c): transactions of parameterised
+ * statements, each sent in one round trip (libpq pipeline mode, one
+ * implicit transaction up to the Sync: all statements commit or none).
+ *
+ * The same conventions as the record store: an async call fails now or
+ * calls back exactly once, later, from the loop; every transaction has its
+ * own deadline (a late one closes the connection that ran it, so it never
+ * commits after its caller was told it failed); store_pool_stop() calls
+ * every pending callback with STORE_EDOWN.  Like store_sms, a transaction
+ * given while a connection is on its first attempt waits for it.
+ *
+ * Each transaction first runs set_config() for the console's context:
+ * 'role' (the pool's role, when configured: the console's connections
+ * then act as a role that does not own the tables, so row-level security
+ * applies), 'remigate.officer', 'remigate.role' and 'remigate.districts'
+ * (all local to the transaction; migration 004 reads them back with
+ * remigate_officer_id(), remigate_officer_role() and
+ * remigate_officer_districts()).
+ */
+
+struct store_pool;
+struct store_tx_result;
+
+#define STORE_TX_STMTS  16 /* statements in one transaction */
+#define STORE_TX_PARAMS 16 /* parameters of one statement */
+
+struct store_pool_config {
+    const char *dsn;  /* borrowed, copied */
+    const char *role; /* role every transaction acts as ("" or NULL: the
+                         DSN's user); borrowed, copied */
+    int pool;         /* connections, 1..64 (0: 2) */
+    int timeout_ms;   /* per-transaction deadline (0: 2000) */
+    int max_waiting;  /* transactions queued while all are busy (0: 1024) */
+};
+
+/* One statement: sql and params borrowed (copied by store_pool_tx()); a
+ * NULL param is SQL NULL; parameters are text. */
+struct store_tx_stmt {
+    const char *sql;
+    int nparams;
+    const char *params[STORE_TX_PARAMS];
+};
+
+/* A transaction as the caller describes it (usually on its stack). */
+struct store_tx {
+    const char *officer;   /* remigate.officer: the officer's id ("" none) */
+    const char *role;      /* remigate.role: admin|officer|analyst ("" none) */
+    const char *districts; /* remigate.districts: codes joined by ',' */
+    int timeout_ms;        /* <= 0: the pool's */
+    int n;                 /* statements, 1..STORE_TX_STMTS */
+    struct store_tx_stmt stmt[STORE_TX_STMTS];
+};
+
+/* status: 0 when every statement ran and the transaction committed;
+ * STORE_EDB / STORE_EREFUSED when the server refused a statement (nothing
+ * committed; store_tx_failed() and store_tx_sqlstate() say which and why);
+ * STORE_ETIMEDOUT, STORE_EDOWN (see store_tx_unknown()).  res is borrowed
+ * and never NULL. */
+typedef void store_tx_cb(int status, const struct store_tx_result *res,
+                         void *arg);
+
+/* A pool for base; nothing connects before store_pool_start().  NULL with
+ * a message in err on a bad config. */
+struct store_pool *store_pool_new(const struct store_pool_config *cfg,
+                                  struct event_base *base, char *err,
+                                  size_t errlen);
+/* Connect in the background (and reconnect with backoff).  0 or
+ * STORE_EINVAL if started. */
+int store_pool_start(struct store_pool *p);
+/* Close the pool; pending callbacks get STORE_EDOWN before it returns.  A
+ * stopped pool may be started again. */
+void store_pool_stop(struct store_pool *p);
+/* Stop and free; NULL is a no-op.  Not from a callback. */
+void store_pool_free(struct store_pool *p);
+/* Connections up and ready. */
+int store_pool_connected(const struct store_pool *p);
+
+/* Run tx (borrowed, copied before return).  Fails now with STORE_EINVAL
+ * (no statement, too many, a NULL sql), STORE_EDOWN, STORE_EBUSY or
+ * STORE_ENOMEM. */
+int store_pool_tx(struct store_pool *p, const struct store_tx *tx,
+                  store_tx_cb *cb, void *arg);
+
+/* What a transaction's statements returned (statement i of tx->stmt; the
+ * context statement is not counted).  Out of range: 0 / NULL.  Values are
+ * borrowed until the callback returns; NULL is SQL NULL. */
+int store_tx_ntuples(const struct store_tx_result *res, int stmt);
+int store_tx_nfields(const struct store_tx_result *res, int stmt);
+const char *store_tx_value(const struct store_tx_result *res, int stmt, int row,
+                           int col);
+/* Rows an INSERT/UPDATE/DELETE touched, or -1. */
+long long store_tx_affected(const struct store_tx_result *res, int stmt);
+/* The statement that failed (-1: none, or the failure was not one
+ * statement's, e.g. the COMMIT or the connection). */
+int store_tx_failed(const struct store_tx_result *res);
+/* Its SQLSTATE ("" if none): e.g. "23505" unique violation, or a code a
+ * statement raised on purpose. */
+const char *store_tx_sqlstate(const struct store_tx_result *res);
+/* A short text for the log: SQLSTATE and primary message, no values
+ * ("" on success). */
+const char *store_tx_errstr(const struct store_tx_result *res);
+/* STORE_ETIMEDOUT / STORE_EDOWN after the transaction was sent: it may
+ * have committed.  1/0. */
+int store_tx_unknown(const struct store_tx_result *res);
+
 #endif

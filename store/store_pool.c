@@ -1,0 +1,840 @@
+/*
+ * store_pool.c -- the generic pool: transactions of parameterised
+ * statements, on libevent.
+ *
+ * A connection is DOWN -> CONNECTING -> IDLE <-> BUSY with one socket event
+ * and one timer, as in store_sms.c.  A transaction goes out in one round
+ * trip: libpq's pipeline mode, the context statement (set_config of the
+ * role and the officer), the caller's statements, then one Sync.  Without
+ * an explicit BEGIN the server runs everything up to the Sync as one
+ * implicit transaction: when a statement fails, the rest are skipped
+ * (PGRES_PIPELINE_ABORTED) and the Sync rolls it all back; otherwise the
+ * Sync commits.  So set_config(..., true) holds for exactly the caller's
+ * statements and a failure leaves nothing behind.
+ *
+ * Each transaction has its own deadline from the moment it was accepted;
+ * when it passes, the connection running it is closed (PQcancel would
+ * block) and opened again after a jittered backoff: a transaction whose
+ * Sync may be on the wire is reported with unknown = 1.  Waiting
+ * transactions sit in a bounded FIFO and are handed out from the loop (a
+ * "kick" event), so no callback runs inside the call that started it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "store/store_int.h"
+
+#define POOL_MAGIC       0x504f4f4cu
+#define POOL_TX_MAGIC    0x504f5458u
+#define POOL_BACKOFF_MIN 100
+#define POOL_BACKOFF_MAX 5000
+#define POOL_CONNECT_MIN 2000
+#define POOL_CTX_MAX     256 /* bytes of one context value */
+
+/* The context statement, with and without a role to act as. */
+static const char pool_ctx_sql[] =
+    "SELECT set_config('remigate.officer', $1, true),"
+    " set_config('remigate.role', $2, true),"
+    " set_config('remigate.districts', $3, true)";
+static const char pool_ctx_role_sql[] =
+    "SELECT set_config('role', $4, true),"
+    " set_config('remigate.officer', $1, true),"
+    " set_config('remigate.role', $2, true),"
+    " set_config('remigate.districts', $3, true)";
+
+enum pool_conn_state {
+    POOL_CONN_DOWN,       /* timer = next attempt */
+    POOL_CONN_CONNECTING, /* timer = connect deadline */
+    POOL_CONN_IDLE,
+    POOL_CONN_BUSY
+};
+
+struct pool_conn;
+
+/* One statement of a copied transaction: pointers into the tx's arena. */
+struct pool_stmt {
+    const char *sql;
+    int nparams;
+    const char *params[STORE_TX_PARAMS];
+};
+
+struct store_tx_result {
+    int n;          /* caller's statements */
+    PGresult **res; /* n + 1: [0] the context statement */
+    int failed;     /* caller's index, -1 */
+    int unknown;
+    char sqlstate[6];
+    char errstr[200];
+};
+
+struct pool_tx {
+    unsigned magic;
+    struct store_pool *p;
+    TAILQ_ENTRY(pool_tx) link;
+    int queued;
+    int sent; /* the Sync went to the connection */
+    struct pool_conn *conn;
+    struct event *deadline;
+    int timeout_ms;
+    store_tx_cb *cb;
+    void *arg;
+    int status;
+    int got;   /* results of queries seen so far (index of the current) */
+    int error; /* a result with an error was seen */
+    const char *ctx[4];
+    struct pool_stmt stmt[STORE_TX_STMTS];
+    struct store_tx_result r;
+    char *arena; /* every string of the transaction */
+};
+
+TAILQ_HEAD(pool_tx_list, pool_tx);
+
+struct pool_conn {
+    struct store_pool *p;
+    enum pool_conn_state state;
+    PGconn *pg;
+    struct event *ev;
+    int ev_fd;
+    short ev_what;
+    struct event *timer;
+    int backoff_ms;
+    struct pool_tx *tx;
+};
+
+struct store_pool {
+    unsigned magic;
+    struct event_base *base;
+    char *dsn, *role;
+    int pool, timeout_ms, max_waiting;
+    int running;
+    struct pool_conn *conns;
+    struct pool_tx_list waiting;
+    int nwaiting;
+    struct event *kick;
+};
+
+static void pool_conn_drop(struct pool_conn *c, int status, const char *why);
+static void pool_dispatch(struct store_pool *p);
+static void pool_conn_on_io(evutil_socket_t fd, short what, void *arg);
+
+/* ------------------------------------------------------------------------
+ * Results
+ */
+
+static const PGresult *
+pool_res(const struct store_tx_result *res, int stmt)
+{
+    if (res == NULL || stmt < 0 || stmt >= res->n || res->res == NULL)
+        return NULL;
+    return res->res[stmt + 1];
+}
+
+int
+store_tx_ntuples(const struct store_tx_result *res, int stmt)
+{
+    const PGresult *x = pool_res(res, stmt);
+    return x && PQresultStatus(x) == PGRES_TUPLES_OK ? PQntuples(x) : 0;
+}
+
+int
+store_tx_nfields(const struct store_tx_result *res, int stmt)
+{
+    const PGresult *x = pool_res(res, stmt);
+    return x && PQresultStatus(x) == PGRES_TUPLES_OK ? PQnfields(x) : 0;
+}
+
+const char *
+store_tx_value(const struct store_tx_result *res, int stmt, int row, int col)
+{
+    const PGresult *x = pool_res(res, stmt);
+
+    if (x == NULL || PQresultStatus(x) != PGRES_TUPLES_OK || row < 0 ||
+        row >= PQntuples(x) || col < 0 || col >= PQnfields(x) ||
+        PQgetisnull(x, row, col))
+        return NULL;
+    return PQgetvalue(x, row, col);
+}
+
+long long
+store_tx_affected(const struct store_tx_result *res, int stmt)
+{
+    const PGresult *x = pool_res(res, stmt);
+    const char *t;
+
+    if (x == NULL) return -1;
+    t = PQcmdTuples((PGresult *)x);
+    return t[0] ? atoll(t) : -1;
+}
+
+int
+store_tx_failed(const struct store_tx_result *res)
+{
+    return res->failed;
+}
+
+const char *
+store_tx_sqlstate(const struct store_tx_result *res)
+{
+    return res->sqlstate;
+}
+
+const char *
+store_tx_errstr(const struct store_tx_result *res)
+{
+    return res->errstr;
+}
+
+int
+store_tx_unknown(const struct store_tx_result *res)
+{
+    return res->unknown;
+}
+
+/* ------------------------------------------------------------------------
+ * Transactions
+ */
+
+static void
+pool_tx_free(struct pool_tx *t)
+{
+    if (t == NULL) return;
+    if (t->deadline) event_free(t->deadline);
+    if (t->r.res != NULL) {
+        for (int i = 0; i <= t->r.n; i++)
+            PQclear(t->r.res[i]);
+        free(t->r.res);
+    }
+    free(t->arena);
+    t->magic = 0;
+    free(t);
+}
+
+/* t is on no list and no connection: call back, then free. */
+static void
+pool_tx_complete(struct pool_tx *t)
+{
+    STORE_AN(t->magic == POOL_TX_MAGIC);
+    STORE_AN(!t->queued && t->conn == NULL);
+    event_del(t->deadline);
+    if (t->status != 0 && t->r.errstr[0] == '\0')
+        snprintf(t->r.errstr, sizeof(t->r.errstr), "%s",
+                 store_strerror(t->status));
+    if (t->status == 0) t->r.errstr[0] = '\0';
+    t->cb(t->status, &t->r, t->arg);
+    pool_tx_free(t);
+}
+
+static void
+pool_tx_unqueue(struct pool_tx *t)
+{
+    if (!t->queued) return;
+    TAILQ_REMOVE(&t->p->waiting, t, link);
+    t->queued = 0;
+    t->p->nwaiting--;
+}
+
+static void
+pool_tx_on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct pool_tx *t = arg;
+
+    (void)fd;
+    (void)what;
+    STORE_AN(t->magic == POOL_TX_MAGIC);
+    t->status = STORE_ETIMEDOUT;
+    snprintf(t->r.errstr, sizeof(t->r.errstr),
+             "transaction deadline of %d ms passed", t->timeout_ms);
+    if (t->queued) {
+        pool_tx_unqueue(t);
+        pool_tx_complete(t);
+    } else {
+        STORE_AN(t->conn != NULL);
+        pool_conn_drop(t->conn, STORE_ETIMEDOUT, NULL);
+    }
+}
+
+/* While a connection is on its first attempt (at start, or just after it
+ * was up) transactions wait in the queue under their deadline; once every
+ * attempt failed, they fail at once. */
+static int
+pool_can_take(const struct store_pool *p)
+{
+    int hope = 0;
+
+    if (!p->running) return STORE_EDOWN;
+    for (int i = 0; i < p->pool; i++)
+        if (p->conns[i].state == POOL_CONN_IDLE ||
+            p->conns[i].state == POOL_CONN_BUSY || p->conns[i].backoff_ms == 0)
+            hope = 1;
+    if (!hope) return STORE_EDOWN;
+    if (p->nwaiting >= p->max_waiting) return STORE_EBUSY;
+    return 0;
+}
+
+/* Append s (NUL included) to the arena at *off; returns its offset. */
+static size_t
+pool_arena_put(char *arena, size_t *off, const char *s)
+{
+    size_t at = *off, n = strlen(s) + 1;
+
+    memcpy(arena + at, s, n);
+    *off += n;
+    return at;
+}
+
+/* A copy of tx, every string in one arena.  NULL when out of memory. */
+static struct pool_tx *
+pool_tx_copy(struct store_pool *p, const struct store_tx *tx)
+{
+    const char *ctx[4] = {
+        tx->officer ? tx->officer : "", tx->role ? tx->role : "",
+        tx->districts ? tx->districts : "", p->role ? p->role : ""};
+    size_t ctx_off[4], sql_off[STORE_TX_STMTS];
+    size_t par_off[STORE_TX_STMTS][STORE_TX_PARAMS];
+    size_t size = 0, off = 0;
+    struct pool_tx *t = calloc(1, sizeof(*t));
+
+    if (t == NULL) return NULL;
+    for (int i = 0; i < 4; i++)
+        size += strlen(ctx[i]) + 1;
+    for (int i = 0; i < tx->n; i++) {
+        size += strlen(tx->stmt[i].sql) + 1;
+        for (int j = 0; j < tx->stmt[i].nparams; j++)
+            if (tx->stmt[i].params[j] != NULL)
+                size += strlen(tx->stmt[i].params[j]) + 1;
+    }
+    t->arena = malloc(size);
+    t->r.res = calloc((size_t)tx->n + 1, sizeof(*t->r.res));
+    if (t->arena == NULL || t->r.res == NULL) goto nomem;
+    for (int i = 0; i < 4; i++)
+        ctx_off[i] = pool_arena_put(t->arena, &off, ctx[i]);
+    for (int i = 0; i < tx->n; i++) {
+        sql_off[i] = pool_arena_put(t->arena, &off, tx->stmt[i].sql);
+        for (int j = 0; j < tx->stmt[i].nparams; j++)
+            par_off[i][j] =
+                tx->stmt[i].params[j] == NULL
+                    ? (size_t)-1
+                    : pool_arena_put(t->arena, &off, tx->stmt[i].params[j]);
+    }
+    STORE_AN(off == size);
+    /* Pointers only now: the arena no longer moves. */
+    for (int i = 0; i < 4; i++)
+        t->ctx[i] = t->arena + ctx_off[i];
+    for (int i = 0; i < tx->n; i++) {
+        t->stmt[i].sql = t->arena + sql_off[i];
+        t->stmt[i].nparams = tx->stmt[i].nparams;
+        for (int j = 0; j < tx->stmt[i].nparams; j++)
+            t->stmt[i].params[j] =
+                par_off[i][j] == (size_t)-1 ? NULL : t->arena + par_off[i][j];
+    }
+    t->r.n = tx->n;
+    t->r.failed = -1;
+    return t;
+nomem:
+    free(t->arena);
+    free(t->r.res);
+    free(t);
+    return NULL;
+}
+
+static int
+pool_tx_valid(const struct store_tx *tx)
+{
+    if (tx == NULL || tx->n < 1 || tx->n > STORE_TX_STMTS) return 0;
+    if ((tx->officer && strlen(tx->officer) >= POOL_CTX_MAX) ||
+        (tx->role && strlen(tx->role) >= POOL_CTX_MAX) ||
+        (tx->districts && strlen(tx->districts) >= 4096))
+        return 0;
+    for (int i = 0; i < tx->n; i++)
+        if (tx->stmt[i].sql == NULL || tx->stmt[i].sql[0] == '\0' ||
+            tx->stmt[i].nparams < 0 || tx->stmt[i].nparams > STORE_TX_PARAMS)
+            return 0;
+    return 1;
+}
+
+/* ------------------------------------------------------------------------
+ * Connections
+ */
+
+static int
+pool_conn_watch(struct pool_conn *c, short what)
+{
+    int fd = PQsocket(c->pg);
+
+    if (fd < 0) return -1;
+    if (c->ev != NULL && (c->ev_fd != fd || c->ev_what != what)) {
+        event_free(c->ev);
+        c->ev = NULL;
+    }
+    if (c->ev == NULL) {
+        c->ev =
+            event_new(c->p->base, fd, what | EV_PERSIST, pool_conn_on_io, c);
+        if (c->ev == NULL || event_add(c->ev, NULL) != 0) return -1;
+        c->ev_fd = fd;
+        c->ev_what = what;
+    }
+    return 0;
+}
+
+static int
+pool_conn_flush(struct pool_conn *c)
+{
+    int f = PQflush(c->pg);
+
+    if (f < 0) return -1;
+    return pool_conn_watch(c, f == 1 ? EV_READ | EV_WRITE : EV_READ);
+}
+
+static void
+pool_conn_schedule(struct pool_conn *c, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(c->timer, &tv);
+}
+
+/* When no connection is up and every one has failed its last attempt,
+ * what waits would only wait for its deadline: EDOWN now, as a new
+ * transaction would get. */
+static void
+pool_fail_waiting(struct store_pool *p)
+{
+    struct pool_tx *t;
+
+    while (p->running && pool_can_take(p) == STORE_EDOWN &&
+           (t = TAILQ_FIRST(&p->waiting)) != NULL) {
+        pool_tx_unqueue(t);
+        t->status = STORE_EDOWN;
+        snprintf(t->r.errstr, sizeof(t->r.errstr), "database not connected");
+        pool_tx_complete(t);
+    }
+}
+
+/* Close c, plan the next attempt while running, fail its transaction. */
+static void
+pool_conn_drop(struct pool_conn *c, int status, const char *why)
+{
+    struct pool_tx *t = c->tx;
+    int delay;
+
+    if (c->ev) {
+        event_free(c->ev);
+        c->ev = NULL;
+    }
+    evtimer_del(c->timer);
+    if (c->pg) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+    c->tx = NULL;
+    c->state = POOL_CONN_DOWN;
+    if (c->p->running) {
+        delay = c->backoff_ms;
+        if (delay > 0)
+            delay =
+                delay / 2 + (int)randombytes_uniform((uint32_t)delay / 2 + 1);
+        c->backoff_ms = c->backoff_ms == 0 ? POOL_BACKOFF_MIN
+                        : c->backoff_ms * 2 > POOL_BACKOFF_MAX
+                            ? POOL_BACKOFF_MAX
+                            : c->backoff_ms * 2;
+        pool_conn_schedule(c, delay);
+    }
+    if (t != NULL) {
+        t->conn = NULL;
+        if (t->status == 0 || status == STORE_ETIMEDOUT) t->status = status;
+        t->r.unknown = t->sent;
+        if (t->r.errstr[0] == '\0' && why != NULL)
+            snprintf(t->r.errstr, sizeof(t->r.errstr), "%s", why);
+        pool_tx_complete(t);
+    }
+    pool_fail_waiting(c->p);
+}
+
+static void
+pool_conn_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static void
+pool_conn_connect(struct pool_conn *c)
+{
+    int ms = c->p->timeout_ms > POOL_CONNECT_MIN ? c->p->timeout_ms
+                                                 : POOL_CONNECT_MIN;
+
+    c->pg = PQconnectStart(c->p->dsn);
+    if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
+        pool_conn_drop(c, STORE_EDOWN, NULL);
+        return;
+    }
+    PQsetNoticeProcessor(c->pg, pool_conn_notice, NULL);
+    c->state = POOL_CONN_CONNECTING;
+    if (pool_conn_watch(c, EV_WRITE) != 0) {
+        pool_conn_drop(c, STORE_EDOWN, NULL);
+        return;
+    }
+    pool_conn_schedule(c, ms);
+}
+
+static void
+pool_conn_poll(struct pool_conn *c)
+{
+    if (c->ev) {
+        event_free(c->ev);
+        c->ev = NULL;
+    }
+    switch (PQconnectPoll(c->pg)) {
+    case PGRES_POLLING_READING:
+        if (pool_conn_watch(c, EV_READ) != 0)
+            pool_conn_drop(c, STORE_EDOWN, NULL);
+        break;
+    case PGRES_POLLING_WRITING:
+        if (pool_conn_watch(c, EV_WRITE) != 0)
+            pool_conn_drop(c, STORE_EDOWN, NULL);
+        break;
+    case PGRES_POLLING_OK:
+        evtimer_del(c->timer);
+        if (PQsetnonblocking(c->pg, 1) != 0 ||
+            pool_conn_watch(c, EV_READ) != 0) {
+            pool_conn_drop(c, STORE_EDOWN, NULL);
+            break;
+        }
+        c->state = POOL_CONN_IDLE;
+        c->backoff_ms = 0;
+        pool_dispatch(c->p);
+        break;
+    case PGRES_POLLING_FAILED:
+    case PGRES_POLLING_ACTIVE:
+    default:
+        pool_conn_drop(c, STORE_EDOWN, NULL);
+        break;
+    }
+}
+
+/* Record the first error of t (x: an error result of query q, 0 being the
+ * context statement, n + 1 the commit at the Sync). */
+static void
+pool_tx_error(struct pool_tx *t, const PGresult *x, int q)
+{
+    const char *code = PQresultErrorField(x, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(x, PG_DIAG_MESSAGE_PRIMARY);
+
+    if (t->error) return;
+    t->error = 1;
+    t->r.failed = q >= 1 && q <= t->r.n ? q - 1 : -1;
+    snprintf(t->r.sqlstate, sizeof(t->r.sqlstate), "%s", code ? code : "");
+    /* SQLSTATE and the primary message only: details quote values */
+    snprintf(t->r.errstr, sizeof(t->r.errstr), "%s: %s", code ? code : "?",
+             msg ? msg : "no result");
+    /* 57 (operator intervention: terminated, shutting down) and 08 (the
+     * connection) say nothing about the statement: the server went away */
+    if (code && (strncmp(code, "57", 2) == 0 || strncmp(code, "08", 2) == 0))
+        t->status = STORE_EDOWN;
+    else if (code &&
+             (strncmp(code, "22", 2) == 0 || strncmp(code, "23", 2) == 0 ||
+              strncmp(code, "54", 2) == 0))
+        t->status = STORE_EREFUSED;
+    else
+        t->status = STORE_EDB;
+}
+
+/* The Sync's answer came: the transaction is over, c is idle again. */
+static void
+pool_conn_done(struct pool_conn *c)
+{
+    struct pool_tx *t = c->tx;
+    struct store_pool *p = c->p;
+
+    STORE_AN(t != NULL);
+    c->tx = NULL;
+    t->conn = NULL;
+    if (!t->error && t->got != t->r.n + 1) {
+        t->status = STORE_EDB;
+        snprintf(t->r.errstr, sizeof(t->r.errstr),
+                 "%d results for %d statements", t->got - 1, t->r.n);
+    }
+    if (PQexitPipelineMode(c->pg) != 1 || PQstatus(c->pg) == CONNECTION_BAD) {
+        /* the answer came; the connection is of no further use */
+        pool_conn_drop(c, STORE_EDOWN, NULL);
+        pool_tx_complete(t);
+        return;
+    }
+    c->state = POOL_CONN_IDLE;
+    pool_tx_complete(t);
+    if (p->running) pool_dispatch(p);
+}
+
+static void
+pool_conn_on_io(evutil_socket_t fd, short what, void *arg)
+{
+    struct pool_conn *c = arg;
+    struct pool_tx *t;
+    PGresult *x;
+
+    (void)fd;
+    if (c->state == POOL_CONN_CONNECTING) {
+        pool_conn_poll(c);
+        return;
+    }
+    if ((what & EV_WRITE) && pool_conn_flush(c) != 0) {
+        pool_conn_drop(c, STORE_EDOWN, "connection lost");
+        return;
+    }
+    if (!(what & EV_READ)) return;
+    if (!PQconsumeInput(c->pg) || PQstatus(c->pg) == CONNECTION_BAD) {
+        pool_conn_drop(c, STORE_EDOWN, "connection lost");
+        return;
+    }
+    if (c->state == POOL_CONN_IDLE) {
+        /* nothing is asked: only notifications or a server going away */
+        while (!PQisBusy(c->pg) && (x = PQgetResult(c->pg)) != NULL)
+            PQclear(x);
+        return;
+    }
+    t = c->tx;
+    STORE_AN(t != NULL);
+    while (!PQisBusy(c->pg)) {
+        x = PQgetResult(c->pg);
+        if (x == NULL) { /* the end of one query's results */
+            t->got++;
+            continue;
+        }
+        switch (PQresultStatus(x)) {
+        case PGRES_PIPELINE_SYNC:
+            PQclear(x);
+            pool_conn_done(c);
+            return;
+        case PGRES_COMMAND_OK:
+        case PGRES_TUPLES_OK:
+            if (t->got <= t->r.n && t->r.res[t->got] == NULL) {
+                t->r.res[t->got] = x;
+                x = NULL;
+            }
+            break;
+        case PGRES_PIPELINE_ABORTED:
+            break;
+        default:
+            pool_tx_error(t, x, t->got);
+            break;
+        }
+        PQclear(x);
+    }
+}
+
+static void
+pool_conn_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct pool_conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    if (c->state == POOL_CONN_DOWN)
+        pool_conn_connect(c);
+    else if (c->state == POOL_CONN_CONNECTING)
+        pool_conn_drop(c, STORE_EDOWN, NULL);
+}
+
+/* Send every query of t and the Sync on c.  0 or -1. */
+static int
+pool_conn_send(struct pool_conn *c, struct pool_tx *t)
+{
+    const char *role = t->ctx[3];
+
+    if (PQenterPipelineMode(c->pg) != 1) return -1;
+    if (!PQsendQueryParams(c->pg, role[0] ? pool_ctx_role_sql : pool_ctx_sql,
+                           role[0] ? 4 : 3, NULL, t->ctx, NULL, NULL, 0))
+        return -1;
+    for (int i = 0; i < t->r.n; i++)
+        if (!PQsendQueryParams(c->pg, t->stmt[i].sql, t->stmt[i].nparams, NULL,
+                               t->stmt[i].params, NULL, NULL, 0))
+            return -1;
+    if (PQpipelineSync(c->pg) != 1) return -1;
+    t->sent = 1;
+    return pool_conn_flush(c);
+}
+
+static void
+pool_dispatch(struct store_pool *p)
+{
+    while (p->running && !TAILQ_EMPTY(&p->waiting)) {
+        struct pool_conn *c = NULL;
+        struct pool_tx *t;
+
+        for (int i = 0; i < p->pool; i++)
+            if (p->conns[i].state == POOL_CONN_IDLE) {
+                c = &p->conns[i];
+                break;
+            }
+        if (c == NULL) return;
+        t = TAILQ_FIRST(&p->waiting);
+        pool_tx_unqueue(t);
+        t->conn = c;
+        c->tx = t;
+        c->state = POOL_CONN_BUSY;
+        if (pool_conn_send(c, t) != 0)
+            pool_conn_drop(c, STORE_EDOWN, "send failed");
+    }
+}
+
+static void
+pool_on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pool_dispatch(arg);
+}
+
+/* ------------------------------------------------------------------------
+ * Public
+ */
+
+struct store_pool *
+store_pool_new(const struct store_pool_config *cfg, struct event_base *base,
+               char *err, size_t errlen)
+{
+    struct store_pool *p;
+
+    if (cfg == NULL || base == NULL || cfg->dsn == NULL || cfg->pool < 0 ||
+        cfg->pool > 64 || cfg->timeout_ms < 0 || cfg->max_waiting < 0 ||
+        (cfg->role && strlen(cfg->role) >= POOL_CTX_MAX)) {
+        snprintf(err, errlen, "store_pool: bad configuration");
+        return NULL;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p == NULL) goto nomem;
+    p->magic = POOL_MAGIC;
+    p->base = base;
+    p->pool = cfg->pool ? cfg->pool : 2;
+    p->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 2000;
+    p->max_waiting = cfg->max_waiting ? cfg->max_waiting : 1024;
+    TAILQ_INIT(&p->waiting);
+    p->dsn = strdup(cfg->dsn);
+    p->role = strdup(cfg->role ? cfg->role : "");
+    p->conns = calloc((size_t)p->pool, sizeof(*p->conns));
+    p->kick = event_new(base, -1, 0, pool_on_kick, p);
+    if (p->dsn == NULL || p->role == NULL || p->conns == NULL ||
+        p->kick == NULL)
+        goto nomem;
+    for (int i = 0; i < p->pool; i++) {
+        p->conns[i].p = p;
+        p->conns[i].timer = evtimer_new(base, pool_conn_on_timer, &p->conns[i]);
+        if (p->conns[i].timer == NULL) goto nomem;
+    }
+    return p;
+nomem:
+    snprintf(err, errlen, "store_pool: out of memory");
+    store_pool_free(p);
+    return NULL;
+}
+
+int
+store_pool_start(struct store_pool *p)
+{
+    STORE_AN(p->magic == POOL_MAGIC);
+    if (p->running) return STORE_EINVAL;
+    p->running = 1;
+    for (int i = 0; i < p->pool; i++) {
+        p->conns[i].backoff_ms = 0;
+        pool_conn_schedule(&p->conns[i], 0);
+    }
+    return 0;
+}
+
+void
+store_pool_stop(struct store_pool *p)
+{
+    struct pool_tx_list failed;
+    struct pool_tx *t;
+
+    STORE_AN(p->magic == POOL_MAGIC);
+    if (!p->running) return;
+    p->running = 0;
+    event_del(p->kick);
+    TAILQ_INIT(&failed);
+    for (int i = 0; i < p->pool; i++) {
+        struct pool_conn *c = &p->conns[i];
+        t = c->tx;
+        c->tx = NULL;
+        pool_conn_drop(c, STORE_EDOWN, NULL);
+        if (t != NULL) {
+            t->conn = NULL;
+            t->r.unknown = t->sent;
+            TAILQ_INSERT_TAIL(&failed, t, link);
+        }
+    }
+    while ((t = TAILQ_FIRST(&p->waiting)) != NULL) {
+        pool_tx_unqueue(t);
+        TAILQ_INSERT_TAIL(&failed, t, link);
+    }
+    while ((t = TAILQ_FIRST(&failed)) != NULL) {
+        TAILQ_REMOVE(&failed, t, link);
+        t->status = STORE_EDOWN;
+        snprintf(t->r.errstr, sizeof(t->r.errstr), "store stopped");
+        pool_tx_complete(t);
+    }
+}
+
+void
+store_pool_free(struct store_pool *p)
+{
+    if (p == NULL) return;
+    STORE_AN(p->magic == POOL_MAGIC);
+    store_pool_stop(p);
+    for (int i = 0; p->conns && i < p->pool; i++)
+        if (p->conns[i].timer) event_free(p->conns[i].timer);
+    if (p->kick) event_free(p->kick);
+    free(p->conns);
+    free(p->dsn);
+    free(p->role);
+    p->magic = 0;
+    free(p);
+}
+
+int
+store_pool_connected(const struct store_pool *p)
+{
+    int n = 0;
+
+    for (int i = 0; i < p->pool; i++)
+        if (p->conns[i].state == POOL_CONN_IDLE ||
+            p->conns[i].state == POOL_CONN_BUSY)
+            n++;
+    return n;
+}
+
+int
+store_pool_tx(struct store_pool *p, const struct store_tx *tx, store_tx_cb *cb,
+              void *arg)
+{
+    struct pool_tx *t;
+    struct timeval tv;
+    int rc;
+
+    if (p == NULL || cb == NULL || !pool_tx_valid(tx)) return STORE_EINVAL;
+    STORE_AN(p->magic == POOL_MAGIC);
+    if ((rc = pool_can_take(p)) != 0) return rc;
+    if ((t = pool_tx_copy(p, tx)) == NULL) return STORE_ENOMEM;
+    t->magic = POOL_TX_MAGIC;
+    t->p = p;
+    t->cb = cb;
+    t->arg = arg;
+    t->timeout_ms = tx->timeout_ms > 0 ? tx->timeout_ms : p->timeout_ms;
+    t->deadline = evtimer_new(p->base, pool_tx_on_deadline, t);
+    if (t->deadline == NULL) {
+        pool_tx_free(t);
+        return STORE_ENOMEM;
+    }
+    tv.tv_sec = t->timeout_ms / 1000;
+    tv.tv_usec = (t->timeout_ms % 1000) * 1000;
+    evtimer_add(t->deadline, &tv);
+    TAILQ_INSERT_TAIL(&p->waiting, t, link);
+    t->queued = 1;
+    p->nwaiting++;
+    event_active(p->kick, EV_TIMEOUT, 0);
+    return 0;
+}

@@ -1,0 +1,613 @@
+/*
+ * test_pool.c -- store_pool (the generic transaction pool) and migration
+ * 004's console role against a real PostgreSQL (PG_DSN; tests/run starts
+ * one).  A database of our own is created, migrated and dropped.  What is
+ * checked: several statements commit together or not at all, their
+ * results reach the callback, the console context (role, officer,
+ * districts) holds for one transaction only, the console role is no
+ * superuser, owns nothing and is held by row-level security, deadlines
+ * roll back, a killed backend and a stopped pool answer every caller once.
+ * The loop runs until a condition holds, with a deadline -- no sleeps.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "store/store.h"
+
+static struct {
+    char admin_dsn[1024];
+    char dsn[1024];
+    char dbname[64];
+    struct event_base *base;
+    PGconn *db; /* blocking, as the owner, for checking rows */
+} T;
+
+/* One callback's outcome, copied out of the borrowed result. */
+struct outcome {
+    int calls, status, failed, unknown, ntuples[4];
+    long long affected[4];
+    char sqlstate[8], errstr[256];
+    char v[4][4][128]; /* statement, row, first column */
+    int isnull[4][4];
+};
+
+static void
+on_tx(int status, const struct store_tx_result *res, void *arg)
+{
+    struct outcome *o = arg;
+
+    assert_non_null(res);
+    o->calls++;
+    o->status = status;
+    o->failed = store_tx_failed(res);
+    o->unknown = store_tx_unknown(res);
+    snprintf(o->sqlstate, sizeof(o->sqlstate), "%s", store_tx_sqlstate(res));
+    snprintf(o->errstr, sizeof(o->errstr), "%s", store_tx_errstr(res));
+    for (int s = 0; s < 4; s++) {
+        o->ntuples[s] = store_tx_ntuples(res, s);
+        o->affected[s] = store_tx_affected(res, s);
+        for (int row = 0; row < 4; row++) {
+            const char *v = store_tx_value(res, s, row, 0);
+            o->isnull[s][row] = v == NULL;
+            snprintf(o->v[s][row], sizeof(o->v[s][row]), "%s", v ? v : "");
+        }
+    }
+}
+
+static long
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+static int
+run_until(int (*cond)(void *), void *arg, int ms)
+{
+    struct timeval tv = {0, 20000};
+    struct event *tick = event_new(T.base, -1, EV_PERSIST, on_tick, NULL);
+    long end = now_ms() + ms;
+    int ok;
+
+    event_add(tick, &tv);
+    while (!(ok = cond(arg)) && now_ms() < end)
+        event_base_loop(T.base, EVLOOP_ONCE);
+    event_free(tick);
+    return ok;
+}
+
+static int
+cond_called(void *arg)
+{
+    return ((struct outcome *)arg)->calls > 0;
+}
+
+struct want_conn {
+    struct store_pool *p;
+    int n;
+};
+
+static int
+cond_connected(void *arg)
+{
+    struct want_conn *w = arg;
+    return store_pool_connected(w->p) >= w->n;
+}
+
+static void
+dsn_with_db(const char *dsn, const char *db, char *out, size_t cap)
+{
+    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+    size_t n = 0;
+
+    assert_non_null(opts);
+    out[0] = '\0';
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        const char *v = strcmp(o->keyword, "dbname") == 0 ? db : o->val;
+        if (v == NULL) continue;
+        n += (size_t)snprintf(out + n, cap - n, "%s='", o->keyword);
+        for (const char *p = v; *p && n + 3 < cap; p++) {
+            if (*p == '\'' || *p == '\\') out[n++] = '\\';
+            out[n++] = *p;
+        }
+        n += (size_t)snprintf(out + n, cap - n, "' ");
+    }
+    PQconninfoFree(opts);
+}
+
+static void
+exec_on(PGconn *c, const char *q)
+{
+    PGresult *r = PQexec(c, q);
+
+    if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+        PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", q, PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+static void
+admin_exec(const char *q)
+{
+    PGconn *a = PQconnectdb(T.admin_dsn);
+
+    assert_int_equal(PQstatus(a), CONNECTION_OK);
+    exec_on(a, q);
+    PQfinish(a);
+}
+
+/* The first value of a one-row query as the owner. */
+static const char *
+sql1(const char *q)
+{
+    static char buf[1024];
+    PGresult *r = PQexec(T.db, q);
+
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        fail_msg("%s: %s", q, PQresultErrorMessage(r));
+    snprintf(buf, sizeof(buf), "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return buf;
+}
+
+static int
+group_setup(void **state)
+{
+    const char *dsn = getenv("PG_DSN");
+    const char *mig = getenv("STORE_MIGRATIONS");
+    char err[512], q[256];
+
+    (void)state;
+    if (dsn == NULL || dsn[0] == '\0') {
+        fprintf(stderr, "test_pool: PG_DSN is not set (tests/run starts "
+                        "PostgreSQL and sets it)\n");
+        return -1;
+    }
+    snprintf(T.admin_dsn, sizeof(T.admin_dsn), "%s", dsn);
+    snprintf(T.dbname, sizeof(T.dbname), "remigate_pool_%ld", (long)getpid());
+    snprintf(q, sizeof(q), "CREATE DATABASE %s", T.dbname);
+    admin_exec(q);
+    dsn_with_db(dsn, T.dbname, T.dsn, sizeof(T.dsn));
+    if (store_migrate(T.dsn, mig ? mig : STORE_MIGRATIONS_DIR, err,
+                      sizeof(err)) != 0) {
+        fprintf(stderr, "migrate: %s\n", err);
+        return -1;
+    }
+    T.db = PQconnectdb(T.dsn);
+    if (PQstatus(T.db) != CONNECTION_OK) return -1;
+    /* A scratch table with a district policy, as migration 005 will put
+     * on the record tables. */
+    exec_on(T.db,
+            "CREATE TABLE pool_t (k text PRIMARY KEY, district text NOT NULL);"
+            "ALTER TABLE pool_t ENABLE ROW LEVEL SECURITY;"
+            "CREATE POLICY pool_t_scope ON pool_t USING"
+            " (remigate_officer_role() = 'admin' OR"
+            "  district = ANY (remigate_officer_districts()));"
+            "GRANT SELECT, INSERT, UPDATE ON pool_t TO remigate_console;"
+            "INSERT INTO pool_t VALUES ('a1', 'BD-13'), ('a2', 'BD-13'),"
+            " ('b1', 'BD-26')");
+    T.base = event_base_new();
+    return T.base ? 0 : -1;
+}
+
+static int
+group_teardown(void **state)
+{
+    char q[256];
+
+    (void)state;
+    PQfinish(T.db);
+    if (T.base) event_base_free(T.base);
+    snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS %s WITH (FORCE)", T.dbname);
+    admin_exec(q);
+    return 0;
+}
+
+static struct store_pool *
+pool_up(int n, int timeout_ms, int max_waiting, const char *role)
+{
+    struct store_pool_config cfg = {.dsn = T.dsn,
+                                    .role = role,
+                                    .pool = n,
+                                    .timeout_ms = timeout_ms,
+                                    .max_waiting = max_waiting};
+    char err[256];
+    struct store_pool *p = store_pool_new(&cfg, T.base, err, sizeof(err));
+    struct want_conn w = {p, n};
+
+    if (p == NULL) fail_msg("store_pool_new: %s", err);
+    assert_int_equal(store_pool_start(p), 0);
+    assert_true(run_until(cond_connected, &w, 5000));
+    return p;
+}
+
+/* Run tx and wait for its one callback (never from inside the call). */
+static struct outcome
+tx_wait(struct store_pool *p, const struct store_tx *tx)
+{
+    struct outcome o;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    rc = store_pool_tx(p, tx, on_tx, &o);
+    if (rc != 0) fail_msg("store_pool_tx: %s", store_strerror(rc));
+    assert_int_equal(o.calls, 0);
+    assert_true(run_until(cond_called, &o, 5000));
+    assert_int_equal(o.calls, 1);
+    return o;
+}
+
+/* ------------------------------------------------------------------------ */
+
+/* Three statements, one round trip, one commit; every result delivered. */
+static void
+test_statements_commit_together(void **state)
+{
+    struct store_pool *p = pool_up(2, 2000, 0, NULL);
+    struct store_tx tx = {
+        .n = 3,
+        .stmt = {{.sql = "INSERT INTO pool_t VALUES ($1, $2) RETURNING k",
+                  .nparams = 2,
+                  .params = {"c1", "BD-13"}},
+                 {.sql = "UPDATE pool_t SET district = $2 WHERE k = $1",
+                  .nparams = 2,
+                  .params = {"c1", "BD-26"}},
+                 {.sql = "SELECT k, district FROM pool_t WHERE k IN"
+                         " ('c1', 'zz') ORDER BY k"}}};
+    struct outcome o;
+
+    (void)state;
+    o = tx_wait(p, &tx);
+    assert_int_equal(o.status, 0);
+    assert_int_equal(o.failed, -1);
+    assert_string_equal(o.errstr, "");
+    assert_int_equal(o.ntuples[0], 1);
+    assert_string_equal(o.v[0][0], "c1");
+    assert_int_equal(o.affected[1], 1);
+    assert_int_equal(o.ntuples[2], 1); /* sees its own update */
+    assert_string_equal(sql1("SELECT district FROM pool_t WHERE k = 'c1'"),
+                        "BD-26");
+    store_pool_free(p);
+}
+
+/* A failing statement: nothing of the transaction stays, the statement and
+ * its SQLSTATE are named, and the connection serves the next one. */
+static void
+test_failure_rolls_back(void **state)
+{
+    struct store_pool *p = pool_up(1, 2000, 0, NULL);
+    struct store_tx tx = {
+        .n = 3,
+        .stmt = {{.sql = "INSERT INTO pool_t VALUES ('d1', 'BD-13')"},
+                 {.sql = "INSERT INTO pool_t VALUES ('a1', 'BD-13')"},
+                 {.sql = "INSERT INTO pool_t VALUES ('d2', 'BD-13')"}}};
+    struct store_tx raise = {
+        .n = 2,
+        .stmt = {{.sql = "INSERT INTO pool_t VALUES ('d3', 'BD-13')"},
+                 {.sql = "DO $$ BEGIN RAISE EXCEPTION 'stale' USING ERRCODE"
+                         " = 'RG409'; END $$"}}};
+    struct store_tx ok = {.n = 1, .stmt = {{.sql = "SELECT 1"}}};
+    struct outcome o;
+
+    (void)state;
+    o = tx_wait(p, &tx);
+    assert_int_equal(o.status, STORE_EREFUSED);
+    assert_int_equal(o.failed, 1);
+    assert_string_equal(o.sqlstate, "23505");
+    assert_non_null(strstr(o.errstr, "23505"));
+    assert_null(strstr(o.errstr, "a1")); /* no values in the log text */
+    assert_string_equal(
+        sql1("SELECT count(*) FROM pool_t WHERE k IN ('d1', 'd2')"), "0");
+    /* A code raised on purpose reaches the caller as it was raised. */
+    o = tx_wait(p, &raise);
+    assert_int_equal(o.status, STORE_EDB);
+    assert_int_equal(o.failed, 1);
+    assert_string_equal(o.sqlstate, "RG409");
+    assert_string_equal(sql1("SELECT count(*) FROM pool_t WHERE k = 'd3'"),
+                        "0");
+    o = tx_wait(p, &ok);
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.v[0][0], "1");
+    store_pool_free(p);
+}
+
+/* The console's context holds for one transaction only, on one
+ * connection. */
+static void
+test_context_is_per_transaction(void **state)
+{
+    struct store_pool *p = pool_up(1, 2000, 0, "remigate_console");
+    struct store_tx who = {
+        .officer = "42",
+        .role = "officer",
+        .districts = "BD-13,BD-26",
+        .n = 1,
+        .stmt = {{.sql = "SELECT current_user || ' ' ||"
+                         " remigate_officer_id() || ' ' ||"
+                         " remigate_officer_role() || ' ' ||"
+                         " array_to_string(remigate_officer_districts(),"
+                         " '|')"}}};
+    struct store_tx nobody = {
+        .n = 1,
+        .stmt = {{.sql = "SELECT remigate_officer_id()"}, {.sql = NULL}}};
+    struct outcome o;
+
+    (void)state;
+    o = tx_wait(p, &who);
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.v[0][0], "remigate_console 42 officer BD-13|BD-26");
+    o = tx_wait(p, &nobody);
+    assert_int_equal(o.status, 0);
+    assert_true(o.isnull[0][0]);
+    store_pool_free(p);
+}
+
+/* The console role is no superuser, cannot bypass row-level security,
+ * owns nothing, cannot change what it does not own, cannot rewrite the
+ * audit log -- and a district policy holds it even with a crafted query. */
+static void
+test_console_role_is_held(void **state)
+{
+    struct store_pool *p = pool_up(1, 2000, 0, "remigate_console");
+    struct store_tx attrs = {
+        .n = 2,
+        .stmt = {{.sql = "SELECT rolsuper::text || rolbypassrls::text FROM"
+                         " pg_roles WHERE rolname = current_user"},
+                 {.sql = "SELECT count(*) FROM pg_tables WHERE"
+                         " tableowner = current_user"}}};
+    struct store_tx scoped = {
+        .officer = "7",
+        .role = "officer",
+        .districts = "BD-13",
+        .n = 2,
+        .stmt = {{.sql = "SELECT k FROM pool_t ORDER BY k"},
+                 /* crafted: asks for the other district by name */
+                 {.sql = "SELECT count(*) FROM pool_t WHERE district ="
+                         " 'BD-26' OR k = 'b1'"}}};
+    struct store_tx none = {.n = 1,
+                            .stmt = {{.sql = "SELECT count(*) FROM pool_t"}}};
+    struct store_tx admin = {
+        .officer = "1",
+        .role = "admin",
+        .n = 1,
+        .stmt = {{.sql = "SELECT count(*) FROM pool_t WHERE k LIKE 'a%'"
+                         " OR k LIKE 'b%'"}}};
+    struct store_tx sneak = {
+        .officer = "7",
+        .role = "officer",
+        .districts = "BD-13",
+        .n = 1,
+        .stmt = {{.sql = "UPDATE pool_t SET district = 'BD-13' WHERE"
+                         " k = 'b1'"}}};
+    static const char *const refused[] = {
+        "DELETE FROM audit_log",
+        "UPDATE audit_log SET action = 'x'",
+        "ALTER TABLE officers ADD COLUMN x int",
+        "ALTER TABLE pool_t DISABLE ROW LEVEL SECURITY",
+    };
+    struct outcome o;
+
+    (void)state;
+    o = tx_wait(p, &attrs);
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.v[0][0], "falsefalse");
+    assert_string_equal(o.v[1][0], "0");
+    o = tx_wait(p, &scoped);
+    assert_int_equal(o.status, 0);
+    assert_int_equal(o.ntuples[0], 2);
+    assert_string_equal(o.v[0][0], "a1");
+    assert_string_equal(o.v[0][1], "a2");
+    assert_string_equal(o.v[1][0], "0");
+    o = tx_wait(p, &none);
+    assert_string_equal(o.v[0][0], "0");
+    o = tx_wait(p, &admin);
+    assert_string_equal(o.v[0][0], "3");
+    o = tx_wait(p, &sneak);
+    assert_int_equal(o.status, 0);
+    assert_int_equal(o.affected[0], 0); /* the row is not there for it */
+    assert_string_equal(sql1("SELECT district FROM pool_t WHERE k = 'b1'"),
+                        "BD-26");
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        struct store_tx bad = {.n = 1, .stmt = {{.sql = refused[i]}}};
+        o = tx_wait(p, &bad);
+        if (o.status == 0) fail_msg("the console role could: %s", refused[i]);
+        assert_int_equal(o.failed, 0);
+    }
+    store_pool_free(p);
+}
+
+/* A late transaction: ETIMEDOUT with unknown set, its insert never
+ * commits, the one queued behind it keeps its own deadline, and the pool
+ * connects again. */
+static void
+test_deadline_rolls_back(void **state)
+{
+    struct store_pool *p = pool_up(1, 300, 0, NULL);
+    struct store_tx slow = {
+        .n = 2,
+        .stmt = {{.sql = "INSERT INTO pool_t VALUES ('e1', 'BD-13')"},
+                 {.sql = "SELECT pg_sleep(5)"}}};
+    struct store_tx quick = {.n = 1, .stmt = {{.sql = "SELECT 2"}}};
+    struct outcome a, b, c;
+    struct want_conn w = {p, 1};
+    long t0 = now_ms();
+
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    assert_int_equal(store_pool_tx(p, &slow, on_tx, &a), 0);
+    assert_int_equal(store_pool_tx(p, &quick, on_tx, &b), 0);
+    assert_true(run_until(cond_called, &a, 3000));
+    assert_int_equal(a.status, STORE_ETIMEDOUT);
+    assert_int_equal(a.unknown, 1);
+    assert_true(now_ms() - t0 < 2000);
+    assert_true(run_until(cond_called, &b, 3000));
+    assert_int_equal(b.calls, 1);
+    assert_true(run_until(cond_connected, &w, 5000));
+    quick.timeout_ms = 3000;
+    c = tx_wait(p, &quick);
+    assert_int_equal(c.status, 0);
+    assert_string_equal(c.v[0][0], "2");
+    assert_string_equal(sql1("SELECT count(*) FROM pool_t WHERE k = 'e1'"),
+                        "0");
+    assert_int_equal(a.calls, 1);
+    store_pool_free(p);
+}
+
+/* Every backend of ours killed in the middle: EDOWN once each, then the
+ * pool is back. */
+static void
+test_backend_killed(void **state)
+{
+    struct store_pool *p = pool_up(2, 5000, 0, "remigate_console");
+    struct store_tx slow = {.n = 1, .stmt = {{.sql = "SELECT pg_sleep(3)"}}};
+    struct store_tx ok = {.n = 1, .stmt = {{.sql = "SELECT 3"}}};
+    struct outcome a, b, c;
+    struct want_conn w = {p, 2};
+    PGresult *r;
+
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    assert_int_equal(store_pool_tx(p, &slow, on_tx, &a), 0);
+    assert_int_equal(store_pool_tx(p, &slow, on_tx, &b), 0);
+    event_base_loop(T.base, EVLOOP_NONBLOCK);
+    event_base_loop(T.base, EVLOOP_NONBLOCK);
+    r = PQexec(T.db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                     " WHERE datname = current_database() AND pid <>"
+                     " pg_backend_pid()");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    assert_true(run_until(cond_called, &a, 3000));
+    assert_true(run_until(cond_called, &b, 3000));
+    assert_int_equal(a.status, STORE_EDOWN);
+    assert_int_equal(b.status, STORE_EDOWN);
+    assert_true(run_until(cond_connected, &w, 5000));
+    c = tx_wait(p, &ok);
+    assert_int_equal(c.status, 0);
+    assert_int_equal(a.calls + b.calls, 2);
+    store_pool_free(p);
+}
+
+/* Stop: what runs and what waits gets EDOWN exactly once, before
+ * store_pool_stop() returns; a full queue refuses now; a stopped pool
+ * refuses now and calls nothing later. */
+static void
+test_stop_and_busy(void **state)
+{
+    struct store_pool *p = pool_up(1, 2000, 3, NULL);
+    struct store_tx slow = {.n = 1, .stmt = {{.sql = "SELECT pg_sleep(1)"}}};
+    struct outcome o[5];
+
+    (void)state;
+    memset(o, 0, sizeof(o));
+    assert_int_equal(store_pool_tx(p, &slow, on_tx, &o[0]), 0);
+    event_base_loop(T.base, EVLOOP_NONBLOCK); /* on the wire */
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(store_pool_tx(p, &slow, on_tx, &o[i]), 0);
+    assert_int_equal(store_pool_tx(p, &slow, on_tx, &o[4]), STORE_EBUSY);
+    store_pool_stop(p);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(o[i].calls, 1);
+        assert_int_equal(o[i].status, STORE_EDOWN);
+    }
+    assert_int_equal(o[0].unknown, 1); /* it was sent */
+    assert_int_equal(o[1].unknown, 0); /* it never left */
+    assert_int_equal(store_pool_connected(p), 0);
+    assert_int_equal(store_pool_tx(p, &slow, on_tx, &o[4]), STORE_EDOWN);
+    event_base_loop(T.base, EVLOOP_NONBLOCK);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(o[i].calls, i < 4 ? 1 : 0);
+    /* and it starts again */
+    assert_int_equal(store_pool_start(p), 0);
+    {
+        struct want_conn w = {p, 1};
+        assert_true(run_until(cond_connected, &w, 5000));
+    }
+    store_pool_free(p);
+    store_pool_free(NULL);
+}
+
+/* Bad calls fail now without a callback; a server that is not there fails
+ * now once its first attempt failed. */
+static void
+test_bad_calls_and_down(void **state)
+{
+    struct store_pool_config cfg = {.dsn = "host=127.0.0.1 port=1"
+                                           " connect_timeout=1"};
+    struct store_pool *p = pool_up(1, 2000, 0, NULL);
+    struct store_tx empty = {.n = 0};
+    struct store_tx nosql = {.n = 1, .stmt = {{.sql = NULL}}};
+    struct store_tx many = {.n = STORE_TX_STMTS + 1};
+    struct store_tx params = {
+        .n = 1, .stmt = {{.sql = "SELECT 1", .nparams = STORE_TX_PARAMS + 1}}};
+    struct store_tx ok = {.n = 1, .stmt = {{.sql = "SELECT 1"}}};
+    struct outcome o;
+    char err[256];
+    struct store_pool *down;
+
+    (void)state;
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(store_pool_tx(p, &empty, on_tx, &o), STORE_EINVAL);
+    assert_int_equal(store_pool_tx(p, &nosql, on_tx, &o), STORE_EINVAL);
+    assert_int_equal(store_pool_tx(p, &many, on_tx, &o), STORE_EINVAL);
+    assert_int_equal(store_pool_tx(p, &params, on_tx, &o), STORE_EINVAL);
+    assert_int_equal(store_pool_tx(p, NULL, on_tx, &o), STORE_EINVAL);
+    assert_int_equal(store_pool_tx(p, &ok, NULL, &o), STORE_EINVAL);
+    assert_int_equal(store_pool_start(p), STORE_EINVAL);
+    event_base_loop(T.base, EVLOOP_NONBLOCK);
+    assert_int_equal(o.calls, 0);
+    store_pool_free(p);
+
+    cfg.pool = 65;
+    assert_null(store_pool_new(&cfg, T.base, err, sizeof(err)));
+    cfg.pool = 1;
+    down = store_pool_new(&cfg, T.base, err, sizeof(err));
+    assert_non_null(down);
+    assert_int_equal(store_pool_start(down), 0);
+    /* before the first attempt ends, a transaction waits for it */
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(store_pool_tx(down, &ok, on_tx, &o), 0);
+    assert_true(run_until(cond_called, &o, 5000));
+    assert_int_equal(o.status, STORE_EDOWN);
+    assert_int_equal(o.unknown, 0);
+    assert_int_equal(store_pool_connected(down), 0);
+    assert_int_equal(store_pool_tx(down, &ok, on_tx, &o), STORE_EDOWN);
+    store_pool_free(down);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_statements_commit_together),
+        cmocka_unit_test(test_failure_rolls_back),
+        cmocka_unit_test(test_context_is_per_transaction),
+        cmocka_unit_test(test_console_role_is_held),
+        cmocka_unit_test(test_deadline_rolls_back),
+        cmocka_unit_test(test_backend_killed),
+        cmocka_unit_test(test_stop_and_busy),
+        cmocka_unit_test(test_bad_calls_and_down),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
