@@ -31,7 +31,7 @@ ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS        = $(PKG_LIBS) -lm
 Q           = $(if $(filter 1,$(V)),,@)
 
-MODULES  = flows sessions store gateway
+MODULES  = flows sessions store gateway notices
 LIB_SRC  = $(filter-out gateway/gw_main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ = $(BUILD)/gateway/gw_main.o
@@ -137,12 +137,18 @@ format-check:
 	 echo "format-check: ok ($(words $(FORMAT_SRC)) files)"
 
 # flows/ is the pure core: no event loop, no Redis, no PostgreSQL, no HTTP,
-# no other module of ours.
+# no other module of ours.  So is notices/'s core (notices.h, ntc_core.c:
+# flows/ text helpers and gw_assert.h only); the rest of notices/ sees the
+# gateway through gw.h and PostgreSQL through store/.
 check-deps:
 	@bad=$$(grep -nE '#include *[<"](event2/|event\.h|hiredis/|libpq-fe\.h|jansson\.h|sodium\.h|sessions/|store/|gateway/)' flows/*.[ch]); \
 	 if [ -n "$$bad" ]; then echo "check-deps: flows/ must stay pure:"; echo "$$bad"; exit 1; fi; \
 	 bad=$$(grep -nE '#include *[<"]gateway/' sessions/*.[ch] store/*.[ch] 2>/dev/null); \
 	 if [ -n "$$bad" ]; then echo "check-deps: sessions/ and store/ must not include gateway/:"; echo "$$bad"; exit 1; fi; \
+	 bad=$$(grep -nE '#include *[<"](event2/|event\.h|hiredis/|libpq-fe\.h|jansson\.h|sodium\.h|sessions/|store/|gateway/gw(_int)?\.h)' notices/notices.h notices/ntc_core.c 2>/dev/null); \
+	 if [ -n "$$bad" ]; then echo "check-deps: notices/'s core (notices.h, ntc_core.c) must stay pure:"; echo "$$bad"; exit 1; fi; \
+	 bad=$$(grep -nE '#include *[<"](hiredis/|sessions/|gateway/gw_int\.h)' notices/*.[ch] 2>/dev/null); \
+	 if [ -n "$$bad" ]; then echo "check-deps: notices/ reaches gateway/ through gw.h only, and never Redis:"; echo "$$bad"; exit 1; fi; \
 	 echo "check-deps: ok"
 
 clean:
