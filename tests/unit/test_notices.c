@@ -147,7 +147,7 @@ t_window_sweep(void **state)
     long long day0 = dhaka(2026, 3, 1, 0, 0);
     for (int o = 0; o < 48; o++) {
         for (int c = o + 1; c <= 48; c++) {
-            char spec[16];
+            char spec[40];
             struct notices_window w;
             snprintf(spec, sizeof(spec), "%02d:%02d-%02d:%02d", o / 2,
                      o % 2 * 30, c / 2, c % 2 * 30);
