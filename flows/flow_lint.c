@@ -9,7 +9,8 @@
  * case: a wrong-answer reason above the question, the back line shown, every
  * filtered list (each division's districts), and end texts with each
  * placeholder at its widest value (a 60-letter Bangla name, a 10-character
- * reference).  What the linter passes, the engine can always show.
+ * reference, a 30-letter reason, a 16-digit office phone number).  What the
+ * linter passes, the engine can always show.
  */
 #include <string.h>
 #include <strings.h>
@@ -134,7 +135,7 @@ flow_lint_placeholders(struct flow_linter *l, const struct flow_def *f,
                 memcpy(name, p + 1, n);
                 name[n] = '\0';
                 if (strcmp(name, "ref") && strcmp(name, "reason") &&
-                    !flow_lint_field_known(f, name))
+                    strcmp(name, "phone") && !flow_lint_field_known(f, name))
                     flow_diag_add(l->diag, f->file, line,
                                   "unknown placeholder {%s}", name);
             }
@@ -414,7 +415,9 @@ flow_lint_pages(struct flow_linter *l, const struct flow_def *f)
                     whys = menu_why;
                     break;
                 case FLOW_K_END: {
-                    const char *vars[] = {"reason=", NULL, NULL};
+                    /* {phone}: an office number, at most 16 digits */
+                    const char *vars[] = {"reason=", NULL,
+                                          "phone=0123456789012345", NULL};
                     char reason[128];
                     const char *fill =
                         set->langs[li][0] == 'e' ? "W" : "\xe0\xa6\x95";

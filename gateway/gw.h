@@ -141,6 +141,11 @@ struct gw_config {
     /* flows.session_budget and flows.clock.*: the linter's model */
     long session_budget, clock_menu, clock_number, clock_text, clock_search;
     long clock_readback, clock_round_trip_ms;
+    /* review.*: officers' decisions -- the office number a returnee is
+     * told to call, how long a decision's SMS is held (undo), how often
+     * held SMS whose time has come are looked for */
+    char office_phone[32];
+    long undo_window_s, held_poll_ms;
 };
 
 /* Load path into c: defaults first, then the file.  Unknown keys, wrong

@@ -117,6 +117,9 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     I("flows.clock.search", clock_search, 1, 600, "8"),
     I("flows.clock.readback", clock_readback, 1, 600, "6"),
     I("flows.clock.round_trip_ms", clock_round_trip_ms, 0, 60000, "1000"),
+    S("review.office_phone", office_phone, ""),
+    I("review.undo_window_s", undo_window_s, 0, 86400, "600"),
+    I("review.sms_poll_ms", held_poll_ms, 50, 600000, "2000"),
 };
 
 #define GW_CFG_NROWS (sizeof(gw_cfg_rows) / sizeof(gw_cfg_rows[0]))

@@ -693,6 +693,22 @@ gw_step_save(struct gw_step *s)
  * Actions of finished flows
  */
 
+/* "reason=LABEL": an officer's reason code shown by its short label in
+ * lang (messages.conf "reason_CODE"); a code without a label, as it is. */
+static void
+gw_step_reason(const struct flow_set *set, const char *lang, const char *code,
+               char *out, size_t cap)
+{
+    char id[FLOW_ID_MAX + 8];
+    const char *label = code;
+    if (code[0] && strlen(code) < FLOW_ID_MAX) {
+        snprintf(id, sizeof(id), "reason_%s", code);
+        const char *m = flow_message(set, lang, id);
+        if (strcmp(m, id) != 0) label = m;
+    }
+    snprintf(out, cap, "reason=%s", label);
+}
+
 static void
 gw_step_act_cb(const struct gw_act_result *res, void *arg)
 {
@@ -700,11 +716,12 @@ gw_step_act_cb(const struct gw_act_result *res, void *arg)
     const struct flow_set *set = s->flows->set;
     const char *action = s->out.action ? s->out.action : "";
     int lookup = strcmp(action, "status_lookup") == 0;
-    char ref[64], outcome[64], reason[160];
+    char ref[64], outcome[64], reason[160], phone[48];
     snprintf(ref, sizeof(ref), "ref=%s", res->ref);
     snprintf(outcome, sizeof(outcome), "outcome=%s", res->outcome);
-    snprintf(reason, sizeof(reason), "reason=%s", res->reason);
-    const char *vars[] = {ref, outcome, reason, NULL};
+    gw_step_reason(set, s->st.lang, res->reason, reason, sizeof(reason));
+    snprintf(phone, sizeof(phone), "phone=%s", s->u->cfg->office_phone);
+    const char *vars[] = {ref, outcome, reason, phone, NULL};
 
     if ((res->status == GW_ACT_DONE || res->status == GW_ACT_QUEUED) &&
         s->via != GW_VIA_SMS && res->ref[0] &&

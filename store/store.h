@@ -71,10 +71,11 @@ enum store_rec_status {
     STORE_REC_NONE = 0, /* unknown (e.g. a duplicate whose record is gone) */
     STORE_REC_PENDING,
     STORE_REC_VERIFIED,
-    STORE_REC_REJECTED
+    STORE_REC_REJECTED,
+    STORE_REC_NEEDS_INFO /* an officer asked the returnee for more */
 };
 
-/* "pending", "verified", "rejected" or "none". */
+/* "pending", "verified", "rejected", "needs_info" or "none". */
 const char *store_rec_status_name(enum store_rec_status st);
 
 struct store_config {
@@ -94,7 +95,8 @@ struct store_result {
     const char *ref;              /* the returnee's reference ("" if none) */
     int duplicate;                /* submit: already stored under this key */
     enum store_rec_status status; /* submit, status: the record's status */
-    const char *reject_reason;    /* status: when rejected, else "" */
+    const char *reject_reason;    /* status: the officer's reason code when
+                                     rejected or needs_info, else "" */
     const char *lang;             /* status: the record's language, or "" */
     int id_shared;                /* submit: other records with the same NID or
                                      passport (duplicate check, by keyed hash) */

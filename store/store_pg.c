@@ -38,6 +38,13 @@
 #define STORE_CONNECT_MIN_MS 2000
 #define STORE_BATCH_MAX      64
 
+/* In the registration upsert: the stored identity (t) equals the new one
+ * (EXCLUDED). */
+#define STORE_SQL_SAME_ID                                                      \
+    " (t.name, t.birth_year, t.district, t.nid_hash, t.passport_hash)"         \
+    " IS NOT DISTINCT FROM (EXCLUDED.name, EXCLUDED.birth_year,"               \
+    " EXCLUDED.district, EXCLUDED.nid_hash, EXCLUDED.passport_hash)"
+
 
 /* The prepared statements, by index; every one is prepared on every
  * connection before it takes requests. */
@@ -64,9 +71,12 @@ static const struct store_sql {
          " to_timestamp($8::bigint))"
          " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
          8},
-    /* Insert or replace the profile from the submission row just made,
-     * back to pending, and link the submission to it.  Also counts other
-     * records sharing the ID number's keyed hash. */
+    /* Insert or replace the profile from the submission row just made and
+     * link the submission to it: back to pending, except a verified record
+     * whose identity (name, birth year, district, ID numbers) is unchanged;
+     * a verified record whose identity changed names the changed fields
+     * (changed_since_verified) for the officer.  Also counts other records
+     * sharing the ID number's keyed hash. */
     [STORE_SQL_REG_APPLY] =
         {"remigate_reg_apply",
          "WITH s AS (SELECT * FROM submissions WHERE id = $1::bigint),"
@@ -93,12 +103,30 @@ static const struct store_sql {
          "  return_year = EXCLUDED.return_year, reason = EXCLUDED.reason,"
          "  education = EXCLUDED.education, skills = EXCLUDED.skills,"
          "  need = EXCLUDED.need, lang = EXCLUDED.lang,"
-         "  channel = EXCLUDED.channel, status = 'pending',"
+         "  channel = EXCLUDED.channel,"
+         "  status = CASE WHEN t.status = 'verified' AND" STORE_SQL_SAME_ID
+         "   THEN 'verified' ELSE 'pending' END,"
+         "  changed_since_verified = CASE WHEN t.status = 'verified' AND NOT"
+         "   " STORE_SQL_SAME_ID " THEN array_remove(ARRAY["
+         "   CASE WHEN t.name IS DISTINCT FROM EXCLUDED.name THEN 'name' END,"
+         "   CASE WHEN t.birth_year IS DISTINCT FROM EXCLUDED.birth_year"
+         "    THEN 'birth_year' END,"
+         "   CASE WHEN t.district IS DISTINCT FROM EXCLUDED.district"
+         "    THEN 'district' END,"
+         "   CASE WHEN t.nid_hash IS DISTINCT FROM EXCLUDED.nid_hash"
+         "    THEN 'nid' END,"
+         "   CASE WHEN t.passport_hash IS DISTINCT FROM EXCLUDED.passport_hash"
+         "    THEN 'passport' END], NULL)"
+         "   WHEN t.status = 'pending' THEN t.changed_since_verified END,"
+         "  verified_by = CASE WHEN t.status = 'verified' AND"
+         "   " STORE_SQL_SAME_ID " THEN t.verified_by END,"
+         "  verified_at = CASE WHEN t.status = 'verified' AND"
+         "   " STORE_SQL_SAME_ID " THEN t.verified_at END,"
          "  ref = EXCLUDED.ref, nid_enc = EXCLUDED.nid_enc,"
          "  nid_hash = EXCLUDED.nid_hash,"
          "  passport_enc = EXCLUDED.passport_enc,"
          "  passport_hash = EXCLUDED.passport_hash, updated_at = now(),"
-         "  verified_by = NULL, verified_at = NULL, reject_reason = NULL"
+         "  info_reason = NULL, reject_reason = NULL, reject_note = NULL"
          "  RETURNING t.id, t.status, t.ref, t.nid_hash, t.passport_hash)"
          " UPDATE submissions u SET returnee_id = r.id FROM r"
          " WHERE u.id = $1::bigint"
@@ -107,13 +135,18 @@ static const struct store_sql {
          "  o.nid_hash = r.nid_hash) OR (r.passport_hash IS NOT NULL AND"
          "  o.passport_hash = r.passport_hash)))",
          5},
-    /* Only the skills of an existing profile; no row back when there is
-     * none (the caller then rolls back, so no submission stays). */
+    /* Only the skills of an existing profile (a record waiting for more
+     * information goes back to the queue); no row back when there is none
+     * (the caller then rolls back, so no submission stays). */
     [STORE_SQL_SKILLS_APPLY] =
         {"remigate_skills_apply",
          "WITH s AS (SELECT * FROM submissions WHERE id = $1::bigint),"
          " r AS (UPDATE returnees t SET skills = ARRAY(SELECT"
          "  jsonb_array_elements_text(s.answers->'skills')),"
+         "  status = CASE WHEN t.status = 'needs_info' THEN 'pending'"
+         "   ELSE t.status END,"
+         "  info_reason = CASE WHEN t.status = 'needs_info' THEN NULL"
+         "   ELSE t.info_reason END,"
          "  updated_at = now() FROM s WHERE t.msisdn = s.msisdn"
          "  RETURNING t.id, t.status, t.ref)"
          " UPDATE submissions u SET returnee_id = r.id FROM r"
@@ -127,7 +160,9 @@ static const struct store_sql {
          1},
     [STORE_SQL_STATUS] =
         {"remigate_status",
-         "SELECT status, coalesce(ref, ''), coalesce(reject_reason, ''),"
+         "SELECT status, coalesce(ref, ''),"
+         " coalesce(CASE status WHEN 'rejected' THEN reject_reason"
+         " WHEN 'needs_info' THEN info_reason END, ''),"
          " coalesce(lang, '')"
          " FROM returnees WHERE msisdn = $1",
          1},
@@ -260,6 +295,8 @@ store_rec_status_name(enum store_rec_status st)
         return "verified";
     case STORE_REC_REJECTED:
         return "rejected";
+    case STORE_REC_NEEDS_INFO:
+        return "needs_info";
     case STORE_REC_NONE:
     default:
         return "none";
@@ -272,6 +309,7 @@ store_rec_status_parse(const char *s)
     if (strcmp(s, "pending") == 0) return STORE_REC_PENDING;
     if (strcmp(s, "verified") == 0) return STORE_REC_VERIFIED;
     if (strcmp(s, "rejected") == 0) return STORE_REC_REJECTED;
+    if (strcmp(s, "needs_info") == 0) return STORE_REC_NEEDS_INFO;
     return STORE_REC_NONE;
 }
 

@@ -52,7 +52,8 @@ health_is() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = "$
 cp -r config "$tmp/config"
 conf=$tmp/config/remigate.conf
 sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
-       -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
+       -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" \
+       -e "s|^\( *office_phone = \)\"\";|\1\"01700000099\";|" "$conf"
 
 "$bin" keygen "$tmp/key" >/dev/null
 check "keygen wrote a key file" "[ -s '$tmp/key' ]"
@@ -139,6 +140,12 @@ check "status: verified" "body | grep -q 'যাচাই হয়েছে'"
 sql "UPDATE returnees SET status = 'rejected', reject_reason = 'NID mismatch' WHERE msisdn = '$phone'" >/dev/null
 status_of
 check "status: rejected, with the officer's reason" "body | grep -q 'NID mismatch'"
+sql "UPDATE returnees SET reject_reason = 'test' WHERE msisdn = '$phone'" >/dev/null
+status_of
+check "status: rejected, a reason code by its short label" "body | grep -q 'কারণ: পরীক্ষামূলক'"
+sql "UPDATE returnees SET status = 'needs_info', info_reason = 'documents', reject_reason = NULL WHERE msisdn = '$phone'" >/dev/null
+status_of
+check "status: needs info, with the office's number" "body | grep -q 'আরও তথ্য দরকার' && body | grep -q 01700000099"
 dialogue st-none 8801912345000 1 3   # a new number: the language first
 check "status: no registration for another number" "body | grep -q 'কোনো নিবন্ধন নেই'"
 
@@ -146,12 +153,22 @@ check "status: no registration for another number" "body | grep -q 'কোনো
 dialogue sk1 $phone 2 "1 15" 98 1
 skills=$(sql "SELECT array_to_string(skills, ' ') FROM returnees WHERE msisdn = '$phone'")
 check "update skills: stored ($skills)" "[ '$skills' = 'mason hotel' ] && body | grep -q 'বদলানো হয়েছে'"
+check "update skills: a record that needed information is pending again" "[ \"\$(sql \"SELECT status || '|' || coalesce(info_reason, '') FROM returnees WHERE msisdn = '$phone'\")\" = 'pending|' ]"
 dialogue sk2 8801912345001 1 2 "1 15" 98 1
 check "update skills without a registration: told so" "body | grep -q 'কোনো নিবন্ধন নেই'"
 
 # the same registration again (a new dialogue): one row, the same number
 dialogue r2 $phone "${reg[@]}"
 check "registering again keeps one row for the number" "[ \$(sql \"SELECT count(*) FROM returnees WHERE msisdn = '$phone'\") = 1 ]"
+# verified, then the same identity again: still verified; then another
+# name: pending, with the changed field named for the officer
+sql "UPDATE returnees SET status = 'verified', verified_by = 7 WHERE msisdn = '$phone'" >/dev/null
+dialogue r2b $phone "${reg[@]}"
+check "verified, registering the same identity again: still verified" "[ \"\$(sql \"SELECT status || '|' || verified_by || '|' || coalesce(changed_since_verified::text, '') FROM returnees WHERE msisdn = '$phone'\")\" = 'verified|7|' ]"
+reg_renamed=("${reg[@]}")
+reg_renamed[3]="রহিমা খাতুন"
+dialogue r2c $phone "${reg_renamed[@]}"
+check "verified, a new name: pending, changed since verified: name" "[ \"\$(sql \"SELECT status || '|' || coalesce(verified_by::text, '') || '|' || changed_since_verified::text FROM returnees WHERE msisdn = '$phone'\")\" = 'pending||{name}' ]"
 
 # PostgreSQL down: the record waits in Redis; back: it is stored
 phone2=8801812345678
