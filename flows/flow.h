@@ -175,6 +175,95 @@ unsigned flow_clock_parts(const struct flow_set *set, flow_part_cb *cb,
                           void *arg);
 
 /* ------------------------------------------------------------------------
+ * Actions and their fields: the record contract (flow_action.c)
+ *
+ * One table says what each action of an end node takes, field by field:
+ * its name in the record, its type, whether it is personal (a name, an ID
+ * number) and whether the action needs it.  The linter holds every flow
+ * to it (a flow that ends in an action may hold only fields the action
+ * knows, with the type and the personal mark it declares, and must hold
+ * every field the action requires) and the store keeps each field by it
+ * (ID numbers encrypted with a keyed hash beside them, other personal
+ * fields encrypted), so what is encrypted follows the declaration, not the
+ * name a flow gives its field.  A flow's field feeds the action field of
+ * the same name, or the one its node names with store_as; the record
+ * (flow_record_json()) carries the action's names.
+ */
+
+/* Types of an action field: X(NAME, "name in messages") */
+#define FLOW_FTYPES(X)                                                         \
+    X(TEXT, "text")         /* free text (input: name, regex, phone) */        \
+    X(CODE, "code")         /* one code of a menu or list */                   \
+    X(INT, "int")           /* a number (input: year, age, number) */          \
+    X(CODES, "codes")       /* codes of a multi node, an array */              \
+    X(NID, "nid")           /* national ID number (input: nid) */              \
+    X(PASSPORT, "passport") /* passport number (input: passport) */
+
+enum flow_ftype {
+#define FLOW_X_FT(name, text) FLOW_FT_##name,
+    FLOW_FTYPES(FLOW_X_FT)
+#undef FLOW_X_FT
+        FLOW_FT__N
+};
+
+/* The actions an end node may name. */
+#define FLOW_ACTIONS(X)                                                        \
+    X(submit_registration)                                                     \
+    X(update_skills)                                                           \
+    X(status_lookup)
+
+/* X(action, field, type, personal, required): every field an action
+ * takes.  An action with no row takes no answers. */
+#define FLOW_ACTION_FIELDS(X)                                                  \
+    X(submit_registration, consent, CODE, 0, 0)                                \
+    X(submit_registration, name, TEXT, 1, 1)                                   \
+    X(submit_registration, sex, CODE, 0, 0)                                    \
+    X(submit_registration, birth_year, INT, 0, 0)                              \
+    X(submit_registration, division, CODE, 0, 0)                               \
+    X(submit_registration, district, CODE, 0, 1)                               \
+    X(submit_registration, country, CODE, 0, 0)                                \
+    X(submit_registration, years_abroad, INT, 0, 0)                            \
+    X(submit_registration, return_year, INT, 0, 0)                             \
+    X(submit_registration, reason, CODE, 0, 0)                                 \
+    X(submit_registration, education, CODE, 0, 0)                              \
+    X(submit_registration, skills, CODES, 0, 0)                                \
+    X(submit_registration, need, CODE, 0, 0)                                   \
+    X(submit_registration, id_type, CODE, 0, 0)                                \
+    X(submit_registration, nid, NID, 1, 0)                                     \
+    X(submit_registration, passport, PASSPORT, 1, 0)                           \
+    X(update_skills, skills, CODES, 0, 1)
+
+struct flow_afield {
+    const char *action;
+    const char *field; /* its name in the record */
+    enum flow_ftype type;
+    int personal; /* kept encrypted; masked when read back */
+    int required; /* a flow ending in the action must hold it */
+};
+
+/* The table above, ended by a row whose action is NULL. */
+extern const struct flow_afield flow_afields[];
+
+/* Is action one of FLOW_ACTIONS? */
+int flow_action_known(const char *action);
+
+/* The row of action's field, or NULL.  Borrowed (static). */
+const struct flow_afield *flow_afield_find(const char *action,
+                                           const char *field);
+
+/* "text", "code", ... */
+const char *flow_ftype_name(enum flow_ftype t);
+
+/* Is t an ID number (encrypted with a keyed hash for duplicates)? */
+int flow_ftype_is_id(enum flow_ftype t);
+
+/* Write value as a read-back shows it to someone who may not be the
+ * person who typed it: an ID number (type) keeps its last 3 characters,
+ * the rest '*'; any other personal value is "***".  out gets a
+ * NUL-terminated text of at most cap bytes. */
+void flow_mask(enum flow_ftype type, const char *value, char *out, size_t cap);
+
+/* ------------------------------------------------------------------------
  * Dialogue state
  */
 
@@ -210,6 +299,7 @@ struct flow_state {
 #define FLOW_SF_RESUME   0x04u /* the resume question is on screen */
 #define FLOW_SF_EDITPICK 0x08u /* the "which answer to change" menu is on */
 #define FLOW_SF_LANG     0x10u /* the caller chose (or was given) a language */
+#define FLOW_SF_RESUMED  0x20u /* resumed after a redial: read-backs mask */
 
 /* Serialise st into buf (NUL-terminated).  Returns the length, or -1 if it
  * does not fit in cap.  The format is versioned text, see flow_state.c. */
@@ -286,7 +376,9 @@ void flow_render_message_vars(const struct flow_set *set, const char *lang,
 
 /* The record a finished flow hands to its action, as one line of JSON:
  * {"flow":..,"action":..,"key":..,"ref":..,"lang":..,"channel":..,
- *  "msisdn":..,"started":..,"answers":{..}}.  Only answers on the path the
+ *  "msisdn":..,"started":..,"answers":{..}}, each answer under the name of
+ * the action's field it feeds (store_as, else the flow's field name).
+ * Only answers on the path the
  * caller actually took are included; multi answers are arrays.  msisdn may
  * be NULL.  Returns the length, or -1 if it does not fit. */
 int flow_record_json(const struct flow_set *set, const struct flow_state *st,

@@ -665,7 +665,13 @@ flow_rb_visit(const struct flow_node *nd, const char *value, void *arg)
     rb->nodes[rb->n++] = nd;
     if (!rb->lines) return;
     char disp[FLOW_VALUE_MAX * 2], line[FLOW_VALUE_MAX * 3];
-    flow_display(nd, v->st, value, v->li, disp, sizeof(disp));
+    if (nd->personal &&
+        (v->ch == FLOW_CH_SMS || (v->st->flags & FLOW_SF_RESUMED)))
+        /* an SMS is kept (sms_out) and read on a shared phone; a resumed
+         * dialogue may be someone else holding the phone */
+        flow_mask(flow_node_ftype(nd), value, disp, sizeof(disp));
+    else
+        flow_display(nd, v->st, value, v->li, disp, sizeof(disp));
     snprintf(line, sizeof(line), "%s: %s", flow_text_get(&nd->label, v->li),
              disp);
     flow_rb_add(rb, line);
@@ -1129,6 +1135,7 @@ flow_step(const struct flow_set *set, struct flow_state *st, const char *input,
     if (st->flags & FLOW_SF_RESUME) {
         if (strcmp(in, "1") == 0) {
             st->flags &= ~FLOW_SF_RESUME;
+            st->flags |= FLOW_SF_RESUMED;
             st->page = 0;
             st->why[0] = '\0';
             return flow_render(set, st, out);
@@ -1308,10 +1315,11 @@ flow_rec_visit(const struct flow_node *nd, const char *value, void *arg)
 {
     struct flow_rec *r = arg;
     struct flow_json *j = r->j;
+    const char *name = flow_node_rec_name(nd);
     if (strcmp(nd->field, "lang") == 0) return;
     if (!r->first) flow_json_raw(j, ",", 1);
     r->first = 0;
-    flow_json_str(j, nd->field, strlen(nd->field));
+    flow_json_str(j, name, strlen(name));
     flow_json_raw(j, ":", 1);
     if (nd->kind == FLOW_K_MULTI) {
         flow_json_raw(j, "[", 1);

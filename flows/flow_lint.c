@@ -53,9 +53,6 @@ static const char *const flow_screen_msgs[] = {
     "try_later",      "not_registered", "ended",      "sms_registered",
     "sms_stopped",    "sms_started",    NULL};
 
-static const char *const flow_actions[] = {
-    "submit_registration", "update_skills", "status_lookup", NULL};
-
 struct flow_linter {
     const struct flow_set *set;
     struct flow_diag *diag;
@@ -78,14 +75,6 @@ flow_lint_field_known(const struct flow_def *f, const char *field)
     for (size_t i = 0; i < f->n; i++)
         if (f->nodes[i].field && strcmp(f->nodes[i].field, field) == 0)
             return 1;
-    return 0;
-}
-
-static int
-flow_lint_in(const char *const *set, const char *s)
-{
-    for (; *set; set++)
-        if (strcmp(*set, s) == 0) return 1;
     return 0;
 }
 
@@ -134,10 +123,20 @@ flow_lint_placeholders(struct flow_linter *l, const struct flow_def *f,
             if (n > 0 && n < sizeof(name)) {
                 memcpy(name, p + 1, n);
                 name[n] = '\0';
+                const struct flow_node *fn = NULL;
+                for (size_t k = 0; k < f->n && fn == NULL; k++)
+                    if (f->nodes[k].field &&
+                        strcmp(f->nodes[k].field, name) == 0)
+                        fn = &f->nodes[k];
                 if (strcmp(name, "ref") && strcmp(name, "reason") &&
                     strcmp(name, "phone") && !flow_lint_field_known(f, name))
                     flow_diag_add(l->diag, f->file, line,
                                   "unknown placeholder {%s}", name);
+                else if (fn != NULL && fn->personal)
+                    flow_diag_add(l->diag, f->file, line,
+                                  "placeholder {%s} would show a personal "
+                                  "answer on a screen or in an SMS",
+                                  name);
             }
             p = e + 1;
         }
@@ -228,7 +227,7 @@ flow_lint_node(struct flow_linter *l, const struct flow_def *f,
                       "give it a 'next'",
                       nd->id);
     if (nd->kind == FLOW_K_END) {
-        if (nd->action && !flow_lint_in(flow_actions, nd->action))
+        if (nd->action && !flow_action_known(nd->action))
             flow_diag_add(l->diag, f->file, nd->line,
                           "unknown action '%s' "
                           "(submit_registration, update_skills, "
@@ -267,6 +266,141 @@ flow_lint_node(struct flow_linter *l, const struct flow_def *f,
                               "the navigation key '%s' as an answer: raise "
                               "'min' or change the key",
                               nd->id, keys[i]);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * The record contract: personal marks and the action's fields
+ */
+
+enum flow_ftype
+flow_node_ftype(const struct flow_node *nd)
+{
+    switch (nd->kind) {
+    case FLOW_K_MENU:
+        return FLOW_FT_CODE;
+    case FLOW_K_MULTI:
+        return FLOW_FT_CODES;
+    case FLOW_K_INPUT:
+        if (nd->validator == NULL) return FLOW_FT_TEXT;
+        if (!strcmp(nd->validator, "year") || !strcmp(nd->validator, "age") ||
+            !strcmp(nd->validator, "number"))
+            return FLOW_FT_INT;
+        if (!strcmp(nd->validator, "nid")) return FLOW_FT_NID;
+        if (!strcmp(nd->validator, "passport")) return FLOW_FT_PASSPORT;
+        return FLOW_FT_TEXT;
+    case FLOW_K_CONFIRM:
+    case FLOW_K_END:
+    default:
+        FLOW_WRONG("node kind without an answer");
+    }
+}
+
+/* The fields action takes, for a message: "a, b, c". */
+static void
+flow_lint_afields(const char *action, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (const struct flow_afield *a = flow_afields; a->action != NULL; a++) {
+        if (strcmp(a->action, action) != 0) continue;
+        int w = snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", a->field);
+        if (w < 0 || (size_t)w >= cap - n) break;
+        n += (size_t)w;
+    }
+    if (n == 0) snprintf(buf, cap, "none");
+}
+
+/* Every personal answer is marked; a flow that ends in an action holds
+ * only fields the action takes, of the type and personal mark it
+ * declares, and every field it requires. */
+static void
+flow_lint_record(struct flow_linter *l, const struct flow_def *f)
+{
+    const char *actions[8];
+    size_t nact = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        const struct flow_node *nd = &f->nodes[i];
+        if (nd->kind == FLOW_K_INPUT && nd->validator && !nd->personal &&
+            (!strcmp(nd->validator, "nid") ||
+             !strcmp(nd->validator, "passport") ||
+             !strcmp(nd->validator, "name")))
+            flow_diag_add(l->diag, f->file, nd->line,
+                          "input '%s' (validator '%s') holds personal data: "
+                          "mark it personal = true",
+                          nd->id, nd->validator);
+        if (nd->field && strcmp(nd->field, "lang") == 0 &&
+            (nd->personal || nd->store_as))
+            flow_diag_add(l->diag, f->file, nd->line,
+                          "the 'lang' field is no answer of an action: no "
+                          "personal or store_as");
+        if (nd->kind != FLOW_K_END || nd->action == NULL ||
+            !flow_action_known(nd->action))
+            continue;
+        size_t k = 0;
+        while (k < nact && strcmp(actions[k], nd->action) != 0)
+            k++;
+        if (k == nact && nact < sizeof(actions) / sizeof(actions[0]))
+            actions[nact++] = nd->action;
+    }
+    if (nact == 0) {
+        for (size_t i = 0; i < f->n; i++)
+            if (f->nodes[i].store_as != NULL)
+                flow_diag_add(l->diag, f->file, f->nodes[i].store_as_line,
+                              "store_as in a flow that ends in no action");
+        return;
+    }
+    for (size_t ai = 0; ai < nact; ai++) {
+        const char *action = actions[ai];
+        char known[512];
+        flow_lint_afields(action, known, sizeof(known));
+        for (size_t i = 0; i < f->n; i++) {
+            const struct flow_node *nd = &f->nodes[i];
+            if (nd->field == NULL || strcmp(nd->field, "lang") == 0) continue;
+            const char *name = flow_node_rec_name(nd);
+            int line = nd->store_as ? nd->store_as_line : nd->line;
+            const struct flow_afield *a = flow_afield_find(action, name);
+            if (a == NULL) {
+                flow_diag_add(l->diag, f->file, line,
+                              "action '%s' takes no field '%s' (store_as "
+                              "one of: %s)",
+                              action, name, known);
+                continue;
+            }
+            enum flow_ftype t = flow_node_ftype(nd);
+            if (t != a->type)
+                flow_diag_add(l->diag, f->file, line,
+                              "field '%s' of node '%s' is %s, but action "
+                              "'%s' takes '%s' as %s",
+                              name, nd->id, flow_ftype_name(t), action,
+                              a->field, flow_ftype_name(a->type));
+            if (a->personal && !nd->personal)
+                flow_diag_add(l->diag, f->file, nd->line,
+                              "node '%s' feeds '%s', which action '%s' "
+                              "keeps as personal: mark it personal = true",
+                              nd->id, a->field, action);
+            else if (!a->personal && nd->personal)
+                flow_diag_add(l->diag, f->file, nd->line,
+                              "node '%s' is marked personal, but action "
+                              "'%s' keeps '%s' in clear",
+                              nd->id, action, a->field);
+        }
+        for (const struct flow_afield *a = flow_afields; a->action != NULL;
+             a++) {
+            if (!a->required || strcmp(a->action, action) != 0) continue;
+            int have = 0;
+            for (size_t i = 0; i < f->n && !have; i++)
+                have = f->nodes[i].field != NULL &&
+                       strcmp(flow_node_rec_name(&f->nodes[i]), a->field) == 0;
+            if (!have)
+                for (size_t i = 0; i < f->n; i++)
+                    if (f->nodes[i].kind == FLOW_K_END && f->nodes[i].action &&
+                        strcmp(f->nodes[i].action, action) == 0)
+                        flow_diag_add(l->diag, f->file, f->nodes[i].line,
+                                      "action '%s' needs the field '%s': no "
+                                      "node of flow '%s' holds it",
+                                      action, a->field, f->id);
+        }
     }
 }
 
@@ -598,5 +732,6 @@ flow_lint(const struct flow_set *set, struct flow_diag *diag)
                                       f->keywords[k], set->flows[gi].id);
         /* Screens only once the structure is sound. */
         if (diag->n == nerr) flow_lint_pages(&l, f);
+        flow_lint_record(&l, f);
     }
 }

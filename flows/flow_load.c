@@ -578,13 +578,14 @@ flow_load_messages(struct flow_loader *ld, config_t *cfg)
 
 static const char *const flow_node_keys[FLOW_K__N][20] = {
     [FLOW_K_MENU] = {"id", "kind", "text", "field", "label", "next", "branch",
-                     "skip_if_set", "options", "list", "filter", NULL},
+                     "skip_if_set", "options", "list", "filter", "personal",
+                     "store_as", NULL},
     [FLOW_K_INPUT] = {"id", "kind", "text", "field", "label", "next", "branch",
                       "skip_if_set", "validator", "min", "max", "pattern",
-                      NULL},
+                      "personal", "store_as", NULL},
     [FLOW_K_MULTI] = {"id", "kind", "text", "field", "label", "next", "branch",
                       "skip_if_set", "options", "list", "filter", "min", "max",
-                      NULL},
+                      "personal", "store_as", NULL},
     [FLOW_K_CONFIRM] = {"id", "kind", "text", "next", "fields", NULL},
     [FLOW_K_END] = {"id", "kind", "text", "action", "outcomes", NULL},
 };
@@ -720,6 +721,10 @@ flow_load_node(struct flow_loader *ld, config_setting_t *g,
     case FLOW_K_MULTI:
     case FLOW_K_INPUT:
         nd->field = flow_load_id(ld, g, "field", 1);
+        nd->personal = flow_load_bool(ld, g, "personal");
+        nd->store_as = flow_load_id(ld, g, "store_as", 0);
+        nd->store_as_line =
+            flow_load_line(config_setting_get_member(g, "store_as"));
         flow_load_branch(ld, g, nd);
         break;
     case FLOW_K_CONFIRM:

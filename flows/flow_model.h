@@ -108,9 +108,12 @@ struct flow_node {
     struct flow_text text;
     struct flow_text label;
     int has_label;
-    const char *field; /* NULL for confirm/end */
-    const char *next;  /* NULL when none */
-    int next_line;     /* of the next setting, for diagnostics */
+    const char *field;    /* NULL for confirm/end */
+    const char *store_as; /* the action field it feeds; NULL: field */
+    int personal;         /* personal = true: sealed, masked on read-back */
+    int store_as_line;
+    const char *next; /* NULL when none */
+    int next_line;    /* of the next setting, for diagnostics */
     int skip_if_set;
     struct flow_option *opts;
     size_t nopts;
@@ -218,6 +221,18 @@ int flow_render_check(const struct flow_set *set, const struct flow_state *st,
 unsigned flow_render_pages(const struct flow_set *set,
                            const struct flow_state *st, size_t item,
                            unsigned *page_of);
+
+/* The name the node's answer has in the record: store_as, else field. */
+static inline const char *
+flow_node_rec_name(const struct flow_node *nd)
+{
+    return nd->store_as != NULL ? nd->store_as : nd->field;
+}
+
+/* The type the node's answer has (the action's declared type where the
+ * flow ends in an action that takes it, else what the node's kind and
+ * validator give). */
+enum flow_ftype flow_node_ftype(const struct flow_node *nd);
 
 /* Lint a loaded set; appends to diag. */
 void flow_lint(const struct flow_set *set, struct flow_diag *diag);

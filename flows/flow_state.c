@@ -227,7 +227,7 @@ flow_st_field(struct flow_state *st, char key, const char *val, unsigned *seen)
         st->tries = (unsigned)u;
         return 0;
     case 'g':
-        if (!flow_st_uint(val, 0x1F, &u)) return -1;
+        if (!flow_st_uint(val, 0x3F, &u)) return -1;
         st->flags = (unsigned)u;
         return 0;
     case 'a':

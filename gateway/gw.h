@@ -537,5 +537,7 @@ int gw_daemon_run(const struct gw_config *c);
 /* Subcommands (gw_sim.c). */
 int gw_check_flows_main(int argc, char **argv);
 int gw_sim_main(int argc, char **argv);
+/* `remigate seal` and `remigate open` (gw_seal.c): argv[0] says which. */
+int gw_seal_main(int argc, char **argv);
 
 #endif

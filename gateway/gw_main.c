@@ -6,6 +6,8 @@
  *   remigate sim -c FILE ...       the offline flow simulator (gw_sim.c)
  *   remigate migrate -c FILE       apply the database migrations
  *   remigate keygen FILE           a new key file for ID numbers
+ *   remigate seal|open -c FILE     seal a queue record, open a sealed
+ *                                  value or an encrypted column (gw_seal.c)
  *   remigate officer               not in this build yet
  *
  * Daemon options override keys of the config file after it is loaded, with
@@ -32,6 +34,11 @@ gw_usage(FILE *fp)
                 "migrations\n"
                 "       remigate keygen FILE                write a new "
                 "32-byte key file (mode 0600)\n"
+                "       remigate seal -c FILE               seal records "
+                "(stdin) for the queue\n"
+                "       remigate open -c FILE [--msisdn N] [--session KEY]\n"
+                "                                           open sealed "
+                "values or encrypted columns\n"
                 "       remigate officer add --username U --role R "
                 "[--district CODE] -c FILE\n"
                 "       remigate --version | --help\n"
@@ -226,6 +233,8 @@ main(int argc, char **argv)
         return gw_check_flows_main(argc - 1, argv + 1);
     if (strcmp(cmd, "migrate") == 0) return gw_migrate_main(argc - 1, argv + 1);
     if (strcmp(cmd, "keygen") == 0) return gw_keygen_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "seal") == 0 || strcmp(cmd, "open") == 0)
+        return gw_seal_main(argc - 1, argv + 1);
     if (strcmp(cmd, "officer") == 0) {
         fprintf(stderr, "remigate: %s: not available in this build yet\n", cmd);
         return 2;

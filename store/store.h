@@ -186,7 +186,9 @@ int store_id_hash(const struct store *s, const char *type, const char *number,
                   unsigned char out[STORE_HASH_BYTES]);
 
 /* Decrypt an ID number column value (nonce || ciphertext) stored for
- * msisdn into out (NUL-terminated).  Returns 0, STORE_ECRYPTO when it does
+ * msisdn into out (NUL-terminated); returnees.personal_enc (a JSON object
+ * of the record's other personal answers, e.g. {"name":"..."}) opens the
+ * same way.  Returns 0, STORE_ECRYPTO when it does
  * not authenticate, or STORE_EINVAL when out is too small.  For officer
  * views; never log the result. */
 int store_id_decrypt(const struct store *s, const unsigned char *enc,
@@ -206,6 +208,22 @@ int store_record_seal(const struct store *s, const char *rec, size_t len,
  * STORE_ECRYPTO if it does not authenticate (another key, or altered). */
 int store_record_open(const struct store *s, const char *sealed, size_t len,
                       char *out, size_t cap);
+
+/* Seal what a Redis session keeps of a dialogue that may hold personal
+ * answers (in[0..len)), bound to ad (the session's key, NUL-terminated,
+ * borrowed): "ss1:" then base64 of a nonce and XChaCha20-Poly1305 under a
+ * subkey of the master key of its own.  out gets a NUL-terminated text;
+ * returns its length, or STORE_EINVAL when cap is too small (about 4/3 of
+ * len + 64), STORE_ENOMEM. */
+int store_sess_seal(const struct store *s, const char *ad, const char *in,
+                    size_t len, char *out, size_t cap);
+
+/* Open what store_sess_seal() made for ad into out (NUL-terminated):
+ * returns its length, STORE_EINVAL if sealed is not "ss1:...",
+ * STORE_ECRYPTO if it does not open (another key, another session's key,
+ * altered, or out too small). */
+int store_sess_open(const struct store *s, const char *ad, const char *sealed,
+                    size_t len, char *out, size_t cap);
 
 /* Create a key file at path (mode 0600, 64 hex characters, fails if it
  * exists).  Returns 0 or -1 with a message in err. */

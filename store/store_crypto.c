@@ -8,11 +8,17 @@
  * then stored twice: XChaCha20-Poly1305 with a random 24-byte nonce in
  * front and the msisdn as associated data (a ciphertext moved to another
  * row does not decrypt), and a keyed BLAKE2b hash over "type:number" for
- * finding duplicates without decrypting.
+ * finding duplicates without decrypting.  The other personal answers of a
+ * record (its name: whatever flows/flow.h declares personal and not an ID
+ * number) go the same way, as one JSON object, without a hash.
  *
  * A record that must wait in the Redis queue (PostgreSQL away) is sealed
  * whole with a third subkey (id 3): "rq1:" and base64 of nonce ||
  * XChaCha20-Poly1305(record), so no ID number sits in Redis in clear.
+ * What a dialogue keeps in its Redis session that holds personal answers
+ * (the flow state, the typed path, the last input and screen) is sealed
+ * the same way with a fourth subkey (id 4), "ss1:", bound to the session's
+ * key (a sealed value moved to another caller's session does not open).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -29,8 +35,10 @@
 #define STORE_KDF_AEAD  1
 #define STORE_KDF_HASH  2
 #define STORE_KDF_QUEUE 3
+#define STORE_KDF_SESS  4
 #define STORE_SEAL_TAG  "rq1:"
 #define STORE_SEAL_AD   "remigate queued record"
+#define STORE_SESS_TAG  "ss1:"
 
 int
 store_keys_load(const char *path, struct store_keys *k, char *err,
@@ -84,6 +92,8 @@ store_keys_load(const char *path, struct store_keys *k, char *err,
     crypto_kdf_derive_from_key(k->hash, sizeof(k->hash), STORE_KDF_HASH,
                                STORE_KDF_CTX, master);
     crypto_kdf_derive_from_key(k->queue, sizeof(k->queue), STORE_KDF_QUEUE,
+                               STORE_KDF_CTX, master);
+    crypto_kdf_derive_from_key(k->sess, sizeof(k->sess), STORE_KDF_SESS,
                                STORE_KDF_CTX, master);
     rc = 0;
 done:
@@ -153,6 +163,21 @@ store_id_encrypt(const struct store_keys *k, const char *norm,
 }
 
 int
+store_personal_encrypt(const struct store_keys *k, const char *text, size_t len,
+                       const char *msisdn, unsigned char *out)
+{
+    unsigned long long clen;
+
+    randombytes_buf(out, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+    if (crypto_aead_xchacha20poly1305_ietf_encrypt(
+            out + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &clen,
+            (const unsigned char *)text, len, (const unsigned char *)msisdn,
+            strlen(msisdn), NULL, out, k->aead) != 0)
+        return -1;
+    return (int)(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + clen);
+}
+
+int
 store_id_hash(const struct store *s, const char *type, const char *number,
               unsigned char out[STORE_HASH_BYTES])
 {
@@ -216,46 +241,46 @@ store_keygen(const char *path, char *err, size_t errlen)
     return rc;
 }
 
-int
-store_record_seal(const struct store *s, const char *rec, size_t len, char *out,
-                  size_t cap)
+/* tag, then base64 of nonce || XChaCha20-Poly1305(in) under key with
+ * associated data ad. */
+static int
+store_seal_with(const unsigned char *key, const char *tag, const char *ad,
+                size_t adlen, const char *in, size_t len, char *out, size_t cap)
 {
     const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
     const size_t ab = crypto_aead_xchacha20poly1305_ietf_ABYTES;
-    const size_t tl = sizeof(STORE_SEAL_TAG) - 1;
+    const size_t tl = strlen(tag);
     size_t blen = nb + len + ab;
     unsigned long long clen;
 
-    if (s == NULL || rec == NULL ||
-        cap < tl + sodium_base64_ENCODED_LEN(blen,
-                                             sodium_base64_VARIANT_ORIGINAL))
+    if (in == NULL || cap < tl + sodium_base64_ENCODED_LEN(
+                                     blen, sodium_base64_VARIANT_ORIGINAL))
         return STORE_EINVAL;
     unsigned char *box = malloc(blen);
     if (box == NULL) return STORE_ENOMEM;
     randombytes_buf(box, nb);
     crypto_aead_xchacha20poly1305_ietf_encrypt(
-        box + nb, &clen, (const unsigned char *)rec, len,
-        (const unsigned char *)STORE_SEAL_AD, sizeof(STORE_SEAL_AD) - 1, NULL,
-        box, store_keys_of(s)->queue);
-    memcpy(out, STORE_SEAL_TAG, tl);
+        box + nb, &clen, (const unsigned char *)in, len,
+        (const unsigned char *)ad, adlen, NULL, box, key);
+    memcpy(out, tag, tl);
     sodium_bin2base64(out + tl, cap - tl, box, nb + clen,
                       sodium_base64_VARIANT_ORIGINAL);
     free(box);
     return (int)strlen(out);
 }
 
-int
-store_record_open(const struct store *s, const char *sealed, size_t len,
-                  char *out, size_t cap)
+static int
+store_open_with(const unsigned char *key, const char *tag, const char *ad,
+                size_t adlen, const char *sealed, size_t len, char *out,
+                size_t cap)
 {
     const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
     const size_t ab = crypto_aead_xchacha20poly1305_ietf_ABYTES;
-    const size_t tl = sizeof(STORE_SEAL_TAG) - 1;
+    const size_t tl = strlen(tag);
     size_t blen;
     unsigned long long mlen;
 
-    if (s == NULL || sealed == NULL || len < tl ||
-        memcmp(sealed, STORE_SEAL_TAG, tl) != 0)
+    if (sealed == NULL || len < tl || memcmp(sealed, tag, tl) != 0)
         return STORE_EINVAL;
     unsigned char *box = malloc(len);
     if (box == NULL) return STORE_ENOMEM;
@@ -265,12 +290,49 @@ store_record_open(const struct store *s, const char *sealed, size_t len,
         blen >= nb + ab && cap > blen - nb - ab &&
         crypto_aead_xchacha20poly1305_ietf_decrypt(
             (unsigned char *)out, &mlen, NULL, box + nb, blen - nb,
-            (const unsigned char *)STORE_SEAL_AD, sizeof(STORE_SEAL_AD) - 1,
-            box, store_keys_of(s)->queue) == 0) {
+            (const unsigned char *)ad, adlen, box, key) == 0) {
         out[mlen] = '\0';
         rc = (int)mlen;
     }
     sodium_memzero(box, len);
     free(box);
     return rc;
+}
+
+int
+store_record_seal(const struct store *s, const char *rec, size_t len, char *out,
+                  size_t cap)
+{
+    if (s == NULL) return STORE_EINVAL;
+    return store_seal_with(store_keys_of(s)->queue, STORE_SEAL_TAG,
+                           STORE_SEAL_AD, sizeof(STORE_SEAL_AD) - 1, rec, len,
+                           out, cap);
+}
+
+int
+store_record_open(const struct store *s, const char *sealed, size_t len,
+                  char *out, size_t cap)
+{
+    if (s == NULL) return STORE_EINVAL;
+    return store_open_with(store_keys_of(s)->queue, STORE_SEAL_TAG,
+                           STORE_SEAL_AD, sizeof(STORE_SEAL_AD) - 1, sealed,
+                           len, out, cap);
+}
+
+int
+store_sess_seal(const struct store *s, const char *ad, const char *in,
+                size_t len, char *out, size_t cap)
+{
+    if (s == NULL || ad == NULL) return STORE_EINVAL;
+    return store_seal_with(store_keys_of(s)->sess, STORE_SESS_TAG, ad,
+                           strlen(ad), in, len, out, cap);
+}
+
+int
+store_sess_open(const struct store *s, const char *ad, const char *sealed,
+                size_t len, char *out, size_t cap)
+{
+    if (s == NULL || ad == NULL) return STORE_EINVAL;
+    return store_open_with(store_keys_of(s)->sess, STORE_SESS_TAG, ad,
+                           strlen(ad), sealed, len, out, cap);
 }

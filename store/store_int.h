@@ -27,11 +27,17 @@ _Noreturn void store_assert_fail(const char *func, const char *file, int line,
     (crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + STORE_ID_MAX +             \
      crypto_aead_xchacha20poly1305_ietf_ABYTES)
 
+/* What encryption adds to a text: the nonce in front, the tag behind. */
+#define STORE_ENC_OVERHEAD                                                     \
+    (crypto_aead_xchacha20poly1305_ietf_NPUBBYTES +                            \
+     crypto_aead_xchacha20poly1305_ietf_ABYTES)
+
 /* Subkeys derived from the master key (crypto_kdf, context "remigate"). */
 struct store_keys {
     unsigned char aead[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
     unsigned char hash[crypto_generichash_KEYBYTES];
     unsigned char queue[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+    unsigned char sess[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
 };
 
 /* Read a key file (32 raw bytes, or 64 hex characters and optional white
@@ -59,5 +65,11 @@ void store_id_hash_keys(const struct store_keys *k, const char *type,
  * the ciphertext into out (STORE_ENC_MAX bytes); returns its length or -1. */
 int store_id_encrypt(const struct store_keys *k, const char *norm,
                      const char *msisdn, unsigned char *out);
+
+/* Encrypt text[0..len) bound to msisdn, as store_id_encrypt() does a
+ * number: out (len + STORE_ENC_OVERHEAD bytes) gets nonce || ciphertext;
+ * returns its length or -1.  store_id_decrypt() opens it. */
+int store_personal_encrypt(const struct store_keys *k, const char *text,
+                           size_t len, const char *msisdn, unsigned char *out);
 
 #endif

@@ -28,6 +28,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "flows/flow.h"
 #include "store/store_int.h"
 
 #define STORE_MAGIC          0x53544f52u
@@ -39,11 +40,13 @@
 #define STORE_BATCH_MAX      64
 
 /* In the registration upsert: the stored identity (t) equals the new one
- * (EXCLUDED). */
+ * (EXCLUDED).  The name is compared by the keyed hash of the personal
+ * answers (personal_hash): PostgreSQL never holds it in clear. */
 #define STORE_SQL_SAME_ID                                                      \
-    " (t.name, t.birth_year, t.district, t.nid_hash, t.passport_hash)"         \
-    " IS NOT DISTINCT FROM (EXCLUDED.name, EXCLUDED.birth_year,"               \
-    " EXCLUDED.district, EXCLUDED.nid_hash, EXCLUDED.passport_hash)"
+    " (t.personal_hash, t.birth_year, t.district, t.nid_hash,"                 \
+    " t.passport_hash) IS NOT DISTINCT FROM (EXCLUDED.personal_hash,"          \
+    " EXCLUDED.birth_year, EXCLUDED.district, EXCLUDED.nid_hash,"              \
+    " EXCLUDED.passport_hash)"
 
 
 /* The prepared statements, by index; every one is prepared on every
@@ -83,8 +86,9 @@ static const struct store_sql {
          " r AS (INSERT INTO returnees AS t (msisdn, name, sex, birth_year,"
          "  division, district, country, years_abroad, return_year, reason,"
          "  education, skills, need, lang, channel, status, ref, nid_enc,"
-         "  nid_hash, passport_enc, passport_hash)"
-         "  SELECT s.msisdn, s.answers->>'name', s.answers->>'sex',"
+         "  nid_hash, passport_enc, passport_hash, personal_enc,"
+         "  personal_hash)"
+         "  SELECT s.msisdn, NULL, s.answers->>'sex',"
          "  (s.answers->>'birth_year')::int, s.answers->>'division',"
          "  s.answers->>'district', s.answers->>'country',"
          "  (s.answers->>'years_abroad')::int,"
@@ -94,7 +98,8 @@ static const struct store_sql {
          "   jsonb_typeof(s.answers->'skills') = 'array'"
          "   THEN s.answers->'skills' ELSE '[]'::jsonb END)),"
          "  s.answers->>'need', s.lang, s.channel, 'pending', s.ref,"
-         "  $2::bytea, $3::bytea, $4::bytea, $5::bytea FROM s"
+         "  $2::bytea, $3::bytea, $4::bytea, $5::bytea, $6::bytea,"
+         "  $7::bytea FROM s"
          "  ON CONFLICT (msisdn) DO UPDATE SET name = EXCLUDED.name,"
          "  sex = EXCLUDED.sex, birth_year = EXCLUDED.birth_year,"
          "  division = EXCLUDED.division, district = EXCLUDED.district,"
@@ -108,7 +113,8 @@ static const struct store_sql {
          "   THEN 'verified' ELSE 'pending' END,"
          "  changed_since_verified = CASE WHEN t.status = 'verified' AND NOT"
          "   " STORE_SQL_SAME_ID " THEN array_remove(ARRAY["
-         "   CASE WHEN t.name IS DISTINCT FROM EXCLUDED.name THEN 'name' END,"
+         "   CASE WHEN t.personal_hash IS DISTINCT FROM"
+         "    EXCLUDED.personal_hash THEN 'name' END,"
          "   CASE WHEN t.birth_year IS DISTINCT FROM EXCLUDED.birth_year"
          "    THEN 'birth_year' END,"
          "   CASE WHEN t.district IS DISTINCT FROM EXCLUDED.district"
@@ -125,7 +131,9 @@ static const struct store_sql {
          "  ref = EXCLUDED.ref, nid_enc = EXCLUDED.nid_enc,"
          "  nid_hash = EXCLUDED.nid_hash,"
          "  passport_enc = EXCLUDED.passport_enc,"
-         "  passport_hash = EXCLUDED.passport_hash, updated_at = now(),"
+         "  passport_hash = EXCLUDED.passport_hash,"
+         "  personal_enc = EXCLUDED.personal_enc,"
+         "  personal_hash = EXCLUDED.personal_hash, updated_at = now(),"
          "  info_reason = NULL, reject_reason = NULL, reject_note = NULL"
          "  RETURNING t.id, t.status, t.ref, t.nid_hash, t.passport_hash)"
          " UPDATE submissions u SET returnee_id = r.id FROM r"
@@ -134,7 +142,7 @@ static const struct store_sql {
          "  WHERE o.id <> r.id AND ((r.nid_hash IS NOT NULL AND"
          "  o.nid_hash = r.nid_hash) OR (r.passport_hash IS NOT NULL AND"
          "  o.passport_hash = r.passport_hash)))",
-         5},
+         7},
     /* Only the skills of an existing profile (a record waiting for more
      * information goes back to the queue); no row back when there is none
      * (the caller then rolls back, so no submission stays). */
@@ -223,6 +231,9 @@ struct store_req {
     unsigned char nid_enc[STORE_ENC_MAX], nid_hash[STORE_HASH_BYTES];
     unsigned char pp_enc[STORE_ENC_MAX], pp_hash[STORE_HASH_BYTES];
     int nid_enc_len, pp_enc_len; /* 0: none */
+    unsigned char *pers_enc;     /* the other personal answers, encrypted */
+    unsigned char pers_hash[STORE_HASH_BYTES]; /* their keyed hash */
+    int pers_enc_len;            /* 0: none */
 
     /* result */
     int duplicate, id_shared;
@@ -353,6 +364,7 @@ store_req_free(struct store_req *r)
     if (r == NULL) return;
     if (r->deadline) event_free(r->deadline);
     free(r->answers);
+    free(r->pers_enc);
     sodium_memzero(r, sizeof(*r));
     free(r);
 }
@@ -490,16 +502,42 @@ store_str_chars(const char *s, const char *allowed, size_t min, size_t max)
     return n >= min && n <= max && strspn(s, allowed) == n;
 }
 
-/* Optional answer checks: a string of at most max bytes, or an integer
- * within [lo, hi]. */
+/* An answer of the type its action declares (flows/flow.h,
+ * FLOW_ACTION_FIELDS); null is no answer. */
 static int
-store_ans_str(json_t *a, const char *name, size_t max)
+store_ans_typed(json_t *v, enum flow_ftype t)
 {
-    json_t *v = json_object_get(a, name);
-    return v == NULL || json_is_null(v) ||
-           (json_is_string(v) && strlen(json_string_value(v)) <= max);
+    json_t *it;
+    size_t i;
+
+    if (json_is_null(v)) return 1;
+    switch (t) {
+    case FLOW_FT_TEXT:
+        return json_is_string(v) && strlen(json_string_value(v)) <= 300;
+    case FLOW_FT_CODE:
+        return json_is_string(v) && strlen(json_string_value(v)) >= 1 &&
+               strlen(json_string_value(v)) <= 64;
+    case FLOW_FT_INT:
+        return json_is_integer(v);
+    case FLOW_FT_CODES:
+        if (!json_is_array(v) || json_array_size(v) > 64) return 0;
+        json_array_foreach(v, i, it)
+        {
+            if (!json_is_string(it) || strlen(json_string_value(it)) == 0 ||
+                strlen(json_string_value(it)) > 64)
+                return 0;
+        }
+        return 1;
+    case FLOW_FT_NID:
+    case FLOW_FT_PASSPORT:
+        return json_is_string(v);
+    case FLOW_FT__N:
+    default:
+        STORE_WRONG("field type");
+    }
 }
 
+/* An optional integer answer within [lo, hi]. */
 static int
 store_ans_int(json_t *a, const char *name, long lo, long hi)
 {
@@ -509,36 +547,24 @@ store_ans_int(json_t *a, const char *name, long lo, long hi)
             json_integer_value(v) <= hi);
 }
 
-static int
-store_ans_skills(json_t *a, int required)
-{
-    json_t *v = json_object_get(a, "skills"), *it;
-    size_t i;
-
-    if (v == NULL || json_is_null(v)) return !required;
-    if (!json_is_array(v) || json_array_size(v) > 64) return 0;
-    json_array_foreach(v, i, it)
-    {
-        if (!json_is_string(it) || strlen(json_string_value(it)) == 0 ||
-            strlen(json_string_value(it)) > 64)
-            return 0;
-    }
-    return 1;
-}
-
-/* Encrypt and hash one ID answer (type "nid" or "passport") and replace
- * its plaintext in the answers by "***".  0, or STORE_EINVAL. */
+/* Encrypt and hash one ID answer (field a, of an ID type) into the
+ * columns of its type and replace its plaintext in the answers by "***".
+ * 0, or STORE_EINVAL. */
 static int
 store_req_id(struct store *s, struct store_req *r, json_t *ans,
-             const char *type, unsigned char *enc, int *enclen,
-             unsigned char *hash)
+             const struct flow_afield *a)
 {
-    json_t *v = json_object_get(ans, type);
+    json_t *v = json_object_get(ans, a->field);
+    const char *type = flow_ftype_name(a->type);
+    int pp = a->type == FLOW_FT_PASSPORT;
+    unsigned char *enc = pp ? r->pp_enc : r->nid_enc;
+    unsigned char *hash = pp ? r->pp_hash : r->nid_hash;
+    int *enclen = pp ? &r->pp_enc_len : &r->nid_enc_len;
     char norm[STORE_ID_MAX];
     int rc = STORE_EINVAL;
 
     if (v == NULL || json_is_null(v)) return 0;
-    if (!json_is_string(v) ||
+    if (*enclen > 0 || /* two fields of one ID type */
         store_id_normalise(type, json_string_value(v), norm, sizeof(norm)) < 0)
         goto done;
     *enclen = store_id_encrypt(&s->keys, norm, r->msisdn, enc);
@@ -547,14 +573,70 @@ store_req_id(struct store *s, struct store_req *r, json_t *ans,
         goto done;
     }
     store_id_hash_keys(&s->keys, type, norm, hash);
-    rc = json_object_set_new(ans, type, json_string("***")) == 0 ? 0
-                                                                 : STORE_ENOMEM;
+    rc = json_object_set_new(ans, a->field, json_string("***")) == 0
+             ? 0
+             : STORE_ENOMEM;
 done:
     sodium_memzero(norm, sizeof(norm));
     return rc;
 }
 
-/* Fill r from a flow record.  0 or STORE_EINVAL / STORE_ENOMEM. */
+/* Every personal answer of action that is not an ID number goes into one
+ * encrypted JSON object (returnees.personal_enc, bound to the msisdn) and
+ * is replaced by "***" in the answers kept in clear.  0, STORE_ENOMEM or
+ * STORE_ECRYPTO. */
+static int
+store_req_personal(struct store *s, struct store_req *r, json_t *ans,
+                   const char *action)
+{
+    json_t *pers = json_object();
+    char *text = NULL;
+    int rc = STORE_ENOMEM;
+
+    if (pers == NULL) return STORE_ENOMEM;
+    for (const struct flow_afield *a = flow_afields; a->action != NULL; a++) {
+        json_t *v;
+        if (!a->personal || flow_ftype_is_id(a->type) ||
+            strcmp(a->action, action) != 0 ||
+            (v = json_object_get(ans, a->field)) == NULL || json_is_null(v))
+            continue;
+        if (json_object_set(pers, a->field, v) != 0 ||
+            json_object_set_new(ans, a->field, json_string("***")) != 0)
+            goto done;
+    }
+    rc = 0;
+    if (json_object_size(pers) == 0) goto done;
+    text = json_dumps(pers, JSON_COMPACT);
+    if (text == NULL) {
+        rc = STORE_ENOMEM;
+        goto done;
+    }
+    /* the keyed hash tells a changed name from the same one (a verified
+     * record stays verified) without decrypting */
+    store_id_hash_keys(&s->keys, "personal", text, r->pers_hash);
+    r->pers_enc = malloc(strlen(text) + STORE_ENC_OVERHEAD);
+    r->pers_enc_len = r->pers_enc
+                          ? store_personal_encrypt(&s->keys, text, strlen(text),
+                                                   r->msisdn, r->pers_enc)
+                          : -1;
+    if (r->pers_enc_len < 0) {
+        r->pers_enc_len = 0;
+        rc = r->pers_enc ? STORE_ECRYPTO : STORE_ENOMEM;
+    }
+done:
+    if (text) {
+        sodium_memzero(text, strlen(text));
+        free(text);
+    }
+    json_decref(pers);
+    return rc;
+}
+
+/* Fill r from a flow record.  0 or STORE_EINVAL / STORE_ENOMEM.  The
+ * answers are held to the action's declared fields (flows/flow.h): an
+ * answer the action does not take, or of another type, makes the record
+ * invalid; the personal ones are encrypted by their declaration, whatever
+ * the flow called its field. */
 static int
 store_req_parse(struct store *s, struct store_req *r, const char *json,
                 size_t len)
@@ -563,6 +645,7 @@ store_req_parse(struct store *s, struct store_req *r, const char *json,
                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ_-";
     static const char digits[] = "0123456789";
     char action[40], sex[4];
+    const char *k;
     json_error_t jerr;
     json_t *root, *ans, *v;
     int rc = STORE_EINVAL;
@@ -597,6 +680,11 @@ store_req_parse(struct store *s, struct store_req *r, const char *json,
         goto done;
     ans = json_object_get(root, "answers");
     if (ans == NULL || !json_is_object(ans)) goto done;
+    json_object_foreach(ans, k, v)
+    {
+        const struct flow_afield *a = flow_afield_find(action, k);
+        if (a == NULL || !store_ans_typed(v, a->type)) goto done;
+    }
     if (r->kind == STORE_REQ_REGISTER) {
         if (store_json_str(ans, "sex", sex, sizeof(sex), 0) ||
             (sex[0] && strcmp(sex, "m") && strcmp(sex, "f") &&
@@ -604,30 +692,23 @@ store_req_parse(struct store *s, struct store_req *r, const char *json,
             goto done;
         v = json_object_get(ans, "country");
         if (v && !json_is_null(v) &&
-            (!json_is_string(v) ||
-             !store_str_chars(json_string_value(v),
-                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ", 2, 2)))
+            !store_str_chars(json_string_value(v), "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                             2, 2))
             goto done;
-        if (!store_ans_str(ans, "name", 300) ||
-            !store_ans_str(ans, "division", 64) ||
-            !store_ans_str(ans, "district", 64) ||
-            !store_ans_str(ans, "reason", 64) ||
-            !store_ans_str(ans, "education", 64) ||
-            !store_ans_str(ans, "need", 64) ||
-            !store_ans_int(ans, "birth_year", 1900, 2100) ||
+        if (!store_ans_int(ans, "birth_year", 1900, 2100) ||
             !store_ans_int(ans, "return_year", 1900, 2100) ||
-            !store_ans_int(ans, "years_abroad", 0, 100) ||
-            !store_ans_skills(ans, 0))
+            !store_ans_int(ans, "years_abroad", 0, 100))
             goto done;
-        if ((rc = store_req_id(s, r, ans, "nid", r->nid_enc, &r->nid_enc_len,
-                               r->nid_hash)) != 0 ||
-            (rc = store_req_id(s, r, ans, "passport", r->pp_enc, &r->pp_enc_len,
-                               r->pp_hash)) != 0)
-            goto done;
-        rc = STORE_EINVAL;
-    } else if (!store_ans_skills(ans, 1)) {
+    } else if ((v = json_object_get(ans, "skills")) == NULL ||
+               json_is_null(v)) {
         goto done;
     }
+    for (const struct flow_afield *a = flow_afields; a->action != NULL; a++)
+        if (a->personal && flow_ftype_is_id(a->type) &&
+            strcmp(a->action, action) == 0 &&
+            (rc = store_req_id(s, r, ans, a)) != 0)
+            goto done;
+    if ((rc = store_req_personal(s, r, ans, action)) != 0) goto done;
     r->answers = json_dumps(ans, JSON_COMPACT);
     rc = r->answers ? 0 : STORE_ENOMEM;
 done:
@@ -877,8 +958,8 @@ store_req_send_plain(struct store_conn *c, const char *sql)
 static int
 store_req_send_apply(struct store_conn *c, struct store_req *r)
 {
-    const char *vals[5] = {r->sub_id, NULL, NULL, NULL, NULL};
-    int lens[5] = {0}, fmts[5] = {0, 1, 1, 1, 1};
+    const char *vals[7] = {r->sub_id, NULL, NULL, NULL, NULL, NULL, NULL};
+    int lens[7] = {0}, fmts[7] = {0, 1, 1, 1, 1, 1, 1};
 
     if (r->kind == STORE_REQ_SKILLS)
         return store_req_send(c, STORE_SQL_SKILLS_APPLY, 1, vals, NULL, NULL);
@@ -894,7 +975,13 @@ store_req_send_apply(struct store_conn *c, struct store_req *r)
         vals[4] = (const char *)r->pp_hash;
         lens[4] = STORE_HASH_BYTES;
     }
-    return store_req_send(c, STORE_SQL_REG_APPLY, 5, vals, lens, fmts);
+    if (r->pers_enc_len > 0) {
+        vals[5] = (const char *)r->pers_enc;
+        lens[5] = r->pers_enc_len;
+        vals[6] = (const char *)r->pers_hash;
+        lens[6] = STORE_HASH_BYTES;
+    }
+    return store_req_send(c, STORE_SQL_REG_APPLY, 7, vals, lens, fmts);
 }
 
 /* Finish r (or r's whole batch) on c: c becomes idle, each calls back,

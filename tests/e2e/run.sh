@@ -468,8 +468,20 @@ dial_report()
     jq -r '"#   \(.ussd_service_op) \(.its_session_info) dc=\(.data_coding) len=\(.sm_length) esm=\(.esm_class) mo=\(.mo_seq)"' "$1"
 }
 
+# pname MSISDN: the returnee's name, which PostgreSQL holds only encrypted
+# (returnees.personal_enc), opened with the key
+pname() { sql "SELECT personal_enc FROM returnees WHERE msisdn = '$1'" | "$bin" open -c "$conf" --msisdn "$1" 2>/dev/null | jq -r '.name // empty'; }
+# with_name MSISDN SQL: the row SQL selects, its first two columns, then
+# the name, then the rest ("" when there is no row)
+with_name()
+{
+    local r
+    r=$(sql "$2")
+    [ -n "$r" ] || return 0
+    printf '%s|%s\n' "$(cut -d'|' -f1-2 <<<"$r")|$(pname "$1")" "$(cut -d'|' -f3- <<<"$r")"
+}
 # row MSISDN: status|ref|name|channel|lang of the returnee
-row() { sql "SELECT status, ref, name, channel, lang FROM returnees WHERE msisdn = '$1'"; }
+row() { with_name "$1" "SELECT status, ref, channel, lang FROM returnees WHERE msisdn = '$1' AND name IS NULL"; }
 rows() { sql "SELECT count(*) FROM returnees WHERE msisdn = '$1'"; }
 row_is() { [ "$(row "$1")" = "$2" ]; }
 
@@ -621,9 +633,10 @@ check "sms: অবস্থা after a rejection -> the reason, in Bangla" \
 # on SMS the answer itself stays on the phone).
 sms_fields()
 {
-    sql "SELECT status, ref, name, sex, birth_year, division, district, country,
+    with_name "$1" "SELECT status, ref, sex, birth_year, division, district, country,
         years_abroad, return_year, reason, education, skills, need, lang,
-        channel, nid_enc IS NOT NULL FROM returnees WHERE msisdn = '$1'"
+        channel, nid_enc IS NOT NULL FROM returnees WHERE msisdn = '$1'
+        AND name IS NULL"
 }
 subs_of() { sql "SELECT count(*), string_agg(ref || '/' || channel || '/' || lang, ',') FROM submissions WHERE msisdn = '$1' AND kind = '$2'"; }
 # parts_ok MSISDN SINCE CODING: every SMS part to MSISDN after SINCE has
@@ -832,7 +845,7 @@ for delay in 0.005 0.02 0.04 0.06 0.1; do
     *) torn=$((torn + 1)) ;;
     esac
     [ "$(rows "$mk")$(subs "$mk")" = 11 ] &&
-        [ "$(sql "SELECT status, name FROM returnees WHERE msisdn = '$mk'")" = "pending|Karim Uddin" ] ||
+        [ "$(sql "SELECT status FROM returnees WHERE msisdn = '$mk'")|$(pname "$mk")" = "pending|Karim Uddin" ] ||
         lost=$((lost + 1))
 done
 say "killed at confirmation: $landed landed before the kill, $resumed finished by dialling again"

@@ -45,6 +45,8 @@ wait_until() {
         sleep 0.1
     done
 }
+# the personal answers of a returnee (name), decrypted: JSON
+personal() { sql "SELECT personal_enc FROM returnees WHERE msisdn = '$1'" | "$bin" open -c "$conf" --msisdn "$1"; }
 queue_empty() { [ "$(rc LLEN "${1:-remigate:queue:records}")" = 0 ]; }
 one_row() { [ "$(sql "SELECT count(*) FROM returnees WHERE msisdn = '$1'")" = 1 ]; }
 health_is() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = "$1" ]; }
@@ -125,9 +127,11 @@ phone=8801712345678
 dialogue r1 $phone "${reg[@]}"
 ref=$(body | grep -oE '[0-9A-Z]{10}' | head -1)
 check "registration: the caller gets a reference ($ref)" "[ -n '$ref' ] && body | grep -q '^END '"
-row=$(sql "SELECT status, ref, name, district, array_to_string(skills, ' '), nid_enc IS NOT NULL FROM returnees WHERE msisdn = '$phone'")
-check "registration: a pending row with that reference ($row)" "[ \"\$row\" = \"pending|$ref|রহিমা বেগম|BD-15|construction welder machine|t\" ]"
+row=$(sql "SELECT status, ref, coalesce(name, 'none'), district, array_to_string(skills, ' '), nid_enc IS NOT NULL FROM returnees WHERE msisdn = '$phone'")
+check "registration: a pending row with that reference ($row)" "[ \"\$row\" = \"pending|$ref|none|BD-15|construction welder machine|t\" ]"
+check "registration: the name is encrypted, and opens with the key" "[ \"\$(personal $phone | jq -r .name)\" = 'রহিমা বেগম' ]"
 check "registration: the NID is not stored in clear" "! sql \"SELECT nid_enc::text FROM returnees\" | grep -q 1234567890"
+check "registration: no name or NID in clear in PostgreSQL" "! srv_pg_dump | grep -q -e 1234567890 -e 'রহিমা'"
 check "registration: nothing waits in the queue" "[ \$(rc LLEN remigate:queue:records) = 0 ]"
 
 # status: 1 (Bangla, remembered? no: a new session id, same phone) ...

@@ -351,6 +351,12 @@ srv_psql()
     "$SRV_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$PG_DSN" "$@"
 }
 
+# The whole test database (schema and rows) as pg_dump prints it.
+srv_pg_dump()
+{
+    "$SRV_PG_BIN/pg_dump" "$PG_DSN" "$@"
+}
+
 srv_reset()
 {
     if [ -n "${REDIS_PID:-}" ]; then

@@ -126,15 +126,18 @@ t_full_walk(void **state)
     }
     assert_true(out.done);
     assert_string_equal(out.action, "submit_registration");
-    assert_int_equal(strlen(out.text), strlen("Ref 0123456789, Rahima Begum."));
-    assert_non_null(strstr(out.text, ", Rahima Begum."));
+    assert_int_equal(strlen(out.text), strlen("Ref 0123456789, born 1990."));
+    assert_non_null(strstr(out.text, ", born 1990."));
 
     char rec[4096];
     assert_true(flow_record_json(set, &st, "8801712345678", rec, sizeof(rec)) >
                 0);
     assert_non_null(strstr(rec, "\"name\":\"Rahima Begum\""));
-    assert_non_null(strstr(rec, "\"born\":1990"));
-    assert_non_null(strstr(rec, "\"things\":[\"c03\",\"c01\"]"));
+    /* answers go under the action's field names (store_as) */
+    assert_non_null(strstr(rec, "\"birth_year\":1990"));
+    assert_non_null(strstr(rec, "\"skills\":[\"c03\",\"c01\"]"));
+    assert_non_null(strstr(rec, "\"district\":"));
+    assert_null(strstr(rec, "\"born\""));
     assert_non_null(strstr(rec, "\"nid\":\"1234567890\""));
     assert_non_null(strstr(rec, "\"msisdn\":\"8801712345678\""));
     assert_non_null(strstr(rec, "\"action\":\"submit_registration\""));
@@ -309,6 +312,61 @@ t_resume(void **state)
     assert_string_equal(out.text, "Your name?");
 }
 
+/* Read-backs after a redial, and every SMS read-back, mask the personal
+ * answers: an ID number keeps its last 3 characters, a name is "***". */
+static void
+t_masked_readback(void **state)
+{
+    (void)state;
+    static const char *const upto[] = {
+        "1", "Rahima Begum", "1990", "2", "1", "3 1", "1", "1234567890"};
+    start("demo", NULL);
+    for (size_t i = 0; i < sizeof(upto) / sizeof(upto[0]); i++)
+        step(upto[i]);
+    /* the caller who typed them sees them */
+    assert_non_null(strstr(out.text, "Name: Rahima Begum\n"));
+    assert_non_null(strstr(out.text, "NID: 1234567890\n"));
+    /* the phone dials again: whoever holds it does not */
+    flow_dial(set, &st, NULL, FLOW_CH_USSD, &ctx, &out);
+    step("1");
+    assert_memory_equal(out.text, "Please check:", 13);
+    assert_non_null(strstr(out.text, "Name: ***\n"));
+    assert_non_null(strstr(out.text, "NID: *******890\n"));
+    assert_null(strstr(out.text, "Rahima"));
+    assert_null(strstr(out.text, "1234567"));
+    /* the other answers are shown as before */
+    assert_non_null(strstr(out.text, "Born: 1990\n"));
+    /* confirming still stores the numbers themselves */
+    step("1");
+    assert_true(out.done);
+    char rec[4096];
+    assert_true(flow_record_json(set, &st, NULL, rec, sizeof(rec)) > 0);
+    assert_non_null(strstr(rec, "\"nid\":\"1234567890\""));
+    assert_non_null(strstr(rec, "\"name\":\"Rahima Begum\""));
+
+    /* an SMS read-back masks from the start (an SMS is kept and read on a
+     * shared phone); a new flow after a resumed one does not inherit it */
+    memset(ctx.nonce, 0x22, sizeof(ctx.nonce));
+    assert_int_equal(
+        flow_start(set, &st, "demo", "en", FLOW_CH_SMS, &ctx, &out), 0);
+    assert_false(st.flags & FLOW_SF_RESUMED);
+    for (size_t i = 1; i < sizeof(upto) / sizeof(upto[0]); i++)
+        step(upto[i]);
+    assert_memory_equal(out.text, "Please check:", 13);
+    assert_non_null(strstr(out.text, "NID: *******890\n"));
+    assert_null(strstr(out.text, "Rahima"));
+
+    char m[32];
+    flow_mask(FLOW_FT_PASSPORT, "EB0123456", m, sizeof(m));
+    assert_string_equal(m, "******456");
+    flow_mask(FLOW_FT_NID, "123", m, sizeof(m));
+    assert_string_equal(m, "***");
+    flow_mask(FLOW_FT_TEXT, "Karim", m, sizeof(m));
+    assert_string_equal(m, "***");
+    flow_mask(FLOW_FT_NID, "1234567890", m, 5);
+    assert_string_equal(m, "****");
+}
+
 static void
 t_end_outcomes(void **state)
 {
@@ -405,6 +463,7 @@ main(void)
         cmocka_unit_test(t_paging_64_items),
         cmocka_unit_test(t_confirm_edit_confirm),
         cmocka_unit_test(t_resume),
+        cmocka_unit_test(t_masked_readback),
         cmocka_unit_test(t_end_outcomes),
         cmocka_unit_test(t_keywords),
         cmocka_unit_test(t_state_corrupt),

@@ -75,10 +75,13 @@ t_good(void **state)
     struct flow_set *set =
         load(HEAD "nodes = (\n"
                   "  { id = \"a\"; kind = \"input\"; field = \"n\";\n"
-                  "    validator = \"name\"; next = \"z\";\n"
+                  "    validator = \"name\"; personal = true; next = \"y\";\n"
                   "    text = { en = \"Name?\"; bn = \"নাম?\"; }; },\n"
+                  "  { id = \"y\"; kind = \"input\"; field = \"y\";\n"
+                  "    validator = \"year\"; next = \"z\";\n"
+                  "    text = { en = \"Year?\"; bn = \"সাল?\"; }; },\n"
                   "  { id = \"z\"; kind = \"end\";\n"
-                  "    text = { en = \"Bye {n}\"; bn = \"বিদায় {n}\"; }; }\n"
+                  "    text = { en = \"Bye {y}\"; bn = \"বিদায় {y}\"; }; }\n"
                   ");\n",
              &d);
     for (size_t i = 0; i < d.n; i++)
@@ -189,6 +192,155 @@ t_broken(void **state)
             5, "unknown placeholder {who}");
 }
 
+/* The record contract: personal marks and the action's fields
+ * (FLOW_ACTION_FIELDS), each refused with the line a flow author needs. */
+#define REG_TAIL                                                               \
+    "  { id = \"d\"; kind = \"menu\"; field = \"district\"; next = \"z\";\n"   \
+    "    text = { en = \"x\"; bn = \"x\"; };\n"                                \
+    "    options = ( { value = \"a\"; label = { en = \"A\"; bn = \"A\"; }; "   \
+    "} ); },\n"                                                                \
+    "  { id = \"z\"; kind = \"end\"; action = \"submit_registration\";\n"      \
+    "    text = { en = \"x\"; bn = \"x\"; }; }\n);\n"
+
+static void
+t_record_contract(void **state)
+{
+    (void)state;
+    struct flow_diag d;
+    /* a personal input not marked so */
+    refused(HEAD "nodes = (\n"
+                 "  { id = \"a\"; kind = \"input\"; field = \"n\";\n"
+                 "    validator = \"nid\"; next = \"z\";\n"
+                 "    text = { en = \"x\"; bn = \"x\"; }; },\n"
+                 "  { id = \"z\"; kind = \"end\"; text = { en = \"x\"; bn = "
+                 "\"x\"; }; }\n);\n",
+            5,
+            "input 'a' (validator 'nid') holds personal data: mark it "
+            "personal = true");
+    /* the field renamed: the action does not know it */
+    refused(HEAD "nodes = (\n"
+                 "  { id = \"a\"; kind = \"input\"; field = \"full_name\";\n"
+                 "    validator = \"name\"; personal = true; next = \"d\";\n"
+                 "    text = { en = \"x\"; bn = \"x\"; }; },\n" REG_TAIL,
+            5,
+            "action 'submit_registration' takes no field 'full_name' "
+            "(store_as one of: consent, name, sex, birth_year, division, "
+            "district, country, years_abroad, return_year, reason, "
+            "education, skills, need, id_type, nid, passport)");
+    /* store_as names it, on its own line */
+    refused(HEAD "nodes = (\n"
+                 "  { id = \"a\"; kind = \"input\"; field = \"full_name\";\n"
+                 "    validator = \"name\"; personal = true; next = \"d\";\n"
+                 "    store_as = \"fullname\";\n"
+                 "    text = { en = \"x\"; bn = \"x\"; }; },\n" REG_TAIL,
+            7,
+            "action 'submit_registration' takes no field 'fullname' "
+            "(store_as one of: consent, name, sex, birth_year, division, "
+            "district, country, years_abroad, return_year, reason, "
+            "education, skills, need, id_type, nid, passport)");
+    /* a field the action keeps encrypted fed by a node not marked */
+    refused(HEAD "nodes = (\n"
+                 "  { id = \"a\"; kind = \"input\"; field = \"n\";\n"
+                 "    validator = \"regex\"; pattern = \"^[A-Z]+$\";\n"
+                 "    store_as = \"name\"; next = \"d\";\n"
+                 "    text = { en = \"x\"; bn = \"x\"; }; },\n" REG_TAIL,
+            5,
+            "node 'a' feeds 'name', which action 'submit_registration' "
+            "keeps as personal: mark it personal = true");
+    /* marked personal, but the action keeps it in clear */
+    refused(HEAD "nodes = (\n"
+                 "  { id = \"a\"; kind = \"input\"; field = \"name\";\n"
+                 "    validator = \"name\"; personal = true; next = \"b\";\n"
+                 "    text = { en = \"x\"; bn = \"x\"; }; },\n"
+                 "  { id = \"b\"; kind = \"input\"; field = \"need\";\n"
+                 "    validator = \"regex\"; pattern = \"^[a-z]+$\";\n"
+                 "    personal = true; next = \"d\";\n"
+                 "    text = { en = \"x\"; bn = \"x\"; }; },\n" REG_TAIL,
+            8,
+            "node 'b' is marked personal, but action 'submit_registration' "
+            "keeps 'need' in clear");
+    /* the wrong type: a year fed as the NID */
+    refused(HEAD "nodes = (\n"
+                 "  { id = \"a\"; kind = \"input\"; field = \"name\";\n"
+                 "    validator = \"name\"; personal = true; next = \"b\";\n"
+                 "    text = { en = \"x\"; bn = \"x\"; }; },\n"
+                 "  { id = \"b\"; kind = \"input\"; field = \"y\";\n"
+                 "    validator = \"year\"; personal = true;\n"
+                 "    store_as = \"nid\"; next = \"d\";\n"
+                 "    text = { en = \"x\"; bn = \"x\"; }; },\n" REG_TAIL,
+            10,
+            "field 'nid' of node 'b' is int, but action "
+            "'submit_registration' takes 'nid' as nid");
+    /* a required field missing: the end node's line */
+    refused(HEAD "nodes = (\n"
+                 "  { id = \"a\"; kind = \"menu\"; field = \"district\"; "
+                 "next = \"z\";\n"
+                 "    text = { en = \"x\"; bn = \"x\"; };\n"
+                 "    options = ( { value = \"a\"; label = { en = \"A\"; "
+                 "bn = \"A\"; }; } ); },\n"
+                 "  { id = \"z\"; kind = \"end\"; action = "
+                 "\"submit_registration\";\n"
+                 "    text = { en = \"x\"; bn = \"x\"; }; }\n);\n",
+            8,
+            "action 'submit_registration' needs the field 'name': no node "
+            "of flow 't' holds it");
+    /* a personal answer shown in an end text */
+    refused(HEAD "nodes = (\n"
+                 "  { id = \"a\"; kind = \"input\"; field = \"n\";\n"
+                 "    validator = \"name\"; personal = true; next = \"z\";\n"
+                 "    text = { en = \"x\"; bn = \"x\"; }; },\n"
+                 "  { id = \"z\"; kind = \"end\";\n"
+                 "    text = { en = \"Bye {n}\"; bn = \"x\"; }; }\n);\n",
+            8,
+            "placeholder {n} would show a personal answer on a screen or "
+            "in an SMS");
+    /* the renamed ID field with store_as and the mark: it loads, and the
+     * record carries it under the action's name */
+    struct flow_set *set =
+        load(HEAD "nodes = (\n"
+                  "  { id = \"a\"; kind = \"input\"; field = \"full_name\";\n"
+                  "    validator = \"name\"; personal = true; next = \"b\";\n"
+                  "    store_as = \"name\";\n"
+                  "    text = { en = \"x\"; bn = \"x\"; }; },\n"
+                  "  { id = \"b\"; kind = \"input\"; field = \"national_id\";\n"
+                  "    validator = \"nid\"; personal = true;\n"
+                  "    store_as = \"nid\"; next = \"d\";\n"
+                  "    text = { en = \"x\"; bn = \"x\"; }; },\n" REG_TAIL,
+             &d);
+    for (size_t i = 0; i < d.n; i++)
+        fprintf(stderr, "%s:%d: %s\n", d.items[i].file, d.items[i].line,
+                d.items[i].msg);
+    assert_non_null(set);
+    struct flow_state st;
+    struct flow_out out;
+    struct flow_ctx ctx = {.now = 1795343567};
+    memset(&st, 0, sizeof(st));
+    assert_int_equal(flow_start(set, &st, "t", "en", FLOW_CH_USSD, &ctx, &out),
+                     0);
+    static const char *const in[] = {"Rahima Begum", "1234567890", "1"};
+    for (size_t i = 0; i < 3; i++)
+        flow_step(set, &st, in[i], strlen(in[i]), &ctx, &out);
+    assert_true(out.done);
+    char rec[2048];
+    assert_true(flow_record_json(set, &st, "8801712345678", rec, sizeof(rec)) >
+                0);
+    assert_non_null(strstr(rec,
+                           "\"answers\":{\"name\":\"Rahima Begum\",\"nid\":"
+                           "\"1234567890\",\"district\":\"a\"}"));
+    flow_set_free(set);
+    flow_diag_fini(&d);
+
+    /* the table: each action's fields once, known types */
+    for (const struct flow_afield *a = flow_afields; a->action; a++) {
+        assert_true(flow_action_known(a->action));
+        assert_ptr_equal(flow_afield_find(a->action, a->field), a);
+        assert_string_not_equal(flow_ftype_name(a->type), "?");
+        assert_true(!flow_ftype_is_id(a->type) || a->personal);
+    }
+    assert_null(flow_afield_find("submit_registration", "national_id"));
+    assert_false(flow_action_known("drop_tables"));
+}
+
 static int
 setup(void **state)
 {
@@ -214,6 +366,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_good),
         cmocka_unit_test(t_broken),
+        cmocka_unit_test(t_record_contract),
     };
     return cmocka_run_group_tests_name("flow_load", tests, setup, teardown);
 }
