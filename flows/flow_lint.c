@@ -78,6 +78,14 @@ flow_lint_field_known(const struct flow_def *f, const char *field)
     return 0;
 }
 
+static int
+flow_lint_in(const char *const *set, const char *s)
+{
+    for (; *set; set++)
+        if (strcmp(*set, s) == 0) return 1;
+    return 0;
+}
+
 /* ------------------------------------------------------------------------
  * Structure
  */

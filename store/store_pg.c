@@ -233,7 +233,7 @@ struct store_req {
     int nid_enc_len, pp_enc_len; /* 0: none */
     unsigned char *pers_enc;     /* the other personal answers, encrypted */
     unsigned char pers_hash[STORE_HASH_BYTES]; /* their keyed hash */
-    int pers_enc_len;            /* 0: none */
+    int pers_enc_len;                          /* 0: none */
 
     /* result */
     int duplicate, id_shared;

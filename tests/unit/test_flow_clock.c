@@ -85,7 +85,7 @@ collect(const struct flow_part_time *t, void *arg)
         "\"না\"; }; } );\n"                                                       \
         "    next = \"name\"; },\n"                                                   \
         "  { id = \"name\"; kind = \"input\"; field = \"name\"; validator = "         \
-        "\"name\";\n"                                                                 \
+        "\"name\"; personal = true;\n"                                                \
         "    label = { en = \"Name\"; bn = \"নাম\"; };\n"                       \
         "    text = { en = \"Name?\"; bn = \"নাম?\"; }; next = \"born\"; },\n"  \
         "  { id = \"born\"; kind = \"input\"; field = \"born\"; validator = "         \
