@@ -1,0 +1,337 @@
+#!/usr/bin/env bash
+# tests/integration/test_notices_sql.sh -- migration 007 against a real
+# PostgreSQL: the audience of a notice for each criterion alone and for
+# combinations, checked against SQL written here independently (the
+# expected rows are computed another way: Asia/Dhaka from the tz database,
+# education by position in a literal list, arrays by unnest); the frozen
+# audience equals the preview and a second freeze adds nobody; opted-out,
+# recently notified and capped numbers are skipped with their reason, at
+# freeze and again at claim; claim/answer/sweep/delivery-report paths of
+# the outbox; two claimers racing over one notice never claim a row twice;
+# four eyes in the table; the console role sees only its districts.
+#
+# Uses PG_DSN when tests/run gives one (a fresh database), else starts its
+# own PostgreSQL.  Prints "notices_sql: N passed, N failed".
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/servers.sh
+bin=${REMIGATE_BIN:-build/remigate}
+pass=0 fail=0
+own=0
+if [ -z "${PG_DSN:-}" ]; then
+    SRV_TMP=
+    srv_tmpdir || exit 1
+    own=1
+fi
+tmp=$(mktemp -d /tmp/remigate-ntcsql.XXXXXX) || exit 1
+cleanup() {
+    rm -rf "$tmp"
+    [ $own = 1 ] && srv_cleanup
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok()  { pass=$((pass + 1)); echo "ok - $1"; }
+bad() { fail=$((fail + 1)); echo "not ok - $1"; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+finish() { echo "notices_sql: $pass passed, $fail failed"; [ $fail -eq 0 ] && [ $pass -gt 0 ]; exit; }
+# eq NAME GOT WANT
+eq() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got '$2', want '$3'"; fi; }
+
+if [ $own = 1 ]; then
+    srv_pg_start || { bad "postgres started"; finish; }
+fi
+sql() { psql -X -q -v ON_ERROR_STOP=1 "$PG_DSN" -At -c "$1"; }
+sqlf() { psql -X -q -v ON_ERROR_STOP=1 "$PG_DSN" -At "$@"; }
+
+printf 'postgres: { dsn = "%s"; };\n' "$PG_DSN" >"$tmp/conf"
+check "remigate migrate applies 007" \
+    "'$bin' migrate -c '$tmp/conf' >'$tmp/mig' 2>&1 && grep -q 007_notices '$tmp/mig'"
+
+# 600 returnees with every attribute spread over its values.
+sqlf <<'EOF' || bad "seed returnees"
+INSERT INTO returnees (msisdn, sex, birth_year, district, country,
+                       return_year, education, skills, need, lang, status,
+                       reject_reason)
+SELECT '88017' || lpad(g::text, 8, '0'),
+       (ARRAY['m', 'f', 'x'])[1 + g % 3],
+       1960 + (g * 7) % 45,
+       (ARRAY['BD-13', 'BD-10', 'BD-60', 'BD-27', 'BD-54'])[1 + (g / 3) % 5],
+       (ARRAY['SA', 'AE', 'QA', 'MY', 'KW'])[1 + (g / 5) % 5],
+       2015 + (g * 3) % 11,
+       (ARRAY['none', 'primary', 'jsc', 'ssc', 'hsc', 'diploma', 'bachelor',
+              NULL])[1 + (g * 5) % 8],
+       CASE g % 4 WHEN 0 THEN '{welder}' WHEN 1 THEN '{driver,cook}'
+                  WHEN 2 THEN '{}' ELSE '{cook,electrician}' END::text[],
+       (ARRAY['job_home', 'training', 'loan', NULL])[1 + (g / 2) % 4],
+       CASE WHEN g % 4 = 0 THEN 'en' WHEN g % 9 = 0 THEN NULL ELSE 'bn' END,
+       CASE WHEN g % 7 = 0 THEN 'pending' WHEN g % 11 = 0 THEN 'rejected'
+            ELSE 'verified' END,
+       CASE WHEN g % 7 <> 0 AND g % 11 = 0 THEN 'dup' END
+  FROM generate_series(1, 600) g;
+INSERT INTO officers (username, role, pw_hash)
+VALUES ('author1', 'officer', 'x'), ('admin1', 'admin', 'x'),
+       ('admin2', 'admin', 'x');
+INSERT INTO officer_districts VALUES (1, 'BD-13'), (1, 'BD-10');
+INSERT INTO programmes (kind, title_bn, reply_code, phone, deadline)
+VALUES ('training', 'ওয়েল্ডিং প্রশিক্ষণ', 'J12', '01711000000', '2026-12-31'),
+       ('job', 'চাকরি', 'K7', '01711000001', NULL);
+EOF
+
+# One notice per audience; cols is a SQL fragment of column = value.
+mk() {
+    sql "INSERT INTO notices (programme_id, text_bn, text_en, sms_bn, sms_en,
+         parts_bn, parts_en, ucs2_en, author_id $1)
+         VALUES (${3:-1}, 'x {code}', 'x {code}', 'বাংলা J12', 'English J12',
+                 1, 1, false, 1 $2) RETURNING id"
+}
+# The expected set: returnees matching where (written against r.*), as a
+# sorted list of ids, and what notice_audience() gives (nobody is skipped
+# yet, so every row counts).
+want() {
+    sql "SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '')
+           FROM returnees r WHERE $1"
+}
+got() {
+    sql "SELECT coalesce(string_agg(returnee_id::text, ',' ORDER BY returnee_id), '')
+           FROM notice_audience($1, now(), 2, 7, 3) WHERE skip IS NULL"
+}
+yr="extract(year FROM now() AT TIME ZONE 'Asia/Dhaka')::int"
+ver="r.status = 'verified'"
+edu="array_position(ARRAY['none','primary','jsc','ssc','hsc','diploma','bachelor'], r.education)"
+
+# criterion | notice columns | values | independent WHERE
+while IFS='|' read -r name cols vals where; do
+    [ -n "$name" ] || continue
+    id=$(mk "$cols" "$vals")
+    w=$(want "$where")
+    g=$(got "$id")
+    n=$(awk -F, '{print NF}' <<<"$w")
+    if [ -n "$w" ] && [ "$w" = "$g" ]; then
+        ok "audience: $name ($n people)"
+    else
+        bad "audience: $name: got $(awk -F, '{print NF}' <<<"$g"), want $n"
+    fi
+done <<EOF
+verified only|||$ver
+pending too|, statuses|, '{verified,pending}'|r.status IN ('verified','pending')
+districts|, districts|, '{BD-13,BD-60}'|$ver AND r.district IN ('BD-13','BD-60')
+sex|, sexes|, '{f}'|$ver AND r.sex = 'f'
+age 25-40|, age_min, age_max|, 25, 40|$ver AND $yr - r.birth_year BETWEEN 25 AND 40
+age min 50|, age_min|, 50|$ver AND $yr - r.birth_year >= 50
+countries|, countries|, '{SA,QA}'|$ver AND r.country IN ('SA','QA')
+skills any of|, skills|, '{welder,electrician}'|$ver AND EXISTS (SELECT 1 FROM unnest(r.skills) s WHERE s IN ('welder','electrician'))
+education min ssc|, education_min|, 'ssc'|$ver AND $edu >= 4
+return years|, return_year_min, return_year_max|, 2018, 2021|$ver AND r.return_year BETWEEN 2018 AND 2021
+need|, needs|, '{training}'|$ver AND r.need = 'training'
+language en|, langs|, '{en}'|$ver AND r.lang = 'en'
+language bn|, langs|, '{bn}'|$ver AND (r.lang = 'bn' OR r.lang IS NULL)
+combined|, districts, sexes, skills, education_min, age_max|, '{BD-13,BD-10,BD-27}', '{m,f}', '{cook}', 'primary', 55|$ver AND r.district IN ('BD-13','BD-10','BD-27') AND r.sex IN ('m','f') AND 'cook' = ANY (r.skills) AND $edu >= 2 AND $yr - r.birth_year <= 55
+combined 2|, countries, return_year_min, needs, statuses|, '{AE,MY,KW}', 2020, '{job_home,loan}', '{verified,pending}'|r.status IN ('verified','pending') AND r.country IN ('AE','MY','KW') AND r.return_year >= 2020 AND r.need IN ('job_home','loan')
+EOF
+
+# An empty audience is empty, not everyone.
+id=$(mk ", districts, sexes" ", '{BD-13}', '{nobody}'")
+eq "audience: no one matches" "$(got "$id")" ""
+
+# --- freeze = preview; skips with reasons --------------------------------
+N=$(mk ", districts, state, approver_id" ", '{BD-13,BD-10}', 'approved', 2")
+# opted out before the freeze
+sql "INSERT INTO sms_optout SELECT msisdn, true FROM returnees
+      WHERE district = 'BD-13' AND status = 'verified' ORDER BY id LIMIT 3" >/dev/null
+# one number got a notice of the same programme two days ago: recent
+O=$(mk ", state, approver_id" ", 'completed', 2")
+r1=$(sql "SELECT id || ',' || msisdn FROM returnees WHERE district = 'BD-10'
+           AND status = 'verified' ORDER BY id LIMIT 1")
+sql "INSERT INTO notice_outbox (notice_id, returnee_id, msisdn, lang, state,
+     claimed_at) VALUES ($O, ${r1%%,*}, '${r1#*,}', 'bn', 'delivered',
+     now() - interval '2 days')" >/dev/null
+# one number had two notices of another programme this week: capped
+P=$(mk ", state, approver_id" ", 'completed', 2" 2)
+r2=$(sql "SELECT id || ',' || msisdn FROM returnees WHERE district = 'BD-10'
+           AND status = 'verified' ORDER BY id LIMIT 1 OFFSET 1")
+P2=$(mk ", state, approver_id" ", 'completed', 2" 2)
+sql "INSERT INTO notice_outbox (notice_id, returnee_id, msisdn, lang, state,
+     claimed_at) VALUES ($P, ${r2%%,*}, '${r2#*,}', 'bn', 'delivered',
+     now() - interval '3 days'), ($P2, ${r2%%,*}, '${r2#*,}', 'bn', 'unknown',
+     now() - interval '1 day')" >/dev/null
+prev=$(sql "SELECT count(*) FILTER (WHERE skip IS NULL) || ' ' ||
+                   count(*) FILTER (WHERE skip = 'opted_out') || ' ' ||
+                   count(*) FILTER (WHERE skip = 'recent') || ' ' ||
+                   count(*) FILTER (WHERE skip = 'freq_cap')
+              FROM notice_audience($N, now(), 2, 7, 3)")
+all=$(want "$ver AND r.district IN ('BD-13','BD-10')" | awk -F, '{print NF}')
+eq "preview skips 3 opted out, 1 recent, 1 capped" "${prev#* }" "3 1 1"
+eq "preview: the rest get it" "${prev%% *}" "$((all - 5))"
+frz=$(sql "SELECT notice_freeze($N, now(), 2, 7, 3)")
+eq "freeze queues exactly the preview's count" "$frz" "${prev%% *}"
+eq "freeze records skips with reasons" \
+    "$(sql "SELECT string_agg(reason || '=' || n, ' ' ORDER BY reason) FROM
+            (SELECT reason, count(*) n FROM notice_outbox WHERE notice_id = $N
+              AND state = 'skipped' GROUP BY reason) s")" \
+    "freq_cap=1 opted_out=3 recent=1"
+eq "notices.audience is every row" "$(sql "SELECT audience FROM notices WHERE id = $N")" "$all"
+eq "a second freeze adds nobody" "$(sql "SELECT notice_freeze($N, now(), 2, 7, 3)")" "0"
+eq "language follows the returnee when the notice has English" \
+    "$(sql "SELECT count(*) FROM notice_outbox o JOIN returnees r ON r.id = o.returnee_id
+            WHERE o.notice_id = $N AND o.lang <> CASE WHEN r.lang = 'en' THEN 'en' ELSE 'bn' END")" "0"
+
+# --- claim ---------------------------------------------------------------
+eq "nothing is claimed before the notice is sending" \
+    "$(sql "SELECT count(*) FROM notice_claim('w1', 10, 600, 2, 7, 3)")" "0"
+sql "UPDATE notices SET state = 'sending' WHERE id = $N" >/dev/null
+# opt-out after the freeze: the claim skips it
+late=$(sql "SELECT msisdn FROM notice_outbox WHERE notice_id = $N AND state = 'queued' ORDER BY id LIMIT 1")
+sql "INSERT INTO sms_optout VALUES ('$late', true)" >/dev/null
+c1=$(sql "SELECT count(*) FROM notice_claim('w1', 6, 600, 2, 7, 3)")
+eq "a claim of 6 rows gives 5 (one skipped)" "$c1" "5"
+eq "an opt-out after the freeze is skipped at claim" \
+    "$(sql "SELECT state || ':' || reason FROM notice_outbox WHERE msisdn = '$late' AND notice_id = $N")" \
+    "skipped:opted_out"
+eq "each claimed row has its sms_out row, kind notice" \
+    "$(sql "SELECT count(*) FROM notice_outbox o JOIN sms_out s ON s.id = o.sms_id
+            WHERE o.notice_id = $N AND o.state = 'claimed' AND s.kind = 'notice'
+              AND s.msisdn = o.msisdn AND s.coding = CASE WHEN o.lang = 'en' THEN 0 ELSE 2 END
+              AND s.text = CASE WHEN o.lang = 'en' THEN 'English J12' ELSE 'বাংলা J12' END")" "5"
+eq "validity + 1 h is the expiry" \
+    "$(sql "SELECT count(*) FROM notice_outbox WHERE notice_id = $N AND state = 'claimed'
+            AND expires_at - claimed_at = interval '11 hours'")" "5"
+# cap at claim: a number that meanwhile got 2 notices elsewhere
+capn=$(sql "SELECT msisdn FROM notice_outbox WHERE notice_id = $N AND state = 'queued' ORDER BY id LIMIT 1")
+capr=$(sql "SELECT returnee_id FROM notice_outbox WHERE msisdn = '$capn' AND notice_id = $N")
+sql "INSERT INTO notice_outbox (notice_id, returnee_id, msisdn, lang, state, claimed_at)
+     VALUES ($P, $capr, '$capn', 'bn', 'submitted', now() - interval '1 hour'),
+            ($P2, $capr, '$capn', 'bn', 'delivered', now() - interval '5 days')" >/dev/null
+sql "SELECT count(*) FROM notice_claim('w1', 1, 600, 2, 7, 3)" >/dev/null
+eq "a number over the cap at claim is skipped" \
+    "$(sql "SELECT state || ':' || reason FROM notice_outbox WHERE msisdn = '$capn' AND notice_id = $N")" \
+    "skipped:freq_cap"
+
+# --- answers ---------------------------------------------------------------
+mapfile -t cl < <(sql "SELECT id || ' ' || sms_id FROM notice_outbox WHERE notice_id = $N AND state = 'claimed' ORDER BY id")
+set -- ${cl[0]}; a_id=$1 a_sms=$2
+set -- ${cl[1]}; q_id=$1 q_sms=$2
+set -- ${cl[2]}; f_id=$1 f_sms=$2
+set -- ${cl[3]}; u_id=$1 u_sms=$2
+set -- ${cl[4]}; d_id=$1 d_sms=$2
+eq "accepted" "$(sql "SELECT notice_sent($a_id, '$a_sms', 'accepted', NULL)")" "accepted"
+eq "nothing sent: back to queued" "$(sql "SELECT notice_sent($q_id, '$q_sms', 'requeue', 'http_503')")" "queued"
+eq "a requeued row forgets its sms id" "$(sql "SELECT sms_id IS NULL AND claimed_at IS NULL FROM notice_outbox WHERE id = $q_id")" "t"
+eq "4xx: failed" "$(sql "SELECT notice_sent($f_id, '$f_sms', 'failed', 'http_400')")" "failed"
+eq "maybe sent: unknown" "$(sql "SELECT notice_sent($u_id, '$u_sms', 'unknown', 'timeout')")" "unknown"
+eq "an answer for an old sms id changes nothing" "$(sql "SELECT notice_sent($q_id, '$q_sms', 'accepted', NULL)")" "queued"
+eq "unknown is never claimed again" \
+    "$(sql "SELECT count(*) FROM notice_claim('w1', 1000, 600, 9, 7, 3) c WHERE c.outbox_id IN ($u_id, $f_id, $a_id)")" "0"
+eq "the requeued row is claimed again, with a new sms id" \
+    "$(sql "SELECT state || ' ' || (sms_id <> '$q_sms') FROM notice_outbox WHERE id = $q_id")" "claimed true"
+# a report that overtakes sendsms's answer
+sql "UPDATE sms_out SET dlr_state = 8 WHERE id = '$d_sms'" >/dev/null
+eq "DLR 8 before the answer: submitted" "$(sql "SELECT state FROM notice_outbox WHERE id = $d_id")" "submitted"
+eq "the late 'accepted' does not undo it" "$(sql "SELECT notice_sent($d_id, '$d_sms', 'accepted', NULL)")" "submitted"
+
+# --- delivery reports --------------------------------------------------------
+dlr() { sql "UPDATE sms_out SET dlr_state = $2, dlr_answer = \$\$$3\$\$ WHERE id = '$1'" >/dev/null; }
+mapfile -t more < <(sql "SELECT id || ' ' || sms_id FROM notice_outbox WHERE notice_id = $N AND state = 'claimed' AND id <> $q_id ORDER BY id LIMIT 5")
+while IFS='|' read -r type answer want; do
+    [ -n "$type" ] || continue
+    set -- ${more[0]}
+    more=("${more[@]:1}")
+    dlr "$2" "$type" "$answer"
+    eq "DLR $type '$answer' -> $want" "$(sql "SELECT state || ':' || coalesce(reason, '') FROM notice_outbox WHERE id = $1")" "$want"
+done <<'EOF'
+1|id:1 sub:001 dlvrd:001 stat:DELIVRD err:000 text:x|delivered:DELIVRD
+2|id:2 stat:EXPIRED err:0FE text:stat:DELIVRD|expired:EXPIRED
+2|id:3 STAT:undeliv err:001|undelivered:UNDELIV
+2|id:4 stat:REJECTD err:00B text:|undelivered:REJECTD
+16|NACK/0x00000045/Submit failed|rejected:
+EOF
+dlr "$a_sms" 4 "id:9 stat:BUFFRED"
+eq "DLR 4: buffered" "$(sql "SELECT state FROM notice_outbox WHERE id = $a_id")" "buffered"
+dlr "$u_sms" 1 "id:10 stat:DELIVRD"
+eq "a report for an unknown row: it did leave" "$(sql "SELECT state FROM notice_outbox WHERE id = $u_id")" "delivered"
+
+# --- sweep -----------------------------------------------------------------
+sql "UPDATE notice_outbox SET claimed_at = now() - interval '10 minutes' WHERE id = $q_id" >/dev/null
+sql "UPDATE notice_outbox SET expires_at = now() - interval '1 second' WHERE id = $a_id" >/dev/null
+sql "SELECT notice_sweep(interval '2 minutes')" >/dev/null
+eq "claimed long ago: unknown (lost)" "$(sql "SELECT state || ':' || reason FROM notice_outbox WHERE id = $q_id")" "unknown:lost"
+eq "no final report by validity + 1 h: expired" "$(sql "SELECT state || ':' || reason FROM notice_outbox WHERE id = $a_id")" "expired:no_report"
+dlr "$a_sms" 1 "id:9 stat:DELIVRD"
+eq "a late real report replaces expired-by-timeout" "$(sql "SELECT state FROM notice_outbox WHERE id = $a_id")" "delivered"
+eq "a notice with rows left is not completed" "$(sql "SELECT state FROM notices WHERE id = $N")" "sending"
+
+# --- racing claimers ---------------------------------------------------------
+R=$(mk ", state, approver_id" ", 'approved', 3")
+sql "SELECT notice_freeze($R, now(), 99, 7, 3)" >/dev/null
+sql "UPDATE notices SET state = 'sending' WHERE id = $R" >/dev/null
+rq=$(sql "SELECT count(*) FROM notice_outbox WHERE notice_id = $R AND state = 'queued'")
+for w in 1 2 3 4; do
+    (for i in $(seq 1 40); do
+        sql "SELECT outbox_id FROM notice_claim('r$w', 7, 600, 99, 7, 3, $R)"
+    done >"$tmp/claim.$w") &
+done
+wait
+total=$(cat "$tmp"/claim.* | grep -c .)
+uniq=$(cat "$tmp"/claim.* | sort -u | grep -c .)
+eq "four racing claimers: no row claimed twice" "$uniq" "$total"
+eq "four racing claimers: every queued row claimed by one of them" \
+    "$(sql "SELECT count(*) FROM notice_outbox WHERE notice_id = $R AND state = 'claimed'")/$(sql "SELECT count(*) FROM notice_outbox WHERE notice_id = $R AND state = 'queued'")" "$rq/0"
+eq "one sms_out row per claimed recipient" \
+    "$(sql "SELECT count(*) FROM sms_out s JOIN notice_outbox o ON o.sms_id = s.id WHERE o.notice_id = $R")" \
+    "$(sql "SELECT count(*) FROM notice_outbox WHERE notice_id = $R AND state = 'claimed'")"
+# the cap across notices holds when daemons claim for the same numbers at once
+C1=$(mk ", state, approver_id" ", 'approved', 3")
+C2=$(mk ", state, approver_id" ", 'approved', 3" 2)
+C3=$(mk ", state, approver_id" ", 'approved', 3" 2)
+for c in $C1 $C2 $C3; do
+    sql "SELECT notice_freeze($c, now(), 99, 7, 3)" >/dev/null
+done
+sql "UPDATE notices SET state = 'sending' WHERE id IN ($C1, $C2, $C3)" >/dev/null
+for w in 1 2 3; do
+    (for i in $(seq 1 60); do
+        sql "SELECT outbox_id FROM notice_claim('c$w', 9, 600, 2, 7, 3)"
+    done >/dev/null) &
+done
+wait
+eq "racing claimers respect the per-person cap of 2" \
+    "$(sql "SELECT count(*) FROM (SELECT msisdn FROM notice_outbox
+             WHERE notice_id IN ($R, $C1, $C2, $C3) AND state = 'claimed'
+             GROUP BY msisdn HAVING count(*) > 2) x")" "0"
+
+# --- completion -------------------------------------------------------------
+sql "UPDATE notice_outbox SET state = 'delivered' WHERE notice_id = $R AND state = 'claimed'" >/dev/null
+sql "SELECT notice_sweep(interval '2 minutes')" >/dev/null
+eq "a notice with every row final is completed" "$(sql "SELECT state FROM notices WHERE id = $R")" "completed"
+
+# --- four eyes, states ------------------------------------------------------
+check "the author cannot be the approver" \
+    "! sql \"UPDATE notices SET approver_id = author_id WHERE id = $N\" 2>/dev/null"
+check "an approved notice without approver is refused" \
+    "! sql \"INSERT INTO notices (programme_id, text_bn, sms_bn, author_id, state) VALUES (1, 'x', 'x', 1, 'approved')\" 2>/dev/null"
+
+# --- the console role -------------------------------------------------------
+as_officer() {
+    psql -X -q "$PG_DSN" -At -c "BEGIN; SET LOCAL ROLE remigate_console;
+      SELECT set_config('remigate.officer', '1', true),
+             set_config('remigate.role', '$1', true),
+             set_config('remigate.districts', '$2', true);
+      $3; COMMIT;" 2>&1 | tail -n +2 | head -1
+}
+D=$(mk ", districts" ", '{BD-13}'")
+E=$(mk ", districts" ", '{BD-60}'")
+eq "an officer of BD-13,BD-10 sees the BD-13 notice" \
+    "$(as_officer officer BD-13,BD-10 "SELECT count(*) FROM notices WHERE id = $D")" "1"
+eq "... but not the BD-60 one, even by id" \
+    "$(as_officer officer BD-13,BD-10 "SELECT count(*) FROM notices WHERE id = $E")" "0"
+eq "... nor its outbox rows" \
+    "$(as_officer officer BD-60 "SELECT count(*) FROM notice_outbox WHERE notice_id = $N")" "0"
+eq "an admin sees both" \
+    "$(as_officer admin '' "SELECT count(*) FROM notices WHERE id IN ($D, $E)")" "2"
+eq "an analyst sees none" \
+    "$(as_officer analyst '' "SELECT count(*) FROM notices")" "0"
+check "an officer cannot write a notice for another district" \
+    "as_officer officer BD-13 \"INSERT INTO notices (programme_id, text_bn, districts) VALUES (1, 'x', '{BD-60}')\" | grep -q 'row-level security'"
+eq "the console role owns nothing and is not superuser" \
+    "$(sql "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = 'remigate_console'")" "f"
+
+finish
