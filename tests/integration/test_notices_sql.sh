@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/integration/test_notices_sql.sh -- migration 007 against a real
+# tests/integration/test_notices_sql.sh -- migration 008 (notices) against a real
 # PostgreSQL: the audience of a notice for each criterion alone and for
 # combinations, checked against SQL written here independently (the
 # expected rows are computed another way: Asia/Dhaka from the tz database,
@@ -45,8 +45,8 @@ sql() { psql -X -q -v ON_ERROR_STOP=1 "$PG_DSN" -At -c "$1"; }
 sqlf() { psql -X -q -v ON_ERROR_STOP=1 "$PG_DSN" -At "$@"; }
 
 printf 'postgres: { dsn = "%s"; };\n' "$PG_DSN" >"$tmp/conf"
-check "remigate migrate applies 007" \
-    "'$bin' migrate -c '$tmp/conf' >'$tmp/mig' 2>&1 && grep -q 007_notices '$tmp/mig'"
+check "remigate migrate applies 008" \
+    "'$bin' migrate -c '$tmp/conf' >'$tmp/mig' 2>&1 && grep -q 008_notices '$tmp/mig'"
 
 # 600 returnees with every attribute spread over its values.
 sqlf <<'EOF' || bad "seed returnees"

@@ -1,4 +1,4 @@
--- 007_notices: programmes, notices, their audience, the outbox (one row
+-- 008_notices: programmes, notices, their audience, the outbox (one row
 -- per recipient, at most once per person per notice) and replies of
 -- interest.
 --
