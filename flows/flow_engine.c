@@ -1128,8 +1128,8 @@ flow_step(const struct flow_set *set, struct flow_state *st, const char *input,
         flow_end_with(set, st, "state_lost", out);
         return FLOW_ENOFLOW;
     }
-    if (len > FLOW_INPUT_MAX ||
-        flow_text_normalise(input, len, 1, in, sizeof(in)) < 0)
+    if (len > FLOW_INPUT_MAX) return flow_wrong(set, st, "too_long", out);
+    if (flow_text_normalise(input, len, 1, in, sizeof(in)) < 0)
         return flow_wrong(set, st, "invalid_input", out);
 
     if (st->flags & FLOW_SF_RESUME) {

@@ -33,6 +33,7 @@ static const char *const flow_required_msgs[] = {"back",
                                                  "invalid_phone",
                                                  "invalid_format",
                                                  "invalid_input",
+                                                 "too_long",
                                                  "too_many_choices",
                                                  "too_few_choices",
                                                  "too_many_tries",
@@ -502,13 +503,11 @@ flow_lint_pages(struct flow_linter *l, const struct flow_def *f)
 {
     const struct flow_set *set = l->set;
     static const char *const menu_why[] = {"", "invalid_choice",
-                                           "invalid_input", NULL};
-    static const char *const multi_why[] = {"",
-                                            "invalid_choice",
-                                            "invalid_input",
-                                            "too_many_choices",
-                                            "too_few_choices",
-                                            NULL};
+                                           "invalid_input", "too_long", NULL};
+    static const char *const multi_why[] = {
+        "",         "invalid_choice",   "invalid_input",
+        "too_long", "too_many_choices", "too_few_choices",
+        NULL};
     for (size_t li = 0; li < set->nlangs; li++) {
         if (!(f->langs & (1u << li))) continue;
         for (unsigned ch = 0; ch < 2; ch++) {
@@ -531,7 +530,8 @@ flow_lint_pages(struct flow_linter *l, const struct flow_def *f)
                 snprintf(st.node, sizeof(st.node), "%s", nd->id);
                 const char *const *whys = menu_why;
                 char vwhy[FLOW_ID_MAX];
-                const char *iw[] = {"", "invalid_input", vwhy, NULL};
+                const char *iw[] = {"", "invalid_input", "too_long", vwhy,
+                                    NULL};
                 switch (nd->kind) {
                 case FLOW_K_MENU:
                     break;

@@ -7,8 +7,12 @@
  * The HTTP part in one paragraph: every request becomes a struct gw_req
  * that owns all its memory.  A handler ends every request by calling
  * exactly one gw_reply*() function (or an *_or_4xx helper that failed),
- * now or later from a callback; that call answers the client and frees the
- * request.  A deadline timer answers the client itself (503, or what the
+ * now or later from a callback; that call answers the client and ends the
+ * request.  An ended request is freed once no handler or callback frame
+ * that holds it is on the stack any more (gw_req_enter()/gw_req_leave(),
+ * as hiredis frees a context only after its callback has returned): the
+ * code after a reply may still read the request's memory, up to its own
+ * return.  A deadline timer answers the client itself (503, or what the
  * handler set with gw_req_on_deadline()) when the handler is late; the
  * request then stays alive until the handler's own reply, which is
  * dropped.  So a handler never has to ask whether its request is still
@@ -422,8 +426,10 @@ typedef void gw_deadline_cb(struct gw_req *r, void *arg);
 void gw_req_on_deadline(struct gw_req *r, gw_deadline_cb *cb, void *arg);
 
 /* Answer and end the request: status, Content-Type (NULL: none), body
- * (copied).  If the client was answered already, only frees r.  r is gone
- * after the call (except inside a deadline callback, see above). */
+ * (copied).  If the client was answered already, only ends r.  r is freed
+ * by the call, or, inside a handler or a callback that entered it, when
+ * that frame leaves it (and a deadline callback's reply does not end r,
+ * see above).  Ending r twice is a programming error. */
 void gw_reply(struct gw_req *r, int status, const char *ctype, const char *body,
               size_t len);
 /* The same with a NUL-terminated body. */
@@ -432,6 +438,14 @@ void gw_reply_text(struct gw_req *r, int status, const char *ctype,
 /* An error: body "why\n" as text/plain, and one log line (info for 4xx,
  * warn for 5xx) with the status and why. */
 void gw_reply_error(struct gw_req *r, int status, const char *why);
+
+/* A frame that reaches r from outside the request's own handler (a
+ * Redis, PostgreSQL or timer callback whose argument lives in r's memory)
+ * enters r first and leaves it last: a reply in between ends r, and the
+ * outermost gw_req_leave() frees it.  The dispatcher does the same around
+ * the route's handler.  Frames nest. */
+void gw_req_enter(struct gw_req *r);
+void gw_req_leave(struct gw_req *r);
 
 /* The *_or_4xx helpers: on success return 0; on failure they answer the
  * client with gw_reply_error() (so r is gone) and return -1.  Usage:

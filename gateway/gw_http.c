@@ -563,12 +563,30 @@ gw_reply(struct gw_req *r, int status, const char *ctype, const char *body,
          size_t len)
 {
     GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    if (r->ended) WRONG("request ended twice");
     if (!r->answered)
         gw_req_send(r, status, ctype, body, len);
     else
         GW_RLOG(GW_LEVEL_DEBUG, r, 0, "late reply dropped status=%d", status);
     if (r->in_deadline) return;
-    gw_req_free(r);
+    r->ended = 1;
+    if (r->hold == 0) gw_req_free(r);
+}
+
+void
+gw_req_enter(struct gw_req *r)
+{
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    if (r->ended) WRONG("request entered after its end");
+    r->hold++;
+}
+
+void
+gw_req_leave(struct gw_req *r)
+{
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    AN(r->hold);
+    if (--r->hold == 0 && r->ended) gw_req_free(r);
 }
 
 void
@@ -746,7 +764,9 @@ gw_http_dispatch(struct evhttp_request *ev, void *arg)
     }
     tv = gw_ms_tv(srv->cfg->request_timeout_ms);
     AZ(evtimer_add(r->deadline, &tv));
-    rt->handler(r); /* r may be gone from here on */
+    gw_req_enter(r);
+    rt->handler(r);
+    gw_req_leave(r); /* r may be gone from here on */
 }
 
 /* ------------------------------------------------------------------------

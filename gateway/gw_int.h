@@ -69,7 +69,9 @@ struct gw_req {
     struct event *deadline;
     gw_deadline_cb *on_deadline;
     void *on_deadline_arg;
-    int status; /* sent, once answered */
+    int status;         /* sent, once answered */
+    unsigned hold;      /* frames inside r (gw_req_enter()) */
+    unsigned ended : 1; /* the handler's one reply came: free at hold 0 */
     unsigned answered : 1;
     unsigned in_deadline : 1;
     unsigned timed_out : 1;

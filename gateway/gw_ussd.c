@@ -110,9 +110,35 @@ struct gw_env {
 
 enum gw_via { GW_VIA_KANNEL, GW_VIA_AT, GW_VIA_SMS };
 
+/* Where a step is: what it waits for, and so which callback may come
+ * next.  Each callback checks its state in one switch; a step leaves DONE
+ * only with its request.  The names go to the debug log. */
+#define GW_STEP_STATES(X)                                                      \
+    X(NEW, "new")       /* parsed; nothing asked yet */                        \
+    X(READ, "read")     /* the envelope asked from Redis (or the cache) */     \
+    X(LOOKUP, "lookup") /* SMS: the record's language asked */                 \
+    X(OPTOUT, "optout") /* SMS: STOP or START being recorded */                \
+    X(ACT, "act")       /* the finished flow's action running */               \
+    X(SAVE, "save")     /* the new envelope's compare-and-set sent */          \
+    X(RACE, "race")     /* that save lost: reading what the winner saved */    \
+    X(DONE, "done")     /* replied; the request ends with the last frame */
+
+enum gw_step_state {
+#define GW_STEP_ENUM(id, name) GW_STEP_##id,
+    GW_STEP_STATES(GW_STEP_ENUM)
+#undef GW_STEP_ENUM
+};
+
+static const char *const gw_step_state_names[] = {
+#define GW_STEP_NAME(id, name) name,
+    GW_STEP_STATES(GW_STEP_NAME)
+#undef GW_STEP_NAME
+};
+
 struct gw_step {
     struct gw_req *r;
     struct gw_ussd *u;
+    enum gw_step_state state;
     struct gw_flows *flows; /* a reference */
     enum gw_via via;
     enum flow_channel ch;
@@ -131,8 +157,6 @@ struct gw_step {
     size_t input_len;
     int64_t now;
     uint64_t version; /* of the envelope read */
-    int conflicts;
-    int answered; /* the client has its reply (the deadline spoke) */
     struct gw_env env;
     struct flow_state st;
     struct flow_out out;
@@ -158,6 +182,16 @@ struct gw_step {
 
 static void gw_step_get_cb(int status, const char *value, size_t len,
                            uint64_t version, void *arg);
+
+/* Move s to state next (logged at debug). */
+static void
+gw_step_to(struct gw_step *s, enum gw_step_state next)
+{
+    if (s->state == GW_STEP_DONE) WRONG("step went on after its reply");
+    GW_RLOG(GW_LEVEL_DEBUG, s->r, 0, "step %s -> %s",
+            gw_step_state_names[s->state], gw_step_state_names[next]);
+    s->state = next;
+}
 static void gw_step_reread(struct gw_step *s);
 
 /* ------------------------------------------------------------------------
@@ -498,6 +532,7 @@ static void
 gw_step_reply(struct gw_step *s, const char *text, int enc, int end)
 {
     struct gw_req *r = s->r;
+    gw_step_to(s, GW_STEP_DONE);
     gw_step_cache_end(s);
     gw_metric_observe(GW_M_STEP_SECONDS, flow_channel_name(s->ch),
                       gw_step_elapsed(r));
@@ -544,7 +579,8 @@ gw_step_message(struct gw_step *s, const char *id)
 static void
 gw_step_busy(struct gw_step *s, const char *why)
 {
-    GW_RLOG(GW_LEVEL_WARN, s->r, 0, "busy reply: %s", why);
+    GW_RLOG(GW_LEVEL_WARN, s->r, 0, "busy reply: %s state=%s", why,
+            gw_step_state_names[s->state]);
     gw_step_message(s, "busy");
 }
 
@@ -555,7 +591,6 @@ gw_step_deadline(struct gw_req *r, void *arg)
 {
     struct gw_step *s = arg;
     struct flow_out out;
-    s->answered = 1;
     if (s->via == GW_VIA_SMS) {
         /* the SMS answer goes out through sendsms when the step ends */
         gw_reply_text(r, 200, "text/plain; charset=utf-8", "");
@@ -590,10 +625,15 @@ gw_step_replay(struct gw_step *s)
  */
 
 static void
-gw_step_cas_cb(int status, uint64_t version, void *arg)
+gw_step_saved(struct gw_step *s, int status, uint64_t version)
 {
-    struct gw_step *s = arg;
     struct gw_cached *c = s->save;
+    switch (s->state) {
+    case GW_STEP_SAVE:
+        break;
+    default:
+        WRONG("compare-and-set answered out of turn");
+    }
     s->save = NULL;
     if (status == SESS_OK) {
         if (c != NULL) {
@@ -619,9 +659,10 @@ gw_step_cas_cb(int status, uint64_t version, void *arg)
         gw_step_reread(s);
         return;
     }
-    if (status == SESS_ECONFLICT && s->conflicts++ == 0) {
+    if (status == SESS_ECONFLICT) {
         /* another copy of this step, or a step racing it, saved first:
          * answer with what it saved */
+        gw_step_to(s, GW_STEP_RACE);
         int rc = sess_get(s->u->srv->sess, s->key, gw_step_get_cb, s);
         if (rc == SESS_OK) return;
         status = rc;
@@ -640,6 +681,16 @@ gw_step_cas_cb(int status, uint64_t version, void *arg)
         return;
     }
     gw_step_busy(s, sess_strerror(status));
+}
+
+static void
+gw_step_cas_cb(int status, uint64_t version, void *arg)
+{
+    struct gw_step *s = arg;
+    struct gw_req *r = s->r;
+    gw_req_enter(r);
+    gw_step_saved(s, status, version);
+    gw_req_leave(r);
 }
 
 static void
@@ -683,6 +734,7 @@ gw_step_save(struct gw_step *s)
         c->value[n] = '\0';
         c->until = s->now + ttl / 2;
     }
+    gw_step_to(s, GW_STEP_SAVE);
     int rc = sess_cas(s->u->srv->sess, s->key, s->version, buf, (size_t)n,
                       (unsigned)ttl, gw_step_cas_cb, s);
     /* a failure now is never a conflict; the callback frees s->save */
@@ -710,9 +762,8 @@ gw_step_reason(const struct flow_set *set, const char *lang, const char *code,
 }
 
 static void
-gw_step_act_cb(const struct gw_act_result *res, void *arg)
+gw_step_acted(struct gw_step *s, const struct gw_act_result *res)
 {
-    struct gw_step *s = arg;
     const struct flow_set *set = s->flows->set;
     const char *action = s->out.action ? s->out.action : "";
     int lookup = strcmp(action, "status_lookup") == 0;
@@ -723,6 +774,12 @@ gw_step_act_cb(const struct gw_act_result *res, void *arg)
     snprintf(phone, sizeof(phone), "phone=%s", s->u->cfg->office_phone);
     const char *vars[] = {ref, outcome, reason, phone, NULL};
 
+    switch (s->state) {
+    case GW_STEP_ACT:
+        break;
+    default:
+        WRONG("action answered out of turn");
+    }
     if ((res->status == GW_ACT_DONE || res->status == GW_ACT_QUEUED) &&
         s->via != GW_VIA_SMS && res->ref[0] &&
         strcmp(action, "submit_registration") == 0) {
@@ -769,6 +826,16 @@ gw_step_act_cb(const struct gw_act_result *res, void *arg)
 }
 
 static void
+gw_step_act_cb(const struct gw_act_result *res, void *arg)
+{
+    struct gw_step *s = arg;
+    struct gw_req *r = s->r;
+    gw_req_enter(r);
+    gw_step_acted(s, res);
+    gw_req_leave(r);
+}
+
+static void
 gw_step_finish(struct gw_step *s)
 {
     if (s->out.done && s->out.action != NULL && s->hit != NULL) {
@@ -778,6 +845,7 @@ gw_step_finish(struct gw_step *s)
     }
     if (s->out.done && s->out.action != NULL) {
         int n = -1;
+        gw_step_to(s, GW_STEP_ACT);
         s->record = gw_req_alloc(s->r, GW_RECORD_MAX);
         if (s->record != NULL)
             n = flow_record_json(s->flows->set, &s->st, s->msisdn, s->record,
@@ -818,11 +886,20 @@ static void
 gw_sms_optout_cb(int status, void *arg)
 {
     struct gw_step *s = arg;
+    struct gw_req *r = s->r;
+    gw_req_enter(r);
+    switch (s->state) {
+    case GW_STEP_OPTOUT:
+        break;
+    default:
+        WRONG("opt-out answered out of turn");
+    }
     const char *id = status != 0 ? "try_later"
                      : s->optout ? "sms_stopped"
                                  : "sms_started";
     flow_render_message(s->flows->set, s->st.lang, FLOW_CH_SMS, id, &s->out);
     gw_step_reply(s, s->out.text, s->out.enc, 1);
+    gw_req_leave(r);
 }
 
 /* The language of an SMS answer, one rule for every keyword (STOP,
@@ -875,6 +952,7 @@ gw_sms_answer(struct gw_step *s, const char *known)
     if (out >= 0) {
         snprintf(s->st.lang, sizeof(s->st.lang), "%s", lang);
         s->optout = out;
+        gw_step_to(s, GW_STEP_OPTOUT);
         if (gw_sms_optout(s->u->srv, s->msisdn, out, gw_sms_optout_cb, s) !=
             0) {
             GW_RLOG(GW_LEVEL_WARN, s->r, 0, "opt-out not recorded");
@@ -904,7 +982,16 @@ static void
 gw_sms_lang_cb(const struct gw_act_result *res, void *arg)
 {
     struct gw_step *s = arg;
+    struct gw_req *r = s->r;
+    gw_req_enter(r);
+    switch (s->state) {
+    case GW_STEP_LOOKUP:
+        break;
+    default:
+        WRONG("language lookup answered out of turn");
+    }
     gw_sms_answer(s, res->status == GW_ACT_DONE ? res->lang : NULL);
+    gw_req_leave(r);
 }
 
 /* An SMS: a repeat of one already answered is dropped; without a language
@@ -929,6 +1016,7 @@ gw_sms_run(struct gw_step *s)
     }
     char rec[GW_MSISDN_MAX + 16];
     int n = snprintf(rec, sizeof(rec), "{\"msisdn\":\"%s\"}", s->msisdn);
+    gw_step_to(s, GW_STEP_LOOKUP);
     if (gw_action_run(s->u->srv, "status_lookup", rec, (size_t)n,
                       gw_sms_lang_cb, s) != 0)
         gw_sms_answer(s, NULL);
@@ -996,13 +1084,8 @@ gw_step_run(struct gw_step *s)
         }
     }
 
-    if (s->input && s->input_len > FLOW_INPUT_MAX) {
-        gw_step_cache_end(s);
-        gw_reply_error(s->r, 413, "input too long");
-        gw_flows_unref(s->flows);
-        return;
-    }
-
+    /* an answer over FLOW_INPUT_MAX is the engine's to re-ask
+     * ("too_long"), in the caller's language, like any wrong answer */
     struct flow_ctx ctx = {.now = s->now};
     gw_ussd_nonce(s->u, ctx.nonce, sizeof(ctx.nonce));
     if (s->dial) {
@@ -1029,16 +1112,22 @@ gw_step_run(struct gw_step *s)
 }
 
 static void
-gw_step_get_cb(int status, const char *value, size_t len, uint64_t version,
-               void *arg)
+gw_step_got(struct gw_step *s, int status, const char *value, size_t len,
+            uint64_t version)
 {
-    struct gw_step *s = arg;
+    switch (s->state) {
+    case GW_STEP_READ:
+    case GW_STEP_RACE:
+        break;
+    default:
+        WRONG("session read answered out of turn");
+    }
     if (status != SESS_OK && status != SESS_ENOTFOUND) {
         gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
         gw_step_busy(s, sess_strerror(status));
         return;
     }
-    if (s->conflicts > 0) {
+    if (s->state == GW_STEP_RACE) {
         /* after a lost race: the winner's screen, if it was this dialogue */
         if (status == SESS_OK && gw_env_decode(value, len, &s->env) == 0 &&
             strcmp(s->env.dlg, s->dlg) == 0) {
@@ -1064,6 +1153,17 @@ gw_step_get_cb(int status, const char *value, size_t len, uint64_t version,
     gw_step_run(s);
 }
 
+static void
+gw_step_get_cb(int status, const char *value, size_t len, uint64_t version,
+               void *arg)
+{
+    struct gw_step *s = arg;
+    struct gw_req *r = s->r;
+    gw_req_enter(r);
+    gw_step_got(s, status, value, len, version);
+    gw_req_leave(r);
+}
+
 /* Run the step again from what Redis holds: the cached envelope it ran
  * on was stale, or is not trusted for what the step would do. */
 static void
@@ -1076,13 +1176,13 @@ gw_step_reread(struct gw_step *s)
     s->dial = s->dial0;
     s->input = s->input0;
     s->input_len = s->input_len0;
-    s->conflicts = 0;
     s->completed = 0;
     s->confirm[0] = '\0';
     s->confirm_ucs2 = 0;
     s->record = NULL;
     s->ev_abandoned = 0;
     s->ev_dial = NULL;
+    gw_step_to(s, GW_STEP_READ);
     int rc = sess_get(s->u->srv->sess, s->key, gw_step_get_cb, s);
     if (rc != SESS_OK) {
         gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
@@ -1103,11 +1203,11 @@ gw_step_begin(struct gw_step *s)
     s->dial0 = s->dial;
     s->input0 = s->input;
     s->input_len0 = s->input_len;
+    gw_step_to(s, GW_STEP_READ);
     if (s->ch == FLOW_CH_USSD) {
         s->hit =
             gw_cache_take(&u->cache, s->key, s->now, sess_epoch(u->srv->sess));
         if (s->hit != NULL) {
-            /* s may be gone when this returns */
             gw_step_get_cb(SESS_OK, s->hit->value, s->hit->len, s->hit->version,
                            s);
             return;

@@ -12,7 +12,10 @@
  *   - SIGTERM with a request in flight: it is answered, the stop hooks run,
  *     the worker exits 0 in time -- also when only a stop hook can end it;
  *   - max_connections: the request over the limit gets 503, and after a
- *     connection closes new ones are served again.
+ *     connection closes new ones are served again;
+ *   - a handler, and a callback that entered its request, may read the
+ *     request's memory after replying: the request is freed when they
+ *     return (a use after free otherwise: the worker dies).
  *
  * Under SAN=1 a worker that leaks or touches freed memory exits non-zero,
  * which every test checks.
@@ -118,11 +121,61 @@ stop_cb(struct gw_server *srv, void *arg)
         late_fire(pending, -1);
 }
 
+/* Reply, then read what the request owns: its path, and a buffer of its
+ * memory.  The reply's status says whether the buffer still held what was
+ * written (200) or not (500, never seen: the worker would have died). */
+static const char pattern[] = "still here after the reply";
+
+static void
+read_after_reply(struct gw_req *r)
+{
+    char *buf = gw_req_alloc(r, 8192);
+    AN(buf);
+    memcpy(buf, pattern, sizeof(pattern));
+    gw_reply_text(r, 200, "text/plain", "replied\n");
+    /* r has ended, but this frame still holds it */
+    AN(gw_req_answered(r));
+    AZ(strcmp(gw_req_path(r), "/t/now"));
+    AZ(strcmp(buf, pattern));
+    memset(buf, 'x', 8192);
+}
+
+static void
+later_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_req *r = arg;
+    char *buf;
+    (void)fd;
+    (void)what;
+    gw_req_enter(r);
+    buf = gw_req_alloc(r, 8192);
+    AN(buf);
+    memcpy(buf, pattern, sizeof(pattern));
+    gw_reply_text(r, 200, "text/plain", "replied later\n");
+    AZ(strcmp(gw_req_path(r), "/t/later"));
+    AZ(strcmp(buf, pattern));
+    gw_req_leave(r); /* r is freed here */
+}
+
+static void
+read_after_later_reply(struct gw_req *r)
+{
+    struct timeval tv = {0, 20 * 1000};
+    AZ(event_base_once(child_base, -1, EV_TIMEOUT, later_cb, r, &tv));
+}
+
+static const struct gw_route test_routes[] = {
+    {"/t/now", 0, GW_METHOD_GET, "other", read_after_reply, NULL},
+    {"/t/later", 0, GW_METHOD_GET, "other", read_after_later_reply, NULL},
+};
+
 static int
 start_cb(struct gw_server *srv, void *arg)
 {
     static const char *const names[] = {"alpha", "beta", "gamma", "delta"};
     (void)arg;
+    for (size_t i = 0; i < sizeof(test_routes) / sizeof(test_routes[0]); i++)
+        if (gw_server_route(srv, &test_routes[i]) != 0) return -1;
     child_base = gw_server_base(srv);
     for (size_t i = 0; i < plan.n; i++)
         if (gw_health_register(srv, names[i], probe_cb,
@@ -525,6 +578,29 @@ t_max_connections(void **state)
     assert_int_equal(wait_worker(SIGTERM, 3000, NULL), 0);
 }
 
+/* A reply inside the handler, and one inside a callback that entered the
+ * request, leave the request's memory readable until the frame returns;
+ * the worker serves on and exits cleanly (SAN=1: no use after free). */
+static void
+t_reply_then_read(void **state)
+{
+    struct resp r;
+    (void)state;
+
+    start_worker();
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(get("/t/now", &r), 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "replied\n");
+        assert_int_equal(get("/t/later", &r), 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "replied later\n");
+    }
+    assert_int_equal(get("/metrics", &r), 0);
+    assert_non_null(strstr(r.body, "remigate_requests_in_flight 1\n"));
+    assert_int_equal(wait_worker(SIGTERM, 3000, NULL), 0);
+}
+
 int
 main(void)
 {
@@ -534,6 +610,7 @@ main(void)
         cmocka_unit_test_setup_teardown(t_client_leaves, setup, teardown),
         cmocka_unit_test_setup_teardown(t_drain, setup, teardown),
         cmocka_unit_test_setup_teardown(t_max_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_reply_then_read, setup, teardown),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests_name("gw_http", tests, NULL, NULL);

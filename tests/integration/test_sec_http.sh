@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# tests/integration/test_sec_http.sh -- what a hostile or careless client
+# can do to the daemon's HTTP side, against a real Redis:
+#
+#   - an overlong answer (a 250-byte name) is re-asked in the caller's
+#     language, the dialogue goes on, and nothing reads freed memory (run
+#     it with SAN=1: the sanitizer's report ends the daemon);
+#   - DELETE, PUT and PATCH get 405 with Allow;
+#   - request smuggling: two different Content-Length headers, or
+#     Transfer-Encoding with Content-Length, get 400 and the connection is
+#     closed, so the rest is never served as a second request;
+#
+# It starts its own Redis.  Prints "sec_http: N passed, N failed".
+set -u
+cd "$(dirname "$0")/../.."
+# the suite's PostgreSQL is not ours to stop (srv_cleanup stops what
+# these name); this script starts only its own Redis
+unset PG_PID PG_DATA PG_PORT PG_DSN
+. tests/lib/servers.sh
+bin=${REMIGATE_BIN:-build/remigate}
+pass=0 fail=0
+pid=
+SRV_TMP=
+srv_tmpdir || exit 1
+tmp=$SRV_TMP
+cleanup() {
+    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+    srv_cleanup
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok()  { pass=$((pass + 1)); echo "ok - $1"; }
+bad() { fail=$((fail + 1)); echo "not ok - $1"; [ -f "$tmp/log" ] && tail -5 "$tmp/log" | sed 's/^/#   /'; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+
+srv_redis_start || { echo "sec_http: 0 passed, 1 failed"; exit 1; }
+
+cp -r config "$tmp/config"
+conf=$tmp/config/remigate.conf
+
+# start [ARGS...]: one worker on a free port, ready when Redis answers.
+start() {
+    rm -f "$tmp/port"
+    : >"$tmp/log"
+    "$bin" -c "$conf" --workers 1 --port 0 --port-file "$tmp/port" \
+        --redis-port "$REDIS_PORT" --log-level info "$@" 2>>"$tmp/log" &
+    pid=$!
+    for _ in $(seq 200); do
+        [ -s "$tmp/port" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    port=$(cat "$tmp/port" 2>/dev/null)
+    base=http://127.0.0.1:$port
+    [ -n "$port" ] || return 1
+    for _ in $(seq 100); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ] && return 0
+        sleep 0.05
+    done
+    return 0
+}
+stop() {
+    stop_rc=
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid"
+    wait "$pid"
+    stop_rc=$?
+    pid=
+}
+
+# at SID PHONE TEXT: one aggregator step; the body goes to $tmp/body.
+at() {
+    curl -s -o "$tmp/body" -D "$tmp/headers" -w '%{http_code}' --max-time 10 \
+        -H 'Content-Type: application/x-www-form-urlencoded' \
+        --data-urlencode "sessionId=$1" --data-urlencode "serviceCode=*247#" \
+        --data-urlencode "phoneNumber=$2" --data-urlencode "text=$3" \
+        "$base/ussd/at"
+}
+body() { cat "$tmp/body"; }
+hdr() { grep -i "^$1: " "$tmp/headers" | cut -d' ' -f2- | tr -d '\r'; }
+
+# raw REQUEST: send bytes as they are on one connection and print all that
+# comes back until the daemon closes it (or 3 s pass).
+raw() {
+    printf '%b' "$1" | timeout 3 nc -q 3 127.0.0.1 "$port" 2>/dev/null
+}
+
+if ! start; then
+    bad "daemon started"
+    echo "sec_http: $pass passed, $fail failed"
+    exit 1
+fi
+ok "daemon started on port $port"
+
+# ---- an overlong answer is re-asked ------------------------------------
+# Bangla (1), Register (1), consent (1), then a name of 250 bytes.
+long=$(printf 'রহিমা%.0s' $(seq 17))      # 17 x 15 bytes = 255 bytes
+phone=8801712345601
+at bn-1 $phone "" >/dev/null
+at bn-1 $phone "1" >/dev/null
+at bn-1 $phone "1*1" >/dev/null
+s=$(at bn-1 $phone "1*1*1")
+check "bn: the name question (got $s)" "[ '$s' = 200 ] && body | grep -q '^CON '"
+name_q=$(body | tail -c +5)
+s=$(at bn-1 $phone "1*1*1*$long")
+check "bn: a 255-byte name is re-asked, not refused (got $s)" "[ '$s' = 200 ] && body | grep -q '^CON '"
+check "bn: ... with the reason in Bangla" "body | grep -q 'অনেক বড় হয়েছে।'"
+check "bn: ... and the same question" "body | grep -qF \"\$(echo \"\$name_q\" | head -1)\""
+s=$(at bn-1 $phone "1*1*1*$long*রহিমা বেগম")
+check "bn: a name of normal length then goes on (got $s)" "[ '$s' = 200 ] && body | grep -q '^CON ' && ! body | grep -q 'অনেক বড়'"
+
+# English (2), Register (1), consent (1), a 250-byte name.
+long_en=$(head -c 250 /dev/zero | tr '\0' a)
+phone=8801712345602
+at en-1 $phone "" >/dev/null
+at en-1 $phone "2" >/dev/null
+at en-1 $phone "2*1" >/dev/null
+at en-1 $phone "2*1*1" >/dev/null
+s=$(at en-1 $phone "2*1*1*$long_en")
+check "en: a 250-byte name is re-asked in English (got $s)" "[ '$s' = 200 ] && body | grep -q '^CON Too long. Please write less.'"
+check "en: ... with the name question under it" "body | grep -q 'Please write your full name.'"
+# the same over Kannel's SMS: a 300-byte text gets a re-ask by SMS, never 413
+s=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+    "$base/kannel/mo?from=%2B8801712345603&to=16247&text=$(head -c 300 /dev/zero | tr '\0' b)&smsc=sms&id=m-long-1")
+check "sms: a 300-byte text is no 413 (got $s)" "[ '$s' = 200 ]"
+check "no sanitizer report, daemon alive" "! grep -q -e 'AddressSanitizer' -e 'runtime error' -e 'assert:' '$tmp/log' && kill -0 $pid"
+
+# ---- wrong methods -------------------------------------------------------
+for m in DELETE PUT PATCH; do
+    s=$(curl -s -o "$tmp/body" -D "$tmp/headers" -w '%{http_code}' --max-time 5 -X $m "$base/ussd/at")
+    check "$m /ussd/at is 405 with Allow: POST (got $s, Allow: $(hdr allow))" "[ '$s' = 405 ] && [ \"\$(hdr allow)\" = POST ]"
+done
+s=$(curl -s -o "$tmp/body" -D "$tmp/headers" -w '%{http_code}' --max-time 5 -X DELETE "$base/healthz")
+check "DELETE /healthz is 405 with Allow: GET, HEAD (got $s)" "[ '$s' = 405 ] && [ \"\$(hdr allow)\" = 'GET, HEAD' ]"
+
+stop
+check "SIGTERM exits 0 (got $stop_rc)" "[ '$stop_rc' = 0 ]"
+check "no sanitizer report or assert in the log" "! grep -q -e 'AddressSanitizer' -e 'runtime error' -e 'assert:' '$tmp/log'"
+
+echo "sec_http: $pass passed, $fail failed"
+[ $fail -eq 0 ] && [ $pass -gt 0 ]
