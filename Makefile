@@ -71,7 +71,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libremigate.a
 	@echo "  LD    $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-bench-bins: $(BUILD)/bench/store_rate
+bench-bins: $(BUILD)/bench/store_rate $(BUILD)/bench/gen_returnees
 
 test-bins: $(BUILD)/remigate $(UNIT_BIN) $(INTG_BIN)
 	@:
