@@ -546,7 +546,8 @@ gw_held_start(struct gw_sendsms *ss)
         .pool = 1,
         .timeout_ms = (int)cfg->pg_timeout_ms,
     };
-    ss->held_db = store_pool_new(&pc, gw_server_base(ss->srv), err, sizeof(err));
+    ss->held_db =
+        store_pool_new(&pc, gw_server_base(ss->srv), err, sizeof(err));
     if (ss->held_db == NULL) {
         GW_LOG_ERROR(0, "postgres (held sms): %s", err);
         return -1;

@@ -751,7 +751,7 @@ static void
 gw_step_reason(const struct flow_set *set, const char *lang, const char *code,
                char *out, size_t cap)
 {
-    char id[FLOW_ID_MAX + 8];
+    char id[192]; /* "reason_" and a code of the reason buffer */
     const char *label = code;
     if (code[0] && strlen(code) < FLOW_ID_MAX) {
         snprintf(id, sizeof(id), "reason_%s", code);
