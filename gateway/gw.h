@@ -125,8 +125,11 @@ struct gw_config {
     long redis_port;
     char redis_prefix[64];
     long redis_timeout_ms, redis_max_pending;
+    char redis_password[256]; /* "" none; or read from the file: */
+    char redis_password_file[GW_STR_MAX];
     long ussd_idle, resume_window, sms_ttl, dedup_window;
-    long cache_kb; /* sessions.cache_kb: a worker's envelope cache */
+    long cache_kb;       /* sessions.cache_kb: a worker's envelope cache */
+    long kannel_enabled; /* 0: /kannel/mo and /kannel/dlr refuse all */
     char kannel_secret[128], sendsms_url[GW_STR_MAX];
     char kannel_username[64], kannel_password[128];
     char ussd_smsc[32], sms_smsc[32], short_code[32], dlr_url[GW_STR_MAX];
@@ -154,8 +157,9 @@ struct gw_config {
 
 /* Load path into c: defaults first, then the file.  Unknown keys, wrong
  * types, values out of range and strings too long are errors: returns -1
- * with "file:line: message" in err (c is then unusable).  Relative paths in
- * the file become relative to the file's directory. */
+ * with "file:line: message" in err (c is then unusable).  A file that
+ * other users may write (group or world) is refused unread.  Relative
+ * paths in the file become relative to the file's directory. */
 int gw_config_load(const char *path, struct gw_config *c, char *err,
                    size_t errlen);
 
@@ -166,6 +170,26 @@ int gw_config_set(struct gw_config *c, const char *key, const char *value,
                   char *err, size_t errlen);
 
 void gw_config_fini(struct gw_config *c);
+
+/* What the daemon refuses or warns about before it starts (gw_harden.c),
+ * after the command line has been applied: an empty kannel.secret with
+ * kannel.enabled, a key or password file other users may write (refused)
+ * or read (warned), both redis.password and redis.password_file; warns
+ * when /ussd/at is guarded by its allowlist alone.  Reads
+ * redis.password_file into c->redis_password.  Returns 0, or -1 with one
+ * line in err that names the key and the fix; warnings are logged. */
+int gw_config_harden(struct gw_config *c, char *err, size_t errlen);
+
+/* Check a file that holds a secret (what names it, e.g. "crypto.key_file"):
+ * -1 with a message in err when other users may write it, or it is not a
+ * regular file; 1 when they may read it (a warning, in err); else 0. */
+int gw_secret_file_check(const char *what, const char *path, char *err,
+                         size_t errlen);
+
+/* No core dumps from this process or its children: RLIMIT_CORE 0 and
+ * PR_SET_DUMPABLE 0 (which also keeps other users' debuggers and
+ * /proc/PID/mem out).  0, or -1 with errno. */
+int gw_harden_process(void);
 
 /* The flow settings of c; fs borrows c's strings. */
 void gw_config_flow_settings(const struct gw_config *c,
@@ -460,6 +484,9 @@ int gw_req_form_or_4xx(struct gw_req *r, const struct gw_params **ps);
  * accepts anything. */
 int gw_req_key_or_403(struct gw_req *r, const char *want, const char *given,
                       size_t len);
+/* Kannel's callbacks are on (kannel.enabled, and a kannel.secret to check
+ * them by), or 404: never open for want of a secret. */
+int gw_req_kannel_or_404(struct gw_req *r);
 /* The client's address is in list[0..n) (n == 0 allows all), or 403. */
 int gw_req_peer_or_403(struct gw_req *r, const struct gw_cidr *list, size_t n);
 

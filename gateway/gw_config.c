@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "gateway/gw.h"
 #include "gateway/gw_assert.h"
@@ -26,6 +27,7 @@ enum gw_cfg_type {
     GW_CFG_WORD,  /* a string from a set: "a|b|c" in words */
     GW_CFG_INT,   /* a whole number in [min, max] */
     GW_CFG_CIDRS, /* a list of addresses or networks */
+    GW_CFG_BOOL,  /* true or false (text: true|false|yes|no|1|0) */
 };
 
 struct gw_cfg_row {
@@ -60,6 +62,10 @@ struct gw_cfg_row {
     {                                                                          \
         p, GW_CFG_CIDRS, 0, 0, NULL, d, GW_F(field), 0                         \
     }
+#define B(p, field, d)                                                         \
+    {                                                                          \
+        p, GW_CFG_BOOL, 0, 1, NULL, d, GW_F(field), 0                          \
+    }
 
 static const struct gw_cfg_row gw_cfg_rows[] = {
     W("log.level", log_level, "debug|info|warn|error", "info"),
@@ -76,11 +82,14 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     S("redis.prefix", redis_prefix, "remigate:"),
     I("redis.timeout_ms", redis_timeout_ms, 10, 60000, "500"),
     I("redis.max_pending", redis_max_pending, 1, 1 << 24, "10000"),
+    S("redis.password", redis_password, ""),
+    P("redis.password_file", redis_password_file, ""),
     I("sessions.ussd_idle", ussd_idle, 10, 86400, "180"),
     I("sessions.resume_window", resume_window, 0, 7 * 86400, "900"),
     I("sessions.sms_ttl", sms_ttl, 60, 30 * 86400, "86400"),
     I("sessions.dedup_window", dedup_window, 0, 3600, "30"),
     I("sessions.cache_kb", cache_kb, 0, 1048576, "2048"),
+    B("kannel.enabled", kannel_enabled, "true"),
     S("kannel.secret", kannel_secret, ""),
     S("kannel.sendsms_url", sendsms_url,
       "http://127.0.0.1:13013/cgi-bin/sendsms"),
@@ -275,6 +284,15 @@ gw_cfg_put_text(struct gw_config *c, const struct gw_cfg_row *r, const char *s,
         return gw_cfg_put_int(c, r, v, why, whylen);
     case GW_CFG_CIDRS:
         return gw_cfg_put_cidrs(c, r, s, why, whylen);
+    case GW_CFG_BOOL:
+        if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 ||
+            strcmp(s, "1") == 0)
+            return gw_cfg_put_int(c, r, 1, why, whylen);
+        if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 ||
+            strcmp(s, "0") == 0)
+            return gw_cfg_put_int(c, r, 0, why, whylen);
+        snprintf(why, whylen, "'%s' must be true or false", r->path);
+        return why;
     default:
         WRONG("config row type");
     }
@@ -303,6 +321,12 @@ gw_cfg_put_setting(struct gw_config *c, const struct gw_cfg_row *r,
             return why;
         }
         return gw_cfg_put_int(c, r, config_setting_get_int64(s), why, whylen);
+    case GW_CFG_BOOL:
+        if (type != CONFIG_TYPE_BOOL) {
+            snprintf(why, whylen, "'%s' must be true or false", r->path);
+            return why;
+        }
+        return gw_cfg_put_int(c, r, config_setting_get_bool(s), why, whylen);
     case GW_CFG_CIDRS:
         if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
             snprintf(why, whylen, "'%s' must be a list of addresses", r->path);
@@ -407,6 +431,17 @@ gw_config_load(const char *path, struct gw_config *c, char *err, size_t errlen)
         snprintf(c->dir, sizeof(c->dir), ".");
     gw_cfg_defaults(c);
 
+    /* another user who can change the file can point the daemon anywhere
+     * (its key file, its database), so such a file is not read at all */
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        snprintf(err, errlen,
+                 "%s: mode %04o lets other users change it; refused (run: "
+                 "chmod go-w %s)",
+                 path, (unsigned)(st.st_mode & 07777), path);
+        return -1;
+    }
     config_init(&cfg);
     if (config_read_file(&cfg, path) != CONFIG_TRUE) {
         if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)

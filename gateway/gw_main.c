@@ -14,6 +14,7 @@
  * the same checks (gw_config_set()); --set reaches any key.  A relative
  * path given on the command line is relative to the current directory.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,11 @@ gw_daemon_main(int argc, char **argv)
             fprintf(stderr, "remigate: command line: %s\n", err);
             return 1;
         }
+    gw_log_set_level(gw_log_level_parse(cfg.log_level));
+    if (gw_config_harden(&cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "remigate: %s\n", err);
+        return 1;
+    }
     if (check) {
         printf("%s: ok\n", path);
         return 0;
@@ -228,6 +234,13 @@ main(int argc, char **argv)
         return 2;
     }
     cmd = argv[1];
+    /* every command: the daemon and its workers hold the key and callers'
+     * answers, migrate and keygen the key or a database password */
+    if (gw_harden_process() != 0) {
+        fprintf(stderr, "remigate: cannot turn core dumps off: %s\n",
+                strerror(errno));
+        return 1;
+    }
     if (strcmp(cmd, "sim") == 0) return gw_sim_main(argc - 1, argv + 1);
     if (strcmp(cmd, "check-flows") == 0)
         return gw_check_flows_main(argc - 1, argv + 1);

@@ -656,6 +656,7 @@ gw_kannel_dlr_handle(struct gw_req *r)
     long type;
     int rc;
 
+    if (gw_req_kannel_or_404(r) < 0) return;
     if (gw_req_query_or_400(r, &ps) < 0) return;
     k = gw_params_get(ps, "key");
     if (gw_req_key_or_403(r, cfg->kannel_secret, k ? k->val : "",

@@ -1244,6 +1244,7 @@ gw_kannel_mo_handle(struct gw_req *r)
 {
     const struct gw_config *cfg = gw_server_config(r->srv);
     const struct gw_params *ps;
+    if (gw_req_kannel_or_404(r) < 0) return;
     if (gw_req_query_or_400(r, &ps) < 0) return;
     const struct gw_param *k = gw_params_get(ps, "key");
     if (gw_req_key_or_403(r, cfg->kannel_secret, k ? k->val : "",
@@ -1400,6 +1401,25 @@ gw_ussd_reload(struct gw_server *srv, void *arg)
     return 0;
 }
 
+/* The Redis connection went up or down: one line per change, so an
+ * outage or a wrong password says so once, not at every step. */
+static void
+gw_ussd_redis_state(int error, const char *why, void *arg)
+{
+    struct gw_ussd *u = arg;
+    if (error == 0)
+        GW_LOG_INFO(0, "redis: connected host=%s port=%ld%s",
+                    u->cfg->redis_host, u->cfg->redis_port,
+                    u->cfg->redis_password[0] ? " auth=yes" : "");
+    else if (error == SESS_EAUTH)
+        GW_LOG_ERROR(0, "redis: %s host=%s port=%ld", why, u->cfg->redis_host,
+                     u->cfg->redis_port);
+    else
+        GW_LOG_WARN(0, "redis: down (%s) host=%s port=%ld; reconnecting",
+                    why ? why : sess_strerror(error), u->cfg->redis_host,
+                    u->cfg->redis_port);
+}
+
 static void
 gw_ussd_stop(struct gw_server *srv, void *arg)
 {
@@ -1439,6 +1459,9 @@ gw_ussd_start(struct gw_server *srv)
         .prefix = cfg->redis_prefix,
         .timeout_ms = (int)cfg->redis_timeout_ms,
         .max_pending = (size_t)cfg->redis_max_pending,
+        .password = cfg->redis_password,
+        .on_state = gw_ussd_redis_state,
+        .state_arg = u,
     };
     char err[256];
     srv->sess = sess_new(&sc, gw_server_base(srv), err, sizeof(err));

@@ -17,8 +17,12 @@
  * with too many commands in flight, SESS_EINVAL) never calls back.
  *
  * The store reconnects by itself with exponential backoff (100 ms doubling
- * to 5 s) after a drop or a failed connect; sess_connected() says whether
- * commands can be sent now.  Keys passed in are without the prefix.
+ * to SESS_BACKOFF_MAX_MS, less a random tenth so that many workers do not
+ * knock in step) after a drop or a failed connect; sess_connected() says
+ * whether commands can be sent now.  With a password, every new connection
+ * sends AUTH before anything else and counts as connected only once Redis
+ * accepted it; a refused AUTH drops the connection and retries with the
+ * same backoff.  Keys passed in are without the prefix.
  */
 #ifndef REMIGATE_SESS_H
 #define REMIGATE_SESS_H
@@ -38,17 +42,31 @@ enum {
     SESS_EBUSY = -5,     /* max_pending commands already in flight */
     SESS_EPROTO = -6,    /* Redis answered something unexpected */
     SESS_ENOMEM = -7,
-    SESS_EINVAL = -8 /* bad argument (key too long, value too big) */
+    SESS_EINVAL = -8, /* bad argument (key too long, value too big) */
+    SESS_EAUTH = -9   /* Redis refused our AUTH, or wants one we lack */
 };
 
+/* Said when the connection's state changes: up (error 0, why NULL), or a
+ * connect, AUTH or drop that failed (error = the SESS_E* code, why =
+ * hiredis's or Redis's message, borrowed for the call).  The same kind of
+ * failure twice in a row is said once, so a long outage says one line. */
+typedef void sess_state_cb(int error, const char *why, void *arg);
+
 struct sess_cfg {
-    const char *host;       /* an IP address or a host name */
-    int port;               /* 6379 */
-    const char *prefix;     /* prepended to every key, e.g. "remigate:" */
-    int timeout_ms;         /* per command, > 0 */
-    size_t max_pending;     /* commands in flight at most, > 0 */
-    int connect_timeout_ms; /* 0: timeout_ms */
+    const char *host;        /* an IP address or a host name */
+    int port;                /* 6379 */
+    const char *prefix;      /* prepended to every key, e.g. "remigate:" */
+    int timeout_ms;          /* per command, > 0 */
+    size_t max_pending;      /* commands in flight at most, > 0 */
+    int connect_timeout_ms;  /* 0: timeout_ms */
+    const char *password;    /* NULL or "": no AUTH; copied by sess_new() */
+    sess_state_cb *on_state; /* NULL: say nothing */
+    void *state_arg;
 };
+
+/* The longest wait between two connection attempts: Redis is used again at
+ * most this long (plus a connect) after it came back. */
+#define SESS_BACKOFF_MAX_MS 1000
 
 #define SESS_KEY_MAX   200   /* bytes of a key, prefix included */
 #define SESS_VALUE_MAX 16384 /* bytes of a value */

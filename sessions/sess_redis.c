@@ -10,10 +10,19 @@
  * out stays with hiredis until its late reply arrives; if none comes within
  * a second timeout_ms, Redis is taken for hung and the connection is
  * dropped, so a stopped server cannot make commands pile up.
+ *
+ * A new connection is not used until it has answered one handshake
+ * command, sent first: AUTH with a password, else PING.  So a Redis that
+ * wants a password we lack (NOAUTH), or refuses ours, is told apart from a
+ * working one at once: the connection is dropped and tried again with the
+ * backoff, sess_connected() stays false (so /healthz says 503), and the
+ * reason is said once through cfg.on_state instead of every command
+ * failing with an error reply.
  */
 #include <event2/event.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +32,6 @@
 #include "sessions/sess.h"
 
 #define SESS_BACKOFF_MIN_MS 100
-#define SESS_BACKOFF_MAX_MS 5000
 
 /* CAS: v must be ARGV[1] (0: no key); then v+1, d = ARGV[2], TTL ARGV[3]. */
 static const char sess_lua_cas[] =
@@ -75,10 +83,16 @@ struct sess {
     size_t prefix_len;
     int timeout_ms, connect_timeout_ms;
     size_t max_pending;
+    char password[256]; /* "" none */
+    sess_state_cb *on_state;
+    void *state_arg;
+    int said_error; /* the last state said: 0 up, a SESS_E* code, or 1
+                       before the first */
+    char said_why[128];
 
     redisAsyncContext *ac; /* NULL when there is none */
     unsigned gen;          /* bumped for every new connection */
-    int connected;
+    int connected;         /* the handshake was answered */
     int started;
     int backoff_ms;
     struct event *retry;        /* reconnect */
@@ -117,6 +131,8 @@ sess_strerror(int status)
         return "out of memory";
     case SESS_EINVAL:
         return "invalid key or value";
+    case SESS_EAUTH:
+        return "redis refused the password (redis.password)";
     default:
         return "unknown error";
     }
@@ -284,16 +300,32 @@ sess_drop(struct sess *s)
     if (ac != NULL) redisAsyncFree(ac);
 }
 
+/* The next attempt in backoff_ms, less up to a tenth at random (never
+ * more than SESS_BACKOFF_MAX_MS), then double the backoff. */
 static void
 sess_schedule(struct sess *s)
 {
     if (!s->started) return;
     struct timeval tv;
-    sess_ms_tv(s->backoff_ms, &tv);
+    int ms = s->backoff_ms -
+             (int)randombytes_uniform((uint32_t)(s->backoff_ms / 10 + 1));
+    sess_ms_tv(ms, &tv);
     evtimer_add(s->retry, &tv);
     s->backoff_ms *= 2;
     if (s->backoff_ms > SESS_BACKOFF_MAX_MS)
         s->backoff_ms = SESS_BACKOFF_MAX_MS;
+}
+
+/* Say a change of state through cfg.on_state: up, or a kind of failure
+ * other than the one said last (a drop, then refused connects, is one
+ * outage: said once, with the first reason). */
+static void
+sess_say(struct sess *s, int error, const char *why)
+{
+    if (s->on_state == NULL || error == s->said_error) return;
+    s->said_error = error;
+    snprintf(s->said_why, sizeof(s->said_why), "%s", why ? why : "");
+    s->on_state(error, error ? s->said_why : NULL, s->state_arg);
 }
 
 static void
@@ -658,30 +690,81 @@ sess_io_attach(struct sess *s, redisAsyncContext *ac)
  * The connection
  */
 
+/* The handshake's answer (AUTH or PING): the connection is used from
+ * now on, or dropped.  It runs inside a hiredis callback, so a refused
+ * handshake is dropped from a zero timer (sess_on_conn_timeout), not
+ * here. */
+static void
+sess_on_hello(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct sess *s = privdata;
+    redisReply *r = reply;
+    if (r == NULL || ac != s->ac) return; /* gone already */
+    if (r->type == REDIS_REPLY_ERROR) {
+        char why[160];
+        int auth = strncmp(r->str, "NOAUTH", 6) == 0 ||
+                   strncmp(r->str, "WRONGPASS", 9) == 0 ||
+                   strncmp(r->str, "ERR invalid password", 20) == 0 ||
+                   strstr(r->str, "AUTH") != NULL;
+        if (strncmp(r->str, "NOAUTH", 6) == 0)
+            snprintf(why, sizeof(why),
+                     "redis wants a password: set redis.password or "
+                     "redis.password_file (%.80s)",
+                     r->str);
+        else if (auth)
+            snprintf(why, sizeof(why),
+                     "redis refused the password of redis.password or "
+                     "redis.password_file (%.80s)",
+                     r->str);
+        else
+            snprintf(why, sizeof(why), "redis refused the handshake (%.100s)",
+                     r->str);
+        sess_say(s, auth ? SESS_EAUTH : SESS_EPROTO, why);
+        struct timeval now = {0, 0};
+        evtimer_add(s->conn_timeout, &now); /* drop it, then retry */
+        return;
+    }
+    evtimer_del(s->conn_timeout);
+    s->connected = 1;
+    s->backoff_ms = SESS_BACKOFF_MIN_MS;
+    s->cas_sha[0] = '\0';
+    sess_script_load(s);
+    sess_say(s, 0, NULL);
+}
+
 static void
 sess_on_connect(const redisAsyncContext *ac, int status)
 {
     struct sess *s = ac->data;
     if (ac != s->ac) return; /* one we gave up on */
-    evtimer_del(s->conn_timeout);
     if (status != REDIS_OK) {
+        evtimer_del(s->conn_timeout);
+        sess_say(s, SESS_EDOWN, ac->errstr);
         s->ac = NULL; /* hiredis frees it after this returns */
         s->connected = 0;
         sess_schedule(s);
         return;
     }
-    s->connected = 1;
-    s->backoff_ms = SESS_BACKOFF_MIN_MS;
-    s->cas_sha[0] = '\0';
-    sess_script_load(s);
+    /* the connect deadline runs on until the handshake is answered */
+    int rc =
+        s->password[0] != '\0'
+            ? redisAsyncCommand(s->ac, sess_on_hello, s, "AUTH %s", s->password)
+            : redisAsyncCommand(s->ac, sess_on_hello, s, "PING");
+    if (rc != REDIS_OK) {
+        struct timeval now = {0, 0};
+        evtimer_add(s->conn_timeout, &now);
+    }
 }
 
 static void
 sess_on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct sess *s = ac->data;
-    (void)status;
     if (ac != s->ac) return; /* dropped on purpose: already handled */
+    if (s->connected || status != REDIS_OK)
+        sess_say(s, SESS_EDOWN,
+                 status != REDIS_OK && ac->errstr[0] ? ac->errstr
+                                                     : "connection closed");
     s->ac = NULL;
     s->connected = 0;
     sess_schedule(s);
@@ -694,6 +777,10 @@ sess_on_conn_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (s->ac != NULL && !s->connected) {
+        /* (after a refused handshake this timer only drops it) */
+        if (s->said_error != SESS_EAUTH && s->said_error != SESS_EPROTO)
+            sess_say(s, SESS_ETIMEDOUT,
+                     "redis did not answer the connect in time");
         sess_drop(s);
         sess_schedule(s);
     }
@@ -704,6 +791,7 @@ sess_connect(struct sess *s)
 {
     redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
     if (ac == NULL || ac->err) {
+        sess_say(s, SESS_EDOWN, ac ? ac->errstr : "out of memory");
         if (ac != NULL) redisAsyncFree(ac);
         sess_schedule(s);
         return;
@@ -748,6 +836,8 @@ sess_new(const struct sess_cfg *cfg, struct event_base *base, char *err,
         why = "redis key prefix missing or longer than 63 bytes";
     else if (cfg->timeout_ms <= 0 || cfg->max_pending == 0)
         why = "redis timeout and max_pending must be positive";
+    else if (cfg->password != NULL && strlen(cfg->password) >= 256)
+        why = "redis password longer than 255 bytes";
     if (why != NULL) {
         snprintf(err, errlen, "%s", why);
         return NULL;
@@ -766,6 +856,11 @@ sess_new(const struct sess_cfg *cfg, struct event_base *base, char *err,
     s->connect_timeout_ms =
         cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : cfg->timeout_ms;
     s->max_pending = cfg->max_pending;
+    snprintf(s->password, sizeof(s->password), "%s",
+             cfg->password ? cfg->password : "");
+    s->on_state = cfg->on_state;
+    s->said_error = 1;
+    s->state_arg = cfg->state_arg;
     s->backoff_ms = SESS_BACKOFF_MIN_MS;
     TAILQ_INIT(&s->cmds);
     s->retry = evtimer_new(base, sess_on_retry, s);
@@ -812,5 +907,6 @@ sess_free(struct sess *s)
         sess_cmd_free(TAILQ_FIRST(&s->cmds));
     if (s->retry) event_free(s->retry);
     if (s->conn_timeout) event_free(s->conn_timeout);
+    sodium_memzero(s->password, sizeof(s->password));
     free(s);
 }

@@ -64,6 +64,19 @@ store_keys_load(const char *path, struct store_keys *k, char *err,
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
+    /* whoever may change the key may read what is sealed under it from
+     * then on: checked on what was opened, for every command that reads
+     * it */
+    struct stat st;
+    memset(&st, 0, sizeof(st));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        snprintf(err, errlen,
+                 "crypto.key_file: %s has mode %04o: not a regular file, or "
+                 "other users may change it; refused (run: chmod 0600 %s)",
+                 path, (unsigned)(st.st_mode & 07777), path);
+        goto done;
+    }
     while (n < sizeof(raw) && (got = read(fd, raw + n, sizeof(raw) - n)) != 0) {
         if (got < 0) {
             if (errno == EINTR) continue;

@@ -269,7 +269,7 @@ struct store {
     char *dsn;
     int pool, timeout_ms, max_waiting, batch;
     int running;
-    struct store_keys keys;
+    struct store_keys *keys; /* sodium_malloc: locked, not in core dumps */
     struct store_conn *conns;
     struct store_req_list waiting;
     int nwaiting;
@@ -336,7 +336,7 @@ store_assert_fail(const char *func, const char *file, int line,
 const struct store_keys *
 store_keys_of(const struct store *s)
 {
-    return &s->keys;
+    return s->keys;
 }
 
 const char *
@@ -567,12 +567,12 @@ store_req_id(struct store *s, struct store_req *r, json_t *ans,
     if (*enclen > 0 || /* two fields of one ID type */
         store_id_normalise(type, json_string_value(v), norm, sizeof(norm)) < 0)
         goto done;
-    *enclen = store_id_encrypt(&s->keys, norm, r->msisdn, enc);
+    *enclen = store_id_encrypt(s->keys, norm, r->msisdn, enc);
     if (*enclen < 0) {
         *enclen = 0;
         goto done;
     }
-    store_id_hash_keys(&s->keys, type, norm, hash);
+    store_id_hash_keys(s->keys, type, norm, hash);
     rc = json_object_set_new(ans, a->field, json_string("***")) == 0
              ? 0
              : STORE_ENOMEM;
@@ -613,10 +613,10 @@ store_req_personal(struct store *s, struct store_req *r, json_t *ans,
     }
     /* the keyed hash tells a changed name from the same one (a verified
      * record stays verified) without decrypting */
-    store_id_hash_keys(&s->keys, "personal", text, r->pers_hash);
+    store_id_hash_keys(s->keys, "personal", text, r->pers_hash);
     r->pers_enc = malloc(strlen(text) + STORE_ENC_OVERHEAD);
     r->pers_enc_len = r->pers_enc
-                          ? store_personal_encrypt(&s->keys, text, strlen(text),
+                          ? store_personal_encrypt(s->keys, text, strlen(text),
                                                    r->msisdn, r->pers_enc)
                           : -1;
     if (r->pers_enc_len < 0) {
@@ -1342,7 +1342,15 @@ store_new(const struct store_config *cfg, struct event_base *base, char *err,
     s->max_waiting = cfg->max_waiting ? cfg->max_waiting : 1024;
     s->batch = cfg->batch ? cfg->batch : 1;
     TAILQ_INIT(&s->waiting);
-    if (store_keys_load(cfg->key_file, &s->keys, err, errlen) != 0) goto fail;
+    /* guard pages, mlock and MADV_DONTDUMP (libsodium 1.0.18's
+     * sodium_malloc() does all three), so the keys stay out of swap and of
+     * any core dump */
+    s->keys = sodium_init() >= 0 ? sodium_malloc(sizeof(*s->keys)) : NULL;
+    if (s->keys == NULL) {
+        snprintf(err, errlen, "store: out of memory for the keys");
+        goto fail;
+    }
+    if (store_keys_load(cfg->key_file, s->keys, err, errlen) != 0) goto fail;
     s->dsn = strdup(cfg->dsn ? cfg->dsn : "");
     s->conns = calloc((size_t)s->pool, sizeof(*s->conns));
     s->kick = event_new(base, -1, 0, store_on_kick, s);
@@ -1422,7 +1430,10 @@ store_free(struct store *s)
     if (s->kick) event_free(s->kick);
     free(s->conns);
     free(s->dsn);
-    store_keys_wipe(&s->keys);
+    if (s->keys != NULL) {
+        store_keys_wipe(s->keys);
+        sodium_free(s->keys);
+    }
     s->magic = 0;
     free(s);
 }

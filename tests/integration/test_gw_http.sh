@@ -31,7 +31,9 @@ fi
 cp -r config "$tmp/config"
 conf=$tmp/config/remigate.conf
 sed -i -e 's/^\( *port = \)8080;/\10;/' \
-       -e 's/^\( *request_timeout_ms = \)2000;/\11000;/' "$conf"
+       -e 's/^\( *request_timeout_ms = \)2000;/\11000;/' \
+       -e 's/^\( *secret = \)"";/\1"gw-http-secret";/' "$conf"
+chmod 600 "$conf"
 
 # start WORKERS: start the daemon, wait (with a deadline) for its port.
 start() {

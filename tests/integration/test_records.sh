@@ -66,7 +66,8 @@ start() {
     rm -f "$tmp/port"
     "$bin" -c "$conf" --workers "${1:-1}" --port 0 --port-file "$tmp/port" \
         --redis-port "$REDIS_PORT" --set limits.request_timeout_ms=1500 \
-        --set postgres.timeout_ms=500 "${@:2}" 2>>"$tmp/log" &
+        --set postgres.timeout_ms=500 --set kannel.enabled=false "${@:2}" \
+        2>>"$tmp/log" &
     pid=$!
     for _ in $(seq 200); do
         [ -s "$tmp/port" ] && break
@@ -84,7 +85,8 @@ start() {
 }
 
 # a daemon on a database that was never migrated does not start
-"$bin" -c "$conf" --workers 1 --port 0 --redis-port "$REDIS_PORT" 2>"$tmp/unmigrated.log" &
+"$bin" -c "$conf" --workers 1 --port 0 --redis-port "$REDIS_PORT" \
+    --set kannel.enabled=false 2>"$tmp/unmigrated.log" &
 upid=$!
 for _ in $(seq 100); do kill -0 $upid 2>/dev/null || break; sleep 0.05; done
 if kill -0 $upid 2>/dev/null; then kill -9 $upid; wait $upid 2>/dev/null; urc=running; else wait $upid; urc=$?; fi

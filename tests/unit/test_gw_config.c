@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -75,7 +76,10 @@ check_defaults(const struct gw_config *c, const char *dir)
     assert_int_equal(c->sms_ttl, 86400);
     assert_int_equal(c->dedup_window, 30);
     assert_int_equal(c->cache_kb, 2048);
+    assert_int_equal(c->kannel_enabled, 1);
     assert_string_equal(c->kannel_secret, "");
+    assert_string_equal(c->redis_password, "");
+    assert_string_equal(c->redis_password_file, "");
     assert_string_equal(c->sendsms_url,
                         "http://127.0.0.1:13013/cgi-bin/sendsms");
     assert_string_equal(c->ussd_smsc, "ussd");
@@ -303,13 +307,126 @@ t_set(void **state)
     assert_int_equal(c.at_allow_n, 2);
 }
 
+/* kannel.enabled is a boolean, in the file and on the command line. */
+static void
+t_bool(void **state)
+{
+    struct gw_config c;
+    char err[512];
+    (void)state;
+    const char *p =
+        write_conf("b.conf", "kannel = {\n  enabled = false;\n};\n");
+    assert_int_equal(gw_config_load(p, &c, err, sizeof(err)), 0);
+    assert_int_equal(c.kannel_enabled, 0);
+    assert_int_equal(
+        gw_config_set(&c, "kannel.enabled", "true", err, sizeof(err)), 0);
+    assert_int_equal(c.kannel_enabled, 1);
+    assert_int_equal(
+        gw_config_set(&c, "kannel.enabled", "off", err, sizeof(err)), -1);
+    assert_string_equal(err, "'kannel.enabled' must be true or false");
+    p = write_conf("b2.conf", "kannel = {\n  enabled = 0;\n};\n");
+    assert_int_equal(gw_config_load(p, &c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "b2.conf:2: 'kannel.enabled' must be true or "
+                                "false"));
+}
+
+/* A config file other users may write is refused unread, with its path,
+ * its mode and the fix. */
+static void
+t_file_mode(void **state)
+{
+    struct gw_config c;
+    char err[512], want[512];
+    (void)state;
+    const char *p = write_conf("gw.conf", "");
+    assert_int_equal(chmod(p, 0664), 0);
+    assert_int_equal(gw_config_load(p, &c, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want),
+             "%s: mode 0664 lets other users change it; refused (run: chmod "
+             "go-w %s)",
+             p, p);
+    assert_string_equal(err, want);
+    assert_int_equal(chmod(p, 0606), 0);
+    assert_int_equal(gw_config_load(p, &c, err, sizeof(err)), -1);
+    assert_int_equal(chmod(p, 0644), 0);
+    assert_int_equal(gw_config_load(p, &c, err, sizeof(err)), 0);
+}
+
+/* What the daemon refuses before it starts (gw_config_harden()). */
+static void
+t_harden(void **state)
+{
+    struct gw_config c;
+    char err[512], path[128];
+    (void)state;
+    const char *p = write_conf("h.conf", "");
+    assert_int_equal(gw_config_load(p, &c, err, sizeof(err)), 0);
+    /* an empty kannel.secret: refused, naming the key and both fixes */
+    assert_int_equal(gw_config_harden(&c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "kannel.secret is empty"));
+    assert_non_null(strstr(err, "kannel.enabled = false"));
+    assert_int_equal(
+        gw_config_set(&c, "kannel.enabled", "false", err, sizeof(err)), 0);
+    assert_int_equal(gw_config_harden(&c, err, sizeof(err)), 0);
+    assert_int_equal(
+        gw_config_set(&c, "kannel.enabled", "true", err, sizeof(err)), 0);
+    assert_int_equal(gw_config_set(&c, "kannel.secret", "s3", err, sizeof(err)),
+                     0);
+    assert_int_equal(gw_config_harden(&c, err, sizeof(err)), 0);
+
+    /* the password file: its first line; 0640 is fine, 0620 is not */
+    snprintf(path, sizeof(path), "%s",
+             write_conf("redis.pw", "pa ss\nsecond line\n"));
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(
+        gw_config_set(&c, "redis.password_file", path, err, sizeof(err)), 0);
+    assert_int_equal(gw_config_harden(&c, err, sizeof(err)), 0);
+    assert_string_equal(c.redis_password, "pa ss");
+    /* ... not with redis.password as well */
+    assert_int_equal(gw_config_harden(&c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "both redis.password and "
+                                "redis.password_file"));
+    c.redis_password[0] = '\0';
+    assert_int_equal(chmod(path, 0620), 0);
+    assert_int_equal(gw_config_harden(&c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "redis.password_file: "));
+    assert_non_null(strstr(err, "mode 0620"));
+    assert_non_null(strstr(err, "chmod 0600"));
+    assert_string_equal(c.redis_password, "");
+    write_conf("redis.pw", "\n");
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(gw_config_harden(&c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "first line"));
+    c.redis_password_file[0] = '\0';
+
+    /* the key file: refused when others may write it, a warning when
+     * they may read it */
+    snprintf(path, sizeof(path), "%s", write_conf("k", "x"));
+    assert_int_equal(
+        gw_config_set(&c, "crypto.key_file", path, err, sizeof(err)), 0);
+    assert_int_equal(chmod(path, 0666), 0);
+    assert_int_equal(gw_config_harden(&c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "crypto.key_file: "));
+    assert_non_null(strstr(err, "mode 0666"));
+    assert_int_equal(gw_secret_file_check("k", path, err, sizeof(err)), -1);
+    assert_int_equal(chmod(path, 0604), 0);
+    assert_int_equal(gw_secret_file_check("k", path, err, sizeof(err)), 1);
+    assert_non_null(strstr(err, "every user may read it"));
+    assert_int_equal(gw_config_harden(&c, err, sizeof(err)), 0);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(gw_secret_file_check("k", path, err, sizeof(err)), 0);
+    assert_int_equal(gw_secret_file_check("k", tmpdir, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_defaults), cmocka_unit_test(t_shipped),
-        cmocka_unit_test(t_errors),   cmocka_unit_test(t_values),
-        cmocka_unit_test(t_set),
+        cmocka_unit_test(t_defaults),  cmocka_unit_test(t_shipped),
+        cmocka_unit_test(t_errors),    cmocka_unit_test(t_values),
+        cmocka_unit_test(t_set),       cmocka_unit_test(t_bool),
+        cmocka_unit_test(t_file_mode), cmocka_unit_test(t_harden),
     };
     return cmocka_run_group_tests_name("gw_config", tests, setup, teardown);
 }
