@@ -380,6 +380,21 @@ const char *gw_cidr_parse(const char *s, struct gw_cidr *out);
 /* Is the textual address addr inside one of list[0..n)?  1 or 0. */
 int gw_cidr_match(const struct gw_cidr *list, size_t n, const char *addr);
 
+/* One request header as received (both NUL-terminated, borrowed). */
+struct gw_header {
+    const char *name, *value;
+};
+
+/* Is the body of a request with headers h[0..n) delimited one way only
+ * (RFC 9112 section 6)?  So that no front end and evhttp can disagree on
+ * where the body ends and read a second request out of the first one's
+ * body: Content-Length may come more than once, or as a list, only with
+ * one value (decimal digits); Transfer-Encoding must be one header saying
+ * "chunked" (the one coding evhttp decodes) and never comes with
+ * Content-Length.  Headers of other names are ignored.  NULL, or why the
+ * request gets 400 and its connection is closed. */
+const char *gw_framing_check(const struct gw_header *h, size_t n);
+
 /* ------------------------------------------------------------------------
  * Metrics (gw_metrics.c, names in gw_metrics.def)
  *

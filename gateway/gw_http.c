@@ -714,11 +714,37 @@ gw_req_peer_or_403(struct gw_req *r, const struct gw_cidr *list, size_t n)
  * Dispatch
  */
 
+#define GW_FRAMING_MAX 8 /* Content-Length and Transfer-Encoding headers */
+
+/* NULL when the body of ev was delimited one way only, else why not.
+ * evhttp_find_header() sees the first header of a name only: every one is
+ * read here. */
+static const char *
+gw_req_framing(struct evhttp_request *ev)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(ev);
+    struct gw_header h[GW_FRAMING_MAX];
+    struct evkeyval *kv;
+    size_t n = 0;
+
+    TAILQ_FOREACH (kv, in, next) {
+        if (strcasecmp(kv->key, "Content-Length") != 0 &&
+            strcasecmp(kv->key, "Transfer-Encoding") != 0)
+            continue;
+        if (n == GW_FRAMING_MAX) return "too many framing headers";
+        h[n].name = kv->key;
+        h[n].value = kv->value;
+        n++;
+    }
+    return gw_framing_check(h, n);
+}
+
 static void
 gw_http_dispatch(struct evhttp_request *ev, void *arg)
 {
     struct gw_server *srv = arg;
     const struct gw_route *rt;
+    const char *why;
     struct gw_req *r;
     struct timeval tv;
 
@@ -733,6 +759,13 @@ gw_http_dispatch(struct evhttp_request *ev, void *arg)
         gw_metric_inc(GW_M_REFUSED, NULL, NULL);
         gw_req_header_add(r, "Connection", "close");
         gw_reply_error(r, 503, "too many connections");
+        return;
+    }
+    if ((why = gw_req_framing(ev)) != NULL) {
+        /* what follows the body as evhttp saw it may be the rest of this
+         * one: never read it as a request */
+        gw_req_header_add(r, "Connection", "close");
+        gw_reply_error(r, 400, why);
         return;
     }
     rt = gw_route_find(srv, r->path);

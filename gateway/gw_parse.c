@@ -902,3 +902,65 @@ gw_cidr_match(const struct gw_cidr *list, size_t n, const char *addr)
     }
     return 0;
 }
+
+/* Optional whitespace (RFC 9110 5.6.3) around list elements. */
+static int
+gw_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Every element of the Content-Length list v, into *len; the first seen
+ * value sets it (*have), later ones must equal it.  NULL or why not. */
+static const char *
+gw_content_length(const char *v, uint64_t *len, int *have)
+{
+    const char *p = v;
+    for (;;) {
+        uint64_t x = 0;
+        size_t digits = 0;
+        while (gw_ows(*p))
+            p++;
+        for (; *p >= '0' && *p <= '9'; p++, digits++) {
+            if (digits == 18) return "Content-Length too large";
+            x = x * 10 + (uint64_t)(*p - '0');
+        }
+        while (gw_ows(*p))
+            p++;
+        if (digits == 0 || (*p != ',' && *p != '\0'))
+            return "malformed Content-Length";
+        if (*have && x != *len) return "conflicting Content-Length";
+        *len = x;
+        *have = 1;
+        if (*p == '\0') return NULL;
+        p++;
+    }
+}
+
+const char *
+gw_framing_check(const struct gw_header *h, size_t n)
+{
+    static const char chunked[] = "chunked";
+    uint64_t len = 0;
+    int have_len = 0, te = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (strcasecmp(h[i].name, "Content-Length") == 0) {
+            const char *why = gw_content_length(h[i].value, &len, &have_len);
+            if (why != NULL) return why;
+        } else if (strcasecmp(h[i].name, "Transfer-Encoding") == 0) {
+            const char *v = h[i].value, *end;
+            if (te++) return "more than one Transfer-Encoding";
+            while (gw_ows(*v))
+                v++;
+            end = v + strlen(v);
+            while (end > v && gw_ows(end[-1]))
+                end--;
+            if ((size_t)(end - v) != sizeof(chunked) - 1 ||
+                strncasecmp(v, chunked, sizeof(chunked) - 1) != 0)
+                return "unsupported Transfer-Encoding";
+        }
+    }
+    if (te && have_len) return "Transfer-Encoding with Content-Length";
+    return NULL;
+}

@@ -978,6 +978,64 @@ t_cidr(void **state)
     assert_false(gw_cidr_match(two, 0, "127.0.0.1"));
 }
 
+/* Request framing: one way to find the end of the body, or 400. */
+static void
+t_framing(void **state)
+{
+    static const struct {
+        const char *h[4][2];
+        const char *why; /* NULL: accepted */
+    } rows[] = {
+        {{{NULL, NULL}}, NULL},
+        {{{"Host", "x"}, {"Content-Type", "a/b"}}, NULL},
+        {{{"Content-Length", "5"}}, NULL},
+        {{{"content-length", " 5 "}}, NULL},
+        {{{"Content-Length", "5"}, {"Content-Length", "5"}}, NULL},
+        {{{"Content-Length", "5, 5"}, {"CONTENT-LENGTH", "5"}}, NULL},
+        {{{"Content-Length", "5"}, {"Content-Length", "40"}},
+         "conflicting Content-Length"},
+        {{{"Content-Length", "5,6"}}, "conflicting Content-Length"},
+        {{{"Content-Length", "0"}, {"Content-Length", "00"}}, NULL},
+        {{{"Content-Length", ""}}, "malformed Content-Length"},
+        {{{"Content-Length", "5,"}}, "malformed Content-Length"},
+        {{{"Content-Length", "-1"}}, "malformed Content-Length"},
+        {{{"Content-Length", "+5"}}, "malformed Content-Length"},
+        {{{"Content-Length", "5 5"}}, "malformed Content-Length"},
+        {{{"Content-Length", "0x10"}}, "malformed Content-Length"},
+        {{{"Content-Length", "1234567890123456789"}},
+         "Content-Length too large"},
+        {{{"Transfer-Encoding", "chunked"}}, NULL},
+        {{{"transfer-encoding", " Chunked\t"}}, NULL},
+        {{{"Transfer-Encoding", "chunked"}, {"Content-Length", "5"}},
+         "Transfer-Encoding with Content-Length"},
+        {{{"Content-Length", "5"}, {"Transfer-Encoding", "chunked"}},
+         "Transfer-Encoding with Content-Length"},
+        {{{"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}},
+         "more than one Transfer-Encoding"},
+        {{{"Transfer-Encoding", "gzip, chunked"}},
+         "unsupported Transfer-Encoding"},
+        {{{"Transfer-Encoding", "chunked, identity"}},
+         "unsupported Transfer-Encoding"},
+        {{{"Transfer-Encoding", "xchunked"}}, "unsupported Transfer-Encoding"},
+        {{{"Transfer-Encoding", ""}}, "unsupported Transfer-Encoding"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct gw_header h[4];
+        size_t n = 0;
+        while (n < 4 && rows[i].h[n][0] != NULL) {
+            h[n].name = rows[i].h[n][0];
+            h[n].value = rows[i].h[n][1];
+            n++;
+        }
+        const char *why = gw_framing_check(h, n);
+        if (rows[i].why == NULL ? why != NULL
+                                : why == NULL || strcmp(why, rows[i].why) != 0)
+            fail_msg("row %zu: got %s, want %s", i, why ? why : "accepted",
+                     rows[i].why ? rows[i].why : "accepted");
+    }
+}
+
 static void
 t_strerror(void **state)
 {
@@ -1000,6 +1058,7 @@ main(void)
         cmocka_unit_test(t_mo_sources),  cmocka_unit_test(t_meta_reply),
         cmocka_unit_test(t_at_parse),    cmocka_unit_test(t_at_new_input),
         cmocka_unit_test(t_cidr),        cmocka_unit_test(t_strerror),
+        cmocka_unit_test(t_framing),
     };
     return cmocka_run_group_tests_name("gw_parse", tests, NULL, NULL);
 }
