@@ -39,13 +39,15 @@ srv_redis_start || { echo "sec_http: 0 passed, 1 failed"; exit 1; }
 
 cp -r config "$tmp/config"
 conf=$tmp/config/remigate.conf
+secret=kannel-secret-for-tests
 
 # start [ARGS...]: one worker on a free port, ready when Redis answers.
 start() {
     rm -f "$tmp/port"
     : >"$tmp/log"
     "$bin" -c "$conf" --workers 1 --port 0 --port-file "$tmp/port" \
-        --redis-port "$REDIS_PORT" --log-level info "$@" 2>>"$tmp/log" &
+        --redis-port "$REDIS_PORT" --log-level info \
+        --set "kannel.secret=$secret" "$@" 2>>"$tmp/log" &
     pid=$!
     for _ in $(seq 200); do
         [ -s "$tmp/port" ] && break
@@ -130,7 +132,7 @@ check "en: a 250-byte name is re-asked in English (got $s)" "[ '$s' = 200 ] && b
 check "en: ... with the name question under it" "body | grep -q 'Please write your full name.'"
 # the same over Kannel's SMS: a 300-byte text gets a re-ask by SMS, never 413
 s=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
-    "$base/kannel/mo?from=%2B8801712345603&to=16247&text=$(head -c 300 /dev/zero | tr '\0' b)&smsc=sms&id=m-long-1")
+    "$base/kannel/mo?from=%2B8801712345603&to=16247&text=$(head -c 300 /dev/zero | tr '\0' b)&smsc=sms&id=m-long-1&key=$secret")
 check "sms: a 300-byte text is no 413 (got $s)" "[ '$s' = 200 ]"
 check "no sanitizer report, daemon alive" "! grep -q -e 'AddressSanitizer' -e 'runtime error' -e 'assert:' '$tmp/log' && kill -0 $pid"
 
