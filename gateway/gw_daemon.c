@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include "gateway/gw_int.h"
 
@@ -72,7 +73,12 @@ gw_listen_open(const char *address, long port, long *bound)
     if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+        /* accepted sockets inherit it (Linux): a reply's last partial
+         * segment must not wait for the client's delayed ACK (40 ms for
+         * every reply over one segment: the console's files, bench/
+         * console-static) */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
         GW_LOG_ERROR(errno, "cannot set socket options");
         goto fail;
     }
