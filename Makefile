@@ -23,7 +23,24 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 
-PKGS       = libevent libevent_pthreads hiredis libpq libconfig libsodium jansson
+PKGS       = libevent libevent_pthreads hiredis libpq libconfig libsodium jansson \
+             liboath
+# pkg-config name -> the Debian package that brings it (scripts/deps
+# installs them all).
+DEB_libevent = libevent-dev
+DEB_libevent_pthreads = libevent-dev
+DEB_hiredis = libhiredis-dev
+DEB_libpq = libpq-dev
+DEB_libconfig = libconfig-dev
+DEB_libsodium = libsodium-dev
+DEB_jansson = libjansson-dev
+DEB_liboath = liboath-dev
+PKG_MISSING := $(shell for p in $(PKGS); do pkg-config --exists $$p || echo $$p; done)
+ifneq ($(PKG_MISSING),)
+ifeq ($(filter deps clean format format-check check-deps,$(MAKECMDGOALS)),)
+$(error missing libraries: $(PKG_MISSING); install the Debian packages $(sort $(foreach p,$(PKG_MISSING),$(DEB_$(p)))) (scripts/deps does it))
+endif
+endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS  = $(STD) $(WARN) $(OPT) -g $(SANFLAGS) -I. $(PKG_CFLAGS) $(CFLAGS)
@@ -31,7 +48,7 @@ ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS        = $(PKG_LIBS) -lm
 Q           = $(if $(filter 1,$(V)),,@)
 
-MODULES  = flows sessions store gateway notices
+MODULES  = flows sessions store console gateway notices
 LIB_SRC  = $(filter-out gateway/gw_main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ = $(BUILD)/gateway/gw_main.o
@@ -143,12 +160,15 @@ format-check:
 check-deps:
 	@bad=$$(grep -nE '#include *[<"](event2/|event\.h|hiredis/|libpq-fe\.h|jansson\.h|sodium\.h|sessions/|store/|gateway/)' flows/*.[ch]); \
 	 if [ -n "$$bad" ]; then echo "check-deps: flows/ must stay pure:"; echo "$$bad"; exit 1; fi; \
-	 bad=$$(grep -nE '#include *[<"]gateway/' sessions/*.[ch] store/*.[ch] 2>/dev/null); \
-	 if [ -n "$$bad" ]; then echo "check-deps: sessions/ and store/ must not include gateway/:"; echo "$$bad"; exit 1; fi; \
+	 bad=$$(grep -nE '#include *[<"](gateway|console)/' sessions/*.[ch] store/*.[ch] 2>/dev/null); \
+	 if [ -n "$$bad" ]; then echo "check-deps: sessions/ and store/ must not include gateway/ or console/:"; echo "$$bad"; exit 1; fi; \
 	 bad=$$(grep -nE '#include *[<"](event2/|event\.h|hiredis/|libpq-fe\.h|jansson\.h|sodium\.h|sessions/|store/|gateway/gw(_int)?\.h)' notices/notices.h notices/ntc_core.c 2>/dev/null); \
 	 if [ -n "$$bad" ]; then echo "check-deps: notices/'s core (notices.h, ntc_core.c) must stay pure:"; echo "$$bad"; exit 1; fi; \
 	 bad=$$(grep -nE '#include *[<"](hiredis/|sessions/|gateway/gw_int\.h)' notices/*.[ch] 2>/dev/null); \
 	 if [ -n "$$bad" ]; then echo "check-deps: notices/ reaches gateway/ through gw.h only, and never Redis:"; echo "$$bad"; exit 1; fi; \
+	 bad=$$(grep -nE '#include *[<"](gateway/gw_int\.h|sessions/|hiredis/)' console/*.[ch] 2>/dev/null; \
+	   grep -nE '#include *[<"]libpq-fe\.h' $$(ls console/*.[ch] | grep -v '/con_cli\.c$$') 2>/dev/null); \
+	 if [ -n "$$bad" ]; then echo "check-deps: console/ reaches PostgreSQL through store/ (only the blocking command line, con_cli.c, uses libpq) and the server through gateway/gw.h:"; echo "$$bad"; exit 1; fi; \
 	 echo "check-deps: ok"
 
 clean:

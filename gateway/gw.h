@@ -138,6 +138,17 @@ struct gw_config {
     long at_allow_n;
     char pg_dsn[GW_STR_MAX];
     long pg_pool, pg_timeout_ms, pg_batch;
+    /* the officer console (console/) */
+    char pg_console_dsn[GW_STR_MAX];
+    long pg_console_pool;
+    long con_idle, con_admin_idle, con_absolute; /* seconds */
+    char con_cookie_secure[8];                   /* yes|no */
+    char con_admin_totp[16];                     /* required|optional */
+    char con_totp_issuer[64];
+    long con_hash_threads, con_pwhash_kib, con_pwhash_passes;
+    char con_common_passwords[GW_STR_MAX];
+    long con_throttle_user_free, con_throttle_addr_free;
+    long con_throttle_max_delay, con_throttle_window; /* seconds */
     char key_file[GW_STR_MAX];
     char flows_dir[GW_STR_MAX], lists_dir[GW_STR_MAX];
     char messages_file[GW_STR_MAX];

@@ -40,6 +40,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
+#include "console/console.h"
 #include "gateway/gw_int.h"
 
 static void gw_health_handle(struct gw_req *r);
@@ -1222,6 +1223,10 @@ gw_worker_run_with(const struct gw_config *cfg, int fd, int worker,
         GW_LOG_ERROR(0, "worker did not start: sendsms");
         goto done;
     }
+    if (console_start(srv) != 0) {
+        GW_LOG_ERROR(0, "worker did not start: console");
+        goto done;
+    }
     if (start != NULL && start(srv, arg) != 0) {
         GW_LOG_ERROR(0, "worker did not start");
         goto done;
@@ -1246,6 +1251,7 @@ done:
         for (size_t i = 0; i < srv->nstop; i++)
             srv->stop[i].cb(srv, srv->stop[i].arg);
     }
+    console_fini(srv);
     gw_sendsms_fini(srv);
     gw_records_fini(srv);
     gw_ussd_fini(srv);

@@ -8,7 +8,7 @@
  *   remigate keygen FILE           a new key file for ID numbers
  *   remigate seal|open -c FILE     seal a queue record, open a sealed
  *                                  value or an encrypted column (gw_seal.c)
- *   remigate officer               not in this build yet
+ *   remigate officer ...           officer accounts (console/con_cli.c)
  *
  * Daemon options override keys of the config file after it is loaded, with
  * the same checks (gw_config_set()); --set reaches any key.  A relative
@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "console/console.h"
 #include "gateway/gw.h"
 #include "store/store.h"
 
@@ -41,7 +42,12 @@ gw_usage(FILE *fp)
                 "                                           open sealed "
                 "values or encrypted columns\n"
                 "       remigate officer add --username U --role R "
-                "[--district CODE] -c FILE\n"
+                "[--district CODE]... -c FILE\n"
+                "       remigate officer passwd|disable|enable --username U "
+                "-c FILE\n"
+                "       remigate officer list -c FILE\n"
+                "       remigate api-routes                 list the /api/ "
+                "calls and who may make them\n"
                 "       remigate --version | --help\n"
                 "\n"
                 "daemon options (each overrides the config file):\n"
@@ -248,10 +254,10 @@ main(int argc, char **argv)
     if (strcmp(cmd, "keygen") == 0) return gw_keygen_main(argc - 1, argv + 1);
     if (strcmp(cmd, "seal") == 0 || strcmp(cmd, "open") == 0)
         return gw_seal_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "officer") == 0) {
-        fprintf(stderr, "remigate: %s: not available in this build yet\n", cmd);
-        return 2;
-    }
+    if (strcmp(cmd, "officer") == 0)
+        return console_officer_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "api-routes") == 0)
+        return console_routes_main(argc - 1, argv + 1);
     if (cmd[0] == '-') return gw_daemon_main(argc, argv);
     fprintf(stderr, "remigate: unknown command '%s'\n", cmd);
     gw_usage(stderr);

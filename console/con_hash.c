@@ -1,0 +1,324 @@
+/*
+ * con_hash.c -- argon2id (libsodium crypto_pwhash) off the event loop.
+ *
+ * One hash costs tens of milliseconds of CPU and 19 MiB or more: on the
+ * loop it would stall every USSD step of the worker.  A few threads take
+ * jobs from a queue under a mutex; a finished job goes on a done list and
+ * one byte into a pipe, whose read end the loop watches.  The loop drains
+ * the done list and calls back -- so a callback always runs on the loop,
+ * and never inside the call that queued its job.  Passwords are copied
+ * into the job and wiped when it ends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <sodium.h>
+
+#include "console/con_int.h"
+
+#define HASH_MAGIC     0x48415348u
+#define HASH_THREADS   16
+#define HASH_STR_BYTES crypto_pwhash_STRBYTES
+
+enum hash_kind { HASH_VERIFY, HASH_MAKE };
+
+struct hash_job {
+    TAILQ_ENTRY(hash_job) link;
+    enum hash_kind kind;
+    char password[CON_PW_MAX * 4 + 1];
+    char stored[HASH_STR_BYTES];
+    char out[HASH_STR_BYTES];
+    int status;
+    con_hash_cb *cb;
+    void *arg;
+};
+
+TAILQ_HEAD(hash_list, hash_job);
+
+struct con_hasher {
+    unsigned magic;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct hash_list todo, done;
+    int pending; /* queued + running + done not yet called back */
+    int stopping;
+    int nthreads;
+    pthread_t threads[HASH_THREADS];
+    int pipe_rd, pipe_wr;
+    struct event *ev;
+    unsigned long long opslimit;
+    size_t memlimit;
+};
+
+static void
+hash_job_free(struct hash_job *j)
+{
+    sodium_memzero(j->password, sizeof(j->password));
+    free(j);
+}
+
+static void
+hash_job_run(const struct con_hasher *h, struct hash_job *j)
+{
+    size_t len = strlen(j->password);
+
+    switch (j->kind) {
+    case HASH_VERIFY:
+        if (crypto_pwhash_str_verify(j->stored, j->password,
+                                     (unsigned long long)len) == 0)
+            j->status = CON_HASH_OK;
+        else
+            j->status = CON_HASH_MISMATCH;
+        break;
+    case HASH_MAKE:
+        j->status =
+            crypto_pwhash_str_alg(j->out, j->password, (unsigned long long)len,
+                                  h->opslimit, h->memlimit,
+                                  crypto_pwhash_ALG_ARGON2ID13) == 0
+                ? CON_HASH_OK
+                : CON_HASH_EFAIL;
+        break;
+    default:
+        CON_WRONG("hash job kind");
+    }
+    sodium_memzero(j->password, sizeof(j->password));
+}
+
+static void *
+hash_thread(void *arg)
+{
+    struct con_hasher *h = arg;
+    struct hash_job *j;
+    char one = 1;
+
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (!h->stopping && TAILQ_EMPTY(&h->todo))
+            pthread_cond_wait(&h->cv, &h->mu);
+        if (h->stopping) break;
+        j = TAILQ_FIRST(&h->todo);
+        TAILQ_REMOVE(&h->todo, j, link);
+        pthread_mutex_unlock(&h->mu);
+        hash_job_run(h, j);
+        pthread_mutex_lock(&h->mu);
+        TAILQ_INSERT_TAIL(&h->done, j, link);
+        /* a full pipe already wakes the loop: EAGAIN is fine */
+        if (write(h->pipe_wr, &one, 1) < 0 && errno != EAGAIN) {
+            /* the loop still drains on its next wake-up */
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* Call back every job on the done list (on the loop). */
+static void
+hash_drain(struct con_hasher *h)
+{
+    struct hash_list ready;
+    struct hash_job *j;
+
+    TAILQ_INIT(&ready);
+    pthread_mutex_lock(&h->mu);
+    while ((j = TAILQ_FIRST(&h->done)) != NULL) {
+        TAILQ_REMOVE(&h->done, j, link);
+        TAILQ_INSERT_TAIL(&ready, j, link);
+    }
+    pthread_mutex_unlock(&h->mu);
+    while ((j = TAILQ_FIRST(&ready)) != NULL) {
+        TAILQ_REMOVE(&ready, j, link);
+        h->pending--;
+        j->cb(j->status, j->kind == HASH_MAKE && j->status == 0 ? j->out : NULL,
+              j->arg);
+        hash_job_free(j);
+    }
+}
+
+static void
+hash_on_pipe(evutil_socket_t fd, short what, void *arg)
+{
+    char buf[64];
+
+    (void)what;
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+    hash_drain(arg);
+}
+
+struct con_hasher *
+con_hasher_new(struct event_base *base, int threads,
+               unsigned long long opslimit, size_t memlimit, char *err,
+               size_t errlen)
+{
+    struct con_hasher *h;
+    int fds[2];
+
+    if (threads < 1 || threads > HASH_THREADS ||
+        opslimit < crypto_pwhash_OPSLIMIT_MIN ||
+        memlimit < crypto_pwhash_MEMLIMIT_MIN) {
+        snprintf(err, errlen, "hasher: bad settings");
+        return NULL;
+    }
+    if ((h = calloc(1, sizeof(*h))) == NULL) {
+        snprintf(err, errlen, "hasher: out of memory");
+        return NULL;
+    }
+    h->magic = HASH_MAGIC;
+    h->opslimit = opslimit;
+    h->memlimit = memlimit;
+    h->pipe_rd = h->pipe_wr = -1;
+    TAILQ_INIT(&h->todo);
+    TAILQ_INIT(&h->done);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    if (pipe(fds) != 0) {
+        snprintf(err, errlen, "hasher: pipe: %s", strerror(errno));
+        goto fail;
+    }
+    h->pipe_rd = fds[0];
+    h->pipe_wr = fds[1];
+    if (fcntl(h->pipe_rd, F_SETFL, O_NONBLOCK) != 0 ||
+        fcntl(h->pipe_wr, F_SETFL, O_NONBLOCK) != 0 ||
+        fcntl(h->pipe_rd, F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(h->pipe_wr, F_SETFD, FD_CLOEXEC) != 0) {
+        snprintf(err, errlen, "hasher: fcntl: %s", strerror(errno));
+        goto fail;
+    }
+    h->ev = event_new(base, h->pipe_rd, EV_READ | EV_PERSIST, hash_on_pipe, h);
+    if (h->ev == NULL || event_add(h->ev, NULL) != 0) {
+        snprintf(err, errlen, "hasher: out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < threads; i++) {
+        if (pthread_create(&h->threads[i], NULL, hash_thread, h) != 0) {
+            snprintf(err, errlen, "hasher: cannot start a thread");
+            goto fail;
+        }
+        h->nthreads++;
+    }
+    return h;
+fail:
+    con_hasher_free(h);
+    return NULL;
+}
+
+static int
+hash_queue(struct con_hasher *h, struct hash_job *j)
+{
+    pthread_mutex_lock(&h->mu);
+    if (h->stopping) {
+        pthread_mutex_unlock(&h->mu);
+        hash_job_free(j);
+        return -1;
+    }
+    TAILQ_INSERT_TAIL(&h->todo, j, link);
+    h->pending++;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
+
+static struct hash_job *
+hash_job_new(enum hash_kind kind, const char *password, con_hash_cb *cb,
+             void *arg)
+{
+    struct hash_job *j;
+
+    if (password == NULL || cb == NULL ||
+        strlen(password) >= sizeof(j->password))
+        return NULL;
+    if ((j = calloc(1, sizeof(*j))) == NULL) return NULL;
+    j->kind = kind;
+    j->cb = cb;
+    j->arg = arg;
+    memcpy(j->password, password, strlen(password) + 1);
+    return j;
+}
+
+int
+con_hash_verify(struct con_hasher *h, const char *stored, const char *password,
+                con_hash_cb *cb, void *arg)
+{
+    struct hash_job *j;
+
+    CON_AN(h->magic == HASH_MAGIC);
+    if (stored == NULL || strlen(stored) >= HASH_STR_BYTES) return -1;
+    if ((j = hash_job_new(HASH_VERIFY, password, cb, arg)) == NULL) return -1;
+    memcpy(j->stored, stored, strlen(stored) + 1);
+    return hash_queue(h, j);
+}
+
+int
+con_hash_make(struct con_hasher *h, const char *password, con_hash_cb *cb,
+              void *arg)
+{
+    struct hash_job *j;
+
+    CON_AN(h->magic == HASH_MAGIC);
+    if ((j = hash_job_new(HASH_MAKE, password, cb, arg)) == NULL) return -1;
+    return hash_queue(h, j);
+}
+
+int
+con_hasher_pending(const struct con_hasher *h)
+{
+    return h->pending;
+}
+
+void
+con_hasher_stop(struct con_hasher *h)
+{
+    struct hash_job *j;
+    int n;
+
+    CON_AN(h->magic == HASH_MAGIC);
+    pthread_mutex_lock(&h->mu);
+    h->stopping = 1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    n = h->nthreads;
+    h->nthreads = 0;
+    for (int i = 0; i < n; i++)
+        pthread_join(h->threads[i], NULL);
+    /* Finished jobs keep their result; the rest never ran. */
+    hash_drain(h);
+    while ((j = TAILQ_FIRST(&h->todo)) != NULL) {
+        TAILQ_REMOVE(&h->todo, j, link);
+        h->pending--;
+        j->cb(CON_HASH_ESTOPPED, NULL, j->arg);
+        hash_job_free(j);
+    }
+}
+
+void
+con_hasher_free(struct con_hasher *h)
+{
+    if (h == NULL) return;
+    CON_AN(h->magic == HASH_MAGIC);
+    con_hasher_stop(h);
+    if (h->ev) event_free(h->ev);
+    if (h->pipe_rd >= 0) close(h->pipe_rd);
+    if (h->pipe_wr >= 0) close(h->pipe_wr);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    h->magic = 0;
+    free(h);
+}
+
+int
+con_pw_hash_now(const char *password, unsigned long long opslimit,
+                size_t memlimit, char out[128])
+{
+    CON_AN(HASH_STR_BYTES <= 128);
+    return crypto_pwhash_str_alg(out, password, strlen(password), opslimit,
+                                 memlimit, crypto_pwhash_ALG_ARGON2ID13) == 0
+               ? 0
+               : -1;
+}

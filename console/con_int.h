@@ -1,0 +1,252 @@
+/*
+ * con_int.h -- private to console/: the per-worker console, the API route
+ * table and what a handler is given, replies, the password hasher, the
+ * officers' rules shared by the API and the command line.
+ */
+#ifndef CON_INT_H
+#define CON_INT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "console/console.h"
+#include "gateway/gw.h"
+#include "store/store.h"
+
+/* Invariants, never compiled out. */
+_Noreturn void con_assert_fail(const char *func, const char *file, int line,
+                               const char *cond);
+#define CON_AN(x)                                                              \
+    do {                                                                       \
+        if (!(x)) con_assert_fail(__func__, __FILE__, __LINE__, #x);           \
+    } while (0)
+#define CON_AZ(x)       CON_AN((x) == 0)
+#define CON_WRONG(what) con_assert_fail(__func__, __FILE__, __LINE__, what)
+
+#define CON_COOKIE       "remigate_console"
+#define CON_SID_BYTES    16 /* 128-bit session id */
+#define CON_TOKEN_HEX    (CON_SID_BYTES * 2)
+#define CON_USERNAME_MAX 32
+#define CON_PW_MIN       8 /* characters */
+#define CON_PW_MAX       128
+#define CON_PARAMS_MAX   4
+#define CON_PARAM_MAX    64
+#define CON_DISTRICTS    2048 /* bytes of "BD-13,BD-26,..." */
+
+/* Who may call a route: role bits, or CON_PUBLIC (no session at all).
+ * CON_PRE_MFA: an admin who still has to enrol TOTP may call it. */
+#define CON_ROLES(X)                                                           \
+    X(ADMIN, "admin", 0x1u)                                                    \
+    X(OFFICER, "officer", 0x2u)                                                \
+    X(ANALYST, "analyst", 0x4u)
+
+enum {
+#define CON_X_ROLE(id, name, bit) CON_ROLE_##id = (bit),
+    CON_ROLES(CON_X_ROLE)
+#undef CON_X_ROLE
+};
+#define CON_ROLE_ANY (CON_ROLE_ADMIN | CON_ROLE_OFFICER | CON_ROLE_ANALYST)
+#define CON_PUBLIC   0x100u
+#define CON_PRE_MFA  0x200u
+
+/* The bit of "admin"|"officer"|"analyst", 0 for anything else. */
+unsigned con_role_bit(const char *name);
+/* The name of one role bit, or NULL. */
+const char *con_role_name(unsigned bit);
+
+struct con;
+struct con_call;
+
+/* A handler owns call->req and ends it with exactly one con_reply_*() (or
+ * gw_reply*()), now or later. */
+typedef void con_handler_cb(struct con_call *call);
+
+/* One API route.  pattern is a path where "{}" stands for one segment
+ * ([A-Za-z0-9._-], at most CON_PARAM_MAX - 1 bytes), e.g.
+ * "/api/records/{}/verify".  csrf: X-CSRF-Token must match the session's
+ * (every write that needs a session sets it; the table is checked at
+ * start). */
+struct con_route {
+    unsigned method; /* one GW_METHOD_* */
+    const char *pattern;
+    unsigned access; /* CON_ROLE_* bits, | CON_PRE_MFA, or CON_PUBLIC */
+    int csrf;
+    con_handler_cb *handler;
+};
+
+/* The tables, each ended by a row with pattern NULL.  Each file exports
+ * its own; con_routes.c joins them (con_routes_all). */
+extern const struct con_route con_auth_routes[];
+extern const struct con_route *const con_route_tables[];
+
+/* The officer behind a call's session. */
+struct con_officer {
+    long long id;
+    char id_text[24];
+    char username[CON_USERNAME_MAX + 1];
+    char role[16];
+    unsigned role_bit;
+    int totp_enabled;
+    char districts[CON_DISTRICTS]; /* codes joined by ',' ("" none) */
+    char csrf[CON_TOKEN_HEX + 1];
+};
+
+/* What a handler is given.  Lives as long as the request (gw_req_alloc). */
+struct con_call {
+    unsigned magic;
+    struct gw_req *req;
+    struct con *con;
+    const struct con_route *route;
+    int nparams;
+    char params[CON_PARAMS_MAX][CON_PARAM_MAX]; /* the "{}" segments */
+    int has_session;
+    struct con_officer who;
+    char sid_hash[65];  /* hex SHA-256 of the cookie's id ("" none) */
+    const char *source; /* the client's address */
+    void *data;         /* the handler's own, for its callbacks */
+};
+#define CON_CALL_MAGIC 0x434f4e43u
+
+/* Replies: JSON (takes the reference to body) or an error
+ * {"error":code,"message":message} with one log line.  Both add the
+ * no-store cache header; they end the request. */
+void con_reply_json(struct con_call *call, int status, json_t *body);
+void con_reply_error(struct con_call *call, int status, const char *code,
+                     const char *message);
+/* 503 for a store status that is not the caller's fault. */
+void con_reply_store_error(struct con_call *call, int status,
+                           const struct store_tx_result *res);
+
+/* Answer status {"error":code,...} after an audit_log row
+ * "access.denied" (outcome denied, detail {"reason":reason, method,
+ * route}) is written: for a wrong role, a missing second factor or CSRF
+ * token, a record outside the officer's districts.  reason: a literal
+ * word. */
+void con_deny(struct con_call *call, int status, const char *code,
+              const char *message, const char *reason);
+
+/* The request body as a JSON object, or a 400/415 reply and NULL. */
+json_t *con_body_or_400(struct con_call *call);
+
+/* The value of the session cookie (CON_TOKEN_HEX lower-case hex) into
+ * out: 1, or 0 when there is none that looks right. */
+int con_cookie_sid_of(struct gw_req *r, char out[CON_TOKEN_HEX + 1]);
+
+/* Fill tx's context with the call's officer (id, role, districts). */
+void con_tx_init(const struct con_call *call, struct store_tx *tx);
+
+/* Append the audit_log INSERT to tx: the call's officer (or actor_name and
+ * no id when there is no session), its source, action, target (may be
+ * NULL), outcome ("ok"|"failed"|"denied") and detail (a JSON object text,
+ * NULL for {}).  The strings must live until store_pool_tx() copies them.
+ * 0, or -1 when tx is full. */
+int con_audit_add(const struct con_call *call, struct store_tx *tx,
+                  const char *actor_name, const char *action,
+                  const char *target, const char *outcome, const char *detail);
+
+/* Run tx on the console's pool; cb gets the call back.  On a refusal now
+ * it answers 503 itself and returns -1. */
+int con_tx_or_503(struct con_call *call, const struct store_tx *tx,
+                  store_tx_cb *cb);
+
+/* ------------------------------------------------------------------------
+ * The console of one worker (con_main.c)
+ */
+struct con {
+    unsigned magic;
+    struct gw_server *srv;
+    const struct gw_config *cfg;
+    struct store_pool *pool;
+    struct con_hasher *hasher;
+    struct con_pwlist *common; /* refused passwords */
+    struct con_codes *districts;
+    char dummy_hash[128]; /* verified for unknown usernames (same cost) */
+    int secure_cookie;
+    int admin_totp_required;
+};
+#define CON_MAGIC 0x434f4e53u
+
+/* The API's entry point (con_api.c): the "/api/" route's handler. */
+void con_api_handle(struct gw_req *r);
+
+/* ------------------------------------------------------------------------
+ * Password hashing on worker threads (con_hash.c)
+ *
+ * Jobs go to a small pool of threads; each result comes back on the event
+ * loop (a pipe the loop watches), never inside the call that queued it.
+ * con_hasher_stop() waits for the threads and calls every job still
+ * pending back with CON_HASH_ESTOPPED.
+ */
+struct con_hasher;
+
+#define CON_HASH_OK       0
+#define CON_HASH_MISMATCH 1  /* verify: not this password */
+#define CON_HASH_EFAIL    -1 /* out of memory, a bad stored hash */
+#define CON_HASH_ESTOPPED -2
+
+/* hash: con_hash_make()'s result (borrowed), else NULL. */
+typedef void con_hash_cb(int status, const char *hash, void *arg);
+
+struct con_hasher *con_hasher_new(struct event_base *base, int threads,
+                                  unsigned long long opslimit, size_t memlimit,
+                                  char *err, size_t errlen);
+/* Queue a check of password (copied, wiped after) against stored (a
+ * crypto_pwhash_str string, copied).  0, or -1 when stopped or out of
+ * memory (no callback then). */
+int con_hash_verify(struct con_hasher *h, const char *stored,
+                    const char *password, con_hash_cb *cb, void *arg);
+/* Queue a new hash of password. */
+int con_hash_make(struct con_hasher *h, const char *password, con_hash_cb *cb,
+                  void *arg);
+/* Jobs waiting or running (for tests and metrics). */
+int con_hasher_pending(const struct con_hasher *h);
+void con_hasher_stop(struct con_hasher *h);
+void con_hasher_free(struct con_hasher *h); /* NULL: no-op */
+
+/* A blocking hash with the same parameters (the command line; start-up). */
+int con_pw_hash_now(const char *password, unsigned long long opslimit,
+                    size_t memlimit, char out[128]);
+
+/* ------------------------------------------------------------------------
+ * TOTP, RFC 6238 (con_totp.c)
+ */
+
+/* Check code (NULL: none given) against the sealed secret enc_hex (hex of
+ * totp_enc) of an officer whose last accepted code had step last (-1:
+ * none).  NULL when good (*step = its step, to be stored so it is not
+ * good twice), else "otp_missing" or "bad_otp". */
+const char *con_totp_check(struct con *con, const char *enc_hex, long long last,
+                           const char *code, long long *step);
+
+/* ------------------------------------------------------------------------
+ * Rules shared by the API and the command line (con_rules.c)
+ */
+
+/* A set of strings (a list of codes, a password list). */
+struct con_pwlist;
+struct con_codes;
+
+/* The common-password list: one per line, '#' comments; compared
+ * case-insensitively.  NULL with a message in err. */
+struct con_pwlist *con_pwlist_load(const char *path, char *err, size_t errlen);
+int con_pwlist_has(const struct con_pwlist *l, const char *pw);
+void con_pwlist_free(struct con_pwlist *l);
+
+/* The district codes of lists_dir/districts.conf. */
+struct con_codes *con_districts_load(const char *lists_dir, char *err,
+                                     size_t errlen);
+int con_codes_has(const struct con_codes *c, const char *code);
+void con_codes_free(struct con_codes *c);
+
+/* Validators: NULL when fine, else why not (no value quoted). */
+const char *con_username_check(const char *u);
+const char *con_password_check(const struct con_pwlist *common,
+                               const char *username, const char *pw);
+
+/* Hex of n random bytes into out (2n + 1). */
+void con_random_hex(char *out, size_t n);
+/* Hex SHA-256 of s into out[65]. */
+void con_sha256_hex(const char *s, char out[65]);
+
+#endif

@@ -1,0 +1,208 @@
+/*
+ * con_main.c -- the console of one worker: its PostgreSQL pool (acting as
+ * remigate_console, or logged in through postgres.console_dsn), its
+ * password-hashing threads, the lists it checks against, the "/api/"
+ * route, and the stop hook that ends every pending call.
+ *
+ * The route tables are checked once at start: a malformed pattern, a
+ * write that needs a session but no CSRF token, a route nobody may call,
+ * or two routes with the same method and pattern stop the worker -- they
+ * are programming errors, found by the first test that starts a daemon.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "console/con_int.h"
+
+#define CON_MAX_WORKERS 64
+
+/* The console of each server of this process (a worker has one; tests may
+ * run several in one process). */
+static struct {
+    struct gw_server *srv;
+    struct con *con;
+} con_of[CON_MAX_WORKERS];
+
+static void
+con_stop(struct gw_server *srv, void *arg)
+{
+    struct con *con = arg;
+
+    (void)srv;
+    CON_AN(con->magic == CON_MAGIC);
+    /* every pending hash and query calls back now (with an error), so
+     * the handlers waiting on them answer before the loop ends */
+    if (con->hasher) con_hasher_stop(con->hasher);
+    if (con->pool) store_pool_stop(con->pool);
+}
+
+/* Is every row of every table well formed?  Logs the first bad one. */
+static int
+con_routes_check(void)
+{
+    for (const struct con_route *const *t = con_route_tables; *t; t++)
+        for (const struct con_route *x = *t; x->pattern; x++) {
+            const char *why = NULL;
+            if (strncmp(x->pattern, "/api/", 5) != 0)
+                why = "pattern outside /api/";
+            else if (x->handler == NULL)
+                why = "no handler";
+            else if (!(x->access & (CON_ROLE_ANY | CON_PUBLIC)))
+                why = "nobody may call it";
+            else if (x->method != GW_METHOD_GET && !x->csrf &&
+                     !(x->access & CON_PUBLIC))
+                why = "a write with a session needs csrf";
+            for (const struct con_route *const *u = con_route_tables;
+                 !why && *u; u++)
+                for (const struct con_route *y = *u; y->pattern; y++)
+                    if (y != x && y->method == x->method &&
+                        strcmp(y->pattern, x->pattern) == 0)
+                        why = "route defined twice";
+            if (why) {
+                GW_LOG_ERROR(0, "console: bad API route pattern=%s why=%s",
+                             x->pattern, why);
+                return -1;
+            }
+        }
+    return 0;
+}
+
+static void
+con_free(struct con *con)
+{
+    if (con == NULL) return;
+    con_hasher_free(con->hasher);
+    store_pool_free(con->pool);
+    con_pwlist_free(con->common);
+    con_codes_free(con->districts);
+    con->magic = 0;
+    free(con);
+}
+
+int
+console_start(struct gw_server *srv)
+{
+    const struct gw_config *cfg = gw_server_config(srv);
+    struct gw_route rt = {.path = "/api/",
+                          .prefix = 1,
+                          .methods = GW_METHOD_GET | GW_METHOD_POST |
+                                     GW_METHOD_PUT | GW_METHOD_PATCH |
+                                     GW_METHOD_DELETE | GW_METHOD_HEAD,
+                          .endpoint = "api",
+                          .handler = con_api_handle};
+    const char *dsn =
+        cfg->pg_console_dsn[0] ? cfg->pg_console_dsn : cfg->pg_dsn;
+    struct store_pool_config pc = {
+        .dsn = dsn,
+        .role = cfg->pg_console_dsn[0] ? "" : "remigate_console",
+        .pool = (int)cfg->pg_console_pool,
+        .timeout_ms = (int)cfg->pg_timeout_ms,
+    };
+    char err[512];
+    struct con *con;
+    int slot = -1;
+
+    if (con_routes_check() != 0) return -1;
+    for (int i = 0; i < CON_MAX_WORKERS; i++)
+        if (con_of[i].srv == NULL) {
+            slot = i;
+            break;
+        }
+    if (slot < 0) return -1;
+    if (cfg->pg_dsn[0] == '\0' && cfg->pg_console_dsn[0] == '\0') {
+        /* no database: /api/ says so (503) */
+        return gw_server_route(srv, &rt);
+    }
+    if ((con = calloc(1, sizeof(*con))) == NULL) return -1;
+    con->magic = CON_MAGIC;
+    con->srv = srv;
+    con->cfg = cfg;
+    con->secure_cookie = strcmp(cfg->con_cookie_secure, "yes") == 0;
+    con->admin_totp_required = strcmp(cfg->con_admin_totp, "required") == 0;
+    con_of[slot].srv = srv;
+    con_of[slot].con = con;
+    if ((con->common = con_pwlist_load(cfg->con_common_passwords, err,
+                                       sizeof(err))) == NULL ||
+        (con->districts =
+             con_districts_load(cfg->lists_dir, err, sizeof(err))) == NULL) {
+        GW_LOG_ERROR(0, "console: %s", err);
+        return -1;
+    }
+    /* the hash an unknown username is checked against, so a wrong name
+     * costs what a wrong password costs */
+    {
+        char pw[33];
+        con_random_hex(pw, 16);
+        if (con_pw_hash_now(pw, (unsigned long long)cfg->con_pwhash_passes,
+                            (size_t)cfg->con_pwhash_kib * 1024,
+                            con->dummy_hash) != 0) {
+            GW_LOG_ERROR(0, "console: cannot hash (out of memory?)");
+            return -1;
+        }
+        sodium_memzero(pw, sizeof(pw));
+    }
+    con->hasher =
+        con_hasher_new(gw_server_base(srv), (int)cfg->con_hash_threads,
+                       (unsigned long long)cfg->con_pwhash_passes,
+                       (size_t)cfg->con_pwhash_kib * 1024, err, sizeof(err));
+    if (con->hasher == NULL) {
+        GW_LOG_ERROR(0, "console: %s", err);
+        return -1;
+    }
+    con->pool = store_pool_new(&pc, gw_server_base(srv), err, sizeof(err));
+    if (con->pool == NULL) {
+        GW_LOG_ERROR(0, "console: %s", err);
+        return -1;
+    }
+    rt.arg = con;
+    if (store_pool_start(con->pool) != 0 ||
+        gw_server_on_stop(srv, con_stop, con) != 0 ||
+        gw_server_route(srv, &rt) != 0)
+        return -1;
+    return 0;
+}
+
+void
+console_fini(struct gw_server *srv)
+{
+    for (int i = 0; i < CON_MAX_WORKERS; i++)
+        if (con_of[i].srv == srv) {
+            con_free(con_of[i].con);
+            con_of[i].srv = NULL;
+            con_of[i].con = NULL;
+        }
+}
+
+int
+console_routes_main(int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1) {
+        fprintf(stderr, "usage: remigate api-routes\n");
+        return 2;
+    }
+    for (const struct con_route *const *t = con_route_tables; *t; t++)
+        for (const struct con_route *x = *t; x->pattern; x++) {
+            char who[64] = "";
+            size_t n = 0;
+            if (x->access & CON_PUBLIC) snprintf(who, sizeof(who), "public");
+#define CON_X_WHO(id, name, bit)                                               \
+    if (x->access & (bit))                                                     \
+        n += (size_t)snprintf(who + n, sizeof(who) - n, "%s%s", n ? "," : "",  \
+                              name);
+            if (!(x->access & CON_PUBLIC)) CON_ROLES(CON_X_WHO)
+#undef CON_X_WHO
+            printf("%s %s %s %s%s\n",
+                   x->method == GW_METHOD_GET     ? "GET"
+                   : x->method == GW_METHOD_POST  ? "POST"
+                   : x->method == GW_METHOD_PUT   ? "PUT"
+                   : x->method == GW_METHOD_PATCH ? "PATCH"
+                                                  : "DELETE",
+                   x->pattern, who, x->csrf ? "csrf" : "-",
+                   (x->access & CON_PRE_MFA) ? " pre-mfa" : "");
+        }
+    return 0;
+}

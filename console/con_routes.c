@@ -1,0 +1,13 @@
+/*
+ * con_routes.c -- every API route table the dispatcher knows, in one list.
+ * Each file with handlers exports its own table (con_auth_routes, ...), so
+ * adding routes touches only that file and one line here.
+ */
+#include <stddef.h>
+
+#include "console/con_int.h"
+
+const struct con_route *const con_route_tables[] = {
+    con_auth_routes,
+    NULL,
+};
