@@ -104,7 +104,8 @@ check "officer list: every account with role, state and districts" "grep -qE '^r
 start() {
     rm -f "$tmp/port"
     "$bin" -c "$conf" --workers 1 --port 0 --port-file "$tmp/port" \
-        --redis-port "$REDIS_PORT" --set console.admin_totp=optional \
+        --redis-port "$REDIS_PORT" --set kannel.secret=console-test-secret \
+        --set console.admin_totp=optional \
         --set console.throttle.user_free=3 --set console.throttle.addr_free=8 \
         "$@" 2>>"$tmp/log" &
     pid=$!
