@@ -175,6 +175,12 @@ void gw_ussd_at_handle(struct gw_req *r);
  * while PostgreSQL is away).  Its start hook creates srv->records. */
 int gw_records_start(struct gw_server *srv);
 void gw_records_fini(struct gw_server *srv);
+struct store;
+
+/* The store whose key seals what Redis keeps of dialogues and records
+ * (store_sess_seal(), store_record_seal()), or NULL when crypto.key_file
+ * is not set.  Borrowed; valid once gw_records_start() has run. */
+const struct store *gw_records_keys(const struct gw_server *srv);
 
 enum gw_act_status {
     GW_ACT_DONE = 0,       /* stored (or looked up) */

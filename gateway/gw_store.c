@@ -5,7 +5,8 @@
  * store/ with at most half the request deadline; when PostgreSQL is down,
  * slow or not configured, the record is pushed onto a durable Redis list
  * (PREFIX "queue:records"), sealed with the crypto key when one is
- * configured (store_record_seal()), and the caller still gets the
+ * configured (store_record_seal()) -- the drainer then stores nothing
+ * else: a plain or altered entry is set aside -- and the caller still gets the
  * record's own reference.  The caller is always answered from the event
  * loop, before the request's deadline.  A drainer in every worker moves queued
  * records into PostgreSQL once it answers: it looks at the head of the list,
@@ -524,36 +525,43 @@ gw_drain_peeked(int status, const char *value, size_t len, uint64_t version,
     rec->item[len] = '\0';
     rec->item_len = len;
     rec->ref[0] = rec->key[0] = '\0';
-    /* sealed by gw_act_queue(), or plain from a daemon without a key */
-    char *plain = rec->item;
-    int n = (int)len;
-    if (len >= 4 && memcmp(value, "rq1:", 4) == 0) {
-        plain = malloc(len + 1);
-        n = plain
+    /* Only what gw_act_queue() sealed with our key is stored: anyone who
+     * can write to Redis could queue a plain record (or alter a sealed
+     * one) and overwrite a returnee's profile.  The store always has a key
+     * here (store_new() needs one), so a plain entry -- forged, or queued
+     * by a daemon without a key -- is set aside for an operator, who can
+     * seal it (remigate seal) once it is checked. */
+    if (len < 4 || memcmp(value, "rq1:", 4) != 0) {
+        gw_metric_inc(GW_M_QUEUE_UNSEALED, "plain", NULL);
+        gw_drain_set_aside(rec, "not sealed with the crypto key: only sealed "
+                                "records are stored (remigate seal)");
+        return;
+    }
+    char *plain = malloc(len + 1);
+    int n = plain
                 ? store_record_open(rec->store, rec->item, len, plain, len + 1)
                 : STORE_ENOMEM;
-        if (n < 0) {
-            free(plain);
-            char why[128];
-            snprintf(why, sizeof(why),
-                     "sealed record does not open (%s): another key, or "
-                     "altered",
-                     store_strerror(n));
-            if (n == STORE_ENOMEM)
-                gw_drain_retry(rec, n, NULL);
-            else
-                gw_drain_set_aside(rec, why);
+    if (n < 0) {
+        free(plain);
+        char why[128];
+        snprintf(why, sizeof(why),
+                 "sealed record does not open (%s): another key, or "
+                 "altered",
+                 store_strerror(n));
+        if (n == STORE_ENOMEM) {
+            gw_drain_retry(rec, n, NULL);
             return;
         }
+        gw_metric_inc(GW_M_QUEUE_UNSEALED, "altered", NULL);
+        gw_drain_set_aside(rec, why);
+        return;
     }
     gw_drain_fields(rec, plain, (size_t)n);
     struct store_submit_opts opts = {.keep_unregistered = 1};
     int rc = store_submit_with(rec->store, plain, (size_t)n, &opts,
                                gw_drain_stored, rec);
-    if (plain != rec->item) {
-        sodium_memzero(plain, (size_t)n);
-        free(plain);
-    }
+    sodium_memzero(plain, (size_t)n);
+    free(plain);
     if (rc == STORE_EINVAL)
         gw_drain_set_aside(rec, "malformed record: not a complete record "
                                 "this version can store");
@@ -654,6 +662,12 @@ gw_records_start(struct gw_server *srv)
                         "postgres.dsn is empty: records wait in the "
                         "redis queue (%s) until a database is configured",
                         rec->store ? "sealed" : "in clear: no crypto.key_file");
+        if (rec->store == NULL && gw_server_worker(srv) == 0)
+            GW_LOG_WARN(0, "crypto.key_file is empty: names and ID numbers "
+                           "typed in dialogues are kept IN CLEAR in Redis "
+                           "(sessions and the record queue); for anything but "
+                           "a test, create a key (remigate keygen FILE) and "
+                           "set crypto.key_file");
         return 0;
     }
     int rc = store_migrate_check(cfg->pg_dsn, NULL, err, sizeof(err));
@@ -690,6 +704,12 @@ gw_records_start(struct gw_server *srv)
         gw_health_register(srv, "postgres", gw_records_probe, rec) != 0)
         return -1;
     return 0;
+}
+
+const struct store *
+gw_records_keys(const struct gw_server *srv)
+{
+    return srv->records != NULL ? srv->records->store : NULL;
 }
 
 void

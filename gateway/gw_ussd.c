@@ -19,6 +19,15 @@
  * compare-and-set.  A writer that loses the race reads the winner's
  * envelope and answers with its screen.  Redis down, slow or full: the
  * caller gets the "busy" message in their language and nothing changes.
+ *
+ * What in the envelope can hold personal answers -- the flow state, the
+ * AT text, the last input and the last screen (a read-back) -- is sealed
+ * with the crypto key (store_sess_seal(), bound to the session's key) as
+ * one field "x"; the rest (dialogue id, sequence, times) stays readable.
+ * With a key configured an envelope whose secrets are in clear is not
+ * read (the dialogue starts afresh); without one they are kept in clear
+ * and the daemon says so loudly at start.  One seal per save and one open
+ * per read (bench/RESULTS.md has the cost).
  */
 #include <event2/event.h>
 #include <sodium.h>
@@ -31,6 +40,7 @@
 
 #include "gateway/gw_int.h"
 #include "sessions/sess.h"
+#include "store/store.h"
 
 /* A flow set shared by the steps in flight; SIGHUP swaps in a new one and
  * the old one goes when its last step ends. */
@@ -91,6 +101,10 @@ struct gw_ussd {
     size_t pool_used;
     /* the envelope being saved: sess_cas() copies it before returning */
     char envbuf[GW_ENV_MAX];
+    /* the envelope's secret part, in clear and sealed, while it is
+     * encoded or decoded (within one call) */
+    char secret[GW_ENV_MAX];
+    char sealed[GW_ENV_MAX];
     struct gw_cache cache;
 };
 
@@ -389,23 +403,47 @@ gw_env_putn(char *buf, size_t cap, size_t *len, const char *name, int64_t v)
     return gw_env_put(buf, cap, len, name, num, (size_t)n);
 }
 
+/* The fields that can hold personal answers. */
 static int
-gw_env_encode(const struct gw_env *e, char *buf, size_t cap)
+gw_env_put_secrets(const struct gw_env *e, char *buf, size_t cap, size_t *n)
+{
+    return gw_env_puts(buf, cap, n, "at", e->at) < 0 ||
+                   gw_env_puts(buf, cap, n, "in", e->in) < 0 ||
+                   gw_env_puts(buf, cap, n, "out", e->out) < 0 ||
+                   gw_env_puts(buf, cap, n, "st", e->st) < 0
+               ? -1
+               : 0;
+}
+
+/* Encode e for the session skey into buf; with keys (not NULL) the
+ * secrets go sealed as "x" (u's scratch buffers).  Its length, or -1. */
+static int
+gw_env_encode(struct gw_ussd *u, const struct store *keys, const char *skey,
+              const struct gw_env *e, char *buf, size_t cap)
 {
     size_t n = 0;
     if (gw_env_puts(buf, cap, &n, "e", "1") < 0 ||
         gw_env_puts(buf, cap, &n, "dlg", e->dlg) < 0 ||
         gw_env_putn(buf, cap, &n, "seq", e->seq) < 0 ||
         gw_env_puts(buf, cap, &n, "mo", e->mo) < 0 ||
-        gw_env_puts(buf, cap, &n, "at", e->at) < 0 ||
-        gw_env_puts(buf, cap, &n, "in", e->in) < 0 ||
         gw_env_putn(buf, cap, &n, "t", e->t) < 0 ||
         gw_env_putn(buf, cap, &n, "end", e->end) < 0 ||
-        gw_env_putn(buf, cap, &n, "enc", e->enc) < 0 ||
-        gw_env_puts(buf, cap, &n, "out", e->out) < 0 ||
-        gw_env_puts(buf, cap, &n, "st", e->st) < 0)
+        gw_env_putn(buf, cap, &n, "enc", e->enc) < 0)
         return -1;
-    return (int)n;
+    if (keys == NULL)
+        return gw_env_put_secrets(e, buf, cap, &n) < 0 ? -1 : (int)n;
+    size_t m = 0;
+    int rc = -1;
+    if (gw_env_put_secrets(e, u->secret, sizeof(u->secret), &m) == 0) {
+        int sl = store_sess_seal(keys, skey, u->secret, m, u->sealed,
+                                 sizeof(u->sealed));
+        rc =
+            sl >= 0 && gw_env_put(buf, cap, &n, "x", u->sealed, (size_t)sl) == 0
+                ? (int)n
+                : -1;
+    }
+    sodium_memzero(u->secret, m);
+    return rc;
 }
 
 /* Unescape v[0..n) into out (cap bytes, NUL-terminated). */
@@ -446,12 +484,16 @@ gw_env_num(const char *v, size_t n, int64_t lo, int64_t hi, int64_t *out)
     return 0;
 }
 
+/* Lines of buf into e.  secret: the sealed part, which has only the
+ * secret fields; else the envelope, whose secrets must come sealed ("x",
+ * opened with keys for the session skey) when keys is not NULL.  Sets
+ * *version when "e=1" was read. */
 static int
-gw_env_decode(const char *buf, size_t len, struct gw_env *e)
+gw_env_lines(struct gw_ussd *u, const struct store *keys, const char *skey,
+             const char *buf, size_t len, struct gw_env *e, int secret,
+             int *version)
 {
-    memset(e, 0, sizeof(*e));
     size_t i = 0;
-    int version = 0;
     while (i < len) {
         const char *nl = memchr(buf + i, '\n', len - i);
         if (nl == NULL) return -1;
@@ -464,10 +506,30 @@ gw_env_decode(const char *buf, size_t len, struct gw_env *e)
         size_t vl = ll - kl - 1;
         int64_t x;
         int rc = 0;
+        /* the secret fields come sealed when there is a key */
+        int clear_ok = secret || keys == NULL;
 #define GW_ENV_IS(s) (kl == sizeof(s) - 1 && memcmp(line, s, kl) == 0)
-        if (GW_ENV_IS("e")) {
+        if (GW_ENV_IS("at")) {
+            rc = clear_ok ? gw_env_unesc(v, vl, e->at, sizeof(e->at)) : -1;
+        } else if (GW_ENV_IS("in")) {
+            rc = clear_ok ? gw_env_unesc(v, vl, e->in, sizeof(e->in)) : -1;
+        } else if (GW_ENV_IS("out")) {
+            rc = clear_ok ? gw_env_unesc(v, vl, e->out, sizeof(e->out)) : -1;
+        } else if (GW_ENV_IS("st")) {
+            rc = clear_ok ? gw_env_unesc(v, vl, e->st, sizeof(e->st)) : -1;
+        } else if (secret) {
+            rc = -1;
+        } else if (GW_ENV_IS("x")) {
+            int n = keys != NULL ? store_sess_open(keys, skey, v, vl, u->secret,
+                                                   sizeof(u->secret))
+                                 : -1;
+            rc = n >= 0 ? gw_env_lines(u, keys, skey, u->secret, (size_t)n, e,
+                                       1, version)
+                        : -1;
+            sodium_memzero(u->secret, sizeof(u->secret));
+        } else if (GW_ENV_IS("e")) {
             rc = vl == 1 && v[0] == '1' ? 0 : -1;
-            version = 1;
+            *version = 1;
         } else if (GW_ENV_IS("dlg")) {
             rc = gw_env_unesc(v, vl, e->dlg, sizeof(e->dlg));
         } else if (GW_ENV_IS("seq")) {
@@ -475,10 +537,6 @@ gw_env_decode(const char *buf, size_t len, struct gw_env *e)
             e->seq = (unsigned)x;
         } else if (GW_ENV_IS("mo")) {
             rc = gw_env_unesc(v, vl, e->mo, sizeof(e->mo));
-        } else if (GW_ENV_IS("at")) {
-            rc = gw_env_unesc(v, vl, e->at, sizeof(e->at));
-        } else if (GW_ENV_IS("in")) {
-            rc = gw_env_unesc(v, vl, e->in, sizeof(e->in));
         } else if (GW_ENV_IS("t")) {
             rc = gw_env_num(v, vl, 0, INT64_MAX, &e->t);
         } else if (GW_ENV_IS("end")) {
@@ -487,10 +545,6 @@ gw_env_decode(const char *buf, size_t len, struct gw_env *e)
         } else if (GW_ENV_IS("enc")) {
             rc = gw_env_num(v, vl, 0, 1, &x);
             e->enc = (int)x;
-        } else if (GW_ENV_IS("out")) {
-            rc = gw_env_unesc(v, vl, e->out, sizeof(e->out));
-        } else if (GW_ENV_IS("st")) {
-            rc = gw_env_unesc(v, vl, e->st, sizeof(e->st));
         } else {
             rc = -1;
         }
@@ -498,6 +552,17 @@ gw_env_decode(const char *buf, size_t len, struct gw_env *e)
         if (rc < 0) return -1;
         i += ll + 1;
     }
+    return 0;
+}
+
+/* Decode the envelope of the session skey (see gw_env_encode()). */
+static int
+gw_env_decode(struct gw_ussd *u, const struct store *keys, const char *skey,
+              const char *buf, size_t len, struct gw_env *e)
+{
+    int version = 0;
+    memset(e, 0, sizeof(*e));
+    if (gw_env_lines(u, keys, skey, buf, len, e, 0, &version) < 0) return -1;
     return version == 1 ? 0 : -1;
 }
 
@@ -715,7 +780,8 @@ gw_step_save(struct gw_step *s)
     snprintf(e->out, sizeof(e->out), "%s", s->out.text);
 
     char *buf = s->u->envbuf;
-    int n = gw_env_encode(e, buf, sizeof(s->u->envbuf));
+    int n = gw_env_encode(s->u, gw_records_keys(s->u->srv), s->key, e, buf,
+                          sizeof(s->u->envbuf));
     if (n < 0) {
         GW_RLOG(GW_LEVEL_ERROR, s->r, 0, "session envelope does not fit");
         gw_step_message(s, "state_lost");
@@ -1129,7 +1195,9 @@ gw_step_got(struct gw_step *s, int status, const char *value, size_t len,
     }
     if (s->state == GW_STEP_RACE) {
         /* after a lost race: the winner's screen, if it was this dialogue */
-        if (status == SESS_OK && gw_env_decode(value, len, &s->env) == 0 &&
+        if (status == SESS_OK &&
+            gw_env_decode(s->u, gw_records_keys(s->u->srv), s->key, value, len,
+                          &s->env) == 0 &&
             strcmp(s->env.dlg, s->dlg) == 0) {
             gw_step_replay(s);
             return;
@@ -1140,7 +1208,8 @@ gw_step_got(struct gw_step *s, int status, const char *value, size_t len,
     s->version = version;
     memset(&s->st, 0, sizeof(s->st));
     if (status == SESS_OK) {
-        if (gw_env_decode(value, len, &s->env) < 0 ||
+        if (gw_env_decode(s->u, gw_records_keys(s->u->srv), s->key, value, len,
+                          &s->env) < 0 ||
             flow_state_decode(&s->st, s->env.st, strlen(s->env.st)) != 0) {
             GW_RLOG(GW_LEVEL_WARN, s->r, 0,
                     "unreadable session, starting afresh");

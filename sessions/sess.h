@@ -69,7 +69,7 @@ struct sess_cfg {
 #define SESS_BACKOFF_MAX_MS 1000
 
 #define SESS_KEY_MAX   200   /* bytes of a key, prefix included */
-#define SESS_VALUE_MAX 16384 /* bytes of a value */
+#define SESS_VALUE_MAX 24576 /* bytes of a value */
 
 /* A store that is not connected yet.  NULL on error, with a message in
  * err. */

@@ -195,20 +195,20 @@ check "postgres back: the queue drains by itself" "[ \$(rc LLEN remigate:queue:r
 check "postgres back: the queued record is a pending row with its reference" "[ \"\$(sql \"SELECT status || ' ' || ref FROM returnees WHERE msisdn = '$phone2'\")\" = 'pending $qref' ]"
 check "postgres back: healthz 200" "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $base/healthz)\" = 200 ]"
 
-# 200 completions queued while PostgreSQL is down (as a daemon without a
-# key writes them), 20 of them twice (a retry after a lost reply): once it
-# is back, 200 rows and 200 submissions, none twice
+# 200 completions queued while PostgreSQL is down (sealed with the key, as
+# the daemon writes them), 20 of them twice (a retry after a lost reply):
+# once it is back, 200 rows and 200 submissions, none twice
 srv_pg_kill9
 rec() {
     printf '{"flow":"register","action":"submit_registration","key":"%032x","ref":"Q%09d","lang":"en","channel":"ussd","msisdn":"88015%08d","started":1795343567,"answers":{"consent":"yes","name":"Returnee %d","sex":"m","birth_year":1985,"division":"C","district":"BD-13","country":"SA","years_abroad":3,"return_year":2025,"reason":"lost_job","education":"none","skills":["mason"],"need":"job_home","id_type":"nid","nid":"%010d"}}' \
         $((4096 + $1)) "$1" "$1" "$1" $((2000000000 + $1))
 }
-{
-    for i in $(seq 1 200); do
-        printf 'RPUSH remigate:queue:records %s\n' "$(rec "$i" | sed 's/"/\\"/g; s/^/"/; s/$/"/')"
-        [ $((i % 10)) = 0 ] && printf 'RPUSH remigate:queue:records %s\n' "$(rec "$i" | sed 's/"/\\"/g; s/^/"/; s/$/"/')"
-    done
-} | redis-cli -p "$REDIS_PORT" >/dev/null
+# seal: records (one a line) as the daemon queues them
+seal() { "$bin" seal -c "$conf"; }
+for i in $(seq 1 200); do
+    rec "$i"; echo
+    [ $((i % 10)) = 0 ] && { rec "$i"; echo; }
+done | seal | sed 's/^/RPUSH remigate:queue:records /' | redis-cli -p "$REDIS_PORT" >/dev/null
 check "200 completions (and 20 repeats) wait in the queue" "[ \$(rc LLEN remigate:queue:records) = 220 ]"
 srv_pg_start_again
 wait_until 30 queue_empty
@@ -223,6 +223,7 @@ check "nothing was set aside" "[ \$(rc LLEN remigate:queue:records:failed) = 0 ]
 # record without its key; update_skills for a number with no registration;
 # a registration PostgreSQL refuses for good (its start time is out of
 # range: SQLSTATE 22008); a sealed registration; a last registration.
+# Each record sealed as the daemon seals it, but for the text.
 q=remigate:queue:records
 qf=remigate:queue:records:failed
 metric() { curl -s "$base/metrics" | sed -n "s/^remigate_queue_records_total{outcome=\"$1\"} //p"; }
@@ -235,14 +236,15 @@ rc DEL $q >/dev/null
 # one base64 character of the sealed text changed (never to itself)
 if [ "${sealed:40:1}" = A ]; then c=B; else c=A; fi
 altered=${sealed:0:40}$c${sealed:41}
-rec 201 | sed 's/"msisdn":"[0-9]*"/"msisdn":"8801600000201"/' >"$tmp/q1"
-printf 'not a record at all' >"$tmp/q2"
+sealed1() { seal | head -c -1; }
+rec 201 | sed 's/"msisdn":"[0-9]*"/"msisdn":"8801600000201"/' | sealed1 >"$tmp/q1"
+printf 'not a record at all' | sealed1 >"$tmp/q2"
 printf '%s' "$altered" >"$tmp/q3"
-rec 203 | sed 's/"key":"[0-9a-f]*",//' >"$tmp/q4"
-printf '{"flow":"update_skills","action":"update_skills","key":"%032x","ref":"K000000205","lang":"en","channel":"ussd","msisdn":"8801600000205","started":1795343600,"answers":{"skills":["mason","hotel"]}}' 205 >"$tmp/q5"
-rec 206 | sed -e 's/"msisdn":"[0-9]*"/"msisdn":"8801600000206"/' -e 's/"started":[0-9]*/"started":99999999999999/' >"$tmp/q6"
+rec 203 | sed 's/"key":"[0-9a-f]*",//' | sealed1 >"$tmp/q4"
+printf '{"flow":"update_skills","action":"update_skills","key":"%032x","ref":"K000000205","lang":"en","channel":"ussd","msisdn":"8801600000205","started":1795343600,"answers":{"skills":["mason","hotel"]}}' 205 | sealed1 >"$tmp/q5"
+rec 206 | sed -e 's/"msisdn":"[0-9]*"/"msisdn":"8801600000206"/' -e 's/"started":[0-9]*/"started":99999999999999/' | sealed1 >"$tmp/q6"
 printf '%s' "$sealed" >"$tmp/q7"
-rec 208 | sed 's/"msisdn":"[0-9]*"/"msisdn":"8801600000208"/' >"$tmp/q8"
+rec 208 | sed 's/"msisdn":"[0-9]*"/"msisdn":"8801600000208"/' | sealed1 >"$tmp/q8"
 for i in 1 2 3 4 5 6 7 8; do redis-cli -p "$REDIS_PORT" -x RPUSH $q <"$tmp/q$i" >/dev/null; done
 check "queued while postgres is down: 8 records" "[ \$(rc LLEN $q) = 8 ]"
 srv_pg_start_again
@@ -264,9 +266,11 @@ check "refused registration: no row" "[ \$(sql \"SELECT count(*) FROM submission
 check "a log line for each record set aside" "[ \$(grep -c 'set aside on queue:records:failed' '$tmp/log') = 4 ]"
 check "a log line for the kept update" "grep -q 'no registration ref=K000000205 .*kept as a submission only' '$tmp/log'"
 check "/metrics counts them (failed +$(( $(metric failed) - m_failed0 )), unregistered +$(( $(metric unregistered) - m_unreg0 )))" "[ \$(( \$(metric failed) - m_failed0 )) = 4 ] && [ \$(( \$(metric unregistered) - m_unreg0 )) = 1 ]"
-# an operator fixes the refused record and queues it again (docs/operators.md)
+# an operator opens the refused record, fixes it, seals it and queues it
+# again (docs/operators.md)
 rc LRANGE $qf 0 -1 | jq -r 'select(.error | startswith("22008")) | .item' |
-    sed 's/"started":99999999999999/"started":1795343567/' | head -c -1 |
+    "$bin" open -c "$conf" |
+    sed 's/"started":99999999999999/"started":1795343567/' | sealed1 |
     redis-cli -p "$REDIS_PORT" -x RPUSH $q >/dev/null
 wait_until 10 one_row 8801600000206
 check "the fixed record queued again is stored" "[ \$(sql \"SELECT count(*) FROM returnees WHERE msisdn = '8801600000206'\") = 1 ]"
@@ -281,8 +285,8 @@ sql "CREATE FUNCTION t_busy() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN
      CREATE TRIGGER t_busy BEFORE INSERT ON submissions
      FOR EACH ROW EXECUTE FUNCTION t_busy()" >/dev/null
 m_retry0=$(curl -s "$base/metrics" | sed -n 's/^remigate_queue_retries_total //p')
-rec 209 | sed 's/"msisdn":"[0-9]*"/"msisdn":"8801600000209"/' | redis-cli -p "$REDIS_PORT" -x RPUSH $q >/dev/null
-rec 210 | sed 's/"msisdn":"[0-9]*"/"msisdn":"8801600000210"/' | redis-cli -p "$REDIS_PORT" -x RPUSH $q >/dev/null
+rec 209 | sed 's/"msisdn":"[0-9]*"/"msisdn":"8801600000209"/' | sealed1 | redis-cli -p "$REDIS_PORT" -x RPUSH $q >/dev/null
+rec 210 | sed 's/"msisdn":"[0-9]*"/"msisdn":"8801600000210"/' | sealed1 | redis-cli -p "$REDIS_PORT" -x RPUSH $q >/dev/null
 for _ in $(seq 100); do
     [ $(( $(curl -s "$base/metrics" | sed -n 's/^remigate_queue_retries_total //p') - m_retry0 )) -ge 3 ] && break
     sleep 0.1
@@ -293,6 +297,31 @@ check "it is logged once, not at every try" "[ \$(grep -c 'not stored yet ref=Q0
 sql "DROP TRIGGER t_busy ON submissions; DROP FUNCTION t_busy()" >/dev/null
 wait_until 10 queue_empty "$q"
 check "the error gone: both stored, in order" "[ \$(rc LLEN $q) = 0 ] && [ \"\$(sql \"SELECT string_agg(msisdn, ' ' ORDER BY id) FROM submissions WHERE msisdn IN ('8801600000209', '8801600000210')\")\" = '8801600000209 8801600000210' ]"
+
+# Forged records through the queue: with a key configured only what the
+# daemon sealed is stored.  A verified returnee; then, queued by someone who
+# can write to Redis, a made-up plain record for the same number (another
+# name and NID, a chosen reference) and the same made-up record sealed and
+# then altered: both set aside, counted and logged, the row unchanged.
+sql "UPDATE returnees SET status = 'verified' WHERE msisdn = '$phone'" >/dev/null
+snap() { sql "SELECT t::text FROM returnees t WHERE msisdn = '$phone'"; }
+before=$(snap)
+m_plain0=$(curl -s "$base/metrics" | sed -n 's/^remigate_queue_unauthenticated_total{why="plain"} //p')
+m_alt0=$(curl -s "$base/metrics" | sed -n 's/^remigate_queue_unauthenticated_total{why="altered"} //p')
+nf0=$(rc LLEN $qf)
+forged=$(printf '{"flow":"register","action":"submit_registration","key":"%032x","ref":"FORGED0001","lang":"en","channel":"ussd","msisdn":"%s","started":1795343567,"answers":{"consent":"yes","name":"Mallory","sex":"m","district":"BD-13","id_type":"nid","nid":"9999999999"}}' 7777 "$phone")
+fsealed=$(printf '%s\n' "$forged" | seal)
+if [ "${fsealed:50:1}" = A ]; then c=B; else c=A; fi
+printf '%s' "$forged" | redis-cli -p "$REDIS_PORT" -x RPUSH $q >/dev/null
+printf '%s' "${fsealed:0:50}$c${fsealed:51}" | redis-cli -p "$REDIS_PORT" -x RPUSH $q >/dev/null
+wait_until 10 queue_empty "$q"
+check "forged: both entries left the queue" "[ \$(rc LLEN $q) = 0 ]"
+check "forged: the verified returnee's row is unchanged" "[ \"\$(snap)\" = '$before' ] && [ \"\$(sql \"SELECT status FROM returnees WHERE msisdn = '$phone'\")\" = verified ]"
+check "forged: no submission under the made-up reference" "[ \$(sql \"SELECT count(*) FROM submissions WHERE ref = 'FORGED0001'\") = 0 ]"
+check "forged: both set aside on $qf" "[ \$(rc LLEN $qf) = \$((nf0 + 2)) ]"
+check "forged: the plain one with the reason" "rc LRANGE $qf 0 -1 | jq -r 'select(.item | test(\"FORGED0001\")) | .error' | grep -q 'not sealed'"
+check "forged: counted (plain +1, altered +1)" "[ \$(( \$(curl -s $base/metrics | sed -n 's/^remigate_queue_unauthenticated_total{why=\"plain\"} //p') - ${m_plain0:-0} )) = 1 ] && [ \$(( \$(curl -s $base/metrics | sed -n 's/^remigate_queue_unauthenticated_total{why=\"altered\"} //p') - ${m_alt0:-0} )) = 1 ]"
+check "forged: logged" "[ \$(grep -c 'not sealed with the crypto key' '$tmp/log') -ge 1 ] && grep -q 'sealed record does not open' '$tmp/log'"
 
 kill -TERM "$pid"; wait "$pid"; src=$?; pid=
 check "SIGTERM: exit 0 (got $src)" "[ $src = 0 ]"
