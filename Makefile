@@ -88,7 +88,8 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libremigate.a
 	@echo "  LD    $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-bench-bins: $(BUILD)/bench/store_rate $(BUILD)/bench/gen_returnees
+bench-bins: $(BUILD)/bench/store_rate $(BUILD)/bench/gen_returnees \
+	$(BUILD)/bench/seal_rate
 
 test-bins: $(BUILD)/remigate $(UNIT_BIN) $(INTG_BIN)
 	@:
