@@ -249,4 +249,37 @@ void con_random_hex(char *out, size_t n);
 /* Hex SHA-256 of s into out[65]. */
 void con_sha256_hex(const char *s, char out[65]);
 
+/* ------------------------------------------------------------------------
+ * Static files and strict headers (con_static.c)
+ */
+
+/* The Content-Security-Policy of every console page and /api/ reply. */
+extern const char con_csp[];
+
+/* Load the web dir (console.web_dir) and register the routes "/console/"
+ * (prefix: the files) and "/console" (301 to "/console/") on srv, and a
+ * reload hook that reads the files again on SIGHUP (a failed read keeps
+ * the old ones).  A missing or unreadable web dir is logged, not fatal:
+ * every file is then 404.  Returns 0, or -1 (logged) when the routes could
+ * not be registered.  con_static_fini() frees what it made (also after a
+ * failed start); it is a no-op for a server without files. */
+int con_static_start(struct gw_server *srv);
+void con_static_fini(struct gw_server *srv);
+
+/* Add the strict headers (CSP, nosniff, Referrer-Policy, framing, COOP,
+ * CORP) to r's reply.  Every console and /api/ reply carries them. */
+void con_headers_add(struct gw_req *r);
+
+/* The file name a request path asks for: "/console/" + name ("index.html"
+ * for "/console/"), written NUL-terminated into name (cap > 16).  Returns
+ * NULL, or why the path is refused: not under /console/, any '%' escape,
+ * an empty, "." or ".."-like segment (any segment starting with '.'), a
+ * byte outside [A-Za-z0-9_./-], a trailing '/', too long.  Pure. */
+const char *con_static_path(const char *path, size_t len, char *name,
+                            size_t cap);
+
+/* Does the If-None-Match value inm[0..len) match etag (a quoted strong
+ * tag)?  Weak comparison ("W/" ignored); "*" matches.  1 or 0.  Pure. */
+int con_etag_match(const char *inm, size_t len, const char *etag);
+
 #endif

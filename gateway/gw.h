@@ -164,6 +164,7 @@ struct gw_config {
      * held SMS whose time has come are looked for */
     char office_phone[32];
     long undo_window_s, held_poll_ms;
+    char web_dir[GW_STR_MAX]; /* console.web_dir: the console's files */
 };
 
 /* Load path into c: defaults first, then the file.  Unknown keys, wrong

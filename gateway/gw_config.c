@@ -145,6 +145,7 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     S("review.office_phone", office_phone, ""),
     I("review.undo_window_s", undo_window_s, 0, 86400, "600"),
     I("review.sms_poll_ms", held_poll_ms, 50, 600000, "2000"),
+    P("console.web_dir", web_dir, "../web"),
 };
 
 #define GW_CFG_NROWS (sizeof(gw_cfg_rows) / sizeof(gw_cfg_rows[0]))
