@@ -60,7 +60,7 @@ INTG_BIN = $(INTG_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
 TLIB_SRC = $(wildcard tests/lib/*.c)
 TLIB_OBJ = $(TLIB_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all clean test test-bins bench-bins check-deps format format-check fuzz fuzz-bins deps
+.PHONY: all clean test test-bins bench-bins check-deps format format-check fuzz fuzz-bins deps web-vendor
 all: $(BUILD)/remigate
 
 $(BUILD)/remigate: $(MAIN_OBJ) $(BUILD)/libremigate.a
@@ -127,6 +127,13 @@ fuzz:
 
 deps:
 	@scripts/deps
+
+# web/vendor/qrcode.mjs: the console's QR code library, copied from the
+# version pinned in tests/browser/package-lock.json (the browser tests check
+# that the two are the same bytes).
+web-vendor:
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	cp tests/browser/node_modules/qrcode-generator/dist/qrcode.mjs web/vendor/qrcode.mjs
 
 # Installs what is missing, builds, runs every suite (tests/run); the
 # closing line is "N passed, N failed[, N skipped]".  A test binary or fuzz

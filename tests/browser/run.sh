@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# tests/browser/run.sh [BUILD] -- the officer console in a real browser:
+# playwright-core (tests/browser/package-lock.json, installed with npm ci
+# when missing) drives Debian's chromium headless against the whole local
+# stack, brought up by `scripts/stack up` in a temporary STACK_DIR (a
+# developer's ./var is never touched) with its demo accounts, and stopped
+# with `scripts/stack down --wipe` on exit.  console.test.mjs holds the
+# tests.  Prints "browser: N passed, N failed"; exits non-zero when
+# something failed.  BROWSER_KEEP=1 keeps the temporary directory (logs);
+# BROWSER_ONLY=REGEXP runs only the tests whose name matches.
+#
+# BUILD is accepted for tests/run's sake: the stack runs build/remigate
+# (scripts/stack builds it).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root" || exit 1
+CHECKS_LABEL=browser
+. "$root/tests/lib/checks.sh"
+
+fail_early() {
+    not_ok "$1"
+    [ -n "${2:-}" ] && [ -f "$2" ] && tail -n 30 "$2" | sed 's/^/#   /'
+    summary
+    exit 1
+}
+
+chromium=${CHROMIUM:-/usr/bin/chromium}
+[ -x "$chromium" ] || fail_early "no $chromium (scripts/deps installs Debian's chromium)"
+if [ ! -d "$here/node_modules/playwright-core" ] ||
+    [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
+    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) >/tmp/remigate-browser-npm.log 2>&1 ||
+        fail_early "npm ci in tests/browser" /tmp/remigate-browser-npm.log
+fi
+
+dir=$(mktemp -d /tmp/remigate-browser.XXXXXX) || fail_early "no temporary directory"
+chmod 755 "$dir"
+export STACK_DIR=$dir
+finish() {
+    timeout 60 "$root/scripts/stack" down >/dev/null 2>&1
+    if [ "${BROWSER_KEEP:-0}" = 1 ]; then
+        say "kept $dir"
+    else
+        rm -rf "$dir"
+    fi
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+t0=$SECONDS
+timeout -k 10 "${STACK_TIMEOUT:-300}" "$root/scripts/stack" up --demo 40 >"$dir/up.log" 2>&1 ||
+    fail_early "scripts/stack up --demo 40" "$dir/up.log"
+say "scripts/stack up took $((SECONDS - t0)) s"
+
+STACK_ENV=$dir/stack.env CHROMIUM=$chromium \
+    timeout -k 10 "${BROWSER_TIMEOUT:-900}" node "$here/console.test.mjs"
