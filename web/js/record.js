@@ -13,7 +13,7 @@ import { dialog, toast, errorText } from './ui.js';
 import { statusBadge } from './queue.js';
 
 const REJECT = ['duplicate', 'not_returnee', 'invalid_id', 'unreachable', 'test', 'other'];
-const NEEDS_INFO = ['missing_id', 'call_office', 'documents', 'other'];
+const NEEDS_INFO = ['id_unclear', 'answers_unclear', 'documents', 'other'];
 
 // Reason codes: from config (GET /api/lists) when it names them, else these.
 function reasonOptions(list, fallback, prefix) {
@@ -165,9 +165,10 @@ function show(main, ctx, rec) {
             dupOf.focus();
             throw t('required');
           }
-          body.reason = `duplicate_of:${dupOf.value.trim()}`;
+          // the code stays "duplicate"; the other reference goes in the note
+          body.note = `duplicate_of:${dupOf.value.trim()}`;
         }
-        if (note.value.trim()) body.note = note.value.trim();
+        if (note.value.trim()) body.note = body.note ? `${body.note} ${note.value.trim()}` : note.value.trim();
         return decide('reject', body);
       },
     }).then(decided);
