@@ -443,7 +443,25 @@ con_static_reload(struct gw_server *srv, void *arg)
     return 0;
 }
 
-struct con_static *
+/* The file server of each server of this process (a worker has one; the
+ * tests may run several). */
+#define CON_STATIC_SERVERS 64
+static struct {
+    struct gw_server *srv;
+    struct con_static *st;
+} con_static_of[CON_STATIC_SERVERS];
+
+static void
+con_static_free(struct con_static *st)
+{
+    if (st == NULL) return;
+    GW_CHECK_MAGIC(st, CON_STATIC_MAGIC);
+    con_files_free(&st->files);
+    st->magic = 0;
+    free(st);
+}
+
+int
 con_static_start(struct gw_server *srv)
 {
     const struct gw_config *cfg = gw_server_config(srv);
@@ -461,30 +479,36 @@ con_static_start(struct gw_server *srv)
         .endpoint = "console",
         .handler = con_static_redirect,
     };
+    int slot = -1;
 
-    st = calloc(1, sizeof(*st));
-    if (st == NULL) return NULL;
+    for (int i = 0; i < CON_STATIC_SERVERS && slot < 0; i++)
+        if (con_static_of[i].srv == NULL) slot = i;
+    if (slot < 0 || (st = calloc(1, sizeof(*st))) == NULL) {
+        GW_LOG_ERROR(0, "console files: no room for another server");
+        return -1;
+    }
     st->magic = CON_STATIC_MAGIC;
     snprintf(st->dir, sizeof(st->dir), "%s", cfg->web_dir);
     /* A missing folder is not fatal: the phones' side runs without the
      * console's pages, which then answer 404 (the log says why). */
     if (st->dir[0] != '\0') (void)con_files_load(&st->files, st->dir);
+    con_static_of[slot].srv = srv;
+    con_static_of[slot].st = st;
     page.arg = st;
     bare.arg = st;
     if (gw_server_route(srv, &page) != 0 || gw_server_route(srv, &bare) != 0 ||
-        gw_server_on_reload(srv, con_static_reload, st) != 0) {
-        con_static_free(st);
-        return NULL;
-    }
-    return st;
+        gw_server_on_reload(srv, con_static_reload, st) != 0)
+        return -1; /* freed by con_static_fini() */
+    return 0;
 }
 
 void
-con_static_free(struct con_static *st)
+con_static_fini(struct gw_server *srv)
 {
-    if (st == NULL) return;
-    GW_CHECK_MAGIC(st, CON_STATIC_MAGIC);
-    con_files_free(&st->files);
-    st->magic = 0;
-    free(st);
+    for (int i = 0; i < CON_STATIC_SERVERS; i++)
+        if (con_static_of[i].srv == srv) {
+            con_static_free(con_static_of[i].st);
+            con_static_of[i].srv = NULL;
+            con_static_of[i].st = NULL;
+        }
 }
