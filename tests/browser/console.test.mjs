@@ -3,6 +3,9 @@
 // stack.env as STACK_ENV).  Prints "browser: N passed, N failed".
 
 import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import jsQR from 'jsqr';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test, run, readEnv, assert, eq, until } from './lib.mjs';
@@ -174,6 +177,347 @@ for (const width of [360, 1366]) {
     assert(!/^none/.test(outline) && !/ 0px$/.test(outline), `focus not visible: outline ${outline}`);
   });
 }
+
+
+// ---- signed in: the flows of issue 10 ------------------------------------------
+
+const PG = env.PG_DSN;
+const SIM = env.SMSC_CONTROL_URL;
+const WINDOW_S = Number(process.env.UNDO_WINDOW_S || 8);
+
+// The demo accounts scripts/stack made: username -> {password, role, districts}.
+function demoLogins() {
+  const out = {};
+  if (!env.DEMO_LOGINS) return out;
+  for (const line of readFileSync(env.DEMO_LOGINS, 'utf8').split('\n')) {
+    const [user, password, role, ...districts] = line.trim().split(/\s+/);
+    if (user && password) out[user] = { password, role, districts };
+  }
+  return out;
+}
+
+function sql(query) {
+  return execFileSync('psql', ['-X', '-At', '-F', '\t', '-v', 'ON_ERROR_STOP=1', PG, '-c', query], { encoding: 'utf8' }).trim();
+}
+function rows(query) {
+  const out = sql(query);
+  return out ? out.split('\n').map((l) => l.split('\t')) : [];
+}
+const q = (s) => `'${String(s).replace(/'/g, "''")}'`;
+
+// Messages the simulator's handsets got for msisdn after record number since.
+async function handset(msisdn, since = 0, waitMs = 0) {
+  const r = await fetch(`${SIM}/mt?msisdn=${msisdn}&since=${since}&wait=${waitMs}`);
+  if (r.status === 504) return [];
+  const d = await r.json();
+  return Array.isArray(d) ? d : d.items || d.mt || [d];
+}
+async function simNow() {
+  const d = await (await fetch(`${SIM}/health`)).json();
+  return d.pdus || 0;
+}
+
+async function signIn(page, user, password, lang = 'en') {
+  await page.goto('/console/');
+  await page.locator('#lang').selectOption(lang);
+  await page.getByLabel(strings[lang].username).fill(user);
+  await page.getByLabel(strings[lang].password).fill(password);
+  await page.getByRole('button', { name: strings[lang].login_submit }).click();
+}
+
+// A pending record of the officer's districts: [ref, msisdn, district, lang].
+function pendingIn(districts, extra = '') {
+  const r = rows(`SELECT ref, msisdn, district, lang FROM returnees WHERE status = 'pending'
+    AND district IN (${districts.map(q).join(',')}) ${extra} ORDER BY random() LIMIT 1`);
+  assert(r.length === 1, `no pending record in ${districts.join(',')}`);
+  return r[0];
+}
+
+async function openRecord(page, ref, lang = 'en') {
+  await page.evaluate((r) => { location.hash = `#/record/${r}`; }, ref);
+  await page.getByRole('heading', { level: 1, name: strings[lang].record_title.replace('{ref}', ref) }).waitFor();
+}
+
+async function statusIs(page, status, lang = 'en') {
+  await until(async () => (await page.locator('#rec-status').textContent()).trim() === strings[lang][`st_${status}`], 10000, `status ${status}`);
+}
+
+const logins = demoLogins();
+const officer = (name) => {
+  const o = logins[name];
+  assert(o, `no demo account ${name} in ${env.DEMO_LOGINS}`);
+  return o;
+};
+
+test('officer signs in and sees only their districts\' records, oldest first', async (t) => {
+  const o = officer('officer-dhaka');
+  const page = await t.page();
+  await signIn(page, 'officer-dhaka', o.password);
+  await page.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+  const refs = await until(async () => {
+    const r = await page.locator('table.queue tbody tr').evaluateAll((trs) => trs.map((tr) => tr.dataset.ref));
+    return r.length ? r : null;
+  }, 10000, 'queue rows');
+  const got = rows(`SELECT ref, district, created_at FROM returnees WHERE ref IN (${refs.map(q).join(',')})`);
+  eq(got.length, refs.length, 'every row shown is a record');
+  const outside = got.filter(([, d]) => !o.districts.includes(d));
+  eq(outside.map((x) => x.join(':')).join(' '), '', 'rows outside the officer\'s districts');
+  const order = refs.map((r) => got.find((g) => g[0] === r)[2]);
+  eq(JSON.stringify(order), JSON.stringify([...order].sort()), 'oldest first');
+  const theirs = Number(sql(`SELECT count(*) FROM returnees WHERE status = 'pending' AND district IN (${o.districts.map(q).join(',')})`));
+  assert(refs.length === Math.min(theirs, refs.length) && refs.length > 0, `shown ${refs.length} of ${theirs}`);
+});
+
+test('officer opens a record: answers, masked ID, the duplicate panel names only ref, district and status; another district\'s record is "not found"', async (t) => {
+  const o = officer('officer-dhaka');
+  const page = await t.page();
+  t.allowConsole(/404/);
+  await signIn(page, 'officer-dhaka', o.password);
+  await page.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+  const dup = rows(`SELECT a.ref, b.ref, b.district FROM returnees a JOIN returnees b ON a.nid_hash = b.nid_hash AND a.id <> b.id
+    WHERE a.district IN (${o.districts.map(q).join(',')}) LIMIT 1`)[0];
+  assert(dup, 'the demo data has no shared NID in the officer\'s districts');
+  await openRecord(page, dup[0]);
+  const id = await page.locator('#id-number').textContent();
+  assert(/^[*•x×X\u2022-]*\d{3}$/.test(id.replace(/\s/g, '')) && id.replace(/\D/g, '').length === 3, `ID not masked to its last 3 digits: ${id}`);
+  const panel = await page.locator('ul.dups').textContent();
+  assert(panel.includes(dup[1]), `duplicate panel lacks ${dup[1]}: ${panel}`);
+  await checkLayout(page, 'record');
+  const far = rows(`SELECT ref FROM returnees WHERE district NOT IN (${o.districts.map(q).join(',')}) LIMIT 1`)[0][0];
+  await page.evaluate((r) => { location.hash = `#/record/${r}`; }, far);
+  await page.getByText(strings.en.not_found).waitFor();
+});
+
+test(`officer verifies a record: the SMS reaches the handset after the ${WINDOW_S} s window, not before`, async (t) => {
+  const o = officer('officer-dhaka');
+  const page = await t.page();
+  await signIn(page, 'officer-dhaka', o.password);
+  await page.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+  const [ref, msisdn] = pendingIn(o.districts);
+  const since = await simNow();
+  await openRecord(page, ref);
+  await page.getByRole('button', { name: strings.en.a_verify, exact: true }).click();
+  const dlg = page.getByRole('dialog');
+  await dlg.getByRole('button', { name: strings.en.a_verify }).click();
+  await statusIs(page, 'verified');
+  const t0 = Date.now();
+  eq((await handset(msisdn, since, 0)).length, 0, 'an SMS left inside the window');
+  const got = await handset(msisdn, since, (WINDOW_S + 15) * 1000);
+  assert(got.length >= 1, 'no SMS reached the handset');
+  assert(Date.now() - t0 >= (WINDOW_S - 2) * 1000, `the SMS came after ${Date.now() - t0} ms, inside the window`);
+  assert(got.some((m) => (m.text || '').includes(ref)), `SMS without the reference: ${JSON.stringify(got.map((m) => m.text))}`);
+  eq(sql(`SELECT status FROM returnees WHERE ref = ${q(ref)}`), 'verified', 'row status');
+});
+
+test('officer rejects a record with a reason: the SMS carries the reason\'s label', async (t) => {
+  const o = officer('officer-dhaka');
+  const page = await t.page();
+  await signIn(page, 'officer-dhaka', o.password);
+  await page.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+  const [ref, msisdn, , lang] = pendingIn(o.districts);
+  const since = await simNow();
+  await openRecord(page, ref);
+  await page.getByRole('button', { name: strings.en.a_reject }).click();
+  const dlg = page.getByRole('dialog');
+  await dlg.getByLabel(strings.en.reason).selectOption('not_returnee');
+  await dlg.getByLabel(strings.en.note).fill('called twice, works locally');
+  await dlg.getByRole('button', { name: strings.en.a_reject.replace('…', '') }).click();
+  await statusIs(page, 'rejected');
+  eq(sql(`SELECT status || ':' || reject_reason FROM returnees WHERE ref = ${q(ref)}`), 'rejected:not_returnee', 'row');
+  const got = await handset(msisdn, since, (WINDOW_S + 15) * 1000);
+  const label = lang === 'en' ? 'not a returnee' : 'প্রবাসফেরত নন';
+  assert(got.some((m) => (m.text || '').includes(ref) && (m.text || '').includes(label)), `no SMS with ${ref} and "${label}": ${JSON.stringify(got.map((m) => m.text))}`);
+});
+
+test('an undo within the window restores the record and nothing is sent', async (t) => {
+  const o = officer('officer-dhaka');
+  const page = await t.page();
+  await signIn(page, 'officer-dhaka', o.password);
+  await page.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+  const [ref, msisdn] = pendingIn(o.districts);
+  const since = await simNow();
+  await openRecord(page, ref);
+  await page.getByRole('button', { name: strings.en.a_verify, exact: true }).click();
+  await page.getByRole('dialog').getByRole('button', { name: strings.en.a_verify }).click();
+  await statusIs(page, 'verified');
+  await page.getByRole('button', { name: strings.en.a_undo }).click();
+  await statusIs(page, 'pending');
+  eq(sql(`SELECT status FROM returnees WHERE ref = ${q(ref)}`), 'pending', 'row status after undo');
+  await new Promise((r) => setTimeout(r, (WINDOW_S + 6) * 1000));
+  eq((await handset(msisdn, since, 0)).length, 0, 'an SMS was sent after the undo');
+});
+
+test('two officers decide the same record at once: the second sees "changed by someone else" and the new state', async (t) => {
+  const o = officer('officer-dhaka');
+  const a = await t.page();
+  const b = await t.page();
+  t.allowConsole(/409/);
+  await signIn(a, 'officer-dhaka', o.password);
+  await signIn(b, 'officer-dhaka', o.password);
+  await a.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+  await b.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+  const [ref] = pendingIn(o.districts);
+  await openRecord(a, ref);
+  await openRecord(b, ref);
+  await a.getByRole('button', { name: strings.en.a_verify, exact: true }).click();
+  await a.getByRole('dialog').getByRole('button', { name: strings.en.a_verify }).click();
+  await statusIs(a, 'verified');
+  await b.getByRole('button', { name: strings.en.a_reject }).click();
+  await b.getByRole('dialog').getByLabel(strings.en.reason).selectOption('test');
+  await b.getByRole('dialog').getByRole('button', { name: strings.en.a_reject.replace('…', '') }).click();
+  await b.getByText(strings.en.conflict).waitFor();
+  await statusIs(b, 'verified');
+});
+
+// RFC 6238 with SHA-1, 30 s, 6 digits, from a base32 secret.
+function totp(secret, at = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const h = createHmac('sha1', key).update(msg).digest();
+  const o = h[h.length - 1] & 15;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, '0');
+}
+
+// The QR code on the page, read back: the SVG drawn on a canvas, its
+// pixels decoded with jsQR.
+async function readQr(page, selector) {
+  const img = await page.evaluate(async (sel) => {
+    const svg = document.querySelector(sel);
+    const xml = new XMLSerializer().serializeToString(svg);
+    const im = new Image();
+    im.src = `data:image/svg+xml;base64,${btoa(xml)}`;
+    await im.decode();
+    const c = document.createElement('canvas');
+    c.width = 400;
+    c.height = 400;
+    const g = c.getContext('2d');
+    g.fillStyle = '#fff';
+    g.fillRect(0, 0, 400, 400);
+    g.drawImage(im, 0, 0, 400, 400);
+    return Array.from(g.getImageData(0, 0, 400, 400).data);
+  }, selector);
+  const code = jsQR(Uint8ClampedArray.from(img), 400, 400);
+  return code && code.data;
+}
+
+test('admin enrols TOTP from the QR code, signs in with a code, adds an officer who can sign in, and reads it in the audit trail', async (t) => {
+  const adm = officer('admin');
+  const page = await t.page();
+  t.allowConsole(/401/);
+  await signIn(page, 'admin', adm.password);
+  await page.getByRole('heading', { level: 1, name: strings.en.totp_title }).waitFor();
+  await page.getByRole('button', { name: strings.en.totp_start }).click();
+  await page.locator('#totp-qr svg').waitFor();
+  const uri = await readQr(page, '#totp-qr svg');
+  assert(uri && uri.startsWith('otpauth://totp/'), `QR code does not read as an otpauth URI: ${uri}`);
+  const secret = (await page.locator('#totp-secret').textContent()).trim();
+  eq(new URL(uri).searchParams.get('secret'), secret, 'the QR code\'s secret is the one shown');
+  await page.getByLabel(strings.en.totp_code).fill(totp(secret));
+  await page.getByRole('button', { name: strings.en.totp_confirm }).click();
+  await page.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+
+  // signing in again needs the code
+  await page.getByRole('button', { name: strings.en.logout }).click();
+  await page.getByRole('heading', { level: 1, name: strings.en.login_title }).waitFor();
+  await signIn(page, 'admin', adm.password);
+  await page.getByLabel(strings.en.otp).waitFor();
+  // a new 30-s step: the code just used is not accepted twice
+  await until(async () => totp(secret) !== totp(secret, Date.now() - 30000) || null, 1000, 'a code');
+  await new Promise((r) => setTimeout(r, 30000 - (Date.now() % 30000) + 500));
+  await page.getByLabel(strings.en.otp).fill(totp(secret));
+  await page.getByRole('button', { name: strings.en.login_submit }).click();
+  await page.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+
+  // add an officer for Sylhet
+  const user = `o${Date.now() % 1000000}`;
+  const pw = `pw-${Math.random().toString(36).slice(2)}-long`;
+  await page.getByRole('link', { name: strings.en.nav_officers }).click();
+  await page.getByRole('heading', { level: 1, name: strings.en.officers_title }).waitFor();
+  const form = page.locator('#add-officer');
+  await form.getByLabel(strings.en.o_username).fill(user);
+  await form.getByLabel(strings.en.o_role).selectOption('officer');
+  await form.getByLabel(strings.en.o_districts).selectOption(['BD-60']);
+  await form.getByLabel(strings.en.o_password).fill(pw);
+  await form.getByRole('button', { name: strings.en.o_add }).click();
+  await page.locator(`tr[data-user="${user}"]`).waitFor();
+  eq(sql(`SELECT role FROM officers WHERE username = ${q(user)}`), 'officer', 'the officer row');
+
+  const p2 = await t.page();
+  await signIn(p2, user, pw);
+  await p2.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+
+  await page.getByRole('link', { name: strings.en.nav_audit }).click();
+  await page.getByRole('heading', { level: 1, name: strings.en.audit_title }).waitFor();
+  await page.getByLabel(strings.en.f_actor).fill(user);
+  await page.getByRole('button', { name: strings.en.apply }).click();
+  await until(async () => (await page.locator('table.audit tbody').textContent()).includes('login'), 10000, 'the new officer\'s login in the audit');
+  await page.goto('/console/#/audit');
+  await until(async () => (await page.locator('table.audit tbody').textContent()).includes(user), 10000, 'the officer\'s creation in the audit');
+});
+
+test('the same in Bangla: an officer signs in, opens a record and rejects it, every label in Bangla', async (t) => {
+  const o = officer('officer-chattogram');
+  const page = await t.page({ locale: 'bn-BD' });
+  await signIn(page, 'officer-chattogram', o.password, 'bn');
+  await page.getByRole('heading', { level: 1, name: strings.bn.queue_title }).waitFor();
+  eq(await page.getAttribute('html', 'lang'), 'bn', 'html lang');
+  const [ref, msisdn, , lang] = pendingIn(o.districts);
+  const since = await simNow();
+  await openRecord(page, ref, 'bn');
+  await page.getByRole('button', { name: strings.bn.a_reject }).click();
+  const dlg = page.getByRole('dialog');
+  await dlg.getByLabel(strings.bn.reason).selectOption('unreachable');
+  await dlg.getByRole('button', { name: strings.bn.a_reject.replace('…', '') }).click();
+  await statusIs(page, 'rejected', 'bn');
+  const got = await handset(msisdn, since, (WINDOW_S + 15) * 1000);
+  const label = lang === 'en' ? 'could not reach you' : 'যোগাযোগ করা যায়নি';
+  assert(got.some((m) => (m.text || '').includes(ref) && (m.text || '').includes(label)), `no SMS with ${ref} and "${label}"`);
+});
+
+for (const width of [360, 1366]) {
+  test(`signed in at ${width} px: the queue and a record are readable (labels, no sideways scroll); each view under 200 KB from an empty cache`, async (t) => {
+    const o = officer('officer-khulna');
+    const page = await t.page({ viewport: { width, height: 740 } });
+    await signIn(page, 'officer-khulna', o.password);
+    await page.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+    await page.locator('table.queue tbody tr').first().waitFor();
+    await page.waitForLoadState('networkidle');
+    await checkLayout(page, `queue ${width}`);
+    let total = [...page.bytes.values()].reduce((a, b) => a + b, 0);
+    assert(total <= PAGE_MAX, `login + queue weigh ${total} bytes`);
+    await page.locator('table.queue tbody tr a').first().click();
+    await page.locator('#rec-status').waitFor();
+    await page.waitForLoadState('networkidle');
+    await checkLayout(page, `record ${width}`);
+    total = [...page.bytes.values()].reduce((a, b) => a + b, 0);
+    assert(total <= PAGE_MAX, `login + queue + record weigh ${total} bytes`);
+  });
+}
+
+test('keyboard only: from the queue to a decision dialog and out again, focus visible and kept inside the dialog', async (t) => {
+  const o = officer('officer-khulna');
+  const page = await t.page();
+  await signIn(page, 'officer-khulna', o.password);
+  await page.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+  const first = page.locator('table.queue tbody tr a').first();
+  await first.focus();
+  await page.keyboard.press('Enter');
+  await page.locator('#rec-status').waitFor();
+  await page.locator('#act-reject').focus();
+  await page.keyboard.press('Enter');
+  const dlg = page.getByRole('dialog');
+  await dlg.waitFor();
+  for (let i = 0; i < 6; i++) {
+    await page.keyboard.press('Tab');
+    assert(await page.evaluate(() => !!document.activeElement.closest('dialog')), 'focus left the dialog');
+  }
+  await page.keyboard.press('Escape');
+  await dlg.waitFor({ state: 'detached' });
+});
 
 const ok = await run('browser', base);
 process.exit(ok ? 0 : 1);

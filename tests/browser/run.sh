@@ -48,9 +48,14 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 
 t0=$SECONDS
-timeout -k 10 "${STACK_TIMEOUT:-300}" "$root/scripts/stack" up --demo 40 >"$dir/up.log" 2>&1 ||
-    fail_early "scripts/stack up --demo 40" "$dir/up.log"
+# a short undo window, so a decision's SMS reaches the handset within the
+# test (the flows wait for it, and for its absence after an undo)
+window=8
+timeout -k 10 "${STACK_TIMEOUT:-300}" "$root/scripts/stack" up --demo 400 \
+    --set review.undo_window_s=$window --set review.sms_poll_ms=500 \
+    --set review.office_phone=01700000000 >"$dir/up.log" 2>&1 ||
+    fail_early "scripts/stack up --demo 400" "$dir/up.log"
 say "scripts/stack up took $((SECONDS - t0)) s"
 
-STACK_ENV=$dir/stack.env CHROMIUM=$chromium \
+STACK_ENV=$dir/stack.env CHROMIUM=$chromium UNDO_WINDOW_S=$window \
     timeout -k 10 "${BROWSER_TIMEOUT:-900}" node "$here/console.test.mjs"

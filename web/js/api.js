@@ -83,7 +83,13 @@ export async function login(username, password, otp) {
   if (otp) body.otp = otp;
   const { data } = await call('POST', 'login', { body });
   sessionStorage.setItem(CSRF, data.csrf || '');
-  const who = { username: data.username || username, role: data.role, districts: data.districts || [] };
+  const who = {
+    username: data.username || username,
+    role: data.role,
+    districts: data.districts || [],
+    totp: !!data.totp,
+    totp_required: !!data.totp_required,
+  };
   sessionStorage.setItem(ME, JSON.stringify(who));
   return who;
 }
@@ -99,7 +105,13 @@ export async function logout() {
 // The session as the server sees it (after a reload of the page).
 export async function whoami() {
   const { data } = await call('GET', 'me');
-  const who = { username: data.username, role: data.role, districts: data.districts || [] };
+  const who = {
+    username: data.username,
+    role: data.role,
+    districts: data.districts || [],
+    totp: !!data.totp,
+    totp_required: !!data.totp_required,
+  };
   if (data.csrf) sessionStorage.setItem(CSRF, data.csrf);
   sessionStorage.setItem(ME, JSON.stringify(who));
   return who;

@@ -12,6 +12,7 @@ import * as queuePage from './queue.js';
 import * as recordPage from './record.js';
 import * as officersPage from './officers.js';
 import * as auditPage from './audit.js';
+import * as totpPage from './totp.js';
 
 const pages = {
   login: loginPage,
@@ -19,6 +20,7 @@ const pages = {
   record: recordPage,
   officers: officersPage,
   audit: auditPage,
+  totp: totpPage,
 };
 const adminOnly = new Set(['officers', 'audit']);
 
@@ -66,6 +68,8 @@ async function render() {
   }
   let page = pages[r.page] ? r.page : 'queue';
   if (adminOnly.has(page) && user && user.role !== 'admin') page = 'queue';
+  // an admin who must enrol a second factor does that first
+  if (user && user.totp_required && page !== 'login') page = 'totp';
   shell(page === 'login' ? null : user);
   translatePage();
   clear(main);

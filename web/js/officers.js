@@ -1,8 +1,6 @@
 // officers.js -- accounts (admin only): the list, adding an officer with
 // role and districts, disabling one (their sessions end at once), changing
-// districts; and the admin's own second factor: enrolment shows a QR code
-// of the otpauth:// URI (drawn here as SVG from web/vendor/qrcode.mjs,
-// loaded only on this step) and the secret once, then a code confirms it.
+// districts.  The admin's own second factor is totp.js.
 
 import { h, field, select } from './dom.js';
 import { t, when, getLang } from './i18n.js';
@@ -11,37 +9,6 @@ import { loadLists, options, name } from './lists.js';
 import { dialog, toast, errorText } from './ui.js';
 
 const ROLES = ['officer', 'admin', 'analyst'];
-
-// The QR code of text as an <svg> of dark squares (no markup parsing).
-export async function qrSvg(text, title) {
-  const { default: qrcode } = await import('../vendor/qrcode.mjs');
-  const qr = qrcode(0, 'M');
-  qr.addData(text);
-  qr.make();
-  const n = qr.getModuleCount();
-  const margin = 4;
-  const size = n + 2 * margin;
-  const NS = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(NS, 'svg');
-  svg.setAttribute('viewBox', `0 0 ${size} ${size}`);
-  svg.setAttribute('width', String(size * 5));
-  svg.setAttribute('height', String(size * 5));
-  svg.setAttribute('role', 'img');
-  svg.setAttribute('aria-label', title);
-  svg.setAttribute('shape-rendering', 'crispEdges');
-  const bg = document.createElementNS(NS, 'rect');
-  bg.setAttribute('width', String(size));
-  bg.setAttribute('height', String(size));
-  bg.setAttribute('fill', '#fff');
-  svg.append(bg);
-  let d = '';
-  for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) if (qr.isDark(y, x)) d += `M${x + margin} ${y + margin}h1v1h-1z`;
-  const path = document.createElementNS(NS, 'path');
-  path.setAttribute('d', d);
-  path.setAttribute('fill', '#000');
-  svg.append(path);
-  return svg;
-}
 
 function districtSelect(chosen) {
   const s = select({ name: 'districts', multiple: true, size: '8' }, options('districts'));
@@ -55,7 +22,7 @@ function picked(sel) {
 
 export async function render(main, ctx) {
   await loadLists();
-  const [list, mine] = await Promise.all([get('officers'), get('me').catch(() => ({}))]);
+  const list = await get('officers');
   if (!ctx.isCurrent()) return;
   const officers = list.items || list.officers || [];
 
@@ -139,58 +106,10 @@ export async function render(main, ctx) {
 
   main.replaceChildren(
     h('h1', {}, t('officers_title')),
-    totpSection(mine, ctx),
+    h('p', {}, h('a', { href: '#/totp' }, t('totp_title'))),
     h('div', { class: 'scroll' }, h('table', { class: 'officers' },
       h('caption', { class: 'sr-only' }, t('officers_title')),
       h('thead', {}, h('tr', {}, ['o_username', 'o_role', 'o_districts', 'o_state', 'o_totp', 'o_last_login'].map((k) => h('th', { scope: 'col' }, t(k))), h('td', {}))),
       body)),
     addForm);
-}
-
-function totpSection(mine, ctx) {
-  const box = h('section', { class: 'card', id: 'totp' }, h('h2', {}, t('totp_title')));
-  if (mine.totp) {
-    box.append(h('p', {}, t('totp_on')));
-    return box;
-  }
-  const start = h('button', { type: 'button', id: 'totp-start' }, t('totp_start'));
-  box.append(h('p', {}, t('totp_off')), start);
-  start.addEventListener('click', async () => {
-    start.disabled = true;
-    let enrol;
-    try {
-      enrol = (await post('totp/enrol', {})).data;
-    } catch (e) {
-      toast(errorText(e), 'error');
-      start.disabled = false;
-      return;
-    }
-    const code = h('input', { name: 'otp', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9]{6}', maxlength: '6', required: true });
-    const msg = h('p', { class: 'error', role: 'alert', hidden: true });
-    const svg = await qrSvg(enrol.uri, t('totp_qr_alt'));
-    const form = h('form', { novalidate: true },
-      h('p', {}, t('totp_scan')),
-      h('div', { class: 'qr', id: 'totp-qr' }, svg),
-      h('p', {}, `${t('totp_secret')}: `, h('code', { id: 'totp-secret' }, enrol.secret)),
-      field(t('totp_code'), code),
-      msg,
-      h('div', { class: 'buttons' }, h('button', { type: 'submit' }, t('totp_confirm'))));
-    form.addEventListener('submit', async (ev) => {
-      ev.preventDefault();
-      msg.hidden = true;
-      try {
-        await post('totp/confirm', { otp: code.value.trim() });
-        box.replaceChildren(h('h2', {}, t('totp_title')), h('p', { role: 'status' }, t('totp_done')));
-        toast(t('totp_done'));
-      } catch (e) {
-        msg.textContent = e.status === 400 || e.status === 401 || e.status === 403 ? t('login_bad') : errorText(e);
-        msg.hidden = false;
-        code.focus();
-      }
-    });
-    start.replaceWith(form);
-    code.focus();
-  });
-  void ctx;
-  return box;
 }

@@ -193,6 +193,8 @@ export const strings = {
     totp_code: 'Code from the app',
     totp_confirm: 'Turn on',
     totp_done: 'Two-factor sign-in is on. You will need a code at each sign-in.',
+    totp_needed: 'Administrators must set up two-factor sign-in before anything else.',
+    totp_wrong: 'That code is not right. Check the time on your phone and try the next code.',
 
     // audit
     audit_title: 'Audit log',
@@ -392,6 +394,8 @@ export const strings = {
     totp_code: 'অ্যাপের কোড',
     totp_confirm: 'চালু করুন',
     totp_done: 'দুই ধাপের সাইন ইন চালু হয়েছে। প্রতিবার সাইন ইনে কোড লাগবে।',
+    totp_needed: 'অ্যাডমিনদের আগে দুই ধাপের সাইন ইন চালু করতে হবে।',
+    totp_wrong: 'কোডটি ঠিক নয়। ফোনের সময় দেখে পরের কোডটি দিন।',
 
     audit_title: 'অডিট লগ',
     a_at: 'সময় (UTC)',
