@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "console/con_int.h"
@@ -346,8 +347,10 @@ static int
 con_files_load(struct con_files *fs, const char *dir)
 {
     const char *why = NULL;
+    struct timespec t0, t1;
     int fd;
 
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         GW_LOG_WARN(errno, "console files not loaded dir=%s", dir);
@@ -359,8 +362,11 @@ con_files_load(struct con_files *fs, const char *dir)
         return -1;
     }
     if (fs->n > 0) qsort(fs->f, fs->n, sizeof(fs->f[0]), con_file_cmp);
-    GW_LOG_INFO(0, "console files loaded dir=%s files=%zu bytes=%zu", dir,
-                fs->n, fs->bytes);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    GW_LOG_INFO(0, "console files loaded dir=%s files=%zu bytes=%zu ms=%.3f",
+                dir, fs->n, fs->bytes,
+                (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     return 0;
 }
 
