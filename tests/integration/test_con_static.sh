@@ -52,6 +52,7 @@ ln -s "$tmp/site" "$web/up"
 
 cp -R config "$tmp/config"
 conf=$tmp/config/remigate.conf
+sed -i 's/^\( *secret = \)"";/\1"con-static-secret";/' "$conf"
 
 start() {
     rm -f "$tmp/port"
