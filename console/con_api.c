@@ -427,6 +427,7 @@ con_api_handle(struct gw_req *r)
     struct con_call *call;
     char sid[CON_TOKEN_HEX + 1];
 
+    con_headers_add(r); /* every /api/ reply, errors too */
     if (con == NULL || con->pool == NULL) {
         gw_req_header_add(r, "Cache-Control", "no-store");
         gw_reply_text(r, 503, "application/json",

@@ -78,6 +78,7 @@ struct con_route {
 /* The tables, each ended by a row with pattern NULL.  Each file exports
  * its own; con_routes.c joins them (con_routes_all). */
 extern const struct con_route con_auth_routes[];
+extern const struct con_route con_web_routes[]; /* con_lists.c */
 extern const struct con_route *const con_route_tables[];
 
 /* The officer behind a call's session. */

@@ -106,6 +106,8 @@ console_start(struct gw_server *srv)
     int slot = -1;
 
     if (con_routes_check() != 0) return -1;
+    /* the pages need no database: served whatever follows */
+    if (con_static_start(srv) != 0) return -1;
     for (int i = 0; i < CON_MAX_WORKERS; i++)
         if (con_of[i].srv == NULL) {
             slot = i;
@@ -168,6 +170,7 @@ console_start(struct gw_server *srv)
 void
 console_fini(struct gw_server *srv)
 {
+    con_static_fini(srv);
     for (int i = 0; i < CON_MAX_WORKERS; i++)
         if (con_of[i].srv == srv) {
             con_free(con_of[i].con);

@@ -9,5 +9,6 @@
 
 const struct con_route *const con_route_tables[] = {
     con_auth_routes,
+    con_web_routes,
     NULL,
 };

@@ -249,6 +249,38 @@ const officer = (name) => {
   return o;
 };
 
+test('sign in: a wrong password is refused with a message; the right one shows the queue with the officer\'s name, the district filter by name (GET /api/lists); the cookie is HttpOnly and SameSite=Strict; log out ends the session', async (t) => {
+  const o = officer('officer-dhaka');
+  const page = await t.page();
+  t.allowConsole(/401|404/); // the wrong password; /api/records before it exists
+  await signIn(page, 'officer-dhaka', `${o.password}-wrong`);
+  await page.getByText(strings.en.login_bad).waitFor();
+  await page.getByLabel(strings.en.password).fill(o.password);
+  await page.getByRole('button', { name: strings.en.login_submit }).click();
+  await page.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+  eq((await page.locator('#who').textContent()).trim(), 'officer-dhaka (officer)', 'who is signed in');
+  const cookie = (await page.context().cookies()).find((c) => c.name === 'remigate_console');
+  assert(cookie && cookie.httpOnly && cookie.sameSite === 'Strict', `session cookie ${JSON.stringify(cookie)}`);
+  const names = await page.getByLabel(strings.en.f_district).locator('option').allTextContents();
+  assert(names.includes('Dhaka') && names.includes('Gazipur') && !names.includes('Sylhet'), `district filter: ${names.join(', ')}`);
+  await page.getByRole('button', { name: strings.en.logout }).click();
+  await page.getByRole('heading', { level: 1, name: strings.en.login_title }).waitFor();
+  const r = await page.request.get('/api/me');
+  eq(r.status(), 401, 'GET /api/me after logout');
+}, { needs: ['POST /api/login', 'POST /api/logout', 'GET /api/lists'] });
+
+test('an admin without a second factor is sent to enrol it first, and can reach no other page', async (t) => {
+  const adm = officer('admin');
+  const page = await t.page();
+  t.allowConsole(/40[134]/);
+  await signIn(page, 'admin', adm.password);
+  await page.getByRole('heading', { level: 1, name: strings.en.totp_title }).waitFor();
+  await page.evaluate(() => { location.hash = '#/officers'; });
+  await page.getByRole('heading', { level: 1, name: strings.en.totp_title }).waitFor();
+  const r = await page.request.get('/api/lists');
+  eq(r.status(), 403, 'an admin before enrolment: GET /api/lists');
+}, { needs: ['POST /api/login', 'GET /api/me'] });
+
 test('officer signs in and sees only their districts\' records, oldest first', async (t) => {
   const o = officer('officer-dhaka');
   const page = await t.page();
@@ -266,7 +298,7 @@ test('officer signs in and sees only their districts\' records, oldest first', a
   eq(JSON.stringify(order), JSON.stringify([...order].sort()), 'oldest first');
   const theirs = Number(sql(`SELECT count(*) FROM returnees WHERE status = 'pending' AND district IN (${o.districts.map(q).join(',')})`));
   assert(refs.length === Math.min(theirs, refs.length) && refs.length > 0, `shown ${refs.length} of ${theirs}`);
-});
+}, { needs: ['GET /api/records'] });
 
 test('officer opens a record: answers, masked ID, the duplicate panel names only ref, district and status; another district\'s record is "not found"', async (t) => {
   const o = officer('officer-dhaka');
@@ -286,7 +318,7 @@ test('officer opens a record: answers, masked ID, the duplicate panel names only
   const far = rows(`SELECT ref FROM returnees WHERE district NOT IN (${o.districts.map(q).join(',')}) LIMIT 1`)[0][0];
   await page.evaluate((r) => { location.hash = `#/record/${r}`; }, far);
   await page.getByText(strings.en.not_found).waitFor();
-});
+}, { needs: ['GET /api/records', 'GET /api/records/{}'] });
 
 test(`officer verifies a record: the SMS reaches the handset after the ${WINDOW_S} s window, not before`, async (t) => {
   const o = officer('officer-dhaka');
@@ -307,7 +339,7 @@ test(`officer verifies a record: the SMS reaches the handset after the ${WINDOW_
   assert(Date.now() - t0 >= (WINDOW_S - 2) * 1000, `the SMS came after ${Date.now() - t0} ms, inside the window`);
   assert(got.some((m) => (m.text || '').includes(ref)), `SMS without the reference: ${JSON.stringify(got.map((m) => m.text))}`);
   eq(sql(`SELECT status FROM returnees WHERE ref = ${q(ref)}`), 'verified', 'row status');
-});
+}, { needs: ['GET /api/records/{}', 'POST /api/records/{}/verify'] });
 
 test('officer rejects a record with a reason: the SMS carries the reason\'s label', async (t) => {
   const o = officer('officer-dhaka');
@@ -327,7 +359,7 @@ test('officer rejects a record with a reason: the SMS carries the reason\'s labe
   const got = await handset(msisdn, since, (WINDOW_S + 15) * 1000);
   const label = lang === 'en' ? 'not a returnee' : 'প্রবাসফেরত নন';
   assert(got.some((m) => (m.text || '').includes(ref) && (m.text || '').includes(label)), `no SMS with ${ref} and "${label}": ${JSON.stringify(got.map((m) => m.text))}`);
-});
+}, { needs: ['GET /api/records/{}', 'POST /api/records/{}/reject'] });
 
 test('an undo within the window restores the record and nothing is sent', async (t) => {
   const o = officer('officer-dhaka');
@@ -345,7 +377,7 @@ test('an undo within the window restores the record and nothing is sent', async 
   eq(sql(`SELECT status FROM returnees WHERE ref = ${q(ref)}`), 'pending', 'row status after undo');
   await new Promise((r) => setTimeout(r, (WINDOW_S + 6) * 1000));
   eq((await handset(msisdn, since, 0)).length, 0, 'an SMS was sent after the undo');
-});
+}, { needs: ['GET /api/records/{}', 'POST /api/records/{}/verify', 'POST /api/records/{}/undo'] });
 
 test('two officers decide the same record at once: the second sees "changed by someone else" and the new state', async (t) => {
   const o = officer('officer-dhaka');
@@ -367,7 +399,7 @@ test('two officers decide the same record at once: the second sees "changed by s
   await b.getByRole('dialog').getByRole('button', { name: strings.en.a_reject.replace('…', '') }).click();
   await b.getByText(strings.en.conflict).waitFor();
   await statusIs(b, 'verified');
-});
+}, { needs: ['GET /api/records/{}', 'POST /api/records/{}/verify', 'POST /api/records/{}/reject'] });
 
 // RFC 6238 with SHA-1, 30 s, 6 digits, from a base32 secret.
 function totp(secret, at = Date.now()) {
@@ -457,7 +489,7 @@ test('admin enrols TOTP from the QR code, signs in with a code, adds an officer 
   await until(async () => (await page.locator('table.audit tbody').textContent()).includes('login'), 10000, 'the new officer\'s login in the audit');
   await page.goto('/console/#/audit');
   await until(async () => (await page.locator('table.audit tbody').textContent()).includes(user), 10000, 'the officer\'s creation in the audit');
-});
+}, { needs: ['POST /api/totp/enrol', 'POST /api/totp/confirm', 'GET /api/officers', 'POST /api/officers', 'GET /api/audit', 'GET /api/records'] });
 
 test('the same in Bangla: an officer signs in, opens a record and rejects it, every label in Bangla', async (t) => {
   const o = officer('officer-chattogram');
@@ -476,7 +508,7 @@ test('the same in Bangla: an officer signs in, opens a record and rejects it, ev
   const got = await handset(msisdn, since, (WINDOW_S + 15) * 1000);
   const label = lang === 'en' ? 'could not reach you' : 'যোগাযোগ করা যায়নি';
   assert(got.some((m) => (m.text || '').includes(ref) && (m.text || '').includes(label)), `no SMS with ${ref} and "${label}"`);
-});
+}, { needs: ['GET /api/records', 'GET /api/records/{}', 'POST /api/records/{}/reject'] });
 
 for (const width of [360, 1366]) {
   test(`signed in at ${width} px: the queue and a record are readable (labels, no sideways scroll); each view under 200 KB from an empty cache`, async (t) => {
@@ -495,7 +527,7 @@ for (const width of [360, 1366]) {
     await checkLayout(page, `record ${width}`);
     total = [...page.bytes.values()].reduce((a, b) => a + b, 0);
     assert(total <= PAGE_MAX, `login + queue + record weigh ${total} bytes`);
-  });
+  }, { needs: ['GET /api/records', 'GET /api/records/{}'] });
 }
 
 test('keyboard only: from the queue to a decision dialog and out again, focus visible and kept inside the dialog', async (t) => {
@@ -517,7 +549,12 @@ test('keyboard only: from the queue to a decision dialog and out again, focus vi
   }
   await page.keyboard.press('Escape');
   await dlg.waitFor({ state: 'detached' });
-});
+}, { needs: ['GET /api/records', 'GET /api/records/{}'] });
 
-const ok = await run('browser', base);
+// The daemon's API routes, "METHOD /pattern" ({} for a segment).
+const routes = new Set(
+  execFileSync(process.env.REMIGATE_BIN || join(root, 'build', 'remigate'), ['api-routes'], { encoding: 'utf8' })
+    .split('\n').filter(Boolean).map((l) => l.split(' ').slice(0, 2).join(' ')),
+);
+const ok = await run('browser', base, routes);
 process.exit(ok ? 0 : 1);

@@ -12,6 +12,7 @@
 #     files, a symbolic link to a secret, files of other kinds -- each a 4xx,
 #     never the secret's bytes, and one log line each;
 #   - POST is 405 with Allow; SIGHUP reads the files again (new ETag);
+#   - /api/ replies carry the same strict headers;
 #   - a missing web dir: the daemon still runs, /console/ is 404;
 #   - the requests are counted under endpoint="console".
 # Prints "con_static: N passed, N failed"; exits non-zero on any failure.
@@ -172,6 +173,13 @@ lines1=$(grep -c 'refused status=4' "$tmp/log")
 check "each refusal is one log line (400 or 404; $((lines1 - lines0)) for $n)" \
     [ $((lines1 - lines0)) -ge "$n" ]
 check "no log line carries the secret" eval '! grep -q "$secret" "$tmp/log"'
+
+# ---- /api/ replies carry the same headers (no database here: 503) ----------
+fetch /api/me
+check "/api/ (503 without a database): CSP, nosniff, no-referrer, no-store" \
+    eval '[ "$s" = 503 ] && strict_headers && [ "$(header Cache-Control)" = no-store ]'
+fetch /api/nope -X POST -d '{}'
+check "... an unknown /api/ path too" eval 'strict_headers'
 
 # ---- SIGHUP reloads ----------------------------------------------------------
 echo '<!doctype html><title>v2</title>' >"$web/index.html"
