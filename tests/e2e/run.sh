@@ -395,7 +395,7 @@ dial()
             return 0
         elif [ $extra -lt 12 ]; then
             extra=$((extra + 1))
-            if jq -r .text <<<"$r" | grep -qE '(^|[^0-9])98[.)]'; then
+            if jq -r .text <<<"$r" | grep -qE '(^|[^0-9])(98|৯৮)[.)]'; then
                 a=98
             elif [ "${HOLD_CONFIRM:-0}" = 1 ]; then
                 return 0
@@ -412,7 +412,7 @@ dial()
         if [[ " ${DUP_AT:-} " == *" $i "* ]] ||
             { [[ " ${DUP_AT:-} " == *" last "* ]] && [ "$a" = 1 ] &&
                 [ $i -gt ${#todo[@]} ] &&
-                ! jq -r .text <<<"$r" | grep -qE '(^|[^0-9])98[.)]'; }; then
+                ! jq -r .text <<<"$r" | grep -qE '(^|[^0-9])(98|৯৮)[.)]'; }; then
             dup=1
             n0=$(last_n)
             faults '{"duplicate_next_deliver": true}'
