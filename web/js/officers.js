@@ -39,7 +39,9 @@ export async function render(main, ctx) {
         o.role === 'officer' && !disabled
           ? h('button', { type: 'button', class: 'secondary', onclick: () => editDistricts(o) }, t('o_edit_districts')) : null, ' ',
         !disabled && o.username !== ctx.user.username
-          ? h('button', { type: 'button', class: 'danger', onclick: () => disable(o) }, t('o_disable')) : null));
+          ? h('button', { type: 'button', class: 'danger', onclick: () => disable(o) }, t('o_disable')) : null,
+        disabled
+          ? h('button', { type: 'button', class: 'secondary', onclick: () => enable(o) }, t('o_enable')) : null));
   }));
 
   async function disable(o) {
@@ -48,11 +50,21 @@ export async function render(main, ctx) {
       body: [],
       submitLabel: t('o_disable'),
       danger: true,
-      onSubmit: () => post(`officers/${encodeURIComponent(o.id ?? o.username)}/disable`, {}),
+      onSubmit: () => post(`officers/${encodeURIComponent(o.username)}/disable`, {}),
     });
     if (done) {
       toast(t('o_disabled_done', { user: o.username }));
       ctx.rerender();
+    }
+  }
+
+  async function enable(o) {
+    try {
+      await post(`officers/${encodeURIComponent(o.username)}/enable`, {});
+      toast(t('o_saved'));
+      ctx.rerender();
+    } catch (e) {
+      toast(errorText(e), 'error');
     }
   }
 
@@ -62,7 +74,7 @@ export async function render(main, ctx) {
       title: `${t('o_districts')}: ${o.username}`,
       body: [field(t('o_districts'), sel, t('o_districts_help'))],
       submitLabel: t('save'),
-      onSubmit: () => post(`officers/${encodeURIComponent(o.id ?? o.username)}/districts`, { districts: picked(sel) }),
+      onSubmit: () => post(`officers/${encodeURIComponent(o.username)}/districts`, { districts: picked(sel) }),
     });
     if (done) {
       toast(t('o_saved'));

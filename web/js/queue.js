@@ -11,7 +11,7 @@ import { errorText } from './ui.js';
 
 const FILTERS = ['status', 'district', 'from', 'to', 'channel', 'destination', 'skill', 'need', 'flag', 'q'];
 const STATUSES = ['pending', 'needs_info', 'verified', 'rejected'];
-const FLAGS = ['duplicate', 'changed_since_verified', 'correction_unconfirmed', 'disputed'];
+const FLAGS = ['possible_duplicate', 'changed_since_verified'];
 
 export function statusBadge(status) {
   return h('span', { class: `badge st-${status}` }, t(`st_${status}`));
@@ -56,7 +56,7 @@ export async function render(main, ctx) {
   const districtOpts = user.role === 'admin' ? options('districts') : options('districts', user.districts);
   const any = [['', t('any')]];
   const controls = {
-    status: select({ name: 'status' }, [['', t('all')], ...STATUSES.map((s) => [s, t(`st_${s}`)])], f.status),
+    status: select({ name: 'status' }, [['all', t('all')], ...STATUSES.map((s) => [s, t(`st_${s}`)])], f.status),
     district: select({ name: 'district' }, [...any, ...districtOpts], f.district),
     from: h('input', { type: 'date', name: 'from', value: f.from }),
     to: h('input', { type: 'date', name: 'to', value: f.to }),

@@ -6,7 +6,7 @@
 // the officer saw (If-Match); a 409 shows the record as it is now.
 
 import { h, field, select } from './dom.js';
-import { t, num, when, label, getLang } from './i18n.js';
+import { t, num, when, label } from './i18n.js';
 import { get, post, ApiError } from './api.js';
 import { loadLists, name, items, options } from './lists.js';
 import { dialog, toast, errorText } from './ui.js';
@@ -22,7 +22,29 @@ function reasonOptions(list, fallback, prefix) {
   return fallback.map((c) => [c, t(`${prefix}${c}`)]);
 }
 
+// The answers as the API gives them ({field: value}, a value being a
+// {code, en, bn} label, a list of them, or plain text or a number) in the
+// order of the registration flow, as [{field, code, codes, text}].
+const FIELDS = ['name', 'sex', 'birth_year', 'division', 'district', 'country', 'years_abroad', 'return_year', 'reason', 'education', 'skills', 'need'];
+const LISTS = { division: 'divisions', district: 'districts', country: 'countries', reason: 'reasons', education: 'education', skills: 'skills', need: 'needs' };
+const SEXES = ['m', 'f', 'x'];
+
+function normAnswers(answers) {
+  if (Array.isArray(answers)) return answers;
+  const out = [];
+  const keys = [...FIELDS.filter((f) => f in (answers || {})), ...Object.keys(answers || {}).filter((f) => !FIELDS.includes(f))];
+  for (const field of keys) {
+    const v = answers[field];
+    if (v === null || v === undefined) continue;
+    if (Array.isArray(v)) out.push({ field, codes: v.map((x) => (x && x.code) || x), text: v.map((x) => label(x, x && x.code)).join(', ') });
+    else if (typeof v === 'object') out.push({ field, code: v.code, text: field === 'sex' && v.code ? t(`sex_${v.code}`) : label(v, v.code) });
+    else out.push({ field, code: field === 'name' ? undefined : String(v), text: String(v) });
+  }
+  return out;
+}
+
 function answerValue(a) {
+  if ('text' in a) return a.text;
   if (a.value && typeof a.value === 'object' && !Array.isArray(a.value)) return label(a.value, a.code);
   if (Array.isArray(a.values)) return a.values.map((v) => label(v, v.code)).join(', ');
   if (a.list && a.code) return name(a.list, a.code);
@@ -31,11 +53,9 @@ function answerValue(a) {
 }
 
 function smsLine(sms) {
-  if (!sms) return null;
-  const state = sms.state || (sms.cancelled ? 'cancelled' : sms.delivered ? 'delivered' : sms.sent_at ? 'sent' : 'pending');
-  const text = state === 'held' || (sms.at && new Date(sms.at) > new Date() && state === 'pending')
-    ? t('sms_held', { at: when(sms.at) })
-    : t(`sms_${state}`);
+  if (!sms || !sms.state) return null;
+  const state = sms.state;
+  const text = state === 'held' ? t('sms_held', { at: when(sms.at) }) : t(`sms_${state}`);
   return h('span', { class: `sms sms-${state}` }, t('sms_state', { state: text }));
 }
 
@@ -63,7 +83,7 @@ export async function render(main, ctx) {
 
 function show(main, ctx, rec) {
   const ref = rec.ref;
-  const answers = Array.isArray(rec.answers) ? rec.answers : [];
+  const answers = normAnswers(rec.answers);
   const dups = Array.isArray(rec.duplicates) ? rec.duplicates : [];
   const history = Array.isArray(rec.history) ? rec.history : [];
   const activity = Array.isArray(rec.activity) ? rec.activity : [];
@@ -111,8 +131,12 @@ function show(main, ctx, rec) {
     buttons.push(h('button', { type: 'button', id: 'act-needs-info', class: 'secondary', onclick: () => needsInfoDialog() }, t('a_needs_info')));
   }
   if (open) buttons.push(h('button', { type: 'button', id: 'act-reject', class: 'danger', onclick: () => rejectDialog() }, t('a_reject')));
-  const undoUntil = rec.undo_until || rec.sms_at;
-  const canUndo = rec.can_undo ?? (undoUntil && new Date(undoUntil) > new Date());
+  // the last decision not undone whose SMS is still held can be undone
+  // until the SMS leaves
+  const lastDecision = [...activity].reverse().find((a) => (a.type || 'decision') === 'decision' && !a.undone_at);
+  const held = lastDecision && lastDecision.sms && lastDecision.sms.state === 'held';
+  const undoUntil = held ? lastDecision.sms.at : null;
+  const canUndo = !!(undoUntil && new Date(undoUntil) > new Date());
   if (canUndo) {
     buttons.push(h('button', {
       type: 'button',
@@ -194,20 +218,20 @@ function show(main, ctx, rec) {
   }
 
   function correctDialog() {
-    const editable = answers.filter((a) => a.field && a.editable !== false);
-    const controls = editable.map((a) => {
-      const lbl = label(a.label, a.field);
+    const controls = answers.filter((a) => a.field !== 'name' && (a.field in LISTS || a.field === 'sex' || /year|years/.test(a.field))).map((a) => {
       let c;
-      if (a.list && items(a.list).length) {
+      if (a.field === 'sex') {
+        c = select({ name: a.field }, SEXES.map((x) => [x, t(`sex_${x}`)]), a.code);
+      } else if (a.field in LISTS && items(LISTS[a.field]).length) {
         const multi = Array.isArray(a.codes);
-        c = select({ name: a.field, multiple: multi || undefined }, [...(multi ? [] : [['', '']]), ...options(a.list)]);
+        c = select({ name: a.field, multiple: multi || undefined, size: multi ? '6' : undefined }, options(LISTS[a.field]));
         if (multi) for (const o of c.options) o.selected = a.codes.includes(o.value);
         else c.value = a.code ?? '';
       } else {
-        c = h('input', { name: a.field, value: /^(nid|passport)$/.test(a.field) ? '' : (a.code ?? a.value ?? ''), autocomplete: 'off' });
+        c = h('input', { name: a.field, value: a.code ?? a.text ?? '', inputmode: 'numeric', autocomplete: 'off' });
       }
       c.dataset.initial = multiValue(c);
-      return { a, c, f: field(lbl, c) };
+      return { a, c, f: field(t(`ans_${a.field}`), c) };
     });
     return dialog({
       title: t('d_correct_title', { ref }),
@@ -217,7 +241,10 @@ function show(main, ctx, rec) {
         const fields = {};
         for (const { a, c } of controls) {
           const v = multiValue(c);
-          if (v !== c.dataset.initial) fields[a.field] = c.multiple ? v.split(',').filter(Boolean) : v;
+          if (v === c.dataset.initial) continue;
+          if (c.multiple) fields[a.field] = v.split(',').filter(Boolean);
+          else if (/year|years/.test(a.field)) fields[a.field] = Number(v);
+          else fields[a.field] = v;
         }
         if (!Object.keys(fields).length) throw t('nothing_changed');
         return decide('correct', { fields });
@@ -262,13 +289,15 @@ function show(main, ctx, rec) {
   }
 
   const undoNote = canUndo && undoUntil ? h('p', { class: 'note', id: 'undo-note' }, t('undo_until', { at: when(undoUntil) })) : null;
-  const lang = getLang();
   main.replaceChildren(
     h('p', {}, h('a', { href: '#/queue' }, t('back_to_queue'))),
     h('h1', {}, t('record_title', { ref })),
     h('dl', { class: 'facts' },
       h('dt', {}, t('status')), h('dd', { id: 'rec-status' }, statusBadge(rec.status)),
       h('dt', {}, t('c_district')), h('dd', {}, name('districts', rec.district)),
+      rec.phone ? [h('dt', {}, t('phone')), h('dd', { class: 'mono' }, rec.phone)] : null,
+      rec.reason ? [h('dt', {}, t('reason')), h('dd', {}, label(rec.reason, rec.reason.code), rec.note ? ` — ${rec.note}` : '')] : null,
+      (rec.flags || []).length ? [h('dt', {}, t('c_flags')), h('dd', {}, rec.flags.map((f) => h('span', { class: `flag fl-${f}` }, t(`flag_${f}`))))] : null,
       h('dt', {}, t('registered_at')), h('dd', {}, when(rec.registered_at || rec.created_at)),
       rec.updated_at ? [h('dt', {}, t('updated_at')), h('dd', {}, when(rec.updated_at))] : null,
       h('dt', {}, t('version')), h('dd', {}, num(rec.version ?? ''))),
@@ -278,8 +307,8 @@ function show(main, ctx, rec) {
         h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('field')), h('th', { scope: 'col' }, t('value')), h('th', { scope: 'col' }, t('code')))),
         h('tbody', {},
           answers.filter((a) => !/^(nid|passport)$/.test(a.field)).map((a) => h('tr', {},
-            h('th', { scope: 'row' }, label(a.label, a.field)),
-            h('td', { lang: a.value && typeof a.value === 'object' ? lang : null }, answerValue(a)),
+            h('th', { scope: 'row' }, t(`ans_${a.field}`) === `ans_${a.field}` ? a.field : t(`ans_${a.field}`)),
+            h('td', {}, answerValue(a)),
             h('td', { class: 'mono' }, Array.isArray(a.codes) ? a.codes.join(', ') : a.code ?? ''))),
           h('tr', {},
             h('th', { scope: 'row' }, t('id_number')),
@@ -292,14 +321,7 @@ function show(main, ctx, rec) {
         : h('p', { class: 'muted' }, t('duplicates_none'))),
     section(t('activity'),
       activity.length
-        ? h('ol', { class: 'feed' }, activity.map((a) => h('li', {},
-          h('time', { datetime: a.at }, when(a.at)), ' ',
-          h('strong', {}, a.action || a.kind || ''), ' ',
-          a.actor ? h('span', {}, a.actor) : null, ' ',
-          a.status ? statusBadge(a.status) : null, ' ',
-          a.reason ? h('span', { class: 'mono' }, a.reason) : null, ' ',
-          a.field ? h('span', {}, `${a.field}: ${a.old ?? ''} → ${a.new ?? ''}`) : null, ' ',
-          smsLine(a.sms))))
+        ? h('ol', { class: 'feed', id: 'activity' }, activity.map((a) => activityItem(a)))
         : h('p', { class: 'muted' }, t('activity_none'))),
     section(t('history'),
       history.length
@@ -307,6 +329,24 @@ function show(main, ctx, rec) {
           h('time', { datetime: s.at || s.created_at }, when(s.at || s.created_at)), ' ',
           h('strong', {}, s.kind || ''), ' ', s.channel ? t(`ch_${s.channel}`) : '')))
         : h('p', { class: 'muted' }, '—')));
+}
+
+function activityItem(a) {
+  if (a.type === 'correction') {
+    const show = (v) => (v === null || v === undefined ? '—' : Array.isArray(v) ? v.join(', ') : typeof v === 'object' ? label(v, v.code) : String(v));
+    return h('li', {},
+      h('time', { datetime: a.at }, when(a.at)), ' ',
+      h('strong', {}, t('act_correction')), ' ',
+      `${t(`ans_${a.field}`)}: ${show(a.old)} → ${show(a.new)}`);
+  }
+  return h('li', { class: a.undone_at ? 'undone' : null },
+    h('time', { datetime: a.at }, when(a.at)), ' ',
+    h('strong', {}, t(`act_${String(a.action || '').replace('-', '_')}`)), ' ',
+    a.officer ? h('span', {}, t('act_by', { who: a.officer })) : null, ' ',
+    a.to ? statusBadge(a.to) : null, ' ',
+    a.reason ? h('span', {}, label(a.reason, a.reason && a.reason.code)) : null, ' ',
+    a.undone_at ? h('span', { class: 'muted' }, t('act_undone', { at: when(a.undone_at) })) : null, ' ',
+    smsLine(a.sms));
 }
 
 function multiValue(c) {
