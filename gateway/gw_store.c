@@ -20,7 +20,13 @@
  * A write's query gets a deadline that ends within the caller's: when
  * Redis refuses the copy of a record whose query is still running, the
  * query's own outcome (stored, or never committed) is what the caller
- * hears, never "try again" for a row that then commits.
+ * hears, never "try again" for a row that then commits.  The push to
+ * Redis likewise: it carries a deadline that Redis checks on its own
+ * clock before it appends (sess_push_until()), so a push that timed out
+ * -- Redis stopped or hung, the caller told "could not save" -- is not
+ * appended when Redis resumes and reads it from the socket.  The caller
+ * hears "saved" only for a record that is in PostgreSQL or in the queue,
+ * and "could not save" only for one that will never be stored.
  *
  * "status_lookup" reads the caller's record; with no database it fails
  * (the caller hears "busy").
@@ -161,8 +167,14 @@ gw_act_queue(struct gw_act *a)
         v = sealed;
         vlen = (size_t)n;
     }
+    /* Redis must run the push within half its timeout, on its own clock:
+     * a push still in the socket when a stopped Redis resumes, after the
+     * caller heard "could not save", does nothing (SESS_ELATE); the other
+     * half is for the answer's way back */
     int rc = srv->sess
-                 ? sess_push(srv->sess, GW_QUEUE, v, vlen, gw_act_queued, a)
+                 ? sess_push_until(srv->sess, GW_QUEUE, v, vlen,
+                                   (int)(a->rec->cfg->redis_timeout_ms / 2),
+                                   gw_act_queued, a)
                  : SESS_EDOWN;
     free(sealed);
     if (rc != SESS_OK) gw_act_queued(rc, a);

@@ -19,10 +19,11 @@
  * The store reconnects by itself with exponential backoff (100 ms doubling
  * to SESS_BACKOFF_MAX_MS, less a random tenth so that many workers do not
  * knock in step) after a drop or a failed connect; sess_connected() says
- * whether commands can be sent now.  With a password, every new connection
- * sends AUTH before anything else and counts as connected only once Redis
- * accepted it; a refused AUTH drops the connection and retries with the
- * same backoff.  Keys passed in are without the prefix.
+ * whether commands can be sent now.  Every new connection sends a
+ * handshake before anything else -- AUTH when there is a password, then
+ * TIME -- and counts as connected only once Redis answered it; a refused
+ * AUTH (or a Redis that wants one) drops the connection and retries with
+ * the same backoff.  Keys passed in are without the prefix.
  */
 #ifndef REMIGATE_SESS_H
 #define REMIGATE_SESS_H
@@ -43,7 +44,8 @@ enum {
     SESS_EPROTO = -6,    /* Redis answered something unexpected */
     SESS_ENOMEM = -7,
     SESS_EINVAL = -8, /* bad argument (key too long, value too big) */
-    SESS_EAUTH = -9   /* Redis refused our AUTH, or wants one we lack */
+    SESS_EAUTH = -9,  /* Redis refused our AUTH, or wants one we lack */
+    SESS_ELATE = -10  /* sess_push_until(): Redis ran it too late, no-op */
 };
 
 /* Said when the connection's state changes: up (error 0, why NULL), or a
@@ -110,6 +112,18 @@ int sess_del(struct sess *s, const char *key, sess_done_cb *cb, void *arg);
 /* Append value to the list under key (RPUSH), for queues.  */
 int sess_push(struct sess *s, const char *key, const char *value, size_t len,
               sess_done_cb *cb, void *arg);
+
+/* Append value to the list under key (RPUSH) only if Redis runs the
+ * command within within_ms of this call, on Redis's own clock (a
+ * single-key Lua script compares TIME with a deadline; the offset between
+ * the clocks is measured by each connection's handshake, to within half a
+ * round trip).  SESS_OK: appended; SESS_ELATE: it arrived too late (Redis
+ * was stopped or slow) and changed nothing.  So a caller that gave up on
+ * the push after more than within_ms (and a margin for the answer's way
+ * back) can say "not stored" truthfully: a command still in the socket
+ * when Redis resumes does nothing.  Needs Redis >= 3.2. */
+int sess_push_until(struct sess *s, const char *key, const char *value,
+                    size_t len, int within_ms, sess_done_cb *cb, void *arg);
 
 /* Append value to the list under key unless an item there already starts
  * with value's first head bytes (head <= len; a single-key Lua script:

@@ -11,8 +11,9 @@
  * a second timeout_ms, Redis is taken for hung and the connection is
  * dropped, so a stopped server cannot make commands pile up.
  *
- * A new connection is not used until it has answered one handshake
- * command, sent first: AUTH with a password, else PING.  So a Redis that
+ * A new connection is not used until it has answered its handshake, sent
+ * first: AUTH when there is a password, then TIME (which also tells
+ * Redis's clock, for sess_push_until()).  So a Redis that
  * wants a password we lack (NOAUTH), or refuses ours, is told apart from a
  * working one at once: the connection is dropped and tried again with the
  * backoff, sess_connected() stays false (so /healthz says 503), and the
@@ -47,6 +48,16 @@ static const char sess_lua_shift[] =
     "  redis.call('LPOP', KEYS[1]) return 1 end\n"
     "return 0\n";
 
+/* Append ARGV[1] if Redis's clock (ms) has not passed ARGV[2].  TIME
+ * before a write needs effects replication, the default from Redis 5 on
+ * (replicate_commands() asks for it on older ones). */
+static const char sess_lua_push_until[] =
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "if now > tonumber(ARGV[2]) then return 0 end\n"
+    "redis.call('RPUSH', KEYS[1], ARGV[1]) return 1\n";
+
 /* Append ARGV[1] unless an item starts with ARGV[2]. */
 static const char sess_lua_push_once[] =
     "local h = ARGV[2]\n"
@@ -55,7 +66,7 @@ static const char sess_lua_push_once[] =
     "end\n"
     "redis.call('RPUSH', KEYS[1], ARGV[1]) return 1\n";
 
-enum sess_kind { K_GET, K_PEEK, K_CAS, K_DONE };
+enum sess_kind { K_GET, K_PEEK, K_CAS, K_DONE, K_UNTIL };
 
 struct sess_cmd {
     struct sess *s;
@@ -104,6 +115,9 @@ struct sess {
      * "" (then EVAL, which sends the whole script) */
     char cas_sha[41];
     unsigned cas_sha_gen;
+    int64_t hello_ms;        /* our wall clock when TIME was sent */
+    int hello_refused;       /* this connection's handshake failed */
+    int64_t clock_offset_ms; /* Redis's clock minus ours, from TIME */
 };
 
 static void sess_connect(struct sess *s);
@@ -133,9 +147,20 @@ sess_strerror(int status)
         return "invalid key or value";
     case SESS_EAUTH:
         return "redis refused the password (redis.password)";
+    case SESS_ELATE:
+        return "redis ran the command too late; it did nothing";
     default:
         return "unknown error";
     }
+}
+
+/* The wall clock in ms (what Redis's TIME is compared with). */
+static int64_t
+sess_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -174,6 +199,7 @@ sess_cmd_finish(struct sess_cmd *c, int status, const char *v, size_t len,
         c->cb.cas(status, version, c->arg);
         break;
     case K_DONE:
+    case K_UNTIL:
         c->cb.done(status, c->arg);
         break;
     }
@@ -258,6 +284,10 @@ sess_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         break;
     case K_DONE:
         st = SESS_OK;
+        break;
+    case K_UNTIL:
+        if (r->type == REDIS_REPLY_INTEGER)
+            st = r->integer == 1 ? SESS_OK : SESS_ELATE;
         break;
     }
     sess_cmd_finish(c, st, NULL, 0, st == SESS_ENOTFOUND ? 0 : v);
@@ -381,6 +411,7 @@ sess_cmd_new(struct sess *s, enum sess_kind kind, void *cb, void *arg, int *rc)
         c->cb.cas = (sess_cas_cb *)cb;
         break;
     case K_DONE:
+    case K_UNTIL:
         c->cb.done = (sess_done_cb *)cb;
         break;
     }
@@ -478,6 +509,26 @@ sess_push(struct sess *s, const char *key, const char *value, size_t len,
     return sess_cmd_sent(s, c,
                          redisAsyncCommand(s->ac, sess_on_reply, c,
                                            "RPUSH %s %b", k, value, len));
+}
+
+int
+sess_push_until(struct sess *s, const char *key, const char *value, size_t len,
+                int within_ms, sess_done_cb *cb, void *arg)
+{
+    char k[SESS_KEY_MAX + 1];
+    int rc;
+    if (cb == NULL || sess_key(s, key, k) < 0 || value == NULL ||
+        len > SESS_VALUE_MAX || within_ms < 0)
+        return SESS_EINVAL;
+    struct sess_cmd *c = sess_cmd_new(s, K_UNTIL, (void *)cb, arg, &rc);
+    if (c == NULL) return rc;
+    char until[24];
+    snprintf(until, sizeof(until), "%lld",
+             (long long)(sess_wall_ms() + s->clock_offset_ms + within_ms));
+    return sess_cmd_sent(
+        s, c,
+        redisAsyncCommand(s->ac, sess_on_reply, c, "EVAL %s 1 %s %b %s",
+                          sess_lua_push_until, k, value, len, until));
 }
 
 int
@@ -690,40 +741,71 @@ sess_io_attach(struct sess *s, redisAsyncContext *ac)
  * The connection
  */
 
-/* The handshake's answer (AUTH or PING): the connection is used from
- * now on, or dropped.  It runs inside a hiredis callback, so a refused
- * handshake is dropped from a zero timer (sess_on_conn_timeout), not
- * here. */
+/* The handshake was refused (Redis's error in msg): say why once, and
+ * drop the connection from a zero timer (sess_on_conn_timeout) -- not
+ * here, inside a hiredis callback -- to try again with the backoff. */
+static void
+sess_hello_refused(struct sess *s, const char *msg)
+{
+    if (s->hello_refused) return;
+    s->hello_refused = 1;
+    const char *str = msg;
+    char why[160];
+    int auth = strncmp(str, "NOAUTH", 6) == 0 ||
+               strncmp(str, "WRONGPASS", 9) == 0 ||
+               strncmp(str, "ERR invalid password", 20) == 0 ||
+               strstr(str, "AUTH") != NULL;
+    if (strncmp(str, "NOAUTH", 6) == 0)
+        snprintf(why, sizeof(why),
+                 "redis wants a password: set redis.password or "
+                 "redis.password_file (%.80s)",
+                 str);
+    else if (auth)
+        snprintf(why, sizeof(why),
+                 "redis refused the password of redis.password or "
+                 "redis.password_file (%.80s)",
+                 str);
+    else
+        snprintf(why, sizeof(why), "redis refused the handshake (%.100s)", str);
+    sess_say(s, auth ? SESS_EAUTH : SESS_EPROTO, why);
+    struct timeval now = {0, 0};
+    evtimer_add(s->conn_timeout, &now);
+}
+
+/* AUTH's answer: only a refusal matters (TIME, sent right after it,
+ * decides when the connection is up). */
+static void
+sess_on_auth(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct sess *s = privdata;
+    redisReply *r = reply;
+    if (r == NULL || ac != s->ac) return; /* gone already */
+    if (r->type == REDIS_REPLY_ERROR) sess_hello_refused(s, r->str);
+}
+
+/* TIME's answer ends the handshake: the connection is used from now on,
+ * and Redis's clock is known (for sess_push_until()), or it is dropped. */
 static void
 sess_on_hello(redisAsyncContext *ac, void *reply, void *privdata)
 {
     struct sess *s = privdata;
     redisReply *r = reply;
-    if (r == NULL || ac != s->ac) return; /* gone already */
+    if (r == NULL || ac != s->ac || s->hello_refused) return;
     if (r->type == REDIS_REPLY_ERROR) {
-        char why[160];
-        int auth = strncmp(r->str, "NOAUTH", 6) == 0 ||
-                   strncmp(r->str, "WRONGPASS", 9) == 0 ||
-                   strncmp(r->str, "ERR invalid password", 20) == 0 ||
-                   strstr(r->str, "AUTH") != NULL;
-        if (strncmp(r->str, "NOAUTH", 6) == 0)
-            snprintf(why, sizeof(why),
-                     "redis wants a password: set redis.password or "
-                     "redis.password_file (%.80s)",
-                     r->str);
-        else if (auth)
-            snprintf(why, sizeof(why),
-                     "redis refused the password of redis.password or "
-                     "redis.password_file (%.80s)",
-                     r->str);
-        else
-            snprintf(why, sizeof(why), "redis refused the handshake (%.100s)",
-                     r->str);
-        sess_say(s, auth ? SESS_EAUTH : SESS_EPROTO, why);
-        struct timeval now = {0, 0};
-        evtimer_add(s->conn_timeout, &now); /* drop it, then retry */
+        sess_hello_refused(s, r->str);
         return;
     }
+    int64_t now = sess_wall_ms();
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[1]->type != REDIS_REPLY_STRING) {
+        sess_hello_refused(s, "an answer to TIME that is not a time");
+        return;
+    }
+    int64_t redis_ms = strtoll(r->element[0]->str, NULL, 10) * 1000 +
+                       strtoll(r->element[1]->str, NULL, 10) / 1000;
+    /* the answer was made somewhere between sending and now */
+    s->clock_offset_ms = redis_ms - (s->hello_ms + now) / 2;
     evtimer_del(s->conn_timeout);
     s->connected = 1;
     s->backoff_ms = SESS_BACKOFF_MIN_MS;
@@ -746,10 +828,12 @@ sess_on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     /* the connect deadline runs on until the handshake is answered */
-    int rc =
-        s->password[0] != '\0'
-            ? redisAsyncCommand(s->ac, sess_on_hello, s, "AUTH %s", s->password)
-            : redisAsyncCommand(s->ac, sess_on_hello, s, "PING");
+    s->hello_refused = 0;
+    s->hello_ms = sess_wall_ms();
+    int rc = REDIS_OK;
+    if (s->password[0] != '\0')
+        rc = redisAsyncCommand(s->ac, sess_on_auth, s, "AUTH %s", s->password);
+    if (rc == REDIS_OK) rc = redisAsyncCommand(s->ac, sess_on_hello, s, "TIME");
     if (rc != REDIS_OK) {
         struct timeval now = {0, 0};
         evtimer_add(s->conn_timeout, &now);

@@ -126,10 +126,12 @@ rec_lookup(int slot, const char *msisdn)
 struct step {
     const char *action; /* NULL: the end */
     const char *record;
-    const char *sql;  /* run before the action, or NULL (not with lock) */
-    const char *lock; /* held (in a transaction) while the action runs; a
-                         LOCK ... NOWAIT, tried on every tick until taken */
-    long unlock_ms;   /* 0: until the callback; else this long */
+    const char *sql;     /* run before the action, or NULL (not with lock) */
+    const char *lock;    /* held (in a transaction) while the action runs; a
+                            LOCK ... NOWAIT, tried on every tick until taken */
+    long unlock_ms;      /* 0: until the callback; else this long */
+    long pause_redis_ms; /* Redis stopped (SIGSTOP) from the action's
+                            start for this long (needs REDIS_PID) */
 };
 
 static void
@@ -171,6 +173,7 @@ static struct {
 } plan;
 
 static struct shared *shm;
+static pid_t redis_pid; /* REDIS_PID, or 0 */
 
 /* ------------------------------------------------------------------------
  * The worker side (runs in the child)
@@ -182,6 +185,7 @@ static struct {
     struct gw_server *srv;
     struct event *tick;
     struct event *unlock;
+    struct event *resume; /* SIGCONT to Redis */
     int locked;
     PGconn *pg; /* the officer's and the locker's connection */
     enum phase phase;
@@ -225,6 +229,15 @@ w_unlock(evutil_socket_t fd, short what, void *arg)
     if (!w_sql("ROLLBACK")) shm->got[W.cur].sql_ok = 0;
     W.locked = 0;
     w_step_end_maybe();
+}
+
+static void
+w_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    kill(redis_pid, SIGCONT);
 }
 
 static void
@@ -305,6 +318,12 @@ w_step(void)
     }
     g->sql_ok = 1;
     if (st->sql != NULL && !w_sql(st->sql)) g->sql_ok = 0;
+    if (st->pause_redis_ms > 0) {
+        struct timeval tv = {st->pause_redis_ms / 1000,
+                             (st->pause_redis_ms % 1000) * 1000};
+        if (redis_pid <= 0 || kill(redis_pid, SIGSTOP) != 0) g->sql_ok = 0;
+        evtimer_add(W.resume, &tv);
+    }
     W.busy = 1;
     W.t0 = now_ms();
     g->inside = -1;
@@ -377,7 +396,11 @@ w_stop(struct gw_server *srv, void *arg)
     (void)arg;
     if (W.tick != NULL) event_free(W.tick);
     if (W.unlock != NULL) event_free(W.unlock);
-    W.tick = W.unlock = NULL;
+    if (W.resume != NULL) {
+        if (evtimer_pending(W.resume, NULL)) kill(redis_pid, SIGCONT);
+        event_free(W.resume);
+    }
+    W.tick = W.unlock = W.resume = NULL;
     if (W.pg != NULL) PQfinish(W.pg);
     W.pg = NULL;
 }
@@ -403,7 +426,9 @@ w_start(struct gw_server *srv, void *arg)
     }
     W.tick = event_new(gw_server_base(srv), -1, EV_PERSIST, w_tick, NULL);
     W.unlock = evtimer_new(gw_server_base(srv), w_unlock, NULL);
-    if (W.tick == NULL || W.unlock == NULL || event_add(W.tick, &tv) != 0)
+    W.resume = evtimer_new(gw_server_base(srv), w_resume, NULL);
+    if (W.tick == NULL || W.unlock == NULL || W.resume == NULL ||
+        event_add(W.tick, &tv) != 0)
         return -1;
     return gw_server_on_stop(srv, w_stop, NULL);
 }
@@ -457,7 +482,7 @@ port_closed(void)
     return port;
 }
 
-/* A Redis that answers the connection's handshake (PING) and then nothing
+/* A Redis that answers the connection's handshake (TIME) and then nothing
  * more: a child process on a free loopback port.  Its pid; kill it. */
 static pid_t
 redis_mute(int *port)
@@ -474,7 +499,10 @@ redis_mute(int *port)
     int c = accept(fd, NULL, NULL);
     char buf[4096];
     ssize_t n = c >= 0 ? read(c, buf, sizeof(buf)) : -1;
-    if (n > 0 && write(c, "+PONG\r\n", 7) != 7) _exit(1);
+    char t[64];
+    int tn = snprintf(t, sizeof(t), "*2\r\n$10\r\n%010ld\r\n$1\r\n0\r\n",
+                      (long)time(NULL));
+    if (n > 0 && write(c, t, (size_t)tn) != tn) _exit(1);
     while (n > 0)
         n = read(c, buf, sizeof(buf)); /* never answered */
     _exit(0);
@@ -680,6 +708,8 @@ group_setup(void **state)
         return -1;
     }
     T.redis_port = atoi(rp);
+    if (getenv("REDIS_PID") != NULL)
+        redis_pid = (pid_t)atol(getenv("REDIS_PID"));
     snprintf(T.tmp, sizeof(T.tmp), "/tmp/remigate-gwstore.XXXXXX");
     if (mkdtemp(T.tmp) == NULL) return -1;
     snprintf(T.key, sizeof(T.key), "%s/key", T.tmp);
@@ -911,6 +941,47 @@ db_settled(void)
                    "0") == 0)
             return 0;
     return -1;
+}
+
+/* The caller hears the truth: Redis is stopped (SIGSTOP) while a write is
+ * slow on a lock, so the copy pushed to the queue at half the deadline
+ * waits in the socket, the push times out, the query's deadline passes:
+ * the caller hears FAILED.  Redis is resumed after that and runs the push
+ * it had read: it must change nothing -- no queued entry, so no row ever
+ * (a plain RPUSH would land and the drainer would store a record whose
+ * caller was told it was not saved). */
+static void
+t_push_late(void **state)
+{
+    (void)state;
+    const char *m = "8801712000014";
+    struct step *s = plan.steps;
+
+    if (redis_pid <= 0) skip();
+    T.cfg.request_timeout_ms = SLOW_REQ_MS;
+    plan.wait_pg = 1;
+    plan.wait_drained = 1;
+    step(&s[0], "submit_registration",
+         rec_reg(0, "cc000000000000000000000000000005", "RB00000005", m), NULL,
+         "LOCK TABLE submissions IN EXCLUSIVE MODE NOWAIT");
+    s[0].unlock_ms = SLOW_REQ_MS - 50;
+    s[0].pause_redis_ms = SLOW_REQ_MS + 200; /* after the answer */
+    int rc = worker_run();
+    kill(redis_pid, SIGCONT); /* whatever became of the worker */
+    check_ran(rc);
+
+    check_got(0, GW_ACT_FAILED, "");
+    if (shm->got[0].ms >= SLOW_REQ_MS)
+        fail_msg("answered after %ld ms", shm->got[0].ms);
+    usleep(300 * 1000); /* a late push, if any, has run by now */
+    assert_int_equal(queue(NULL, 0), 0);
+    assert_int_equal(db_settled(), 0);
+    assert_string_equal(sql1("SELECT count(*) FROM submissions"
+                             " WHERE msisdn = '8801712000014'"),
+                        "0");
+    assert_string_equal(sql1("SELECT count(*) FROM returnees"
+                             " WHERE msisdn = '8801712000014'"),
+                        "0");
 }
 
 /* Redis refuses the copy of a write whose query is still running (slow on
@@ -1155,6 +1226,7 @@ main(void)
         cmocka_unit_test_setup_teardown(t_pg_slow, setup, teardown),
         cmocka_unit_test_setup_teardown(t_answer_race, setup, teardown),
         cmocka_unit_test_setup_teardown(t_push_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_push_late, setup, teardown),
         cmocka_unit_test_setup_teardown(t_pg_down, setup, teardown),
         cmocka_unit_test_setup_teardown(t_both_down, setup, teardown),
         cmocka_unit_test_setup_teardown(t_no_database, setup, teardown),

@@ -13,7 +13,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -349,6 +351,39 @@ t_stop_answers_once(void **state)
     assert_int_equal(x.status, SESS_OK);
 }
 
+/* sess_push_until(): appended when Redis runs it in time; a push that
+ * waits in the socket while Redis is stopped (SIGSTOP, REDIS_PID) past its
+ * deadline answers SESS_ELATE when Redis resumes and appends nothing. */
+static void
+t_push_until(void **state)
+{
+    (void)state;
+    struct res r = {0};
+    assert_int_equal(sess_push_until(S, "q", "one", 3, 500, on_done, &r),
+                     SESS_OK);
+    run_until(&r.calls, 1);
+    assert_int_equal(r.status, SESS_OK);
+    assert_int_equal(redis_int("LLEN %s", "q"), 1);
+    assert_int_equal(sess_push_until(S, "q", "x", 1, -1, on_done, &r),
+                     SESS_EINVAL);
+
+    const char *p = getenv("REDIS_PID");
+    if (p == NULL) skip();
+    pid_t pid = (pid_t)atol(p);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    assert_int_equal(sess_push_until(S, "q", "two", 3, 100, on_done, &r),
+                     SESS_OK);
+    long end = now_ms() + 400; /* the push goes out, Redis sleeps on it */
+    while (now_ms() < end)
+        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    assert_int_equal(kill(pid, SIGCONT), 0);
+    run_until(&r.calls, 1);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.status, SESS_ELATE);
+    assert_int_equal(redis_int("LLEN %s", "q"), 1); /* "two" is not there */
+}
+
 int
 main(void)
 {
@@ -358,6 +393,7 @@ main(void)
         cmocka_unit_test(t_binary_and_lists),
         cmocka_unit_test(t_errors_without_callback),
         cmocka_unit_test(t_race),
+        cmocka_unit_test(t_push_until),
         cmocka_unit_test(t_stop_answers_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
