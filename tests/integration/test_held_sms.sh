@@ -78,7 +78,8 @@ start() {
     local pf=$tmp/port.$RANDOM
     "$bin" -c "$conf" --workers 1 --port 0 --port-file "$pf" \
         --redis-port "$REDIS_PORT" --set "kannel.sendsms_url=$sendsms" \
-        --set review.sms_poll_ms=100 2>>"$tmp/log" &
+        --set review.sms_poll_ms=100 --set kannel.secret=held-sms-secret \
+        2>>"$tmp/log" &
     pids="$pids $!"
     wait_until 10 test -s "$pf"
 }
