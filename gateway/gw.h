@@ -93,6 +93,19 @@ const char *gw_log_quote(char *buf, size_t cap, const char *s, size_t len);
 #define GW_LOG_INFO(err, ...)  GW_LOG(GW_LEVEL_INFO, (err), __VA_ARGS__)
 #define GW_LOG_DEBUG(err, ...) GW_LOG(GW_LEVEL_DEBUG, (err), __VA_ARGS__)
 
+/* At most per_sec lines a second for one kind of event (a worker's
+ * refused requests, its failing accept()s): gw_log_limit_take() says
+ * whether this line may be written, and counts it when not; *held is then
+ * how many were held back since the last line written, for that line to
+ * say ("suppressed=K").  Zero-initialise with per_sec set. */
+struct gw_log_limit {
+    unsigned per_sec;
+    long sec;           /* CLOCK_MONOTONIC second of the count */
+    unsigned n;         /* lines written in it */
+    unsigned long held; /* lines not written since the last one */
+};
+int gw_log_limit_take(struct gw_log_limit *l, unsigned long *held);
+
 /* A line about a request: "req=ID " comes first.  fmt must be a literal. */
 #define GW_RLOG(level, r, err, fmt, ...)                                       \
     GW_LOG((level), (err), "req=%s " fmt, gw_req_id(r), ##__VA_ARGS__)
@@ -120,6 +133,7 @@ struct gw_config {
     char listen_address[64];
     long listen_port, workers;
     char port_file[GW_STR_MAX];
+    long header_timeout_ms;
     long header_bytes, body_bytes, request_timeout_ms, max_connections;
     char redis_host[128];
     long redis_port;

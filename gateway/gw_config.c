@@ -73,6 +73,7 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     I("listen.port", listen_port, 0, 65535, "8080"),
     I("listen.workers", workers, 0, 64, "0"),
     P("listen.port_file", port_file, ""),
+    I("listen.header_timeout_ms", header_timeout_ms, 100, 600000, "5000"),
     I("limits.header_bytes", header_bytes, 1024, 1 << 20, "8192"),
     I("limits.body_bytes", body_bytes, 1024, 1 << 24, "8192"),
     I("limits.request_timeout_ms", request_timeout_ms, 100, 60000, "2000"),

@@ -15,10 +15,8 @@
  * ends in evhttp_send_reply(), and r never touches the evhttp request
  * after that.
  *
- * libevent 2.1 has no connection limit.  A connection is counted when it
- * brings its first request (connections that never send one are closed by
- * evhttp's own timeout) and uncounted in its close callback; at
- * max_connections new connections get 503 and the listener pauses.
+ * libevent 2.1 has no connection limit and no deadline for a request to
+ * arrive: both are kept here, from accept() on (see "Connections").
  *
  * Shutdown (SIGTERM, SIGINT): close the listener, let the requests in
  * flight finish, bounded by the request timeout plus a second, then run
@@ -32,9 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -149,7 +150,27 @@ gw_ms_tv(long ms)
 
 /* ------------------------------------------------------------------------
  * Connections
+ *
+ * libevent 2.1 has no connection limit and no deadline for a request's
+ * arrival (its timeout restarts with every byte), so both are kept here.
+ * evhttp asks gw_conn_bev() for each accepted connection's bufferevent:
+ * that is where a connection starts to count.  Its evhttp connection
+ * exists only once evhttp has set it up, so gw_conn_adopt() runs from the
+ * loop right after and finds it (the bufferevent's callback argument,
+ * checked against evhttp_connection_get_bufferevent()); a bufferevent
+ * evhttp has freed meanwhile has no callbacks left, and our reference
+ * keeps its memory until then.  The close callback ends the count.
+ *
+ * Over the limit, the connection that has waited longest for its request
+ * is closed (a client dripping its request head is the first to go); when
+ * every connection has a request in a handler, the newcomer gets 503 and
+ * the listener pauses until one closes.  accept() failing (no descriptors
+ * left) pauses the listener for 100 ms, doubling up to 500 ms, and frees
+ * the oldest waiting connection, instead of spinning on a socket that
+ * stays readable.
  */
+
+static void gw_listener_update(struct gw_server *srv);
 
 static size_t
 gw_connset_hash(const void *p, size_t cap)
@@ -164,7 +185,7 @@ static int
 gw_connset_init(struct gw_connset *s, size_t max)
 {
     size_t cap = 16;
-    while (cap < 2 * max + 2)
+    while (cap < 2 * max + 4)
         cap *= 2;
     s->slot = calloc(cap, sizeof(*s->slot));
     s->cap = cap;
@@ -173,39 +194,46 @@ gw_connset_init(struct gw_connset *s, size_t max)
 }
 
 static long
-gw_connset_find(const struct gw_connset *s, const void *p)
+gw_connset_slot(const struct gw_connset *s, const void *evcon)
 {
-    size_t i = gw_connset_hash(p, s->cap);
+    size_t i = gw_connset_hash(evcon, s->cap);
     while (s->slot[i] != NULL) {
-        if (s->slot[i] == p) return (long)i;
+        if (s->slot[i]->evcon == evcon) return (long)i;
         i = (i + 1) & (s->cap - 1);
     }
     return -1;
 }
 
-static void
-gw_connset_add(struct gw_connset *s, void *p)
+static struct gw_conn *
+gw_connset_find(const struct gw_connset *s, const void *evcon)
 {
-    size_t i = gw_connset_hash(p, s->cap);
+    long i = evcon != NULL ? gw_connset_slot(s, evcon) : -1;
+    return i < 0 ? NULL : s->slot[i];
+}
+
+static void
+gw_connset_add(struct gw_connset *s, struct gw_conn *c)
+{
+    size_t i = gw_connset_hash(c->evcon, s->cap);
     AN(s->n + 1 < s->cap);
     while (s->slot[i] != NULL)
         i = (i + 1) & (s->cap - 1);
-    s->slot[i] = p;
+    s->slot[i] = c;
     s->n++;
 }
 
 /* Linear probing removal: shift back what would be unreachable. */
 static void
-gw_connset_del(struct gw_connset *s, const void *p)
+gw_connset_del(struct gw_connset *s, const void *evcon)
 {
-    long f = gw_connset_find(s, p);
+    long f = gw_connset_slot(s, evcon);
     size_t i, j, mask = s->cap - 1;
     if (f < 0) return;
     i = (size_t)f;
     s->slot[i] = NULL;
     s->n--;
     for (j = (i + 1) & mask; s->slot[j] != NULL; j = (j + 1) & mask) {
-        size_t k = gw_connset_hash(s->slot[j], s->cap);
+        size_t k = gw_connset_hash(s->slot[j]->evcon, s->cap);
         int stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
         if (stays) continue;
         s->slot[i] = s->slot[j];
@@ -214,56 +242,280 @@ gw_connset_del(struct gw_connset *s, const void *p)
     }
 }
 
+/* Forget c (its evhttp connection is closing, or never was ours). */
 static void
-gw_listener_pause(struct gw_server *srv, int pause)
+gw_conn_free(struct gw_conn *c)
 {
-    struct evconnlistener *l;
-    if (srv->bound == NULL || srv->paused == pause) return;
-    l = evhttp_bound_socket_get_listener(srv->bound);
-    if (pause) {
-        evconnlistener_disable(l);
-        GW_LOG_WARN(0,
-                    "max_connections reached, not accepting "
-                    "connections=%zu",
-                    srv->conns.n);
+    struct gw_server *srv = c->srv;
+    GW_CHECK_MAGIC(c, GW_CONN_MAGIC);
+    if (c->evcon != NULL) {
+        gw_connset_del(&srv->conns, c->evcon);
+        if (!c->busy) TAILQ_REMOVE(&srv->waiting, c, list);
     } else {
-        evconnlistener_enable(l);
-        GW_LOG_INFO(0, "accepting again connections=%zu", srv->conns.n);
+        TAILQ_REMOVE(&srv->fresh, c, list);
     }
-    srv->paused = pause;
+    if (c->bev != NULL) bufferevent_decref(c->bev);
+    event_free(c->deadline);
+    AN(srv->nconns > 0);
+    srv->nconns--;
+    gw_metric_add(GW_M_CONNECTIONS, NULL, NULL, -1);
+    c->magic = 0;
+    free(c);
 }
 
 static void
 gw_conn_closed(struct evhttp_connection *evcon, void *arg)
 {
     struct gw_server *srv = arg;
+    struct gw_conn *c;
     GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
-    if (gw_connset_find(&srv->conns, evcon) < 0) return;
-    gw_connset_del(&srv->conns, evcon);
-    gw_metric_add(GW_M_CONNECTIONS, NULL, NULL, -1);
-    if (srv->paused && !srv->stopping &&
-        srv->conns.n < (size_t)srv->cfg->max_connections)
-        gw_listener_pause(srv, 0);
+    /* evhttp may call this twice (reset, then free) */
+    if ((c = gw_connset_find(&srv->conns, evcon)) == NULL) return;
+    gw_conn_free(c);
+    gw_listener_update(srv);
 }
 
-/* Count the connection of ev when it brings its first request.  -1: over
- * max_connections, refuse the request. */
-static int
-gw_conn_track(struct gw_server *srv, struct evhttp_request *ev)
+/* The client's address, for a log line. */
+static const char *
+gw_conn_peer(const struct gw_conn *c)
 {
-    struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
-    size_t max = (size_t)srv->cfg->max_connections;
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(c->evcon, &addr, &port);
+    return addr != NULL ? addr : "";
+}
 
-    if (evcon == NULL || gw_connset_find(&srv->conns, evcon) >= 0) return 0;
-    if (srv->conns.n >= max) {
-        gw_listener_pause(srv, 1);
-        return -1;
+/* Close c now, as why says (a metrics label).  A client that has not
+ * had an answer on it gets a 503 first, as far as its socket takes it
+ * without waiting. */
+static void
+gw_conn_cut(struct gw_conn *c, const char *why)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                               "Connection: close\r\n"
+                               "Content-Type: text/plain; charset=utf-8\r\n"
+                               "Content-Length: 21\r\n\r\n"
+                               "too many connections\n";
+    struct gw_server *srv = c->srv;
+    unsigned long held;
+
+    GW_CHECK_MAGIC(c, GW_CONN_MAGIC);
+    AN(c->evcon);
+    AZ(c->busy);
+    gw_metric_inc(GW_M_CONNECTIONS_CUT, why, NULL);
+    if (gw_log_limit_take(&srv->conn_log, &held))
+        GW_LOG_INFO(0,
+                    "connection closed why=%s peer=%s requests=%lu "
+                    "connections=%zu suppressed=%lu",
+                    why, gw_conn_peer(c), c->nreq, srv->nconns, held);
+    if (c->nreq == 0 && strcmp(why, "deadline") != 0) {
+        evutil_socket_t fd =
+            bufferevent_getfd(evhttp_connection_get_bufferevent(c->evcon));
+        if (fd >= 0 &&
+            send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+            GW_LOG_DEBUG(errno, "503 not sent before closing");
     }
-    gw_connset_add(&srv->conns, evcon);
-    evhttp_connection_set_closecb(evcon, gw_conn_closed, srv);
+    evhttp_connection_free(c->evcon); /* gw_conn_closed() frees c */
+}
+
+/* c waits for a request from now on (accepted, or its answer went out). */
+static void
+gw_conn_wait(struct gw_conn *c)
+{
+    struct timeval tv;
+    c->busy = 0;
+    TAILQ_INSERT_TAIL(&c->srv->waiting, c, list);
+    tv = gw_ms_tv(c->srv->cfg->header_timeout_ms);
+    AZ(evtimer_add(c->deadline, &tv));
+}
+
+static void
+gw_conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_conn *c = arg;
+    (void)fd;
+    (void)what;
+    GW_CHECK_MAGIC(c, GW_CONN_MAGIC);
+    gw_conn_cut(c, "deadline");
+}
+
+/* A request of evcon reached the dispatcher: no deadline of ours while it
+ * is in a handler (the request's own runs). */
+static void
+gw_conn_busy(struct gw_server *srv, struct evhttp_connection *evcon)
+{
+    struct gw_conn *c = gw_connset_find(&srv->conns, evcon);
+    if (c == NULL || c->busy) return;
+    TAILQ_REMOVE(&srv->waiting, c, list);
+    evtimer_del(c->deadline);
+    c->busy = 1;
+    c->nreq++;
+}
+
+/* Its answer is going out: evcon waits for the next request. */
+static void
+gw_conn_idle(struct gw_server *srv, struct evhttp_connection *evcon)
+{
+    struct gw_conn *c = gw_connset_find(&srv->conns, evcon);
+    if (c == NULL || !c->busy) return;
+    gw_conn_wait(c);
+    gw_listener_update(srv); /* it can make room now */
+}
+
+/* evhttp's bufferevent for a connection just accepted. */
+static struct bufferevent *
+gw_conn_bev(struct event_base *base, void *arg)
+{
+    struct gw_server *srv = arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
+    struct gw_conn *c;
+
+    GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    if (bev == NULL) return NULL; /* evhttp tries itself; not counted */
+    if ((c = calloc(1, sizeof(*c))) == NULL ||
+        (c->deadline = evtimer_new(base, gw_conn_deadline_cb, c)) == NULL) {
+        free(c);
+        return bev;
+    }
+    c->magic = GW_CONN_MAGIC;
+    c->srv = srv;
+    c->bev = bev;
+    bufferevent_incref(bev);
+    TAILQ_INSERT_TAIL(&srv->fresh, c, list);
+    srv->nconns++;
     gw_metric_add(GW_M_CONNECTIONS, NULL, NULL, 1);
-    if (srv->conns.n >= max) gw_listener_pause(srv, 1);
-    return 0;
+    srv->backoff_ms = 0;
+    event_active(srv->adopt, EV_TIMEOUT, 1);
+    /* one over the limit at most: accept no more before the adoption */
+    if (srv->nconns > srv->max_conns) gw_listener_update(srv);
+    return bev;
+}
+
+static void
+gw_conn_adopt_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_server *srv = arg;
+    struct gw_conn *c;
+    (void)fd;
+    (void)what;
+
+    GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    while ((c = TAILQ_FIRST(&srv->fresh)) != NULL) {
+        struct evhttp_connection *evcon = NULL;
+        void *cbarg = NULL;
+        bufferevent_getcb(c->bev, NULL, NULL, NULL, &cbarg);
+        evcon = cbarg;
+        if (evcon == NULL ||
+            evhttp_connection_get_bufferevent(evcon) != c->bev) {
+            gw_conn_free(c); /* evhttp dropped it while setting it up */
+            continue;
+        }
+        TAILQ_REMOVE(&srv->fresh, c, list);
+        bufferevent_decref(c->bev); /* evhttp's from here on */
+        c->bev = NULL;
+        c->evcon = evcon;
+        gw_connset_add(&srv->conns, c);
+        evhttp_connection_set_closecb(evcon, gw_conn_closed, srv);
+        gw_conn_wait(c);
+    }
+    /* over the limit: the connection that waited longest makes room; if
+     * all have requests in handlers, that is the newcomer itself */
+    while (srv->nconns > srv->max_conns &&
+           (c = TAILQ_FIRST(&srv->waiting)) != NULL) {
+        if (c->nreq == 0) gw_metric_inc(GW_M_REFUSED, NULL, NULL);
+        gw_conn_cut(c, "limit");
+    }
+    gw_listener_update(srv);
+}
+
+/* The listener is on unless stopping, pausing after an accept() error, or
+ * full with nothing that could make room. */
+static void
+gw_listener_update(struct gw_server *srv)
+{
+    struct evconnlistener *l;
+    int on = !srv->stopping && !srv->backoff &&
+             (srv->nconns < srv->max_conns || !TAILQ_EMPTY(&srv->waiting));
+    if (srv->bound == NULL || srv->accepting == on) return;
+    l = evhttp_bound_socket_get_listener(srv->bound);
+    if (on) {
+        evconnlistener_enable(l);
+    } else {
+        evconnlistener_disable(l);
+        if (!srv->backoff && !srv->stopping)
+            GW_LOG_WARN(0,
+                        "max_connections reached, every connection has a "
+                        "request in a handler: not accepting "
+                        "connections=%zu",
+                        srv->nconns);
+    }
+    srv->accepting = on;
+}
+
+static void
+gw_backoff_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_server *srv = arg;
+    (void)fd;
+    (void)what;
+    GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    srv->backoff = 0;
+    gw_listener_update(srv);
+}
+
+/* libevent passes the listener's argument, which is evhttp's: the one
+ * server of this process is found here instead. */
+static struct gw_server *gw_server_self;
+
+static void
+gw_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    struct gw_server *srv = gw_server_self;
+    int err = EVUTIL_SOCKET_ERROR();
+    unsigned long held;
+    struct timeval tv;
+    struct gw_conn *c;
+
+    (void)l;
+    (void)arg;
+    GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    srv->backoff_ms = srv->backoff_ms == 0 ? 100 : srv->backoff_ms * 2;
+    if (srv->backoff_ms > 500) srv->backoff_ms = 500;
+    gw_metric_inc(GW_M_ACCEPT_ERRORS, NULL, NULL);
+    if (gw_log_limit_take(&srv->accept_log, &held))
+        GW_LOG_WARN(err,
+                    "accept failed, pausing ms=%ld connections=%zu "
+                    "suppressed=%lu",
+                    srv->backoff_ms, srv->nconns, held);
+    srv->backoff = 1;
+    gw_listener_update(srv);
+    tv = gw_ms_tv(srv->backoff_ms);
+    AZ(evtimer_add(srv->backoff_timer, &tv));
+    /* out of descriptors: the longest wait gives one back */
+    if ((err == EMFILE || err == ENFILE) &&
+        (c = TAILQ_FIRST(&srv->waiting)) != NULL)
+        gw_conn_cut(c, "descriptors");
+}
+
+/* max_connections, lowered so that the connections and the descriptors
+ * the worker needs besides (Redis, PostgreSQL, sendsms, logs: reserve)
+ * fit in RLIMIT_NOFILE. */
+static size_t
+gw_conn_limit(const struct gw_config *cfg)
+{
+    const rlim_t reserve = 64;
+    size_t max = (size_t)cfg->max_connections;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur >= (rlim_t)max + reserve)
+        return max;
+    max = rl.rlim_cur > 2 * reserve ? (size_t)(rl.rlim_cur - reserve)
+                                    : (size_t)(rl.rlim_cur / 2);
+    GW_LOG_WARN(0,
+                "max_connections lowered to fit the descriptor limit "
+                "max_connections=%zu nofile=%llu",
+                max, (unsigned long long)rl.rlim_cur);
+    return max;
 }
 
 /* ------------------------------------------------------------------------
@@ -542,6 +794,7 @@ gw_req_send(struct gw_req *r, int status, const char *ctype, const char *body,
     if (r->srv->stopping) evhttp_add_header(h, "Connection", "close");
     if (buf != NULL && len > 0 && evbuffer_add(buf, body, len) != 0)
         status = 500;
+    gw_conn_idle(r->srv, evhttp_request_get_connection(r->ev));
     /* Drains buf, and frees the request, detached or not. */
     evhttp_send_reply(r->ev, status, NULL, buf);
     if (buf != NULL) evbuffer_free(buf);
@@ -750,16 +1003,12 @@ gw_http_dispatch(struct evhttp_request *ev, void *arg)
     struct timeval tv;
 
     GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    gw_conn_busy(srv, evhttp_request_get_connection(ev));
     r = gw_req_new(srv, ev);
     if (r == NULL) {
         GW_LOG_ERROR(ENOMEM, "request refused");
+        gw_conn_idle(srv, evhttp_request_get_connection(ev));
         evhttp_send_error(ev, 503, NULL);
-        return;
-    }
-    if (gw_conn_track(srv, ev) < 0) {
-        gw_metric_inc(GW_M_REFUSED, NULL, NULL);
-        gw_req_header_add(r, "Connection", "close");
-        gw_reply_error(r, 503, "too many connections");
         return;
     }
     if ((why = gw_req_framing(ev)) != NULL) {
@@ -1103,6 +1352,7 @@ static void
 gw_server_free(struct gw_server *srv)
 {
     struct gw_req *r;
+    struct gw_conn *conn;
 
     if (srv == NULL) return;
     /* Handlers that never replied: nothing can answer them now.  Free
@@ -1112,10 +1362,16 @@ gw_server_free(struct gw_server *srv)
         r->ev = NULL;
         gw_req_destroy(r);
     }
+    srv->bound = NULL; /* evhttp_free() frees it first */
     if (srv->http != NULL)
         evhttp_free(srv->http); /* closes connections: close callbacks */
     else if (srv->listen_fd >= 0)
         close(srv->listen_fd);
+    while ((conn = TAILQ_FIRST(&srv->fresh)) != NULL)
+        gw_conn_free(conn);
+    if (srv->adopt != NULL) event_free(srv->adopt);
+    if (srv->backoff_timer != NULL) event_free(srv->backoff_timer);
+    if (gw_server_self == srv) gw_server_self = NULL;
     if (srv->sig_term != NULL) event_free(srv->sig_term);
     if (srv->sig_int != NULL) event_free(srv->sig_int);
     if (srv->sig_hup != NULL) event_free(srv->sig_hup);
@@ -1178,9 +1434,18 @@ gw_worker_run_with(const struct gw_config *cfg, int fd, int worker,
     srv->listen_fd = fd;
     srv->pid = getpid();
     TAILQ_INIT(&srv->reqs);
-    if (gw_connset_init(&srv->conns, (size_t)cfg->max_connections) < 0 ||
+    TAILQ_INIT(&srv->fresh);
+    TAILQ_INIT(&srv->waiting);
+    srv->accept_log.per_sec = 1;
+    srv->conn_log.per_sec = 5;
+    srv->max_conns = gw_conn_limit(cfg);
+    if (gw_connset_init(&srv->conns, srv->max_conns + 1) < 0 ||
         (srv->base = gw_base_new()) == NULL ||
         (srv->drain_timer = evtimer_new(srv->base, gw_server_drain_cb, srv)) ==
+            NULL ||
+        (srv->adopt = event_new(srv->base, -1, 0, gw_conn_adopt_cb, srv)) ==
+            NULL ||
+        (srv->backoff_timer = evtimer_new(srv->base, gw_backoff_cb, srv)) ==
             NULL ||
         (srv->http = evhttp_new(srv->base)) == NULL) {
         GW_LOG_ERROR(ENOMEM, "worker did not start");
@@ -1198,12 +1463,17 @@ gw_worker_run_with(const struct gw_config *cfg, int fd, int worker,
                        EVHTTP_REQ_OPTIONS);
     evhttp_set_default_content_type(srv->http, "text/plain; charset=utf-8");
     evhttp_set_gencb(srv->http, gw_http_dispatch, srv);
+    evhttp_set_bevcb(srv->http, gw_conn_bev, srv);
     srv->bound = evhttp_accept_socket_with_handle(srv->http, fd);
     if (srv->bound == NULL) {
         GW_LOG_ERROR(errno, "cannot accept on the listening socket");
         goto done;
     }
     srv->listen_fd = -1; /* the listener owns it now */
+    srv->accepting = 1;
+    gw_server_self = srv;
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(srv->bound),
+                                gw_accept_error_cb);
     if (gw_server_signals(srv) < 0) {
         GW_LOG_ERROR(0, "cannot set up signal handling");
         goto done;

@@ -17,6 +17,8 @@
 #include "gateway/gw_assert.h"
 
 struct evhttp;
+struct evhttp_connection;
+struct bufferevent;
 struct evhttp_request;
 struct evhttp_bound_socket;
 struct event;
@@ -101,9 +103,30 @@ struct gw_stop_hook {
     void *arg;
 };
 
-/* Open addressing set of client connections that sent a request. */
+/* One client connection, from accept() to close (gw_http.c).  It is
+ * created when evhttp asks for its bufferevent, right after accept(), and
+ * adopted (its evhttp connection found) once evhttp has set it up.  While
+ * no request of it is in a handler it waits for a request: its deadline
+ * (listen.header_timeout_ms) runs, bytes do not extend it, and it may be
+ * closed to make room for a new connection, oldest first. */
+struct gw_conn {
+    unsigned magic;
+    struct gw_server *srv;
+    struct bufferevent *bev;         /* a reference until adopted */
+    struct evhttp_connection *evcon; /* NULL until adopted */
+    struct event *deadline;
+    int busy;           /* a request of it is in the dispatcher's hands */
+    unsigned long nreq; /* requests it brought */
+    TAILQ_ENTRY(gw_conn) list; /* srv->fresh or srv->waiting, or none */
+};
+
+TAILQ_HEAD(gw_conn_list, gw_conn);
+
+#define GW_CONN_MAGIC 0x3c0aa7e5u
+
+/* Open addressing map of adopted connections, by evhttp connection. */
 struct gw_connset {
-    void **slot;
+    struct gw_conn **slot;
     size_t cap, n;
 };
 
@@ -119,7 +142,16 @@ struct gw_server {
     int listen_fd;
     struct event *sig_term, *sig_int, *sig_hup;
     struct event *drain_timer;
-    int paused;              /* listener off: max_connections reached */
+    int accepting;   /* the listener is on */
+    int backoff;     /* accept() failed: off until backoff_timer */
+    long backoff_ms; /* the last pause (100..500 ms), 0: none */
+    struct event *backoff_timer;
+    struct event *adopt; /* adopts srv->fresh, from the loop */
+    size_t max_conns;    /* max_connections, or less to fit the fd limit */
+    size_t nconns;       /* connections open (fresh and adopted) */
+    struct gw_conn_list fresh;   /* accepted, not adopted yet */
+    struct gw_conn_list waiting; /* waiting for a request, oldest first */
+    struct gw_log_limit accept_log, conn_log;
     int stopping;            /* SIGTERM seen: draining */
     struct timespec stop_t0; /* when */
     int finished;            /* stop hooks ran, loop exiting */

@@ -96,6 +96,25 @@ gw_log_vemit(int level, int err, const char *fmt, va_list ap)
     gw_log_write(line, n);
 }
 
+int
+gw_log_limit_take(struct gw_log_limit *l, unsigned long *held)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec != l->sec) {
+        l->sec = now.tv_sec;
+        l->n = 0;
+    }
+    if (l->n >= l->per_sec) {
+        l->held++;
+        return 0;
+    }
+    l->n++;
+    *held = l->held;
+    l->held = 0;
+    return 1;
+}
+
 void
 gw_log_emit(int level, int err, const char *fmt, ...)
 {

@@ -11,8 +11,10 @@
  *     request; the deadline must still answer it, freeing it);
  *   - SIGTERM with a request in flight: it is answered, the stop hooks run,
  *     the worker exits 0 in time -- also when only a stop hook can end it;
- *   - max_connections: the request over the limit gets 503, and after a
- *     connection closes new ones are served again;
+ *   - max_connections counts connections from accept(): a newcomer takes
+ *     the place of the longest idle one, or gets 503 when all are busy;
+ *   - a request dripped a byte at a time is cut at header_timeout_ms;
+ *   - accept() out of descriptors pauses instead of spinning;
  *   - a handler, and a callback that entered its request, may read the
  *     request's memory after replying: the request is freed when they
  *     return (a use after free otherwise: the worker dies).
@@ -29,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -52,7 +56,9 @@ enum probe_kind { PROBE_UP, PROBE_DOWN, PROBE_LATE };
 static struct {
     enum probe_kind kinds[4];
     size_t n;
-    long late_ms; /* PROBE_LATE answers after this */
+    long late_ms;    /* PROBE_LATE answers after this */
+    int spare_fds;   /* > 0: the worker may open this many more fds */
+    const char *log; /* the worker's log goes here (warn level) */
 } plan;
 
 struct late {
@@ -176,6 +182,26 @@ start_cb(struct gw_server *srv, void *arg)
     (void)arg;
     for (size_t i = 0; i < sizeof(test_routes) / sizeof(test_routes[0]); i++)
         if (gw_server_route(srv, &test_routes[i]) != 0) return -1;
+    if (plan.spare_fds > 0) {
+        /* fewer descriptors than the worker planned its limit for: only
+         * accept() failing can stop it */
+        struct rlimit rl;
+        int top = 0;
+        for (int fd = 0; fd < 1024; fd++)
+            if (fcntl(fd, F_GETFD) >= 0) top = fd;
+        /* fill the holes below the highest one */
+        for (;;) {
+            int fd = open("/dev/null", O_RDONLY);
+            AN(fd >= 0);
+            if (fd > top) {
+                close(fd);
+                break;
+            }
+        }
+        AZ(getrlimit(RLIMIT_NOFILE, &rl));
+        rl.rlim_cur = (rlim_t)(top + 1 + plan.spare_fds);
+        AZ(setrlimit(RLIMIT_NOFILE, &rl));
+    }
     child_base = gw_server_base(srv);
     for (size_t i = 0; i < plan.n; i++)
         if (gw_health_register(srv, names[i], probe_cb,
@@ -224,6 +250,10 @@ fork_worker(void)
     if (worker == 0) {
         int rc;
         gw_log_set_level(GW_LEVEL_ERROR);
+        if (plan.log != NULL) {
+            AN(freopen(plan.log, "w", stderr));
+            gw_log_set_level(GW_LEVEL_WARN);
+        }
         rc = gw_worker_run_with(&cfg, fd, 0, start_cb, NULL);
         exit(rc != 0 ? rc : stop_ran == 1 ? 0 : 7);
     }
@@ -534,48 +564,206 @@ t_drain(void **state)
     assert_int_equal(wait_worker(SIGTERM, 1000, &took), 0);
 }
 
+/* max_connections counts every connection from accept() on.  At the
+ * limit a newcomer takes the place of the connection that has waited
+ * longest for a request; when every connection has a request in a
+ * handler, the newcomer gets 503 and the listener pauses until an answer
+ * goes out. */
 static void
 t_max_connections(void **state)
 {
     struct resp r;
-    int fds[17];
+    int fds[17], fd;
+    char c;
     (void)state;
 
     cfg.max_connections = 16;
-    cfg.request_timeout_ms = 2000;
+    cfg.request_timeout_ms = 3000;
+    plan.kinds[0] = PROBE_LATE;
+    plan.n = 1;
+    plan.late_ms = 1000;
     start_worker();
-    for (int i = 0; i < 17; i++)
-        fds[i] = conn_open();
-    /* Let the worker accept all 17 before any of them asks. */
-    usleep(200 * 1000);
     for (int i = 0; i < 16; i++) {
+        fds[i] = conn_open();
         conn_send(fds[i], "/metrics");
         assert_int_equal(conn_read(fds[i], &r), 0);
         assert_int_equal(r.status, 200);
+        usleep(5 * 1000);
     }
+    /* a 17th: the first one, idle longest, is closed without a word */
+    fds[16] = conn_open();
     conn_send(fds[16], "/metrics");
     assert_int_equal(conn_read(fds[16], &r), 0);
-    assert_int_equal(r.status, 503);
-    assert_string_equal(r.body, "too many connections\n");
-    assert_non_null(strstr(r.head, "Connection: close"));
-    close(fds[16]);
-
-    /* The 16 are still served (keep-alive). */
-    conn_send(fds[3], "/healthz");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(read(fds[0], &c, 1), 0);
+    close(fds[0]);
+    /* the others are still served (keep-alive) */
+    conn_send(fds[3], "/metrics");
     assert_int_equal(conn_read(fds[3], &r), 0);
     assert_int_equal(r.status, 200);
 
-    /* One leaves; a new connection is accepted and served. */
-    close(fds[0]);
-    int fd = conn_open();
+    /* all 16 with a request in a handler: a newcomer gets 503 at once */
+    for (int i = 1; i < 17; i++)
+        conn_send(fds[i], "/healthz");
+    usleep(300 * 1000);
+    long t0 = now_ms();
+    fd = conn_open();
+    assert_int_equal(conn_read(fd, &r), 0);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(r.body, "too many connections\n");
+    assert_non_null(strstr(r.head, "Connection: close"));
+    assert_true(now_ms() - t0 < 700);
+    close(fd);
+    for (int i = 1; i < 17; i++) {
+        assert_int_equal(conn_read(fds[i], &r), 0);
+        assert_int_equal(r.status, 200);
+    }
+    /* answers went out: a new connection is served (and the longest
+     * idle of the 16 makes room for it) */
+    fd = conn_open();
     conn_send(fd, "/metrics");
     assert_int_equal(conn_read(fd, &r), 0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "remigate_connections_refused_total 1\n"));
+    assert_non_null(strstr(
+        r.body, "remigate_connections_closed_total{reason=\"limit\"} 3\n"));
+    assert_non_null(strstr(r.body, "remigate_http_connections 16\n"));
     close(fd);
-    for (int i = 1; i < 16; i++)
+    for (int i = 1; i < 17; i++)
         close(fds[i]);
     assert_int_equal(wait_worker(SIGTERM, 3000, NULL), 0);
+}
+
+/* Milliseconds until the worker closes fd, dripping one byte of req every
+ * gap_ms meanwhile; -1 if all of req went out first. */
+static long
+drip_until_closed(int fd, const char *req, long gap_ms)
+{
+    long t0 = now_ms();
+    for (size_t i = 0; req[i] != '\0'; i++) {
+        char c;
+        ssize_t n;
+        if (write(fd, &req[i], 1) != 1) return now_ms() - t0;
+        /* wait gap_ms for the close (EOF or reset) */
+        struct timeval tv = {0, gap_ms * 1000};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        n = read(fd, &c, 1);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+            return now_ms() - t0;
+    }
+    return -1;
+}
+
+/* A request must arrive within listen.header_timeout_ms of the connection
+ * (or of the previous answer on it); bytes do not extend it.  evhttp's own
+ * timeout (request_timeout_ms) restarts with every byte and never fires
+ * for a client that drips. */
+static void
+t_header_deadline(void **state)
+{
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: test\r\n"
+                              "X-Slow: aaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    struct resp r;
+    long ms;
+    (void)state;
+
+    cfg.header_timeout_ms = 1000;
+    cfg.request_timeout_ms = 2000;
+    start_worker();
+    int fd = conn_open();
+    ms = drip_until_closed(fd, req, 300);
+    close(fd);
+    assert_true(ms >= 900 && ms <= 1700);
+
+    /* after an answer on a kept-alive connection, the next request has
+     * its own header_timeout_ms */
+    fd = conn_open();
+    conn_send(fd, "/metrics");
+    assert_int_equal(conn_read(fd, &r), 0);
+    assert_int_equal(r.status, 200);
+    ms = drip_until_closed(fd, req, 300);
+    close(fd);
+    assert_true(ms >= 900 && ms <= 1700);
+
+    assert_int_equal(get("/metrics", &r), 0);
+    assert_non_null(strstr(
+        r.body, "remigate_connections_closed_total{reason=\"deadline\"} 2\n"));
+    assert_int_equal(wait_worker(SIGTERM, 3000, NULL), 0);
+}
+
+/* The worker's CPU seconds so far (utime + stime). */
+static double
+worker_cpu(void)
+{
+    char path[64], buf[1024], *p;
+    unsigned long ut = 0, st = 0;
+    FILE *f;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)worker);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    p = strrchr(buf, ')');
+    assert_non_null(p);
+    /* fields 14 and 15 after "pid (comm)": state is field 3 */
+    assert_int_equal(sscanf(p + 2,
+                            "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+                            "%*u %lu %lu",
+                            &ut, &st),
+                     2);
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* accept() failing for want of descriptors pauses the listener (no spin,
+ * one log line a second at most), gives the descriptor of the longest
+ * waiting connection back, and a real request is still answered. */
+static void
+t_accept_backoff(void **state)
+{
+    char log[] = "/tmp/remigate-test-log.XXXXXX";
+    int fds[40], fd, lines = 0;
+    struct resp r;
+    char line[512];
+    FILE *f;
+    (void)state;
+
+    fd = mkstemp(log);
+    assert_true(fd >= 0);
+    close(fd);
+    plan.log = log;
+    plan.spare_fds = 6;
+    cfg.max_connections = 1000;
+    cfg.header_timeout_ms = 2000;
+    start_worker();
+    double cpu0 = worker_cpu();
+    long t0 = now_ms();
+    for (int i = 0; i < 40; i++)
+        fds[i] = conn_open(); /* they never send a byte */
+    usleep(200 * 1000);
+    /* behind 40 silent connections, with no descriptor to spare */
+    fd = conn_open();
+    conn_send(fd, "/metrics");
+    assert_int_equal(conn_read(fd, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_true(now_ms() - t0 < 8000);
+    assert_non_null(strstr(r.body, "remigate_accept_errors_total "));
+    assert_null(strstr(r.body, "remigate_accept_errors_total 0\n"));
+    close(fd);
+    usleep(1500 * 1000);
+    double wall = (double)(now_ms() - t0) / 1000.0;
+    double cpu = worker_cpu() - cpu0;
+    for (int i = 0; i < 40; i++)
+        close(fds[i]);
+    assert_int_equal(wait_worker(SIGTERM, 3000, NULL), 0);
+    f = fopen(log, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strstr(line, "accept failed") != NULL) lines++;
+    fclose(f);
+    unlink(log);
+    print_message("# %.1f s: %.2f s CPU, %d accept lines\n", wall, cpu, lines);
+    assert_true(cpu < 0.3 * wall);
+    assert_true(lines >= 1 && lines <= (int)wall + 2);
 }
 
 /* A reply inside the handler, and one inside a callback that entered the
@@ -611,6 +799,8 @@ main(void)
         cmocka_unit_test_setup_teardown(t_drain, setup, teardown),
         cmocka_unit_test_setup_teardown(t_max_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(t_reply_then_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_header_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_accept_backoff, setup, teardown),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests_name("gw_http", tests, NULL, NULL);

@@ -10,6 +10,10 @@
 #     Transfer-Encoding with Content-Length, or a coding other than
 #     chunked, get 400 and the connection is closed, so the rest is never
 #     served as a second request; identical ones are one;
+#   - 500 connections dripping a request head a byte a second, with 256
+#     descriptors: each is closed at listen.header_timeout_ms (or to make
+#     room), while a caller registers and /healthz answers; the daemon
+#     neither spins nor floods its log.
 #
 # It starts its own Redis.  Prints "sec_http: N passed, N failed".
 set -u
@@ -173,6 +177,97 @@ check "refusals are logged with their reason" "grep -q 'refused status=400 why=\
 
 stop
 check "SIGTERM exits 0 (got $stop_rc)" "[ '$stop_rc' = 0 ]"
+check "no sanitizer report or assert in the log" "! grep -q -e 'AddressSanitizer' -e 'runtime error' -e 'assert:' '$tmp/log'"
+
+# ---- slow clients --------------------------------------------------------
+# 500 connections that send a request head one byte a second, against a
+# daemon with 256 descriptors (so at most 192 connections), while a caller
+# registers over /ussd/at and /healthz is asked now and then.  The drips
+# are closed by the daemon (their deadline, listen.header_timeout_ms =
+# 2000, or to make room); the caller and /healthz are answered.
+# drip N SECONDS: N connections, one byte a second each, for at most
+# SECONDS; prints "closed MAX_LIFETIME_S STILL_OPEN" at the end.
+drip() {
+    local n=$1 until=$((SECONDS + $2)) i fd req='GET /healthz HTTP/1.1\r\nHost: x\r\nX-Drip: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n'
+    local -a fds t0 pos
+    local closed=0 maxlife=0 open=0 life
+    trap '' PIPE
+    for i in $(seq "$n"); do
+        exec {fd}<>"/dev/tcp/127.0.0.1/$port" || continue
+        fds[i]=$fd t0[i]=$SECONDS pos[i]=0
+        open=$((open + 1))
+    done
+    req=$(printf '%b' "$req")
+    while [ $open -gt 0 ] && [ $SECONDS -lt $until ]; do
+        for i in "${!fds[@]}"; do
+            fd=${fds[i]}
+            if ! printf '%s' "${req:${pos[i]}:1}" >&"$fd" 2>/dev/null; then
+                life=$((SECONDS - t0[i]))
+                [ $life -gt $maxlife ] && maxlife=$life
+                exec {fd}>&-
+                unset "fds[i]"
+                closed=$((closed + 1)) open=$((open - 1))
+                continue
+            fi
+            pos[i]=$(( (pos[i] + 1) % ${#req} ))
+        done
+        sleep 1
+    done
+    echo "$closed $maxlife $open"
+}
+
+# cpu PID: its CPU time so far, in clock ticks
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+: >"$tmp/log"
+rm -f "$tmp/port"
+(ulimit -n 256; exec "$bin" -c "$conf" --workers 1 --port 0 --port-file "$tmp/port" \
+    --redis-port "$REDIS_PORT" --log-level info --set "kannel.secret=$secret" \
+    --set listen.header_timeout_ms=2000 2>>"$tmp/log") &
+pid=$!
+for _ in $(seq 200); do [ -s "$tmp/port" ] && break; sleep 0.05; done
+port=$(cat "$tmp/port" 2>/dev/null)
+base=http://127.0.0.1:$port
+for _ in $(seq 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ] && break
+    sleep 0.05
+done
+check "drips: the daemon says it fits max_connections to 256 descriptors" "grep -q 'max_connections lowered .*max_connections=192 nofile=256' '$tmp/log'"
+ticks0=$(cpu $pid) t0=$SECONDS
+drip 500 25 >"$tmp/drip" &
+dpid=$!
+sleep 2
+answers=(1 1 1 "রহিমা বেগম" 2 ১৯৯০ 3 2 1 5 2024 1 4 "2 5 9" 3 1 ১২৩৪৫৬৭৮৯০ 98 98 98 98 98 1)
+phone=8801712345605 text= allok=1 health=0 health_ok=0
+at drip-1 $phone "" >/dev/null || allok=0
+for a in "${answers[@]}"; do
+    text=${text:+$text*}$a
+    s=$(at drip-1 $phone "$text")
+    [ "$s" = 200 ] || { allok=0; echo "# step '$a': $s"; }
+    health=$((health + 1))
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$base/healthz")" = 200 ] &&
+        health_ok=$((health_ok + 1))
+    head -c4 "$tmp/body" | grep -q '^CON ' || break
+done
+t_caller=$((SECONDS - t0))
+check "drips: every step of the caller answered 200 ($t_caller s)" "[ $allok = 1 ]"
+check "drips: the caller's registration ends with END and a reference" "body | grep -q '^END ' && body | grep -qE '[0-9A-Z]{10}'"
+check "drips: /healthz answered 200 every time ($health_ok of $health)" "[ $health_ok = $health ]"
+wait $dpid
+read -r closed maxlife left <"$tmp/drip"
+wall=$((SECONDS - t0))
+ticks=$(( $(cpu $pid) - ticks0 ))
+hz=$(getconf CLK_TCK)
+echo "# drips: $closed closed by the daemon, longest lived $maxlife s, $left still open; daemon CPU $ticks ticks in $wall s"
+check "drips: all 500 closed by the daemon ($closed, $left open)" "[ '$closed' = 500 ] && [ '$left' = 0 ]"
+check "drips: none lived past the deadline and the write that notices ($maxlife s <= 6)" "[ '$maxlife' -le 6 ]"
+check "drips: the daemon did not spin ($ticks ticks in $wall s)" "[ $ticks -lt \$(( wall * hz / 2 )) ]"
+size=$(stat -c %s "$tmp/log")
+check "drips: the log stays small ($size bytes)" "[ $size -lt 100000 ]"
+curl -s "$base/metrics" >"$tmp/metrics"
+check "drips: closed for the deadline or to make room, counted" "grep -qE '^remigate_connections_closed_total\\{reason=\"deadline\"\\} [1-9]' '$tmp/metrics' && grep -qE '^remigate_connections_closed_total\\{reason=\"limit\"\\} [1-9]' '$tmp/metrics'"
+stop
+check "drips: SIGTERM exits 0 (got $stop_rc)" "[ '$stop_rc' = 0 ]"
 check "no sanitizer report or assert in the log" "! grep -q -e 'AddressSanitizer' -e 'runtime error' -e 'assert:' '$tmp/log'"
 
 echo "sec_http: $pass passed, $fail failed"
