@@ -106,6 +106,15 @@ struct gw_log_limit {
 };
 int gw_log_limit_take(struct gw_log_limit *l, unsigned long *held);
 
+/* A phone number as a log line may show it: whole when the log level is
+ * debug, else with all but its first five and last two characters starred
+ * ("8801712345678" -> "88017******78"; a short one is starred but for its
+ * last two, or all of it).  Writes into buf (cap >= 8; a longer number is
+ * cut), returns buf so it can sit in an argument list. */
+const char *gw_log_msisdn(char *buf, size_t cap, const char *msisdn);
+/* The same whatever the level (the masking itself, for tests). */
+const char *gw_msisdn_mask(char *buf, size_t cap, const char *msisdn);
+
 /* A line about a request: "req=ID " comes first.  fmt must be a literal. */
 #define GW_RLOG(level, r, err, fmt, ...)                                       \
     GW_LOG((level), (err), "req=%s " fmt, gw_req_id(r), ##__VA_ARGS__)
@@ -501,7 +510,9 @@ void gw_reply(struct gw_req *r, int status, const char *ctype, const char *body,
 void gw_reply_text(struct gw_req *r, int status, const char *ctype,
                    const char *body);
 /* An error: body "why\n" as text/plain, and one log line (info for 4xx,
- * warn for 5xx) with the status and why. */
+ * warn for 5xx) with the status, why and the client's address -- at most
+ * 20 such lines a second per worker (the next one written says how many
+ * were held back: suppressed=K). */
 void gw_reply_error(struct gw_req *r, int status, const char *why);
 
 /* A frame that reaches r from outside the request's own handler (a

@@ -853,14 +853,21 @@ void
 gw_reply_error(struct gw_req *r, int status, const char *why)
 {
     char body[256], path[96];
+    unsigned long held;
     int n;
 
     GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
-    if (!r->answered)
+    /* a flood of bad requests must not become a flood of lines: at most
+     * refused_log.per_sec a second per worker, the next line written
+     * says how many were held back */
+    if (!r->answered &&
+        (status >= 500 ? GW_LEVEL_WARN : GW_LEVEL_INFO) <= gw_log_level &&
+        gw_log_limit_take(&r->srv->refused_log, &held))
         GW_RLOG(status >= 500 ? GW_LEVEL_WARN : GW_LEVEL_INFO, r, 0,
-                "refused status=%d why=%s path=%s", status,
-                gw_log_quote(body, sizeof(body), why, strlen(why)),
-                gw_log_quote(path, sizeof(path), r->path, strlen(r->path)));
+                "refused status=%d why=%s path=%s peer=%s suppressed=%lu",
+                status, gw_log_quote(body, sizeof(body), why, strlen(why)),
+                gw_log_quote(path, sizeof(path), r->path, strlen(r->path)),
+                r->peer, held);
     n = snprintf(body, sizeof(body), "%s\n", why);
     if (n < 0 || (size_t)n >= sizeof(body)) n = (int)sizeof(body) - 1;
     gw_reply(r, status, "text/plain; charset=utf-8", body, (size_t)n);
@@ -1438,6 +1445,7 @@ gw_worker_run_with(const struct gw_config *cfg, int fd, int worker,
     TAILQ_INIT(&srv->waiting);
     srv->accept_log.per_sec = 1;
     srv->conn_log.per_sec = 5;
+    srv->refused_log.per_sec = 20;
     srv->max_conns = gw_conn_limit(cfg);
     if (gw_connset_init(&srv->conns, srv->max_conns + 1) < 0 ||
         (srv->base = gw_base_new()) == NULL ||

@@ -151,7 +151,7 @@ struct gw_server {
     size_t nconns;       /* connections open (fresh and adopted) */
     struct gw_conn_list fresh;   /* accepted, not adopted yet */
     struct gw_conn_list waiting; /* waiting for a request, oldest first */
-    struct gw_log_limit accept_log, conn_log;
+    struct gw_log_limit accept_log, conn_log, refused_log;
     int stopping;            /* SIGTERM seen: draining */
     struct timespec stop_t0; /* when */
     int finished;            /* stop hooks ran, loop exiting */

@@ -115,6 +115,29 @@ gw_log_limit_take(struct gw_log_limit *l, unsigned long *held)
     return 1;
 }
 
+const char *
+gw_msisdn_mask(char *buf, size_t cap, const char *msisdn)
+{
+    size_t n = strlen(msisdn), head, tail;
+    if (n >= cap) n = cap - 1;
+    head = n >= 9 ? 5 : 0;
+    tail = n >= 5 ? 2 : 0;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = i < head || i >= n - tail ? msisdn[i] : '*';
+    buf[n] = '\0';
+    return buf;
+}
+
+const char *
+gw_log_msisdn(char *buf, size_t cap, const char *msisdn)
+{
+    if (gw_log_level >= GW_LEVEL_DEBUG) {
+        snprintf(buf, cap, "%s", msisdn);
+        return buf;
+    }
+    return gw_msisdn_mask(buf, cap, msisdn);
+}
+
 void
 gw_log_emit(int level, int err, const char *fmt, ...)
 {

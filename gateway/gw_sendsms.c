@@ -153,12 +153,15 @@ gw_mt_finish(struct gw_mt *m, int accepted)
     struct gw_sendsms *ss = m->ss;
     int rc;
 
+    char to[GW_MSISDN_MAX];
     if (accepted)
         GW_LOG_INFO(0, "sms accepted id=%s kind=%s to=%s tries=%d status=%d",
-                    m->id, m->kind, m->to, m->tries, m->code);
+                    m->id, m->kind, gw_log_msisdn(to, sizeof(to), m->to),
+                    m->tries, m->code);
     else
         GW_LOG_ERROR(0, "sms not sent id=%s kind=%s to=%s tries=%d status=%d",
-                     m->id, m->kind, m->to, m->tries, m->code);
+                     m->id, m->kind, gw_log_msisdn(to, sizeof(to), m->to),
+                     m->tries, m->code);
     m->phase = GW_MT_SAVING;
     gw_mt_verdict(m, accepted ? 0 : -1);
     if (ss->db == NULL || ss->stopping) {

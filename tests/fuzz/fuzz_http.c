@@ -1,7 +1,8 @@
-/* fuzz: flows sessions store gateway */
+/* fuzz: flows sessions store notices console gateway */
 /*
- * fuzz_http.c -- libFuzzer target for the request framing check: the
- * input is a header block ("Name: value" lines).  No input may crash
+ * fuzz_http.c -- libFuzzer target for the request framing check (the
+ * input as a header block, "Name: value" lines) and the log's phone
+ * number mask (the input as a number).  No input may crash
  * gw_framing_check() or make it read out of bounds, and what it accepts
  * must be delimited one way only: no Transfer-Encoding beside a
  * Content-Length, at most one Transfer-Encoding, and every Content-Length
@@ -53,6 +54,20 @@ fuzz_accepted(const struct gw_header *h, size_t n)
     if (te && cl) fuzz_fail("accepted Transfer-Encoding with Content-Length");
 }
 
+/* The log's phone number mask: the length kept (up to the buffer), and
+ * nothing but the first five and last two characters shown. */
+static void
+fuzz_mask(const char *in)
+{
+    char out[GW_MSISDN_MAX];
+    size_t n = strlen(in);
+    if (n > sizeof(out) - 1) n = sizeof(out) - 1;
+    gw_msisdn_mask(out, sizeof(out), in);
+    if (strlen(out) != n) fuzz_fail("mask changed the length");
+    for (size_t i = n >= 9 ? 5 : 0; i + 2 < n; i++)
+        if (out[i] != '*') fuzz_fail("mask showed a middle character");
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -63,6 +78,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (buf == NULL) return 0;
     memcpy(buf, data, size);
     buf[size] = '\0';
+    fuzz_mask(buf);
     for (line = buf; line != NULL && n < FUZZ_HEADERS; line = next) {
         char *colon;
         next = strchr(line, '\n');

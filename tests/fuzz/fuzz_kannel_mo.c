@@ -1,4 +1,4 @@
-/* fuzz: flows sessions store gateway */
+/* fuzz: flows sessions store notices console gateway */
 /*
  * fuzz_kannel_mo.c -- libFuzzer target for what arrives from the network:
  * the Kannel MO query, the aggregator form, Kannel meta-data and the

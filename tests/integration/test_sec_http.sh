@@ -10,6 +10,8 @@
 #     Transfer-Encoding with Content-Length, or a coding other than
 #     chunked, get 400 and the connection is closed, so the rest is never
 #     served as a second request; identical ones are one;
+#   - refused requests are logged with their source address, at most 20
+#     lines a second; phone numbers in log lines are masked at info level;
 #   - 500 connections dripping a request head a byte a second, with 256
 #     descriptors: each is closed at listen.header_timeout_ms (or to make
 #     room), while a caller registers and /healthz answers; the daemon
@@ -173,7 +175,21 @@ out=$(raw "POST /ussd/at HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Typ
 check "two identical Content-Lengths are one: 200 CON" "echo \"\$out\" | head -1 | grep -q '^HTTP/1.1 200' && echo \"\$out\" | grep -q '^CON '"
 out=$(raw "POST /ussd/at HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n$(printf '%x' $n)\r\n${form}hello\r\n0\r\n\r\n")
 check "chunked alone is read: 200 CON" "echo \"\$out\" | head -1 | grep -q '^HTTP/1.1 200' && echo \"\$out\" | grep -q '^CON '"
-check "refusals are logged with their reason" "grep -q 'refused status=400 why=\"conflicting Content-Length\"' '$tmp/log'"
+check "refusals are logged with their reason and source address" "grep -q 'refused status=400 why=\"conflicting Content-Length\" path=\"/ussd/at\" peer=127.0.0.1 ' '$tmp/log'"
+
+# ---- the log -------------------------------------------------------------
+# 300 refused requests at once: at most 20 lines a second, then one line
+# that says how many were held back
+sleep 1
+curl -s -o /dev/null $(for i in $(seq 300); do printf '%s/nope%d ' "$base" "$i"; done) >/dev/null
+sleep 1.1
+curl -s -o /dev/null "$base/nope-after"
+n404=$(grep -c 'refused status=404' "$tmp/log")
+check "300 refusals make at most 45 lines (got $n404)" "[ $n404 -le 45 ] && [ $n404 -ge 20 ]"
+check "... and a later line says how many were held back" "grep 'refused status=404 .*path=\"/nope-after\"' '$tmp/log' | grep -qE 'suppressed=[1-9][0-9]*'"
+# phone numbers: masked at info level, in every line
+check "the SMS reply's number is masked in the log" "grep -q 'to=88017\\*\\*\\*\\*\\*\\*03' '$tmp/log'"
+check "no test phone number in clear in the log" "! grep -qE '88017123456(0[1-5])' '$tmp/log'"
 
 stop
 check "SIGTERM exits 0 (got $stop_rc)" "[ '$stop_rc' = 0 ]"

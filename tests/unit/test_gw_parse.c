@@ -1036,6 +1036,34 @@ t_framing(void **state)
     }
 }
 
+/* Phone numbers in log lines: masked unless the level is debug. */
+static void
+t_msisdn_mask(void **state)
+{
+    static const char *const rows[][2] = {
+        {"8801712345678", "88017******78"},
+        {"+8801712345678", "+8801*******78"},
+        {"01712345678", "01712****78"},
+        {"12345678", "******78"},
+        {"1234", "****"},
+        {"", ""},
+    };
+    char buf[GW_MSISDN_MAX + 8];
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        assert_string_equal(gw_msisdn_mask(buf, sizeof(buf), rows[i][0]),
+                            rows[i][1]);
+    assert_string_equal(gw_msisdn_mask(buf, 8, "8801712345678"), "*****12");
+    int level = gw_log_level;
+    gw_log_set_level(GW_LEVEL_INFO);
+    assert_string_equal(gw_log_msisdn(buf, sizeof(buf), "8801712345678"),
+                        "88017******78");
+    gw_log_set_level(GW_LEVEL_DEBUG);
+    assert_string_equal(gw_log_msisdn(buf, sizeof(buf), "8801712345678"),
+                        "8801712345678");
+    gw_log_set_level(level);
+}
+
 static void
 t_strerror(void **state)
 {
@@ -1058,7 +1086,7 @@ main(void)
         cmocka_unit_test(t_mo_sources),  cmocka_unit_test(t_meta_reply),
         cmocka_unit_test(t_at_parse),    cmocka_unit_test(t_at_new_input),
         cmocka_unit_test(t_cidr),        cmocka_unit_test(t_strerror),
-        cmocka_unit_test(t_framing),
+        cmocka_unit_test(t_framing),     cmocka_unit_test(t_msisdn_mask),
     };
     return cmocka_run_group_tests_name("gw_parse", tests, NULL, NULL);
 }
