@@ -273,9 +273,9 @@ login_on_hash(int status, const char *hash, void *arg)
         return;
     }
     if (l->totp_enabled) {
-        const char *why =
-            con_totp_check(call->con, l->totp_enc, l->totp_last,
-                           l->has_otp ? l->otp : NULL, &l->totp_step);
+        const char *why = con_totp_check(
+            call->con, l->officer_text, l->totp_enc, l->totp_last,
+            l->has_otp ? l->otp : NULL, &l->totp_step);
         if (why != NULL) {
             login_fail(l, why);
             return;

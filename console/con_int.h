@@ -79,6 +79,9 @@ struct con_route {
  * its own; con_routes.c joins them (con_routes_all). */
 extern const struct con_route con_auth_routes[];
 extern const struct con_route con_web_routes[]; /* con_lists.c */
+extern const struct con_route con_totp_routes[];
+extern const struct con_route con_officers_routes[];
+extern const struct con_route con_audit_routes[];
 extern const struct con_route *const con_route_tables[];
 
 /* The officer behind a call's session. */
@@ -159,6 +162,8 @@ struct con {
     struct gw_server *srv;
     const struct gw_config *cfg;
     struct store_pool *pool;
+    struct store *crypto; /* keys only (crypto.key_file), never connected;
+                             NULL without a key file */
     struct con_hasher *hasher;
     struct con_pwlist *common; /* refused passwords */
     struct con_codes *districts;
@@ -213,12 +218,15 @@ int con_pw_hash_now(const char *password, unsigned long long opslimit,
  * TOTP, RFC 6238 (con_totp.c)
  */
 
+/* liboath's start-up, once per process.  0 or -1. */
+int con_totp_init(void);
+
 /* Check code (NULL: none given) against the sealed secret enc_hex (hex of
- * totp_enc) of an officer whose last accepted code had step last (-1:
- * none).  NULL when good (*step = its step, to be stored so it is not
- * good twice), else "otp_missing" or "bad_otp". */
-const char *con_totp_check(struct con *con, const char *enc_hex, long long last,
-                           const char *code, long long *step);
+ * totp_enc) of officer id (decimal text) whose last accepted code had step
+ * last (-1: none).  NULL when good (*step = its step, to be stored so it
+ * is not good twice), else "otp_missing", "bad_otp" or "otp_reused". */
+const char *con_totp_check(struct con *con, const char *id, const char *enc_hex,
+                           long long last, const char *code, long long *step);
 
 /* ------------------------------------------------------------------------
  * Rules shared by the API and the command line (con_rules.c)

@@ -76,6 +76,7 @@ con_free(struct con *con)
     if (con == NULL) return;
     con_hasher_free(con->hasher);
     store_pool_free(con->pool);
+    store_free(con->crypto);
     con_pwlist_free(con->common);
     con_codes_free(con->districts);
     con->magic = 0;
@@ -132,6 +133,19 @@ console_start(struct gw_server *srv)
              con_districts_load(cfg->lists_dir, err, sizeof(err))) == NULL) {
         GW_LOG_ERROR(0, "console: %s", err);
         return -1;
+    }
+    if (con_totp_init() != 0) {
+        GW_LOG_ERROR(0, "console: liboath did not start");
+        return -1;
+    }
+    if (cfg->key_file[0] != '\0') {
+        /* for its keys only: it never connects */
+        struct store_config sc = {.dsn = "", .key_file = cfg->key_file};
+        con->crypto = store_new(&sc, gw_server_base(srv), err, sizeof(err));
+        if (con->crypto == NULL) {
+            GW_LOG_ERROR(0, "console: %s", err);
+            return -1;
+        }
     }
     /* the hash an unknown username is checked against, so a wrong name
      * costs what a wrong password costs */

@@ -225,6 +225,20 @@ int store_sess_seal(const struct store *s, const char *ad, const char *in,
 int store_sess_open(const struct store *s, const char *ad, const char *sealed,
                     size_t len, char *out, size_t cap);
 
+/* Seal a short secret of the console (a TOTP key: in[0..len)) bound to
+ * ad (e.g. "totp:7", NUL-terminated): "sc1:" then base64 of a nonce and
+ * XChaCha20-Poly1305 under the ID-number subkey, with "remigate secret "
+ * before ad as associated data (so no ID-number column opens as one).
+ * Returns the text's length, or STORE_EINVAL (cap too small). */
+int store_secret_seal(const struct store *s, const char *ad, const char *in,
+                      size_t len, char *out, size_t cap);
+
+/* Open it into out (NUL-terminated; cap > the secret's length): returns
+ * the length, STORE_EINVAL (not sealed so) or STORE_ECRYPTO (another key,
+ * another ad, or altered). */
+int store_secret_open(const struct store *s, const char *ad, const char *sealed,
+                      size_t len, char *out, size_t cap);
+
 /* Create a key file at path (mode 0600, 64 hex characters, fails if it
  * exists).  Returns 0 or -1 with a message in err. */
 int store_keygen(const char *path, char *err, size_t errlen);

@@ -31,14 +31,16 @@
 
 #include "store/store_int.h"
 
-#define STORE_KDF_CTX   "remigate" /* exactly crypto_kdf_CONTEXTBYTES */
-#define STORE_KDF_AEAD  1
-#define STORE_KDF_HASH  2
-#define STORE_KDF_QUEUE 3
-#define STORE_KDF_SESS  4
-#define STORE_SEAL_TAG  "rq1:"
-#define STORE_SEAL_AD   "remigate queued record"
-#define STORE_SESS_TAG  "ss1:"
+#define STORE_KDF_CTX    "remigate" /* exactly crypto_kdf_CONTEXTBYTES */
+#define STORE_KDF_AEAD   1
+#define STORE_KDF_HASH   2
+#define STORE_KDF_QUEUE  3
+#define STORE_KDF_SESS   4
+#define STORE_SEAL_TAG   "rq1:"
+#define STORE_SEAL_AD    "remigate queued record"
+#define STORE_SESS_TAG   "ss1:"
+#define STORE_SECRET_TAG "sc1:"
+#define STORE_SECRET_AD  "remigate secret "
 
 int
 store_keys_load(const char *path, struct store_keys *k, char *err,
@@ -348,4 +350,39 @@ store_sess_open(const struct store *s, const char *ad, const char *sealed,
     if (s == NULL || ad == NULL) return STORE_EINVAL;
     return store_open_with(store_keys_of(s)->sess, STORE_SESS_TAG, ad,
                            strlen(ad), sealed, len, out, cap);
+}
+
+/* The associated data of a console secret: STORE_SECRET_AD then ad.  0, or
+ * -1 when it does not fit. */
+static int
+store_secret_ad(const char *ad, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%s%s", STORE_SECRET_AD, ad ? ad : "");
+    return ad == NULL || n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+int
+store_secret_seal(const struct store *s, const char *ad, const char *in,
+                  size_t len, char *out, size_t cap)
+{
+    char full[256];
+    int n;
+
+    if (s == NULL || (n = store_secret_ad(ad, full, sizeof(full))) < 0)
+        return STORE_EINVAL;
+    return store_seal_with(store_keys_of(s)->aead, STORE_SECRET_TAG, full,
+                           (size_t)n, in, len, out, cap);
+}
+
+int
+store_secret_open(const struct store *s, const char *ad, const char *sealed,
+                  size_t len, char *out, size_t cap)
+{
+    char full[256];
+    int n;
+
+    if (s == NULL || (n = store_secret_ad(ad, full, sizeof(full))) < 0)
+        return STORE_EINVAL;
+    return store_open_with(store_keys_of(s)->aead, STORE_SECRET_TAG, full,
+                           (size_t)n, sealed, len, out, cap);
 }

@@ -217,7 +217,7 @@ while read -r method pattern roles csrf_flag _; do
         echo "# $method $pattern without a session: $st"
     fi
     for role in admin officer analyst; do
-        before=$(audits "action = 'access.denied' AND actor = '${who[$role]}'")
+        before=$(audits "action = 'access.denied' AND actor = '${who[$role]}' AND target = '$path'")
         st=$(api "$method" "$path" "$body" "${jar[$role]}" "${tok[$role]}")
         e=$(err)
         if [[ ",$roles," == *",$role,"* ]]; then
@@ -343,9 +343,161 @@ check "per address: 9 failures over 9 usernames (8 free): the next login from th
 sql "DELETE FROM login_throttle" >/dev/null
 
 # ------------------------------------------------------------------------
+# TOTP for admins (console.admin_totp = required)
+
+stop
+start --set console.admin_totp=required || bad "daemon restarted"
+ja=$tmp/jar-admin
+login boss "$pw_admin" "$ja"
+check "admin without TOTP: login 200 says totp_required" "[ $st = 200 ] && [ \"\$(jq -r .totp_required '$tmp/body')\" = true ]"
+csrf_a=$csrf
+st=$(api GET /api/officers "" "$ja")
+check "  anything but enrolment: 403 totp_required (audited)" "[ $st = 403 ] && [ \"\$(err)\" = totp_required ] && [ \$(audits \"action = 'access.denied' AND actor = 'boss' AND detail->>'reason' = 'totp'\") -ge 1 ]"
+st=$(api GET /api/me "" "$ja")
+check "  /api/me still answers" "[ $st = 200 ]"
+st=$(api POST /api/totp/enrol '{}' "$ja" "$csrf_a")
+secret=$(jq -r .secret "$tmp/body")
+uri=$(jq -r .uri "$tmp/body")
+check "enrol: a base32 secret (160 bits) and an otpauth URI" "[ $st = 200 ] && echo '$secret' | grep -qE '^[A-Z2-7]{32}$' && [ '$uri' = 'otpauth://totp/remigate:boss?secret=$secret&issuer=remigate&algorithm=SHA1&digits=6&period=30' ]"
+check "  stored sealed, not yet on" "[ \"\$(sql \"SELECT totp_enabled, totp_enc IS NOT NULL FROM officers WHERE username = 'boss'\")\" = 'f|t' ] && ! sql \"SELECT convert_from(totp_enc, 'SQL_ASCII') FROM officers\" | grep -q '$secret'"
+st=$(api POST /api/totp/confirm '{"otp":"000000"}' "$ja" "$csrf_a")
+[ "$(oathtool --totp -b "$secret")" = 000000 ] && st=400
+check "confirm with a wrong code: 400 bad_otp, audited, still off" "[ $st = 400 ] && [ \"\$(err)\" = bad_otp ] && [ \$(audits \"action = 'totp.confirm' AND outcome = 'failed'\") = 1 ] && [ \"\$(sql \"SELECT totp_enabled FROM officers WHERE username = 'boss'\")\" = f ]"
+code=$(oathtool --totp -b "$secret")
+st=$(api POST /api/totp/confirm "{\"otp\":\"$code\"}" "$ja" "$csrf_a")
+check "confirm with the app's code: on, audited" "[ $st = 200 ] && [ \"\$(sql \"SELECT totp_enabled FROM officers WHERE username = 'boss'\")\" = t ] && [ \$(audits \"action = 'totp.confirm' AND outcome = 'ok'\") = 1 ]"
+st=$(api GET /api/officers "" "$ja")
+check "  the same session may now do admin work" "[ $st = 200 ]"
+st=$(api POST /api/totp/enrol '{}' "$ja" "$csrf_a")
+check "  enrolling again: 409" "[ $st = 409 ]"
+api POST /api/logout "" "$ja" "$csrf_a" >/dev/null
+login boss "$pw_admin" "$ja"
+check "login without a code: 401 otp_required" "[ $st = 401 ] && [ \"\$(err)\" = otp_required ]"
+st=$(api POST /api/login "{\"username\":\"boss\",\"password\":\"$pw_admin\",\"otp\":\"$code\"}" "$ja")
+check "login with the code already used: 401 (a code is good once)" "[ $st = 401 ] && [ \$(audits \"action = 'login' AND actor = 'boss' AND detail->>'reason' = 'otp_reused'\") = 1 ]"
+st=$(api POST /api/login "{\"username\":\"boss\",\"password\":\"wrong-$pw_admin\",\"otp\":\"$(oathtool --totp -b --now="@$(($(date +%s) + 30))" "$secret")\"}" "$ja")
+check "login with a good code but a wrong password: 401" "[ $st = 401 ]"
+next=$(oathtool --totp -b --now="@$(($(date +%s) + 30))" "$secret")
+st=$(api POST /api/login "{\"username\":\"boss\",\"password\":\"$pw_admin\",\"otp\":\"$next\"}" "$ja")
+csrf_a=$(jq -r .csrf "$tmp/body")
+check "login with password and the next code: 200" "[ $st = 200 ]"
+sql "DELETE FROM login_throttle" >/dev/null
+
+# ------------------------------------------------------------------------
+# the admins' account calls
+
+st=$(api GET /api/officers "" "$ja")
+check "GET /api/officers: every account, districts, TOTP, state" "[ $st = 200 ] && [ \"\$(jq -c '[.items[] | select(.username == \"rahim\") | .role, .districts, .totp, .disabled]' '$tmp/body')\" = '[\"officer\",[\"BD-13\",\"BD-26\"],false,false]' ] && [ \"\$(jq '.items | length' '$tmp/body')\" = 4 ]"
+pw_s='Karnaphuli-Tunnel-2023'
+st=$(api POST /api/officers "{\"username\":\"salma\",\"role\":\"officer\",\"districts\":[\"BD-13\"],\"password\":\"$pw_s\"}" "$ja" "$csrf_a")
+check "add an officer: 201, audited with the admin as actor" "[ $st = 201 ] && [ \$(audits \"action = 'officer.add' AND actor = 'boss' AND target = 'officer:salma' AND detail->'districts' = '[\\\"BD-13\\\"]'\") = 1 ]"
+check "  argon2id hash stored" "sql \"SELECT pw_hash FROM officers WHERE username = 'salma'\" | grep -q '^\\\$argon2id\\\$v=19\\\$m=19456,t=2'"
+st=$(api POST /api/officers "{\"username\":\"salma\",\"role\":\"analyst\",\"password\":\"$pw_s\"}" "$ja" "$csrf_a")
+check "  the same username again: 409" "[ $st = 409 ] && [ \"\$(err)\" = username_taken ]"
+bad_adds=0
+for b in '{"username":"x2x","role":"officer","districts":["BD-99"],"password":"Karnaphuli-2023-x"}' \
+         '{"username":"x2x","role":"officer","districts":[],"password":"Karnaphuli-2023-x"}' \
+         '{"username":"x2x","role":"admin","districts":["BD-13"],"password":"Karnaphuli-2023-x"}' \
+         '{"username":"x2x","role":"officer","districts":["BD-13"],"password":"password123"}' \
+         '{"username":"x2x","role":"officer","districts":["BD-13"],"password":"short"}' \
+         '{"username":"X 2","role":"officer","districts":["BD-13"],"password":"Karnaphuli-2023-x"}' \
+         '{"username":"x2x","role":"boss","password":"Karnaphuli-2023-x"}' \
+         '{"username":"x2x","role":"officer","districts":"BD-13","password":"Karnaphuli-2023-x"}'; do
+    st=$(api POST /api/officers "$b" "$ja" "$csrf_a")
+    [ "$st" = 400 ] || { bad_adds=$((bad_adds + 1)); echo "# $b: $st"; }
+done
+check "  bad district, none, districts for an admin, a common or short password, a bad username or role: 400 each" "[ $bad_adds = 0 ] && [ \$(sql \"SELECT count(*) FROM officers WHERE username = 'x2x'\") = 0 ]"
+js=$tmp/jar-salma
+login salma "$pw_s" "$js"
+csrf_s=$csrf
+check "the new officer logs in" "[ $st = 200 ]"
+st=$(api POST /api/officers/salma/districts '{"districts":["BD-26","BD-02"]}' "$ja" "$csrf_a")
+st2=$(api GET /api/me "" "$js")
+check "new districts: in force for her open session at once" "[ $st = 200 ] && [ \"\$(jq -c .districts '$tmp/body')\" = '[\"BD-02\",\"BD-26\"]' ] && [ \$(audits \"action = 'officer.districts' AND target = 'officer:salma'\") = 1 ]"
+st=$(api POST /api/officers/nasrin/districts '{"districts":["BD-26"]}' "$ja" "$csrf_a")
+check "  districts for an analyst: 409" "[ $st = 409 ]"
+st=$(api POST /api/officers/salma/password '{"password":"qwerty123"}' "$ja" "$csrf_a")
+check "a common new password: 400" "[ $st = 400 ]"
+st=$(api POST /api/officers/salma/password '{"password":"Sundarbans-Tiger-88"}' "$ja" "$csrf_a")
+st2=$(api GET /api/me "" "$js")
+check "a new password: 200, her session ends" "[ $st = 200 ] && [ $st2 = 401 ] && [ \$(audits \"action = 'officer.passwd' AND actor = 'boss'\") = 1 ]"
+login salma "$pw_s" "$js"
+st1=$st
+login salma Sundarbans-Tiger-88 "$js"
+check "  the old password fails, the new one works" "[ $st1 = 401 ] && [ $st = 200 ]"
+st=$(api POST /api/officers/salma/disable '{}' "$ja" "$csrf_a")
+st2=$(api GET /api/me "" "$js")
+check "disable: 200, her session ends at once" "[ $st = 200 ] && [ $st2 = 401 ] && [ \$(audits \"action = 'officer.disable' AND actor = 'boss' AND target = 'officer:salma'\") = 1 ]"
+login salma Sundarbans-Tiger-88 "$js"
+check "  she cannot log in" "[ $st = 401 ]"
+st=$(api POST /api/officers/salma/enable '{}' "$ja" "$csrf_a")
+login salma Sundarbans-Tiger-88 "$js"
+check "enable: she logs in again" "[ $st = 200 ]"
+st=$(api POST /api/officers/boss/disable '{}' "$ja" "$csrf_a")
+check "an admin cannot disable themselves: 409" "[ $st = 409 ] && [ \"\$(sql \"SELECT disabled_at IS NULL FROM officers WHERE username = 'boss'\")\" = t ]"
+st=$(api POST /api/officers/nobody/enable '{}' "$ja" "$csrf_a")
+check "an unknown account: 404 no_officer, nothing audited" "[ $st = 404 ] && [ \"\$(err)\" = no_officer ] && [ \$(audits \"target = 'officer:nobody'\") = 0 ]"
+# a second admin enrols; the first resets it (a lost phone)
+st=$(api POST /api/officers "{\"username\":\"boss2\",\"role\":\"admin\",\"password\":\"Lalbagh-Fort-1678\"}" "$ja" "$csrf_a")
+j2=$tmp/jar-boss2
+login boss2 Lalbagh-Fort-1678 "$j2"
+c2=$csrf
+api POST /api/totp/enrol '{}' "$j2" "$c2" >/dev/null
+s2=$(jq -r .secret "$tmp/body")
+st=$(api POST /api/totp/confirm "{\"otp\":\"$(oathtool --totp -b "$s2")\"}" "$j2" "$c2")
+check "a second admin enrols" "[ $st = 200 ]"
+st=$(api POST /api/officers/boss2/totp-reset '{}' "$ja" "$csrf_a")
+st2=$(api GET /api/me "" "$j2")
+check "TOTP reset by another admin: off, the secret gone, the sessions end, audited" "[ $st = 200 ] && [ $st2 = 401 ] && [ \"\$(sql \"SELECT totp_enabled, totp_enc IS NULL FROM officers WHERE username = 'boss2'\")\" = 'f|t' ] && [ \$(audits \"action = 'officer.totp_reset' AND target = 'officer:boss2'\") = 1 ]"
+login boss2 Lalbagh-Fort-1678 "$j2"
+check "  boss2 logs in with the password alone (to enrol again)" "[ $st = 200 ] && [ \"\$(jq -r .totp_required '$tmp/body')\" = true ]"
+
+# ------------------------------------------------------------------------
+# the audit log, for admins
+
+st=$(api GET '/api/audit?limit=500' "" "$ja")
+check "GET /api/audit?limit=500: 400 (at most 200)" "[ $st = 400 ]"
+st=$(api GET '/api/audit?limit=200' "" "$ja")
+ids=$(jq -r '[.items[].id] | map(tostring) | join(" ")' "$tmp/body")
+check "GET /api/audit: newest first, every field" "[ $st = 200 ] && [ \"\$(jq '[.items[].id] == ([.items[].id] | sort | reverse)' '$tmp/body')\" = true ] && jq -e '.items[0] | has(\"at\") and has(\"actor\") and has(\"actor_id\") and has(\"role\") and has(\"source\") and has(\"action\") and has(\"target\") and has(\"outcome\") and has(\"detail\")' '$tmp/body' >/dev/null"
+st=$(api GET '/api/audit?actor=boss&action=officer.add' "" "$ja")
+check "filter by actor and action" "[ $st = 200 ] && [ \"\$(jq '[.items[] | select(.actor != \"boss\" or .action != \"officer.add\")] | length' '$tmp/body')\" = 0 ] && [ \"\$(jq '.items | length' '$tmp/body')\" = 2 ]"
+st=$(api GET '/api/audit?target=officer:salma' "" "$ja")
+n_salma=$(jq '.items | length' "$tmp/body")
+check "filter by target ($n_salma rows about salma)" "[ $st = 200 ] && [ $n_salma = \$(audits \"target = 'officer:salma'\") ]"
+st=$(api GET '/api/audit?outcome=denied' "" "$ja")
+check "filter by outcome" "[ $st = 200 ] && [ \"\$(jq '[.items[] | select(.outcome != \"denied\")] | length' '$tmp/body')\" = 0 ] && [ \"\$(jq '.items | length' '$tmp/body')\" -ge 1 ]"
+st=$(api GET "/api/audit?from=$(date -u +%Y-%m-%d)&to=2100-01-01" "" "$ja")
+n1=$(jq '.items | length' "$tmp/body")
+st2=$(api GET "/api/audit?to=2000-01-01" "" "$ja")
+check "filter by date: today on ($n1), nothing before 2000" "[ $st = 200 ] && [ $n1 -ge 10 ] && [ $st2 = 200 ] && [ \"\$(jq '.items | length' '$tmp/body')\" = 0 ]"
+# pages of 7: the same rows as one page, none twice, the last next null
+all=$(audits "true")
+cursor= seen= pages=0
+while :; do
+    st=$(api GET "/api/audit?limit=7${cursor:+&cursor=$cursor}" "" "$ja")
+    [ "$st" = 200 ] || break
+    seen="$seen $(jq -r '[.items[].id] | map(tostring) | join(" ")' "$tmp/body")"
+    pages=$((pages + 1))
+    cursor=$(jq -r '.next // empty' "$tmp/body")
+    [ -n "$cursor" ] || break
+    [ $pages -lt 100 ] || break
+done
+nseen=$(echo $seen | wc -w)
+nuniq=$(echo $seen | tr ' ' '\n' | sort -u | grep -c .)
+check "keyset pages of 7: $pages pages, every row once ($nseen seen of $all)" "[ $nseen -ge \$((all - 3)) ] && [ $nseen = $nuniq ] && [ $pages -ge 3 ]"
+bad_q=0
+for q in 'from=not-a-date' 'cursor=abc' 'limit=0' 'outcome=maybe' 'bogus=1' 'actor=a&actor=b'; do
+    st=$(api GET "/api/audit?$q" "" "$ja")
+    [ "$st" = 400 ] || { bad_q=$((bad_q + 1)); echo "# $q: $st"; }
+done
+check "malformed filters (a bad date, cursor, limit, outcome, unknown or repeated key): 400 each" "[ $bad_q = 0 ]"
+check "the tables are append-only for the console role too" "! srv_psql -c \"SET ROLE remigate_console; DELETE FROM audit_log\" 2>/dev/null"
+
+# ------------------------------------------------------------------------
 # the log
 
-check "no password in the log" "! grep -q -e '$pw_off' -e '$pw_admin' -e '$pw_ana' -e bad-guess -e wrong-password '$tmp/log'"
+check "no password or TOTP secret in the log" "! grep -q -e '$pw_off' -e '$pw_admin' -e '$pw_ana' -e '$pw_s' -e Sundarbans -e Lalbagh -e bad-guess -e wrong-password -e '$secret' -e '$s2' '$tmp/log'"
 check "no username typed at the login form in the log" "! grep -q -e nobody-here -e ghost1 '$tmp/log'"
 
 # the config keys: seconds are enough for the idle timeout
