@@ -444,6 +444,9 @@ test('admin enrols TOTP from the QR code, signs in with a code, adds an officer 
   await page.getByRole('heading', { level: 1, name: strings.en.totp_title }).waitFor();
   await page.getByRole('button', { name: strings.en.totp_start }).click();
   await page.locator('#totp-qr svg').waitFor();
+  await page.waitForLoadState('networkidle');
+  const weight = [...page.bytes.values()].reduce((a, b) => a + b, 0);
+  assert(weight <= PAGE_MAX, `sign-in + TOTP page with the QR library weigh ${weight} bytes`);
   const uri = await readQr(page, '#totp-qr svg');
   assert(uri && uri.startsWith('otpauth://totp/'), `QR code does not read as an otpauth URI: ${uri}`);
   const secret = (await page.locator('#totp-secret').textContent()).trim();
