@@ -51,6 +51,12 @@ export async function render(main, ctx) {
     more.disabled = true;
     try {
       const q = { ...f };
+      // the date picked is the last day shown: the API's "to" is exclusive
+      if (/^\d{4}-\d{2}-\d{2}$/.test(q.to)) {
+        const d = new Date(`${q.to}T00:00:00Z`);
+        d.setUTCDate(d.getUTCDate() + 1);
+        q.to = d.toISOString().slice(0, 10);
+      }
       if (cursor) q.cursor = cursor;
       const d = await get('audit', q);
       if (!ctx.isCurrent()) return;
