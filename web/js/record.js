@@ -38,7 +38,7 @@ function normAnswers(answers) {
     if (v === null || v === undefined) continue;
     if (Array.isArray(v)) out.push({ field, codes: v.map((x) => (x && x.code) || x), text: v.map((x) => label(x, x && x.code)).join(', ') });
     else if (typeof v === 'object') out.push({ field, code: v.code, text: field === 'sex' && v.code ? t(`sex_${v.code}`) : label(v, v.code) });
-    else out.push({ field, code: field === 'name' ? undefined : String(v), text: String(v) });
+    else out.push({ field, code: field === 'name' ? undefined : String(v), text: /^\d+$/.test(String(v)) ? num(v) : String(v) });
   }
   return out;
 }

@@ -66,6 +66,22 @@ export function dialog({ title, body, submitLabel, danger, onSubmit }) {
         submit.disabled = false;
       }
     });
+    // Tab and Shift+Tab go round the dialog's controls (a modal <dialog>
+    // alone lets focus out to the browser's own controls)
+    dlg.addEventListener('keydown', (ev) => {
+      if (ev.key !== 'Tab') return;
+      const f = [...dlg.querySelectorAll('input, select, textarea, button, a[href]')].filter((x) => !x.disabled && !x.closest('[hidden]'));
+      if (!f.length) return;
+      const first = f[0];
+      const last = f[f.length - 1];
+      if (ev.shiftKey && document.activeElement === first) {
+        ev.preventDefault();
+        last.focus();
+      } else if (!ev.shiftKey && document.activeElement === last) {
+        ev.preventDefault();
+        first.focus();
+      }
+    });
     document.body.append(dlg);
     dlg.showModal();
     const first = form.querySelector('input, select, textarea');
