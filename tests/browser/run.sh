@@ -9,8 +9,9 @@
 # something failed.  BROWSER_KEEP=1 keeps the temporary directory (logs);
 # BROWSER_ONLY=REGEXP runs only the tests whose name matches.
 #
-# BUILD is accepted for tests/run's sake: the stack runs build/remigate
-# (scripts/stack builds it).
+# BUILD (default build/; tests/run gives build/san/ under SAN=1) is the
+# remigate the stack runs (scripts/stack's STACK_BIN); after the tests its log
+# must hold no sanitizer report.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -24,6 +25,12 @@ fail_early() {
     summary
     exit 1
 }
+
+build=${1:-${BUILD:-build}}
+case $build in /*) ;; *) build=$root/$build ;; esac
+make --no-print-directory -s SAN="${SAN:-0}" "${build#"$root"/}/remigate" >/tmp/remigate-browser-make.log 2>&1 ||
+    fail_early "make ${build#"$root"/}/remigate" /tmp/remigate-browser-make.log
+export STACK_BIN=$build/remigate REMIGATE_BIN=$build/remigate
 
 chromium=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$chromium" ] || fail_early "no $chromium (scripts/deps installs Debian's chromium)"
@@ -58,4 +65,19 @@ timeout -k 10 "${STACK_TIMEOUT:-300}" "$root/scripts/stack" up --demo 400 \
 say "scripts/stack up took $((SECONDS - t0)) s"
 
 STACK_ENV=$dir/stack.env CHROMIUM=$chromium UNDO_WINDOW_S=$window \
-    timeout -k 10 "${BROWSER_TIMEOUT:-900}" node "$here/console.test.mjs"
+    timeout -k 10 "${BROWSER_TIMEOUT:-900}" node "$here/console.test.mjs" | tee "$dir/tests.log"
+rc=${PIPESTATUS[0]}
+timeout 60 "$root/scripts/stack" down >/dev/null 2>&1
+if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|assert: ' "$dir/log/remigate.log"; then
+    grep -E -A12 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|assert: ' "$dir/log/remigate.log" |
+        head -n 40 | sed 's/^/#   /'
+    # one more failure on the summary the tests printed
+    line=$(grep -E '^browser: [0-9]+ passed, [0-9]+ failed' "$dir/tests.log" | tail -n 1)
+    p=$(sed -E 's/^browser: ([0-9]+) passed.*/\1/' <<<"$line")
+    f=$(sed -E 's/^.* ([0-9]+) failed.*/\1/' <<<"$line")
+    sk=$(sed -nE 's/^.* ([0-9]+) skipped.*/\1/p' <<<"$line")
+    echo "FAIL - the daemon's log has a sanitizer report or an assert"
+    echo "browser: ${p:-0} passed, $((${f:-0} + 1)) failed${sk:+, $sk skipped}"
+    exit 1
+fi
+exit "$rc"
