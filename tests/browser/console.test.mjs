@@ -441,7 +441,7 @@ async function readQr(page, selector) {
   return code && code.data;
 }
 
-test('admin enrols TOTP from the QR code, signs in with a code, adds an officer who can sign in, and reads it in the audit trail', async (t) => {
+test('admin enrols TOTP from the QR code, signs in with a code, adds an officer who can sign in, changes their districts, disables them (their session ends), and reads it in the audit trail', async (t) => {
   const adm = officer('admin');
   const page = await t.page();
   t.allowConsole(/401/); // signing in without the code first
@@ -490,6 +490,20 @@ test('admin enrols TOTP from the QR code, signs in with a code, adds an officer 
   const p2 = await t.page();
   await signIn(p2, user, pw);
   await p2.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+
+  // give the officer a second district, then disable the account: its
+  // open session ends at once
+  await page.locator(`tr[data-user="${user}"]`).getByRole('button', { name: strings.en.o_edit_districts }).click();
+  await page.getByRole('dialog').getByLabel(strings.en.o_districts).selectOption(['BD-60', 'BD-61']);
+  await page.getByRole('dialog').getByRole('button', { name: strings.en.save }).click();
+  await until(() => sql(`SELECT string_agg(district, ',' ORDER BY district) FROM officer_districts d JOIN officers o ON o.id = d.officer_id
+    WHERE o.username = ${q(user)}`) === 'BD-60,BD-61', 10000, 'the new districts in officer_districts');
+  await page.locator(`tr[data-user="${user}"]`).getByRole('button', { name: strings.en.o_disable }).click();
+  await page.getByRole('dialog').getByRole('button', { name: strings.en.o_disable }).click();
+  await page.locator(`tr[data-user="${user}"]`).getByText(strings.en.o_disabled).waitFor();
+  await p2.reload(); // its next call (GET /api/lists) is refused: 401
+  await p2.getByRole('heading', { level: 1, name: strings.en.login_title }).waitFor();
+  await p2.getByText(strings.en.session_ended).waitFor();
 
   await page.getByRole('link', { name: strings.en.nav_audit }).click();
   await page.getByRole('heading', { level: 1, name: strings.en.audit_title }).waitFor();
