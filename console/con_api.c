@@ -160,9 +160,9 @@ con_tx_or_503(struct con_call *call, const struct store_tx *tx, store_tx_cb *cb)
  * Routing
  */
 
-/* Does path match pattern?  Fills call's params. */
-static int
-con_match(const char *pattern, const char *path, struct con_call *call)
+int
+con_path_match(const char *pattern, const char *path,
+               char params[CON_PARAMS_MAX][CON_PARAM_MAX], int *nparams)
 {
     const char *p = pattern, *s = path;
     int np = 0;
@@ -178,9 +178,9 @@ con_match(const char *pattern, const char *path, struct con_call *call)
                       c == '-'))
                     return 0;
             }
-            if (call) {
-                memcpy(call->params[np], s, n);
-                call->params[np][n] = '\0';
+            if (params) {
+                memcpy(params[np], s, n);
+                params[np][n] = '\0';
             }
             np++;
             p += 2;
@@ -192,7 +192,7 @@ con_match(const char *pattern, const char *path, struct con_call *call)
         s++;
     }
     if (*p || *s) return 0;
-    if (call) call->nparams = np;
+    if (nparams) *nparams = np;
     return 1;
 }
 
@@ -218,9 +218,8 @@ con_method_name(unsigned m)
 }
 
 int
-con_cookie_sid_of(struct gw_req *r, char out[CON_TOKEN_HEX + 1])
+con_cookie_parse(const char *h, char out[CON_TOKEN_HEX + 1])
 {
-    const char *h = gw_req_header(r, "Cookie");
     const char *p = h;
     size_t klen = strlen(CON_COOKIE);
 
@@ -242,6 +241,12 @@ con_cookie_sid_of(struct gw_req *r, char out[CON_TOKEN_HEX + 1])
         p = strchr(p, ';');
     }
     return 0;
+}
+
+int
+con_cookie_sid_of(struct gw_req *r, char out[CON_TOKEN_HEX + 1])
+{
+    return con_cookie_parse(gw_req_header(r, "Cookie"), out);
 }
 
 static void
@@ -448,7 +453,7 @@ con_api_handle(struct gw_req *r)
     gw_req_on_deadline(r, con_on_deadline, call);
     for (const struct con_route *const *t = con_route_tables; *t; t++)
         for (const struct con_route *x = *t; x->pattern; x++) {
-            if (!con_match(x->pattern, path, NULL)) continue;
+            if (!con_path_match(x->pattern, path, NULL, NULL)) continue;
             allow |= x->method;
             if (x->method == method && rt == NULL) rt = x;
         }
@@ -474,7 +479,7 @@ con_api_handle(struct gw_req *r)
         return;
     }
     call->route = rt;
-    CON_AN(con_match(rt->pattern, path, call));
+    CON_AN(con_path_match(rt->pattern, path, call->params, &call->nparams));
     if (rt->access & CON_PUBLIC) {
         rt->handler(call);
         return;

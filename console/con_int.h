@@ -136,6 +136,14 @@ json_t *con_body_or_400(struct con_call *call);
 /* The value of the session cookie (CON_TOKEN_HEX lower-case hex) into
  * out: 1, or 0 when there is none that looks right. */
 int con_cookie_sid_of(struct gw_req *r, char out[CON_TOKEN_HEX + 1]);
+/* The same from a Cookie header's value (NULL: none).  Pure; fuzzed. */
+int con_cookie_parse(const char *header, char out[CON_TOKEN_HEX + 1]);
+
+/* Does path match pattern (see struct con_route)?  1 or 0; the "{}"
+ * segments go to params (may be NULL) and their count to *nparams.
+ * Pure; fuzzed. */
+int con_path_match(const char *pattern, const char *path,
+                   char params[CON_PARAMS_MAX][CON_PARAM_MAX], int *nparams);
 
 /* Fill tx's context with the call's officer (id, role, districts). */
 void con_tx_init(const struct con_call *call, struct store_tx *tx);
