@@ -406,6 +406,43 @@ test('two officers decide the same record at once: the second sees "changed by s
   await statusIs(b, 'verified');
 }, { needs: ['GET /api/records/{}', 'POST /api/records/{}/verify', 'POST /api/records/{}/reject'] });
 
+test('officer asks for more information: the SMS names the office phone; corrects and verifies another (the correction in its activity); reveals an ID number with a reason (audited)', async (t) => {
+  const o = officer('officer-rajshahi');
+  const page = await t.page();
+  await signIn(page, 'officer-rajshahi', o.password);
+  await page.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+
+  const [ref, msisdn] = pendingIn(o.districts);
+  const since = await simNow();
+  await openRecord(page, ref);
+  await page.getByRole('button', { name: strings.en.a_needs_info }).click();
+  await page.getByRole('dialog').getByLabel(strings.en.reason).selectOption('documents');
+  await page.getByRole('dialog').getByRole('button', { name: strings.en.confirm }).click();
+  await statusIs(page, 'needs_info');
+  const got = await handset(msisdn, since, (WINDOW_S + 15) * 1000);
+  assert(got.some((m) => (m.text || '').includes(ref) && (m.text || '').replace(/[০-৯]/g, (d) => '০১২৩৪৫৬৭৮৯'.indexOf(d)).includes('01700000000')),
+    `no needs-info SMS with the office phone: ${JSON.stringify(got.map((m) => m.text))}`);
+
+  const [ref2] = pendingIn(o.districts, `AND need <> 'training'`);
+  await openRecord(page, ref2);
+  await page.getByRole('button', { name: strings.en.a_correct }).click();
+  await page.getByRole('dialog').getByLabel(strings.en.ans_need).selectOption('training');
+  await page.getByRole('dialog').getByRole('button', { name: strings.en.save }).click();
+  await statusIs(page, 'verified');
+  eq(sql(`SELECT need FROM returnees WHERE ref = ${q(ref2)}`), 'training', 'the corrected answer in the row');
+  await until(async () => (await page.locator('#activity').textContent()).includes(`${strings.en.ans_need}:`), 5000, 'the correction in the activity');
+
+  const masked = (await page.locator('#id-number').textContent()).trim();
+  await page.getByRole('button', { name: strings.en.a_reveal }).click();
+  await page.getByRole('dialog').getByLabel(strings.en.reveal_reason).fill('returnee at the counter, checking the card');
+  await page.getByRole('dialog').getByRole('button', { name: strings.en.a_reveal.replace('…', '') }).click();
+  await until(async () => /^\d{6,}$/.test((await page.locator('#id-number').textContent()).trim()), 5000, 'the full number');
+  const full = (await page.locator('#id-number').textContent()).trim();
+  eq(full.slice(-3), masked.slice(-3), 'the revealed number ends as the masked one');
+  eq(full.length, masked.length, 'as long as the masked one');
+  assert(Number(sql(`SELECT count(*) FROM audit_log WHERE action = 'record.reveal' AND target = ${q(ref2)}`)) >= 1, 'no audit row for the reveal');
+}, { needs: ['GET /api/records/{}', 'POST /api/records/{}/needs-info', 'POST /api/records/{}/correct', 'POST /api/records/{}/reveal'] });
+
 // RFC 6238 with SHA-1, 30 s, 6 digits, from a base32 secret.
 function totp(secret, at = Date.now()) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
