@@ -79,6 +79,9 @@ struct con_route {
  * its own; con_routes.c joins them (con_routes_all). */
 extern const struct con_route con_auth_routes[];
 extern const struct con_route con_web_routes[]; /* con_lists.c */
+/* GET /api/lists reads the lists once per process; this registers the
+ * SIGHUP hook that drops them (con_lists.c).  0 or -1. */
+int con_lists_start(struct gw_server *srv);
 extern const struct con_route con_totp_routes[];
 extern const struct con_route con_officers_routes[];
 extern const struct con_route con_audit_routes[];

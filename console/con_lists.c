@@ -17,8 +17,9 @@
 
 #include "console/con_int.h"
 
+/* One copy per process (the lists are read-only and the same for every
+ * server of it); SIGHUP drops it. */
 static json_t *con_lists_cache;
-static int con_lists_hooked;
 
 /* One list file as a JSON array, or NULL (logged). */
 static json_t *
@@ -101,15 +102,17 @@ con_lists_reload(struct gw_server *srv, void *arg)
     return 0;
 }
 
+int
+con_lists_start(struct gw_server *srv)
+{
+    return gw_server_on_reload(srv, con_lists_reload, NULL);
+}
+
 static void
 con_lists_get(struct con_call *call)
 {
     struct gw_server *srv = gw_req_server(call->req);
 
-    if (!con_lists_hooked) {
-        con_lists_hooked = 1;
-        (void)gw_server_on_reload(srv, con_lists_reload, NULL);
-    }
     if (con_lists_cache == NULL)
         con_lists_cache = con_lists_load(gw_server_config(srv)->lists_dir);
     if (con_lists_cache == NULL) {

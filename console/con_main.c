@@ -108,7 +108,7 @@ console_start(struct gw_server *srv)
 
     if (con_routes_check() != 0) return -1;
     /* the pages need no database: served whatever follows */
-    if (con_static_start(srv) != 0) return -1;
+    if (con_static_start(srv) != 0 || con_lists_start(srv) != 0) return -1;
     for (int i = 0; i < CON_MAX_WORKERS; i++)
         if (con_of[i].srv == NULL) {
             slot = i;
