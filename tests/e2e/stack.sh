@@ -14,6 +14,12 @@
 #   3. `scripts/stack status` exits 0, and a USSD dial through the
 #      simulator and Kannel gets remigate's first screen (the language menu,
 #      ussd_service_op 2, UCS-2);
+#      hardening, while it runs: none of its secrets (Kannel key, sendsms,
+#      admin, bind and Redis passwords) is on any process's command line
+#      (ps -eo args); as root, remigate and Redis run as the user remigate,
+#      who owns their files; Redis wants the password; the config, key,
+#      password and Kannel files are 0600, Redis's dir 0700 and none of its
+#      files (AOF, RDB) readable by others;
 #   4. `scripts/stack down`: none of the stack's processes is left (by the
 #      PIDs it started and by any process running from STACK_DIR) and none
 #      of its ports listens; stack.env is gone and `status` exits non-zero;
@@ -130,8 +136,12 @@ smsc_port=$(env_get SMSC_PORT) ctl=$(env_get SMSC_CONTROL_URL)
 
 check "remigate: $rg/healthz is 200 with Redis and PostgreSQL up" \
     eval '[ "$(curl -s --max-time 5 "$rg/healthz")" = "{\"redis\":\"up\",\"postgres\":\"up\"}" ]'
-check "redis: PING on $redis" \
-    eval '[ "$(redis-cli -u "$redis" ping 2>/dev/null)" = PONG ]'
+pwfile=$(env_get REDIS_PASSWORD_FILE)
+rcli() { REDISCLI_AUTH=$(cat "$pwfile") redis-cli --no-auth-warning "$@"; }
+check "redis: PING on $redis with the password of REDIS_PASSWORD_FILE" \
+    eval '[ "$(rcli -u "$redis" ping 2>/dev/null)" = PONG ]'
+check "redis: ... and NOAUTH without it" \
+    eval 'redis-cli -u "$redis" ping 2>&1 | grep -q NOAUTH'
 tables=$(psql -X -At "$dsn" -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'
     AND tablename IN ('returnees', 'submissions', 'sms_out', 'sms_optout', 'schema_migrations')" 2>&1)
 check "postgres: psql on PG_DSN sees the migrated tables (${tables:-none} of 5)" [ "$tables" = 5 ]
@@ -140,8 +150,10 @@ check "simulator: $ctl/health answers, both SMPP binds up" \
 check "simulator: SMPP port $smsc_port listens" listening "$smsc_port"
 # shellcheck disable=SC2034 # used in the eval below
 admin_pass=$(sed -nE 's/^status-password = "(.*)"$/\1/p' "$dir/kannel.conf" 2>/dev/null)
+# the URL (with the password) from stdin, not the command line
+curl_k() { printf 'url = "%s"\n' "$1" | curl -s --max-time 5 -K -; }
 check "kannel: the status page answers with the password, both SMSC binds online" \
-    eval 'curl -s --max-time 5 "$admin/status.txt?password=$admin_pass" |
+    eval 'curl_k "$admin/status.txt?password=$admin_pass" |
         grep -cE "^[[:space:]]+(ussd|sms)\[.*\(online" | grep -qx 2'
 check "kannel: ... and refuses without it" \
     eval '! curl -s --max-time 5 "$admin/status.txt" | grep -q "SMS:"'
@@ -158,6 +170,37 @@ r=$(curl -s --max-time 20 -H 'Content-Type: application/json' \
 check "dial: *247# through the simulator and Kannel gets the first screen (language menu, op 2, UCS-2)" \
     eval 'jq -e ".ussd_service_op == 2 and .data_coding == 8 and (.text | contains(\"ভাষা বেছে নিন\"))" <<<"$r" >/dev/null' ||
     say "got: ${r:0:300}"
+
+# ---- hardening: secrets, users, file modes ---------------------------------------
+
+conf=$(env_get REMIGATE_CONF)
+ps -eo args >"$dir/ps.txt" # the whole stack runs; nothing of ours is waiting
+secrets=()
+while read -r s; do [ -n "$s" ] && secrets+=("$s"); done < <(
+    sed -nE '/^kannel = \{/,/^\};/s/^ *(secret|password) = "(.+)";.*/\2/p' "$conf"
+    sed -nE 's/^(admin-password|status-password|smsc-password|password) = "(.+)"$/\2/p' "$dir/kannel.conf"
+    cat "$pwfile")
+check "secrets: found the Kannel key, sendsms, admin, bind and Redis passwords (${#secrets[@]})" \
+    [ "${#secrets[@]}" -ge 6 ]
+leaked=0
+for s in "${secrets[@]}"; do
+    grep -qF -- "$s" "$dir/ps.txt" && leaked=$((leaked + 1))
+done
+check "secrets: none on any command line (ps -eo args; $leaked found)" [ $leaked = 0 ]
+pid_of() { local p; for p in $(cat "$dir/pids"); do [ "$(ps -o comm= -p "$p")" = "$1" ] && echo "$p"; done; }
+if [ "$(id -u)" = 0 ]; then
+    check "users: remigate runs as the user remigate" \
+        eval '[ "$(ps -o user= -p "$(pid_of remigate)")" = remigate ]'
+    check "users: Redis runs as the user remigate" \
+        eval '[ "$(ps -o user= -p "$(pid_of redis-server)")" = remigate ]'
+    check "users: remigate owns its config, key, password file and Redis's dir" \
+        eval '[ "$(stat -c %U "$conf" "$dir/crypto.key" "$pwfile" "$dir/redis" | sort -u)" = remigate ]'
+fi
+check "modes: config, key, Redis password and Kannel config are 0600" \
+    eval '[ "$(stat -c %a "$conf" "$dir/crypto.key" "$pwfile" "$dir/kannel.conf" | sort -u)" = 600 ]'
+check "modes: Redis's dir is 0700 and none of its files (AOF, RDB) is readable by others" \
+    eval '[ "$(stat -c %a "$dir/redis")" = 700 ] && [ -d "$dir/redis/appendonlydir" ] &&
+        [ -z "$(find "$dir/redis" -mindepth 1 -perm /077)" ]'
 
 # ---- 4. down -------------------------------------------------------------------
 
@@ -185,7 +228,7 @@ if check "no-kannel: scripts/stack up --no-kannel exits 0 (the data of the first
     rg=$(env_get REMIGATE_URL)
     check "no-kannel: remigate, Redis and PostgreSQL answer" \
         eval '[ "$(code "$rg/healthz")" = 200 ] &&
-            [ "$(redis-cli -u "$(env_get REDIS_URL)" ping)" = PONG ] &&
+            [ "$(rcli -u "$(env_get REDIS_URL)" ping)" = PONG ] &&
             [ "$(psql -X -At "$(env_get PG_DSN)" -c "SELECT count(*) FROM schema_migrations")" -ge 1 ]'
     check "no-kannel: no Kannel or simulator address in stack.env" \
         eval '[ -z "$(env_get KANNEL_SENDSMS_URL)$(env_get SMSC_CONTROL_URL)$(env_get SMSC_PORT)$(env_get KANNEL_ADMIN_URL)" ]'

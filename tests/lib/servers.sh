@@ -14,10 +14,18 @@
 #
 #   srv_tmpdir         mktemp -d /tmp/remigate-test.XXXXXX -> SRV_TMP (once)
 #   srv_free_port      prints a free loopback TCP port (10000-32767, random)
-#   srv_redis_start    redis-server on 127.0.0.1, dir $SRV_TMP/redis, no
-#                      persistence (REDIS_AOF=1: appendonly yes, fsync
-#                      everysec); waits for PONG (10 s).  Exports REDIS_PORT,
-#                      REDIS_PID, REDIS_URL=redis://127.0.0.1:PORT, REDIS_DIR
+#   srv_redis_start    redis-server on 127.0.0.1, dir $SRV_TMP/redis (mode
+#                      0700, its files 0600), no persistence (REDIS_AOF=1:
+#                      appendonly yes, fsync everysec); its settings in
+#                      $SRV_TMP/redis/redis.conf (0600), never on its command
+#                      line.  REDIS_PASSWORD: requirepass (srv_rcli and the
+#                      helpers here send it through REDISCLI_AUTH);
+#                      REDIS_USER (as root): the server runs as that user,
+#                      who owns the dir.  Waits for PONG (10 s).  Exports
+#                      REDIS_PORT, REDIS_PID, REDIS_URL=redis://127.0.0.1:PORT,
+#                      REDIS_DIR
+#   srv_rcli ARGS...   redis-cli -h 127.0.0.1 -p $REDIS_PORT ARGS, with the
+#                      password if there is one
 #   srv_redis_stop     SHUTDOWN (AOF flushed), then waits; SIGKILL after 10 s
 #   srv_redis_kill9    SIGKILL, as in a crash
 #   srv_redis_restart  stops it if running, starts it on the same port and dir
@@ -123,20 +131,54 @@ srv_free_port()
 # ------------------------------------------------------------------------
 # Redis
 
+srv_rcli()
+{
+    if [ -n "${REDIS_PASSWORD:-}" ]; then
+        REDISCLI_AUTH=$REDIS_PASSWORD redis-cli --no-auth-warning \
+            -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+    else
+        redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+    fi
+}
+
 srv__redis_spawn()
 {
-    local aof=(--appendonly no)
-    if [ "${REDIS_AOF:-0}" = 1 ]; then
-        aof=(--appendonly yes --appendfsync everysec)
+    local conf=$REDIS_DIR/redis.conf run=()
+    # the password stays off the command line; the data files are the
+    # server's own (umask 077: the AOF and RDB files are 0600)
+    (
+        umask 077
+        {
+            echo "port $REDIS_PORT"
+            echo "bind 127.0.0.1"
+            echo "protected-mode yes"
+            echo "dir $REDIS_DIR"
+            echo 'save ""'
+            if [ "${REDIS_AOF:-0}" = 1 ]; then
+                echo "appendonly yes"
+                echo "appendfsync everysec"
+            else
+                echo "appendonly no"
+            fi
+            echo "daemonize no"
+            echo "logfile $REDIS_DIR/redis.log"
+            if [ -n "${REDIS_PASSWORD:-}" ]; then
+                echo "requirepass $REDIS_PASSWORD"
+            fi
+        } >"$conf"
+    )
+    (umask 077 && : >>"$REDIS_DIR/redis.out")
+    if [ -n "${REDIS_USER:-}" ] && [ "$(id -u)" -eq 0 ]; then
+        chown -R "$REDIS_USER:" "$REDIS_DIR"
+        run=(setpriv --reuid="$REDIS_USER" --regid="$(id -g "$REDIS_USER")"
+            --init-groups)
     fi
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --protected-mode yes \
-        --dir "$REDIS_DIR" --save "" "${aof[@]}" --daemonize no \
-        --logfile "$REDIS_DIR/redis.log" \
+    (umask 077 && exec "${run[@]}" redis-server "$conf") \
         </dev/null >>"$REDIS_DIR/redis.out" 2>&1 &
     REDIS_PID=$!
     export REDIS_PID
     local end=$((SECONDS + SRV_DEADLINE))
-    while [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" != PONG ]; do
+    while [ "$(srv_rcli ping 2>/dev/null)" != PONG ]; do
         if ! srv__alive "$REDIS_PID" || [ $SECONDS -ge $end ]; then
             srv__redis_reap
             return 1
@@ -162,6 +204,7 @@ srv_redis_start()
         return 1
     REDIS_DIR=$SRV_TMP/redis
     mkdir -p "$REDIS_DIR"
+    chmod 700 "$REDIS_DIR"
     # a port can be taken between the check and the bind: try another
     for _ in 1 2 3; do
         REDIS_PORT=$(srv_free_port) || return 1
@@ -178,7 +221,7 @@ srv_redis_start()
 srv_redis_stop()
 {
     [ -n "${REDIS_PID:-}" ] || return 0
-    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1 ||
+    srv_rcli shutdown >/dev/null 2>&1 ||
         kill "$REDIS_PID" 2>/dev/null || true
     srv__wait_gone "$REDIS_PID"
     REDIS_PID=
@@ -360,7 +403,7 @@ srv_pg_dump()
 srv_reset()
 {
     if [ -n "${REDIS_PID:-}" ]; then
-        [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" flushall 2>&1)" = OK ] ||
+        [ "$(srv_rcli flushall 2>&1)" = OK ] ||
             srv__err "redis FLUSHALL failed" || return 1
     fi
     if [ -n "${PG_PID:-}" ]; then
