@@ -939,6 +939,35 @@ for f in "$RUN_DIR"/*.log "$tmp/bearerbox.stderr" "$tmp/smsbox.stderr"; do
 done
 check "no message text in any Kannel log${leaked:+ (found:$leaked)}" [ -z "$leaked" ]
 
+# ---- personal data at rest (issue 9) -----------------------------------------------
+# Every name and ID number typed in the dialogues above, through real Kannel:
+# none in clear in any Redis key or value, in PostgreSQL (pg_dump, every
+# table), in remigate's log, or in Kannel's files (logs, the message store).
+pii=('রহিমা বেগম' 'Karim Uddin' 'Jamal Hossain' 'Abdul Malek' 'Nasrin Akter' 1234567890 ১২৩৪৫৬৭৮৯০)
+redis-cli -p "$REDIS_PORT" --raw --scan --pattern '*' | while IFS= read -r k; do
+    printf '%s\n' "$k"
+    case $(redis-cli -p "$REDIS_PORT" --raw TYPE "$k") in
+    string) redis-cli -p "$REDIS_PORT" --raw GET "$k" ;;
+    hash) redis-cli -p "$REDIS_PORT" --raw HGETALL "$k" ;;
+    list) redis-cli -p "$REDIS_PORT" --raw LRANGE "$k" 0 -1 ;;
+    set) redis-cli -p "$REDIS_PORT" --raw SMEMBERS "$k" ;;
+    zset) redis-cli -p "$REDIS_PORT" --raw ZRANGE "$k" 0 -1 ;;
+    esac
+done >"$tmp/redis-values"
+srv_pg_dump >"$tmp/pg_dump" 2>>"$tmp/psql.err"
+pii_in() { local t hits=; for t in "${pii[@]}"; do grep -rqF -- "$t" "$@" 2>/dev/null && hits="$hits [$t]"; done; printf '%s' "$hits"; }
+check "at rest: Redis holds the sessions ($(grep -c '^remigate:s:' "$tmp/redis-values") keys)" \
+    grep -q "^remigate:s:ussd:$m2\$" "$tmp/redis-values"
+h=$(pii_in "$tmp/redis-values")
+check "at rest: no name or ID number in any Redis key or value${h:+ (found:$h)}" [ -z "$h" ]
+check "at rest: pg_dump holds the registrations" grep -q "${ref2:-none}" "$tmp/pg_dump"
+h=$(pii_in "$tmp/pg_dump")
+check "at rest: no name or ID number in PostgreSQL (pg_dump)${h:+ (found:$h)}" [ -z "$h" ]
+h=$(pii_in "$tmp/remigate.log")
+check "at rest: no name or ID number in remigate's log${h:+ (found:$h)}" [ -z "$h" ]
+h=$(pii_in "$RUN_DIR" "$tmp/bearerbox.stderr" "$tmp/smsbox.stderr")
+check "at rest: no name or ID number in Kannel's logs and message store${h:+ (found:$h)}" [ -z "$h" ]
+
 # ---- end -------------------------------------------------------------------------
 
 alive "$rg_pid" || not_ok "remigate still running at the end"
