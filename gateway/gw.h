@@ -594,6 +594,10 @@ struct event_base *gw_server_base(struct gw_server *srv);
 const struct gw_config *gw_server_config(const struct gw_server *srv);
 /* 0..workers-1 */
 int gw_server_worker(const struct gw_server *srv);
+/* The flows, lists and messages in use now (NULL before the dialogue
+ * endpoints started).  Borrowed: valid until the caller returns to the
+ * loop (SIGHUP may swap in another set). */
+const struct flow_set *gw_server_flows(const struct gw_server *srv);
 
 /* Health probes answer GET /healthz.  A probe checks one dependency and
  * calls done exactly once, now or later, with 0 (up) or a negative value

@@ -1549,6 +1549,13 @@ gw_ussd_start(struct gw_server *srv)
     return 0;
 }
 
+const struct flow_set *
+gw_server_flows(const struct gw_server *srv)
+{
+    const struct gw_ussd *u = srv ? srv->ussd : NULL;
+    return u && u->flows ? u->flows->set : NULL;
+}
+
 void
 gw_ussd_fini(struct gw_server *srv)
 {

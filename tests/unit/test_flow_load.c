@@ -360,6 +360,47 @@ teardown(void **state)
     return 0;
 }
 
+/* The labels a console shows beside stored codes: list items and inline
+ * options of the shipped register flow. */
+static void
+t_answer_label(void **state)
+{
+    (void)state;
+    struct flow_settings s;
+    struct flow_diag d;
+    flow_settings_default(&s);
+    s.flows_dir = "config/flows";
+    s.lists_dir = "config/lists";
+    s.messages_file = "config/messages.conf";
+    flow_diag_init(&d);
+    struct flow_set *set = flow_set_load(&s, &d);
+    assert_non_null(set);
+    static const struct {
+        const char *field, *code, *lang, *want;
+    } cases[] = {
+        {"district", "BD-15", "en", "Faridpur"},
+        {"district", "BD-15", "bn", "ফরিদপুর"},
+        {"sex", "f", "en", "Female"},
+        {"sex", "f", "bn", "নারী"},
+        {"country", "ZZ", "en", "Other country"},
+        {"district", "BD-99", "en", NULL},
+        {"sex", "q", "en", NULL},
+        {"nosuchfield", "f", "en", NULL},
+        {"sex", "f", "fr", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *got = flow_answer_label(set, "register", cases[i].field,
+                                            cases[i].code, cases[i].lang);
+        if (cases[i].want == NULL)
+            assert_null(got);
+        else
+            assert_string_equal(got, cases[i].want);
+    }
+    assert_null(flow_answer_label(set, "nosuchflow", "sex", "f", "en"));
+    flow_set_free(set);
+    flow_diag_fini(&d);
+}
+
 int
 main(void)
 {
@@ -367,6 +408,7 @@ main(void)
         cmocka_unit_test(t_good),
         cmocka_unit_test(t_broken),
         cmocka_unit_test(t_record_contract),
+        cmocka_unit_test(t_answer_label),
     };
     return cmocka_run_group_tests_name("flow_load", tests, setup, teardown);
 }
