@@ -85,6 +85,7 @@ int con_lists_start(struct gw_server *srv);
 extern const struct con_route con_totp_routes[];
 extern const struct con_route con_officers_routes[];
 extern const struct con_route con_audit_routes[];
+extern const struct con_route con_records_routes[]; /* con_records.c */
 extern const struct con_route *const con_route_tables[];
 
 /* The officer behind a call's session. */
@@ -186,6 +187,17 @@ struct con {
 
 /* The API's entry point (con_api.c): the "/api/" route's handler. */
 void con_api_handle(struct gw_req *r);
+
+/* ------------------------------------------------------------------------
+ * Records and decisions (con_records.c)
+ */
+
+/* Do the decision SMS of messages.conf (sms_verified, sms_needs_info,
+ * sms_rejected) each fit one SMS part in every language with every
+ * reason's label, a 10-character reference and review.office_phone?  0,
+ * or -1 with the first that does not in err. */
+int con_records_lint(const struct flow_set *set, const struct gw_config *cfg,
+                     char *err, size_t errlen);
 
 /* ------------------------------------------------------------------------
  * Password hashing on worker threads (con_hash.c)

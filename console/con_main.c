@@ -134,6 +134,10 @@ console_start(struct gw_server *srv)
         GW_LOG_ERROR(0, "console: %s", err);
         return -1;
     }
+    if (con_records_lint(gw_server_flows(srv), cfg, err, sizeof(err)) != 0) {
+        GW_LOG_ERROR(0, "console: %s", err);
+        return -1;
+    }
     if (con_totp_init() != 0) {
         GW_LOG_ERROR(0, "console: liboath did not start");
         return -1;
