@@ -188,6 +188,13 @@ struct gw_config {
     char office_phone[32];
     long undo_window_s, held_poll_ms;
     char web_dir[GW_STR_MAX]; /* console.web_dir: the console's files */
+    /* notices.*: programme notices (notices/, docs/notices.md) */
+    char notices_dispatch[8]; /* on|off: worker 0 dispatches */
+    char notices_window[16];  /* HH:MM-HH:MM, Asia/Dhaka */
+    long notices_rate, notices_burst, notices_batch, notices_poll_ms;
+    long notices_cap, notices_cap_days, notices_cap_per_day;
+    long notices_lost_after_s, notices_price_paisa;
+    char notices_vetting[16]; /* required|optional */
 };
 
 /* Load path into c: defaults first, then the file.  Unknown keys, wrong
@@ -622,6 +629,45 @@ int gw_server_on_reload(struct gw_server *srv, gw_reload_cb *cb, void *arg);
  * the handlers waiting on them reply. */
 typedef void gw_stop_cb(struct gw_server *srv, void *arg);
 int gw_server_on_stop(struct gw_server *srv, gw_stop_cb *cb, void *arg);
+
+/* ------------------------------------------------------------------------
+ * SMS out for programme notices (gw_sendsms.c): one try, at most once
+ */
+
+/* What became of one try.  Only NOT_SENT is safe to try again. */
+enum gw_sms_outcome {
+    GW_SMS_ACCEPTED, /* 2xx: Kannel took it */
+    GW_SMS_NOT_SENT, /* nothing reached Kannel's queue: the connection was
+                        refused, the request never made, or 503 (queue full,
+                        throttled); also at shutdown before it went out */
+    GW_SMS_REFUSED,  /* 4xx: Kannel will never take it */
+    GW_SMS_MAYBE     /* it may be queued: a timeout or a connection lost
+                        after the request went out, another 5xx, or shutdown
+                        while it was on its way */
+};
+
+struct gw_sms_once {
+    const char *id;     /* the sms_out row's id (UUID text), written and
+                           committed by the caller: no row is written here,
+                           Kannel's answer is recorded on it */
+    const char *msisdn; /* E.164 digits */
+    const char *text;   /* UTF-8 */
+    int ucs2;           /* X-Kannel-Coding 2, else 0 */
+    int validity_min;   /* > 0: X-Kannel-Validity (minutes); 0: none */
+};
+
+/* http_status 0 when no answer came; answer is Kannel's body (printable,
+ * borrowed until the callback returns). */
+typedef void gw_sms_outcome_cb(enum gw_sms_outcome o, int http_status,
+                               const char *answer, void *arg);
+
+/* POST rq (borrowed, copied) to Kannel's sendsms once -- never a second
+ * try, so a message is handed over at most once.  Returns 0 and calls cb
+ * exactly once, later, never from inside the call (at shutdown too); or
+ * -1 (not started, no sendsms_url, bad arguments, too many on their way)
+ * and never calls back. */
+int gw_sms_send_once(struct gw_server *srv, const struct gw_sms_once *rq,
+                     gw_sms_outcome_cb *cb, void *arg);
 
 /* ------------------------------------------------------------------------
  * Programs

@@ -20,6 +20,7 @@
 
 #include "gateway/gw.h"
 #include "gateway/gw_assert.h"
+#include "notices/notices.h"
 
 enum gw_cfg_type {
     GW_CFG_STR,   /* a string */
@@ -147,6 +148,18 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     I("review.undo_window_s", undo_window_s, 0, 86400, "600"),
     I("review.sms_poll_ms", held_poll_ms, 50, 600000, "2000"),
     P("console.web_dir", web_dir, "../web"),
+    W("notices.dispatch", notices_dispatch, "on|off", "on"),
+    S("notices.window", notices_window, "09:00-20:00"),
+    I("notices.rate", notices_rate, 1, 10000, "10"),
+    I("notices.burst", notices_burst, 0, 10000, "0"),
+    I("notices.batch", notices_batch, 1, 500, "20"),
+    I("notices.poll_ms", notices_poll_ms, 50, 60000, "1000"),
+    I("notices.cap", notices_cap, 1, 100, "2"),
+    I("notices.cap_days", notices_cap_days, 1, 365, "7"),
+    I("notices.cap_per_day", notices_cap_per_day, 1, 3, "3"),
+    I("notices.lost_after_s", notices_lost_after_s, 10, 86400, "120"),
+    I("notices.price_paisa", notices_price_paisa, 0, 100000, "0"),
+    W("notices.vetting", notices_vetting, "required|optional", "optional"),
 };
 
 #define GW_CFG_NROWS (sizeof(gw_cfg_rows) / sizeof(gw_cfg_rows[0]))
@@ -473,6 +486,15 @@ gw_config_load(const char *path, struct gw_config *c, char *err, size_t errlen)
     }
     rc = gw_cfg_walk(c, config_root_setting(&cfg), "", err, errlen);
     config_destroy(&cfg);
+    if (rc == 0) {
+        /* a key whose value has a shape of its own */
+        struct notices_window w;
+        const char *why = notices_window_parse(c->notices_window, &w);
+        if (why != NULL) {
+            snprintf(err, errlen, "%s: notices.window: %s", c->path, why);
+            return -1;
+        }
+    }
     return rc;
 }
 

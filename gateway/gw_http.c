@@ -43,6 +43,7 @@
 
 #include "console/console.h"
 #include "gateway/gw_int.h"
+#include "notices/notices.h"
 
 static void gw_health_handle(struct gw_req *r);
 static void gw_metrics_handle(struct gw_req *r);
@@ -1505,6 +1506,10 @@ gw_worker_run_with(const struct gw_config *cfg, int fd, int worker,
         GW_LOG_ERROR(0, "worker did not start: console");
         goto done;
     }
+    if (notices_start(srv) != 0) {
+        GW_LOG_ERROR(0, "worker did not start: notices");
+        goto done;
+    }
     if (start != NULL && start(srv, arg) != 0) {
         GW_LOG_ERROR(0, "worker did not start");
         goto done;
@@ -1530,6 +1535,7 @@ done:
             srv->stop[i].cb(srv, srv->stop[i].arg);
     }
     console_fini(srv);
+    notices_fini(srv);
     gw_sendsms_fini(srv);
     gw_records_fini(srv);
     gw_ussd_fini(srv);

@@ -97,7 +97,13 @@ struct gw_mt {
     int code;                          /* HTTP status of the last answer */
     char answer[GW_MT_ANSWER_MAX + 1]; /* its body, printable */
     gw_sent_cb *cb;                    /* NULL once called */
+    gw_sms_outcome_cb *ocb; /* gw_sms_send_once(): NULL once called */
     void *arg;
+    int once;         /* gw_sms_send_once(): one try, the outcome told apart */
+    int validity_min; /* > 0: X-Kannel-Validity */
+    int maybe;        /* the request may have reached Kannel (evhttp's error
+                         callback ran: timeout or connection lost after it
+                         went out, or our own deadline) */
     struct event *timer;
     struct evhttp_connection *conn; /* while POSTING */
     int db_pending;                 /* a store callback is outstanding */
@@ -124,13 +130,31 @@ gw_mt_free(struct gw_mt *m)
     free(m);
 }
 
+/* What one try of a gw_sms_send_once() message came to.  Only a refused
+ * connection, a request never made and a 503 (Kannel's "queue full" or
+ * throttled) say for sure that nothing was queued; a timeout or a
+ * connection lost after the request went out, and any other 5xx, may
+ * have been queued by Kannel. */
+static enum gw_sms_outcome
+gw_mt_classify(const struct gw_mt *m)
+{
+    if (m->code >= 200 && m->code < 300) return GW_SMS_ACCEPTED;
+    if (m->code == 503) return GW_SMS_NOT_SENT;
+    if (m->code >= 400 && m->code < 500) return GW_SMS_REFUSED;
+    if (m->code == 0 && !m->maybe) return GW_SMS_NOT_SENT;
+    return GW_SMS_MAYBE;
+}
+
 /* Tell the caller, once. */
 static void
 gw_mt_verdict(struct gw_mt *m, int status)
 {
     gw_sent_cb *cb = m->cb;
+    gw_sms_outcome_cb *ocb = m->ocb;
     m->cb = NULL;
+    m->ocb = NULL;
     if (cb != NULL) cb(status, m->arg);
+    if (ocb != NULL) ocb(gw_mt_classify(m), m->code, m->answer, m->arg);
 }
 
 static void
@@ -188,7 +212,7 @@ gw_mt_outcome(struct gw_mt *m)
         return;
     }
     if ((m->code == 0 || m->code >= 500) && m->tries < GW_MT_TRIES &&
-        !m->ss->stopping) {
+        !m->once && !m->ss->stopping) {
         long ms = (long)GW_MT_BACKOFF_MS << (m->tries - 1);
         struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
         GW_LOG_WARN(0,
@@ -242,6 +266,17 @@ gw_mt_answered(struct evhttp_request *req, void *arg)
     evtimer_add(m->timer, &zero);
 }
 
+/* evhttp's error callback: a timeout, EOF or bad answer after the
+ * connection was made -- the request may have been read.  (A refused
+ * connection fails the request without it.) */
+static void
+gw_mt_req_error(enum evhttp_request_error err, void *arg)
+{
+    struct gw_mt *m = arg;
+    GW_CHECK_MAGIC(m, GW_MT_MAGIC);
+    if (err != EVREQ_HTTP_REQUEST_CANCEL) m->maybe = 1;
+}
+
 static void
 gw_mt_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -266,6 +301,7 @@ gw_mt_timer(evutil_socket_t fd, short what, void *arg)
             m->conn = NULL;
             snprintf(m->answer, sizeof(m->answer), "no answer in %d ms",
                      GW_MT_TIMEOUT_MS);
+            m->maybe = 1;
         }
         m->code = 0;
         gw_mt_outcome(m);
@@ -291,6 +327,7 @@ gw_mt_post(struct gw_mt *m)
     m->tries++;
     m->phase = GW_MT_POSTING;
     m->code = 0;
+    m->maybe = 0;
     m->answer[0] = '\0';
     /* libevent resolves a host name here, blocking: the URL should name
      * an address (the default does). */
@@ -301,6 +338,7 @@ gw_mt_post(struct gw_mt *m)
         GW_LOG_ERROR(0, "sendsms request not made id=%s", m->id);
         goto failed;
     }
+    evhttp_request_set_error_cb(req, gw_mt_req_error);
     evhttp_connection_set_timeout_tv(m->conn, &tv);
     evhttp_connection_set_retries(m->conn, 0);
     h = evhttp_request_get_output_headers(req);
@@ -314,6 +352,11 @@ gw_mt_post(struct gw_mt *m)
     evhttp_add_header(h, "X-Kannel-From", cfg->short_code);
     evhttp_add_header(h, "X-Kannel-SMSC", cfg->sms_smsc);
     evhttp_add_header(h, "X-Kannel-Coding", m->ucs2 ? "2" : "0");
+    if (m->validity_min > 0) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", m->validity_min);
+        evhttp_add_header(h, "X-Kannel-Validity", v);
+    }
     if (ss->dlr_base[0]) {
         snprintf(dlr, sizeof(dlr), "%s?id=%s&status=%%d&answer=%%A&ts=%%T%s%s",
                  ss->dlr_base, m->id, ss->key[0] ? "&key=" : "", ss->key);
@@ -562,6 +605,55 @@ gw_held_start(struct gw_sendsms *ss)
     return 0;
 }
 
+/* Contract in gw.h. */
+int
+gw_sms_send_once(struct gw_server *srv, const struct gw_sms_once *rq,
+                 gw_sms_outcome_cb *cb, void *arg)
+{
+    struct gw_sendsms *ss = srv ? srv->sendsms : NULL;
+    struct gw_mt *m;
+    size_t ml;
+
+    if (rq == NULL || cb == NULL || rq->msisdn == NULL || rq->id == NULL)
+        return -1;
+    ml = strlen(rq->msisdn);
+    if (ss == NULL || ss->stopping || ss->host[0] == '\0' || rq->text == NULL ||
+        rq->text[0] == '\0' || strlen(rq->text) > GW_MT_TEXT_MAX || ml < 8 ||
+        ml >= GW_MSISDN_MAX || strspn(rq->msisdn, "0123456789") != ml ||
+        !store_sms_id_valid(rq->id) || rq->validity_min < 0)
+        return -1;
+    if (ss->n >= GW_MT_INFLIGHT) return -1;
+    m = calloc(1, sizeof(*m));
+    if (m == NULL) return -1;
+    m->text = strdup(rq->text);
+    m->timer = evtimer_new(gw_server_base(srv), gw_mt_timer, m);
+    if (m->text == NULL || m->timer == NULL) {
+        if (m->timer) event_free(m->timer);
+        free(m->text);
+        free(m);
+        return -1;
+    }
+    m->magic = GW_MT_MAGIC;
+    m->ss = ss;
+    m->ucs2 = rq->ucs2 != 0;
+    m->once = 1;
+    m->validity_min = rq->validity_min;
+    m->ocb = cb;
+    m->arg = arg;
+    memcpy(m->to, rq->msisdn, ml + 1);
+    snprintf(m->kind, sizeof(m->kind), "notice");
+    snprintf(m->id, sizeof(m->id), "%s", rq->id);
+    TAILQ_INSERT_TAIL(&ss->mts, m, link);
+    ss->n++;
+    /* the row is there already: straight to the first (and only) try */
+    {
+        struct timeval zero = {0, 0};
+        m->phase = GW_MT_WAITING;
+        evtimer_add(m->timer, &zero);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------------
  * GET /kannel/dlr?id=ID&status=TYPE&answer=RECEIPT&ts=UNIX[&key=SECRET]
  */
@@ -744,9 +836,11 @@ gw_sendsms_stop(struct gw_server *srv, void *arg)
             m->conn = NULL;
         }
         evtimer_del(m->timer);
-        if (m->cb != NULL)
+        if (m->cb != NULL || m->ocb != NULL)
             GW_LOG_WARN(0, "sms not sent at shutdown id=%s kind=%s", m->id,
                         m->kind);
+        if (m->phase == GW_MT_POSTING) m->maybe = 1; /* it was on its way */
+        m->code = 0;
         gw_mt_verdict(m, -1);
     }
     if (ss->held_timer) evtimer_del(ss->held_timer);

@@ -292,4 +292,21 @@ int notices_rstate_final(enum notices_rstate s);
 enum notices_rstate notices_dlr_rstate(int type,
                                        const struct notices_receipt *r);
 
+/* ------------------------------------------------------------------------
+ * The dispatcher (ntc_dispatch.c), in the daemon
+ */
+
+struct gw_server;
+
+/* Start the outbox dispatcher on srv's event loop when this worker
+ * dispatches (notices.dispatch "on", worker 0, a database and a sendsms
+ * URL configured; otherwise nothing happens and 0 is returned).  Called
+ * after the sendsms client started.  Returns 0, or -1 (logged: a bad
+ * notices.* setting, no memory) and the worker stops. */
+int notices_start(struct gw_server *srv);
+
+/* After the stop hooks ran: free what notices_start() made (also after a
+ * start that failed halfway). */
+void notices_fini(struct gw_server *srv);
+
 #endif
