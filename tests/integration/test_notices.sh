@@ -73,6 +73,7 @@ fake=$!
 wait_until 10 test -s "$tmp/kport" || { bad "fake sendsms started"; finish; }
 touch "$tmp/sent"
 
+secret=notices-secret-for-tests
 # Dhaka wall-clock time on 2026-12-03 -> Unix seconds
 at() { date -u -d "2026-12-03 $1 +0600" +%s; }
 
@@ -84,7 +85,7 @@ daemon() {
     REMIGATE_TEST_NOW=$now "$bin" -c "$conf" --workers 1 --port 0 \
         --port-file "$tmp/port.$name" --redis-port "$REDIS_PORT" \
         --set "kannel.sendsms_url=http://127.0.0.1:$(cat "$tmp/kport")/cgi-bin/sendsms" \
-        --set "kannel.dlr_url=http://127.0.0.1:9" \
+        --set "kannel.dlr_url=http://127.0.0.1:9" --set "kannel.secret=$secret" \
         --set notices.rate=200 --set notices.poll_ms=100 \
         --set notices.lost_after_s=10 "$@" 2>>"$tmp/log.$name" &
     pids+=($!)
@@ -171,7 +172,8 @@ eq "each accepted row's sms_out row says accepted" \
 # delivery reports through the daemon's own /kannel/dlr
 base=http://127.0.0.1:$(cat "$tmp/port.a")
 dlr() { curl -s -o /dev/null -w '%{http_code}' -G "$base/kannel/dlr" \
-    --data-urlencode "id=$1" --data-urlencode "status=$2" --data-urlencode "answer=$3"; }
+    --data-urlencode "id=$1" --data-urlencode "status=$2" --data-urlencode "answer=$3" \
+    --data-urlencode "key=$secret"; }
 mapfile -t ids < <(sql "SELECT sms_id FROM notice_outbox WHERE notice_id = $N1 ORDER BY id LIMIT 3")
 dlr "${ids[0]}" 1 "id:1 sub:001 dlvrd:001 stat:DELIVRD err:000 text:" >/dev/null
 dlr "${ids[1]}" 2 "id:2 sub:001 dlvrd:000 stat:EXPIRED err:0FE text:" >/dev/null
