@@ -998,8 +998,13 @@ static void
 gw_sms_answer(struct gw_step *s, const char *known)
 {
     static const char *const help[] = {"HELP", "সাহায্য", "?", NULL};
-    static const char *const stop[] = {"STOP", "বন্ধ", NULL};
-    static const char *const start[] = {"START", "চালু", NULL};
+    /* the usual opt-out and opt-in words (reference/notices.md 6): never
+     * YES, and no other message re-subscribes a number */
+    static const char *const stop[] = {
+        "STOP",  "STOPALL", "UNSUBSCRIBE", "CANCEL", "END",   "QUIT", "বন্ধ",
+        "বাতিল", "থামুন",    "BONDHO",      "BONDO",  "BATIL", NULL};
+    static const char *const start[] = {"START", "UNSTOP", "চালু",
+                                        "শুরু",    "CHALU",  NULL};
     const struct flow_set *set = s->flows->set;
     struct flow_ctx ctx = {.now = s->now};
     gw_ussd_nonce(s->u, ctx.nonce, sizeof(ctx.nonce));

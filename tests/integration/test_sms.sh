@@ -116,6 +116,17 @@ STOP|0|You will get no more SMS about programmes
 বন্ধ|2|কর্মসূচির SMS আর পাঠানো হবে না
 START|0|You will get SMS about programmes again
 চালু|2|কর্মসূচির SMS আবার পাবেন
+STOPALL|0|You will get no more SMS about programmes
+unsubscribe|0|You will get no more SMS about programmes
+CANCEL|0|You will get no more SMS about programmes
+END|0|You will get no more SMS about programmes
+quit|0|You will get no more SMS about programmes
+বাতিল|2|কর্মসূচির SMS আর পাঠানো হবে না
+থামুন|2|কর্মসূচির SMS আর পাঠানো হবে না
+BONDHO|0|You will get no more SMS about programmes
+UNSTOP|0|You will get SMS about programmes again
+শুরু|2|কর্মসূচির SMS আবার পাবেন
+CHALU|0|You will get SMS about programmes again
 REG|0|The government keeps your answers
 নিবন্ধন|2|কাজ, ঋণ, প্রশিক্ষণ দিতে সরকার তথ্য রাখবে
 SKILL|0|What work can you do?
@@ -124,6 +135,17 @@ hello|0|$HELP_EN
 ?|2|$HELP_BN
 ১|2|$HELP_BN
 EOF
+
+# ---- the aliases switch notices off and on, and nothing else does -----------
+p=8801710000180
+sms $p BONDHO >/dev/null
+optout_is() { [ "$(sql "SELECT opted_out FROM sms_optout WHERE msisdn = '$p'")" = "$1" ]; }
+if optout_is t; then ok "BONDHO records the opt-out"; else bad "BONDHO records the opt-out"; fi
+sms $p HELP >/dev/null
+sms $p REG >/dev/null
+if optout_is t; then ok "other messages do not re-subscribe"; else bad "other messages do not re-subscribe"; fi
+sms $p শুরু >/dev/null
+if optout_is f; then ok "শুরু records the opt-in"; else bad "শুরু records the opt-in"; fi
 
 # ---- a session's language wins over the word's script ----------------------
 p=8801710000201
