@@ -44,6 +44,15 @@ gw_seal_cli_init(struct gw_seal_cli *c, const char *path, const char *cmd)
         gw_config_fini(&c->cfg);
         return -1;
     }
+    /* as the daemon does: refused when others may write it, a warning
+     * when they may read it */
+    int mode = gw_secret_file_check("crypto.key_file", c->cfg.key_file, err,
+                                    sizeof(err));
+    if (mode != 0) fprintf(stderr, "remigate: %s: %s\n", cmd, err);
+    if (mode < 0) {
+        gw_config_fini(&c->cfg);
+        return -1;
+    }
     struct store_config sc = {.dsn = "", .key_file = c->cfg.key_file};
     if ((c->base = event_base_new()) == NULL ||
         (c->store = store_new(&sc, c->base, err, sizeof(err))) == NULL) {

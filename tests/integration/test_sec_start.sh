@@ -158,6 +158,15 @@ if start --workers 1 --set "kannel.secret=$secret" --set "crypto.key_file=$tmp/k
 else
     bad "a world-readable key file: the daemon starts"
 fi
+# the CLI that reads the key: refused too; store/ checks the opened file
+cp "$conf" "$tmp/k.conf"
+sed -i "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$tmp/k.conf"
+chmod 666 "$tmp/key"
+echo '{"a":1}' | "$bin" seal -c "$tmp/k.conf" >/dev/null 2>"$tmp/err"; rc=$?
+check "remigate seal with a world-writable key: refused (rc $rc)" "[ \$rc != 0 ] && grep -q 'crypto.key_file: .* has mode 0666: other users may change it' '$tmp/err'"
+chmod 644 "$tmp/key"
+out=$(echo '{"a":1}' | "$bin" seal -c "$tmp/k.conf" 2>"$tmp/err" | "$bin" open -c "$tmp/k.conf" 2>/dev/null)
+check "remigate seal with a world-readable key: works, with a warning" "[ '$out' = '{\"a\":1}' ] && grep -q 'every user may read it' '$tmp/err'"
 chmod 600 "$tmp/key"
 printf 'pw\n' >"$tmp/redis.pw"
 chmod 606 "$tmp/redis.pw"
