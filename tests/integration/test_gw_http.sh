@@ -29,6 +29,7 @@ fi
 
 # A copy of the shipped config (with its flows and lists beside it).
 cp -r config "$tmp/config"
+cp -r web "$tmp/web" # the console serves it (config/../web); a reload re-reads it
 conf=$tmp/config/remigate.conf
 sed -i -e 's/^\( *port = \)8080;/\10;/' \
        -e 's/^\( *request_timeout_ms = \)2000;/\11000;/' \
