@@ -229,9 +229,8 @@ flow_node_rec_name(const struct flow_node *nd)
     return nd->store_as != NULL ? nd->store_as : nd->field;
 }
 
-/* The type the node's answer has (the action's declared type where the
- * flow ends in an action that takes it, else what the node's kind and
- * validator give). */
+/* The type of the node's answer, from its kind and validator (the
+ * linter holds it to the type the action declares for the field). */
 enum flow_ftype flow_node_ftype(const struct flow_node *nd);
 
 /* Lint a loaded set; appends to diag. */
