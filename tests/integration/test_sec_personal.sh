@@ -329,4 +329,15 @@ h=$(found "$run")
 check "the daemon's log and files: no name or ID number${h:+: found$h}" "[ -z '$h' ]"
 check "no assert, libevent or sanitizer report in the log" \
     "! grep -q -e 'assert ' -e 'wrong ' -e '\[err\]' -e 'Sanitizer' '$run/log'"
+
+# Without a key (possible only without a database: a test or a demo) the
+# daemon keeps sessions in clear and says so, loudly, at start.
+sed -i -e 's|^\( *dsn = \)".*";|\1"";|' -e 's|^\( *key_file = \)".*";|\1"";|' "$conf"
+: >"$run/log"
+start || bad "daemon started without a key or a database"
+kill -TERM "$pid" 2>/dev/null
+wait "$pid"
+pid=
+check "no key: a warning at start that names and ID numbers are kept in clear" \
+    "grep -q 'warn .*crypto.key_file is empty: names and ID numbers .* IN CLEAR in Redis' '$run/log'"
 finish
