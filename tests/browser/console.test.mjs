@@ -501,6 +501,7 @@ test('admin enrols TOTP from the QR code, signs in with a code, adds an officer 
   await page.waitForLoadState('networkidle');
   const weight = [...page.bytes.values()].reduce((a, b) => a + b, 0);
   assert(weight <= PAGE_MAX, `sign-in + TOTP page with the QR library weigh ${weight} bytes`);
+  await checkLayout(page, 'totp');
   const uri = await readQr(page, '#totp-qr svg');
   assert(uri && uri.startsWith('otpauth://totp/'), `QR code does not read as an otpauth URI: ${uri}`);
   const secret = (await page.locator('#totp-secret').textContent()).trim();
@@ -526,6 +527,7 @@ test('admin enrols TOTP from the QR code, signs in with a code, adds an officer 
   const pw = `pw-${Math.random().toString(36).slice(2)}-long`;
   await page.getByRole('link', { name: strings.en.nav_officers }).click();
   await page.getByRole('heading', { level: 1, name: strings.en.officers_title }).waitFor();
+  await checkLayout(page, 'officers');
   const form = page.locator('#add-officer');
   await form.getByLabel(strings.en.o_username).fill(user);
   await form.getByLabel(strings.en.o_role).selectOption('officer');
@@ -555,6 +557,7 @@ test('admin enrols TOTP from the QR code, signs in with a code, adds an officer 
 
   await page.getByRole('link', { name: strings.en.nav_audit }).click();
   await page.getByRole('heading', { level: 1, name: strings.en.audit_title }).waitFor();
+  await checkLayout(page, 'audit');
   await page.getByLabel(strings.en.f_actor).fill(user);
   await page.getByRole('button', { name: strings.en.apply }).click();
   await until(async () => (await page.locator('table.audit tbody').textContent()).includes('login'), 10000, 'the new officer\'s login in the audit');
