@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# tests/integration/test_notices_api.sh -- /api/notices through the real
+# daemon and PostgreSQL: an officer composes a notice for their districts
+# (a programme with it), previews it (count, breakdown by district with
+# small counts as "<5", both texts rendered with the STOP footer, parts,
+# cost), submits it; the author cannot approve it (four eyes), another
+# admin can (with the vetting reference when the config requires it) and
+# the frozen audience equals the preview's count and the count SQL written
+# here finds; pause, resume, cancel move it and cancel withdraws what was
+# still queued; every write is in the audit log; an officer of another
+# district gets 404, an analyst 403; bad templates and notices outside the
+# officer's districts are refused.
+#
+# Starts its own Redis and PostgreSQL.  Prints "notices-api: N passed, N
+# failed".
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/servers.sh
+bin=${REMIGATE_BIN:-build/remigate}
+pass=0 fail=0
+pids=
+SRV_TMP=
+srv_tmpdir || exit 1
+tmp=$SRV_TMP
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    [ "${REMIGATE_TEST_KEEP:-0}" = 1 ] && cat "$tmp/log" >&2; srv_cleanup
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+bad() {
+    fail=$((fail + 1))
+    echo "not ok - $1"
+    [ -f "$tmp/body" ] && head -c 400 "$tmp/body" | sed 's/^/#   body: /'
+    echo
+}
+is() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: want [$2] got [$3]"; fi; }
+finish() {
+    echo "notices-api: $pass passed, $fail failed"
+    [ $fail -eq 0 ] && [ $pass -gt 0 ]
+    exit
+}
+wait_until() {
+    local end=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ $SECONDS -lt $end ] || return 1
+        sleep 0.1
+    done
+}
+
+srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
+sql() { srv_psql -At -c "$1"; }
+
+cp -r config "$tmp/config"
+conf=$tmp/config/remigate.conf
+sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
+    -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
+"$bin" keygen "$tmp/key" >/dev/null
+"$bin" migrate -c "$conf" >/dev/null 2>&1 || { bad "migrate"; finish; }
+
+officer() { "$bin" officer "$@" -c "$conf" >"$tmp/out" 2>&1; }
+pw='Padma-River-Dawn-7'
+printf '%s\n' "$pw" | officer add --username boss --role admin &&
+    printf '%s\n' "$pw" | officer add --username boss2 --role admin &&
+    printf '%s\n' "$pw" | officer add --username rahim --role officer --district BD-15 --district BD-13 &&
+    printf '%s\n' "$pw" | officer add --username karim --role officer --district BD-02 &&
+    printf '%s\n' "$pw" | officer add --username nasrin --role analyst ||
+    { bad "officers added: $(cat "$tmp/out")"; finish; }
+
+# 130 verified returnees in BD-13, 3 in BD-15, 20 in BD-02, some pending
+sql "INSERT INTO returnees (msisdn, sex, birth_year, district, country, skills,
+     lang, status)
+     SELECT '88019' || lpad(g::text, 8, '0'), CASE WHEN g % 2 = 0 THEN 'f' ELSE 'm' END,
+            1980 + g % 20, CASE WHEN g <= 130 THEN 'BD-13' WHEN g <= 133 THEN 'BD-15'
+            ELSE 'BD-02' END, 'SA', CASE WHEN g % 3 = 0 THEN '{welder}' ELSE '{cook}' END::text[],
+            CASE WHEN g % 4 = 0 THEN 'en' ELSE 'bn' END,
+            CASE WHEN g % 10 = 0 THEN 'pending' ELSE 'verified' END
+       FROM generate_series(1, 153) g" >/dev/null
+sql "INSERT INTO sms_optout SELECT msisdn, true FROM returnees WHERE district = 'BD-13'
+     AND status = 'verified' ORDER BY id LIMIT 2" >/dev/null
+
+start_daemon() {
+    rm -f "$tmp/port"
+    "$bin" -c "$conf" --workers 1 --port 0 --port-file "$tmp/port" \
+        --redis-port "$REDIS_PORT" --set kannel.secret=notices-api-secret \
+        --set console.admin_totp=optional --set notices.dispatch=off \
+        --set notices.price_paisa=35 "$@" 2>>"$tmp/log" &
+    pids="$pids $!"
+    daemon=$!
+    wait_until 10 test -s "$tmp/port" || return 1
+    base=http://127.0.0.1:$(cat "$tmp/port")
+    healthy() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ]; }
+    wait_until 10 healthy || { curl -s "$base/healthz" >&2; return 1; }
+}
+start_daemon || { bad "daemon started"; finish; }
+ok "daemon started"
+
+api() {
+    local args=(-s -o "$tmp/body" -w '%{http_code}' --max-time 10 -X "$1")
+    [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data "$3")
+    [ -n "${4:-}" ] && args+=(-b "$tmp/jar-$4" -c "$tmp/jar-$4" -H "X-CSRF-Token: ${tok[$4]:-}")
+    curl "${args[@]}" "$base$2"
+}
+declare -A tok
+login_all() {
+    for u in boss boss2 rahim karim nasrin; do
+        st=$(api POST /api/login "{\"username\":\"$u\",\"password\":\"$pw\"}" "$u")
+        tok[$u]=$(jq -r '.csrf // empty' "$tmp/body")
+        [ "$st" = 200 ] && [ -n "${tok[$u]}" ] || { bad "login $u ($st)"; finish; }
+    done
+}
+login_all
+ok "logins"
+j() { jq -r "$1" "$tmp/body"; }
+audits() { sql "SELECT count(*) FROM audit_log WHERE $1"; }
+
+# --- compose --------------------------------------------------------------
+notice='{"programme":{"kind":"training","title_bn":"ওয়েল্ডিং প্রশিক্ষণ","title_en":"Welding course",
+  "provider":"TTC Dhaka","deadline":"2026-12-31","phone":"01711000000","reply_code":"j12"},
+  "text_bn":"টিটিসি ঢাকায় ওয়েল্ডিং প্রশিক্ষণ। আগ্রহী হলে {code} লিখে পাঠান, শেষ তারিখ {deadline}। ফোন {phone}",
+  "text_en":"Welding course at TTC Dhaka. Reply {code} by {deadline}. Call {phone}",
+  "audience":{"districts":["BD-13","BD-15"],"skills":["welder","cook"]}}'
+is "an officer creates a notice (201)" 201 "$(api POST /api/notices "$notice" rahim)"
+N=$(j .id)
+is "... as a draft" draft "$(j .state)"
+is "... audited" 1 "$(audits "action = 'notice.create' AND target = '$N' AND actor = 'rahim'")"
+is "the reply code is kept upper-case" J12 "$(sql "SELECT reply_code FROM programmes p JOIN notices n ON n.programme_id = p.id WHERE n.id = $N")"
+
+is "a template with an unknown placeholder: 422" 422 \
+    "$(api POST /api/notices '{"programme_id":1,"text_bn":"{name} আসুন","audience":{"districts":["BD-13"]}}' rahim)"
+is "no Bangla text: 422" 422 "$(api POST /api/notices '{"programme_id":1,"text_en":"x","audience":{"districts":["BD-13"]}}' rahim)"
+is "an officer's notice for another district: refused" 403 \
+    "$(api POST /api/notices '{"programme_id":1,"text_bn":"আসুন","audience":{"districts":["BD-02"]}}' rahim)"
+is "an officer's notice for every district: refused" 422 \
+    "$(api POST /api/notices '{"programme_id":1,"text_bn":"আসুন"}' rahim)"
+is "an officer may not reach pending records" 403 \
+    "$(api POST /api/notices '{"programme_id":1,"text_bn":"আসুন","audience":{"districts":["BD-13"],"statuses":["pending","verified"]}}' rahim)"
+is "an analyst may not see notices" 403 "$(api GET /api/notices "" nasrin)"
+is "without a session: 401" 401 "$(api GET /api/notices)"
+
+# --- preview --------------------------------------------------------------
+is "preview" 200 "$(api GET "/api/notices/$N/preview" "" rahim)"
+want=$(sql "SELECT count(*) FROM returnees r WHERE status = 'verified'
+            AND district IN ('BD-13','BD-15') AND skills && '{welder,cook}'
+            AND NOT EXISTS (SELECT 1 FROM sms_optout o WHERE o.msisdn = r.msisdn AND o.opted_out)")
+is "preview count = the count SQL written here finds" "$want" "$(j .eligible)"
+is "preview: the 2 opted-out numbers are counted apart" 2 "$(j .skipped.opted_out)"
+is "preview: BD-15's 3 people show as <5" "<5" "$(j '.by_district["BD-15"]')"
+is "preview: BD-13 as a number" "$(sql "SELECT count(*) FROM returnees r WHERE status = 'verified' AND district = 'BD-13'
+     AND NOT EXISTS (SELECT 1 FROM sms_optout o WHERE o.msisdn = r.msisdn AND o.opted_out)")" "$(j '.by_district["BD-13"]')"
+case "$(j .sms_bn)" in
+*"J12"*"31-12-2026"*"01711000000"*"বন্ধ করতে বন্ধ লিখুন") ok "preview: Bangla text rendered, with the STOP footer" ;;
+*) bad "preview: Bangla text rendered, with the STOP footer" ;;
+esac
+is "preview: English text rendered, with the footer" \
+    "Welding course at TTC Dhaka. Reply J12 by 31-12-2026. Call 01711000000
+Reply STOP to stop" "$(j .sms_en)"
+is "preview: Bangla in 2 UCS-2 parts" 2 "$(j .parts_bn)"
+is "preview: English in 1 GSM 7-bit part" "1 gsm7" "$(j .parts_en) $(j .coding_en)"
+is "preview: cost = parts x 35 paisa" "$(( ($(j .bn) * 2 + $(j .en)) * 35 ))" "$(j .cost_paisa)"
+eligible=$(j .eligible)
+
+# --- scope ---------------------------------------------------------------------
+is "another district's officer: 404" 404 "$(api GET "/api/notices/$N" "" karim)"
+is "another district's officer cannot submit it: 404" 404 "$(api POST "/api/notices/$N/submit" "" karim)"
+is "the list of another district's officer has none of it" 0 \
+    "$(api GET /api/notices "" karim >/dev/null; j '[.items[] | select(.id == '"$N"')] | length')"
+
+# --- four eyes -------------------------------------------------------------------
+is "approving a draft: 409" 409 "$(api POST "/api/notices/$N/approve" "" boss)"
+is "submit (200)" 200 "$(api POST "/api/notices/$N/submit" "" rahim)"
+is "... submitted" submitted "$(j .state)"
+is "an officer cannot approve: 403" 403 "$(api POST "/api/notices/$N/approve" "" rahim)"
+M_body='{"programme_id":1,"text_bn":"আসুন {code}","audience":{"districts":["BD-02"]}}'
+api POST /api/notices "$M_body" boss >/dev/null
+M=$(j .id)
+api POST "/api/notices/$M/submit" "" boss >/dev/null
+is "the author (an admin) cannot approve their own notice: 403" 403 "$(api POST "/api/notices/$M/approve" "" boss)"
+is "... four_eyes" four_eyes "$(j .error)"
+is "... and it stays submitted" submitted "$(sql "SELECT state FROM notices WHERE id = $M")"
+is "the refusal is audited" 1 "$(audits "action = 'access.denied' AND outcome = 'denied' AND detail->>'reason' = 'four_eyes'")"
+
+is "another admin approves (200)" 200 "$(api POST "/api/notices/$N/approve" '{"vetting_ref":"BTRC-2026-17"}' boss)"
+is "... approved" approved "$(j .state)"
+is "the frozen audience = the preview's count" "$eligible" "$(j .queued)"
+is "... = the queued outbox rows" "$eligible" "$(sql "SELECT count(*) FROM notice_outbox WHERE notice_id = $N AND state = 'queued'")"
+is "... and opted-out numbers are skipped rows" 2 "$(sql "SELECT count(*) FROM notice_outbox WHERE notice_id = $N AND state = 'skipped' AND reason = 'opted_out'")"
+is "approver and vetting reference recorded" "$(sql "SELECT id FROM officers WHERE username = 'boss'")|BTRC-2026-17" \
+    "$(sql "SELECT approver_id || '|' || vetting_ref FROM notices WHERE id = $N")"
+is "approval audited" 1 "$(audits "action = 'notice.approve' AND target = '$N' AND actor = 'boss'")"
+is "approving twice: 409" 409 "$(api POST "/api/notices/$N/approve" "" boss2)"
+
+# --- get, pause, resume, cancel ------------------------------------------------------
+is "get" 200 "$(api GET "/api/notices/$N" "" rahim)"
+is "get: counts by recipient state" "$eligible 2" "$(j .counts.queued) $(j .counts.skipped)"
+is "get: the programme" "J12" "$(j .programme.reply_code)"
+is "pause (200)" 200 "$(api POST "/api/notices/$N/pause" "" rahim)"
+is "... paused by an officer" "paused|officer" "$(sql "SELECT state || '|' || paused_why FROM notices WHERE id = $N")"
+is "pause twice: 409" 409 "$(api POST "/api/notices/$N/pause" "" rahim)"
+is "resume (200)" 200 "$(api POST "/api/notices/$N/resume" "" rahim)"
+is "... sending" sending "$(j .state)"
+is "cancel (200)" 200 "$(api POST "/api/notices/$N/cancel" "" boss)"
+is "... cancelled, the queued rows withdrawn" "cancelled $eligible 0" \
+    "$(sql "SELECT n.state || ' ' || count(*) FILTER (WHERE o.state = 'cancelled') || ' ' || count(*) FILTER (WHERE o.state = 'queued')
+            FROM notices n JOIN notice_outbox o ON o.notice_id = n.id WHERE n.id = $N GROUP BY n.state")"
+is "pause, resume, cancel audited" 3 "$(audits "action IN ('notice.pause','notice.resume','notice.cancel') AND target = '$N'")"
+is "a cancelled notice cannot resume: 409" 409 "$(api POST "/api/notices/$N/resume" "" boss)"
+is "writes need the CSRF token: 403" 403 \
+    "$(curl -s -o /dev/null -w '%{http_code}' -X POST -b "$tmp/jar-boss" "$base/api/notices/$M/cancel")"
+is "an unknown notice: 404" 404 "$(api GET /api/notices/99999 "" boss)"
+is "a malformed id: 404" 404 "$(api GET /api/notices/abc "" boss)"
+is "list filtered by state" "$N" "$(api GET '/api/notices?state=cancelled' "" boss >/dev/null; j '.items[0].id')"
+
+# --- vetting required ---------------------------------------------------------------
+kill "$daemon" && wait "$daemon" 2>/dev/null
+start_daemon --set notices.vetting=required || { bad "daemon restarted"; finish; }
+login_all
+is "vetting required, none given: 422" 422 "$(api POST "/api/notices/$M/approve" "" boss2)"
+is "... given: 200" 200 "$(api POST "/api/notices/$M/approve" '{"vetting_ref":"BTRC-9"}' boss2)"
+
+finish
