@@ -200,6 +200,33 @@ void con_api_handle(struct gw_req *r);
 int con_records_lint(const struct flow_set *set, const struct gw_config *cfg,
                      char *err, size_t errlen);
 
+/* The parsers of the records API, pure (and fuzzed: fuzz_con_records). */
+
+/* The version of an If-Match header: 12, "12" or W/"12" (at most 18
+ * digits).  -1 when h is NULL or anything else. */
+long long con_if_match_parse(const char *h);
+/* Is s a date YYYY-MM-DD (1900..2999)?  1/0. */
+int con_date_ok(const char *s);
+/* A queue cursor "MICROS.ID" (1..18 digits each) into its two parts (cap
+ * bytes each, NUL-terminated).  0, or -1 when s is not one. */
+int con_cursor_parse(const char *s, char *at, size_t atcap, char *id,
+                     size_t idcap);
+
+#define CON_REF_MAX 15 /* longest reference searched for */
+
+/* What a search word of the queue may be, each compared exactly: spaces
+ * and '-' dropped; digits (and '+') a phone number when they make a
+ * Bangladesh mobile number (phone, E.164) and an NID when 10, 13 or 17
+ * digits; letters and digits (upper-cased) a reference when at most
+ * CON_REF_MAX, and a passport number. */
+struct con_search {
+    char norm[64];
+    char phone[GW_MSISDN_MAX];
+    int nid, ref, passport;
+};
+/* 0, or -1 when q can be none of them (the search then matches nothing). */
+int con_search_parse(const char *q, struct con_search *out);
+
 /* ------------------------------------------------------------------------
  * Password hashing on worker threads (con_hash.c)
  *

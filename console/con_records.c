@@ -168,9 +168,8 @@ rec_fail(struct con_call *call, struct rec_ctx *x, int status,
  * Small parsers (each a buffer in, a status out)
  */
 
-/* The version of an If-Match header: 12, "12" or W/"12".  -1 if none. */
-static long long
-rec_if_match(const char *h)
+long long
+con_if_match_parse(const char *h)
 {
     char buf[32];
     size_t n;
@@ -192,15 +191,17 @@ rec_if_match(const char *h)
     return strtoll(buf, NULL, 10);
 }
 
-/* Is s a date YYYY-MM-DD? */
-static int
-rec_date_ok(const char *s)
+int
+con_date_ok(const char *s)
 {
     int y, m, d;
-    char tail;
-    return strlen(s) == 10 && s[4] == '-' && s[7] == '-' &&
-           sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 && y >= 1900 &&
-           y <= 2999 && m >= 1 && m <= 12 && d >= 1 && d <= 31;
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-') return 0;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) return 0;
+    y = atoi(s);
+    m = atoi(s + 5);
+    d = atoi(s + 8);
+    return y >= 1900 && y <= 2999 && m >= 1 && m <= 12 && d >= 1 && d <= 31;
 }
 
 /* Is s made only of chars from set, 1..max bytes long? */
@@ -215,9 +216,8 @@ rec_word_ok(const char *s, const char *set, size_t max)
 #define REC_UPPER  "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 #define REC_DIGITS "0123456789"
 
-/* A queue cursor "MICROS.ID" (both digits) into its parts. */
-static int
-rec_cursor_parse(const char *s, char *at, size_t atcap, char *id, size_t idcap)
+int
+con_cursor_parse(const char *s, char *at, size_t atcap, char *id, size_t idcap)
 {
     const char *dot = strchr(s, '.');
     size_t a = dot ? (size_t)(dot - s) : 0;
@@ -391,41 +391,56 @@ static const char rec_list_sql[] =
 struct rec_query {
     char status[16], district[20], from[12], to[12], channel[8], dest[4];
     char skill[40], need[40], flag[32];
-    char search[4], ref[16], phone[GW_MSISDN_MAX];
+    char search[4], ref[CON_REF_MAX + 1], phone[GW_MSISDN_MAX];
     char nid[2 * STORE_HASH_BYTES + 1];
     char passport[2 * STORE_HASH_BYTES + 1];
     char cursor[48], limit[8];
 };
 
-/* A search word: a reference, a phone number, an NID or a passport
- * number, each compared exactly (ID numbers by their keyed hash). */
+int
+con_search_parse(const char *q, struct con_search *out)
+{
+    size_t n = 0;
+
+    memset(out, 0, sizeof(*out));
+    for (const char *p = q; *p && n + 1 < sizeof(out->norm); p++)
+        if (*p != ' ' && *p != '-') out->norm[n++] = *p;
+    out->norm[n] = '\0';
+    if (n == 0) return -1;
+    if (strspn(out->norm, REC_DIGITS "+") == n) {
+        if (gw_msisdn_normalise(out->norm, n, out->phone, sizeof(out->phone)) !=
+            NULL)
+            out->phone[0] = '\0';
+        out->nid = strspn(out->norm, REC_DIGITS) == n &&
+                   (n == 10 || n == 13 || n == 17);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (out->norm[i] >= 'a' && out->norm[i] <= 'z')
+            out->norm[i] = (char)(out->norm[i] - 32);
+    if (strspn(out->norm, REC_UPPER REC_DIGITS) != n) return -1;
+    out->ref = n <= CON_REF_MAX;
+    out->passport = 1;
+    return 0;
+}
+
+/* A search word as the query's exact conditions: a reference, a phone
+ * number, an NID or a passport number (ID numbers by their keyed hash). */
 static void
 rec_search(struct con_call *call, const char *q, struct rec_query *rq)
 {
     unsigned char h[STORE_HASH_BYTES];
-    char norm[64];
-    size_t n = 0;
+    struct con_search cs;
 
-    for (const char *p = q; *p && n + 1 < sizeof(norm); p++)
-        if (*p != ' ' && *p != '-') norm[n++] = *p;
-    norm[n] = '\0';
     snprintf(rq->search, sizeof(rq->search), "1");
-    if (n == 0) return;
-    if (strspn(norm, REC_DIGITS "+") == n) {
-        char e164[GW_MSISDN_MAX];
-        if (gw_msisdn_normalise(norm, n, e164, sizeof(e164)) == NULL)
-            snprintf(rq->phone, sizeof(rq->phone), "%s", e164);
-        if (call->con->crypto && (n == 10 || n == 13 || n == 17) &&
-            store_id_hash(call->con->crypto, "nid", norm, h) == 0)
-            rec_hex(h, sizeof(h), rq->nid);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (norm[i] >= 'a' && norm[i] <= 'z') norm[i] = (char)(norm[i] - 32);
-    if (strspn(norm, REC_UPPER REC_DIGITS) != n) return;
-    if (n < sizeof(rq->ref)) memcpy(rq->ref, norm, n + 1);
-    if (call->con->crypto &&
-        store_id_hash(call->con->crypto, "passport", norm, h) == 0)
+    if (con_search_parse(q, &cs) != 0) return; /* matches nothing */
+    if (cs.phone[0]) snprintf(rq->phone, sizeof(rq->phone), "%s", cs.phone);
+    if (cs.ref) memcpy(rq->ref, cs.norm, strlen(cs.norm) + 1);
+    if (cs.nid && call->con->crypto &&
+        store_id_hash(call->con->crypto, "nid", cs.norm, h) == 0)
+        rec_hex(h, sizeof(h), rq->nid);
+    if (cs.passport && call->con->crypto &&
+        store_id_hash(call->con->crypto, "passport", cs.norm, h) == 0)
         rec_hex(h, sizeof(h), rq->passport);
 }
 
@@ -495,7 +510,7 @@ static int
 rec_cursor_ok(const char *v)
 {
     char a[24], b[24];
-    return rec_cursor_parse(v, a, sizeof(a), b, sizeof(b)) == 0;
+    return con_cursor_parse(v, a, sizeof(a), b, sizeof(b)) == 0;
 }
 
 static void
@@ -552,8 +567,8 @@ con_records_list(struct con_call *call)
                      rec_status_ok) ||
         rec_q_or_422(call, &ps, "district", q.district, sizeof(q.district),
                      rec_district_ok) ||
-        rec_q_or_422(call, &ps, "from", q.from, sizeof(q.from), rec_date_ok) ||
-        rec_q_or_422(call, &ps, "to", q.to, sizeof(q.to), rec_date_ok) ||
+        rec_q_or_422(call, &ps, "from", q.from, sizeof(q.from), con_date_ok) ||
+        rec_q_or_422(call, &ps, "to", q.to, sizeof(q.to), con_date_ok) ||
         rec_q_or_422(call, &ps, "channel", q.channel, sizeof(q.channel),
                      rec_channel_ok) ||
         rec_q_or_422(call, &ps, "destination", q.dest, sizeof(q.dest),
@@ -1182,7 +1197,7 @@ static int
 rec_decision_start(struct con_call *call, struct rec_ctx *x, char *version,
                    size_t cap, json_t **body)
 {
-    long long v = rec_if_match(gw_req_header(call->req, "If-Match"));
+    long long v = con_if_match_parse(gw_req_header(call->req, "If-Match"));
     size_t len;
     (void)x;
     if (v < 0) {
