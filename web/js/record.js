@@ -37,7 +37,10 @@ function normAnswers(answers) {
     const v = answers[field];
     if (v === null || v === undefined) continue;
     if (Array.isArray(v)) out.push({ field, codes: v.map((x) => (x && x.code) || x), text: v.map((x) => label(x, x && x.code)).join(', ') });
-    else if (typeof v === 'object') out.push({ field, code: v.code, text: field === 'sex' && v.code ? t(`sex_${v.code}`) : label(v, v.code) });
+    else if (typeof v === 'object') {
+      const text = field === 'sex' && v.code ? t(`sex_${v.code}`) : label(v, v.code);
+      out.push({ field, code: v.code, text: /^\d+$/.test(text) ? num(text) : text });
+    }
     else out.push({ field, code: field === 'name' ? undefined : String(v), text: /^\d+$/.test(String(v)) ? num(v) : String(v) });
   }
   return out;
@@ -327,7 +330,7 @@ function show(main, ctx, rec) {
       history.length
         ? h('ol', { class: 'feed' }, history.map((s) => h('li', {},
           h('time', { datetime: s.at || s.created_at }, when(s.at || s.created_at)), ' ',
-          h('strong', {}, s.kind || ''), ' ', s.channel ? t(`ch_${s.channel}`) : '')))
+          h('strong', {}, s.kind ? t(`kind_${s.kind}`) : ''), ' ', s.channel ? t(`ch_${s.channel}`) : '')))
         : h('p', { class: 'muted' }, '—')));
 }
 
