@@ -245,9 +245,10 @@ struct con_hasher;
 /* hash: con_hash_make()'s result (borrowed), else NULL. */
 typedef void con_hash_cb(int status, const char *hash, void *arg);
 
+/* threads hash at nice (0..19: the loop's priority plus nice). */
 struct con_hasher *con_hasher_new(struct event_base *base, int threads,
-                                  unsigned long long opslimit, size_t memlimit,
-                                  char *err, size_t errlen);
+                                  int nice, unsigned long long opslimit,
+                                  size_t memlimit, char *err, size_t errlen);
 /* Queue a check of password (copied, wiped after) against stored (a
  * crypto_pwhash_str string, copied).  0, or -1 when stopped or out of
  * memory (no callback then). */

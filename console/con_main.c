@@ -164,10 +164,10 @@ console_start(struct gw_server *srv)
         }
         sodium_memzero(pw, sizeof(pw));
     }
-    con->hasher =
-        con_hasher_new(gw_server_base(srv), (int)cfg->con_hash_threads,
-                       (unsigned long long)cfg->con_pwhash_passes,
-                       (size_t)cfg->con_pwhash_kib * 1024, err, sizeof(err));
+    con->hasher = con_hasher_new(
+        gw_server_base(srv), (int)cfg->con_hash_threads,
+        (int)cfg->con_hash_nice, (unsigned long long)cfg->con_pwhash_passes,
+        (size_t)cfg->con_pwhash_kib * 1024, err, sizeof(err));
     if (con->hasher == NULL) {
         GW_LOG_ERROR(0, "console: %s", err);
         return -1;

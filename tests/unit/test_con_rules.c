@@ -1,0 +1,268 @@
+/*
+ * test_con_rules.c -- console/'s pure parts: the username and password
+ * rules (length in characters, not bytes; the common list without case),
+ * the district list, the route matcher and the session cookie parser, the
+ * role names, and the password hasher's promise that results come back
+ * on the loop, never inside the call, and that stop answers what waits.
+ * Table-driven.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+#include <sodium.h>
+
+#include "console/con_int.h"
+
+static void
+test_usernames(void **state)
+{
+    static const struct {
+        const char *u;
+        int ok;
+    } t[] = {
+        {"rahima", 1},
+        {"officer-dhaka", 1},
+        {"a.b_c-9", 1},
+        {"abc", 1},
+        {"ab", 0},
+        {"", 0},
+        {"Rahima", 0},
+        {"-rahima", 0},
+        {"rahi ma", 0},
+        {"রহিমা", 0},
+        {"a23456789012345678901234567890ab", 1},
+        {"a23456789012345678901234567890abc", 0},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        if ((con_username_check(t[i].u) == NULL) != t[i].ok)
+            fail_msg("username '%s': expected %s", t[i].u,
+                     t[i].ok ? "ok" : "refused");
+}
+
+static void
+test_passwords(void **state)
+{
+    char path[] = "/tmp/con-rules-XXXXXX", err[256], long_pw[200];
+    int fd = mkstemp(path);
+    struct con_pwlist *l;
+    static const char list[] = "# comment\npassword123\nBangladesh1\n\n";
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, list, sizeof(list) - 1), sizeof(list) - 1);
+    close(fd);
+    l = con_pwlist_load(path, err, sizeof(err));
+    assert_non_null(l);
+    /* eight Bangla letters are eight characters (24 bytes) */
+    assert_null(con_password_check(l, "rahima",
+                                   "\xe0\xa6\xb0\xe0\xa6\xb9\xe0\xa6\xbf"
+                                   "\xe0\xa6\xae\xe0\xa6\xbe\xe0\xa6\xac"
+                                   "\xe0\xa6\xbe\xe0\xa6\xb2"));
+    /* seven are too few, though 21 bytes */
+    assert_non_null(con_password_check(l, "rahima",
+                                       "\xe0\xa6\xb0\xe0\xa6\xb9\xe0\xa6\xbf"
+                                       "\xe0\xa6\xae\xe0\xa6\xbe\xe0\xa6\xac"
+                                       "\xe0\xa6\xbe"));
+    assert_non_null(con_password_check(l, "x", "1234567"));
+    assert_null(con_password_check(l, "x", "12345678x"));
+    assert_non_null(con_password_check(l, "x", "PASSWORD123"));
+    assert_non_null(con_password_check(l, "x", "bangladesh1"));
+    assert_non_null(con_password_check(l, "rahima-k", "Rahima-K"));
+    assert_non_null(
+        con_password_check(l, "x", "\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8"));
+    memset(long_pw, 'a', 128);
+    long_pw[128] = '\0';
+    assert_null(con_password_check(l, "x", long_pw));
+    long_pw[128] = 'a';
+    long_pw[129] = '\0';
+    assert_non_null(con_password_check(l, "x", long_pw));
+    con_pwlist_free(l);
+    unlink(path);
+    assert_null(con_pwlist_load("/nonexistent/list", err, sizeof(err)));
+    assert_non_null(strstr(err, "/nonexistent/list"));
+    /* the shipped list loads and refuses the usual suspects */
+    l = con_pwlist_load("config/common-passwords.txt", err, sizeof(err));
+    assert_non_null(l);
+    assert_non_null(con_password_check(l, "x", "Dhaka2026"));
+    assert_non_null(con_password_check(l, "x", "qwertyuiop"));
+    con_pwlist_free(l);
+}
+
+static void
+test_districts(void **state)
+{
+    char err[256];
+    struct con_codes *c = con_districts_load("config/lists", err, sizeof(err));
+
+    (void)state;
+    assert_non_null(c);
+    assert_true(con_codes_has(c, "BD-13"));
+    assert_true(con_codes_has(c, "BD-64"));
+    assert_false(con_codes_has(c, "BD-65"));
+    assert_false(con_codes_has(c, "bd-13"));
+    assert_false(con_codes_has(c, ""));
+    con_codes_free(c);
+    assert_null(con_districts_load("/nonexistent", err, sizeof(err)));
+}
+
+static void
+test_path_match(void **state)
+{
+    static const struct {
+        const char *pattern, *path;
+        int ok;
+        const char *p0, *p1;
+    } t[] = {
+        {"/api/me", "/api/me", 1, NULL, NULL},
+        {"/api/me", "/api/me/", 0, NULL, NULL},
+        {"/api/me", "/api/m", 0, NULL, NULL},
+        {"/api/officers/{}/disable", "/api/officers/rahima/disable", 1,
+         "rahima", NULL},
+        {"/api/officers/{}/disable", "/api/officers//disable", 0, NULL, NULL},
+        {"/api/officers/{}/disable", "/api/officers/a%20b/disable", 0, NULL,
+         NULL},
+        {"/api/officers/{}/disable", "/api/officers/a/b/disable", 0, NULL,
+         NULL},
+        {"/api/x/{}/y/{}", "/api/x/AB12.CD_3-4/y/9", 1, "AB12.CD_3-4", "9"},
+        {"/api/x/{}",
+         "/api/x/0123456789012345678901234567890123456789012345"
+         "678901234567890123",
+         0, NULL, NULL},
+    };
+    char params[CON_PARAMS_MAX][CON_PARAM_MAX];
+    int n;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        n = -1;
+        if (con_path_match(t[i].pattern, t[i].path, params, &n) != t[i].ok)
+            fail_msg("%s ~ %s: expected %d", t[i].pattern, t[i].path, t[i].ok);
+        if (t[i].p0) assert_string_equal(params[0], t[i].p0);
+        if (t[i].p1) assert_string_equal(params[1], t[i].p1);
+    }
+}
+
+static void
+test_cookie(void **state)
+{
+    static const struct {
+        const char *h;
+        const char *sid;
+    } t[] = {
+        {"remigate_console=0123456789abcdef0123456789abcdef",
+         "0123456789abcdef0123456789abcdef"},
+        {"a=1; remigate_console=0123456789abcdef0123456789abcdef; b=2",
+         "0123456789abcdef0123456789abcdef"},
+        {"xremigate_console=0123456789abcdef0123456789abcdef", NULL},
+        {"remigate_console=0123456789ABCDEF0123456789abcdef", NULL},
+        {"remigate_console=0123456789abcdef", NULL},
+        {"remigate_console=0123456789abcdef0123456789abcdef00", NULL},
+        {"remigate_console", NULL},
+        {"", NULL},
+        {NULL, NULL},
+    };
+    char sid[CON_TOKEN_HEX + 1];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        int got = con_cookie_parse(t[i].h, sid);
+        if (got != (t[i].sid != NULL))
+            fail_msg("cookie '%s': %d", t[i].h ? t[i].h : "(null)", got);
+        if (got) assert_string_equal(sid, t[i].sid);
+    }
+}
+
+static void
+test_roles(void **state)
+{
+    (void)state;
+    assert_int_equal(con_role_bit("admin"), CON_ROLE_ADMIN);
+    assert_int_equal(con_role_bit("officer"), CON_ROLE_OFFICER);
+    assert_int_equal(con_role_bit("analyst"), CON_ROLE_ANALYST);
+    assert_int_equal(con_role_bit("Admin"), 0);
+    assert_int_equal(con_role_bit(NULL), 0);
+    assert_string_equal(con_role_name(CON_ROLE_OFFICER), "officer");
+    assert_null(con_role_name(CON_ROLE_ANY));
+}
+
+struct hres {
+    int calls, status;
+    char hash[128];
+};
+
+static void
+on_hash(int status, const char *hash, void *arg)
+{
+    struct hres *r = arg;
+    r->calls++;
+    r->status = status;
+    if (hash) snprintf(r->hash, sizeof(r->hash), "%s", hash);
+}
+
+static void
+test_hasher(void **state)
+{
+    struct event_base *base = event_base_new();
+    char err[256];
+    struct con_hasher *h;
+    struct hres made = {0}, good = {0}, bad = {0}, late[4];
+
+    (void)state;
+    assert_non_null(base);
+    h = con_hasher_new(base, 2, 10, 2, 19456 * 1024, err, sizeof(err));
+    assert_non_null(h);
+    assert_int_equal(con_hash_make(h, "Padma-River-Dawn-7", on_hash, &made), 0);
+    assert_int_equal(made.calls, 0); /* never inside the call */
+    while (made.calls == 0)
+        event_base_loop(base, EVLOOP_ONCE);
+    assert_int_equal(made.status, CON_HASH_OK);
+    assert_memory_equal(made.hash, "$argon2id$v=19$m=19456,t=2,p=1$", 31);
+    assert_int_equal(
+        con_hash_verify(h, made.hash, "Padma-River-Dawn-7", on_hash, &good), 0);
+    assert_int_equal(
+        con_hash_verify(h, made.hash, "Padma-River-Dawn-8", on_hash, &bad), 0);
+    while (good.calls == 0 || bad.calls == 0)
+        event_base_loop(base, EVLOOP_ONCE);
+    assert_int_equal(good.status, CON_HASH_OK);
+    assert_int_equal(bad.status, CON_HASH_MISMATCH);
+    /* stop: whatever still waits is answered, once, before it returns */
+    memset(late, 0, sizeof(late));
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(
+            con_hash_verify(h, made.hash, "x-y-z-w-1", on_hash, &late[i]), 0);
+    assert_int_equal(con_hasher_pending(h), 4);
+    con_hasher_stop(h);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(late[i].calls, 1);
+        assert_true(late[i].status == CON_HASH_MISMATCH ||
+                    late[i].status == CON_HASH_ESTOPPED);
+    }
+    assert_int_equal(con_hasher_pending(h), 0);
+    assert_int_equal(con_hash_make(h, "Padma-River-Dawn-7", on_hash, &made),
+                     -1);
+    con_hasher_free(h);
+    con_hasher_free(NULL);
+    event_base_free(base);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_usernames), cmocka_unit_test(test_passwords),
+        cmocka_unit_test(test_districts), cmocka_unit_test(test_path_match),
+        cmocka_unit_test(test_cookie),    cmocka_unit_test(test_roles),
+        cmocka_unit_test(test_hasher),
+    };
+    if (sodium_init() < 0) return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
