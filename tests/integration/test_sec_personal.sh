@@ -321,6 +321,14 @@ check "pg_dump: no name or ID number in any table${h:+: found$h}" "[ -z '$h' ]"
 check "sms_out: no SMS text carries an ID number or a name" \
     "[ -z \"\$(sql \"SELECT text FROM sms_out\" | { grep -F -e '$id1' -e '$id2' -e '$id3' -e '$id4' -e '$id5' -e '$n3' -e '$n2' || true; })\" ]"
 
+# refused requests are logged (path, source, why), never with what they carry
+t=$(printf '%s' "$id2" | od -An -tx1 | tr -d ' \n' | sed 's/../%&/g')
+s1=$(curl -s -o /dev/null -w '%{http_code}' "$base/kannel/mo?from=%2B$p2&to=16247&text=$t&smsc=sms&id=x-1&coding=0&charset=UTF-8&key=wrong")
+s2=$(curl -s -o /dev/null -w '%{http_code}' --data-urlencode "sessionId=x-2" \
+    --data-urlencode "serviceCode=*247#" --data-urlencode "phoneNumber=not-a-number" \
+    --data-urlencode "text=1*1*1*$n2*2*1990" "$base/ussd/at")
+check "refused: a wrong key and a bad number get 4xx ($s1, $s2)" "[ '${s1:0:1}' = 4 ] && [ '${s2:0:1}' = 4 ]"
+
 kill -TERM "$pid"
 wait "$pid"
 pid=
@@ -328,7 +336,7 @@ check "the daemon's log has the dialogues in it ($(wc -l <"$run/log") lines)" "[
 h=$(found "$run")
 check "the daemon's log and files: no name or ID number${h:+: found$h}" "[ -z '$h' ]"
 check "no assert, libevent or sanitizer report in the log" \
-    "! grep -q -e 'assert ' -e 'wrong ' -e '\[err\]' -e 'Sanitizer' '$run/log'"
+    "! grep -qE -e '^(assert|wrong) [a-z_0-9]+ [^ ]+:[0-9]+' -e '\[err\]' -e 'Sanitizer' '$run/log'"
 
 # Without a key (possible only without a database: a test or a demo) the
 # daemon keeps sessions in clear and says so, loudly, at start.
