@@ -489,7 +489,7 @@ async function readQr(page, selector) {
   return code && code.data;
 }
 
-test('admin enrols TOTP from the QR code, signs in with a code, adds an officer who can sign in, changes their districts, disables them (their session ends), and reads it in the audit trail', async (t) => {
+test('admin enrols TOTP from the QR code, signs in with a code, adds an officer who can sign in, sets a new password (the old session ends), changes their districts, disables them (their session ends), and reads it in the audit trail', async (t) => {
   const adm = officer('admin');
   const page = await t.page();
   t.allowConsole(/401/); // signing in without the code first
@@ -539,6 +539,17 @@ test('admin enrols TOTP from the QR code, signs in with a code, adds an officer 
 
   const p2 = await t.page();
   await signIn(p2, user, pw);
+  await p2.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+
+  // a new password: the open session ends, the new one signs in
+  const pw2 = `${pw}-2`;
+  await page.locator(`tr[data-user="${user}"]`).getByRole('button', { name: strings.en.o_set_password }).click();
+  await page.getByRole('dialog').getByLabel(strings.en.o_password).fill(pw2);
+  await page.getByRole('dialog').getByRole('button', { name: strings.en.save }).click();
+  await page.getByRole('dialog').waitFor({ state: 'detached' });
+  await p2.reload();
+  await p2.getByText(strings.en.session_ended).waitFor();
+  await signIn(p2, user, pw2);
   await p2.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
 
   // give the officer a second district, then disable the account: its

@@ -39,6 +39,10 @@ export async function render(main, ctx) {
         o.role === 'officer' && !disabled
           ? h('button', { type: 'button', class: 'secondary', onclick: () => editDistricts(o) }, t('o_edit_districts')) : null, ' ',
         !disabled && o.username !== ctx.user.username
+          ? h('button', { type: 'button', class: 'secondary', onclick: () => setPassword(o) }, t('o_set_password')) : null, ' ',
+        o.totp && o.username !== ctx.user.username
+          ? h('button', { type: 'button', class: 'secondary', onclick: () => resetTotp(o) }, t('o_totp_reset')) : null, ' ',
+        !disabled && o.username !== ctx.user.username
           ? h('button', { type: 'button', class: 'danger', onclick: () => disable(o) }, t('o_disable')) : null,
         disabled
           ? h('button', { type: 'button', class: 'secondary', onclick: () => enable(o) }, t('o_enable')) : null));
@@ -54,6 +58,37 @@ export async function render(main, ctx) {
     });
     if (done) {
       toast(t('o_disabled_done', { user: o.username }));
+      ctx.rerender();
+    }
+  }
+
+  async function setPassword(o) {
+    const pw = h('input', { name: 'password', type: 'password', autocomplete: 'new-password', minlength: '8', maxlength: '128', required: true });
+    const done = await dialog({
+      title: `${t('o_set_password')}: ${o.username}`,
+      body: [field(t('o_password'), pw), h('p', { class: 'muted' }, t('o_password_note'))],
+      submitLabel: t('save'),
+      onSubmit: async () => {
+        if (pw.value.length < 8) {
+          pw.focus();
+          throw t('required');
+        }
+        return post(`officers/${encodeURIComponent(o.username)}/password`, { password: pw.value });
+      },
+    });
+    if (done) toast(t('o_saved'));
+  }
+
+  async function resetTotp(o) {
+    const done = await dialog({
+      title: t('o_totp_reset_confirm', { user: o.username }),
+      body: [],
+      submitLabel: t('o_totp_reset'),
+      danger: true,
+      onSubmit: () => post(`officers/${encodeURIComponent(o.username)}/totp-reset`, {}),
+    });
+    if (done) {
+      toast(t('o_saved'));
       ctx.rerender();
     }
   }
