@@ -25,6 +25,7 @@
  * signal, a second or more after the first, stops at once.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +265,88 @@ gw_conn_free(struct gw_conn *c)
     free(c);
 }
 
+/* A lingering close (RFC 9112 section 9.6): a connection closed while the
+ * client may still be sending (a request refused before its end, the
+ * bytes of a second one behind it) would make the kernel answer those
+ * bytes with a reset, and a reset can destroy the answer before the
+ * client has read it.  So the socket is kept (a dup() of evhttp's
+ * descriptor, which evhttp shuts for writing and closes) and read off
+ * until the client closes, GW_LINGER_MS pass or GW_LINGER_BYTES came;
+ * GW_LINGER_MAX at a time per worker, beyond that a plain close. */
+#define GW_LINGER_MS    2000
+#define GW_LINGER_BYTES 65536
+#define GW_LINGER_MAX   32
+
+struct gw_linger {
+    struct gw_server *srv;
+    struct event *ev;
+    evutil_socket_t fd;
+    size_t got;
+    struct timespec t0;
+    TAILQ_ENTRY(gw_linger) list; /* srv->lingers */
+};
+
+static void
+gw_linger_end(struct gw_linger *l)
+{
+    TAILQ_REMOVE(&l->srv->lingers, l, list);
+    event_free(l->ev);
+    close(l->fd);
+    AN(l->srv->nlinger > 0);
+    l->srv->nlinger--;
+    free(l);
+}
+
+static void
+gw_linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_linger *l = arg;
+    char buf[4096];
+    ssize_t n = 0;
+
+    if (what & EV_READ) {
+        long left = GW_LINGER_MS - (long)(gw_elapsed(&l->t0) * 1000);
+        n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0) l->got += (size_t)n;
+        if (left > 0 && ((n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+                                    errno == EINTR)) ||
+                         (n > 0 && l->got < GW_LINGER_BYTES))) {
+            /* bytes do not extend it */
+            struct timeval tv = gw_ms_tv(left);
+            event_add(l->ev, &tv);
+            return;
+        }
+    }
+    gw_linger_end(l);
+}
+
+static void
+gw_linger_start(struct gw_server *srv, struct evhttp_connection *evcon)
+{
+    evutil_socket_t fd =
+        bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+    struct timeval tv = gw_ms_tv(GW_LINGER_MS);
+    struct gw_linger *l;
+    int dup_fd;
+
+    if (fd < 0 || srv->nlinger + 1 > GW_LINGER_MAX || srv->stopping) return;
+    if ((dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) return;
+    if ((l = calloc(1, sizeof(*l))) == NULL ||
+        (l->ev = event_new(srv->base, dup_fd, EV_READ | EV_PERSIST,
+                           gw_linger_cb, l)) == NULL ||
+        event_add(l->ev, &tv) != 0) {
+        if (l != NULL && l->ev != NULL) event_free(l->ev);
+        free(l);
+        close(dup_fd);
+        return;
+    }
+    l->srv = srv;
+    l->fd = dup_fd;
+    clock_gettime(CLOCK_MONOTONIC, &l->t0);
+    TAILQ_INSERT_TAIL(&srv->lingers, l, list);
+    srv->nlinger++;
+}
+
 static void
 gw_conn_closed(struct evhttp_connection *evcon, void *arg)
 {
@@ -272,6 +355,7 @@ gw_conn_closed(struct evhttp_connection *evcon, void *arg)
     GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
     /* evhttp may call this twice (reset, then free) */
     if ((c = gw_connset_find(&srv->conns, evcon)) == NULL) return;
+    if (c->linger) gw_linger_start(srv, evcon);
     gw_conn_free(c);
     gw_listener_update(srv);
 }
@@ -310,6 +394,7 @@ gw_conn_cut(struct gw_conn *c, const char *why)
                     "connections=%zu suppressed=%lu",
                     why, gw_conn_peer(c), c->nreq, srv->nconns, held);
     if (c->nreq == 0 && strcmp(why, "deadline") != 0) {
+        c->linger = 1;
         evutil_socket_t fd =
             bufferevent_getfd(evhttp_connection_get_bufferevent(c->evcon));
         if (fd >= 0 &&
@@ -1021,7 +1106,11 @@ gw_http_dispatch(struct evhttp_request *ev, void *arg)
     }
     if ((why = gw_req_framing(ev)) != NULL) {
         /* what follows the body as evhttp saw it may be the rest of this
-         * one: never read it as a request */
+         * one: never read it as a request (but read it off, so that the
+         * client gets this answer) */
+        struct gw_conn *c =
+            gw_connset_find(&srv->conns, evhttp_request_get_connection(ev));
+        if (c != NULL) c->linger = 1;
         gw_req_header_add(r, "Connection", "close");
         gw_reply_error(r, 400, why);
         return;
@@ -1377,6 +1466,8 @@ gw_server_free(struct gw_server *srv)
         close(srv->listen_fd);
     while ((conn = TAILQ_FIRST(&srv->fresh)) != NULL)
         gw_conn_free(conn);
+    while (!TAILQ_EMPTY(&srv->lingers))
+        gw_linger_end(TAILQ_FIRST(&srv->lingers));
     if (srv->adopt != NULL) event_free(srv->adopt);
     if (srv->backoff_timer != NULL) event_free(srv->backoff_timer);
     if (gw_server_self == srv) gw_server_self = NULL;
@@ -1444,6 +1535,7 @@ gw_worker_run_with(const struct gw_config *cfg, int fd, int worker,
     TAILQ_INIT(&srv->reqs);
     TAILQ_INIT(&srv->fresh);
     TAILQ_INIT(&srv->waiting);
+    TAILQ_INIT(&srv->lingers);
     srv->accept_log.per_sec = 1;
     srv->conn_log.per_sec = 5;
     srv->refused_log.per_sec = 20;

@@ -116,6 +116,7 @@ struct gw_conn {
     struct evhttp_connection *evcon; /* NULL until adopted */
     struct event *deadline;
     int busy;           /* a request of it is in the dispatcher's hands */
+    int linger;         /* closed with unread input: read it off first */
     unsigned long nreq; /* requests it brought */
     TAILQ_ENTRY(gw_conn) list; /* srv->fresh or srv->waiting, or none */
 };
@@ -152,6 +153,8 @@ struct gw_server {
     struct gw_conn_list fresh;   /* accepted, not adopted yet */
     struct gw_conn_list waiting; /* waiting for a request, oldest first */
     struct gw_log_limit accept_log, conn_log, refused_log;
+    size_t nlinger; /* closed connections still read off (gw_linger) */
+    TAILQ_HEAD(gw_linger_list, gw_linger) lingers;
     int stopping;            /* SIGTERM seen: draining */
     struct timespec stop_t0; /* when */
     int finished;            /* stop hooks ran, loop exiting */

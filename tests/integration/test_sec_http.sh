@@ -91,9 +91,7 @@ hdr() { grep -i "^$1: " "$tmp/headers" | cut -d' ' -f2- | tr -d '\r'; }
 
 # raw REQUEST: send bytes as they are on one connection, in one write, and
 # print all that comes back until the daemon closes it; "TIMEOUT" ends the
-# output when it did not close it within 3 s.  (In several writes, bytes
-# that reach the daemon after it closed make its kernel reset the
-# connection, and the client may lose the answer.)
+# output when it did not close it within 3 s.
 raw() {
     printf '%b' "$1" >"$tmp/raw"
     timeout 4 bash -c '
@@ -160,6 +158,21 @@ second='GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
 out=$(raw "POST /ussd/at HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 5\r\nContent-Length: 40\r\n\r\nx=1&y$second")
 check "two Content-Lengths (5, 40): one answer, 400" "[ \"\$(echo \"\$out\" | grep -c '^HTTP/1')\" = 1 ] && echo \"\$out\" | head -1 | grep -q '^HTTP/1.1 400'"
 check "... saying why, and the connection is closed" "echo \"\$out\" | grep -q 'conflicting Content-Length' && ! echo \"\$out\" | grep -q TIMEOUT"
+# the same written by printf straight to the socket: it goes out in several
+# writes, so the second request's bytes arrive while the daemon answers and
+# closes.  Closing on unread bytes makes the kernel reset the connection and
+# drop the answer; the daemon reads them off instead (without that, about 3
+# in 10 clients got their 400)
+lingered=0
+for i in $(seq 10); do
+    out=$(timeout 5 bash -c '
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf "%b" "$2" >&3
+        timeout 3 cat <&3 || echo TIMEOUT' _ "$port" "POST /ussd/at HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 5\r\nContent-Length: 40\r\n\r\nx=1&y$second" 2>/dev/null)
+    echo "$out" | head -1 | grep -q '^HTTP/1.1 400' && ! echo "$out" | grep -q TIMEOUT &&
+        lingered=$((lingered + 1))
+done
+check "bytes behind a refused request do not destroy its 400 ($lingered of 10 got it)" "[ $lingered = 10 ]"
 # the other way round: the first length takes the whole rest as the body
 n=$(printf '%b' "x=1&y$second" | wc -c)
 out=$(raw "POST /ussd/at HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: $n\r\nContent-Length: 5\r\n\r\nx=1&y$second")
@@ -276,7 +289,7 @@ ticks=$(( $(cpu $pid) - ticks0 ))
 hz=$(getconf CLK_TCK)
 echo "# drips: $closed closed by the daemon, longest lived $maxlife s, $left still open; daemon CPU $ticks ticks in $wall s"
 check "drips: all 500 closed by the daemon ($closed, $left open)" "[ '$closed' = 500 ] && [ '$left' = 0 ]"
-check "drips: none lived past the deadline and the write that notices ($maxlife s <= 6)" "[ '$maxlife' -le 6 ]"
+check "drips: none lived much past the deadline and the write that notices ($maxlife s <= 8)" "[ '$maxlife' -le 8 ]"
 check "drips: the daemon did not spin ($ticks ticks in $wall s)" "[ $ticks -lt \$(( wall * hz / 2 )) ]"
 size=$(stat -c %s "$tmp/log")
 check "drips: the log stays small ($size bytes)" "[ $size -lt 100000 ]"
