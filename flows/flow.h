@@ -35,6 +35,8 @@
 #define FLOW_TEXT_MAX      2048 /* one screen, UTF-8 bytes */
 #define FLOW_STATE_VERSION 1
 #define FLOW_STATE_MAX     8192 /* longest serialised state */
+#define FLOW_QUERY_MAX     64   /* letters typed to search a list, bytes */
+#define FLOW_PARTS_MAX     8    /* flows one registration is cut into */
 
 enum flow_err {
     FLOW_OK = 0,
@@ -158,7 +160,9 @@ const char *flow_message(const struct flow_set *set, const char *lang,
  * where the flow ends or hands over to another flow.  The typical path
  * takes the first inline option of each menu (the way forward: "yes",
  * the first kind of ID), the middle item of each list (a caller's
- * district is anywhere in it: the pages up to the middle are read),
+ * district is anywhere in it: the pages up to the middle are read, or,
+ * where the list can be searched, its first three letters are typed and
+ * the matches picked from unless there is only one),
  * reads every page of a multi, skips what a skip_if_set node already
  * knows (the language chosen in the main menu), and answers each input
  * once, right. */
@@ -205,7 +209,8 @@ unsigned flow_clock_parts(const struct flow_set *set, flow_part_cb *cb,
     X(INT, "int")           /* a number (input: year, age, number) */          \
     X(CODES, "codes")       /* codes of a multi node, an array */              \
     X(NID, "nid")           /* national ID number (input: nid) */              \
-    X(PASSPORT, "passport") /* passport number (input: passport) */
+    X(PASSPORT, "passport") /* passport number (input: passport) */            \
+    X(ID, "id") /* either, as typed (input: id); stored as the one it is */
 
 enum flow_ftype {
 #define FLOW_X_FT(name, text) FLOW_FT_##name,
@@ -217,6 +222,7 @@ enum flow_ftype {
 /* The actions an end node may name. */
 #define FLOW_ACTIONS(X)                                                        \
     X(submit_registration)                                                     \
+    X(submit_part)                                                             \
     X(update_skills)                                                           \
     X(status_lookup)
 
@@ -239,6 +245,14 @@ enum flow_ftype {
     X(submit_registration, id_type, CODE, 0, 0)                                \
     X(submit_registration, nid, NID, 1, 0)                                     \
     X(submit_registration, passport, PASSPORT, 1, 0)                           \
+    X(submit_registration, id_number, ID, 1, 0)                                \
+    X(submit_part, country, CODE, 0, 0)                                        \
+    X(submit_part, years_abroad, INT, 0, 0)                                    \
+    X(submit_part, return_year, INT, 0, 0)                                     \
+    X(submit_part, reason, CODE, 0, 0)                                         \
+    X(submit_part, education, CODE, 0, 0)                                      \
+    X(submit_part, skills, CODES, 0, 0)                                        \
+    X(submit_part, need, CODE, 0, 0)                                           \
     X(update_skills, skills, CODES, 0, 1)
 
 struct flow_afield {
@@ -300,14 +314,22 @@ struct flow_state {
     char hist[FLOW_HIST_MAX][FLOW_ID_MAX]; /* nodes answered, for "back" */
     unsigned nanswers;
     struct flow_answer answers[FLOW_ANSWERS_MAX];
+    char query[FLOW_QUERY_MAX]; /* with FLOW_SF_FOUND: the letters typed */
+    unsigned parts; /* bit i: part i of the set's parts is saved; kept
+                       across flows (flow_part_mark) */
 };
 
-#define FLOW_SF_DONE     0x01u /* the dialogue ended */
-#define FLOW_SF_EDIT     0x02u /* answering an edit from a confirm node */
-#define FLOW_SF_RESUME   0x04u /* the resume question is on screen */
-#define FLOW_SF_EDITPICK 0x08u /* the "which answer to change" menu is on */
-#define FLOW_SF_LANG     0x10u /* the caller chose (or was given) a language */
-#define FLOW_SF_RESUMED  0x20u /* resumed after a redial: read-backs mask */
+#define FLOW_SF_DONE     0x01u  /* the dialogue ended */
+#define FLOW_SF_EDIT     0x02u  /* answering an edit from a confirm node */
+#define FLOW_SF_RESUME   0x04u  /* the resume question is on screen */
+#define FLOW_SF_EDITPICK 0x08u  /* the "which answer to change" menu is on */
+#define FLOW_SF_LANG     0x10u  /* the caller chose (or was given) a language */
+#define FLOW_SF_RESUMED  0x20u  /* resumed after a redial: read-backs mask */
+#define FLOW_SF_SEARCH   0x40u  /* a search menu asks for first letters */
+#define FLOW_SF_FOUND    0x80u  /* a search menu shows the matches of query */
+#define FLOW_SF_NEXTPART 0x100u /* the offer of the next part is on screen */
+/* the only match of a search was taken: the screen after it says which */
+#define FLOW_SF_TOOK 0x200u
 
 /* Serialise st into buf (NUL-terminated).  Returns the length, or -1 if it
  * does not fit in cap.  The format is versioned text, see flow_state.c. */
@@ -328,6 +350,10 @@ const char *flow_state_get(const struct flow_state *st, const char *field);
 struct flow_ctx {
     int64_t now;             /* unix time */
     unsigned char nonce[16]; /* random; used to mint idempotency keys */
+    /* flow_dial(): a dial within this many seconds of the last step goes
+     * straight back to the unanswered question; later (or 0) the caller
+     * is asked whether to continue */
+    unsigned resume_window;
 };
 
 /* One screen to send. */
@@ -347,11 +373,32 @@ int flow_start(const struct flow_set *set, struct flow_state *st,
                const struct flow_ctx *ctx, struct flow_out *out);
 
 /* A new dialogue from a caller whose saved state is st (zeroed if none):
- * offer to resume an unfinished flow, else start the channel's entry flow
- * (or flow_id when not NULL) in the caller's last language. */
+ * an unfinished flow goes on at its unanswered question (within
+ * ctx->resume_window of the last step) or is offered to resume; else a
+ * registration with parts still to do offers the next one ("2 of 3");
+ * else the channel's entry flow (or flow_id when not NULL) starts in the
+ * caller's last language.  The parts done are kept in every case. */
 int flow_dial(const struct flow_set *set, struct flow_state *st,
               const char *flow_id, enum flow_channel channel,
               const struct flow_ctx *ctx, struct flow_out *out);
+
+/* Parts: a flow may name the flows a registration is cut into
+ * (parts = [ ... ] in its file; each part ends with something saved).
+ * flow_part_mark() records that st's flow, a part, was saved (the caller
+ * calls it once the part's action has kept the record); returns its
+ * number (1-based) or 0 when st's flow is not a part.  flow_part_next()
+ * gives the first part not saved yet, once the first one is, with its
+ * number and the number of parts; NULL when there is none to offer. */
+unsigned flow_part_mark(const struct flow_set *set, struct flow_state *st);
+/* The part of a registration st leaves to do: the part under way (a part
+ * flow with answers, not ended), else the one flow_part_next() gives.  Its
+ * number (1-based), or 0 when there is none; *total gets the parts'
+ * number.  For the reminder SMS. */
+unsigned flow_part_todo(const struct flow_set *set, const struct flow_state *st,
+                        unsigned *total);
+const char *flow_part_next(const struct flow_set *set,
+                           const struct flow_state *st, unsigned *n,
+                           unsigned *total);
 
 /* Apply one input (UTF-8, as typed) to st and render the next screen.
  * Wrong answers re-ask with a reason; navigation keys move back, home or to

@@ -52,7 +52,7 @@ flow_ftype_name(enum flow_ftype t)
 int
 flow_ftype_is_id(enum flow_ftype t)
 {
-    return t == FLOW_FT_NID || t == FLOW_FT_PASSPORT;
+    return t == FLOW_FT_NID || t == FLOW_FT_PASSPORT || t == FLOW_FT_ID;
 }
 
 void

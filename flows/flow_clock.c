@@ -18,9 +18,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "flows/flow_int.h"
 #include "flows/flow_model.h"
 
-#define FLOW_PARTS_MAX 16
+#define FLOW_CLOCK_PARTS_MAX 16
 
 /* A typical answer to an input, by validator, in language li of set. */
 static const char *
@@ -43,7 +44,7 @@ flow_clock_typical(const struct flow_set *set, const struct flow_node *nd,
         snprintf(buf, cap, "%ld", lo + (hi - lo) / 10);
         return buf;
     }
-    if (strcmp(v, "nid") == 0) return "1987654321";
+    if (strcmp(v, "nid") == 0 || strcmp(v, "id") == 0) return "1987654321";
     if (strcmp(v, "passport") == 0) return "A01234567";
     if (strcmp(v, "phone") == 0) return "01712345678";
     return "x";
@@ -53,8 +54,8 @@ flow_clock_typical(const struct flow_set *set, const struct flow_node *nd,
 static int
 flow_clock_numeric(const struct flow_node *nd)
 {
-    static const char *const num[] = {"year",     "number", "age", "nid",
-                                      "passport", "phone",  NULL};
+    static const char *const num[] = {"year",     "number", "age",   "nid",
+                                      "passport", "id",     "phone", NULL};
     for (size_t i = 0; nd->validator && num[i]; i++)
         if (strcmp(nd->validator, num[i]) == 0) return 1;
     return 0;
@@ -77,7 +78,7 @@ flow_clock_put(struct flow_state *st, const char *field, const char *value)
 struct flow_clock_walk {
     const struct flow_set *set;
     const struct flow_clock *ck;
-    struct flow_part_time parts[FLOW_PARTS_MAX];
+    struct flow_part_time parts[FLOW_CLOCK_PARTS_MAX];
     unsigned n;
     struct flow_part_time cur;
 };
@@ -94,7 +95,7 @@ flow_clock_screens(struct flow_clock_walk *w, unsigned *kind, unsigned count,
 static void
 flow_clock_close(struct flow_clock_walk *w, int line)
 {
-    if (w->cur.screens > 0 && w->n < FLOW_PARTS_MAX) {
+    if (w->cur.screens > 0 && w->n < FLOW_CLOCK_PARTS_MAX) {
         w->cur.line = line;
         w->parts[w->n++] = w->cur;
     }
@@ -149,6 +150,25 @@ flow_clock_walk(struct flow_clock_walk *w, const struct flow_def *f, int li)
         }
         switch (nd->kind) {
         case FLOW_K_MENU:
+            if (nd->has_search && nd->list != NULL && nd->list->n > 0) {
+                /* the first three letters of the middle item's name; then
+                 * the pick from the matches, unless it is the only one
+                 * (the engine takes that at once) */
+                const struct flow_item *it = &nd->list->items[nd->list->n / 2];
+                const char *name = flow_text_get(&it->label, li);
+                size_t len = strlen(name), at = 0;
+                uint32_t cp;
+                for (int k = 0; k < 3 && at < len; k++)
+                    if (flow_utf8_next(name, len, &at, &cp) != 0) break;
+                snprintf(buf, sizeof(buf), "%.*s", (int)at, name);
+                flow_clock_screens(w, &w->cur.searches, 1, ck->search_ms);
+                if (flow_search(set, nd, buf, li, ch) != 1)
+                    flow_clock_screens(w, &w->cur.menus, 1, ck->menu_ms);
+                if (nd->parent_field && it->parent[0])
+                    flow_clock_put(&st, nd->parent_field, it->parent);
+                value = it->code;
+                break;
+            }
             n = flow_choices(nd, &st, li, ch);
             if (n == 0) return; /* a filtered list with no parent */
             pick = nd->list ? n / 2 : 0;

@@ -429,6 +429,16 @@ static void
 flow_display(const struct flow_node *node, const struct flow_state *st,
              const char *value, int li, char *buf, size_t cap)
 {
+    if (node->kind == FLOW_K_MENU && node->parent_field != NULL) {
+        /* any item of the list: the answer was found by search, maybe
+         * outside the filter's parent of the moment */
+        for (size_t i = 0; node->list && i < node->list->n; i++)
+            if (strcmp(node->list->items[i].code, value) == 0) {
+                snprintf(buf, cap, "%s",
+                         flow_text_get(&node->list->items[i].label, li));
+                return;
+            }
+    }
     if (node->kind == FLOW_K_INPUT) {
         snprintf(buf, cap, "%s", value);
         return;
@@ -547,7 +557,8 @@ flow_nav_init(const struct flow_view *v, struct flow_pager *pg, int back_first)
     pg->used = 0;
     /* the language menu keeps the keypad's digits: a caller who cannot
      * read this language picks another by them */
-    pg->digits = v->nd->field && strcmp(v->nd->field, "lang") == 0
+    pg->digits = v->nd->field && strcmp(v->nd->field, "lang") == 0 &&
+                         !(v->st->flags & (FLOW_SF_NEXTPART | FLOW_SF_RESUME))
                      ? NULL
                      : flow_digits_of(v->set, lang);
     pg->foot_last = NULL;
@@ -558,13 +569,30 @@ flow_nav_init(const struct flow_view *v, struct flow_pager *pg, int back_first)
     pg->back_first = back_first;
 }
 
-/* Reason (if any) and question as the page-0 head. */
+static void flow_display(const struct flow_node *node,
+                         const struct flow_state *st, const char *value, int li,
+                         char *buf, size_t cap);
+
+/* Reason (if any) and question as the page-0 head; after a search's only
+ * match was taken, that answer above them ("District: Chattogram"). */
 static const char *
 flow_head(const struct flow_view *v, struct flow_pager *pg, const char *q)
 {
-    if (v->st->why[0] == '\0') return flow_pager_str(pg, q, "", "");
-    return flow_pager_str(pg, flow_message(v->set, v->st->lang, v->st->why),
-                          "\n", q);
+    const char *head = q;
+    if (v->st->why[0] != '\0')
+        head = flow_pager_str(pg, flow_message(v->set, v->st->lang, v->st->why),
+                              "\n", q);
+    const struct flow_node *t =
+        (v->st->flags & FLOW_SF_TOOK) && v->st->nhist > 0
+            ? flow_node_find(v->f, v->st->hist[v->st->nhist - 1])
+            : NULL;
+    const char *a = t && t->field ? flow_state_get(v->st, t->field) : NULL;
+    if (a == NULL) return flow_pager_str(pg, head, "", "");
+    char disp[FLOW_VALUE_MAX * 2], line[FLOW_VALUE_MAX * 3];
+    flow_display(t, v->st, a, v->li, disp, sizeof(disp));
+    snprintf(line, sizeof(line), "%s: %s\n", flow_text_get(&t->label, v->li),
+             disp);
+    return flow_pager_str(pg, line, head, "");
 }
 
 static void
@@ -688,6 +716,29 @@ flow_render_node(const struct flow_view *v, unsigned page, struct flow_out *out,
     int back = st->nhist > 0;
     size_t n;
 
+    if (st->flags & FLOW_SF_NEXTPART) {
+        char tot[16], num[16], title[FLOW_VALUE_MAX], head[FLOW_TEXT_MAX];
+        unsigned k = 0, total = 0;
+        const char *next = flow_part_next(v->set, st, &k, &total);
+        const struct flow_def *g = next ? flow_def_find(v->set, next) : NULL;
+        snprintf(num, sizeof(num), "n=%u", k);
+        snprintf(tot, sizeof(tot), "total=%u", total);
+        snprintf(title, sizeof(title), "title=%s",
+                 g ? flow_text_get(&g->title, v->li) : "");
+        const char *vars[] = {num, tot, title, NULL};
+        flow_expand(NULL, NULL, 0, flow_message(v->set, lang, "part_offer"),
+                    vars, head, sizeof(head));
+        flow_nav_init(v, &pg, 0);
+        pg.head = flow_pager_str(&pg, head, "", "");
+        flow_pager_item(
+            &pg,
+            flow_pager_str(&pg, "1. ",
+                           flow_message(v->set, lang, "part_continue"), ""));
+        flow_pager_item(
+            &pg, flow_pager_str(&pg, "2. ",
+                                flow_message(v->set, lang, "part_later"), ""));
+        return flow_pager_render(v->set, v->ch, &pg, 0, out, fits, v->starts);
+    }
     if (st->flags & FLOW_SF_RESUME) {
         flow_nav_init(v, &pg, 0);
         pg.head = flow_pager_str(
@@ -707,6 +758,22 @@ flow_render_node(const struct flow_view *v, unsigned page, struct flow_out *out,
     const char *q = flow_text_get(&v->nd->text, v->li);
     switch (v->nd->kind) {
     case FLOW_K_MENU:
+        if (st->flags & FLOW_SF_SEARCH) {
+            /* first letters, or the back key for the list */
+            pg.head = flow_head(v, &pg, flow_text_get(&v->nd->search, v->li));
+            pg.back = flow_pager_str(&pg, v->set->s.key_back, ". ",
+                                     flow_message(v->set, lang, "search_list"));
+            pg.back_first = 1;
+            break;
+        }
+        if (st->flags & FLOW_SF_FOUND) {
+            pg.head = flow_head(v, &pg, q);
+            n = flow_search(v->set, v->nd, st->query, v->li, ch);
+            flow_numbered(&pg, ch, n);
+            pg.back_first = 1;
+            break;
+        }
+        /* fall through */
     case FLOW_K_MULTI:
         pg.head = flow_head(v, &pg, q);
         n = flow_choices(v->nd, st, v->li, ch);
@@ -887,13 +954,27 @@ flow_hex(const unsigned char *b, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+/* A node is about to be shown from its start: a search menu asks for
+ * first letters, unless the caller comes from its list_via node (the
+ * list it leads to is what they asked for). */
+static void
+flow_node_shown(struct flow_state *st, const struct flow_node *nd)
+{
+    st->flags &= ~(FLOW_SF_SEARCH | FLOW_SF_FOUND);
+    st->query[0] = '\0';
+    if (nd->has_search && !(nd->list_via && st->nhist > 0 &&
+                            strcmp(st->hist[st->nhist - 1], nd->list_via) == 0))
+        st->flags |= FLOW_SF_SEARCH;
+}
+
 /* Finish: the screen of node nd (or a message) ends the dialogue. */
 static void
 flow_end_with(const struct flow_set *set, struct flow_state *st,
               const char *msg, struct flow_out *out)
 {
     st->flags |= FLOW_SF_DONE;
-    st->flags &= ~(FLOW_SF_EDIT | FLOW_SF_EDITPICK | FLOW_SF_RESUME);
+    st->flags &= ~(FLOW_SF_EDIT | FLOW_SF_EDITPICK | FLOW_SF_RESUME |
+                   FLOW_SF_SEARCH | FLOW_SF_FOUND | FLOW_SF_NEXTPART);
     flow_render_message(set, st->lang, st->channel, msg, out);
 }
 
@@ -949,6 +1030,7 @@ flow_enter(const struct flow_set *set, struct flow_state *st,
     st->page = 0;
     st->tries = 0;
     st->why[0] = '\0';
+    flow_node_shown(st, nd);
     if (nd->kind == FLOW_K_END) st->flags |= FLOW_SF_DONE;
     return flow_render(set, st, out);
 }
@@ -976,6 +1058,60 @@ flow_start(const struct flow_set *set, struct flow_state *st,
     return flow_begin(set, st, f, ctx, out);
 }
 
+/* The flow that names the parts, or NULL. */
+static const struct flow_def *
+flow_parts_def(const struct flow_set *set)
+{
+    for (size_t i = 0; i < set->nflows; i++)
+        if (set->flows[i].nparts > 0) return &set->flows[i];
+    return NULL;
+}
+
+unsigned
+flow_part_mark(const struct flow_set *set, struct flow_state *st)
+{
+    const struct flow_def *p = flow_parts_def(set);
+    for (size_t i = 0; p != NULL && i < p->nparts; i++)
+        if (strcmp(p->parts[i], st->flow) == 0) {
+            st->parts |= 1u << i;
+            return (unsigned)i + 1;
+        }
+    return 0;
+}
+
+const char *
+flow_part_next(const struct flow_set *set, const struct flow_state *st,
+               unsigned *n, unsigned *total)
+{
+    const struct flow_def *p = flow_parts_def(set);
+    *n = *total = 0;
+    if (p == NULL || !(st->parts & 1u)) return NULL;
+    for (size_t i = 0; i < p->nparts; i++)
+        if (!(st->parts & (1u << i)) && flow_def_find(set, p->parts[i])) {
+            *n = (unsigned)i + 1;
+            *total = (unsigned)p->nparts;
+            return p->parts[i];
+        }
+    return NULL;
+}
+
+unsigned
+flow_part_todo(const struct flow_set *set, const struct flow_state *st,
+               unsigned *total)
+{
+    const struct flow_def *p = flow_parts_def(set);
+    unsigned n = 0;
+    *total = 0;
+    if (p == NULL) return 0;
+    if (!(st->flags & FLOW_SF_DONE) && st->nanswers > 0)
+        for (size_t i = 0; i < p->nparts; i++)
+            if (strcmp(p->parts[i], st->flow) == 0) {
+                *total = (unsigned)p->nparts;
+                return (unsigned)i + 1;
+            }
+    return flow_part_next(set, st, &n, total) != NULL ? n : 0;
+}
+
 int
 flow_dial(const struct flow_set *set, struct flow_state *st,
           const char *flow_id, enum flow_channel channel,
@@ -985,16 +1121,40 @@ flow_dial(const struct flow_set *set, struct flow_state *st,
     if (f != NULL && flow_node_find(f, st->node) != NULL &&
         !(st->flags & FLOW_SF_DONE) && st->nanswers > 0 &&
         st->channel == (unsigned)channel) {
-        st->flags |= FLOW_SF_RESUME;
+        if (ctx->resume_window > 0 && ctx->now >= st->updated &&
+            ctx->now - st->updated <= (int64_t)ctx->resume_window) {
+            /* cut off a moment ago: the question that was not answered,
+             * with nothing answered asked again (a redial: read-backs
+             * mask, as after the resume question) */
+            st->flags &= ~(FLOW_SF_RESUME | FLOW_SF_NEXTPART);
+            st->flags |= FLOW_SF_RESUMED;
+            st->page = 0;
+            st->why[0] = '\0';
+        } else {
+            st->flags |= FLOW_SF_RESUME;
+        }
         st->step++;
         st->updated = ctx->now;
         return flow_render(set, st, out);
     }
     char lang[FLOW_LANG_MAX] = "";
+    unsigned parts = st->parts, k, total;
     if (st->flags & FLOW_SF_LANG) flow_copy(lang, sizeof(lang), st->lang);
+    const char *next = flow_id ? NULL : flow_part_next(set, st, &k, &total);
     if (flow_id == NULL)
         flow_id = channel == FLOW_CH_SMS ? set->s.entry_sms : set->s.entry_ussd;
-    return flow_start(set, st, flow_id, lang, channel, ctx, out);
+    int rc = flow_start(set, st, flow_id, lang, channel, ctx, out);
+    st->parts = parts;
+    const struct flow_def *g = next ? flow_def_find(set, next) : NULL;
+    if (rc != 0 || g == NULL || st->flags & FLOW_SF_DONE) return rc;
+    /* "part 2 of 3: your time abroad" -- 1 goes on, 2 the main menu */
+    snprintf(st->flow, sizeof(st->flow), "%s", g->id);
+    snprintf(st->node, sizeof(st->node), "%s", g->start);
+    st->flags = (st->flags & FLOW_SF_LANG) | FLOW_SF_NEXTPART;
+    st->nhist = 0;
+    st->nanswers = 0;
+    st->page = 0;
+    return flow_render(set, st, out);
 }
 
 /* A wrong answer: re-ask with a reason, or end after max_tries. */
@@ -1108,6 +1268,127 @@ flow_advance(const struct flow_set *set, struct flow_state *st,
     return flow_enter(set, st, f, next, out);
 }
 
+/* Store a menu's answer, and the item's parent where the node says so (a
+ * district found by search gives its division). */
+static void
+flow_menu_put(const struct flow_set *set, struct flow_state *st,
+              const struct flow_node *nd, const char *value)
+{
+    flow_state_put(set, st, nd->field, value);
+    if (nd->parent_field == NULL || nd->list == NULL) return;
+    for (size_t i = 0; i < nd->list->n; i++)
+        if (strcmp(nd->list->items[i].code, value) == 0 &&
+            nd->list->items[i].parent[0] != '\0')
+            flow_state_put(set, st, nd->parent_field,
+                           nd->list->items[i].parent);
+}
+
+static int
+flow_all_digits(const char *s)
+{
+    if (*s == '\0') return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return 0;
+    return 1;
+}
+
+/* Letters typed at a search menu: one page of matches, or the prompt
+ * again with why.  A search that finds nothing, or too much, is not a
+ * wrong answer: it does not count towards max_tries. */
+static int
+flow_search_run(const struct flow_set *set, struct flow_state *st,
+                const struct flow_view *v, const char *in,
+                const struct flow_ctx *ctx, struct flow_out *out)
+{
+    struct flow_choice ch[FLOW_CHOICES_MAX];
+    const char *why = NULL;
+    st->page = 0;
+    if (flow_all_digits(in))
+        why = "search_letters";
+    else if (strlen(in) >= FLOW_QUERY_MAX ||
+             flow_search(set, v->nd, in, v->li, ch) == 0)
+        why = "search_none";
+    if (why == NULL && flow_search(set, v->nd, in, v->li, ch) == 1 &&
+        !(st->flags & FLOW_SF_EDIT)) {
+        /* one match: taken, and said on the next screen; the read-back
+         * can still change it */
+        st->flags &= ~(FLOW_SF_SEARCH | FLOW_SF_FOUND);
+        st->query[0] = '\0';
+        flow_menu_put(set, st, v->nd, ch[0].value);
+        int rc = flow_advance(set, st, v->f, v->nd, ch[0].value, ctx, out);
+        if (rc == 0 && !(st->flags & FLOW_SF_DONE)) {
+            st->flags |= FLOW_SF_TOOK;
+            flow_render(set, st, out);
+        }
+        return rc;
+    }
+    if (why == NULL) {
+        flow_copy(st->query, sizeof(st->query), in);
+        st->flags &= ~FLOW_SF_SEARCH;
+        st->flags |= FLOW_SF_FOUND;
+        st->why[0] = '\0';
+        if (flow_render_pages(set, st, 0, NULL) == 1)
+            return flow_render(set, st, out);
+        why = "search_more";
+    }
+    st->query[0] = '\0';
+    st->flags &= ~FLOW_SF_FOUND;
+    st->flags |= FLOW_SF_SEARCH;
+    flow_copy(st->why, sizeof(st->why), why);
+    return flow_render(set, st, out);
+}
+
+/* One input at a search menu (FLOW_SF_SEARCH or FLOW_SF_FOUND).  Returns
+ * 1 when the input is not the search's to handle (the home key), else
+ * sets *rc. */
+static int
+flow_search_step(const struct flow_set *set, struct flow_state *st,
+                 const struct flow_view *v, const char *in,
+                 const struct flow_ctx *ctx, struct flow_out *out, int *rc)
+{
+    const struct flow_settings *s = &set->s;
+    struct flow_choice ch[FLOW_CHOICES_MAX];
+    if (strcmp(in, s->key_home) == 0) return 1;
+    if (strcmp(in, s->key_back) == 0) {
+        st->why[0] = '\0';
+        st->page = 0;
+        if (st->flags & FLOW_SF_FOUND) {
+            /* from the matches back to the letters */
+            st->flags = (st->flags & ~FLOW_SF_FOUND) | FLOW_SF_SEARCH;
+            st->query[0] = '\0';
+        } else if (v->nd->list_via != NULL) {
+            flow_hist_push(st, v->nd->id);
+            *rc = flow_enter(set, st, v->f, v->nd->list_via, out);
+            return 0;
+        } else {
+            st->flags &= ~FLOW_SF_SEARCH; /* the whole list */
+        }
+        *rc = flow_render(set, st, out);
+        return 0;
+    }
+    if (strcmp(in, s->key_more) == 0) {
+        unsigned np = flow_render_pages(set, st, 0, NULL);
+        if (st->page + 1 < np) st->page++;
+        *rc = flow_render(set, st, out);
+        return 0;
+    }
+    if ((st->flags & FLOW_SF_FOUND) && flow_all_digits(in)) {
+        size_t n = flow_search(set, v->nd, st->query, v->li, ch);
+        size_t k = flow_pick(in, n);
+        if (k == 0) {
+            *rc = flow_wrong(set, st, "invalid_choice", out);
+            return 0;
+        }
+        st->flags &= ~FLOW_SF_FOUND;
+        st->query[0] = '\0';
+        flow_menu_put(set, st, v->nd, ch[k - 1].value);
+        *rc = flow_advance(set, st, v->f, v->nd, ch[k - 1].value, ctx, out);
+        return 0;
+    }
+    *rc = flow_search_run(set, st, v, in, ctx, out);
+    return 0;
+}
+
 int
 flow_step(const struct flow_set *set, struct flow_state *st, const char *input,
           size_t len, const struct flow_ctx *ctx, struct flow_out *out)
@@ -1120,6 +1401,7 @@ flow_step(const struct flow_set *set, struct flow_state *st, const char *input,
     memset(out, 0, sizeof(*out));
     st->step++;
     st->updated = ctx->now;
+    st->flags &= ~FLOW_SF_TOOK;
     if (st->flags & FLOW_SF_DONE) {
         flow_render_message(set, st->lang, st->channel, "ended", out);
         return FLOW_EDONE;
@@ -1132,6 +1414,13 @@ flow_step(const struct flow_set *set, struct flow_state *st, const char *input,
     if (flow_text_normalise(input, len, 1, in, sizeof(in)) < 0)
         return flow_wrong(set, st, "invalid_input", out);
 
+    if (st->flags & FLOW_SF_NEXTPART) {
+        const struct flow_def *h = flow_def_find(set, st->home);
+        if (strcmp(in, "1") == 0) return flow_begin(set, st, v.f, ctx, out);
+        if (strcmp(in, "2") == 0 || strcmp(in, s->key_home) == 0)
+            return flow_begin(set, st, h ? h : v.f, ctx, out);
+        return flow_render(set, st, out);
+    }
     if (st->flags & FLOW_SF_RESUME) {
         if (strcmp(in, "1") == 0) {
             st->flags &= ~FLOW_SF_RESUME;
@@ -1147,6 +1436,12 @@ flow_step(const struct flow_set *set, struct flow_state *st, const char *input,
         return flow_render(set, st, out);
     }
 
+    if (v.nd->kind == FLOW_K_MENU &&
+        (st->flags & (FLOW_SF_SEARCH | FLOW_SF_FOUND))) {
+        int rc;
+        if (flow_search_step(set, st, &v, in, ctx, out, &rc) == 0) return rc;
+    }
+
     /* Navigation. */
     unsigned np = flow_render_node(&v, st->page, NULL, NULL);
     if (strcmp(in, s->key_home) == 0) {
@@ -1155,8 +1450,12 @@ flow_step(const struct flow_set *set, struct flow_state *st, const char *input,
     }
     if (strcmp(in, s->key_back) == 0) {
         st->why[0] = '\0';
-        if (st->page == 0 && st->nhist == 0 &&
+        if (st->page == 0 && v.nd->has_search && v.nd->list_via == NULL &&
             !(st->flags & FLOW_SF_EDITPICK)) {
+            /* the list of a search menu: back to its letters */
+            st->flags |= FLOW_SF_SEARCH;
+        } else if (st->page == 0 && st->nhist == 0 &&
+                   !(st->flags & FLOW_SF_EDITPICK)) {
             /* nowhere to go back to: the same screen */
         } else if (st->page > 0) {
             st->page--;
@@ -1169,6 +1468,7 @@ flow_step(const struct flow_set *set, struct flow_state *st, const char *input,
             snprintf(st->node, sizeof(st->node), "%s", p->id);
             st->tries = 0;
             st->flags &= ~FLOW_SF_DONE;
+            flow_node_shown(st, p);
         }
         return flow_render(set, st, out);
     }
@@ -1186,7 +1486,7 @@ flow_step(const struct flow_set *set, struct flow_state *st, const char *input,
         n = flow_choices(v.nd, st, v.li, ch);
         k = flow_pick(in, n);
         if (k == 0) return flow_wrong(set, st, "invalid_choice", out);
-        flow_state_put(set, st, v.nd->field, ch[k - 1].value);
+        flow_menu_put(set, st, v.nd, ch[k - 1].value);
         return flow_advance(set, st, v.f, v.nd, ch[k - 1].value, ctx, out);
     case FLOW_K_MULTI:
         n = flow_choices(v.nd, st, v.li, ch);
@@ -1221,6 +1521,7 @@ flow_step(const struct flow_set *set, struct flow_state *st, const char *input,
             st->flags |= FLOW_SF_EDIT;
             flow_hist_push(st, v.nd->id);
             snprintf(st->node, sizeof(st->node), "%s", rb.nodes[k - 1]->id);
+            flow_node_shown(st, rb.nodes[k - 1]);
             st->page = 0;
             st->tries = 0;
             st->why[0] = '\0';
@@ -1307,6 +1608,7 @@ flow_json_kv(struct flow_json *j, const char *k, const char *v)
 
 struct flow_rec {
     struct flow_json *j;
+    const struct flow_state *st;
     int first;
 };
 
@@ -1317,6 +1619,15 @@ flow_rec_visit(const struct flow_node *nd, const char *value, void *arg)
     struct flow_json *j = r->j;
     const char *name = flow_node_rec_name(nd);
     if (strcmp(nd->field, "lang") == 0) return;
+    if (nd->parent_field != NULL && flow_state_get(r->st, nd->parent_field)) {
+        /* the parent an item found by search brought (its division) */
+        const char *pv = flow_state_get(r->st, nd->parent_field);
+        if (!r->first) flow_json_raw(j, ",", 1);
+        r->first = 0;
+        flow_json_str(j, nd->parent_field, strlen(nd->parent_field));
+        flow_json_raw(j, ":", 1);
+        flow_json_str(j, pv, strlen(pv));
+    }
     if (!r->first) flow_json_raw(j, ",", 1);
     r->first = 0;
     flow_json_str(j, name, strlen(name));
@@ -1365,7 +1676,7 @@ flow_record_json(const struct flow_set *set, const struct flow_state *st,
     flow_json_raw(&j, num, strlen(num));
     flow_json_raw(&j, ",\"answers\":{", 12);
     if (f != NULL) {
-        struct flow_rec r = {.j = &j, .first = 1};
+        struct flow_rec r = {.j = &j, .st = st, .first = 1};
         flow_walk(set, f, st, flow_rec_visit, &r);
     }
     flow_json_raw(&j, "}}", 2);

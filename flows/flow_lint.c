@@ -30,6 +30,7 @@ static const char *const flow_required_msgs[] = {"back",
                                                  "invalid_number",
                                                  "invalid_nid",
                                                  "invalid_passport",
+                                                 "invalid_id",
                                                  "invalid_phone",
                                                  "invalid_format",
                                                  "invalid_input",
@@ -46,13 +47,21 @@ static const char *const flow_required_msgs[] = {"back",
                                                  "try_later",
                                                  "not_registered",
                                                  "ended",
+                                                 "search_list",
+                                                 "search_none",
+                                                 "search_more",
+                                                 "search_letters",
+                                                 "part_offer",
+                                                 "part_continue",
+                                                 "part_later",
+                                                 "sms_remind",
                                                  NULL};
 
 /* Messages shown as a whole screen on their own. */
 static const char *const flow_screen_msgs[] = {
     "too_many_tries", "busy",           "state_lost", "saved_queued",
     "try_later",      "not_registered", "ended",      "sms_registered",
-    "sms_stopped",    "sms_started",    NULL};
+    "sms_stopped",    "sms_started",    "sms_remind", NULL};
 
 struct flow_linter {
     const struct flow_set *set;
@@ -111,6 +120,7 @@ flow_lint_reach(const struct flow_def *f, const char *id, unsigned char *seen)
     if (seen[i]) return;
     seen[i] = 1;
     flow_lint_reach(f, nd->next, seen);
+    flow_lint_reach(f, nd->list_via, seen);
     for (size_t k = 0; k < nd->nopts; k++)
         flow_lint_reach(f, nd->opts[k].next, seen);
     for (size_t k = 0; k < nd->nbr; k++)
@@ -203,6 +213,15 @@ flow_lint_node(struct flow_linter *l, const struct flow_def *f,
         }
     }
     flow_lint_ref(l, f, nd->next_line, nd->next, "next");
+    flow_lint_ref(l, f, nd->line, nd->list_via, "list_via");
+    if (nd->has_search) {
+        snprintf(what, sizeof(what), "search text of node '%s'", nd->id);
+        flow_lint_text(l, f->file, nd->line, f->langs, &nd->search, what);
+    }
+    if (nd->parent_field && !flow_lint_field_known(f, nd->parent_field))
+        flow_diag_add(l->diag, f->file, nd->line,
+                      "parent_field '%s' is not a field of the flow",
+                      nd->parent_field);
     for (size_t i = 0; i < nd->nbr; i++) {
         flow_lint_ref(l, f, nd->br[i].line, nd->br[i].next, "next");
         if (nd->br[i].field && !flow_lint_field_known(f, nd->br[i].field))
@@ -239,7 +258,7 @@ flow_lint_node(struct flow_linter *l, const struct flow_def *f,
         if (nd->action && !flow_action_known(nd->action))
             flow_diag_add(l->diag, f->file, nd->line,
                           "unknown action '%s' "
-                          "(submit_registration, update_skills, "
+                          "(submit_registration, submit_part, update_skills, "
                           "status_lookup)",
                           nd->action);
         flow_lint_placeholders(l, f, nd->line, &nd->text);
@@ -297,6 +316,7 @@ flow_node_ftype(const struct flow_node *nd)
             return FLOW_FT_INT;
         if (!strcmp(nd->validator, "nid")) return FLOW_FT_NID;
         if (!strcmp(nd->validator, "passport")) return FLOW_FT_PASSPORT;
+        if (!strcmp(nd->validator, "id")) return FLOW_FT_ID;
         return FLOW_FT_TEXT;
     case FLOW_K_CONFIRM:
     case FLOW_K_END:
@@ -333,7 +353,7 @@ flow_lint_record(struct flow_linter *l, const struct flow_def *f)
         if (nd->kind == FLOW_K_INPUT && nd->validator && !nd->personal &&
             (!strcmp(nd->validator, "nid") ||
              !strcmp(nd->validator, "passport") ||
-             !strcmp(nd->validator, "name")))
+             !strcmp(nd->validator, "id") || !strcmp(nd->validator, "name")))
             flow_diag_add(l->diag, f->file, nd->line,
                           "input '%s' (validator '%s') holds personal data: "
                           "mark it personal = true",
@@ -449,11 +469,11 @@ flow_lint_widest(struct flow_wide *w)
                 }
                 a->value[o] = '\0';
             } else {
-                int len = !strcmp(v, "nid")        ? 17
-                          : !strcmp(v, "passport") ? 9
-                          : !strcmp(v, "phone")    ? 13
-                          : !strcmp(v, "year")     ? 4
-                                                   : 9;
+                int len = !strcmp(v, "nid") || !strcmp(v, "id") ? 17
+                          : !strcmp(v, "passport")              ? 9
+                          : !strcmp(v, "phone")                 ? 13
+                          : !strcmp(v, "year")                  ? 4
+                                                                : 9;
                 memset(a->value, '8', (size_t)len);
                 a->value[len] = '\0';
             }
@@ -534,6 +554,20 @@ flow_lint_pages(struct flow_linter *l, const struct flow_def *f)
                                     NULL};
                 switch (nd->kind) {
                 case FLOW_K_MENU:
+                    if (nd->has_search) {
+                        static const char *const sw[] = {
+                            "", "search_none", "search_more", "search_letters",
+                            NULL};
+                        int bad = 0;
+                        st.flags = FLOW_SF_SEARCH;
+                        for (size_t k = 0; sw[k] && !bad; k++) {
+                            snprintf(st.why, sizeof(st.why), "%s", sw[k]);
+                            bad = flow_lint_screen(l, f, nd, &st,
+                                                   "the search screen");
+                        }
+                        st.flags = 0;
+                        st.why[0] = '\0';
+                    }
                     break;
                 case FLOW_K_MULTI:
                     whys = multi_why;
@@ -683,6 +717,48 @@ flow_lint_messages(struct flow_linter *l)
     }
 }
 
+/* The parts of a registration: flows that exist, each with a title, and
+ * the offer of each part after the first fits a page. */
+static void
+flow_lint_parts(struct flow_linter *l, const struct flow_def *f)
+{
+    const struct flow_set *set = l->set;
+    for (size_t i = 0; i < f->nparts; i++) {
+        const struct flow_def *g = flow_def_find(set, f->parts[i]);
+        char what[96];
+        if (g == NULL) {
+            flow_diag_add(l->diag, f->file, 1, "part '%s' is not a flow",
+                          f->parts[i]);
+            continue;
+        }
+        if (!g->has_title) {
+            flow_diag_add(l->diag, g->file, 1,
+                          "flow '%s' is part %zu of '%s': give it a 'title'",
+                          g->id, i + 1, f->id);
+            continue;
+        }
+        snprintf(what, sizeof(what), "title of flow '%s'", g->id);
+        flow_lint_text(l, g->file, 1, g->langs, &g->title, what);
+        for (size_t li = 0; i > 0 && li < set->nlangs; li++) {
+            if (!(g->langs & (1u << li))) continue;
+            struct flow_state st;
+            struct flow_out out;
+            memset(&st, 0, sizeof(st));
+            snprintf(st.flow, sizeof(st.flow), "%s", g->id);
+            snprintf(st.node, sizeof(st.node), "%s", g->start ? g->start : "");
+            snprintf(st.lang, sizeof(st.lang), "%s", set->langs[li]);
+            st.parts = (1u << i) - 1;
+            st.flags = FLOW_SF_NEXTPART | FLOW_SF_LANG;
+            if (flow_render_check(set, &st, &out) != 0)
+                flow_diag_add(l->diag, g->file, 1,
+                              "the offer of part %zu ('%s') does not fit one "
+                              "ussd page in '%s' (%u/%u %s)",
+                              i + 1, g->id, set->langs[li], out.used, out.limit,
+                              flow_enc_name(out.enc));
+        }
+    }
+}
+
 void
 flow_lint(const struct flow_set *set, struct flow_diag *diag)
 {
@@ -738,8 +814,15 @@ flow_lint(const struct flow_set *set, struct flow_diag *diag)
                                       "keyword '%s' is "
                                       "also used by flow '%s'",
                                       f->keywords[k], set->flows[gi].id);
+        for (size_t gi = 0; f->nparts > 0 && gi < fi; gi++)
+            if (set->flows[gi].nparts > 0)
+                flow_diag_add(diag, f->file, 1,
+                              "flow '%s' also names parts: one "
+                              "registration has parts",
+                              set->flows[gi].id);
         /* Screens only once the structure is sound. */
         if (diag->n == nerr) flow_lint_pages(&l, f);
         flow_lint_record(&l, f);
+        if (diag->n == nerr) flow_lint_parts(&l, f);
     }
 }

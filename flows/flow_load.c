@@ -503,6 +503,13 @@ flow_load_list(struct flow_loader *ld, config_t *cfg, struct flow_list *l)
             const char *name = config_setting_name(e);
             if (strcmp(name, "code") == 0 || strcmp(name, "parent") == 0)
                 continue;
+            if (strcmp(name, "aliases") == 0) {
+                x->aliases = flow_load_strings(ld, it, "aliases", &x->naliases);
+                for (size_t a = 0; a < x->naliases; a++)
+                    if (!flow_utf8_valid(x->aliases[a], strlen(x->aliases[a])))
+                        LOAD_ERR(ld, e, "an alias is not UTF-8");
+                continue;
+            }
             if (config_setting_type(e) != CONFIG_TYPE_STRING) {
                 LOAD_ERR(ld, e, "label '%s' must be a string", name);
                 continue;
@@ -579,7 +586,7 @@ flow_load_messages(struct flow_loader *ld, config_t *cfg)
 static const char *const flow_node_keys[FLOW_K__N][20] = {
     [FLOW_K_MENU] = {"id", "kind", "text", "field", "label", "next", "branch",
                      "skip_if_set", "options", "list", "filter", "personal",
-                     "store_as", NULL},
+                     "store_as", "search", "list_via", "parent_field", NULL},
     [FLOW_K_INPUT] = {"id", "kind", "text", "field", "label", "next", "branch",
                       "skip_if_set", "validator", "min", "max", "pattern",
                       "personal", "store_as", NULL},
@@ -751,6 +758,20 @@ flow_load_node(struct flow_loader *ld, config_setting_t *g,
             LOAD_ERR(ld, config_setting_get_member(g, "filter"),
                      "'filter' needs a 'list'");
     }
+    if (nd->kind == FLOW_K_MENU) {
+        nd->has_search = flow_load_text(ld, g, "search", &nd->search, 0);
+        nd->list_via = flow_load_id(ld, g, "list_via", 0);
+        nd->parent_field = flow_load_id(ld, g, "parent_field", 0);
+        if (nd->has_search && config_setting_get_member(g, "list") == NULL)
+            LOAD_ERR(ld, config_setting_get_member(g, "search"),
+                     "'search' needs a 'list'");
+        if (nd->list_via && !nd->has_search)
+            LOAD_ERR(ld, config_setting_get_member(g, "list_via"),
+                     "'list_via' needs 'search'");
+        if (nd->parent_field && config_setting_get_member(g, "list") == NULL)
+            LOAD_ERR(ld, config_setting_get_member(g, "parent_field"),
+                     "'parent_field' needs a 'list'");
+    }
     if (nd->kind == FLOW_K_MULTI) {
         nd->min = 1;
         nd->max = 1;
@@ -765,7 +786,7 @@ flow_load_node(struct flow_loader *ld, config_setting_t *g,
         if (nd->validator != NULL && !flow_validator_known(nd->validator))
             LOAD_ERR(ld, config_setting_get_member(g, "validator"),
                      "unknown validator '%s' (name, year, age, number, nid, "
-                     "passport, phone, regex)",
+                     "passport, id, phone, regex)",
                      nd->validator);
         nd->vp.have_min = flow_load_int(ld, g, "min", &nd->vp.min);
         nd->vp.have_max = flow_load_int(ld, g, "max", &nd->vp.max);
@@ -785,8 +806,9 @@ flow_load_node(struct flow_loader *ld, config_setting_t *g,
 static void
 flow_load_flow(struct flow_loader *ld, config_t *cfg, struct flow_def *f)
 {
-    static const char *const top[] = {
-        "id", "languages", "start", "keywords", "channels", "nodes", NULL};
+    static const char *const top[] = {"id",       "languages", "start",
+                                      "keywords", "channels",  "parts",
+                                      "title",    "nodes",     NULL};
     struct flow_set *set = ld->set;
     config_setting_t *root = config_root_setting(cfg);
     flow_load_whitelist(ld, root, "a flow file", top);
@@ -803,6 +825,11 @@ flow_load_flow(struct flow_loader *ld, config_t *cfg, struct flow_def *f)
         if (li >= 0) f->langs |= 1u << li;
     }
     f->keywords = flow_load_strings(ld, root, "keywords", &f->nkeywords);
+    f->parts = flow_load_strings(ld, root, "parts", &f->nparts);
+    f->has_title = flow_load_text(ld, root, "title", &f->title, 0);
+    if (f->nparts > FLOW_PARTS_MAX)
+        LOAD_ERR(ld, config_setting_get_member(root, "parts"),
+                 "at most %d parts", FLOW_PARTS_MAX);
     size_t nch;
     const char **ch = flow_load_strings(ld, root, "channels", &nch);
     if (ch == NULL) f->channels = (1u << FLOW_CH_USSD) | (1u << FLOW_CH_SMS);

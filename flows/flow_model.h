@@ -68,6 +68,8 @@ struct flow_item {
     const char *code;
     const char *parent; /* "" when none */
     struct flow_text label;
+    const char **aliases; /* other names search finds it by, or NULL */
+    size_t naliases;
     int line;
 };
 
@@ -119,6 +121,10 @@ struct flow_node {
     size_t nopts;
     const struct flow_list *list;
     const char *filter; /* field whose answer filters list items by parent */
+    struct flow_text search; /* menu: ask for first letters first */
+    int has_search;
+    const char *list_via;     /* search menu: node the list key goes to */
+    const char *parent_field; /* menu: field that gets the item's parent */
     const char *validator;
     struct flow_vparam vp;
     long min, max; /* multi: how many */
@@ -139,7 +145,11 @@ struct flow_def {
     const char *start;
     const char **keywords;
     size_t nkeywords;
-    unsigned channels; /* bit per enum flow_channel */
+    unsigned channels;  /* bit per enum flow_channel */
+    const char **parts; /* the flows that make up this one, in order */
+    size_t nparts;
+    struct flow_text title; /* what a part is about, for the next-part offer */
+    int has_title;
     struct flow_node *nodes;
     size_t n;
 };
@@ -232,6 +242,15 @@ flow_node_rec_name(const struct flow_node *nd)
 /* The type of the node's answer, from its kind and validator (the
  * linter holds it to the type the action declares for the field). */
 enum flow_ftype flow_node_ftype(const struct flow_node *nd);
+/* flow_search.c: the items of node's list whose name, or a word of it,
+ * in any language or alias, begins with query (folded as below); labels
+ * in language li.  Returns how many (at most FLOW_CHOICES_MAX). */
+size_t flow_search(const struct flow_set *set, const struct flow_node *nd,
+                   const char *query, int li, struct flow_choice *out);
+
+/* Fold a name or a query for comparison (flow_search.c's design note);
+ * writes a NUL-terminated result and returns its length. */
+size_t flow_search_fold(const char *in, char *out, size_t cap);
 
 /* Lint a loaded set; appends to diag. */
 void flow_lint(const struct flow_set *set, struct flow_diag *diag);

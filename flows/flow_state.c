@@ -6,6 +6,9 @@
  *   v=1&f=register&n=name&h=main&l=bn&k=3f..&c=0&s=7&p=0&t=0&g=0&a=..&u=..
  *   &H=lang,consent&A.sex=f&A.name=Rahima%20Begum
  *
+ * q (the letters typed to search a list) and d (the parts saved) are there
+ * only when not empty.
+ *
  * Text values are percent-encoded, so the string never holds '&', '=' or
  * control bytes of its own.  The parser is strict: an unknown key, a
  * repeated key, a value out of range, an id with a character ids cannot
@@ -89,6 +92,8 @@ flow_state_encode(const struct flow_state *st, char *buf, size_t cap)
     flow_st_num(&b, "g", st->flags);
     flow_st_num(&b, "a", st->started);
     flow_st_num(&b, "u", st->updated);
+    if (st->query[0] != '\0') flow_st_kv(&b, "q", st->query);
+    if (st->parts != 0) flow_st_num(&b, "d", st->parts);
     flow_st_put(&b, "&H=", 3);
     for (unsigned i = 0; i < st->nhist && i < FLOW_HIST_MAX; i++) {
         if (i) flow_st_put(&b, ",", 1);
@@ -171,7 +176,7 @@ static int
 flow_st_field(struct flow_state *st, char key, const char *val, unsigned *seen)
 {
     unsigned long long u;
-    static const char keys[] = "vfnhlkwcsptgauH";
+    static const char keys[] = "vfnhlkwcsptgauHqd";
     const char *kp = strchr(keys, key);
     if (kp == NULL || key == '\0') return -1;
     unsigned bit = 1u << (kp - keys);
@@ -227,7 +232,7 @@ flow_st_field(struct flow_state *st, char key, const char *val, unsigned *seen)
         st->tries = (unsigned)u;
         return 0;
     case 'g':
-        if (!flow_st_uint(val, 0x3F, &u)) return -1;
+        if (!flow_st_uint(val, 0x3FF, &u)) return -1;
         st->flags = (unsigned)u;
         return 0;
     case 'a':
@@ -237,6 +242,16 @@ flow_st_field(struct flow_state *st, char key, const char *val, unsigned *seen)
             st->started = (int64_t)u;
         else
             st->updated = (int64_t)u;
+        return 0;
+    case 'd':
+        if (!flow_st_uint(val, (1u << FLOW_PARTS_MAX) - 1, &u)) return -1;
+        st->parts = (unsigned)u;
+        return 0;
+    case 'q':
+        if (val[0] == '\0' || strlen(val) >= FLOW_QUERY_MAX ||
+            !flow_utf8_valid(val, strlen(val)))
+            return -1;
+        flow_copy(st->query, sizeof(st->query), val);
         return 0;
     }
     return -1;

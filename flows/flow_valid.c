@@ -28,6 +28,7 @@
     X(number)                                                                  \
     X(nid)                                                                     \
     X(passport)                                                                \
+    X(id)                                                                      \
     X(phone)                                                                   \
     X(regex)
 
@@ -324,6 +325,21 @@ flow_valid_passport(const struct flow_vparam *p, const char *in, int year,
     }
     if (n != 9 || letters < 1 || letters > 2) return "invalid_passport";
     return flow_valid_put(buf, n, out, cap) ? "invalid" : NULL;
+}
+
+/* Either document in one answer, to save the caller a screen: with a
+ * letter in it a passport number, else an NID; stored as those are. */
+static const char *
+flow_valid_id(const struct flow_vparam *p, const char *in, int year, char *out,
+              size_t cap)
+{
+    int letter = 0;
+    for (const char *s = in; *s != '\0'; s++)
+        letter |= (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z');
+    if ((letter ? flow_valid_passport : flow_valid_nid)(p, in, year, out,
+                                                        cap) != NULL)
+        return "invalid_id";
+    return NULL;
 }
 
 /* Bangladesh mobile: 01[3-9] and 8 more digits, as dialled at home

@@ -151,6 +151,10 @@ struct gw_config {
     char redis_password[256]; /* "" none; or read from the file: */
     char redis_password_file[GW_STR_MAX];
     long ussd_idle, resume_window, sms_ttl, dedup_window;
+    long offer_window;   /* sessions.offer_window: an unfinished flow's
+                            answers are offered back this long */
+    long remind_after;   /* sessions.remind_after: the reminder SMS */
+    long remind_tick_ms; /* sessions.remind_tick_ms: how often it looks */
     long cache_kb;       /* sessions.cache_kb: a worker's envelope cache */
     long kannel_enabled; /* 0: /kannel/mo and /kannel/dlr refuse all */
     char kannel_secret[128], sendsms_url[GW_STR_MAX];

@@ -249,7 +249,8 @@ void gw_sendsms_fini(struct gw_server *srv);
 /* 0 Kannel took it; -1 it did not (after retries). */
 typedef void gw_sent_cb(int status, void *arg);
 /* Send text (UTF-8, borrowed, copied) to msisdn (E.164 digits) as UCS-2
- * when ucs2, else GSM 7-bit; kind ("reply", "confirmation", "notice") goes
+ * when ucs2, else GSM 7-bit; kind ("reply", "confirmation", "notice",
+ * "reminder") goes
  * to the log and the sms_out row, which is written before Kannel gets the
  * message.  Returns 0 and calls cb (may be NULL: fire and forget) exactly
  * once, later, never from inside the call -- also at shutdown, with -1 --

@@ -401,7 +401,7 @@ static int
 gw_sms_kind_ok(const char *kind)
 {
     return strcmp(kind, "reply") == 0 || strcmp(kind, "confirmation") == 0 ||
-           strcmp(kind, "notice") == 0;
+           strcmp(kind, "notice") == 0 || strcmp(kind, "reminder") == 0;
 }
 
 /* gw_sms_send(), or with id (not NULL) a message whose sms_out row is

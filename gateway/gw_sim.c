@@ -12,6 +12,11 @@
  * and when a flow ends with an action, the record the action would receive:
  *
  *   == RECORD {"flow":"register",...}
+ *
+ * An input line "~dial +SECONDS" cuts the session and dials again that many
+ * seconds after the last step, with the state the daemon would keep (the
+ * windows of remigate.conf's sessions group), so a transcript can follow a
+ * registration over several sessions.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -38,12 +43,14 @@ gw_sim_usage(FILE *fp)
                 "finished flow\n"
                 "prints '== RECORD {json}'.  --outcome picks the result of the "
                 "end action\n"
-                "(e.g. verified, rejected, none for status_lookup).\n");
+                "(e.g. verified, rejected, none for status_lookup).\n"
+                "An input '~dial +SECONDS' hangs up and dials again that much "
+                "later.\n");
 }
 
 /* Load the config and the flows; print every problem as file:line. */
 static struct flow_set *
-gw_sim_load(const char *path, int quiet)
+gw_sim_load(const char *path, int quiet, long *win)
 {
     struct gw_config cfg;
     char err[512];
@@ -53,6 +60,10 @@ gw_sim_load(const char *path, int quiet)
     }
     struct flow_settings fs;
     gw_config_flow_settings(&cfg, &fs);
+    if (win != NULL) {
+        win[0] = cfg.resume_window;
+        win[1] = cfg.offer_window;
+    }
     struct flow_diag diag;
     flow_diag_init(&diag);
     struct flow_set *set = flow_set_load(&fs, &diag);
@@ -116,7 +127,7 @@ gw_check_flows_main(int argc, char **argv)
         gw_sim_usage(stderr);
         return 2;
     }
-    struct flow_set *set = gw_sim_load(path, 0);
+    struct flow_set *set = gw_sim_load(path, 0, NULL);
     if (set == NULL) return 1;
     struct gw_clock_report r = {
         .strict = strict, .budget_ms = flow_set_settings(set)->clock.budget_ms};
@@ -180,6 +191,24 @@ gw_sim_finish(const struct flow_set *set, const struct flow_state *st,
     flow_render_end(set, st, vars, &end);
     gw_sim_print(&end);
     printf("== RECORD %s\n", rec);
+}
+
+/* What the daemon does to a caller's state when they dial again: after
+ * the longer of the two windows an unfinished dialogue is dropped (the
+ * language and the parts of a registration saved stay); within
+ * sessions.resume_window it goes on at once (ctx->resume_window). */
+static void
+gw_sim_redial(struct flow_state *st, struct flow_ctx *ctx, const long *win)
+{
+    long keep = win[1] > win[0] ? win[1] : win[0];
+    ctx->resume_window = (unsigned)win[0];
+    if (ctx->now - st->updated > keep && !(st->flags & FLOW_SF_DONE)) {
+        struct flow_state old = *st;
+        memset(st, 0, sizeof(*st));
+        memcpy(st->lang, old.lang, sizeof(st->lang));
+        st->flags = old.flags & FLOW_SF_LANG;
+        st->parts = old.parts;
+    }
 }
 
 int
@@ -246,7 +275,8 @@ gw_sim_main(int argc, char **argv)
         gw_sim_usage(stderr);
         return 2;
     }
-    struct flow_set *set = gw_sim_load(path, 1);
+    long win[2];
+    struct flow_set *set = gw_sim_load(path, 1, win);
     if (set == NULL) return 1;
     if (flow != NULL && !flow_exists(set, flow)) {
         fprintf(stderr, "sim: no flow '%s'\n", flow);
@@ -267,14 +297,21 @@ gw_sim_main(int argc, char **argv)
 
     int tty = isatty(STDIN_FILENO);
     char line[4096];
-    int rc = 0;
-    while (!out.done) {
-        gw_sim_print(&out);
+    int rc = 0, shown = 0;
+    for (;;) {
+        if (!out.done) {
+            gw_sim_print(&out);
+        } else if (!shown) {
+            /* the end: its record, and a part of a registration saved */
+            gw_sim_finish(set, &st, &out, msisdn, outcome);
+            if (out.action != NULL) flow_part_mark(set, &st);
+            shown = 1;
+        }
         if (tty) {
             printf("> ");
             fflush(stdout);
         }
-        if (fgets(line, sizeof(line), stdin) == NULL) goto done;
+        if (fgets(line, sizeof(line), stdin) == NULL) break;
         size_t len = strcspn(line, "\r\n");
         line[len] = '\0';
         /* Through the codec, as through Redis. */
@@ -285,9 +322,18 @@ gw_sim_main(int argc, char **argv)
             goto done;
         }
         gw_sim_nonce(&seed, &ctx);
+        if (strncmp(line, "~dial", 5) == 0) {
+            /* "~dial +SECONDS": the session was cut; the caller dials
+             * again that much later, as the daemon would see it */
+            ctx.now += strtoll(line + 5 + strspn(line + 5, " +"), NULL, 10);
+            gw_sim_redial(&st, &ctx, win);
+            flow_dial(set, &st, NULL, channel, &ctx, &out);
+            shown = 0;
+            continue;
+        }
+        if (out.done) break; /* the old sim: input after the end is unread */
         flow_step(set, &st, line, len, &ctx, &out);
     }
-    gw_sim_finish(set, &st, &out, msisdn, outcome);
 done:
     fflush(stdout);
     flow_set_free(set);

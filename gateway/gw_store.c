@@ -290,6 +290,7 @@ gw_action_run(struct gw_server *srv, const char *action, const char *record,
     int lookup = strcmp(action, "status_lookup") == 0;
     if (rec == NULL || cb == NULL ||
         (!lookup && strcmp(action, "submit_registration") != 0 &&
+         strcmp(action, "submit_part") != 0 &&
          strcmp(action, "update_skills") != 0))
         return -1;
     struct gw_act *a = calloc(1, sizeof(*a));

@@ -106,6 +106,7 @@ struct gw_ussd {
     char secret[GW_ENV_MAX];
     char sealed[GW_ENV_MAX];
     struct gw_cache cache;
+    struct gw_remind *remind;
 };
 
 /* What is kept per caller and channel, besides the flow state. */
@@ -689,6 +690,8 @@ gw_step_replay(struct gw_step *s)
  * Saving
  */
 
+static void gw_remind_queue(struct gw_step *s);
+
 static void
 gw_step_saved(struct gw_step *s, int status, uint64_t version)
 {
@@ -711,6 +714,7 @@ gw_step_saved(struct gw_step *s, int status, uint64_t version)
         if (s->ev_abandoned) gw_metric_inc(GW_M_SESSIONS, "abandoned", NULL);
         if (s->ev_dial) gw_metric_inc(GW_M_SESSIONS, s->ev_dial, NULL);
         if (s->completed) gw_metric_inc(GW_M_SESSIONS, "completed", NULL);
+        gw_remind_queue(s);
         if (s->confirm[0] != '\0' &&
             gw_sms_send(s->u->srv, s->msisdn, s->confirm, s->confirm_ucs2,
                         "confirmation", NULL, NULL) != 0)
@@ -788,6 +792,13 @@ gw_step_save(struct gw_step *s)
         return;
     }
     long ttl = s->ch == FLOW_CH_SMS ? cfg->sms_ttl : cfg->resume_window;
+    unsigned k, total;
+    int unfinished = !(s->st.flags & FLOW_SF_DONE) && s->st.nanswers > 0;
+    if ((unfinished || (s->flows != NULL &&
+                        flow_part_next(s->flows->set, &s->st, &k, &total))) &&
+        ttl < cfg->offer_window)
+        /* answers to offer back, or parts of a registration to do */
+        ttl = cfg->offer_window;
     if (ttl < cfg->ussd_idle) ttl = cfg->ussd_idle;
     free(s->save);
     s->save = NULL;
@@ -861,6 +872,8 @@ gw_step_acted(struct gw_step *s, const struct gw_act_result *res)
     }
     s->kept =
         !lookup && (res->status == GW_ACT_DONE || res->status == GW_ACT_QUEUED);
+    if (s->kept)
+        flow_part_mark(set, &s->st); /* the next dial offers the next */
     switch (res->status) {
     case GW_ACT_DONE:
         flow_render_end(set, &s->st, res->ref[0] ? vars : vars + 1, &s->out);
@@ -1034,9 +1047,16 @@ gw_sms_answer(struct gw_step *s, const char *known)
     const char *kw = wl ? flow_keyword(set, word) : NULL;
     int live = s->st.flow[0] && !(s->st.flags & FLOW_SF_DONE);
     if (kw != NULL) {
+        /* REG after part 1 was saved: the first part still to do */
+        unsigned parts = s->st.parts, k, total;
+        const char *next = flow_part_next(set, &s->st, &k, &total);
+        memset(&s->st, 0, sizeof(s->st));
+        snprintf(s->st.flow, sizeof(s->st.flow), "%s", kw);
+        if (next != NULL && flow_part_mark(set, &s->st) == 1) kw = next;
         memset(&s->st, 0, sizeof(s->st));
         flow_start(set, &s->st, kw, lang, FLOW_CH_SMS, &ctx, &s->out);
         s->st.flags |= FLOW_SF_LANG;
+        s->st.parts = parts;
         gw_metric_inc(GW_M_SESSIONS, "started", NULL);
     } else if (!live || gw_sms_word(word, help)) {
         flow_render_message(set, lang, FLOW_CH_SMS, "sms_help", &s->out);
@@ -1160,19 +1180,26 @@ gw_step_run(struct gw_step *s)
     struct flow_ctx ctx = {.now = s->now};
     gw_ussd_nonce(s->u, ctx.nonce, sizeof(ctx.nonce));
     if (s->dial) {
-        if (e->t && s->now - e->t > cfg->resume_window &&
-            !(s->st.flags & FLOW_SF_DONE)) {
-            /* too late to go on: keep only the language */
+        long keep = cfg->offer_window > cfg->resume_window ? cfg->offer_window
+                                                           : cfg->resume_window;
+        if (e->t && s->now - e->t > keep && !(s->st.flags & FLOW_SF_DONE)) {
+            /* too late to go on: keep only the language and the parts of
+             * a registration saved */
             char lang[FLOW_LANG_MAX];
-            unsigned chose = s->st.flags & FLOW_SF_LANG;
+            unsigned chose = s->st.flags & FLOW_SF_LANG, parts = s->st.parts;
             snprintf(lang, sizeof(lang), "%s", s->st.lang);
             memset(&s->st, 0, sizeof(s->st));
             snprintf(s->st.lang, sizeof(s->st.lang), "%s", lang);
             s->st.flags = chose;
+            s->st.parts = parts;
             s->ev_abandoned = 1;
         }
+        ctx.resume_window = (unsigned)cfg->resume_window;
+        int open = s->st.flow[0] && !(s->st.flags & FLOW_SF_DONE) &&
+                   s->st.nanswers > 0;
         flow_dial(set, &s->st, NULL, s->ch, &ctx, &s->out);
-        s->ev_dial = (s->st.flags & FLOW_SF_RESUME) ? "resumed" : "started";
+        /* gone on at the open question, or asked whether to */
+        s->ev_dial = open && s->st.nanswers > 0 ? "resumed" : "started";
         /* an aggregator may pass what was typed with the dial */
         if (s->input && !s->out.done)
             flow_step(set, &s->st, s->input, s->input_len, &ctx, &s->out);
@@ -1419,6 +1446,285 @@ gw_ussd_at_handle(struct gw_req *r)
 }
 
 /* ------------------------------------------------------------------------
+ * Reminders: one SMS to a caller who left a registration part undone
+ *
+ * When a USSD step's save wins and the caller has a part of a registration
+ * to do (flow_part_todo()), "DUE MSISDN" goes onto the Redis list REMIND
+ * (DUE: now + sessions.remind_after) -- on a dial, on the first answer of
+ * a part and when a part is saved; not at every step.  Each worker looks
+ * at the head of the list every sessions.remind_tick_ms; once it is due,
+ * it reads the caller's session:
+ *
+ *   nothing left to do                       shifted off
+ *   a step since (the last one less than     pushed again, due remind_after
+ *   remind_after ago)                        after that step; shifted off
+ *   otherwise                                the caller's reminder record
+ *                                            (REMIND:MSISDN, "d=DAY p=PARTS")
+ *                                            decides: not today yet, not this
+ *                                            part yet -> compare-and-set it,
+ *                                            and the SMS goes to whoever won
+ *
+ * so at most one SMS a day reaches a number, and one for each part (a part
+ * reminded about is never again).  A crash between the record and the SMS
+ * loses that reminder rather than sending it twice.  Redis down: the item
+ * stays at the head and is looked at again on the next tick.
+ */
+
+#define GW_REMIND "remind"
+
+struct gw_remind {
+    struct gw_ussd *u;
+    struct event *ev;
+    int busy;               /* an item is being looked at */
+    struct gw_flows *flows; /* a reference, while busy */
+    char item[64];          /* the head, as read */
+    size_t item_len;
+    char msisdn[GW_MSISDN_MAX];
+    char skey[80]; /* s:ussd:MSISDN */
+    char rkey[80]; /* remind:MSISDN */
+    unsigned part; /* to remind about */
+    char lang[FLOW_LANG_MAX];
+    struct gw_env env; /* the caller's envelope, decoded */
+    struct flow_state st;
+    char again[64]; /* the item pushed again */
+};
+
+static void gw_remind_tick(evutil_socket_t fd, short what, void *arg);
+
+/* Done with the head (or unable to go on): free to look again. */
+static void
+gw_remind_idle(struct gw_remind *rm)
+{
+    gw_flows_unref(rm->flows);
+    rm->flows = NULL;
+    rm->busy = 0;
+}
+
+static void
+gw_remind_shifted(int status, void *arg)
+{
+    struct gw_remind *rm = arg;
+    gw_remind_idle(rm);
+    /* more may be due: look again at once */
+    if (status == SESS_OK) gw_remind_tick(-1, 0, rm);
+}
+
+/* Take the head off (only if it is still what was read). */
+static void
+gw_remind_shift(struct gw_remind *rm)
+{
+    if (sess_shift(rm->u->srv->sess, GW_REMIND, rm->item, rm->item_len,
+                   gw_remind_shifted, rm) != SESS_OK)
+        gw_remind_idle(rm);
+}
+
+static void
+gw_remind_pushed(int status, void *arg)
+{
+    struct gw_remind *rm = arg;
+    if (status != SESS_OK) {
+        gw_remind_idle(rm);
+        return;
+    }
+    gw_remind_shift(rm);
+}
+
+static void
+gw_remind_cas_cb(int status, uint64_t version, void *arg)
+{
+    struct gw_remind *rm = arg;
+    (void)version;
+    if (status == SESS_ECONFLICT) {
+        /* another worker took this reminder */
+        gw_remind_shift(rm);
+        return;
+    }
+    if (status != SESS_OK) {
+        gw_remind_idle(rm);
+        return;
+    }
+    struct flow_out out;
+    flow_render_message(rm->flows->set, rm->lang, FLOW_CH_SMS, "sms_remind",
+                        &out);
+    if (gw_sms_send(rm->u->srv, rm->msisdn, out.text, out.enc == FLOW_ENC_UCS2,
+                    "reminder", NULL, NULL) == 0) {
+        gw_metric_inc(GW_M_SESSIONS, "reminded", NULL);
+        GW_LOG_INFO(0, "reminder sent to=%s part=%u", rm->msisdn, rm->part);
+    } else {
+        GW_LOG_WARN(0, "reminder not sent to=%s part=%u", rm->msisdn, rm->part);
+    }
+    gw_remind_shift(rm);
+}
+
+/* The caller's reminder record: "d=DAY p=PARTS" (DAY: days since 1970 in
+ * flows.utc_offset's time, PARTS: a bit per part reminded about). */
+static void
+gw_remind_record_cb(int status, const char *value, size_t len, uint64_t version,
+                    void *arg)
+{
+    struct gw_remind *rm = arg;
+    const struct gw_config *cfg = rm->u->cfg;
+    long long day = -1;
+    unsigned parts = 0;
+    char buf[64];
+    if (status != SESS_OK && status != SESS_ENOTFOUND) {
+        gw_remind_idle(rm);
+        return;
+    }
+    if (status == SESS_OK) {
+        snprintf(buf, sizeof(buf), "%.*s", (int)len, value);
+        if (sscanf(buf, "d=%lld p=%u", &day, &parts) != 2) day = -1;
+    }
+    long long today = ((long long)time(NULL) + cfg->utc_offset) / 86400;
+    unsigned bit = 1u << (rm->part - 1);
+    if (day == today || (parts & bit)) {
+        gw_remind_shift(rm);
+        return;
+    }
+    int n = snprintf(buf, sizeof(buf), "d=%lld p=%u", today, parts | bit);
+    if (sess_cas(
+            rm->u->srv->sess, rm->rkey, version, buf, (size_t)n,
+            (unsigned)(cfg->offer_window > 86400 ? cfg->offer_window : 86400) *
+                30,
+            gw_remind_cas_cb, rm) != SESS_OK)
+        gw_remind_idle(rm);
+}
+
+/* The caller's session, once the head is due. */
+static void
+gw_remind_session_cb(int status, const char *value, size_t len,
+                     uint64_t version, void *arg)
+{
+    struct gw_remind *rm = arg;
+    struct gw_ussd *u = rm->u;
+    unsigned total;
+    (void)version;
+    if (status == SESS_ENOTFOUND) {
+        gw_remind_shift(rm); /* gone: nothing kept to go on from */
+        return;
+    }
+    if (status != SESS_OK) {
+        gw_remind_idle(rm);
+        return;
+    }
+    memset(&rm->st, 0, sizeof(rm->st));
+    if (gw_env_decode(u, gw_records_keys(u->srv), rm->skey, value, len,
+                      &rm->env) < 0 ||
+        flow_state_decode(&rm->st, rm->env.st, strlen(rm->env.st)) != 0 ||
+        (rm->part = flow_part_todo(rm->flows->set, &rm->st, &total)) == 0 ||
+        rm->part > 8) {
+        gw_remind_shift(rm);
+        return;
+    }
+    int64_t now = (int64_t)time(NULL);
+    if (now - rm->env.t < u->cfg->remind_after) {
+        /* a step since it was queued: due again after that step */
+        int n =
+            snprintf(rm->again, sizeof(rm->again), "%lld %s",
+                     (long long)(rm->env.t + u->cfg->remind_after), rm->msisdn);
+        if (sess_push(u->srv->sess, GW_REMIND, rm->again, (size_t)n,
+                      gw_remind_pushed, rm) != SESS_OK)
+            gw_remind_idle(rm);
+        return;
+    }
+    snprintf(rm->lang, sizeof(rm->lang), "%s", rm->st.lang);
+    if (sess_get(u->srv->sess, rm->rkey, gw_remind_record_cb, rm) != SESS_OK)
+        gw_remind_idle(rm);
+}
+
+static void
+gw_remind_peek_cb(int status, const char *value, size_t len, uint64_t version,
+                  void *arg)
+{
+    struct gw_remind *rm = arg;
+    long long due;
+    char msisdn[32];
+    (void)version;
+    if (status != SESS_OK || len >= sizeof(rm->item)) {
+        if (status == SESS_OK) GW_LOG_WARN(0, "reminder queue: item too long");
+        gw_remind_idle(rm);
+        return;
+    }
+    memcpy(rm->item, value, len);
+    rm->item[len] = '\0';
+    rm->item_len = len;
+    if (sscanf(rm->item, "%lld %31s", &due, msisdn) != 2 ||
+        strlen(msisdn) >= sizeof(rm->msisdn)) {
+        GW_LOG_WARN(0, "reminder queue: unreadable item dropped");
+        gw_remind_shift(rm);
+        return;
+    }
+    if (due > (long long)time(NULL)) {
+        gw_remind_idle(rm); /* the head is not due: nothing behind it is */
+        return;
+    }
+    snprintf(rm->msisdn, sizeof(rm->msisdn), "%s", msisdn);
+    snprintf(rm->skey, sizeof(rm->skey), "s:ussd:%s", msisdn);
+    snprintf(rm->rkey, sizeof(rm->rkey), "remind:%s", msisdn);
+    if (sess_get(rm->u->srv->sess, rm->skey, gw_remind_session_cb, rm) !=
+        SESS_OK)
+        gw_remind_idle(rm);
+}
+
+static void
+gw_remind_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_remind *rm = arg;
+    struct gw_ussd *u = rm->u;
+    (void)fd;
+    (void)what;
+    if (rm->busy || !sess_connected(u->srv->sess) || u->flows == NULL) return;
+    rm->busy = 1;
+    rm->flows = u->flows;
+    rm->flows->refs++;
+    if (sess_peek(u->srv->sess, GW_REMIND, gw_remind_peek_cb, rm) != SESS_OK)
+        gw_remind_idle(rm);
+}
+
+static void
+gw_remind_queued(int status, void *arg)
+{
+    (void)arg;
+    if (status != SESS_OK)
+        GW_LOG_WARN(0, "reminder not queued: %s", sess_strerror(status));
+}
+
+/* After a won save: queue the caller's reminder, at the moments the
+ * design note names. */
+static void
+gw_remind_queue(struct gw_step *s)
+{
+    const struct gw_config *cfg = s->u->cfg;
+    unsigned total;
+    char item[64];
+    if (s->ch != FLOW_CH_USSD || cfg->remind_after <= 0 || s->flows == NULL ||
+        flow_part_todo(s->flows->set, &s->st, &total) == 0 ||
+        !(s->dial || s->completed || s->st.nanswers == 1))
+        return;
+    int n = snprintf(item, sizeof(item), "%lld %s",
+                     (long long)(s->now + cfg->remind_after), s->msisdn);
+    if (sess_push(s->u->srv->sess, GW_REMIND, item, (size_t)n, gw_remind_queued,
+                  NULL) != SESS_OK)
+        GW_RLOG(GW_LEVEL_WARN, s->r, 0, "reminder not queued");
+}
+
+static int
+gw_remind_start(struct gw_ussd *u)
+{
+    const struct gw_config *cfg = u->cfg;
+    if (cfg->remind_after <= 0) return 0;
+    struct gw_remind *rm = calloc(1, sizeof(*rm));
+    if (rm == NULL) return -1;
+    rm->u = u;
+    u->remind = rm;
+    rm->ev =
+        event_new(gw_server_base(u->srv), -1, EV_PERSIST, gw_remind_tick, rm);
+    struct timeval tv = {cfg->remind_tick_ms / 1000,
+                         (cfg->remind_tick_ms % 1000) * 1000};
+    return rm->ev != NULL && event_add(rm->ev, &tv) == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------------
  * The worker's part: flows, the session store, probes and hooks
  */
 
@@ -1497,7 +1803,8 @@ gw_ussd_redis_state(int error, const char *why, void *arg)
 static void
 gw_ussd_stop(struct gw_server *srv, void *arg)
 {
-    (void)arg;
+    struct gw_ussd *u = arg;
+    if (u->remind != NULL && u->remind->ev != NULL) event_del(u->remind->ev);
     if (srv->sess != NULL) sess_stop(srv->sess);
 }
 
@@ -1546,6 +1853,7 @@ gw_ussd_start(struct gw_server *srv)
     for (size_t i = 0; i < sizeof(gw_ussd_routes) / sizeof(gw_ussd_routes[0]);
          i++)
         if (gw_server_route(srv, &gw_ussd_routes[i]) != 0) return -1;
+    if (gw_remind_start(u) != 0) return -1;
     if (sess_start(srv->sess) != 0 ||
         gw_health_register(srv, "redis", gw_ussd_probe, u) != 0 ||
         gw_server_on_reload(srv, gw_ussd_reload, u) != 0 ||
@@ -1570,6 +1878,10 @@ gw_ussd_fini(struct gw_server *srv)
         srv->sess = NULL;
     }
     if (u != NULL) {
+        if (u->remind != NULL) {
+            if (u->remind->ev != NULL) event_free(u->remind->ev);
+            free(u->remind);
+        }
         gw_cache_fini(&u->cache);
         gw_flows_unref(u->flows);
         free(u);

@@ -139,13 +139,16 @@ const char *store_errstr(const struct store *s);
 /* Store one completed flow: record_json is flow_record_json()'s output
  * (borrowed, copied before return; len bytes, need not be NUL-terminated).
  * action "submit_registration" inserts or replaces the returnee's profile
- * (status back to pending); action "update_skills" changes the skills of an
- * existing record (STORE_ENOTREGISTERED, and nothing stored, if there is
- * none).  One transaction: the submission row (idempotency key unique, the
- * NID/passport number never in it) and the profile.  A record already
- * stored under its key changes nothing and gives duplicate = 1.
- * Fails now with STORE_EINVAL (malformed record), STORE_EDOWN (stopped or
- * no connection up), STORE_EBUSY (queue full), STORE_ENOMEM, STORE_ECRYPTO. */
+ * (status back to pending; answers it lacks that another part of the
+ * registration saved are kept); action "submit_part" adds part 2 or 3 of
+ * a registration to an existing record, and action "update_skills"
+ * changes the skills of one (both: STORE_ENOTREGISTERED, and nothing
+ * stored, if there is none).  An answer "id_number" is stored as the
+ * "nid" or "passport" it is.  One transaction: the submission row (idempotency
+ * key unique, the NID/passport number never in it) and the profile.  A record
+ * already stored under its key changes nothing and gives duplicate = 1. Fails
+ * now with STORE_EINVAL (malformed record), STORE_EDOWN (stopped or no
+ * connection up), STORE_EBUSY (queue full), STORE_ENOMEM, STORE_ECRYPTO. */
 int store_submit(struct store *s, const char *record_json, size_t len,
                  store_submit_cb *cb, void *arg);
 
@@ -318,7 +321,8 @@ int store_sms_connected(const struct store_sms *q);
 int store_sms_id_valid(const char *id);
 
 /* Record a message before it is handed to Kannel: id (a UUID, ours),
- * msisdn (E.164 digits), kind ("reply", "confirmation", "notice"), text
+ * msisdn (E.164 digits), kind ("reply", "confirmation", "notice",
+ * "reminder"), text
  * (UTF-8) and coding (0 GSM 7-bit, 2 UCS-2), all borrowed and copied.  A
  * row already there under id is left alone (a retry is harmless).  Fails
  * now with STORE_EINVAL, STORE_EDOWN, STORE_EBUSY or STORE_ENOMEM. */

@@ -55,6 +55,7 @@ enum store_stmt {
     STORE_SQL_SUB_INSERT,
     STORE_SQL_REG_APPLY,
     STORE_SQL_SKILLS_APPLY,
+    STORE_SQL_PART_APPLY,
     STORE_SQL_DUP_SELECT,
     STORE_SQL_STATUS,
     STORE_SQL_PING,
@@ -79,7 +80,9 @@ static const struct store_sql {
      * whose identity (name, birth year, district, ID numbers) is unchanged;
      * a verified record whose identity changed names the changed fields
      * (changed_since_verified) for the officer.  Also counts other records
-     * sharing the ID number's keyed hash. */
+     * sharing the ID number's keyed hash.  A registration in parts (part 1
+     * is "who you are") keeps what the other parts saved when it is done
+     * again: an answer the submission does not have is kept. */
     [STORE_SQL_REG_APPLY] =
         {"remigate_reg_apply",
          "WITH s AS (SELECT * FROM submissions WHERE id = $1::bigint),"
@@ -87,7 +90,7 @@ static const struct store_sql {
          "  division, district, country, years_abroad, return_year, reason,"
          "  education, skills, need, lang, channel, status, ref, nid_enc,"
          "  nid_hash, passport_enc, passport_hash, personal_enc,"
-         "  personal_hash)"
+         "  personal_hash, parts_done)"
          "  SELECT s.msisdn, NULL, s.answers->>'sex',"
          "  (s.answers->>'birth_year')::int, s.answers->>'division',"
          "  s.answers->>'district', s.answers->>'country',"
@@ -99,15 +102,20 @@ static const struct store_sql {
          "   THEN s.answers->'skills' ELSE '[]'::jsonb END)),"
          "  s.answers->>'need', s.lang, s.channel, 'pending', s.ref,"
          "  $2::bytea, $3::bytea, $4::bytea, $5::bytea, $6::bytea,"
-         "  $7::bytea FROM s"
+         "  $7::bytea, ARRAY[s.kind] FROM s"
          "  ON CONFLICT (msisdn) DO UPDATE SET name = EXCLUDED.name,"
          "  sex = EXCLUDED.sex, birth_year = EXCLUDED.birth_year,"
          "  division = EXCLUDED.division, district = EXCLUDED.district,"
-         "  country = EXCLUDED.country,"
-         "  years_abroad = EXCLUDED.years_abroad,"
-         "  return_year = EXCLUDED.return_year, reason = EXCLUDED.reason,"
-         "  education = EXCLUDED.education, skills = EXCLUDED.skills,"
-         "  need = EXCLUDED.need, lang = EXCLUDED.lang,"
+         "  country = coalesce(EXCLUDED.country, t.country),"
+         "  years_abroad = coalesce(EXCLUDED.years_abroad, t.years_abroad),"
+         "  return_year = coalesce(EXCLUDED.return_year, t.return_year),"
+         "  reason = coalesce(EXCLUDED.reason, t.reason),"
+         "  education = coalesce(EXCLUDED.education, t.education),"
+         "  skills = CASE WHEN cardinality(EXCLUDED.skills) > 0"
+         "   THEN EXCLUDED.skills ELSE t.skills END,"
+         "  need = coalesce(EXCLUDED.need, t.need),"
+         "  parts_done = ARRAY(SELECT DISTINCT unnest(t.parts_done ||"
+         "   EXCLUDED.parts_done) ORDER BY 1), lang = EXCLUDED.lang,"
          "  channel = EXCLUDED.channel,"
          "  status = CASE WHEN t.status = 'verified' AND" STORE_SQL_SAME_ID
          "   THEN 'verified' ELSE 'pending' END,"
@@ -160,6 +168,32 @@ static const struct store_sql {
          " UPDATE submissions u SET returnee_id = r.id FROM r"
          " WHERE u.id = $1::bigint RETURNING r.status, r.ref, 0",
          1},
+    /* Part 2 or 3 of a registration onto the profile part 1 made: the
+     * answers it has, its name added to parts_done; the status stays (an
+     * officer may be checking part 1).  No row back when there is no
+     * profile. */
+    [STORE_SQL_PART_APPLY] =
+        {"remigate_part_apply",
+         "WITH s AS (SELECT * FROM submissions WHERE id = $1::bigint),"
+         " r AS (UPDATE returnees t SET"
+         "  country = coalesce(s.answers->>'country', t.country),"
+         "  years_abroad = coalesce((s.answers->>'years_abroad')::int,"
+         "   t.years_abroad),"
+         "  return_year = coalesce((s.answers->>'return_year')::int,"
+         "   t.return_year),"
+         "  reason = coalesce(s.answers->>'reason', t.reason),"
+         "  education = coalesce(s.answers->>'education', t.education),"
+         "  skills = CASE WHEN jsonb_typeof(s.answers->'skills') = 'array'"
+         "   THEN ARRAY(SELECT jsonb_array_elements_text(s.answers->'skills'))"
+         "   ELSE t.skills END,"
+         "  need = coalesce(s.answers->>'need', t.need),"
+         "  parts_done = ARRAY(SELECT DISTINCT unnest(t.parts_done ||"
+         "   s.kind) ORDER BY 1), updated_at = now()"
+         "  FROM s WHERE t.msisdn = s.msisdn"
+         "  RETURNING t.id, t.status, t.ref)"
+         " UPDATE submissions u SET returnee_id = r.id FROM r"
+         " WHERE u.id = $1::bigint RETURNING r.status, r.ref, 0",
+         1},
     [STORE_SQL_DUP_SELECT] =
         {"remigate_dup_select",
          "SELECT r.status, coalesce(r.ref, s.ref) FROM submissions s"
@@ -189,6 +223,7 @@ enum store_conn_state {
 enum store_req_kind {
     STORE_REQ_REGISTER,
     STORE_REQ_SKILLS,
+    STORE_REQ_PART,
     STORE_REQ_STATUS,
     STORE_REQ_PING
 };
@@ -530,6 +565,7 @@ store_ans_typed(json_t *v, enum flow_ftype t)
         return 1;
     case FLOW_FT_NID:
     case FLOW_FT_PASSPORT:
+    case FLOW_FT_ID: /* made nid or passport by store_id_number() first */
         return json_is_string(v);
     case FLOW_FT__N:
     default:
@@ -579,6 +615,25 @@ store_req_id(struct store *s, struct store_req *r, json_t *ans,
 done:
     sodium_memzero(norm, sizeof(norm));
     return rc;
+}
+
+/* One answer "id_number" (an NID or a passport number, flow validator
+ * "id") becomes "nid" or "passport": with a letter in it a passport
+ * number.  0, or -1 when it is not a string or the record has both. */
+static int
+store_id_number(json_t *ans)
+{
+    json_t *v = json_object_get(ans, "id_number");
+    if (v == NULL || json_is_null(v)) return 0;
+    if (!json_is_string(v) || json_object_get(ans, "nid") != NULL ||
+        json_object_get(ans, "passport") != NULL)
+        return -1;
+    const char *s = json_string_value(v);
+    int letter = 0;
+    for (; *s; s++)
+        letter |= (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z');
+    if (json_object_set(ans, letter ? "passport" : "nid", v) != 0) return -1;
+    return json_object_del(ans, "id_number");
 }
 
 /* Every personal answer of action that is not an ID number goes into one
@@ -664,6 +719,8 @@ store_req_parse(struct store *s, struct store_req *r, const char *json,
         r->kind = STORE_REQ_REGISTER;
     else if (strcmp(action, "update_skills") == 0)
         r->kind = STORE_REQ_SKILLS;
+    else if (strcmp(action, "submit_part") == 0)
+        r->kind = STORE_REQ_PART;
     else
         goto done;
     if (!store_str_chars(r->key, hexalnum, 16, 64) ||
@@ -680,12 +737,13 @@ store_req_parse(struct store *s, struct store_req *r, const char *json,
         goto done;
     ans = json_object_get(root, "answers");
     if (ans == NULL || !json_is_object(ans)) goto done;
+    if (store_id_number(ans) != 0) goto done;
     json_object_foreach(ans, k, v)
     {
         const struct flow_afield *a = flow_afield_find(action, k);
         if (a == NULL || !store_ans_typed(v, a->type)) goto done;
     }
-    if (r->kind == STORE_REQ_REGISTER) {
+    if (r->kind == STORE_REQ_REGISTER || r->kind == STORE_REQ_PART) {
         if (store_json_str(ans, "sex", sex, sizeof(sex), 0) ||
             (sex[0] && strcmp(sex, "m") && strcmp(sex, "f") &&
              strcmp(sex, "x")))
@@ -963,6 +1021,8 @@ store_req_send_apply(struct store_conn *c, struct store_req *r)
 
     if (r->kind == STORE_REQ_SKILLS)
         return store_req_send(c, STORE_SQL_SKILLS_APPLY, 1, vals, NULL, NULL);
+    if (r->kind == STORE_REQ_PART)
+        return store_req_send(c, STORE_SQL_PART_APPLY, 1, vals, NULL, NULL);
     if (r->nid_enc_len > 0) {
         vals[1] = (const char *)r->nid_enc;
         lens[1] = r->nid_enc_len;

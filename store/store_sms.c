@@ -698,7 +698,7 @@ store_sms_insert(struct store_sms *q, const char *id, const char *msisdn,
     if (q == NULL || cb == NULL || !store_sms_id_valid(id) || msisdn == NULL ||
         !sms_digits(msisdn, 8, 15) || kind == NULL ||
         (strcmp(kind, "reply") != 0 && strcmp(kind, "confirmation") != 0 &&
-         strcmp(kind, "notice") != 0) ||
+         strcmp(kind, "notice") != 0 && strcmp(kind, "reminder") != 0) ||
         text == NULL || strlen(text) > SMS_TEXT_MAX ||
         (coding != 0 && coding != 2))
         return STORE_EINVAL;

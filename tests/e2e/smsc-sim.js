@@ -40,7 +40,7 @@
  * Control API on 127.0.0.1:CONTROL_PORT (JSON bodies and answers):
  *   POST /ussd {msisdn, text, op=1, session=0, seq=0, end=false, to,
  *               dcs, timeout=10000, bind, service_type="USSD",
- *               expect_answer=true}
+ *               expect_answer=true, think_ms=0}
  *       Sends a deliver_sm on the USSD bind: service_type, source msisdn
  *       (TON/NPI 1/1), destination `to` (default: the `to` of this
  *       msisdn+session's start, else the text of an op-1 start, else
@@ -58,6 +58,15 @@
  *       deliver_sm was refused; 503 with no USSD bind; 400 on bad input.
  *       expect_answer=false: 200 {n, deliver_status} once deliver_sm_resp
  *       came (for USSN confirms and aborts).
+ *       With a session limit (POST /faults session_limit_ms), each
+ *       dialogue (msisdn and session byte) has a clock of simulated time
+ *       that starts at its op-1 start: every MO adds think_ms (how long
+ *       the caller took to read the screen and type) and round_trip_ms.
+ *       An MO that would take the clock past the limit is not sent: the
+ *       operator has ended the dialogue, as one does after its session
+ *       time, and the application hears nothing of it.  The answer is
+ *       then 200 {cut: true, elapsed_ms, session_limit_ms}; the caller's
+ *       next move is a new dial (op 1, a new session byte).
  *   POST /sms {msisdn, to=SHORT_CODE, text, dcs, bind}
  *       Sends an SMS deliver_sm (no TLVs) on the SMS bind; 200 {n,
  *       deliver_status: 0} once Kannel acked it.
@@ -71,13 +80,17 @@
  *       text, has_udh, throttled, message_id}.
  *   POST /reset         forgets the record and the faults (binds stay).
  *   POST /faults {duplicate_next_deliver: bool, throttle_next_n: N,
- *               delay_ms: MS, drop_bind: true | system_id | role}
+ *               delay_ms: MS, drop_bind: true | system_id | role,
+ *               session_limit_ms: MS, round_trip_ms: MS}
  *       duplicate: the next deliver_sm is sent twice; throttle: the next N
  *       submit_sm get ESME_RTHROTTLED (0x58); delay: every submit_sm_resp
  *       waits MS ms (0 to stop); drop_bind: closes those binds now (Kannel
- *       binds again after its reconnect-delay).  Answers the fault state
- *       and {dropped: count}.
- *   GET /health  {up: true, binds, ussd_binds, sms_binds, by_role, pdus}.
+ *       binds again after its reconnect-delay); session_limit_ms: the
+ *       operator's USSD session time, on the simulated clock above (0:
+ *       none, the default), round_trip_ms added to it for every MO.
+ *       Answers the fault state and {dropped: count}.
+ *   GET /health  {up: true, binds, ussd_binds, sms_binds, by_role, pdus,
+ *               cuts (dialogues ended by the session limit)}.
  */
 
 const http = require('http');
@@ -310,8 +323,13 @@ function resetFaults() {
         duplicate_next_deliver: false,
         throttle_next_n: 0,
         delay_ms: 0,
+        session_limit_ms: 0,
+        round_trip_ms: 0,
     };
 }
+/* simulated time of each USSD dialogue ("msisdn/session"), in ms */
+const clocks = new Map();
+let cuts = 0;
 resetFaults();
 
 function record(dir, sess, raw, extra) {
@@ -677,10 +695,29 @@ function handleUssd(res, b) {
             'session 0-255, seq 0-127, timeout ms, dcs 0-255' });
         return;
     }
+    const think = intIn(b.think_ms, 0, 3600000, 0);
+    if (Number.isNaN(think)) {
+        reply(res, 400, { error: 'think_ms: integer 0-3600000' });
+        return;
+    }
     const sess = pickBind('ussd', b.bind);
     if (!sess) {
         reply(res, 503, { error: 'no USSD bind' });
         return;
+    }
+    if (faults.session_limit_ms > 0) {
+        const key = msisdn + '/' + session;
+        const t = (op === 1 ? 0 : clocks.get(key) || 0) + think +
+            faults.round_trip_ms;
+        if (op !== 1 && t > faults.session_limit_ms) {
+            /* the operator ended this dialogue: the MO never leaves */
+            clocks.delete(key);
+            cuts++;
+            reply(res, 200, { cut: true, elapsed_ms: t,
+                session_limit_ms: faults.session_limit_ms });
+            return;
+        }
+        clocks.set(key, t);
     }
     const enc = encodeMo(text, forced);
     const its = Buffer.from([session, (seq << 1) | (b.end ? 1 : 0)]);
@@ -831,6 +868,17 @@ function handleFaults(res, b) {
         }
         faults.delay_ms = n;
     }
+    for (const k of ['session_limit_ms', 'round_trip_ms']) {
+        if (b[k] !== undefined) {
+            const n = intIn(b[k], 0, 3600000, 0);
+            if (Number.isNaN(n)) {
+                reply(res, 400, { error: k + ': integer 0-3600000' });
+                return;
+            }
+            faults[k] = n;
+            clocks.clear();
+        }
+    }
     let dropped = 0;
     if (b.drop_bind) {
         for (const s of [...sessions]) {
@@ -859,6 +907,7 @@ function health() {
         sms_binds: bindsOf('sms').length,
         by_role: byRole,
         pdus: records.length,
+        cuts: cuts,
     };
 }
 
@@ -891,6 +940,7 @@ const control = http.createServer((req, res) => {
         withBody(() => {
             records = [];
             dialled.clear();
+            clocks.clear();
             resetFaults();
             reply(res, 200, { reset: true });
         });

@@ -11,6 +11,9 @@ echo "args: $args"
 # shellcheck disable=SC2086
 build/remigate sim -c config/remigate.conf $args </tmp/remigate-record.$$ |
     awk -v inputs=/tmp/remigate-record.$$ '
-        { print }
-        /^== CON / { if ((getline line < inputs) > 0) print "> " line }'
+        # after an end, the next input (a "~dial") follows its record
+        /^== RECORD / { print; if (pend && (getline l < inputs) > 0) print "> " l; pend = 0; next }
+        { if (pend && (getline l < inputs) > 0) print "> " l; pend = 0; print }
+        /^== CON / { if ((getline line < inputs) > 0) print "> " line }
+        /^== END / { pend = 1 }'
 rm -f /tmp/remigate-record.$$

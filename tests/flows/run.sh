@@ -45,5 +45,24 @@ for t in tests/flows/*.txt; do
     fi
     if [ $ok = 1 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 done
+# The session clock on the shipped flows: every part of every flow within
+# flows.session_budget (--strict makes one over it an error), and part 1 of
+# the Bangla registration, after the main menu, at most 9 screens and 90 s.
+if "$bin" check-flows --strict -c "$conf" >"$tmp/clock" 2>"$tmp/err"; then
+    pass=$((pass + 1))
+else
+    echo "not ok - check-flows --strict on the shipped flows"
+    sed 's/^/#   /' "$tmp/err"
+    fail=$((fail + 1))
+fi
+line=$(grep '^check-flows: register bn part 1/' "$tmp/clock")
+if [[ $line =~ :\ ([0-9]+)\ screens\ .*\),\ ([0-9]+)\.([0-9])\ s\ of ]] &&
+    [ "${BASH_REMATCH[1]}" -le 9 ] && [ "${BASH_REMATCH[2]}" -le 90 ] &&
+    { [ "${BASH_REMATCH[2]}" -lt 90 ] || [ "${BASH_REMATCH[3]}" = 0 ]; }; then
+    pass=$((pass + 1))
+else
+    echo "not ok - register part 1 in Bangla: ${line:-no such line} (want <= 9 screens, <= 90 s)"
+    fail=$((fail + 1))
+fi
 echo "flows: $pass passed, $fail failed"
 [ $fail -eq 0 ] && [ $pass -gt 0 ]

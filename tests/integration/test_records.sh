@@ -121,7 +121,13 @@ dialogue() {
 }
 body() { cat "$tmp/body"; }
 
-reg=(1 1 1 "রহিমা বেগম" 2 ১৯৯০ 3 2 1 5 2024 1 4 "2 5 9" 3 1 ১২৩৪৫৬৭৮৯০ 98 98 98 98 98 1)
+# part 1 of the registration: Bangla, Register, consent, name, sex, birth
+# year, the district by its first letters (Faridpur, the only match), the
+# NID, the read-back's second page, confirm
+reg=(1 1 1 "রহিমা বেগম" 2 ১৯৯০ "ফরিদ" ১২৩৪৫৬৭৮৯০ 98 1)
+# parts 2 and 3, each from a new dial (which offers it: 1 to go on)
+part2=(1 "সৌদি" 5 ২০২৪ 1 4 98 98 1)
+part3=(1 "2 5 9" 3 98 1)
 # up to the confirm screen, and the confirming answer
 confirm=${reg[-1]} upto=("${reg[@]:0:${#reg[@]}-1}")
 at_text=$(IFS='*'; echo "${upto[*]}")
@@ -129,9 +135,17 @@ phone=8801712345678
 dialogue r1 $phone "${reg[@]}"
 ref=$(body | grep -oE '[0-9A-Z]{10}' | head -1)
 check "registration: the caller gets a reference ($ref)" "[ -n '$ref' ] && body | grep -q '^END '"
-row=$(sql "SELECT status, ref, coalesce(name, 'none'), district, array_to_string(skills, ' '), nid_enc IS NOT NULL FROM returnees WHERE msisdn = '$phone'")
-check "registration: a pending row with that reference ($row)" "[ \"\$row\" = \"pending|$ref|none|BD-15|construction welder machine|t\" ]"
+row=$(sql "SELECT status, ref, coalesce(name, 'none'), division, district, coalesce(country, '-'), array_to_string(parts_done, ' '), nid_enc IS NOT NULL FROM returnees WHERE msisdn = '$phone'")
+check "registration part 1: a pending row with that reference, part 1 done ($row)" "[ \"\$row\" = \"pending|$ref|none|C|BD-15|-|register|t\" ]"
 check "registration: the name is encrypted, and opens with the key" "[ \"\$(personal $phone | jq -r .name)\" = 'রহিমা বেগম' ]"
+dialogue r1b $phone "${part2[@]}"
+row=$(sql "SELECT status, ref, country, years_abroad, return_year, reason, education, array_to_string(parts_done, ' ') FROM returnees WHERE msisdn = '$phone'")
+check "part 2: its answers on the same row, the status and reference kept ($row)" "[ \"\$row\" = \"pending|$ref|SA|5|2024|contract_end|ssc|register register_abroad\" ] && body | grep -q '^END '"
+dialogue r1c $phone "${part3[@]}"
+row=$(sql "SELECT array_to_string(skills, ' '), need, array_to_string(parts_done, ' ') FROM returnees WHERE msisdn = '$phone'")
+check "part 3: skills and need, every part done ($row)" "[ \"\$row\" = 'construction welder machine|training|register register_abroad register_skills' ]"
+subs=$(sql "SELECT string_agg(kind, ' ' ORDER BY id) || '|' || count(returnee_id) FROM submissions WHERE msisdn = '$phone'")
+check "one submission per part, each linked to the row ($subs)" "[ '$subs' = 'register register_abroad register_skills|3' ]"
 check "registration: the NID is not stored in clear" "! sql \"SELECT nid_enc::text FROM returnees\" | grep -q 1234567890"
 check "registration: no name or NID in clear in PostgreSQL" "! srv_pg_dump | grep -q -e 1234567890 -e 'রহিমা'"
 check "registration: nothing waits in the queue" "[ \$(rc LLEN remigate:queue:records) = 0 ]"
@@ -164,8 +178,10 @@ dialogue sk2 8801912345001 1 2 "1 15" 98 1
 check "update skills without a registration: told so" "body | grep -q 'কোনো নিবন্ধন নেই'"
 
 # the same registration again (a new dialogue): one row, the same number
-dialogue r2 $phone "${reg[@]}"
+dialogue r2 $phone 1 "${reg[@]:2}"
 check "registering again keeps one row for the number" "[ \$(sql \"SELECT count(*) FROM returnees WHERE msisdn = '$phone'\") = 1 ]"
+row=$(sql "SELECT status, country, array_to_string(skills, ' '), array_to_string(parts_done, ' ') FROM returnees WHERE msisdn = '$phone'")
+check "part 1 again keeps what parts 2 and 3 saved ($row)" "[ \"\$row\" = 'pending|SA|mason hotel|register register_abroad register_skills' ]"
 # verified, then the same identity again: still verified; then another
 # name: pending, with the changed field named for the officer
 sql "UPDATE returnees SET status = 'verified', verified_by = 7 WHERE msisdn = '$phone'" >/dev/null

@@ -138,7 +138,7 @@ t_broken(void **state)
                  "\"x\"; }; }\n);\n",
             6,
             "unknown validator 'colour' (name, year, age, number, nid, "
-            "passport, phone, regex)");
+            "passport, id, phone, regex)");
     refused(HEAD "nodes = (\n"
                  "  { id = \"a\"; kind = \"menu\"; field = \"n\";\n"
                  "    list = \"colours\"; next = \"z\";\n"
@@ -217,6 +217,16 @@ t_record_contract(void **state)
             5,
             "input 'a' (validator 'nid') holds personal data: mark it "
             "personal = true");
+    /* an NID or passport number in one answer is personal too */
+    refused(HEAD "nodes = (\n"
+                 "  { id = \"a\"; kind = \"input\"; field = \"n\";\n"
+                 "    validator = \"id\"; next = \"z\";\n"
+                 "    text = { en = \"x\"; bn = \"x\"; }; },\n"
+                 "  { id = \"z\"; kind = \"end\"; text = { en = \"x\"; bn = "
+                 "\"x\"; }; }\n);\n",
+            5,
+            "input 'a' (validator 'id') holds personal data: mark it "
+            "personal = true");
     /* the field renamed: the action does not know it */
     refused(HEAD "nodes = (\n"
                  "  { id = \"a\"; kind = \"input\"; field = \"full_name\";\n"
@@ -226,7 +236,7 @@ t_record_contract(void **state)
             "action 'submit_registration' takes no field 'full_name' "
             "(store_as one of: consent, name, sex, birth_year, division, "
             "district, country, years_abroad, return_year, reason, "
-            "education, skills, need, id_type, nid, passport)");
+            "education, skills, need, id_type, nid, passport, id_number)");
     /* store_as names it, on its own line */
     refused(HEAD "nodes = (\n"
                  "  { id = \"a\"; kind = \"input\"; field = \"full_name\";\n"
@@ -237,7 +247,7 @@ t_record_contract(void **state)
             "action 'submit_registration' takes no field 'fullname' "
             "(store_as one of: consent, name, sex, birth_year, division, "
             "district, country, years_abroad, return_year, reason, "
-            "education, skills, need, id_type, nid, passport)");
+            "education, skills, need, id_type, nid, passport, id_number)");
     /* a field the action keeps encrypted fed by a node not marked */
     refused(HEAD "nodes = (\n"
                  "  { id = \"a\"; kind = \"input\"; field = \"n\";\n"

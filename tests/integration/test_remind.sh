@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# tests/integration/test_remind.sh -- the reminder SMS to a caller who left
+# a registration part undone ("ডায়াল করুন *247# — নিবন্ধনের বাকি অংশ"): one
+# once the caller has been quiet for sessions.remind_after, in their
+# language, through sendsms; none while they are still answering; never a
+# second for the same part, and never two on one day.
+#
+# The daemon runs with sessions.remind_after = 3 s (a step's time is kept
+# in whole seconds: "quiet for 3 s" is 2 to 3 s) and looks every 200 ms;
+# a stand-in for Kannel's sendsms (tests/lib/fake_sendsms.js) records what
+# it got.  Dialogues go over /ussd/at.  "Another day" is made by moving the
+# day in the caller's reminder record (remind:MSISDN) back by one.
+#
+# Uses the Redis and PostgreSQL of tests/run, or starts its own.  Prints
+# "remind: N passed, N failed".
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/servers.sh
+bin=${REMIGATE_BIN:-build/remigate}
+pass=0 fail=0
+pids=
+own=0
+tmp=$(mktemp -d /tmp/remigate-remind.XXXXXX) || exit 1
+cleanup() {
+    for p in $pids; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    [ $own = 1 ] && srv_cleanup
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok()  { pass=$((pass + 1)); echo "ok - $1"; }
+bad() { fail=$((fail + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && echo "$2" | head -5 | sed 's/^/#   /'; [ -f "$tmp/log" ] && tail -3 "$tmp/log" | sed 's/^/#   /'; }
+is() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want [$2] got [$3]"; fi; }
+finish() { echo "remind: $pass passed, $fail failed"; [ $fail -eq 0 ] && [ $pass -gt 0 ]; exit; }
+pause() { read -r -t "${1:-0.1}" <> <(:) 2>/dev/null || true; }
+# wait_until SECONDS COMMAND...
+wait_until() {
+    local end=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ $SECONDS -lt $end ] || return 1
+        pause
+    done
+}
+
+if [ -z "${PG_DSN:-}" ] || [ -z "${REDIS_PORT:-}" ]; then
+    own=1
+    srv_tmpdir && srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
+fi
+rc() { redis-cli -p "$REDIS_PORT" --raw "$@"; }
+
+cp -r config "$tmp/config"
+conf=$tmp/config/remigate.conf
+sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
+       -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
+"$bin" keygen "$tmp/key" >/dev/null &&
+    "$bin" migrate -c "$conf" >"$tmp/migrate.log" 2>&1 ||
+    { bad "keygen and migrate" "$(cat "$tmp/migrate.log")"; finish; }
+
+node tests/lib/fake_sendsms.js "$tmp/sendsms.port" "$tmp/sent" &
+pids="$pids $!"
+wait_until 10 test -s "$tmp/sendsms.port" || { bad "fake sendsms started"; finish; }
+sendsms=http://127.0.0.1:$(cat "$tmp/sendsms.port")/cgi-bin/sendsms
+touch "$tmp/sent"
+
+"$bin" -c "$conf" --workers 1 --port 0 --port-file "$tmp/port" \
+    --redis-port "$REDIS_PORT" --set "kannel.sendsms_url=$sendsms" \
+    --set kannel.secret=remind-test-secret \
+    --set sessions.remind_after=3 --set sessions.remind_tick_ms=200 \
+    2>>"$tmp/log" &
+pids="$pids $!"
+wait_until 10 test -s "$tmp/port" || { bad "daemon started"; finish; }
+base=http://127.0.0.1:$(cat "$tmp/port")
+wait_until 10 test "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200
+ok "daemon started"
+
+# at SID PHONE TEXT: one /ussd/at step
+at() {
+    curl -s -o "$tmp/body" -w '%{http_code}' --max-time 5 \
+        --data-urlencode "sessionId=$1" --data-urlencode "serviceCode=*247#" \
+        --data-urlencode "phoneNumber=$2" --data-urlencode "text=$3" \
+        "$base/ussd/at" >/dev/null
+}
+# dialogue SID PHONE ANSWERS...: a dial, then every answer in turn
+dialogue() {
+    local sid=$1 phone=$2 text= a
+    shift 2
+    at "$sid" "$phone" ""
+    for a in "$@"; do
+        text=${text:+$text*}$a
+        at "$sid" "$phone" "$text"
+        head -c4 "$tmp/body" | grep -q '^CON ' || break
+    done
+}
+BN="ডায়াল করুন *247# — নিবন্ধনের বাকি অংশ"
+EN="Returnee service: part of your registration is left. Dial *247# to finish it."
+# reminders PHONE: the reminder SMS the number got
+reminders() { grep -c -F -e "$BN" -e "$EN" < <(grep "^+$1	" "$tmp/sent"); }
+reminded() { [ "$(reminders "$1")" -ge "${2:-1}" ]; }
+metric() { curl -s "$base/metrics" | sed -n 's/^remigate_sessions_total{event="reminded"} //p'; }
+part1_bn=(1 1 1 "রহিমা বেগম" 2 ১৯৯০ "ফরিদ" ১২৩৪৫৬৭৮৯০ 98 1)
+
+# A: Bangla, Register, consent, the name, then the call drops
+a=8801700001001
+dialogue a1 $a 1 1 1 "রহিমা বেগম"
+is "A: nothing yet, a moment after the drop" 0 "$(reminders $a)"
+wait_until 9 reminded $a
+is "A: one reminder once quiet for 3 s, in Bangla, as UCS-2" "+$a	2	$BN" \
+    "$(grep -F "$BN" "$tmp/sent" | grep "^+$a	" | cut -f1,2,4)"
+pause 4
+is "A: no second one for the same part" 1 "$(reminders $a)"
+is "counted in remigate_sessions_total{event=\"reminded\"}" 1 "$(metric)"
+
+# B: English, still answering (a step every 0.5 s for 3 s): no reminder
+# while active, one once quiet
+b=8801700001002
+sid=b1 text= quiet=1
+at $sid $b ""
+for step in 2 1 1 "Karim Uddin" 1 1990; do
+    text=${text:+$text*}$step
+    at $sid $b "$text"
+    [ "$(reminders $b)" = 0 ] || quiet=0
+    pause 0.5
+done
+is "B: no reminder while answering" "1 0" "$quiet $(reminders $b)"
+wait_until 9 reminded $b
+is "B: then one, in English, GSM 7-bit" "+$b	0	$EN" \
+    "$(grep -F "$EN" "$tmp/sent" | grep "^+$b	" | cut -f1,2,4)"
+
+# C: part 1 saved (part 2 to do): one reminder, for part 2.  The same
+# day part 2 is saved and part 3 left: none (one a day).  The next day,
+# part 3 still to do: one.  The day after, part 3 still to do: none (one
+# for each part).
+c=8801700001003
+dialogue c1 $c "${part1_bn[@]}"
+grep -q '^END ' "$tmp/body" || bad "C: part 1 saved" "$(cat "$tmp/body")"
+wait_until 9 reminded $c
+is "C: a reminder once part 1 is saved and part 2 is to do" 1 "$(reminders $c)"
+is "C: its record: today, part 2 reminded" "p=2" "$(rc HGET remigate:remind:$c d | cut -d' ' -f2)"
+dialogue c2 $c 1 "সৌদি" 5 ২০২৪ 1 4 98 98 1
+grep -q '^END ' "$tmp/body" || bad "C: part 2 saved" "$(cat "$tmp/body")"
+pause 4.5
+is "C: part 3 left the same day: no second reminder that day" 1 "$(reminders $c)"
+# the next day: the record's day moved back by one (as a writer of it
+# does, the version goes up)
+next_day() {
+    local rec day parts
+    rec=$(rc HGET remigate:remind:$c d)
+    day=${rec#d=}
+    day=${day%% *}
+    parts=${rec##*p=}
+    rc HSET remigate:remind:$c d "d=$((day - 1)) p=$parts" >/dev/null
+    rc HINCRBY remigate:remind:$c v 1 >/dev/null
+}
+next_day
+dialogue c3 $c 1 "2 5"
+wait_until 9 reminded $c 2
+is "C: the next day, part 3 undone: one more" 2 "$(reminders $c)"
+is "C: its record: parts 2 and 3 reminded" "p=6" "$(rc HGET remigate:remind:$c d | cut -d' ' -f2)"
+next_day
+dialogue c4 $c 1
+pause 4.5
+is "C: the day after, part 3 still undone: none (one for each part)" 2 "$(reminders $c)"
+
+# D: every part done: nothing to remind about
+d=8801700001004
+dialogue d1 $d "${part1_bn[@]}"
+dialogue d2 $d 1 "সৌদি" 5 ২০২৪ 1 4 98 98 1
+dialogue d3 $d 1 "2 5 9" 3 98 1
+grep -q 'নিবন্ধন সম্পূর্ণ' "$tmp/body" || bad "D: registered in 3 parts" "$(cat "$tmp/body")"
+pause 4.5
+is "D: registered in one go, every part done: no reminder" 0 "$(reminders $d)"
+is "the reminder queue is empty once all is looked at" 0 "$(rc LLEN remigate:remind)"
+is "each reminder has its sms_out row, kind reminder" 4 \
+    "$(psql -X -q -At "$PG_DSN" -c "SELECT count(*) FROM sms_out WHERE kind = 'reminder' AND accepted_at IS NOT NULL")"
+check_log() { ! grep -q 'sms not recorded\|outcome not recorded' "$tmp/log"; }
+if check_log; then ok "no SMS went unrecorded"; else bad "no SMS went unrecorded" "$(grep 'not recorded' "$tmp/log")"; fi
+finish
