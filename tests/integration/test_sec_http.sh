@@ -266,7 +266,7 @@ ticks0=$(cpu $pid) t0=$SECONDS
 drip 500 25 >"$tmp/drip" &
 dpid=$!
 sleep 2
-answers=(1 1 1 "রহিমা বেগম" 2 ১৯৯০ 3 2 1 5 2024 1 4 "2 5 9" 3 1 ১২৩৪৫৬৭৮৯০ 98 98 98 98 98 1)
+answers=(1 1 1 "রহিমা বেগম" 2 ১৯৯০ "চট্ট" ১২৩৪৫৬৭৮৯০ 98 1)
 phone=8801712345605 text= allok=1 health=0 health_ok=0
 at drip-1 $phone "" >/dev/null || allok=0
 for a in "${answers[@]}"; do
