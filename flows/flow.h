@@ -143,9 +143,9 @@ int flow_exists(const struct flow_set *set, const char *flow_id);
 const char *flow_keyword(const struct flow_set *set, const char *word);
 
 /* The label of an answer's code (a list item or an inline option of the
- * node of flow flow_id that stores field) in lang, or in the first
- * language that has it; NULL when no such node, code or language.
- * Borrowed from set. */
+ * node of flow flow_id that stores field, or of one of the flow's parts)
+ * in lang, or in the first language that has it; NULL when no such node,
+ * code or language.  Borrowed from set. */
 const char *flow_answer_label(const struct flow_set *set, const char *flow_id,
                               const char *field, const char *code,
                               const char *lang);

@@ -28,5 +28,13 @@ flow_answer_label(const struct flow_set *set, const char *flow_id,
                 if (strcmp(nd->list->items[k].code, code) == 0)
                     return flow_text_get(&nd->list->items[k].label, li);
     }
+    /* a registration in parts: the field may be asked in a later part */
+    for (size_t p = 0; p < f->nparts; p++) {
+        const struct flow_def *g = flow_def_find(set, f->parts[p]);
+        const char *s;
+        if (g != NULL && g != f &&
+            (s = flow_answer_label(set, g->id, field, code, lang)) != NULL)
+            return s;
+    }
     return NULL;
 }

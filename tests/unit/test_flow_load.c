@@ -392,7 +392,8 @@ t_answer_label(void **state)
         {"district", "BD-15", "bn", "ফরিদপুর"},
         {"sex", "f", "en", "Female"},
         {"sex", "f", "bn", "নারী"},
-        {"country", "ZZ", "en", "Other country"},
+        {"country", "ZZ", "en", "Other country"}, /* part 2 of register */
+        {"skills", "mason", "bn", "রাজমিস্ত্রি"},   /* part 3 */
         {"district", "BD-99", "en", NULL},
         {"sex", "q", "en", NULL},
         {"nosuchfield", "f", "en", NULL},
