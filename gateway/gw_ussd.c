@@ -1658,9 +1658,9 @@ gw_remind_peek_cb(int status, const char *value, size_t len, uint64_t version,
         gw_remind_idle(rm); /* the head is not due: nothing behind it is */
         return;
     }
-    snprintf(rm->msisdn, sizeof(rm->msisdn), "%s", msisdn);
-    snprintf(rm->skey, sizeof(rm->skey), "s:ussd:%s", msisdn);
-    snprintf(rm->rkey, sizeof(rm->rkey), "remind:%s", msisdn);
+    memcpy(rm->msisdn, msisdn, strlen(msisdn) + 1); /* fits: checked */
+    snprintf(rm->skey, sizeof(rm->skey), "s:ussd:%s", rm->msisdn);
+    snprintf(rm->rkey, sizeof(rm->rkey), "remind:%s", rm->msisdn);
     if (sess_get(rm->u->srv->sess, rm->skey, gw_remind_session_cb, rm) !=
         SESS_OK)
         gw_remind_idle(rm);

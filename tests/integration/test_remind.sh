@@ -176,4 +176,10 @@ is "each reminder has its sms_out row, kind reminder" 4 \
     "$(psql -X -q -At "$PG_DSN" -c "SELECT count(*) FROM sms_out WHERE kind = 'reminder' AND accepted_at IS NOT NULL")"
 check_log() { ! grep -q 'sms not recorded\|outcome not recorded' "$tmp/log"; }
 if check_log; then ok "no SMS went unrecorded"; else bad "no SMS went unrecorded" "$(grep 'not recorded' "$tmp/log")"; fi
+# (a sanitizer build, SAN=1, reports here)
+if grep -qE 'runtime error:|ERROR: (Address|Leak|Undefined)Sanitizer|assert ' "$tmp/log"; then
+    bad "no sanitizer report or assert in the daemon's log" "$(grep -m 3 -E 'runtime error:|Sanitizer|assert ' "$tmp/log")"
+else
+    ok "no sanitizer report or assert in the daemon's log"
+fi
 finish
