@@ -263,6 +263,14 @@ int gw_sms_send(struct gw_server *srv, const char *msisdn, const char *text,
  * database) and no callback. */
 int gw_sms_optout(struct gw_server *srv, const char *msisdn, int out,
                   gw_sent_cb *cb, void *arg);
+/* A reply of interest (a reply code or "1", borrowed) from msisdn: cb
+ * once later with status 0 and outcome 0 (answers no notice), 1
+ * (recorded), 2 (recorded before) or 3 ("1" with several open notices);
+ * status -1 when it could not be recorded.  -1 now (no database) and no
+ * callback. */
+typedef void gw_interest_cb(int status, int outcome, void *arg);
+int gw_sms_interest(struct gw_server *srv, const char *msisdn, const char *word,
+                    gw_interest_cb *cb, void *arg);
 void gw_kannel_dlr_handle(struct gw_req *r);
 
 #endif

@@ -985,3 +985,38 @@ gw_sms_optout(struct gw_server *srv, const char *msisdn, int out,
     }
     return 0;
 }
+
+/* A reply of interest to a programme notice. */
+struct gw_interest {
+    gw_interest_cb *cb;
+    void *arg;
+};
+
+static void
+gw_interest_done(int status, const struct store_sms_result *res, void *arg)
+{
+    struct gw_interest *o = arg;
+    if (status != STORE_OK)
+        GW_LOG_WARN(0, "interest reply not recorded: %s", res->errstr);
+    o->cb(status == STORE_OK ? 0 : -1, status == STORE_OK ? res->interest : 0,
+          o->arg);
+    free(o);
+}
+
+int
+gw_sms_interest(struct gw_server *srv, const char *msisdn, const char *word,
+                gw_interest_cb *cb, void *arg)
+{
+    struct gw_sendsms *ss = srv->sendsms;
+    if (ss == NULL || ss->db == NULL || cb == NULL) return -1;
+    struct gw_interest *o = malloc(sizeof(*o));
+    if (o == NULL) return -1;
+    o->cb = cb;
+    o->arg = arg;
+    if (store_sms_interest(ss->db, msisdn, word, gw_interest_done, o) !=
+        STORE_OK) {
+        free(o);
+        return -1;
+    }
+    return 0;
+}

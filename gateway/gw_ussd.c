@@ -129,14 +129,15 @@ enum gw_via { GW_VIA_KANNEL, GW_VIA_AT, GW_VIA_SMS };
  * next.  Each callback checks its state in one switch; a step leaves DONE
  * only with its request.  The names go to the debug log. */
 #define GW_STEP_STATES(X)                                                      \
-    X(NEW, "new")       /* parsed; nothing asked yet */                        \
-    X(READ, "read")     /* the envelope asked from Redis (or the cache) */     \
-    X(LOOKUP, "lookup") /* SMS: the record's language asked */                 \
-    X(OPTOUT, "optout") /* SMS: STOP or START being recorded */                \
-    X(ACT, "act")       /* the finished flow's action running */               \
-    X(SAVE, "save")     /* the new envelope's compare-and-set sent */          \
-    X(RACE, "race")     /* that save lost: reading what the winner saved */    \
-    X(DONE, "done")     /* replied; the request ends with the last frame */
+    X(NEW, "new")           /* parsed; nothing asked yet */                    \
+    X(READ, "read")         /* the envelope asked from Redis (or the cache) */ \
+    X(LOOKUP, "lookup")     /* SMS: the record's language asked */             \
+    X(OPTOUT, "optout")     /* SMS: STOP or START being recorded */            \
+    X(INTEREST, "interest") /* SMS: a reply code being recorded */             \
+    X(ACT, "act")           /* the finished flow's action running */           \
+    X(SAVE, "save")         /* the new envelope's compare-and-set sent */      \
+    X(RACE, "race") /* that save lost: reading what the winner saved */        \
+    X(DONE, "done") /* replied; the request ends with the last frame */
 
 enum gw_step_state {
 #define GW_STEP_ENUM(id, name) GW_STEP_##id,
@@ -981,6 +982,51 @@ gw_sms_optout_cb(int status, void *arg)
     gw_req_leave(r);
 }
 
+/* A reply of interest recorded (or not): thank the caller, ask for the
+ * code when "1" could mean several notices, else the help text. */
+static void
+gw_sms_interest_cb(int status, int outcome, void *arg)
+{
+    struct gw_step *s = arg;
+    struct gw_req *r = s->r;
+    gw_req_enter(r);
+    switch (s->state) {
+    case GW_STEP_INTEREST:
+        break;
+    default:
+        WRONG("interest answered out of turn");
+    }
+    const char *id = status != 0                    ? "try_later"
+                     : outcome == 1 || outcome == 2 ? "sms_interest"
+                     : outcome == 3                 ? "sms_interest_which"
+                                                    : "sms_help";
+    GW_RLOG(GW_LEVEL_INFO, r, 0, "interest reply outcome=%d", outcome);
+    flow_render_message(s->flows->set, s->st.lang, FLOW_CH_SMS, id, &s->out);
+    gw_step_reply(s, s->out.text, s->out.enc, 1);
+    gw_req_leave(r);
+}
+
+/* Could word be a reply to a notice: "1", or a reply code (a letter then
+ * 1..7 letters or digits, as 008_notices.sql allows)? */
+static int
+gw_sms_reply_code(const char *word)
+{
+    size_t n = strlen(word);
+    if (strcmp(word, "1") == 0) return 1;
+    if (n < 2 || n > 8) return 0;
+    if (!((word[0] >= 'A' && word[0] <= 'Z') ||
+          (word[0] >= 'a' && word[0] <= 'z')))
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        char c = word[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9')))
+            return 0;
+    }
+    /* a code has a digit; words without one are left to the keywords */
+    return strcspn(word, "0123456789") < n;
+}
+
 /* The language of an SMS answer, one rule for every keyword (STOP,
  * START, HELP, REG, SKILL, STATUS, their Bangla words) and for the help
  * text sent outside a dialogue: the language of the caller's SMS session
@@ -1046,6 +1092,16 @@ gw_sms_answer(struct gw_step *s, const char *known)
     }
     const char *kw = wl ? flow_keyword(set, word) : NULL;
     int live = s->st.flow[0] && !(s->st.flags & FLOW_SF_DONE);
+    if (kw == NULL && !live && gw_sms_reply_code(word) &&
+        s->u->cfg->pg_dsn[0] != '\0') {
+        /* outside a dialogue, "J12" or "1" may answer a notice */
+        snprintf(s->st.lang, sizeof(s->st.lang), "%s", lang);
+        gw_step_to(s, GW_STEP_INTEREST);
+        if (gw_sms_interest(s->u->srv, s->msisdn, word, gw_sms_interest_cb,
+                            s) != 0)
+            gw_sms_interest_cb(-1, 0, s);
+        return;
+    }
     if (kw != NULL) {
         /* REG after part 1 was saved: the first part still to do */
         unsigned parts = s->st.parts, k, total;

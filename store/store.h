@@ -296,6 +296,8 @@ struct store_sms_config {
 struct store_sms_result {
     int dlr_state;      /* dlr: the state recorded after it (0: none yet) */
     int changed;        /* dlr: this report moved the state forward */
+    int interest;       /* interest: 0 no notice it answers, 1 recorded,
+                           2 recorded before, 3 "1" with several open */
     const char *errstr; /* on failure: short, no message text; else "" */
 };
 
@@ -352,6 +354,12 @@ int store_sms_dlr(struct store_sms *q, const char *id, int type,
  * in (out = 0, START); the latest word wins. */
 int store_sms_optout(struct store_sms *q, const char *msisdn, int out,
                      store_sms_cb *cb, void *arg);
+
+/* A reply of interest: word (a programme's reply code, or "1"; borrowed)
+ * from msisdn, recorded by notice_interest_record() (009); res->interest
+ * says what came of it. */
+int store_sms_interest(struct store_sms *q, const char *msisdn,
+                       const char *word, store_sms_cb *cb, void *arg);
 
 /* ------------------------------------------------------------------------
  * The generic pool (store_pool.c): transactions of parameterised

@@ -35,7 +35,13 @@
 #define SMS_ANSWER_MAX  1024 /* bytes kept of an answer or receipt */
 #define SMS_PARAMS_MAX  6
 
-enum sms_kind { SMS_REQ_INSERT, SMS_REQ_SENT, SMS_REQ_DLR, SMS_REQ_OPTOUT };
+enum sms_kind {
+    SMS_REQ_INSERT,
+    SMS_REQ_SENT,
+    SMS_REQ_DLR,
+    SMS_REQ_OPTOUT,
+    SMS_REQ_INTEREST
+};
 
 static const char *const sms_sql[] = {
     [SMS_REQ_INSERT] = "INSERT INTO sms_out (id, msisdn, kind, text, coding)"
@@ -65,12 +71,14 @@ static const char *const sms_sql[] = {
         "INSERT INTO sms_optout (msisdn, opted_out) VALUES ($1, $2::bool)"
         " ON CONFLICT (msisdn) DO UPDATE SET opted_out = EXCLUDED.opted_out,"
         " changed_at = now()",
+    [SMS_REQ_INTEREST] = "SELECT notice_interest_record($1, $2)",
 };
 
 static const int sms_nparams[] = {[SMS_REQ_INSERT] = 5,
                                   [SMS_REQ_SENT] = 5,
                                   [SMS_REQ_DLR] = 4,
-                                  [SMS_REQ_OPTOUT] = 2};
+                                  [SMS_REQ_OPTOUT] = 2,
+                                  [SMS_REQ_INTEREST] = 2};
 
 enum sms_conn_state {
     SMS_CONN_DOWN,       /* timer = next attempt */
@@ -93,7 +101,7 @@ struct sms_req {
     enum sms_kind kind;
     int status;
     char *p[SMS_PARAMS_MAX]; /* owned; NULL = SQL NULL */
-    int dlr_state, changed;
+    int dlr_state, changed, interest;
     char errstr[160];
 };
 
@@ -154,6 +162,7 @@ sms_req_complete(struct sms_req *r)
     event_del(r->deadline);
     res.dlr_state = r->dlr_state;
     res.changed = r->changed;
+    res.interest = r->interest;
     res.errstr = r->status == 0 ? ""
                  : r->errstr[0] ? r->errstr
                                 : store_strerror(r->status);
@@ -426,6 +435,8 @@ sms_conn_done(struct sms_conn *c)
                  msg ? msg : "no result");
     } else if (r->kind == SMS_REQ_SENT && PQntuples(res) == 0) {
         r->status = STORE_ENOTFOUND;
+    } else if (r->kind == SMS_REQ_INTEREST) {
+        r->interest = PQntuples(res) == 1 ? atoi(PQgetvalue(res, 0, 0)) : 0;
     } else if (r->kind == SMS_REQ_DLR) {
         if (PQntuples(res) == 0) {
             r->status = STORE_ENOTFOUND;
@@ -779,6 +790,28 @@ store_sms_optout(struct store_sms *q, const char *msisdn, int out,
     if ((r = sms_req_new(q, SMS_REQ_OPTOUT, cb, arg)) == NULL)
         return STORE_ENOMEM;
     if (sms_req_param(r, 0, msisdn) || sms_req_param(r, 1, out ? "t" : "f")) {
+        sms_req_free(r);
+        return STORE_ENOMEM;
+    }
+    return sms_req_enqueue(q, r);
+}
+
+/* Contract in store.h. */
+int
+store_sms_interest(struct store_sms *q, const char *msisdn, const char *word,
+                   store_sms_cb *cb, void *arg)
+{
+    struct sms_req *r;
+    int rc;
+
+    if (q == NULL || cb == NULL || msisdn == NULL || word == NULL ||
+        !sms_digits(msisdn, 8, 15) || strlen(word) > 32)
+        return STORE_EINVAL;
+    STORE_AN(q->magic == SMS_MAGIC);
+    if ((rc = sms_can_take(q)) != 0) return rc;
+    if ((r = sms_req_new(q, SMS_REQ_INTEREST, cb, arg)) == NULL)
+        return STORE_ENOMEM;
+    if (sms_req_param(r, 0, msisdn) || sms_req_param(r, 1, word)) {
         sms_req_free(r);
         return STORE_ENOMEM;
     }

