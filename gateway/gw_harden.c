@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -110,6 +111,25 @@ gw_password_read(struct gw_config *c, char *err, size_t errlen)
     return rc;
 }
 
+/* Does the file at path (its first 1 MiB) contain s?  0 when it cannot
+ * be read. */
+static int
+gw_file_holds(const char *path, const char *s)
+{
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL) return 0;
+    size_t cap = 1 << 20, n;
+    char *buf = malloc(cap + 1);
+    n = buf ? fread(buf, 1, cap, fp) : 0;
+    fclose(fp);
+    if (buf == NULL) return 0;
+    buf[n] = '\0';
+    int found = strstr(buf, s) != NULL; /* a NUL in the file ends it early */
+    sodium_memzero(buf, n);
+    free(buf);
+    return found;
+}
+
 /* Is the listen address loopback only?  "" and host names other than
  * localhost count as beyond it. */
 static int
@@ -168,17 +188,28 @@ gw_config_harden(struct gw_config *c, char *err, size_t errlen)
     }
 
     /* the config file itself, when it holds secrets (gw_config_load()
-     * refuses it when others may write it) */
+     * refuses it when others may write it); a secret given on the command
+     * line is not in the file */
     struct stat st;
-    const char *secret =
-        c->kannel_secret[0] ? "kannel.secret"
-        : c->redis_password[0] && c->redis_password_file[0] == '\0'
-            ? "redis.password"
-        : c->at_key[0]                  ? "ussd_at.key"
-        : c->kannel_password[0]         ? "kannel.password"
-        : strstr(c->pg_dsn, "password") ? "postgres.dsn"
-                                        : NULL;
-    if (secret != NULL && stat(c->path, &st) == 0 && (st.st_mode & S_IROTH))
+    const char *secret = NULL;
+    if (stat(c->path, &st) == 0 && (st.st_mode & S_IROTH)) {
+        const struct {
+            const char *key, *value;
+        } held[] = {
+            {"kannel.secret", c->kannel_secret},
+            {"redis.password",
+             c->redis_password_file[0] ? "" : c->redis_password},
+            {"ussd_at.key", c->at_key},
+            {"kannel.password", c->kannel_password},
+            {"postgres.dsn", strstr(c->pg_dsn, "password") ? c->pg_dsn : ""},
+        };
+        for (size_t i = 0; secret == NULL && i < sizeof(held) / sizeof(held[0]);
+             i++)
+            if (held[i].value[0] != '\0' &&
+                gw_file_holds(c->path, held[i].value))
+                secret = held[i].key;
+    }
+    if (secret != NULL)
         GW_LOG_WARN(0,
                     "%s has mode %04o and holds %s: every user may read it "
                     "(run: chmod 0640 %s, or pass secrets in files)",

@@ -137,11 +137,20 @@ check "... by migrate too (rc $rc)" "[ \$rc = 1 ] && grep -q 'mode 0620' '$tmp/e
 check "... and by check-flows (rc $rc)" "[ \$rc != 0 ] && grep -q 'mode 0620' '$tmp/err'"
 chmod 644 "$conf"
 if start --workers 1 --set "kannel.secret=$secret"; then
-    check "a world-readable config holding a secret: a warning" "grep -q 'mode 0644 and holds kannel.secret: every user may read it' '$tmp/log'"
+    check "a world-readable config, the secret on the command line only: no such warning" "! grep -q 'holds kannel.secret' '$tmp/log'"
     stop
 else
     bad "a world-readable config: the daemon starts"
 fi
+cp "$conf" "$tmp/s.conf"
+sed -i "s|^\( *secret = \)\"\";|\1\"$secret\";|" "$tmp/s.conf"
+chmod 644 "$tmp/s.conf"
+rm -f "$tmp/port"
+"$bin" -c "$tmp/s.conf" -t >/dev/null 2>"$tmp/err"; rc=$?
+check "a world-readable config holding kannel.secret: a warning (-t, rc $rc)" "[ \$rc = 0 ] && grep -q 'mode 0644 and holds kannel.secret: every user may read it' '$tmp/err'"
+chmod 600 "$tmp/s.conf"
+"$bin" -c "$tmp/s.conf" -t >/dev/null 2>"$tmp/err"; rc=$?
+check "... none at 0600 (rc $rc)" "[ \$rc = 0 ] && ! grep -q 'holds kannel.secret' '$tmp/err'"
 chmod 600 "$conf"
 
 "$bin" keygen "$tmp/key" >/dev/null
