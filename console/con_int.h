@@ -10,6 +10,8 @@
 
 #include <jansson.h>
 
+struct event;
+
 #include "console/console.h"
 #include "gateway/gw.h"
 #include "store/store.h"
@@ -180,6 +182,7 @@ struct con {
     struct con_hasher *hasher;
     struct con_pwlist *common; /* refused passwords */
     struct con_codes *districts;
+    struct event *purge;  /* worker 0: old login_throttle rows */
     char dummy_hash[128]; /* verified for unknown usernames (same cost) */
     int secure_cookie;
     int admin_totp_required;

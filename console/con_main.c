@@ -13,9 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <sodium.h>
 
 #include "console/con_int.h"
+
+#define CON_PURGE_S 600 /* how often worker 0 forgets old login failures */
 
 #define CON_MAX_WORKERS 64
 
@@ -35,8 +38,45 @@ con_stop(struct gw_server *srv, void *arg)
     CON_AN(con->magic == CON_MAGIC);
     /* every pending hash and query calls back now (with an error), so
      * the handlers waiting on them answer before the loop ends */
+    if (con->purge) event_del(con->purge);
     if (con->hasher) con_hasher_stop(con->hasher);
     if (con->pool) store_pool_stop(con->pool);
+}
+
+static void
+con_on_purged(int status, const struct store_tx_result *res, void *arg)
+{
+    (void)arg;
+    if (status != 0)
+        GW_LOG_WARN(0, "console: login_throttle not purged err=%s",
+                    store_tx_errstr(res));
+    else if (store_tx_affected(res, 0) > 0)
+        GW_LOG_DEBUG(0, "console: login_throttle purged rows=%lld",
+                     store_tx_affected(res, 0));
+}
+
+/* Rows of login_throttle whose failures the window forgot and whose block
+ * is over go: unknown usernames tried once would otherwise stay for ever. */
+static void
+con_on_purge(evutil_socket_t fd, short what, void *arg)
+{
+    static const char sql[] =
+        "DELETE FROM login_throttle WHERE last_failure_at <"
+        " now() - make_interval(secs => $1::int)"
+        " AND (blocked_until IS NULL OR blocked_until < now())";
+    struct con *con = arg;
+    struct store_tx tx;
+    char window[24];
+
+    (void)fd;
+    (void)what;
+    snprintf(window, sizeof(window), "%ld", con->cfg->con_throttle_window);
+    memset(&tx, 0, sizeof(tx));
+    tx.n = 1;
+    tx.stmt[0] = (struct store_tx_stmt){sql, 1, {window}};
+    if (store_pool_tx(con->pool, &tx, con_on_purged, NULL) != 0) {
+        /* the database is away: the next round tries again */
+    }
 }
 
 /* Is every row of every table well formed?  Logs the first bad one. */
@@ -74,6 +114,7 @@ static void
 con_free(struct con *con)
 {
     if (con == NULL) return;
+    if (con->purge) event_free(con->purge);
     con_hasher_free(con->hasher);
     store_pool_free(con->pool);
     store_free(con->crypto);
@@ -176,6 +217,12 @@ console_start(struct gw_server *srv)
     if (con->pool == NULL) {
         GW_LOG_ERROR(0, "console: %s", err);
         return -1;
+    }
+    if (gw_server_worker(srv) == 0) {
+        struct timeval tv = {CON_PURGE_S, 0};
+        con->purge =
+            event_new(gw_server_base(srv), -1, EV_PERSIST, con_on_purge, con);
+        if (con->purge == NULL || event_add(con->purge, &tv) != 0) return -1;
     }
     rt.arg = con;
     if (store_pool_start(con->pool) != 0 ||
