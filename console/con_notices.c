@@ -90,7 +90,7 @@ ntc_api_id_or_404(struct con_call *call, struct ntc_api *x)
         con_reply_error(call, 404, "no_notice", "no such notice");
         return -1;
     }
-    snprintf(x->id, sizeof(x->id), "%s", p);
+    memcpy(x->id, p, n + 1); /* n <= 15 < sizeof(x->id) */
     return 0;
 }
 
