@@ -346,4 +346,31 @@ const char *con_static_path(const char *path, size_t len, char *name,
  * tag)?  Weak comparison ("W/" ignored); "*" matches.  1 or 0.  Pure. */
 int con_etag_match(const char *inm, size_t len, const char *etag);
 
+
+/* ------------------------------------------------------------------------
+ * Small-cell suppression (con_supp.c), pure
+ *
+ * A table is nr x nc counts with margins, kept as (nr + 1) x (nc + 1)
+ * entries, row-major: entry (i, j) at i * (nc + 1) + j, row totals in
+ * column nc, column totals in row nr, the grand total at (nr, nc).  A
+ * one-way table is nr = 1 (its column totals repeat its cells).
+ */
+#define CON_SUPP_SHOWN   0
+#define CON_SUPP_PRIMARY 1 /* a count 1..k-1, shown as "<k" */
+#define CON_SUPP_COMPL   2 /* hidden so that no primary can be worked out */
+
+/* Mark every entry of n (counts >= 0, margins consistent) into mark
+ * (same shape): primaries, then complementary entries until no hidden
+ * entry is pinned (con_supp_pinned).  0; 1 when something stays pinned
+ * even with every non-zero entry hidden (do not publish the table); -1
+ * out of memory. */
+int con_supp_apply(int nr, int nc, const long long *n, int k,
+                   unsigned char *mark);
+/* The first hidden entry whose value a reader could work out exactly
+ * from the shown entries, the margins' sums and what each mark tells
+ * (primary: 1..k-1, complementary: >= k); -1 when none, -2 out of
+ * memory. */
+int con_supp_pinned(int nr, int nc, const long long *n, int k,
+                    const unsigned char *mark);
+
 #endif
