@@ -436,6 +436,67 @@ test_console_role_is_held(void **state)
     store_pool_free(p);
 }
 
+/* Production's way (postgres.console_dsn): a login role of its own, a
+ * member of remigate_console that starts as it; the pool sets no role.
+ * current_user is remigate_console, the policy holds, and it cannot act
+ * as the owner. */
+static void
+test_console_login_role(void **state)
+{
+    char q[512], user[64], dsn[1200], err[256];
+    struct store_pool_config cfg = {.pool = 1, .timeout_ms = 2000};
+    struct store_pool *p;
+    struct want_conn w;
+    struct store_tx who = {
+        .officer = "9",
+        .role = "officer",
+        .districts = "BD-26",
+        .n = 2,
+        .stmt = {{.sql = "SELECT current_user"},
+                 {.sql = "SELECT k FROM pool_t ORDER BY k"}}};
+    struct store_tx escape = {
+        .n = 1,
+        .stmt = {{.sql = "SELECT set_config('role', 'remigate', true)"}}};
+    struct outcome o;
+    size_t n;
+
+    (void)state;
+    snprintf(user, sizeof(user), "remigate_web_%ld", (long)getpid());
+    snprintf(q, sizeof(q),
+             "CREATE ROLE %s LOGIN IN ROLE remigate_console;"
+             " ALTER ROLE %s SET role = 'remigate_console'",
+             user, user);
+    admin_exec(q);
+    dsn_with_db(T.dsn, T.dbname, dsn, sizeof(dsn));
+    n = strlen(dsn);
+    snprintf(dsn + n, sizeof(dsn) - n, " user='%s'", user);
+    cfg.dsn = dsn;
+    p = store_pool_new(&cfg, T.base, err, sizeof(err));
+    assert_non_null(p);
+    assert_int_equal(store_pool_start(p), 0);
+    w.p = p;
+    w.n = 1;
+    assert_true(run_until(cond_connected, &w, 5000));
+    o = tx_wait(p, &who);
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.v[0][0], "remigate_console");
+    /* BD-26's rows only: b1, and c1 moved there by the first test */
+    assert_int_equal(o.ntuples[1], 2);
+    assert_string_equal(o.v[1][0], "b1");
+    assert_string_equal(o.v[1][1], "c1");
+    o = tx_wait(p, &escape);
+    assert_int_not_equal(o.status, 0);
+    store_pool_free(p);
+    snprintf(q, sizeof(q), "DROP OWNED BY %s; DROP ROLE %s", user, user);
+    {
+        /* its sessions are gone with the pool; drop it from every database */
+        PGconn *a = PQconnectdb(T.dsn);
+        PGresult *r = PQexec(a, q);
+        PQclear(r);
+        PQfinish(a);
+    }
+}
+
 /* A late transaction: ETIMEDOUT with unknown set, its insert never
  * commits, the one queued behind it keeps its own deadline, and the pool
  * connects again. */
@@ -604,6 +665,7 @@ main(void)
         cmocka_unit_test(test_failure_rolls_back),
         cmocka_unit_test(test_context_is_per_transaction),
         cmocka_unit_test(test_console_role_is_held),
+        cmocka_unit_test(test_console_login_role),
         cmocka_unit_test(test_deadline_rolls_back),
         cmocka_unit_test(test_backend_killed),
         cmocka_unit_test(test_stop_and_busy),
