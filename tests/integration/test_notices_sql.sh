@@ -250,6 +250,25 @@ eq "DLR 4: buffered" "$(sql "SELECT state FROM notice_outbox WHERE id = $a_id")"
 dlr "$u_sms" 1 "id:10 stat:DELIVRD"
 eq "a report for an unknown row: it did leave" "$(sql "SELECT state FROM notice_outbox WHERE id = $u_id")" "delivered"
 
+# the receipt's stat as SQL reads it: the same table as test_notices.c's
+# t_receipt reads with notices_receipt_parse() (OTHER there is the raw
+# word here; none is empty)
+while IFS='|' read -r answer want; do
+    [ -n "$answer" ] || continue
+    eq "remigate_receipt_stat('$answer')" "$(sql "SELECT coalesce(remigate_receipt_stat(\$\$$answer\$\$), '')")" "$want"
+done <<'EOF2'
+id:0123456789 sub:001 dlvrd:001 submit date:2611221032 done date:2611221033 stat:DELIVRD err:000 text:Hello|DELIVRD
+id:77 stat:EXPIRED err:0FE text:|EXPIRED
+ID:a1b2 STAT:undeliv ERR:0x45|UNDELIV
+stat:REJECTD err:001 id:9|REJECTD
+id:1 stat:WEIRD err:12|WEIRD
+id:5 stat:UNDELIV err:001 text:stat:DELIVRD id:6|UNDELIV
+id:5 text:stat:DELIVRD|
+id:xstat:DELIVRD|
+ACK/|
+NACK/0x00000045/Submit failed|
+EOF2
+
 # --- sweep -----------------------------------------------------------------
 sql "UPDATE notice_outbox SET claimed_at = now() - interval '10 minutes' WHERE id = $q_id" >/dev/null
 sql "UPDATE notice_outbox SET expires_at = now() - interval '1 second' WHERE id = $a_id" >/dev/null
