@@ -380,18 +380,20 @@ static const char rec_list_sql[] =
     "   AND r.changed_since_verified IS NOT NULL)"
     "  OR ($9 = 'possible_duplicate'"
     "   AND EXISTS (SELECT 1 FROM remigate_duplicates(r.ref))))"
-    " AND ($10::text IS NULL OR r.ref = $11 OR r.msisdn = $12"
-    "  OR r.nid_hash = decode($13, 'hex')"
-    "  OR r.passport_hash = decode($14, 'hex'))"
-    " AND ($15::text IS NULL OR (r.created_at, r.id) >"
-    "  (to_timestamp(0) + split_part($15, '.', 1)::bigint"
-    "   * interval '1 microsecond', split_part($15, '.', 2)::bigint))"
-    " ORDER BY r.created_at, r.id LIMIT $16::int";
+    " AND (($10::text IS NULL AND $11::text IS NULL AND $12::text IS NULL"
+    "  AND $13::text IS NULL) OR r.ref = $10 OR r.msisdn = $11"
+    "  OR r.nid_hash = decode($12, 'hex')"
+    "  OR r.passport_hash = decode($13, 'hex'))"
+    " AND ($14::text IS NULL OR (r.created_at, r.id) >"
+    "  (to_timestamp(0) + split_part($14, '.', 1)::bigint"
+    "   * interval '1 microsecond', split_part($14, '.', 2)::bigint))"
+    " ORDER BY r.created_at, r.id LIMIT $15::int";
 
 struct rec_query {
     char status[16], district[20], from[12], to[12], channel[8], dest[4];
     char skill[40], need[40], flag[32];
-    char search[4], ref[CON_REF_MAX + 1], phone[GW_MSISDN_MAX];
+    char ref[CON_REF_MAX + 1], phone[GW_MSISDN_MAX];
+    int nothing; /* a search that can match no row */
     char nid[2 * STORE_HASH_BYTES + 1];
     char passport[2 * STORE_HASH_BYTES + 1];
     char cursor[48], limit[8];
@@ -432,8 +434,12 @@ rec_search(struct con_call *call, const char *q, struct rec_query *rq)
     unsigned char h[STORE_HASH_BYTES];
     struct con_search cs;
 
-    snprintf(rq->search, sizeof(rq->search), "1");
-    if (con_search_parse(q, &cs) != 0) return; /* matches nothing */
+    /* a search that can be nothing (or that nothing below fills) is sent
+     * as the reference "", which no record has: it matches no row */
+    if (con_search_parse(q, &cs) != 0) {
+        rq->nothing = 1;
+        return;
+    }
     if (cs.phone[0]) snprintf(rq->phone, sizeof(rq->phone), "%s", cs.phone);
     if (cs.ref) memcpy(rq->ref, cs.norm, strlen(cs.norm) + 1);
     if (cs.nid && call->con->crypto &&
@@ -442,6 +448,8 @@ rec_search(struct con_call *call, const char *q, struct rec_query *rq)
     if (cs.passport && call->con->crypto &&
         store_id_hash(call->con->crypto, "passport", cs.norm, h) == 0)
         rec_hex(h, sizeof(h), rq->passport);
+    rq->nothing =
+        !rq->ref[0] && !rq->phone[0] && !rq->nid[0] && !rq->passport[0];
 }
 
 /* Copy query value key into out when it passes check; 422 otherwise. */
@@ -595,10 +603,10 @@ con_records_list(struct con_call *call)
     con_tx_init(call, &tx);
     tx.stmt[tx.n++] = (struct store_tx_stmt){
         rec_list_sql,
-        16,
+        15,
         {q.status, REC_P(q.district), REC_P(q.from), REC_P(q.to),
          REC_P(q.channel), REC_P(q.dest), REC_P(q.skill), REC_P(q.need),
-         REC_P(q.flag), REC_P(q.search), REC_P(q.ref), REC_P(q.phone),
+         REC_P(q.flag), q.nothing ? "" : REC_P(q.ref), REC_P(q.phone),
          REC_P(q.nid), REC_P(q.passport), REC_P(q.cursor), plus1}};
 #undef REC_P
     con_tx_or_503(call, &tx, rec_list_done);
