@@ -89,6 +89,7 @@ extern const struct con_route con_officers_routes[];
 extern const struct con_route con_audit_routes[];
 extern const struct con_route con_records_routes[]; /* con_records.c */
 extern const struct con_route con_notices_routes[]; /* con_notices.c */
+extern const struct con_route con_stats_routes[];   /* con_stats.c */
 extern const struct con_route *const con_route_tables[];
 
 /* The officer behind a call's session. */

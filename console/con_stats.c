@@ -1,0 +1,339 @@
+/*
+ * con_stats.c -- GET /api/stats: counts of returnees by one or two
+ * dimensions, with small cells hidden where the caller may not see them.
+ *
+ * The counts come from remigate_stats() (migration 011), which runs as
+ * the tables' owner and returns grouped counts only, with every margin.
+ * Analysts always get the table suppressed (con_supp.c: counts 1..k-1 as
+ * "<k", complementary cells as "x" -- a count of k or more hidden so that
+ * no "<k" can be worked out from the totals); officers (their districts)
+ * and admins see the true counts on screen, and ask for the suppressed
+ * table with suppress=1 (every download does).  A suppressed table whose
+ * filter matches 1..k-1 people is refused (422 too_few), as is one whose
+ * cells could not be protected.
+ *
+ * Parameters: dims (one or two of CON_STATS_DIMS, comma-separated),
+ * status (all | pending | needs_info | verified | rejected), district (a
+ * code of the lists), sex (m | f | x), from and to (YYYY-MM-DD, Dhaka
+ * days, both inclusive), suppress (0 | 1).  Anything else is 400.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "console/con_int.h"
+
+#define CON_STATS_DIMS                                                         \
+    "district", "division", "sex", "age_band", "education", "country",         \
+        "skill", "reason", "need", "return_year", "channel", "status", "week"
+
+static const char *const stats_dims[] = {CON_STATS_DIMS};
+#define STATS_NDIMS     (sizeof(stats_dims) / sizeof(stats_dims[0]))
+#define STATS_VALUE_MAX 64
+#define STATS_LINE_MAX  400 /* values of one dimension */
+
+static const char stats_sql[] =
+    "SELECT g, v1, v2, n, persons FROM remigate_stats($1, $2, $3, $4, $5,"
+    " $6::date, $7::date, $8::int)";
+
+struct stats_q {
+    char dim1[16], dim2[16];
+    int suppress, k;
+    char k_text[8];
+};
+
+/* The values of one dimension, in the order the query gave them. */
+struct stats_axis {
+    int n;
+    char (*v)[STATS_VALUE_MAX];
+};
+
+static int
+stats_axis_index(struct stats_axis *a, const char *v, int add)
+{
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->v[i], v) == 0) return i;
+    if (!add || a->n >= STATS_LINE_MAX) return -1;
+    snprintf(a->v[a->n], STATS_VALUE_MAX, "%s", v);
+    return a->n++;
+}
+
+/* A count as JSON: the number, or "<k" / "x" when hidden. */
+static json_t *
+stats_n(const struct stats_q *q, long long n, unsigned char mark)
+{
+    char lt[16];
+
+    if (mark == CON_SUPP_PRIMARY) {
+        snprintf(lt, sizeof(lt), "<%d", q->k);
+        return json_string(lt);
+    }
+    if (mark == CON_SUPP_COMPL) return json_string("x");
+    return json_integer(n);
+}
+
+/* Build the reply from the query's rows: the table, suppressed when
+ * asked.  NULL with *why set (a literal) when it cannot be published. */
+static json_t *
+stats_table(const struct stats_q *q, const struct store_tx_result *res,
+            const char **why)
+{
+    struct stats_axis rows = {0, NULL}, cols = {0, NULL};
+    long long *n = NULL, persons = 0;
+    unsigned char *mark = NULL;
+    json_t *out = NULL, *cells, *totals;
+    int nt = store_tx_ntuples(res, 0), two = q->dim2[0] != '\0', w, nr, nc;
+
+    *why = "out_of_memory";
+    rows.v = calloc(STATS_LINE_MAX, sizeof(*rows.v));
+    cols.v = calloc(STATS_LINE_MAX, sizeof(*cols.v));
+    if (rows.v == NULL || cols.v == NULL) goto done;
+    /* the axes: every value with a total (g 1: a row's, g 2: a column's) */
+    for (int i = 0; i < nt; i++) {
+        int g = atoi(store_tx_value(res, 0, i, 0));
+        if ((g == 1 &&
+             stats_axis_index(&rows, store_tx_value(res, 0, i, 1), 1) < 0) ||
+            (g == 2 && two &&
+             stats_axis_index(&cols, store_tx_value(res, 0, i, 2), 1) < 0)) {
+            *why = "too_many_values";
+            goto done;
+        }
+        if (g == 3) persons = strtoll(store_tx_value(res, 0, i, 4), NULL, 10);
+    }
+    /* one-way: one row whose columns are the values */
+    if (!two) {
+        cols = rows;
+        rows = (struct stats_axis){0, NULL};
+        rows.v = calloc(1, sizeof(*rows.v));
+        if (rows.v == NULL) goto done;
+        rows.n = 1;
+    }
+    nr = rows.n;
+    nc = cols.n;
+    if (nc == 0) { /* nobody matches */
+        out = json_pack("{s:[],s:i}", "cells", "total", 0);
+        goto done;
+    }
+    w = nc + 1;
+    n = calloc((size_t)(nr + 1) * (size_t)w, sizeof(*n));
+    mark = calloc((size_t)(nr + 1) * (size_t)w, 1);
+    if (n == NULL || mark == NULL) goto done;
+    for (int i = 0; i < nt; i++) {
+        int g = atoi(store_tx_value(res, 0, i, 0)), r = nr, c = nc;
+        const char *a = store_tx_value(res, 0, i, 1);
+        const char *b = store_tx_value(res, 0, i, 2);
+        long long v = strtoll(store_tx_value(res, 0, i, 3), NULL, 10);
+        if (two) {
+            if (g == 0 || g == 1) r = stats_axis_index(&rows, a, 0);
+            if (g == 0 || g == 2) c = stats_axis_index(&cols, b, 0);
+        } else {
+            if (g == 2) continue; /* the constant second "dimension" */
+            r = 0;
+            if (g == 0 || g == 1) c = stats_axis_index(&cols, a, 0);
+            if (g == 3) c = nc;
+        }
+        CON_AN(r >= 0 && c >= 0);
+        n[r * w + c] = v;
+        if (!two) n[nr * w + c] = v; /* the column totals repeat the cells */
+    }
+    if (q->suppress) {
+        if (persons >= 1 && persons < q->k) {
+            *why = "too_few";
+            goto done;
+        }
+        switch (con_supp_apply(nr, nc, n, q->k, mark)) {
+        case 0:
+            break;
+        case 1:
+            *why = "unprotectable";
+            goto done;
+        default:
+            goto done;
+        }
+    }
+    cells = json_array();
+    totals = json_array();
+    for (int r = 0; r <= nr; r++)
+        for (int c = 0; c <= nc; c++) {
+            json_t *o;
+            int e = r * w + c;
+            if (!two && r == nr) continue;
+            if (r == nr && c == nc) continue;
+            if (n[e] == 0 && (r < nr && c < nc)) continue;
+            o = json_object();
+            if (two) {
+                if (r < nr)
+                    json_object_set_new(o, q->dim1, json_string(rows.v[r]));
+                if (c < nc)
+                    json_object_set_new(o, q->dim2, json_string(cols.v[c]));
+            } else if (c < nc) {
+                json_object_set_new(o, q->dim1, json_string(cols.v[c]));
+            } else {
+                json_decref(o);
+                continue; /* the one row's total is the grand total */
+            }
+            json_object_set_new(o, "n", stats_n(q, n[e], mark[e]));
+            json_array_append_new(r < nr && c < nc ? cells : totals, o);
+        }
+    out = json_pack("{s:o,s:o,s:o}", "cells", cells, "totals", totals, "total",
+                    stats_n(q, n[nr * w + nc], mark[nr * w + nc]));
+done:
+    free(rows.v);
+    free(cols.v);
+    free(n);
+    free(mark);
+    return out;
+}
+
+static void
+stats_on_rows(int status, const struct store_tx_result *res, void *arg)
+{
+    struct con_call *call = arg;
+    struct stats_q *q = call->data;
+    const char *why;
+    json_t *t, *dims;
+
+    if (status != 0 && strcmp(store_tx_sqlstate(res), "22023") == 0) {
+        /* remigate_stats refused: fewer than k people for an analyst */
+        con_reply_error(call, 422, "too_few",
+                        "fewer people match this filter than can be shown");
+        return;
+    }
+    if (status != 0) {
+        con_reply_store_error(call, status, res);
+        return;
+    }
+    t = stats_table(q, res, &why);
+    if (t == NULL) {
+        if (strcmp(why, "too_few") == 0)
+            con_reply_error(call, 422, "too_few",
+                            "fewer people match this filter than can be shown");
+        else if (strcmp(why, "out_of_memory") == 0)
+            con_reply_error(call, 503, "unavailable", "out of memory");
+        else
+            con_reply_error(call, 422, why,
+                            "this table cannot be shown without exposing "
+                            "small counts; narrow it");
+        return;
+    }
+    dims = json_pack("[s]", q->dim1);
+    if (q->dim2[0]) json_array_append_new(dims, json_string(q->dim2));
+    json_object_set_new(t, "dims", dims);
+    json_object_set_new(t, "k", json_integer(q->k));
+    json_object_set_new(t, "suppressed", json_boolean(q->suppress));
+    con_reply_json(call, 200, t);
+}
+
+static int
+stats_dim_ok(const char *d)
+{
+    for (size_t i = 0; i < STATS_NDIMS; i++)
+        if (strcmp(d, stats_dims[i]) == 0) return 1;
+    return 0;
+}
+
+/* A parameter's value (NULL when absent or empty); *bad when repeated,
+ * too long or holding a NUL. */
+static const char *
+stats_param(const struct gw_params *ps, const char *key, size_t max, int *bad)
+{
+    const struct gw_param *p = gw_params_get(ps, key);
+
+    if (p == NULL || p->vlen == 0) return NULL;
+    if (p->vlen > max || strlen(p->val) != p->vlen ||
+        gw_params_count(ps, key) > 1) {
+        *bad = 1;
+        return NULL;
+    }
+    return p->val;
+}
+
+static void
+con_stats_get(struct con_call *call)
+{
+    static const char *const known[] = {"dims", "status", "district", "sex",
+                                        "from", "to",     "suppress"};
+    const size_t nknown = sizeof(known) / sizeof(known[0]);
+    struct stats_q *q = gw_req_alloc(call->req, sizeof(*q));
+    const struct gw_params *ps;
+    const char *dims, *status, *district, *sex, *from, *to, *supp, *comma;
+    struct store_tx tx;
+    int bad = 0;
+
+    if (q == NULL) {
+        con_reply_error(call, 503, "unavailable", "out of memory");
+        return;
+    }
+    memset(q, 0, sizeof(*q));
+    if (gw_req_query_or_400(call->req, &ps) < 0) return;
+    for (size_t i = 0; i < ps->n; i++) {
+        size_t k = 0;
+        while (k < nknown && strcmp(ps->p[i].key, known[k]) != 0)
+            k++;
+        if (k == nknown) {
+            con_reply_error(call, 400, "bad_request",
+                            "parameters: dims, status, district, sex, from, "
+                            "to, suppress");
+            return;
+        }
+    }
+    dims = stats_param(ps, "dims", 31, &bad);
+    status = stats_param(ps, "status", 16, &bad);
+    district = stats_param(ps, "district", 16, &bad);
+    sex = stats_param(ps, "sex", 1, &bad);
+    from = stats_param(ps, "from", 10, &bad);
+    to = stats_param(ps, "to", 10, &bad);
+    supp = stats_param(ps, "suppress", 1, &bad);
+    if (dims == NULL)
+        bad = 1;
+    else {
+        comma = strchr(dims, ',');
+        if (comma == NULL)
+            snprintf(q->dim1, sizeof(q->dim1), "%s", dims);
+        else if ((size_t)(comma - dims) < sizeof(q->dim1)) {
+            memcpy(q->dim1, dims, (size_t)(comma - dims));
+            snprintf(q->dim2, sizeof(q->dim2), "%s", comma + 1);
+            if (!stats_dim_ok(q->dim2) || strcmp(q->dim1, q->dim2) == 0)
+                bad = 1;
+        } else
+            bad = 1;
+        if (!stats_dim_ok(q->dim1)) bad = 1;
+    }
+    if (status && strcmp(status, "all") == 0) status = NULL;
+    if (status && strcmp(status, "pending") != 0 &&
+        strcmp(status, "needs_info") != 0 && strcmp(status, "verified") != 0 &&
+        strcmp(status, "rejected") != 0)
+        bad = 1;
+    if (district && !con_codes_has(call->con->districts, district)) bad = 1;
+    if (sex && strcmp(sex, "m") != 0 && strcmp(sex, "f") != 0 &&
+        strcmp(sex, "x") != 0)
+        bad = 1;
+    if ((from && !con_date_ok(from)) || (to && !con_date_ok(to))) bad = 1;
+    if (supp && strcmp(supp, "0") != 0 && strcmp(supp, "1") != 0) bad = 1;
+    if (bad) {
+        con_reply_error(call, 400, "bad_request",
+                        "dims is one or two of district, division, sex, "
+                        "age_band, education, country, skill, reason, need, "
+                        "return_year, channel, status, week; status "
+                        "all|pending|needs_info|verified|rejected; district a "
+                        "code; sex m|f|x; from/to YYYY-MM-DD; suppress 0|1");
+        return;
+    }
+    q->k = (int)call->con->cfg->stats_k;
+    q->suppress =
+        call->who.role_bit == CON_ROLE_ANALYST || (supp && supp[0] == '1');
+    snprintf(q->k_text, sizeof(q->k_text), "%d", q->k);
+    call->data = q;
+    con_tx_init(call, &tx);
+    tx.stmt[tx.n++] =
+        (struct store_tx_stmt){stats_sql,
+                               8,
+                               {q->dim1, q->dim2[0] ? q->dim2 : NULL, status,
+                                district, sex, from, to, q->k_text}};
+    con_tx_or_503(call, &tx, stats_on_rows);
+}
+
+const struct con_route con_stats_routes[] = {
+    {GW_METHOD_GET, "/api/stats", CON_ROLE_ANY, 0, con_stats_get},
+    {0, NULL, 0, 0, NULL},
+};
