@@ -115,10 +115,16 @@ dialogue() {
         head -c4 "$tmp/ussd" | grep -q '^CON ' || break
     done
 }
-reg=(1 1 1 "রহিমা বেগম" 2 ১৯৯০ 3 2 1 5 2024 1 4 "2 5 9" 3 1 ১২৩৪৫৬৭৮৯০ 98 98 98 98 98 1)
+# (part 1 of the registration: Bangla, Register, consent, name, sex, birth
+# year, the district by its first letters, the NID, the read-back's second
+# page, confirm)
+reg=(1 1 1 "রহিমা বেগম" 2 ১৯৯০ "ফরিদ" ১২৩৪৫৬৭৮৯০ 98 1)
 phone=8801712345678
 dialogue r1 $phone "${reg[@]}"
 R1=$(grep -oE '[0-9A-Z]{10}' "$tmp/ussd" | head -1)
+# parts 2 and 3, each from a new dial that offers it (1 to go on)
+dialogue r1b $phone 1 "সৌদি" 5 ২০২৪ 1 4 98 98 1
+dialogue r1c $phone 1 "2 5 9" 3 98 1
 check "a USSD registration ($R1)" "[ -n '$R1' ] && [ \"\$(sql \"SELECT district FROM returnees WHERE ref = '$R1'\")\" = BD-15 ]"
 status_screen() { dialogue "st-$RANDOM" $phone 3; cat "$tmp/ussd"; }
 
@@ -236,7 +242,7 @@ is "  skills as codes with labels" "3 3" "$(j '.answers[] | select(.field == "sk
 is "  the name, opened for the officer, not correctable here" "রহিমা বেগম false" "$(j '.answers[] | select(.field == "name") | "\(.value) \(.editable)"')"
 is "  the NID masked: last 3 digits" "nid|*******890" "$(j '[.id_type, .id_masked] | join("|")')"
 check "  no ID number in clear anywhere in the answer" "! grep -q 1234567890 '$tmp/body'"
-is "  submission history" register "$(j '[.history[].kind] | join(" ")')"
+is "  submission history: the three parts" "register register_abroad register_skills" "$(j '[.history[].kind] | join(" ")')"
 is "  duplicate panel: the other district's record, reference, district and status only" '[{"district":"BD-02","ref":"BBBB000001","status":"pending"}]' \
     "$(jq -c '.duplicates | map(to_entries | sort_by(.key) | from_entries)' "$tmp/body")"
 is "  opening is audited" 1 "$(audits "action = 'record.open' AND target = '$R1' AND actor = 'rahim' AND outcome = 'ok'")"
