@@ -60,7 +60,7 @@ INTG_BIN = $(INTG_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
 TLIB_SRC = $(wildcard tests/lib/*.c)
 TLIB_OBJ = $(TLIB_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all clean test test-bins bench-bins check-deps format format-check fuzz fuzz-bins deps web-vendor
+.PHONY: all clean test test-faults test-bins bench-bins check-deps format format-check fuzz fuzz-bins deps web-vendor
 all: $(BUILD)/remigate
 
 $(BUILD)/remigate: $(MAIN_OBJ) $(BUILD)/libremigate.a
@@ -150,6 +150,11 @@ endif
 FORMAT_SRC = $(wildcard $(MODULES:%=%/*.[ch]) config/*.[ch] \
 	tests/unit/*.[ch] tests/integration/*.[ch] tests/lib/*.[ch] \
 	tests/fuzz/*.[ch] bench/*.[ch])
+# The fault suite alone (tests/faults/run.sh, about a minute): Redis and
+# PostgreSQL paused, killed and restarted, the daemon killed, under load.
+test-faults: $(BUILD)/remigate
+	@SAN=$(SAN) tests/run faults
+
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_SRC)
 

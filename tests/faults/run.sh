@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# tests/faults/run.sh [BUILD] -- the fault suite: faults under a steady load
+# of whole registrations, each followed by the same checks.
+#
+# One Redis (AOF, fsync every second) and one PostgreSQL from
+# tests/lib/servers.sh, one daemon (BUILD/remigate, two workers, request
+# deadline limits.request_timeout_ms = 2000).  For each fault, in turn:
+# tests/faults/driver.py drives FAULTS_CALLERS (6) callers in a closed loop,
+# each registering new numbers (part 1, 10 steps over /ussd/at); once 5 are
+# stored the fault is made and healed; once 5 more are stored after it
+# while their callers waited (not queued) the load stops, the Redis queue is waited on to drain, and then:
+#   - every caller told "saved" or "received, reference R" has exactly one
+#     row in returnees, with reference R; no number and no reference has two
+#     rows; no caller told "busy" / "could not save" has a row; every row is
+#     a caller told saved or one whose last step got no answer;
+#   - every step was answered within the deadline + FAULTS_MARGIN_MS (1000),
+#     and (but when the daemon itself is killed) every step was answered;
+#   - the daemon's master process is the same one (a killed worker is
+#     started again by it: that is the design).
+# Each fault prints its figures: callers, outcomes, rows, max and p99
+# latency.  Faults: none (baseline), Redis paused 5 s, Redis killed and
+# started again, PostgreSQL restarted (-m fast) and (-m immediate),
+# PostgreSQL paused 5 s (the postmaster and every backend), a worker killed
+# with -9, the whole daemon killed with -9 at a random moment and started
+# again.  FAULTS_ONLY="pg_pause ..." runs only the faults named.  Prints
+# "faults: N passed, N failed".
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+build=${1:-${BUILD:-build}}
+bin=$PWD/$build/remigate
+ncallers=${FAULTS_CALLERS:-6}
+timeout_ms=2000
+deadline_ms=$((timeout_ms + ${FAULTS_MARGIN_MS:-1000}))
+CHECKS_LABEL=faults
+. tests/lib/checks.sh
+. tests/lib/servers.sh
+export REDIS_AOF=1
+SRV_TMP=
+dpid= drv=
+cleanup()
+{
+    [ -n "$drv" ] && kill "$drv" 2>/dev/null
+    daemon_kill9
+    srv_cleanup
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+finish()
+{
+    summary
+    [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+    exit
+}
+
+[ -x "$bin" ] || { not_ok "daemon binary $bin (make)"; finish; }
+if ! srv_tmpdir || ! srv_redis_start || ! srv_pg_start; then
+    not_ok "Redis and PostgreSQL started"
+    finish
+fi
+tmp=$SRV_TMP
+log=$tmp/daemon.log
+sql() { srv_psql -At -c "$1"; }
+
+cp -r config "$tmp/config"
+conf=$tmp/config/remigate.conf
+sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
+    -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
+"$bin" keygen "$tmp/key" >/dev/null &&
+    "$bin" migrate -c "$conf" >"$tmp/migrate.log" 2>&1 ||
+    { not_ok "keygen and migrate"; cat "$tmp/migrate.log"; finish; }
+
+# --- the daemon -----------------------------------------------------------
+
+port=0
+# workers of the master $dpid
+workers() { ps -o pid= --ppid "$dpid" 2>/dev/null | tr -d ' '; }
+healthy() { [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$port/healthz")" = 200 ]; }
+two_workers() { [ "$(workers | wc -l)" = 2 ]; }
+daemon_start()
+{
+    rm -f "$tmp/port"
+    "$bin" -c "$conf" --workers 2 --port "$port" --port-file "$tmp/port" \
+        --redis-port "$REDIS_PORT" --set kannel.enabled=false \
+        --set limits.request_timeout_ms=$timeout_ms 2>>"$log" &
+    dpid=$!
+    poll 20 test -s "$tmp/port" || return 1
+    port=$(cat "$tmp/port")
+    poll 20 healthy && poll 10 two_workers
+}
+# the master and its workers, as a crash (or systemd's KillMode) leaves it
+daemon_kill9()
+{
+    [ -n "$dpid" ] || return 0
+    local w
+    w=$(workers)
+    # shellcheck disable=SC2086
+    kill -9 "$dpid" $w 2>/dev/null
+    wait "$dpid" 2>/dev/null
+    # shellcheck disable=SC2086
+    [ -z "$w" ] || srv__wait_gone $w
+    dpid=
+}
+
+daemon_start || { not_ok "daemon started"; tail -n 20 "$log"; finish; }
+master=$dpid
+ok "daemon started (master $master, workers $(workers | tr '\n' ' '))"
+
+# --- the faults -----------------------------------------------------------
+
+pg_pids() { srv__pg_pids; }
+# pg_restart MODE: pg_ctl stop -m MODE, then started again on the same port
+pg_restart()
+{
+    local pids
+    pids=$(pg_pids)
+    srv__as_pg "$SRV_PG_BIN/pg_ctl" stop -w -t 10 -s -m "$1" -D "$PG_DATA" \
+        >/dev/null 2>&1 || return 1
+    # shellcheck disable=SC2086
+    srv__wait_gone $pids
+    srv__pg_ctl_start
+}
+fault_none() { :; }
+fault_redis_pause()
+{
+    kill -STOP "$REDIS_PID" || return 1
+    pause 5
+    kill -CONT "$REDIS_PID"
+}
+fault_redis_kill()
+{
+    srv_redis_kill9
+    pause 1
+    srv_redis_restart
+}
+fault_pg_fast() { pg_restart fast; }
+fault_pg_immediate() { pg_restart immediate; }
+fault_pg_pause()
+{
+    local pids
+    pids=$(pg_pids)
+    # shellcheck disable=SC2086
+    kill -STOP $pids || return 1
+    pause 5
+    # shellcheck disable=SC2086
+    kill -CONT $pids
+}
+fault_worker_kill()
+{
+    local w
+    w=$(workers | head -n 1)
+    [ -n "$w" ] || return 1
+    kill -9 "$w"
+    # the master starts another one (after a second)
+    new_worker() { two_workers && ! workers | grep -qx "$w"; }
+    poll 10 new_worker
+}
+fault_daemon_kill()
+{
+    # a random moment within 2 s of the load's steady state
+    pause "$((RANDOM % 20 / 10)).$((RANDOM % 10))"
+    daemon_kill9
+    daemon_start && master=$dpid
+}
+
+# registrations stored while the caller waited ("saved", not "queued")
+saved_count()
+{
+    if [ -f "$1" ]; then
+        grep -c '"outcome": "saved"' "$1"
+    else
+        echo 0
+    fi
+}
+saved_at_least() { [ "$(saved_count "$1")" -ge "$2" ]; }
+driver_gone() { ! kill -0 "$drv" 2>/dev/null; }
+queue_empty() { [ "$(srv_rcli LLEN remigate:queue:records 2>/dev/null)" = 0 ]; }
+
+# phase NAME PREFIX: the load, the fault fault_NAME, the checks
+phase()
+{
+    local name=$1 prefix=$2 ledger=$tmp/$1.ledger stop=$tmp/$1.stop
+    local before n f t0 t1 t2 same=yes
+    say "--- $name"
+    python3 tests/faults/driver.py drive "http://127.0.0.1:$port/ussd/at" \
+        "$ledger" "$prefix" "$ncallers" "$stop" 2>"$tmp/$name.err" &
+    drv=$!
+    if ! poll 60 saved_at_least "$ledger" 5; then
+        not_ok "$name: the load runs (5 saved before the fault)"
+        touch "$stop"
+        poll 60 driver_gone
+        drv=
+        return
+    fi
+    before=$master
+    t0=$(date +%s%N)
+    check "$name: fault made and healed" "fault_$name"
+    t1=$(date +%s%N)
+    n=$(saved_count "$ledger")
+    check "$name: service back, 5 more stored while the caller waited after the fault" \
+        poll 60 saved_at_least "$ledger" $((n + 5))
+    t2=$(date +%s%N)
+    touch "$stop"
+    check "$name: the callers stopped" poll 60 driver_gone
+    drv=
+    check "$name: the Redis queue drained" poll 30 queue_empty
+    sql "SELECT msisdn || '|' || ref FROM returnees WHERE msisdn LIKE '$prefix%'" \
+        >"$tmp/$name.rows"
+    f=$(python3 tests/faults/driver.py tally "$ledger" "$tmp/$name.rows" \
+        "$deadline_ms") || { not_ok "$name: tally"; return; }
+    say "$name: fault $(((t1 - t0) / 1000000)) ms, then 5 stored in $(((t2 - t1) / 1000000)) ms; $f"
+    eval "$f"
+    # shellcheck disable=SC2154
+    check "$name: told saved = rows (saved $saved + queued $queued; missing $missing, other ref $wrong_ref)" \
+        test "$missing" = 0 -a "$wrong_ref" = 0
+    # shellcheck disable=SC2154
+    check "$name: none doubled (by number $dup_msisdn, by reference $dup_ref)" \
+        test "$dup_msisdn" = 0 -a "$dup_ref" = 0
+    # shellcheck disable=SC2154
+    check "$name: no row for a caller told it was not saved ($row_said_not)" \
+        test "$row_said_not" = 0
+    # shellcheck disable=SC2154
+    check "$name: every row is a caller told saved or left without an answer (rows $rows = $saved + $queued + $row_unknown)" \
+        test "$rows" = $((saved + queued + row_unknown))
+    # shellcheck disable=SC2154
+    check "$name: every step within ${deadline_ms} ms (late $late of $steps, max $max_ms ms)" \
+        test "$late" = 0
+    if [ "$name" = daemon_kill ]; then
+        # shellcheck disable=SC2154
+        say "$name: steps that got no answer (the daemon was down): $no_answer"
+    elif [ "$name" = worker_kill ]; then
+        # the steps in flight on the worker killed are reset
+        check "$name: no step unanswered but those in flight on the killed worker ($no_answer <= $ncallers)" \
+            test "$no_answer" -le "$ncallers"
+    else
+        check "$name: every step answered (no answer: $no_answer)" \
+            test "$no_answer" = 0
+    fi
+    # shellcheck disable=SC2154
+    check "$name: no unexpected screen ($other)" test "$other" = 0
+    if [ "$name" = daemon_kill ]; then
+        kill -0 "$master" 2>/dev/null || same=no
+        check "$name: the new master ($master) is running" test $same = yes
+    else
+        [ "$master" = "$before" ] && kill -0 "$master" 2>/dev/null || same=no
+        check "$name: the same master process ($master)" test $same = yes
+    fi
+    sed 's/^/# /' "$tmp/$name.err" | head -n 5
+}
+
+# FAULTS_ONLY="name ...": only those (to chase one)
+i=0
+for name in none redis_pause redis_kill pg_fast pg_immediate pg_pause \
+    worker_kill daemon_kill; do
+    case " ${FAULTS_ONLY:-$name} " in
+    *" $name "*) phase "$name" "880170$i" ;;
+    esac
+    i=$((i + 1))
+done
+
+dups=$(sql "SELECT (SELECT count(*) - count(DISTINCT msisdn) FROM returnees) || ' ' || (SELECT count(*) - count(DISTINCT ref) FROM returnees) || ' ' || (SELECT count(*) FROM returnees)")
+check "whole run: no number or reference twice in returnees (extra rows by number, by reference, rows: $dups)" \
+    test "${dups% *}" = "0 0"
+kill -TERM "$dpid"
+wait "$dpid"
+rc=$?
+dpid=
+check "SIGTERM at the end: exit 0 ($rc)" test "$rc" = 0
+check "no assert, libevent or sanitizer report in the daemon's log" \
+    eval "! grep -q -e 'assert:' -e 'libevent:' -e 'runtime error' -e 'Sanitizer' '$log'"
+grep -c ' error ' "$log" | sed 's/^/# error lines in the daemon log: /'
+finish
