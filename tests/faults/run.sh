@@ -22,7 +22,9 @@
 # started again, PostgreSQL restarted (-m fast) and (-m immediate),
 # PostgreSQL paused 5 s (the postmaster and every backend), a worker killed
 # with -9, the whole daemon killed with -9 at a random moment and started
-# again.  FAULTS_ONLY="pg_pause ..." runs only the faults named.  Prints
+# again; then, with the daemon reaching them through a proxy the suite
+# controls (tests/faults/stallproxy.py), the network to PostgreSQL and to
+# Redis stalled 5 s (no byte moves, nothing is closed).  FAULTS_ONLY="pg_pause ..." runs only the faults named.  Prints
 # "faults: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -41,6 +43,11 @@ cleanup()
 {
     [ -n "$drv" ] && kill "$drv" 2>/dev/null
     daemon_kill9
+    local p
+    for p in ${proxy_pid_pg:-} ${proxy_pid_redis:-}; do
+        kill "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
     srv_cleanup
 }
 trap cleanup EXIT
@@ -82,7 +89,7 @@ daemon_start()
     rm -f "$tmp/port"
     "$bin" -c "$conf" --workers 2 --port "$port" --port-file "$tmp/port" \
         --redis-port "$REDIS_PORT" --set kannel.enabled=false \
-        --set limits.request_timeout_ms=$timeout_ms 2>>"$log" &
+        --set limits.request_timeout_ms=$timeout_ms "$@" 2>>"$log" &
     dpid=$!
     poll 20 test -s "$tmp/port" || return 1
     port=$(cat "$tmp/port")
@@ -249,14 +256,53 @@ phase()
 }
 
 # FAULTS_ONLY="name ...": only those (to chase one)
+wanted() { case " ${FAULTS_ONLY:-$1} " in *" $1 "*) return 0 ;; esac; return 1; }
 i=0
 for name in none redis_pause redis_kill pg_fast pg_immediate pg_pause \
     worker_kill daemon_kill; do
-    case " ${FAULTS_ONLY:-$name} " in
-    *" $name "*) phase "$name" "880170$i" ;;
-    esac
+    wanted "$name" && phase "$name" "880170$i"
     i=$((i + 1))
 done
+
+# The network between the daemon and Redis or PostgreSQL stalls for 5 s:
+# the daemon is started again, reaching both through
+# tests/faults/stallproxy.py (SIGUSR1 stalls it, SIGUSR2 heals it).
+# proxy NAME UPSTREAM_PORT: sets proxy_pid_NAME and proxy_port_NAME
+proxy()
+{
+    python3 tests/faults/stallproxy.py "$tmp/proxy-$1.port" "$2" \
+        2>>"$tmp/proxy-$1.err" &
+    eval "proxy_pid_$1=$!"
+    poll 10 test -s "$tmp/proxy-$1.port" || return 1
+    eval "proxy_port_$1=$(cat "$tmp/proxy-$1.port")"
+}
+proxy_pid_pg= proxy_pid_redis=
+stall()
+{
+    kill -USR1 "$1" || return 1
+    pause 5
+    kill -USR2 "$1"
+}
+fault_pg_stall() { stall "$proxy_pid_pg"; }
+fault_redis_stall() { stall "$proxy_pid_redis"; }
+if wanted pg_stall || wanted redis_stall; then
+    say "--- the daemon again, through stalling proxies"
+    kill -TERM "$dpid"
+    wait "$dpid"
+    dpid=
+    # shellcheck disable=SC2154
+    if proxy pg "$PG_PORT" && proxy redis "$REDIS_PORT" &&
+        daemon_start --redis-port "$proxy_port_redis" \
+            --set "postgres.dsn=host=127.0.0.1 port=$proxy_port_pg dbname=remigate user=$PG_USER"; then
+        master=$dpid
+        ok "daemon started again through the proxies (master $master)"
+        wanted pg_stall && phase pg_stall 8801708
+        wanted redis_stall && phase redis_stall 8801709
+    else
+        not_ok "daemon started again through the proxies"
+        tail -n 20 "$log"
+    fi
+fi
 
 dups=$(sql "SELECT (SELECT count(*) - count(DISTINCT msisdn) FROM returnees) || ' ' || (SELECT count(*) - count(DISTINCT ref) FROM returnees) || ' ' || (SELECT count(*) FROM returnees)")
 check "whole run: no number or reference twice in returnees (extra rows by number, by reference, rows: $dups)" \
