@@ -1,4 +1,4 @@
-/* fuzz: flows sessions store gateway notices */
+/* fuzz: flows sessions store notices console gateway */
 /*
  * fuzz_notices.c -- libFuzzer target for the text notices/ reads from
  * outside: delivery receipts (an SMSC's %A, through Kannel), notice
