@@ -84,6 +84,9 @@ extern const struct con_route con_web_routes[]; /* con_lists.c */
 /* GET /api/lists reads the lists once per process; this registers the
  * SIGHUP hook that drops them (con_lists.c).  0 or -1. */
 int con_lists_start(struct gw_server *srv);
+/* The lists as GET /api/lists answers them (read on the first call), or
+ * NULL when they cannot be read.  Borrowed until the next SIGHUP. */
+const json_t *con_lists(struct gw_server *srv);
 extern const struct con_route con_totp_routes[];
 extern const struct con_route con_officers_routes[];
 extern const struct con_route con_audit_routes[];
@@ -373,5 +376,17 @@ int con_supp_apply(int nr, int nc, const long long *n, int k,
  * memory. */
 int con_supp_pinned(int nr, int nc, const long long *n, int k,
                     const unsigned char *mark);
+
+/* Append s (NULL: empty) to b as one CSV field (RFC 4180): a field that
+ * starts with = + - @ TAB CR or NUL-free control characters spreadsheets
+ * run as a formula gets a leading "'"; a field holding , " CR LF or a
+ * leading/trailing space is quoted with "" doubled.  Pure (fuzzed).
+ * 0, or -1 out of memory. */
+struct con_buf {
+    char *p;
+    size_t len, cap;
+};
+int con_buf_add(struct con_buf *b, const char *s, size_t n);
+int con_csv_field(struct con_buf *b, const char *s);
 
 #endif

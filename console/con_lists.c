@@ -108,14 +108,18 @@ con_lists_start(struct gw_server *srv)
     return gw_server_on_reload(srv, con_lists_reload, NULL);
 }
 
+const json_t *
+con_lists(struct gw_server *srv)
+{
+    if (con_lists_cache == NULL)
+        con_lists_cache = con_lists_load(gw_server_config(srv)->lists_dir);
+    return con_lists_cache;
+}
+
 static void
 con_lists_get(struct con_call *call)
 {
-    struct gw_server *srv = gw_req_server(call->req);
-
-    if (con_lists_cache == NULL)
-        con_lists_cache = con_lists_load(gw_server_config(srv)->lists_dir);
-    if (con_lists_cache == NULL) {
+    if (con_lists(gw_req_server(call->req)) == NULL) {
         con_reply_error(call, 503, "unavailable",
                         "the lists could not be read");
         return;

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "console/con_int.h"
 
 #define CON_STATS_DIMS                                                         \
@@ -40,6 +42,10 @@ struct stats_q {
     char dim1[16], dim2[16];
     int suppress, k;
     char k_text[8];
+    int export; /* GET /api/export.csv?kind=aggregate */
+    const char *status, *district, *sex, *from, *to;
+    struct con_buf csv;
+    char *detail; /* the audit row's detail */
 };
 
 /* The values of one dimension, in the order the query gave them. */
@@ -185,6 +191,199 @@ done:
     return out;
 }
 
+/* ------------------------------------------------------------------------
+ * The aggregate CSV: the suppressed table, one line per cell then per
+ * total, each dimension as its code and its Bangla and English labels.
+ */
+
+struct stats_label {
+    const char *dim, *code, *en, *bn;
+};
+
+/* Labels of the dimensions without a list file. */
+static const struct stats_label stats_labels[] = {
+    {"sex", "m", "Male", "পুরুষ"},
+    {"sex", "f", "Female", "নারী"},
+    {"sex", "x", "Other", "অন্যান্য"},
+    {"status", "pending", "Pending", "অপেক্ষমাণ"},
+    {"status", "needs_info", "Needs information", "তথ্য প্রয়োজন"},
+    {"status", "verified", "Verified", "যাচাইকৃত"},
+    {"status", "rejected", "Rejected", "বাতিল"},
+    {"channel", "ussd", "USSD", "ইউএসএসডি"},
+    {"channel", "sms", "SMS", "এসএমএস"},
+    {NULL, "unknown", "Unknown", "অজানা"},
+    {NULL, "none", "No skill given", "কোনো দক্ষতা নেই"},
+    {NULL, "total", "Total", "মোট"},
+};
+
+/* The list file of a dimension, or NULL. */
+static const char *
+stats_list_of(const char *dim)
+{
+    static const char *const m[][2] = {
+        {"district", "districts"},  {"division", "divisions"},
+        {"education", "education"}, {"country", "countries"},
+        {"skill", "skills"},        {"reason", "reasons"},
+        {"need", "needs"},
+    };
+    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+        if (strcmp(dim, m[i][0]) == 0) return m[i][1];
+    return NULL;
+}
+
+/* code's labels (the code itself when it has none). */
+static void
+stats_label_of(const json_t *lists, const char *dim, const char *code,
+               const char **en, const char **bn)
+{
+    const char *list = stats_list_of(dim);
+    const json_t *arr = list && lists ? json_object_get(lists, list) : NULL;
+    size_t i;
+    json_t *it;
+
+    *en = *bn = code;
+    for (i = 0; i < sizeof(stats_labels) / sizeof(stats_labels[0]); i++)
+        if ((stats_labels[i].dim == NULL ||
+             strcmp(stats_labels[i].dim, dim) == 0) &&
+            strcmp(stats_labels[i].code, code) == 0) {
+            *en = stats_labels[i].en;
+            *bn = stats_labels[i].bn;
+            return;
+        }
+    json_array_foreach(arr, i, it)
+    {
+        if (strcmp(json_string_value(json_object_get(it, "code")), code) == 0) {
+            *en = json_string_value(json_object_get(it, "en"));
+            *bn = json_string_value(json_object_get(it, "bn"));
+            return;
+        }
+    }
+}
+
+static int
+stats_csv_line(struct con_buf *b, const struct stats_q *q, const json_t *lists,
+               const json_t *o)
+{
+    const char *dims[2] = {q->dim1, q->dim2[0] ? q->dim2 : NULL};
+    const json_t *n = json_object_get(o, "n");
+    char num[24];
+    int rc = 0;
+
+    for (int d = 0; d < 2 && dims[d]; d++) {
+        const json_t *v = json_object_get(o, dims[d]);
+        const char *code = v ? json_string_value(v) : "total", *en, *bn;
+        stats_label_of(lists, dims[d], code, &en, &bn);
+        rc |= con_csv_field(b, code) | con_buf_add(b, ",", 1);
+        rc |= con_csv_field(b, bn) | con_buf_add(b, ",", 1);
+        rc |= con_csv_field(b, en) | con_buf_add(b, ",", 1);
+    }
+    if (json_is_string(n))
+        rc |= con_csv_field(b, json_string_value(n));
+    else {
+        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(n));
+        rc |= con_csv_field(b, num);
+    }
+    return rc | con_buf_add(b, "\r\n", 2);
+}
+
+static void
+stats_export_done(int status, const struct store_tx_result *res, void *arg)
+{
+    struct con_call *call = arg;
+    struct stats_q *q = call->data;
+    char disp[160];
+
+    if (status != 0) {
+        free(q->csv.p);
+        free(q->detail);
+        con_reply_store_error(call, status, res);
+        return;
+    }
+    snprintf(disp, sizeof(disp),
+             "attachment; filename=\"remigate_aggregate_%s%s%s_%s.csv\"",
+             q->dim1, q->dim2[0] ? "-" : "", q->dim2,
+             q->status ? q->status : "all");
+    gw_req_header_add(call->req, "Content-Disposition", disp);
+    gw_req_header_add(call->req, "Cache-Control", "no-store");
+    gw_reply(call->req, 200, "text/csv; charset=utf-8", q->csv.p, q->csv.len);
+    free(q->csv.p);
+    free(q->detail);
+}
+
+/* Write the CSV of t (taken), audit it with its filter, row count and
+ * SHA-256, and answer once the audit row is committed. */
+static void
+stats_export(struct con_call *call, struct stats_q *q, json_t *t)
+{
+    const json_t *lists = con_lists(gw_req_server(call->req));
+    struct con_buf *b = &q->csv;
+    unsigned char h[crypto_hash_sha256_BYTES];
+    char sha[65];
+    json_t *o, *detail;
+    size_t i;
+    int rc = 0, rows = 0;
+    struct store_tx tx;
+
+    /* the BOM: spreadsheets read the file as UTF-8 */
+    rc |= con_buf_add(b, "\xEF\xBB\xBF", 3);
+    for (int d = 0; d < (q->dim2[0] ? 2 : 1); d++) {
+        const char *dim = d ? q->dim2 : q->dim1;
+        char col[48];
+        snprintf(col, sizeof(col), "%s_code,", dim);
+        rc |= con_buf_add(b, col, strlen(col));
+        snprintf(col, sizeof(col), "%s_label_bn,", dim);
+        rc |= con_buf_add(b, col, strlen(col));
+        snprintf(col, sizeof(col), "%s_label_en,", dim);
+        rc |= con_buf_add(b, col, strlen(col));
+    }
+    rc |= con_buf_add(b, "n\r\n", 3);
+    json_array_foreach(json_object_get(t, "cells"), i, o)
+    {
+        rc |= stats_csv_line(b, q, lists, o);
+        rows++;
+    }
+    json_array_foreach(json_object_get(t, "totals"), i, o)
+    {
+        rc |= stats_csv_line(b, q, lists, o);
+        rows++;
+    }
+    o = json_pack("{s:O}", "n", json_object_get(t, "total"));
+    rc |= stats_csv_line(b, q, lists, o);
+    json_decref(o);
+    rows++;
+    json_decref(t);
+    if (rc != 0) {
+        free(b->p);
+        con_reply_error(call, 503, "unavailable", "out of memory");
+        return;
+    }
+    crypto_hash_sha256(h, (const unsigned char *)b->p, b->len);
+    for (int k = 0; k < (int)sizeof(h); k++)
+        snprintf(sha + 2 * k, 3, "%02x", h[k]);
+    detail = json_pack("{s:s,s:{s:s?,s:s?,s:s?,s:s?,s:s?},s:i,s:i,s:s}", "kind",
+                       "aggregate", "filter", "status", q->status, "district",
+                       q->district, "sex", q->sex, "from", q->from, "to", q->to,
+                       "rows", rows, "k", q->k, "sha256", sha);
+    if (detail)
+        json_object_set_new(detail, "dims",
+                            q->dim2[0] ? json_pack("[s,s]", q->dim1, q->dim2)
+                                       : json_pack("[s]", q->dim1));
+    q->detail = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    json_decref(detail);
+    if (q->detail == NULL) {
+        free(b->p);
+        con_reply_error(call, 503, "unavailable", "out of memory");
+        return;
+    }
+    con_tx_init(call, &tx);
+    CON_AZ(
+        con_audit_add(call, &tx, NULL, "export", "aggregate", "ok", q->detail));
+    if (con_tx_or_503(call, &tx, stats_export_done) < 0) {
+        free(b->p);
+        free(q->detail);
+    }
+}
+
 static void
 stats_on_rows(int status, const struct store_tx_result *res, void *arg)
 {
@@ -214,6 +413,10 @@ stats_on_rows(int status, const struct store_tx_result *res, void *arg)
             con_reply_error(call, 422, why,
                             "this table cannot be shown without exposing "
                             "small counts; narrow it");
+        return;
+    }
+    if (q->export) {
+        stats_export(call, q, t);
         return;
     }
     dims = json_pack("[s]", q->dim1);
@@ -249,10 +452,10 @@ stats_param(const struct gw_params *ps, const char *key, size_t max, int *bad)
 }
 
 static void
-con_stats_get(struct con_call *call)
+stats_run(struct con_call *call, int export)
 {
     static const char *const known[] = {"dims", "status", "district", "sex",
-                                        "from", "to",     "suppress"};
+                                        "from", "to",     "suppress", "kind"};
     const size_t nknown = sizeof(known) / sizeof(known[0]);
     struct stats_q *q = gw_req_alloc(call->req, sizeof(*q));
     const struct gw_params *ps;
@@ -273,7 +476,7 @@ con_stats_get(struct con_call *call)
         if (k == nknown) {
             con_reply_error(call, 400, "bad_request",
                             "parameters: dims, status, district, sex, from, "
-                            "to, suppress");
+                            "to, suppress (and kind=aggregate for a CSV)");
             return;
         }
     }
@@ -284,6 +487,11 @@ con_stats_get(struct con_call *call)
     from = stats_param(ps, "from", 10, &bad);
     to = stats_param(ps, "to", 10, &bad);
     supp = stats_param(ps, "suppress", 1, &bad);
+    if (export) {
+        const char *kind = stats_param(ps, "kind", 16, &bad);
+        if (kind == NULL || strcmp(kind, "aggregate") != 0) bad = 1;
+    } else if (gw_params_get(ps, "kind"))
+        bad = 1;
     if (dims == NULL)
         bad = 1;
     else {
@@ -320,8 +528,15 @@ con_stats_get(struct con_call *call)
         return;
     }
     q->k = (int)call->con->cfg->stats_k;
-    q->suppress =
-        call->who.role_bit == CON_ROLE_ANALYST || (supp && supp[0] == '1');
+    /* downloads are always suppressed */
+    q->export = export;
+    q->suppress = export || call->who.role_bit == CON_ROLE_ANALYST ||
+                  (supp && supp[0] == '1');
+    q->status = status;
+    q->district = district;
+    q->sex = sex;
+    q->from = from;
+    q->to = to;
     snprintf(q->k_text, sizeof(q->k_text), "%d", q->k);
     call->data = q;
     con_tx_init(call, &tx);
@@ -333,7 +548,20 @@ con_stats_get(struct con_call *call)
     con_tx_or_503(call, &tx, stats_on_rows);
 }
 
+static void
+con_stats_get(struct con_call *call)
+{
+    stats_run(call, 0);
+}
+
+static void
+con_export_csv(struct con_call *call)
+{
+    stats_run(call, 1);
+}
+
 const struct con_route con_stats_routes[] = {
     {GW_METHOD_GET, "/api/stats", CON_ROLE_ANY, 0, con_stats_get},
+    {GW_METHOD_GET, "/api/export.csv", CON_ROLE_ANY, 0, con_export_csv},
     {0, NULL, 0, 0, NULL},
 };

@@ -267,6 +267,34 @@ is "  and for the officer's download" "422 too_few" "$st $(j .error)"
 st=$(api GET "/api/stats?dims=sex&district=BD-26" "" rahim)
 is "  the officer on screen sees them" "200 3" "$st $(j .total)"
 
+# --- the aggregate CSV ----------------------------------------------------
+# A need no list knows, that a spreadsheet would run as a formula, for 6
+# people (so it is shown), and a golden file of district x need.
+sql "UPDATE returnees SET need = '=HYPERLINK(\"http://x\",\"a, b\")' WHERE ref IN ('T000000600', 'T000000610', 'T000000620', 'T000000630', 'T000000640', 'T000000650')" >/dev/null
+csv() { # who query: the file into $tmp/csv, the status out
+    curl -s -o "$tmp/csv" -D "$tmp/hdr" -w '%{http_code}' --max-time 20 -b "$tmp/jar-$1" "$base/api/export.csv?$2"
+}
+before=$(sql "SELECT count(*) FROM audit_log WHERE action = 'export'")
+st=$(csv nasrin "kind=aggregate&dims=district,need")
+is "analyst: aggregate CSV" 200 "$st"
+check "  text/csv, an attachment named by its cut" "grep -qi '^content-type: text/csv; charset=utf-8' '$tmp/hdr' && grep -qi 'filename=\"remigate_aggregate_district-need_all.csv\"' '$tmp/hdr'"
+is "  UTF-8 BOM first" efbbbf "$(head -c3 "$tmp/csv" | od -An -tx1 | tr -d ' \n')"
+is "  every line ends CRLF" "$(wc -l <"$tmp/csv")" "$(grep -c $'\r$' "$tmp/csv")"
+# UPDATE_GOLDEN=1 rewrites it (read the diff before committing it)
+[ -n "${UPDATE_GOLDEN:-}" ] && cp "$tmp/csv" tests/integration/golden/stats_district_need.csv
+if diff <(cat tests/integration/golden/stats_district_need.csv) "$tmp/csv" >"$tmp/diff"; then ok "  the golden file (labels in Bangla and English, <5 and x, totals, a neutralised formula quoted)"
+else bad "  the golden file" "$(head -12 "$tmp/diff")"; fi
+sha=$(sha256sum "$tmp/csv" | cut -d' ' -f1)
+is "  audited once: who, filter, rows, k and the file's SHA-256" \
+    "$((before + 1)) nasrin aggregate [\"district\", \"need\"] $(($(wc -l <"$tmp/csv") - 1)) 5 $sha" \
+    "$(sql "SELECT count(*) FROM audit_log WHERE action = 'export'") $(sql "SELECT actor || ' ' || target || ' ' || (detail->'dims')::text || ' ' || (detail->>'rows') || ' ' || (detail->>'k') || ' ' || (detail->>'sha256') FROM audit_log WHERE action = 'export' ORDER BY id DESC LIMIT 1")"
+st=$(csv rahim "kind=aggregate&dims=district,sex")
+is "officer's download: suppressed, their districts only" "200 BD-15,BD-26,total" \
+    "$st $(tail -n +2 "$tmp/csv" | cut -d, -f1 | sort -u | tr -d '\r' | paste -sd,)"
+check "  with its small counts hidden" "grep -q '<5' '$tmp/csv'"
+is "records CSV not offered: 400" 400 "$(csv boss "kind=records&dims=sex")"
+is "no session: 401" 401 "$(curl -s -o /dev/null -w '%{http_code}' "$base/api/export.csv?kind=aggregate&dims=sex")"
+
 # --- bad parameters -------------------------------------------------------
 nb=0
 for q in "" "dims=" "dims=name" "dims=sex,sex" "dims=sex,age_band,need" "dims=sex&status=deleted" \
