@@ -1,4 +1,4 @@
-/* fuzz: flows sessions store gateway console */
+/* fuzz: flows sessions store gateway console notices */
 /*
  * fuzz_con_static.c -- libFuzzer target for what a browser sends the
  * console's file server: the request path and If-None-Match.  The input is
