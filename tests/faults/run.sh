@@ -15,8 +15,8 @@
 #     a caller told saved or one whose last step got no answer;
 #   - every step was answered within the deadline + FAULTS_MARGIN_MS (1000),
 #     and (but when the daemon itself is killed) every step was answered;
-#   - the daemon's master process is the same one (a killed worker is
-#     started again by it: that is the design).
+#   - the daemon's master process and its workers are the same ones (a
+#     killed worker is started again by the master: that is the design).
 # Each fault prints its figures: callers, outcomes, rows, max and p99
 # latency.  Faults: none (baseline), Redis paused 5 s, Redis killed and
 # started again, PostgreSQL restarted (-m fast) and (-m immediate),
@@ -165,7 +165,9 @@ fault_worker_kill()
 fault_daemon_kill()
 {
     # a random moment within 2 s of the load's steady state
-    pause "$((RANDOM % 20 / 10)).$((RANDOM % 10))"
+    local at="$((RANDOM % 2)).$((RANDOM % 10))"
+    say "daemon_kill: killed $at s after the load was steady"
+    pause "$at"
     daemon_kill9
     daemon_start && master=$dpid
 }
@@ -187,7 +189,7 @@ queue_empty() { [ "$(srv_rcli LLEN remigate:queue:records 2>/dev/null)" = 0 ]; }
 phase()
 {
     local name=$1 prefix=$2 ledger=$tmp/$1.ledger stop=$tmp/$1.stop
-    local before n f t0 t1 t2 same=yes
+    local before wbefore wafter n f t0 t1 t2 same=yes
     say "--- $name"
     python3 tests/faults/driver.py drive "http://127.0.0.1:$port/ussd/at" \
         "$ledger" "$prefix" "$ncallers" "$stop" 2>"$tmp/$name.err" &
@@ -200,6 +202,7 @@ phase()
         return
     fi
     before=$master
+    wbefore=$(workers | sort | tr '\n' ' ')
     t0=$(date +%s%N)
     check "$name: fault made and healed" "fault_$name"
     t1=$(date +%s%N)
@@ -251,6 +254,11 @@ phase()
     else
         [ "$master" = "$before" ] && kill -0 "$master" 2>/dev/null || same=no
         check "$name: the same master process ($master)" test $same = yes
+    fi
+    if [ "$name" != worker_kill ] && [ "$name" != daemon_kill ]; then
+        wafter=$(workers | sort | tr '\n' ' ')
+        check "$name: the same workers (${wbefore}-> ${wafter})" \
+            test "$wbefore" = "$wafter"
     fi
     sed 's/^/# /' "$tmp/$name.err" | head -n 5
 }
