@@ -377,11 +377,11 @@ int con_supp_apply(int nr, int nc, const long long *n, int k,
 int con_supp_pinned(int nr, int nc, const long long *n, int k,
                     const unsigned char *mark);
 
-/* Append s (NULL: empty) to b as one CSV field (RFC 4180): a field that
- * starts with = + - @ TAB CR or NUL-free control characters spreadsheets
- * run as a formula gets a leading "'"; a field holding , " CR LF or a
- * leading/trailing space is quoted with "" doubled.  Pure (fuzzed).
- * 0, or -1 out of memory. */
+/* Append s (NULL: empty; a C string, so never a NUL) to b as one CSV
+ * field (RFC 4180): a field starting with = + - @ TAB or CR, which a
+ * spreadsheet would run as a formula, gets a leading "'"; a field holding
+ * , " CR LF or a leading/trailing space is quoted, with " doubled.  Pure
+ * (fuzz_con_csv).  0, or -1 out of memory (b keeps what it had). */
 struct con_buf {
     char *p;
     size_t len, cap;
