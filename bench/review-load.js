@@ -62,7 +62,8 @@ async function session(cookie) {
     if (page.items.length) {
       const ref = page.items[Math.floor(Math.random() * page.items.length)].ref;
       const c = await request('GET', `/api/records/${ref}`, null, cookie);
-      if (c.status === 200) lat.open.push(c.ms); else errors++;
+      if (c.status === 200) lat.open.push(c.ms);
+      else if (errors++ === 0) console.error(`open ${ref}: ${c.status} ${c.body.slice(0, 200)}`);
     }
   }
 }
