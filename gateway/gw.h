@@ -155,6 +155,7 @@ struct gw_config {
                             answers are offered back this long */
     long remind_after;   /* sessions.remind_after: the reminder SMS */
     long remind_tick_ms; /* sessions.remind_tick_ms: how often it looks */
+    long remind_quiet_start, remind_quiet_end; /* hours: none sent then */
     long cache_kb;       /* sessions.cache_kb: a worker's envelope cache */
     long kannel_enabled; /* 0: /kannel/mo and /kannel/dlr refuse all */
     char kannel_secret[128], sendsms_url[GW_STR_MAX];

@@ -91,6 +91,8 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     I("sessions.offer_window", offer_window, 0, 30 * 86400, "86400"),
     I("sessions.remind_after", remind_after, 0, 7 * 86400, "3600"),
     I("sessions.remind_tick_ms", remind_tick_ms, 100, 600000, "5000"),
+    I("sessions.remind_quiet_start", remind_quiet_start, 0, 24, "0"),
+    I("sessions.remind_quiet_end", remind_quiet_end, 0, 24, "6"),
     I("sessions.sms_ttl", sms_ttl, 60, 30 * 86400, "86400"),
     I("sessions.dedup_window", dedup_window, 0, 3600, "30"),
     I("sessions.cache_kb", cache_kb, 0, 1048576, "2048"),

@@ -1514,6 +1514,8 @@ gw_ussd_at_handle(struct gw_req *r)
  *   nothing left to do                       shifted off
  *   a step since (the last one less than     pushed again, due remind_after
  *   remind_after ago)                        after that step; shifted off
+ *   the quiet hours (sessions.remind_quiet_  pushed again, due when they
+ *   start.._end, local time)                 end; shifted off
  *   otherwise                                the caller's reminder record
  *                                            (REMIND:MSISDN, "d=DAY p=PARTS")
  *                                            decides: not today yet, not this
@@ -1672,12 +1674,20 @@ gw_remind_session_cb(int status, const char *value, size_t len,
         gw_remind_shift(rm);
         return;
     }
-    int64_t now = (int64_t)time(NULL);
-    if (now - rm->env.t < u->cfg->remind_after) {
+    int64_t now = (int64_t)time(NULL), due = 0;
+    int64_t sod = (now + u->cfg->utc_offset) % 86400; /* local time of day */
+    int64_t qs = u->cfg->remind_quiet_start * 3600;
+    int64_t qe = u->cfg->remind_quiet_end * 3600;
+    if (now - rm->env.t < u->cfg->remind_after)
         /* a step since it was queued: due again after that step */
-        int n =
-            snprintf(rm->again, sizeof(rm->again), "%lld %s",
-                     (long long)(rm->env.t + u->cfg->remind_after), rm->msisdn);
+        due = rm->env.t + u->cfg->remind_after;
+    else if (qs < qe && sod >= qs && sod < qe)
+        /* the quiet hours (by default 00:00-06:00, as for notices): due
+         * again when they end */
+        due = now - sod + qe;
+    if (due != 0) {
+        int n = snprintf(rm->again, sizeof(rm->again), "%lld %s",
+                         (long long)due, rm->msisdn);
         if (sess_push(u->srv->sess, GW_REMIND, rm->again, (size_t)n,
                       gw_remind_pushed, rm) != SESS_OK)
             gw_remind_idle(rm);

@@ -5,6 +5,9 @@
 # language, through sendsms; none while they are still answering; never a
 # second for the same part, and never two on one day.
 #
+# Last, a daemon whose quiet hours cover the whole day holds a reminder
+# back until they end.
+#
 # The daemon runs with sessions.remind_after = 3 s (a step's time is kept
 # in whole seconds: "quiet for 3 s" is 2 to 3 s) and looks every 200 ms;
 # a stand-in for Kannel's sendsms (tests/lib/fake_sendsms.js) records what
@@ -64,15 +67,25 @@ wait_until 10 test -s "$tmp/sendsms.port" || { bad "fake sendsms started"; finis
 sendsms=http://127.0.0.1:$(cat "$tmp/sendsms.port")/cgi-bin/sendsms
 touch "$tmp/sent"
 
-"$bin" -c "$conf" --workers 1 --port 0 --port-file "$tmp/port" \
-    --redis-port "$REDIS_PORT" --set "kannel.sendsms_url=$sendsms" \
-    --set kannel.secret=remind-test-secret \
-    --set sessions.remind_after=3 --set sessions.remind_tick_ms=200 \
-    2>>"$tmp/log" &
-pids="$pids $!"
-wait_until 10 test -s "$tmp/port" || { bad "daemon started"; finish; }
-base=http://127.0.0.1:$(cat "$tmp/port")
-wait_until 10 test "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200
+healthy() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ]; }
+# start QUIET_START QUIET_END: the daemon (no quiet hours: 0 0)
+start() {
+    rm -f "$tmp/port"
+    "$bin" -c "$conf" --workers 1 --port 0 --port-file "$tmp/port" \
+        --redis-port "$REDIS_PORT" --set "kannel.sendsms_url=$sendsms" \
+        --set kannel.secret=remind-test-secret \
+        --set sessions.remind_after=3 --set sessions.remind_tick_ms=200 \
+        --set sessions.remind_quiet_start="$1" \
+        --set sessions.remind_quiet_end="$2" 2>>"$tmp/log" &
+    dpid=$!
+    pids="$pids $dpid"
+    wait_until 10 test -s "$tmp/port" || return 1
+    base=http://127.0.0.1:$(cat "$tmp/port")
+    # (healthy once Redis and PostgreSQL answer; the checks below say if not)
+    wait_until 20 healthy ||
+        echo "# the daemon is not healthy yet: $(curl -s "$base/healthz")"
+}
+start 0 0 || { bad "daemon started"; finish; }
 ok "daemon started"
 
 # at SID PHONE TEXT: one /ussd/at step
@@ -177,6 +190,20 @@ is "each reminder has its sms_out row, kind reminder" 4 \
 check_log() { ! grep -q 'sms not recorded\|outcome not recorded' "$tmp/log"; }
 if check_log; then ok "no SMS went unrecorded"; else bad "no SMS went unrecorded" "$(grep 'not recorded' "$tmp/log")"; fi
 # (a sanitizer build, SAN=1, reports here)
+
+# E: the quiet hours (here the whole day): nothing is sent, the reminder
+# waits, due when they end (the next local midnight)
+kill -TERM "$dpid"
+wait "$dpid" 2>/dev/null
+start 0 24 || bad "daemon with quiet hours started"
+e=8801700001005
+dialogue e1 $e 1 1 1 "সালমা"
+pause 4.5
+is "E: quiet hours: no reminder" 0 "$(reminders $e)"
+due=$(rc LRANGE remigate:remind 0 -1 | grep " $e\$" | tail -1 | cut -d' ' -f1)
+now=$(date +%s)
+check_due() { [ -n "$due" ] && [ "$due" -gt $((now + 60)) ] && [ "$due" -le $((now + 86400)) ] && [ $(((due + 21600) % 86400)) = 0 ]; }
+if check_due; then ok "E: it waits, due at the quiet hours' end (local midnight)"; else bad "E: it waits, due at the quiet hours' end (local midnight)" "due [$due] now [$now]"; fi
 if grep -qE 'runtime error:|ERROR: (Address|Leak|Undefined)Sanitizer|assert ' "$tmp/log"; then
     bad "no sanitizer report or assert in the daemon's log" "$(grep -m 3 -E 'runtime error:|Sanitizer|assert ' "$tmp/log")"
 else
