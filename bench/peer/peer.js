@@ -1,9 +1,11 @@
-// peer.js -- remigate's registration flow on ussd-menu-builder (Express,
-// sessions in Redis), answering POST /ussd/at like remigate does: the peer
-// the benchmark measures remigate against.  Same questions in the same
-// order, the same number of steps (language, main menu, consent, 14
-// answers, a read-back over six pages, confirm), answers checked the way a
-// menu would; the finished record is pushed onto a Redis list.
+// peer.js -- part 1 of remigate's registration flow on ussd-menu-builder
+// (Express, sessions in Redis), answering POST /ussd/at like remigate does:
+// the peer the benchmark measures remigate against.  Same questions in the
+// same order, the same number of steps (language, main menu, consent, name,
+// sex, birth year, the district's first letters, the ID number, a read-back
+// over two pages, confirm), answers checked the way a menu would; the
+// finished record is pushed onto a Redis list.  (Figures in RESULTS.md
+// before 2026-12-02 are for the earlier one-flow registration of 24 steps.)
 //
 //   node peer.js PORT REDIS_PORT
 //
@@ -23,9 +25,10 @@ const TTL = 180;
 const num = (lo, hi) => (v) => /^\d+$/.test(v) && +v >= lo && +v <= hi;
 const year = (v) => /^[0-9০-৯]{4}$/.test(v);
 const name = (v) => /^[\p{L}\p{M} .'-]{2,60}$/u.test(v) && /\p{L}/u.test(v);
-const multi = (v) => /^\d+( \d+){0,2}$/.test(v);
 const nid = (v) => /^[0-9০-৯]{10}$|^[0-9০-৯]{13}$|^[0-9০-৯]{17}$/.test(v);
 const yes = (v) => v === '1';
+const letters = (v) => /^\p{L}[\p{L}\p{M} .'-]{0,40}$/u.test(v);
+const idnum = (v) => nid(v) || /^[A-Za-z]{1,2}[0-9]{7,8}$/.test(v);
 
 // field, question, check
 const questions = [
@@ -35,19 +38,10 @@ const questions = [
   ['name', 'Please write your full name.', name],
   ['sex', 'Are you male or female?\n1. Male\n2. Female\n3. Other', num(1, 3)],
   ['birth_year', 'In which year were you born? Like 1990', year],
-  ['division', 'Which division do you live in now?\n1. Barishal\n2. Chattogram\n3. Dhaka\n4. Khulna', num(1, 8)],
-  ['district', 'Which district do you live in?\n1. Dhaka\n2. Faridpur\n3. Gazipur', num(1, 17)],
-  ['country', 'Which country did you return from?\n1. Saudi Arabia\n2. UAE (Dubai)\n3. Oman', num(1, 20)],
-  ['years_abroad', 'How many years were you abroad?', num(1, 60)],
-  ['return_year', 'In which year did you come back? Like 2022', year],
-  ['reason', 'Why did you come back?\n1. Contract ended\n2. Lost my job', num(1, 8)],
-  ['education', 'How far did you study?\n1. No schooling\n2. Up to class 5', num(1, 7)],
-  ['skills', 'What work can you do? Send up to 3 numbers, like 2 5', multi],
-  ['need', 'What do you need most now?\n1. Job in Bangladesh\n2. Go abroad again', num(1, 9)],
-  ['id_type', 'Which number will you give?\n1. NID\n2. Passport', num(1, 1)],
-  ['nid', 'Please write your NID number.', nid],
+  ['district', 'Which district do you live in? Write its first letters', letters],
+  ['id_number', 'Please write your NID number, or your passport number.', idnum],
 ];
-const PAGES = 6;
+const PAGES = 2;
 
 function build(req, res) {
   const menu = new UssdMenu();
@@ -71,9 +65,9 @@ function build(req, res) {
   for (let p = 0; p < PAGES; p++) {
     menu.state(`page${p}`, {
       run: () => {
-        const first = p === 0 ? save('nid') : Promise.resolve();
+        const first = p === 0 ? save('id_number') : Promise.resolve();
         first.then(() => db.hGetAll(key(menu.args.sessionId))).then((a) => {
-          const lines = Object.keys(a).slice(p * 3, p * 3 + 3).map((k) => `${k}: ${a[k]}`);
+          const lines = Object.keys(a).slice(p * 4, p * 4 + 4).map((k) => `${k}: ${a[k]}`);
           menu.con(`Please check your answers:\n${lines.join('\n')}\n` +
                    (p + 1 < PAGES ? '98. More' : '1. Confirm\n2. Change'));
         });
