@@ -8,7 +8,8 @@
 # tests/faults/driver.py drives FAULTS_CALLERS (6) callers in a closed loop,
 # each registering new numbers (part 1, 10 steps over /ussd/at); once 5 are
 # stored the fault is made and healed; once 5 more are stored after it
-# while their callers waited (not queued) the load stops, the Redis queue is waited on to drain, and then:
+# while their callers waited (not queued) the load stops, the Redis queue
+# is waited on to drain, and then:
 #   - every caller told "saved" or "received, reference R" has exactly one
 #     row in returnees, with reference R; no number and no reference has two
 #     rows; no caller told "busy" / "could not save" has a row; every row is
@@ -20,11 +21,14 @@
 # Each fault prints its figures: callers, outcomes, rows, max and p99
 # latency.  Faults: none (baseline), Redis paused 5 s, Redis killed and
 # started again, PostgreSQL restarted (-m fast) and (-m immediate),
-# PostgreSQL paused 5 s (the postmaster and every backend), a worker killed
-# with -9, the whole daemon killed with -9 at a random moment and started
-# again; then, with the daemon reaching them through a proxy the suite
-# controls (tests/faults/stallproxy.py), the network to PostgreSQL and to
-# Redis stalled 5 s (no byte moves, nothing is closed).  FAULTS_ONLY="pg_pause ..." runs only the faults named.  Prints
+# PostgreSQL paused 5 s (the postmaster and every backend), PostgreSQL down
+# while Redis, holding the queued records, is killed -9 and started again,
+# a worker killed with -9, the whole daemon killed with -9 at a random
+# moment and started again; then, with the daemon reaching them through a
+# proxy the suite controls (tests/faults/stallproxy.py), the network to
+# PostgreSQL and to Redis stalled 5 s (no byte moves, nothing is closed).
+# FAULTS_ONLY="pg_pause ..." runs only the faults named; FAULTS_CALLERS and
+# FAULTS_MARGIN_MS change the callers and the margin.  Prints
 # "faults: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -33,12 +37,14 @@ bin=$PWD/$build/remigate
 ncallers=${FAULTS_CALLERS:-6}
 timeout_ms=2000
 deadline_ms=$((timeout_ms + ${FAULTS_MARGIN_MS:-1000}))
-CHECKS_LABEL=faults
+export CHECKS_LABEL=faults
+# shellcheck source=tests/lib/checks.sh
 . tests/lib/checks.sh
 . tests/lib/servers.sh
 export REDIS_AOF=1
 SRV_TMP=
-dpid= drv=
+dpid=''
+drv=''
 cleanup()
 {
     [ -n "$drv" ] && kill "$drv" 2>/dev/null
@@ -151,6 +157,27 @@ fault_pg_pause()
     pause 5
     # shellcheck disable=SC2086
     kill -CONT $pids
+}
+queued_count()
+{
+    if [ -f "$1" ]; then grep -c '"outcome": "queued"' "$1"; else echo 0; fi
+}
+queued_at_least() { [ "$(queued_count "$1")" -ge "$2" ]; }
+# PostgreSQL down, so confirmed records wait in the Redis queue; Redis is
+# killed -9 and started again (AOF) with them in it; then PostgreSQL is
+# started again: the queue must still hold every record a caller was told
+# was received
+fault_pg_down_redis_kill()
+{
+    local n
+    srv_pg_kill9
+    poll 30 queued_at_least "$ledger" 5 || return 1
+    srv_redis_kill9
+    pause 1
+    srv_redis_restart || return 1
+    n=$(queued_count "$ledger")
+    poll 30 queued_at_least "$ledger" $((n + 5)) || return 1
+    srv_pg_start_again
 }
 fault_worker_kill()
 {
@@ -267,7 +294,7 @@ phase()
 wanted() { case " ${FAULTS_ONLY:-$1} " in *" $1 "*) return 0 ;; esac; return 1; }
 i=0
 for name in none redis_pause redis_kill pg_fast pg_immediate pg_pause \
-    worker_kill daemon_kill; do
+    pg_down_redis_kill worker_kill daemon_kill; do
     wanted "$name" && phase "$name" "880170$i"
     i=$((i + 1))
 done
@@ -284,7 +311,8 @@ proxy()
     poll 10 test -s "$tmp/proxy-$1.port" || return 1
     eval "proxy_port_$1=$(cat "$tmp/proxy-$1.port")"
 }
-proxy_pid_pg= proxy_pid_redis=
+proxy_pid_pg=''
+proxy_pid_redis=''
 stall()
 {
     kill -USR1 "$1" || return 1
@@ -304,8 +332,8 @@ if wanted pg_stall || wanted redis_stall; then
             --set "postgres.dsn=host=127.0.0.1 port=$proxy_port_pg dbname=remigate user=$PG_USER"; then
         master=$dpid
         ok "daemon started again through the proxies (master $master)"
-        wanted pg_stall && phase pg_stall 8801708
-        wanted redis_stall && phase redis_stall 8801709
+        wanted pg_stall && phase pg_stall 8801709
+        wanted redis_stall && phase redis_stall 8801710
     else
         not_ok "daemon started again through the proxies"
         tail -n 20 "$log"
