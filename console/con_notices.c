@@ -769,6 +769,92 @@ con_notices_cancel(struct con_call *call)
     ntc_act(call, NOTICES_ACT_CANCEL);
 }
 
+/* ------------------------------------------------------------------------
+ * GET /api/notices/{id}/interested.csv -- the call list, audited
+ */
+
+/* RFC 4180: every field quoted, quotes doubled; CRLF; a UTF-8 BOM so
+ * spreadsheets read Bangla. */
+#define NTC_CSV(x)                                                             \
+    "'\"' || replace(coalesce((" x ")::text, ''), '\"', '\"\"') || '\"'"
+
+static const char ntc_interested_sql[] =
+    "SELECT E'\\uFEFF' || 'notice,ref,msisdn,district,lang,said,at' ||"
+    " E'\\r\\n' || coalesce(string_agg(concat_ws(','," NTC_CSV("i.notice_id") ", " NTC_CSV("r.ref") ", " NTC_CSV("i.msisdn") ", " NTC_CSV("r.district") ", " NTC_CSV(
+        "r.lang") ", " NTC_CSV("i.said") ", " NTC_CSV("to_char(i.created_at AT "
+                                                      "TIME ZONE 'UTC', "
+                                                      "'YYYY-MM-DD\"T\"HH24:MI:"
+                                                      "SS\"Z\"')") ") || "
+                                                                   "E'\\r\\n', "
+                                                                   "''"
+                                                                   " ORDER BY "
+                                                                   "i.id), "
+                                                                   "''), "
+                                                                   "count(i.id)"
+                                                                   " FROM "
+                                                                   "notices n "
+                                                                   "LEFT JOIN "
+                                                                   "notice_"
+                                                                   "interest i "
+                                                                   "ON "
+                                                                   "i.notice_"
+                                                                   "id = n.id"
+                                                                   " LEFT JOIN "
+                                                                   "returnees "
+                                                                   "r ON r.id "
+                                                                   "= "
+                                                                   "i.returnee_"
+                                                                   "id"
+                                                                   " WHERE "
+                                                                   "n.id = "
+                                                                   "$1::bigint "
+                                                                   "GROUP BY "
+                                                                   "n.id";
+
+/* Written only when the notice is the caller's to see. */
+static const char ntc_interested_audit_sql[] =
+    "INSERT INTO audit_log (actor, actor_id, role, source, action, target,"
+    " outcome, detail)"
+    " SELECT $1, $2::bigint, $3, $4, 'notice.interested_export', n.id::text,"
+    " 'ok', jsonb_build_object('rows', (SELECT count(*) FROM notice_interest"
+    "  WHERE notice_id = n.id))"
+    " FROM notices n WHERE n.id = $5::bigint";
+
+static void
+ntc_interested_done(int status, const struct store_tx_result *res, void *arg)
+{
+    struct con_call *call = arg;
+    if (status != STORE_OK) {
+        ntc_api_fail(call, status, res);
+        return;
+    }
+    if (store_tx_ntuples(res, 0) != 1) {
+        con_reply_error(call, 404, "no_notice", "no such notice");
+        return;
+    }
+    const char *csv = store_tx_value(res, 0, 0, 0);
+    gw_req_header_add(call->req, "Cache-Control", "no-store");
+    gw_req_header_add(call->req, "Content-Disposition",
+                      "attachment; filename=\"interested.csv\"");
+    gw_reply(call->req, 200, "text/csv; charset=utf-8", csv, strlen(csv));
+}
+
+static void
+con_notices_interested(struct con_call *call)
+{
+    struct ntc_api *x = ntc_api_new(call);
+    struct store_tx tx;
+    if (x == NULL || ntc_api_id_or_404(call, x) < 0) return;
+    con_tx_init(call, &tx);
+    tx.stmt[tx.n++] = (struct store_tx_stmt){ntc_interested_sql, 1, {x->id}};
+    tx.stmt[tx.n++] =
+        (struct store_tx_stmt){ntc_interested_audit_sql,
+                               5,
+                               {call->who.username, call->who.id_text,
+                                call->who.role, call->source, x->id}};
+    con_tx_or_503(call, &tx, ntc_interested_done);
+}
+
 #define NTC_STAFF (CON_ROLE_ADMIN | CON_ROLE_OFFICER)
 
 const struct con_route con_notices_routes[] = {
@@ -777,6 +863,8 @@ const struct con_route con_notices_routes[] = {
     {GW_METHOD_GET, "/api/notices/{}", NTC_STAFF, 0, con_notices_get},
     {GW_METHOD_GET, "/api/notices/{}/preview", NTC_STAFF, 0,
      con_notices_preview},
+    {GW_METHOD_GET, "/api/notices/{}/interested.csv", NTC_STAFF, 0,
+     con_notices_interested},
     {GW_METHOD_POST, "/api/notices/{}/submit", NTC_STAFF, 1,
      con_notices_submit},
     {GW_METHOD_POST, "/api/notices/{}/approve", CON_ROLE_ADMIN, 1,

@@ -214,6 +214,22 @@ is "an unknown notice: 404" 404 "$(api GET /api/notices/99999 "" boss)"
 is "a malformed id: 404" 404 "$(api GET /api/notices/abc "" boss)"
 is "list filtered by state" "$N" "$(api GET '/api/notices?state=cancelled' "" boss >/dev/null; j '.items[0].id')"
 
+# --- interested people, as CSV -------------------------------------------------------
+sql "INSERT INTO notice_interest (notice_id, outbox_id, returnee_id, msisdn, said)
+     SELECT notice_id, id, returnee_id, msisdn, 'j12' FROM notice_outbox
+      WHERE notice_id = $N AND state = 'cancelled' ORDER BY id LIMIT 3" >/dev/null
+sql "UPDATE notice_interest SET said = 'J12 \"yes\", please' WHERE id = (SELECT min(id) FROM notice_interest)" >/dev/null
+is "interested.csv (200)" 200 "$(api GET "/api/notices/$N/interested.csv" "" rahim)"
+is "... starts with the UTF-8 BOM and the header" "efbbbf6e6f74696365" "$(head -c 9 "$tmp/body" | od -An -tx1 | tr -d ' \n')"
+is "... a line per interested person (CRLF)" 4 "$(grep -c $'\r$' "$tmp/body")"
+case "$(sed -n 2p "$tmp/body")" in
+*'"J12 ""yes"", please"'*) ok "... fields quoted as RFC 4180 says" ;;
+*) bad "... fields quoted as RFC 4180 says" ;;
+esac
+is "... the export is audited" 1 "$(audits "action = 'notice.interested_export' AND target = '$N' AND actor = 'rahim' AND (detail->>'rows')::int = 3")"
+is "another district's officer: 404, nothing audited" "404 0" \
+    "$(api GET "/api/notices/$N/interested.csv" "" karim) $(audits "action = 'notice.interested_export' AND actor = 'karim'")"
+
 # --- vetting required ---------------------------------------------------------------
 kill "$daemon" && wait "$daemon" 2>/dev/null
 start_daemon --set notices.vetting=required || { bad "daemon restarted"; finish; }
