@@ -286,6 +286,42 @@ test('an admin without a second factor is sent to enrol it first, and can reach 
   eq(r.status(), 403, 'an admin before enrolment: GET /api/lists');
 }, { needs: ['POST /api/login', 'GET /api/me'] });
 
+test('analyst: the dashboard by district for the whole country, small counts hidden; a filter changes the numbers and the chart; the CSV downloads (BOM, Bangla labels) and is audited', async (t) => {
+  const a = officer('analyst');
+  const page = await t.page({ acceptDownloads: true });
+  await signIn(page, 'analyst', a.password);
+  await page.getByRole('heading', { level: 1, name: strings.en.st_title }).waitFor();
+  const everyone = sql('SELECT count(*) FROM returnees');
+  await until(async () => (await page.locator('#stat-total').textContent()).trim() === everyone, 10000, `total ${everyone}`);
+  // the table's shown counts are the true ones, small ones are "<5" or "x"
+  const cells = await page.locator('table.stats tbody tr').evaluateAll((trs) => trs.map((tr) => tr.lastElementChild.textContent.trim()));
+  assert(cells.length > 1, 'district rows');
+  const truth = rows('SELECT count(*) FROM returnees GROUP BY district').map((r) => Number(r[0]));
+  const small = truth.filter((n) => n < 5).length;
+  const hidden = cells.filter((c) => c === '<5' || c === 'x').length;
+  assert(hidden >= small && (small === 0 || hidden >= 2), `hidden ${hidden}, small districts ${small}`);
+  for (const c of cells) if (c !== '<5' && c !== 'x') assert(truth.includes(Number(c.replace(/,/g, ''))), `shown count ${c} is a district's`);
+  const bars0 = await page.locator('figure.chart rect').count();
+  // filter: women only
+  await page.getByLabel(strings.en.st_f_sex, { exact: true }).selectOption('f');
+  const women = sql("SELECT count(*) FROM returnees WHERE sex = 'f'");
+  await until(async () => (await page.locator('#stat-total').textContent()).trim() === women, 10000, `women ${women}`);
+  assert(women !== everyone, 'the filter changed the total');
+  // a two-way view: sex x age band, the chart redrawn with one bar per sex
+  await page.getByLabel(strings.en.st_view, { exact: true }).selectOption('sex,age_band');
+  await until(async () => (await page.locator('figure.chart rect').count()) !== bars0, 10000, 'the chart redrawn');
+  // the CSV
+  const before = Number(sql("SELECT count(*) FROM audit_log WHERE action = 'export'"));
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: strings.en.st_download }).click()]);
+  const body = readFileSync(await dl.path());
+  eq(body.subarray(0, 3).toString('hex'), 'efbbbf', 'UTF-8 BOM');
+  const text = body.toString('utf8');
+  assert(text.startsWith('\ufeffsex_code,sex_label_bn,sex_label_en,age_band_code,age_band_label_bn,age_band_label_en,n\r\n'), `header: ${text.slice(0, 90)}`);
+  assert(text.includes('নারী'), 'Bangla labels');
+  assert(/filename="remigate_aggregate_sex-age_band_all\.csv"/.test(dl.suggestedFilename()) || dl.suggestedFilename() === 'remigate_aggregate_sex-age_band_all.csv', `file name ${dl.suggestedFilename()}`);
+  eq(Number(sql("SELECT count(*) FROM audit_log WHERE action = 'export' AND actor = 'analyst'")), before + 1, 'export audited');
+}, { needs: ['GET /api/stats', 'GET /api/export.csv'] });
+
 test('officer signs in and works through every page of their districts\' pending records (Load more), oldest first, none twice, none outside', async (t) => {
   const o = officer('officer-dhaka');
   const page = await t.page();

@@ -13,6 +13,7 @@ import * as recordPage from './record.js';
 import * as officersPage from './officers.js';
 import * as auditPage from './audit.js';
 import * as totpPage from './totp.js';
+import * as statsPage from './stats.js';
 
 const pages = {
   login: loginPage,
@@ -21,6 +22,7 @@ const pages = {
   officers: officersPage,
   audit: auditPage,
   totp: totpPage,
+  stats: statsPage,
 };
 const adminOnly = new Set(['officers', 'audit']);
 
@@ -68,6 +70,8 @@ async function render() {
   }
   let page = pages[r.page] ? r.page : 'queue';
   if (adminOnly.has(page) && user && user.role !== 'admin') page = 'queue';
+  // analysts have no queue: their console is the dashboard
+  if (user && user.role === 'analyst' && page !== 'login' && page !== 'totp') page = 'stats';
   // an admin who must enrol a second factor does that first
   if (user && user.totp_required && page !== 'login') page = 'totp';
   shell(page === 'login' ? null : user);
