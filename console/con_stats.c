@@ -548,6 +548,87 @@ stats_run(struct con_call *call, int export)
     con_tx_or_503(call, &tx, stats_on_rows);
 }
 
+/* GET /api/stats/decision-days?district=&from=&to=&suppress=: per
+ * district, the decisions (verified or rejected) and the median days from
+ * registration to them.  Suppressed (analysts, suppress=1): a district with
+ * fewer than k decisions shows "<k" and no median. */
+static const char days_sql[] =
+    "SELECT district, decided, median_days FROM remigate_stats_days($1,"
+    " $2::date, $3::date)";
+
+static void
+days_on_rows(int status, const struct store_tx_result *res, void *arg)
+{
+    struct con_call *call = arg;
+    struct stats_q *q = call->data;
+    json_t *items;
+
+    if (status != 0) {
+        con_reply_store_error(call, status, res);
+        return;
+    }
+    items = json_array();
+    for (int i = 0; i < store_tx_ntuples(res, 0); i++) {
+        long long n = strtoll(store_tx_value(res, 0, i, 1), NULL, 10);
+        int hide = q->suppress && n < q->k;
+        json_array_append_new(
+            items,
+            json_pack(
+                "{s:s,s:o,s:o}", "district", store_tx_value(res, 0, i, 0),
+                "decided",
+                stats_n(q, n, hide ? CON_SUPP_PRIMARY : CON_SUPP_SHOWN),
+                "median_days",
+                hide ? json_null()
+                     : json_real(strtod(store_tx_value(res, 0, i, 2), NULL))));
+    }
+    con_reply_json(call, 200,
+                   json_pack("{s:o,s:i,s:b}", "districts", items, "k", q->k,
+                             "suppressed", q->suppress));
+}
+
+static void
+con_stats_days(struct con_call *call)
+{
+    struct stats_q *q = gw_req_alloc(call->req, sizeof(*q));
+    const struct gw_params *ps;
+    const char *district, *from, *to, *supp;
+    struct store_tx tx;
+    int bad = 0;
+
+    if (q == NULL) {
+        con_reply_error(call, 503, "unavailable", "out of memory");
+        return;
+    }
+    memset(q, 0, sizeof(*q));
+    if (gw_req_query_or_400(call->req, &ps) < 0) return;
+    for (size_t i = 0; i < ps->n; i++)
+        if (strcmp(ps->p[i].key, "district") != 0 &&
+            strcmp(ps->p[i].key, "from") != 0 &&
+            strcmp(ps->p[i].key, "to") != 0 &&
+            strcmp(ps->p[i].key, "suppress") != 0)
+            bad = 1;
+    district = stats_param(ps, "district", 16, &bad);
+    from = stats_param(ps, "from", 10, &bad);
+    to = stats_param(ps, "to", 10, &bad);
+    supp = stats_param(ps, "suppress", 1, &bad);
+    if (district && !con_codes_has(call->con->districts, district)) bad = 1;
+    if ((from && !con_date_ok(from)) || (to && !con_date_ok(to))) bad = 1;
+    if (supp && strcmp(supp, "0") != 0 && strcmp(supp, "1") != 0) bad = 1;
+    if (bad) {
+        con_reply_error(call, 400, "bad_request",
+                        "parameters: district (a code), from, to "
+                        "(YYYY-MM-DD), suppress (0|1)");
+        return;
+    }
+    q->k = (int)call->con->cfg->stats_k;
+    q->suppress =
+        call->who.role_bit == CON_ROLE_ANALYST || (supp && supp[0] == '1');
+    call->data = q;
+    con_tx_init(call, &tx);
+    tx.stmt[tx.n++] = (struct store_tx_stmt){days_sql, 3, {district, from, to}};
+    con_tx_or_503(call, &tx, days_on_rows);
+}
+
 static void
 con_stats_get(struct con_call *call)
 {
@@ -563,5 +644,7 @@ con_export_csv(struct con_call *call)
 const struct con_route con_stats_routes[] = {
     {GW_METHOD_GET, "/api/stats", CON_ROLE_ANY, 0, con_stats_get},
     {GW_METHOD_GET, "/api/export.csv", CON_ROLE_ANY, 0, con_export_csv},
+    {GW_METHOD_GET, "/api/stats/decision-days", CON_ROLE_ANY, 0,
+     con_stats_days},
     {0, NULL, 0, 0, NULL},
 };

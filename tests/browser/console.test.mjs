@@ -310,6 +310,11 @@ test('analyst: the dashboard by district for the whole country, small counts hid
   // a two-way view: sex x age band, the chart redrawn with one bar per sex
   await page.getByLabel(strings.en.st_view, { exact: true }).selectOption('sex,age_band');
   await until(async () => (await page.locator('figure.chart rect').count()) !== bars0, 10000, 'the chart redrawn');
+  // the funnel: statuses by district with the median days to a decision
+  await page.getByLabel(strings.en.st_view, { exact: true }).selectOption('district,status');
+  await page.getByRole('columnheader', { name: strings.en.st_median_days }).waitFor();
+  await page.getByLabel(strings.en.st_view, { exact: true }).selectOption('sex,age_band');
+  await page.getByRole('columnheader', { name: strings.en.st_dim_sex, exact: false }).first().waitFor();
   // the CSV
   const before = Number(sql("SELECT count(*) FROM audit_log WHERE action = 'export'"));
   const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: strings.en.st_download }).click()]);

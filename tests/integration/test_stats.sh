@@ -295,6 +295,26 @@ check "  with its small counts hidden" "grep -q '<5' '$tmp/csv'"
 is "records CSV not offered: 400" 400 "$(csv boss "kind=records&dims=sex")"
 is "no session: 401" 401 "$(curl -s -o /dev/null -w '%{http_code}' "$base/api/export.csv?kind=aggregate&dims=sex")"
 
+# --- days to a decision ---------------------------------------------------
+sql "UPDATE returnees SET status_at = created_at + ((id * 7) % 23) * interval '1 day' + interval '6 hours'
+     WHERE status IN ('verified', 'rejected')" >/dev/null
+median() { # district: the median of its decided records' days, by awk
+    sql "SELECT extract(epoch FROM status_at - created_at) / 86400 FROM returnees
+         WHERE district = '$1' AND status IN ('verified', 'rejected')" | sort -g |
+        awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.1f", int(m * 10 + 0.5) / 10 }'
+}
+decided() { sql "SELECT count(*) FROM returnees WHERE district = '$1' AND status IN ('verified', 'rejected')"; }
+st=$(api GET "/api/stats/decision-days" "" boss)
+is "decision days (admin): decided and median per district, as the test counts them" \
+    "200 BD-02 $(decided BD-02) $(median BD-02) BD-13 $(decided BD-13) $(median BD-13) BD-15 $(decided BD-15) $(median BD-15) BD-26 $(decided BD-26) $(median BD-26)" \
+    "$st $(jq -r '[.districts[] | "\(.district) \(.decided) \(.median_days * 10 | round / 10 | tostring | if test("\\.") then . else . + ".0" end)"] | join(" ")' "$tmp/body")"
+api GET "/api/stats/decision-days" "" nasrin >/dev/null
+is "  analyst: BD-26's $(decided BD-26) decisions hidden, no median" '"<5" null' "$(jq -c '.districts[] | select(.district == "BD-26") | [.decided, .median_days] | "\(.[0] | tojson) \(.[1])"' -r "$tmp/body")"
+api GET "/api/stats/decision-days" "" rahim >/dev/null
+is "  officer: their districts only" "BD-15 BD-26" "$(j '[.districts[].district] | join(" ")')"
+is "  bad parameter: 400" 400 "$(api GET "/api/stats/decision-days?district=BD-99" "" boss)"
+is "  no session: 401" 401 "$(api GET "/api/stats/decision-days")"
+
 # --- bad parameters -------------------------------------------------------
 nb=0
 for q in "" "dims=" "dims=name" "dims=sex,sex" "dims=sex,age_band,need" "dims=sex&status=deleted" \

@@ -105,6 +105,15 @@ export async function render(main, ctx) {
       h('p', { class: 'error', role: 'alert' }, e.code === 'too_few' ? t('st_too_few') : errorText(e)));
     return;
   }
+  // the verification funnel: days from registration to a decision
+  let days = null;
+  if (view === 'district,status') {
+    try {
+      days = await get('stats/decision-days', { district: f.district, from: f.from, to: f.to });
+    } catch {
+      days = null;
+    }
+  }
   if (!ctx.isCurrent()) return;
   const notes = [];
   if (d.suppressed) notes.push(t('st_suppressed', { k: d.k }));
@@ -131,14 +140,20 @@ export async function render(main, ctx) {
       h('caption', { class: 'sr-only' }, t('st_title')),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, `${t(`st_dim_${a}`)} \\ ${t(`st_dim_${b}`)}`),
         colTotals.map((c) => h('th', { scope: 'col' }, valueName(b, c[b]))),
-        h('th', { scope: 'col' }, t('st_total')))),
-      h('tbody', {}, rowTotals.map((r) => h('tr', {},
-        h('th', { scope: 'row' }, valueName(a, r[a])),
-        colTotals.map((c) => h('td', { class: 'num' }, count(cell.get(`${r[a]}\u0000${c[b]}`) ?? 0))),
-        h('td', { class: 'num total' }, count(r.n))))),
+        h('th', { scope: 'col' }, t('st_total')),
+        days ? h('th', { scope: 'col' }, t('st_median_days')) : null)),
+      h('tbody', {}, rowTotals.map((r) => {
+        const dd = days && (days.districts || []).find((x) => x.district === r[a]);
+        return h('tr', {},
+          h('th', { scope: 'row' }, valueName(a, r[a])),
+          colTotals.map((c) => h('td', { class: 'num' }, count(cell.get(`${r[a]}\u0000${c[b]}`) ?? 0))),
+          h('td', { class: 'num total' }, count(r.n)),
+          days ? h('td', { class: 'num' }, dd && dd.median_days !== null ? num(Math.round(dd.median_days * 10) / 10) : '–') : null);
+      })),
       h('tfoot', {}, h('tr', {}, h('th', { scope: 'row' }, t('st_total')),
         colTotals.map((c) => h('td', { class: 'num total' }, count(c.n))),
-        h('td', { class: 'num total' }, count(d.total)))));
+        h('td', { class: 'num total' }, count(d.total)),
+        days ? h('td', {}) : null)));
   }
   main.replaceChildren(
     h('h1', {}, t('st_title')),

@@ -281,6 +281,7 @@ export const strings = {
     st_dim_channel: "Channel",
     st_dim_status: "Status",
     st_dim_week: "Week registered",
+    st_median_days: "Median days to a decision",
   },
 
   bn: {
@@ -553,5 +554,6 @@ export const strings = {
     st_dim_channel: "মাধ্যম",
     st_dim_status: "অবস্থা",
     st_dim_week: "নিবন্ধনের সপ্তাহ",
+    st_median_days: "সিদ্ধান্তে মধ্যমা দিন",
   },
 };
