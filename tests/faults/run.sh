@@ -146,7 +146,7 @@ fault_redis_pause()
 }
 fault_redis_kill()
 {
-    srv_redis_kill9
+    srv_redis_kill9 2>/dev/null # (bash would report the job "Killed")
     pause 1
     srv_redis_restart
 }
@@ -176,7 +176,7 @@ fault_pg_down_redis_kill()
     local n
     srv_pg_kill9
     poll 30 queued_at_least "$ledger" 5 || return 1
-    srv_redis_kill9
+    srv_redis_kill9 2>/dev/null # (bash would report the job "Killed")
     pause 1
     srv_redis_restart || return 1
     n=$(queued_count "$ledger")
