@@ -30,9 +30,10 @@
         "skill", "reason", "need", "return_year", "channel", "status", "week"
 
 static const char *const stats_dims[] = {CON_STATS_DIMS};
-#define STATS_NDIMS     (sizeof(stats_dims) / sizeof(stats_dims[0]))
-#define STATS_VALUE_MAX 64
-#define STATS_LINE_MAX  400 /* values of one dimension */
+#define STATS_NDIMS      (sizeof(stats_dims) / sizeof(stats_dims[0]))
+#define STATS_VALUE_MAX  64
+#define STATS_LINE_MAX   400  /* values of one dimension */
+#define STATS_SUPP_CELLS 4000 /* cells of a table suppressed at most */
 
 static const char stats_sql[] =
     "SELECT g, v1, v2, n, persons FROM remigate_stats($1, $2, $3, $4, $5,"
@@ -143,6 +144,12 @@ stats_table(const struct stats_q *q, const struct store_tx_result *res,
         if (!two) n[nr * w + c] = v; /* the column totals repeat the cells */
     }
     if (q->suppress) {
+        /* suppression runs on the event loop: about 20 ms at 64 x 60,
+         * 220 ms at 200 x 60 (see con_supp.c); larger tables are refused */
+        if (nr * nc > STATS_SUPP_CELLS) {
+            *why = "too_large";
+            goto done;
+        }
         if (persons >= 1 && persons < q->k) {
             *why = "too_few";
             goto done;
@@ -409,6 +416,10 @@ stats_on_rows(int status, const struct store_tx_result *res, void *arg)
                             "fewer people match this filter than can be shown");
         else if (strcmp(why, "out_of_memory") == 0)
             con_reply_error(call, 503, "unavailable", "out of memory");
+        else if (strcmp(why, "too_large") == 0)
+            con_reply_error(call, 422, why,
+                            "this table has too many cells to protect; "
+                            "narrow it (a district, a period)");
         else
             con_reply_error(call, 422, why,
                             "this table cannot be shown without exposing "
