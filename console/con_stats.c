@@ -32,7 +32,9 @@
 static const char *const stats_dims[] = {CON_STATS_DIMS};
 #define STATS_NDIMS      (sizeof(stats_dims) / sizeof(stats_dims[0]))
 #define STATS_VALUE_MAX  64
-#define STATS_LINE_MAX   400  /* values of one dimension */
+#define STATS_LINE_MAX   400 /* values of one dimension */
+#define STATS_CSV        1
+#define STATS_SDMX       2    /* GET /api/indicators/skills_supply.csv */
 #define STATS_SUPP_CELLS 4000 /* cells of a table suppressed at most */
 
 static const char stats_sql[] =
@@ -43,7 +45,7 @@ struct stats_q {
     char dim1[16], dim2[16];
     int suppress, k;
     char k_text[8];
-    int export; /* GET /api/export.csv?kind=aggregate */
+    int export; /* STATS_CSV: /api/export.csv?kind=aggregate, STATS_SDMX */
     const char *status, *district, *sex, *from, *to;
     struct con_buf csv;
     char *detail; /* the audit row's detail */
@@ -306,15 +308,62 @@ stats_export_done(int status, const struct store_tx_result *res, void *arg)
         con_reply_store_error(call, status, res);
         return;
     }
-    snprintf(disp, sizeof(disp),
-             "attachment; filename=\"remigate_aggregate_%s%s%s_%s.csv\"",
-             q->dim1, q->dim2[0] ? "-" : "", q->dim2,
-             q->status ? q->status : "all");
+    if (q->export == STATS_SDMX)
+        snprintf(disp, sizeof(disp),
+                 "attachment; filename=\"remigate_sdmx_skills_supply.csv\"");
+    else
+        snprintf(disp, sizeof(disp),
+                 "attachment; filename=\"remigate_aggregate_%s%s%s_%s.csv\"",
+                 q->dim1, q->dim2[0] ? "-" : "", q->dim2,
+                 q->status ? q->status : "all");
     gw_req_header_add(call->req, "Content-Disposition", disp);
     gw_req_header_add(call->req, "Cache-Control", "no-store");
     gw_reply(call->req, 200, "text/csv; charset=utf-8", q->csv.p, q->csv.len);
     free(q->csv.p);
     free(q->detail);
+}
+
+/* The table as SDMX-CSV 2.0 (the exchange format of statistical offices,
+ * e.g. ILOSTAT): one observation per line of the dataflow
+ * BD_REMIGATE:DF_SKILLS_SUPPLY(1.0), dimensions REF_AREA (ISO 3166-2:BD
+ * district, "BD" for the country) and SKILL (the skills list's code, "_T"
+ * for all), OBS_VALUE the number of verified returnees (mentions), and
+ * OBS_STATUS "A" (normal) or "C" (confidential: value left empty). */
+static int
+stats_sdmx(struct con_buf *b, const json_t *t, int *rows)
+{
+    static const char head[] = "STRUCTURE,STRUCTURE_ID,ACTION,REF_AREA,SKILL,"
+                               "OBS_VALUE,OBS_STATUS\r\n";
+    static const char flow[] = "dataflow,BD_REMIGATE:DF_SKILLS_SUPPLY(1.0),I,";
+    const json_t *lists[3] = {json_object_get(t, "cells"),
+                              json_object_get(t, "totals"), NULL};
+    json_t *grand = json_pack("[{s:O}]", "n", json_object_get(t, "total"));
+    int rc = con_buf_add(b, head, sizeof(head) - 1);
+    size_t i;
+    json_t *o;
+
+    lists[2] = grand;
+    for (int l = 0; l < 3; l++)
+        json_array_foreach(lists[l], i, o)
+        {
+            const json_t *d = json_object_get(o, "district");
+            const json_t *k = json_object_get(o, "skill");
+            const json_t *n = json_object_get(o, "n");
+            char num[24] = "";
+            rc |= con_buf_add(b, flow, sizeof(flow) - 1);
+            rc |= con_csv_field(b, d ? json_string_value(d) : "BD");
+            rc |= con_buf_add(b, ",", 1);
+            rc |= con_csv_field(b, k ? json_string_value(k) : "_T");
+            if (json_is_integer(n))
+                snprintf(num, sizeof(num), ",%lld,A\r\n",
+                         (long long)json_integer_value(n));
+            else
+                snprintf(num, sizeof(num), ",,C\r\n");
+            rc |= con_buf_add(b, num, strlen(num));
+            (*rows)++;
+        }
+    json_decref(grand);
+    return rc;
 }
 
 /* Write the CSV of t (taken), audit it with its filter, row count and
@@ -331,6 +380,10 @@ stats_export(struct con_call *call, struct stats_q *q, json_t *t)
     int rc = 0, rows = 0;
     struct store_tx tx;
 
+    if (q->export == STATS_SDMX) {
+        rc |= stats_sdmx(b, t, &rows);
+        goto hash;
+    }
     /* the BOM: spreadsheets read the file as UTF-8 */
     rc |= con_buf_add(b, "\xEF\xBB\xBF", 3);
     for (int d = 0; d < (q->dim2[0] ? 2 : 1); d++) {
@@ -358,6 +411,7 @@ stats_export(struct con_call *call, struct stats_q *q, json_t *t)
     rc |= stats_csv_line(b, q, lists, o);
     json_decref(o);
     rows++;
+hash:
     json_decref(t);
     if (rc != 0) {
         free(b->p);
@@ -371,6 +425,8 @@ stats_export(struct con_call *call, struct stats_q *q, json_t *t)
                        "aggregate", "filter", "status", q->status, "district",
                        q->district, "sex", q->sex, "from", q->from, "to", q->to,
                        "rows", rows, "k", q->k, "sha256", sha);
+    if (detail && q->export == STATS_SDMX)
+        json_object_set_new(detail, "kind", json_string("sdmx_skills_supply"));
     if (detail)
         json_object_set_new(detail, "dims",
                             q->dim2[0] ? json_pack("[s,s]", q->dim1, q->dim2)
@@ -498,7 +554,13 @@ stats_run(struct con_call *call, int export)
     from = stats_param(ps, "from", 10, &bad);
     to = stats_param(ps, "to", 10, &bad);
     supp = stats_param(ps, "suppress", 1, &bad);
-    if (export) {
+    if (export == STATS_SDMX) {
+        /* the indicator's cut is fixed: verified returnees by skill x
+         * district */
+        if (dims || status || gw_params_get(ps, "kind")) bad = 1;
+        dims = "district,skill";
+        status = "verified";
+    } else if (export) {
         const char *kind = stats_param(ps, "kind", 16, &bad);
         if (kind == NULL || strcmp(kind, "aggregate") != 0) bad = 1;
     } else if (gw_params_get(ps, "kind"))
@@ -649,12 +711,20 @@ con_stats_get(struct con_call *call)
 static void
 con_export_csv(struct con_call *call)
 {
-    stats_run(call, 1);
+    stats_run(call, STATS_CSV);
+}
+
+static void
+con_indicator_skills(struct con_call *call)
+{
+    stats_run(call, STATS_SDMX);
 }
 
 const struct con_route con_stats_routes[] = {
     {GW_METHOD_GET, "/api/stats", CON_ROLE_ANY, 0, con_stats_get},
     {GW_METHOD_GET, "/api/export.csv", CON_ROLE_ANY, 0, con_export_csv},
+    {GW_METHOD_GET, "/api/indicators/skills_supply.csv", CON_ROLE_ANY, 0,
+     con_indicator_skills},
     {GW_METHOD_GET, "/api/stats/decision-days", CON_ROLE_ANY, 0,
      con_stats_days},
     {0, NULL, 0, 0, NULL},

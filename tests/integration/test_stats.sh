@@ -295,6 +295,25 @@ check "  with its small counts hidden" "grep -q '<5' '$tmp/csv'"
 is "records CSV not offered: 400" 400 "$(csv boss "kind=records&dims=sex")"
 is "no session: 401" 401 "$(curl -s -o /dev/null -w '%{http_code}' "$base/api/export.csv?kind=aggregate&dims=sex")"
 
+# --- the SDMX-CSV indicator: verified returnees by district x skill -------
+before=$(sql "SELECT count(*) FROM audit_log WHERE action = 'export'")
+st=$(curl -s -o "$tmp/csv" -D "$tmp/hdr" -w '%{http_code}' --max-time 20 -b "$tmp/jar-nasrin" "$base/api/indicators/skills_supply.csv")
+is "SDMX-CSV skills supply: 200, its header" "200 STRUCTURE,STRUCTURE_ID,ACTION,REF_AREA,SKILL,OBS_VALUE,OBS_STATUS" "$st $(head -1 "$tmp/csv" | tr -d '\r')"
+# every shown observation is the true count of verified returnees
+want_sdmx=$(want district skill "r.status = 'verified'" | sed 's/|/,/; s/=/,/')
+bad_obs=$(tail -n +2 "$tmp/csv" | tr -d '\r' | awk -F, '$4 != "BD" && $5 != "_T" && $7 == "A" { print $4 "," $5 "," $6 }' | LC_ALL=C sort |
+    LC_ALL=C comm -23 - <(echo "$want_sdmx" | LC_ALL=C sort))
+is "  shown observations (status A) are the true counts" "" "$bad_obs"
+nobs=$(tail -n +2 "$tmp/csv" | awk -F, '$4 != "BD" && $5 != "_T"' | wc -l)
+is "  one observation per non-zero cell" "$(echo "$want_sdmx" | grep -c .)" "$nobs"
+small=$(echo "$want_sdmx" | awk -F, '$3 < 5' | cut -d, -f1,2 | LC_ALL=C sort)
+conf=$(tail -n +2 "$tmp/csv" | tr -d '\r' | awk -F, '$7 == "C" && $6 == "" { print $4 "," $5 }' | LC_ALL=C sort)
+is "  every count 1..4 is confidential (C, no value)" "" "$(LC_ALL=C comm -23 <(echo "$small") <(echo "$conf") | grep . || true)"
+check "  the country total (BD, _T) is there" "grep -q '^dataflow,BD_REMIGATE:DF_SKILLS_SUPPLY(1.0),I,BD,_T,' '$tmp/csv'"
+is "  audited as sdmx_skills_supply" "$((before + 1)) sdmx_skills_supply" \
+    "$(sql "SELECT count(*) FROM audit_log WHERE action = 'export'") $(sql "SELECT detail->>'kind' FROM audit_log WHERE action = 'export' ORDER BY id DESC LIMIT 1")"
+is "  its cut is fixed: dims is 400" 400 "$(curl -s -o /dev/null -w '%{http_code}' -b "$tmp/jar-nasrin" "$base/api/indicators/skills_supply.csv?dims=sex")"
+
 # --- days to a decision ---------------------------------------------------
 sql "UPDATE returnees SET status_at = created_at + ((id * 7) % 23) * interval '1 day' + interval '6 hours'
      WHERE status IN ('verified', 'rejected')" >/dev/null
