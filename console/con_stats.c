@@ -111,6 +111,7 @@ stats_table(const struct stats_q *q, const struct store_tx_result *res,
     }
     /* one-way: one row whose columns are the values */
     if (!two) {
+        free(cols.v);
         cols = rows;
         rows = (struct stats_axis){0, NULL};
         rows.v = calloc(1, sizeof(*rows.v));
@@ -300,7 +301,7 @@ stats_export_done(int status, const struct store_tx_result *res, void *arg)
 {
     struct con_call *call = arg;
     struct stats_q *q = call->data;
-    char disp[160];
+    char disp[160], *csv;
 
     if (status != 0) {
         free(q->csv.p);
@@ -318,9 +319,11 @@ stats_export_done(int status, const struct store_tx_result *res, void *arg)
                  q->status ? q->status : "all");
     gw_req_header_add(call->req, "Content-Disposition", disp);
     gw_req_header_add(call->req, "Cache-Control", "no-store");
-    gw_reply(call->req, 200, "text/csv; charset=utf-8", q->csv.p, q->csv.len);
-    free(q->csv.p);
+    /* the reply frees the request and q with it: keep what q holds */
+    csv = q->csv.p;
     free(q->detail);
+    gw_reply(call->req, 200, "text/csv; charset=utf-8", csv, q->csv.len);
+    free(csv);
 }
 
 /* The table as SDMX-CSV 2.0 (the exchange format of statistical offices,

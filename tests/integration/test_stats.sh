@@ -358,4 +358,10 @@ check "an unknown dimension is refused (no SQL from the caller)" \
 is "PUBLIC may not call remigate_stats" f \
     "$(sql "SELECT has_function_privilege('public', 'remigate_stats(text,text,text,text,text,date,date,int)', 'EXECUTE')")"
 
+
+# --- the daemon stops clean: no sanitizer report (SAN=1 builds), no crash -
+for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+pids=
+check "the daemon's log holds no sanitizer report" "! grep -q 'AddressSanitizer\|runtime error\|LeakSanitizer' '$tmp/log'"
+
 finish
