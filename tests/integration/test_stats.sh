@@ -109,7 +109,9 @@ rm -f "$tmp/port"
 pids="$pids $!"
 wait_until 10 test -s "$tmp/port" || { bad "daemon started"; finish; }
 base=http://127.0.0.1:$(cat "$tmp/port")
-wait_until 10 test "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200
+# a function, so each try asks /healthz again
+healthy() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ]; }
+wait_until 10 healthy || { bad "daemon healthy"; finish; }
 ok "daemon started"
 
 api() {
