@@ -636,7 +636,8 @@ static const char rec_detail_sql[] =
     "  WHERE d.returnee_id = r.id AND d.undone_at IS NULL"
     "  AND d.version = r.version AND d.undo_until > now()"
     "  AND (d.sms_id IS NULL OR s.hold_state = 'held')"
-    "  ORDER BY d.id DESC LIMIT 1)"
+    "  ORDER BY d.id DESC LIMIT 1),"
+    " array_to_string(r.parts_done, ' ')"
     " FROM returnees r WHERE r.ref = $1";
 
 static const char rec_history_sql[] =
@@ -794,6 +795,17 @@ rec_detail_json(struct con_call *call, const struct store_tx_result *res)
     v = store_tx_value(res, 0, 0, 28);
     json_object_set_new(o, "undo_until", v ? json_string(v) : json_null());
     json_object_set_new(o, "can_undo", json_boolean(v != NULL));
+    /* which parts of the registration the returnee has saved (issue 12:
+     * part 1 makes the record; parts 2 and 3 may come in later dials) */
+    {
+        json_t *parts = json_array();
+        char buf[256], *save = NULL, *w;
+        v = store_tx_value(res, 0, 0, 29);
+        snprintf(buf, sizeof(buf), "%s", v ? v : "");
+        for (w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save))
+            json_array_append_new(parts, json_string(w));
+        json_object_set_new(o, "parts_done", parts);
+    }
     json_object_set_new(
         o, "reason",
         rec_reason_label(set, strcmp(status, "needs_info") == 0

@@ -245,6 +245,7 @@ is "  the name, opened for the officer, not correctable here" "রহিমা �
 is "  the NID masked: last 3 digits" "nid|*******890" "$(j '[.id_type, .id_masked] | join("|")')"
 check "  no ID number in clear anywhere in the answer" "! grep -q 1234567890 '$tmp/body'"
 is "  submission history: the three parts" "register register_abroad register_skills" "$(j '[.history[].kind] | join(" ")')"
+is "  parts saved: all three, in order" "register register_abroad register_skills" "$(j '.parts_done | join(" ")')"
 is "  duplicate panel: the other district's record, reference, district and status only" '[{"district":"BD-02","ref":"BBBB000001","status":"pending"}]' \
     "$(jq -c '.duplicates | map(to_entries | sort_by(.key) | from_entries)' "$tmp/body")"
 is "  opening is audited" 1 "$(audits "action = 'record.open' AND target = '$R1' AND actor = 'rahim' AND outcome = 'ok'")"

@@ -302,6 +302,7 @@ function show(main, ctx, rec) {
       rec.reason ? [h('dt', {}, t('reason')), h('dd', {}, label(rec.reason, rec.reason.code), rec.note ? ` — ${rec.note}` : '')] : null,
       (rec.flags || []).length ? [h('dt', {}, t('c_flags')), h('dd', {}, rec.flags.map((f) => h('span', { class: `flag fl-${f}` }, t(`flag_${f}`))))] : null,
       h('dt', {}, t('registered_at')), h('dd', {}, when(rec.registered_at || rec.created_at)),
+      Array.isArray(rec.parts_done) ? [h('dt', {}, t('parts_done')), h('dd', { id: 'rec-parts' }, t('parts_of', { n: num(rec.parts_done.length), of: num(3) }))] : null,
       rec.updated_at ? [h('dt', {}, t('updated_at')), h('dd', {}, when(rec.updated_at))] : null,
       h('dt', {}, t('version')), h('dd', {}, num(rec.version ?? ''))),
     section(t('actions'), undoNote, buttons.length ? h('div', { class: 'buttons' }, buttons) : h('p', { class: 'muted' }, '—')),
