@@ -1602,14 +1602,17 @@ gw_remind_cas_cb(int status, uint64_t version, void *arg)
         return;
     }
     struct flow_out out;
+    char to[GW_MSISDN_MAX];
     flow_render_message(rm->flows->set, rm->lang, FLOW_CH_SMS, "sms_remind",
                         &out);
     if (gw_sms_send(rm->u->srv, rm->msisdn, out.text, out.enc == FLOW_ENC_UCS2,
                     "reminder", NULL, NULL) == 0) {
         gw_metric_inc(GW_M_SESSIONS, "reminded", NULL);
-        GW_LOG_INFO(0, "reminder sent to=%s part=%u", rm->msisdn, rm->part);
+        GW_LOG_INFO(0, "reminder sent to=%s part=%u",
+                    gw_log_msisdn(to, sizeof(to), rm->msisdn), rm->part);
     } else {
-        GW_LOG_WARN(0, "reminder not sent to=%s part=%u", rm->msisdn, rm->part);
+        GW_LOG_WARN(0, "reminder not sent to=%s part=%u",
+                    gw_log_msisdn(to, sizeof(to), rm->msisdn), rm->part);
     }
     gw_remind_shift(rm);
 }

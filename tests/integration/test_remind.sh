@@ -189,6 +189,12 @@ is "each reminder has its sms_out row, kind reminder" 4 \
     "$(psql -X -q -At "$PG_DSN" -c "SELECT count(*) FROM sms_out WHERE kind = 'reminder' AND accepted_at IS NOT NULL")"
 check_log() { ! grep -q 'sms not recorded\|outcome not recorded' "$tmp/log"; }
 if check_log; then ok "no SMS went unrecorded"; else bad "no SMS went unrecorded" "$(grep 'not recorded' "$tmp/log")"; fi
+# the reminder's log line names the number masked (info level)
+if grep -q 'reminder sent to=88017\*\*\*\*\*\*' "$tmp/log" && ! grep -qE "$a|$b|$c" "$tmp/log"; then
+    ok "reminder log lines mask the number"
+else
+    bad "reminder log lines mask the number" "$(grep -E 'reminder' "$tmp/log" | head -3)"
+fi
 # (a sanitizer build, SAN=1, reports here)
 
 # E: the quiet hours (here the whole day): nothing is sent, the reminder
