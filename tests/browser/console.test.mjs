@@ -456,6 +456,9 @@ test('two officers decide the same record at once: the second sees "changed by s
   await b.getByRole('dialog').getByRole('button', { name: strings.en.a_reject.replace('…', '') }).click();
   await b.getByText(strings.en.conflict).waitFor();
   await statusIs(b, 'verified');
+  // the message stays: nothing after the conflict replaces it
+  await new Promise((r) => setTimeout(r, 1500));
+  eq((await b.locator('#toast').textContent()).replace('×', '').trim(), strings.en.conflict, 'the conflict message was replaced');
 }, { needs: ['GET /api/records/{}', 'POST /api/records/{}/verify', 'POST /api/records/{}/reject'] });
 
 test('officer asks for more information: the SMS names the office phone; corrects and verifies another (the correction in its activity); reveals an ID number with a reason (audited)', async (t) => {

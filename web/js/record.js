@@ -105,7 +105,9 @@ function show(main, ctx, rec) {
     if (message) toast(message, kind);
   }
 
-  // POST a decision with If-Match; a 409 reloads the record and says so.
+  // POST a decision with If-Match; a 409 reloads the record and says so,
+  // and resolves false (not null: the dialog turns null into true), so the
+  // caller has no decision to report and the conflict message stays.
   async function decide(action, body) {
     try {
       const r = await post(`records/${encodeURIComponent(ref)}/${action}`, body, { 'If-Match': String(rec.version) });
@@ -113,14 +115,14 @@ function show(main, ctx, rec) {
     } catch (e) {
       if (e instanceof ApiError && e.status === 409) {
         await reload(t('conflict'), 'warn');
-        return null;
+        return false;
       }
       throw e;
     }
   }
 
   function decided(d) {
-    if (!d) return;
+    if (!d || typeof d !== 'object') return;
     const status = t(`st_${d.status}`);
     const sms = d.sms_at && new Date(d.sms_at) > new Date();
     reload(sms ? t('decided', { status, at: when(d.sms_at) }) : t('decided_now', { status }));
