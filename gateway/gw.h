@@ -153,6 +153,8 @@ struct gw_config {
     long ussd_idle, resume_window, sms_ttl, dedup_window;
     long offer_window;   /* sessions.offer_window: an unfinished flow's
                             answers are offered back this long */
+    long parts_window;   /* sessions.parts_window: a registration's parts
+                            still to do are offered this long */
     long remind_after;   /* sessions.remind_after: the reminder SMS */
     long remind_tick_ms; /* sessions.remind_tick_ms: how often it looks */
     long remind_quiet_start, remind_quiet_end; /* hours: none sent then */

@@ -89,6 +89,7 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     I("sessions.ussd_idle", ussd_idle, 10, 86400, "180"),
     I("sessions.resume_window", resume_window, 0, 7 * 86400, "900"),
     I("sessions.offer_window", offer_window, 0, 30 * 86400, "86400"),
+    I("sessions.parts_window", parts_window, 0, 365 * 86400, "2592000"),
     I("sessions.remind_after", remind_after, 0, 7 * 86400, "3600"),
     I("sessions.remind_tick_ms", remind_tick_ms, 100, 600000, "5000"),
     I("sessions.remind_quiet_start", remind_quiet_start, 0, 24, "0"),

@@ -795,11 +795,14 @@ gw_step_save(struct gw_step *s)
     long ttl = s->ch == FLOW_CH_SMS ? cfg->sms_ttl : cfg->resume_window;
     unsigned k, total;
     int unfinished = !(s->st.flags & FLOW_SF_DONE) && s->st.nanswers > 0;
-    if ((unfinished || (s->flows != NULL &&
-                        flow_part_next(s->flows->set, &s->st, &k, &total))) &&
-        ttl < cfg->offer_window)
-        /* answers to offer back, or parts of a registration to do */
+    if (unfinished && ttl < cfg->offer_window)
+        /* answers to offer back */
         ttl = cfg->offer_window;
+    if (s->flows != NULL && flow_part_next(s->flows->set, &s->st, &k, &total) &&
+        ttl < cfg->parts_window)
+        /* parts of a registration to do: offered on a dial for longer
+         * (answers older than the offer window are dropped at that dial) */
+        ttl = cfg->parts_window;
     if (ttl < cfg->ussd_idle) ttl = cfg->ussd_idle;
     free(s->save);
     s->save = NULL;

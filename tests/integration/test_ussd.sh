@@ -132,7 +132,7 @@ check "at: the last step again replays END and queues nothing more" "[ \"\$(body
 v=$(rc HGET "remigate:s:ussd:$phone" v)
 s=$(at $sid $phone "${text%\*1}")
 check "at: an older text answers the last screen, changes nothing" "[ \"\$(body)\" = \"\$last\" ] && [ \$(rc HGET remigate:s:ussd:$phone v) = $v ]"
-check "at: with parts to do, the session lives for the offer window" "t=\$(rc TTL remigate:s:ussd:$phone); [ \$t -gt 86000 ] && [ \$t -le 86400 ]"
+check "at: with parts to do, the session lives for the parts window (30 days)" "t=\$(rc TTL remigate:s:ussd:$phone); [ \$t -gt 2591000 ] && [ \$t -le 2592000 ]"
 s=$(at at-1b $phone "")
 check "at: the next dial offers part 2 of 3" "body | grep -q 'নিবন্ধনের ২/৩ অংশ বাকি: বিদেশের তথ্য'"
 s=$(at at-1b $phone "2")
