@@ -795,8 +795,7 @@ gw_step_save(struct gw_step *s)
     long ttl = s->ch == FLOW_CH_SMS ? cfg->sms_ttl : cfg->resume_window;
     unsigned k, total;
     int unfinished = !(s->st.flags & FLOW_SF_DONE) && s->st.nanswers > 0;
-    if (unfinished && ttl < cfg->offer_window)
-        /* answers to offer back */
+    if (unfinished && ttl < cfg->offer_window) /* answers to offer back */
         ttl = cfg->offer_window;
     if (s->flows != NULL && flow_part_next(s->flows->set, &s->st, &k, &total) &&
         ttl < cfg->parts_window)
