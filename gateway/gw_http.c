@@ -1336,15 +1336,19 @@ gw_server_on_stop(struct gw_server *srv, gw_stop_cb *cb, void *arg)
 static void
 gw_server_reload(struct gw_server *srv)
 {
-    int ok = 1;
+    size_t failed = 0;
+    /* every hook runs: one that fails keeps its own old state (and logs
+     * why), the others take their new one */
     for (size_t i = 0; i < srv->nreload; i++)
-        if (srv->reload[i].cb(srv, srv->reload[i].arg) != 0) ok = 0;
-    gw_metric_inc(GW_M_RELOADS, ok ? "ok" : "failed", NULL);
-    if (ok)
+        if (srv->reload[i].cb(srv, srv->reload[i].arg) != 0) failed++;
+    gw_metric_inc(GW_M_RELOADS, failed == 0 ? "ok" : "failed", NULL);
+    if (failed == 0)
         GW_LOG_INFO(0, "reloaded hooks=%zu", srv->nreload);
     else
-        GW_LOG_ERROR(0, "reload failed, keeping what was loaded hooks=%zu",
-                     srv->nreload);
+        GW_LOG_ERROR(0,
+                     "reload: %zu of %zu hooks failed and keep what was "
+                     "loaded; the others reloaded",
+                     failed, srv->nreload);
 }
 
 /* Run the stop hooks once and leave the loop. */

@@ -197,6 +197,14 @@ check "SIGHUP: the new index.html is served, with a new ETag" \
     eval 'grep -q v2 "$tmp/b" && [ "$(header ETag)" != "$etag" ]'
 fetch /console/index.html -H "If-None-Match: $etag"
 check "... and the old ETag is no longer 304" [ "$s" = 200 ]
+mv "$web" "$web.away"
+kill -HUP "$pid"
+poll 5 grep -q 'hooks failed and keep what was loaded' "$tmp/log"
+check "SIGHUP with the web dir gone: the log says which part kept its old state" \
+    grep -q 'reload: 1 of [0-9]* hooks failed and keep what was loaded; the others reloaded' "$tmp/log"
+fetch /console/
+check "... and the pages loaded before are still served" eval '[ "$s" = 200 ] && grep -q v2 "$tmp/b"'
+mv "$web.away" "$web"
 
 fetch /metrics
 check "metrics: console requests counted by status (200, 304, 400, 404)" \
