@@ -324,16 +324,15 @@ ntc_json_str(json_t *o, const char *key, int *bad)
     return json_string_value(v);
 }
 
-static void
-con_notices_create(struct con_call *call)
+/* Check a compose body (POST, or PUT when update): 0, or -1 after a
+ * 422/403 reply.  The body stays the caller's. */
+static int
+ntc_body_or_4xx(struct con_call *call, json_t *body, int update)
 {
-    struct ntc_api *x = ntc_api_new(call);
-    struct store_tx tx;
-    json_t *body, *aud, *prog, *sts;
+    json_t *aud, *prog, *sts, *dis;
     const char *why = NULL, *bn, *en;
     int bad = 0;
 
-    if (x == NULL || (body = con_body_or_400(call)) == NULL) return;
     bn = ntc_json_str(body, "text_bn", &bad);
     en = ntc_json_str(body, "text_en", &bad);
     prog = json_object_get(body, "programme");
@@ -343,17 +342,18 @@ con_notices_create(struct con_call *call)
     else if ((why = notices_template_check(bn, strlen(bn))) == NULL && en &&
              en[0])
         why = notices_template_check(en, strlen(en));
-    if (why == NULL &&
+    if (why == NULL && !update &&
         (prog == NULL) == (json_object_get(body, "programme_id") == NULL))
         why = "give either programme (a new one) or programme_id";
+    if (why == NULL && update && json_object_get(body, "programme_id"))
+        why = "a draft keeps its programme: change programme instead";
     if (why == NULL && prog != NULL && !json_is_object(prog))
         why = "programme must be an object";
     if (why == NULL && aud != NULL && !json_is_object(aud))
         why = "audience must be an object";
     if (why != NULL) {
-        json_decref(body);
         con_reply_error(call, 422, "invalid_notice", why);
-        return;
+        return -1;
     }
     /* only an admin may reach past verified records */
     sts = aud ? json_object_get(aud, "statuses") : NULL;
@@ -364,21 +364,34 @@ con_notices_create(struct con_call *call)
         {
             if (!json_is_string(v) ||
                 strcmp(json_string_value(v), "verified") != 0) {
-                json_decref(body);
                 con_deny(call, 403, "admin_only",
                          "only an admin may send to records not verified",
                          "role");
-                return;
+                return -1;
             }
         }
     }
     /* an officer writes for their own districts: none means everyone */
-    json_t *dis = aud ? json_object_get(aud, "districts") : NULL;
+    dis = aud ? json_object_get(aud, "districts") : NULL;
     if (call->who.role_bit != CON_ROLE_ADMIN &&
         (dis == NULL || json_array_size(dis) == 0)) {
-        json_decref(body);
         con_reply_error(call, 422, "districts_required",
                         "name the districts the notice is for");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+con_notices_create(struct con_call *call)
+{
+    struct ntc_api *x = ntc_api_new(call);
+    struct store_tx tx;
+    json_t *body;
+
+    if (x == NULL || (body = con_body_or_400(call)) == NULL) return;
+    if (ntc_body_or_4xx(call, body, 0) < 0) {
+        json_decref(body);
         return;
     }
     char *dump = json_dumps(body, JSON_COMPACT);
@@ -429,6 +442,155 @@ ntc_loaded_of(const struct store_tx_result *res, int stmt, struct ntc_loaded *l)
     l->vars.deadline = store_tx_value(res, stmt, 0, 5);
     l->vars.phone = store_tx_value(res, stmt, 0, 6);
     return l->state == NOTICES_STATE_INVALID ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * PUT /api/notices/{id} -- change a draft while it is composed
+ */
+
+/* $1 the body, $2 the notice, $3 the caller (its author).  The programme
+ * changes too when the body has one and no other notice uses it. */
+static const char ntc_update_sql[] =
+    "WITH b AS (SELECT $1::jsonb AS b),"
+    " u AS (UPDATE notices n SET text_bn = b->>'text_bn',"
+    "  text_en = nullif(b->>'text_en', ''),"
+    "  districts = ARRAY(SELECT"
+    " jsonb_array_elements_text(coalesce(b->'audience'->'districts', '[]'))),"
+    "  sexes = ARRAY(SELECT"
+    " jsonb_array_elements_text(coalesce(b->'audience'->'sexes', '[]'))),"
+    "  age_min = (b->'audience'->>'age_min')::int,"
+    "  age_max = (b->'audience'->>'age_max')::int,"
+    "  countries = ARRAY(SELECT"
+    " jsonb_array_elements_text(coalesce(b->'audience'->'countries', '[]'))),"
+    "  skills = ARRAY(SELECT"
+    " jsonb_array_elements_text(coalesce(b->'audience'->'skills', '[]'))),"
+    "  education_min = b->'audience'->>'education_min',"
+    "  return_year_min = (b->'audience'->>'return_year_min')::int,"
+    "  return_year_max = (b->'audience'->>'return_year_max')::int,"
+    "  needs = ARRAY(SELECT"
+    " jsonb_array_elements_text(coalesce(b->'audience'->'needs', '[]'))),"
+    "  langs = ARRAY(SELECT"
+    " jsonb_array_elements_text(coalesce(b->'audience'->'langs', '[]'))),"
+    "  statuses = CASE WHEN b->'audience' ? 'statuses' THEN ARRAY(SELECT"
+    "   jsonb_array_elements_text(b->'audience'->'statuses'))"
+    "   ELSE '{verified}' END,"
+    "  recent_days = coalesce((b->>'recent_days')::int, 30),"
+    "  hourly_cap = (b->>'hourly_cap')::int,"
+    "  send_after = (b->>'send_after')::timestamptz,"
+    "  updated_at = now(), version = n.version + 1"
+    "  FROM b WHERE n.id = $2::bigint AND n.state = 'draft'"
+    "  AND n.author_id = $3::bigint"
+    "  AND (NOT b ? 'programme' OR notice_programme_alone(n.id))"
+    "  RETURNING n.id, n.programme_id, n.version),"
+    " p AS (UPDATE programmes p SET kind = b->'programme'->>'kind',"
+    "  title_bn = b->'programme'->>'title_bn',"
+    "  title_en = nullif(b->'programme'->>'title_en', ''),"
+    "  provider = b->'programme'->>'provider',"
+    "  place = b->'programme'->>'place',"
+    "  capacity = (b->'programme'->>'capacity')::int,"
+    "  deadline = (b->'programme'->>'deadline')::date,"
+    "  phone = b->'programme'->>'phone',"
+    "  reply_code = upper(b->'programme'->>'reply_code')"
+    "  FROM b, u WHERE p.id = u.programme_id AND b ? 'programme'"
+    "  RETURNING p.id)"
+    " SELECT u.version::text, (SELECT count(*) FROM p)::text FROM u";
+
+/* Written only when this transaction changed the draft. */
+static const char ntc_update_audit_sql[] =
+    "INSERT INTO audit_log (actor, actor_id, role, source, action, target,"
+    " outcome, detail)"
+    " SELECT $1, $2::bigint, $3, $4, 'notice.update', n.id::text, 'ok',"
+    " jsonb_build_object('version', n.version, 'programme', n.programme_id,"
+    "  'districts', n.districts)"
+    " FROM notices n WHERE n.id = $5::bigint AND n.updated_at = now()"
+    " AND n.state = 'draft'";
+
+static void
+ntc_updated(int status, const struct store_tx_result *res, void *arg)
+{
+    struct con_call *call = arg;
+    struct ntc_api *x = ntc_api_of(call);
+    if (status != STORE_OK) {
+        ntc_api_fail(call, status, res);
+        return;
+    }
+    if (store_tx_ntuples(res, 0) != 1) {
+        /* submitted meanwhile, or its programme came to be shared */
+        con_reply_error(call, 409, "wrong_state",
+                        "the notice is no longer a draft, or its programme "
+                        "is used by another notice; load it again");
+        return;
+    }
+    con_reply_json(call, 200,
+                   json_pack("{s:I,s:s,s:I}", "id",
+                             (json_int_t)strtoll(x->id, NULL, 10), "state",
+                             "draft", "version",
+                             (json_int_t)atoll(store_tx_value(res, 0, 0, 0))));
+}
+
+static void
+ntc_loaded_update(int status, const struct store_tx_result *res, void *arg)
+{
+    struct con_call *call = arg;
+    struct ntc_api *x = ntc_api_of(call);
+    struct ntc_loaded l;
+    struct store_tx tx;
+
+    if (status != STORE_OK) {
+        ntc_api_fail(call, status, res);
+        return;
+    }
+    if (ntc_loaded_of(res, 0, &l) < 0) {
+        con_reply_error(call, 404, "no_notice", "no such notice");
+        return;
+    }
+    if (l.state != NOTICES_DRAFT) {
+        con_reply_error(call, 409, "wrong_state",
+                        "only a draft can be changed");
+        return;
+    }
+    if (strcmp(l.author, call->who.id_text) != 0) {
+        con_deny(call, 403, "not_author",
+                 "only the author of a draft can change it", "not_author");
+        return;
+    }
+    con_tx_init(call, &tx);
+    tx.stmt[tx.n++] = (struct store_tx_stmt){
+        ntc_update_sql, 3, {x->body, x->id, call->who.id_text}};
+    tx.stmt[tx.n++] =
+        (struct store_tx_stmt){ntc_update_audit_sql,
+                               5,
+                               {call->who.username, call->who.id_text,
+                                call->who.role, call->source, x->id}};
+    con_tx_or_503(call, &tx, ntc_updated);
+}
+
+/* PUT /api/notices/{id}: the body as for POST /api/notices, without
+ * programme_id; programme optional (absent: the programme stays). */
+static void
+con_notices_update(struct con_call *call)
+{
+    struct ntc_api *x = ntc_api_new(call);
+    struct store_tx tx;
+    json_t *body;
+
+    if (x == NULL || ntc_api_id_or_404(call, x) < 0) return;
+    if ((body = con_body_or_400(call)) == NULL) return;
+    if (ntc_body_or_4xx(call, body, 1) < 0) {
+        json_decref(body);
+        return;
+    }
+    char *dump = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    x->body = ntc_api_dup(call, dump);
+    free(dump);
+    if (x->body == NULL) {
+        con_reply_error(call, 500, "internal", "out of memory");
+        return;
+    }
+    con_tx_init(call, &tx);
+    tx.stmt[tx.n++] = (struct store_tx_stmt){ntc_load_sql, 1, {x->id}};
+    con_tx_or_503(call, &tx, ntc_loaded_update);
 }
 
 /* Render both texts into x (request memory): 0, or -1 with why. */
@@ -861,6 +1023,7 @@ const struct con_route con_notices_routes[] = {
     {GW_METHOD_GET, "/api/notices", NTC_STAFF, 0, con_notices_list},
     {GW_METHOD_POST, "/api/notices", NTC_STAFF, 1, con_notices_create},
     {GW_METHOD_GET, "/api/notices/{}", NTC_STAFF, 0, con_notices_get},
+    {GW_METHOD_PUT, "/api/notices/{}", NTC_STAFF, 1, con_notices_update},
     {GW_METHOD_GET, "/api/notices/{}/preview", NTC_STAFF, 0,
      con_notices_preview},
     {GW_METHOD_GET, "/api/notices/{}/interested.csv", NTC_STAFF, 0,

@@ -163,6 +163,44 @@ is "preview: English in 1 GSM 7-bit part" "1 gsm7" "$(j .parts_en) $(j .coding_e
 is "preview: cost = parts x 35 paisa" "$(( ($(j .bn) * 2 + $(j .en)) * 35 ))" "$(j .cost_paisa)"
 eligible=$(j .eligible)
 
+# --- a draft changes while it is composed (PUT) -----------------------------
+D_body='{"programme":{"kind":"job","title_bn":"চাকরি","reply_code":"d01"},"text_bn":"কাজ {code}","audience":{"districts":["BD-13"]}}'
+D2_body='{"programme":{"kind":"job","title_bn":"চাকরি ২","title_en":"Job 2","reply_code":"d02"},"text_bn":"কাজ {code}","audience":{"districts":["BD-13"],"sexes":["f"]}}'
+api POST /api/notices "$D_body" rahim >/dev/null
+D=$(j .id)
+is "PUT: the author narrows the audience (200)" 200 "$(api PUT "/api/notices/$D" "$D2_body" rahim)"
+is "... version 2, still a draft" "2 draft" "$(j .version) $(j .state)"
+api GET "/api/notices/$D/preview" "" rahim >/dev/null
+is "... the preview follows it (women of BD-13 only, SQL written here)" \
+    "$(sql "SELECT count(*) FROM returnees r WHERE status = 'verified' AND district = 'BD-13' AND sex = 'f'
+            AND NOT EXISTS (SELECT 1 FROM sms_optout o WHERE o.msisdn = r.msisdn AND o.opted_out)")" "$(j .eligible)"
+is "... and so does the programme (reply code upper-cased)" "D02|চাকরি ২|Job 2" \
+    "$(sql "SELECT reply_code || '|' || title_bn || '|' || title_en FROM programmes p JOIN notices n ON n.programme_id = p.id WHERE n.id = $D")"
+is "... audited" 1 "$(audits "action = 'notice.update' AND target = '$D' AND actor = 'rahim'")"
+is "PUT without a session: 401" 401 "$(api PUT "/api/notices/$D" "$D_body")"
+is "PUT by an analyst: 403" 403 "$(api PUT "/api/notices/$D" "$D_body" nasrin)"
+is "PUT by another district's officer: 404" 404 "$(api PUT "/api/notices/$D" "$D_body" karim)"
+is "PUT by an admin who is not the author: 403" 403 "$(api PUT "/api/notices/$D" "$D_body" boss)"
+is "... not_author, audited" "not_author 1" \
+    "$(j .error) $(audits "action = 'access.denied' AND actor = 'boss' AND detail->>'reason' = 'not_author'")"
+is "PUT without the CSRF token: 403" 403 \
+    "$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/json' --data "$D_body" -b "$tmp/jar-rahim" "$base/api/notices/$D")"
+is "PUT to another district: 403" 403 \
+    "$(api PUT "/api/notices/$D" '{"text_bn":"কাজ","audience":{"districts":["BD-02"]}}' rahim)"
+is "PUT with an unknown placeholder: 422" 422 "$(api PUT "/api/notices/$D" '{"text_bn":"{name}","audience":{"districts":["BD-13"]}}' rahim)"
+is "PUT naming programme_id: 422" 422 "$(api PUT "/api/notices/$D" '{"programme_id":1,"text_bn":"কাজ","audience":{"districts":["BD-13"]}}' rahim)"
+is "PUT with a reply code another programme has: 422" 422 \
+    "$(api PUT "/api/notices/$D" '{"programme":{"kind":"job","title_bn":"x","reply_code":"J12"},"text_bn":"কাজ","audience":{"districts":["BD-13"]}}' rahim)"
+is "PUT of an unknown notice: 404" 404 "$(api PUT /api/notices/99999 "$D_body" rahim)"
+api POST /api/notices "{\"programme_id\":$(sql "SELECT programme_id FROM notices WHERE id = $D"),\"text_bn\":\"আবার {code}\",\"audience\":{\"districts\":[\"BD-13\"]}}" rahim >/dev/null
+is "a programme another notice uses does not change: 409" 409 "$(api PUT "/api/notices/$D" "$D_body" rahim)"
+is "... the text alone still does (200)" 200 "$(api PUT "/api/notices/$D" '{"text_bn":"কাজ {code} {phone}","audience":{"districts":["BD-13"]}}' rahim)"
+is "... the programme as it was" "D02" "$(sql "SELECT reply_code FROM programmes p JOIN notices n ON n.programme_id = p.id WHERE n.id = $D")"
+api POST "/api/notices/$D/submit" "" rahim >/dev/null
+is "PUT of a submitted notice: 409" 409 "$(api PUT "/api/notices/$D" "$D_body" rahim)"
+is "the refused PUTs changed nothing (2 updates audited; version 1 + 2 + the submit)" "2 4" \
+    "$(audits "action = 'notice.update' AND target = '$D'") $(sql "SELECT version FROM notices WHERE id = $D")"
+
 # --- scope ---------------------------------------------------------------------
 is "another district's officer: 404" 404 "$(api GET "/api/notices/$N" "" karim)"
 is "another district's officer cannot submit it: 404" 404 "$(api POST "/api/notices/$N/submit" "" karim)"
