@@ -274,13 +274,14 @@ int store_migrate_check(const char *dsn, const char *dir, char *err,
  * message sent through Kannel's sendsms, with Kannel's answer and the
  * latest delivery report.
  *
- * A pool of its own (a few connections) on the same conventions as the
- * record store above: fails now or calls back exactly once, later; every
- * query has its own deadline (a late one closes its connection);
- * store_sms_stop() calls every pending callback with STORE_EDOWN.  Unlike
- * the record store, a request made while a connection is still on its
- * first attempt (just after start) waits for it; STORE_EDOWN comes at once
- * only when stopped or when every connection's last attempt failed.
+ * A generic pool of its own (store_pool below: a few connections, each
+ * request one statement in a transaction of its own): fails now or calls
+ * back exactly once, later; every query has its own deadline (a late one
+ * closes its connection); store_sms_stop() calls every pending callback
+ * with STORE_EDOWN.  Unlike the record store, a request made while a
+ * connection is still on its first attempt (just after start) waits for
+ * it; STORE_EDOWN comes at once only when stopped or when every
+ * connection's last attempt failed.
  */
 
 struct store_sms;
@@ -370,8 +371,8 @@ int store_sms_interest(struct store_sms *q, const char *msisdn,
  * calls back exactly once, later, from the loop; every transaction has its
  * own deadline (a late one closes the connection that ran it, so it never
  * commits after its caller was told it failed); store_pool_stop() calls
- * every pending callback with STORE_EDOWN.  Like store_sms, a transaction
- * given while a connection is on its first attempt waits for it.
+ * every pending callback with STORE_EDOWN.  A transaction given while a
+ * connection is on its first attempt waits for it.
  *
  * Each transaction first runs set_config() for the console's context:
  * 'role' (the pool's role, when configured: the console's connections

@@ -3,7 +3,8 @@
  * statements, on libevent.
  *
  * A connection is DOWN -> CONNECTING -> IDLE <-> BUSY with one socket event
- * and one timer, as in store_sms.c.  A transaction goes out in one round
+ * and one timer.  The console's queries and the sms_out rows
+ * (store_sms.c) run here.  A transaction goes out in one round
  * trip: libpq's pipeline mode, the context statement (set_config of the
  * role and the officer), the caller's statements, then one Sync.  Without
  * an explicit BEGIN the server runs everything up to the Sync as one
