@@ -145,7 +145,8 @@ static const char ntc_list_sql[] =
     " n.state, 'paused_why', n.paused_why, 'programme', p.title_bn,"
     " 'programme_en', p.title_en, 'kind', p.kind, 'reply_code', p.reply_code,"
     " 'districts', n.districts, 'audience_size', n.audience, 'author_id',"
-    " n.author_id, 'created_at', n.created_at, 'counts', " NTC_COUNTS_SQL
+    " n.author_id, 'author', (SELECT username FROM officers WHERE id ="
+    " n.author_id), 'created_at', n.created_at, 'counts', " NTC_COUNTS_SQL
     ") ORDER BY n.id DESC), '[]')::text"
     " FROM (SELECT * FROM notices WHERE ($1 = '' OR state = $1)"
     "       ORDER BY id DESC LIMIT 200) n"
@@ -164,7 +165,9 @@ static const char ntc_get_sql[] =
     "  n.statuses, 'recent_days', n.recent_days),"
     " 'hourly_cap', n.hourly_cap, 'send_after', n.send_after,"
     " 'vetting_ref', n.vetting_ref, 'author_id', n.author_id,"
-    " 'approver_id', n.approver_id, 'created_at', n.created_at,"
+    " 'approver_id', n.approver_id, 'author', (SELECT username FROM officers"
+    "  WHERE id = n.author_id), 'approver', (SELECT username FROM officers"
+    "  WHERE id = n.approver_id), 'created_at', n.created_at,"
     " 'submitted_at', n.submitted_at, 'approved_at', n.approved_at,"
     " 'started_at', n.started_at, 'finished_at', n.finished_at,"
     " 'audience_size', n.audience, 'version', n.version,"
