@@ -680,5 +680,263 @@ test('keyboard only: from the queue to a decision dialog and out again, focus vi
   await dlg.waitFor({ state: 'detached' });
 }, { needs: ['GET /api/records', 'GET /api/records/{}'] });
 
+// ---- programme notices ------------------------------------------------------
+// officer-mymensingh (BD-21, BD-34) composes: no other test uses those
+// districts.  Verified returnees are added for each run (the demo records
+// are pending, and notices go to verified ones).  An admin made here
+// approves (its TOTP enrolled through the page).
+
+const NT_OFFICER = 'officer-mymensingh';
+const NT = {}; // what one test leaves for the next: id, code, msisdns
+const NT_ROUTES = ['GET /api/notices', 'POST /api/notices', 'PUT /api/notices/{}', 'GET /api/notices/{}/preview'];
+
+function ntAddReturnees() {
+  const base = (Date.now() % 89000) * 1000;
+  const made = rows(`WITH x AS (INSERT INTO returnees (msisdn, sex, birth_year, district, country, skills, lang, status)
+    SELECT '88017' || lpad((${base} + g)::text, 8, '0'), CASE WHEN g % 2 = 0 THEN 'f' ELSE 'm' END, 1980 + g,
+           CASE WHEN g <= 9 THEN 'BD-21' ELSE 'BD-34' END, 'SA', '{welder}',
+           CASE WHEN g % 3 = 0 THEN 'en' ELSE 'bn' END, 'verified'
+      FROM generate_series(1, 12) g RETURNING msisdn, lang) SELECT * FROM x`);
+  eq(made.length, 12, 'returnees added');
+  return made;
+}
+
+// How many verified returnees SQL finds in districts (and sex), opted-out
+// numbers left out.
+function ntCount(districts, sex) {
+  return Number(sql(`SELECT count(*) FROM returnees r WHERE status = 'verified'
+    AND district IN (${districts.map(q).join(',')}) ${sex ? `AND sex = ${q(sex)}` : ''}
+    AND NOT EXISTS (SELECT 1 FROM sms_optout o WHERE o.msisdn = r.msisdn AND o.opted_out)`));
+}
+
+// Messages of a handset with their concatenated parts joined (UDH
+// 05 00 03 ref total seq), in order.
+function joinParts(items) {
+  const out = [];
+  const open = new Map();
+  for (const m of items) {
+    const u = /^050003([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(m.udh_hex || '');
+    if (!u) {
+      out.push({ text: m.text || '' });
+      continue;
+    }
+    let msg = open.get(u[1]);
+    if (!msg) {
+      msg = { text: '', parts: [], total: parseInt(u[2], 16) };
+      open.set(u[1], msg);
+      out.push(msg);
+    }
+    msg.parts[parseInt(u[3], 16) - 1] = m.text || '';
+    msg.text = msg.parts.join('');
+    if (msg.parts.filter((x) => x !== undefined).length === msg.total) open.delete(u[1]);
+  }
+  return out;
+}
+
+async function eligibleIs(page, n, what) {
+  await until(async () => (await page.locator('#nt-eligible').textContent()).trim() === String(n), 10000, `${what}: preview count ${n}`);
+}
+
+// A new admin, signed in on page with a second factor enrolled.
+async function ntAdmin(page) {
+  const user = `ntc-admin-${Date.now() % 100000}`;
+  const pw = `Jamuna-Ghat-${Date.now() % 1000}-Boat`;
+  execFileSync(process.env.REMIGATE_BIN || join(root, 'build', 'remigate'),
+    ['officer', 'add', '--username', user, '--role', 'admin', '-c', env.REMIGATE_CONF], { input: `${pw}\n`, encoding: 'utf8' });
+  await signIn(page, user, pw);
+  await page.getByRole('heading', { level: 1, name: strings.en.totp_title }).waitFor();
+  await page.getByRole('button', { name: strings.en.totp_start }).click();
+  await page.locator('#totp-secret').waitFor();
+  const secret = (await page.locator('#totp-secret').textContent()).trim();
+  await page.getByLabel(strings.en.totp_code).fill(totp(secret));
+  await page.getByRole('button', { name: strings.en.totp_confirm }).click();
+  await page.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+  return user;
+}
+
+async function ntFillProgramme(page, code, lang = 'en') {
+  const s = strings[lang];
+  await page.getByLabel(s.nt_title_bn, { exact: true }).fill('ওয়েল্ডিং প্রশিক্ষণ');
+  await page.getByLabel(s.nt_title_en, { exact: true }).fill('Welding course');
+  await page.getByLabel(s.nt_deadline).fill('2026-12-31');
+  await page.getByLabel(s.nt_phone).fill('01711000000');
+  await page.getByLabel(s.nt_reply_code).fill(code);
+  await page.getByLabel(s.nt_text_bn, { exact: true }).fill('টিটিসি ময়মনসিংহে ওয়েল্ডিং প্রশিক্ষণ। আগ্রহী হলে {code} লিখে পাঠান, শেষ তারিখ {deadline}। ফোন {phone}');
+  await page.getByLabel(s.nt_text_en_opt).fill('Welding course at TTC Mymensingh. Reply {code} by {deadline}. Call {phone}');
+}
+
+test('notices: an officer composes a notice; the live preview (count, districts with <5, both texts with the STOP footer, parts, cost) follows the audience as it changes; the officer submits it and cannot approve it', async (t) => {
+  const o = officer(NT_OFFICER);
+  const made = ntAddReturnees();
+  const page = await t.page();
+  t.allowConsole(/403/); // the officer's own approval, refused
+  await signIn(page, NT_OFFICER, o.password);
+  await page.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+  await page.getByRole('link', { name: strings.en.nav_notices }).click();
+  await page.getByRole('heading', { level: 1, name: strings.en.nt_list_title }).waitFor();
+  await page.getByRole('link', { name: strings.en.nt_new }).click();
+  await page.getByRole('heading', { level: 1, name: strings.en.nt_compose_title }).waitFor();
+  const code = `M${Date.now() % 100000}`;
+  await ntFillProgramme(page, code);
+  // no district yet: the preview says what is missing
+  await until(async () => (await page.locator('#nt-save').textContent()).includes(strings.en.nt_need_district), 5000, 'asks for a district');
+  // an officer is offered only their own districts
+  eq((await page.locator('#nt-districts input').evaluateAll((els) => els.map((e) => e.value))).sort().join(), o.districts.slice().sort().join(), 'districts offered');
+
+  await page.locator('#nt-districts-BD-21').check();
+  await eligibleIs(page, ntCount(['BD-21']), 'BD-21');
+  eq((await page.locator('#nt-by-district tr[data-district="BD-21"] td').textContent()).trim(), String(ntCount(['BD-21'])), 'BD-21 in the breakdown');
+  const id = Number((await until(async () => /#\/compose\/(\d+)$/.exec(page.url()), 5000, 'the draft in the address'))[1]);
+
+  await page.locator('#nt-districts-BD-34').check();
+  await eligibleIs(page, ntCount(['BD-21', 'BD-34']), 'BD-21 and BD-34');
+  // 3 people in BD-34 on a fresh stack (more after reruns on one stack)
+  const small = ntCount(['BD-34']);
+  eq((await page.locator('#nt-by-district tr[data-district="BD-34"] td').textContent()).trim(), small < 5 ? strings.en.nt_lt5 : String(small), 'BD-34 shown as fewer than 5');
+
+  await page.locator('#nt-sexes-f').check();
+  await eligibleIs(page, ntCount(['BD-21', 'BD-34'], 'f'), 'women only');
+  await page.locator('#nt-sexes-f').uncheck();
+  const all = ntCount(['BD-21', 'BD-34']);
+  await eligibleIs(page, all, 'everyone again');
+
+  const bn = (await page.locator('#nt-pv-bn').textContent()).trim();
+  assert(bn.includes(code) && bn.includes('31-12-2026') && bn.includes('01711000000') && bn.endsWith('বন্ধ করতে বন্ধ লিখুন'), `Bangla text: ${bn}`);
+  eq((await page.locator('#nt-pv-en').textContent()).trim(), `Welding course at TTC Mymensingh. Reply ${code} by 31-12-2026. Call 01711000000\nReply STOP to stop`, 'English text');
+  assert((await page.locator('#nt-parts').textContent()).includes('UCS-2') === false, 'the English text is GSM-7');
+  assert(/\d/.test(await page.locator('#nt-parts').textContent()), 'parts shown');
+  assert((await page.locator('#nt-cost').textContent()).includes(String(all)) || /\d/.test(await page.locator('#nt-cost').textContent()), 'cost shown');
+  // the draft in the database is the one on the screen
+  eq(sql(`SELECT array_to_string(districts, ',') || '|' || cardinality(sexes) FROM notices WHERE id = ${id}`), 'BD-21,BD-34|0', 'the saved audience');
+
+  await page.getByRole('button', { name: strings.en.nt_a_submit }).click();
+  await page.getByRole('heading', { level: 1, name: strings.en.nt_title.replace('{id}', String(id)).replace('{title}', 'Welding course') }).waitFor();
+  eq((await page.locator('#nt-state').textContent()).trim(), strings.en.nt_s_submitted, 'state on the page');
+  eq(await page.locator('#nt-approve').count(), 0, 'an approve button for the author');
+  await page.locator('#nt-four-eyes').waitFor();
+  const token = await page.evaluate(() => sessionStorage.getItem('remigate.csrf'));
+  const r = await page.request.post(`/api/notices/${id}/approve`, { headers: { 'X-CSRF-Token': token }, data: {} });
+  eq(r.status(), 403, 'the officer approving through the API');
+  eq(sql(`SELECT state FROM notices WHERE id = ${id}`), 'submitted', 'still submitted');
+  const acts = sql(`SELECT string_agg(DISTINCT action, ',' ORDER BY action) FROM audit_log WHERE target = '${id}' AND action LIKE 'notice.%' AND actor = ${q(NT_OFFICER)}`);
+  eq(acts, 'notice.create,notice.submit,notice.update', 'audited');
+  Object.assign(NT, { id, code, made, all });
+}, { needs: NT_ROUTES });
+
+test('notices: an admin cannot approve their own notice (four eyes) but approves the officer\'s with the vetting reference; the report shows every recipient delivered once the dispatcher has sent through Kannel; an interested reply is listed and the CSV downloads (audited)', async (t) => {
+  assert(NT.id, 'the compose test left no notice');
+  const page = await t.page();
+  t.allowConsole(/403/); // the admin's own approval, refused
+  const admin = await ntAdmin(page);
+
+  // the admin's own notice
+  await page.evaluate(() => { location.hash = '#/compose'; });
+  await page.getByRole('heading', { level: 1, name: strings.en.nt_compose_title }).waitFor();
+  await ntFillProgramme(page, `A${Date.now() % 100000}`);
+  await page.locator('#nt-districts-BD-34').check();
+  await eligibleIs(page, ntCount(['BD-34']), 'the admin\'s notice');
+  await page.getByRole('button', { name: strings.en.nt_a_submit }).click();
+  await page.locator('#nt-four-eyes').waitFor();
+  eq(await page.locator('#nt-approve').count(), 0, 'an approve button for the author');
+  const own = Number(/#\/notice\/(\d+)/.exec(page.url())[1]);
+  const token = await page.evaluate(() => sessionStorage.getItem('remigate.csrf'));
+  const r = await page.request.post(`/api/notices/${own}/approve`, { headers: { 'X-CSRF-Token': token }, data: {} });
+  eq(r.status(), 403, 'the author approving through the API');
+  eq((await r.json()).error, 'four_eyes', 'refused for four eyes');
+
+  // the officer's notice
+  const since = await simNow();
+  await page.evaluate((id) => { location.hash = `#/notice/${id}`; }, NT.id);
+  await page.locator('#nt-approve').click();
+  const dlg = page.getByRole('dialog');
+  await dlg.getByLabel(strings.en.nt_vetting).fill('BTRC-TEST-17');
+  await dlg.getByRole('button', { name: strings.en.nt_a_approve }).click();
+  await dlg.waitFor({ state: 'detached' });
+  eq(sql(`SELECT (SELECT username FROM officers WHERE id = approver_id) || '|' || vetting_ref || '|' || audience FROM notices WHERE id = ${NT.id}`),
+    `${admin}|BTRC-TEST-17|${NT.all}`, 'approver, vetting reference, audience frozen at the preview\'s count');
+
+  // the report follows the sending on its own
+  const deliveredRow = page.locator('#nt-counts tr[data-state="delivered"] td');
+  await until(async () => (await deliveredRow.count()) && (await deliveredRow.textContent()).trim() === String(NT.all), 90000, `${NT.all} delivered on the report`);
+  await until(async () => (await page.locator('#nt-state').textContent()).trim() === strings.en.nt_s_completed, 30000, 'completed');
+  eq((await page.locator('#nt-rate').textContent()).trim(), '100.0 %', 'delivery rate');
+  eq((await page.locator('#nt-total').textContent()).trim(), String(NT.all), 'recipients on the report');
+  // each recipient got it once, in their language
+  for (const [msisdn, lang] of NT.made) {
+    const got = joinParts(await handset(msisdn, since, 0)).filter((m) => m.text.includes(NT.code));
+    eq(got.length, 1, `SMS of the notice at ${msisdn}`);
+    assert(lang === 'en' ? got[0].text.endsWith('Reply STOP to stop') : got[0].text.endsWith('বন্ধ করতে বন্ধ লিখুন'), `${msisdn} (${lang}): ${got[0].text}`);
+  }
+
+  // an interested reply, by SMS from a handset
+  const [who] = NT.made[0];
+  const mo = await fetch(`${SIM}/sms`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ msisdn: who, text: NT.code.toLowerCase() }) });
+  assert(mo.ok, `the simulator took the reply (${mo.status})`);
+  await until(async () => sql(`SELECT count(*) FROM notice_interest WHERE notice_id = ${NT.id}`) === '1', 20000, 'the interest recorded');
+  await page.reload();
+  await until(async () => (await page.locator('#nt-interested').textContent()).trim() === '1', 10000, 'interested on the report');
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.locator('#nt-csv').click()]);
+  const csv = readFileSync(await dl.path(), 'utf8');
+  assert(csv.startsWith('\uFEFFnotice,ref,msisdn,district,lang,said,at\r\n'), `CSV header: ${JSON.stringify(csv.slice(0, 60))}`);
+  const lines = csv.trim().split('\r\n');
+  eq(lines.length, 2, 'one interested person');
+  assert(lines[1].includes(`"${who}"`) && lines[1].includes(`"${NT.id}"`), `CSV line: ${lines[1]}`);
+  eq(sql(`SELECT count(*) FROM audit_log WHERE action = 'notice.interested_export' AND target = '${NT.id}' AND actor = ${q(admin)} AND (detail->>'rows')::int = 1`), '1', 'the download audited');
+}, { needs: [...NT_ROUTES, 'POST /api/notices/{}/approve', 'GET /api/notices/{}/interested.csv'] });
+
+test('notices in Bangla: the list, and the report of the sent notice with every label in Bangla; pause and cancel offered by state', async (t) => {
+  assert(NT.id, 'the compose test left no notice');
+  const o = officer(NT_OFFICER);
+  const page = await t.page();
+  await signIn(page, NT_OFFICER, o.password, 'bn');
+  await page.getByRole('heading', { level: 1, name: strings.bn.queue_title }).waitFor();
+  await page.getByRole('link', { name: strings.bn.nav_notices }).click();
+  await page.getByRole('heading', { level: 1, name: strings.bn.nt_list_title }).waitFor();
+  await page.locator(`tr[data-id="${NT.id}"] a`).click();
+  await page.getByRole('heading', { level: 2, name: strings.bn.nt_report }).waitFor();
+  eq((await page.locator('#nt-state').textContent()).trim(), strings.bn.nt_s_completed, 'state in Bangla');
+  const bnDigits = (n) => String(n).replace(/[0-9]/g, (d) => '০১২৩৪৫৬৭৮৯'[d]);
+  eq((await page.locator('#nt-counts tr[data-state="delivered"] th').textContent()).trim(), strings.bn.nt_r_delivered, 'delivered in Bangla');
+  eq((await page.locator('#nt-counts tr[data-state="delivered"] td').textContent()).trim(), bnDigits(NT.all), 'count in Bangla digits');
+  await page.getByRole('link', { name: strings.bn.nt_csv }).waitFor();
+  eq(await page.locator('#nt-cancel').count(), 0, 'cancel offered for a completed notice');
+  const text = await page.locator('main').textContent();
+  for (const k of ['nt_report', 'nt_by_state', 'nt_programme', 'nt_audience_h', 'nt_texts']) assert(text.includes(strings.bn[k]), `no ${k} in Bangla`);
+  assert(!/\b(Report|Recipients|Delivered|Programme)\b/.test(text), 'English words on the Bangla page');
+}, { needs: NT_ROUTES });
+
+for (const width of [360, 1366]) {
+  test(`notices at ${width} px: the list, the compose form with its preview and a notice's report are readable (every control labelled, no sideways scroll), each under 200 KB; the compose form works from the keyboard`, async (t) => {
+    const o = officer(NT_OFFICER);
+    const page = await t.page({ viewport: { width, height: 740 } });
+    await signIn(page, NT_OFFICER, o.password);
+    await page.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+    page.bytes.clear();
+    await page.evaluate(() => { location.hash = '#/notices'; });
+    await page.getByRole('heading', { level: 1, name: strings.en.nt_list_title }).waitFor();
+    await page.waitForLoadState('networkidle');
+    await checkLayout(page, `notices ${width}`);
+    await page.evaluate(() => { location.hash = '#/compose'; });
+    await page.getByRole('heading', { level: 1, name: strings.en.nt_compose_title }).waitFor();
+    await checkLayout(page, `compose ${width}`);
+    // keyboard: Tab from the kind to the title, type, and tick a district with Space
+    await page.locator('#nt-kind').focus();
+    await page.keyboard.press('Tab');
+    eq(await page.evaluate(() => document.activeElement.id), 'nt-title-bn', 'Tab from the kind');
+    await page.keyboard.type('কীবোর্ড');
+    await page.locator('#nt-districts-BD-21').focus();
+    await page.keyboard.press('Space');
+    assert(await page.locator('#nt-districts-BD-21').isChecked(), 'Space ticks a district');
+    if (NT.id) {
+      await page.evaluate((id) => { location.hash = `#/notice/${id}`; }, NT.id);
+      await page.getByRole('heading', { level: 2, name: strings.en.nt_report }).waitFor();
+      await page.waitForLoadState('networkidle');
+      await checkLayout(page, `report ${width}`);
+    }
+    const total = [...page.bytes.values()].reduce((a, b) => a + b, 0);
+    assert(total <= PAGE_MAX, `notices pages weigh ${total} bytes`);
+  }, { needs: NT_ROUTES });
+}
+
 const ok = await run('browser', base, routes);
 process.exit(ok ? 0 : 1);

@@ -1,6 +1,6 @@
 // app.js -- the console's shell: language switch, who is signed in, the
 // pages by hash (#/login, #/queue?filters, #/record/REF, #/officers,
-// #/audit), and a status line for what just happened.  Plain ES modules,
+// #/audit, #/notices, #/notice/ID, #/compose[/ID]), and a status line for what just happened.  Plain ES modules,
 // no build step; each page is a module with render(main, ctx).
 
 import { h, clear } from './dom.js';
@@ -14,6 +14,8 @@ import * as officersPage from './officers.js';
 import * as auditPage from './audit.js';
 import * as totpPage from './totp.js';
 import * as statsPage from './stats.js';
+import * as noticesPage from './notices.js';
+import * as composePage from './compose.js';
 
 const pages = {
   login: loginPage,
@@ -23,6 +25,9 @@ const pages = {
   audit: auditPage,
   totp: totpPage,
   stats: statsPage,
+  notices: noticesPage,
+  notice: noticesPage,
+  compose: composePage,
 };
 const adminOnly = new Set(['officers', 'audit']);
 
@@ -52,8 +57,8 @@ function shell(user) {
   if (!user) return;
   clear(who).append(t('who', { user: user.username, role: t(`role_${user.role}`) }));
   for (const a of nav.querySelectorAll('a')) {
-    a.hidden = a.dataset.role === 'admin' && user.role !== 'admin';
-    if (a.dataset.page === route().page) a.setAttribute('aria-current', 'page');
+    a.hidden = (a.dataset.role === 'admin' && user.role !== 'admin') || (a.dataset.role === 'staff' && user.role === 'analyst');
+    if (a.dataset.page === route().page || (a.dataset.page === 'notices' && ['notice', 'compose'].includes(route().page))) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
 }
