@@ -1,12 +1,15 @@
 /*
  * store_int.h -- private to store/: the key material and the ID-number
- * helpers shared by store_crypto.c and store_pg.c.
+ * helpers shared by store_crypto.c and store_pg.c, and the libpq
+ * connection on the loop shared by store_pg.c and store_pool.c.
  */
 #ifndef STORE_INT_H
 #define STORE_INT_H
 
 #include <stddef.h>
 
+#include <event2/event.h>
+#include <libpq-fe.h>
 #include <sodium.h>
 
 #include "store/store.h"
@@ -71,5 +74,49 @@ int store_id_encrypt(const struct store_keys *k, const char *norm,
  * returns its length or -1.  store_id_decrypt() opens it. */
 int store_personal_encrypt(const struct store_keys *k, const char *text,
                            size_t len, const char *msisdn, unsigned char *out);
+
+/* ------------------------------------------------------------------------
+ * A libpq connection on the loop (store_link.c).  pg is NULL while down;
+ * ev watches its socket; timer is the connect deadline or, while down,
+ * the next attempt (both call back with arg); backoff_ms is the next
+ * retry's delay (0: at once).
+ */
+struct store_link {
+    PGconn *pg;
+    struct event_base *base;
+    struct event *ev;
+    int ev_fd;
+    short ev_what;
+    struct event *timer;
+    int backoff_ms;
+    event_callback_fn on_io;
+    void *arg;
+};
+
+/* Set l up on base, down, with its timer.  0, or -1 out of memory. */
+int store_link_init(struct store_link *l, struct event_base *base,
+                    event_callback_fn on_io, event_callback_fn on_timer,
+                    void *arg);
+/* Close l and free its timer. */
+void store_link_fini(struct store_link *l);
+/* Watch the socket for what (EV_READ and/or EV_WRITE).  0 or -1. */
+int store_link_watch(struct store_link *l, short what);
+/* After a PQsend*: push the query out, then wait for the answer.  0/-1. */
+int store_link_flush(struct store_link *l);
+/* Fire the timer in ms. */
+void store_link_schedule(struct store_link *l, int ms);
+/* Close the connection (if any), drop its event, stop the timer. */
+void store_link_close(struct store_link *l);
+/* Schedule the next attempt after the backoff (jittered), and double the
+ * backoff from min_ms up to max_ms. */
+void store_link_retry(struct store_link *l, int min_ms, int max_ms);
+/* Start connecting to dsn, watched, the timer at deadline_ms.  0, or -1
+ * (pg NULL: out of memory; else PQerrorMessage(pg) says why; the caller
+ * closes). */
+int store_link_connect(struct store_link *l, const char *dsn, int deadline_ms);
+/* The socket is ready while connecting: poll once.  0 still connecting
+ * (watched again), 1 up (non-blocking, timer stopped, nothing watched; the
+ * owner resets backoff_ms once the connection is of use), -1 failed. */
+int store_link_poll(struct store_link *l);
 
 #endif

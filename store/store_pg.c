@@ -282,12 +282,7 @@ struct store_conn {
     unsigned magic;
     struct store *s;
     enum store_conn_state state;
-    PGconn *pg;
-    struct event *ev; /* socket; re-made when fd or interest changes */
-    int ev_fd;
-    short ev_what;
-    struct event *timer;
-    int backoff_ms;
+    struct store_link l;
     int setup_next;        /* next statement to prepare */
     PGresult *res;         /* result of the command in flight */
     struct store_req *req; /* the request whose step is in flight */
@@ -778,44 +773,6 @@ done:
  * Connections
  */
 
-/* Watch the socket for what (EV_READ and/or EV_WRITE). */
-static int
-store_conn_watch(struct store_conn *c, short what)
-{
-    int fd = PQsocket(c->pg);
-
-    if (fd < 0) return -1;
-    if (c->ev != NULL && (c->ev_fd != fd || c->ev_what != what)) {
-        event_free(c->ev);
-        c->ev = NULL;
-    }
-    if (c->ev == NULL) {
-        c->ev =
-            event_new(c->s->base, fd, what | EV_PERSIST, store_conn_on_io, c);
-        if (c->ev == NULL || event_add(c->ev, NULL) != 0) return -1;
-        c->ev_fd = fd;
-        c->ev_what = what;
-    }
-    return 0;
-}
-
-/* After a PQsend*: push the query out, then wait for the answer. */
-static int
-store_conn_flush(struct store_conn *c)
-{
-    int f = PQflush(c->pg);
-
-    if (f < 0) return -1;
-    return store_conn_watch(c, f == 1 ? EV_READ | EV_WRITE : EV_READ);
-}
-
-static void
-store_conn_schedule(struct store_conn *c, int delay_ms)
-{
-    struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
-    evtimer_add(c->timer, &tv);
-}
-
 /* Take c's request, or every request of its batch, off c into reqs
  * (STORE_BATCH_MAX), each with conn NULL; c->req_step keeps the step that
  * was in flight.  Returns how many. */
@@ -846,36 +803,16 @@ store_conn_drop(struct store_conn *c, int status, const char *why)
     struct store_req *reqs[STORE_BATCH_MAX];
     int n = store_conn_detach(c, reqs);
     int commit = n > 0 && c->req_step == STORE_STEP_COMMIT;
-    int delay;
 
-    if (c->ev) {
-        event_free(c->ev);
-        c->ev = NULL;
-    }
-    evtimer_del(c->timer);
     if (c->res) {
         PQclear(c->res);
         c->res = NULL;
     }
-    if (c->pg) {
-        if (why) store_set_err(c->s, why, PQerrorMessage(c->pg));
-        PQfinish(c->pg);
-        c->pg = NULL;
-    }
+    if (c->l.pg && why) store_set_err(c->s, why, PQerrorMessage(c->l.pg));
+    store_link_close(&c->l);
     c->state = STORE_CONN_DOWN;
-    if (c->s->running) {
-        /* First retry at once (a timeout or a killed backend is usually
-         * alone), then back off up to STORE_BACKOFF_MAX_MS. */
-        delay = c->backoff_ms;
-        if (delay > 0)
-            delay =
-                delay / 2 + (int)randombytes_uniform((uint32_t)delay / 2 + 1);
-        c->backoff_ms = c->backoff_ms == 0 ? STORE_BACKOFF_MIN_MS
-                        : c->backoff_ms * 2 > STORE_BACKOFF_MAX_MS
-                            ? STORE_BACKOFF_MAX_MS
-                            : c->backoff_ms * 2;
-        store_conn_schedule(c, delay);
-    }
+    if (c->s->running)
+        store_link_retry(&c->l, STORE_BACKOFF_MIN_MS, STORE_BACKOFF_MAX_MS);
     for (int i = 0; i < n; i++) {
         struct store_req *r = reqs[i];
         /* with the COMMIT on its way the outcome is unknown, whatever the
@@ -890,15 +827,6 @@ store_conn_drop(struct store_conn *c, int status, const char *why)
     }
 }
 
-/* Server notices are dropped: they may quote data, and the log is the
- * daemon's to write. */
-static void
-store_conn_notice(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
-
 static void
 store_conn_connect(struct store_conn *c)
 {
@@ -906,23 +834,12 @@ store_conn_connect(struct store_conn *c)
     int ms = s->timeout_ms > STORE_CONNECT_MIN_MS ? s->timeout_ms
                                                   : STORE_CONNECT_MIN_MS;
 
-    c->pg = PQconnectStart(s->dsn);
-    if (c->pg == NULL) {
-        store_set_err(s, "connect", "out of memory");
-        store_conn_drop(c, STORE_EDOWN, NULL);
-        return;
-    }
-    PQsetNoticeProcessor(c->pg, store_conn_notice, NULL);
-    if (PQstatus(c->pg) == CONNECTION_BAD) {
-        store_conn_drop(c, STORE_EDOWN, "connect");
+    if (store_link_connect(&c->l, s->dsn, ms) != 0) {
+        if (c->l.pg == NULL) store_set_err(s, "connect", "out of memory");
+        store_conn_drop(c, STORE_EDOWN, c->l.pg ? "connect" : NULL);
         return;
     }
     c->state = STORE_CONN_CONNECTING;
-    if (store_conn_watch(c, EV_WRITE) != 0) {
-        store_conn_drop(c, STORE_EDOWN, "connect");
-        return;
-    }
-    store_conn_schedule(c, ms);
 }
 
 /* Prepare the next statement, or become idle when all are. */
@@ -933,8 +850,8 @@ store_conn_setup_next(struct store_conn *c)
 
     if (c->setup_next == STORE_SQL_N) {
         c->state = STORE_CONN_IDLE;
-        c->backoff_ms = 0;
-        if (store_conn_watch(c, EV_READ) != 0) {
+        c->l.backoff_ms = 0;
+        if (store_link_watch(&c->l, EV_READ) != 0) {
             store_conn_drop(c, STORE_EDOWN, "watch");
             return;
         }
@@ -942,45 +859,24 @@ store_conn_setup_next(struct store_conn *c)
         return;
     }
     q = &store_sql[c->setup_next++];
-    if (!PQsendPrepare(c->pg, q->name, q->text, q->nparams, NULL) ||
-        store_conn_flush(c) != 0)
+    if (!PQsendPrepare(c->l.pg, q->name, q->text, q->nparams, NULL) ||
+        store_link_flush(&c->l) != 0)
         store_conn_drop(c, STORE_EDOWN, "prepare");
 }
 
 static void
 store_conn_poll(struct store_conn *c)
 {
-    /* libpq may close and open its socket between polls (another host,
-     * a refused SSL request): never trust a cached registration. */
-    if (c->ev) {
-        event_free(c->ev);
-        c->ev = NULL;
-    }
-    switch (PQconnectPoll(c->pg)) {
-    case PGRES_POLLING_READING:
-        if (store_conn_watch(c, EV_READ) != 0)
-            store_conn_drop(c, STORE_EDOWN, "connect");
-        break;
-    case PGRES_POLLING_WRITING:
-        if (store_conn_watch(c, EV_WRITE) != 0)
-            store_conn_drop(c, STORE_EDOWN, "connect");
-        break;
-    case PGRES_POLLING_OK:
-        evtimer_del(c->timer);
-        if (PQsetnonblocking(c->pg, 1) != 0) {
-            store_conn_drop(c, STORE_EDOWN, "connect");
-            break;
-        }
-        c->state = STORE_CONN_SETUP;
-        c->setup_next = 0;
-        store_conn_setup_next(c);
-        break;
-    case PGRES_POLLING_FAILED:
-    case PGRES_POLLING_ACTIVE:
-    default:
+    int up = store_link_poll(&c->l);
+
+    if (up == 0) return;
+    if (up < 0) {
         store_conn_drop(c, STORE_EDOWN, "connect");
-        break;
+        return;
     }
+    c->state = STORE_CONN_SETUP;
+    c->setup_next = 0;
+    store_conn_setup_next(c);
 }
 
 /* Is an error of this SQLSTATE about the record itself (a data exception,
@@ -1001,16 +897,17 @@ static int
 store_req_send(struct store_conn *c, enum store_stmt q, int n,
                const char *const *vals, const int *lens, const int *fmts)
 {
-    if (!PQsendQueryPrepared(c->pg, store_sql[q].name, n, vals, lens, fmts, 0))
+    if (!PQsendQueryPrepared(c->l.pg, store_sql[q].name, n, vals, lens, fmts,
+                             0))
         return -1;
-    return store_conn_flush(c);
+    return store_link_flush(&c->l);
 }
 
 static int
 store_req_send_plain(struct store_conn *c, const char *sql)
 {
-    if (!PQsendQuery(c->pg, sql)) return -1;
-    return store_conn_flush(c);
+    if (!PQsendQuery(c->l.pg, sql)) return -1;
+    return store_link_flush(&c->l);
 }
 
 static int
@@ -1124,7 +1021,7 @@ store_req_advance(struct store_conn *c, struct store_req *r, PGresult *res)
             r->status =
                 store_sqlstate_refuses(code) ? STORE_EREFUSED : STORE_EDB;
         if (r->step != STORE_STEP_ROLLBACK &&
-            PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+            PQtransactionStatus(c->l.pg) != PQTRANS_IDLE) {
             r->step = STORE_STEP_ROLLBACK;
             rc = store_req_send_plain(c, "ROLLBACK");
             goto sent;
@@ -1241,7 +1138,7 @@ store_conn_command_done(struct store_conn *c)
     PGresult *res = c->res;
 
     c->res = NULL;
-    if (PQstatus(c->pg) == CONNECTION_BAD) {
+    if (PQstatus(c->l.pg) == CONNECTION_BAD) {
         PQclear(res);
         store_conn_drop(c, STORE_EDOWN, "connection lost");
         return;
@@ -1274,23 +1171,23 @@ store_conn_on_io(evutil_socket_t fd, short what, void *arg)
         store_conn_poll(c);
         return;
     }
-    if ((what & EV_WRITE) && store_conn_flush(c) != 0) {
+    if ((what & EV_WRITE) && store_link_flush(&c->l) != 0) {
         store_conn_drop(c, STORE_EDOWN, "send");
         return;
     }
     if (!(what & EV_READ)) return;
-    if (!PQconsumeInput(c->pg) || PQstatus(c->pg) == CONNECTION_BAD) {
+    if (!PQconsumeInput(c->l.pg) || PQstatus(c->l.pg) == CONNECTION_BAD) {
         store_conn_drop(c, STORE_EDOWN, "connection lost");
         return;
     }
     if (c->state == STORE_CONN_IDLE) {
         /* Nothing asked: a notice, or the server going away. */
-        while ((x = PQgetResult(c->pg)) != NULL)
+        while ((x = PQgetResult(c->l.pg)) != NULL)
             PQclear(x);
         return;
     }
-    while (!PQisBusy(c->pg)) {
-        x = PQgetResult(c->pg);
+    while (!PQisBusy(c->l.pg)) {
+        x = PQgetResult(c->l.pg);
         if (x == NULL) {
             store_conn_command_done(c);
             return;
@@ -1422,8 +1319,8 @@ store_new(const struct store_config *cfg, struct event_base *base, char *err,
         struct store_conn *c = &s->conns[i];
         c->magic = STORE_CONN_MAGIC;
         c->s = s;
-        c->timer = evtimer_new(base, store_conn_on_timer, c);
-        if (c->timer == NULL) {
+        if (store_link_init(&c->l, base, store_conn_on_io, store_conn_on_timer,
+                            c) != 0) {
             snprintf(err, errlen, "store: out of memory");
             goto fail;
         }
@@ -1441,8 +1338,8 @@ store_start(struct store *s)
     if (s->running) return STORE_EINVAL;
     s->running = 1;
     for (int i = 0; i < s->pool; i++) {
-        s->conns[i].backoff_ms = 0;
-        store_conn_schedule(&s->conns[i], 0);
+        s->conns[i].l.backoff_ms = 0;
+        store_link_schedule(&s->conns[i].l, 0);
     }
     return 0;
 }
@@ -1486,7 +1383,7 @@ store_free(struct store *s)
     STORE_AN(s->magic == STORE_MAGIC);
     store_stop(s);
     for (int i = 0; s->conns && i < s->pool; i++)
-        if (s->conns[i].timer) event_free(s->conns[i].timer);
+        store_link_fini(&s->conns[i].l);
     if (s->kick) event_free(s->kick);
     free(s->conns);
     free(s->dsn);

@@ -98,12 +98,7 @@ TAILQ_HEAD(pool_tx_list, pool_tx);
 struct pool_conn {
     struct store_pool *p;
     enum pool_conn_state state;
-    PGconn *pg;
-    struct event *ev;
-    int ev_fd;
-    short ev_what;
-    struct event *timer;
-    int backoff_ms;
+    struct store_link l;
     struct pool_tx *tx;
 };
 
@@ -270,7 +265,8 @@ pool_can_take(const struct store_pool *p)
     if (!p->running) return STORE_EDOWN;
     for (int i = 0; i < p->pool; i++)
         if (p->conns[i].state == POOL_CONN_IDLE ||
-            p->conns[i].state == POOL_CONN_BUSY || p->conns[i].backoff_ms == 0)
+            p->conns[i].state == POOL_CONN_BUSY ||
+            p->conns[i].l.backoff_ms == 0)
             hope = 1;
     if (!hope) return STORE_EDOWN;
     if (p->nwaiting >= p->max_waiting) return STORE_EBUSY;
@@ -362,42 +358,6 @@ pool_tx_valid(const struct store_tx *tx)
  * Connections
  */
 
-static int
-pool_conn_watch(struct pool_conn *c, short what)
-{
-    int fd = PQsocket(c->pg);
-
-    if (fd < 0) return -1;
-    if (c->ev != NULL && (c->ev_fd != fd || c->ev_what != what)) {
-        event_free(c->ev);
-        c->ev = NULL;
-    }
-    if (c->ev == NULL) {
-        c->ev =
-            event_new(c->p->base, fd, what | EV_PERSIST, pool_conn_on_io, c);
-        if (c->ev == NULL || event_add(c->ev, NULL) != 0) return -1;
-        c->ev_fd = fd;
-        c->ev_what = what;
-    }
-    return 0;
-}
-
-static int
-pool_conn_flush(struct pool_conn *c)
-{
-    int f = PQflush(c->pg);
-
-    if (f < 0) return -1;
-    return pool_conn_watch(c, f == 1 ? EV_READ | EV_WRITE : EV_READ);
-}
-
-static void
-pool_conn_schedule(struct pool_conn *c, int ms)
-{
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(c->timer, &tv);
-}
-
 /* When no connection is up and every one has failed its last attempt,
  * what waits would only wait for its deadline: EDOWN now, as a new
  * transaction would get. */
@@ -420,30 +380,12 @@ static void
 pool_conn_drop(struct pool_conn *c, int status, const char *why)
 {
     struct pool_tx *t = c->tx;
-    int delay;
 
-    if (c->ev) {
-        event_free(c->ev);
-        c->ev = NULL;
-    }
-    evtimer_del(c->timer);
-    if (c->pg) {
-        PQfinish(c->pg);
-        c->pg = NULL;
-    }
+    store_link_close(&c->l);
     c->tx = NULL;
     c->state = POOL_CONN_DOWN;
-    if (c->p->running) {
-        delay = c->backoff_ms;
-        if (delay > 0)
-            delay =
-                delay / 2 + (int)randombytes_uniform((uint32_t)delay / 2 + 1);
-        c->backoff_ms = c->backoff_ms == 0 ? POOL_BACKOFF_MIN
-                        : c->backoff_ms * 2 > POOL_BACKOFF_MAX
-                            ? POOL_BACKOFF_MAX
-                            : c->backoff_ms * 2;
-        pool_conn_schedule(c, delay);
-    }
+    if (c->p->running)
+        store_link_retry(&c->l, POOL_BACKOFF_MIN, POOL_BACKOFF_MAX);
     if (t != NULL) {
         t->conn = NULL;
         if (t->status == 0 || status == STORE_ETIMEDOUT) t->status = status;
@@ -456,65 +398,31 @@ pool_conn_drop(struct pool_conn *c, int status, const char *why)
 }
 
 static void
-pool_conn_notice(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
-
-static void
 pool_conn_connect(struct pool_conn *c)
 {
     int ms = c->p->timeout_ms > POOL_CONNECT_MIN ? c->p->timeout_ms
                                                  : POOL_CONNECT_MIN;
 
-    c->pg = PQconnectStart(c->p->dsn);
-    if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
+    if (store_link_connect(&c->l, c->p->dsn, ms) != 0) {
         pool_conn_drop(c, STORE_EDOWN, NULL);
         return;
     }
-    PQsetNoticeProcessor(c->pg, pool_conn_notice, NULL);
     c->state = POOL_CONN_CONNECTING;
-    if (pool_conn_watch(c, EV_WRITE) != 0) {
-        pool_conn_drop(c, STORE_EDOWN, NULL);
-        return;
-    }
-    pool_conn_schedule(c, ms);
 }
 
 static void
 pool_conn_poll(struct pool_conn *c)
 {
-    if (c->ev) {
-        event_free(c->ev);
-        c->ev = NULL;
-    }
-    switch (PQconnectPoll(c->pg)) {
-    case PGRES_POLLING_READING:
-        if (pool_conn_watch(c, EV_READ) != 0)
-            pool_conn_drop(c, STORE_EDOWN, NULL);
-        break;
-    case PGRES_POLLING_WRITING:
-        if (pool_conn_watch(c, EV_WRITE) != 0)
-            pool_conn_drop(c, STORE_EDOWN, NULL);
-        break;
-    case PGRES_POLLING_OK:
-        evtimer_del(c->timer);
-        if (PQsetnonblocking(c->pg, 1) != 0 ||
-            pool_conn_watch(c, EV_READ) != 0) {
-            pool_conn_drop(c, STORE_EDOWN, NULL);
-            break;
-        }
-        c->state = POOL_CONN_IDLE;
-        c->backoff_ms = 0;
-        pool_dispatch(c->p);
-        break;
-    case PGRES_POLLING_FAILED:
-    case PGRES_POLLING_ACTIVE:
-    default:
+    int up = store_link_poll(&c->l);
+
+    if (up == 0) return;
+    if (up < 0 || store_link_watch(&c->l, EV_READ) != 0) {
         pool_conn_drop(c, STORE_EDOWN, NULL);
-        break;
+        return;
     }
+    c->state = POOL_CONN_IDLE;
+    c->l.backoff_ms = 0;
+    pool_dispatch(c->p);
 }
 
 /* Record the first error of t (x: an error result of query q, 0 being the
@@ -559,7 +467,8 @@ pool_conn_done(struct pool_conn *c)
         snprintf(t->r.errstr, sizeof(t->r.errstr),
                  "%d results for %d statements", t->got - 1, t->r.n);
     }
-    if (PQexitPipelineMode(c->pg) != 1 || PQstatus(c->pg) == CONNECTION_BAD) {
+    if (PQexitPipelineMode(c->l.pg) != 1 ||
+        PQstatus(c->l.pg) == CONNECTION_BAD) {
         /* the answer came; the connection is of no further use */
         pool_conn_drop(c, STORE_EDOWN, NULL);
         pool_tx_complete(t);
@@ -582,25 +491,25 @@ pool_conn_on_io(evutil_socket_t fd, short what, void *arg)
         pool_conn_poll(c);
         return;
     }
-    if ((what & EV_WRITE) && pool_conn_flush(c) != 0) {
+    if ((what & EV_WRITE) && store_link_flush(&c->l) != 0) {
         pool_conn_drop(c, STORE_EDOWN, "connection lost");
         return;
     }
     if (!(what & EV_READ)) return;
-    if (!PQconsumeInput(c->pg) || PQstatus(c->pg) == CONNECTION_BAD) {
+    if (!PQconsumeInput(c->l.pg) || PQstatus(c->l.pg) == CONNECTION_BAD) {
         pool_conn_drop(c, STORE_EDOWN, "connection lost");
         return;
     }
     if (c->state == POOL_CONN_IDLE) {
         /* nothing is asked: only notifications or a server going away */
-        while (!PQisBusy(c->pg) && (x = PQgetResult(c->pg)) != NULL)
+        while (!PQisBusy(c->l.pg) && (x = PQgetResult(c->l.pg)) != NULL)
             PQclear(x);
         return;
     }
     t = c->tx;
     STORE_AN(t != NULL);
-    while (!PQisBusy(c->pg)) {
-        x = PQgetResult(c->pg);
+    while (!PQisBusy(c->l.pg)) {
+        x = PQgetResult(c->l.pg);
         if (x == NULL) { /* the end of one query's results */
             t->got++;
             continue;
@@ -646,17 +555,17 @@ pool_conn_send(struct pool_conn *c, struct pool_tx *t)
 {
     const char *role = t->ctx[3];
 
-    if (PQenterPipelineMode(c->pg) != 1) return -1;
-    if (!PQsendQueryParams(c->pg, role[0] ? pool_ctx_role_sql : pool_ctx_sql,
+    if (PQenterPipelineMode(c->l.pg) != 1) return -1;
+    if (!PQsendQueryParams(c->l.pg, role[0] ? pool_ctx_role_sql : pool_ctx_sql,
                            role[0] ? 4 : 3, NULL, t->ctx, NULL, NULL, 0))
         return -1;
     for (int i = 0; i < t->r.n; i++)
-        if (!PQsendQueryParams(c->pg, t->stmt[i].sql, t->stmt[i].nparams, NULL,
-                               t->stmt[i].params, NULL, NULL, 0))
+        if (!PQsendQueryParams(c->l.pg, t->stmt[i].sql, t->stmt[i].nparams,
+                               NULL, t->stmt[i].params, NULL, NULL, 0))
             return -1;
-    if (PQpipelineSync(c->pg) != 1) return -1;
+    if (PQpipelineSync(c->l.pg) != 1) return -1;
     t->sent = 1;
-    return pool_conn_flush(c);
+    return store_link_flush(&c->l);
 }
 
 static void
@@ -723,8 +632,9 @@ store_pool_new(const struct store_pool_config *cfg, struct event_base *base,
         goto nomem;
     for (int i = 0; i < p->pool; i++) {
         p->conns[i].p = p;
-        p->conns[i].timer = evtimer_new(base, pool_conn_on_timer, &p->conns[i]);
-        if (p->conns[i].timer == NULL) goto nomem;
+        if (store_link_init(&p->conns[i].l, base, pool_conn_on_io,
+                            pool_conn_on_timer, &p->conns[i]) != 0)
+            goto nomem;
     }
     return p;
 nomem:
@@ -740,8 +650,8 @@ store_pool_start(struct store_pool *p)
     if (p->running) return STORE_EINVAL;
     p->running = 1;
     for (int i = 0; i < p->pool; i++) {
-        p->conns[i].backoff_ms = 0;
-        pool_conn_schedule(&p->conns[i], 0);
+        p->conns[i].l.backoff_ms = 0;
+        store_link_schedule(&p->conns[i].l, 0);
     }
     return 0;
 }
@@ -787,7 +697,7 @@ store_pool_free(struct store_pool *p)
     STORE_AN(p->magic == POOL_MAGIC);
     store_pool_stop(p);
     for (int i = 0; p->conns && i < p->pool; i++)
-        if (p->conns[i].timer) event_free(p->conns[i].timer);
+        store_link_fini(&p->conns[i].l);
     if (p->kick) event_free(p->kick);
     free(p->conns);
     free(p->dsn);
