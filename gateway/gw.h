@@ -150,6 +150,8 @@ struct gw_config {
     long redis_timeout_ms, redis_max_pending;
     char redis_password[256]; /* "" none; or read from the file: */
     char redis_password_file[GW_STR_MAX];
+    char redis_sentinels[2 * GW_STR_MAX]; /* "host:port,..." or "" */
+    char redis_master_name[128];
     long ussd_idle, resume_window, sms_ttl, dedup_window;
     long offer_window;   /* sessions.offer_window: an unfinished flow's
                             answers are offered back this long */

@@ -21,6 +21,7 @@
 #include "gateway/gw.h"
 #include "gateway/gw_assert.h"
 #include "notices/notices.h"
+#include "sessions/sess.h"
 
 enum gw_cfg_type {
     GW_CFG_STR,   /* a string */
@@ -29,6 +30,7 @@ enum gw_cfg_type {
     GW_CFG_INT,   /* a whole number in [min, max] */
     GW_CFG_CIDRS, /* a list of addresses or networks */
     GW_CFG_BOOL,  /* true or false (text: true|false|yes|no|1|0) */
+    GW_CFG_LIST,  /* a list of strings (or one string), kept as "a,b,c" */
 };
 
 struct gw_cfg_row {
@@ -39,33 +41,39 @@ struct gw_cfg_row {
     const char *def;   /* default, as text */
     size_t off;
     size_t size; /* of the string field */
+    /* a string's own shape: NULL if valid, else why not */
+    const char *(*check)(const char *value);
 };
 
 #define GW_F(field) offsetof(struct gw_config, field)
 #define GW_Z(field) sizeof(((struct gw_config *)0)->field)
 #define S(p, field, d)                                                         \
     {                                                                          \
-        p, GW_CFG_STR, 0, 0, NULL, d, GW_F(field), GW_Z(field)                 \
+        p, GW_CFG_STR, 0, 0, NULL, d, GW_F(field), GW_Z(field), NULL           \
     }
 #define P(p, field, d)                                                         \
     {                                                                          \
-        p, GW_CFG_PATH, 0, 0, NULL, d, GW_F(field), GW_Z(field)                \
+        p, GW_CFG_PATH, 0, 0, NULL, d, GW_F(field), GW_Z(field), NULL          \
     }
 #define W(p, field, words, d)                                                  \
     {                                                                          \
-        p, GW_CFG_WORD, 0, 0, words, d, GW_F(field), GW_Z(field)               \
+        p, GW_CFG_WORD, 0, 0, words, d, GW_F(field), GW_Z(field), NULL         \
     }
 #define I(p, field, lo, hi, d)                                                 \
     {                                                                          \
-        p, GW_CFG_INT, lo, hi, NULL, d, GW_F(field), 0                         \
+        p, GW_CFG_INT, lo, hi, NULL, d, GW_F(field), 0, NULL                   \
     }
 #define C(p, field, d)                                                         \
     {                                                                          \
-        p, GW_CFG_CIDRS, 0, 0, NULL, d, GW_F(field), 0                         \
+        p, GW_CFG_CIDRS, 0, 0, NULL, d, GW_F(field), 0, NULL                   \
+    }
+#define L(p, field, d, check)                                                  \
+    {                                                                          \
+        p, GW_CFG_LIST, 0, 0, NULL, d, GW_F(field), GW_Z(field), check         \
     }
 #define B(p, field, d)                                                         \
     {                                                                          \
-        p, GW_CFG_BOOL, 0, 1, NULL, d, GW_F(field), 0                          \
+        p, GW_CFG_BOOL, 0, 1, NULL, d, GW_F(field), 0, NULL                    \
     }
 
 static const struct gw_cfg_row gw_cfg_rows[] = {
@@ -86,6 +94,8 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     I("redis.max_pending", redis_max_pending, 1, 1 << 24, "10000"),
     S("redis.password", redis_password, ""),
     P("redis.password_file", redis_password_file, ""),
+    L("redis.sentinels", redis_sentinels, "", sess_sentinels_check),
+    S("redis.master_name", redis_master_name, "remigate"),
     I("sessions.ussd_idle", ussd_idle, 10, 86400, "180"),
     I("sessions.resume_window", resume_window, 0, 7 * 86400, "900"),
     I("sessions.offer_window", offer_window, 0, 30 * 86400, "86400"),
@@ -229,6 +239,11 @@ gw_cfg_put_str(struct gw_config *c, const struct gw_cfg_row *r, const char *s,
                  r->size - 1);
         return why;
     }
+    const char *bad = r->check != NULL ? r->check(buf) : NULL;
+    if (bad != NULL) {
+        snprintf(why, whylen, "'%s': %s", r->path, bad);
+        return why;
+    }
     memcpy((char *)c + r->off, buf, (size_t)n + 1);
     return NULL;
 }
@@ -300,6 +315,50 @@ gw_cfg_put_cidrs(struct gw_config *c, const struct gw_cfg_row *r, const char *s,
     return NULL;
 }
 
+/* A list of strings (or one string) into the row's field, joined with
+ * commas: an entry may not hold one. */
+static const char *
+gw_cfg_put_list(struct gw_config *c, const struct gw_cfg_row *r,
+                config_setting_t *s, char *why, size_t whylen)
+{
+    char buf[2 * GW_STR_MAX];
+    size_t used = 0;
+    int type = config_setting_type(s);
+
+    AN(r->size <= sizeof(buf));
+    if (type == CONFIG_TYPE_STRING)
+        return gw_cfg_put_str(c, r, config_setting_get_string(s), NULL, why,
+                              whylen);
+    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+        snprintf(why, whylen, "'%s' must be a list of strings", r->path);
+        return why;
+    }
+    buf[0] = '\0';
+    for (int i = 0; i < config_setting_length(s); i++) {
+        config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+        const char *v;
+        if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+            snprintf(why, whylen, "'%s' must be a list of strings", r->path);
+            return why;
+        }
+        v = config_setting_get_string(e);
+        if (strchr(v, ',') != NULL || v[0] == '\0') {
+            snprintf(why, whylen, "'%s': an entry is empty or has a comma",
+                     r->path);
+            return why;
+        }
+        size_t n = strlen(v) + (i > 0);
+        if (used + n >= r->size) {
+            snprintf(why, whylen, "'%s' is too long (at most %zu bytes)",
+                     r->path, r->size - 1);
+            return why;
+        }
+        snprintf(buf + used, sizeof(buf) - used, "%s%s", i > 0 ? "," : "", v);
+        used += n;
+    }
+    return gw_cfg_put_str(c, r, buf, NULL, why, whylen);
+}
+
 /* Apply a value given as text (defaults, the command line). */
 static const char *
 gw_cfg_put_text(struct gw_config *c, const struct gw_cfg_row *r, const char *s,
@@ -312,6 +371,7 @@ gw_cfg_put_text(struct gw_config *c, const struct gw_cfg_row *r, const char *s,
     case GW_CFG_STR:
     case GW_CFG_PATH:
     case GW_CFG_WORD:
+    case GW_CFG_LIST:
         return gw_cfg_put_str(c, r, s, base_dir, why, whylen);
     case GW_CFG_INT:
         errno = 0;
@@ -366,6 +426,8 @@ gw_cfg_put_setting(struct gw_config *c, const struct gw_cfg_row *r,
             return why;
         }
         return gw_cfg_put_int(c, r, config_setting_get_bool(s), why, whylen);
+    case GW_CFG_LIST:
+        return gw_cfg_put_list(c, r, s, why, whylen);
     case GW_CFG_CIDRS:
         if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
             snprintf(why, whylen, "'%s' must be a list of addresses", r->path);

@@ -1858,17 +1858,18 @@ static void
 gw_ussd_redis_state(int error, const char *why, void *arg)
 {
     struct gw_ussd *u = arg;
+    int port;
+    /* with sentinels, the primary they named: not redis.host and port */
+    const char *host = sess_addr(u->srv->sess, &port);
+    const char *via = u->cfg->redis_sentinels[0] ? " via=sentinel" : "";
     if (error == 0)
-        GW_LOG_INFO(0, "redis: connected host=%s port=%ld%s",
-                    u->cfg->redis_host, u->cfg->redis_port,
-                    u->cfg->redis_password[0] ? " auth=yes" : "");
+        GW_LOG_INFO(0, "redis: connected host=%s port=%d%s%s", host, port,
+                    u->cfg->redis_password[0] ? " auth=yes" : "", via);
     else if (error == SESS_EAUTH)
-        GW_LOG_ERROR(0, "redis: %s host=%s port=%ld", why, u->cfg->redis_host,
-                     u->cfg->redis_port);
+        GW_LOG_ERROR(0, "redis: %s host=%s port=%d%s", why, host, port, via);
     else
-        GW_LOG_WARN(0, "redis: down (%s) host=%s port=%ld; reconnecting",
-                    why ? why : sess_strerror(error), u->cfg->redis_host,
-                    u->cfg->redis_port);
+        GW_LOG_WARN(0, "redis: down (%s) host=%s port=%d%s; reconnecting",
+                    why ? why : sess_strerror(error), host, port, via);
 }
 
 static void
@@ -1914,6 +1915,8 @@ gw_ussd_start(struct gw_server *srv)
         .password = cfg->redis_password,
         .on_state = gw_ussd_redis_state,
         .state_arg = u,
+        .sentinels = cfg->redis_sentinels,
+        .master_name = cfg->redis_master_name,
     };
     char err[256];
     srv->sess = sess_new(&sc, gw_server_base(srv), err, sizeof(err));

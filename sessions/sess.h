@@ -24,6 +24,20 @@
  * TIME -- and counts as connected only once Redis answered it; a refused
  * AUTH (or a Redis that wants one) drops the connection and retries with
  * the same backoff.  Keys passed in are without the prefix.
+ *
+ * With sentinels (cfg.sentinels, Redis Sentinel), host and port are not
+ * used: the primary is the one the sentinels name for cfg.master_name.
+ * hiredis 0.14 knows nothing of Sentinel, so this follows the
+ * sentinel-clients algorithm itself, on the event loop: before every
+ * connection to the primary, ask the sentinels in turn (each within
+ * connect_timeout_ms) with SENTINEL get-master-addr-by-name, starting from
+ * the one that answered last; connect there, and check with ROLE (in the
+ * handshake, before TIME) that it is a primary.  The sentinel that
+ * answered stays connected, subscribed to +switch-master: a failover
+ * drops the old primary at once (commands in flight: SESS_EDOWN) and
+ * connects to the new one.  A -READONLY answer (the primary was demoted
+ * under us, with or without sentinels) fails that command with SESS_EDOWN
+ * and drops the connection, which is then found again.
  */
 #ifndef REMIGATE_SESS_H
 #define REMIGATE_SESS_H
@@ -64,7 +78,19 @@ struct sess_cfg {
     const char *password;    /* NULL or "": no AUTH; copied by sess_new() */
     sess_state_cb *on_state; /* NULL: say nothing */
     void *state_arg;
+    /* NULL or "": host and port are the primary.  Else a comma-separated
+     * list of sentinels, "host:port,host:port" (at most SESS_SENTINELS_MAX;
+     * a host is an IP address or a name, an IPv6 address in brackets), and
+     * master_name the name they monitor the primary under.  Copied. */
+    const char *sentinels;
+    const char *master_name;
 };
+
+#define SESS_SENTINELS_MAX 16
+
+/* Is list a valid value of sess_cfg.sentinels?  NULL if so, else why not
+ * (a static message). */
+const char *sess_sentinels_check(const char *list);
 
 /* The longest wait between two connection attempts: Redis is used again at
  * most this long (plus a connect) after it came back. */
@@ -86,6 +112,10 @@ void sess_stop(struct sess *s);
 /* sess_stop() if needed, then free. */
 void sess_free(struct sess *s);
 int sess_connected(const struct sess *s);
+/* The primary connected to (or tried) now: the host, borrowed until the
+ * next turn of the loop, and its port in *port.  With sentinels, the one
+ * they named last (cfg.host:port until one answered). */
+const char *sess_addr(const struct sess *s, int *port);
 
 /* value/len and version are valid only during the call.  ENOTFOUND has
  * version 0. */

@@ -19,6 +19,19 @@
  * backoff, sess_connected() stays false (so /healthz says 503), and the
  * reason is said once through cfg.on_state instead of every command
  * failing with an error reply.
+ *
+ * With sentinels, a second connection (sen_ac) goes to one sentinel at a
+ * time: it asks for the primary's address, then SUBSCRIBEs to
+ * +switch-master on the same connection (hiredis answers the regular
+ * command before the subscription's messages) and stays as the watch.
+ * Every reconnect of the primary (s->retry) asks afresh, on a new
+ * sentinel connection, as the sentinel-clients document wants; a sentinel
+ * that does not answer within connect_timeout_ms, or does not know the
+ * name, is dropped for the next one, and a round with no answer waits the
+ * backoff.  Whatever must drop a connection from inside a hiredis
+ * callback (a failover message, -READONLY, a sentinel that failed) does it
+ * from a zero timer instead: s->kick for the primary, s->sen_timer for
+ * the sentinel.
  */
 #include <event2/event.h>
 #include <hiredis/async.h>
@@ -68,6 +81,11 @@ static const char sess_lua_push_once[] =
 
 enum sess_kind { K_GET, K_PEEK, K_CAS, K_DONE, K_UNTIL };
 
+struct sess_hp {
+    char host[256];
+    int port;
+};
+
 struct sess_cmd {
     struct sess *s;
     enum sess_kind kind;
@@ -99,7 +117,7 @@ struct sess {
     void *state_arg;
     int said_error; /* the last state said: 0 up, a SESS_E* code, or 1
                        before the first */
-    char said_why[128];
+    char said_why[256];
 
     redisAsyncContext *ac; /* NULL when there is none */
     unsigned gen;          /* bumped for every new connection */
@@ -118,10 +136,25 @@ struct sess {
     int64_t hello_ms;        /* our wall clock when TIME was sent */
     int hello_refused;       /* this connection's handshake failed */
     int64_t clock_offset_ms; /* Redis's clock minus ours, from TIME */
+
+    /* Sentinel (nsen > 0); host and port above are then the primary the
+     * sentinels named last */
+    struct sess_hp sen[SESS_SENTINELS_MAX];
+    int nsen;
+    char master_name[128];
+    int sen_idx;               /* the sentinel asked now, or next */
+    int sen_tried;             /* sentinels that failed in this round */
+    redisAsyncContext *sen_ac; /* asking, then watching; NULL: none */
+    struct event *sen_timer;   /* its deadline; at once: it failed */
+    char sen_why[200];         /* why the last sentinel failed */
+    struct event *kick;        /* drop the primary, outside callbacks */
+    int kick_now;              /* ... and connect at once to host:port */
+    char kick_why[200];
 };
 
 static void sess_connect(struct sess *s);
 static void sess_script_load(struct sess *s);
+static void sess_kick(struct sess *s, int now, const char *why);
 
 const char *
 sess_strerror(int status)
@@ -242,6 +275,17 @@ sess_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     }
     uint64_t v = 0;
     int st = SESS_EPROTO;
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "READONLY", 8) == 0) {
+        /* a replica now (demoted by a failover, or we were sent to one):
+         * nothing was written; find the primary again */
+        struct sess *s = c->s;
+        int ours = c->gen == s->gen;
+        sess_cmd_finish(c, SESS_EDOWN, NULL, 0, 0);
+        sess_cmd_free(c);
+        if (ours)
+            sess_kick(s, 0, "redis answered READONLY: it is a replica now");
+        return;
+    }
     if (r->type == REDIS_REPLY_ERROR) {
         /* the script cache was flushed: this one did not run; the next
          * ones send the script whole until it is loaded again */
@@ -814,6 +858,38 @@ sess_on_hello(redisAsyncContext *ac, void *reply, void *privdata)
     sess_say(s, 0, NULL);
 }
 
+/* ROLE's answer (with sentinels): the address they named must be a
+ * primary; a replica (a failover under way, or a sentinel that has not
+ * caught up) is dropped, and the sentinels are asked again. */
+static void
+sess_on_role(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct sess *s = privdata;
+    redisReply *r = reply;
+    if (r == NULL || ac != s->ac || s->hello_refused) return;
+    if (r->type == REDIS_REPLY_ERROR) {
+        sess_hello_refused(s, r->str);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+        r->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(r->element[0]->str, "master") == 0)
+        return;
+    char why[200];
+    snprintf(why, sizeof(why),
+             "%.100s:%d is not the primary (ROLE %.20s); asking the "
+             "sentinels again",
+             s->host, s->port,
+             r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+                     r->element[0]->type == REDIS_REPLY_STRING
+                 ? r->element[0]->str
+                 : "?");
+    s->hello_refused = 1;
+    sess_say(s, SESS_EPROTO, why);
+    struct timeval now = {0, 0};
+    evtimer_add(s->conn_timeout, &now);
+}
+
 static void
 sess_on_connect(const redisAsyncContext *ac, int status)
 {
@@ -833,6 +909,8 @@ sess_on_connect(const redisAsyncContext *ac, int status)
     int rc = REDIS_OK;
     if (s->password[0] != '\0')
         rc = redisAsyncCommand(s->ac, sess_on_auth, s, "AUTH %s", s->password);
+    if (rc == REDIS_OK && s->nsen > 0)
+        rc = redisAsyncCommand(s->ac, sess_on_role, s, "ROLE");
     if (rc == REDIS_OK) rc = redisAsyncCommand(s->ac, sess_on_hello, s, "TIME");
     if (rc != REDIS_OK) {
         struct timeval now = {0, 0};
@@ -895,13 +973,299 @@ sess_connect(struct sess *s)
     evtimer_add(s->conn_timeout, &tv);
 }
 
+/* ------------------------------------------------------------------------
+ * Sentinel
+ */
+
+/* Parse "host:port" or "[v6]:port" (n bytes at a) into hp (NULL: check
+ * only).  NULL, or why not. */
+static const char *
+sess_hp_parse(const char *a, size_t n, struct sess_hp *hp)
+{
+    const char *h = a, *colon = NULL;
+    size_t hl;
+    if (n == 0) return "an entry is empty";
+    if (a[0] == '[') {
+        const char *rb = memchr(a, ']', n);
+        if (rb == NULL || rb + 1 >= a + n || rb[1] != ':')
+            return "an IPv6 address must be written [address]:port";
+        h = a + 1;
+        hl = (size_t)(rb - h);
+        colon = rb + 1;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if (a[i] == ':') colon = a + i;
+        if (colon == NULL) return "an entry is not host:port";
+        hl = (size_t)(colon - a);
+        if (memchr(a, ':', hl) != NULL)
+            return "an IPv6 address must be written [address]:port";
+    }
+    if (hl == 0 || hl >= sizeof(hp->host)) return "a host is empty or too long";
+    long port = 0;
+    const char *p = colon + 1, *end = a + n;
+    if (p == end) return "a port is missing";
+    for (; p < end && port <= 65535; p++) {
+        if (*p < '0' || *p > '9') return "a port is not a number";
+        port = port * 10 + (*p - '0');
+    }
+    if (port < 1 || port > 65535) return "a port is not in 1..65535";
+    if (hp != NULL) {
+        memcpy(hp->host, h, hl);
+        hp->host[hl] = '\0';
+        hp->port = (int)port;
+    }
+    return NULL;
+}
+
+/* Parse the comma-separated list into out[] (NULL: check only), *n
+ * entries.  NULL, or why not. */
+static const char *
+sess_hp_list(const char *list, struct sess_hp *out, int *n)
+{
+    *n = 0;
+    for (const char *p = list; *p != '\0';) {
+        while (*p == ' ')
+            p++;
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        if (*n >= SESS_SENTINELS_MAX) return "more than 16 sentinels";
+        const char *why = sess_hp_parse(p, len, out ? &out[*n] : NULL);
+        if (why != NULL) return why;
+        (*n)++;
+        if (comma == NULL) break;
+        p = comma + 1;
+        if (*p == '\0') return "an entry is empty";
+    }
+    return NULL;
+}
+
+const char *
+sess_sentinels_check(const char *list)
+{
+    int n;
+    return list == NULL ? NULL : sess_hp_list(list, NULL, &n);
+}
+
+/* Drop the sentinel connection (never from inside its callbacks: those
+ * go through sess_sen_failed()). */
+static void
+sess_sen_drop(struct sess *s)
+{
+    redisAsyncContext *ac = s->sen_ac;
+    s->sen_ac = NULL; /* its callbacks, run NULL by the free, see that */
+    evtimer_del(s->sen_timer);
+    if (ac != NULL) redisAsyncFree(ac);
+}
+
+/* The sentinel asked now failed: remember why, and go on from a zero
+ * timer (sess_sen_on_timer), outside hiredis's callbacks. */
+static void
+sess_sen_failed(struct sess *s, const char *why)
+{
+    const struct sess_hp *hp = &s->sen[s->sen_idx];
+    snprintf(s->sen_why, sizeof(s->sen_why), "sentinel %.100s:%d: %.80s",
+             hp->host, hp->port, why);
+    struct timeval now = {0, 0};
+    evtimer_add(s->sen_timer, &now);
+}
+
+/* The sentinels name host:port as the primary: connect there, unless it
+ * is the one in use (or being connected to) already. */
+static void
+sess_sen_follow(struct sess *s, const char *host, int port, const char *why)
+{
+    if (s->ac != NULL && strcmp(host, s->host) == 0 && port == s->port) return;
+    snprintf(s->host, sizeof(s->host), "%s", host);
+    s->port = port;
+    sess_kick(s, 1, why);
+}
+
+/* SENTINEL get-master-addr-by-name's answer: [ip, port], or nil when the
+ * sentinel does not monitor that name. */
+static void
+sess_sen_on_addr(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct sess *s = privdata;
+    redisReply *r = reply;
+    char why[160];
+    if (r == NULL || ac != s->sen_ac) return;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[1]->type != REDIS_REPLY_STRING) {
+        if (r->type == REDIS_REPLY_ERROR)
+            snprintf(why, sizeof(why), "%.100s", r->str);
+        else if (r->type == REDIS_REPLY_NIL)
+            snprintf(why, sizeof(why), "does not know a primary named '%.60s'",
+                     s->master_name);
+        else
+            snprintf(why, sizeof(why), "an answer that is not an address");
+        sess_sen_failed(s, why);
+        return;
+    }
+    char *end;
+    long port = strtol(r->element[1]->str, &end, 10);
+    if (*end != '\0' || port < 1 || port > 65535 ||
+        r->element[0]->len >= sizeof(s->host)) {
+        sess_sen_failed(s, "an answer that is not an address");
+        return;
+    }
+    /* this one watches from now on */
+    evtimer_del(s->sen_timer);
+    s->sen_tried = 0;
+    sess_sen_follow(s, r->element[0]->str, (int)port,
+                    "the sentinels name another primary");
+}
+
+/* +switch-master messages: "name old-ip old-port new-ip new-port". */
+static void
+sess_sen_on_switch(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct sess *s = privdata;
+    redisReply *r = reply;
+    char name[128], oip[256], nip[256], why[200];
+    int oport, nport;
+    if (r == NULL || ac != s->sen_ac || r->type != REDIS_REPLY_ARRAY ||
+        r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(r->element[0]->str, "message") != 0 ||
+        r->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    if (sscanf(r->element[2]->str, "%127s %255s %d %255s %d", name, oip, &oport,
+               nip, &nport) != 5 ||
+        strcmp(name, s->master_name) != 0 || nport < 1 || nport > 65535)
+        return;
+    snprintf(why, sizeof(why), "failover: the primary is now %.100s:%d", nip,
+             nport);
+    sess_sen_follow(s, nip, nport, why);
+}
+
+static void
+sess_sen_on_connect(const redisAsyncContext *ac, int status)
+{
+    struct sess *s = ac->data;
+    if (ac != s->sen_ac || status == REDIS_OK) return;
+    s->sen_ac = NULL; /* hiredis frees it after this returns */
+    sess_sen_failed(s, ac->errstr);
+}
+
+static void
+sess_sen_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct sess *s = ac->data;
+    if (ac != s->sen_ac) return; /* dropped on purpose */
+    s->sen_ac = NULL;
+    sess_sen_failed(s, status == REDIS_OK || ac->errstr[0] == '\0'
+                           ? "connection closed"
+                           : ac->errstr);
+}
+
+/* Ask sen[sen_idx] on a new connection (the one before, if any, is
+ * dropped): the primary's address, then the watch. */
+static void
+sess_sen_connect(struct sess *s)
+{
+    sess_sen_drop(s);
+    const struct sess_hp *hp = &s->sen[s->sen_idx];
+    redisAsyncContext *ac = redisAsyncConnect(hp->host, hp->port);
+    if (ac == NULL || ac->err) {
+        sess_sen_failed(s, ac ? ac->errstr : "out of memory");
+        if (ac != NULL) redisAsyncFree(ac);
+        return;
+    }
+    ac->data = s;
+    s->sen_ac = ac;
+    snprintf(s->sen_why, sizeof(s->sen_why),
+             "sentinel %.100s:%d: no answer in time", hp->host, hp->port);
+    if (sess_io_attach(s, ac) != 0 ||
+        redisAsyncSetConnectCallback(ac, sess_sen_on_connect) != REDIS_OK ||
+        redisAsyncSetDisconnectCallback(ac, sess_sen_on_disconnect) !=
+            REDIS_OK ||
+        redisAsyncCommand(ac, sess_sen_on_addr, s,
+                          "SENTINEL get-master-addr-by-name %s",
+                          s->master_name) != REDIS_OK ||
+        redisAsyncCommand(ac, sess_sen_on_switch, s,
+                          "SUBSCRIBE +switch-master") != REDIS_OK) {
+        sess_sen_failed(s, "could not send to it");
+        return;
+    }
+    struct timeval tv;
+    sess_ms_tv(s->connect_timeout_ms, &tv);
+    evtimer_add(s->sen_timer, &tv);
+}
+
+/* The sentinel asked did not answer in time, or failed: drop it, ask the
+ * next; after a whole round without an answer, wait the backoff. */
+static void
+sess_sen_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct sess *s = arg;
+    (void)fd;
+    (void)what;
+    sess_sen_drop(s);
+    if (!s->started) return;
+    s->sen_idx = (s->sen_idx + 1) % s->nsen;
+    if (++s->sen_tried < s->nsen) {
+        sess_sen_connect(s);
+        return;
+    }
+    s->sen_tried = 0;
+    if (!s->connected) sess_say(s, SESS_EDOWN, s->sen_why);
+    sess_schedule(s);
+}
+
+/* Drop the primary's connection from a zero timer (a failover message
+ * or a -READONLY answer arrives inside a hiredis callback); then connect
+ * to host:port at once (now: the sentinels just named it), or find the
+ * primary again after the backoff. */
+static void
+sess_kick(struct sess *s, int now, const char *why)
+{
+    s->kick_now = s->kick_now || now;
+    snprintf(s->kick_why, sizeof(s->kick_why), "%s", why);
+    struct timeval zero = {0, 0};
+    evtimer_add(s->kick, &zero);
+}
+
+static void
+sess_on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    struct sess *s = arg;
+    int now = s->kick_now;
+    (void)fd;
+    (void)what;
+    s->kick_now = 0;
+    if (s->ac != NULL) {
+        if (s->connected) sess_say(s, SESS_EDOWN, s->kick_why);
+        sess_drop(s); /* commands in flight: SESS_EDOWN */
+    }
+    if (!s->started) return;
+    if (now) {
+        evtimer_del(s->retry);
+        sess_connect(s);
+    } else {
+        sess_schedule(s);
+    }
+}
+
 static void
 sess_on_retry(evutil_socket_t fd, short what, void *arg)
 {
     struct sess *s = arg;
     (void)fd;
     (void)what;
-    if (s->started && s->ac == NULL) sess_connect(s);
+    if (!s->started) return;
+    if (s->nsen > 0)
+        sess_sen_connect(s); /* its answer connects, if need be */
+    else if (s->ac == NULL)
+        sess_connect(s);
+}
+
+const char *
+sess_addr(const struct sess *s, int *port)
+{
+    *port = s->port;
+    return s->host;
 }
 
 struct sess *
@@ -922,6 +1286,15 @@ sess_new(const struct sess_cfg *cfg, struct event_base *base, char *err,
         why = "redis timeout and max_pending must be positive";
     else if (cfg->password != NULL && strlen(cfg->password) >= 256)
         why = "redis password longer than 255 bytes";
+    else if (cfg->sentinels != NULL &&
+             (why = sess_sentinels_check(cfg->sentinels)) != NULL)
+        ;
+    else if (cfg->sentinels != NULL && cfg->sentinels[0] != '\0' &&
+             (cfg->master_name == NULL || cfg->master_name[0] == '\0' ||
+              strlen(cfg->master_name) >= 128 ||
+              strpbrk(cfg->master_name, " \t\r\n") != NULL))
+        why = "with sentinels, a primary's name (1..127 bytes, no spaces) "
+              "is needed";
     if (why != NULL) {
         snprintf(err, errlen, "%s", why);
         return NULL;
@@ -947,9 +1320,17 @@ sess_new(const struct sess_cfg *cfg, struct event_base *base, char *err,
     s->state_arg = cfg->state_arg;
     s->backoff_ms = SESS_BACKOFF_MIN_MS;
     TAILQ_INIT(&s->cmds);
+    if (cfg->sentinels != NULL && cfg->sentinels[0] != '\0') {
+        (void)sess_hp_list(cfg->sentinels, s->sen, &s->nsen); /* checked */
+        snprintf(s->master_name, sizeof(s->master_name), "%s",
+                 cfg->master_name);
+    }
     s->retry = evtimer_new(base, sess_on_retry, s);
     s->conn_timeout = evtimer_new(base, sess_on_conn_timeout, s);
-    if (s->retry == NULL || s->conn_timeout == NULL) {
+    s->sen_timer = evtimer_new(base, sess_sen_on_timer, s);
+    s->kick = evtimer_new(base, sess_on_kick, s);
+    if (s->retry == NULL || s->conn_timeout == NULL || s->sen_timer == NULL ||
+        s->kick == NULL) {
         snprintf(err, errlen, "out of memory");
         sess_free(s);
         return NULL;
@@ -973,6 +1354,9 @@ sess_stop(struct sess *s)
     s->started = 0;
     s->connected = 0; /* callbacks below get EDOWN for new commands */
     if (s->retry) evtimer_del(s->retry);
+    if (s->kick) evtimer_del(s->kick);
+    s->kick_now = 0;
+    if (s->sen_timer) sess_sen_drop(s);
     /* answer everyone first, so no callback can race the teardown */
     struct sess_cmd *c;
     TAILQ_FOREACH (c, &s->cmds, link) {
@@ -991,6 +1375,8 @@ sess_free(struct sess *s)
         sess_cmd_free(TAILQ_FIRST(&s->cmds));
     if (s->retry) event_free(s->retry);
     if (s->conn_timeout) event_free(s->conn_timeout);
+    if (s->sen_timer) event_free(s->sen_timer);
+    if (s->kick) event_free(s->kick);
     sodium_memzero(s->password, sizeof(s->password));
     free(s);
 }

@@ -29,6 +29,25 @@
 #   srv_redis_stop     SHUTDOWN (AOF flushed), then waits; SIGKILL after 10 s
 #   srv_redis_kill9    SIGKILL, as in a crash
 #   srv_redis_restart  stops it if running, starts it on the same port and dir
+#   srv_sentinel_start after srv_redis_start: a replica of that Redis (same
+#                      persistence) and three Sentinels watching it as
+#                      "remigate" (quorum 2, down-after-milliseconds
+#                      SENTINEL_DOWN_MS, default 1000); waits until the
+#                      replica is in sync and the sentinels agree (SENTINEL
+#                      CKQUORUM, 30 s).  Exports SENTINEL_ADDRS
+#                      (127.0.0.1:P,... for redis.sentinels), SENTINEL_PORTS,
+#                      SENTINEL_PIDS, SENTINEL_MASTER, REDIS_REPLICA_PORT,
+#                      REDIS_REPLICA_PID, REDIS_REPLICA_DIR.  Logs:
+#                      $SRV_TMP/sentinel-N/sentinel.log
+#   srv_sentinel_primary prints the port the sentinels name as the primary
+#   srv_sentinel_follow after a failover: swaps the REDIS_* and
+#                      REDIS_REPLICA_* variables when the sentinels name the
+#                      replica, so REDIS_PORT (srv_rcli, srv_redis_kill9,
+#                      srv_redis_restart) is the primary again; the old
+#                      primary, restarted with srv_redis_replica_restart,
+#                      is made a replica by the sentinels
+#   srv_sentinel_stop  stops the replica and the sentinels (srv_cleanup
+#                      does it too)
 #   srv_pg_start       PostgreSQL 15 (initdb + pg_ctl) in $SRV_TMP/pg on a free
 #                      port, TCP on 127.0.0.1 only, socket in $SRV_TMP/pg,
 #                      fsync and synchronous_commit on, trust auth; database
@@ -165,6 +184,8 @@ srv__redis_spawn()
             if [ -n "${REDIS_PASSWORD:-}" ]; then
                 echo "requirepass $REDIS_PASSWORD"
             fi
+            # srv_sentinel_start: a replica's "replicaof"
+            [ -z "${SRV_REDIS_EXTRA:-}" ] || echo "$SRV_REDIS_EXTRA"
         } >"$conf"
     )
     (umask 077 && : >>"$REDIS_DIR/redis.out")
@@ -247,6 +268,163 @@ srv_redis_restart()
             srv__err "redis-server did not restart on $REDIS_PORT" && return 1
         sleep 0.2
     done
+}
+
+# ------------------------------------------------------------------------
+# Redis Sentinel: a replica and three sentinels around the Redis above
+
+SENTINEL_PIDS=
+REDIS_REPLICA_PID=
+
+# Run "$@" with the REDIS_* variables of the replica (and back).
+srv__as_replica()
+{
+    local p=$REDIS_PORT d=$REDIS_DIR i=${REDIS_PID:-} rc=0
+    REDIS_PORT=$REDIS_REPLICA_PORT REDIS_DIR=$REDIS_REPLICA_DIR
+    REDIS_PID=$REDIS_REPLICA_PID
+    "$@" || rc=$?
+    REDIS_REPLICA_PID=$REDIS_PID
+    REDIS_PORT=$p REDIS_DIR=$d REDIS_PID=$i
+    return $rc
+}
+
+srv__replica_spawn()
+{
+    SRV_REDIS_EXTRA="replicaof 127.0.0.1 $1" srv__redis_spawn
+}
+
+srv__sentinel_cli()
+{
+    redis-cli -h 127.0.0.1 -p "$1" "${@:2}"
+}
+
+srv_sentinel_primary()
+{
+    local p
+    for p in $SENTINEL_PORTS; do
+        srv__sentinel_cli "$p" SENTINEL get-master-addr-by-name \
+            "$SENTINEL_MASTER" 2>/dev/null | sed -n 2p | grep . && return 0
+    done
+    return 1
+}
+
+srv__sentinel_spawn()
+{
+    local d=$1 p=$2 end
+    # the sentinel rewrites its own file: it must be writable
+    {
+        echo "port $p"
+        echo "bind 127.0.0.1"
+        echo "daemonize no"
+        echo "dir $d"
+        echo "logfile $d/sentinel.log"
+        echo "sentinel monitor $SENTINEL_MASTER 127.0.0.1 $REDIS_PORT 2"
+        echo "sentinel down-after-milliseconds $SENTINEL_MASTER ${SENTINEL_DOWN_MS:-1000}"
+        echo "sentinel failover-timeout $SENTINEL_MASTER 5000"
+        echo "sentinel parallel-syncs $SENTINEL_MASTER 1"
+        [ -z "${REDIS_PASSWORD:-}" ] ||
+            echo "sentinel auth-pass $SENTINEL_MASTER $REDIS_PASSWORD"
+    } >"$d/sentinel.conf"
+    chmod 600 "$d/sentinel.conf"
+    redis-server "$d/sentinel.conf" --sentinel </dev/null \
+        >>"$d/sentinel.out" 2>&1 &
+    SRV_SENTINEL_PID=$!
+    end=$((SECONDS + SRV_DEADLINE))
+    until [ "$(srv__sentinel_cli "$p" ping 2>/dev/null)" = PONG ]; do
+        if ! srv__alive "$SRV_SENTINEL_PID" || [ $SECONDS -ge $end ]; then
+            kill "$SRV_SENTINEL_PID" 2>/dev/null
+            srv__wait_gone "$SRV_SENTINEL_PID"
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+
+srv_sentinel_start()
+{
+    local i p d _ end ok
+    [ -n "${REDIS_PORT:-}" ] && [ -n "${REDIS_PID:-}" ] ||
+        srv__err "srv_sentinel_start: start Redis first" || return 1
+    SENTINEL_MASTER=remigate
+    REDIS_REPLICA_DIR=$SRV_TMP/redis-replica
+    mkdir -p "$REDIS_REPLICA_DIR"
+    chmod 700 "$REDIS_REPLICA_DIR"
+    REDIS_REPLICA_PORT=
+    for _ in 1 2 3; do
+        p=$(srv_free_port) || return 1
+        REDIS_REPLICA_PORT=$p
+        srv__as_replica srv__replica_spawn "$REDIS_PORT" && break
+        REDIS_REPLICA_PORT=
+    done
+    [ -n "$REDIS_REPLICA_PORT" ] ||
+        srv__err "the Redis replica did not start" || return 1
+    end=$((SECONDS + 30))
+    until srv__as_replica srv_rcli info replication 2>/dev/null |
+        grep -q '^master_link_status:up'; do
+        [ $SECONDS -ge $end ] && srv__err "the replica did not sync" && return 1
+        sleep 0.1
+    done
+    SENTINEL_PORTS='' SENTINEL_ADDRS='' SENTINEL_PIDS=''
+    for i in 1 2 3; do
+        d=$SRV_TMP/sentinel-$i
+        mkdir -p "$d"
+        chmod 700 "$d"
+        ok=
+        for _ in 1 2 3; do
+            p=$(srv_free_port) || return 1
+            srv__sentinel_spawn "$d" "$p" && ok=1 && break
+        done
+        [ -n "$ok" ] || srv__err "sentinel $i did not start ($d)" || return 1
+        SENTINEL_PIDS="$SENTINEL_PIDS $SRV_SENTINEL_PID"
+        SENTINEL_PORTS="$SENTINEL_PORTS $p"
+        SENTINEL_ADDRS="$SENTINEL_ADDRS${SENTINEL_ADDRS:+,}127.0.0.1:$p"
+    done
+    export SENTINEL_ADDRS SENTINEL_PORTS SENTINEL_PIDS SENTINEL_MASTER
+    export REDIS_REPLICA_PORT REDIS_REPLICA_PID REDIS_REPLICA_DIR
+    # every sentinel sees the other two and the replica
+    end=$((SECONDS + 30))
+    for p in $SENTINEL_PORTS; do
+        until srv__sentinel_cli "$p" SENTINEL ckquorum "$SENTINEL_MASTER" \
+            2>/dev/null | grep -q '^OK 3 ' &&
+            srv__sentinel_cli "$p" SENTINEL replicas "$SENTINEL_MASTER" \
+                2>/dev/null | grep -q "^127.0.0.1:$REDIS_REPLICA_PORT\$"; do
+            [ $SECONDS -ge $end ] &&
+                srv__err "the sentinels did not agree (ckquorum)" && return 1
+            sleep 0.2
+        done
+    done
+}
+
+srv_sentinel_follow()
+{
+    local p t
+    p=$(srv_sentinel_primary) || return 1
+    [ "$p" = "$REDIS_PORT" ] && return 0
+    [ "$p" = "$REDIS_REPLICA_PORT" ] ||
+        srv__err "the sentinels name port $p, neither of ours" || return 1
+    t=$REDIS_PORT REDIS_PORT=$REDIS_REPLICA_PORT REDIS_REPLICA_PORT=$t
+    t=$REDIS_DIR REDIS_DIR=$REDIS_REPLICA_DIR REDIS_REPLICA_DIR=$t
+    t=${REDIS_PID:-} REDIS_PID=$REDIS_REPLICA_PID REDIS_REPLICA_PID=$t
+    REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+    export REDIS_PORT REDIS_DIR REDIS_PID REDIS_URL
+    export REDIS_REPLICA_PORT REDIS_REPLICA_DIR REDIS_REPLICA_PID
+}
+
+# Start the replica's server again, as a replica of the primary now.
+srv_redis_replica_restart()
+{
+    srv__as_replica srv__replica_spawn "$REDIS_PORT"
+}
+
+srv_sentinel_stop()
+{
+    local pids="${SENTINEL_PIDS:-} ${REDIS_REPLICA_PID:-}"
+    [ -n "${pids// /}" ] || return 0
+    # shellcheck disable=SC2086
+    kill $pids 2>/dev/null || true
+    # shellcheck disable=SC2086
+    srv__wait_gone $pids
+    SENTINEL_PIDS='' REDIS_REPLICA_PID=''
 }
 
 # ------------------------------------------------------------------------
@@ -420,6 +598,7 @@ srv_reset()
 
 srv_cleanup()
 {
+    srv_sentinel_stop
     srv_redis_stop
     srv_pg_stop
     if [ -n "$SRV_TMP" ] && [ -d "$SRV_TMP" ]; then

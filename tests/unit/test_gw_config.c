@@ -80,6 +80,8 @@ check_defaults(const struct gw_config *c, const char *dir)
     assert_string_equal(c->kannel_secret, "");
     assert_string_equal(c->redis_password, "");
     assert_string_equal(c->redis_password_file, "");
+    assert_string_equal(c->redis_sentinels, "");
+    assert_string_equal(c->redis_master_name, "remigate");
     assert_string_equal(c->sendsms_url,
                         "http://127.0.0.1:13013/cgi-bin/sendsms");
     assert_string_equal(c->ussd_smsc, "ussd");
@@ -188,6 +190,19 @@ t_errors(void **state)
          "1: 'flows.keys.back' is too long (at most 7 bytes)"},
         {"listen = {\n  port = ;\n};\n", "2: syntax error"},
         {"listen = { port = 1; port = 2; };\n", "1: duplicate setting name"},
+        {"redis = {\n sentinels = [ \"10.0.0.1:26379\", \"10.0.0.2\" ];\n};\n",
+         "2: 'redis.sentinels': an entry is not host:port"},
+        {"redis = { sentinels = [ \"a:1\", \"b:0\" ]; };\n",
+         "1: 'redis.sentinels': a port is not in 1..65535"},
+        {"redis = { sentinels = [ \"::1:26379\" ]; };\n",
+         "1: 'redis.sentinels': an IPv6 address must be written "
+         "[address]:port"},
+        {"redis = { sentinels = [ \"a:1,b:2\" ]; };\n",
+         "1: 'redis.sentinels': an entry is empty or has a comma"},
+        {"redis = { sentinels = ( 26379 ); };\n",
+         "1: 'redis.sentinels' must be a list of strings"},
+        {"redis = { sentinels = 26379; };\n",
+         "1: 'redis.sentinels' must be a list of strings"},
     };
     struct gw_config c;
     char err[512], want[512];
@@ -252,6 +267,23 @@ t_values(void **state)
     gw_config_flow_settings(&c, &fs);
     assert_int_equal(fs.page[FLOW_CH_SMS].gsm7, 459);
     assert_int_equal(fs.page[FLOW_CH_SMS].ucs2, 201);
+
+    /* Sentinels: a list, or one comma-separated string (as --set). */
+    p = write_conf("sentinels.conf",
+                   "redis = { sentinels = [ \"10.0.0.1:26379\", "
+                   "\"[fd00::2]:26380\", \"s3.example:26379\" ]; "
+                   "master_name = \"mymaster\"; };\n");
+    if (gw_config_load(p, &c, err, sizeof(err)) != 0) fail_msg("%s", err);
+    assert_string_equal(c.redis_sentinels,
+                        "10.0.0.1:26379,[fd00::2]:26380,s3.example:26379");
+    assert_string_equal(c.redis_master_name, "mymaster");
+    assert_int_equal(
+        gw_config_set(&c, "redis.sentinels", "a:1, b:2", err, sizeof(err)), 0);
+    assert_string_equal(c.redis_sentinels, "a:1, b:2");
+    assert_int_equal(
+        gw_config_set(&c, "redis.sentinels", "a:1,", err, sizeof(err)), -1);
+    assert_string_equal(err, "'redis.sentinels': an entry is empty");
+    assert_string_equal(c.redis_sentinels, "a:1, b:2"); /* unchanged */
 
     /* An empty list allows nobody (the handler then decides). */
     p = write_conf("empty-allow.conf", "ussd_at = { allow = [ ]; };\n");
