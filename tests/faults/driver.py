@@ -25,7 +25,15 @@ ledger check (standard library only).
                    expected (its text in "text")
       Stops between two steps once STOPFILE exists (the attempt is written
       as "abandoned": its last step was answered, its confirming answer
-      never sent).
+      never sent).  Each line also says which caller (thread, 0-based)
+      made the attempt: "caller".
+
+  driver.py busy LEDGER SINCE
+      How often each caller heard "busy" (or another "not saved" answer)
+      in attempts that ended after SINCE (epoch seconds, e.g. a failover's
+      promotion): prints "busy_after_max=N busy_after=N busy_before_max=N"
+      (the most any one caller heard after SINCE, all of them after, the
+      most any one caller heard before).
 
   driver.py tally LEDGER ROWS DEADLINE_MS
       ROWS: "msisdn|ref" lines of every returnees row under the ledger's
@@ -102,14 +110,14 @@ class Driver:
         r = conn.getresponse()
         return r.status, r.read().decode("utf-8", "replace")
 
-    def caller(self):
+    def caller(self, k):
         conn = None
         while not self.stopped():
             n = self.number()
             msisdn = "%s%06d" % (self.prefix, n)
             nid = "%d%09d" % (1 + n % 9, int(self.prefix[-2:]) * 10000000 + n)
             rec = {"msisdn": msisdn, "outcome": None, "ref": None, "step": 0,
-                   "ms": [], "t0": time.time()}
+                   "ms": [], "t0": time.time(), "caller": k}
             text = ""
             answers = [""] + [a if a is not None else nid for a in ANSWERS]
             for i, a in enumerate(answers):
@@ -156,7 +164,8 @@ class Driver:
 
 def drive(url, ledger, prefix, callers, stopfile):
     d = Driver(url, ledger, prefix, stopfile)
-    threads = [threading.Thread(target=d.caller) for _ in range(callers)]
+    threads = [threading.Thread(target=d.caller, args=(k,))
+               for k in range(callers)]
     for t in threads:
         t.start()
     for t in threads:
@@ -220,9 +229,25 @@ def tally(ledger, rows, deadline_ms):
     return 0
 
 
+def busy(ledger, since):
+    recs = [json.loads(line) for line in open(ledger) if line.strip()]
+    after, before = {}, {}
+    for r in recs:
+        if r["outcome"] in ("busy", "try_later", "lost") or \
+                r["outcome"].startswith("http_"):
+            d = after if r["t1"] >= since else before
+            d[r.get("caller", -1)] = d.get(r.get("caller", -1), 0) + 1
+    print("busy_after_max=%d busy_after=%d busy_before_max=%d" % (
+        max(after.values(), default=0), sum(after.values()),
+        max(before.values(), default=0)))
+    return 0
+
+
 def main(argv):
     if len(argv) == 7 and argv[1] == "drive":
         return drive(argv[2], argv[3], argv[4], int(argv[5]), argv[6])
+    if len(argv) == 4 and argv[1] == "busy":
+        return busy(argv[2], float(argv[3]))
     if len(argv) == 5 and argv[1] == "tally":
         return tally(argv[2], argv[3], float(argv[4]))
     print(__doc__, file=sys.stderr)

@@ -28,7 +28,11 @@
 # a worker killed with -9, the whole daemon killed with -9 at a random
 # moment and started again; then, with the daemon reaching them through a
 # proxy the suite controls (tests/faults/stallproxy.py), the network to
-# PostgreSQL and to Redis stalled 5 s (no byte moves, nothing is closed).
+# PostgreSQL and to Redis stalled 5 s (no byte moves, nothing is closed);
+# then, with the daemon finding Redis through three sentinels
+# (redis.sentinels), a Sentinel failover: the primary killed -9 and the
+# replica promoted (also checked: the daemon follows within 2 s of the
+# promotion, and no caller hears "busy" twice after it).
 # FAULTS_ONLY="pg_pause ..." runs only the faults named; FAULTS_CALLERS and
 # FAULTS_MARGIN_MS change the callers and the margin.  Prints
 # "faults: N passed, N failed".
@@ -342,6 +346,73 @@ if wanted pg_stall || wanted redis_stall; then
         wanted redis_stall && phase redis_stall 8801710
     else
         not_ok "daemon started again through the proxies"
+        tail -n 20 "$log"
+    fi
+fi
+
+# Redis through Sentinel (a replica and three sentinels, down-after 1 s):
+# the daemon is started again with redis.sentinels; under the load the
+# primary is killed -9 and the replica promoted.  Besides the phase's
+# checks: every worker connected to the new primary within 2 s of the
+# sentinels' +switch-master (their log lines' timestamps), and no caller
+# heard "busy" more than once after the promotion.
+# log_ms PATTERN FILES...: the epoch ms of the matching lines (daemon or
+# sentinel log format), one a line
+log_ms()
+{
+    local pat=$1
+    shift
+    grep -h -e "$pat" "$@" 2>/dev/null | python3 -c 'import sys, datetime as d
+for l in sys.stdin:
+    f = l.split()
+    try:
+        t = d.datetime.strptime(f[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        t = d.datetime.strptime(" ".join(f[1:5]), "%d %b %Y %H:%M:%S.%f")
+    print(int(t.replace(tzinfo=d.timezone.utc).timestamp() * 1000))'
+}
+promoted() { [ "$(srv_sentinel_primary)" = "$REDIS_REPLICA_PORT" ]; }
+# every worker logged a connection to port $1
+all_followed()
+{
+    [ "$(grep -c "redis: connected host=127.0.0.1 port=$1 " "$log")" -ge 2 ]
+}
+switch_ms=''
+follow_ms=''
+fault_sentinel_failover()
+{
+    local new=$REDIS_REPLICA_PORT
+    srv_redis_kill9 2>/dev/null # (bash would report the job "Killed")
+    poll 30 promoted || return 1
+    poll 10 all_followed "$new" || return 1
+    switch_ms=$(log_ms "+switch-master $SENTINEL_MASTER .* $new\$" \
+        "$tmp"/sentinel-*/sentinel.log | sort -n | head -n 1)
+    follow_ms=$(($(log_ms "redis: connected host=127.0.0.1 port=$new " "$log" |
+        sort -n | tail -n 1) - switch_ms))
+    say "sentinel_failover: every worker on the new primary :$new $follow_ms ms after +switch-master"
+    # the old primary back, made a replica of the new one by the sentinels
+    srv_sentinel_follow && srv_redis_replica_restart
+}
+if wanted sentinel_failover; then
+    say "--- the daemon again, finding Redis through three sentinels"
+    kill -TERM "$dpid"
+    wait "$dpid"
+    dpid=
+    if srv_sentinel_start &&
+        daemon_start --set "redis.sentinels=$SENTINEL_ADDRS"; then
+        master=$dpid
+        ok "daemon started again with redis.sentinels (master $master)"
+        phase sentinel_failover 8801711
+        check "sentinel_failover: followed within 2 s of the promotion ($follow_ms ms)" \
+            test -n "$follow_ms" -a "${follow_ms:-9999}" -le 2000
+        b=$(python3 tests/faults/driver.py busy "$tmp/sentinel_failover.ledger" \
+            "$(python3 -c "print(${switch_ms:-0} / 1000)")")
+        eval "$b"
+        # shellcheck disable=SC2154
+        check "sentinel_failover: no caller heard busy twice after the promotion (at most $busy_after_max, $busy_after in all; before it, at most $busy_before_max)" \
+            test "$busy_after_max" -le 1
+    else
+        not_ok "daemon started again with redis.sentinels"
         tail -n 20 "$log"
     fi
 fi
