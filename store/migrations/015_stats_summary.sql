@@ -1,0 +1,471 @@
+-- 015_stats_summary: the dashboards' counts from a summary kept up to
+-- date by triggers, not from a scan of every returnee (011 grouped all of
+-- returnees for each view: about 25 s at 5,000,000 rows; bench/RESULTS.md).
+--
+-- stats_counts holds, per kind of table, the number of returnees (n) and
+-- of people behind them (p) for each
+--     (month of registration, district, status, sex, value a, value b)
+-- where a and b are the values of the kind's "value dimensions" (division,
+-- age_band, education, country, skill, reason, need, return_year, channel,
+-- week); district, status and sex are key columns of every kind, so the
+-- filters and the dimensions district, status and sex cost nothing more.
+-- Every kind is kept for the whole country (district '*', what admins and
+-- analysts read), the kinds of at most one value dimension also per
+-- district (an officer's districts, a district filter, district as a
+-- dimension).  A missing value is stored as the dashboards show it
+-- ('unknown', 'none' for no skill; '' for a missing district or sex, the
+-- key columns), the age band as the birth year (the band depends on the
+-- year we are in).  Rows whose counts fell to zero stay (a status change
+-- moves a person from one row to another); remigate_stats_rebuild()
+-- drops them.
+--
+-- Periods are Dhaka days: the months wholly inside the period come from
+-- stats_counts, the days of a month cut by the period from returnees
+-- (returnees_created_idx); a kind not kept at the level asked (two value
+-- dimensions for one district) is counted from returnees, as in 011.  The
+-- numbers are the same either way (tests/integration/test_stats.sh).
+--
+-- Writes: one statement-level trigger per event adds the new rows' facts
+-- and takes away the old rows', summed per key first (a change that moves
+-- nothing writes nothing) and upserted in key order, so that two
+-- statements lock the rows they share in the same order.  Each returnee
+-- touches up to 67 rows (plus one per further skill); the cost is in
+-- bench/RESULTS.md.
+--
+-- Scope: stats_counts is read by remigate_stats() alone (definer's
+-- rights, the officer's districts applied by hand as in 011); the
+-- console's roles have no grant on it, and row-level security with the
+-- policy of returnees guards it should one be given.
+
+CREATE TABLE stats_kinds (
+    id      smallint PRIMARY KEY,
+    da      text NOT NULL,          -- value dimension of a ('' none)
+    db      text NOT NULL,          -- of b ('' none); skill is always da
+    dist    boolean NOT NULL,       -- also kept per district
+    UNIQUE (da, db)
+);
+
+-- The value dimensions, in the order of their pairs.
+INSERT INTO stats_kinds (id, da, db, dist)
+SELECT row_number() OVER (ORDER BY o1, o2) - 1, d1, d2, d2 = ''
+FROM (SELECT '' AS d1, '' AS d2, 0 AS o1, 0 AS o2
+      UNION ALL
+      SELECT v.d, '', v.o, 0
+      FROM unnest(ARRAY['division', 'age_band', 'education', 'country',
+                        'skill', 'reason', 'need', 'return_year', 'channel',
+                        'week']) WITH ORDINALITY v(d, o)
+      UNION ALL
+      SELECT CASE WHEN y.d = 'skill' THEN y.d ELSE x.d END,
+             CASE WHEN y.d = 'skill' THEN x.d ELSE y.d END, 100 + x.o, y.o
+      FROM unnest(ARRAY['division', 'age_band', 'education', 'country',
+                        'skill', 'reason', 'need', 'return_year', 'channel',
+                        'week']) WITH ORDINALITY x(d, o)
+      JOIN unnest(ARRAY['division', 'age_band', 'education', 'country',
+                        'skill', 'reason', 'need', 'return_year', 'channel',
+                        'week']) WITH ORDINALITY y(d, o) ON y.o > x.o) k;
+
+CREATE TABLE stats_counts (
+    kind        smallint NOT NULL REFERENCES stats_kinds (id),
+    district    text NOT NULL,      -- '*': every district; '': none given
+    mon         date NOT NULL,      -- first day of the Dhaka month
+    status      text NOT NULL,
+    sex         text NOT NULL,      -- '': none given
+    a           text NOT NULL,
+    b           text NOT NULL,
+    n           bigint NOT NULL,    -- returnees (skill: mentions)
+    p           bigint NOT NULL,    -- people behind n
+    PRIMARY KEY (kind, district, mon, status, sex, a, b)
+);
+
+ALTER TABLE stats_counts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY stats_counts_scope ON stats_counts TO remigate_console
+    USING (district = ANY (remigate_scope_districts()));
+REVOKE ALL ON stats_kinds, stats_counts FROM PUBLIC;
+
+-- A period's days cut off a month are read from returnees by this.
+CREATE INDEX returnees_created_idx ON returnees (created_at);
+
+-- The stored value of value dimension p_dim of returnees r ('' none):
+-- the SQL, with the skill of sk.s.
+CREATE FUNCTION remigate_stats_val_sql(p_dim text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p_dim
+        WHEN '' THEN ''''''
+        WHEN 'age_band' THEN 'coalesce(r.birth_year::text, ''unknown'')'
+        WHEN 'return_year' THEN 'coalesce(r.return_year::text, ''unknown'')'
+        WHEN 'week' THEN
+            'to_char(r.created_at AT TIME ZONE ''Asia/Dhaka'', ''IYYY-"W"IW'')'
+        WHEN 'skill' THEN 'sk.s'
+        ELSE format('coalesce(r.%I, ''unknown'')', p_dim)
+    END
+$$;
+
+-- The skills of r, each once with its number of mentions (one 'none'
+-- without any), as sk(s, c): a person counts once under each skill.
+CREATE FUNCTION remigate_stats_skills_sql() RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT 'CROSS JOIN LATERAL (SELECT coalesce(u.s, ''none'') AS s,'
+           ' count(*) AS c FROM unnest(CASE WHEN cardinality(r.skills) > 0'
+           ' THEN r.skills ELSE ''{NULL}''::text[] END) u(s) GROUP BY 1) sk'
+$$;
+
+-- The facts of the rows of relation p_src (returnees or a transition
+-- table) as SQL of (kind, district, mon, status, sex, a, b, n, p): one row
+-- per returnee, kind and level when p_grouped is false (for the
+-- triggers: one plan, small), summed per key and kind when true (the
+-- rebuild: one grouped scan per kind and level).
+CREATE FUNCTION remigate_stats_facts_sql(p_src text, p_grouped boolean)
+RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = public, pg_temp AS $$
+DECLARE
+    k record;
+    lvl text;
+    mon text := 'date_trunc(''month'', r.created_at AT TIME ZONE'
+                ' ''Asia/Dhaka'')::date';
+    plain text[] := '{}';
+    skill text[] := '{}';
+    parts text[] := '{}';
+BEGIN
+    FOR k IN SELECT * FROM stats_kinds ORDER BY id LOOP
+        FOREACH lvl IN ARRAY CASE WHEN k.dist
+            THEN ARRAY['''*''', 'coalesce(r.district, '''')']
+            ELSE ARRAY['''*'''] END
+        LOOP
+            IF p_grouped THEN
+                parts := parts || format(
+                    'SELECT %s::smallint, %s, %s, r.status,'
+                    ' coalesce(r.sex, ''''), %s, %s, %s, count(*)'
+                    ' FROM %s r %s GROUP BY 2, 3, 4, 5, 6, 7',
+                    k.id, lvl, mon, remigate_stats_val_sql(k.da),
+                    remigate_stats_val_sql(k.db),
+                    CASE WHEN k.da = 'skill' THEN 'sum(sk.c)'
+                         ELSE 'count(*)' END,
+                    p_src, CASE WHEN k.da = 'skill'
+                                THEN remigate_stats_skills_sql() END);
+            ELSIF k.da = 'skill' THEN
+                skill := skill || format('(%s, %s, %s)', k.id, lvl,
+                                         remigate_stats_val_sql(k.db));
+            ELSE
+                plain := plain || format('(%s, %s, %s, %s)', k.id, lvl,
+                                         remigate_stats_val_sql(k.da),
+                                         remigate_stats_val_sql(k.db));
+            END IF;
+        END LOOP;
+    END LOOP;
+    IF p_grouped THEN
+        RETURN array_to_string(parts, ' UNION ALL ');
+    END IF;
+    RETURN format(
+        'SELECT x.kind::smallint AS kind, x.district, %1$s AS mon, r.status,'
+        ' coalesce(r.sex, '''') AS sex, x.a, x.b, 1::bigint AS n,'
+        ' 1::bigint AS p'
+        ' FROM %2$s r CROSS JOIN LATERAL (VALUES %3$s) x(kind, district, a, b)'
+        ' UNION ALL '
+        'SELECT x.kind::smallint, x.district, %1$s, r.status,'
+        ' coalesce(r.sex, ''''), sk.s, x.b, sk.c, 1'
+        ' FROM %2$s r %4$s CROSS JOIN LATERAL (VALUES %5$s) x(kind, district, b)',
+        mon, p_src, array_to_string(plain, ', '), remigate_stats_skills_sql(),
+        array_to_string(skill, ', '));
+END
+$$;
+
+-- The triggers' function, written from the kinds: adds the facts of
+-- new_rows, takes away those of old_rows (each only when the event has
+-- it), in key order.  Definer's rights: the console updates returnees
+-- and has no grant on stats_counts.
+DO $do$
+DECLARE
+    upsert text := 'INSERT INTO stats_counts AS c (kind, district, mon,'
+        ' status, sex, a, b, n, p)'
+        ' SELECT kind, district, mon, status, sex, a, b, sum(n), sum(p)'
+        ' FROM (%s) f GROUP BY 1, 2, 3, 4, 5, 6, 7'
+        ' HAVING sum(n) <> 0 OR sum(p) <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7'
+        ' ON CONFLICT (kind, district, mon, status, sex, a, b)'
+        ' DO UPDATE SET n = c.n + EXCLUDED.n, p = c.p + EXCLUDED.p';
+    ins text := format(upsert, remigate_stats_facts_sql('new_rows', false));
+    del text := format(upsert, format(
+        'SELECT kind, district, mon, status, sex, a, b, -n AS n, -p AS p'
+        ' FROM (%s) o', remigate_stats_facts_sql('old_rows', false)));
+    upd text := format(upsert, format(
+        '%s UNION ALL SELECT kind, district, mon, status, sex, a, b, -n, -p'
+        ' FROM (%s) o', remigate_stats_facts_sql('new_rows', false),
+        remigate_stats_facts_sql('old_rows', false)));
+BEGIN
+    EXECUTE format($f$
+CREATE FUNCTION remigate_stats_track() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $b$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        %s;
+    ELSIF TG_OP = 'UPDATE' THEN
+        %s;
+    ELSE
+        %s;
+    END IF;
+    RETURN NULL;
+END
+$b$$f$, ins, upd, del);
+END
+$do$;
+REVOKE ALL ON FUNCTION remigate_stats_track() FROM PUBLIC;
+
+CREATE TRIGGER returnees_stats_ins AFTER INSERT ON returnees
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION remigate_stats_track();
+CREATE TRIGGER returnees_stats_upd AFTER UPDATE ON returnees
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION remigate_stats_track();
+CREATE TRIGGER returnees_stats_del AFTER DELETE ON returnees
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION remigate_stats_track();
+
+CREATE FUNCTION remigate_stats_truncated() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    DELETE FROM stats_counts;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION remigate_stats_truncated() FROM PUBLIC;
+CREATE TRIGGER returnees_stats_truncate AFTER TRUNCATE ON returnees
+    FOR EACH STATEMENT EXECUTE FUNCTION remigate_stats_truncated();
+
+-- stats_counts again from every returnee (this migration, a bulk load
+-- with the triggers disabled, a check that the triggers kept it right),
+-- without the rows counted down to zero.  Returns the rows written.
+-- Blocks writes to returnees meanwhile.
+CREATE FUNCTION remigate_stats_rebuild() RETURNS bigint
+LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+DECLARE
+    rows bigint;
+BEGIN
+    LOCK TABLE returnees IN SHARE MODE;
+    DELETE FROM stats_counts;
+    EXECUTE 'INSERT INTO stats_counts (kind, district, mon, status, sex, a,'
+            ' b, n, p) ' || remigate_stats_facts_sql('returnees', true);
+    GET DIAGNOSTICS rows = ROW_COUNT;
+    RETURN rows;
+END
+$$;
+REVOKE ALL ON FUNCTION remigate_stats_rebuild() FROM PUBLIC;
+SELECT remigate_stats_rebuild();
+
+-- ------------------------------------------------------------------------
+-- Reading
+
+-- The age band of a stored birth year ('unknown' stays), as 011 said it.
+CREATE FUNCTION remigate_stats_band(p_birth text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN p_birth = 'unknown' THEN 'unknown' ELSE (SELECT CASE
+        WHEN a < 18 THEN '<18' WHEN a < 25 THEN '18-24'
+        WHEN a >= 60 THEN '60+'
+        ELSE (a / 5 * 5)::text || '-' || (a / 5 * 5 + 4)::text END
+        FROM (SELECT extract(year FROM now())::int - p_birth::int AS a) x)
+    END
+$$;
+
+-- The counts of remigate_stats() (011's contract), without its checks:
+-- p_scope is the districts an officer may see (NULL: every district).
+-- persons is sum(p): right for every row but the totals over skills
+-- (remigate_stats puts those right).
+CREATE FUNCTION remigate_stats_core(p_dim1 text, p_dim2 text,
+                                    p_status text, p_district text,
+                                    p_sex text, p_from date, p_to date,
+                                    p_scope text[])
+RETURNS TABLE (g int, v1 text, v2 text, n bigint, persons bigint)
+LANGUAGE plpgsql STABLE SET search_path = public, pg_temp AS $$
+DECLARE
+    vals text[] := ARRAY['division', 'age_band', 'education', 'country',
+                         'skill', 'reason', 'need', 'return_year', 'channel',
+                         'week'];
+    keys text[] := ARRAY['district', 'status', 'sex'];
+    d text;
+    vd text[] := '{}';
+    ka text := '';
+    kb text := '';
+    kind smallint;
+    kdist boolean;
+    per_district boolean;
+    f date := coalesce(p_from, '-infinity');
+    e date := coalesce(p_to + 1, 'infinity');   -- the end, exclusive
+    lo date;                    -- the months read from stats_counts:
+    hi date;                    -- lo <= mon < hi
+    r1 date;                    -- the days read from returnees:
+    r2 date;                    -- [f, r1) and [r2, e)
+    m text;
+    m1 text;
+    m2 text;
+    src text;
+BEGIN
+    FOREACH d IN ARRAY ARRAY[p_dim1, coalesce(p_dim2, '-')] LOOP
+        IF d = ANY (vals) THEN
+            vd := vd || d;
+        ELSIF d <> '-' AND NOT d = ANY (keys) THEN
+            RAISE EXCEPTION 'remigate_stats: unknown dimension'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    IF 'skill' = ANY (vd) THEN
+        ka := 'skill';
+        kb := coalesce((SELECT x FROM unnest(vd) x WHERE x <> 'skill'), '');
+    ELSIF cardinality(vd) > 0 THEN
+        SELECT x INTO ka FROM unnest(vd) x
+            ORDER BY array_position(vals, x) LIMIT 1;
+        kb := coalesce((SELECT x FROM unnest(vd) x WHERE x <> ka), '');
+    END IF;
+    SELECT k.id, k.dist INTO kind, kdist FROM stats_kinds k
+        WHERE k.da = ka AND k.db = kb;
+    per_district := p_scope IS NOT NULL OR p_district IS NOT NULL
+                    OR 'district' IN (p_dim1, coalesce(p_dim2, ''));
+    IF kind IS NOT NULL AND (kdist OR NOT per_district) THEN
+        lo := CASE WHEN f = '-infinity' THEN f
+                   WHEN f = date_trunc('month', f)::date THEN f
+                   ELSE (date_trunc('month', f) + interval '1 month')::date
+              END;
+        hi := CASE WHEN e = 'infinity' THEN e
+                   ELSE date_trunc('month', e)::date END;
+    ELSE
+        lo := 'infinity';       -- all of it from returnees
+        hi := 'infinity';
+    END IF;
+    r1 := least(lo, e);
+    r2 := greatest(hi, lo, f);
+
+    -- each dimension over the facts x(district, status, sex, a, b, n, p)
+    FOREACH d IN ARRAY ARRAY[p_dim1, coalesce(p_dim2, '-')] LOOP
+        m := CASE d
+            WHEN '-' THEN '''-'''
+            WHEN 'district' THEN
+                'coalesce(nullif(x.district, ''''), ''unknown'')'
+            WHEN 'sex' THEN 'coalesce(nullif(x.sex, ''''), ''unknown'')'
+            WHEN 'status' THEN 'x.status'
+            WHEN 'age_band' THEN format('remigate_stats_band(x.%s)',
+                CASE WHEN ka = 'age_band' THEN 'a' ELSE 'b' END)
+            WHEN ka THEN 'x.a'
+            ELSE 'x.b'
+        END;
+        IF m1 IS NULL THEN m1 := m; ELSE m2 := m; END IF;
+    END LOOP;
+
+    IF lo < hi THEN
+        src := format(
+            'SELECT c.district, c.status, c.sex, c.a, c.b, c.n, c.p'
+            ' FROM stats_counts c'
+            ' WHERE c.kind = $1 AND c.mon >= $2 AND c.mon < $3 AND %s'
+            '  AND ($4::text IS NULL OR c.status = $4)'
+            '  AND ($5::text IS NULL OR c.district = $5)'
+            '  AND ($6::text IS NULL OR c.sex = $6)'
+            '  AND ($7::text[] IS NULL OR c.district = ANY ($7))',
+            CASE WHEN per_district THEN 'c.district <> ''*'''
+                 ELSE 'c.district = ''*''' END);
+    END IF;
+    IF f < r1 OR r2 < e THEN
+        src := coalesce(src || ' UNION ALL ', '') || format(
+            'SELECT coalesce(r.district, '''') AS district, r.status,'
+            ' coalesce(r.sex, '''') AS sex, %s AS a, %s AS b,'
+            ' %s::bigint AS n, 1::bigint AS p FROM returnees r %s'
+            ' WHERE ($4::text IS NULL OR r.status = $4)'
+            '  AND ($5::text IS NULL OR r.district = $5)'
+            '  AND ($6::text IS NULL OR r.sex = $6)'
+            '  AND ($7::text[] IS NULL OR r.district = ANY ($7))'
+            '  AND ((r.created_at >= ($8::timestamp AT TIME ZONE ''Asia/Dhaka'')'
+            '   AND r.created_at < ($9::timestamp AT TIME ZONE ''Asia/Dhaka''))'
+            '   OR (r.created_at >= ($10::timestamp AT TIME ZONE ''Asia/Dhaka'')'
+            '   AND r.created_at < ($11::timestamp AT TIME ZONE ''Asia/Dhaka'')))',
+            remigate_stats_val_sql(ka), remigate_stats_val_sql(kb),
+            CASE WHEN ka = 'skill' THEN 'sk.c' ELSE '1' END,
+            CASE WHEN ka = 'skill' THEN remigate_stats_skills_sql() END);
+    END IF;
+    IF src IS NULL THEN         -- a period that ends before it begins
+        src := 'SELECT NULL::text AS district, NULL::text AS status,'
+               ' NULL::text AS sex, NULL::text AS a, NULL::text AS b,'
+               ' 0::bigint AS n, 0::bigint AS p WHERE false';
+    END IF;
+
+    RETURN QUERY EXECUTE format(
+        'SELECT grouping(v1, v2)::int, v1, v2, coalesce(sum(n), 0)::bigint,'
+        ' coalesce(sum(p), 0)::bigint'
+        ' FROM (SELECT %s AS v1, %s AS v2, x.n, x.p FROM (%s) x) y'
+        ' GROUP BY GROUPING SETS ((v1, v2), (v1), (v2), ())'
+        ' HAVING sum(n) > 0 OR grouping(v1, v2) = 3'
+        ' ORDER BY 1, 2, 3', m1, m2, src)
+        USING kind, lo, hi, p_status, p_district, p_sex, p_scope, f, r1, r2,
+              e;
+END
+$$;
+REVOKE ALL ON FUNCTION remigate_stats_core(text, text, text, text, text,
+    date, date, text[]) FROM PUBLIC;
+
+-- remigate_stats() of 011: the same arguments, checks and rows, from the
+-- summary.
+CREATE OR REPLACE FUNCTION remigate_stats(p_dim1 text, p_dim2 text,
+                                          p_status text, p_district text,
+                                          p_sex text, p_from date,
+                                          p_to date, p_k int)
+RETURNS TABLE (g int, v1 text, v2 text, n bigint, persons bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+AS $$
+DECLARE
+    who text := coalesce(current_setting('remigate.role', true), '');
+    scope text[] := CASE WHEN who = 'officer'
+                         THEN remigate_scope_districts() END;
+    dims text[] := ARRAY['district', 'division', 'sex', 'age_band',
+                         'education', 'country', 'skill', 'reason', 'need',
+                         'return_year', 'channel', 'status', 'week'];
+    skill boolean := 'skill' IN (p_dim1, coalesce(p_dim2, ''));
+    people jsonb := '{}';       -- the other dimension's value -> people
+    everyone bigint := 0;
+    grand bigint := 0;
+BEGIN
+    IF who NOT IN ('admin', 'officer', 'analyst') THEN
+        RAISE EXCEPTION 'remigate_stats: no console role'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF p_dim1 IS NULL OR NOT p_dim1 = ANY (dims)
+       OR (p_dim2 IS NOT NULL AND NOT p_dim2 = ANY (dims))
+       OR p_dim1 = p_dim2 THEN
+        RAISE EXCEPTION 'remigate_stats: unknown dimension'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF who = 'analyst' AND coalesce(p_k, 0) < 3 THEN
+        RAISE EXCEPTION 'remigate_stats: k below 3 for an analyst'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- with skill, a total over the skills counts mentions; the people
+    -- behind it are those of the other dimension's value (or everyone)
+    IF skill THEN
+        FOR g, v1, n IN
+            SELECT c.g, c.v1, c.n FROM remigate_stats_core(
+                CASE WHEN p_dim1 = 'skill' THEN coalesce(p_dim2, 'status')
+                     ELSE p_dim1 END,
+                NULL, p_status, p_district, p_sex, p_from, p_to, scope) c
+            WHERE c.g IN (1, 3)
+        LOOP
+            IF g = 3 THEN everyone := n;
+            ELSE people := people || jsonb_build_object(v1, n);
+            END IF;
+        END LOOP;
+    END IF;
+    FOR g, v1, v2, n, persons IN
+        SELECT * FROM remigate_stats_core(p_dim1, p_dim2, p_status,
+            p_district, p_sex, p_from, p_to, scope)
+    LOOP
+        IF skill THEN
+            IF g = 3 OR (g = 2 AND p_dim2 IS NULL) THEN
+                persons := everyone;
+            ELSIF g = 2 AND p_dim1 = 'skill' THEN
+                persons := coalesce((people ->> v2)::bigint, 0);
+            ELSIF g = 1 AND p_dim2 = 'skill' THEN
+                persons := coalesce((people ->> v1)::bigint, 0);
+            END IF;
+        END IF;
+        IF g = 3 THEN grand := persons; END IF;
+        RETURN NEXT;
+    END LOOP;
+    IF who = 'analyst' AND grand BETWEEN 1 AND p_k - 1 THEN
+        RAISE EXCEPTION 'remigate_stats: fewer than k people match'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'too_few';
+    END IF;
+END
+$$;
