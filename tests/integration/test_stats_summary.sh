@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# tests/integration/test_stats_summary.sh -- migration 015 in SQL: the
+# summary behind remigate_stats() follows every change of returnees, and
+# gives the rows 011's full scan gives.
+#
+# 011's remigate_stats() is loaded beside the new one (as test_stats_011,
+# from store/migrations/011_stats.sql itself) and both are called for
+# every one- and two-way table of the 13 dimensions, as an admin, an
+# analyst (k = 5: the same refusals) and an officer of two districts,
+# with filters on status, district, sex and periods that cut months, hold
+# whole months, or lie inside one month: the same rows in the same order
+# (counts, people, margins) or the same error.  Again after each kind of
+# change -- inserts (one and many rows), a status change of many rows,
+# decisions and a correction through the console's role (district,
+# skills, birth year changed) and its undo, a district change, a move
+# across a month, deletes, and a statement that changes nothing -- and
+# stats_counts is then what remigate_stats_rebuild() makes from scratch.
+# Concurrent writers (inserts and status changes in parallel sessions)
+# leave no deadlock and a summary equal to the rebuild.  The console's
+# role cannot read the summary nor call its functions.
+#
+# Uses PG_DSN when tests/run gives one (a fresh database), else starts its
+# own PostgreSQL.  Prints "stats-summary: N passed, N failed".
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/servers.sh
+bin=${REMIGATE_BIN:-build/remigate}
+pass=0 fail=0
+own=0
+cleanup() { [ $own = 1 ] && srv_cleanup; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+if [ -z "${PG_DSN:-}" ]; then
+    own=1
+    SRV_TMP=
+    srv_tmpdir && srv_pg_start || { echo "stats-summary: 0 passed, 1 failed"; exit 1; }
+fi
+tmp=$(mktemp -d /tmp/remigate-stsum.XXXXXX)
+trap 'rm -rf "$tmp"; cleanup' EXIT
+
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+bad() { fail=$((fail + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && echo "$2" | head -8 | sed 's/^/#   /'; }
+is() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want [$2] got [$3]"; fi; }
+finish() { echo "stats-summary: $pass passed, $fail failed"; [ $fail -eq 0 ] && [ $pass -gt 0 ]; exit; }
+sql() { psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" -c "$1" 2>&1; }
+# as ROLE DISTRICTS OFFICER SQL: as the console's role, scope set as the
+# console sets it
+as() {
+    printf '%s\n' "BEGIN; SET LOCAL ROLE remigate_console;" \
+        "SELECT set_config('remigate.role', '$1', true), set_config('remigate.districts', '$2', true), set_config('remigate.officer', '$3', true) \\g /dev/null" \
+        "$4" "COMMIT;" | psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" 2>&1
+}
+
+cp -r config "$tmp/config"
+conf=$tmp/config/remigate.conf
+sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" "$conf"
+"$bin" migrate -c "$conf" >"$tmp/migrate.out" 2>&1
+is "migrate applies 015" "0 1" "$? $(sql "SELECT count(*) FROM schema_migrations WHERE version = 15")"
+
+# 011's function under another name, from the file itself
+sed -n '/^CREATE FUNCTION remigate_stats(p_dim1/,/^\$\$;/p' store/migrations/011_stats.sql |
+    sed 's/^CREATE FUNCTION remigate_stats(/CREATE FUNCTION test_stats_011(/' >"$tmp/old.sql"
+psql -X -q -v ON_ERROR_STOP=1 "$PG_DSN" -f "$tmp/old.sql" >"$tmp/out" 2>&1
+is "011's remigate_stats loaded as test_stats_011" "0" "$?"
+
+# One call's rows (in order) or its error, as text.
+sql "CREATE FUNCTION test_stats_call(fn text, d1 text, d2 text, st text,
+         di text, sx text, fr date, t date) RETURNS text
+     LANGUAGE plpgsql AS \$\$
+     DECLARE out text;
+     BEGIN
+         EXECUTE format('SELECT string_agg(x::text, '';'') FROM %I(\$1, \$2, \$3, \$4, \$5, \$6, \$7, 5) x', fn)
+             INTO out USING d1, d2, st, di, sx, fr, t;
+         RETURN coalesce(out, '');
+     EXCEPTION WHEN OTHERS THEN
+         RETURN 'error ' || SQLSTATE || ' ' || SQLERRM;
+     END \$\$;
+     -- every table (one- and two-way) x the roles x the filters given:
+     -- the calls made, and the first differences
+     CREATE FUNCTION test_stats_diff(roles text[], filters jsonb)
+     RETURNS TABLE (calls int, diffs int, first text)
+     LANGUAGE plpgsql AS \$\$
+     DECLARE
+         dims text[] := ARRAY['district', 'division', 'sex', 'age_band',
+             'education', 'country', 'skill', 'reason', 'need',
+             'return_year', 'channel', 'status', 'week'];
+         who text; f jsonb; d1 text; d2 text; a text; b text;
+     BEGIN
+         calls := 0; diffs := 0; first := '';
+         FOREACH who IN ARRAY roles LOOP
+             PERFORM set_config('remigate.role', who, true);
+             PERFORM set_config('remigate.districts',
+                 CASE WHEN who = 'officer' THEN 'BD-15,BD-26' ELSE '' END, true);
+             FOR f IN SELECT jsonb_array_elements(filters) LOOP
+                 FOREACH d1 IN ARRAY dims LOOP
+                     FOREACH d2 IN ARRAY ARRAY[NULL] || dims LOOP
+                         CONTINUE WHEN d1 = d2;
+                         a := test_stats_call('remigate_stats', d1, d2, f->>'status', f->>'district', f->>'sex', (f->>'from')::date, (f->>'to')::date);
+                         b := test_stats_call('test_stats_011', d1, d2, f->>'status', f->>'district', f->>'sex', (f->>'from')::date, (f->>'to')::date);
+                         calls := calls + 1;
+                         IF a IS DISTINCT FROM b THEN
+                             diffs := diffs + 1;
+                             IF diffs <= 3 THEN
+                                 first := first || format(E'%s %s,%s %s:\n  new %s\n  011 %s\n',
+                                     who, d1, d2, f, left(a, 300), left(b, 300));
+                             END IF;
+                         END IF;
+                     END LOOP;
+                 END LOOP;
+             END LOOP;
+         END LOOP;
+         RETURN NEXT;
+     END \$\$;
+     -- stats_counts (rows not counted down to zero) against a rebuild
+     CREATE FUNCTION test_stats_vs_rebuild() RETURNS text
+     LANGUAGE plpgsql AS \$\$
+     DECLARE kept bigint; missing bigint; extra bigint;
+     BEGIN
+         CREATE TEMP TABLE kept_rows ON COMMIT DROP AS
+             SELECT kind, district, mon, status, sex, a, b, n, p
+             FROM stats_counts WHERE n <> 0 OR p <> 0;
+         SELECT count(*) INTO kept FROM kept_rows;
+         PERFORM remigate_stats_rebuild();
+         SELECT count(*) INTO missing FROM (SELECT kind, district, mon, status, sex, a, b, n, p
+             FROM stats_counts EXCEPT SELECT * FROM kept_rows) x;
+         SELECT count(*) INTO extra FROM (SELECT * FROM kept_rows EXCEPT
+             SELECT kind, district, mon, status, sex, a, b, n, p FROM stats_counts) x;
+         RETURN format('rows=%s missing=%s extra=%s', kept > 0, missing, extra);
+     END \$\$;" >"$tmp/out"
+is "test helpers created" "" "$(cat "$tmp/out")"
+
+# diff NAME ROLES FILTERS: every table the same as 011's
+diff_all() {
+    local r
+    r=$(printf '%s\n' "BEGIN;" "SELECT calls, diffs FROM test_stats_diff('$2', '$3');" \
+        "SELECT first FROM test_stats_diff('$2', '$3') WHERE diffs > 0;" "COMMIT;" |
+        psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" 2>&1)
+    case $(echo "$r" | head -1) in
+    *'|0') ok "$1: $(echo "$r" | head -1 | cut -d'|' -f1) tables, each the same rows as 011's scan" ;;
+    *) bad "$1" "$r" ;;
+    esac
+}
+rebuilt() { is "$1: stats_counts is what a rebuild makes" "rows=t missing=0 extra=0" "$(sql "BEGIN; SELECT test_stats_vs_rebuild(); ROLLBACK;")"; }
+
+F_ALL='[{}, {"status":"verified"}, {"district":"BD-15"}, {"sex":"f"},
+  {"from":"2026-03-10","to":"2026-07-20"}, {"from":"2026-03-01","to":"2026-05-31"},
+  {"from":"2026-06-05","to":"2026-06-20"}, {"to":"2026-04-03"}, {"from":"2026-07-31"},
+  {"status":"pending","district":"BD-13","sex":"m","from":"2026-02-15"},
+  {"from":"2026-05-01","to":"2026-04-30"}]'
+F_MID='[{}, {"district":"BD-26"}, {"from":"2026-03-10","to":"2026-07-20"}, {"from":"2026-06-01","to":"2026-07-31"},
+  {"status":"pending","sex":"f","to":"2026-06-30"}]'
+F_FEW='[{}, {"district":"BD-15"}, {"status":"verified","from":"2026-02-27","to":"2026-06-30"}]'
+
+# --- 640 returnees over Jan..Aug 2026 (Dhaka), a few on the last and
+# first second of a month; skewed districts, missing answers, a skill
+# given twice, a NULL among the skills -----------------------------------
+sql "INSERT INTO returnees (msisdn, district, division, sex, birth_year, country,
+        return_year, reason, education, skills, need, lang, channel, status,
+        info_reason, reject_reason, ref, created_at)
+     SELECT '88017' || lpad(i::text, 8, '0'),
+            CASE WHEN i % 53 = 0 THEN NULL WHEN i <= 3 THEN 'BD-26' WHEN i % 10 < 6 THEN 'BD-13'
+                 WHEN i % 10 < 9 THEN 'BD-15' ELSE 'BD-02' END,
+            CASE WHEN i % 59 = 0 THEN NULL WHEN i % 10 < 9 THEN 'C' ELSE 'A' END,
+            CASE WHEN i % 97 = 0 THEN NULL WHEN i % 3 = 0 THEN 'f'
+                 WHEN i % 151 = 0 THEN 'x' ELSE 'm' END,
+            CASE WHEN i % 89 = 0 THEN NULL ELSE extract(year FROM now())::int - 17 - (i * 7) % 48 END,
+            CASE WHEN i % 71 = 0 THEN NULL ELSE (ARRAY['SA','SA','SA','MY','AE','QA','OM','KW','SG','IT'])[1 + (i * 3) % 10] END,
+            CASE WHEN i % 83 = 0 THEN NULL ELSE 2015 + (i * 5) % 11 END,
+            (ARRAY['contract_end','unpaid','illness','covid','deported','family'])[1 + (i * 11) % 6],
+            CASE WHEN i % 67 = 0 THEN NULL ELSE (ARRAY['none','primary','ssc','hsc','degree'])[1 + (i * 13) % 5] END,
+            CASE WHEN i % 7 = 0 THEN '{}'::text[]
+                 WHEN i % 61 = 0 THEN ARRAY['cook', 'cook', 'driver']
+                 WHEN i % 79 = 0 THEN ARRAY['none', NULL]
+                 WHEN i % 5 = 0 THEN ARRAY['driver','cook','construction']
+                 WHEN i % 2 = 0 THEN ARRAY['construction'] ELSE ARRAY['cook','cleaning'] END,
+            (ARRAY['job_home','abroad_again','training','loan','health','legal'])[1 + (i * 17) % 6],
+            'bn', CASE WHEN i % 101 = 0 THEN NULL WHEN i % 4 = 0 THEN 'sms' ELSE 'ussd' END,
+            CASE WHEN i % 5 < 2 THEN 'verified' WHEN i % 5 = 2 THEN 'pending'
+                 WHEN i % 5 = 3 THEN 'needs_info' ELSE 'rejected' END,
+            CASE WHEN i % 5 = 3 THEN 'unclear' END,
+            CASE WHEN i % 5 = 4 THEN 'duplicate' END,
+            'S' || lpad(i::text, 9, '0'),
+            CASE WHEN i % 40 = 1 THEN timestamptz '2026-01-01 00:00+06' + (i / 40) * interval '1 month' - interval '1 second'
+                 WHEN i % 40 = 2 THEN timestamptz '2026-01-01 00:00+06' + (i / 40) * interval '1 month'
+                 ELSE timestamptz '2026-01-01 00:00+06' + (i * 9.1) * interval '1 hour' END
+     FROM generate_series(1, 640) i" >/dev/null
+is "640 returnees, one statement" 640 "$(sql 'SELECT count(*) FROM returnees')"
+diff_all "after the first insert, admin and officer, every filter" '{admin,officer}' "$F_ALL"
+diff_all "after the first insert, analyst (k = 5)" '{analyst}' "$F_FEW"
+rebuilt "after the first insert"
+
+# --- many rows change status in one statement ---------------------------
+sql "UPDATE returnees SET status = 'verified', info_reason = NULL, reject_reason = NULL
+     WHERE id % 7 = 0 AND status <> 'verified'" >/dev/null
+diff_all "after a status change of many rows" '{admin,officer}' "$F_FEW"
+
+# --- decisions and a correction through the console's role --------------
+ver() { sql "SELECT version FROM returnees WHERE ref = '$1'"; }
+pend=$(sql "SELECT ref FROM returnees WHERE status = 'pending' AND district = 'BD-15' ORDER BY id LIMIT 3" | paste -sd' ')
+set -- $pend
+is "officer verifies one of BD-15" ok "$(as officer BD-15,BD-26 7 "SELECT outcome FROM remigate_decide('$1', $(ver "$1"), 'verify', NULL, NULL, NULL, NULL, 0, NULL, 0, 0);")"
+is "officer rejects another" ok "$(as officer BD-15,BD-26 7 "SELECT outcome FROM remigate_decide('$2', $(ver "$2"), 'reject', 'duplicate', NULL, NULL, NULL, 0, NULL, 0, 60);")"
+is "admin corrects a third: district, skills, birth year, sex" ok \
+    "$(as admin '' 1 "SELECT outcome FROM remigate_correct('$3', $(ver "$3"), '{\"district\":\"BD-26\",\"skills\":[\"welding\",\"cook\"],\"birth_year\":1970,\"sex\":\"f\"}', NULL, NULL, 0, NULL, 0, 60);")"
+diff_all "after decisions and a correction by the console" '{admin,officer}' "$F_FEW"
+is "undo of the rejection" ok "$(as officer BD-15,BD-26 7 "SELECT outcome FROM remigate_undo('$2');")"
+is "undo of the correction (the old district, skills, ... back)" ok "$(as admin '' 1 "SELECT outcome FROM remigate_undo('$3');")"
+is "  the record is in BD-15 again" BD-15 "$(sql "SELECT district FROM returnees WHERE ref = '$3'")"
+diff_all "after the undos" '{admin,officer}' "$F_FEW"
+rebuilt "after decisions, a correction and undos"
+
+# --- a district change, a move across months, deletes, inserts ---------
+sql "UPDATE returnees SET district = 'BD-26', division = 'D' WHERE id IN (SELECT id FROM returnees WHERE district = 'BD-13' ORDER BY id LIMIT 9);
+     UPDATE returnees SET created_at = created_at + interval '20 days' WHERE id % 11 = 0;
+     UPDATE returnees SET skills = skills || 'driver'::text WHERE id % 13 = 0;
+     DELETE FROM returnees WHERE id IN (SELECT id FROM returnees r WHERE NOT EXISTS (SELECT 1 FROM decisions d WHERE d.returnee_id = r.id) AND id % 17 = 0);
+     INSERT INTO returnees (msisdn, district, division, sex, birth_year, country, skills, status, channel, ref, created_at)
+     VALUES ('8801900000001', 'BD-15', 'C', 'f', 1999, 'JO', '{tailoring}', 'pending', 'sms', 'N1', '2026-06-30 23:59:59+06');
+     INSERT INTO returnees (msisdn, district, sex, skills, status, ref, created_at)
+     SELECT '88019' || lpad(i::text, 8, '0'), 'BD-02', 'm', '{cook}', 'pending', 'N' || i, '2026-07-15 12:00+06'
+     FROM generate_series(2, 8) i" >/dev/null
+is "deletes happened" t "$(sql "SELECT count(*) < 640 + 8 FROM returnees")"
+diff_all "after district changes, moves, skills, deletes and inserts" '{admin,officer}' "$F_MID"
+rebuilt "after district changes, moves, skills, deletes and inserts"
+
+# --- a statement that changes nothing writes nothing ---------------------
+before=$(sql "SELECT count(*), sum(n), sum(p), sum(xmin::text::bigint) FROM stats_counts")
+sql "UPDATE returnees SET status = status, skills = skills WHERE id % 3 = 0" >/dev/null
+is "an UPDATE that changes no counted field leaves stats_counts as it was" "$before" \
+    "$(sql "SELECT count(*), sum(n), sum(p), sum(xmin::text::bigint) FROM stats_counts")"
+
+# --- writers in parallel: no deadlock, the same summary -----------------
+for w in 1 2 3; do
+    {
+        for i in $(seq 1 40); do
+            echo "INSERT INTO returnees (msisdn, district, sex, skills, status, ref, country) VALUES ('8802$w$(printf %07d "$i")', 'BD-13', 'm', '{cook,driver}', 'pending', 'P$w-$i', 'SA');"
+            echo "UPDATE returnees SET status = CASE status WHEN 'pending' THEN 'verified' ELSE 'pending' END, info_reason = NULL, reject_reason = NULL WHERE id IN (SELECT id FROM returnees WHERE district = 'BD-13' AND status IN ('pending', 'verified') ORDER BY random() LIMIT 3);"
+        done
+    } | psql -X -q -v ON_ERROR_STOP=1 "$PG_DSN" >"$tmp/w$w.out" 2>&1 &
+    eval "wp$w=$!"
+done
+errs=0
+for w in 1 2 3; do
+    eval "wait \$wp$w" || errs=$((errs + 1))
+done
+is "3 sessions x 40 inserts and 40 status changes in parallel: no error (no deadlock)" "0 " "$errs $(cat "$tmp"/w?.out | grep -i 'error\|deadlock' | head -2)"
+rebuilt "after the parallel writers"
+diff_all "after the parallel writers" '{admin}' '[{}]'
+
+# --- who may read it -----------------------------------------------------
+is "the console's role cannot read stats_counts" t \
+    "$(as officer BD-15 7 "SELECT count(*) FROM stats_counts;" | grep -q 'permission denied' && echo t)"
+is "  nor stats_kinds" t \
+    "$(as admin '' 1 "SELECT count(*) FROM stats_kinds;" | grep -q 'permission denied' && echo t)"
+is "  row-level security on stats_counts all the same" t \
+    "$(sql "SELECT relrowsecurity FROM pg_class WHERE relname = 'stats_counts'")"
+is "PUBLIC may not call remigate_stats_core, _rebuild" "false false" \
+    "$(sql "SELECT has_function_privilege('public', 'remigate_stats_core(text,text,text,text,text,date,date,text[])', 'EXECUTE') || ' ' || has_function_privilege('public', 'remigate_stats_rebuild()', 'EXECUTE')")"
+is "the console's role may not rebuild" t \
+    "$(as admin '' 1 "SELECT remigate_stats_rebuild();" | grep -q 'permission denied' && echo t)"
+
+finish
