@@ -2,8 +2,9 @@
 # tests/faults/run.sh [BUILD] -- the fault suite: faults under a steady load
 # of whole registrations, each followed by the same checks.
 #
-# One Redis (AOF, fsync every second) and one PostgreSQL from
-# tests/lib/servers.sh, one daemon (BUILD/remigate, two workers, request
+# One Redis (AOF, fsync every second) and a PostgreSQL primary with a
+# synchronous streaming standby from tests/lib/servers.sh (the daemon's
+# postgres.dsn names both, target_session_attrs=read-write), one daemon (BUILD/remigate, two workers, request
 # deadline limits.request_timeout_ms = 2000).  For each fault, in turn:
 # tests/faults/driver.py drives FAULTS_CALLERS (6) callers in a closed loop,
 # each registering new numbers (part 1, 10 steps over /ussd/at); once 5 are
@@ -26,7 +27,9 @@
 # PostgreSQL paused 5 s (the postmaster and every backend), PostgreSQL down
 # while Redis, holding the queued records, is killed -9 and started again,
 # a worker killed with -9, the whole daemon killed with -9 at a random
-# moment and started again; then, with the daemon reaching them through a
+# moment and started again, a failover of PostgreSQL (the primary killed
+# with -9, the standby promoted 2 s later: records confirmed meanwhile
+# wait in the Redis queue, and at least one must have); then, with the daemon reaching them through a
 # proxy the suite controls (tests/faults/stallproxy.py), the network to
 # PostgreSQL and to Redis stalled 5 s (no byte moves, nothing is closed);
 # then, with the daemon finding Redis through three sentinels
@@ -75,8 +78,12 @@ finish()
 }
 
 [ -x "$bin" ] || { not_ok "daemon binary $bin (make)"; finish; }
-if ! srv_tmpdir || ! srv_redis_start || ! srv_pg_start; then
-    not_ok "Redis and PostgreSQL started"
+# synchronous: a commit acknowledged before the primary is killed is on
+# the standby that takes over
+export SRV_PG_SYNC=1
+if ! srv_tmpdir || ! srv_redis_start || ! srv_pg_start ||
+    ! srv_pg_standby_start; then
+    not_ok "Redis, PostgreSQL and its standby started"
     finish
 fi
 tmp=$SRV_TMP
@@ -85,7 +92,7 @@ sql() { srv_psql -At -c "$1"; }
 
 cp -r config "$tmp/config"
 conf=$tmp/config/remigate.conf
-sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
+sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_HA_DSN\";|" \
     -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
 "$bin" keygen "$tmp/key" >/dev/null &&
     "$bin" migrate -c "$conf" >"$tmp/migrate.log" 2>&1 ||
@@ -187,6 +194,15 @@ fault_pg_down_redis_kill()
     poll 30 queued_at_least "$ledger" $((n + 5)) || return 1
     srv_pg_start_again
 }
+# the primary crashes; 2 s later the standby is promoted (as a cluster
+# manager would); from then on PG_* name the new primary
+fault_pg_failover()
+{
+    srv_pg_kill9
+    pause 2
+    srv_pg_promote || return 1
+    srv_pg_swap
+}
 fault_worker_kill()
 {
     local w
@@ -272,6 +288,12 @@ phase()
     # shellcheck disable=SC2154
     check "$name: every step within ${deadline_ms} ms (late $late of $steps, max $max_ms ms)" \
         test "$late" = 0
+    if [ "$name" = pg_failover ]; then
+        check "$name: the Redis queue carried records over it (queued $queued)" \
+            test "$queued" -gt 0
+        check "$name: the new primary ($PG_PORT) took them" \
+            test "$(sql 'SELECT pg_is_in_recovery()')" = f
+    fi
     if [ "$name" = daemon_kill ]; then
         # shellcheck disable=SC2154
         say "$name: steps that got no answer (the daemon was down): $no_answer"
@@ -304,7 +326,7 @@ phase()
 wanted() { case " ${FAULTS_ONLY:-$1} " in *" $1 "*) return 0 ;; esac; return 1; }
 i=0
 for name in none redis_pause redis_kill pg_fast pg_immediate pg_pause \
-    pg_down_redis_kill worker_kill daemon_kill; do
+    pg_down_redis_kill worker_kill daemon_kill pg_failover; do
     wanted "$name" && phase "$name" "880170$i"
     i=$((i + 1))
 done
@@ -342,8 +364,8 @@ if wanted pg_stall || wanted redis_stall; then
             --set "postgres.dsn=host=127.0.0.1 port=$proxy_port_pg dbname=remigate user=$PG_USER"; then
         master=$dpid
         ok "daemon started again through the proxies (master $master)"
-        wanted pg_stall && phase pg_stall 8801709
-        wanted redis_stall && phase redis_stall 8801710
+        wanted pg_stall && phase pg_stall 8801710
+        wanted redis_stall && phase redis_stall 8801711
     else
         not_ok "daemon started again through the proxies"
         tail -n 20 "$log"

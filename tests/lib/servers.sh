@@ -63,6 +63,31 @@
 #   srv_psql ARGS...   psql -X -q -v ON_ERROR_STOP=1 "$PG_DSN" ARGS...
 #   srv_reset          empties what is running: FLUSHALL on Redis, database
 #                      "remigate" dropped and created again
+#   srv_pg_standby_start
+#                      a streaming standby of the running PostgreSQL:
+#                      pg_basebackup -R (-X stream) into $SRV_TMP/pg2 on a
+#                      free port, hot_standby on, the same settings; waits
+#                      until it accepts read-only connections and the
+#                      primary sees it streaming.  SRV_PG_SYNC=1 also makes
+#                      it synchronous (synchronous_standby_names = '*' on the
+#                      primary, reloaded): a commit the primary acknowledged
+#                      is on the standby, so a failover after a crash loses
+#                      none.  Exports PG2_PORT, PG2_PID, PG2_DATA,
+#                      PG2_SOCKDIR, PG2_DSN, and PG_HA_DSN: both hosts,
+#                      target_session_attrs=read-write (libpq picks the one
+#                      that takes writes)
+#   srv_pg_standby_caught_up
+#                      true once the standby has replayed all the primary
+#                      has written (one look, no wait)
+#   srv_pg_standby_stop
+#                      pg_ctl stop -m fast on the standby
+#   srv_pg_promote     pg_ctl promote -w on the standby, waits until it
+#                      takes writes, and resets synchronous_standby_names
+#                      there (nobody streams from it)
+#   srv_pg_swap        after a failover: PG_* (PG_PORT, PG_PID, PG_DATA,
+#                      PG_SOCKDIR, PG_DSN) name the promoted standby and
+#                      PG2_* the old primary, so srv_psql, srv_pg_stop,
+#                      srv_pg_kill9 and srv_cleanup act on the right one
 #   srv_cleanup        stops whatever was started (by PID) and removes SRV_TMP
 #                      unless REMIGATE_TEST_KEEP=1 (then prints where it is).
 #                      Safe to call more than once.
@@ -595,11 +620,171 @@ srv_reset()
 }
 
 # ------------------------------------------------------------------------
+# A streaming standby of the PostgreSQL above
+
+srv__pg2_pids()
+{
+    [ -n "${PG2_PID:-}" ] || return 0
+    echo "$PG2_PID"
+    ps -o pid= --ppid "$PG2_PID" 2>/dev/null || true
+}
+
+srv__pg2_ctl_start()
+{
+    srv__as_pg "$SRV_PG_BIN/pg_ctl" start -w -t "$SRV_DEADLINE" -s \
+        -D "$PG2_DATA" -l "$PG2_SOCKDIR/postgres.log" \
+        -o "-c port=$PG2_PORT -c listen_addresses=127.0.0.1 \
+-c unix_socket_directories=$PG2_SOCKDIR -c fsync=on -c synchronous_commit=on \
+-c full_page_writes=on -c hot_standby=on -c wal_receiver_status_interval=1 \
+-c hot_standby_feedback=on -c wal_retrieve_retry_interval=200" >/dev/null 2>&1 ||
+        return 1
+    PG2_PID=$(head -n 1 "$PG2_DATA/postmaster.pid" 2>/dev/null)
+    export PG2_PID
+    local end=$((SECONDS + SRV_DEADLINE))
+    until "$SRV_PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG2_PORT" \
+        -U "$PG_USER" -d postgres; do
+        [ $SECONDS -ge $end ] && return 1
+        sleep 0.05
+    done
+}
+
+srv__pg2_reap()
+{
+    local pids
+    pids=$(srv__pg2_pids)
+    [ -n "$pids" ] || return 0
+    # shellcheck disable=SC2086
+    kill -9 $pids 2>/dev/null || true
+    # shellcheck disable=SC2086
+    srv__wait_gone $pids
+    PG2_PID=
+}
+
+srv__pg_streaming()
+{
+    [ "$("$SRV_PG_BIN/psql" -X -At "$PG_DSN" -c \
+        "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" \
+        2>/dev/null)" -ge 1 ] 2>/dev/null
+}
+
+srv_pg_standby_start()
+{
+    local _ end
+    [ -n "${PG_PID:-}" ] ||
+        srv__err "srv_pg_standby_start: no primary (srv_pg_start)" || return 1
+    PG2_SOCKDIR=$SRV_TMP/pg2
+    PG2_DATA=$PG2_SOCKDIR/data
+    mkdir -p "$PG2_SOCKDIR"
+    chmod 700 "$PG2_SOCKDIR"
+    if [ "$(id -u)" -eq 0 ]; then
+        chown "$PG_OSUSER:" "$PG2_SOCKDIR"
+    fi
+    if [ "${SRV_PG_SYNC:-0}" = 1 ]; then
+        srv_psql -c "ALTER SYSTEM SET synchronous_standby_names = '*'" \
+            -c "SELECT pg_reload_conf()" >/dev/null ||
+            srv__err "synchronous_standby_names not set" || return 1
+    fi
+    # -R writes primary_conninfo and standby.signal; -X stream copies the
+    # WAL written meanwhile; -c fast checkpoints at once
+    if ! srv__as_pg "$SRV_PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" \
+        -U "$PG_USER" -D "$PG2_DATA" -R -X stream -c fast --no-sync \
+        >"$PG2_SOCKDIR/basebackup.log" 2>&1; then
+        cat "$PG2_SOCKDIR/basebackup.log" >&2
+        srv__err "pg_basebackup failed"
+        return 1
+    fi
+    # the primary's settings came along: only the port and socket differ
+    # (set on the command line); application_name names it in
+    # pg_stat_replication
+    sed -i "s|^primary_conninfo = '|primary_conninfo = 'application_name=standby |" \
+        "$PG2_DATA/postgresql.auto.conf"
+    PG2_PORT=
+    for _ in 1 2 3; do
+        PG2_PORT=$(srv_free_port) || return 1
+        srv__pg2_ctl_start && break
+        srv__pg2_reap
+        PG2_PORT=
+    done
+    if [ -z "$PG2_PORT" ]; then
+        tail -n 20 "$PG2_SOCKDIR/postgres.log" >&2
+        srv__err "the standby did not start (log: $PG2_SOCKDIR/postgres.log)"
+        return 1
+    fi
+    PG2_DSN="host=127.0.0.1 port=$PG2_PORT dbname=remigate user=$PG_USER"
+    PG_HA_DSN="host=127.0.0.1,127.0.0.1 port=$PG_PORT,$PG2_PORT dbname=remigate user=$PG_USER target_session_attrs=read-write"
+    export PG2_PORT PG2_DATA PG2_SOCKDIR PG2_DSN PG_HA_DSN
+    end=$((SECONDS + SRV_DEADLINE))
+    until srv__pg_streaming; do
+        if [ $SECONDS -ge $end ]; then
+            tail -n 20 "$PG2_SOCKDIR/postgres.log" >&2
+            srv__err "the standby is not streaming (log: $PG2_SOCKDIR/postgres.log)"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+srv_pg_standby_caught_up()
+{
+    local lsn
+    lsn=$("$SRV_PG_BIN/psql" -X -At "$PG_DSN" -c \
+        "SELECT pg_current_wal_lsn()" 2>/dev/null) || return 1
+    [ "$("$SRV_PG_BIN/psql" -X -At "$PG2_DSN" -c \
+        "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn" 2>/dev/null)" = t ]
+}
+
+srv_pg_standby_stop()
+{
+    [ -n "${PG2_PID:-}" ] || return 0
+    local pids
+    pids=$(srv__pg2_pids)
+    srv__as_pg "$SRV_PG_BIN/pg_ctl" stop -w -t "$SRV_DEADLINE" -s -m fast \
+        -D "$PG2_DATA" >/dev/null 2>&1 || true
+    # shellcheck disable=SC2086
+    srv__wait_gone $pids
+    PG2_PID=
+}
+
+srv_pg_promote()
+{
+    [ -n "${PG2_PID:-}" ] || srv__err "srv_pg_promote: no standby" || return 1
+    srv__as_pg "$SRV_PG_BIN/pg_ctl" promote -w -t "$SRV_DEADLINE" -s \
+        -D "$PG2_DATA" >/dev/null 2>&1 || srv__err "pg_ctl promote failed" ||
+        return 1
+    local end=$((SECONDS + SRV_DEADLINE))
+    until [ "$("$SRV_PG_BIN/psql" -X -At "$PG2_DSN" -c \
+        'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; do
+        [ $SECONDS -ge $end ] && srv__err "the standby was not promoted" &&
+            return 1
+        sleep 0.05
+    done
+    # it came with the primary's synchronous_standby_names: alone now, it
+    # would wait for ever on every commit
+    "$SRV_PG_BIN/psql" -X -q "$PG2_DSN" \
+        -c "ALTER SYSTEM RESET synchronous_standby_names" \
+        -c "SELECT pg_reload_conf()" >/dev/null ||
+        srv__err "synchronous_standby_names not reset" || return 1
+}
+
+srv_pg_swap()
+{
+    local port=$PG_PORT pid=${PG_PID:-} data=$PG_DATA sock=$PG_SOCKDIR
+    PG_PORT=$PG2_PORT PG_PID=${PG2_PID:-} PG_DATA=$PG2_DATA
+    PG_SOCKDIR=$PG2_SOCKDIR
+    PG2_PORT=$port PG2_PID=$pid PG2_DATA=$data PG2_SOCKDIR=$sock
+    PG_DSN="host=127.0.0.1 port=$PG_PORT dbname=remigate user=$PG_USER"
+    PG2_DSN="host=127.0.0.1 port=$PG2_PORT dbname=remigate user=$PG_USER"
+    export PG_PORT PG_PID PG_DATA PG_SOCKDIR PG_DSN
+    export PG2_PORT PG2_PID PG2_DATA PG2_SOCKDIR PG2_DSN
+}
+
+# ------------------------------------------------------------------------
 
 srv_cleanup()
 {
     srv_sentinel_stop
     srv_redis_stop
+    srv_pg_standby_stop
     srv_pg_stop
     if [ -n "$SRV_TMP" ] && [ -d "$SRV_TMP" ]; then
         if [ "${REMIGATE_TEST_KEEP:-0}" = 1 ]; then
