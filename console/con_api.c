@@ -20,6 +20,7 @@
  * (errors are {"error":code,"message":text} and one log line), each with
  * Cache-Control: no-store.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,40 @@ con_tx_or_503(struct con_call *call, const struct store_tx *tx, store_tx_cb *cb)
     con_reply_error(call, 503, "unavailable",
                     "the database is not reachable; try again");
     return -1;
+}
+
+static const char con_read_lag_sql[] = "SELECT remigate_read_lag()";
+
+int
+con_read_tx_or_503(struct con_call *call, struct store_tx *tx, store_tx_cb *cb)
+{
+    struct store_pool *p =
+        call->con->read_pool ? call->con->read_pool : call->con->pool;
+    int rc;
+
+    if (tx->n >= STORE_TX_STMTS) {
+        con_reply_error(call, 503, "unavailable", "query too large");
+        return -1;
+    }
+    tx->stmt[tx->n++] = (struct store_tx_stmt){con_read_lag_sql, 0, {NULL}};
+    rc = store_pool_tx(p, tx, cb, call);
+    if (rc == 0) return 0;
+    GW_RLOG(GW_LEVEL_WARN, call->req, 0, "api store refused now status=%s%s",
+            store_strerror(rc), call->con->read_pool ? " pool=read" : "");
+    con_reply_error(call, 503, "unavailable",
+                    "the database is not reachable; try again");
+    return -1;
+}
+
+void
+con_read_lag(json_t *o, const struct store_tx_result *res, int stmt)
+{
+    const char *v = store_tx_value(res, stmt, 0, 0);
+
+    /* one decimal: the page says "3.2 s behind" */
+    json_object_set_new(o, "lag_s",
+                        v ? json_real(round(strtod(v, NULL) * 10) / 10)
+                          : json_null());
 }
 
 /* ------------------------------------------------------------------------

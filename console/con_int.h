@@ -172,6 +172,18 @@ int con_audit_add(const struct con_call *call, struct store_tx *tx,
  * it answers 503 itself and returns -1. */
 int con_tx_or_503(struct con_call *call, const struct store_tx *tx,
                   store_tx_cb *cb);
+/* The same for a read-only tx of the dashboards: on the standby of
+ * postgres.read_dsn when set, else on the console's pool.  Appends one
+ * statement, last: remigate_read_lag() (017), the seconds the server
+ * answering is behind the primary (NULL on the primary); con_read_lag()
+ * puts it in a reply.  -1 (and a 503 sent) also when tx is full. */
+int con_read_tx_or_503(struct con_call *call, struct store_tx *tx,
+                       store_tx_cb *cb);
+/* Set "lag_s" in o (a reply of con_read_tx_or_503()'s cb; res its
+ * result, stmt the index of the lag statement, i.e. the caller's tx->n
+ * before the call): seconds (one decimal), or null when read from the
+ * primary. */
+void con_read_lag(json_t *o, const struct store_tx_result *res, int stmt);
 
 /* ------------------------------------------------------------------------
  * The console of one worker (con_main.c)
@@ -181,6 +193,8 @@ struct con {
     struct gw_server *srv;
     const struct gw_config *cfg;
     struct store_pool *pool;
+    struct store_pool *read_pool; /* postgres.read_dsn (a standby): the
+                                     dashboards' reads; NULL: pool */
     struct store *crypto; /* keys only (crypto.key_file), never connected;
                              NULL without a key file */
     struct con_hasher *hasher;

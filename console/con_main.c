@@ -1,6 +1,7 @@
 /*
  * con_main.c -- the console of one worker: its PostgreSQL pool (acting as
- * remigate_console, or logged in through postgres.console_dsn), its
+ * remigate_console, or logged in through postgres.console_dsn), the pool
+ * of the dashboards' reads when postgres.read_dsn names a standby, its
  * password-hashing threads, the lists it checks against, the "/api/"
  * route, and the stop hook that ends every pending call.
  *
@@ -41,6 +42,7 @@ con_stop(struct gw_server *srv, void *arg)
     if (con->purge) event_del(con->purge);
     if (con->hasher) con_hasher_stop(con->hasher);
     if (con->pool) store_pool_stop(con->pool);
+    if (con->read_pool) store_pool_stop(con->read_pool);
 }
 
 static void
@@ -117,6 +119,7 @@ con_free(struct con *con)
     if (con->purge) event_free(con->purge);
     con_hasher_free(con->hasher);
     store_pool_free(con->pool);
+    store_pool_free(con->read_pool);
     store_free(con->crypto);
     con_pwlist_free(con->common);
     con_codes_free(con->districts);
@@ -218,6 +221,18 @@ console_start(struct gw_server *srv)
         GW_LOG_ERROR(0, "console: %s", err);
         return -1;
     }
+    if (cfg->pg_read_dsn[0] != '\0') {
+        /* the same role as the main pool: row-level security and the
+         * functions' grants hold on the standby too */
+        struct store_pool_config rc = pc;
+        rc.dsn = cfg->pg_read_dsn;
+        con->read_pool =
+            store_pool_new(&rc, gw_server_base(srv), err, sizeof(err));
+        if (con->read_pool == NULL) {
+            GW_LOG_ERROR(0, "console: postgres.read_dsn: %s", err);
+            return -1;
+        }
+    }
     if (gw_server_worker(srv) == 0) {
         struct timeval tv = {CON_PURGE_S, 0};
         con->purge =
@@ -226,6 +241,7 @@ console_start(struct gw_server *srv)
     }
     rt.arg = con;
     if (store_pool_start(con->pool) != 0 ||
+        (con->read_pool && store_pool_start(con->read_pool) != 0) ||
         gw_server_on_stop(srv, con_stop, con) != 0 ||
         gw_server_route(srv, &rt) != 0)
         return -1;

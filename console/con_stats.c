@@ -16,6 +16,11 @@
  * status (all | pending | needs_info | verified | rejected), district (a
  * code of the lists), sex (m | f | x), from and to (YYYY-MM-DD, Dhaka
  * days, both inclusive), suppress (0 | 1).  Anything else is 400.
+ *
+ * These reads go to the standby of postgres.read_dsn when there is one
+ * (con_read_tx_or_503), and every reply says how far behind it is
+ * ("lag_s"; null when read from the primary).  An export's audit row
+ * is written on the primary, after the rows were read.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -494,6 +499,7 @@ stats_on_rows(int status, const struct store_tx_result *res, void *arg)
     json_object_set_new(t, "dims", dims);
     json_object_set_new(t, "k", json_integer(q->k));
     json_object_set_new(t, "suppressed", json_boolean(q->suppress));
+    con_read_lag(t, res, 1);
     con_reply_json(call, 200, t);
 }
 
@@ -621,7 +627,7 @@ stats_run(struct con_call *call, int export)
                                8,
                                {q->dim1, q->dim2[0] ? q->dim2 : NULL, status,
                                 district, sex, from, to, q->k_text}};
-    con_tx_or_503(call, &tx, stats_on_rows);
+    con_read_tx_or_503(call, &tx, stats_on_rows);
 }
 
 /* GET /api/stats/decision-days?district=&from=&to=&suppress=: per
@@ -657,9 +663,12 @@ days_on_rows(int status, const struct store_tx_result *res, void *arg)
                 hide ? json_null()
                      : json_real(strtod(store_tx_value(res, 0, i, 2), NULL))));
     }
-    con_reply_json(call, 200,
-                   json_pack("{s:o,s:i,s:b}", "districts", items, "k", q->k,
-                             "suppressed", q->suppress));
+    {
+        json_t *o = json_pack("{s:o,s:i,s:b}", "districts", items, "k", q->k,
+                              "suppressed", q->suppress);
+        con_read_lag(o, res, 1);
+        con_reply_json(call, 200, o);
+    }
 }
 
 static void
@@ -702,7 +711,7 @@ con_stats_days(struct con_call *call)
     call->data = q;
     con_tx_init(call, &tx);
     tx.stmt[tx.n++] = (struct store_tx_stmt){days_sql, 3, {district, from, to}};
-    con_tx_or_503(call, &tx, days_on_rows);
+    con_read_tx_or_503(call, &tx, days_on_rows);
 }
 
 static void

@@ -172,6 +172,7 @@ struct gw_config {
     long pg_pool, pg_timeout_ms, pg_batch;
     /* the officer console (console/) */
     char pg_console_dsn[GW_STR_MAX];
+    char pg_read_dsn[GW_STR_MAX];
     long pg_console_pool;
     long con_idle, con_admin_idle, con_absolute; /* seconds */
     char con_cookie_secure[8];                   /* yes|no */

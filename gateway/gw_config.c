@@ -125,6 +125,7 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     I("postgres.batch", pg_batch, 1, 64, "16"),
     S("postgres.console_dsn", pg_console_dsn, ""),
     I("postgres.console_pool", pg_console_pool, 1, 64, "2"),
+    S("postgres.read_dsn", pg_read_dsn, ""),
     I("console.idle_timeout", con_idle, 1, 86400, "1800"),
     I("console.admin_idle_timeout", con_admin_idle, 1, 86400, "900"),
     I("console.absolute_timeout", con_absolute, 1, 7 * 86400, "43200"),

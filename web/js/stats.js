@@ -118,6 +118,11 @@ export async function render(main, ctx) {
   const notes = [];
   if (d.suppressed) notes.push(t('st_suppressed', { k: d.k }));
   if (dims.includes('skill')) notes.push(t('st_skill_note'));
+  // read from a standby (postgres.read_dsn): how far behind it is
+  const lag = typeof d.lag_s === 'number'
+    ? h('p', { class: 'muted', id: 'stat-lag' },
+      d.lag_s < 1 ? t('st_lag_none') : t('st_lag', { s: num(Math.round(d.lag_s)) }))
+    : null;
   const total = h('p', { class: 'stat-total' }, t('st_total'), ' ', h('strong', { id: 'stat-total' }, count(d.total)));
   let table;
   let chartRows;
@@ -160,6 +165,7 @@ export async function render(main, ctx) {
     form,
     total,
     ...notes.map((n) => h('p', { class: 'muted' }, n)),
+    ...(lag ? [lag] : []),
     h('div', { class: 'buttons' }, download),
     h('figure', { class: 'chart' }, bars(chartRows)),
     h('div', { class: 'scroll' }, table));

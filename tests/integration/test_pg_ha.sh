@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# tests/integration/test_pg_ha.sh -- the daemon on a PostgreSQL primary with
+# a synchronous streaming standby (tests/lib/servers.sh), through a
+# failover, with dashboards read from the standby.
+#
+# postgres.dsn names both servers, the standby FIRST, with
+# target_session_attrs=read-write: every pool (the records', the SMS
+# one's, the console's) must pick the primary, or its writes fail on the
+# standby.  postgres.read_dsn names the standby alone.  Checked:
+#   - a registration over /ussd/at is stored (records pool), an SMS answer
+#     and a STOP are recorded (SMS pool), an officer logs in (console pool:
+#     a session row), all on the primary;
+#   - GET /api/stats and /api/stats/decision-days read the standby: with
+#     its replay paused, rows added on the primary are not counted and
+#     "lag_s" is at least the seconds since the last replayed commit; once
+#     replay resumes, the counts catch up and "lag_s" is 0;
+#   - the primary is killed -9 and the standby promoted: the same daemon
+#     (same PID) stores the next registration, SMS and login on the new
+#     primary, and /api/stats, now read from a primary, says "lag_s": null.
+#
+# Starts its own Redis and PostgreSQL pair.  Prints
+# "pg_ha: N passed, N failed".
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+# its own servers, not the ones tests/run may have exported
+unset SRV_TMP REDIS_PORT REDIS_PID REDIS_URL PG_PORT PG_PID PG_DSN PG_DATA
+. tests/lib/servers.sh
+bin=${REMIGATE_BIN:-build/remigate}
+pass=0 fail=0
+pid=
+SRV_TMP=
+srv_tmpdir || exit 1
+tmp=$SRV_TMP
+cleanup() {
+    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    srv_cleanup
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+bad() {
+    fail=$((fail + 1))
+    echo "not ok - $1"
+    [ -n "${2:-}" ] && echo "$2" | head -6 | sed 's/^/#   /'
+    [ -f "$tmp/log" ] && tail -3 "$tmp/log" | sed 's/^/#   log: /'
+}
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+is() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want [$2] got [$3]"; fi; }
+finish() {
+    echo "pg_ha: $pass passed, $fail failed"
+    [ $fail -eq 0 ] && [ $pass -gt 0 ]
+    exit
+}
+pause() { read -r -t "${1:-0.1}" <> <(:) 2>/dev/null || true; }
+wait_until() {
+    local end=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ $SECONDS -lt $end ] || return 1
+        pause
+    done
+}
+
+export SRV_PG_SYNC=1
+srv_redis_start && srv_pg_start && srv_pg_standby_start ||
+    { bad "Redis, PostgreSQL and a standby started"; finish; }
+ok "Redis, a PostgreSQL primary ($PG_PORT) and a synchronous standby ($PG2_PORT)"
+sql() { srv_psql -At -c "$1"; }
+sql2() { "$SRV_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$PG2_DSN" -c "$1"; }
+ha_dsn="host=127.0.0.1,127.0.0.1 port=$PG2_PORT,$PG_PORT dbname=remigate user=$PG_USER target_session_attrs=read-write"
+
+cp -r config "$tmp/config"
+conf=$tmp/config/remigate.conf
+sed -i -e "s|^\( *dsn = \)\"\";|\1\"$ha_dsn\";|" \
+    -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
+"$bin" keygen "$tmp/key" >/dev/null
+"$bin" migrate -c "$conf" >"$tmp/out" 2>&1 ||
+    { bad "migrate through the two-host DSN" "$(cat "$tmp/out")"; finish; }
+is "migrate through the two-host DSN ran on the primary" \
+    t "$(sql "SELECT count(*) > 0 FROM schema_migrations")"
+pw='Padma-River-Dawn-7'
+printf '%s\n' "$pw" | "$bin" officer add --username boss --role admin \
+    -c "$conf" >"$tmp/out" 2>&1 || { bad "officer added" "$(cat "$tmp/out")"; finish; }
+
+secret=pg-ha-secret
+nobody=$(srv_free_port) # sendsms: nothing listens there
+rm -f "$tmp/port"
+"$bin" -c "$conf" --workers 1 --port 0 --port-file "$tmp/port" \
+    --redis-port "$REDIS_PORT" --set "kannel.secret=$secret" \
+    --set "kannel.sendsms_url=http://127.0.0.1:$nobody/cgi-bin/sendsms" \
+    --set "postgres.read_dsn=$PG2_DSN" \
+    --set console.admin_totp=optional 2>>"$tmp/log" &
+pid=$!
+wait_until 10 test -s "$tmp/port" || { bad "daemon started"; finish; }
+base=http://127.0.0.1:$(cat "$tmp/port")
+healthy() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ]; }
+wait_until 10 healthy || { bad "daemon healthy"; finish; }
+ok "daemon started (pid $pid)"
+
+# register PHONE NID: part 1 in English over /ussd/at; prints the last
+# screen
+register() {
+    local text='' a
+    for a in '' 2 1 1 'Rahima Begum' 2 1990 Farid "$2" 1; do
+        [ -n "$a" ] && text=${text:+$text*}$a
+        curl -s -o "$tmp/body" --max-time 10 \
+            --data-urlencode "sessionId=s$1" --data-urlencode "serviceCode=*247#" \
+            --data-urlencode "phoneNumber=$1" --data-urlencode "text=$text" \
+            "$base/ussd/at"
+        head -c4 "$tmp/body" | grep -q '^CON ' || break
+    done
+    cat "$tmp/body"
+}
+# sms PHONE TEXT: an SMS from PHONE, as Kannel's sms-service passes it
+sms() {
+    local t
+    t=$(printf '%s' "$2" | od -An -tx1 | tr -d ' \n' | sed 's/../%&/g')
+    curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+        "$base/kannel/mo?from=%2B$1&to=16247&text=$t&smsc=sms&id=sms-$(date +%s%N)&coding=0&charset=UTF-8&key=$secret"
+}
+api() {
+    local args=(-s -o "$tmp/body" -w '%{http_code}' --max-time 20 -X "$1"
+        -b "$tmp/jar" -c "$tmp/jar" -H "X-CSRF-Token: ${csrf:-}")
+    [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data "$3")
+    curl "${args[@]}" "$base$2"
+}
+j() { jq -r "$1" "$tmp/body"; }
+login() {
+    rm -f "$tmp/jar"
+    csrf=
+    [ "$(api POST /api/login "{\"username\":\"boss\",\"password\":\"$pw\"}")" = 200 ] &&
+        csrf=$(j '.csrf // empty') && [ -n "$csrf" ]
+}
+rows_of() { sql "SELECT count(*) FROM returnees WHERE msisdn = '$1'"; }
+sms_rows() { sql "SELECT count(*) FROM sms_out WHERE msisdn = '$1'"; }
+optout_of() { sql "SELECT count(*) FROM sms_optout WHERE msisdn = '$1'"; }
+stored() { [ "$(rows_of "$1")" = 1 ]; }
+sms_stored() { [ "$(sms_rows "$1")" -ge 1 ]; }
+opted_out() { [ "$(optout_of "$1")" = 1 ]; }
+
+# every pool, on the primary: the records', the SMS one's, the console's
+every_pool() { # LABEL PHONE NID
+    local out
+    out=$(register "$2" "$3")
+    check "$1: a registration over /ussd/at is saved" \
+        "printf '%s' \"\$out\" | grep -q 'Part 1 of 3 saved'"
+    check "$1: its row is on the primary (records pool)" "wait_until 10 stored $2"
+    is "$1: an SMS is accepted" 200 "$(sms "$2" HELP)"
+    check "$1: its answer is recorded in sms_out (SMS pool)" \
+        "wait_until 10 sms_stored $2"
+    is "$1: STOP is accepted" 200 "$(sms "$2" STOP)"
+    check "$1: the opt-out is recorded (SMS pool)" "wait_until 10 opted_out $2"
+    check "$1: an officer logs in (console pool: a session row)" login
+}
+every_pool "before the failover" 8801811000001 1811000001
+
+# --- the dashboards read the standby --------------------------------------
+is "GET /api/stats as admin" 200 "$(api GET '/api/stats?dims=channel')"
+total() { j '[.cells[].n] | add // 0'; }
+n0=$(sql "SELECT count(*) FROM returnees")
+is "the counts are the primary's ($n0)" "$n0" "$(total)"
+is "lag_s is 0: the standby streams and has replayed everything" 0 "$(j '.lag_s')"
+is "decision-days as admin" 200 "$(api GET /api/stats/decision-days)"
+is "decision-days says lag_s too" 0 "$(j '.lag_s')"
+
+# the standby stops replaying; it still receives and flushes the WAL, which
+# is all a synchronous commit waits for
+sql2 "SELECT pg_wal_replay_pause()" >/dev/null
+sql "INSERT INTO returnees (msisdn, district, sex, lang, channel, status, ref)
+     SELECT '88019' || lpad(i::text, 8, '0'), 'BD-13', 'f', 'en', 'sms',
+            'pending', 'H' || lpad(i::text, 9, '0')
+     FROM generate_series(1, 7) i" >/dev/null ||
+    bad "seven rows added on the primary"
+last_replay=$(sql2 "SELECT extract(epoch FROM pg_last_xact_replay_timestamp())")
+pause 2.5
+is "GET /api/stats while replay is paused" 200 "$(api GET '/api/stats?dims=channel')"
+is "the counts are the standby's: the 7 new rows are not in them" "$n0" "$(total)"
+lag=$(j '.lag_s')
+# the age of the last commit the standby replayed, as the test sees it
+age=$(awk -v t="$last_replay" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", now - t }')
+check "lag_s says how far behind: $lag s (the last replayed commit is $age s old)" \
+    "awk -v l='$lag' -v a='$age' 'BEGIN { exit !(l + 0 >= 2.4 && l <= a + 0.2) }'"
+sql2 "SELECT pg_wal_replay_resume()" >/dev/null
+caught() {
+    [ "$(api GET '/api/stats?dims=channel')" = 200 ] &&
+        [ "$(total)" = $((n0 + 7)) ] && [ "$(j '.lag_s')" = 0 ]
+}
+check "replay resumed: the counts catch up ($((n0 + 7))) and lag_s is 0 again" \
+    "wait_until 10 caught"
+
+# --- failover: the primary killed, the standby promoted -------------------
+srv_pg_kill9 2>/dev/null
+pause 1
+srv_pg_promote || { bad "standby promoted"; finish; }
+srv_pg_swap
+ok "the primary killed -9, the standby ($PG_PORT) promoted"
+every_pool "after the failover" 8801811000002 1811000002
+check "the same daemon process ($pid)" "kill -0 $pid"
+is "GET /api/stats after the failover" 200 "$(api GET '/api/stats?dims=channel')"
+is "the counts are the new primary's" "$(sql 'SELECT count(*) FROM returnees')" "$(total)"
+is "lag_s is null: read from a primary" null "$(j '.lag_s')"
+is "no number twice" 0 "$(sql 'SELECT count(*) - count(DISTINCT msisdn) FROM returnees')"
+
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+pid=
+is "SIGTERM: exit 0" 0 "$rc"
+check "no assert or sanitizer report in the log" \
+    "! grep -q -e 'assert:' -e 'runtime error' -e 'Sanitizer' '$tmp/log'"
+finish
