@@ -13,9 +13,10 @@
 # Starts its own Redis and PostgreSQL.  Prints "console: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.."
+ITEST_LABEL=console
+. tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-pass=0 fail=0
 pid=
 SRV_TMP=
 srv_tmpdir || exit 1
@@ -26,20 +27,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-bad() {
-    fail=$((fail + 1))
-    echo "not ok - $1"
-    [ -f "$tmp/body" ] && sed 's/^/#   body: /' "$tmp/body" | head -3
-    [ -f "$tmp/log" ] && tail -3 "$tmp/log" | sed 's/^/#   /'
-}
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-finish() {
-    echo "console: $pass passed, $fail failed"
-    [ $fail -eq 0 ] && [ $pass -gt 0 ]
-    exit
-}
 
 srv_redis_start && srv_pg_start || {
     bad "servers started"

@@ -7,8 +7,9 @@
 # Prints "gw_http: N passed, N failed"; exits non-zero on any failure.
 set -u
 cd "$(dirname "$0")/../.."
+ITEST_LABEL=gw_http
+. tests/lib/itest.sh
 bin=${REMIGATE_BIN:-build/remigate}
-pass=0 fail=0
 tmp=$(mktemp -d /tmp/remigate-gw-http.XXXXXX)
 pid=
 cleanup() {
@@ -16,10 +17,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-ok()  { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "not ok - $1"; [ -f "$tmp/log" ] && tail -5 "$tmp/log" | sed 's/^/#   /'; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 
 if [ ! -x "$bin" ]; then
     echo "not ok - $bin is missing (run make)"

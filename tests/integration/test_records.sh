@@ -13,9 +13,10 @@
 # kill them.  Prints "records: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.."
+ITEST_LABEL=records
+. tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-pass=0 fail=0
 pid=
 SRV_TMP=
 srv_tmpdir || exit 1
@@ -27,24 +28,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ok()  { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "not ok - $1"; [ -f "$tmp/log" ] && tail -5 "$tmp/log" | sed 's/^/#   /'; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-finish() { echo "records: $pass passed, $fail failed"; [ $fail -eq 0 ] && [ $pass -gt 0 ]; exit; }
-
 srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
 rc() { redis-cli -p "$REDIS_PORT" --raw "$@"; }
 sql() { srv_psql -At -c "$1"; }
-# wait_until SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds
-wait_until() {
-    local n=$(($1 * 10))
-    shift
-    while ! "$@"; do
-        n=$((n - 1))
-        [ $n -gt 0 ] || return 1
-        sleep 0.1
-    done
-}
 # the personal answers of a returnee (name), decrypted: JSON
 personal() { sql "SELECT personal_enc FROM returnees WHERE msisdn = '$1'" | "$bin" open -c "$conf" --msisdn "$1"; }
 queue_empty() { [ "$(rc LLEN "${1:-remigate:queue:records}")" = 0 ]; }

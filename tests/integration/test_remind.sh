@@ -18,9 +18,10 @@
 # "remind: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+ITEST_LABEL=remind
+. tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-pass=0 fail=0
 pids=
 own=0
 tmp=$(mktemp -d /tmp/remigate-remind.XXXXXX) || exit 1
@@ -31,21 +32,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-ok()  { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && echo "$2" | head -5 | sed 's/^/#   /'; [ -f "$tmp/log" ] && tail -3 "$tmp/log" | sed 's/^/#   /'; }
-is() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want [$2] got [$3]"; fi; }
-finish() { echo "remind: $pass passed, $fail failed"; [ $fail -eq 0 ] && [ $pass -gt 0 ]; exit; }
-pause() { read -r -t "${1:-0.1}" <> <(:) 2>/dev/null || true; }
-# wait_until SECONDS COMMAND...
-wait_until() {
-    local end=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ $SECONDS -lt $end ] || return 1
-        pause
-    done
-}
 
 if [ -z "${PG_DSN:-}" ] || [ -z "${REDIS_PORT:-}" ]; then
     own=1

@@ -20,12 +20,13 @@
 # It starts its own Redis.  Prints "sec_http: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.."
+ITEST_LABEL=sec_http
+. tests/lib/itest.sh
 # the suite's PostgreSQL is not ours to stop (srv_cleanup stops what
 # these name); this script starts only its own Redis
 unset PG_PID PG_DATA PG_PORT PG_DSN
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-pass=0 fail=0
 pid=
 SRV_TMP=
 srv_tmpdir || exit 1
@@ -36,10 +37,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-ok()  { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "not ok - $1"; [ -f "$tmp/log" ] && tail -5 "$tmp/log" | sed 's/^/#   /'; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 
 srv_redis_start || { echo "sec_http: 0 passed, 1 failed"; exit 1; }
 

@@ -22,9 +22,10 @@
 # Redis and PostgreSQL.  Prints "sec_personal: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+ITEST_LABEL=sec_personal
+. tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-pass=0 fail=0
 pid=
 # servers of its own (it kills PostgreSQL, and Redis writes an AOF)
 SRV_TMP=
@@ -41,11 +42,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-ok()  { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-finish() { echo "sec_personal: $pass passed, $fail failed"; [ $fail -eq 0 ] && [ $pass -gt 0 ]; exit; }
 
 REDIS_AOF=1 srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
 rc() { redis-cli -p "$REDIS_PORT" --raw "$@"; }

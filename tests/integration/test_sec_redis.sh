@@ -13,9 +13,10 @@
 # Starts its own Redis.  Prints "sec_redis: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.."
+ITEST_LABEL=sec_redis
+. tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-$PWD/build/remigate}
-pass=0 fail=0
 pid=
 rpid=
 tmp=$(mktemp -d /tmp/remigate-sec-redis.XXXXXX)
@@ -27,9 +28,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ok()  { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "not ok - $1"; [ -f "$tmp/log" ] && tail -5 "$tmp/log" | sed 's/^/#   /'; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 now_ms() { date +%s%3N; }
 
 password=pw-$RANDOM$RANDOM-$RANDOM

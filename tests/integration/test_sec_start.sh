@@ -15,9 +15,10 @@
 # Prints "sec_start: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.."
+ITEST_LABEL=sec_start
+. tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-$PWD/build/remigate}
-pass=0 fail=0
 pid=
 own_srv=0
 if [ -z "${REDIS_PORT:-}" ]; then
@@ -33,10 +34,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-ok()  { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "not ok - $1"; [ -f "$tmp/log" ] && tail -5 "$tmp/log" | sed 's/^/#   /'; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 
 if [ $own_srv = 1 ]; then
     srv_tmpdir && srv_redis_start || { echo "sec_start: 0 passed, 1 failed"; exit 1; }

@@ -16,9 +16,10 @@
 # "sms: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+ITEST_LABEL=sms
+. tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-pass=0 fail=0
 pid=
 own=0
 tmp=$(mktemp -d /tmp/remigate-sms.XXXXXX) || exit 1
@@ -29,10 +30,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-ok()  { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "not ok - $1"; [ -f "$tmp/log" ] && tail -5 "$tmp/log" | sed 's/^/#   /'; }
-finish() { echo "sms: $pass passed, $fail failed"; [ $fail -eq 0 ] && [ $pass -gt 0 ]; exit; }
 
 if [ -z "${PG_DSN:-}" ] || [ -z "${REDIS_PORT:-}" ]; then
     own=1

@@ -11,9 +11,10 @@
 # keeps the sessions) so it can kill it.  Prints "ussd: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.."
+ITEST_LABEL=ussd
+. tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-pass=0 fail=0
 pid=
 SRV_TMP=
 srv_tmpdir || exit 1
@@ -26,10 +27,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-ok()  { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "not ok - $1"; [ -f "$tmp/log" ] && tail -5 "$tmp/log" | sed 's/^/#   /'; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 
 REDIS_AOF=1 srv_redis_start || { echo "ussd: 0 passed, 1 failed"; exit 1; }
 rc() { redis-cli -p "$REDIS_PORT" --raw "$@"; }

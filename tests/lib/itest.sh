@@ -1,0 +1,49 @@
+# tests/lib/itest.sh -- the assertions of the integration scripts, sourced:
+#
+#   ITEST_LABEL=ussd; . tests/lib/itest.sh
+#   ok NAME / bad NAME [DETAIL]   count one check that passed / failed
+#   check NAME 'SHELL CODE'       ok when the code (eval'd) succeeds
+#   is NAME WANT GOT              ok when the two are the same string
+#   wait_until SECONDS COMMAND... until COMMAND succeeds, at most SECONDS
+#   pause [SECONDS]               a short wait without a sleep process
+#   finish                        "LABEL: N passed, N failed", then exit
+#                                 (non-zero when one failed or none ran)
+#
+# A failure shows DETAIL, the start of $tmp/body (the last HTTP answer,
+# when the script keeps one there) and the end of the daemon's logs
+# ($tmp/log, $tmp/log.*).
+
+pass=0 fail=0
+
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+bad()
+{
+    local f
+    fail=$((fail + 1))
+    echo "not ok - $1"
+    [ -n "${2:-}" ] && printf '%s\n' "$2" | head -5 | sed 's/^/#   /'
+    [ -n "${tmp:-}" ] || return 0
+    [ -f "$tmp/body" ] && head -c 400 "$tmp/body" | sed 's/^/#   body: /' && echo
+    for f in "$tmp"/log "$tmp"/log.*; do
+        [ -f "$f" ] && tail -5 "$f" | sed 's/^/#   /'
+    done
+    return 0
+}
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+is() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want [$2] got [$3]"; fi; }
+finish()
+{
+    echo "${ITEST_LABEL:-checks}: $pass passed, $fail failed"
+    [ $fail -eq 0 ] && [ $pass -gt 0 ]
+    exit
+}
+pause() { read -r -t "${1:-0.1}" <> <(:) 2>/dev/null || true; }
+wait_until()
+{
+    local end=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ $SECONDS -lt $end ] || return 1
+        pause
+    done
+}
