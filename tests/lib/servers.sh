@@ -315,7 +315,10 @@ srv__as_replica()
 
 srv__replica_spawn()
 {
-    SRV_REDIS_EXTRA="replicaof 127.0.0.1 $1" srv__redis_spawn
+    local extra="replicaof 127.0.0.1 $1"
+    [ -z "${REDIS_PASSWORD:-}" ] ||
+        extra="$extra"$'\n'"masterauth $REDIS_PASSWORD"
+    SRV_REDIS_EXTRA=$extra srv__redis_spawn
 }
 
 srv__sentinel_cli()
