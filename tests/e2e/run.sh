@@ -57,7 +57,10 @@
 #      names, ID numbers, screens and references of the dialogues above);
 #  11. once all of the above is stopped, tests/e2e/stack.sh (scripts/stack
 #      up, its stack.env, status, a dial, down, up --no-kannel), counted in
-#      the same total.
+#      the same total;
+#  12. then tests/e2e/notices.sh (programme notices through Kannel: receipts
+#      by stat, throttling, STOP mid-notice, kill -9, two daemons), counted
+#      in the same total.
 # Prints "e2e: N passed, N failed"; exits non-zero when something failed.
 # Everything it started is stopped on exit (by PID); E2E_KEEP=1 keeps the
 # temporary directory (logs) and prints where it is.
@@ -1106,5 +1109,19 @@ while IFS= read -r line; do
     esac
 done < <(bash "$here/stack.sh" 2>&1 </dev/null)
 [ "${stack_seen:-0}" = 1 ] || not_ok "tests/e2e/stack.sh printed no summary"
+
+# ---- 12. programme notices (tests/e2e/notices.sh) ----------------------------------
+
+say "tests/e2e/notices.sh"
+while IFS= read -r line; do
+    echo "$line"
+    case $line in
+    "notices-e2e: "*" passed, "*" failed")
+        set -- $line
+        passed=$((passed + $2)) failed=$((failed + $4)) notices_seen=1
+        ;;
+    esac
+done < <(bash "$here/notices.sh" "$build" 2>&1 </dev/null)
+[ "${notices_seen:-0}" = 1 ] || not_ok "tests/e2e/notices.sh printed no summary"
 summary
 [ $failed -eq 0 ] && [ $passed -gt 0 ]

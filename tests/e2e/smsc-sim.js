@@ -21,7 +21,8 @@
  *   SIM_STRICT=1   refuse binds whose system_id is neither of the two
  *   USSD_CODE      default destination of a USSD start (default "*247#")
  *   SHORT_CODE     default destination of an SMS MO
- *   SIM_DLR_DELAY_MS  delay before a delivery receipt (default 20)
+ *   SIM_DLR_DELAY_MS  delay before a delivery receipt (default 20; a
+ *                  receipt rule's delay_ms overrides it)
  *   SIM_NODELAY=1  TCP_NODELAY on the SMPP sockets.  Without it, a
  *                  deliver_sm sent just after the simulator's own
  *                  submit_sm_resp waits (Nagle) for bearerbox's delayed
@@ -33,9 +34,13 @@
  * when its system_id is USSD_SYSID or SMS_SYSID, else the system_id.
  * Every submit_sm gets submit_sm_resp with a message_id counting up from
  * 1000001 and, when registered_delivery & 3 == 1, a receipt deliver_sm
- * (esm_class 0x04, receipted_message_id, message_state 2, body
+ * (esm_class 0x04, receipted_message_id, message_state, body
  * "id:N sub:001 dlvrd:001 submit date:.. done date:.. stat:DELIVRD
- * err:000 text:..") on the same bind.
+ * err:000 text:..") on the same bind.  Which stat, after how long, and
+ * whether before the submit_sm_resp, is set per destination by the
+ * receipt rules (POST /receipts); the default is DELIVRD after
+ * SIM_DLR_DELAY_MS.  Each part of a concatenated SMS is a submit_sm of
+ * its own, with its own id and receipt.
  *
  * Control API on 127.0.0.1:CONTROL_PORT (JSON bodies and answers):
  *   POST /ussd {msisdn, text, op=1, session=0, seq=0, end=false, to,
@@ -78,12 +83,42 @@
  *       (ms), dir in|out, bind, role, raw_hex, command, command_status,
  *       sequence_number, and for submit_sm/deliver_sm every field, tlvs,
  *       text, has_udh, throttled, message_id}.
- *   POST /reset         forgets the record and the faults (binds stay).
+ *   GET /counts  counters since the start or the last /reset, cheap to
+ *               read during a long run: {submit_sm: {role: N} (answered with
+ *               status 0), throttled: {role: N}, receipts: {stat: N},
+ *               receipts_early: N (sent before their submit_sm_resp)}.
+ *   POST /reset         forgets the record, the faults, the receipt rules
+ *                       and the counters (binds stay).
+ *   POST /receipts {default: RULE, rules: [RULE, ...]}
+ *       Replaces the receipt rules (both keys optional: an absent default
+ *       is DELIVRD after SIM_DLR_DELAY_MS, absent rules none).  A RULE is
+ *       {msisdn: "8801.." | ["8801..", ...], re: "regex on the
+ *       destination digits", stat, delay_ms, err, pre, before_resp}; the
+ *       first rule whose msisdn (any of them) or re matches a submit_sm's
+ *       destination applies, else the default.  stat: DELIVRD, EXPIRED,
+ *       DELETED, UNDELIV, ACCEPTD, UNKNOWN, REJECTD, ENROUTE (sent with
+ *       the SMPP message_state of that name, 2 3 4 5 6 7 8 1) or NONE (no
+ *       receipt at all); delay_ms: after the submit_sm_resp (default
+ *       SIM_DLR_DELAY_MS); err: the receipt's err: field (3 characters,
+ *       default 000 for DELIVRD, 001 otherwise); pre: stats of
+ *       intermediate receipts sent before the final one, delay_ms / 2
+ *       after the response (e.g. ["ENROUTE"]); before_resp: true sends
+ *       the (final) receipt before the submit_sm_resp that carries its
+ *       message id (as some SMSCs do under load; Kannel then has no
+ *       record of the id and drops it).  Answers the rules in force; 400
+ *       (rules unchanged) on an unknown stat or a bad regex.
  *   POST /faults {duplicate_next_deliver: bool, throttle_next_n: N,
+ *               throttle_rate: N, throttle_role: ROLE, throttle_status:
+ *               "throttled" | "qfull",
  *               delay_ms: MS, drop_bind: true | system_id | role,
  *               session_limit_ms: MS, round_trip_ms: MS}
  *       duplicate: the next deliver_sm is sent twice; throttle: the next N
- *       submit_sm get ESME_RTHROTTLED (0x58); delay: every submit_sm_resp
+ *       submit_sm get ESME_RTHROTTLED (0x58); throttle_rate: at most N
+ *       submit_sm a second (a sliding second) are taken on the binds of
+ *       throttle_role (default "sms"; "*": every bind), the others get
+ *       ESME_RTHROTTLED, or ESME_RMSGQFUL (0x14, "message queue full")
+ *       with throttle_status "qfull" (0: no limit, the default); delay:
+ *       every submit_sm_resp
  *       waits MS ms (0 to stop); drop_bind: closes those binds now (Kannel
  *       binds again after its reconnect-delay); session_limit_ms: the
  *       operator's USSD session time, on the simulated clock above (0:
@@ -139,6 +174,12 @@ const TAG = {
     message_payload: 0x0424,
 };
 const ESME_RTHROTTLED = 0x58;
+const ESME_RMSGQFUL = 0x14;
+/* Receipt stats and the SMPP message_state sent with each. */
+const MESSAGE_STATE = {
+    ENROUTE: 1, DELIVRD: 2, EXPIRED: 3, DELETED: 4, UNDELIV: 5,
+    ACCEPTD: 6, UNKNOWN: 7, REJECTD: 8,
+};
 const ESME_RINVPASWD = 0x0e;
 const ESME_RINVSYSID = 0x0f;
 
@@ -322,10 +363,29 @@ function resetFaults() {
     faults = {
         duplicate_next_deliver: false,
         throttle_next_n: 0,
+        throttle_rate: 0,
+        throttle_role: 'sms',
+        throttle_status: 'throttled',
         delay_ms: 0,
         session_limit_ms: 0,
         round_trip_ms: 0,
     };
+    takenAt = [];
+}
+/* when the submit_sm taken under throttle_rate were taken (ms), oldest
+ * first, the last second's only */
+let takenAt = [];
+/* receipt rules (POST /receipts) */
+let receiptRules = { default: { stat: 'DELIVRD', delay_ms: DLR_DELAY_MS },
+    rules: [] };
+let counts;
+function resetCounts() {
+    counts = { submit_sm: {}, throttled: {}, receipts: {},
+        receipts_early: 0 };
+}
+resetCounts();
+function bump(obj, key) {
+    obj[key] = (obj[key] || 0) + 1;
 }
 /* simulated time of each USSD dialogue ("msisdn/session"), in ms */
 const clocks = new Map();
@@ -423,11 +483,30 @@ function ymdhm(d) {
         p(d.getUTCDate()) + p(d.getUTCHours()) + p(d.getUTCMinutes());
 }
 
-function sendReceipt(sess, sub, id) {
+/* The receipt rule for a destination: the first rule that matches, else
+ * the default. */
+function receiptRule(dst) {
+    for (const r of receiptRules.rules) {
+        if (r.msisdns && r.msisdns.includes(dst)) {
+            return r;
+        }
+        if (r.regex && r.regex.test(dst)) {
+            return r;
+        }
+    }
+    return receiptRules.default;
+}
+
+/* Sends a receipt for submit_sm record sub, whose message id is id, with
+ * stat (one of MESSAGE_STATE) and err. */
+function sendReceipt(sess, sub, id, stat, err) {
     const now = new Date();
-    const body = 'id:' + id + ' sub:001 dlvrd:001 submit date:' +
+    const body = 'id:' + id + ' sub:001 dlvrd:' +
+        (stat === 'DELIVRD' ? '001' : '000') + ' submit date:' +
         ymdhm(now) + ' done date:' + ymdhm(now) +
-        ' stat:DELIVRD err:000 text:' +
+        ' stat:' + stat + ' err:' +
+        (err !== undefined ? err : stat === 'DELIVRD' ? '000' : '001') +
+        ' text:' +
         String(sub.text || '').replace(/[^\x20-\x7e]/g, '.').slice(0, 20);
     const pdu = new smpp.PDU('deliver_sm', {
         service_type: '',
@@ -441,29 +520,69 @@ function sendReceipt(sess, sub, id) {
         data_coding: 0,
         short_message: Buffer.from(body, 'latin1'),
         receipted_message_id: id,
-        message_state: 2,
+        message_state: MESSAGE_STATE[stat],
     });
     if (sess.simBound) {
+        bump(counts.receipts, stat);
         sendPdu(sess, pdu, null);
     }
+}
+
+/* Should this submit_sm be refused under throttle_rate? */
+function overRate(sess) {
+    if (!(faults.throttle_rate > 0) || (faults.throttle_role !== '*' &&
+        faults.throttle_role !== sess.simRole)) {
+        return false;
+    }
+    const now = Date.now();
+    while (takenAt.length > 0 && takenAt[0] <= now - 1000) {
+        takenAt.shift();
+    }
+    if (takenAt.length >= faults.throttle_rate) {
+        return true;
+    }
+    takenAt.push(now);
+    return false;
 }
 
 function onSubmit(sess, pdu) {
     const r = record('in', sess, pdu._raw || Buffer.alloc(0));
     const answer = () => {
-        if (faults.throttle_next_n > 0) {
-            faults.throttle_next_n--;
+        if (faults.throttle_next_n > 0 || overRate(sess)) {
+            const qfull = faults.throttle_next_n === 0 &&
+                faults.throttle_status === 'qfull';
+            if (faults.throttle_next_n > 0) {
+                faults.throttle_next_n--;
+            }
             r.throttled = true;
-            respond(sess, pdu, { command_status: ESME_RTHROTTLED });
+            bump(counts.throttled, sess.simRole);
+            respond(sess, pdu, { command_status: qfull ? ESME_RMSGQFUL :
+                ESME_RTHROTTLED });
             return;
         }
         const id = String(++messageId);
         r.message_id = id;
+        bump(counts.submit_sm, sess.simRole);
+        const wants = (r.registered_delivery & 0x03) === 0x01;
+        const rule = wants ? receiptRule(normMsisdn(r.destination_addr)) :
+            null;
+        const stat = rule ? rule.stat || 'DELIVRD' : 'NONE';
+        const delay = rule && rule.delay_ms !== undefined ? rule.delay_ms :
+            DLR_DELAY_MS;
+        if (stat !== 'NONE' && rule.before_resp) {
+            counts.receipts_early++;
+            sendReceipt(sess, r, id, stat, rule.err);
+        }
         respond(sess, pdu, { message_id: id });
         deliverToWaiters(r);
-        if ((r.registered_delivery & 0x03) === 0x01) {
-            setTimeout(() => sendReceipt(sess, r, id), DLR_DELAY_MS);
+        if (stat === 'NONE' || rule.before_resp) {
+            return;
         }
+        for (const p of rule.pre || []) {
+            setTimeout(() => sendReceipt(sess, r, id, p, rule.err),
+                Math.floor(delay / 2));
+        }
+        setTimeout(() => sendReceipt(sess, r, id, stat, rule.err), delay);
     };
     if (faults.delay_ms > 0) {
         setTimeout(answer, faults.delay_ms);
@@ -860,6 +979,26 @@ function handleFaults(res, b) {
         }
         faults.throttle_next_n = n;
     }
+    if (b.throttle_rate !== undefined) {
+        const n = intIn(b.throttle_rate, 0, 1000000, 0);
+        if (Number.isNaN(n)) {
+            reply(res, 400, { error: 'throttle_rate: integer >= 0' });
+            return;
+        }
+        faults.throttle_rate = n;
+        takenAt = [];
+    }
+    if (b.throttle_role !== undefined) {
+        faults.throttle_role = String(b.throttle_role);
+    }
+    if (b.throttle_status !== undefined) {
+        if (b.throttle_status !== 'throttled' &&
+            b.throttle_status !== 'qfull') {
+            reply(res, 400, { error: 'throttle_status: throttled or qfull' });
+            return;
+        }
+        faults.throttle_status = b.throttle_status;
+    }
     if (b.delay_ms !== undefined) {
         const n = intIn(b.delay_ms, 0, 600000, 0);
         if (Number.isNaN(n)) {
@@ -892,6 +1031,91 @@ function handleFaults(res, b) {
         }
     }
     reply(res, 200, Object.assign({ dropped: dropped }, faults));
+}
+
+/* A receipt rule from its JSON, or a string saying what is wrong. */
+function parseRule(j, isDefault) {
+    if (j === null || typeof j !== 'object' || Array.isArray(j)) {
+        return 'a rule is an object';
+    }
+    const r = { stat: j.stat === undefined ? 'DELIVRD' :
+        String(j.stat).toUpperCase() };
+    if (r.stat !== 'NONE' && MESSAGE_STATE[r.stat] === undefined) {
+        return 'unknown stat ' + r.stat;
+    }
+    if (j.delay_ms !== undefined) {
+        r.delay_ms = intIn(j.delay_ms, 0, 3600000, 0);
+        if (Number.isNaN(r.delay_ms)) {
+            return 'delay_ms: integer 0-3600000';
+        }
+    }
+    if (j.err !== undefined) {
+        r.err = String(j.err);
+        if (!/^[0-9A-Fa-f]{3}$/.test(r.err)) {
+            return 'err: 3 hex digits';
+        }
+    }
+    r.pre = [];
+    for (const p of j.pre || []) {
+        const st = String(p).toUpperCase();
+        if (MESSAGE_STATE[st] === undefined) {
+            return 'unknown stat in pre: ' + st;
+        }
+        r.pre.push(st);
+    }
+    r.before_resp = !!j.before_resp;
+    if (!isDefault) {
+        if (j.msisdn !== undefined) {
+            r.msisdns = (Array.isArray(j.msisdn) ? j.msisdn : [j.msisdn])
+                .map(normMsisdn);
+        }
+        if (j.re !== undefined) {
+            try {
+                r.regex = new RegExp(String(j.re));
+            } catch (e) {
+                return 're: ' + e.message;
+            }
+        }
+        if (!r.msisdns && !r.regex) {
+            return 'a rule needs msisdn or re';
+        }
+    }
+    return r;
+}
+
+function ruleJson(r) {
+    const o = Object.assign({}, r);
+    if (r.regex) {
+        o.re = r.regex.source;
+        delete o.regex;
+    }
+    if (r.msisdns) {
+        o.msisdn = r.msisdns;
+        delete o.msisdns;
+    }
+    return o;
+}
+
+function handleReceipts(res, b) {
+    const d = parseRule(b.default === undefined ? {} : b.default, true);
+    if (typeof d === 'string') {
+        reply(res, 400, { error: 'default: ' + d });
+        return;
+    }
+    if (b.default === undefined || b.default.delay_ms === undefined) {
+        d.delay_ms = DLR_DELAY_MS;
+    }
+    const rules = [];
+    for (const j of b.rules || []) {
+        const r = parseRule(j, false);
+        if (typeof r === 'string') {
+            reply(res, 400, { error: 'rules: ' + r });
+            return;
+        }
+        rules.push(r);
+    }
+    receiptRules = { default: d, rules: rules };
+    reply(res, 200, { default: ruleJson(d), rules: rules.map(ruleJson) });
 }
 
 function health() {
@@ -942,11 +1166,20 @@ const control = http.createServer((req, res) => {
             dialled.clear();
             clocks.clear();
             resetFaults();
+            resetCounts();
+            receiptRules = { default: { stat: 'DELIVRD',
+                delay_ms: DLR_DELAY_MS }, rules: [] };
             reply(res, 200, { reset: true });
         });
         break;
     case 'POST /faults':
         withBody((b) => handleFaults(res, b));
+        break;
+    case 'POST /receipts':
+        withBody((b) => handleReceipts(res, b));
+        break;
+    case 'GET /counts':
+        reply(res, 200, counts);
         break;
     case 'GET /health':
         reply(res, 200, health());
