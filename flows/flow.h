@@ -224,7 +224,8 @@ enum flow_ftype {
     X(submit_registration)                                                     \
     X(submit_part)                                                             \
     X(update_skills)                                                           \
-    X(status_lookup)
+    X(status_lookup)                                                           \
+    X(notices_set)
 
 /* X(action, field, type, personal, required): every field an action
  * takes.  An action with no row takes no answers. */
@@ -253,7 +254,8 @@ enum flow_ftype {
     X(submit_part, education, CODE, 0, 0)                                      \
     X(submit_part, skills, CODES, 0, 0)                                        \
     X(submit_part, need, CODE, 0, 0)                                           \
-    X(update_skills, skills, CODES, 0, 1)
+    X(update_skills, skills, CODES, 0, 1)                                      \
+    X(notices_set, notices, CODE, 0, 1) /* "off" or "on" */
 
 struct flow_afield {
     const char *action;

@@ -917,12 +917,69 @@ gw_step_act_cb(const struct gw_act_result *res, void *arg)
     gw_req_leave(r);
 }
 
+/* Notices switched off or on (status 0) or not: the end screen, or "try
+ * later" with nothing changed. */
+static void
+gw_step_notices_cb(int status, void *arg)
+{
+    struct gw_step *s = arg;
+    struct gw_req *r = s->r;
+    static const char *const novars[] = {NULL};
+    char to[GW_MSISDN_MAX];
+    gw_req_enter(r);
+    switch (s->state) {
+    case GW_STEP_ACT:
+        break;
+    default:
+        WRONG("notices switch answered out of turn");
+    }
+    if (status != 0) {
+        GW_RLOG(GW_LEVEL_WARN, r, 0, "notices switch not recorded");
+        gw_step_message(s, "try_later");
+    } else {
+        GW_RLOG(GW_LEVEL_INFO, r, 0, "notices %s by USSD for %s",
+                s->optout ? "off" : "on",
+                gw_log_msisdn(to, sizeof(to), s->msisdn));
+        flow_render_end(s->flows->set, &s->st, novars, &s->out);
+        s->out.done = 1;
+        s->completed = 1;
+        gw_step_save(s);
+    }
+    gw_req_leave(r);
+}
+
+/* The notices_set action: the caller's number opted out of programme
+ * notices ("off") or in again ("on") in sms_optout, committed before the
+ * caller reads the answer, so the dispatcher's next claim sees it. */
+static void
+gw_step_notices(struct gw_step *s)
+{
+    const char *v = flow_state_get(&s->st, "notices");
+    gw_step_to(s, GW_STEP_ACT);
+    if (v == NULL || (strcmp(v, "off") != 0 && strcmp(v, "on") != 0)) {
+        GW_RLOG(GW_LEVEL_ERROR, s->r, 0, "notices_set without off or on");
+        gw_step_message(s, "try_later");
+        return;
+    }
+    s->optout = strcmp(v, "off") == 0;
+    if (gw_sms_optout(s->u->srv, s->msisdn, s->optout, gw_step_notices_cb, s) !=
+        0) {
+        GW_RLOG(GW_LEVEL_WARN, s->r, 0, "notices switch could not run");
+        gw_step_message(s, "try_later");
+    }
+}
+
 static void
 gw_step_finish(struct gw_step *s)
 {
     if (s->out.done && s->out.action != NULL && s->hit != NULL) {
         /* an action writes to the database: only on what Redis holds */
         gw_step_reread(s);
+        return;
+    }
+    if (s->out.done && s->out.action != NULL &&
+        strcmp(s->out.action, "notices_set") == 0) {
+        gw_step_notices(s);
         return;
     }
     if (s->out.done && s->out.action != NULL) {
