@@ -843,10 +843,18 @@ test('notices: an admin cannot approve their own notice (four eyes) but approves
   const r = await page.request.post(`/api/notices/${own}/approve`, { headers: { 'X-CSRF-Token': token }, data: {} });
   eq(r.status(), 403, 'the author approving through the API');
   eq((await r.json()).error, 'four_eyes', 'refused for four eyes');
+  // ... and may cancel it
+  await page.locator('#nt-cancel').click();
+  await page.getByRole('dialog').getByRole('button', { name: strings.en.nt_a_cancel }).click();
+  await until(async () => (await page.locator('#nt-state').textContent()).trim() === strings.en.nt_s_cancelled, 10000, 'cancelled');
+  eq(sql(`SELECT state FROM notices WHERE id = ${own}`), 'cancelled', 'cancelled in the database');
+
+  // the officer's notice: what approval would queue, shown before it
+  await page.evaluate((id) => { location.hash = `#/notice/${id}`; }, NT.id);
+  await until(async () => (await page.locator('#nt-now #nt-eligible').textContent()).trim() === String(NT.all), 10000, 'the count before approval');
 
   // the officer's notice
   const since = await simNow();
-  await page.evaluate((id) => { location.hash = `#/notice/${id}`; }, NT.id);
   await page.locator('#nt-approve').click();
   const dlg = page.getByRole('dialog');
   await dlg.getByLabel(strings.en.nt_vetting).fill('BTRC-TEST-17');

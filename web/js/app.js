@@ -14,8 +14,6 @@ import * as officersPage from './officers.js';
 import * as auditPage from './audit.js';
 import * as totpPage from './totp.js';
 import * as statsPage from './stats.js';
-import * as noticesPage from './notices.js';
-import * as composePage from './compose.js';
 
 const pages = {
   login: loginPage,
@@ -25,9 +23,12 @@ const pages = {
   audit: auditPage,
   totp: totpPage,
   stats: statsPage,
-  notices: noticesPage,
-  notice: noticesPage,
-  compose: composePage,
+};
+// Pages loaded on first use (not part of the sign-in's weight).
+const later = {
+  notices: () => import('./notices.js'),
+  notice: () => import('./notices.js'),
+  compose: () => import('./compose.js'),
 };
 const adminOnly = new Set(['officers', 'audit']);
 
@@ -73,7 +74,7 @@ async function render() {
     location.replace(`#/login?next=${encodeURIComponent(location.hash || '#/queue')}`);
     return;
   }
-  let page = pages[r.page] ? r.page : 'queue';
+  let page = pages[r.page] || later[r.page] ? r.page : 'queue';
   if (adminOnly.has(page) && user && user.role !== 'admin') page = 'queue';
   // analysts have no queue: their console is the dashboard
   if (user && user.role === 'analyst' && page !== 'login' && page !== 'totp') page = 'stats';
@@ -85,7 +86,9 @@ async function render() {
   main.append(h('p', { class: 'muted' }, t('loading')));
   const ctx = { ...r, user, isCurrent: () => seq === renderSeq, rerender: render };
   try {
-    await pages[page].render(main, ctx);
+    const mod = pages[page] || (await later[page]());
+    if (seq !== renderSeq) return;
+    await mod.render(main, ctx);
   } catch (e) {
     if (seq !== renderSeq) return;
     clear(main).append(h('p', { class: 'error', role: 'alert' }, errorText(e)));

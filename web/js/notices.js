@@ -131,6 +131,22 @@ function report(n) {
     h('p', { class: 'muted small' }, t('nt_csv_note')));
 }
 
+// Who a draft or submitted notice would reach now (GET .../preview): what
+// the approver is shown before the audience is frozen.
+async function previewCard(id) {
+  const d = await get(`notices/${encodeURIComponent(id)}/preview`);
+  const rows = Object.entries(d.by_district || {})
+    .sort((x, y) => (Number(y[1]) || 0) - (Number(x[1]) || 0))
+    .map(([k, v]) => h('tr', { 'data-district': k }, h('th', { scope: 'row' }, name('districts', k)), h('td', { class: 'num' }, v === '<5' ? t('nt_lt5') : num(v))));
+  return h('section', { class: 'card', id: 'nt-now', 'aria-labelledby': 'nt-now-h' },
+    h('h2', { id: 'nt-now-h' }, t('nt_preview')),
+    h('p', { class: 'big' }, h('strong', {}, t('nt_eligible')), ' ', h('span', { id: 'nt-eligible' }, num(d.eligible ?? 0))),
+    h('ul', { class: 'plain' }, Object.entries(d.skipped || {}).map(([k, v]) => h('li', { 'data-why': k }, `${whyText(k)}: ${num(v)}`))),
+    rows.length ? h('table', { class: 'counts' }, h('caption', {}, t('nt_by_district')),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('nt_districts')), h('th', { scope: 'col' }, t('nt_c_people')))), h('tbody', {}, rows)) : null,
+    d.parts_total === undefined ? null : h('p', {}, t('nt_cost', { parts: num(d.parts_total), taka: num((Number(d.cost_paisa || 0) / 100).toFixed(2)) })));
+}
+
 function actions(n, reload) {
   const user = me() || {};
   const mine = n.author === user.username;
@@ -180,6 +196,8 @@ async function renderOne(main, ctx) {
   if (!ctx.isCurrent()) return;
   const p = n.programme || {};
   const reportBox = h('div', {}, report(n));
+  const now = ['draft', 'submitted'].includes(n.state) ? await previewCard(n.id).catch((e) => h('p', { class: 'error' }, errorText(e))) : null;
+  if (!ctx.isCurrent()) return;
   const stateEl = h('span', { id: 'nt-state' }, stateBadge(n.state));
   const why = h('span', { class: 'muted', id: 'nt-why' }, n.paused_why ? ` ${whyText(n.paused_why)}` : '');
   const reload = () => ctx.rerender();
@@ -196,6 +214,7 @@ async function renderOne(main, ctx) {
     h('h1', {}, t('nt_title', { id: num(n.id), title: title(n) })),
     h('p', {}, stateEl, why),
     actions(n, reload),
+    now,
     h('section', { class: 'card' }, h('h2', {}, t('nt_programme')), dl([
       ['nt_kind', t(`nt_k_${p.kind}`)], ['nt_title_bn', p.title_bn], ['nt_title_en', p.title_en],
       ['nt_provider', p.provider], ['nt_place', p.place], ['nt_deadline', p.deadline ? when(p.deadline, true) : ''],
