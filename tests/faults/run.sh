@@ -36,6 +36,10 @@
 # (redis.sentinels), a Sentinel failover: the primary killed -9 and the
 # replica promoted (also checked: the daemon follows within 2 s of the
 # promotion, and no caller hears "busy" twice after it).
+# Then tests/faults/kannel.sh (named "kannel" for FAULTS_ONLY): bearerbox
+# killed -9 and started again mid-dialogue, smsbox killed -9 mid-dialogue,
+# and a dialogue alternating between two daemons behind two Kannel pairs
+# (scripts/stack up --ha), its checks counted here.
 # FAULTS_ONLY="pg_pause ..." runs only the faults named; FAULTS_CALLERS and
 # FAULTS_MARGIN_MS change the callers and the margin.  Prints
 # "faults: N passed, N failed".
@@ -436,6 +440,25 @@ if wanted sentinel_failover; then
     else
         not_ok "daemon started again with redis.sentinels"
         tail -n 20 "$log"
+    fi
+fi
+
+# Kannel's faults, on the HA topology (tests/faults/kannel.sh: two daemons
+# behind two Kannel pairs and the SMSC simulator); its checks count here
+if wanted kannel; then
+    say "--- kannel (tests/faults/kannel.sh)"
+    bash tests/faults/kannel.sh "$build" >"$tmp/kannel.out" 2>&1
+    grep -v '^kannel: ' "$tmp/kannel.out"
+    kline=$(grep -E '^kannel: [0-9]+ passed, [0-9]+ failed' "$tmp/kannel.out" | tail -n 1)
+    if [ -n "$kline" ]; then
+        kp=${kline#kannel: }
+        kp=${kp%% *}
+        kf=${kline#*passed, }
+        kf=${kf%% *}
+        passed=$((passed + kp))
+        failed=$((failed + kf))
+    else
+        not_ok "kannel: tests/faults/kannel.sh printed no summary"
     fi
 fi
 
