@@ -93,6 +93,7 @@ extern const struct con_route con_audit_routes[];
 extern const struct con_route con_records_routes[]; /* con_records.c */
 extern const struct con_route con_notices_routes[]; /* con_notices.c */
 extern const struct con_route con_stats_routes[];   /* con_stats.c */
+extern const struct con_route con_export_routes[];  /* con_export.c */
 extern const struct con_route *const con_route_tables[];
 
 /* The officer behind a call's session. */
@@ -234,6 +235,14 @@ int con_cursor_parse(const char *s, char *at, size_t atcap, char *id,
                      size_t idcap);
 
 #define CON_REF_MAX 15 /* longest reference searched for */
+
+/* The reason codes an officer picks; each has a short label
+ * "reason_CODE" in messages.conf (the SMS and the STATUS answer use it;
+ * the records export and its dictionary label them the same way). */
+#define CON_REJECT_REASONS(X)                                                  \
+    X(duplicate) X(not_returnee) X(invalid_id) X(unreachable) X(test) X(other)
+#define CON_INFO_REASONS(X)                                                    \
+    X(id_unclear) X(answers_unclear) X(documents) X(other)
 
 /* What a search word of the queue may be, each compared exactly: spaces
  * and '-' dropped; digits (and '+') a phone number when they make a
@@ -402,5 +411,25 @@ struct con_buf {
 };
 int con_buf_add(struct con_buf *b, const char *s, size_t n);
 int con_csv_field(struct con_buf *b, const char *s);
+
+/* ------------------------------------------------------------------------
+ * Statistics and exports (con_stats.c, con_export.c, con_indic.c)
+ */
+
+/* A query parameter's value (NULL when absent or empty); *bad set when it
+ * is repeated, longer than max or holds a NUL. */
+const char *con_param(const struct gw_params *ps, const char *key, size_t max,
+                      int *bad);
+/* The Bangla and English labels of a code of a statistics dimension
+ * (district, sex, skill, ...: the lists of GET /api/lists, or the closed
+ * sets of sex, status and channel); the code itself when it has none.
+ * lists may be NULL; the labels are borrowed like lists. */
+void con_stats_label(const json_t *lists, const char *dim, const char *code,
+                     const char **en, const char **bn);
+/* Is d one of the dimensions of GET /api/stats?  1/0. */
+int con_stats_dim_ok(const char *d);
+/* GET /api/export.csv?kind=records (con_export.c); ps: the query, owned by
+ * call->req.  Ends the call like a handler. */
+void con_export_records(struct con_call *call, const struct gw_params *ps);
 
 #endif

@@ -44,13 +44,6 @@
 #define REC_SMS_MAX      1024 /* bytes of one rendered SMS */
 #define REC_FLOW         "register" /* the flow whose answers a record holds */
 
-/* The reason codes an officer picks; each has a short label
- * "reason_CODE" in messages.conf (the SMS and the STATUS answer use it). */
-#define CON_REJECT_REASONS(X)                                                  \
-    X(duplicate) X(not_returnee) X(invalid_id) X(unreachable) X(test) X(other)
-#define CON_INFO_REASONS(X)                                                    \
-    X(id_unclear) X(answers_unclear) X(documents) X(other)
-
 #define CON_X_STR(c) #c,
 static const char *const rec_reject_reasons[] = {CON_REJECT_REASONS(CON_X_STR)
                                                      NULL};

@@ -227,7 +227,7 @@ static const struct stats_label stats_labels[] = {
     {"channel", "ussd", "USSD", "ইউএসএসডি"},
     {"channel", "sms", "SMS", "এসএমএস"},
     {NULL, "unknown", "Unknown", "অজানা"},
-    {NULL, "none", "No skill given", "কোনো দক্ষতা নেই"},
+    {"skill", "none", "No skill given", "কোনো দক্ষতা নেই"},
     {NULL, "total", "Total", "মোট"},
 };
 
@@ -246,10 +246,9 @@ stats_list_of(const char *dim)
     return NULL;
 }
 
-/* code's labels (the code itself when it has none). */
-static void
-stats_label_of(const json_t *lists, const char *dim, const char *code,
-               const char **en, const char **bn)
+void
+con_stats_label(const json_t *lists, const char *dim, const char *code,
+                const char **en, const char **bn)
 {
     const char *list = stats_list_of(dim);
     const json_t *arr = list && lists ? json_object_get(lists, list) : NULL;
@@ -287,7 +286,7 @@ stats_csv_line(struct con_buf *b, const struct stats_q *q, const json_t *lists,
     for (int d = 0; d < 2 && dims[d]; d++) {
         const json_t *v = json_object_get(o, dims[d]);
         const char *code = v ? json_string_value(v) : "total", *en, *bn;
-        stats_label_of(lists, dims[d], code, &en, &bn);
+        con_stats_label(lists, dims[d], code, &en, &bn);
         rc |= con_csv_field(b, code) | con_buf_add(b, ",", 1);
         rc |= con_csv_field(b, bn) | con_buf_add(b, ",", 1);
         rc |= con_csv_field(b, en) | con_buf_add(b, ",", 1);
@@ -503,18 +502,16 @@ stats_on_rows(int status, const struct store_tx_result *res, void *arg)
     con_reply_json(call, 200, t);
 }
 
-static int
-stats_dim_ok(const char *d)
+int
+con_stats_dim_ok(const char *d)
 {
     for (size_t i = 0; i < STATS_NDIMS; i++)
         if (strcmp(d, stats_dims[i]) == 0) return 1;
     return 0;
 }
 
-/* A parameter's value (NULL when absent or empty); *bad when repeated,
- * too long or holding a NUL. */
-static const char *
-stats_param(const struct gw_params *ps, const char *key, size_t max, int *bad)
+const char *
+con_param(const struct gw_params *ps, const char *key, size_t max, int *bad)
 {
     const struct gw_param *p = gw_params_get(ps, key);
 
@@ -552,17 +549,18 @@ stats_run(struct con_call *call, int export)
         if (k == nknown) {
             con_reply_error(call, 400, "bad_request",
                             "parameters: dims, status, district, sex, from, "
-                            "to, suppress (and kind=aggregate for a CSV)");
+                            "to, suppress (and kind=aggregate or records "
+                            "for a CSV)");
             return;
         }
     }
-    dims = stats_param(ps, "dims", 31, &bad);
-    status = stats_param(ps, "status", 16, &bad);
-    district = stats_param(ps, "district", 16, &bad);
-    sex = stats_param(ps, "sex", 1, &bad);
-    from = stats_param(ps, "from", 10, &bad);
-    to = stats_param(ps, "to", 10, &bad);
-    supp = stats_param(ps, "suppress", 1, &bad);
+    dims = con_param(ps, "dims", 31, &bad);
+    status = con_param(ps, "status", 16, &bad);
+    district = con_param(ps, "district", 16, &bad);
+    sex = con_param(ps, "sex", 1, &bad);
+    from = con_param(ps, "from", 10, &bad);
+    to = con_param(ps, "to", 10, &bad);
+    supp = con_param(ps, "suppress", 1, &bad);
     if (export == STATS_SDMX) {
         /* the indicator's cut is fixed: verified returnees by skill x
          * district */
@@ -570,7 +568,7 @@ stats_run(struct con_call *call, int export)
         dims = "district,skill";
         status = "verified";
     } else if (export) {
-        const char *kind = stats_param(ps, "kind", 16, &bad);
+        const char *kind = con_param(ps, "kind", 16, &bad);
         if (kind == NULL || strcmp(kind, "aggregate") != 0) bad = 1;
     } else if (gw_params_get(ps, "kind"))
         bad = 1;
@@ -583,11 +581,11 @@ stats_run(struct con_call *call, int export)
         else if ((size_t)(comma - dims) < sizeof(q->dim1)) {
             memcpy(q->dim1, dims, (size_t)(comma - dims));
             snprintf(q->dim2, sizeof(q->dim2), "%s", comma + 1);
-            if (!stats_dim_ok(q->dim2) || strcmp(q->dim1, q->dim2) == 0)
+            if (!con_stats_dim_ok(q->dim2) || strcmp(q->dim1, q->dim2) == 0)
                 bad = 1;
         } else
             bad = 1;
-        if (!stats_dim_ok(q->dim1)) bad = 1;
+        if (!con_stats_dim_ok(q->dim1)) bad = 1;
     }
     if (status && strcmp(status, "all") == 0) status = NULL;
     if (status && strcmp(status, "pending") != 0 &&
@@ -692,10 +690,10 @@ con_stats_days(struct con_call *call)
             strcmp(ps->p[i].key, "to") != 0 &&
             strcmp(ps->p[i].key, "suppress") != 0)
             bad = 1;
-    district = stats_param(ps, "district", 16, &bad);
-    from = stats_param(ps, "from", 10, &bad);
-    to = stats_param(ps, "to", 10, &bad);
-    supp = stats_param(ps, "suppress", 1, &bad);
+    district = con_param(ps, "district", 16, &bad);
+    from = con_param(ps, "from", 10, &bad);
+    to = con_param(ps, "to", 10, &bad);
+    supp = con_param(ps, "suppress", 1, &bad);
     if (district && !con_codes_has(call->con->districts, district)) bad = 1;
     if ((from && !con_date_ok(from)) || (to && !con_date_ok(to))) bad = 1;
     if (supp && strcmp(supp, "0") != 0 && strcmp(supp, "1") != 0) bad = 1;
@@ -723,7 +721,16 @@ con_stats_get(struct con_call *call)
 static void
 con_export_csv(struct con_call *call)
 {
-    stats_run(call, STATS_CSV);
+    const struct gw_params *ps;
+    const struct gw_param *kind;
+
+    if (gw_req_query_or_400(call->req, &ps) < 0) return;
+    kind = gw_params_get(ps, "kind");
+    if (kind != NULL && gw_params_count(ps, "kind") == 1 &&
+        strcmp(kind->val, "records") == 0)
+        con_export_records(call, ps);
+    else
+        stats_run(call, STATS_CSV);
 }
 
 static void

@@ -533,6 +533,30 @@ void gw_reply_text(struct gw_req *r, int status, const char *ctype,
  * were held back: suppressed=K). */
 void gw_reply_error(struct gw_req *r, int status, const char *why);
 
+/* A streamed reply (a large export): the status line and headers now,
+ * the body in parts as it is made (HTTP/1.1 chunked), then the end.
+ * gw_reply_start() answers the client as far as the status goes: the
+ * request's deadline stops (the caller keeps its own timers for each
+ * part), and from then on only gw_reply_chunk() and gw_reply_end() may
+ * be called -- gw_reply*() is a programming error.  It returns 0, or -1
+ * when the client was answered already (the deadline): the caller then
+ * ends r with gw_reply*() as usual.  gw_reply_chunk() queues len bytes
+ * (copied): 0, or -1 when the client has gone away (nothing queued).
+ * gw_reply_pending() is the number of bytes queued and not yet taken by
+ * the client's socket, or -1 when the client has gone away: a writer
+ * waits for it to fall before making the next part, so a slow client
+ * never makes the daemon hold the whole file.  gw_reply_end() ends the
+ * body and the request (as gw_reply() does), whether or not the client
+ * is still there. */
+int gw_reply_start(struct gw_req *r, int status, const char *ctype);
+int gw_reply_chunk(struct gw_req *r, const char *buf, size_t len);
+long gw_reply_pending(const struct gw_req *r);
+void gw_reply_end(struct gw_req *r);
+/* Before gw_reply_end() when the body stopped short: the connection is
+ * shut down first, so the client sees it end without the last chunk (an
+ * error), never a truncated body that looks whole. */
+void gw_reply_cut(struct gw_req *r);
+
 /* A frame that reaches r from outside the request's own handler (a
  * Redis, PostgreSQL or timer callback whose argument lives in r's memory)
  * enters r first and leaves it last: a reply in between ends r, and the

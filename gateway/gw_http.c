@@ -849,7 +849,7 @@ int
 gw_req_header_add(struct gw_req *r, const char *name, const char *value)
 {
     GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
-    if (r->answered) return 0;
+    if (r->answered || r->streaming) return 0;
     if (!gw_header_ok(name, value)) {
         GW_RLOG(GW_LEVEL_WARN, r, 0, "reply header refused name=%.64s", name);
         return -1;
@@ -904,11 +904,118 @@ gw_reply(struct gw_req *r, int status, const char *ctype, const char *body,
 {
     GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
     if (r->ended) WRONG("request ended twice");
+    if (r->streaming) WRONG("gw_reply() on a streaming request");
     if (!r->answered)
         gw_req_send(r, status, ctype, body, len);
     else
         GW_RLOG(GW_LEVEL_DEBUG, r, 0, "late reply dropped status=%d", status);
     if (r->in_deadline) return;
+    r->ended = 1;
+    if (r->hold == 0) gw_req_free(r);
+}
+
+int
+gw_reply_start(struct gw_req *r, int status, const char *ctype)
+{
+    struct evkeyvalq *h;
+    const char *endpoint = r->route ? r->route->endpoint : "other";
+    char code[8];
+
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    if (r->ended || r->streaming) WRONG("stream started twice");
+    if (r->answered) return -1;
+    h = evhttp_request_get_output_headers(r->ev);
+    if (ctype != NULL) {
+        evhttp_remove_header(h, "Content-Type");
+        evhttp_add_header(h, "Content-Type", ctype);
+    }
+    evhttp_add_header(h, "X-Request-Id", r->id);
+    if (r->srv->stopping) evhttp_add_header(h, "Connection", "close");
+    /* the parts come at the writer's pace, each under its own timer */
+    if (r->deadline != NULL) evtimer_del(r->deadline);
+    evhttp_send_reply_start(r->ev, status, NULL);
+    r->streaming = 1;
+    r->status = status;
+    snprintf(code, sizeof(code), "%d", status);
+    gw_metric_inc(GW_M_REQUESTS, endpoint, code);
+    return 0;
+}
+
+/* The connection of a streaming request, NULL once the client has gone
+ * (evhttp then keeps the request, detached, until gw_reply_end()). */
+static struct evhttp_connection *
+gw_stream_conn(const struct gw_req *r)
+{
+    AN(r->streaming);
+    AN(r->ev);
+    return evhttp_request_get_connection(r->ev);
+}
+
+int
+gw_reply_chunk(struct gw_req *r, const char *buf, size_t len)
+{
+    struct evbuffer *b;
+    int rc = 0;
+
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    if (gw_stream_conn(r) == NULL) return -1;
+    if (len == 0) return 0; /* an empty chunk would end the body */
+    if ((b = evbuffer_new()) == NULL) return -1;
+    if (evbuffer_add(b, buf, len) != 0)
+        rc = -1;
+    else
+        evhttp_send_reply_chunk(r->ev, b);
+    evbuffer_free(b);
+    return rc;
+}
+
+long
+gw_reply_pending(const struct gw_req *r)
+{
+    struct evhttp_connection *evcon;
+    struct bufferevent *bev;
+
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    if ((evcon = gw_stream_conn(r)) == NULL) return -1;
+    if ((bev = evhttp_connection_get_bufferevent(evcon)) == NULL) return -1;
+    return (long)evbuffer_get_length(bufferevent_get_output(bev));
+}
+
+void
+gw_reply_cut(struct gw_req *r)
+{
+    struct evhttp_connection *evcon;
+    struct bufferevent *bev;
+    evutil_socket_t fd;
+
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    if ((evcon = gw_stream_conn(r)) == NULL) return;
+    if ((bev = evhttp_connection_get_bufferevent(evcon)) == NULL) return;
+    if ((fd = bufferevent_getfd(bev)) >= 0 && shutdown(fd, SHUT_RDWR) != 0)
+        GW_RLOG(GW_LEVEL_DEBUG, r, errno, "stream cut: shutdown failed");
+}
+
+void
+gw_reply_end(struct gw_req *r)
+{
+    struct evhttp_connection *evcon;
+    const char *endpoint = r->route ? r->route->endpoint : "other";
+    char path[96];
+    double secs;
+
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    if ((evcon = gw_stream_conn(r)) != NULL) gw_conn_idle(r->srv, evcon);
+    /* frees the evhttp request, the detached one too */
+    evhttp_send_reply_end(r->ev);
+    r->ev = NULL;
+    r->streaming = 0;
+    r->answered = 1;
+    secs = gw_elapsed(&r->t0);
+    gw_metric_observe(GW_M_REQUEST_SECONDS, endpoint, secs);
+    GW_RLOG(GW_LEVEL_DEBUG, r, 0, "streamed status=%d path=%s ms=%.3f gone=%d",
+            r->status,
+            gw_log_quote(path, sizeof(path), r->path, strlen(r->path)),
+            secs * 1e3, evcon == NULL);
     r->ended = 1;
     if (r->hold == 0) gw_req_free(r);
 }

@@ -77,6 +77,7 @@ struct gw_req {
     unsigned answered : 1;
     unsigned in_deadline : 1;
     unsigned timed_out : 1;
+    unsigned streaming : 1; /* gw_reply_start() came, gw_reply_end() not */
     struct gw_req_chunk *chunks;
     TAILQ_ENTRY(gw_req) list; /* srv->reqs */
 };

@@ -3,11 +3,15 @@
 // the URL), as a table and SVG bars, with the suppressed CSV to download
 // (GET /api/export.csv?kind=aggregate).  Analysts see small counts as "<5"
 // and "x" (hidden so no "<5" can be worked out); officers and admins the
-// true counts on screen.
+// true counts on screen.  Officers and admins may also download the
+// records behind the view (kind=records): the server streams it, and this
+// page reads the stream, shows the rows so far against X-Total-Rows, and
+// saves the file only when it ended whole.  Each CSV has its data
+// dictionary (GET /api/export/dictionary.csv) beside it.
 
 import { h, field } from './dom.js';
 import { t, num } from './i18n.js';
-import { get } from './api.js';
+import { get, me } from './api.js';
 import { loadLists, name, options } from './lists.js';
 import { errorText } from './ui.js';
 
@@ -27,6 +31,48 @@ function valueName(dim, code) {
   if (LIST_OF[dim]) return name(LIST_OF[dim], code);
   if (dim === 'sex' || dim === 'status' || dim === 'channel') return t(`st_${dim}_${code}`);
   return String(code);
+}
+
+// GET /api/export.csv?kind=records, read as it streams: progress(rows so
+// far, total) after each part; the file is saved when the body ended
+// whole (a cut connection throws, and nothing is saved).  Rows are counted
+// as CRLFs outside quotes (a note may hold a line break).
+async function downloadRecords(query, progress) {
+  const q = new URLSearchParams({ kind: 'records' });
+  for (const k of FILTERS) if (query[k]) q.set(k, query[k]);
+  const res = await fetch(`/api/export.csv?${q}`, { credentials: 'same-origin', cache: 'no-store' });
+  if (!res.ok) {
+    const d = await res.json().catch(() => null);
+    const e = new Error((d && d.message) || `HTTP ${res.status}`);
+    e.code = d && d.error;
+    throw e;
+  }
+  const total = Number(res.headers.get('X-Total-Rows')) || 0;
+  const m = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') || '');
+  const reader = res.body.getReader();
+  const parts = [];
+  let rows = -1; // the header line
+  let quoted = false;
+  let cr = false;
+  progress(0, total);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    for (const b of value) {
+      if (b === 0x22) quoted = !quoted;
+      else if (b === 0x0a && cr && !quoted) rows += 1;
+      cr = b === 0x0d;
+    }
+    progress(Math.max(rows, 0), total);
+  }
+  const a = h('a', { href: URL.createObjectURL(new Blob(parts, { type: 'text/csv' })),
+    download: m ? m[1] : 'remigate_records.csv', hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+  return Math.max(rows, 0);
 }
 
 function count(n) {
@@ -96,6 +142,34 @@ export async function render(main, ctx) {
   const csv = new URLSearchParams({ kind: 'aggregate' });
   for (const [k, v] of Object.entries(query)) if (v) csv.set(k, v);
   const download = h('a', { class: 'button secondary', href: `/api/export.csv?${csv}`, download: '' }, t('st_download'));
+  const dict = (q) => h('a', { class: 'dictionary', href: `/api/export/dictionary.csv?${new URLSearchParams(q)}`, download: '' },
+    t('st_dictionary'));
+  const role = (me() || {}).role;
+  let records = null;
+  if (role === 'admin' || role === 'officer') {
+    const status = h('p', { id: 'records-progress', role: 'status', 'aria-live': 'polite' });
+    const button = h('button', { type: 'button', class: 'secondary', id: 'records-download' }, t('st_records'));
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      status.classList.remove('error');
+      try {
+        const n = await downloadRecords(f, (k, total) => {
+          status.textContent = t('st_records_progress', { n: num(k), total: num(total) });
+        });
+        status.textContent = t('st_records_done', { n: num(n) });
+      } catch (e) {
+        status.classList.add('error');
+        status.textContent = e.code ? errorText(e) : t('st_records_failed');
+      } finally {
+        button.disabled = false;
+      }
+    });
+    records = h('section', { class: 'records-export' },
+      h('p', { class: 'muted' }, t('st_records_note',
+        { scope: t(role === 'admin' ? 'st_records_scope_all' : 'st_records_scope_mine') })),
+      h('div', { class: 'buttons' }, button, dict({ kind: 'records' })),
+      status);
+  }
   let d;
   try {
     d = await get('stats', query);
@@ -166,7 +240,8 @@ export async function render(main, ctx) {
     total,
     ...notes.map((n) => h('p', { class: 'muted' }, n)),
     ...(lag ? [lag] : []),
-    h('div', { class: 'buttons' }, download),
+    h('div', { class: 'buttons' }, download, dict({ kind: 'aggregate', dims: view })),
+    ...(records ? [records] : []),
     h('figure', { class: 'chart' }, bars(chartRows)),
     h('div', { class: 'scroll' }, table));
 }

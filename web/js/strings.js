@@ -432,6 +432,14 @@ export const strings = {
     st_dim_status: "Status",
     st_dim_week: "Week registered",
     st_median_days: "Median days to a decision",
+    st_dictionary: "What the columns mean (CSV)",
+    st_records: "Download the records (CSV)",
+    st_records_note: "One line per returnee of {scope}, with these filters. No ID or passport numbers.",
+    st_records_scope_all: "the whole country",
+    st_records_scope_mine: "your districts",
+    st_records_progress: "Downloading records: {n} of {total}",
+    st_records_done: "Downloaded {n} records.",
+    st_records_failed: "The download stopped before the end; nothing was saved. Try again.",
   },
 
   bn: {
@@ -855,5 +863,13 @@ export const strings = {
     st_dim_status: "অবস্থা",
     st_dim_week: "নিবন্ধনের সপ্তাহ",
     st_median_days: "সিদ্ধান্তে মধ্যমা দিন",
+    st_dictionary: "কলামগুলোর অর্থ (CSV)",
+    st_records: "নিবন্ধনগুলো নামান (CSV)",
+    st_records_note: "{scope} প্রত্যেক প্রত্যাগত কর্মীর এক লাইন, এই ফিল্টারসহ। কোনো আইডি বা পাসপোর্ট নম্বর নেই।",
+    st_records_scope_all: "সারা দেশের",
+    st_records_scope_mine: "আপনার জেলাগুলোর",
+    st_records_progress: "নিবন্ধন নামানো হচ্ছে: {total}টির মধ্যে {n}টি",
+    st_records_done: "{n}টি নিবন্ধন নামানো হয়েছে।",
+    st_records_failed: "শেষ হওয়ার আগেই নামানো থেমে গেছে; কিছু সংরক্ষিত হয়নি। আবার চেষ্টা করুন।",
   },
 };

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# tests/integration/test_export.sh -- GET /api/export.csv?kind=records and
+# GET /api/export/dictionary.csv through the real daemon and PostgreSQL:
+# a golden file (Bangla and English labels, RFC 4180 quoting, neutralised
+# formulas, ISO 8601 +06:00, BOM, CRLF); the body streamed (chunked, more
+# pages than one) with X-Total-Rows; every row the caller may see, once,
+# and no other (an officer's file never holds another district: the SQL
+# count of their districts, no other district code); never an NID,
+# passport or phone number, except the phone number for an admin with a
+# reason; the role x route matrix (admin, officer, analyst, no session)
+# with its audit rows; each export's audit rows (started, then complete
+# with the filter, rows and the SHA-256 of the bytes received); bad
+# parameters (400, one log line); the data dictionary.
+#
+# Starts its own Redis and PostgreSQL.  Prints "export: N passed, N failed".
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/servers.sh
+bin=${REMIGATE_BIN:-build/remigate}
+pass=0 fail=0
+pids=
+SRV_TMP=
+srv_tmpdir || exit 1
+tmp=$SRV_TMP
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    srv_cleanup
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+bad() {
+    fail=$((fail + 1))
+    echo "not ok - $1"
+    [ -n "${2:-}" ] && echo "$2" | head -8 | sed 's/^/#   /'
+    echo
+}
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+is() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want [$2] got [$3]"; fi; }
+finish() {
+    echo "export: $pass passed, $fail failed"
+    [ $fail -eq 0 ] && [ $pass -gt 0 ]
+    exit
+}
+pause() { read -r -t "${1:-0.1}" <> <(:) 2>/dev/null || true; }
+wait_until() {
+    local end=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ $SECONDS -lt $end ] || return 1
+        pause
+    done
+}
+
+srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
+sql() { srv_psql -At -c "$1"; }
+
+cp -r config "$tmp/config"
+conf=$tmp/config/remigate.conf
+sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
+    -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
+"$bin" keygen "$tmp/key" >/dev/null
+"$bin" migrate -c "$conf" >"$tmp/out" 2>&1 || { bad "migrate" "$(cat "$tmp/out")"; finish; }
+
+officer() { "$bin" officer "$@" -c "$conf" >"$tmp/out" 2>&1; }
+pw='Padma-River-Dawn-7'
+printf '%s\n' "$pw" | officer add --username boss --role admin &&
+    printf '%s\n' "$pw" | officer add --username rahim --role officer --district BD-15 --district BD-26 &&
+    printf '%s\n' "$pw" | officer add --username nasrin --role analyst ||
+    { bad "officers added" "$(cat "$tmp/out")"; finish; }
+
+# --- the golden rows: four in BD-26 with every kind of value -------------
+sql "INSERT INTO returnees (msisdn, district, division, sex, birth_year, country,
+        years_abroad, return_year, reason, education, skills, need, lang,
+        channel, status, status_at, info_reason, reject_reason, reject_note,
+        verified_by, verified_at, ref, created_at, nid_enc, nid_hash,
+        passport_enc, passport_hash)
+     VALUES
+     ('8801911000001', 'BD-26', 'C', 'f', NULL, 'SA', 6, 2024, 'unpaid', 'ssc',
+      ARRAY['cook','cleaning'], 'loan', 'bn', 'ussd', 'verified',
+      '2026-10-02 09:30+06', NULL, NULL, NULL, 7, '2026-10-02 09:30+06',
+      'G00000001', '2026-10-01 10:15+06', '\\x01', '\\x0101', NULL, NULL),
+     ('8801911000002', 'BD-26', 'C', 'm', NULL, 'MY', NULL, NULL, NULL, NULL,
+      '{}', NULL, 'en', 'sms', 'rejected', '2026-10-03 23:59:59+06', NULL,
+      'duplicate', '=HYPERLINK(\"http://x\",\"click\")', NULL, NULL,
+      'G00000002', '2026-10-01 23:30+00', NULL, NULL, '\\x02', '\\x0202'),
+     ('8801911000003', 'BD-26', 'C', 'x', NULL, 'AE', 1, 2026, 'crisis', 'none',
+      ARRAY['driver'], 'job_home', 'bn', 'ussd', 'needs_info',
+      '2026-10-04 08:00+06', 'documents', NULL, NULL, NULL, NULL,
+      'G00000003', '2026-10-02 06:00+06', NULL, NULL, NULL, NULL),
+     ('8801911000004', 'BD-26', 'C', NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+      '{}', NULL, 'bn', 'ussd', 'rejected', '2026-10-05 12:00+06', NULL,
+      'other', 'line one, \"quoted\"
++line two', NULL, NULL, 'G00000004', '2026-10-03 12:00+06', NULL, NULL,
+      NULL, NULL)" >/dev/null || { bad "golden rows written"; finish; }
+# --- 1,300 more, over three pages, most in BD-13, some in BD-15 ----------
+sql "INSERT INTO returnees (msisdn, district, division, sex, birth_year, country,
+        return_year, reason, education, skills, need, lang, channel, status,
+        ref, created_at, nid_enc, nid_hash)
+     SELECT '88017' || lpad(i::text, 8, '0'),
+            CASE WHEN i % 10 < 7 THEN 'BD-13' ELSE 'BD-15' END, 'C',
+            CASE WHEN i % 3 = 0 THEN 'f' ELSE 'm' END,
+            extract(year FROM now())::int - 17 - (i * 7) % 48,
+            (ARRAY['SA','MY','AE','QA'])[1 + i % 4], 2015 + i % 11,
+            'contract_end', 'ssc', ARRAY['construction'], 'job_home', 'bn',
+            'ussd', CASE WHEN i % 2 = 0 THEN 'verified' ELSE 'pending' END,
+            'T' || lpad(i::text, 9, '0'),
+            timestamptz '2026-09-01 00:00+06' + i * interval '1 hour',
+            '\\x05', decode(lpad(to_hex(i), 8, '0'), 'hex')
+     FROM generate_series(1, 1300) i" >/dev/null ||
+    { bad "bulk rows written"; finish; }
+is "1,304 returnees in the database" 1304 "$(sql 'SELECT count(*) FROM returnees')"
+
+rm -f "$tmp/port"
+"$bin" -c "$conf" --workers 1 --port 0 --port-file "$tmp/port" \
+    --redis-port "$REDIS_PORT" --set kannel.secret=export-test-secret \
+    --set console.admin_totp=optional 2>>"$tmp/log" &
+pids="$pids $!"
+wait_until 10 test -s "$tmp/port" || { bad "daemon started"; finish; }
+base=http://127.0.0.1:$(cat "$tmp/port")
+healthy() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ]; }
+wait_until 10 healthy || { bad "daemon healthy"; finish; }
+ok "daemon started"
+
+# api METHOD PATH [USER]: body to $tmp/body, headers to $tmp/head
+api() {
+    local args=(-s -o "$tmp/body" -D "$tmp/head" -w '%{http_code}' --max-time 30 -X "$1")
+    [ -n "${3:-}" ] && args+=(-b "$tmp/jar-$3" -c "$tmp/jar-$3")
+    curl "${args[@]}" "$base$2"
+}
+login() {
+    curl -s -o "$tmp/body" -w '%{http_code}' -c "$tmp/jar-$1" -X POST \
+        -H 'Content-Type: application/json' \
+        --data "{\"username\":\"$1\",\"password\":\"$pw\"}" "$base/api/login"
+}
+for u in boss rahim nasrin; do is "login $u" 200 "$(login "$u")"; done
+# the first field of each line of a CSV whose 4th field is empty (python's
+# csv module: quoted commas and line breaks as a spreadsheet reads them)
+dictcols() { python3 -c 'import csv, sys
+for r in list(csv.reader(open(sys.argv[1], encoding="utf-8-sig", newline="")))[1:]:
+    if r[3] == "": print(r[0])' "$1" | xargs; }
+hdr() { tr -d '\r' <"$tmp/head" | awk -v k="$(echo "$1" | tr A-Z a-z)" -F': ' 'tolower($1) == k { print $2 }'; }
+audits() { sql "SELECT count(*) FROM audit_log WHERE action = '$1'"; }
+last_audit() { sql "SELECT $1 FROM audit_log WHERE action = 'export' AND target = 'records' ORDER BY id DESC LIMIT 1"; }
+csvrows() { # data rows of a CSV body (quoted line breaks do not count)
+    tail -c +4 "$1" | awk 'BEGIN { RS = "\r\n" } { n += gsub(/"/, "\"") } n % 2 == 0 { rows++ } END { print rows - 1 }'
+}
+
+# --- the golden file -----------------------------------------------------
+is "admin, district BD-26: 200" 200 "$(api GET '/api/export.csv?kind=records&district=BD-26' boss)"
+cp "$tmp/body" "$tmp/golden.csv"
+[ -n "${UPDATE_GOLDEN:-}" ] && cp "$tmp/golden.csv" tests/integration/golden/export_records_bd26.csv
+if cmp -s tests/integration/golden/export_records_bd26.csv "$tmp/golden.csv"; then
+    ok "  the golden file, byte for byte (Bangla labels, quoting, a neutralised formula, +06:00 times, BOM, CRLF)"
+else bad "  the golden file" "$(diff <(tr -d '\r' <tests/integration/golden/export_records_bd26.csv) <(tr -d '\r' <"$tmp/golden.csv") | head -8)"; fi
+is "  starts with the UTF-8 BOM" "efbbbf" "$(head -c 3 "$tmp/body" | od -An -tx1 | tr -d ' \n')"
+is "  every record ends in CRLF (5 of the 6 line feeds; the sixth is inside a quoted note)" \
+    "5 6" "$(grep -c $'\r$' "$tmp/body") $(wc -l <"$tmp/body")"
+check "  the formula in a note is neutralised ('=HYPERLINK...)" "grep -q \"'=HYPERLINK\" '$tmp/body'"
+check "  a note starting with '+' after a line break stays inside its quotes" "grep -q '^+line two\"' '$tmp/body'"
+is "  Content-Type" "text/csv; charset=utf-8" "$(hdr Content-Type)"
+check "  a file name with scope, filter and time" "hdr Content-Disposition | grep -Eq 'filename=\"remigate_records_BD-26_all_[0-9]{8}T[0-9]{4}\\.csv\"'"
+is "  X-Total-Rows" 4 "$(hdr X-Total-Rows)"
+check "  no NID, passport or phone column" "! head -1 '$tmp/body' | grep -Eiq 'nid|passport|msisdn|phone'"
+check "  no phone number in it" "! grep -q 8801911 '$tmp/body'"
+is "  audited: started, then complete with the filter, 4 rows and the file's SHA-256" \
+    "2 ok BD-26 4 4 $(sha256sum <"$tmp/body" | cut -d' ' -f1) complete" \
+    "$(sql "SELECT count(*) FROM audit_log WHERE action = 'export' AND target = 'records'") $(last_audit "outcome || ' ' || (detail->'filter'->>'district') || ' ' || (detail->>'rows') || ' ' || (detail->>'total') || ' ' || (detail->>'sha256') || ' ' || (detail->>'state')")"
+is "  the first row says started, before any byte left" "started" \
+    "$(sql "SELECT detail->>'state' FROM audit_log WHERE action = 'export' ORDER BY id LIMIT 1")"
+
+# --- everything, streamed ------------------------------------------------
+is "admin, everything: 200" 200 "$(api GET '/api/export.csv?kind=records' boss)"
+check "  streamed: chunked, no Content-Length" "hdr Transfer-Encoding | grep -q chunked && [ -z \"\$(hdr Content-Length)\" ]"
+is "  X-Total-Rows is everyone" 1304 "$(hdr X-Total-Rows)"
+is "  1,304 rows (three pages)" 1304 "$(csvrows "$tmp/body")"
+is "  each reference once, the ones in the database" \
+    "$(sql "SELECT ref FROM returnees ORDER BY ref" | md5sum)" \
+    "$(tail -n +2 "$tmp/body" | grep -o '^[GT][0-9]*' | LC_ALL=C sort | md5sum)"
+check "  no NID hash nor any number of the phones" "! grep -Eq '8801[0-9]{9}|\\\\x' '$tmp/body'"
+n13=$(sql "SELECT count(*) FROM returnees WHERE district = 'BD-13' AND status = 'verified' AND sex = 'f'")
+is "filters: BD-13, verified, women" "200 $n13 $n13" \
+    "$(api GET '/api/export.csv?kind=records&district=BD-13&status=verified&sex=f' boss) $(hdr X-Total-Rows) $(csvrows "$tmp/body")"
+check "  only such rows" "tail -n +2 '$tmp/body' | awk -F, '\$1 !~ /^[GT]/ { next } \$2 != \"verified\" || \$13 != \"BD-13\" || \$16 != \"f\" { bad = 1 } END { exit bad }'"
+nd=$(sql "SELECT count(*) FROM returnees WHERE created_at >= '2026-09-10 00:00+06' AND created_at < '2026-09-13 00:00+06'")
+is "dates: 2026-09-10..2026-09-12 (Dhaka days)" "$nd" \
+    "$(api GET '/api/export.csv?kind=records&from=2026-09-10&to=2026-09-12' boss >/dev/null; csvrows "$tmp/body")"
+
+# --- scope: an officer's file holds their districts only ----------------
+is "officer rahim (BD-15, BD-26): 200" 200 "$(api GET '/api/export.csv?kind=records' rahim)"
+is "  the SQL count of BD-15 and BD-26" \
+    "$(sql "SELECT count(*) FROM returnees WHERE district IN ('BD-15','BD-26')")" "$(csvrows "$tmp/body")"
+is "  no other district code" "BD-15 BD-26" \
+    "$(tail -n +2 "$tmp/body" | grep -o ',BD-[0-9][0-9],' | tr -d , | LC_ALL=C sort -u | xargs)"
+is "  X-Total-Rows counts the same scope" "$(csvrows "$tmp/body")" "$(hdr X-Total-Rows)"
+d0=$(audits access.denied)
+is "  asks for BD-13: 403, audited" "403 $((d0 + 1))" \
+    "$(api GET '/api/export.csv?kind=records&district=BD-13' rahim) $(audits access.denied)"
+is "  asks for phone numbers: 403, audited" "403 $((d0 + 2))" \
+    "$(api GET '/api/export.csv?kind=records&contact=1&reason=follow-up+calls' rahim) $(audits access.denied)"
+is "analyst: 403, audited" "403 $((d0 + 3)) role" \
+    "$(api GET '/api/export.csv?kind=records' nasrin) $(audits access.denied) $(sql "SELECT detail->>'reason' FROM audit_log WHERE action = 'access.denied' ORDER BY id DESC LIMIT 1")"
+is "  analyst's aggregate still 200" 200 "$(api GET '/api/export.csv?kind=aggregate&dims=sex' nasrin)"
+is "no session: 401" 401 "$(api GET '/api/export.csv?kind=records')"
+is "POST: 405" 405 "$(api POST '/api/export.csv?kind=records' boss)"
+
+# --- phone numbers: admins, with a reason --------------------------------
+e0=$(sql "SELECT count(*) FROM audit_log WHERE action = 'export'")
+is "admin, contact=1 without a reason: 422, nothing audited" "422 reason_required $e0" \
+    "$(api GET '/api/export.csv?kind=records&contact=1' boss) $(jq -r .error "$tmp/body") $(sql "SELECT count(*) FROM audit_log WHERE action = 'export'")"
+is "admin, contact=1 with a reason: 200" 200 \
+    "$(api GET '/api/export.csv?kind=records&district=BD-26&contact=1&reason=job+fair+follow-up+calls' boss)"
+check "  the msisdn column, last" "head -1 '$tmp/body' | tr -d '\\r' | grep -q ',msisdn\$'"
+is "  the numbers of the rows" "8801911000001 8801911000002 8801911000003 8801911000004" \
+    "$(grep -o '8801911[0-9]*' "$tmp/body" | xargs)"
+is "  audited with the reason" "true job fair follow-up calls" \
+    "$(last_audit "(detail->>'contact') || ' ' || (detail->>'reason')")"
+
+# --- bad parameters: 400, one log line each --------------------------------
+for q in 'kind=records&foo=1' 'kind=records&status=bogus' 'kind=records&district=BD-99' \
+    'kind=records&sex=q' 'kind=records&from=2026-13-01' 'kind=records&contact=2' \
+    'kind=records&status=verified&status=pending' 'kind=records&reason=why+not'; do
+    is "bad: $q -> 400" 400 "$(api GET "/api/export.csv?$q" boss)"
+done
+is "an empty result: header only, audited with 0 rows" "200 1 0" \
+    "$(api GET '/api/export.csv?kind=records&district=BD-02' boss) $(tail -c +4 "$tmp/body" | grep -c .) $(last_audit "detail->>'rows'")"
+
+# --- the data dictionary ---------------------------------------------------
+is "dictionary of records: 200" 200 "$(api GET '/api/export/dictionary.csv?kind=records' boss)"
+is "  one line per column of the records file (and msisdn, with contact=1)" \
+    "$(head -1 "$tmp/golden.csv" | tail -c +4 | tr -d '\r' | tr , '\n' | xargs) msisdn" \
+    "$(dictcols "$tmp/body")"
+check "  the codes with their labels (a district, in Bangla)" "grep -q '^district_code,,,BD-26,কিশোরগঞ্জ,Kishoreganj' '$tmp/body'"
+check "  a decision reason's labels" "grep -q '^reject_reason_code,,,duplicate,' '$tmp/body'"
+is "dictionary of an aggregate: 200" 200 "$(api GET '/api/export/dictionary.csv?kind=aggregate&dims=sex,age_band' nasrin)"
+is "  its columns" "sex_code sex_label_bn sex_label_en age_band_code age_band_label_bn age_band_label_en n" \
+    "$(dictcols "$tmp/body")"
+is "dictionary: bad kind 400" 400 "$(api GET '/api/export/dictionary.csv?kind=nope' boss)"
+
+for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+pids=
+check "no sanitizer report in the daemon's log" "! grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' '$tmp/log'"
+finish
