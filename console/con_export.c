@@ -629,8 +629,12 @@ con_export_records(struct con_call *call, const struct gw_params *ps)
                  "only an admin may export phone numbers", "contact");
         return;
     }
-    if (x->contact &&
-        (reason == NULL || strlen(reason) < 5 || json_string(reason) == NULL)) {
+    if (reason != NULL) { /* the audit's JSON holds it: UTF-8 only */
+        json_t *js = json_string(reason);
+        if (js == NULL) reason = "";
+        json_decref(js);
+    }
+    if (x->contact && (reason == NULL || strlen(reason) < 5)) {
         con_reply_error(call, 422, "reason_required",
                         "say why the phone numbers are needed (5 to 200 "
                         "characters)");

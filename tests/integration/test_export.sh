@@ -240,5 +240,7 @@ is "dictionary: bad kind 400" 400 "$(api GET '/api/export/dictionary.csv?kind=no
 
 for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 pids=
-check "no sanitizer report in the daemon's log" "! grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' '$tmp/log'"
+if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$tmp/log"; then
+    bad "no sanitizer report in the daemon's log" "$(grep -E -A12 'AddressSanitizer|LeakSanitizer|runtime error' "$tmp/log")"
+else ok "no sanitizer report in the daemon's log"; fi
 finish
