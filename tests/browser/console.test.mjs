@@ -823,7 +823,7 @@ test('notices: an officer composes a notice; the live preview (count, districts 
   Object.assign(NT, { id, code, made, all });
 }, { needs: NT_ROUTES });
 
-test('notices: an admin cannot approve their own notice (four eyes) but approves the officer\'s with the vetting reference; the report shows every recipient delivered once the dispatcher has sent through Kannel; an interested reply is listed and the CSV downloads (audited)', async (t) => {
+test('notices: an admin cannot approve their own notice (four eyes) but approves the officer\'s with the vetting reference; the report shows every recipient's state once the dispatcher has sent through Kannel (delivered, and one the operator could not deliver, by its reason, in the delivery rate); an interested reply is listed and the CSV downloads (audited)', async (t) => {
   assert(NT.id, 'the compose test left no notice');
   const page = await t.page();
   t.allowConsole(/403/); // the admin's own approval, refused
@@ -854,6 +854,11 @@ test('notices: an admin cannot approve their own notice (four eyes) but approves
   await until(async () => (await page.locator('#nt-now #nt-eligible').textContent()).trim() === String(NT.all), 10000, 'the count before approval');
 
   // the officer's notice
+  // one recipient's operator reports it undeliverable (the simulator's
+  // receipt rule for that number alone)
+  const [lost] = NT.made[1];
+  const rr = await fetch(`${SIM}/receipts`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ rules: [{ msisdn: lost, stat: 'UNDELIV' }] }) });
+  assert(rr.ok, `receipt rule set (${rr.status})`);
   const since = await simNow();
   await page.locator('#nt-approve').click();
   const dlg = page.getByRole('dialog');
@@ -865,9 +870,14 @@ test('notices: an admin cannot approve their own notice (four eyes) but approves
 
   // the report follows the sending on its own
   const deliveredRow = page.locator('#nt-counts tr[data-state="delivered"] td');
-  await until(async () => (await deliveredRow.count()) && (await deliveredRow.textContent()).trim() === String(NT.all), 90000, `${NT.all} delivered on the report`);
+  await until(async () => (await deliveredRow.count()) && (await deliveredRow.textContent()).trim() === String(NT.all - 1), 90000, `${NT.all - 1} delivered on the report`);
   await until(async () => (await page.locator('#nt-state').textContent()).trim() === strings.en.nt_s_completed, 30000, 'completed');
-  eq((await page.locator('#nt-rate').textContent()).trim(), '100.0 %', 'delivery rate');
+  await fetch(`${SIM}/receipts`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ rules: [] }) });
+  eq((await page.locator('#nt-counts tr[data-state="undelivered"] td').textContent()).trim(), '1', 'one not delivered');
+  eq((await page.locator('#nt-reasons tr[data-reason="undelivered:UNDELIV"] th').textContent()).trim(), `${strings.en.nt_r_undelivered}: ${strings.en.nt_why_undeliv}`, 'the failure by its reason');
+  eq((await page.locator('#nt-reasons tr[data-reason="undelivered:UNDELIV"] td').textContent()).trim(), '1', 'one failure of that reason');
+  eq((await page.locator('#nt-rate').textContent()).trim(), `${(((NT.all - 1) / NT.all) * 100).toFixed(1)} %`, 'delivery rate');
+  eq(sql(`SELECT state || ':' || reason FROM notice_outbox WHERE notice_id = ${NT.id} AND msisdn = ${q(lost)}`), 'undelivered:UNDELIV', 'the row in the database');
   eq((await page.locator('#nt-total').textContent()).trim(), String(NT.all), 'recipients on the report');
   // each recipient got it once, in their language
   for (const [msisdn, lang] of NT.made) {
@@ -905,7 +915,7 @@ test('notices in Bangla: the list, and the report of the sent notice with every 
   eq((await page.locator('#nt-state').textContent()).trim(), strings.bn.nt_s_completed, 'state in Bangla');
   const bnDigits = (n) => String(n).replace(/[0-9]/g, (d) => '০১২৩৪৫৬৭৮৯'[d]);
   eq((await page.locator('#nt-counts tr[data-state="delivered"] th').textContent()).trim(), strings.bn.nt_r_delivered, 'delivered in Bangla');
-  eq((await page.locator('#nt-counts tr[data-state="delivered"] td').textContent()).trim(), bnDigits(NT.all), 'count in Bangla digits');
+  eq((await page.locator('#nt-counts tr[data-state="delivered"] td').textContent()).trim(), bnDigits(NT.all - 1), 'count in Bangla digits (one was not delivered)');
   await page.getByRole('link', { name: strings.bn.nt_csv }).waitFor();
   eq(await page.locator('#nt-cancel').count(), 0, 'cancel offered for a completed notice');
   const text = await page.locator('main').textContent();
