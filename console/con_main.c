@@ -143,6 +143,8 @@ console_start(struct gw_server *srv)
     struct store_pool_config pc = {
         .dsn = dsn,
         .role = cfg->pg_console_dsn[0] ? "" : "remigate_console",
+        /* migration 013: admins' policy is the admin role's */
+        .admin_role = "remigate_console_admin",
         .pool = (int)cfg->pg_console_pool,
         .timeout_ms = (int)cfg->pg_timeout_ms,
     };

@@ -310,7 +310,7 @@ rec_reason_label(const struct flow_set *set, const char *code)
  * GET /api/records -- the queue
  */
 
-/* One row; the columns of rec_list_sql. */
+/* One row; the columns of REC_LIST_PAGE. */
 static json_t *
 rec_list_row(const struct store_tx_result *res, int i)
 {
@@ -349,38 +349,72 @@ rec_list_row(const struct store_tx_result *res, int i)
     "  ELSE (a / 5 * 5)::text || '-' || (a / 5 * 5 + 4)::text END"             \
     " FROM (SELECT extract(year FROM now())::int - r.birth_year AS a) x) END"
 
-static const char rec_list_sql[] =
-    "SELECT r.ref, r.status, r.district,"
-    " to_char(r.created_at AT TIME ZONE 'UTC', "
-    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-    " r.channel, r.sex, " REC_AGE_BAND_SQL ", r.country,"
-    " array_to_string(r.skills, ' '), r.need,"
-    " extract(day FROM now() - r.created_at)::int,"
-    " EXISTS (SELECT 1 FROM remigate_duplicates(r.ref)),"
-    " array_to_string(r.changed_since_verified, ' '),"
-    " (extract(epoch FROM r.created_at) * 1000000)::bigint, r.id"
+/* A page of the queue, in two steps: the rows (each filter a condition
+ * that the custom plan of an unnamed statement folds away when its
+ * parameter is NULL), then the duplicate flag of the whole page in one
+ * remigate_duplicate_ids() call (migration 013) rather than one
+ * remigate_duplicates() per row.  Columns: ref, status, district,
+ * registered at, channel, sex, age band, destination, skills, need, days
+ * waiting, possible duplicate, changed since verified, then the keyset
+ * (created_at in microseconds, id). */
+#define REC_LIST_COLS                                                          \
+    "SELECT r.ref, r.status, r.district,"                                      \
+    " to_char(r.created_at AT TIME ZONE 'UTC', "                               \
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS registered,"                         \
+    " r.channel, r.sex, " REC_AGE_BAND_SQL " AS age_band, r.country,"          \
+    " array_to_string(r.skills, ' ') AS skills, r.need,"                       \
+    " extract(day FROM now() - r.created_at)::int AS days,"                    \
+    " array_to_string(r.changed_since_verified, ' ') AS changed,"              \
+    " (extract(epoch FROM r.created_at) * 1000000)::bigint AS at_us, r.id"     \
     " FROM returnees r"
-    " WHERE ($1::text = 'all' OR r.status = $1)"
-    " AND ($2::text IS NULL OR r.district = $2)"
-    " AND ($3::date IS NULL OR r.created_at >= $3::date)"
-    " AND ($4::date IS NULL OR r.created_at < $4::date + 1)"
-    " AND ($5::text IS NULL OR r.channel = $5)"
-    " AND ($6::text IS NULL OR r.country = $6)"
-    " AND ($7::text IS NULL OR $7 = ANY (r.skills))"
-    " AND ($8::text IS NULL OR r.need = $8)"
-    " AND ($9::text IS NULL"
-    "  OR ($9 = 'changed_since_verified'"
-    "   AND r.changed_since_verified IS NOT NULL)"
-    "  OR ($9 = 'possible_duplicate'"
-    "   AND EXISTS (SELECT 1 FROM remigate_duplicates(r.ref))))"
-    " AND (($10::text IS NULL AND $11::text IS NULL AND $12::text IS NULL"
-    "  AND $13::text IS NULL) OR r.ref = $10 OR r.msisdn = $11"
-    "  OR r.nid_hash = decode($12, 'hex')"
-    "  OR r.passport_hash = decode($13, 'hex'))"
-    " AND ($14::text IS NULL OR (r.created_at, r.id) >"
-    "  (to_timestamp(0) + split_part($14, '.', 1)::bigint"
-    "   * interval '1 microsecond', split_part($14, '.', 2)::bigint))"
-    " ORDER BY r.created_at, r.id LIMIT $15::int";
+
+#define REC_LIST_WHERE                                                         \
+    " ($1::text = 'all' OR r.status = $1)"                                     \
+    " AND ($2::text IS NULL OR r.district = $2)"                               \
+    " AND ($3::date IS NULL OR r.created_at >= $3::date)"                      \
+    " AND ($4::date IS NULL OR r.created_at < $4::date + 1)"                   \
+    " AND ($5::text IS NULL OR r.channel = $5)"                                \
+    " AND ($6::text IS NULL OR r.country = $6)"                                \
+    " AND ($7::text IS NULL OR $7 = ANY (r.skills))"                           \
+    " AND ($8::text IS NULL OR r.need = $8)"                                   \
+    " AND ($9::text IS NULL"                                                   \
+    "  OR ($9 = 'changed_since_verified'"                                      \
+    "   AND r.changed_since_verified IS NOT NULL)"                             \
+    "  OR ($9 = 'possible_duplicate'"                                          \
+    "   AND EXISTS (SELECT 1 FROM remigate_duplicates(r.ref))))"               \
+    " AND (($10::text IS NULL AND $11::text IS NULL AND $12::text IS NULL"     \
+    "  AND $13::text IS NULL) OR r.ref = $10 OR r.msisdn = $11"                \
+    "  OR r.nid_hash = decode($12, 'hex')"                                     \
+    "  OR r.passport_hash = decode($13, 'hex'))"                               \
+    " AND ($14::text IS NULL OR (r.created_at, r.id) >"                        \
+    "  (to_timestamp(0) + split_part($14, '.', 1)::bigint"                     \
+    "   * interval '1 microsecond', split_part($14, '.', 2)::bigint))"         \
+    " ORDER BY r.created_at, r.id LIMIT $15::int"
+
+#define REC_LIST_PAGE                                                          \
+    " SELECT p.ref, p.status, p.district, p.registered, p.channel, p.sex,"     \
+    " p.age_band, p.country, p.skills, p.need, p.days, p.id = ANY (d.ids),"    \
+    " p.changed, p.at_us, p.id"                                                \
+    " FROM page p,"                                                            \
+    " (SELECT remigate_duplicate_ids(array_agg(id)) AS ids FROM page) d"       \
+    " ORDER BY p.at_us, p.id"
+
+/* An admin's page: every district's rows, oldest first, straight from
+ * (status, created_at, id), or (district, status, created_at, id) with a
+ * district filter. */
+static const char rec_list_all_sql[] =
+    "WITH page AS (" REC_LIST_COLS " WHERE" REC_LIST_WHERE ")" REC_LIST_PAGE;
+
+/* An officer's page: the first rows of each of their districts from
+ * (district, status, created_at, id), then the oldest of those.  The
+ * districts are the transaction's own (remigate_scope_districts(), what
+ * the row-level security policy allows), so this reads no more than a
+ * page per district whatever the table's size. */
+static const char rec_list_scoped_sql[] =
+    "WITH page AS (SELECT q.* FROM unnest(remigate_scope_districts()) s(code)"
+    " CROSS JOIN LATERAL (" REC_LIST_COLS " WHERE r.district = s.code"
+    " AND" REC_LIST_WHERE
+    ") q ORDER BY q.at_us, q.id LIMIT $15::int)" REC_LIST_PAGE;
 
 struct rec_query {
     char status[16], district[20], from[12], to[12], channel[8], dest[4];
@@ -595,7 +629,8 @@ con_records_list(struct con_call *call)
 #define REC_P(s) ((s)[0] ? (s) : NULL)
     con_tx_init(call, &tx);
     tx.stmt[tx.n++] = (struct store_tx_stmt){
-        rec_list_sql,
+        call->who.role_bit == CON_ROLE_ADMIN ? rec_list_all_sql
+                                             : rec_list_scoped_sql,
         15,
         {q.status, REC_P(q.district), REC_P(q.from), REC_P(q.to),
          REC_P(q.channel), REC_P(q.dest), REC_P(q.skill), REC_P(q.need),
@@ -673,6 +708,13 @@ static const char rec_corrections_sql[] =
 
 static const char rec_dups_sql[] =
     "SELECT ref, district, status FROM remigate_duplicates($1)";
+
+/* The record.open audit row, in the transaction that reads the record and
+ * only when the caller may see it: one commit per record opened.  A record
+ * out of scope is audited as denied by con_deny() instead. */
+static const char rec_open_audit_sql[] = REC_AUDIT_COLS
+    "SELECT $3, $2::bigint, $4, $5, 'record.open', $1, 'ok', '{}'::jsonb"
+    " WHERE EXISTS (SELECT 1 FROM returnees r WHERE r.ref = $1)";
 
 static json_t *
 rec_json_or_null(const char *text)
@@ -941,7 +983,7 @@ rec_detail_done(int status, const struct store_tx_result *res, void *arg)
         return;
     }
     x->status = 200;
-    rec_audit_then_reply(call, x, "record.open", "ok");
+    rec_reply_out(call, x);
 }
 
 static void
@@ -956,6 +998,11 @@ con_records_get(struct con_call *call)
     tx.stmt[tx.n++] = (struct store_tx_stmt){rec_activity_sql, 1, {x->ref}};
     tx.stmt[tx.n++] = (struct store_tx_stmt){rec_corrections_sql, 1, {x->ref}};
     tx.stmt[tx.n++] = (struct store_tx_stmt){rec_dups_sql, 1, {x->ref}};
+    tx.stmt[tx.n++] =
+        (struct store_tx_stmt){rec_open_audit_sql,
+                               5,
+                               {x->ref, call->who.id_text, call->who.username,
+                                call->who.role, call->source}};
     con_tx_or_503(call, &tx, rec_detail_done);
 }
 

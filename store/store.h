@@ -377,9 +377,10 @@ int store_sms_interest(struct store_sms *q, const char *msisdn,
  * Each transaction first runs set_config() for the console's context:
  * 'role' (the pool's role, when configured: the console's connections
  * then act as a role that does not own the tables, so row-level security
- * applies), 'remigate.officer', 'remigate.role' and 'remigate.districts'
- * (all local to the transaction; migration 004 reads them back with
- * remigate_officer_id(), remigate_officer_role() and
+ * applies; an admin's transaction acts as the pool's admin_role when one
+ * is configured, migration 013), 'remigate.officer', 'remigate.role' and
+ * 'remigate.districts' (all local to the transaction; migration 004 reads them
+ * back with remigate_officer_id(), remigate_officer_role() and
  * remigate_officer_districts()).
  */
 
@@ -390,12 +391,15 @@ struct store_tx_result;
 #define STORE_TX_PARAMS 16 /* parameters of one statement */
 
 struct store_pool_config {
-    const char *dsn;  /* borrowed, copied */
-    const char *role; /* role every transaction acts as ("" or NULL: the
-                         DSN's user); borrowed, copied */
-    int pool;         /* connections, 1..64 (0: 2) */
-    int timeout_ms;   /* per-transaction deadline (0: 2000) */
-    int max_waiting;  /* transactions queued while all are busy (0: 1024) */
+    const char *dsn;        /* borrowed, copied */
+    const char *role;       /* role every transaction acts as ("" or NULL: the
+                               DSN's user); borrowed, copied */
+    const char *admin_role; /* role a transaction whose store_tx.role is
+                               "admin" acts as instead ("" or NULL: as
+                               the others); borrowed, copied */
+    int pool;               /* connections, 1..64 (0: 2) */
+    int timeout_ms;         /* per-transaction deadline (0: 2000) */
+    int max_waiting; /* transactions queued while all are busy (0: 1024) */
 };
 
 /* One statement: sql and params borrowed (copied by store_pool_tx()); a

@@ -105,7 +105,7 @@ struct pool_conn {
 struct store_pool {
     unsigned magic;
     struct event_base *base;
-    char *dsn, *role;
+    char *dsn, *role, *admin_role;
     int pool, timeout_ms, max_waiting;
     int running;
     struct pool_conn *conns;
@@ -288,9 +288,11 @@ pool_arena_put(char *arena, size_t *off, const char *s)
 static struct pool_tx *
 pool_tx_copy(struct store_pool *p, const struct store_tx *tx)
 {
+    int admin =
+        tx->role && strcmp(tx->role, "admin") == 0 && p->admin_role[0] != '\0';
     const char *ctx[4] = {
         tx->officer ? tx->officer : "", tx->role ? tx->role : "",
-        tx->districts ? tx->districts : "", p->role ? p->role : ""};
+        tx->districts ? tx->districts : "", admin ? p->admin_role : p->role};
     size_t ctx_off[4], sql_off[STORE_TX_STMTS];
     size_t par_off[STORE_TX_STMTS][STORE_TX_PARAMS];
     size_t size = 0, off = 0;
@@ -611,7 +613,8 @@ store_pool_new(const struct store_pool_config *cfg, struct event_base *base,
 
     if (cfg == NULL || base == NULL || cfg->dsn == NULL || cfg->pool < 0 ||
         cfg->pool > 64 || cfg->timeout_ms < 0 || cfg->max_waiting < 0 ||
-        (cfg->role && strlen(cfg->role) >= POOL_CTX_MAX)) {
+        (cfg->role && strlen(cfg->role) >= POOL_CTX_MAX) ||
+        (cfg->admin_role && strlen(cfg->admin_role) >= POOL_CTX_MAX)) {
         snprintf(err, errlen, "store_pool: bad configuration");
         return NULL;
     }
@@ -625,10 +628,11 @@ store_pool_new(const struct store_pool_config *cfg, struct event_base *base,
     TAILQ_INIT(&p->waiting);
     p->dsn = strdup(cfg->dsn);
     p->role = strdup(cfg->role ? cfg->role : "");
+    p->admin_role = strdup(cfg->admin_role ? cfg->admin_role : "");
     p->conns = calloc((size_t)p->pool, sizeof(*p->conns));
     p->kick = event_new(base, -1, 0, pool_on_kick, p);
-    if (p->dsn == NULL || p->role == NULL || p->conns == NULL ||
-        p->kick == NULL)
+    if (p->dsn == NULL || p->role == NULL || p->admin_role == NULL ||
+        p->conns == NULL || p->kick == NULL)
         goto nomem;
     for (int i = 0; i < p->pool; i++) {
         p->conns[i].p = p;
@@ -702,6 +706,7 @@ store_pool_free(struct store_pool *p)
     free(p->conns);
     free(p->dsn);
     free(p->role);
+    free(p->admin_role);
     p->magic = 0;
     free(p);
 }
