@@ -362,6 +362,61 @@ test_context_is_per_transaction(void **state)
     store_pool_free(p);
 }
 
+/* An admin's transaction acts as the pool's admin_role (migration 013),
+ * every other one as its role; the context is set either way. */
+static void
+test_admin_role(void **state)
+{
+    struct store_pool_config cfg = {.dsn = T.dsn,
+                                    .role = "remigate_console",
+                                    .admin_role = "remigate_console_admin",
+                                    .pool = 1,
+                                    .timeout_ms = 2000};
+    static const char who_sql[] =
+        "SELECT current_user || ' ' || remigate_officer_role()";
+    struct store_tx admin = {
+        .officer = "1", .role = "admin", .n = 1, .stmt = {{.sql = who_sql}}};
+    struct store_tx officer = {.officer = "2",
+                               .role = "officer",
+                               .districts = "BD-13",
+                               .n = 1,
+                               .stmt = {{.sql = who_sql}}};
+    struct store_tx analyst = {
+        .officer = "3", .role = "analyst", .n = 1, .stmt = {{.sql = who_sql}}};
+    char err[256];
+    struct store_pool *p = store_pool_new(&cfg, T.base, err, sizeof(err));
+    struct want_conn w = {p, 1};
+    struct outcome o;
+
+    (void)state;
+    assert_non_null(p);
+    assert_int_equal(store_pool_start(p), 0);
+    assert_true(run_until(cond_connected, &w, 5000));
+    o = tx_wait(p, &admin);
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.v[0][0], "remigate_console_admin admin");
+    o = tx_wait(p, &officer);
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.v[0][0], "remigate_console officer");
+    o = tx_wait(p, &analyst);
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.v[0][0], "remigate_console analyst");
+    o = tx_wait(p, &admin);
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.v[0][0], "remigate_console_admin admin");
+    store_pool_free(p);
+    cfg.admin_role = "";
+    p = store_pool_new(&cfg, T.base, err, sizeof(err));
+    assert_non_null(p);
+    w.p = p;
+    assert_int_equal(store_pool_start(p), 0);
+    assert_true(run_until(cond_connected, &w, 5000));
+    o = tx_wait(p, &admin);
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.v[0][0], "remigate_console admin");
+    store_pool_free(p);
+}
+
 /* The console role is no superuser, cannot bypass row-level security,
  * owns nothing, cannot change what it does not own, cannot rewrite the
  * audit log -- and a district policy holds it even with a crafted query. */
@@ -444,13 +499,20 @@ static void
 test_console_login_role(void **state)
 {
     char q[512], user[64], dsn[1200], err[256];
-    struct store_pool_config cfg = {.pool = 1, .timeout_ms = 2000};
+    struct store_pool_config cfg = {
+        .pool = 1, .timeout_ms = 2000, .admin_role = "remigate_console_admin"};
     struct store_pool *p;
     struct want_conn w;
     struct store_tx who = {
         .officer = "9",
         .role = "officer",
         .districts = "BD-26",
+        .n = 2,
+        .stmt = {{.sql = "SELECT current_user"},
+                 {.sql = "SELECT k FROM pool_t ORDER BY k"}}};
+    struct store_tx admin = {
+        .officer = "1",
+        .role = "admin",
         .n = 2,
         .stmt = {{.sql = "SELECT current_user"},
                  {.sql = "SELECT k FROM pool_t ORDER BY k"}}};
@@ -463,7 +525,8 @@ test_console_login_role(void **state)
     (void)state;
     snprintf(user, sizeof(user), "remigate_web_%ld", (long)getpid());
     snprintf(q, sizeof(q),
-             "CREATE ROLE %s LOGIN IN ROLE remigate_console;"
+             "CREATE ROLE %s LOGIN IN ROLE remigate_console,"
+             " remigate_console_admin;"
              " ALTER ROLE %s SET role = 'remigate_console'",
              user, user);
     admin_exec(q);
@@ -484,6 +547,13 @@ test_console_login_role(void **state)
     assert_int_equal(o.ntuples[1], 2);
     assert_string_equal(o.v[1][0], "b1");
     assert_string_equal(o.v[1][1], "c1");
+    /* an admin's transaction as the admin role (docs/operators.md grants
+     * it to the console's login) */
+    o = tx_wait(p, &admin);
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.v[0][0], "remigate_console_admin");
+    /* every row of the scratch table (its policy lets admins see all) */
+    assert_int_equal(o.ntuples[1], atoi(sql1("SELECT count(*) FROM pool_t")));
     o = tx_wait(p, &escape);
     assert_int_not_equal(o.status, 0);
     store_pool_free(p);
@@ -664,6 +734,7 @@ main(void)
         cmocka_unit_test(test_statements_commit_together),
         cmocka_unit_test(test_failure_rolls_back),
         cmocka_unit_test(test_context_is_per_transaction),
+        cmocka_unit_test(test_admin_role),
         cmocka_unit_test(test_console_role_is_held),
         cmocka_unit_test(test_console_login_role),
         cmocka_unit_test(test_deadline_rolls_back),

@@ -179,6 +179,17 @@ api GET /api/records "" karim >/dev/null
 is "queue: karim sees only BD-02" "BBBB000001 BBBB000002" "$(j '[.items[].ref] | join(" ")')"
 api GET /api/records "" boss >/dev/null
 is "queue: the admin sees all 7" 7 "$(j '.items | length')"
+is "  the admin's page flags both records sharing an NID, across districts (oldest first)" "BBBB000001 $R1" \
+    "$(j '[.items[] | select(.flags | index("possible_duplicate")) | .ref] | join(" ")')"
+api GET '/api/records?district=BD-02' "" boss >/dev/null
+is "queue: the admin filtered to BD-02" "BBBB000001 BBBB000002" "$(j '[.items[].ref] | join(" ")')"
+st=$(api GET "/api/records/$R1" "" boss)
+is "record: the admin opens a record, with its history and duplicate panel" "200|BD-15|3|BBBB000001" \
+    "$st|$(j .district)|$(j '.history | length')|$(j '[.duplicates[].ref] | join(" ")')"
+st=$(api GET /api/records/BBBB000001 "" boss)
+is "  and another district's: 200, its twin in the panel" "200|BD-02|$R1" "$st|$(j .district)|$(j '[.duplicates[].ref] | join(" ")')"
+is "  opening is audited (admin), once each" "1|1" \
+    "$(audits "action = 'record.open' AND target = '$R1' AND actor = 'boss' AND outcome = 'ok'")|$(audits "action = 'record.open' AND target = 'BBBB000001' AND actor = 'boss' AND outcome = 'ok'")"
 api GET '/api/records?limit=2' "" rahim >/dev/null
 p1=$(j '[.items[].ref] | join(" ")') next=$(j .next)
 api GET "/api/records?limit=2&cursor=$next" "" rahim >/dev/null

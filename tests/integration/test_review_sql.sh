@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tests/integration/test_review_sql.sh -- migration 005 straight in SQL:
+# tests/integration/test_review_sql.sh -- migrations 005 and 013 straight
+# in SQL:
 # district scoping by row-level security for the console's role, and the
 # decision functions (verify, needs info, reject, correct, undo, reopen,
 # revoke) with their version checks, held SMS and undo window.
@@ -10,8 +11,10 @@
 # sms_out -- not by a WHERE, a join, a subquery, a CTE, a UNION, an
 # aggregate, nor through a function that reports every row it is shown;
 # it cannot update them or move its own rows out of scope.  A transaction
-# that set nothing, and an analyst, see nothing; an admin sees everything;
-# nothing outlives the transaction.  The duplicate panel function shows
+# that set nothing, and an analyst, see nothing; an admin (acting as
+# remigate_console_admin, as the console does) sees everything, and only
+# with both the admin role and the admin setting; nothing outlives the
+# transaction.  The duplicate panel function shows
 # another district's record as reference, district and status only.
 #
 # Uses PG_DSN when tests/run gives one (a fresh database), else starts its
@@ -42,13 +45,18 @@ finish() { echo "review-sql: $pass passed, $fail failed"; [ $fail -eq 0 ] && [ $
 # sql TEXT: as the owner (the migrating user), one value per line
 sql() { psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" -c "$1" 2>&1; }
 # as ROLE DISTRICTS OFFICER SQL...: as the console's role, in one
-# transaction with the scope set the way the console sets it; prints the
-# last statement's rows (and errors)
+# transaction with the scope set the way the console sets it (an admin's
+# transaction as remigate_console_admin, migration 013; PGROLE overrides);
+# prints the last statement's rows (and errors)
 as() {
-    local role=$1 districts=$2 officer=$3
+    local role=$1 districts=$2 officer=$3 pgrole=${PGROLE:-}
     shift 3
+    if [ -z "$pgrole" ]; then
+        pgrole=remigate_console
+        [ "$role" = admin ] && pgrole=remigate_console_admin
+    fi
     {
-        echo "BEGIN; SET LOCAL ROLE remigate_console;"
+        echo "BEGIN; SET LOCAL ROLE $pgrole;"
         [ -n "$role" ] && echo "SELECT set_config('remigate.role', '$role', true) \\g /dev/null"
         [ -n "$districts" ] && echo "SELECT set_config('remigate.districts', '$districts', true) \\g /dev/null"
         [ -n "$officer" ] && echo "SELECT set_config('remigate.officer', '$officer', true) \\g /dev/null"
@@ -72,6 +80,12 @@ is "console role: not superuser, no BYPASSRLS, cannot log in" "f|f|f" \
     "$(sql "SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = 'remigate_console'")"
 is "console role owns no table" 0 \
     "$(sql "SELECT count(*) FROM pg_tables WHERE tableowner = 'remigate_console'")"
+is "admin console role: not superuser, no BYPASSRLS, cannot log in, a member of remigate_console" "f|f|f|t" \
+    "$(sql "SELECT rolsuper, rolbypassrls, rolcanlogin, pg_has_role(oid, 'remigate_console', 'MEMBER') FROM pg_roles WHERE rolname = 'remigate_console_admin'")"
+is "admin console role owns no table" 0 \
+    "$(sql "SELECT count(*) FROM pg_tables WHERE tableowner = 'remigate_console_admin'")"
+is "officers' role is not a member of the admin role" f \
+    "$(sql "SELECT pg_has_role('remigate_console', 'remigate_console_admin', 'MEMBER')")"
 is "RLS on for every table with personal data" 5 \
     "$(sql "SELECT count(*) FROM pg_class WHERE relname IN ('returnees','submissions','decisions','corrections','sms_out') AND relrowsecurity")"
 
@@ -164,6 +178,39 @@ if echo "$out" | grep -q 'permission denied'; then ok "console role may not dele
 is "officer B sees only sylhet's 3" "3|sylhet" \
     "$(B "SELECT count(*), string_agg(DISTINCT district, ',') FROM returnees;")"
 is "admin sees all 7" 7 "$(ADMIN "SELECT count(*) FROM returnees;")"
+# each path sees exactly its rows, table by table (ids compared with the
+# owner's own answer), and neither role is wider than its settings
+ids() { sql "SELECT coalesce(string_agg(x.id::text, ',' ORDER BY x.id), '') FROM $1 x JOIN returnees r ON r.id = x.$2 WHERE $3"; }
+seen() { echo "$1" | tail -n 1; }
+for t in returnees:id submissions:returnee_id sms_out:returnee_id; do
+    tab=${t%%:*} col=${t#*:}
+    is "officer path, $tab: exactly dhaka's and gazipur's rows" \
+        "$(ids "$tab" "$col" "r.district IN ('dhaka', 'gazipur')")" \
+        "$(seen "$(A "SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM $tab;")")"
+    is "admin path, $tab: exactly every row" "$(ids "$tab" "$col" "true")" \
+        "$(seen "$(ADMIN "SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM $tab;")")"
+done
+is "admin settings under the officers' role: no row (the admin policy is the admin role's)" "0|0|0" \
+    "$(PGROLE=remigate_console as admin '' 1 "SELECT (SELECT count(*) FROM returnees), (SELECT count(*) FROM submissions), (SELECT count(*) FROM sms_out);")"
+is "the admin role with an officer's settings: that officer's districts only" "1|gazipur" \
+    "$(PGROLE=remigate_console_admin as officer gazipur 11 "SELECT count(*), string_agg(DISTINCT district, ',') FROM returnees;")"
+is "the admin role with no settings, or an analyst's: no row" "0|0" \
+    "$(PGROLE=remigate_console_admin as '' '' '' "SELECT count(*) FROM returnees;")|$(PGROLE=remigate_console_admin as analyst dhaka 5 "SELECT count(*) FROM returnees;")"
+is "officer A's transaction switched to the admin role still sees A's 4 only" 4 \
+    "$(seen "$(A "SET LOCAL ROLE remigate_console_admin;" "SELECT count(*) FROM returnees;")")"
+is "the officers' queue query keeps to the policy: A's pending, oldest first" \
+    "$(sql "SELECT string_agg(ref, ',' ORDER BY created_at, id) FROM returnees WHERE district IN ('dhaka', 'gazipur') AND status = 'pending'")" \
+    "$(seen "$(A "SELECT string_agg(ref, ',' ORDER BY created_at, id) FROM (SELECT q.* FROM unnest(remigate_scope_districts()) s(code) CROSS JOIN LATERAL (SELECT r.ref, r.created_at, r.id FROM returnees r WHERE r.district = s.code AND r.status = 'pending' ORDER BY r.created_at, r.id LIMIT 50) q) x;")")"
+is "page duplicate flags: A's record with a twin in sylhet, asked by A" \
+    "$(sql "SELECT id FROM returnees WHERE ref = 'REFA000001'")" \
+    "$(A "SELECT array_to_string(remigate_duplicate_ids(array_agg(id)), ',') FROM (SELECT id FROM returnees) x;")"
+is "page duplicate flags: B's ids asked by A give nothing" "" \
+    "$(A "SELECT array_to_string(remigate_duplicate_ids(ARRAY(SELECT id FROM returnees WHERE false) || '$(sql "SELECT string_agg(id::text, ',') FROM returnees WHERE district = 'sylhet'" | sed 's/^/{/; s/$/}/')'::bigint[]), ',');")"
+is "page duplicate flags: the admin gets both twins" \
+    "$(sql "SELECT string_agg(id::text, ',' ORDER BY id) FROM returnees WHERE nid_hash = '\\xaa'")" \
+    "$(ADMIN "SELECT array_to_string(remigate_duplicate_ids(ARRAY(SELECT id FROM returnees)), ',');")"
+is "page duplicate flags: no scope, nothing" "" \
+    "$(as '' '' '' "SELECT array_to_string(remigate_duplicate_ids(ARRAY(SELECT id FROM returnees)), ',');")"
 is "the scope ends with the transaction" "4|0" \
     "$(printf '%s\n' "BEGIN; SET LOCAL ROLE remigate_console;" \
         "SELECT set_config('remigate.role', 'officer', true) \\g /dev/null" \
