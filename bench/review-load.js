@@ -5,15 +5,22 @@
 // next page (its cursor), then the first record of the page opened (GET
 // /api/records/{ref}, an audit row each).  One request at a time per
 // session.  Prints one REVIEW line per kind with count, p50, p99 and max
-// in milliseconds, and the errors.
+// in milliseconds, and the errors.  THINK_MS (default 0: each session
+// sends its next request as soon as the last one is answered) makes each
+// session wait a random 0..2*THINK_MS ms before each request, as an
+// officer reading the page would.
 //
-//   node bench/review-load.js BASE_URL PASSWORD USER1,USER2,... SECS
+//   [THINK_MS=N] node bench/review-load.js BASE_URL PASSWORD USER1,USER2,... SECS
 'use strict';
 const http = require('http');
 
 const [base, password, users, secsArg] = process.argv.slice(2);
 const secs = Number(secsArg || 30);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
+const thinkMs = Number(process.env.THINK_MS || 0);
+const think = () => (thinkMs > 0
+  ? new Promise((r) => setTimeout(r, Math.random() * 2 * thinkMs))
+  : Promise.resolve());
 
 function request(method, path, body, cookie) {
   return new Promise((resolve, reject) => {
@@ -51,15 +58,18 @@ async function login(user) {
 async function session(cookie) {
   const end = Date.now() + secs * 1000;
   while (Date.now() < end) {
+    await think();
     const a = await request('GET', '/api/records?limit=50', null, cookie);
     if (a.status !== 200) { errors++; continue; }
     lat.first.push(a.ms);
     const page = JSON.parse(a.body);
     if (page.next) {
+      await think();
       const b = await request('GET', `/api/records?limit=50&cursor=${encodeURIComponent(page.next)}`, null, cookie);
       if (b.status === 200) lat.next.push(b.ms); else errors++;
     }
     if (page.items.length) {
+      await think();
       const ref = page.items[Math.floor(Math.random() * page.items.length)].ref;
       const c = await request('GET', `/api/records/${ref}`, null, cookie);
       if (c.status === 200) lat.open.push(c.ms);
@@ -83,7 +93,7 @@ function pct(a, p) {
   const took = (Date.now() - t0) / 1000;
   for (const k of ['first', 'next', 'open']) {
     const a = lat[k];
-    console.log(`REVIEW ${k} sessions=${list.length} n=${a.length} req/s=${(a.length / took).toFixed(0)} ` +
+    console.log(`REVIEW ${k} sessions=${list.length} think_ms=${thinkMs} n=${a.length} req/s=${(a.length / took).toFixed(0)} ` +
       `p50=${pct(a, 50).toFixed(1)} p99=${pct(a, 99).toFixed(1)} max=${pct(a, 100).toFixed(1)} errors=${errors}`);
   }
 })().catch((e) => { console.error(e.message); process.exit(1); });
