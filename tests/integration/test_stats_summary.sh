@@ -44,9 +44,12 @@ is() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want [$2] got [$3]"; fi;
 finish() { echo "stats-summary: $pass passed, $fail failed"; [ $fail -eq 0 ] && [ $pass -gt 0 ]; exit; }
 sql() { psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" -c "$1" 2>&1; }
 # as ROLE DISTRICTS OFFICER SQL: as the console's role, scope set as the
-# console sets it
+# console sets it (an admin's transaction as remigate_console_admin,
+# migration 013)
 as() {
-    printf '%s\n' "BEGIN; SET LOCAL ROLE remigate_console;" \
+    local pgrole=remigate_console
+    [ "$1" = admin ] && pgrole=remigate_console_admin
+    printf '%s\n' "BEGIN; SET LOCAL ROLE $pgrole;" \
         "SELECT set_config('remigate.role', '$1', true), set_config('remigate.districts', '$2', true), set_config('remigate.officer', '$3', true) \\g /dev/null" \
         "$4" "COMMIT;" | psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" 2>&1
 }
