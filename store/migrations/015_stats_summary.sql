@@ -109,11 +109,14 @@ LANGUAGE sql IMMUTABLE AS $$
            ' THEN r.skills ELSE ''{NULL}''::text[] END) u(s) GROUP BY 1) sk'
 $$;
 
--- The facts of the rows of relation p_src (returnees or a transition
--- table) as SQL of (kind, district, mon, status, sex, a, b, n, p): one row
--- per returnee, kind and level when p_grouped is false (for the
--- triggers: one plan, small), summed per key and kind when true (the
--- rebuild: one grouped scan per kind and level).
+-- The facts of the rows of relation p_src as SQL of (kind, district,
+-- mon, status, sex, a, b, n, p).  p_grouped false (the triggers: p_src a
+-- transition table of returnees): one row per returnee, kind and level,
+-- in one small plan.  p_grouped true (the rebuild: p_src has the columns
+-- of stats_src below, the values already as stored): summed per key, one
+-- grouped scan per kind -- per district for the kinds kept per district
+-- (whose country-wide rows are then summed from those), country-wide for
+-- the others.
 CREATE FUNCTION remigate_stats_facts_sql(p_src text, p_grouped boolean)
 RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = public, pg_temp AS $$
@@ -132,12 +135,14 @@ BEGIN
             ELSE ARRAY['''*'''] END
         LOOP
             IF p_grouped THEN
+                CONTINUE WHEN k.dist = (lvl = '''*''');
                 parts := parts || format(
-                    'SELECT %s::smallint, %s, %s, r.status,'
-                    ' coalesce(r.sex, ''''), %s, %s, %s, count(*)'
-                    ' FROM %s r %s GROUP BY 2, 3, 4, 5, 6, 7',
-                    k.id, lvl, mon, remigate_stats_val_sql(k.da),
-                    remigate_stats_val_sql(k.db),
+                    'SELECT %s::smallint, %s, r.mon, r.status, r.sex, %s, %s,'
+                    ' %s, count(*) FROM %s r %s GROUP BY 2, 3, 4, 5, 6, 7',
+                    k.id, CASE WHEN k.dist THEN 'r.district' ELSE lvl END,
+                    CASE k.da WHEN 'skill' THEN 'sk.s' WHEN '' THEN ''''''
+                         ELSE 'r.' || k.da END,
+                    CASE k.db WHEN '' THEN '''''' ELSE 'r.' || k.db END,
                     CASE WHEN k.da = 'skill' THEN 'sum(sk.c)'
                          ELSE 'count(*)' END,
                     p_src, CASE WHEN k.da = 'skill'
@@ -235,15 +240,31 @@ CREATE TRIGGER returnees_stats_truncate AFTER TRUNCATE ON returnees
 -- without the rows counted down to zero.  Returns the rows written.
 -- Blocks writes to returnees meanwhile.
 CREATE FUNCTION remigate_stats_rebuild() RETURNS bigint
-LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = public, pg_temp SET jit = off AS $$
 DECLARE
     rows bigint;
 BEGIN
     LOCK TABLE returnees IN SHARE MODE;
     DELETE FROM stats_counts;
+    -- every stored value once per returnee, not once per kind
+    EXECUTE format('CREATE TEMP TABLE stats_src ON COMMIT DROP AS'
+        ' SELECT coalesce(r.district, '''') AS district, %s AS mon,'
+        ' r.status, coalesce(r.sex, '''') AS sex, %s, r.skills'
+        ' FROM returnees r',
+        'date_trunc(''month'', r.created_at AT TIME ZONE'
+        ' ''Asia/Dhaka'')::date',
+        (SELECT string_agg(remigate_stats_val_sql(d) || ' AS ' || d, ', ')
+         FROM unnest(ARRAY['division', 'age_band', 'education', 'country',
+                           'reason', 'need', 'return_year', 'channel',
+                           'week']) d));
     EXECUTE 'INSERT INTO stats_counts (kind, district, mon, status, sex, a,'
-            ' b, n, p) ' || remigate_stats_facts_sql('returnees', true);
-    GET DIAGNOSTICS rows = ROW_COUNT;
+            ' b, n, p) ' || remigate_stats_facts_sql('pg_temp.stats_src', true);
+    INSERT INTO stats_counts (kind, district, mon, status, sex, a, b, n, p)
+    SELECT c.kind, '*', c.mon, c.status, c.sex, c.a, c.b, sum(c.n), sum(c.p)
+    FROM stats_counts c JOIN stats_kinds k ON k.id = c.kind AND k.dist
+    GROUP BY 1, 3, 4, 5, 6, 7;
+    DROP TABLE pg_temp.stats_src;
+    SELECT count(*) INTO rows FROM stats_counts;
     RETURN rows;
 END
 $$;
@@ -273,7 +294,7 @@ CREATE FUNCTION remigate_stats_core(p_dim1 text, p_dim2 text,
                                     p_sex text, p_from date, p_to date,
                                     p_scope text[])
 RETURNS TABLE (g int, v1 text, v2 text, n bigint, persons bigint)
-LANGUAGE plpgsql STABLE SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = public, pg_temp SET jit = off AS $$
 DECLARE
     vals text[] := ARRAY['division', 'age_band', 'education', 'country',
                          'skill', 'reason', 'need', 'return_year', 'channel',
