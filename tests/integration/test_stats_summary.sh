@@ -13,7 +13,8 @@
 # change -- inserts (one and many rows), a status change of many rows,
 # decisions and a correction through the console's role (district,
 # skills, birth year changed) and its undo, a district change, a move
-# across a month, deletes, and a statement that changes nothing -- and
+# across a month, deletes, the store's upsert (ON CONFLICT DO UPDATE),
+# and a statement that changes nothing -- and
 # stats_counts is then what remigate_stats_rebuild() makes from scratch.
 # Concurrent writers (inserts and status changes in parallel sessions)
 # leave no deadlock and a summary equal to the rebuild.  The console's
@@ -212,7 +213,7 @@ is "  the record is in BD-15 again" BD-15 "$(sql "SELECT district FROM returnees
 diff_all "after the undos" '{admin,officer}' "$F_FEW"
 rebuilt "after decisions, a correction and undos"
 
-# --- a district change, a move across months, deletes, inserts ---------
+# --- a district change, a move across months, deletes, inserts, upserts -
 sql "UPDATE returnees SET district = 'BD-26', division = 'D' WHERE id IN (SELECT id FROM returnees WHERE district = 'BD-13' ORDER BY id LIMIT 9);
      UPDATE returnees SET created_at = created_at + interval '20 days' WHERE id % 11 = 0;
      UPDATE returnees SET skills = skills || 'driver'::text WHERE id % 13 = 0;
@@ -222,9 +223,18 @@ sql "UPDATE returnees SET district = 'BD-26', division = 'D' WHERE id IN (SELECT
      INSERT INTO returnees (msisdn, district, sex, skills, status, ref, created_at)
      SELECT '88019' || lpad(i::text, 8, '0'), 'BD-02', 'm', '{cook}', 'pending', 'N' || i, '2026-07-15 12:00+06'
      FROM generate_series(2, 8) i" >/dev/null
+# the store's profile upsert: a number registering again (UPDATE through
+# ON CONFLICT) and a new one (INSERT) in one statement
+sql "INSERT INTO returnees (msisdn, district, division, sex, birth_year, country, skills, need, status, ref)
+     SELECT msisdn, 'BD-02', 'A', 'x', 1985, 'LB', '{driver}', 'loan', 'pending', 'U' || id
+     FROM returnees WHERE id % 19 = 0
+     UNION ALL SELECT '8801900000099', 'BD-13', 'C', 'm', 1980, 'SA', '{}', NULL, 'pending', 'U99'
+     ON CONFLICT (msisdn) DO UPDATE SET district = EXCLUDED.district, division = EXCLUDED.division,
+         sex = EXCLUDED.sex, birth_year = EXCLUDED.birth_year, country = EXCLUDED.country,
+         skills = EXCLUDED.skills, need = EXCLUDED.need" >/dev/null
 is "deletes happened" t "$(sql "SELECT count(*) < 640 + 8 FROM returnees")"
-diff_all "after district changes, moves, skills, deletes and inserts" '{admin,officer}' "$F_MID"
-rebuilt "after district changes, moves, skills, deletes and inserts"
+diff_all "after district changes, moves, skills, deletes, inserts and upserts" '{admin,officer}' "$F_MID"
+rebuilt "after district changes, moves, skills, deletes, inserts and upserts"
 
 # --- a statement that changes nothing writes nothing ---------------------
 before=$(sql "SELECT count(*), sum(n), sum(p), sum(xmin::text::bigint) FROM stats_counts")
