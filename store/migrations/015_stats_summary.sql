@@ -20,18 +20,24 @@
 -- drops them.
 --
 -- Periods are Dhaka days: the months wholly inside the period come from
--- stats_counts, the days of a month cut by the period from returnees
+-- the summary, the days of a month cut by the period from returnees
 -- (returnees_created_idx); a kind not kept at the level asked (two value
 -- dimensions for one district) is counted from returnees, as in 011.  The
 -- numbers are the same either way (tests/integration/test_stats.sh).
 --
--- Writes: one statement-level trigger per event adds the new rows' facts
--- and takes away the old rows', summed per key first (a change that moves
--- nothing writes nothing) and upserted in key order, so that two
--- statements lock the rows they share in the same order.  Each returnee
--- touches up to 67 rows (plus one per further skill); the cost is in
--- bench/RESULTS.md.
---
+-- Writes: one statement-level trigger per event sums the new rows'
+-- facts and the old rows' (negated) per key -- a change that moves
+-- nothing writes nothing -- and appends them to stats_delta: no row that
+-- other registrations write too is locked, so registrations do not wait
+-- for each other (upserting stats_counts itself did: the rows of the
+-- month's pending registrations are in every registration's set, and a
+-- batch of several held them to its commit, 12x slower in
+-- bench/stats-write).  Every 64th such statement, remigate_stats_fold()
+-- moves stats_delta into stats_counts, one fold at a time (an advisory
+-- lock; a statement that finds a fold running leaves it to the next).
+-- Readers add stats_delta to stats_counts.  Each returnee is up to 67
+-- facts (plus one per further skill); the cost is in bench/RESULTS.md.
+
 -- Scope: stats_counts is read by remigate_stats() alone (definer's
 -- rights, the officer's districts applied by hand as in 011); the
 -- console's roles have no grant on it, and row-level security with the
@@ -80,7 +86,16 @@ CREATE TABLE stats_counts (
 ALTER TABLE stats_counts ENABLE ROW LEVEL SECURITY;
 CREATE POLICY stats_counts_scope ON stats_counts TO remigate_console
     USING (district = ANY (remigate_scope_districts()));
-REVOKE ALL ON stats_kinds, stats_counts FROM PUBLIC;
+-- Changes not yet in stats_counts (same columns, not unique).
+CREATE TABLE stats_delta (LIKE stats_counts);
+CREATE INDEX stats_delta_kind_idx ON stats_delta (kind, district, mon);
+ALTER TABLE stats_delta ENABLE ROW LEVEL SECURITY;
+CREATE POLICY stats_delta_scope ON stats_delta TO remigate_console
+    USING (district = ANY (remigate_scope_districts()));
+-- counts the statements that appended to stats_delta (every 64th folds)
+CREATE SEQUENCE stats_delta_seq;
+REVOKE ALL ON stats_kinds, stats_counts, stats_delta, stats_delta_seq
+    FROM PUBLIC;
 
 -- A period's days cut off a month are read from returnees by this.
 CREATE INDEX returnees_created_idx ON returnees (created_at);
@@ -174,24 +189,47 @@ BEGIN
 END
 $$;
 
--- The triggers' function, written from the kinds: adds the facts of
--- new_rows, takes away those of old_rows (each only when the event has
--- it), in key order.  Definer's rights: the console updates returnees
--- and has no grant on stats_counts.
+-- stats_delta into stats_counts, if no other transaction is at it (then
+-- 0): the number of stats_counts rows written.  Its row locks are held to
+-- the caller's commit; only folds write stats_counts.
+CREATE FUNCTION remigate_stats_fold() RETURNS bigint
+LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+DECLARE
+    rows bigint;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('remigate_stats_fold')) THEN
+        RETURN 0;
+    END IF;
+    WITH d AS (DELETE FROM stats_delta RETURNING *)
+    INSERT INTO stats_counts AS c (kind, district, mon, status, sex, a, b,
+                                   n, p)
+    SELECT kind, district, mon, status, sex, a, b, sum(n), sum(p) FROM d
+    GROUP BY 1, 2, 3, 4, 5, 6, 7 HAVING sum(n) <> 0 OR sum(p) <> 0
+    ORDER BY 1, 2, 3, 4, 5, 6, 7
+    ON CONFLICT (kind, district, mon, status, sex, a, b)
+    DO UPDATE SET n = c.n + EXCLUDED.n, p = c.p + EXCLUDED.p;
+    GET DIAGNOSTICS rows = ROW_COUNT;
+    RETURN rows;
+END
+$$;
+REVOKE ALL ON FUNCTION remigate_stats_fold() FROM PUBLIC;
+
+-- The triggers' function, written from the kinds: appends the facts of
+-- new_rows less those of old_rows (each only when the event has it) to
+-- stats_delta, and folds every 64th time.  Definer's rights: the console
+-- updates returnees and has no grant on the summary.
 DO $do$
 DECLARE
-    upsert text := 'INSERT INTO stats_counts AS c (kind, district, mon,'
-        ' status, sex, a, b, n, p)'
+    append text := 'INSERT INTO stats_delta (kind, district, mon, status,'
+        ' sex, a, b, n, p)'
         ' SELECT kind, district, mon, status, sex, a, b, sum(n), sum(p)'
         ' FROM (%s) f GROUP BY 1, 2, 3, 4, 5, 6, 7'
-        ' HAVING sum(n) <> 0 OR sum(p) <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7'
-        ' ON CONFLICT (kind, district, mon, status, sex, a, b)'
-        ' DO UPDATE SET n = c.n + EXCLUDED.n, p = c.p + EXCLUDED.p';
-    ins text := format(upsert, remigate_stats_facts_sql('new_rows', false));
-    del text := format(upsert, format(
+        ' HAVING sum(n) <> 0 OR sum(p) <> 0';
+    ins text := format(append, remigate_stats_facts_sql('new_rows', false));
+    del text := format(append, format(
         'SELECT kind, district, mon, status, sex, a, b, -n AS n, -p AS p'
         ' FROM (%s) o', remigate_stats_facts_sql('old_rows', false)));
-    upd text := format(upsert, format(
+    upd text := format(append, format(
         '%s UNION ALL SELECT kind, district, mon, status, sex, a, b, -n, -p'
         ' FROM (%s) o', remigate_stats_facts_sql('new_rows', false),
         remigate_stats_facts_sql('old_rows', false)));
@@ -199,6 +237,8 @@ BEGIN
     EXECUTE format($f$
 CREATE FUNCTION remigate_stats_track() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $b$
+DECLARE
+    rows bigint;
 BEGIN
     IF TG_OP = 'INSERT' THEN
         %s;
@@ -206,6 +246,10 @@ BEGIN
         %s;
     ELSE
         %s;
+    END IF;
+    GET DIAGNOSTICS rows = ROW_COUNT;
+    IF rows > 0 AND nextval('stats_delta_seq') %% 64 = 0 THEN
+        PERFORM remigate_stats_fold();
     END IF;
     RETURN NULL;
 END
@@ -228,6 +272,7 @@ CREATE FUNCTION remigate_stats_truncated() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     DELETE FROM stats_counts;
+    DELETE FROM stats_delta;
     RETURN NULL;
 END
 $$;
@@ -246,6 +291,7 @@ DECLARE
 BEGIN
     LOCK TABLE returnees IN SHARE MODE;
     DELETE FROM stats_counts;
+    DELETE FROM stats_delta;
     -- every stored value once per returnee, not once per kind
     EXECUTE format('CREATE TEMP TABLE stats_src ON COMMIT DROP AS'
         ' SELECT coalesce(r.district, '''') AS district, %s AS mon,'
@@ -369,16 +415,18 @@ BEGIN
     END LOOP;
 
     IF lo < hi THEN
-        src := format(
-            'SELECT c.district, c.status, c.sex, c.a, c.b, c.n, c.p'
-            ' FROM stats_counts c'
-            ' WHERE c.kind = $1 AND c.mon >= $2 AND c.mon < $3 AND %s'
-            '  AND ($4::text IS NULL OR c.status = $4)'
-            '  AND ($5::text IS NULL OR c.district = $5)'
-            '  AND ($6::text IS NULL OR c.sex = $6)'
-            '  AND ($7::text[] IS NULL OR c.district = ANY ($7))',
-            CASE WHEN per_district THEN 'c.district <> ''*'''
-                 ELSE 'c.district = ''*''' END);
+        FOREACH d IN ARRAY ARRAY['stats_counts', 'stats_delta'] LOOP
+            src := coalesce(src || ' UNION ALL ', '') || format(
+                'SELECT c.district, c.status, c.sex, c.a, c.b, c.n, c.p'
+                ' FROM %s c'
+                ' WHERE c.kind = $1 AND c.mon >= $2 AND c.mon < $3 AND %s'
+                '  AND ($4::text IS NULL OR c.status = $4)'
+                '  AND ($5::text IS NULL OR c.district = $5)'
+                '  AND ($6::text IS NULL OR c.sex = $6)'
+                '  AND ($7::text[] IS NULL OR c.district = ANY ($7))', d,
+                CASE WHEN per_district THEN 'c.district <> ''*'''
+                     ELSE 'c.district = ''*''' END);
+        END LOOP;
     END IF;
     IF f < r1 OR r2 < e THEN
         src := coalesce(src || ' UNION ALL ', '') || format(

@@ -15,7 +15,9 @@
 # skills, birth year changed) and its undo, a district change, a move
 # across a month, deletes, the store's upsert (ON CONFLICT DO UPDATE),
 # and a statement that changes nothing -- and
-# stats_counts is then what remigate_stats_rebuild() makes from scratch.
+# stats_counts, with stats_delta folded into it, is then what
+# remigate_stats_rebuild() makes from scratch; the changes wait in
+# stats_delta (readers add it) until a fold, every 64th statement.
 # Concurrent writers (inserts and status changes in parallel sessions)
 # leave no deadlock and a summary equal to the rebuild.  The console's
 # role cannot read the summary nor call its functions.
@@ -120,6 +122,7 @@ sql "CREATE FUNCTION test_stats_call(fn text, d1 text, d2 text, st text,
      LANGUAGE plpgsql AS \$\$
      DECLARE kept bigint; missing bigint; extra bigint;
      BEGIN
+         PERFORM remigate_stats_fold();
          CREATE TEMP TABLE kept_rows ON COMMIT DROP AS
              SELECT kind, district, mon, status, sex, a, b, n, p
              FROM stats_counts WHERE n <> 0 OR p <> 0;
@@ -196,7 +199,10 @@ rebuilt "after the first insert"
 # --- many rows change status in one statement ---------------------------
 sql "UPDATE returnees SET status = 'verified', info_reason = NULL, reject_reason = NULL
      WHERE id % 7 = 0 AND status <> 'verified'" >/dev/null
+is "  the changes wait in stats_delta (read with stats_counts)" t "$(sql "SELECT count(*) > 0 FROM stats_delta")"
 diff_all "after a status change of many rows" '{admin,officer}' "$F_FEW"
+is "a fold moves stats_delta into stats_counts" "t 0" "$(sql "SELECT remigate_stats_fold() > 0" | tr -d '\n') $(sql "SELECT count(*) FROM stats_delta")"
+diff_all "  and the tables are the same after it" '{admin}' "$F_FEW"
 
 # --- decisions and a correction through the console's role --------------
 ver() { sql "SELECT version FROM returnees WHERE ref = '$1'"; }
@@ -237,12 +243,13 @@ diff_all "after district changes, moves, skills, deletes, inserts and upserts" '
 rebuilt "after district changes, moves, skills, deletes, inserts and upserts"
 
 # --- a statement that changes nothing writes nothing ---------------------
-before=$(sql "SELECT count(*), sum(n), sum(p), sum(xmin::text::bigint) FROM stats_counts")
+before=$(sql "SELECT count(*), sum(n), sum(p), sum(xmin::text::bigint), (SELECT count(*) FROM stats_delta) FROM stats_counts")
 sql "UPDATE returnees SET status = status, skills = skills WHERE id % 3 = 0" >/dev/null
-is "an UPDATE that changes no counted field leaves stats_counts as it was" "$before" \
-    "$(sql "SELECT count(*), sum(n), sum(p), sum(xmin::text::bigint) FROM stats_counts")"
+is "an UPDATE that changes no counted field writes nothing to the summary" "$before" \
+    "$(sql "SELECT count(*), sum(n), sum(p), sum(xmin::text::bigint), (SELECT count(*) FROM stats_delta) FROM stats_counts")"
 
 # --- writers in parallel: no deadlock, the same summary -----------------
+xid=$(sql "SELECT pg_current_xact_id()::text::bigint")
 for w in 1 2 3; do
     {
         for i in $(seq 1 40); do
@@ -257,18 +264,22 @@ for w in 1 2 3; do
     eval "wait \$wp$w" || errs=$((errs + 1))
 done
 is "3 sessions x 40 inserts and 40 status changes in parallel: no error (no deadlock)" "0 " "$errs $(cat "$tmp"/w?.out | grep -i 'error\|deadlock' | head -2)"
+is "  they folded on the way (every 64th statement): stats_counts rows written since" t \
+    "$(sql "SELECT count(*) > 0 FROM stats_counts WHERE xmin::text::bigint > $xid")"
 rebuilt "after the parallel writers"
 diff_all "after the parallel writers" '{admin}' '[{}]'
 
 # --- who may read it -----------------------------------------------------
 is "the console's role cannot read stats_counts" t \
     "$(as officer BD-15 7 "SELECT count(*) FROM stats_counts;" | grep -q 'permission denied' && echo t)"
+is "  nor stats_delta" t \
+    "$(as officer BD-15 7 "SELECT count(*) FROM stats_delta;" | grep -q 'permission denied' && echo t)"
 is "  nor stats_kinds" t \
     "$(as admin '' 1 "SELECT count(*) FROM stats_kinds;" | grep -q 'permission denied' && echo t)"
 is "  row-level security on stats_counts all the same" t \
     "$(sql "SELECT relrowsecurity FROM pg_class WHERE relname = 'stats_counts'")"
-is "PUBLIC may not call remigate_stats_core, _rebuild" "false false" \
-    "$(sql "SELECT has_function_privilege('public', 'remigate_stats_core(text,text,text,text,text,date,date,text[])', 'EXECUTE') || ' ' || has_function_privilege('public', 'remigate_stats_rebuild()', 'EXECUTE')")"
+is "PUBLIC may not call remigate_stats_core, _rebuild, _fold" "false false false" \
+    "$(sql "SELECT has_function_privilege('public', 'remigate_stats_core(text,text,text,text,text,date,date,text[])', 'EXECUTE') || ' ' || has_function_privilege('public', 'remigate_stats_rebuild()', 'EXECUTE') || ' ' || has_function_privilege('public', 'remigate_stats_fold()', 'EXECUTE')")"
 is "the console's role may not rebuild" t \
     "$(as admin '' 1 "SELECT remigate_stats_rebuild();" | grep -q 'permission denied' && echo t)"
 
