@@ -148,6 +148,7 @@ struct gw_config {
     long redis_port;
     char redis_prefix[64];
     long redis_timeout_ms, redis_max_pending;
+    long redis_wait_ms;       /* a step waits this long for a reconnect */
     char redis_password[256]; /* "" none; or read from the file: */
     char redis_password_file[GW_STR_MAX];
     char redis_sentinels[2 * GW_STR_MAX]; /* "host:port,..." or "" */

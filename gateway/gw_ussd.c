@@ -107,7 +107,16 @@ struct gw_ussd {
     char sealed[GW_ENV_MAX];
     struct gw_cache cache;
     struct gw_remind *remind;
+    /* steps waiting for Redis to come back (redis.wait_ms), oldest
+     * first, and the event that sends them on once it has */
+    TAILQ_HEAD(, gw_step) parked;
+    size_t nparked;
+    struct event *unpark;
+    int stopping;
 };
+
+/* Steps waiting for Redis at once, at most, per worker. */
+#define GW_PARK_MAX 4096
 
 /* What is kept per caller and channel, besides the flow state. */
 struct gw_env {
@@ -192,6 +201,9 @@ struct gw_step {
     /* sessions metrics of this step, counted once its save has won */
     int ev_abandoned;
     const char *ev_dial; /* "started", "resumed" or NULL */
+    /* waiting for Redis (gw_step_park()): on u->parked, with its timer */
+    TAILQ_ENTRY(gw_step) park_link;
+    struct event *park_ev;
 };
 
 #define GW_RECORD_MAX 16384
@@ -209,6 +221,7 @@ gw_step_to(struct gw_step *s, enum gw_step_state next)
     s->state = next;
 }
 static void gw_step_reread(struct gw_step *s);
+static int gw_step_park(struct gw_step *s);
 
 /* ------------------------------------------------------------------------
  * Nonces
@@ -1430,9 +1443,100 @@ gw_step_begin(struct gw_step *s)
         }
     }
     int rc = sess_get(u->srv->sess, s->key, gw_step_get_cb, s);
+    if (rc == SESS_EDOWN && gw_step_park(s) == 0) return;
     if (rc != SESS_OK) {
         gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
         gw_step_busy(s, sess_strerror(rc));
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Waiting for Redis
+ *
+ * A step that finds Redis not connected (restarted, or failed over to
+ * another primary: the sessions store is reconnecting) waits for it up to
+ * redis.wait_ms -- but never past the request deadline less one
+ * redis.timeout_ms, which the step then still has for its read and save
+ * -- instead of hearing "busy" at once: a caller whose USSD dialogue
+ * ends with "busy" must dial the code again.  When the store says it is
+ * up again, the steps waiting go on, oldest first, from the event loop
+ * (not from inside the store's callback); a step whose wait ends first
+ * hears "busy" as before.  Only a step's first read waits: one that fails
+ * later has already spent its time.
+ */
+
+static void
+gw_step_unpark(struct gw_step *s)
+{
+    struct gw_ussd *u = s->u;
+    TAILQ_REMOVE(&u->parked, s, park_link);
+    u->nparked--;
+    event_free(s->park_ev);
+    s->park_ev = NULL;
+}
+
+static void
+gw_step_park_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_step *s = arg;
+    (void)fd;
+    (void)what;
+    gw_step_unpark(s);
+    gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
+    gw_step_busy(s, "redis not connected (waited redis.wait_ms)");
+}
+
+/* Wait for Redis: 0, or -1 (not configured, stopping, too many waiting,
+ * or no time left): then the caller hears "busy" now. */
+static int
+gw_step_park(struct gw_step *s)
+{
+    struct gw_ussd *u = s->u;
+    const struct gw_config *cfg = u->cfg;
+    long ms = cfg->redis_wait_ms;
+    if (ms > cfg->request_timeout_ms - cfg->redis_timeout_ms)
+        ms = cfg->request_timeout_ms - cfg->redis_timeout_ms;
+    if (ms <= 0 || u->stopping || u->nparked >= GW_PARK_MAX) return -1;
+    s->park_ev = evtimer_new(gw_server_base(u->srv), gw_step_park_timeout, s);
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    if (s->park_ev == NULL || evtimer_add(s->park_ev, &tv) != 0) {
+        if (s->park_ev != NULL) event_free(s->park_ev);
+        s->park_ev = NULL;
+        return -1;
+    }
+    TAILQ_INSERT_TAIL(&u->parked, s, park_link);
+    u->nparked++;
+    GW_RLOG(GW_LEVEL_DEBUG, s->r, 0, "waiting for redis (at most %ld ms)", ms);
+    return 0;
+}
+
+/* Redis is back: every step waiting reads now (and hears "busy" at once
+ * if it went again meanwhile). */
+static void
+gw_ussd_unpark_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_ussd *u = arg;
+    struct gw_step *s;
+    (void)fd;
+    (void)what;
+    while ((s = TAILQ_FIRST(&u->parked)) != NULL) {
+        gw_step_unpark(s);
+        int rc = sess_get(u->srv->sess, s->key, gw_step_get_cb, s);
+        if (rc != SESS_OK) {
+            gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
+            gw_step_busy(s, sess_strerror(rc));
+        }
+    }
+}
+
+/* Stopping: every step waiting hears "busy" now. */
+static void
+gw_ussd_unpark_all_busy(struct gw_ussd *u)
+{
+    struct gw_step *s;
+    while ((s = TAILQ_FIRST(&u->parked)) != NULL) {
+        gw_step_unpark(s);
+        gw_step_busy(s, "shutting down");
     }
 }
 
@@ -1919,10 +2023,11 @@ gw_ussd_redis_state(int error, const char *why, void *arg)
     /* with sentinels, the primary they named: not redis.host and port */
     const char *host = sess_addr(u->srv->sess, &port);
     const char *via = u->cfg->redis_sentinels[0] ? " via=sentinel" : "";
-    if (error == 0)
+    if (error == 0) {
         GW_LOG_INFO(0, "redis: connected host=%s port=%d%s%s", host, port,
                     u->cfg->redis_password[0] ? " auth=yes" : "", via);
-    else if (error == SESS_EAUTH)
+        if (!TAILQ_EMPTY(&u->parked)) event_active(u->unpark, EV_TIMEOUT, 1);
+    } else if (error == SESS_EAUTH)
         GW_LOG_ERROR(0, "redis: %s host=%s port=%d%s", why, host, port, via);
     else
         GW_LOG_WARN(0, "redis: down (%s) host=%s port=%d%s; reconnecting",
@@ -1933,6 +2038,8 @@ static void
 gw_ussd_stop(struct gw_server *srv, void *arg)
 {
     struct gw_ussd *u = arg;
+    u->stopping = 1;
+    gw_ussd_unpark_all_busy(u);
     if (u->remind != NULL && u->remind->ev != NULL) event_del(u->remind->ev);
     if (srv->sess != NULL) sess_stop(srv->sess);
 }
@@ -1957,7 +2064,10 @@ gw_ussd_start(struct gw_server *srv)
     u->pool_used = sizeof(u->pool); /* empty: the first nonce fills it */
     u->cache.cap = (size_t)cfg->cache_kb * 1024;
     TAILQ_INIT(&u->cache.lru);
+    TAILQ_INIT(&u->parked);
     srv->ussd = u;
+    u->unpark = event_new(gw_server_base(srv), -1, 0, gw_ussd_unpark_cb, u);
+    if (u->unpark == NULL) return -1;
     u->flows = gw_flows_load(cfg);
     if (u->flows == NULL) {
         GW_LOG_ERROR(0, "flows: did not load (run remigate check-flows)");
@@ -2013,6 +2123,8 @@ gw_ussd_fini(struct gw_server *srv)
             if (u->remind->ev != NULL) event_free(u->remind->ev);
             free(u->remind);
         }
+        gw_ussd_unpark_all_busy(u);
+        if (u->unpark != NULL) event_free(u->unpark);
         gw_cache_fini(&u->cache);
         gw_flows_unref(u->flows);
         free(u);

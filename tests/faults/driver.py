@@ -31,9 +31,10 @@ ledger check (standard library only).
   driver.py busy LEDGER SINCE
       How often each caller heard "busy" (or another "not saved" answer)
       in attempts that ended after SINCE (epoch seconds, e.g. a failover's
-      promotion): prints "busy_after_max=N busy_after=N busy_before_max=N"
-      (the most any one caller heard after SINCE, all of them after, the
-      most any one caller heard before).
+      promotion): prints "busy_after_max=N busy_after=N busy_before_max=N
+      busy_max=N" (the most any one caller heard after SINCE, all of them
+      after, the most any one caller heard before, the most any one caller
+      heard in all).
 
   driver.py tally LEDGER ROWS DEADLINE_MS
       ROWS: "msisdn|ref" lines of every returnees row under the ledger's
@@ -237,9 +238,11 @@ def busy(ledger, since):
                 r["outcome"].startswith("http_"):
             d = after if r["t1"] >= since else before
             d[r.get("caller", -1)] = d.get(r.get("caller", -1), 0) + 1
-    print("busy_after_max=%d busy_after=%d busy_before_max=%d" % (
+    every = {k: after.get(k, 0) + before.get(k, 0)
+             for k in set(after) | set(before)}
+    print("busy_after_max=%d busy_after=%d busy_before_max=%d busy_max=%d" % (
         max(after.values(), default=0), sum(after.values()),
-        max(before.values(), default=0)))
+        max(before.values(), default=0), max(every.values(), default=0)))
     return 0
 
 

@@ -14,7 +14,10 @@
 #   - the new primary killed -9: promoted back, followed within 2 s;
 #   - without sentinels, a primary made a replica under the daemon: a
 #     write answered -READONLY is "busy", the connection is dropped, and
-#     once it is a primary again the daemon uses it within 2 s.
+#     once it is a primary again the daemon uses it within 2 s;
+#   - redis.wait_ms = 1500: a dial made while Redis is down waits for it
+#     (answered CON once it is back 0.5 s later), or hears busy after the
+#     wait; on SIGTERM the steps waiting are answered within the drain.
 # Prints "sentinel: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -180,6 +183,37 @@ took=$(($(date +%s%3N) - t0))
 check "a primary again: a dial is answered CON within 2 s ($took ms)" \
     test "$took" -le 2000 -a -n "$(grep '^CON ' "$tmp/body")"
 stop
+
+# --- redis.wait_ms: a step waits for Redis to come back --------------------
+start --redis-port "$REDIS_PORT" --set redis.wait_ms=1500 ||
+    { not_ok "daemon started with redis.wait_ms"; finish; }
+check "wait_ms: /healthz 200" poll 10 healthy
+srv_redis_kill9
+poll 5 eval "! healthy"
+t0=$(date +%s%3N)
+step w1 8801711200006 "" &
+stepper=$!
+pause 0.5
+srv_redis_restart
+wait "$stepper"
+took=$(($(date +%s%3N) - t0))
+check "Redis killed, started again 0.5 s later: a dial made meanwhile waits and is answered CON ($took ms)" \
+    eval "grep -q '^CON ' '$tmp/body' && [ $took -ge 400 ] && [ $took -le 2000 ]"
+srv_redis_stop
+poll 5 eval "! healthy"
+t0=$(date +%s%3N)
+step w2 8801711200007 ""
+took=$(($(date +%s%3N) - t0))
+check "Redis away: a dial hears busy after the 1500 ms wait ($took ms)" \
+    eval "grep -q '^END ' '$tmp/body' && [ $took -ge 1400 ] && [ $took -le 2000 ]"
+t0=$(date +%s%3N)
+for i in 1 2 3 4 5; do step "w3$i" "88017112000$((10 + i))" "" & done
+pause 0.2
+stop
+wait
+took=$(($(date +%s%3N) - t0))
+check "SIGTERM: the steps waiting are answered (busy) and the daemon exits within the drain ($took ms)" \
+    eval "[ $took -lt 3000 ] && grep -q '^END ' '$tmp/body'"
 check "no assert or sanitizer report in the log" \
     eval "! grep -q -e 'assert:' -e 'runtime error' -e 'Sanitizer' '$log'"
 finish

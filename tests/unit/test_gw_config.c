@@ -82,6 +82,7 @@ check_defaults(const struct gw_config *c, const char *dir)
     assert_string_equal(c->redis_password_file, "");
     assert_string_equal(c->redis_sentinels, "");
     assert_string_equal(c->redis_master_name, "remigate");
+    assert_int_equal(c->redis_wait_ms, 0);
     assert_string_equal(c->sendsms_url,
                         "http://127.0.0.1:13013/cgi-bin/sendsms");
     assert_string_equal(c->ussd_smsc, "ussd");
