@@ -204,6 +204,7 @@ struct gw_step {
     /* waiting for Redis (gw_step_park()): on u->parked, with its timer */
     TAILQ_ENTRY(gw_step) park_link;
     struct event *park_ev;
+    int waited; /* it did, once: a step waits once at most */
 };
 
 #define GW_RECORD_MAX 16384
@@ -763,6 +764,11 @@ gw_step_saved(struct gw_step *s, int status, uint64_t version)
         gw_step_reply(s, s->out.text, s->out.enc, s->out.done);
         return;
     }
+    /* the connection went under the save (which may or may not have been
+     * applied): wait for Redis and run the step again from a fresh read,
+     * which answers a save that was applied as a repeat -- not for a step
+     * that finished a flow, whose action has run */
+    if (status == SESS_EDOWN && !s->completed && gw_step_park(s) == 0) return;
     gw_step_busy(s, sess_strerror(status));
 }
 
@@ -1348,6 +1354,9 @@ gw_step_got(struct gw_step *s, int status, const char *value, size_t len,
     default:
         WRONG("session read answered out of turn");
     }
+    if (status == SESS_EDOWN && s->state == GW_STEP_READ &&
+        gw_step_park(s) == 0)
+        return; /* the connection went under the read: wait, read again */
     if (status != SESS_OK && status != SESS_ENOTFOUND) {
         gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
         gw_step_busy(s, sess_strerror(status));
@@ -1461,8 +1470,11 @@ gw_step_begin(struct gw_step *s)
  * ends with "busy" must dial the code again.  When the store says it is
  * up again, the steps waiting go on, oldest first, from the event loop
  * (not from inside the store's callback); a step whose wait ends first
- * hears "busy" as before.  Only a step's first read waits: one that fails
- * later has already spent its time.
+ * hears "busy" as before.  A step whose read or save was in flight when
+ * the connection went waits too, and then runs again from a fresh read
+ * (a save that had been applied is then answered as a repeat) -- unless
+ * it finished a flow: its action has run, and it says what it must.  A
+ * step waits once at most.
  */
 
 static void
@@ -1479,15 +1491,18 @@ static void
 gw_step_park_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_step *s = arg;
+    struct gw_req *r = s->r;
     (void)fd;
     (void)what;
     gw_step_unpark(s);
     gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
+    gw_req_enter(r);
     gw_step_busy(s, "redis not connected (waited redis.wait_ms)");
+    gw_req_leave(r);
 }
 
-/* Wait for Redis: 0, or -1 (not configured, stopping, too many waiting,
- * or no time left): then the caller hears "busy" now. */
+/* Wait for Redis, once a step: 0, or -1 (not configured, stopping, too
+ * many waiting, waited once already): then the caller hears "busy" now. */
 static int
 gw_step_park(struct gw_step *s)
 {
@@ -1496,7 +1511,8 @@ gw_step_park(struct gw_step *s)
     long ms = cfg->redis_wait_ms;
     if (ms > cfg->request_timeout_ms - cfg->redis_timeout_ms)
         ms = cfg->request_timeout_ms - cfg->redis_timeout_ms;
-    if (ms <= 0 || u->stopping || u->nparked >= GW_PARK_MAX) return -1;
+    if (ms <= 0 || u->stopping || u->nparked >= GW_PARK_MAX || s->waited)
+        return -1;
     s->park_ev = evtimer_new(gw_server_base(u->srv), gw_step_park_timeout, s);
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     if (s->park_ev == NULL || evtimer_add(s->park_ev, &tv) != 0) {
@@ -1506,12 +1522,15 @@ gw_step_park(struct gw_step *s)
     }
     TAILQ_INSERT_TAIL(&u->parked, s, park_link);
     u->nparked++;
+    s->waited = 1;
+    /* connected again already (a drop seen late): go on at once */
+    if (sess_connected(u->srv->sess)) event_active(u->unpark, EV_TIMEOUT, 1);
     GW_RLOG(GW_LEVEL_DEBUG, s->r, 0, "waiting for redis (at most %ld ms)", ms);
     return 0;
 }
 
-/* Redis is back: every step waiting reads now (and hears "busy" at once
- * if it went again meanwhile). */
+/* Redis is back: every step waiting runs again from a fresh read now (and
+ * hears "busy" at once if Redis went again meanwhile). */
 static void
 gw_ussd_unpark_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1520,12 +1539,11 @@ gw_ussd_unpark_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     while ((s = TAILQ_FIRST(&u->parked)) != NULL) {
+        struct gw_req *r = s->r;
         gw_step_unpark(s);
-        int rc = sess_get(u->srv->sess, s->key, gw_step_get_cb, s);
-        if (rc != SESS_OK) {
-            gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
-            gw_step_busy(s, sess_strerror(rc));
-        }
+        gw_req_enter(r);
+        gw_step_reread(s);
+        gw_req_leave(r);
     }
 }
 
@@ -1535,8 +1553,11 @@ gw_ussd_unpark_all_busy(struct gw_ussd *u)
 {
     struct gw_step *s;
     while ((s = TAILQ_FIRST(&u->parked)) != NULL) {
+        struct gw_req *r = s->r;
         gw_step_unpark(s);
+        gw_req_enter(r);
         gw_step_busy(s, "shutting down");
+        gw_req_leave(r);
     }
 }
 
