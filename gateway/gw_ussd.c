@@ -1523,7 +1523,9 @@ gw_step_park(struct gw_step *s)
     TAILQ_INSERT_TAIL(&u->parked, s, park_link);
     u->nparked++;
     s->waited = 1;
-    /* connected again already (a drop seen late): go on at once */
+    /* connected again already (a drop seen late): go on at once; while
+     * hiredis answers a dropped connection's commands it still looks
+     * connected, and gw_ussd_unpark_cb() then leaves the steps waiting */
     if (sess_connected(u->srv->sess)) event_active(u->unpark, EV_TIMEOUT, 1);
     GW_RLOG(GW_LEVEL_DEBUG, s->r, 0, "waiting for redis (at most %ld ms)", ms);
     return 0;
@@ -1538,6 +1540,9 @@ gw_ussd_unpark_cb(evutil_socket_t fd, short what, void *arg)
     struct gw_step *s;
     (void)fd;
     (void)what;
+    /* a step parked from inside the dropped connection's last callbacks
+     * saw it still connected: the next "up" brings it here again */
+    if (!sess_connected(u->srv->sess)) return;
     while ((s = TAILQ_FIRST(&u->parked)) != NULL) {
         struct gw_req *r = s->r;
         gw_step_unpark(s);
