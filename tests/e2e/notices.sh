@@ -9,8 +9,7 @@
 # freezes the audience.  The dispatcher's clock is set by the test
 # (REMIGATE_TEST_NOW: 10:00 in Dhaka), never the machine's.
 #   1. a notice to 300 verified returnees (200 read Bangla, 100 English),
-#      with the simulator throttling the SMS bind (ESME_RTHROTTLED above a
-#      set rate) and answering chosen numbers with receipts of stat EXPIRED,
+#      the simulator answering chosen numbers with receipts of stat EXPIRED,
 #      UNDELIV, REJECTD, late (3 s, after an ENROUTE), or before its
 #      submit_sm_resp (Kannel drops those): each recipient gets exactly one
 #      SMS, whole, in their language (the notice's rendered text, UCS-2 or
@@ -25,7 +24,14 @@
 #      every recipient has at most one SMS at the simulator, and delivered +
 #      failed + unknown + skipped = audience;
 #   3. two daemons dispatching one notice to 200: both claim, each
-#      recipient gets at most (and here exactly) one SMS.
+#      recipient gets at most (and here exactly) one SMS;
+#   4. a notice to 100 while the simulator refuses submit_sm above 40 a
+#      second (the dispatcher sends 60 parts a second), first with
+#      ESME_RTHROTTLED, then with ESME_RMSGQFUL (queue full): Kannel sends
+#      the refused parts again, and discards a part after sms-resend-retry
+#      (5) refusals with a delivery report 16 -- no part reaches a phone
+#      twice, every recipient whose whole SMS arrived is delivered, the
+#      others end rejected and then expired, and the report adds up.
 # Prints "notices-e2e: N passed, N failed"; exits non-zero when something
 # failed.  Everything it started is stopped on exit (by PID); E2E_KEEP=1
 # keeps the temporary directory (logs) and prints where it is.
@@ -132,25 +138,26 @@ sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
 pw='Padma-River-Dawn-7'
 officer() { printf '%s\n' "$pw" | "$bin" officer add "$@" -c "$conf" >>"$tmp/officers.log" 2>&1; }
 officer --username boss --role admin && officer --username boss2 --role admin &&
-    officer --username rahim --role officer --district BD-13 --district BD-15 --district BD-02 ||
+    officer --username rahim --role officer --district BD-13 --district BD-15 --district BD-02 --district BD-04 ||
     bail "officers added" "$tmp/officers.log"
 
 # Returnees: 300 in BD-13 (notice 1), 200 in BD-15 (notice 2), 200 in BD-02
-# (notice 3); every third one reads English.  Besides them in BD-13: 10
+# (notice 3), 100 in BD-04 (notice 4); every third one reads English.  Besides them in BD-13: 10
 # pending (never in an audience) and 5 verified who opted out before.
 num() { printf '88017%08d' "$1"; }
 sql "INSERT INTO returnees (msisdn, sex, birth_year, district, skills, lang, status)
      SELECT '88017' || lpad(g::text, 8, '0'), CASE WHEN g % 2 = 0 THEN 'f' ELSE 'm' END,
             1985 + g % 15,
-            CASE WHEN g <= 300 OR g > 700 THEN 'BD-13' WHEN g <= 500 THEN 'BD-15' ELSE 'BD-02' END,
+            CASE WHEN g <= 300 THEN 'BD-13' WHEN g <= 500 THEN 'BD-15' WHEN g <= 700 THEN 'BD-02'
+                 WHEN g <= 715 THEN 'BD-13' ELSE 'BD-04' END,
             '{welder}', CASE WHEN g % 3 = 0 THEN 'en' ELSE 'bn' END,
             CASE WHEN g BETWEEN 701 AND 710 THEN 'pending' ELSE 'verified' END
-       FROM generate_series(1, 715) g" >/dev/null
+       FROM generate_series(1, 815) g" >/dev/null
 sql "INSERT INTO sms_optout SELECT msisdn, true FROM returnees
      WHERE msisdn BETWEEN '$(num 711)' AND '$(num 715)'" >/dev/null
-[ "$(sql "SELECT count(*) FROM returnees WHERE status = 'verified'")" = 705 ] ||
+[ "$(sql "SELECT count(*) FROM returnees WHERE status = 'verified'")" = 805 ] ||
     bail "returnees inserted" "$tmp/psql.err"
-ok "Redis and PostgreSQL up, migrated; 3 officers and 715 returnees"
+ok "Redis and PostgreSQL up, migrated; 3 officers and 815 returnees"
 
 # ---- ports, simulator, daemon, Kannel --------------------------------------------
 
@@ -266,9 +273,9 @@ draft()
     [ "$(api POST "/api/notices/$id/submit" "" rahim)" = 200 ] || return 1
     echo "$id"
 }
-N1=$(draft T1 J12 BD-13) && N2=$(draft T2 K7 BD-15) && N3=$(draft T3 L3 BD-02) ||
-    bail "notices drafted and submitted by the officer" "$tmp/body"
-ok "three notices drafted and submitted by the officer ($N1 $N2 $N3)"
+N1=$(draft T1 J12 BD-13) && N2=$(draft T2 K7 BD-15) && N3=$(draft T3 L3 BD-02) &&
+    N4=$(draft T4 M4 BD-04) || bail "notices drafted and submitted by the officer" "$tmp/body"
+ok "four notices drafted and submitted by the officer ($N1 $N2 $N3 $N4)"
 check "the author's own approval is refused (four eyes)" \
     [ "$(api POST "/api/notices/$N1/approve" "" rahim)" = 403 ]
 # approve ID: another admin approves; prints the number queued
@@ -326,8 +333,9 @@ for r in mts:
         key, total, seq = 'n%d' % r['n'], 1, 1
     g = msgs[m].setdefault(key, {'total': total, 'parts': []})
     g['parts'].append((seq, r['text'], r['data_coding']))
-once = more = none = wrong = 0
+once = more = none = wrong = partial = 0
 bad = []
+partial_list = []
 for m, (lang, state, reason) in rows.items():
     got = msgs.get(m, {})
     # only this notice's messages: the first part starts with its tag
@@ -340,9 +348,14 @@ for m, (lang, state, reason) in rows.items():
     if not mine:
         none += 1
         continue
-    if len(mine) > 1 or len(mine[0][1]) != mine[0][0]:
+    seqs = [p[0] for p in mine[0][1]]
+    if len(mine) > 1 or len(seqs) != len(set(seqs)):
         more += 1
         bad.append('%s: %d messages, parts %s' % (m, len(mine), [len(x[1]) for x in mine]))
+        continue
+    if len(seqs) < mine[0][0]:
+        partial += 1
+        partial_list.append(m)
         continue
     once += 1
     total, ps, text = mine[0]
@@ -355,6 +368,8 @@ print('once', once)
 print('more', more)
 print('none', none)
 print('wrong', wrong)
+print('partial', partial)
+print('partial_list', ' '.join(partial_list))
 print('parts', want['bn'][1], want['en'][1])
 for b in bad[:5]:
     print('bad', b)
@@ -401,11 +416,6 @@ check "simulator: a rule with an unknown stat is refused (400)" \
         -d "{\"rules\":[{\"msisdn\":\"1\",\"stat\":\"LOST\"}]}" "$ctl/receipts")" = 400 ]'
 check "simulator: ... and the rules stay" \
     eval '[ "$(curl -s -H "Content-Type: application/json" -d "$(printf "%s\n" "${rules[@]}" | jq -cs "{rules: .}")" "$ctl/receipts" | jq ".rules | length")" = 5 ]'
-# at most 40 submit_sm a second on the SMS bind: the dispatcher sends 60
-# parts a second, so Kannel hears ESME_RTHROTTLED and sends those again
-curl -s --max-time 5 -H 'Content-Type: application/json' \
-    -d '{"throttle_rate": 40, "throttle_role": "sms"}' "$ctl/faults" >/dev/null
-
 q1=$(approve "$N1") || bail "notice 1 approved by the other admin" "$tmp/body"
 check "notice 1: approval froze 300 recipients" [ "$q1" = 300 ]
 check "notice 1: the 5 numbers opted out before are skipped, the pending never in it" \
@@ -429,11 +439,9 @@ check "notice 1: every receipt in, except those Kannel dropped (60 s)" \
     poll 60 eval '[ "$(open_rows "$N1" "'"'accepted','buffered'"'")" = 0 ] &&
         [ "$(sql "SELECT count(*) FROM notice_outbox WHERE notice_id = $N1
                   AND state = '"'submitted'"' AND msisdn NOT IN ($early)")" = 0 ]'
-check "the STOP was confirmed by SMS (behind the throttled queue)" poll 30 stop_answered
+check "the STOP was confirmed by SMS" poll 30 stop_answered
 counts=$(curl -s "$ctl/counts")
 say "simulator: $counts"
-check "throttling: the simulator refused some submit_sm with ESME_RTHROTTLED ($(jq '.throttled.sms // 0' <<<"$counts"))" \
-    [ "$(jq '.throttled.sms // 0' <<<"$counts")" -gt 0 ]
 check "receipts sent before their submit_sm_resp (8 parts of 4 numbers)" \
     [ "$(jq '.receipts_early' <<<"$counts")" -ge 4 ]
 # receipts Kannel could not match: their rows wait at 'submitted' until
@@ -474,7 +482,6 @@ check "notice 1 report: failures by reason" \
     [ "$(jq -c '.reasons | {e: .["expired:EXPIRED"], n: .["expired:no_report"], u: .["undelivered:UNDELIV"], r: .["undelivered:REJECTD"]}' "$tmp/body")" = '{"e":4,"n":4,"u":4,"r":4}' ]
 done1() { [ "$(sql "SELECT state FROM notices WHERE id = $N1")" = completed ]; }
 check "notice 1 completed" poll 15 done1
-curl -s --max-time 5 -H 'Content-Type: application/json' -d '{"throttle_rate": 0}' "$ctl/faults" >/dev/null
 curl -s --max-time 5 -H 'Content-Type: application/json' -d '{}' "$ctl/receipts" >/dev/null
 
 # ---- 2. kill -9 of the daemon while it sends -------------------------------------------
@@ -538,6 +545,60 @@ read -r dl fl un sk au < <(report "$N3")
 check "two daemons: report delivered $dl = audience $au" [ "$dl $au" = "200 200" ]
 check "no delivery report lost by smsbox after the restart ($(($(lost_fetch) - lost_at_kill)); $lost_at_kill while the daemon was down)" \
     [ "$(lost_fetch)" = "$lost_at_kill" ]
+
+# ---- 4. an SMSC that throttles, then says its queue is full ---------------------------
+
+# shellcheck disable=SC2046
+stop_pids $(family "$rg_pid_b")
+curl -s --max-time 5 -H 'Content-Type: application/json' \
+    -d '{"throttle_rate": 40, "throttle_role": "sms", "throttle_status": "throttled"}' "$ctl/faults" >/dev/null
+c0=$(curl -s "$ctl/counts")
+q4=$(approve "$N4") || bail "notice 4 approved" "$tmp/body"
+check "notice 4: approval froze 100 recipients" [ "$q4" = 100 ]
+# half the rows answered and some refusals seen: from now on, queue full
+half_answered() {
+    [ "$(open_rows "$N4" "'queued','claimed'")" -le 50 ] &&
+        [ "$(curl -s "$ctl/counts" | jq '.throttled.sms // 0')" -gt "$(jq '.throttled.sms // 0' <<<"$c0")" ]
+}
+poll 30 half_answered
+curl -s --max-time 5 -H 'Content-Type: application/json' -d '{"throttle_status": "qfull"}' "$ctl/faults" >/dev/null
+check "notice 4: every row claimed and answered (60 s)" poll 60 none_open "$N4"
+# Kannel sends refused parts again every second, 5 times at most
+check "notice 4: Kannel's last resends and the receipts in (60 s)" \
+    poll 60 eval '[ "$(open_rows "$N4" "'"'accepted','submitted','buffered'"'")" = 0 ]'
+curl -s --max-time 5 -H 'Content-Type: application/json' -d '{"throttle_rate": 0, "throttle_status": "throttled"}' "$ctl/faults" >/dev/null
+c1=$(curl -s "$ctl/counts")
+th=$(($(jq '.throttled.sms // 0' <<<"$c1") - $(jq '.throttled.sms // 0' <<<"$c0")))
+qf=$(($(jq '.queue_full.sms // 0' <<<"$c1") - $(jq '.queue_full.sms // 0' <<<"$c0")))
+check "notice 4: the simulator refused submit_sm with ESME_RTHROTTLED ($th) and ESME_RMSGQFUL ($qf)" \
+    eval '[ "$th" -gt 0 ] && [ "$qf" -gt 0 ]'
+discarded=$(grep -c "Maximum retries for message exceeded" "$RUN_DIR/smsc-sms.log")
+rejected=$(open_rows "$N4" "'rejected'")
+say "notice 4: Kannel discarded $discarded parts after 5 refusals; $rejected rows rejected (delivery report 16)"
+sql "UPDATE notice_outbox SET expires_at = now() - interval '1 second' WHERE notice_id = $N4
+     AND state = 'rejected'" >/dev/null
+check "notice 4: every row final once validity + 1 h has passed (sweep, 15 s)" poll 15 settled "$N4"
+analyse "$N4" >"$tmp/a4"
+sed -n 's/^bad /#   /p' "$tmp/a4"
+check "notice 4: no part reached a phone twice ($(field more "$tmp/a4") numbers with a part twice or two messages)" \
+    [ "$(field more "$tmp/a4")" = 0 ]
+whole=$(field once "$tmp/a4")
+part=$(field partial "$tmp/a4")
+say "notice 4: $whole whole SMS, $part incomplete (a part discarded), $(field none "$tmp/a4") none"
+check "notice 4: each whole SMS right ($(field wrong "$tmp/a4") wrong)" [ "$(field wrong "$tmp/a4")" = 0 ]
+# recipients whose whole SMS reached the simulator: delivered
+dl=$(sql "SELECT count(*) FROM notice_outbox WHERE notice_id = $N4 AND state = 'delivered'")
+pl=$(field partial_list "$tmp/a4")
+if [ -n "$pl" ]; then
+    say "notice 4: rows of the incomplete ones: $(sql "SELECT string_agg(state || ':' || coalesce(reason, ''), ' ')
+        FROM notice_outbox WHERE notice_id = $N4 AND msisdn IN ($(for m in $pl; do printf "'%s'," "$m"; done | sed 's/,$//'))")"
+fi
+check "notice 4: the recipients whose whole SMS arrived are delivered ($whole whole, $dl delivered, $part incomplete)" \
+    eval '[ "$dl" -ge "$whole" ] && [ "$dl" -le $((whole + part)) ]'
+read -r dl fl un sk au < <(report "$N4")
+say "notice 4 report: delivered $dl, failed $fl, unknown $un, skipped $sk, audience $au"
+check "notice 4 report: delivered + failed + unknown + skipped = audience ($au)" \
+    eval '[ $((dl + fl + un + sk)) = "$au" ] && [ "$au" = 100 ]'
 
 # ---- end -------------------------------------------------------------------------------------
 

@@ -85,7 +85,8 @@
  *       text, has_udh, throttled, message_id}.
  *   GET /counts  counters since the start or the last /reset, cheap to
  *               read during a long run: {submit_sm: {role: N} (answered with
- *               status 0), throttled: {role: N}, receipts: {stat: N},
+ *               status 0), throttled: {role: N} (ESME_RTHROTTLED),
+ *               queue_full: {role: N} (ESME_RMSGQFUL), receipts: {stat: N},
  *               receipts_early: N (sent before their submit_sm_resp)}.
  *   POST /reset         forgets the record, the faults, the receipt rules
  *                       and the counters (binds stay).
@@ -380,7 +381,7 @@ let receiptRules = { default: { stat: 'DELIVRD', delay_ms: DLR_DELAY_MS },
     rules: [] };
 let counts;
 function resetCounts() {
-    counts = { submit_sm: {}, throttled: {}, receipts: {},
+    counts = { submit_sm: {}, throttled: {}, queue_full: {}, receipts: {},
         receipts_early: 0 };
 }
 resetCounts();
@@ -555,7 +556,7 @@ function onSubmit(sess, pdu) {
                 faults.throttle_next_n--;
             }
             r.throttled = true;
-            bump(counts.throttled, sess.simRole);
+            bump(qfull ? counts.queue_full : counts.throttled, sess.simRole);
             respond(sess, pdu, { command_status: qfull ? ESME_RMSGQFUL :
                 ESME_RTHROTTLED });
             return;
