@@ -829,7 +829,7 @@ static void
 dict_sdmx_head(struct dict *d, const char *flow)
 {
     dict_line(d, "STRUCTURE", "text", "always 'dataflow'", NULL, NULL, NULL);
-    dict_line(d, "STRUCTURE_ID", "text", "the dataflow", flow, NULL, NULL);
+    dict_line(d, "STRUCTURE_ID", "text", flow, NULL, NULL, NULL);
     dict_line(d, "ACTION", "text", "'I': information (replace or add)", NULL,
               NULL, NULL);
 }

@@ -94,6 +94,7 @@ extern const struct con_route con_records_routes[]; /* con_records.c */
 extern const struct con_route con_notices_routes[]; /* con_notices.c */
 extern const struct con_route con_stats_routes[];   /* con_stats.c */
 extern const struct con_route con_export_routes[];  /* con_export.c */
+extern const struct con_route con_indic_routes[];   /* con_indic.c */
 extern const struct con_route *const con_route_tables[];
 
 /* The officer behind a call's session. */
@@ -202,6 +203,7 @@ struct con {
     struct con_pwlist *common; /* refused passwords */
     struct con_codes *districts;
     struct event *purge;  /* worker 0: old login_throttle rows */
+    struct event *kcheck; /* worker 0: audits a changed stats.k at start */
     char dummy_hash[128]; /* verified for unknown usernames (same cost) */
     int secure_cookie;
     int admin_totp_required;
@@ -428,6 +430,33 @@ void con_stats_label(const json_t *lists, const char *dim, const char *code,
                      const char **en, const char **bn);
 /* Is d one of the dimensions of GET /api/stats?  1/0. */
 int con_stats_dim_ok(const char *d);
+/* An indicator's dataflow (con_indic.c): its SDMX id, its dimensions'
+ * SDMX ids and the statistics dimension of each (whose list labels the
+ * codes; NULL for one without a list, e.g. a year), and the codes each
+ * may hold besides the list's (NULL-terminated: "_T", "_U", ...). */
+struct con_indic {
+    const char *flow;
+    int ndims;
+    const char *dim[3];
+    const char *list[3];
+    const char *const *special[3]; /* codes besides the list's (_T, _U) */
+};
+/* One observation: a value per dimension (borrowed), the count, and
+ * whether it is confidential (then the count is not published). */
+struct con_obs {
+    const char *v[3];
+    long long n;
+    int conf;
+};
+extern const struct con_indic *const con_indic_skills;
+/* Append the observations o[0..n) as SDMX-CSV 2.0 (header included) or as
+ * JSON {"dataflow","k","dimensions":[{"id","codes":[{"id","en","bn"}]}],
+ * "observations":[{DIM: code, ..., "OBS_VALUE": n|null, "OBS_STATUS":
+ * "A"|"C"}]}.  0, or -1 out of memory. */
+int con_indic_csv(struct con_buf *b, const struct con_indic *ind,
+                  const struct con_obs *o, int n);
+int con_indic_json(struct con_buf *b, const struct con_indic *ind,
+                   const struct con_obs *o, int n, const json_t *lists, int k);
 /* GET /api/export.csv?kind=records (con_export.c); ps: the query, owned by
  * call->req.  Ends the call like a handler. */
 void con_export_records(struct con_call *call, const struct gw_params *ps);

@@ -81,6 +81,69 @@ con_on_purge(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* stats.k is configuration: it changes only when the daemon starts with
+ * another value (the config file is not read again on SIGHUP), and there
+ * is no API to change it.  So worker 0 audits it at start: when the last
+ * audited value (action config.change, target stats.k) differs from the
+ * one in use, or there is none, it writes a row {"key","from","to"}
+ * (actor "config") and logs the change.  Retried every CON_KCHECK_S
+ * until the database has answered. */
+#define CON_KCHECK_S 5
+
+static void con_kcheck_arm(struct con *con, int secs);
+
+static void
+con_on_kchecked(int status, const struct store_tx_result *res, void *arg)
+{
+    struct con *con = arg;
+
+    if (status != 0) {
+        GW_LOG_DEBUG(0, "console: stats.k audit not written yet err=%s",
+                     store_tx_errstr(res));
+        con_kcheck_arm(con, CON_KCHECK_S);
+        return;
+    }
+    if (store_tx_ntuples(res, 0) > 0) {
+        const char *from = store_tx_value(res, 0, 0, 0);
+        GW_LOG_INFO(0,
+                    "console: config change audited key=stats.k from=%s to=%ld",
+                    from ? from : "none", con->cfg->stats_k);
+    }
+}
+
+static void
+con_on_kcheck(evutil_socket_t fd, short what, void *arg)
+{
+    static const char sql[] =
+        "INSERT INTO audit_log (actor, action, target, outcome, detail)"
+        " SELECT 'config', 'config.change', 'stats.k', 'ok',"
+        "  jsonb_build_object('key', 'stats.k', 'from', prev, 'to', $1::int)"
+        " FROM (SELECT (SELECT (detail->>'to')::int FROM audit_log"
+        "  WHERE action = 'config.change' AND target = 'stats.k'"
+        "  ORDER BY id DESC LIMIT 1) AS prev) p"
+        " WHERE prev IS DISTINCT FROM $1::int"
+        " RETURNING detail->>'from'";
+    struct con *con = arg;
+    struct store_tx tx;
+    char k[24];
+
+    (void)fd;
+    (void)what;
+    snprintf(k, sizeof(k), "%ld", con->cfg->stats_k);
+    memset(&tx, 0, sizeof(tx));
+    tx.n = 1;
+    tx.stmt[0] = (struct store_tx_stmt){sql, 1, {k}};
+    if (store_pool_tx(con->pool, &tx, con_on_kchecked, con) != 0)
+        con_kcheck_arm(con, CON_KCHECK_S);
+}
+
+static void
+con_kcheck_arm(struct con *con, int secs)
+{
+    struct timeval tv = {secs, 0};
+    if (con->kcheck != NULL) evtimer_add(con->kcheck, &tv);
+}
+
 /* Is every row of every table well formed?  Logs the first bad one. */
 static int
 con_routes_check(void)
@@ -117,6 +180,7 @@ con_free(struct con *con)
 {
     if (con == NULL) return;
     if (con->purge) event_free(con->purge);
+    if (con->kcheck) event_free(con->kcheck);
     con_hasher_free(con->hasher);
     store_pool_free(con->pool);
     store_pool_free(con->read_pool);
@@ -240,6 +304,9 @@ console_start(struct gw_server *srv)
         con->purge =
             event_new(gw_server_base(srv), -1, EV_PERSIST, con_on_purge, con);
         if (con->purge == NULL || event_add(con->purge, &tv) != 0) return -1;
+        con->kcheck = evtimer_new(gw_server_base(srv), con_on_kcheck, con);
+        if (con->kcheck == NULL) return -1;
+        con_kcheck_arm(con, 0);
     }
     rt.arg = con;
     if (store_pool_start(con->pool) != 0 ||

@@ -8,9 +8,15 @@
 #include "console/con_int.h"
 
 const struct con_route *const con_route_tables[] = {
-    con_auth_routes,    con_web_routes,
-    con_totp_routes,    con_officers_routes,
-    con_audit_routes,   con_records_routes,
-    con_notices_routes, con_stats_routes,
-    con_export_routes,  NULL,
+    con_auth_routes,
+    con_web_routes,
+    con_totp_routes,
+    con_officers_routes,
+    con_audit_routes,
+    con_records_routes,
+    con_notices_routes,
+    con_stats_routes,
+    con_export_routes,
+    con_indic_routes,
+    NULL,
 };

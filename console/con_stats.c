@@ -40,6 +40,7 @@ static const char *const stats_dims[] = {CON_STATS_DIMS};
 #define STATS_LINE_MAX   400 /* values of one dimension */
 #define STATS_CSV        1
 #define STATS_SDMX       2    /* GET /api/indicators/skills_supply.csv */
+#define STATS_SDMX_JSON  3    /* GET /api/indicators/skills_supply.json */
 #define STATS_SUPP_CELLS 4000 /* cells of a table suppressed at most */
 
 static const char stats_sql[] =
@@ -316,6 +317,9 @@ stats_export_done(int status, const struct store_tx_result *res, void *arg)
     if (q->export == STATS_SDMX)
         snprintf(disp, sizeof(disp),
                  "attachment; filename=\"remigate_sdmx_skills_supply.csv\"");
+    else if (q->export == STATS_SDMX_JSON)
+        snprintf(disp, sizeof(disp),
+                 "attachment; filename=\"remigate_json_skills_supply.json\"");
     else
         snprintf(disp, sizeof(disp),
                  "attachment; filename=\"remigate_aggregate_%s%s%s_%s.csv\"",
@@ -326,7 +330,10 @@ stats_export_done(int status, const struct store_tx_result *res, void *arg)
     /* the reply frees the request and q with it: keep what q holds */
     csv = q->csv.p;
     free(q->detail);
-    gw_reply(call->req, 200, "text/csv; charset=utf-8", csv, q->csv.len);
+    gw_reply(call->req, 200,
+             q->export == STATS_SDMX_JSON ? "application/json"
+                                          : "text/csv; charset=utf-8",
+             csv, q->csv.len);
     free(csv);
 }
 
@@ -373,6 +380,42 @@ stats_sdmx(struct con_buf *b, const json_t *t, int *rows)
     return rc;
 }
 
+/* The same observations as stats_sdmx() writes, as con_indic_json(). */
+static int
+stats_sdmx_json(struct con_buf *b, const json_t *t, const json_t *lists, int k,
+                int *rows)
+{
+    const json_t *parts[2] = {json_object_get(t, "cells"),
+                              json_object_get(t, "totals")};
+    size_t n = json_array_size(parts[0]) + json_array_size(parts[1]) + 1, i;
+    struct con_obs *o = calloc(n, sizeof(*o));
+    const json_t *grand = json_object_get(t, "total"), *x;
+    int no = 0, rc;
+
+    if (o == NULL) return -1;
+    for (int l = 0; l < 2; l++)
+        json_array_foreach(parts[l], i, x)
+        {
+            const json_t *d = json_object_get(x, "district");
+            const json_t *s = json_object_get(x, "skill");
+            const json_t *v = json_object_get(x, "n");
+            o[no].v[0] = d ? json_string_value(d) : "BD";
+            o[no].v[1] = s ? json_string_value(s) : "_T";
+            o[no].conf = !json_is_integer(v);
+            o[no].n = json_is_integer(v) ? json_integer_value(v) : 0;
+            no++;
+        }
+    o[no].v[0] = "BD";
+    o[no].v[1] = "_T";
+    o[no].conf = !json_is_integer(grand);
+    o[no].n = json_is_integer(grand) ? json_integer_value(grand) : 0;
+    no++;
+    rc = con_indic_json(b, con_indic_skills, o, no, lists, k);
+    free(o);
+    *rows = no;
+    return rc;
+}
+
 /* Write the CSV of t (taken), audit it with its filter, row count and
  * SHA-256, and answer once the audit row is committed. */
 static void
@@ -389,6 +432,10 @@ stats_export(struct con_call *call, struct stats_q *q, json_t *t)
 
     if (q->export == STATS_SDMX) {
         rc |= stats_sdmx(b, t, &rows);
+        goto hash;
+    }
+    if (q->export == STATS_SDMX_JSON) {
+        rc |= stats_sdmx_json(b, t, lists, q->k, &rows);
         goto hash;
     }
     /* the BOM: spreadsheets read the file as UTF-8 */
@@ -434,6 +481,8 @@ hash:
                        "rows", rows, "k", q->k, "sha256", sha);
     if (detail && q->export == STATS_SDMX)
         json_object_set_new(detail, "kind", json_string("sdmx_skills_supply"));
+    if (detail && q->export == STATS_SDMX_JSON)
+        json_object_set_new(detail, "kind", json_string("json_skills_supply"));
     if (detail)
         json_object_set_new(detail, "dims",
                             q->dim2[0] ? json_pack("[s,s]", q->dim1, q->dim2)
@@ -561,7 +610,7 @@ stats_run(struct con_call *call, int export)
     from = con_param(ps, "from", 10, &bad);
     to = con_param(ps, "to", 10, &bad);
     supp = con_param(ps, "suppress", 1, &bad);
-    if (export == STATS_SDMX) {
+    if (export == STATS_SDMX || export == STATS_SDMX_JSON) {
         /* the indicator's cut is fixed: verified returnees by skill x
          * district */
         if (dims || status || gw_params_get(ps, "kind")) bad = 1;
@@ -739,11 +788,19 @@ con_indicator_skills(struct con_call *call)
     stats_run(call, STATS_SDMX);
 }
 
+static void
+con_indicator_skills_json(struct con_call *call)
+{
+    stats_run(call, STATS_SDMX_JSON);
+}
+
 const struct con_route con_stats_routes[] = {
     {GW_METHOD_GET, "/api/stats", CON_ROLE_ANY, 0, con_stats_get},
     {GW_METHOD_GET, "/api/export.csv", CON_ROLE_ANY, 0, con_export_csv},
     {GW_METHOD_GET, "/api/indicators/skills_supply.csv", CON_ROLE_ANY, 0,
      con_indicator_skills},
+    {GW_METHOD_GET, "/api/indicators/skills_supply.json", CON_ROLE_ANY, 0,
+     con_indicator_skills_json},
     {GW_METHOD_GET, "/api/stats/decision-days", CON_ROLE_ANY, 0,
      con_stats_days},
     {0, NULL, 0, 0, NULL},

@@ -4,7 +4,7 @@
 
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import jsQR from 'jsqr';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -326,6 +326,88 @@ test('analyst: the dashboard by district for the whole country, small counts hid
   assert(/filename="remigate_aggregate_sex-age_band_all\.csv"/.test(dl.suggestedFilename()) || dl.suggestedFilename() === 'remigate_aggregate_sex-age_band_all.csv', `file name ${dl.suggestedFilename()}`);
   eq(Number(sql("SELECT count(*) FROM audit_log WHERE action = 'export' AND actor = 'analyst'")), before + 1, 'export audited');
 }, { needs: ['GET /api/stats', 'GET /api/export.csv'] });
+
+test('officer: every dashboard view shows numbers and a chart; a filter changes both; the records CSV streams with progress, holds only their districts and is audited with its SHA-256; the aggregate CSV, a dictionary and an indicator download', async (t) => {
+  const o = officer('officer-dhaka');
+  const page = await t.page({ acceptDownloads: true });
+  await signIn(page, 'officer-dhaka', o.password);
+  await page.getByRole('heading', { level: 1, name: strings.en.queue_title }).waitFor();
+  await page.evaluate(() => { location.hash = '#/stats'; });
+  await page.getByRole('heading', { level: 1, name: strings.en.st_title }).waitFor();
+  const mine = `district IN (${o.districts.map(q).join(',')})`;
+  const shownTotal = async () => (await page.locator('#stat-total').textContent()).trim();
+  const chart = () => page.locator('figure.chart').innerHTML();
+  const everyone = sql(`SELECT count(*) FROM returnees WHERE ${mine}`);
+  await until(async () => (await shownTotal()) === everyone, 10000, `their total ${everyone}`);
+  // every view: its table and its bars; the same people under each (skill counts mentions)
+  const views = await page.getByLabel(strings.en.st_view, { exact: true }).locator('option').evaluateAll((os) => os.map((x) => x.value));
+  assert(views.length >= 18, `${views.length} views`);
+  const table = () => page.locator('table.stats').innerHTML();
+  let prev = await table();
+  for (const v of views.filter((x) => x !== 'district')) {
+    await page.getByLabel(strings.en.st_view, { exact: true }).selectOption(v);
+    await until(async () => page.url().includes(`dims=${encodeURIComponent(v)}`) && (await table()) !== prev, 10000, `view ${v} drawn`);
+    await page.locator('table.stats tbody tr').first().waitFor();
+    assert((await page.locator('figure.chart rect').count()) > 0, `bars of ${v}`);
+    if (!v.includes('skill')) eq(await shownTotal(), everyone, `total of ${v}`);
+    prev = await table();
+  }
+  // a filter: women; the total and the chart change
+  await page.getByLabel(strings.en.st_view, { exact: true }).selectOption('country');
+  await until(async () => page.url().includes('dims=country'), 10000, 'country view');
+  await page.locator('table.stats tbody tr').first().waitFor();
+  const before = await chart();
+  await page.getByLabel(strings.en.st_f_sex, { exact: true }).selectOption('f');
+  const women = sql(`SELECT count(*) FROM returnees WHERE ${mine} AND sex = 'f'`);
+  assert(women !== everyone, 'women are fewer');
+  await until(async () => (await shownTotal()) === women, 10000, `women ${women}`);
+  assert((await chart()) !== before, 'the chart changed with the filter');
+  const byCountry = rows(`SELECT coalesce(country, 'unknown'), count(*) FROM returnees WHERE ${mine} AND sex = 'f' GROUP BY 1`);
+  const shown = await page.locator('table.stats tbody td.num').allTextContents();
+  eq(shown.map(Number).sort((a, b) => a - b).join(), byCountry.map((r) => Number(r[1])).sort((a, b) => a - b).join(), 'the table\'s counts are SQL\'s');
+  // the records: streamed, with progress, only their districts, women
+  await page.locator('#records-progress').evaluate((el) => {
+    window.recProgress = [];
+    new MutationObserver(() => window.recProgress.push(el.textContent)).observe(el, { childList: true, subtree: true, characterData: true });
+  });
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.locator('#records-download').click()]);
+  const body = readFileSync(await dl.path());
+  eq(body.subarray(0, 3).toString('hex'), 'efbbbf', 'UTF-8 BOM');
+  const text = body.toString('utf8');
+  assert(text.startsWith('\ufeffref,status_code,status_label_bn,status_label_en,'), `header ${text.slice(0, 60)}`);
+  const lines = text.slice(1).split('\r\n').filter(Boolean);
+  const head = lines[0].split(',');
+  const di = head.indexOf('district_code');
+  const si = head.indexOf('sex_code');
+  const recs = lines.slice(1).map((l) => l.split(','));
+  eq(recs.length, Number(women), 'one line per woman of their districts');
+  for (const r of recs) {
+    assert(o.districts.includes(r[di]), `district ${r[di]} is not theirs`);
+    eq(r[si], 'f', 'sex filter');
+  }
+  assert(!head.includes('msisdn') && !/nid|passport/i.test(lines[0]), 'no phone, NID or passport column');
+  await until(async () => (await page.locator('#records-progress').textContent()).includes(strings.en.st_records_done.replace('{n}', women)), 5000, 'done message');
+  const seen = await page.evaluate(() => window.recProgress);
+  const pat = new RegExp(strings.en.st_records_progress.replace('{n}', '(\\d+)').replace('{total}', women));
+  assert(seen.some((x) => pat.test(x)), `progress shown: ${seen.slice(0, 3).join(' | ')}`);
+  assert(/^remigate_records_mydistricts_all_f_\d{8}T\d{4}\.csv$/.test(dl.suggestedFilename()), `file name ${dl.suggestedFilename()}`);
+  const sha = createHash('sha256').update(body).digest('hex');
+  const audit = rows("SELECT outcome, detail->>'rows', detail->>'sha256', detail->'filter'->>'sex' FROM audit_log WHERE action = 'export' AND target = 'records' AND actor = 'officer-dhaka' ORDER BY id DESC LIMIT 1");
+  eq(audit.map((r) => r.join(' ')).join(), `ok ${women} ${sha} f`, 'audited: rows, SHA-256, filter');
+  // the aggregate CSV of this view and its dictionary
+  const [agg] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: strings.en.st_download }).click()]);
+  const aggText = readFileSync(await agg.path(), 'utf8');
+  assert(aggText.startsWith('\ufeffcountry_code,country_label_bn,country_label_en,n\r\n'), `aggregate header ${aggText.slice(0, 60)}`);
+  assert(aggText.includes('সৌদি আরব'), 'Bangla labels');
+  const [dict] = await Promise.all([page.waitForEvent('download'), page.locator('a.dictionary').first().click()]);
+  const dictText = readFileSync(await dict.path(), 'utf8');
+  assert(dictText.startsWith('\ufeffcolumn,type,meaning,code,label_bn,label_en\r\ncountry_code,'), `dictionary ${dictText.slice(0, 80)}`);
+  // an indicator, as JSON
+  const [ind] = await Promise.all([page.waitForEvent('download'), page.locator('p.indicators a[href$="destination_reason_year.json"]').click()]);
+  const indJson = JSON.parse(readFileSync(await ind.path(), 'utf8'));
+  eq(indJson.dataflow, 'BD_REMIGATE:DF_RETURN_REASONS(1.0)', 'indicator dataflow');
+  eq(indJson.dimensions.map((d) => d.id).join(), 'DESTINATION,RETURN_REASON,TIME_PERIOD', 'indicator dimensions');
+}, { needs: ['GET /api/stats', 'GET /api/export.csv', 'GET /api/export/dictionary.csv', 'GET /api/indicators/destination_reason_year.json'] });
 
 test('officer signs in and works through every page of their districts\' pending records (Load more), oldest first, none twice, none outside', async (t) => {
   const o = officer('officer-dhaka');

@@ -10,7 +10,10 @@
 # reason; the role x route matrix (admin, officer, analyst, no session)
 # with its audit rows; each export's audit rows (started, then complete
 # with the filter, rows and the SHA-256 of the bytes received); bad
-# parameters (400, one log line); the data dictionary.
+# parameters (400, one log line); the data dictionary; the indicator
+# destination x reason x year (SDMX-CSV and JSON) against the test's own
+# SQL counts, and skills supply as JSON; stats.k audited when a start
+# changes it.
 #
 # Starts its own Redis and PostgreSQL.  Prints "export: N passed, N failed".
 set -u
@@ -102,8 +105,10 @@ sql "INSERT INTO returnees (msisdn, district, division, sex, birth_year, country
             CASE WHEN i % 10 < 7 THEN 'BD-13' ELSE 'BD-15' END, 'C',
             CASE WHEN i % 3 = 0 THEN 'f' ELSE 'm' END,
             extract(year FROM now())::int - 17 - (i * 7) % 48,
-            (ARRAY['SA','MY','AE','QA'])[1 + i % 4], 2015 + i % 11,
-            'contract_end', 'ssc', ARRAY['construction'], 'job_home', 'bn',
+            (ARRAY['SA','MY','AE','QA','SA','SA','IT'])[1 + i % 7],
+            CASE WHEN i % 53 = 0 THEN NULL ELSE 2022 + (i * 3) % 4 END,
+            (ARRAY['contract_end','unpaid','sick','family','crisis'])[1 + (i * 7) % 5],
+            'ssc', ARRAY['construction'], 'job_home', 'bn',
             'ussd', CASE WHEN i % 2 = 0 THEN 'verified' ELSE 'pending' END,
             'T' || lpad(i::text, 9, '0'),
             timestamptz '2026-09-01 00:00+06' + i * interval '1 hour',
@@ -237,6 +242,99 @@ is "dictionary of an aggregate: 200" 200 "$(api GET '/api/export/dictionary.csv?
 is "  its columns" "sex_code sex_label_bn sex_label_en age_band_code age_band_label_bn age_band_label_en n" \
     "$(dictcols "$tmp/body")"
 is "dictionary: bad kind 400" 400 "$(api GET '/api/export/dictionary.csv?kind=nope' boss)"
+
+# --- the indicators: destination x reason x year, and both as JSON ------
+# obs FILE: "D1|D2|D3=VALUE|STATUS" lines of an SDMX-CSV or indicator JSON
+obs() { python3 -c 'import csv, json, sys
+f = sys.argv[1]
+if f.endswith(".json"):
+    d = json.load(open(f))
+    ids = [x["id"] for x in d["dimensions"]]
+    rows = [([o[i] for i in ids], o["OBS_VALUE"], o["OBS_STATUS"]) for o in d["observations"]]
+else:
+    r = list(csv.reader(open(f, newline="")))
+    rows = [(x[3:-2], x[-2], x[-1]) for x in r[1:]]
+for v, n, s in rows:
+    print("|".join(v) + "=" + ("" if n is None else str(n)) + "|" + s)' "$1" | LC_ALL=C sort; }
+is "destination x reason x year (SDMX-CSV), admin: 200" 200 "$(api GET /api/indicators/destination_reason_year.csv boss)"
+cp "$tmp/body" "$tmp/dry.csv"
+is "  the header" "STRUCTURE,STRUCTURE_ID,ACTION,DESTINATION,RETURN_REASON,TIME_PERIOD,OBS_VALUE,OBS_STATUS" "$(head -1 "$tmp/dry.csv" | tr -d '\r')"
+check "  every line of the dataflow BD_REMIGATE:DF_RETURN_REASONS(1.0)" "tail -n +2 '$tmp/dry.csv' | awk -F, '\$2 != \"BD_REMIGATE:DF_RETURN_REASONS(1.0)\" { bad = 1 } END { exit bad }'"
+obs "$tmp/dry.csv" >"$tmp/dry.obs"
+# the test's own counts of verified returnees: cells, and per year the
+# margins (_T), missing values _U; no total over years
+sql "WITH v AS (SELECT coalesce(country, '_U') c, coalesce(reason, '_U') r,
+                       coalesce(return_year::text, '_U') y FROM returnees WHERE status = 'verified')
+     SELECT c || '|' || r || '|' || y || '=' || count(*) FROM v GROUP BY c, r, y
+     UNION ALL SELECT c || '|_T|' || y || '=' || count(*) FROM v GROUP BY c, y
+     UNION ALL SELECT '_T|' || r || '|' || y || '=' || count(*) FROM v GROUP BY r, y
+     UNION ALL SELECT '_T|_T|' || y || '=' || count(*) FROM v GROUP BY y" | LC_ALL=C sort >"$tmp/dry.want"
+is "  one observation per non-zero cell and margin of each year, none over years" \
+    "$(cut -d= -f1 "$tmp/dry.want" | md5sum)" "$(cut -d= -f1 "$tmp/dry.obs" | md5sum)"
+is "  every shown value (A) is the SQL count" "" \
+    "$(join -t= <(grep '|A$' "$tmp/dry.obs" | sed 's/|A$//' | cut -d= -f1,2) "$tmp/dry.want" | awk -F= '$2 != $3')"
+is "  every count 1..4 confidential (C, no value)" "" \
+    "$(join -t= "$tmp/dry.want" <(sed 's/=\([0-9]*\)|\([AC]\)$/=\1 \2/' "$tmp/dry.obs") | awk -F= '$2 < 5 && $3 !~ /^ C$/')"
+check "  some counts are confidential, some shown" "[ \$(grep -c '|C\$' '$tmp/dry.obs') -gt 0 ] && [ \$(grep -c '|A\$' '$tmp/dry.obs') -gt 0 ]"
+check "  a missing year of return is _U" "grep -q '|_U=' '$tmp/dry.obs'"
+is "  audited as sdmx_destination_reason_year with rows and SHA-256" \
+    "sdmx_destination_reason_year $(($(wc -l <"$tmp/dry.csv") - 1)) $(sha256sum <"$tmp/dry.csv" | cut -d' ' -f1)" \
+    "$(sql "SELECT (detail->>'kind') || ' ' || (detail->>'rows') || ' ' || (detail->>'sha256') FROM audit_log WHERE action = 'export' ORDER BY id DESC LIMIT 1")"
+is "the same as JSON: 200" 200 "$(api GET /api/indicators/destination_reason_year.json boss)"
+cp "$tmp/body" "$tmp/dry.json"
+is "  the same observations as the CSV" "$(md5sum <"$tmp/dry.obs")" "$(obs "$tmp/dry.json" | md5sum)"
+is "  code lists with labels (DESTINATION SA, in Bangla)" "সৌদি আরব" \
+    "$(jq -r '.dimensions[] | select(.id == "DESTINATION") | .codes[] | select(.id == "SA") | .bn' "$tmp/dry.json")"
+is "  RETURN_REASON's list holds _T, _U and every reason" "$(($(grep -c 'code = ' config/lists/reasons.conf) + 2))" \
+    "$(jq '.dimensions[] | select(.id == "RETURN_REASON") | .codes | length' "$tmp/dry.json")"
+is "  audited as json_destination_reason_year" json_destination_reason_year \
+    "$(sql "SELECT detail->>'kind' FROM audit_log WHERE action = 'export' ORDER BY id DESC LIMIT 1")"
+is "analyst: 200, the same file" "200 $(md5sum <"$tmp/dry.obs")" \
+    "$(api GET /api/indicators/destination_reason_year.json nasrin) $(obs "$tmp/body.json" 2>/dev/null; cp "$tmp/body" "$tmp/an.json"; obs "$tmp/an.json" | md5sum)"
+api GET /api/indicators/destination_reason_year.json rahim >/dev/null
+cp "$tmp/body" "$tmp/of.json"
+is "officer: each year's shown total is their districts' count" "" \
+    "$(join -t= <(obs "$tmp/of.json" | grep '^_T|_T|.*|A$' | sed 's/|A$//') \
+        <(sql "SELECT '_T|_T|' || coalesce(return_year::text, '_U') || '=' || count(*) FROM returnees WHERE status = 'verified' AND district IN ('BD-15', 'BD-26') GROUP BY return_year" | LC_ALL=C sort) | awk -F= '$2 != $3')"
+check "  and less than the country's" "[ \$(jq '[.observations[] | select(.DESTINATION == \"_T\" and .RETURN_REASON == \"_T\") | .OBS_VALUE // 0] | add' '$tmp/of.json') -lt \$(jq '[.observations[] | select(.DESTINATION == \"_T\" and .RETURN_REASON == \"_T\") | .OBS_VALUE // 0] | add' '$tmp/dry.json') ]"
+is "a filter: women (and bad: sex=q 400, dims 400)" "200 400 400" \
+    "$(api GET '/api/indicators/destination_reason_year.csv?sex=f' boss) $(api GET '/api/indicators/destination_reason_year.csv?sex=q' boss) $(api GET '/api/indicators/destination_reason_year.json?dims=sex' boss)"
+is "no session: 401" 401 "$(api GET /api/indicators/destination_reason_year.json)"
+is "skills supply as JSON: 200" 200 "$(api GET /api/indicators/skills_supply.json boss)"
+cp "$tmp/body" "$tmp/ss.json"
+api GET /api/indicators/skills_supply.csv boss >/dev/null
+cp "$tmp/body" "$tmp/ss.csv"
+is "  the same observations as its SDMX-CSV" "$(obs "$tmp/ss.csv" | md5sum)" "$(obs "$tmp/ss.json" | md5sum)"
+is "  REF_AREA's code list: BD and the 64 districts" 65 \
+    "$(jq '.dimensions[] | select(.id == "REF_AREA") | .codes | length' "$tmp/ss.json")"
+is "dictionary of destination x reason x year" "STRUCTURE STRUCTURE_ID ACTION DESTINATION RETURN_REASON TIME_PERIOD OBS_VALUE OBS_STATUS" \
+    "$(api GET '/api/export/dictionary.csv?kind=destination_reason_year' boss >/dev/null; dictcols "$tmp/body")"
+
+# --- stats.k is configuration: each start audits a changed value --------
+kaudit() { sql "SELECT count(*) || ' ' || coalesce(string_agg(coalesce(detail->>'from', 'none') || '>' || (detail->>'to'), ',' ORDER BY id), '') FROM audit_log WHERE action = 'config.change' AND target = 'stats.k'"; }
+k_first() { [ "$(kaudit)" = "1 none>5" ]; }
+wait_until 10 k_first
+is "the first start audits stats.k (none -> 5)" "1 none>5" "$(kaudit)"
+restart() { # extra --set arguments
+    for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    pids=
+    rm -f "$tmp/port"
+    "$bin" -c "$conf" --workers 1 --port 0 --port-file "$tmp/port" \
+        --redis-port "$REDIS_PORT" --set kannel.secret=export-test-secret \
+        --set console.admin_totp=optional "$@" 2>>"$tmp/log" &
+    pids="$pids $!"
+    wait_until 10 test -s "$tmp/port" && base=http://127.0.0.1:$(cat "$tmp/port") && wait_until 10 healthy
+}
+restart --set stats.k=7
+k_second() { [ "$(kaudit)" = "2 none>5,5>7" ]; }
+wait_until 10 k_second
+is "started with stats.k = 7: audited 5 -> 7, and logged" "2 none>5,5>7 1" \
+    "$(kaudit) $(grep -c 'config change audited key=stats.k from=5 to=7' "$tmp/log")"
+is "  the aggregate CSV uses it (k in its audit row)" "200 7" \
+    "$(api GET '/api/export.csv?kind=aggregate&dims=sex' nasrin) $(sql "SELECT detail->>'k' FROM audit_log WHERE action = 'export' ORDER BY id DESC LIMIT 1")"
+restart --set stats.k=7
+pause 2
+is "started again with the same k: no new row" "2 none>5,5>7" "$(kaudit)"
 
 for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 pids=

@@ -242,6 +242,12 @@ export async function render(main, ctx) {
     ...(lag ? [lag] : []),
     h('div', { class: 'buttons' }, download, dict({ kind: 'aggregate', dims: view })),
     ...(records ? [records] : []),
+    h('p', { class: 'muted indicators' }, t('st_indicators'), ' ',
+      ...[['skills_supply', 'st_ind_skills'], ['destination_reason_year', 'st_ind_returns']].flatMap(([id, k], i) => [
+        i ? ' · ' : '', t(k), ': ',
+        h('a', { href: `/api/indicators/${id}.csv`, download: '' }, 'SDMX-CSV'), ', ',
+        h('a', { href: `/api/indicators/${id}.json`, download: '' }, 'JSON'), ', ',
+        h('a', { href: `/api/export/dictionary.csv?kind=${id}`, download: '' }, t('st_dictionary'))])),
     h('figure', { class: 'chart' }, bars(chartRows)),
     h('div', { class: 'scroll' }, table));
 }

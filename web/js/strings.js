@@ -440,6 +440,9 @@ export const strings = {
     st_records_progress: "Downloading records: {n} of {total}",
     st_records_done: "Downloaded {n} records.",
     st_records_failed: "The download stopped before the end; nothing was saved. Try again.",
+    st_indicators: "Indicators for labour-market systems (verified returnees, small counts hidden):",
+    st_ind_skills: "skills by district",
+    st_ind_returns: "destination × reason × year of return",
   },
 
   bn: {
@@ -871,5 +874,8 @@ export const strings = {
     st_records_progress: "নিবন্ধন নামানো হচ্ছে: {total}টির মধ্যে {n}টি",
     st_records_done: "{n}টি নিবন্ধন নামানো হয়েছে।",
     st_records_failed: "শেষ হওয়ার আগেই নামানো থেমে গেছে; কিছু সংরক্ষিত হয়নি। আবার চেষ্টা করুন।",
+    st_indicators: "শ্রমবাজার ব্যবস্থার জন্য সূচক (যাচাইকৃত প্রত্যাগত কর্মী, ছোট সংখ্যা গোপন):",
+    st_ind_skills: "জেলাভিত্তিক দক্ষতা",
+    st_ind_returns: "গন্তব্য × ফেরার কারণ × ফেরার বছর",
   },
 };
