@@ -88,9 +88,11 @@
 #                      PG_SOCKDIR, PG_DSN) name the promoted standby and
 #                      PG2_* the old primary, so srv_psql, srv_pg_stop,
 #                      srv_pg_kill9 and srv_cleanup act on the right one
-#   srv_cleanup        stops whatever was started (by PID) and removes SRV_TMP
-#                      unless REMIGATE_TEST_KEEP=1 (then prints where it is).
-#                      Safe to call more than once.
+#   srv_cleanup        stops what this shell started (by PID: the servers
+#                      whose files are in the SRV_TMP it made; a script that
+#                      inherited the suite's servers leaves them alone) and
+#                      removes that SRV_TMP unless REMIGATE_TEST_KEEP=1 (then
+#                      prints where it is).  Safe to call more than once.
 #
 # Logs: $SRV_TMP/redis/redis.log (+ redis.out), $SRV_TMP/pg/postgres.log.
 # PG_BIN overrides /usr/lib/postgresql/15/bin.
@@ -146,6 +148,7 @@ srv_tmpdir()
     fi
     SRV_TMP=$(mktemp -d /tmp/remigate-test.XXXXXX) ||
         srv__err "mktemp failed" || return 1
+    SRV_TMP_OWNER=$$ # not exported: srv_cleanup's, in this shell only
     # the PostgreSQL user must be able to reach its subdirectory
     chmod 755 "$SRV_TMP"
     export SRV_TMP
@@ -783,12 +786,29 @@ srv_pg_swap()
 
 # ------------------------------------------------------------------------
 
+# Is $1 a path inside this shell's SRV_TMP?
+srv__in_tmp()
+{
+    case ${1:-} in
+    "$SRV_TMP"/*) return 0 ;;
+    esac
+    return 1
+}
+
 srv_cleanup()
 {
-    srv_sentinel_stop
-    srv_redis_stop
-    srv_pg_standby_stop
-    srv_pg_stop
+    # Only what this shell started: the servers whose files are in the
+    # temp dir it made.  A script run by tests/run inherits the suite's
+    # servers (their PIDs, ports and SRV_TMP, exported) and must leave
+    # them running.
+    if [ -z "$SRV_TMP" ] || [ "${SRV_TMP_OWNER:-}" != "$$" ]; then
+        SRV_TMP=
+        return 0
+    fi
+    if srv__in_tmp "${REDIS_REPLICA_DIR:-}"; then srv_sentinel_stop; fi
+    if srv__in_tmp "${REDIS_DIR:-}"; then srv_redis_stop; fi
+    if srv__in_tmp "${PG2_DATA:-}"; then srv_pg_standby_stop; fi
+    if srv__in_tmp "${PG_DATA:-}"; then srv_pg_stop; fi
     if [ -n "$SRV_TMP" ] && [ -d "$SRV_TMP" ]; then
         if [ "${REMIGATE_TEST_KEEP:-0}" = 1 ]; then
             echo "servers: kept $SRV_TMP" >&2
