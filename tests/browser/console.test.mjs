@@ -905,7 +905,7 @@ test('notices: an officer composes a notice; the live preview (count, districts 
   Object.assign(NT, { id, code, made, all });
 }, { needs: NT_ROUTES });
 
-test('notices: an admin cannot approve their own notice (four eyes) but approves the officer\'s with the vetting reference; the report shows every recipient's state once the dispatcher has sent through Kannel (delivered, and one the operator could not deliver, by its reason, in the delivery rate); an interested reply is listed and the CSV downloads (audited)', async (t) => {
+test('notices: an admin cannot approve their own notice (four eyes) but approves the officer\'s with the vetting reference; the report shows every recipient\'s state once the dispatcher has sent through Kannel (delivered, and one the operator could not deliver, by its reason, in the delivery rate); an interested reply is listed and the CSV downloads (audited)', async (t) => {
   assert(NT.id, 'the compose test left no notice');
   const page = await t.page();
   t.allowConsole(/403/); // the admin's own approval, refused
