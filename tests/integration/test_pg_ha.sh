@@ -14,9 +14,13 @@
 #     its replay paused, rows added on the primary are not counted and
 #     "lag_s" is at least the seconds since the last replayed commit; once
 #     replay resumes, the counts catch up and "lag_s" is 0;
+#   - the dashboard page in a real browser (tests/browser/lag.mjs:
+#     playwright-core and Debian's chromium) says how far behind: "up to N
+#     s behind" while replay is paused, "up to date" once it resumed;
 #   - the primary is killed -9 and the standby promoted: the same daemon
 #     (same PID) stores the next registration, SMS and login on the new
-#     primary, and /api/stats, now read from a primary, says "lag_s": null.
+#     primary, and /api/stats, now read from a primary, says "lag_s": null
+#     (and the page has no such line).
 #
 # Starts its own Redis and PostgreSQL pair.  Prints
 # "pg_ha: N passed, N failed".
@@ -90,7 +94,8 @@ rm -f "$tmp/port"
     --redis-port "$REDIS_PORT" --set "kannel.secret=$secret" \
     --set "kannel.sendsms_url=http://127.0.0.1:$nobody/cgi-bin/sendsms" \
     --set "postgres.read_dsn=$PG2_DSN" \
-    --set console.admin_totp=optional 2>>"$tmp/log" &
+    --set console.admin_totp=optional --set "console.web_dir=$PWD/web" \
+    2>>"$tmp/log" &
 pid=$!
 wait_until 10 test -s "$tmp/port" || { bad "daemon started"; finish; }
 base=http://127.0.0.1:$(cat "$tmp/port")
@@ -164,6 +169,32 @@ every_pool() { # LABEL PHONE NID
 }
 every_pool "before the failover" 8801811000001 1811000001
 
+# page WANT: the dashboard in chromium; WANT is a regexp its lag line must
+# match, or "none" for no line
+browser=
+if [ -d tests/browser/node_modules/playwright-core ] ||
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) \
+        >"$tmp/npm.log" 2>&1; then
+    browser=1
+fi
+page() {
+    local out
+    if [ -z "$browser" ]; then
+        bad "the dashboard page: no playwright-core (npm ci in tests/browser failed)" \
+            "$(tail -n 3 "$tmp/npm.log")"
+        return
+    fi
+    timeout 90 node tests/browser/lag.mjs "$base" boss "$pw" >"$tmp/page" 2>&1
+    out=$(head -c 300 "$tmp/page")
+    if [ "$1" = none ]; then
+        check "the dashboard page shows no replica line ($out)" \
+            "jq -e '.lag == null' '$tmp/page' >/dev/null 2>&1"
+    else
+        check "the dashboard page says how far behind ($out)" \
+            "jq -e --arg w '$1' '.lag // \"\" | test(\$w)' '$tmp/page' >/dev/null 2>&1"
+    fi
+}
+
 # --- the dashboards read the standby --------------------------------------
 is "GET /api/stats as admin" 200 "$(api GET '/api/stats?dims=channel')"
 total() { j '[.cells[].n] | add // 0'; }
@@ -190,6 +221,7 @@ lag=$(j '.lag_s')
 age=$(awk -v t="$last_replay" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", now - t }')
 check "lag_s says how far behind: $lag s (the last replayed commit is $age s old)" \
     "awk -v l='$lag' -v a='$age' 'BEGIN { exit !(l + 0 >= 2.4 && l <= a + 0.2) }'"
+page 'may be up to ([2-9]|[1-9][0-9]+) s behind'
 sql2 "SELECT pg_wal_replay_resume()" >/dev/null
 caught() {
     [ "$(api GET '/api/stats?dims=channel')" = 200 ] &&
@@ -197,6 +229,7 @@ caught() {
 }
 check "replay resumed: the counts catch up ($((n0 + 7))) and lag_s is 0 again" \
     "wait_until 10 caught"
+page 'replica of the database: up to date'
 
 # --- failover: the primary killed, the standby promoted -------------------
 srv_pg_kill9 2>/dev/null
@@ -209,6 +242,7 @@ check "the same daemon process ($pid)" "kill -0 $pid"
 is "GET /api/stats after the failover" 200 "$(api GET '/api/stats?dims=channel')"
 is "the counts are the new primary's" "$(sql 'SELECT count(*) FROM returnees')" "$(total)"
 is "lag_s is null: read from a primary" null "$(j '.lag_s')"
+page none
 is "no number twice" 0 "$(sql 'SELECT count(*) - count(DISTINCT msisdn) FROM returnees')"
 
 kill -TERM "$pid"
