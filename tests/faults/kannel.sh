@@ -61,6 +61,8 @@ if ! timeout 300 scripts/stack up --ha >"$dir/up.log" 2>&1; then
     finish
 fi
 ok "scripts/stack up --ha: two daemons, two Kannel pairs, PostgreSQL primary + standby"
+check "scripts/stack status: every part up, both daemons healthy" \
+    eval "scripts/stack status >'$dir/status.log' 2>&1 && grep -q 'remigate B .*: 200' '$dir/status.log'"
 # shellcheck disable=SC1091
 . "$dir/stack.env"
 ctl=$SMSC_CONTROL_URL

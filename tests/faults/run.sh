@@ -2,9 +2,10 @@
 # tests/faults/run.sh [BUILD] -- the fault suite: faults under a steady load
 # of whole registrations, each followed by the same checks.
 #
-# One Redis (AOF, fsync every second) and a PostgreSQL primary with a
-# synchronous streaming standby from tests/lib/servers.sh (the daemon's
-# postgres.dsn names both, target_session_attrs=read-write), one daemon (BUILD/remigate, two workers, request
+# One Redis (AOF, fsync every second) and a PostgreSQL primary from
+# tests/lib/servers.sh, the daemon's postgres.dsn naming it and a second
+# address with target_session_attrs=read-write (where the standby of the
+# failover fault will be), one daemon (BUILD/remigate, two workers, request
 # deadline limits.request_timeout_ms = 2000).  For each fault, in turn:
 # tests/faults/driver.py drives FAULTS_CALLERS (6) callers in a closed loop,
 # each registering new numbers (part 1, 10 steps over /ussd/at); once 5 are
@@ -27,9 +28,11 @@
 # PostgreSQL paused 5 s (the postmaster and every backend), PostgreSQL down
 # while Redis, holding the queued records, is killed -9 and started again,
 # a worker killed with -9, the whole daemon killed with -9 at a random
-# moment and started again, a failover of PostgreSQL (the primary killed
-# with -9, the standby promoted 2 s later: records confirmed meanwhile
-# wait in the Redis queue, and at least one must have); then, with the daemon reaching them through a
+# moment and started again, a failover of PostgreSQL (a synchronous
+# streaming standby made before its load starts, on the DSN's second
+# address, so that every commit acknowledged is on it; then the primary
+# killed with -9 and the standby promoted 2 s later: records confirmed
+# meanwhile wait in the Redis queue, and at least one must have); then, with the daemon reaching them through a
 # proxy the suite controls (tests/faults/stallproxy.py), the network to
 # PostgreSQL and to Redis stalled 5 s (no byte moves, nothing is closed);
 # then, with the daemon finding Redis through three sentinels
@@ -82,21 +85,22 @@ finish()
 }
 
 [ -x "$bin" ] || { not_ok "daemon binary $bin (make)"; finish; }
-# synchronous: a commit acknowledged before the primary is killed is on
-# the standby that takes over
-export SRV_PG_SYNC=1
-if ! srv_tmpdir || ! srv_redis_start || ! srv_pg_start ||
-    ! srv_pg_standby_start; then
-    not_ok "Redis, PostgreSQL and its standby started"
+if ! srv_tmpdir || ! srv_redis_start || ! srv_pg_start; then
+    not_ok "Redis and PostgreSQL started"
     finish
 fi
+# the standby's address, named in the DSN from the start; nothing listens
+# there until the failover fault (libpq goes on to the next address when
+# one refuses, and takes the first that accepts writes)
+pg2_port=$(srv_free_port)
+pg_ha_dsn="host=127.0.0.1,127.0.0.1 port=$PG_PORT,$pg2_port dbname=remigate user=$PG_USER target_session_attrs=read-write"
 tmp=$SRV_TMP
 log=$tmp/daemon.log
 sql() { srv_psql -At -c "$1"; }
 
 cp -r config "$tmp/config"
 conf=$tmp/config/remigate.conf
-sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_HA_DSN\";|" \
+sed -i -e "s|^\( *dsn = \)\"\";|\1\"$pg_ha_dsn\";|" \
     -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
 "$bin" keygen "$tmp/key" >/dev/null &&
     "$bin" migrate -c "$conf" >"$tmp/migrate.log" 2>&1 ||
@@ -198,8 +202,14 @@ fault_pg_down_redis_kill()
     poll 30 queued_at_least "$ledger" $((n + 5)) || return 1
     srv_pg_start_again
 }
-# the primary crashes; 2 s later the standby is promoted (as a cluster
-# manager would); from then on PG_* name the new primary
+# before its load: a synchronous standby on the DSN's second address
+pg_failover_prepare()
+{
+    SRV_PG_SYNC=1 SRV_PG2_PORT=$pg2_port srv_pg_standby_start
+}
+# the primary crashes (every commit it acknowledged is on the standby);
+# 2 s later the standby is promoted (as a cluster manager would); from
+# then on PG_* name the new primary
 fault_pg_failover()
 {
     srv_pg_kill9
@@ -331,7 +341,12 @@ wanted() { case " ${FAULTS_ONLY:-$1} " in *" $1 "*) return 0 ;; esac; return 1; 
 i=0
 for name in none redis_pause redis_kill pg_fast pg_immediate pg_pause \
     pg_down_redis_kill worker_kill daemon_kill pg_failover; do
-    wanted "$name" && phase "$name" "880170$i"
+    if wanted "$name" && [ "$name" = pg_failover ]; then
+        check "pg_failover: a synchronous standby streams from the primary" \
+            pg_failover_prepare && phase "$name" "880170$i"
+    elif wanted "$name"; then
+        phase "$name" "880170$i"
+    fi
     i=$((i + 1))
 done
 

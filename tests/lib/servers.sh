@@ -72,7 +72,8 @@
 #                      it synchronous (synchronous_standby_names = '*' on the
 #                      primary, reloaded): a commit the primary acknowledged
 #                      is on the standby, so a failover after a crash loses
-#                      none.  Exports PG2_PORT, PG2_PID, PG2_DATA,
+#                      none.  SRV_PG2_PORT: that port (e.g. one a DSN
+#                      already names), not a free one.  Exports PG2_PORT, PG2_PID, PG2_DATA,
 #                      PG2_SOCKDIR, PG2_DSN, and PG_HA_DSN: both hosts,
 #                      target_session_attrs=read-write (libpq picks the one
 #                      that takes writes)
@@ -706,7 +707,11 @@ srv_pg_standby_start()
         "$PG2_DATA/postgresql.auto.conf"
     PG2_PORT=
     for _ in 1 2 3; do
-        PG2_PORT=$(srv_free_port) || return 1
+        if [ -n "${SRV_PG2_PORT:-}" ]; then
+            PG2_PORT=$SRV_PG2_PORT
+        else
+            PG2_PORT=$(srv_free_port) || return 1
+        fi
         srv__pg2_ctl_start && break
         srv__pg2_reap
         PG2_PORT=
