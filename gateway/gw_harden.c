@@ -202,6 +202,10 @@ gw_config_harden(struct gw_config *c, char *err, size_t errlen)
             {"ussd_at.key", c->at_key},
             {"kannel.password", c->kannel_password},
             {"postgres.dsn", strstr(c->pg_dsn, "password") ? c->pg_dsn : ""},
+            {"postgres.console_dsn",
+             strstr(c->pg_console_dsn, "password") ? c->pg_console_dsn : ""},
+            {"postgres.read_dsn",
+             strstr(c->pg_read_dsn, "password") ? c->pg_read_dsn : ""},
         };
         for (size_t i = 0; secret == NULL && i < sizeof(held) / sizeof(held[0]);
              i++)

@@ -148,6 +148,11 @@ check "a world-readable config holding kannel.secret: a warning (-t, rc $rc)" "[
 chmod 600 "$tmp/s.conf"
 "$bin" -c "$tmp/s.conf" -t >/dev/null 2>"$tmp/err"; rc=$?
 check "... none at 0600 (rc $rc)" "[ \$rc = 0 ] && ! grep -q 'holds kannel.secret' '$tmp/err'"
+cp "$conf" "$tmp/r.conf"
+sed -i '/^postgres = {/a\    read_dsn = "host=127.0.0.1 port=1 dbname=remigate password=pw-of-the-standby";' "$tmp/r.conf"
+chmod 644 "$tmp/r.conf"
+"$bin" -c "$tmp/r.conf" -t --set "kannel.secret=$secret" >/dev/null 2>"$tmp/err"; rc=$?
+check "a world-readable config with a password in postgres.read_dsn: a warning (-t, rc $rc)" "[ \$rc = 0 ] && grep -q 'mode 0644 and holds postgres.read_dsn' '$tmp/err'"
 chmod 600 "$conf"
 
 "$bin" keygen "$tmp/key" >/dev/null
