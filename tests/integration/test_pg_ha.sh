@@ -207,6 +207,9 @@ is "decision-days says lag_s too" 0 "$(j '.lag_s')"
 # the standby stops replaying; it still receives and flushes the WAL, which
 # is all a synchronous commit waits for
 sql2 "SELECT pg_wal_replay_pause()" >/dev/null
+# (a pause is asked for, then taken between two records)
+replay_paused() { [ "$(sql2 'SELECT pg_get_wal_replay_pause_state()')" = paused ]; }
+wait_until 10 replay_paused || bad "the standby's replay paused"
 sql "INSERT INTO returnees (msisdn, district, sex, lang, channel, status, ref)
      SELECT '88019' || lpad(i::text, 8, '0'), 'BD-13', 'f', 'en', 'sms',
             'pending', 'H' || lpad(i::text, 9, '0')
