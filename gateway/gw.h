@@ -142,7 +142,7 @@ struct gw_config {
     char listen_address[64];
     long listen_port, workers;
     char port_file[GW_STR_MAX];
-    long header_timeout_ms;
+    long header_timeout_ms, keepalive_ms;
     long header_bytes, body_bytes, request_timeout_ms, max_connections;
     char redis_host[128];
     long redis_port;

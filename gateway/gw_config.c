@@ -83,6 +83,7 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     I("listen.workers", workers, 0, 64, "0"),
     P("listen.port_file", port_file, ""),
     I("listen.header_timeout_ms", header_timeout_ms, 100, 600000, "5000"),
+    I("listen.keepalive_ms", keepalive_ms, 100, 3600000, "120000"),
     I("limits.header_bytes", header_bytes, 1024, 1 << 20, "8192"),
     I("limits.body_bytes", body_bytes, 1024, 1 << 24, "8192"),
     I("limits.request_timeout_ms", request_timeout_ms, 100, 60000, "2000"),

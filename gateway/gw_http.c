@@ -257,6 +257,7 @@ gw_conn_free(struct gw_conn *c)
         TAILQ_REMOVE(&srv->fresh, c, list);
     }
     if (c->bev != NULL) bufferevent_decref(c->bev);
+    if (c->next != NULL) event_free(c->next);
     event_free(c->deadline);
     AN(srv->nconns > 0);
     srv->nconns--;
@@ -404,14 +405,69 @@ gw_conn_cut(struct gw_conn *c, const char *why)
     evhttp_connection_free(c->evcon); /* gw_conn_closed() frees c */
 }
 
-/* c waits for a request from now on (accepted, or its answer went out). */
+/* evhttp's read and write timeouts of c: request_timeout_ms, or with
+ * read NULL, none for reading (the bufferevent's timeouts stay as set:
+ * evhttp sets them only when it sets an accepted connection up). */
+static void
+gw_conn_timeouts(struct gw_conn *c, int read)
+{
+    struct timeval tv = gw_ms_tv(c->srv->cfg->request_timeout_ms);
+    bufferevent_set_timeouts(evhttp_connection_get_bufferevent(c->evcon),
+                             read ? &tv : NULL, &tv);
+}
+
+/* The first byte of c's next request came (or the client closed): the
+ * rest of it has header_timeout_ms from now, and evhttp's read timeout is
+ * back.  It is now the newest to wait. */
+static void
+gw_conn_next_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_conn *c = arg;
+    struct timeval tv;
+    (void)fd;
+    (void)what;
+    GW_CHECK_MAGIC(c, GW_CONN_MAGIC);
+    AZ(c->busy);
+    gw_conn_timeouts(c, 1);
+    TAILQ_REMOVE(&c->srv->waiting, c, list);
+    TAILQ_INSERT_TAIL(&c->srv->waiting, c, list);
+    tv = gw_ms_tv(c->srv->cfg->header_timeout_ms);
+    AZ(evtimer_add(c->deadline, &tv));
+}
+
+/* Keep c, whose answer is going out, alive while no byte of another
+ * request has come: 1 if so (its deadline is then keepalive_ms). */
+static int
+gw_conn_keep(struct gw_conn *c)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
+    evutil_socket_t fd = bufferevent_getfd(bev);
+
+    if (fd < 0 || evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+        return 0; /* the next request has begun */
+    if (c->next == NULL && (c->next = event_new(c->srv->base, fd, EV_READ,
+                                                gw_conn_next_cb, c)) == NULL)
+        return 0;
+    if (event_add(c->next, NULL) != 0) return 0;
+    gw_conn_timeouts(c, 0);
+    return 1;
+}
+
+/* c waits for a request from now on (accepted, or its answer went out).
+ * A new connection has header_timeout_ms for its whole request.  One
+ * whose answer is going out is kept alive keepalive_ms for the next
+ * request to begin, without evhttp's read timeout: that would close it
+ * after request_timeout_ms of silence, and a client that keeps
+ * connections in a pool (smsbox) takes one just as it is closed and
+ * drops its request ("Couldn't fetch"). */
 static void
 gw_conn_wait(struct gw_conn *c)
 {
-    struct timeval tv;
+    const struct gw_config *cfg = c->srv->cfg;
+    struct timeval tv = gw_ms_tv(cfg->header_timeout_ms);
     c->busy = 0;
     TAILQ_INSERT_TAIL(&c->srv->waiting, c, list);
-    tv = gw_ms_tv(c->srv->cfg->header_timeout_ms);
+    if (c->nreq > 0 && gw_conn_keep(c)) tv = gw_ms_tv(cfg->keepalive_ms);
     AZ(evtimer_add(c->deadline, &tv));
 }
 
@@ -434,6 +490,10 @@ gw_conn_busy(struct gw_server *srv, struct evhttp_connection *evcon)
     if (c == NULL || c->busy) return;
     TAILQ_REMOVE(&srv->waiting, c, list);
     evtimer_del(c->deadline);
+    if (c->next != NULL && event_pending(c->next, EV_READ, NULL)) {
+        event_del(c->next); /* evhttp read the request before it fired */
+        gw_conn_timeouts(c, 1);
+    }
     c->busy = 1;
     c->nreq++;
 }

@@ -109,13 +109,16 @@ struct gw_stop_hook {
  * adopted (its evhttp connection found) once evhttp has set it up.  While
  * no request of it is in a handler it waits for a request: its deadline
  * (listen.header_timeout_ms) runs, bytes do not extend it, and it may be
- * closed to make room for a new connection, oldest first. */
+ * closed to make room for a new connection, oldest first.  A connection
+ * that has carried a request waits listen.keepalive_ms for the first byte
+ * of the next (next fires on it), then header_timeout_ms for the rest. */
 struct gw_conn {
     unsigned magic;
     struct gw_server *srv;
     struct bufferevent *bev;         /* a reference until adopted */
     struct evhttp_connection *evcon; /* NULL until adopted */
     struct event *deadline;
+    struct event *next; /* the next request's first byte, while kept alive */
     int busy;           /* a request of it is in the dispatcher's hands */
     int linger;         /* closed with unread input: read it off first */
     unsigned long nreq; /* requests it brought */

@@ -150,6 +150,104 @@ check "$w: no assert or libevent error in the log" "! grep -v 'sms not sent' '$t
 suite 1
 suite 2
 
+# Keep-alive: a connection that has carried a request waits
+# listen.keepalive_ms for the next one to begin, however short
+# request_timeout_ms (evhttp's idle read timeout) and header_timeout_ms are;
+# once its first byte came, the rest has header_timeout_ms.  A new
+# connection keeps the short deadline.  Before listen.keepalive_ms, both
+# closed an idle keep-alive connection, and smsbox lost the request it sent
+# on it just then.
+"$bin" -c "$conf" --workers 1 --port-file "$tmp/port" \
+    --set listen.header_timeout_ms=800 --set limits.request_timeout_ms=500 \
+    --set listen.keepalive_ms=3000 2>"$tmp/log" &
+pid=$!
+for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.05; done
+port=$(cat "$tmp/port" 2>/dev/null)
+# ka MODE: one client on one connection; prints what it saw.
+ka() {
+    python3 - "$port" "$1" <<'PY'
+import socket, sys, time
+port, mode = int(sys.argv[1]), sys.argv[2]
+req = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+
+def answer(s):
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(4096)
+        if not d:
+            return "closed"
+        buf += d
+    head, _, body = buf.partition(b"\r\n\r\n")
+    n = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            n = int(line.split(b":")[1])
+    while len(body) < n:
+        d = s.recv(4096)
+        if not d:
+            return "closed"
+        body += d
+    return head.split(b"\r\n")[0].decode().split(" ")[1]
+
+def closed_after(s, t0, limit):
+    s.settimeout(limit)
+    try:
+        while s.recv(4096):
+            pass
+        return "%.1f" % (time.monotonic() - t0)
+    except (socket.timeout, ConnectionResetError):
+        return "open"
+
+s = socket.create_connection(("127.0.0.1", port))
+s.settimeout(10)
+t0 = time.monotonic()
+if mode == "fresh":      # a new connection that sends nothing
+    print(closed_after(s, t0, 10))
+    sys.exit()
+s.sendall(req)
+first = answer(s)
+if mode == "idle":       # idle 2 s (> 500 ms and 800 ms), then a request
+    time.sleep(2.0)
+    try:
+        s.sendall(req)
+        print(first, answer(s))
+    except OSError:
+        print(first, "closed")
+elif mode == "drip":     # idle 1.5 s, then a request a byte per 100 ms
+    time.sleep(1.5)
+    t0 = time.monotonic()
+    try:
+        for b in req:
+            s.sendall(bytes([b]))
+            time.sleep(0.1)
+            s.setblocking(False)
+            try:
+                if s.recv(4096) == b"":
+                    break
+            except BlockingIOError:
+                pass
+            s.setblocking(True)
+        print(first, "%.1f" % (time.monotonic() - t0))
+    except OSError:
+        print(first, "%.1f" % (time.monotonic() - t0))
+elif mode == "expire":   # idle until the daemon closes it
+    print(first, closed_after(s, t0, 10))
+PY
+}
+out=$(ka idle)
+check "keep-alive: the next request after 2 s idle is answered (got $out)" "[ '$out' = '200 200' ]"
+out=$(ka drip)
+set -- $out
+check "keep-alive: a next request dripped after 1.5 s idle is cut at header_timeout_ms (got $out)" "[ '${1:-}' = 200 ] && awk -v t='${2:-9}' 'BEGIN { exit !(t >= 0.6 && t <= 2.0) }'"
+out=$(ka expire)
+set -- $out
+check "keep-alive: an idle one is closed at keepalive_ms, 3 s (got $out)" "[ '${1:-}' = 200 ] && awk -v t='${2:-0}' 'BEGIN { exit !(t >= 2.8 && t <= 4.5) }'"
+out=$(ka fresh)
+check "keep-alive: a new connection sending nothing is closed within header_timeout_ms (got $out s)" "awk -v t='$out' 'BEGIN { exit !(t >= 0.4 && t <= 1.5) }'"
+stop
+check "keep-alive: SIGTERM exits 0 (got $stop_rc)" "[ '$stop_rc' = 0 ]"
+check "keep-alive: no assert or libevent error in the log" "! grep -q -e 'assert:' -e 'libevent:' -e ' error ' '$tmp/log'"
+
 # A bad config: clear error with its line, exit non-zero, nothing started.
 printf 'listen = {\n  prot = 1;\n};\n' >"$tmp/bad.conf"
 out=$("$bin" -c "$tmp/bad.conf" 2>&1); rc=$?
