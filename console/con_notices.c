@@ -639,19 +639,11 @@ ntc_api_render(struct con_call *call, struct ntc_api *x,
  * GET /api/notices/{id}/preview
  */
 
+/* notice_preview() (migration 014): eligible, bn, en, skipped by reason,
+ * by_district with counts under 5 as "<5", in one pass over returnees. */
 static const char ntc_preview_sql[] =
-    "WITH a AS (SELECT * FROM notice_audience($1::bigint, now(), $2::int,"
-    " $3::int, $4::int))"
-    " SELECT jsonb_build_object("
-    " 'eligible', (SELECT count(*) FROM a WHERE skip IS NULL),"
-    " 'bn', (SELECT count(*) FROM a WHERE skip IS NULL AND lang = 'bn'),"
-    " 'en', (SELECT count(*) FROM a WHERE skip IS NULL AND lang = 'en'),"
-    " 'skipped', (SELECT coalesce(jsonb_object_agg(skip, c), '{}') FROM"
-    "  (SELECT skip, count(*) c FROM a WHERE skip IS NOT NULL GROUP BY 1) s),"
-    " 'by_district', (SELECT coalesce(jsonb_object_agg(coalesce(district,"
-    "  'unknown'), CASE WHEN c < 5 THEN to_jsonb('<5'::text) ELSE to_jsonb(c)"
-    "  END), '{}') FROM (SELECT district, count(*) c FROM a"
-    "  WHERE skip IS NULL GROUP BY 1) d))::text";
+    "SELECT notice_preview($1::bigint, now(), $2::int, $3::int, $4::int)"
+    "::text";
 
 static void
 ntc_preview_done(int status, const struct store_tx_result *res, void *arg)
@@ -848,6 +840,10 @@ ntc_loaded_act(int status, const struct store_tx_result *res, void *arg)
             ntc_approve_sql, 3, {x->id, call->who.id_text, x->vetting}};
         tx.stmt[tx.n++] = (struct store_tx_stmt){
             ntc_freeze_sql, 4, {x->id, x->caps[0], x->caps[1], x->caps[2]}};
+        /* the freeze writes a row per recipient: tens of seconds at a
+         * million, far past the console's usual deadline */
+        tx.timeout_ms = (int)cfg->notices_approve_timeout_ms;
+        gw_req_deadline_in(call->req, cfg->notices_approve_timeout_ms + 1000);
         break;
     case NOTICES_ACT_PAUSE:
     case NOTICES_ACT_RESUME:

@@ -206,7 +206,8 @@ struct gw_config {
     long notices_rate, notices_burst, notices_batch, notices_poll_ms;
     long notices_cap, notices_cap_days, notices_cap_per_day;
     long notices_lost_after_s, notices_price_paisa;
-    char notices_vetting[16]; /* required|optional */
+    long notices_approve_timeout_ms; /* the approval's deadline */
+    char notices_vetting[16];        /* required|optional */
 };
 
 /* Load path into c: defaults first, then the file.  Unknown keys, wrong
@@ -517,6 +518,10 @@ int gw_req_header_add(struct gw_req *r, const char *name, const char *value);
  * the handler still owns r and ends it with its own reply later. */
 typedef void gw_deadline_cb(struct gw_req *r, void *arg);
 void gw_req_on_deadline(struct gw_req *r, gw_deadline_cb *cb, void *arg);
+/* Move r's deadline to ms from now (ms > 0), for the rare request that is
+ * known to take longer than request_timeout_ms (approving a notice freezes
+ * its audience).  Only before the handler has replied. */
+void gw_req_deadline_in(struct gw_req *r, long ms);
 
 /* Answer and end the request: status, Content-Type (NULL: none), body
  * (copied).  If the client was answered already, only ends r.  r is freed

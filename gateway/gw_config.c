@@ -180,6 +180,8 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     I("notices.cap_per_day", notices_cap_per_day, 1, 3, "3"),
     I("notices.lost_after_s", notices_lost_after_s, 10, 86400, "120"),
     I("notices.price_paisa", notices_price_paisa, 0, 100000, "0"),
+    I("notices.approve_timeout_ms", notices_approve_timeout_ms, 1000, 600000,
+      "120000"),
     W("notices.vetting", notices_vetting, "required|optional", "optional"),
 };
 

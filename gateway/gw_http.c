@@ -775,6 +775,17 @@ gw_req_on_deadline(struct gw_req *r, gw_deadline_cb *cb, void *arg)
     r->on_deadline_arg = arg;
 }
 
+void
+gw_req_deadline_in(struct gw_req *r, long ms)
+{
+    GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    AN(ms > 0);
+    AZ(r->answered);
+    struct timeval tv = gw_ms_tv(ms);
+    AZ(evtimer_del(r->deadline));
+    AZ(evtimer_add(r->deadline, &tv));
+}
+
 static char *
 gw_strndup(const char *s, size_t n)
 {

@@ -142,15 +142,29 @@ is "an analyst may not see notices" 403 "$(api GET /api/notices "" nasrin)"
 is "without a session: 401" 401 "$(api GET /api/notices)"
 
 # --- preview --------------------------------------------------------------
+# A countrywide notice of the same programme (an admin's: rahim cannot see
+# it, nor its outbox) reached one of the audience yesterday: rahim's
+# preview leaves that number out as 'recent', as the admin's freeze will.
+W=$(sql "INSERT INTO notices (programme_id, text_bn, sms_bn, state, approver_id)
+         SELECT programme_id, 'x', 'x', 'completed', (SELECT id FROM officers WHERE username = 'boss')
+           FROM notices WHERE id = $N RETURNING id")
+wr=$(sql "SELECT id || ',' || msisdn FROM returnees r WHERE status = 'verified' AND district = 'BD-13'
+          AND skills && '{welder,cook}' AND NOT EXISTS (SELECT 1 FROM sms_optout o WHERE o.msisdn = r.msisdn)
+          ORDER BY id DESC LIMIT 1")
+sql "INSERT INTO notice_outbox (notice_id, returnee_id, msisdn, lang, state, claimed_at)
+     VALUES ($W, ${wr%%,*}, '${wr#*,}', 'bn', 'delivered', now() - interval '1 day')" >/dev/null
 is "preview" 200 "$(api GET "/api/notices/$N/preview" "" rahim)"
 want=$(sql "SELECT count(*) FROM returnees r WHERE status = 'verified'
             AND district IN ('BD-13','BD-15') AND skills && '{welder,cook}'
-            AND NOT EXISTS (SELECT 1 FROM sms_optout o WHERE o.msisdn = r.msisdn AND o.opted_out)")
+            AND NOT EXISTS (SELECT 1 FROM sms_optout o WHERE o.msisdn = r.msisdn AND o.opted_out)
+            AND r.msisdn <> '${wr#*,}'")
 is "preview count = the count SQL written here finds" "$want" "$(j .eligible)"
 is "preview: the 2 opted-out numbers are counted apart" 2 "$(j .skipped.opted_out)"
+is "preview: the number a notice rahim cannot see reached yesterday is counted apart" 1 "$(j .skipped.recent)"
 is "preview: BD-15's 3 people show as <5" "<5" "$(j '.by_district["BD-15"]')"
 is "preview: BD-13 as a number" "$(sql "SELECT count(*) FROM returnees r WHERE status = 'verified' AND district = 'BD-13'
-     AND NOT EXISTS (SELECT 1 FROM sms_optout o WHERE o.msisdn = r.msisdn AND o.opted_out)")" "$(j '.by_district["BD-13"]')"
+     AND NOT EXISTS (SELECT 1 FROM sms_optout o WHERE o.msisdn = r.msisdn AND o.opted_out)
+     AND r.msisdn <> '${wr#*,}'")" "$(j '.by_district["BD-13"]')"
 case "$(j .sms_bn)" in
 *"J12"*"31-12-2026"*"01711000000"*"বন্ধ করতে বন্ধ লিখুন") ok "preview: Bangla text rendered, with the STOP footer" ;;
 *) bad "preview: Bangla text rendered, with the STOP footer" ;;
@@ -221,11 +235,22 @@ is "... four_eyes" four_eyes "$(j .error)"
 is "... and it stays submitted" submitted "$(sql "SELECT state FROM notices WHERE id = $M")"
 is "the refusal is audited" 1 "$(audits "action = 'access.denied' AND outcome = 'denied' AND detail->>'reason' = 'four_eyes'")"
 
+# A writer holding the outbox's reference lock (014) keeps the freeze
+# waiting for 3 s: past the console's request and query deadlines (2 s
+# here), inside notices.approve_timeout_ms.
+sql "SELECT pg_advisory_xact_lock(hashtext('remigate.notice_outbox'), hashtext('refs')), pg_sleep(3)" >/dev/null &
+holder=$!
+sleep 0.5
+t0=$(date +%s%N)
 is "another admin approves (200)" 200 "$(api POST "/api/notices/$N/approve" '{"vetting_ref":"BTRC-2026-17"}' boss)"
+t1=$(date +%s%N)
+wait "$holder"
+is "... though it took longer than the 2 s deadlines" 1 "$(( (t1 - t0) / 1000000 > 2200 ))"
 is "... approved" approved "$(j .state)"
 is "the frozen audience = the preview's count" "$eligible" "$(j .queued)"
 is "... = the queued outbox rows" "$eligible" "$(sql "SELECT count(*) FROM notice_outbox WHERE notice_id = $N AND state = 'queued'")"
 is "... and opted-out numbers are skipped rows" 2 "$(sql "SELECT count(*) FROM notice_outbox WHERE notice_id = $N AND state = 'skipped' AND reason = 'opted_out'")"
+is "... and the recently notified number too" 1 "$(sql "SELECT count(*) FROM notice_outbox WHERE notice_id = $N AND state = 'skipped' AND reason = 'recent'")"
 is "approver and vetting reference recorded" "$(sql "SELECT id FROM officers WHERE username = 'boss'")|BTRC-2026-17" \
     "$(sql "SELECT approver_id || '|' || vetting_ref FROM notices WHERE id = $N")"
 is "approval audited" 1 "$(audits "action = 'notice.approve' AND target = '$N' AND actor = 'boss'")"
@@ -233,7 +258,7 @@ is "approving twice: 409" 409 "$(api POST "/api/notices/$N/approve" "" boss2)"
 
 # --- get, pause, resume, cancel ------------------------------------------------------
 is "get" 200 "$(api GET "/api/notices/$N" "" rahim)"
-is "get: counts by recipient state" "$eligible 2" "$(j .counts.queued) $(j .counts.skipped)"
+is "get: counts by recipient state" "$eligible 3" "$(j .counts.queued) $(j .counts.skipped)"
 is "get: the programme" "J12" "$(j .programme.reply_code)"
 is "get: author and approver by username" "rahim boss" "$(j .author) $(j .approver)"
 is "list: the author by username" rahim "$(api GET /api/notices "" rahim >/dev/null; j '.items[] | select(.id == '"$N"') | .author')"

@@ -328,6 +328,56 @@ check "the author cannot be the approver" \
 check "an approved notice without approver is refused" \
     "! sql \"INSERT INTO notices (programme_id, text_bn, sms_bn, author_id, state) VALUES (1, 'x', 'x', 1, 'approved')\" 2>/dev/null"
 
+# --- references (014: checked per statement, no longer per row) ------------
+# refused NAME SQL TEXT: the statement fails with TEXT in its error
+refused() {
+    local out
+    out=$(sql "$2" 2>&1)
+    case $out in *"$3"*) ok "$1" ;; *) bad "$1: $out" ;; esac
+}
+one=$(sql "SELECT returnee_id FROM notice_outbox WHERE notice_id = $N ORDER BY id LIMIT 1")
+refused "an outbox row of a notice that does not exist is refused" \
+    "INSERT INTO notice_outbox (notice_id, returnee_id, msisdn, lang)
+     VALUES (99999, $one, '8801999000009', 'bn')" "notice 99999 does not exist"
+refused "an outbox row of a returnee that does not exist is refused" \
+    "INSERT INTO notice_outbox (notice_id, returnee_id, msisdn, lang)
+     VALUES ($N, 99999, '8801999000009', 'bn')" "returnee 99999 does not exist"
+refused "... also among many good rows" \
+    "INSERT INTO notice_outbox (notice_id, returnee_id, msisdn, lang)
+     SELECT $R, id, msisdn, 'bn' FROM returnees WHERE status = 'pending'
+     UNION ALL SELECT $R, 99998, '8801999000008', 'bn'" "returnee 99998 does not exist"
+refused "a returnee the outbox names cannot be deleted" \
+    "DELETE FROM returnees WHERE id = $one" "still named by notice_outbox"
+refused "a notice the outbox names cannot be deleted" \
+    "DELETE FROM notices WHERE id = $N" "still named by notice_outbox"
+refused "... nor given another id" \
+    "UPDATE notices SET id = 99997 WHERE id = $N" "still named by notice_outbox"
+refused "an outbox row keeps its returnee" \
+    "UPDATE notice_outbox SET returnee_id = returnee_id + 1 WHERE notice_id = $N" "keeps its notice and returnee"
+refused "returnees are not truncated from under the outbox" \
+    "BEGIN; TRUNCATE returnees CASCADE; ROLLBACK" "notice_outbox still names its rows"
+lone=$(sql "INSERT INTO returnees (msisdn) VALUES ('8801999000001') RETURNING id")
+check "a returnee no outbox row names can be deleted" \
+    "sql 'DELETE FROM returnees WHERE id = $lone' >/dev/null"
+# an insert and a delete that cross: whichever checks second waits for the
+# other's commit and fails
+lone=$(sql "INSERT INTO returnees (msisdn) VALUES ('8801999000002') RETURNING id")
+sql "BEGIN; INSERT INTO notice_outbox (notice_id, returnee_id, msisdn, lang)
+     VALUES ($N, $lone, '8801999000002', 'bn'); SELECT pg_sleep(1.5); COMMIT" >/dev/null &
+holder=$!
+sleep 0.5
+refused "a delete crossing an uncommitted outbox row waits and is refused" \
+    "DELETE FROM returnees WHERE id = $lone" "still named by notice_outbox"
+wait "$holder"
+lone=$(sql "INSERT INTO returnees (msisdn) VALUES ('8801999000003') RETURNING id")
+sql "BEGIN; DELETE FROM returnees WHERE id = $lone; SELECT pg_sleep(1.5); COMMIT" >/dev/null &
+holder=$!
+sleep 0.5
+refused "an outbox row crossing an uncommitted delete waits and is refused" \
+    "INSERT INTO notice_outbox (notice_id, returnee_id, msisdn, lang)
+     VALUES ($N, $lone, '8801999000003', 'bn')" "returnee $lone does not exist"
+wait "$holder"
+
 # --- the console role -------------------------------------------------------
 as_officer() {
     psql -X -q "$PG_DSN" -At -c "BEGIN; SET LOCAL ROLE remigate_console;
