@@ -283,15 +283,18 @@ CREATE TRIGGER returnees_stats_truncate AFTER TRUNCATE ON returnees
 -- stats_counts again from every returnee (this migration, a bulk load
 -- with the triggers disabled, a check that the triggers kept it right),
 -- without the rows counted down to zero.  Returns the rows written.
--- Blocks writes to returnees meanwhile.
+-- Blocks writes to returnees, and the dashboards, meanwhile.
 CREATE FUNCTION remigate_stats_rebuild() RETURNS bigint
-LANGUAGE plpgsql SET search_path = public, pg_temp SET jit = off AS $$
+LANGUAGE plpgsql SET search_path = public, pg_temp SET jit = off
+SET work_mem = '64MB' SET maintenance_work_mem = '256MB' AS $$
 DECLARE
     rows bigint;
 BEGIN
     LOCK TABLE returnees IN SHARE MODE;
-    DELETE FROM stats_counts;
-    DELETE FROM stats_delta;
+    TRUNCATE stats_counts, stats_delta;
+    -- the key's index built once at the end, not row by row (at millions
+    -- of returnees the summary has millions of rows in random order)
+    ALTER TABLE stats_counts DROP CONSTRAINT stats_counts_pkey;
     -- every stored value once per returnee, not once per kind
     EXECUTE format('CREATE TEMP TABLE stats_src ON COMMIT DROP AS'
         ' SELECT coalesce(r.district, '''') AS district, %s AS mon,'
@@ -310,6 +313,8 @@ BEGIN
     FROM stats_counts c JOIN stats_kinds k ON k.id = c.kind AND k.dist
     GROUP BY 1, 3, 4, 5, 6, 7;
     DROP TABLE pg_temp.stats_src;
+    ALTER TABLE stats_counts ADD CONSTRAINT stats_counts_pkey
+        PRIMARY KEY (kind, district, mon, status, sex, a, b);
     SELECT count(*) INTO rows FROM stats_counts;
     RETURN rows;
 END
