@@ -35,11 +35,12 @@
 
 #include "console/con_int.h"
 
-#define EXP_PAGE     500          /* rows per page, per chunk */
-#define EXP_HIGH     (256 * 1024) /* bytes queued before the next page */
-#define EXP_POLL_MS  10           /* while waiting for the client */
-#define EXP_STALL_MS 60000        /* no byte taken for this long: give up */
-#define EXP_REASON   200          /* bytes of an admin's contact reason */
+#define EXP_PAGE    500          /* rows per page, per chunk */
+#define EXP_HIGH    (256 * 1024) /* bytes queued before the next page */
+#define EXP_POLL_MS 10           /* while waiting for the client */
+#define EXP_STALL_MS                                                           \
+    90000              /* no byte taken: give up (GW_STREAM_IDLE_MS first) */
+#define EXP_REASON 200 /* bytes of an admin's contact reason */
 
 /* The columns of a record, in the order of the file.  A coded column is
  * written as NAME_code, NAME_label_bn, NAME_label_en; its dim names the

@@ -551,9 +551,12 @@ void gw_reply_error(struct gw_req *r, int status, const char *why);
  * gw_reply_pending() is the number of bytes queued and not yet taken by
  * the client's socket, or -1 when the client has gone away: a writer
  * waits for it to fall before making the next part, so a slow client
- * never makes the daemon hold the whole file.  gw_reply_end() ends the
- * body and the request (as gw_reply() does), whether or not the client
+ * never makes the daemon hold the whole file.  While a reply streams, a
+ * client that takes no byte for GW_STREAM_IDLE_MS is cut off (the
+ * connection's timeout from then on; request_timeout_ms before). gw_reply_end()
+ * ends the body and the request (as gw_reply() does), whether or not the client
  * is still there. */
+#define GW_STREAM_IDLE_MS 60000
 int gw_reply_start(struct gw_req *r, int status, const char *ctype);
 int gw_reply_chunk(struct gw_req *r, const char *buf, size_t len);
 long gw_reply_pending(const struct gw_req *r);

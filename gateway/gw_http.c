@@ -1002,8 +1002,15 @@ gw_reply_start(struct gw_req *r, int status, const char *ctype)
     }
     evhttp_add_header(h, "X-Request-Id", r->id);
     if (r->srv->stopping) evhttp_add_header(h, "Connection", "close");
-    /* the parts come at the writer's pace, each under its own timer */
+    /* the parts come at the writer's pace, each under its own timer; the
+     * client may pause longer than a request may take (a slow link, a
+     * save dialog): the connection's timeout is GW_STREAM_IDLE_MS */
     if (r->deadline != NULL) evtimer_del(r->deadline);
+    {
+        struct evhttp_connection *evcon = evhttp_request_get_connection(r->ev);
+        struct timeval tv = gw_ms_tv(GW_STREAM_IDLE_MS);
+        if (evcon != NULL) evhttp_connection_set_timeout_tv(evcon, &tv);
+    }
     evhttp_send_reply_start(r->ev, status, NULL);
     r->streaming = 1;
     r->status = status;
@@ -1075,6 +1082,9 @@ gw_reply_end(struct gw_req *r)
     double secs;
 
     GW_CHECK_MAGIC(r, GW_REQ_MAGIC);
+    /* the connection keeps GW_STREAM_IDLE_MS: the tail of the body may
+     * still be queued for a slow client (the next request on it has the
+     * server's own header and request deadlines) */
     if ((evcon = gw_stream_conn(r)) != NULL) gw_conn_idle(r->srv, evcon);
     /* frees the evhttp request, the detached one too */
     evhttp_send_reply_end(r->ev);

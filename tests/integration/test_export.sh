@@ -347,6 +347,69 @@ a_whole() { [ "$(curl -s -o /dev/null -w '%{http_code}' -b "$tmp/jar-boss" --max
 check "  and a client that reads it all gets the 20,000 rows, audited complete" \
     "a_whole && [ \"\$(last_audit \"(detail->>'state') || ' ' || (detail->>'rows')\")\" = 'complete 20000' ]"
 
+# a client that pauses 3 s (longer than limits.request_timeout_ms, 2 s)
+# mid-file still gets all of it
+python3 - "$(cat "$tmp/port")" "$cookie" >"$tmp/slow" 2>&1 <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(("GET /api/export.csv?kind=records&district=BD-02 HTTP/1.1\r\n"
+           "Host: x\r\nConnection: close\r\nCookie: remigate_console=%s\r\n\r\n" % sys.argv[2]).encode())
+got = b""
+while len(got) < 65536:
+    got += s.recv(4096)
+time.sleep(3)
+s.settimeout(30)
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    got += b
+print("whole" if got.endswith(b"\r\n0\r\n\r\n") else "cut", got.count(b"\nB0"))
+PY
+is "  a client that pauses 3 s mid-file gets it whole (the stream's idle limit is 60 s)" "whole 20000" "$(tail -n 1 "$tmp/slow")"
+
+# --- the database fails mid-stream: the download must not look whole ------
+# The client reads 64 KiB and waits; the console's role loses SELECT on
+# returnees; the client reads on: the next page fails, the audit says
+# failed/database_failed, and the body ends without its last chunk.
+rm -f "$tmp/paused" "$tmp/go"
+python3 - "$(cat "$tmp/port")" "$cookie" "$tmp" >"$tmp/dbfail" 2>&1 <<'PY' &
+import os, socket, sys, time
+port, cookie, tmp = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.sendall(("GET /api/export.csv?kind=records&district=BD-02 HTTP/1.1\r\n"
+           "Host: x\r\nCookie: remigate_console=%s\r\n\r\n" % cookie).encode())
+got = b""
+while len(got) < 65536:
+    got += s.recv(4096)
+open(tmp + "/paused", "w").close()
+for _ in range(300):
+    if os.path.exists(tmp + "/go"):
+        break
+    time.sleep(0.1)
+s.settimeout(30)
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+except OSError as e:
+    print("error", type(e).__name__)
+print("whole" if got.endswith(b"\r\n0\r\n\r\n") else "cut", got.count(b"\nB0") < 20000)
+PY
+dbpid=$!
+wait_until 20 test -e "$tmp/paused"
+sql "REVOKE SELECT ON returnees FROM remigate_console" >/dev/null
+touch "$tmp/go"
+wait "$dbpid"
+sql "GRANT SELECT ON returnees TO remigate_console" >/dev/null
+is "  the client saw the body cut, not a whole file" "cut True" "$(tail -n 1 "$tmp/dbfail")"
+is "  audited: failed, database_failed, fewer rows than the total" "failed database_failed 1" \
+    "$(last_audit "outcome || ' ' || (detail->>'state') || ' ' || ((detail->>'rows')::int < 20000)::int")"
+is "  the next export works again" 200 "$(api GET '/api/export.csv?kind=records&district=BD-26' boss)"
+
 # --- stats.k is configuration: each start audits a changed value --------
 kaudit() { sql "SELECT count(*) || ' ' || coalesce(string_agg(coalesce(detail->>'from', 'none') || '>' || (detail->>'to'), ',' ORDER BY id), '') FROM audit_log WHERE action = 'config.change' AND target = 'stats.k'"; }
 k_first() { [ "$(kaudit)" = "1 none>5" ]; }
