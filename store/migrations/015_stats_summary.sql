@@ -325,7 +325,9 @@ SELECT remigate_stats_rebuild();
 -- ------------------------------------------------------------------------
 -- Reading
 
--- The age band of a stored birth year ('unknown' stays), as 011 said it.
+-- The age band of a stored birth year ('unknown' stays), as 011 said it
+-- (remigate_stats_core writes the same inline, with the year as a
+-- constant: a call per row cost 180 ms at 10,000 rows).
 CREATE FUNCTION remigate_stats_band(p_birth text) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN p_birth = 'unknown' THEN 'unknown' ELSE (SELECT CASE
@@ -411,8 +413,15 @@ BEGIN
                 'coalesce(nullif(x.district, ''''), ''unknown'')'
             WHEN 'sex' THEN 'coalesce(nullif(x.sex, ''''), ''unknown'')'
             WHEN 'status' THEN 'x.status'
-            WHEN 'age_band' THEN format('remigate_stats_band(x.%s)',
-                CASE WHEN ka = 'age_band' THEN 'a' ELSE 'b' END)
+            WHEN 'age_band' THEN replace(replace(
+                'CASE WHEN x.@ = ''unknown'' THEN ''unknown'''
+                ' WHEN Y - x.@::int < 18 THEN ''<18'''
+                ' WHEN Y - x.@::int < 25 THEN ''18-24'''
+                ' WHEN Y - x.@::int >= 60 THEN ''60+'''
+                ' ELSE ((Y - x.@::int) / 5 * 5)::text || ''-'' ||'
+                ' ((Y - x.@::int) / 5 * 5 + 4)::text END',
+                '@', CASE WHEN ka = 'age_band' THEN 'a' ELSE 'b' END),
+                'Y', extract(year FROM now())::int::text)
             WHEN ka THEN 'x.a'
             ELSE 'x.b'
         END;
