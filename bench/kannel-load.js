@@ -14,6 +14,9 @@
  *   KANNEL mode=LABEL steps=N steps_per_s=.. errors=N p50_ms=.. p99_ms=..
  *     mean_ms=.. driver_cpu_ms=..
  * (driver_cpu_ms: this script's own CPU time, user and system).
+ * BINDS=a,b (environment): phone i sends all its steps on the simulator's
+ * bind BINDS[i % n] (bench/capacity: one Kannel pair or two); unset, the
+ * simulator picks its USSD bind.
  */
 const http = require('http');
 
@@ -28,6 +31,7 @@ let steps = 0;
 let errors = 0;
 let counter = 0;
 const end = Date.now() + secs * 1000;
+const binds = process.env.BINDS ? process.env.BINDS.split(',') : [];
 
 function ussd(body) {
   const data = JSON.stringify(body);
@@ -49,15 +53,16 @@ function ussd(body) {
   });
 }
 
-async function phone() {
+async function phone(_, k) {
+  const bind = binds.length ? { bind: binds[k % binds.length] } : {};
   while (Date.now() < end) {
     const n = counter++;
     const msisdn = '88019' + String(n).padStart(8, '0');
     const session = (n % 250) + 1;
-    if (!await ussd({ msisdn, text: '*247#', op: 1, session, seq: 0, timeout: 10000 })) continue;
+    if (!await ussd({ msisdn, text: '*247#', op: 1, session, seq: 0, timeout: 10000, ...bind })) continue;
     if (mode !== 'dialogue') continue;
     for (let i = 0; i < answers.length && Date.now() < end; i++) {
-      if (!await ussd({ msisdn, text: answers[i], op: 18, session, seq: i + 1, timeout: 10000 })) break;
+      if (!await ussd({ msisdn, text: answers[i], op: 18, session, seq: i + 1, timeout: 10000, ...bind })) break;
     }
   }
 }
