@@ -237,6 +237,7 @@ while IFS='|' read -r type answer want; do
     set -- ${more[0]}
     more=("${more[@]:1}")
     dlr "$2" "$type" "$answer"
+    case $want in rejected:*) r_id=$1 r_sms=$2 ;; esac
     eq "DLR $type '$answer' -> $want" "$(sql "SELECT state || ':' || coalesce(reason, '') FROM notice_outbox WHERE id = $1")" "$want"
 done <<'EOF'
 1|id:1 sub:001 dlvrd:001 stat:DELIVRD err:000 text:x|delivered:DELIVRD
@@ -278,6 +279,24 @@ eq "no final report by validity + 1 h: expired" "$(sql "SELECT state || ':' || r
 dlr "$a_sms" 1 "id:9 stat:DELIVRD"
 eq "a late real report replaces expired-by-timeout" "$(sql "SELECT state FROM notice_outbox WHERE id = $a_id")" "delivered"
 eq "a notice with rows left is not completed" "$(sql "SELECT state FROM notices WHERE id = $N")" "sending"
+# rejected (DLR 16) is final (notices_rstate_final): it has its final_at,
+# the sweep does not expire it, no later report moves it
+eq "rejected has its final_at" "$(sql "SELECT final_at IS NOT NULL FROM notice_outbox WHERE id = $r_id")" "t"
+sql "UPDATE notice_outbox SET expires_at = now() - interval '1 second' WHERE id = $r_id" >/dev/null
+sql "SELECT notice_sweep(interval '2 minutes')" >/dev/null
+eq "rejected past validity + 1 h: the sweep leaves it" "$(sql "SELECT state || ':' || coalesce(reason, '') FROM notice_outbox WHERE id = $r_id")" "rejected:"
+dlr "$r_sms" 1 "id:11 stat:DELIVRD"
+eq "rejected: a later report does not move it" "$(sql "SELECT state FROM notice_outbox WHERE id = $r_id")" "rejected"
+# a notice whose only open row was rejected completes
+J=$(mk ", state, approver_id" ", 'approved', 3")
+sql "SELECT notice_freeze($J, now(), 99, 7, 3)" >/dev/null
+sql "UPDATE notices SET state = 'sending' WHERE id = $J" >/dev/null
+read -r j_id j_sms < <(sql "SELECT outbox_id || ' ' || sms_id FROM notice_claim('j', 1, 600, 99, 7, 3, $J)")
+sql "UPDATE notice_outbox SET state = 'delivered' WHERE notice_id = $J AND state = 'queued'" >/dev/null
+sql "SELECT notice_sent($j_id, '$j_sms', 'accepted', NULL)" >/dev/null
+dlr "$j_sms" 16 "NACK/Discarded"
+sql "SELECT notice_sweep(interval '2 minutes')" >/dev/null
+eq "a notice whose last open row was rejected completes" "$(sql "SELECT state FROM notices WHERE id = $J")/$(sql "SELECT state FROM notice_outbox WHERE id = $j_id")" "completed/rejected"
 
 # --- racing claimers ---------------------------------------------------------
 R=$(mk ", state, approver_id" ", 'approved', 3")
