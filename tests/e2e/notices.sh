@@ -31,7 +31,8 @@
 #      the refused parts again, and discards a part after sms-resend-retry
 #      (5) refusals with a delivery report 16 -- no part reaches a phone
 #      twice, every recipient whose whole SMS arrived is delivered, the
-#      others end rejected and then expired, and the report adds up.
+#      others end rejected (final: the sweep past validity + 1 h leaves
+#      them), and the report adds up.
 # Prints "notices-e2e: N passed, N failed"; exits non-zero when something
 # failed.  Everything it started is stopped on exit (by PID); E2E_KEEP=1
 # keeps the temporary directory (logs) and prints where it is.
@@ -576,6 +577,9 @@ say "notice 4: Kannel discarded $discarded parts after 5 refusals; $rejected row
 sql "UPDATE notice_outbox SET expires_at = now() - interval '1 second' WHERE notice_id = $N4
      AND state = 'rejected'" >/dev/null
 check "notice 4: every row final once validity + 1 h has passed (sweep, 15 s)" poll 15 settled "$N4"
+sleep 6 # a sweep (every 5 s) has run since
+check "notice 4: rejected rows stay rejected after the sweep ($rejected)" \
+    eval '[ "$(open_rows "$N4" "'"'rejected'"'")" = "$rejected" ]'
 analyse "$N4" >"$tmp/a4"
 sed -n 's/^bad /#   /p' "$tmp/a4"
 check "notice 4: no part reached a phone twice ($(field more "$tmp/a4") numbers with a part twice or two messages)" \
