@@ -296,13 +296,24 @@ base=http://127.0.0.1:$(cat "$tmp/port.i")
 # mo PHONE TEXT: an SMS as Kannel's sms-service passes it; prints the text of
 # the answer Kannel was asked to send
 mo() {
-    local n t
+    local n t to=$1
     n=$(wc -l <"$tmp/sent")
     t=$(printf '%s' "$2" | od -An -tx1 | tr -d ' \n' | sed 's/../%&/g')
     curl -s -o /dev/null --max-time 5 \
         "$base/kannel/mo?from=%2B$1&to=16247&text=$t&smsc=sms&id=mo-$(date +%s%N)&coding=0&charset=UTF-8&key=$secret"
-    answered() { [ "$(wc -l <"$tmp/sent")" -gt "$n" ]; }
-    wait_until 10 answered && tail -n 1 "$tmp/sent" | PYTHONIOENCODING=utf-8 python3 -c "import json,sys; print(json.loads(sys.stdin.read())['text'])"
+    # the first SMS to this number after the MO (a notice going out to
+    # another number meanwhile is not its answer)
+    reply() {
+        tail -n +"$((n + 1))" "$tmp/sent" | PYTHONIOENCODING=utf-8 python3 -c "
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if (m.get('to') or '').lstrip('+') == sys.argv[1]:
+        print(m['text'])
+        sys.exit(0)
+sys.exit(1)" "$to"
+    }
+    wait_until 10 reply >/dev/null && reply
 }
 interest() { sql "SELECT count(*) FROM notice_interest i JOIN notices n ON n.id = i.notice_id WHERE i.msisdn = '$1' AND n.programme_id = $2"; }
 # (8801800000001 reads Bangla, 8801800000390 English)
