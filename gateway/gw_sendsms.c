@@ -926,7 +926,7 @@ gw_sendsms_start(struct gw_server *srv)
         tmo = cfg->request_timeout_ms * 3 / 4; /* a DLR is answered in time */
     struct store_sms_config sc = {
         .dsn = cfg->pg_dsn,
-        .pool = 2,
+        .pool = (int)cfg->pg_sms_pool,
         .timeout_ms = (int)(tmo > 0 ? tmo : 1),
     };
     ss->db = store_sms_new(&sc, gw_server_base(srv), err, sizeof(err));

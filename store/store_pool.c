@@ -100,6 +100,7 @@ struct pool_conn {
     enum pool_conn_state state;
     struct store_link l;
     struct pool_tx *tx;
+    int again; /* dropped while up: its first attempt to connect again */
 };
 
 struct store_pool {
@@ -255,8 +256,12 @@ pool_tx_on_deadline(evutil_socket_t fd, short what, void *arg)
 }
 
 /* While a connection is on its first attempt (at start, or just after it
- * was up) transactions wait in the queue under their deadline; once every
- * attempt failed, they fail at once. */
+ * was up: a transaction's deadline or a lost backend closed it, and it
+ * connects again at once) transactions wait in the queue under their
+ * deadline; once every attempt failed, they fail at once.  Without the
+ * wait after a drop, a pool whose connections were all closed by late
+ * transactions under load answered everything "database not connected"
+ * until one was back, although the server was there. */
 static int
 pool_can_take(const struct store_pool *p)
 {
@@ -266,7 +271,7 @@ pool_can_take(const struct store_pool *p)
     for (int i = 0; i < p->pool; i++)
         if (p->conns[i].state == POOL_CONN_IDLE ||
             p->conns[i].state == POOL_CONN_BUSY ||
-            p->conns[i].l.backoff_ms == 0)
+            p->conns[i].l.backoff_ms == 0 || p->conns[i].again)
             hope = 1;
     if (!hope) return STORE_EDOWN;
     if (p->nwaiting >= p->max_waiting) return STORE_EBUSY;
@@ -383,6 +388,8 @@ pool_conn_drop(struct pool_conn *c, int status, const char *why)
 {
     struct pool_tx *t = c->tx;
 
+    /* up until now: one attempt at once that transactions wait for */
+    c->again = c->state == POOL_CONN_IDLE || c->state == POOL_CONN_BUSY;
     store_link_close(&c->l);
     c->tx = NULL;
     c->state = POOL_CONN_DOWN;
@@ -424,6 +431,7 @@ pool_conn_poll(struct pool_conn *c)
     }
     c->state = POOL_CONN_IDLE;
     c->l.backoff_ms = 0;
+    c->again = 0;
     pool_dispatch(c->p);
 }
 
@@ -655,6 +663,7 @@ store_pool_start(struct store_pool *p)
     p->running = 1;
     for (int i = 0; i < p->pool; i++) {
         p->conns[i].l.backoff_ms = 0;
+        p->conns[i].again = 0;
         store_link_schedule(&p->conns[i].l, 0);
     }
     return 0;
