@@ -18,9 +18,10 @@
 # Starts its own Redis and PostgreSQL.  Prints "export: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.."
+ITEST_LABEL=export
+. tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-pass=0 fail=0
 pids=
 SRV_TMP=
 srv_tmpdir || exit 1
@@ -31,30 +32,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-bad() {
-    fail=$((fail + 1))
-    echo "not ok - $1"
-    [ -n "${2:-}" ] && echo "$2" | head -8 | sed 's/^/#   /'
-    echo
-}
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-is() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want [$2] got [$3]"; fi; }
-finish() {
-    echo "export: $pass passed, $fail failed"
-    [ $fail -eq 0 ] && [ $pass -gt 0 ]
-    exit
-}
-pause() { read -r -t "${1:-0.1}" <> <(:) 2>/dev/null || true; }
-wait_until() {
-    local end=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ $SECONDS -lt $end ] || return 1
-        pause
-    done
-}
 
 srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
 sql() { srv_psql -At -c "$1"; }

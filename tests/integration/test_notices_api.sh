@@ -15,9 +15,10 @@
 # failed".
 set -u
 cd "$(dirname "$0")/../.."
+ITEST_LABEL=notices-api
+. tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-pass=0 fail=0
 pids=
 SRV_TMP=
 srv_tmpdir || exit 1
@@ -28,28 +29,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-bad() {
-    fail=$((fail + 1))
-    echo "not ok - $1"
-    [ -f "$tmp/body" ] && head -c 400 "$tmp/body" | sed 's/^/#   body: /'
-    echo
-}
-is() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: want [$2] got [$3]"; fi; }
-finish() {
-    echo "notices-api: $pass passed, $fail failed"
-    [ $fail -eq 0 ] && [ $pass -gt 0 ]
-    exit
-}
-wait_until() {
-    local end=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ $SECONDS -lt $end ] || return 1
-        sleep 0.1
-    done
-}
 
 srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
 sql() { srv_psql -At -c "$1"; }

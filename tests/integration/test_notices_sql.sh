@@ -14,9 +14,10 @@
 # own PostgreSQL.  Prints "notices_sql: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.."
+ITEST_LABEL=notices_sql
+. tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-pass=0 fail=0
 own=0
 if [ -z "${PG_DSN:-}" ]; then
     SRV_TMP=
@@ -31,10 +32,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ok()  { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-finish() { echo "notices_sql: $pass passed, $fail failed"; [ $fail -eq 0 ] && [ $pass -gt 0 ]; exit; }
 # eq NAME GOT WANT
 eq() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got '$2', want '$3'"; fi; }
 

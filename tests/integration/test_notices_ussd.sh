@@ -13,9 +13,10 @@
 # own.  Prints "notices-ussd: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+ITEST_LABEL=notices-ussd
+. tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-pass=0 fail=0
 pids=()
 fake=
 own=0
@@ -29,11 +30,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ok()  { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "not ok - $1"; [ -f "$tmp/body" ] && sed 's/^/#   body: /' "$tmp/body"; echo; for f in "$tmp"/log.*; do [ -f "$f" ] && tail -3 "$f" | sed 's/^/#   /'; done; }
 eq() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got '$2', want '$3'"; fi; }
 has() { if grep -qF -- "$2" "$tmp/body"; then ok "$1"; else bad "$1: no '$2'"; fi; }
-finish() { echo "notices-ussd: $pass passed, $fail failed"; [ $fail -eq 0 ] && [ $pass -gt 0 ]; exit; }
 
 if [ -z "${PG_DSN:-}" ] || [ -z "${REDIS_PORT:-}" ]; then
     own=1
@@ -41,15 +39,6 @@ if [ -z "${PG_DSN:-}" ] || [ -z "${REDIS_PORT:-}" ]; then
     srv_tmpdir && srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
 fi
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$PG_DSN" -c "$1"; }
-wait_until() {
-    local n=$(($1 * 10))
-    shift
-    while ! "$@"; do
-        n=$((n - 1))
-        [ $n -gt 0 ] || return 1
-        sleep 0.1
-    done
-}
 
 cp -r config "$tmp/config"
 conf=$tmp/config/remigate.conf

@@ -26,11 +26,12 @@
 # "pg_ha: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+ITEST_LABEL=pg_ha
+. tests/lib/itest.sh
 # its own servers, not the ones tests/run may have exported
 unset SRV_TMP REDIS_PORT REDIS_PID REDIS_URL PG_PORT PG_PID PG_DSN PG_DATA
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-pass=0 fail=0
 pid=
 SRV_TMP=
 srv_tmpdir || exit 1
@@ -41,30 +42,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-bad() {
-    fail=$((fail + 1))
-    echo "not ok - $1"
-    [ -n "${2:-}" ] && echo "$2" | head -6 | sed 's/^/#   /'
-    [ -f "$tmp/log" ] && tail -3 "$tmp/log" | sed 's/^/#   log: /'
-}
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-is() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want [$2] got [$3]"; fi; }
-finish() {
-    echo "pg_ha: $pass passed, $fail failed"
-    [ $fail -eq 0 ] && [ $pass -gt 0 ]
-    exit
-}
-pause() { read -r -t "${1:-0.1}" <> <(:) 2>/dev/null || true; }
-wait_until() {
-    local end=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ $SECONDS -lt $end ] || return 1
-        pause
-    done
-}
 
 export SRV_PG_SYNC=1
 srv_redis_start && srv_pg_start && srv_pg_standby_start ||

@@ -13,9 +13,10 @@
 # Starts its own Redis and PostgreSQL.  Prints "stats: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.."
+ITEST_LABEL=stats
+. tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-pass=0 fail=0
 pids=
 SRV_TMP=
 srv_tmpdir || exit 1
@@ -26,31 +27,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-bad() {
-    fail=$((fail + 1))
-    echo "not ok - $1"
-    [ -n "${2:-}" ] && echo "$2" | head -6 | sed 's/^/#   /'
-    [ -f "$tmp/body" ] && head -c 400 "$tmp/body" | sed 's/^/#   body: /'
-    echo
-}
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-is() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want [$2] got [$3]"; fi; }
-finish() {
-    echo "stats: $pass passed, $fail failed"
-    [ $fail -eq 0 ] && [ $pass -gt 0 ]
-    exit
-}
-pause() { read -r -t "${1:-0.1}" <> <(:) 2>/dev/null || true; }
-wait_until() {
-    local end=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ $SECONDS -lt $end ] || return 1
-        pause
-    done
-}
 
 srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
 sql() { srv_psql -At -c "$1"; }
@@ -359,7 +335,6 @@ check "an unknown dimension is refused (no SQL from the caller)" \
     "as_console \"SELECT set_config('remigate.role', 'admin', true); SELECT * FROM remigate_stats('name', NULL, NULL, NULL, NULL, NULL, NULL, 5)\" | grep -q 'unknown dimension'"
 is "PUBLIC may not call remigate_stats" f \
     "$(sql "SELECT has_function_privilege('public', 'remigate_stats(text,text,text,text,text,date,date,int)', 'EXECUTE')")"
-
 
 # --- the daemon stops clean: no sanitizer report (SAN=1 builds), no crash -
 for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done

@@ -26,9 +26,10 @@
 # own PostgreSQL.  Prints "stats-summary: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.."
+ITEST_LABEL=stats-summary
+. tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-pass=0 fail=0
 own=0
 cleanup() { [ $own = 1 ] && srv_cleanup; }
 trap cleanup EXIT
@@ -41,10 +42,6 @@ fi
 tmp=$(mktemp -d /tmp/remigate-stsum.XXXXXX)
 trap 'rm -rf "$tmp"; cleanup' EXIT
 
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-bad() { fail=$((fail + 1)); echo "not ok - $1"; [ -n "${2:-}" ] && echo "$2" | head -8 | sed 's/^/#   /'; }
-is() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want [$2] got [$3]"; fi; }
-finish() { echo "stats-summary: $pass passed, $fail failed"; [ $fail -eq 0 ] && [ $pass -gt 0 ]; exit; }
 sql() { psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" -c "$1" 2>&1; }
 # as ROLE DISTRICTS OFFICER SQL: as the console's role, scope set as the
 # console sets it (an admin's transaction as remigate_console_admin,
