@@ -118,6 +118,25 @@ ntc_api_fail(struct con_call *call, int status,
     con_reply_store_error(call, status, res);
 }
 
+/* The transaction ran and its first statement returned one row: 0.  Else
+ * the caller's answer is sent (the store's error, or status with err and
+ * msg when the row is missing) and -1 returned. */
+static int
+ntc_row_or_4xx(struct con_call *call, int status,
+               const struct store_tx_result *res, int code, const char *err,
+               const char *msg)
+{
+    if (status != STORE_OK) {
+        ntc_api_fail(call, status, res);
+        return -1;
+    }
+    if (store_tx_ntuples(res, 0) != 1) {
+        con_reply_error(call, code, err, msg);
+        return -1;
+    }
+    return 0;
+}
+
 /* Reply with the JSON text a statement returned in row 0, column 0. */
 static void
 ntc_api_reply_text(struct con_call *call, int status, const char *text)
@@ -193,14 +212,9 @@ static void
 ntc_api_text_done(int status, const struct store_tx_result *res, void *arg)
 {
     struct con_call *call = arg;
-    if (status != STORE_OK) {
-        ntc_api_fail(call, status, res);
+    if (ntc_row_or_4xx(call, status, res, 404, "no_notice", "no such notice") <
+        0)
         return;
-    }
-    if (store_tx_ntuples(res, 0) != 1) {
-        con_reply_error(call, 404, "no_notice", "no such notice");
-        return;
-    }
     const char *text = store_tx_value(res, 0, 0, 0);
     if (call->data == NULL) {
         /* the list (no call state): {"items": [...]} */
@@ -447,6 +461,23 @@ ntc_loaded_of(const struct store_tx_result *res, int stmt, struct ntc_loaded *l)
     return l->state == NOTICES_STATE_INVALID ? -1 : 0;
 }
 
+/* ntc_loaded_of() statement 0 of a transaction that ran: 0.  Else the
+ * caller's answer is sent (the store's error, or 404) and -1 returned. */
+static int
+ntc_loaded_or_4xx(struct con_call *call, int status,
+                  const struct store_tx_result *res, struct ntc_loaded *l)
+{
+    if (status != STORE_OK) {
+        ntc_api_fail(call, status, res);
+        return -1;
+    }
+    if (ntc_loaded_of(res, 0, l) < 0) {
+        con_reply_error(call, 404, "no_notice", "no such notice");
+        return -1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------------
  * PUT /api/notices/{id} -- change a draft while it is composed
  */
@@ -513,17 +544,11 @@ ntc_updated(int status, const struct store_tx_result *res, void *arg)
 {
     struct con_call *call = arg;
     struct ntc_api *x = ntc_api_of(call);
-    if (status != STORE_OK) {
-        ntc_api_fail(call, status, res);
+    /* no row: submitted meanwhile, or its programme came to be shared */
+    if (ntc_row_or_4xx(call, status, res, 409, "wrong_state",
+                       "the notice is no longer a draft, or its programme "
+                       "is used by another notice; load it again") < 0)
         return;
-    }
-    if (store_tx_ntuples(res, 0) != 1) {
-        /* submitted meanwhile, or its programme came to be shared */
-        con_reply_error(call, 409, "wrong_state",
-                        "the notice is no longer a draft, or its programme "
-                        "is used by another notice; load it again");
-        return;
-    }
     con_reply_json(call, 200,
                    json_pack("{s:I,s:s,s:I}", "id",
                              (json_int_t)strtoll(x->id, NULL, 10), "state",
@@ -539,14 +564,7 @@ ntc_loaded_update(int status, const struct store_tx_result *res, void *arg)
     struct ntc_loaded l;
     struct store_tx tx;
 
-    if (status != STORE_OK) {
-        ntc_api_fail(call, status, res);
-        return;
-    }
-    if (ntc_loaded_of(res, 0, &l) < 0) {
-        con_reply_error(call, 404, "no_notice", "no such notice");
-        return;
-    }
+    if (ntc_loaded_or_4xx(call, status, res, &l) < 0) return;
     if (l.state != NOTICES_DRAFT) {
         con_reply_error(call, 409, "wrong_state",
                         "only a draft can be changed");
@@ -654,14 +672,7 @@ ntc_preview_done(int status, const struct store_tx_result *res, void *arg)
     const char *why = NULL;
     json_error_t jerr;
 
-    if (status != STORE_OK) {
-        ntc_api_fail(call, status, res);
-        return;
-    }
-    if (ntc_loaded_of(res, 0, &l) < 0) {
-        con_reply_error(call, 404, "no_notice", "no such notice");
-        return;
-    }
+    if (ntc_loaded_or_4xx(call, status, res, &l) < 0) return;
     json_t *o = json_loads(store_tx_value(res, 1, 0, 0), 0, &jerr);
     if (o == NULL) {
         con_reply_error(call, 500, "internal", "bad reply from the database");
@@ -745,16 +756,10 @@ ntc_acted(int status, const struct store_tx_result *res, void *arg)
 {
     struct con_call *call = arg;
     struct ntc_api *x = ntc_api_of(call);
-    if (status != STORE_OK) {
-        ntc_api_fail(call, status, res);
+    /* no row: it moved since it was loaded */
+    if (ntc_row_or_4xx(call, status, res, 409, "wrong_state",
+                       "the notice changed meanwhile; load it again") < 0)
         return;
-    }
-    if (store_tx_ntuples(res, 0) != 1) {
-        /* it moved since it was loaded */
-        con_reply_error(call, 409, "wrong_state",
-                        "the notice changed meanwhile; load it again");
-        return;
-    }
     json_t *o =
         json_pack("{s:I,s:s}", "id", (json_int_t)strtoll(x->id, NULL, 10),
                   "state", store_tx_value(res, 0, 0, 0));
@@ -794,14 +799,7 @@ ntc_loaded_act(int status, const struct store_tx_result *res, void *arg)
     const char *why = NULL;
     char action[32];
 
-    if (status != STORE_OK) {
-        ntc_api_fail(call, status, res);
-        return;
-    }
-    if (ntc_loaded_of(res, 0, &l) < 0) {
-        con_reply_error(call, 404, "no_notice", "no such notice");
-        return;
-    }
+    if (ntc_loaded_or_4xx(call, status, res, &l) < 0) return;
     enum notices_state to = notices_transition(l.state, x->action);
     if (to == NOTICES_STATE_INVALID) {
         con_reply_error(call, 409, "wrong_state",
@@ -985,14 +983,9 @@ static void
 ntc_interested_done(int status, const struct store_tx_result *res, void *arg)
 {
     struct con_call *call = arg;
-    if (status != STORE_OK) {
-        ntc_api_fail(call, status, res);
+    if (ntc_row_or_4xx(call, status, res, 404, "no_notice", "no such notice") <
+        0)
         return;
-    }
-    if (store_tx_ntuples(res, 0) != 1) {
-        con_reply_error(call, 404, "no_notice", "no such notice");
-        return;
-    }
     const char *csv = store_tx_value(res, 0, 0, 0);
     gw_req_header_add(call->req, "Cache-Control", "no-store");
     gw_req_header_add(call->req, "Content-Disposition",
