@@ -51,13 +51,7 @@ sql() { srv_psql -At -c "$1"; }
 sql2() { "$SRV_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$PG2_DSN" -c "$1"; }
 ha_dsn="host=127.0.0.1,127.0.0.1 port=$PG2_PORT,$PG_PORT dbname=remigate user=$PG_USER target_session_attrs=read-write"
 
-cp -r config "$tmp/config"
-conf=$tmp/config/remigate.conf
-sed -i -e "s|^\( *dsn = \)\"\";|\1\"$ha_dsn\";|" \
-    -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
-"$bin" keygen "$tmp/key" >/dev/null
-"$bin" migrate -c "$conf" >"$tmp/out" 2>&1 ||
-    { bad "migrate through the two-host DSN" "$(cat "$tmp/out")"; finish; }
+itest_config "$ha_dsn"
 is "migrate through the two-host DSN ran on the primary" \
     t "$(sql "SELECT count(*) > 0 FROM schema_migrations")"
 pw='Padma-River-Dawn-7'

@@ -40,13 +40,7 @@ trap 'exit 130' INT TERM
 srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
 sql() { srv_psql -At -c "$1"; }
 
-cp -r config "$tmp/config"
-conf=$tmp/config/remigate.conf
-sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
-    -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" \
-    -e "s|^\( *office_phone = \)\"\";|\1\"01700000099\";|" "$conf"
-"$bin" keygen "$tmp/key" >/dev/null
-"$bin" migrate -c "$conf" >/dev/null 2>&1 || { bad "migrate"; finish; }
+itest_config "$PG_DSN" 's|^\( *office_phone = \)"";|\1"01700000099";|'
 
 officer() { "$bin" officer "$@" -c "$conf" >"$tmp/out" 2>&1; }
 pw='Padma-River-Dawn-7'

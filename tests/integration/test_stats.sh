@@ -31,12 +31,7 @@ trap 'exit 130' INT TERM
 srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
 sql() { srv_psql -At -c "$1"; }
 
-cp -r config "$tmp/config"
-conf=$tmp/config/remigate.conf
-sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
-    -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
-"$bin" keygen "$tmp/key" >/dev/null
-"$bin" migrate -c "$conf" >"$tmp/out" 2>&1 || { bad "migrate" "$(cat "$tmp/out")"; finish; }
+itest_config "$PG_DSN"
 
 officer() { "$bin" officer "$@" -c "$conf" >"$tmp/out" 2>&1; }
 pw='Padma-River-Dawn-7'

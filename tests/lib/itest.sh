@@ -8,6 +8,10 @@
 #   pause [SECONDS]               a short wait without a sleep process
 #   finish                        "LABEL: N passed, N failed", then exit
 #                                 (non-zero when one failed or none ran)
+#   itest_config DSN [SED_EXPR]... a copy of config/ in $tmp/config ($conf)
+#                                 on DSN with a new key ($tmp/key), the
+#                                 expressions applied, migrated ($bin);
+#                                 a failure ends the script
 #
 # A failure shows DETAIL, the start of $tmp/body (the last HTTP answer,
 # when the script keeps one there) and the end of the daemon's logs
@@ -46,4 +50,18 @@ wait_until()
         [ $SECONDS -lt $end ] || return 1
         pause
     done
+}
+
+itest_config()
+{
+    local dsn=$1 e args=()
+    shift
+    for e in "$@"; do args+=(-e "$e"); done
+    cp -r config "$tmp/config"
+    conf=$tmp/config/remigate.conf
+    sed -i -e "s|^\( *dsn = \)\"\";|\1\"$dsn\";|" \
+        -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "${args[@]}" "$conf"
+    "$bin" keygen "$tmp/key" >/dev/null
+    "$bin" migrate -c "$conf" >"$tmp/out" 2>&1 ||
+        { bad "migrate" "$(cat "$tmp/out")"; finish; }
 }
