@@ -13,8 +13,12 @@
  * then calls the route's handler with a struct con_call: the path's "{}"
  * segments, the officer (id, username, role, districts) and the session.
  * The session is looked up in PostgreSQL on every call (console_sessions,
- * one round trip that also moves last_seen_at), so a logout, a disabled
+ * one prepared statement in one round trip), so a logout, a disabled
  * account or a password change on any worker ends it everywhere at once.
+ * It writes only when it must: last_seen_at moves when it is older than a
+ * sixtieth of the idle timeout (30 s of 30 min), so a page of requests is
+ * one write, not one per request; and a session found over is ended with
+ * its reason in the same statement.
  *
  * Replies: con_reply_json() and con_reply_error() are the only ways out
  * (errors are {"error":code,"message":text} and one log line), each with
@@ -368,28 +372,35 @@ con_gate(struct con_call *call)
     rt->handler(call);
 }
 
+/* $1 the session id's hash (hex), $2 the absolute timeout, $3 the idle
+ * timeout, $4 the admins' (seconds).  One row: the officer (id, username,
+ * role, totp_enabled, csrf, districts) and NULL, or NULLs and why the
+ * session just ended; no row: no such session, or one already ended. */
 static const char con_session_sql[] =
-    "UPDATE console_sessions s SET last_seen_at = now() FROM officers o"
-    " WHERE s.id_hash = decode($1, 'hex') AND s.ended_at IS NULL"
-    " AND o.id = s.officer_id AND o.disabled_at IS NULL"
-    " AND s.created_at > now() - make_interval(secs => $2::int)"
-    " AND s.last_seen_at > now() - make_interval(secs => CASE o.role"
-    "  WHEN 'admin' THEN $4::int ELSE $3::int END)"
-    " RETURNING o.id, o.username, o.role, o.totp_enabled, s.csrf,"
-    " coalesce((SELECT string_agg(d.district, ',' ORDER BY d.district)"
-    "  FROM officer_districts d WHERE d.officer_id = o.id), '')";
-
-/* A session the first statement did not take is over: say why, once.  A
- * live one has last_seen_at = now() (the transaction's time) by now. */
-static const char con_session_end_sql[] =
-    "UPDATE console_sessions s SET ended_at = now(), ended_why = CASE"
-    " WHEN o.disabled_at IS NOT NULL THEN 'disabled'"
-    " WHEN s.created_at <= now() - make_interval(secs => $2::int)"
-    "  THEN 'absolute' ELSE 'idle' END"
-    " FROM officers o WHERE s.id_hash = decode($1, 'hex')"
-    " AND s.ended_at IS NULL AND o.id = s.officer_id"
-    " AND s.last_seen_at < now()"
-    " RETURNING s.ended_why";
+    "WITH s AS (SELECT s.id_hash, s.csrf, s.last_seen_at, o.id, o.username,"
+    "  o.role, o.totp_enabled,"
+    "  CASE WHEN o.disabled_at IS NOT NULL THEN 'disabled'"
+    "   WHEN s.created_at <= now() - make_interval(secs => $2::int)"
+    "    THEN 'absolute'"
+    "   WHEN s.last_seen_at <= now() - make_interval(secs => i.idle)"
+    "    THEN 'idle' END AS why,"
+    "  make_interval(secs => i.idle / 60.0) AS grain"
+    "  FROM console_sessions s JOIN officers o ON o.id = s.officer_id,"
+    "  LATERAL (SELECT CASE o.role WHEN 'admin' THEN $4::int"
+    "   ELSE $3::int END AS idle) i"
+    "  WHERE s.id_hash = decode($1, 'hex') AND s.ended_at IS NULL),"
+    " seen AS (UPDATE console_sessions c SET last_seen_at = now() FROM s"
+    "  WHERE c.id_hash = s.id_hash AND s.why IS NULL"
+    "  AND s.last_seen_at < now() - s.grain AND c.ended_at IS NULL),"
+    " ended AS (UPDATE console_sessions c SET ended_at = now(),"
+    "  ended_why = s.why FROM s WHERE c.id_hash = s.id_hash"
+    "  AND s.why IS NOT NULL AND c.ended_at IS NULL RETURNING c.ended_why)"
+    " SELECT s.id, s.username, s.role, s.totp_enabled, s.csrf,"
+    "  coalesce((SELECT string_agg(d.district, ',' ORDER BY d.district)"
+    "   FROM officer_districts d WHERE d.officer_id = s.id), ''), NULL"
+    " FROM s WHERE s.why IS NULL"
+    " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, e.ended_why"
+    " FROM ended e";
 
 static void
 con_on_session(int status, const struct store_tx_result *res, void *arg)
@@ -402,8 +413,8 @@ con_on_session(int status, const struct store_tx_result *res, void *arg)
         con_reply_store_error(call, status, res);
         return;
     }
-    if (store_tx_ntuples(res, 0) != 1) {
-        const char *why = store_tx_value(res, 1, 0, 0);
+    if (store_tx_ntuples(res, 0) != 1 || store_tx_value(res, 0, 0, 0) == NULL) {
+        const char *why = store_tx_value(res, 0, 0, 6);
         if (why != NULL)
             GW_RLOG(GW_LEVEL_INFO, call->req, 0, "api session ended why=%s",
                     why);
@@ -443,17 +454,14 @@ con_session_check(struct con_call *call, const char *sid)
     snprintf(idle_s, sizeof(idle_s), "%ld", cfg->con_idle);
     snprintf(admin_s, sizeof(admin_s), "%ld", cfg->con_admin_idle);
     memset(&tx, 0, sizeof(tx));
-    tx.n = 2;
+    tx.n = 1;
+    tx.prepare = 1u;
     tx.stmt[0].sql = con_session_sql;
     tx.stmt[0].nparams = 4;
     tx.stmt[0].params[0] = call->sid_hash;
     tx.stmt[0].params[1] = abs_s;
     tx.stmt[0].params[2] = idle_s;
     tx.stmt[0].params[3] = admin_s;
-    tx.stmt[1].sql = con_session_end_sql;
-    tx.stmt[1].nparams = 2;
-    tx.stmt[1].params[0] = call->sid_hash;
-    tx.stmt[1].params[1] = abs_s;
     con_tx_or_503(call, &tx, con_on_session);
 }
 

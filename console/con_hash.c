@@ -13,11 +13,17 @@
  * passes of CPU, and the threads compete with the loop for the same cores.
  * They run at a lower priority (console.hash_nice, nice is per thread on
  * Linux), so the scheduler gives the loop's short USSD steps the CPU first
- * and logins wait for what is left (bench/login-load).
+ * and logins wait for what is left (bench/login-load).  With
+ * console.hash_policy = idle they are SCHED_IDLE instead: a weight of 3
+ * against nice 19's 15 and nice 0's 1024, and no preempting a normal
+ * thread on wake-up -- the loop (and PostgreSQL, Redis) always run first;
+ * on a machine that is never idle a login can wait long (its deadline).
+ * Going down to SCHED_IDLE needs no privilege.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +36,12 @@
 #include <sodium.h>
 
 #include "console/con_int.h"
+
+/* Linux's policy (sched.h shows it with _GNU_SOURCE only; the value is
+ * the kernel's ABI) */
+#ifndef SCHED_IDLE
+#define SCHED_IDLE 5
+#endif
 
 #define HASH_MAGIC     0x48415348u
 #define HASH_THREADS   16
@@ -108,8 +120,13 @@ hash_thread(void *arg)
     char one = 1;
 
     /* best effort: without the right to lower it, it stays as it is */
-    if (h->nice > 0 &&
-        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), h->nice) != 0) {
+    if (h->nice == CON_HASH_SCHED_IDLE) {
+        struct sched_param sp = {.sched_priority = 0};
+        if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0) {
+        }
+    } else if (h->nice > 0 &&
+               setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), h->nice) !=
+                   0) {
     }
     pthread_mutex_lock(&h->mu);
     for (;;) {
@@ -174,6 +191,7 @@ con_hasher_new(struct event_base *base, int threads, int nice,
     int fds[2];
 
     if (threads < 1 || threads > HASH_THREADS ||
+        (nice != CON_HASH_SCHED_IDLE && (nice < 0 || nice > 19)) ||
         opslimit < crypto_pwhash_OPSLIMIT_MIN ||
         memlimit < crypto_pwhash_MEMLIMIT_MIN) {
         snprintf(err, errlen, "hasher: bad settings");

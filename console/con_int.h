@@ -277,7 +277,9 @@ struct con_hasher;
 /* hash: con_hash_make()'s result (borrowed), else NULL. */
 typedef void con_hash_cb(int status, const char *hash, void *arg);
 
-/* threads hash at nice (0..19: the loop's priority plus nice). */
+/* threads hash at nice (0..19: the loop's priority plus nice), or as
+ * SCHED_IDLE with CON_HASH_SCHED_IDLE. */
+#define CON_HASH_SCHED_IDLE (-1)
 struct con_hasher *con_hasher_new(struct event_base *base, int threads,
                                   int nice, unsigned long long opslimit,
                                   size_t memlimit, char *err, size_t errlen);

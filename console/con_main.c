@@ -276,7 +276,9 @@ console_start(struct gw_server *srv)
     }
     con->hasher = con_hasher_new(
         gw_server_base(srv), (int)cfg->con_hash_threads,
-        (int)cfg->con_hash_nice, (unsigned long long)cfg->con_pwhash_passes,
+        strcmp(cfg->con_hash_policy, "idle") == 0 ? CON_HASH_SCHED_IDLE
+                                                  : (int)cfg->con_hash_nice,
+        (unsigned long long)cfg->con_pwhash_passes,
         (size_t)cfg->con_pwhash_kib * 1024, err, sizeof(err));
     if (con->hasher == NULL) {
         GW_LOG_ERROR(0, "console: %s", err);

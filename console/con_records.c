@@ -993,6 +993,9 @@ con_records_get(struct con_call *call)
     struct store_tx tx;
     if (x == NULL) return;
     con_tx_init(call, &tx);
+    /* all six by name: each plan is an index lookup by the reference,
+     * whatever its value (store_pool.c) */
+    tx.prepare = 0x3fu;
     tx.stmt[tx.n++] = (struct store_tx_stmt){rec_detail_sql, 1, {x->ref}};
     tx.stmt[tx.n++] = (struct store_tx_stmt){rec_history_sql, 1, {x->ref}};
     tx.stmt[tx.n++] = (struct store_tx_stmt){rec_activity_sql, 1, {x->ref}};

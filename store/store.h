@@ -417,6 +417,11 @@ struct store_tx {
     const char *districts; /* remigate.districts: codes joined by ',' */
     int timeout_ms;        /* <= 0: the pool's */
     int n;                 /* statements, 1..STORE_TX_STMTS */
+    unsigned prepare;      /* bit i: statement i is prepared once per
+                              connection and run by name after (no parse,
+                              and a generic plan once PostgreSQL finds it
+                              no worse): for statements whose plan does not
+                              hang on their parameters' values */
     struct store_tx_stmt stmt[STORE_TX_STMTS];
 };
 

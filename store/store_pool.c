@@ -13,6 +13,17 @@
  * Sync commits.  So set_config(..., true) holds for exactly the caller's
  * statements and a failure leaves nothing behind.
  *
+ * Statements a transaction marks in store_tx.prepare (and the context
+ * statement) are prepared on a connection the first time it runs them, in
+ * the same pipeline (Parse of a named statement, then Bind/Execute by
+ * that name), and by name only after that: no parse, analysis or rewrite
+ * per call, and PostgreSQL's plan cache keeps a generic plan once it is
+ * no worse than the custom ones (replanned by itself when the role acting
+ * changes, since row-level security depends on it, or a table changes).
+ * Each connection keeps its own list (POOL_PREP_MAX); a Parse that failed
+ * or was skipped is forgotten when its Sync comes back, and a connection
+ * closed forgets them all.
+ *
  * Each transaction has its own deadline from the moment it was accepted;
  * when it passes, the connection running it is closed (PQcancel would
  * block) and opened again after a jittered backoff: a transaction whose
@@ -36,6 +47,8 @@
 #define POOL_BACKOFF_MAX 5000
 #define POOL_CONNECT_MIN 2000
 #define POOL_CTX_MAX     256 /* bytes of one context value */
+#define POOL_PREP_MAX    64  /* prepared statements per connection */
+#define POOL_ITEMS       (1 + 2 * STORE_TX_STMTS) /* sent per transaction */
 
 /* The context statement, with and without a role to act as. */
 static const char pool_ctx_sql[] =
@@ -85,8 +98,14 @@ struct pool_tx {
     store_tx_cb *cb;
     void *arg;
     int status;
-    int got;   /* results of queries seen so far (index of the current) */
+    int got;   /* items whose results were all seen (index of the current) */
     int error; /* a result with an error was seen */
+    unsigned prepare; /* store_tx.prepare */
+    /* What went out, in order: the query each item belongs to (0 the
+     * context statement, i + 1 the caller's i) and, for the Parse of a
+     * named statement, the connection's entry it fills (else -1). */
+    int nitems;
+    signed char item_q[POOL_ITEMS], item_prep[POOL_ITEMS];
     const char *ctx[4];
     struct pool_stmt stmt[STORE_TX_STMTS];
     struct store_tx_result r;
@@ -95,12 +114,20 @@ struct pool_tx {
 
 TAILQ_HEAD(pool_tx_list, pool_tx);
 
+/* A statement prepared (ready) or being prepared on a connection; its
+ * server-side name is rg_<index>.  sql NULL: a free entry. */
+struct pool_prep {
+    char *sql;
+    int ready;
+};
+
 struct pool_conn {
     struct store_pool *p;
     enum pool_conn_state state;
     struct store_link l;
     struct pool_tx *tx;
     int again; /* dropped while up: its first attempt to connect again */
+    struct pool_prep prep[POOL_PREP_MAX];
 };
 
 struct store_pool {
@@ -338,6 +365,7 @@ pool_tx_copy(struct store_pool *p, const struct store_tx *tx)
     }
     t->r.n = tx->n;
     t->r.failed = -1;
+    t->prepare = tx->prepare;
     return t;
 nomem:
     free(t->arena);
@@ -365,6 +393,40 @@ pool_tx_valid(const struct store_tx *tx)
  * Connections
  */
 
+/* Forget c's prepared statements: all of them (the connection closed) or
+ * those whose Parse did not come back ok (its Sync did). */
+static void
+pool_prep_forget(struct pool_conn *c, int all)
+{
+    for (int i = 0; i < POOL_PREP_MAX; i++)
+        if (c->prep[i].sql != NULL && (all || !c->prep[i].ready)) {
+            free(c->prep[i].sql);
+            c->prep[i].sql = NULL;
+            c->prep[i].ready = 0;
+        }
+}
+
+/* c's entry for sql, adding one (*added = 1) when there is none and room;
+ * -1: none and no room (or no memory): run it unnamed. */
+static int
+pool_prep_entry(struct pool_conn *c, const char *sql, int *added)
+{
+    int free_at = -1;
+
+    *added = 0;
+    for (int i = 0; i < POOL_PREP_MAX; i++) {
+        if (c->prep[i].sql == NULL) {
+            if (free_at < 0) free_at = i;
+        } else if (strcmp(c->prep[i].sql, sql) == 0) {
+            return i;
+        }
+    }
+    if (free_at < 0 || (c->prep[free_at].sql = strdup(sql)) == NULL) return -1;
+    c->prep[free_at].ready = 0;
+    *added = 1;
+    return free_at;
+}
+
 /* When no connection is up and every one has failed its last attempt,
  * what waits would only wait for its deadline: EDOWN now, as a new
  * transaction would get. */
@@ -391,6 +453,7 @@ pool_conn_drop(struct pool_conn *c, int status, const char *why)
     /* up until now: one attempt at once that transactions wait for */
     c->again = c->state == POOL_CONN_IDLE || c->state == POOL_CONN_BUSY;
     store_link_close(&c->l);
+    pool_prep_forget(c, 1);
     c->tx = NULL;
     c->state = POOL_CONN_DOWN;
     if (c->p->running)
@@ -472,10 +535,11 @@ pool_conn_done(struct pool_conn *c)
     STORE_AN(t != NULL);
     c->tx = NULL;
     t->conn = NULL;
-    if (!t->error && t->got != t->r.n + 1) {
+    pool_prep_forget(c, 0);
+    if (!t->error && t->got != t->nitems) {
         t->status = STORE_EDB;
         snprintf(t->r.errstr, sizeof(t->r.errstr),
-                 "%d results for %d statements", t->got - 1, t->r.n);
+                 "%d results for %d queries sent", t->got, t->nitems);
     }
     if (PQexitPipelineMode(c->l.pg) != 1 ||
         PQstatus(c->l.pg) == CONNECTION_BAD) {
@@ -495,6 +559,7 @@ pool_conn_on_io(evutil_socket_t fd, short what, void *arg)
     struct pool_conn *c = arg;
     struct pool_tx *t;
     PGresult *x;
+    int q;
 
     (void)fd;
     if (c->state == POOL_CONN_CONNECTING) {
@@ -531,15 +596,22 @@ pool_conn_on_io(evutil_socket_t fd, short what, void *arg)
             return;
         case PGRES_COMMAND_OK:
         case PGRES_TUPLES_OK:
-            if (t->got <= t->r.n && t->r.res[t->got] == NULL) {
-                t->r.res[t->got] = x;
+            if (t->got >= t->nitems) break;
+            if (t->item_prep[t->got] >= 0) { /* a Parse went through */
+                c->prep[t->item_prep[t->got]].ready = 1;
+                break;
+            }
+            q = t->item_q[t->got];
+            if (t->r.res[q] == NULL) {
+                t->r.res[q] = x;
                 x = NULL;
             }
             break;
         case PGRES_PIPELINE_ABORTED:
             break;
         default:
-            pool_tx_error(t, x, t->got);
+            pool_tx_error(t, x,
+                          t->got < t->nitems ? t->item_q[t->got] : t->r.n + 1);
             break;
         }
         PQclear(x);
@@ -559,6 +631,39 @@ pool_conn_on_timer(evutil_socket_t fd, short what, void *arg)
         pool_conn_drop(c, STORE_EDOWN, NULL);
 }
 
+/* Send query q of t (0 the context statement): by name when prepare says
+ * so and the connection has room, after its Parse the first time.  0 or
+ * -1. */
+static int
+pool_conn_send_one(struct pool_conn *c, struct pool_tx *t, int q,
+                   const char *sql, int nparams, const char *const *params,
+                   int prepare)
+{
+    char name[16];
+    int k = -1, added = 0;
+
+    if (prepare) k = pool_prep_entry(c, sql, &added);
+    if (k < 0) {
+        if (!PQsendQueryParams(c->l.pg, sql, nparams, NULL, params, NULL, NULL,
+                               0))
+            return -1;
+        t->item_q[t->nitems] = (signed char)q;
+        t->item_prep[t->nitems++] = -1;
+        return 0;
+    }
+    snprintf(name, sizeof(name), "rg_%d", k);
+    if (added) {
+        if (!PQsendPrepare(c->l.pg, name, sql, nparams, NULL)) return -1;
+        t->item_q[t->nitems] = (signed char)q;
+        t->item_prep[t->nitems++] = (signed char)k;
+    }
+    if (!PQsendQueryPrepared(c->l.pg, name, nparams, params, NULL, NULL, 0))
+        return -1;
+    t->item_q[t->nitems] = (signed char)q;
+    t->item_prep[t->nitems++] = -1;
+    return 0;
+}
+
 /* Send every query of t and the Sync on c.  0 or -1. */
 static int
 pool_conn_send(struct pool_conn *c, struct pool_tx *t)
@@ -566,13 +671,15 @@ pool_conn_send(struct pool_conn *c, struct pool_tx *t)
     const char *role = t->ctx[3];
 
     if (PQenterPipelineMode(c->l.pg) != 1) return -1;
-    if (!PQsendQueryParams(c->l.pg, role[0] ? pool_ctx_role_sql : pool_ctx_sql,
-                           role[0] ? 4 : 3, NULL, t->ctx, NULL, NULL, 0))
+    t->nitems = 0;
+    if (pool_conn_send_one(c, t, 0, role[0] ? pool_ctx_role_sql : pool_ctx_sql,
+                           role[0] ? 4 : 3, t->ctx, 1) != 0)
         return -1;
     for (int i = 0; i < t->r.n; i++)
-        if (!PQsendQueryParams(c->l.pg, t->stmt[i].sql, t->stmt[i].nparams,
-                               NULL, t->stmt[i].params, NULL, NULL, 0))
+        if (pool_conn_send_one(c, t, i + 1, t->stmt[i].sql, t->stmt[i].nparams,
+                               t->stmt[i].params, (t->prepare >> i) & 1u) != 0)
             return -1;
+    STORE_AN(t->nitems <= POOL_ITEMS);
     if (PQpipelineSync(c->l.pg) != 1) return -1;
     t->sent = 1;
     return store_link_flush(&c->l);
@@ -709,8 +816,10 @@ store_pool_free(struct store_pool *p)
     if (p == NULL) return;
     STORE_AN(p->magic == POOL_MAGIC);
     store_pool_stop(p);
-    for (int i = 0; p->conns && i < p->pool; i++)
+    for (int i = 0; p->conns && i < p->pool; i++) {
+        pool_prep_forget(&p->conns[i], 1);
         store_link_fini(&p->conns[i].l);
+    }
     if (p->kick) event_free(p->kick);
     free(p->conns);
     free(p->dsn);

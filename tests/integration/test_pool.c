@@ -648,6 +648,90 @@ test_backend_killed(void **state)
     store_pool_free(p);
 }
 
+/* Statements marked in store_tx.prepare: prepared once per connection,
+ * then run by name (pg_prepared_statements counts every execution of the
+ * one entry); under row-level security each officer still sees only their
+ * rows once PostgreSQL has moved to a generic plan; a statement that does
+ * not parse fails its transaction the same way every time (no "does not
+ * exist" after it); a failure after a prepared statement leaves it usable;
+ * a connection opened again prepares it again. */
+static void
+test_prepared_statements(void **state)
+{
+    static const char scope_sql[] =
+        "SELECT string_agg(k, ',' ORDER BY k) FROM pool_t"
+        " WHERE k IN ('a1', 'a2', 'b1') AND k <> $1";
+    static const char count_sql[] =
+        "SELECT coalesce(sum(generic_plans + custom_plans), 0)"
+        " || ' ' || count(*) FROM pg_prepared_statements"
+        " WHERE statement = $1";
+    struct store_pool *p = pool_up(1, 2000, 0, "remigate_console");
+    struct store_tx scoped = {
+        .officer = "7",
+        .role = "officer",
+        .n = 1,
+        .prepare = 1u,
+        .stmt = {{.sql = scope_sql, .nparams = 1, .params = {"zz"}}}};
+    struct store_tx count = {
+        .n = 1,
+        .stmt = {{.sql = count_sql, .nparams = 1, .params = {scope_sql}}}};
+    struct store_tx broken = {
+        .n = 2,
+        .prepare = 3u,
+        .stmt = {{.sql = scope_sql, .nparams = 1, .params = {"zz"}},
+                 {.sql = "SELEKT 1"}}};
+    struct store_tx after = {
+        .officer = "7",
+        .role = "officer",
+        .districts = "BD-13",
+        .n = 2,
+        .prepare = 1u,
+        .stmt = {{.sql = scope_sql, .nparams = 1, .params = {"zz"}},
+                 {.sql = "INSERT INTO pool_t VALUES ('a1', 'BD-13')"}}};
+    struct outcome o;
+    struct want_conn w = {p, 1};
+
+    (void)state;
+    for (int i = 0; i < 8; i++) {
+        scoped.districts = i % 2 ? "BD-26" : "BD-13";
+        o = tx_wait(p, &scoped);
+        assert_int_equal(o.status, 0);
+        assert_string_equal(o.v[0][0], i % 2 ? "b1" : "a1,a2");
+    }
+    o = tx_wait(p, &count);
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.v[0][0], "8 1");
+    for (int i = 0; i < 2; i++) {
+        o = tx_wait(p, &broken);
+        assert_int_equal(o.status, STORE_EDB);
+        assert_int_equal(o.failed, 1);
+        assert_string_equal(o.sqlstate, "42601");
+    }
+    o = tx_wait(p, &after);
+    assert_int_equal(o.status, STORE_EREFUSED);
+    assert_int_equal(o.failed, 1);
+    scoped.districts = "BD-26";
+    o = tx_wait(p, &scoped);
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.v[0][0], "b1");
+    o = tx_wait(p, &count);
+    assert_string_equal(o.v[0][0], "12 1"); /* the two broken ran it too */
+    exec_on(T.db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                  " WHERE datname = current_database() AND pid <>"
+                  " pg_backend_pid()");
+    /* the first transaction after the kill may meet the dead socket */
+    for (int i = 0; i < 20; i++) {
+        assert_true(run_until(cond_connected, &w, 5000));
+        o = tx_wait(p, &scoped);
+        if (o.status == 0) break;
+    }
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.v[0][0], "b1");
+    o = tx_wait(p, &count);
+    assert_string_equal(o.v[0][0], "1 1");
+    store_pool_free(p);
+}
+
 /* Stop: what runs and what waits gets EDOWN exactly once, before
  * store_pool_stop() returns; a full queue refuses now; a stopped pool
  * refuses now and calls nothing later. */
@@ -747,6 +831,7 @@ main(void)
         cmocka_unit_test(test_console_login_role),
         cmocka_unit_test(test_deadline_rolls_back),
         cmocka_unit_test(test_backend_killed),
+        cmocka_unit_test(test_prepared_statements),
         cmocka_unit_test(test_stop_and_busy),
         cmocka_unit_test(test_bad_calls_and_down),
     };

@@ -6,6 +6,7 @@
  * on the loop, never inside the call, and that stop answers what waits.
  * Table-driven.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -254,14 +255,83 @@ test_hasher(void **state)
     event_base_free(base);
 }
 
+/* Threads of this process whose scheduling policy (field 41 of
+ * /proc/self/task/N/stat) is policy. */
+static int
+threads_with_policy(int policy)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        char path[300], buf[1024];
+        FILE *f;
+        size_t len;
+        const char *p;
+        int field = 2, v = -1;
+
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+        if ((f = fopen(path, "r")) == NULL) continue;
+        len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        /* after the command's ")" the fields are plain words */
+        if ((p = strrchr(buf, ')')) == NULL) continue;
+        for (p++; *p && field < 41; p++)
+            if (*p == ' ') field++;
+        if (field == 41) v = atoi(p);
+        if (v == policy) n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* console.hash_policy = idle: the hashing threads are SCHED_IDLE (5),
+ * and they still hash. */
+static void
+test_hasher_sched_idle(void **state)
+{
+    struct event_base *base = event_base_new();
+    char err[256];
+    struct con_hasher *h;
+    struct hres made = {0};
+
+    (void)state;
+    assert_non_null(base);
+    assert_null(con_hasher_new(base, 1, -2, 2, 19456 * 1024, err, sizeof(err)));
+    assert_int_equal(threads_with_policy(5), 0);
+    h = con_hasher_new(base, 2, CON_HASH_SCHED_IDLE, 2, 19456 * 1024, err,
+                       sizeof(err));
+    assert_non_null(h);
+    assert_int_equal(con_hash_make(h, "Padma-River-Dawn-7", on_hash, &made), 0);
+    while (made.calls == 0)
+        event_base_loop(base, EVLOOP_ONCE);
+    assert_int_equal(made.status, CON_HASH_OK);
+    /* both threads have started by now: each set its policy first thing,
+     * and one of them hashed; the other may still be on its way */
+    for (int i = 0; i < 200 && threads_with_policy(5) < 2; i++)
+        usleep(10000);
+    assert_int_equal(threads_with_policy(5), 2);
+    con_hasher_free(h);
+    assert_int_equal(threads_with_policy(5), 0);
+    event_base_free(base);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_usernames), cmocka_unit_test(test_passwords),
-        cmocka_unit_test(test_districts), cmocka_unit_test(test_path_match),
-        cmocka_unit_test(test_cookie),    cmocka_unit_test(test_roles),
+        cmocka_unit_test(test_usernames),
+        cmocka_unit_test(test_passwords),
+        cmocka_unit_test(test_districts),
+        cmocka_unit_test(test_path_match),
+        cmocka_unit_test(test_cookie),
+        cmocka_unit_test(test_roles),
         cmocka_unit_test(test_hasher),
+        cmocka_unit_test(test_hasher_sched_idle),
     };
     if (sodium_init() < 0) return 1;
     return cmocka_run_group_tests(tests, NULL, NULL);
