@@ -21,7 +21,9 @@
  * tests/faults/driver.py (msisdn, outcome, ref, step, ms, t0, t1; so
  * `driver.py tally` checks it against the rows) plus ts: the intended send
  * time of each step (epoch s).  Outcomes: saved / queued (told a
- * reference), try_later, busy, lost (told "not saved"), no_answer (no
+ * reference), saving (the deadline came with the record's write in
+ * flight: stored or not unknown), try_later, busy, lost (told "not
+ * saved"), no_answer (no
  * submit_sm in 15 s, or the simulator had no USSD bind: unknown whether
  * the step was applied; also Kannel's own "Service busy" answer when
  * remigate did not answer), other (another END screen).
@@ -81,6 +83,7 @@ function classify(text) {
   const m = REF.exec(text);
   if (m && text.includes('জমা হলে SMS পাবেন')) return ['queued', m[1]];
   if (m && text.includes('১ম অংশ জমা হলো')) return ['saved', m[1]];
+  if (text.includes('উত্তর জমা হচ্ছে') || text.includes('Still saving')) return ['saving', null];
   if (text.includes('জমা করা যায়নি') || text.includes('could not save')) return ['try_later', null];
   if (text.includes('লাইন এখন ব্যস্ত') || text.includes('Service busy')) return ['busy', null];
   if (text.includes('হারিয়ে গেছে') || text.includes('lost your answers')) return ['lost', null];

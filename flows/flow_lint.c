@@ -44,6 +44,7 @@ static const char *const flow_required_msgs[] = {"back",
                                                  "busy",
                                                  "state_lost",
                                                  "saved_queued",
+                                                 "saving",
                                                  "try_later",
                                                  "not_registered",
                                                  "ended",
@@ -58,10 +59,19 @@ static const char *const flow_required_msgs[] = {"back",
                                                  NULL};
 
 /* Messages shown as a whole screen on their own. */
-static const char *const flow_screen_msgs[] = {
-    "too_many_tries", "busy",           "state_lost", "saved_queued",
-    "try_later",      "not_registered", "ended",      "sms_registered",
-    "sms_stopped",    "sms_started",    "sms_remind", NULL};
+static const char *const flow_screen_msgs[] = {"too_many_tries",
+                                               "busy",
+                                               "state_lost",
+                                               "saved_queued",
+                                               "saving",
+                                               "try_later",
+                                               "not_registered",
+                                               "ended",
+                                               "sms_registered",
+                                               "sms_stopped",
+                                               "sms_started",
+                                               "sms_remind",
+                                               NULL};
 
 struct flow_linter {
     const struct flow_set *set;

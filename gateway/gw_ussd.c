@@ -571,38 +571,79 @@ gw_step_message(struct gw_step *s, const char *id)
     gw_step_reply(s, out->text, out->enc, 1);
 }
 
+/* "Busy" -- unless the step has finished its flow (s->completed: the
+ * action, if any, succeeded; a record is stored or queued): then what
+ * failed is only the session's save, and the caller hears the step's own
+ * last screen (the reference), never "try again" for a kept record. */
 static void
 gw_step_busy(struct gw_step *s, const char *why)
 {
+    if (s->completed) {
+        GW_RLOG(GW_LEVEL_WARN, s->r, 0,
+                "%s state=%s; the flow has ended, its screen goes out", why,
+                gw_step_state_names[s->state]);
+        gw_step_reply(s, s->out.text, s->out.enc, 1);
+        return;
+    }
     GW_RLOG(GW_LEVEL_WARN, s->r, 0, "busy reply: %s state=%s", why,
             gw_step_state_names[s->state]);
     gw_step_message(s, "busy");
 }
 
-/* The request deadline passed first: the client hears "busy" now; the
- * step goes on and ends quietly (its reply then only frees the request). */
+/* The finished flow's action being run is a write of a record (not a
+ * lookup, not the notices switch). */
+static int
+gw_step_writing(const struct gw_step *s)
+{
+    const char *a = s->out.action;
+    return s->state == GW_STEP_ACT && a != NULL &&
+           strcmp(a, "status_lookup") != 0 && strcmp(a, "notices_set") != 0;
+}
+
+/* The request deadline passed first (the process or its peers stalled):
+ * the client is answered now; the step goes on and ends quietly (its
+ * reply then only frees the request).  What the client hears must not
+ * claim a failure the step may yet undo:
+ *   the flow has ended (s->completed)  its own last screen: the record is
+ *                                      stored or queued, with its reference
+ *   a record's write in flight         "saving": stored or not is not known
+ *                                      yet (the query or the push to the
+ *                                      Redis queue may still land); an SMS
+ *                                      with the reference follows if it does
+ *   anything else                      "busy": nothing of the step is kept */
 static void
 gw_step_deadline(struct gw_req *r, void *arg)
 {
     struct gw_step *s = arg;
     struct flow_out out;
+    const char *id = gw_step_writing(s) ? "saving" : "busy";
     if (s->via == GW_VIA_SMS) {
         /* the SMS answer goes out through sendsms when the step ends */
         gw_reply_text(r, 200, "text/plain; charset=utf-8", "");
         return;
     }
-    flow_render_message(s->flows->set, s->st.lang, s->ch, "busy", &out);
+    const struct flow_out *o = &out;
+    if (s->completed) {
+        GW_RLOG(GW_LEVEL_WARN, r, 0,
+                "deadline in state=%s: the flow has ended, its screen goes out",
+                gw_step_state_names[s->state]);
+        o = &s->out;
+    } else {
+        GW_RLOG(GW_LEVEL_WARN, r, 0, "deadline in state=%s: %s reply",
+                gw_step_state_names[s->state], id);
+        flow_render_message(s->flows->set, s->st.lang, s->ch, id, &out);
+    }
     if (s->via == GW_VIA_KANNEL) {
         char meta[128];
         if (gw_kannel_meta_reply(1, s->sess, s->has_sess, meta, sizeof(meta)) >
             0)
             gw_req_header_add(r, "X-Kannel-Meta-Data", meta);
-        if (out.enc == FLOW_ENC_UCS2)
+        if (o->enc == FLOW_ENC_UCS2)
             gw_req_header_add(r, "X-Kannel-Coding", "2");
-        gw_reply_text(r, 200, "text/plain; charset=utf-8", out.text);
+        gw_reply_text(r, 200, "text/plain; charset=utf-8", o->text);
     } else {
         char body[FLOW_TEXT_MAX + 8];
-        snprintf(body, sizeof(body), "END %s", out.text);
+        snprintf(body, sizeof(body), "END %s", o->text);
         gw_reply_text(r, 200, "text/plain; charset=utf-8", body);
     }
 }

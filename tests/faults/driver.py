@@ -13,6 +13,9 @@ ledger check (standard library only).
         saved      "Part 1 of 3 saved ... reference R"
         queued     "Received ... reference R" (PostgreSQL was slow or down:
                    the record waits in the Redis queue; the caller was told R)
+        saving     "Still saving your answers" (the request's deadline came
+                   while the record's write was in flight: stored or not is
+                   not known yet; counted with no_answer's rows)
         try_later  "could not save your answers now"
         busy       "Service busy"
         lost       "we lost your answers"
@@ -74,6 +77,7 @@ def classify(status, body):
         if saved in body and m:
             return "saved", m.group(1)
     for outcome, texts in (
+            ("saving", ("Still saving your answers", "উত্তর জমা হচ্ছে")),
             ("try_later", ("could not save your answers", "জমা করা যায়নি")),
             ("busy", ("Service busy", "লাইন এখন ব্যস্ত")),
             ("lost", ("lost your answers", "উত্তরগুলো হারিয়ে গেছে"))):
@@ -201,6 +205,7 @@ def tally(ledger, rows, deadline_ms):
         "busy": sum(1 for r in recs if r["outcome"] in ("busy", "lost")
                     or r["outcome"].startswith("http_")),
         "no_answer": sum(1 for r in recs if r["outcome"] == "no_answer"),
+        "saving": sum(1 for r in recs if r["outcome"] == "saving"),
         "other": sum(1 for r in recs if r["outcome"] == "other"),
         "abandoned": sum(1 for r in recs if r["outcome"] == "abandoned"),
         "rows": len(rowlist),
@@ -210,7 +215,8 @@ def tally(ledger, rows, deadline_ms):
         "dup_msisdn": sum(1 for v in byno.values() if len(v) > 1),
         "dup_ref": sum(1 for v in refs.values() if v > 1),
         "row_said_not": sum(1 for r in said_not if r["msisdn"] in byno),
-        "row_unknown": sum(1 for r in recs if r["outcome"] == "no_answer"
+        "row_unknown": sum(1 for r in recs
+                           if r["outcome"] in ("no_answer", "saving")
                            and r["msisdn"] in byno),
         "steps": len(ms),
         "late": late,
