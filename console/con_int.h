@@ -90,11 +90,13 @@ const json_t *con_lists(struct gw_server *srv);
 extern const struct con_route con_totp_routes[];
 extern const struct con_route con_officers_routes[];
 extern const struct con_route con_audit_routes[];
-extern const struct con_route con_records_routes[]; /* con_records.c */
-extern const struct con_route con_notices_routes[]; /* con_notices.c */
-extern const struct con_route con_stats_routes[];   /* con_stats.c */
-extern const struct con_route con_export_routes[];  /* con_export.c */
-extern const struct con_route con_indic_routes[];   /* con_indic.c */
+extern const struct con_route con_queue_routes[];     /* con_queue.c */
+extern const struct con_route con_records_routes[];   /* con_records.c */
+extern const struct con_route con_decisions_routes[]; /* con_decisions.c */
+extern const struct con_route con_notices_routes[];   /* con_notices.c */
+extern const struct con_route con_stats_routes[];     /* con_stats.c */
+extern const struct con_route con_export_routes[];    /* con_export.c */
+extern const struct con_route con_indic_routes[];     /* con_indic.c */
 extern const struct con_route *const con_route_tables[];
 
 /* The officer behind a call's session. */
@@ -214,7 +216,8 @@ struct con {
 void con_api_handle(struct gw_req *r);
 
 /* ------------------------------------------------------------------------
- * Records and decisions (con_records.c)
+ * The queue, records and decisions (con_queue.c, con_records.c,
+ * con_decisions.c; what they share is con_records_int.h)
  */
 
 /* Do the decision SMS of messages.conf (sms_verified, sms_needs_info,
@@ -227,9 +230,10 @@ int con_records_lint(const struct flow_set *set, const struct gw_config *cfg,
 /* The parsers of the records API, pure (and fuzzed: fuzz_con_records). */
 
 /* The version of an If-Match header: 12, "12" or W/"12" (at most 18
- * digits).  -1 when h is NULL or anything else. */
+ * digits).  -1 when h is NULL or anything else.  (con_decisions.c) */
 long long con_if_match_parse(const char *h);
-/* Is s a date YYYY-MM-DD (1900..2999)?  1/0. */
+/* Is s a date YYYY-MM-DD (1900..2999)?  1/0.  (con_queue.c, as the two
+ * parsers below) */
 int con_date_ok(const char *s);
 /* A queue cursor "MICROS.ID" (1..18 digits each) into its two parts (cap
  * bytes each, NUL-terminated).  0, or -1 when s is not one. */

@@ -1,0 +1,400 @@
+/*
+ * con_queue.c -- GET /api/records, the review queue: its filters, the
+ * search by reference, phone or ID number, and keyset pages.  One record,
+ * /reveal and the helpers the record files share are con_records.c; the
+ * decisions con_decisions.c.
+ *
+ * The query runs as remigate_console with the officer's scope set
+ * (con_tx_init): an officer's page is read district by district from the
+ * transaction's own scope, so the row-level security policy and the page
+ * agree.  Searching by an ID number goes through its keyed hash, never a
+ * substring.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "console/con_records_int.h"
+
+#define REC_PAGE_DEFAULT 50
+#define REC_PAGE_MAX     100
+
+/* ------------------------------------------------------------------------
+ * Small parsers (each a buffer in, a status out)
+ */
+
+int
+con_date_ok(const char *s)
+{
+    int y, m, d;
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-') return 0;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) return 0;
+    y = atoi(s);
+    m = atoi(s + 5);
+    d = atoi(s + 8);
+    return y >= 1900 && y <= 2999 && m >= 1 && m <= 12 && d >= 1 && d <= 31;
+}
+
+/* Is s made only of chars from set, 1..max bytes long? */
+static int
+rec_word_ok(const char *s, const char *set, size_t max)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= max && strspn(s, set) == n;
+}
+
+#define REC_LOWER  "abcdefghijklmnopqrstuvwxyz0123456789_"
+#define REC_UPPER  "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#define REC_DIGITS "0123456789"
+
+int
+con_cursor_parse(const char *s, char *at, size_t atcap, char *id, size_t idcap)
+{
+    const char *dot = strchr(s, '.');
+    size_t a = dot ? (size_t)(dot - s) : 0;
+    if (dot == NULL || a == 0 || a >= atcap || a > 18 ||
+        strspn(s, REC_DIGITS) != a || !rec_word_ok(dot + 1, REC_DIGITS, 18) ||
+        strlen(dot + 1) >= idcap)
+        return -1;
+    memcpy(at, s, a);
+    at[a] = '\0';
+    snprintf(id, idcap, "%s", dot + 1);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * GET /api/records -- the queue
+ */
+
+/* One row; the columns of REC_LIST_PAGE. */
+static json_t *
+rec_list_row(const struct store_tx_result *res, int i)
+{
+    const char *skills = store_tx_value(res, 0, i, 8);
+    const char *changed = store_tx_value(res, 0, i, 12);
+    json_t *sk = json_array(), *flags = json_array();
+    char buf[512], *save = NULL, *w;
+
+    if (skills && skills[0]) {
+        snprintf(buf, sizeof(buf), "%s", skills);
+        for (w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save))
+            json_array_append_new(sk, json_string(w));
+    }
+    if (strcmp(store_tx_value(res, 0, i, 11), "t") == 0)
+        json_array_append_new(flags, json_string("possible_duplicate"));
+    if (changed != NULL)
+        json_array_append_new(flags, json_string("changed_since_verified"));
+    return json_pack(
+        "{s:s,s:s,s:s?,s:s,s:s?,s:s?,s:s?,s:s?,s:o,s:s?,s:I,s:o}", "ref",
+        store_tx_value(res, 0, i, 0), "status", store_tx_value(res, 0, i, 1),
+        "district", store_tx_value(res, 0, i, 2), "registered_at",
+        store_tx_value(res, 0, i, 3), "channel", store_tx_value(res, 0, i, 4),
+        "sex", store_tx_value(res, 0, i, 5), "age_band",
+        store_tx_value(res, 0, i, 6), "destination",
+        store_tx_value(res, 0, i, 7), "skills", sk, "need",
+        store_tx_value(res, 0, i, 9), "days_waiting",
+        (json_int_t)strtoll(store_tx_value(res, 0, i, 10), NULL, 10), "flags",
+        flags);
+}
+
+/* The age band of a birth year, in SQL (bands of the dashboards). */
+/* A page of the queue, in two steps: the rows (each filter a condition
+ * that the custom plan of an unnamed statement folds away when its
+ * parameter is NULL), then the duplicate flag of the whole page in one
+ * remigate_duplicate_ids() call (migration 013) rather than one
+ * remigate_duplicates() per row.  Columns: ref, status, district,
+ * registered at, channel, sex, age band, destination, skills, need, days
+ * waiting, possible duplicate, changed since verified, then the keyset
+ * (created_at in microseconds, id). */
+#define REC_LIST_COLS                                                          \
+    "SELECT r.ref, r.status, r.district,"                                      \
+    " to_char(r.created_at AT TIME ZONE 'UTC', "                               \
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS registered,"                         \
+    " r.channel, r.sex, " REC_AGE_BAND_SQL " AS age_band, r.country,"          \
+    " array_to_string(r.skills, ' ') AS skills, r.need,"                       \
+    " extract(day FROM now() - r.created_at)::int AS days,"                    \
+    " array_to_string(r.changed_since_verified, ' ') AS changed,"              \
+    " (extract(epoch FROM r.created_at) * 1000000)::bigint AS at_us, r.id"     \
+    " FROM returnees r"
+
+#define REC_LIST_WHERE                                                         \
+    " ($1::text = 'all' OR r.status = $1)"                                     \
+    " AND ($2::text IS NULL OR r.district = $2)"                               \
+    " AND ($3::date IS NULL OR r.created_at >= $3::date)"                      \
+    " AND ($4::date IS NULL OR r.created_at < $4::date + 1)"                   \
+    " AND ($5::text IS NULL OR r.channel = $5)"                                \
+    " AND ($6::text IS NULL OR r.country = $6)"                                \
+    " AND ($7::text IS NULL OR $7 = ANY (r.skills))"                           \
+    " AND ($8::text IS NULL OR r.need = $8)"                                   \
+    " AND ($9::text IS NULL"                                                   \
+    "  OR ($9 = 'changed_since_verified'"                                      \
+    "   AND r.changed_since_verified IS NOT NULL)"                             \
+    "  OR ($9 = 'possible_duplicate'"                                          \
+    "   AND EXISTS (SELECT 1 FROM remigate_duplicates(r.ref))))"               \
+    " AND (($10::text IS NULL AND $11::text IS NULL AND $12::text IS NULL"     \
+    "  AND $13::text IS NULL) OR r.ref = $10 OR r.msisdn = $11"                \
+    "  OR r.nid_hash = decode($12, 'hex')"                                     \
+    "  OR r.passport_hash = decode($13, 'hex'))"                               \
+    " AND ($14::text IS NULL OR (r.created_at, r.id) >"                        \
+    "  (to_timestamp(0) + split_part($14, '.', 1)::bigint"                     \
+    "   * interval '1 microsecond', split_part($14, '.', 2)::bigint))"         \
+    " ORDER BY r.created_at, r.id LIMIT $15::int"
+
+#define REC_LIST_PAGE                                                          \
+    " SELECT p.ref, p.status, p.district, p.registered, p.channel, p.sex,"     \
+    " p.age_band, p.country, p.skills, p.need, p.days, p.id = ANY (d.ids),"    \
+    " p.changed, p.at_us, p.id"                                                \
+    " FROM page p,"                                                            \
+    " (SELECT remigate_duplicate_ids(array_agg(id)) AS ids FROM page) d"       \
+    " ORDER BY p.at_us, p.id"
+
+/* An admin's page: every district's rows, oldest first, straight from
+ * (status, created_at, id), or (district, status, created_at, id) with a
+ * district filter. */
+static const char rec_list_all_sql[] =
+    "WITH page AS (" REC_LIST_COLS " WHERE" REC_LIST_WHERE ")" REC_LIST_PAGE;
+
+/* An officer's page: the first rows of each of their districts from
+ * (district, status, created_at, id), then the oldest of those.  The
+ * districts are the transaction's own (remigate_scope_districts(), what
+ * the row-level security policy allows), so this reads no more than a
+ * page per district whatever the table's size. */
+static const char rec_list_scoped_sql[] =
+    "WITH page AS (SELECT q.* FROM unnest(remigate_scope_districts()) s(code)"
+    " CROSS JOIN LATERAL (" REC_LIST_COLS " WHERE r.district = s.code"
+    " AND" REC_LIST_WHERE
+    ") q ORDER BY q.at_us, q.id LIMIT $15::int)" REC_LIST_PAGE;
+
+struct rec_query {
+    char status[16], district[20], from[12], to[12], channel[8], dest[4];
+    char skill[40], need[40], flag[32];
+    char ref[CON_REF_MAX + 1], phone[GW_MSISDN_MAX];
+    int nothing; /* a search that can match no row */
+    char nid[2 * STORE_HASH_BYTES + 1];
+    char passport[2 * STORE_HASH_BYTES + 1];
+    char cursor[48], limit[8];
+};
+
+int
+con_search_parse(const char *q, struct con_search *out)
+{
+    size_t n = 0;
+
+    memset(out, 0, sizeof(*out));
+    for (const char *p = q; *p && n + 1 < sizeof(out->norm); p++)
+        if (*p != ' ' && *p != '-') out->norm[n++] = *p;
+    out->norm[n] = '\0';
+    if (n == 0) return -1;
+    if (strspn(out->norm, REC_DIGITS "+") == n) {
+        if (gw_msisdn_normalise(out->norm, n, out->phone, sizeof(out->phone)) !=
+            NULL)
+            out->phone[0] = '\0';
+        out->nid = strspn(out->norm, REC_DIGITS) == n &&
+                   (n == 10 || n == 13 || n == 17);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (out->norm[i] >= 'a' && out->norm[i] <= 'z')
+            out->norm[i] = (char)(out->norm[i] - 32);
+    if (strspn(out->norm, REC_UPPER REC_DIGITS) != n) return -1;
+    out->ref = n <= CON_REF_MAX;
+    out->passport = 1;
+    return 0;
+}
+
+/* A search word as the query's exact conditions: a reference, a phone
+ * number, an NID or a passport number (ID numbers by their keyed hash). */
+static void
+rec_search(struct con_call *call, const char *q, struct rec_query *rq)
+{
+    unsigned char h[STORE_HASH_BYTES];
+    struct con_search cs;
+
+    /* a search that can be nothing (or that nothing below fills) is sent
+     * as the reference "", which no record has: it matches no row */
+    if (con_search_parse(q, &cs) != 0) {
+        rq->nothing = 1;
+        return;
+    }
+    if (cs.phone[0]) snprintf(rq->phone, sizeof(rq->phone), "%s", cs.phone);
+    if (cs.ref) memcpy(rq->ref, cs.norm, strlen(cs.norm) + 1);
+    if (cs.nid && call->con->crypto &&
+        store_id_hash(call->con->crypto, "nid", cs.norm, h) == 0)
+        con_rec_hex(h, sizeof(h), rq->nid);
+    if (cs.passport && call->con->crypto &&
+        store_id_hash(call->con->crypto, "passport", cs.norm, h) == 0)
+        con_rec_hex(h, sizeof(h), rq->passport);
+    rq->nothing =
+        !rq->ref[0] && !rq->phone[0] && !rq->nid[0] && !rq->passport[0];
+}
+
+/* Copy query value key into out when it passes check; 422 otherwise. */
+static int
+rec_q_or_422(struct con_call *call, const struct gw_params *ps, const char *key,
+             char *out, size_t cap, int (*check)(const char *v))
+{
+    const struct gw_param *p = gw_params_get(ps, key);
+    out[0] = '\0';
+    if (p == NULL || p->vlen == 0) return 0;
+    if (p->vlen >= cap || strlen(p->val) != p->vlen || !check(p->val)) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "the filter %s is not valid", key);
+        con_reply_error(call, 422, "bad_filter", msg);
+        return -1;
+    }
+    memcpy(out, p->val, p->vlen + 1);
+    return 0;
+}
+
+static int
+rec_status_ok(const char *v)
+{
+    static const char *const st[] = {"pending",  "needs_info", "verified",
+                                     "rejected", "all",        NULL};
+    return con_rec_in(st, v);
+}
+int
+con_rec_district_ok(const char *v)
+{
+    return rec_word_ok(v, REC_UPPER REC_DIGITS "-", 16);
+}
+static int
+rec_channel_ok(const char *v)
+{
+    return strcmp(v, "ussd") == 0 || strcmp(v, "sms") == 0;
+}
+static int
+rec_country_ok(const char *v)
+{
+    return strlen(v) == 2 && rec_word_ok(v, REC_UPPER, 2);
+}
+int
+con_rec_code_ok(const char *v)
+{
+    return rec_word_ok(v, REC_LOWER, 32);
+}
+static int
+rec_flag_ok(const char *v)
+{
+    return strcmp(v, "possible_duplicate") == 0 ||
+           strcmp(v, "changed_since_verified") == 0;
+}
+static int
+rec_search_ok(const char *v)
+{
+    return strlen(v) <= 40;
+}
+static int
+rec_limit_ok(const char *v)
+{
+    long n = rec_word_ok(v, REC_DIGITS, 3) ? strtol(v, NULL, 10) : 0;
+    return n >= 1 && n <= REC_PAGE_MAX;
+}
+static int
+rec_cursor_ok(const char *v)
+{
+    char a[24], b[24];
+    return con_cursor_parse(v, a, sizeof(a), b, sizeof(b)) == 0;
+}
+
+static void
+rec_list_done(int status, const struct store_tx_result *res, void *arg)
+{
+    struct con_call *call = arg;
+    struct con_rec_ctx *x = con_rec_ctx_of(call);
+    int n, limit;
+    json_t *items;
+    char next[48];
+
+    if (status != 0) {
+        con_rec_fail(call, x, status, res);
+        return;
+    }
+    limit = (int)strtol(x->audit, NULL, 10); /* the page size asked */
+    n = store_tx_ntuples(res, 0);
+    items = json_array();
+    for (int i = 0; i < n && i < limit; i++)
+        json_array_append_new(items, rec_list_row(res, i));
+    if (n > limit)
+        snprintf(next, sizeof(next), "%s.%s",
+                 store_tx_value(res, 0, limit - 1, 13),
+                 store_tx_value(res, 0, limit - 1, 14));
+    x->out = json_pack("{s:o,s:s?}", "items", items, "next",
+                       n > limit ? next : NULL);
+    x->status = 200;
+    con_rec_reply_out(call, x);
+}
+
+static void
+con_records_list(struct con_call *call)
+{
+    struct con_rec_ctx *x = con_rec_ctx_new(call);
+    struct gw_params ps;
+    struct rec_query q;
+    const char *why = NULL, *qs;
+    size_t qlen;
+    char search[48], plus1[24];
+    struct store_tx tx;
+    int bad;
+
+    if (x == NULL) return;
+    memset(&q, 0, sizeof(q));
+    gw_params_init(&ps);
+    qs = gw_req_query(call->req, &qlen);
+    if (gw_params_parse(&ps, qs, qlen, &why) != 0) {
+        gw_params_fini(&ps);
+        con_reply_error(call, 400, "bad_query", why ? why : "bad query");
+        return;
+    }
+    bad =
+        rec_q_or_422(call, &ps, "status", q.status, sizeof(q.status),
+                     rec_status_ok) ||
+        rec_q_or_422(call, &ps, "district", q.district, sizeof(q.district),
+                     con_rec_district_ok) ||
+        rec_q_or_422(call, &ps, "from", q.from, sizeof(q.from), con_date_ok) ||
+        rec_q_or_422(call, &ps, "to", q.to, sizeof(q.to), con_date_ok) ||
+        rec_q_or_422(call, &ps, "channel", q.channel, sizeof(q.channel),
+                     rec_channel_ok) ||
+        rec_q_or_422(call, &ps, "destination", q.dest, sizeof(q.dest),
+                     rec_country_ok) ||
+        rec_q_or_422(call, &ps, "skill", q.skill, sizeof(q.skill),
+                     con_rec_code_ok) ||
+        rec_q_or_422(call, &ps, "need", q.need, sizeof(q.need),
+                     con_rec_code_ok) ||
+        rec_q_or_422(call, &ps, "flag", q.flag, sizeof(q.flag), rec_flag_ok) ||
+        rec_q_or_422(call, &ps, "q", search, sizeof(search), rec_search_ok) ||
+        rec_q_or_422(call, &ps, "limit", q.limit, sizeof(q.limit),
+                     rec_limit_ok) ||
+        rec_q_or_422(call, &ps, "cursor", q.cursor, sizeof(q.cursor),
+                     rec_cursor_ok);
+    gw_params_fini(&ps);
+    if (bad) return;
+    if (q.status[0] == '\0') snprintf(q.status, sizeof(q.status), "pending");
+    if (q.limit[0] == '\0')
+        snprintf(q.limit, sizeof(q.limit), "%d", REC_PAGE_DEFAULT);
+    if (search[0]) rec_search(call, search, &q);
+    snprintf(x->audit, sizeof(x->audit), "%s", q.limit);
+    snprintf(plus1, sizeof(plus1), "%d", (int)strtol(q.limit, NULL, 10) + 1);
+
+#define REC_P(s) ((s)[0] ? (s) : NULL)
+    con_tx_init(call, &tx);
+    tx.stmt[tx.n++] = (struct store_tx_stmt){
+        call->who.role_bit == CON_ROLE_ADMIN ? rec_list_all_sql
+                                             : rec_list_scoped_sql,
+        15,
+        {q.status, REC_P(q.district), REC_P(q.from), REC_P(q.to),
+         REC_P(q.channel), REC_P(q.dest), REC_P(q.skill), REC_P(q.need),
+         REC_P(q.flag), q.nothing ? "" : REC_P(q.ref), REC_P(q.phone),
+         REC_P(q.nid), REC_P(q.passport), REC_P(q.cursor), plus1}};
+#undef REC_P
+    con_tx_or_503(call, &tx, rec_list_done);
+}
+
+const struct con_route con_queue_routes[] = {
+    {GW_METHOD_GET, "/api/records", CON_ROLE_ADMIN | CON_ROLE_OFFICER, 0,
+     con_records_list},
+    {0, NULL, 0, 0, NULL},
+};
