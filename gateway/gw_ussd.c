@@ -1377,6 +1377,9 @@ gw_step_reread(struct gw_step *s)
     s->ev_dial = NULL;
     gw_step_to(s, GW_STEP_READ);
     int rc = sess_get(s->u->srv->sess, s->key, gw_step_get_cb, s);
+    /* Redis went between the cached run and this read (the connection
+     * dropped, no reconnect yet): wait for it like any other read */
+    if (rc == SESS_EDOWN && gw_step_park(s) == 0) return;
     if (rc != SESS_OK) {
         gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
         gw_step_busy(s, sess_strerror(rc));

@@ -439,9 +439,11 @@ all_followed()
 }
 switch_ms=''
 follow_ms=''
+kill_ms=0
 fault_sentinel_failover()
 {
     local new=$REDIS_REPLICA_PORT
+    kill_ms=$(($(date +%s%N) / 1000000))
     srv_redis_kill9 2>/dev/null # (bash would report the job "Killed")
     poll 30 promoted || return 1
     poll 10 all_followed "$new" || return 1
@@ -450,6 +452,14 @@ fault_sentinel_failover()
     follow_ms=$(($(log_ms "redis: connected host=127.0.0.1 port=$new " "$log" |
         sort -n | tail -n 1) - switch_ms))
     say "sentinel_failover: every worker on the new primary :$new $follow_ms ms after +switch-master"
+    # Sentinel's own steps, ms after the kill
+    local ev t line=''
+    for ev in "+sdown master" "+odown master" "+elected-leader master" \
+        "+promoted-slave slave" "+switch-master"; do
+        t=$(log_ms " $ev " "$tmp"/sentinel-*/sentinel.log | sort -n | head -n 1)
+        line="$line ${ev%% *} ${t:+$((t - kill_ms))} ms,"
+    done
+    say "sentinel_failover: after the kill:${line%,}"
     # the old primary back, made a replica of the new one by the sentinels
     srv_sentinel_follow && srv_redis_replica_restart
 }
@@ -475,6 +485,20 @@ if wanted sentinel_failover; then
         # shellcheck disable=SC2154
         check "sentinel_failover: no caller heard busy twice in the whole failover (at most $busy_max; before the promotion at most $busy_before_max)" \
             test "$busy_max" -le 1
+        # (when not: each answer not saved, by caller, ms after the kill,
+        # and the daemon's reasons)
+        if [ "$busy_max" -gt 1 ]; then
+            python3 -c 'import json, sys
+k = int(sys.argv[2]) / 1000
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["outcome"] not in ("saved", "queued", "abandoned"):
+        print("# caller %s %s %s at %d ms, step %d took %s ms" % (r["caller"],
+              r["msisdn"], r["outcome"], (r["t1"] - k) * 1000, r["step"],
+              r["ms"][-1] if r["ms"] else "-"))' \
+                "$tmp/sentinel_failover.ledger" "$kill_ms"
+            grep 'busy reply' "$log" | tail -n 20 | sed 's/^/# /'
+        fi
     else
         not_ok "daemon started again with redis.sentinels"
         tail -n 20 "$log"

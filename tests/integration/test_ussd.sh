@@ -3,7 +3,8 @@
 # USSD endpoints against a real Redis: a Bangla registration over POST
 # /ussd/at and over GET /kannel/mo (with the query strings Kannel 1.4.5
 # sends), duplicates and races, resume, an idle dialogue, Redis killed and
-# restarted mid-dialogue, bad requests that change nothing, and SIGHUP with
+# restarted mid-dialogue, the confirming step waiting for Redis killed just
+# before it (redis.wait_ms), bad requests that change nothing, and SIGHUP with
 # a broken flow file.  The daemon runs with no database: finished
 # registrations go to the durable Redis queue.
 #
@@ -355,6 +356,35 @@ base=$base1
 kill -TERM "$pid2"
 wait "$pid2"
 pid2=
+
+# ---- the confirming step while Redis has just gone (redis.wait_ms) -------
+# The worker holds the caller's last save and runs the confirming step on
+# it; a step that runs an action reads the session from Redis again
+# first.  Redis killed a moment before: that read finds it down before the
+# first reconnect, and waits for it like any other read -- not "busy".
+stop
+start --set redis.wait_ms=1200
+wphone=8801712300011 text=
+at at-w $wphone "" >/dev/null
+for a in "${answers[@]:0:${#answers[@]}-1}"; do
+    text=${text:+$text*}$a
+    at at-w $wphone "$text" >/dev/null
+done
+check "wait: the read-back screen before the kill" "body | head -c4 | grep -q '^CON '"
+srv_redis_kill9
+t0=$(date +%s%N)
+at at-w $wphone "$text*${answers[-1]}" >"$tmp/wstatus" &
+stepper=$!
+sleep 0.4
+REDIS_AOF=1 srv_redis_restart
+rc CONFIG SET appendfsync always >/dev/null
+wait "$stepper"
+ms=$((($(date +%s%N) - t0) / 1000000))
+wref=$(body | grep -oE '[0-9A-Z]{10}' | head -1)
+check "wait: the confirming step waited for Redis and ends with a reference ($ms ms, ${wref:-no reference}: $(body | head -c 60))" \
+    "[ \"\$(cat '$tmp/wstatus')\" = 200 ] && [ -n '$wref' ] && [ $ms -ge 300 ]"
+check "wait: one record queued, with that reference" \
+    "[ \$(rc LRANGE remigate:queue:records 0 -1 | grep -c '\"msisdn\":\"$wphone\"') = 1 ] && rc LRANGE remigate:queue:records 0 -1 | grep -q '\"ref\":\"$wref\"'"
 
 # ---- SIGHUP with a broken flow file ----------------------------------------
 cp "$tmp/config/flows/status.conf" "$tmp/status.ok"
