@@ -5,7 +5,7 @@
 // due.  Prints one line in bench/login.lua's format:
 //   RESULT logins_per_s=N logins=N not_200=N p50_ms=N p99_ms=N
 // logins_per_s counts the logins answered 200 per second of the run;
-// offered_per_s what was sent.
+// offered_per_s what was sent, codes how many of each HTTP status.
 //
 //   node bench/login-rate.js BASE_URL USER PASSWORD RATE SECS
 'use strict';
@@ -21,6 +21,7 @@ const lat = [];
 let ok = 0;
 let bad = 0;
 let sent = 0;
+const codes = {};
 
 function login(due) {
   return new Promise((resolve) => {
@@ -31,11 +32,12 @@ function login(due) {
       res.resume();
       res.on('end', () => {
         const ms = Number(process.hrtime.bigint() - due) / 1e6;
+        codes[res.statusCode] = (codes[res.statusCode] || 0) + 1;
         if (res.statusCode === 200) { ok++; lat.push(ms); } else bad++;
         resolve();
       });
     });
-    req.on('error', () => { bad++; resolve(); });
+    req.on('error', () => { bad++; codes.error = (codes.error || 0) + 1; resolve(); });
     req.end(body);
   });
 }
@@ -60,5 +62,6 @@ function pct(a, p) {
   }
   await Promise.all(running);
   console.log(`RESULT logins_per_s=${(ok / secs).toFixed(1)} offered_per_s=${(sent / secs).toFixed(1)} ` +
-    `logins=${ok} not_200=${bad} p50_ms=${pct(lat, 50).toFixed(1)} p99_ms=${pct(lat, 99).toFixed(1)}`);
+    `logins=${ok} not_200=${bad} p50_ms=${pct(lat, 50).toFixed(1)} p99_ms=${pct(lat, 99).toFixed(1)} ` +
+    `codes=${Object.entries(codes).map(([k, v]) => `${k}:${v}`).join(',')}`);
 })().catch((e) => { console.error(e.message); process.exit(1); });

@@ -260,6 +260,12 @@ login_on_hash(int status, const char *hash, void *arg)
         con_reply_error(call, 503, "unavailable", "try again");
         return;
     }
+    if (status == CON_HASH_ELATE) { /* not checked: not a failure either */
+        login_wipe(l);
+        con_reply_error(call, 503, "busy",
+                        "too many logins at once; try again in a moment");
+        return;
+    }
     if (!l->known) {
         login_fail(l, "unknown_user");
         return;

@@ -19,6 +19,11 @@
  * thread on wake-up -- the loop (and PostgreSQL, Redis) always run first;
  * on a machine that is never idle a login can wait long (its deadline).
  * Going down to SCHED_IDLE needs no privilege.
+ *
+ * A job that waited longer than console.hash_max_wait_ms is answered
+ * CON_HASH_ELATE and not hashed: when logins come faster than the threads
+ * hash, every one would otherwise wait behind all the others, past its
+ * request's deadline, and the CPU would go on hashes nobody waits for.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +35,7 @@
 #include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -56,6 +62,7 @@ struct hash_job {
     char stored[HASH_STR_BYTES];
     char out[HASH_STR_BYTES];
     int status;
+    long long queued_ms; /* CLOCK_MONOTONIC when queued */
     con_hash_cb *cb;
     void *arg;
 };
@@ -73,10 +80,20 @@ struct con_hasher {
     pthread_t threads[HASH_THREADS];
     int pipe_rd, pipe_wr;
     int nice;
+    int max_wait_ms; /* 0: none; read under mu */
     struct event *ev;
     unsigned long long opslimit;
     size_t memlimit;
 };
+
+static long long
+hash_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void
 hash_job_free(struct hash_job *j)
@@ -118,6 +135,7 @@ hash_thread(void *arg)
     struct con_hasher *h = arg;
     struct hash_job *j;
     char one = 1;
+    int late;
 
     /* best effort: without the right to lower it, it stays as it is */
     if (h->nice == CON_HASH_SCHED_IDLE) {
@@ -135,8 +153,15 @@ hash_thread(void *arg)
         if (h->stopping) break;
         j = TAILQ_FIRST(&h->todo);
         TAILQ_REMOVE(&h->todo, j, link);
+        late =
+            h->max_wait_ms > 0 && hash_now_ms() - j->queued_ms > h->max_wait_ms;
         pthread_mutex_unlock(&h->mu);
-        hash_job_run(h, j);
+        if (late) {
+            j->status = CON_HASH_ELATE;
+            sodium_memzero(j->password, sizeof(j->password));
+        } else {
+            hash_job_run(h, j);
+        }
         pthread_mutex_lock(&h->mu);
         TAILQ_INSERT_TAIL(&h->done, j, link);
         /* a full pipe already wakes the loop: EAGAIN is fine */
@@ -250,6 +275,7 @@ hash_queue(struct con_hasher *h, struct hash_job *j)
         hash_job_free(j);
         return -1;
     }
+    j->queued_ms = hash_now_ms();
     TAILQ_INSERT_TAIL(&h->todo, j, link);
     h->pending++;
     pthread_cond_signal(&h->cv);
@@ -296,6 +322,15 @@ con_hash_make(struct con_hasher *h, const char *password, con_hash_cb *cb,
     CON_AN(h->magic == HASH_MAGIC);
     if ((j = hash_job_new(HASH_MAKE, password, cb, arg)) == NULL) return -1;
     return hash_queue(h, j);
+}
+
+void
+con_hasher_max_wait(struct con_hasher *h, int ms)
+{
+    CON_AN(h->magic == HASH_MAGIC);
+    pthread_mutex_lock(&h->mu);
+    h->max_wait_ms = ms > 0 ? ms : 0;
+    pthread_mutex_unlock(&h->mu);
 }
 
 int

@@ -277,6 +277,9 @@ struct con_hasher;
 #define CON_HASH_MISMATCH 1  /* verify: not this password */
 #define CON_HASH_EFAIL    -1 /* out of memory, a bad stored hash */
 #define CON_HASH_ESTOPPED -2
+#define CON_HASH_ELATE                                                         \
+    -3 /* waited longer than the hasher's max wait:                            \
+          not hashed (con_hasher_max_wait()) */
 
 /* hash: con_hash_make()'s result (borrowed), else NULL. */
 typedef void con_hash_cb(int status, const char *hash, void *arg);
@@ -287,6 +290,11 @@ typedef void con_hash_cb(int status, const char *hash, void *arg);
 struct con_hasher *con_hasher_new(struct event_base *base, int threads,
                                   int nice, unsigned long long opslimit,
                                   size_t memlimit, char *err, size_t errlen);
+/* A job that waited in the queue longer than ms (0: no limit, the
+ * default) is answered CON_HASH_ELATE without being hashed: under more
+ * logins than the threads can hash, the CPU goes to those that can still
+ * be answered in time, not to ones whose request has given up. */
+void con_hasher_max_wait(struct con_hasher *h, int ms);
 /* Queue a check of password (copied, wiped after) against stored (a
  * crypto_pwhash_str string, copied).  0, or -1 when stopped or out of
  * memory (no callback then). */

@@ -284,6 +284,7 @@ console_start(struct gw_server *srv)
         GW_LOG_ERROR(0, "console: %s", err);
         return -1;
     }
+    con_hasher_max_wait(con->hasher, (int)cfg->con_hash_max_wait_ms);
     con->pool = store_pool_new(&pc, gw_server_base(srv), err, sizeof(err));
     if (con->pool == NULL) {
         GW_LOG_ERROR(0, "console: %s", err);

@@ -181,6 +181,7 @@ struct gw_config {
     char con_totp_issuer[64];
     long con_hash_threads, con_hash_nice, con_pwhash_kib, con_pwhash_passes;
     char con_hash_policy[8]; /* nice|idle */
+    long con_hash_max_wait_ms;
     char con_common_passwords[GW_STR_MAX];
     long con_throttle_user_free, con_throttle_addr_free;
     long con_throttle_max_delay, con_throttle_window; /* seconds */

@@ -138,6 +138,7 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     I("console.hash_threads", con_hash_threads, 1, 16, "2"),
     I("console.hash_nice", con_hash_nice, 0, 19, "10"),
     W("console.hash_policy", con_hash_policy, "nice|idle", "nice"),
+    I("console.hash_max_wait_ms", con_hash_max_wait_ms, 0, 60000, "1500"),
     I("console.pwhash_kib", con_pwhash_kib, 19456, 1048576, "19456"),
     I("console.pwhash_passes", con_pwhash_passes, 2, 16, "2"),
     P("console.common_passwords", con_common_passwords, "common-passwords.txt"),

@@ -320,6 +320,50 @@ test_hasher_sched_idle(void **state)
     event_base_free(base);
 }
 
+/* con_hasher_max_wait(): behind one thread busy with a hash, jobs that
+ * wait longer than the limit come back CON_HASH_ELATE, unhashed; with no
+ * limit (0) the same jobs are all checked. */
+static void
+test_hasher_max_wait(void **state)
+{
+    struct event_base *base = event_base_new();
+    char err[256];
+    struct con_hasher *h;
+    struct hres made = {0}, r[4];
+    int late;
+
+    (void)state;
+    assert_non_null(base);
+    h = con_hasher_new(base, 1, 0, 2, 19456 * 1024, err, sizeof(err));
+    assert_non_null(h);
+    assert_int_equal(con_hash_make(h, "Padma-River-Dawn-7", on_hash, &made), 0);
+    while (made.calls == 0)
+        event_base_loop(base, EVLOOP_ONCE);
+    assert_int_equal(made.status, CON_HASH_OK);
+    for (int limit = 1; limit >= 0; limit--) {
+        con_hasher_max_wait(h, limit);
+        memset(r, 0, sizeof(r));
+        /* the first is taken at once; each later one waits for at least
+         * one whole hash (tens of ms) on the only thread */
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(con_hash_verify(h, made.hash, "Padma-River-Dawn-7",
+                                             on_hash, &r[i]),
+                             0);
+        while (r[0].calls + r[1].calls + r[2].calls + r[3].calls < 4)
+            event_base_loop(base, EVLOOP_ONCE);
+        late = 0;
+        for (int i = 1; i < 4; i++) {
+            assert_int_equal(r[i].calls, 1);
+            late += r[i].status == CON_HASH_ELATE;
+            if (r[i].status != CON_HASH_ELATE)
+                assert_int_equal(r[i].status, CON_HASH_OK);
+        }
+        assert_int_equal(late, limit ? 3 : 0);
+    }
+    con_hasher_free(h);
+    event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -332,6 +376,7 @@ main(void)
         cmocka_unit_test(test_roles),
         cmocka_unit_test(test_hasher),
         cmocka_unit_test(test_hasher_sched_idle),
+        cmocka_unit_test(test_hasher_max_wait),
     };
     if (sodium_init() < 0) return 1;
     return cmocka_run_group_tests(tests, NULL, NULL);
