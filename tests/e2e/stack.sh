@@ -108,7 +108,16 @@ none_listening()
     return 0
 }
 port_of() { sed -nE 's|^[a-z]+://[^:/]+:([0-9]+).*|\1|p' <<<"$1"; }
-comm_of_pids() { local p; for p in $(cat "$dir/pids" 2>/dev/null); do ps -o comm= -p "$p"; done; }
+# the processes of the PID file; a Kannel box by itself, not its scripts/supervise
+comm_of_pids()
+{
+    local p c
+    for p in $(cat "$dir/pids" 2>/dev/null); do
+        c=$(ps -o comm= -p "$p")
+        if [ "$c" = supervise ]; then ps -o comm= --ppid "$p"; else echo "$c"; fi
+    done
+}
+supervised() { [ "$(for p in $(cat "$dir/pids"); do ps -o comm= -p "$p"; done | grep -c '^supervise$')" = 2 ]; }
 
 # ---- 1. up ---------------------------------------------------------------------
 
@@ -211,6 +220,7 @@ procs=$(stack_procs | wc -l)
 say "the stack runs $procs processes on ports ${ports[*]}"
 check "up: bearerbox, smsbox, the simulator (node), remigate, Redis and PostgreSQL among them" \
     eval '[ "$(comm_of_pids | sort | tr "\n" " ")" = "bearerbox node postgres redis-server remigate smsbox " ]'
+check "up: bearerbox and smsbox each run under scripts/supervise" supervised
 check "down: scripts/stack down exits 0" run_stack "$dir/down.log" down ||
     show "$dir/down.log"
 check "down: no process of the stack left" poll 10 no_procs ||
