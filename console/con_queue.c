@@ -168,6 +168,30 @@ static const char rec_list_scoped_sql[] =
     " AND" REC_LIST_WHERE
     ") q ORDER BY q.at_us, q.id LIMIT $15::int)" REC_LIST_PAGE;
 
+/* The page most asked for -- one status, no filter, no search, the first
+ * page or the next after a cursor -- without the NULL-or conditions
+ * above: a plan that does not hang on the parameters' values, so it is a
+ * prepared statement (store_tx.prepare) whose generic plan PostgreSQL
+ * keeps instead of planning each page.  [admin][next]: $1 status, $2 the
+ * page size + 1, $3 the cursor. */
+#define REC_PLAIN_AFTER                                                        \
+    " AND (r.created_at, r.id) > (to_timestamp(0)"                             \
+    " + split_part($3, '.', 1)::bigint * interval '1 microsecond',"            \
+    " split_part($3, '.', 2)::bigint)"
+#define REC_PLAIN_ORDER " ORDER BY r.created_at, r.id LIMIT $2::int"
+#define REC_PLAIN_SCOPED(after)                                                \
+    "WITH page AS (SELECT q.* FROM unnest(remigate_scope_districts()) s(code)" \
+    " CROSS JOIN LATERAL (" REC_LIST_COLS " WHERE r.district = s.code"         \
+    " AND r.status = $1" after REC_PLAIN_ORDER                                 \
+    ") q ORDER BY q.at_us, q.id LIMIT $2::int)" REC_LIST_PAGE
+#define REC_PLAIN_ALL(after)                                                   \
+    "WITH page AS (" REC_LIST_COLS                                             \
+    " WHERE r.status = $1" after REC_PLAIN_ORDER ")" REC_LIST_PAGE
+static const char *const rec_list_plain_sql[2][2] = {
+    {REC_PLAIN_SCOPED(""), REC_PLAIN_SCOPED(REC_PLAIN_AFTER)},
+    {REC_PLAIN_ALL(""), REC_PLAIN_ALL(REC_PLAIN_AFTER)},
+};
+
 struct rec_query {
     char status[16], district[20], from[12], to[12], channel[8], dest[4];
     char skill[40], need[40], flag[32];
@@ -381,6 +405,19 @@ con_records_list(struct con_call *call)
 
 #define REC_P(s) ((s)[0] ? (s) : NULL)
     con_tx_init(call, &tx);
+    if (strcmp(q.status, "all") != 0 && !q.district[0] && !q.from[0] &&
+        !q.to[0] && !q.channel[0] && !q.dest[0] && !q.skill[0] && !q.need[0] &&
+        !q.flag[0] && !search[0]) {
+        int admin = call->who.role_bit == CON_ROLE_ADMIN;
+        int next = q.cursor[0] != '\0';
+        tx.prepare = 1u;
+        tx.stmt[tx.n++] =
+            (struct store_tx_stmt){rec_list_plain_sql[admin][next],
+                                   next ? 3 : 2,
+                                   {q.status, plus1, next ? q.cursor : NULL}};
+        con_tx_or_503(call, &tx, rec_list_done);
+        return;
+    }
     tx.stmt[tx.n++] = (struct store_tx_stmt){
         call->who.role_bit == CON_ROLE_ADMIN ? rec_list_all_sql
                                              : rec_list_scoped_sql,
