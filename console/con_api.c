@@ -81,7 +81,9 @@ con_reply_store_error(struct con_call *call, int status,
     GW_RLOG(GW_LEVEL_WARN, call->req, 0, "api store status=%s err=%s",
             store_strerror(status), res ? store_tx_errstr(res) : "");
     con_reply_error(call, 503, "unavailable",
-                    "the database did not answer; try again");
+                    status == STORE_EDOWN ? CON_DB_DOWN_MSG
+                                          : "the database did not answer; "
+                                            "try again");
 }
 
 json_t *
@@ -156,8 +158,7 @@ con_tx_or_503(struct con_call *call, const struct store_tx *tx, store_tx_cb *cb)
     if (rc == 0) return 0;
     GW_RLOG(GW_LEVEL_WARN, call->req, 0, "api store refused now status=%s",
             store_strerror(rc));
-    con_reply_error(call, 503, "unavailable",
-                    "the database is not reachable; try again");
+    con_reply_error(call, 503, "unavailable", CON_DB_DOWN_MSG);
     return -1;
 }
 
@@ -179,8 +180,7 @@ con_read_tx_or_503(struct con_call *call, struct store_tx *tx, store_tx_cb *cb)
     if (rc == 0) return 0;
     GW_RLOG(GW_LEVEL_WARN, call->req, 0, "api store refused now status=%s%s",
             store_strerror(rc), call->con->read_pool ? " pool=read" : "");
-    con_reply_error(call, 503, "unavailable",
-                    "the database is not reachable; try again");
+    con_reply_error(call, 503, "unavailable", CON_DB_DOWN_MSG);
     return -1;
 }
 

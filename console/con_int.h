@@ -36,6 +36,12 @@ _Noreturn void con_assert_fail(const char *func, const char *file, int line,
 #define CON_PARAM_MAX    64
 #define CON_DISTRICTS    2048 /* bytes of "BD-13,BD-26,..." */
 
+/* 503's message when PostgreSQL has no connection up (console.db_wait_ms
+ * waited for one in vain) */
+#define CON_DB_DOWN_MSG                                                        \
+    "the database is not reachable (restarting or failing over); try again "   \
+    "in a few seconds"
+
 /* Who may call a route: role bits, or CON_PUBLIC (no session at all).
  * CON_PRE_MFA: an admin who still has to enrol TOTP may call it. */
 #define CON_ROLES(X)                                                           \

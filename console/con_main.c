@@ -211,6 +211,11 @@ console_start(struct gw_server *srv)
         .admin_role = "remigate_console_admin",
         .pool = (int)cfg->pg_console_pool,
         .timeout_ms = (int)cfg->pg_timeout_ms,
+        /* a request that finds the pool reconnecting (a failover) waits
+         * for it, leaving a quarter of its deadline for the queries */
+        .wait_ms = (int)(cfg->con_db_wait_ms < cfg->request_timeout_ms * 3 / 4
+                             ? cfg->con_db_wait_ms
+                             : cfg->request_timeout_ms * 3 / 4),
     };
     char err[512];
     struct con *con;

@@ -185,7 +185,8 @@ struct gw_config {
     char con_common_passwords[GW_STR_MAX];
     long con_throttle_user_free, con_throttle_addr_free;
     long con_throttle_max_delay, con_throttle_window; /* seconds */
-    long stats_k; /* small-cell threshold of dashboards and exports */
+    long con_db_wait_ms; /* an /api/ query waits this long for the pool */
+    long stats_k;        /* small-cell threshold of dashboards and exports */
     char key_file[GW_STR_MAX];
     char flows_dir[GW_STR_MAX], lists_dir[GW_STR_MAX];
     char messages_file[GW_STR_MAX];

@@ -400,6 +400,13 @@ struct store_pool_config {
     int pool;               /* connections, 1..64 (0: 2) */
     int timeout_ms;         /* per-transaction deadline (0: 2000) */
     int max_waiting; /* transactions queued while all are busy (0: 1024) */
+    int wait_ms;     /* 0: a transaction given while no connection is up
+                        (and none on its first attempt again) fails now
+                        with STORE_EDOWN.  Else it waits up to this long
+                        from its start, never past its deadline, for one
+                        to come back -- the pool then tries every
+                        100 ms instead of its backoff -- and only then
+                        fails with STORE_EDOWN ("waited N ms") */
 };
 
 /* One statement: sql and params borrowed (copied by store_pool_tx()); a

@@ -30,11 +30,16 @@
  * Sync may be on the wire is reported with unknown = 1.  Waiting
  * transactions sit in a bounded FIFO and are handed out from the loop (a
  * "kick" event), so no callback runs inside the call that started it.
+ * With wait_ms, a transaction that finds the pool down (a failover, a
+ * restart) waits in that FIFO up to wait_ms for a connection, its timer
+ * moved to the end of the wait, while the pool tries every 100 ms.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <libpq-fe.h>
@@ -91,7 +96,9 @@ struct pool_tx {
     struct store_pool *p;
     TAILQ_ENTRY(pool_tx) link;
     int queued;
-    int sent; /* the Sync went to the connection */
+    int64_t t0;  /* accepted, CLOCK_MONOTONIC ms */
+    int waiting; /* for the pool to come back (wait_ms): deadline moved */
+    int sent;    /* the Sync went to the connection */
     struct pool_conn *conn;
     struct event *deadline;
     int timeout_ms;
@@ -134,7 +141,7 @@ struct store_pool {
     unsigned magic;
     struct event_base *base;
     char *dsn, *role, *admin_role;
-    int pool, timeout_ms, max_waiting;
+    int pool, timeout_ms, max_waiting, wait_ms;
     int running;
     struct pool_conn *conns;
     struct pool_tx_list waiting;
@@ -262,6 +269,39 @@ pool_tx_unqueue(struct pool_tx *t)
     t->p->nwaiting--;
 }
 
+static int64_t
+pool_now_ms(void)
+{
+    struct timespec ts;
+
+    STORE_AN(clock_gettime(CLOCK_MONOTONIC, &ts) == 0);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* t's timer fires in ms (at least 1). */
+static void
+pool_tx_arm(struct pool_tx *t, int64_t ms)
+{
+    struct timeval tv;
+
+    if (ms < 1) ms = 1;
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    event_del(t->deadline);
+    evtimer_add(t->deadline, &tv);
+}
+
+/* t no longer waits for the pool to come back: its own deadline again. */
+static void
+pool_tx_unwait(struct pool_tx *t)
+{
+    if (!t->waiting) return;
+    t->waiting = 0;
+    pool_tx_arm(t, t->t0 + t->timeout_ms - pool_now_ms());
+}
+
+static int pool_hope(const struct store_pool *p);
+
 static void
 pool_tx_on_deadline(evutil_socket_t fd, short what, void *arg)
 {
@@ -270,6 +310,22 @@ pool_tx_on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     STORE_AN(t->magic == POOL_TX_MAGIC);
+    if (t->waiting) {
+        /* its wait for the pool (wait_ms) is over */
+        STORE_AN(t->queued);
+        if (pool_hope(t->p) && t->t0 + t->timeout_ms - pool_now_ms() > 0) {
+            /* back, but every connection busy: it waits its turn */
+            pool_tx_unwait(t);
+            return;
+        }
+        pool_tx_unqueue(t);
+        t->status = STORE_EDOWN;
+        snprintf(t->r.errstr, sizeof(t->r.errstr),
+                 "database not connected (waited %d ms for it)",
+                 (int)(pool_now_ms() - t->t0));
+        pool_tx_complete(t);
+        return;
+    }
     t->status = STORE_ETIMEDOUT;
     snprintf(t->r.errstr, sizeof(t->r.errstr),
              "transaction deadline of %d ms passed", t->timeout_ms);
@@ -290,18 +346,63 @@ pool_tx_on_deadline(evutil_socket_t fd, short what, void *arg)
  * transactions under load answered everything "database not connected"
  * until one was back, although the server was there. */
 static int
-pool_can_take(const struct store_pool *p)
+pool_hope(const struct store_pool *p)
 {
-    int hope = 0;
-
-    if (!p->running) return STORE_EDOWN;
     for (int i = 0; i < p->pool; i++)
         if (p->conns[i].state == POOL_CONN_IDLE ||
             p->conns[i].state == POOL_CONN_BUSY ||
             p->conns[i].l.backoff_ms == 0 || p->conns[i].again)
-            hope = 1;
-    if (!hope) return STORE_EDOWN;
+            return 1;
+    return 0;
+}
+
+/* With wait_ms (store_pool_config), a transaction also waits when there
+ * is no hope: see pool_tx_wait(). */
+static int
+pool_can_take(const struct store_pool *p)
+{
+    if (!p->running) return STORE_EDOWN;
+    if (!pool_hope(p) && p->wait_ms == 0) return STORE_EDOWN;
     if (p->nwaiting >= p->max_waiting) return STORE_EBUSY;
+    return 0;
+}
+
+/* The pool is down (no hope) and t, queued, may wait wait_ms from its
+ * start for a connection (never past its deadline): its timer moves to
+ * the end of that wait, and one connection tries at once instead of at
+ * the end of its backoff (a failover's new primary is usually there
+ * seconds before the backoff would look).  0, or -1 when its wait is
+ * over already. */
+static int
+pool_tx_wait(struct pool_tx *t)
+{
+    struct store_pool *p = t->p;
+    int64_t now = pool_now_ms();
+    int64_t left = t->t0 + p->wait_ms - now;
+    int64_t dl = t->t0 + t->timeout_ms - now;
+
+    if (t->waiting) return 0;
+    if (left <= 0 || dl <= 0) return -1;
+    t->waiting = 1;
+    pool_tx_arm(t, left < dl ? left : dl);
+    for (int i = 0; i < p->pool; i++)
+        if (p->conns[i].state == POOL_CONN_CONNECTING) return 0;
+    for (int i = 0; i < p->pool; i++)
+        if (p->conns[i].state == POOL_CONN_DOWN) {
+            store_link_schedule(&p->conns[i].l, 0);
+            break;
+        }
+    return 0;
+}
+
+/* Someone waits for the pool to come back. */
+static int
+pool_anyone_waits(const struct store_pool *p)
+{
+    const struct pool_tx *t;
+
+    TAILQ_FOREACH (t, &p->waiting, link)
+        if (t->waiting) return 1;
     return 0;
 }
 
@@ -435,8 +536,12 @@ pool_fail_waiting(struct store_pool *p)
 {
     struct pool_tx *t;
 
-    while (p->running && pool_can_take(p) == STORE_EDOWN &&
-           (t = TAILQ_FIRST(&p->waiting)) != NULL) {
+    while (p->running && !pool_hope(p)) {
+        /* (a callback may queue more: look again from the start) */
+        TAILQ_FOREACH (t, &p->waiting, link)
+            if (!t->waiting) break;
+        if (t == NULL) return;
+        if (p->wait_ms > 0 && pool_tx_wait(t) == 0) continue;
         pool_tx_unqueue(t);
         t->status = STORE_EDOWN;
         snprintf(t->r.errstr, sizeof(t->r.errstr), "database not connected");
@@ -458,6 +563,9 @@ pool_conn_drop(struct pool_conn *c, int status, const char *why)
     c->state = POOL_CONN_DOWN;
     if (c->p->running)
         store_link_retry(&c->l, POOL_BACKOFF_MIN, POOL_BACKOFF_MAX);
+    if (c->p->running && !c->again && pool_anyone_waits(c->p))
+        /* transactions wait for it: try again soon, not after the backoff */
+        store_link_schedule(&c->l, POOL_BACKOFF_MIN);
     if (t != NULL) {
         t->conn = NULL;
         if (t->status == 0 || status == STORE_ETIMEDOUT) t->status = status;
@@ -700,6 +808,7 @@ pool_dispatch(struct store_pool *p)
         if (c == NULL) return;
         t = TAILQ_FIRST(&p->waiting);
         pool_tx_unqueue(t);
+        pool_tx_unwait(t);
         t->conn = c;
         c->tx = t;
         c->state = POOL_CONN_BUSY;
@@ -728,7 +837,7 @@ store_pool_new(const struct store_pool_config *cfg, struct event_base *base,
 
     if (cfg == NULL || base == NULL || cfg->dsn == NULL || cfg->pool < 0 ||
         cfg->pool > 64 || cfg->timeout_ms < 0 || cfg->max_waiting < 0 ||
-        (cfg->role && strlen(cfg->role) >= POOL_CTX_MAX) ||
+        cfg->wait_ms < 0 || (cfg->role && strlen(cfg->role) >= POOL_CTX_MAX) ||
         (cfg->admin_role && strlen(cfg->admin_role) >= POOL_CTX_MAX)) {
         snprintf(err, errlen, "store_pool: bad configuration");
         return NULL;
@@ -740,6 +849,7 @@ store_pool_new(const struct store_pool_config *cfg, struct event_base *base,
     p->pool = cfg->pool ? cfg->pool : 2;
     p->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 2000;
     p->max_waiting = cfg->max_waiting ? cfg->max_waiting : 1024;
+    p->wait_ms = cfg->wait_ms;
     TAILQ_INIT(&p->waiting);
     p->dsn = strdup(cfg->dsn);
     p->role = strdup(cfg->role ? cfg->role : "");
@@ -858,6 +968,7 @@ store_pool_tx(struct store_pool *p, const struct store_tx *tx, store_tx_cb *cb,
     t->cb = cb;
     t->arg = arg;
     t->timeout_ms = tx->timeout_ms > 0 ? tx->timeout_ms : p->timeout_ms;
+    t->t0 = pool_now_ms();
     t->deadline = evtimer_new(p->base, pool_tx_on_deadline, t);
     if (t->deadline == NULL) {
         pool_tx_free(t);
@@ -869,6 +980,7 @@ store_pool_tx(struct store_pool *p, const struct store_tx *tx, store_tx_cb *cb,
     TAILQ_INSERT_TAIL(&p->waiting, t, link);
     t->queued = 1;
     p->nwaiting++;
+    if (!pool_hope(p)) (void)pool_tx_wait(t);
     event_active(p->kick, EV_TIMEOUT, 0);
     return 0;
 }

@@ -6,7 +6,8 @@
  * results reach the callback, the console context (role, officer,
  * districts) holds for one transaction only, the console role is no
  * superuser, owns nothing and is held by row-level security, deadlines
- * roll back, a killed backend and a stopped pool answer every caller once.
+ * roll back, a killed backend and a stopped pool answer every caller once,
+ * and with wait_ms a transaction waits for a pool that is down.
  * The loop runs until a condition holds, with a deadline -- no sleeps.
  */
 #include <setjmp.h>
@@ -819,6 +820,99 @@ test_bad_calls_and_down(void **state)
     store_pool_free(down);
 }
 
+/* The pool's database refuses connections (ALLOW_CONNECTIONS false) and
+ * its backends are ended: no connection up, the first attempts failed. */
+static void
+pool_shut_out(struct store_pool *p)
+{
+    char q[256];
+    long end;
+
+    snprintf(q, sizeof(q), "ALTER DATABASE %s ALLOW_CONNECTIONS false",
+             T.dbname);
+    admin_exec(q);
+    exec_on(T.db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                  " WHERE datname = current_database() AND pid <>"
+                  " pg_backend_pid()");
+    /* the attempts at once after the drop fail too */
+    end = now_ms() + 400;
+    while (now_ms() < end)
+        event_base_loop(T.base, EVLOOP_NONBLOCK);
+    assert_int_equal(store_pool_connected(p), 0);
+}
+
+static void
+on_let_in(evutil_socket_t fd, short what, void *arg)
+{
+    char q[256];
+
+    (void)fd;
+    (void)what;
+    (void)arg;
+    snprintf(q, sizeof(q), "ALTER DATABASE %s ALLOW_CONNECTIONS true",
+             T.dbname);
+    admin_exec(q);
+}
+
+/* store_pool_config.wait_ms: a transaction given while the pool is down
+ * waits for it instead of failing at once (a failover's new primary comes
+ * up within seconds).  The server lets the pool in again 300 ms later: the
+ * transaction runs, well within the wait.  Kept out: it fails with
+ * STORE_EDOWN ("waited") once wait_ms has passed, not before. */
+static void
+test_wait_for_reconnect(void **state)
+{
+    struct store_pool_config cfg = {
+        .dsn = T.dsn, .pool = 2, .timeout_ms = 3000, .wait_ms = 1200};
+    struct store_tx ok = {.n = 1, .stmt = {{.sql = "SELECT 7"}}};
+    struct timeval later = {0, 300000};
+    struct event *let_in = evtimer_new(T.base, on_let_in, NULL);
+    char err[256];
+    struct store_pool *p = store_pool_new(&cfg, T.base, err, sizeof(err));
+    struct want_conn w = {p, 2};
+    struct outcome o;
+    long t0, took;
+    int rc;
+
+    (void)state;
+    assert_non_null(p);
+    assert_non_null(let_in);
+    assert_int_equal(store_pool_start(p), 0);
+    assert_true(run_until(cond_connected, &w, 5000));
+
+    pool_shut_out(p);
+    memset(&o, 0, sizeof(o));
+    t0 = now_ms();
+    rc = store_pool_tx(p, &ok, on_tx, &o);
+    evtimer_add(let_in, &later);
+    assert_int_equal(rc, 0); /* without wait_ms: STORE_EDOWN now */
+    assert_int_equal(o.calls, 0);
+    assert_true(run_until(cond_called, &o, 5000));
+    took = now_ms() - t0;
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.v[0][0], "7");
+    assert_true(took >= 250 && took < 1200);
+
+    pool_shut_out(p);
+    memset(&o, 0, sizeof(o));
+    t0 = now_ms();
+    rc = store_pool_tx(p, &ok, on_tx, &o);
+    if (rc == 0) run_until(cond_called, &o, 5000);
+    took = now_ms() - t0;
+    on_let_in(-1, 0, NULL);
+    assert_int_equal(rc, 0);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.status, STORE_EDOWN);
+    assert_int_equal(o.unknown, 0);
+    assert_non_null(strstr(o.errstr, "waited"));
+    assert_true(took >= 1150 && took < 2500);
+    w.n = 1;
+    assert_true(run_until(cond_connected, &w, 5000));
+    event_free(let_in);
+    store_pool_free(p);
+}
+
 int
 main(void)
 {
@@ -834,6 +928,7 @@ main(void)
         cmocka_unit_test(test_prepared_statements),
         cmocka_unit_test(test_stop_and_busy),
         cmocka_unit_test(test_bad_calls_and_down),
+        cmocka_unit_test(test_wait_for_reconnect),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
