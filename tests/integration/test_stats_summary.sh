@@ -65,6 +65,11 @@ sed -n '/^CREATE FUNCTION remigate_stats(p_dim1/,/^\$\$;/p' store/migrations/011
     sed 's/^CREATE FUNCTION remigate_stats(/CREATE FUNCTION test_stats_011(/' >"$tmp/old.sql"
 psql -X -q -v ON_ERROR_STOP=1 "$PG_DSN" -f "$tmp/old.sql" >"$tmp/out" 2>&1
 is "011's remigate_stats loaded as test_stats_011" "0" "$?"
+# and 012's remigate_stats_days (the funnel's median days, a full sort)
+sed -n '/^CREATE FUNCTION remigate_stats_days(/,/^\$\$;/p' store/migrations/012_stats_days.sql |
+    sed 's/^CREATE FUNCTION remigate_stats_days(/CREATE FUNCTION test_stats_days_012(/' >"$tmp/old_days.sql"
+psql -X -q -v ON_ERROR_STOP=1 "$PG_DSN" -f "$tmp/old_days.sql" >"$tmp/out" 2>&1
+is "012's remigate_stats_days loaded as test_stats_days_012" "0" "$?"
 
 # One call's rows (in order) or its error, as text.
 sql "CREATE FUNCTION test_stats_call(fn text, d1 text, d2 text, st text,
@@ -114,6 +119,32 @@ sql "CREATE FUNCTION test_stats_call(fn text, d1 text, d2 text, st text,
          END LOOP;
          RETURN NEXT;
      END \$\$;
+     -- the funnel's days: remigate_stats_days against 012's, the roles
+     -- x the filters given (district, from, to)
+     CREATE FUNCTION test_days_diff(roles text[], filters jsonb)
+     RETURNS TABLE (calls int, diffs int, first text)
+     LANGUAGE plpgsql AS \$\$
+     DECLARE who text; f jsonb; a text; b text;
+     BEGIN
+         calls := 0; diffs := 0; first := '';
+         FOREACH who IN ARRAY roles LOOP
+             PERFORM set_config('remigate.role', who, true);
+             PERFORM set_config('remigate.districts',
+                 CASE WHEN who = 'officer' THEN 'BD-15,BD-26' ELSE '' END, true);
+             FOR f IN SELECT jsonb_array_elements(filters) LOOP
+                 SELECT string_agg(x::text, ';') INTO a FROM remigate_stats_days(f->>'district', (f->>'from')::date, (f->>'to')::date) x;
+                 SELECT string_agg(x::text, ';') INTO b FROM test_stats_days_012(f->>'district', (f->>'from')::date, (f->>'to')::date) x;
+                 calls := calls + 1;
+                 IF a IS DISTINCT FROM b THEN
+                     diffs := diffs + 1;
+                     IF diffs <= 3 THEN
+                         first := first || format(E'%s %s:\n  new %s\n  012 %s\n', who, f, left(a, 400), left(b, 400));
+                     END IF;
+                 END IF;
+             END LOOP;
+         END LOOP;
+         RETURN NEXT;
+     END \$\$;
      -- stats_counts (rows not counted down to zero) against a rebuild
      CREATE FUNCTION test_stats_vs_rebuild() RETURNS text
      LANGUAGE plpgsql AS \$\$
@@ -144,7 +175,18 @@ diff_all() {
     *) bad "$1" "$r" ;;
     esac
 }
-rebuilt() { is "$1: stats_counts is what a rebuild makes" "rows=t missing=0 extra=0" "$(sql "BEGIN; SELECT test_stats_vs_rebuild(); ROLLBACK;")"; }
+# days NAME ROLES FILTERS: the funnel's median days the same as 012's
+days_all() {
+    local r
+    r=$(printf '%s\n' "BEGIN;" "SELECT calls, diffs FROM test_days_diff('$2', '$3');" \
+        "SELECT first FROM test_days_diff('$2', '$3') WHERE diffs > 0;" "COMMIT;" |
+        psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" 2>&1)
+    case $(echo "$r" | head -1) in
+    *'|0') ok "$1: $(echo "$r" | head -1 | cut -d'|' -f1) funnels, each the same median days as 012's sort" ;;
+    *) bad "$1" "$r" ;;
+    esac
+}
+rebuilt() { is "$1: stats_counts is what a rebuild makes" "rows=t missing=0 extra=0" "$(sql "BEGIN; SET LOCAL client_min_messages = warning; SELECT test_stats_vs_rebuild(); ROLLBACK;")"; }
 
 F_ALL='[{}, {"status":"verified"}, {"district":"BD-15"}, {"sex":"f"},
   {"from":"2026-03-10","to":"2026-07-20"}, {"from":"2026-03-01","to":"2026-05-31"},
@@ -190,16 +232,33 @@ sql "INSERT INTO returnees (msisdn, district, division, sex, birth_year, country
      FROM generate_series(1, 640) i" >/dev/null
 is "640 returnees, one statement" 640 "$(sql 'SELECT count(*) FROM returnees')"
 diff_all "after the first insert, admin and officer, every filter" '{admin,officer}' "$F_ALL"
+days_all "after the first insert, admin and officer, every filter" '{admin,officer,analyst}' "$F_ALL"
 diff_all "after the first insert, analyst (k = 5)" '{analyst}' "$F_FEW"
 rebuilt "after the first insert"
+
+# --- the median's two middle decisions: in one bucket of 0.1 day, in two
+# (read from returnees and interpolated), and a midpoint that rounds up
+# though both its ends round down ------------------------------------------
+sql "INSERT INTO returnees (msisdn, district, sex, skills, status, ref, created_at, status_at)
+     SELECT '88016' || lpad((d * 10 + i)::text, 8, '0'), 'BD-' || d, 'm', '{}', 'verified',
+            'M' || d || '-' || i, timestamptz '2026-05-10 10:00+06',
+            timestamptz '2026-05-10 10:00+06' + (ARRAY[[1, 2, 3, 4], [1.01, 1.02, 1.03, 5], [2.04, 2.06, NULL, NULL]])[d - 61][i] * interval '1 day'
+     FROM generate_series(62, 64) d, generate_series(1, 4) i
+     WHERE (ARRAY[[1, 2, 3, 4], [1.01, 1.02, 1.03, 5], [2.04, 2.06, NULL, NULL]])[d - 61][i] IS NOT NULL" >/dev/null
+is "median days: 2 and 3 -> 2.5, 1.02 and 1.03 -> 1.0, 2.04 and 2.06 -> 2.1 (as 012)" \
+    "BD-62|4|2.5 BD-63|4|1.0 BD-64|2|2.1 / BD-62|4|2.5 BD-63|4|1.0 BD-64|2|2.1" \
+    "$(as admin '' 1 "SELECT * FROM remigate_stats_days(NULL, '2026-05-01', '2026-05-31') WHERE district IN ('BD-62', 'BD-63', 'BD-64');" | paste -sd' ') / $(as admin '' 1 "SELECT * FROM test_stats_days_012(NULL, '2026-05-01', '2026-05-31') WHERE district IN ('BD-62', 'BD-63', 'BD-64');" | paste -sd' ')"
+days_all "after those" '{admin,officer,analyst}' "$F_ALL"
 
 # --- many rows change status in one statement ---------------------------
 sql "UPDATE returnees SET status = 'verified', info_reason = NULL, reject_reason = NULL
      WHERE id % 7 = 0 AND status <> 'verified'" >/dev/null
 is "  the changes wait in stats_delta (read with stats_counts)" t "$(sql "SELECT count(*) > 0 FROM stats_delta")"
 diff_all "after a status change of many rows" '{admin,officer}' "$F_FEW"
+days_all "after a status change of many rows" '{admin,officer,analyst}' "$F_FEW"
 is "a fold moves stats_delta into stats_counts" "t 0" "$(sql "SELECT remigate_stats_fold() > 0" | tr -d '\n') $(sql "SELECT count(*) FROM stats_delta")"
 diff_all "  and the tables are the same after it" '{admin}' "$F_FEW"
+days_all "  and the tables are the same after it" '{admin}' "$F_FEW"
 
 # --- decisions and a correction through the console's role --------------
 ver() { sql "SELECT version FROM returnees WHERE ref = '$1'"; }
@@ -210,10 +269,12 @@ is "officer rejects another" ok "$(as officer BD-15,BD-26 7 "SELECT outcome FROM
 is "admin corrects a third: district, skills, birth year, sex" ok \
     "$(as admin '' 1 "SELECT outcome FROM remigate_correct('$3', $(ver "$3"), '{\"district\":\"BD-26\",\"skills\":[\"welding\",\"cook\"],\"birth_year\":1970,\"sex\":\"f\"}', NULL, NULL, 0, NULL, 0, 60);")"
 diff_all "after decisions and a correction by the console" '{admin,officer}' "$F_FEW"
+days_all "after decisions and a correction by the console" '{admin,officer,analyst}' "$F_FEW"
 is "undo of the rejection" ok "$(as officer BD-15,BD-26 7 "SELECT outcome FROM remigate_undo('$2');")"
 is "undo of the correction (the old district, skills, ... back)" ok "$(as admin '' 1 "SELECT outcome FROM remigate_undo('$3');")"
 is "  the record is in BD-15 again" BD-15 "$(sql "SELECT district FROM returnees WHERE ref = '$3'")"
 diff_all "after the undos" '{admin,officer}' "$F_FEW"
+days_all "after the undos" '{admin,officer,analyst}' "$F_FEW"
 rebuilt "after decisions, a correction and undos"
 
 # --- a district change, a move across months, deletes, inserts, upserts -
@@ -237,6 +298,7 @@ sql "INSERT INTO returnees (msisdn, district, division, sex, birth_year, country
          skills = EXCLUDED.skills, need = EXCLUDED.need" >/dev/null
 is "deletes happened" t "$(sql "SELECT count(*) < 640 + 8 FROM returnees")"
 diff_all "after district changes, moves, skills, deletes, inserts and upserts" '{admin,officer}' "$F_MID"
+days_all "after district changes, moves, skills, deletes, inserts and upserts" '{admin,officer,analyst}' "$F_MID"
 rebuilt "after district changes, moves, skills, deletes, inserts and upserts"
 
 # --- a statement that changes nothing writes nothing ---------------------
@@ -265,6 +327,7 @@ is "  they folded on the way (every 64th statement): stats_counts rows written s
     "$(sql "SELECT count(*) > 0 FROM stats_counts WHERE xmin::text::bigint > $xid")"
 rebuilt "after the parallel writers"
 diff_all "after the parallel writers" '{admin}' '[{}]'
+days_all "after the parallel writers" '{admin}' '[{}]'
 
 # --- who may read it -----------------------------------------------------
 is "the console's role cannot read stats_counts" t \
