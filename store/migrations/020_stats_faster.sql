@@ -23,7 +23,14 @@
 -- percentile_cont does.  The same numbers as 012 either way
 -- (tests/integration/test_stats_summary.sh compares them).
 --
--- (3) The rebuild writes each kind with its own INSERT ... SELECT ...
+-- (3) The indicator "returnees by destination x reason x year of return"
+-- (019 grouped every verified returnee for it): a value dimension
+-- "indicator_returns" holds the three values of a verified returnee as
+-- one JSON array (NULL kept apart from any value; '' for the others),
+-- kept per district, and remigate_indicator_returns() reads it as
+-- remigate_stats() reads the other kinds.
+--
+-- (4) The rebuild writes each kind with its own INSERT ... SELECT ...
 -- GROUP BY from an unlogged copy of the stored values (scanned in
 -- parallel, unlike a temporary table, and not limited by temp_buffers),
 -- and says how far it is (a NOTICE per kind, with its rows and seconds).
@@ -32,6 +39,8 @@ UPDATE stats_kinds SET dist = true
 WHERE (da, db) IN (('skill', 'country'), ('reason', 'need'));
 INSERT INTO stats_kinds (id, da, db, dist)
 VALUES ((SELECT max(id) + 1 FROM stats_kinds), 'days', '', true);
+INSERT INTO stats_kinds (id, da, db, dist)
+VALUES ((SELECT max(id) + 1 FROM stats_kinds), 'indicator_returns', '', true);
 
 -- The days from registration to the status of r, as 012's median reads
 -- them (extract's numeric, then double precision).
@@ -63,6 +72,9 @@ LANGUAGE sql IMMUTABLE AS $$
             'CASE WHEN r.status IN (''verified'', ''rejected'') THEN'
             ' round(remigate_stats_days_of(r.status_at, r.created_at)'
             '::numeric, 1)::text ELSE '''' END'
+        WHEN 'indicator_returns' THEN
+            'CASE WHEN r.status = ''verified'' THEN jsonb_build_array('
+            'r.country, r.reason, r.return_year)::text ELSE '''' END'
         ELSE format('coalesce(r.%I, ''unknown'')', p_dim)
     END
 $$;
@@ -141,7 +153,7 @@ BEGIN
         (SELECT string_agg(remigate_stats_val_sql(d) || ' AS ' || d, ', ')
          FROM unnest(ARRAY['division', 'age_band', 'education', 'country',
                            'reason', 'need', 'return_year', 'channel',
-                           'week', 'days']) d));
+                           'week', 'days', 'indicator_returns']) d));
     ANALYZE stats_rebuild_src;
     RAISE NOTICE 'remigate_stats_rebuild: values of % returnees copied (% s)',
         (SELECT reltuples::bigint FROM pg_class
@@ -312,5 +324,92 @@ BEGIN
         END IF;
         RETURN NEXT;
     END LOOP;
+END
+$$;
+
+-- 019's remigate_indicator_returns(), the same arguments, checks and rows,
+-- from the summary's "indicator_returns" kind.
+CREATE OR REPLACE FUNCTION remigate_indicator_returns(p_district text,
+                                                      p_sex text,
+                                                      p_from date, p_to date,
+                                                      p_k int)
+RETURNS TABLE (country text, reason text, return_year text, n bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+SET jit = off AS $$
+DECLARE
+    who text := coalesce(current_setting('remigate.role', true), '');
+    scope text[] := CASE WHEN who = 'officer'
+                         THEN remigate_scope_districts() END;
+    ikind smallint := (SELECT k.id FROM stats_kinds k
+                       WHERE k.da = 'indicator_returns');
+    -- the summary's rows read: one district's, the officer's, or the
+    -- whole country's ('*')
+    levels text[] := CASE WHEN p_district IS NOT NULL THEN ARRAY[p_district]
+                          WHEN scope IS NOT NULL THEN scope
+                          ELSE ARRAY['*'] END;
+    f date := coalesce(p_from, '-infinity');
+    e date := coalesce(p_to + 1, 'infinity');   -- the end, exclusive
+    lo date;                    -- the months read from stats_counts:
+    hi date;                    -- lo <= mon < hi
+    r1 date;                    -- the days read from returnees:
+    r2 date;                    -- [f, r1) and [r2, e)
+    grand bigint := 0;
+BEGIN
+    IF who NOT IN ('admin', 'officer', 'analyst') THEN
+        RAISE EXCEPTION 'remigate_indicator_returns: no console role'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF who = 'analyst' AND coalesce(p_k, 0) < 3 THEN
+        RAISE EXCEPTION 'remigate_indicator_returns: k below 3 for an analyst'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    lo := CASE WHEN f = '-infinity' THEN f
+               WHEN f = date_trunc('month', f)::date THEN f
+               ELSE (date_trunc('month', f) + interval '1 month')::date END;
+    hi := CASE WHEN e = 'infinity' THEN e
+               ELSE date_trunc('month', e)::date END;
+    IF lo >= hi THEN
+        lo := 'infinity';       -- all of it from returnees
+        hi := 'infinity';
+    END IF;
+    r1 := least(lo, e);
+    r2 := greatest(hi, lo, f);
+    FOR country, reason, return_year, n IN
+        WITH h AS (
+            SELECT c.a, c.n FROM stats_counts c
+            WHERE c.kind = ikind AND c.district = ANY (levels)
+              AND c.mon >= lo AND c.mon < hi AND c.status = 'verified'
+              AND (p_sex IS NULL OR c.sex = p_sex)
+              AND (scope IS NULL OR c.district = ANY (scope))
+            UNION ALL
+            SELECT c.a, c.n FROM stats_delta c
+            WHERE c.kind = ikind AND c.district = ANY (levels)
+              AND c.mon >= lo AND c.mon < hi AND c.status = 'verified'
+              AND (p_sex IS NULL OR c.sex = p_sex)
+              AND (scope IS NULL OR c.district = ANY (scope))
+            UNION ALL
+            SELECT jsonb_build_array(r.country, r.reason,
+                                     r.return_year)::text, 1
+            FROM returnees r
+            WHERE (f < r1 OR r2 < e) AND r.status = 'verified'
+              AND (p_district IS NULL OR r.district = p_district)
+              AND (scope IS NULL OR r.district = ANY (scope))
+              AND (p_sex IS NULL OR r.sex = p_sex)
+              AND ((r.created_at >= (f::timestamp AT TIME ZONE 'Asia/Dhaka')
+                    AND r.created_at < (r1::timestamp AT TIME ZONE 'Asia/Dhaka'))
+                   OR (r.created_at >= (r2::timestamp AT TIME ZONE 'Asia/Dhaka')
+                    AND r.created_at < (e::timestamp AT TIME ZONE 'Asia/Dhaka'))))
+        SELECT h.a::jsonb ->> 0, h.a::jsonb ->> 1, h.a::jsonb ->> 2,
+               sum(h.n)::bigint
+        FROM h GROUP BY 1, 2, 3 HAVING sum(h.n) <> 0
+        ORDER BY 3, 1, 2
+    LOOP
+        grand := grand + n;
+        RETURN NEXT;
+    END LOOP;
+    IF who = 'analyst' AND grand BETWEEN 1 AND p_k - 1 THEN
+        RAISE EXCEPTION 'remigate_indicator_returns: fewer than k people match'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'too_few';
+    END IF;
 END
 $$;

@@ -22,6 +22,13 @@
 # leave no deadlock and a summary equal to the rebuild.  The console's
 # role cannot read the summary nor call its functions.
 #
+# Migration 020: the same for the funnel's median days (012's sort,
+# loaded as test_stats_days_012) and the indicator destination x reason x
+# year (019's scan, as test_ind_019), for every role and filter after
+# each kind of change, and three medians worked out by hand (the two
+# middle decisions in one bucket of 0.1 day, in two, and a midpoint that
+# rounds up).
+#
 # Uses PG_DSN when tests/run gives one (a fresh database), else starts its
 # own PostgreSQL.  Prints "stats-summary: N passed, N failed".
 set -u
@@ -70,6 +77,11 @@ sed -n '/^CREATE FUNCTION remigate_stats_days(/,/^\$\$;/p' store/migrations/012_
     sed 's/^CREATE FUNCTION remigate_stats_days(/CREATE FUNCTION test_stats_days_012(/' >"$tmp/old_days.sql"
 psql -X -q -v ON_ERROR_STOP=1 "$PG_DSN" -f "$tmp/old_days.sql" >"$tmp/out" 2>&1
 is "012's remigate_stats_days loaded as test_stats_days_012" "0" "$?"
+# and 019's remigate_indicator_returns (destination x reason x year)
+sed -n '/^CREATE FUNCTION remigate_indicator_returns(/,/^\$\$;/p' store/migrations/019_indicator_returns.sql |
+    sed 's/^CREATE FUNCTION remigate_indicator_returns(/CREATE FUNCTION test_ind_019(/' >"$tmp/old_ind.sql"
+psql -X -q -v ON_ERROR_STOP=1 "$PG_DSN" -f "$tmp/old_ind.sql" >"$tmp/out" 2>&1
+is "019's remigate_indicator_returns loaded as test_ind_019" "0" "$?"
 
 # One call's rows (in order) or its error, as text.
 sql "CREATE FUNCTION test_stats_call(fn text, d1 text, d2 text, st text,
@@ -119,8 +131,19 @@ sql "CREATE FUNCTION test_stats_call(fn text, d1 text, d2 text, st text,
          END LOOP;
          RETURN NEXT;
      END \$\$;
-     -- the funnel's days: remigate_stats_days against 012's, the roles
-     -- x the filters given (district, from, to)
+     CREATE FUNCTION test_ind_call(fn text, f jsonb) RETURNS text
+     LANGUAGE plpgsql AS \$\$
+     DECLARE out text;
+     BEGIN
+         EXECUTE format('SELECT string_agg(x::text, '';'') FROM %I(\$1, \$2, \$3, \$4, 5) x', fn)
+             INTO out USING f->>'district', f->>'sex', (f->>'from')::date, (f->>'to')::date;
+         RETURN coalesce(out, '');
+     EXCEPTION WHEN OTHERS THEN
+         RETURN 'error ' || SQLSTATE || ' ' || SQLERRM;
+     END \$\$;
+     -- the funnel's days against 012's sort, and the indicator
+     -- destination x reason x year against 019's scan: the roles x the
+     -- filters given (district, sex, from, to)
      CREATE FUNCTION test_days_diff(roles text[], filters jsonb)
      RETURNS TABLE (calls int, diffs int, first text)
      LANGUAGE plpgsql AS \$\$
@@ -139,6 +162,15 @@ sql "CREATE FUNCTION test_stats_call(fn text, d1 text, d2 text, st text,
                      diffs := diffs + 1;
                      IF diffs <= 3 THEN
                          first := first || format(E'%s %s:\n  new %s\n  012 %s\n', who, f, left(a, 400), left(b, 400));
+                     END IF;
+                 END IF;
+                 a := test_ind_call('remigate_indicator_returns', f);
+                 b := test_ind_call('test_ind_019', f);
+                 calls := calls + 1;
+                 IF a IS DISTINCT FROM b THEN
+                     diffs := diffs + 1;
+                     IF diffs <= 3 THEN
+                         first := first || format(E'indicator %s %s:\n  new %s\n  019 %s\n', who, f, left(a, 400), left(b, 400));
                      END IF;
                  END IF;
              END LOOP;
@@ -182,7 +214,7 @@ days_all() {
         "SELECT first FROM test_days_diff('$2', '$3') WHERE diffs > 0;" "COMMIT;" |
         psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" 2>&1)
     case $(echo "$r" | head -1) in
-    *'|0') ok "$1: $(echo "$r" | head -1 | cut -d'|' -f1) funnels, each the same median days as 012's sort" ;;
+    *'|0') ok "$1: $(echo "$r" | head -1 | cut -d'|' -f1) funnels and indicators, each the same as 012's and 019's" ;;
     *) bad "$1" "$r" ;;
     esac
 }
