@@ -143,7 +143,9 @@ BEGIN
     -- the key's index built once at the end, not row by row
     ALTER TABLE stats_counts DROP CONSTRAINT stats_counts_pkey;
     -- every stored value once per returnee, not once per kind
-    DROP TABLE IF EXISTS stats_rebuild_src;
+    IF to_regclass('stats_rebuild_src') IS NOT NULL THEN
+        DROP TABLE stats_rebuild_src;   -- a rebuild stopped half-way
+    END IF;
     EXECUTE format('CREATE UNLOGGED TABLE stats_rebuild_src AS'
         ' SELECT coalesce(r.district, '''') AS district, %s AS mon,'
         ' r.status, coalesce(r.sex, '''') AS sex, %s, r.skills'
