@@ -1,8 +1,7 @@
 /*
  * con_export.c -- GET /api/export.csv?kind=records: the returnees'
- * records as a spreadsheet opens them, streamed; and GET
- * /api/export/dictionary.csv, the data dictionary of every CSV the
- * console writes.
+ * records as a spreadsheet opens them, streamed.  Its columns are shared
+ * with the data dictionary (con_export_dict.c) through con_export_int.h.
  *
  * Who: admins (every district) and officers (their own districts: the
  * rows come through the same row-level security as the review queue, so
@@ -33,7 +32,7 @@
 #include <event2/event.h>
 #include <sodium.h>
 
-#include "console/con_int.h"
+#include "console/con_export_int.h"
 
 #define EXP_PAGE    500          /* rows per page, per chunk */
 #define EXP_HIGH    (256 * 1024) /* bytes queued before the next page */
@@ -42,66 +41,62 @@
     90000              /* no byte taken: give up (GW_STREAM_IDLE_MS first) */
 #define EXP_REASON 200 /* bytes of an admin's contact reason */
 
-/* The columns of a record, in the order of the file.  A coded column is
- * written as NAME_code, NAME_label_bn, NAME_label_en; its dim names the
- * labels (con_stats_label(), or "decision" for a decision reason of
- * messages.conf).  col is the column of exp_page_sql. */
-enum exp_kind { EXP_PLAIN, EXP_CODED, EXP_SKILLS };
-
-struct exp_col {
-    const char *name;
-    enum exp_kind kind;
-    const char *dim;
-    int col;
-    const char *type;
-    const char *meaning;
-};
-
-static const struct exp_col exp_cols[] = {
-    {"ref", EXP_PLAIN, NULL, 1, "text",
+/* The columns of a record, in the order of the file (con_export_int.h);
+ * col is the column of exp_page_sql. */
+static const struct con_exp_col exp_cols[] = {
+    {"ref", CON_EXP_PLAIN, NULL, 1, "text",
      "the registration's reference, as the returnee was told it"},
-    {"status", EXP_CODED, "status", 2, "code", "where the review stands"},
-    {"status_at", EXP_PLAIN, NULL, 3, "ISO 8601 +06:00",
+    {"status", CON_EXP_CODED, "status", 2, "code", "where the review stands"},
+    {"status_at", CON_EXP_PLAIN, NULL, 3, "ISO 8601 +06:00",
      "when the status last changed"},
-    {"registered_at", EXP_PLAIN, NULL, 4, "ISO 8601 +06:00",
+    {"registered_at", CON_EXP_PLAIN, NULL, 4, "ISO 8601 +06:00",
      "when the registration was received"},
-    {"channel", EXP_CODED, "channel", 5, "code", "how the returnee registered"},
-    {"division", EXP_CODED, "division", 6, "code", "home division"},
-    {"district", EXP_CODED, "district", 7, "code",
+    {"channel", CON_EXP_CODED, "channel", 5, "code",
+     "how the returnee registered"},
+    {"division", CON_EXP_CODED, "division", 6, "code", "home division"},
+    {"district", CON_EXP_CODED, "district", 7, "code",
      "home district (ISO 3166-2:BD)"},
-    {"sex", EXP_CODED, "sex", 8, "code", "sex as the returnee gave it"},
-    {"birth_year", EXP_PLAIN, NULL, 9, "integer", "year of birth"},
-    {"age_band", EXP_PLAIN, NULL, 10, "text",
+    {"sex", CON_EXP_CODED, "sex", 8, "code", "sex as the returnee gave it"},
+    {"birth_year", CON_EXP_PLAIN, NULL, 9, "integer", "year of birth"},
+    {"age_band", CON_EXP_PLAIN, NULL, 10, "text",
      "age this year in five-year bands (<18, 18-24, 25-29, ..., 60+)"},
-    {"education", EXP_CODED, "education", 11, "code", "highest education"},
-    {"country", EXP_CODED, "country", 12, "code",
+    {"education", CON_EXP_CODED, "education", 11, "code", "highest education"},
+    {"country", CON_EXP_CODED, "country", 12, "code",
      "last country of work (ISO 3166-1 alpha-2)"},
-    {"years_abroad", EXP_PLAIN, NULL, 13, "integer", "years worked abroad"},
-    {"return_year", EXP_PLAIN, NULL, 14, "integer", "year of return"},
-    {"return_reason", EXP_CODED, "reason", 15, "code", "why they came back"},
-    {"skills", EXP_SKILLS, "skill", 16, "codes separated by spaces",
+    {"years_abroad", CON_EXP_PLAIN, NULL, 13, "integer", "years worked abroad"},
+    {"return_year", CON_EXP_PLAIN, NULL, 14, "integer", "year of return"},
+    {"return_reason", CON_EXP_CODED, "reason", 15, "code",
+     "why they came back"},
+    {"skills", CON_EXP_SKILLS, "skill", 16, "codes separated by spaces",
      "skills (several possible); the label columns join them with '; '"},
-    {"need", EXP_CODED, "need", 17, "code", "main need now"},
-    {"verified_by", EXP_PLAIN, NULL, 18, "integer",
+    {"need", CON_EXP_CODED, "need", 17, "code", "main need now"},
+    {"verified_by", CON_EXP_PLAIN, NULL, 18, "integer",
      "the officer (id) who verified the record"},
-    {"verified_at", EXP_PLAIN, NULL, 19, "ISO 8601 +06:00",
+    {"verified_at", CON_EXP_PLAIN, NULL, 19, "ISO 8601 +06:00",
      "when it was verified"},
-    {"info_reason", EXP_CODED, "decision", 20, "code",
+    {"info_reason", CON_EXP_CODED, "decision", 20, "code",
      "what the officer asked for (needs_info)"},
-    {"reject_reason", EXP_CODED, "decision", 21, "code",
+    {"reject_reason", CON_EXP_CODED, "decision", 21, "code",
      "why the record was rejected"},
-    {"reject_note", EXP_PLAIN, NULL, 22, "text",
+    {"reject_note", CON_EXP_PLAIN, NULL, 22, "text",
      "the officer's note on a rejection"},
 };
 #define EXP_NCOLS      (sizeof(exp_cols) / sizeof(exp_cols[0]))
 #define EXP_MSISDN_COL 23
-static const struct exp_col exp_msisdn = {
+static const struct con_exp_col exp_msisdn = {
     "msisdn",
-    EXP_PLAIN,
+    CON_EXP_PLAIN,
     NULL,
     EXP_MSISDN_COL,
     "digits",
     "the returnee's phone number (admins only, with a reason: contact=1)"};
+
+const struct con_exp_col *
+con_exp_col(size_t i, int contact)
+{
+    if (i < EXP_NCOLS) return &exp_cols[i];
+    return i == EXP_NCOLS && contact ? &exp_msisdn : NULL;
+}
 
 #define EXP_TS(c)                                                              \
     "to_char(" c " AT TIME ZONE 'Asia/Dhaka', "                                \
@@ -122,29 +117,19 @@ static const struct exp_col exp_msisdn = {
 static const char exp_count_sql[] =
     "SELECT count(*) FROM returnees r" EXP_WHERE;
 
+#define EXP_STATUS_AT   EXP_TS("r.status_at")
+#define EXP_CREATED_AT  EXP_TS("r.created_at")
+#define EXP_VERIFIED_AT EXP_TS("r.verified_at")
 /* $6 the last id sent, $7 the page size, $8 'contact' for the msisdn */
 static const char exp_page_sql[] =
-    "SELECT r.id, r.ref, r.status, " EXP_TS("r.status_at") ", " EXP_TS(
-        "r.created_at") ", r.channel, r.division, r.district, r.sex,"
-                        " r.birth_year,"
-                        " CASE WHEN r.birth_year IS NULL THEN NULL ELSE"
-                        " (SELECT CASE WHEN a < 18 THEN '<18'"
-                        " WHEN a < 25 THEN '18-24' WHEN a >= 60 THEN '60+'"
-                        " ELSE (a / 5 * 5)::text || '-' || (a / 5 * 5 + "
-                        "4)::text"
-                        " END FROM (SELECT extract(year FROM now())::int"
-                        " - r.birth_year AS a) x) END,"
-                        " r.education, r.country, r.years_abroad, "
-                        "r.return_year,"
-                        " r.reason, array_to_string(r.skills, ' '), r.need,"
-                        " r.verified_by, " EXP_TS(
-                            "r.verified_at") ", r.info_reason, r.reject_reason,"
-                                             " r.reject_note,"
-                                             " CASE WHEN $8::text = 'contact'"
-                                             " THEN r.msisdn END"
-                                             " FROM returnees r" EXP_WHERE
-                                             " AND r.id > $6::bigint ORDER BY "
-                                             "r.id LIMIT $7::int";
+    "SELECT r.id, r.ref, r.status, " EXP_STATUS_AT ", " EXP_CREATED_AT ","
+    " r.channel, r.division, r.district, r.sex, r.birth_year, " CON_AGE_BAND_SQL
+    ", r.education, r.country, r.years_abroad,"
+    " r.return_year, r.reason, array_to_string(r.skills, ' '), r.need,"
+    " r.verified_by, " EXP_VERIFIED_AT ", r.info_reason, r.reject_reason,"
+    " r.reject_note, CASE WHEN $8::text = 'contact' THEN r.msisdn END"
+    " FROM returnees r" EXP_WHERE " AND r.id > $6::bigint ORDER BY r.id"
+    " LIMIT $7::int";
 
 enum exp_state {
     EXP_FIRST,   /* count, first page, "started" audit row */
@@ -206,9 +191,9 @@ exp_decision_label(const struct flow_set *set, const char *code,
     }
 }
 
-static void
-exp_label(const json_t *lists, const struct flow_set *set, const char *dim,
-          const char *code, const char **en, const char **bn)
+void
+con_exp_label(const json_t *lists, const struct flow_set *set, const char *dim,
+              const char *code, const char **en, const char **bn)
 {
     if (strcmp(dim, "decision") == 0)
         exp_decision_label(set, code, en, bn);
@@ -221,13 +206,13 @@ exp_header(struct con_buf *b, int contact)
 {
     int rc = con_buf_add(b, "\xEF\xBB\xBF", 3);
 
-    for (size_t i = 0; i <= EXP_NCOLS; i++) {
-        const struct exp_col *c = i < EXP_NCOLS ? &exp_cols[i] : &exp_msisdn;
+    const struct con_exp_col *c;
+
+    for (size_t i = 0; (c = con_exp_col(i, contact)) != NULL; i++) {
         char h[128];
-        if (i == EXP_NCOLS && !contact) break;
-        if (c->kind == EXP_PLAIN)
+        if (c->kind == CON_EXP_PLAIN)
             snprintf(h, sizeof(h), "%s%s", i ? "," : "", c->name);
-        else if (c->kind == EXP_SKILLS)
+        else if (c->kind == CON_EXP_SKILLS)
             snprintf(h, sizeof(h), "%s%s,%s_label_bn,%s_label_en", i ? "," : "",
                      c->name, c->name, c->name);
         else
@@ -273,23 +258,23 @@ exp_line(struct con_buf *b, const struct store_tx_result *res, int stmt, int i,
 {
     int rc = 0;
 
-    for (size_t k = 0; k <= EXP_NCOLS; k++) {
-        const struct exp_col *c = k < EXP_NCOLS ? &exp_cols[k] : &exp_msisdn;
+    const struct con_exp_col *c;
+
+    for (size_t k = 0; (c = con_exp_col(k, contact)) != NULL; k++) {
         const char *v, *en = NULL, *bn = NULL;
-        if (k == EXP_NCOLS && !contact) break;
         v = store_tx_value(res, stmt, i, c->col);
         if (k) rc |= con_buf_add(b, ",", 1);
         rc |= con_csv_field(b, v);
-        if (c->kind == EXP_PLAIN) continue;
-        if (v != NULL && c->kind == EXP_CODED)
-            exp_label(lists, set, c->dim, v, &en, &bn);
+        if (c->kind == CON_EXP_PLAIN) continue;
+        if (v != NULL && c->kind == CON_EXP_CODED)
+            con_exp_label(lists, set, c->dim, v, &en, &bn);
         rc |= con_buf_add(b, ",", 1);
-        if (c->kind == EXP_SKILLS)
+        if (c->kind == CON_EXP_SKILLS)
             rc |= exp_skills(b, lists, v ? v : "", 1);
         else
             rc |= con_csv_field(b, bn);
         rc |= con_buf_add(b, ",", 1);
-        if (c->kind == EXP_SKILLS)
+        if (c->kind == CON_EXP_SKILLS)
             rc |= exp_skills(b, lists, v ? v : "", 0);
         else
             rc |= con_csv_field(b, en);
@@ -674,280 +659,3 @@ con_export_records(struct con_call *call, const struct gw_params *ps)
         x->magic = 0;
     }
 }
-
-/* ------------------------------------------------------------------------
- * GET /api/export/dictionary.csv?kind=records|aggregate&dims=...|
- * skills_supply|destination_reason_year: what each column of that CSV
- * holds, then the codes of each coded column with their labels.  Columns
- * column,type,meaning,code,label_bn,label_en: a column's own line has no
- * code; each of its codes is a line with the column and the code only.
- */
-
-static const char *const dict_sex[] = {"m", "f", "x", NULL};
-static const char *const dict_status[] = {"pending", "needs_info", "verified",
-                                          "rejected", NULL};
-static const char *const dict_channel[] = {"ussd", "sms", NULL};
-static const char *const dict_age[] = {"<18",   "18-24", "25-29", "30-34",
-                                       "35-39", "40-44", "45-49", "50-54",
-                                       "55-59", "60+",   NULL};
-#define CON_X_STR(c) #c,
-static const char *const dict_decisions[] = {
-    CON_REJECT_REASONS(CON_X_STR) CON_INFO_REASONS(CON_X_STR) NULL};
-#undef CON_X_STR
-
-struct dict {
-    struct con_buf b;
-    const json_t *lists;
-    const struct flow_set *set;
-    int rc;
-};
-
-static void
-dict_line(struct dict *d, const char *column, const char *type,
-          const char *meaning, const char *code, const char *bn, const char *en)
-{
-    const char *f[6] = {column, type, meaning, code, bn, en};
-
-    for (int i = 0; i < 6; i++) {
-        if (i) d->rc |= con_buf_add(&d->b, ",", 1);
-        d->rc |= con_csv_field(&d->b, f[i]);
-    }
-    d->rc |= con_buf_add(&d->b, "\r\n", 2);
-}
-
-static const char *
-dict_list_of(const char *dim)
-{
-    static const char *const m[][2] = {
-        {"district", "districts"},  {"division", "divisions"},
-        {"education", "education"}, {"country", "countries"},
-        {"skill", "skills"},        {"reason", "reasons"},
-        {"need", "needs"},
-    };
-    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
-        if (strcmp(dim, m[i][0]) == 0) return m[i][1];
-    return NULL;
-}
-
-/* The codes of dim (a statistics dimension or "decision") under column;
- * extra: more codes first (NULL-terminated, may be NULL). */
-static void
-dict_codes(struct dict *d, const char *column, const char *dim,
-           const char *const *extra)
-{
-    const char *const *fixed = NULL;
-    const char *list = dict_list_of(dim), *en, *bn;
-    const json_t *arr =
-        list && d->lists ? json_object_get(d->lists, list) : NULL;
-    size_t i;
-    json_t *it;
-
-    for (; extra && *extra; extra++) {
-        con_stats_label(d->lists, dim, *extra, &en, &bn);
-        dict_line(d, column, NULL, NULL, *extra, bn, en);
-    }
-    if (strcmp(dim, "sex") == 0) fixed = dict_sex;
-    if (strcmp(dim, "status") == 0) fixed = dict_status;
-    if (strcmp(dim, "channel") == 0) fixed = dict_channel;
-    if (strcmp(dim, "age_band") == 0) fixed = dict_age;
-    if (strcmp(dim, "decision") == 0) fixed = dict_decisions;
-    for (; fixed && *fixed; fixed++) {
-        exp_label(d->lists, d->set, dim, *fixed, &en, &bn);
-        dict_line(d, column, NULL, NULL, *fixed, bn, en);
-    }
-    json_array_foreach(arr, i, it)
-    {
-        dict_line(d, column, NULL, NULL,
-                  json_string_value(json_object_get(it, "code")),
-                  json_string_value(json_object_get(it, "bn")),
-                  json_string_value(json_object_get(it, "en")));
-    }
-}
-
-static void
-dict_records(struct dict *d)
-{
-    char col[64], meaning[160];
-
-    for (size_t i = 0; i <= EXP_NCOLS; i++) {
-        const struct exp_col *c = i < EXP_NCOLS ? &exp_cols[i] : &exp_msisdn;
-        if (c->kind == EXP_PLAIN) {
-            dict_line(d, c->name, c->type, c->meaning, NULL, NULL, NULL);
-            continue;
-        }
-        snprintf(col, sizeof(col), c->kind == EXP_SKILLS ? "%s" : "%s_code",
-                 c->name);
-        dict_line(d, col, c->type, c->meaning, NULL, NULL, NULL);
-        snprintf(col, sizeof(col), "%s_label_bn", c->name);
-        snprintf(meaning, sizeof(meaning), "%s: the Bangla label", c->name);
-        dict_line(d, col, "text", meaning, NULL, NULL, NULL);
-        snprintf(col, sizeof(col), "%s_label_en", c->name);
-        snprintf(meaning, sizeof(meaning), "%s: the English label", c->name);
-        dict_line(d, col, "text", meaning, NULL, NULL, NULL);
-    }
-    for (size_t i = 0; i < EXP_NCOLS; i++) {
-        const struct exp_col *c = &exp_cols[i];
-        if (c->kind == EXP_PLAIN) continue;
-        snprintf(col, sizeof(col), c->kind == EXP_SKILLS ? "%s" : "%s_code",
-                 c->name);
-        dict_codes(d, col, c->dim, NULL);
-    }
-}
-
-static void
-dict_aggregate(struct dict *d, const char *const dims[2])
-{
-    static const char *const extra[] = {"total", "unknown", NULL};
-    static const char *const extra_skill[] = {"total", "none", NULL};
-    char col[64], meaning[160];
-
-    for (int k = 0; k < 2 && dims[k]; k++) {
-        snprintf(col, sizeof(col), "%s_code", dims[k]);
-        snprintf(meaning, sizeof(meaning),
-                 "the %s counted ('total': every value; 'unknown': not "
-                 "answered)",
-                 dims[k]);
-        dict_line(d, col, "code", meaning, NULL, NULL, NULL);
-        snprintf(col, sizeof(col), "%s_label_bn", dims[k]);
-        dict_line(d, col, "text", "its Bangla label", NULL, NULL, NULL);
-        snprintf(col, sizeof(col), "%s_label_en", dims[k]);
-        dict_line(d, col, "text", "its English label", NULL, NULL, NULL);
-    }
-    dict_line(d, "n", "integer or <k or x",
-              "returnees counted (with skill: mentions); a count 1..k-1 is "
-              "'<k', and 'x' hides a count of k or more so that no '<k' "
-              "can be worked out from the totals",
-              NULL, NULL, NULL);
-    for (int k = 0; k < 2 && dims[k]; k++) {
-        snprintf(col, sizeof(col), "%s_code", dims[k]);
-        dict_codes(d, col, dims[k],
-                   strcmp(dims[k], "skill") == 0 ? extra_skill : extra);
-    }
-}
-
-/* The SDMX-CSV files: their fixed columns, then the dimensions'. */
-static void
-dict_sdmx_head(struct dict *d, const char *flow)
-{
-    dict_line(d, "STRUCTURE", "text", "always 'dataflow'", NULL, NULL, NULL);
-    dict_line(d, "STRUCTURE_ID", "text", flow, NULL, NULL, NULL);
-    dict_line(d, "ACTION", "text", "'I': information (replace or add)", NULL,
-              NULL, NULL);
-}
-
-static void
-dict_sdmx_tail(struct dict *d)
-{
-    dict_line(d, "OBS_VALUE", "integer",
-              "verified returnees (empty when confidential)", NULL, NULL, NULL);
-    dict_line(d, "OBS_STATUS", "code", "the observation's status", NULL, NULL,
-              NULL);
-    dict_line(d, "OBS_STATUS", NULL, NULL, "A", "স্বাভাবিক", "Normal value");
-    dict_line(d, "OBS_STATUS", NULL, NULL, "C", "গোপনীয়",
-              "Confidential: a small count, or hidden so that none can be "
-              "worked out");
-}
-
-static void
-con_export_dictionary(struct con_call *call)
-{
-    struct gw_server *srv = gw_req_server(call->req);
-    struct dict d = {{NULL, 0, 0}, con_lists(srv), gw_server_flows(srv), 0};
-    const struct gw_params *ps;
-    const char *kind, *dims_p, *dims[2] = {NULL, NULL};
-    char dim1[16] = "", dim2[16] = "", disp[128];
-    int bad = 0;
-    static const char *const bd[] = {"BD", NULL};
-    static const char *const all[] = {"_T", NULL};
-    static const char *const all_u[] = {"_T", "_U", NULL};
-
-    if (gw_req_query_or_400(call->req, &ps) < 0) return;
-    for (size_t i = 0; i < ps->n; i++)
-        if (strcmp(ps->p[i].key, "kind") != 0 &&
-            strcmp(ps->p[i].key, "dims") != 0)
-            bad = 1;
-    kind = con_param(ps, "kind", 32, &bad);
-    dims_p = con_param(ps, "dims", 31, &bad);
-    if (kind == NULL) bad = 1;
-    if (!bad && strcmp(kind, "aggregate") == 0) {
-        const char *comma = dims_p ? strchr(dims_p, ',') : NULL;
-        if (dims_p == NULL || (comma && (size_t)(comma - dims_p) >= 16))
-            bad = 1;
-        else if (comma) {
-            memcpy(dim1, dims_p, (size_t)(comma - dims_p));
-            snprintf(dim2, sizeof(dim2), "%s", comma + 1);
-        } else
-            snprintf(dim1, sizeof(dim1), "%s", dims_p);
-        dims[0] = dim1;
-        dims[1] = dim2[0] ? dim2 : NULL;
-        if (!bad &&
-            (!con_stats_dim_ok(dim1) ||
-             (dims[1] && (!con_stats_dim_ok(dim2) || strcmp(dim1, dim2) == 0))))
-            bad = 1;
-    } else if (!bad && dims_p)
-        bad = 1;
-    if (!bad && strcmp(kind, "records") != 0 &&
-        strcmp(kind, "aggregate") != 0 && strcmp(kind, "skills_supply") != 0 &&
-        strcmp(kind, "destination_reason_year") != 0)
-        bad = 1;
-    if (bad) {
-        con_reply_error(call, 400, "bad_request",
-                        "kind is records, aggregate (with dims), "
-                        "skills_supply or destination_reason_year");
-        return;
-    }
-    d.rc |= con_buf_add(&d.b, "\xEF\xBB\xBF", 3);
-    dict_line(&d, "column", "type", "meaning", "code", "label_bn", "label_en");
-    if (strcmp(kind, "records") == 0)
-        dict_records(&d);
-    else if (strcmp(kind, "aggregate") == 0)
-        dict_aggregate(&d, dims);
-    else if (strcmp(kind, "skills_supply") == 0) {
-        dict_sdmx_head(&d, "BD_REMIGATE:DF_SKILLS_SUPPLY(1.0)");
-        dict_line(&d, "REF_AREA", "code",
-                  "district (ISO 3166-2:BD); BD: the country", NULL, NULL,
-                  NULL);
-        dict_line(&d, "SKILL", "code", "skill; _T: every skill", NULL, NULL,
-                  NULL);
-        dict_sdmx_tail(&d);
-        dict_codes(&d, "REF_AREA", "district", bd);
-        dict_codes(&d, "SKILL", "skill", all);
-    } else {
-        dict_sdmx_head(&d, "BD_REMIGATE:DF_RETURN_REASONS(1.0)");
-        dict_line(&d, "DESTINATION", "code",
-                  "last country of work (ISO 3166-1 alpha-2); _T: every "
-                  "country",
-                  NULL, NULL, NULL);
-        dict_line(&d, "RETURN_REASON", "code",
-                  "why they came back; _T: every reason; _U: not answered",
-                  NULL, NULL, NULL);
-        dict_line(&d, "TIME_PERIOD", "year",
-                  "year of return; _U: not answered (each year is its own "
-                  "table: no total over years)",
-                  NULL, NULL, NULL);
-        dict_sdmx_tail(&d);
-        dict_codes(&d, "DESTINATION", "country", all_u);
-        dict_codes(&d, "RETURN_REASON", "reason", all_u);
-    }
-    if (d.rc != 0) {
-        free(d.b.p);
-        con_reply_error(call, 503, "unavailable", "out of memory");
-        return;
-    }
-    snprintf(disp, sizeof(disp),
-             "attachment; filename=\"remigate_dictionary_%s%s%s.csv\"", kind,
-             dim1[0] ? "_" : "", dims_p ? dims_p : "");
-    for (char *p = disp; *p; p++)
-        if (*p == ',') *p = '-';
-    gw_req_header_add(call->req, "Content-Disposition", disp);
-    gw_req_header_add(call->req, "Cache-Control", "no-store");
-    /* the reply frees the request: d lives on this frame */
-    gw_reply(call->req, 200, "text/csv; charset=utf-8", d.b.p, d.b.len);
-    free(d.b.p);
-}
-
-const struct con_route con_export_routes[] = {
-    {GW_METHOD_GET, "/api/export/dictionary.csv", CON_ROLE_ANY, 0,
-     con_export_dictionary},
-    {0, NULL, 0, 0, NULL},
-};

@@ -96,13 +96,13 @@ const json_t *con_lists(struct gw_server *srv);
 extern const struct con_route con_totp_routes[];
 extern const struct con_route con_officers_routes[];
 extern const struct con_route con_audit_routes[];
-extern const struct con_route con_queue_routes[];     /* con_queue.c */
-extern const struct con_route con_records_routes[];   /* con_records.c */
-extern const struct con_route con_decisions_routes[]; /* con_decisions.c */
-extern const struct con_route con_notices_routes[];   /* con_notices.c */
-extern const struct con_route con_stats_routes[];     /* con_stats.c */
-extern const struct con_route con_export_routes[];    /* con_export.c */
-extern const struct con_route con_indic_routes[];     /* con_indic.c */
+extern const struct con_route con_queue_routes[];       /* con_queue.c */
+extern const struct con_route con_records_routes[];     /* con_records.c */
+extern const struct con_route con_decisions_routes[];   /* con_decisions.c */
+extern const struct con_route con_notices_routes[];     /* con_notices.c */
+extern const struct con_route con_stats_routes[];       /* con_stats.c */
+extern const struct con_route con_export_dict_routes[]; /* con_export_dict.c */
+extern const struct con_route con_indic_routes[];       /* con_indic.c */
 extern const struct con_route *const con_route_tables[];
 
 /* The officer behind a call's session. */
@@ -165,6 +165,15 @@ int con_cookie_parse(const char *header, char out[CON_TOKEN_HEX + 1]);
  * Pure; fuzzed. */
 int con_path_match(const char *pattern, const char *path,
                    char params[CON_PARAMS_MAX][CON_PARAM_MAX], int *nparams);
+
+/* The age band of a birth year, in SQL (the bands of the dashboards,
+ * 015_stats_summary.sql); the returnee is r. */
+#define CON_AGE_BAND_SQL                                                       \
+    "CASE WHEN r.birth_year IS NULL THEN NULL ELSE (SELECT CASE"               \
+    "  WHEN a < 18 THEN '<18' WHEN a < 25 THEN '18-24'"                        \
+    "  WHEN a >= 60 THEN '60+'"                                                \
+    "  ELSE (a / 5 * 5)::text || '-' || (a / 5 * 5 + 4)::text END"             \
+    " FROM (SELECT extract(year FROM now())::int - r.birth_year AS a) x) END"
 
 /* Fill tx's context with the call's officer (id, role, districts). */
 void con_tx_init(const struct con_call *call, struct store_tx *tx);
@@ -435,7 +444,8 @@ int con_buf_add(struct con_buf *b, const char *s, size_t n);
 int con_csv_field(struct con_buf *b, const char *s);
 
 /* ------------------------------------------------------------------------
- * Statistics and exports (con_stats.c, con_export.c, con_indic.c)
+ * Statistics and exports (con_stats.c, con_export.c, con_export_dict.c,
+ * con_indic.c)
  */
 
 /* A query parameter's value (NULL when absent or empty); *bad set when it
@@ -448,6 +458,9 @@ const char *con_param(const struct gw_params *ps, const char *key, size_t max,
  * lists may be NULL; the labels are borrowed like lists. */
 void con_stats_label(const json_t *lists, const char *dim, const char *code,
                      const char **en, const char **bn);
+/* The list of GET /api/lists that labels a statistics dimension's codes
+ * ("districts" for "district", ...), or NULL for one without a list. */
+const char *con_stats_list_of(const char *dim);
 /* Is d one of the dimensions of GET /api/stats?  1/0. */
 int con_stats_dim_ok(const char *d);
 /* An indicator's dataflow (con_indic.c): its SDMX id, its dimensions'

@@ -113,7 +113,7 @@ rec_list_row(const struct store_tx_result *res, int i)
     "SELECT r.ref, r.status, r.district,"                                      \
     " to_char(r.created_at AT TIME ZONE 'UTC', "                               \
     "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS registered,"                         \
-    " r.channel, r.sex, " REC_AGE_BAND_SQL " AS age_band, r.country,"          \
+    " r.channel, r.sex, " CON_AGE_BAND_SQL " AS age_band, r.country,"          \
     " array_to_string(r.skills, ' ') AS skills, r.need,"                       \
     " extract(day FROM now() - r.created_at)::int AS days,"                    \
     " array_to_string(r.changed_since_verified, ' ') AS changed,"              \

@@ -215,7 +215,7 @@ static const char rec_detail_sql[] =
     " r.info_reason, r.reject_reason, r.reject_note,"
     " array_to_string(r.changed_since_verified, ' '), r.msisdn,"
     " encode(r.nid_enc, 'hex'), encode(r.passport_enc, 'hex'),"
-    " encode(r.personal_enc, 'hex'), r.name, " REC_AGE_BAND_SQL ","
+    " encode(r.personal_enc, 'hex'), r.name, " CON_AGE_BAND_SQL ","
     /* the latest decision while it can still be undone */
     " (SELECT to_char(d.undo_until AT TIME ZONE 'UTC',"
     "   'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM decisions d"

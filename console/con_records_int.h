@@ -20,14 +20,6 @@
     "INSERT INTO audit_log (actor, actor_id, role, source, action, target,"    \
     " outcome, detail) "
 
-/* The age band of a birth year, in SQL (bands of the dashboards). */
-#define REC_AGE_BAND_SQL                                                       \
-    "CASE WHEN r.birth_year IS NULL THEN NULL ELSE (SELECT CASE"               \
-    "  WHEN a < 18 THEN '<18' WHEN a < 25 THEN '18-24'"                        \
-    "  WHEN a >= 60 THEN '60+'"                                                \
-    "  ELSE (a / 5 * 5)::text || '-' || (a / 5 * 5 + 4)::text END"             \
-    " FROM (SELECT extract(year FROM now())::int - r.birth_year AS a) x) END"
-
 struct con_rec_action;
 
 /* A request's own state, in its memory (gw_req_alloc). */

@@ -18,7 +18,7 @@ const struct con_route *const con_route_tables[] = {
     con_decisions_routes,
     con_notices_routes,
     con_stats_routes,
-    con_export_routes,
+    con_export_dict_routes,
     con_indic_routes,
     NULL,
 };

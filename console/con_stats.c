@@ -232,9 +232,8 @@ static const struct stats_label stats_labels[] = {
     {NULL, "total", "Total", "মোট"},
 };
 
-/* The list file of a dimension, or NULL. */
-static const char *
-stats_list_of(const char *dim)
+const char *
+con_stats_list_of(const char *dim)
 {
     static const char *const m[][2] = {
         {"district", "districts"},  {"division", "divisions"},
@@ -251,7 +250,7 @@ void
 con_stats_label(const json_t *lists, const char *dim, const char *code,
                 const char **en, const char **bn)
 {
-    const char *list = stats_list_of(dim);
+    const char *list = con_stats_list_of(dim);
     const json_t *arr = list && lists ? json_object_get(lists, list) : NULL;
     size_t i;
     json_t *it;
