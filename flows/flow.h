@@ -392,6 +392,9 @@ int flow_dial(const struct flow_set *set, struct flow_state *st,
  * gives the first part not saved yet, once the first one is, with its
  * number and the number of parts; NULL when there is none to offer. */
 unsigned flow_part_mark(const struct flow_set *set, struct flow_state *st);
+/* The number (1-based) of flow flow_id among the set's parts, or 0 when it
+ * is not a part. */
+unsigned flow_part_num(const struct flow_set *set, const char *flow_id);
 /* The part of a registration st leaves to do: the part under way (a part
  * flow with answers, not ended), else the one flow_part_next() gives.  Its
  * number (1-based), or 0 when there is none; *total gets the parts'

@@ -1068,15 +1068,20 @@ flow_parts_def(const struct flow_set *set)
 }
 
 unsigned
-flow_part_mark(const struct flow_set *set, struct flow_state *st)
+flow_part_num(const struct flow_set *set, const char *flow_id)
 {
     const struct flow_def *p = flow_parts_def(set);
     for (size_t i = 0; p != NULL && i < p->nparts; i++)
-        if (strcmp(p->parts[i], st->flow) == 0) {
-            st->parts |= 1u << i;
-            return (unsigned)i + 1;
-        }
+        if (strcmp(p->parts[i], flow_id) == 0) return (unsigned)i + 1;
     return 0;
+}
+
+unsigned
+flow_part_mark(const struct flow_set *set, struct flow_state *st)
+{
+    unsigned n = flow_part_num(set, st->flow);
+    if (n > 0) st->parts |= 1u << (n - 1);
+    return n;
 }
 
 const char *

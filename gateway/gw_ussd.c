@@ -7,6 +7,8 @@
  *   parse and check the request (4xx, nothing touched)
  *   -> sess_get("s:<channel>:<msisdn>")          the caller's envelope
  *   -> a duplicate?  reply the envelope's last screen again, change nothing
+ *   -> a dial or an SMS: sess_get("parts:<msisdn>") the parts saved on any
+ *                                                 channel, merged in
  *   -> flow_dial() or flow_step()                 the pure engine
  *   -> the finished flow's action, if any         gw_action_run() (gw_store.c)
  *   -> sess_cas(version read + 1)                 exactly one writer wins
@@ -24,6 +26,20 @@
  * AT text, the last input and the last screen (a read-back) -- is sealed
  * with the crypto key (store_sess_seal(), bound to the session's key) as
  * one field "x"; the rest (dialogue id, sequence, times) stays readable.
+ *
+ * The parts of a registration saved (flow_state.parts) are the caller's,
+ * not a channel's: a part saved over USSD must be offered as done when
+ * the same number texts REG, and the reverse.  So besides the envelope
+ * they go to one key per number, "parts:<msisdn>", a bitmask that a
+ * saved part ORs into (sess_bits_or(), a single-key script: two channels
+ * saving at once lose no bit) with the TTL sessions.parts_window.  It is
+ * sent before the step's save on the same connection, so it is applied
+ * before the caller reads the reply.  A dial (USSD) or an SMS reads it
+ * before the engine decides what to offer, and merges it into the
+ * envelope's state; a part under way in this envelope that was saved on
+ * the other channel meanwhile (its bit in the key, not yet in the
+ * envelope) loses its answers here, so it is never saved twice.  The key
+ * holds no personal data: only which parts are done.
  * With a key configured an envelope whose secrets are in clear is not
  * read (the dialogue starts afresh); without one they are kept in clear
  * and the daemon says so loudly at start.  One seal per save and one open
@@ -54,6 +70,7 @@ enum gw_via { GW_VIA_KANNEL, GW_VIA_AT, GW_VIA_SMS };
 #define GW_STEP_STATES(X)                                                      \
     X(NEW, "new")           /* parsed; nothing asked yet */                    \
     X(READ, "read")         /* the envelope asked from Redis (or the cache) */ \
+    X(PARTS, "parts")       /* a dial or SMS: the parts saved asked */         \
     X(LOOKUP, "lookup")     /* SMS: the record's language asked */             \
     X(OPTOUT, "optout")     /* SMS: STOP or START being recorded */            \
     X(INTEREST, "interest") /* SMS: a reply code being recorded */             \
@@ -83,7 +100,8 @@ struct gw_step {
     enum flow_channel ch;
     char key[64];
     char msisdn[GW_MSISDN_MAX];
-    int dial; /* a new dialogue */
+    int dial;       /* a new dialogue */
+    int parts_read; /* "parts:<msisdn>" merged into st */
     char dlg[160];
     unsigned seq; /* Kannel: sequence of this MO */
     int has_seq;
@@ -796,6 +814,135 @@ gw_step_save(struct gw_step *s)
 }
 
 /* ------------------------------------------------------------------------
+ * The parts saved, per number (the design note at the top)
+ */
+
+static void gw_step_run(struct gw_step *s);
+
+static void
+gw_parts_key(const char *msisdn, char *key, size_t cap)
+{
+    snprintf(key, cap, "parts:%s", msisdn);
+}
+
+static void
+gw_parts_marked_cb(int status, uint64_t version, void *arg)
+{
+    (void)version;
+    (void)arg;
+    if (status == SESS_OK) return;
+    gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
+    GW_LOG_WARN(0,
+                "parts: a saved part not recorded for the other channel "
+                "(%s)",
+                sess_strerror(status));
+}
+
+/* The step's record kept a part: OR every part its state knows saved into
+ * the caller's key (a failure is logged: the record is kept whatever
+ * happens, and this channel's envelope still knows). */
+static void
+gw_step_parts_mark(struct gw_step *s)
+{
+    const struct gw_config *cfg = s->u->cfg;
+    char key[GW_MSISDN_MAX + 8];
+    if (cfg->parts_window <= 0 || s->st.parts == 0) return;
+    gw_parts_key(s->msisdn, key, sizeof(key));
+    int rc =
+        sess_bits_or(s->u->srv->sess, key, s->st.parts & 0x7fffffffu,
+                     (unsigned)cfg->parts_window, gw_parts_marked_cb, NULL);
+    if (rc != SESS_OK) gw_parts_marked_cb(rc, 0, NULL);
+}
+
+/* Merge the parts saved on any channel (bits) into the envelope's state.
+ * A part under way here whose bit is new (saved on the other channel
+ * since this envelope last merged: every flow starts after a merge)
+ * loses its answers, keeping the language: going on with them would save
+ * that part twice. */
+static void
+gw_step_parts_merge(struct gw_step *s, unsigned bits)
+{
+    unsigned fresh = bits & ~s->st.parts;
+    unsigned n = flow_part_num(s->flows->set, s->st.flow);
+    if (n > 0 && (fresh & (1u << (n - 1))) && !(s->st.flags & FLOW_SF_DONE)) {
+        char lang[FLOW_LANG_MAX];
+        unsigned chose = s->st.flags & FLOW_SF_LANG, parts = s->st.parts;
+        GW_RLOG(GW_LEVEL_INFO, s->r, 0,
+                "part %u was saved on another channel: this session's "
+                "answers to it dropped",
+                n);
+        snprintf(lang, sizeof(lang), "%s", s->st.lang);
+        memset(&s->st, 0, sizeof(s->st));
+        snprintf(s->st.lang, sizeof(s->st.lang), "%s", lang);
+        s->st.flags = chose;
+        s->st.parts = parts;
+    }
+    s->st.parts |= bits;
+}
+
+static void
+gw_step_parts_got(struct gw_step *s, int status, const char *value, size_t len)
+{
+    switch (s->state) {
+    case GW_STEP_PARTS:
+        break;
+    default:
+        WRONG("parts read answered out of turn");
+    }
+    if (status != SESS_OK && status != SESS_ENOTFOUND) {
+        gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
+        gw_step_busy(s, sess_strerror(status));
+        return;
+    }
+    unsigned long bits = 0;
+    if (status == SESS_OK) {
+        char num[16], *end;
+        snprintf(num, sizeof(num), "%.*s", (int)(len < 15 ? len : 15), value);
+        bits = strtoul(num, &end, 10);
+        if (len == 0 || len > 10 || *end != '\0' || num[0] == '-' ||
+            bits > 0x7fffffffu) {
+            GW_RLOG(GW_LEVEL_WARN, s->r, 0, "parts: unreadable value ignored");
+            bits = 0;
+        }
+    }
+    gw_step_parts_merge(s, (unsigned)bits);
+    s->parts_read = 1;
+    gw_step_run(s);
+}
+
+static void
+gw_step_parts_cb(int status, const char *value, size_t len, uint64_t version,
+                 void *arg)
+{
+    struct gw_step *s = arg;
+    struct gw_req *r = s->r;
+    (void)version;
+    gw_req_enter(r);
+    gw_step_parts_got(s, status, value, len);
+    gw_req_leave(r);
+}
+
+/* Ask the caller's parts; the step runs again from gw_step_run() with
+ * them merged.  Without a parts window there is nothing to ask. */
+static void
+gw_step_parts_read(struct gw_step *s)
+{
+    char key[GW_MSISDN_MAX + 8];
+    if (s->u->cfg->parts_window <= 0) {
+        s->parts_read = 1;
+        gw_step_run(s);
+        return;
+    }
+    gw_parts_key(s->msisdn, key, sizeof(key));
+    gw_step_to(s, GW_STEP_PARTS);
+    int rc = sess_get(s->u->srv->sess, key, gw_step_parts_cb, s);
+    if (rc != SESS_OK) {
+        gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
+        gw_step_busy(s, sess_strerror(rc));
+    }
+}
+
+/* ------------------------------------------------------------------------
  * Actions of finished flows
  */
 
@@ -849,8 +996,8 @@ gw_step_acted(struct gw_step *s, const struct gw_act_result *res)
     }
     s->kept =
         !lookup && (res->status == GW_ACT_DONE || res->status == GW_ACT_QUEUED);
-    if (s->kept)
-        flow_part_mark(set, &s->st); /* the next dial offers the next */
+    if (s->kept && flow_part_mark(set, &s->st) > 0)
+        gw_step_parts_mark(s); /* the next dial, or REG, offers the next */
     switch (res->status) {
     case GW_ACT_DONE:
         flow_render_end(set, &s->st, res->ref[0] ? vars : vars + 1, &s->out);
@@ -1139,9 +1286,7 @@ gw_sms_answer(struct gw_step *s, const char *known)
         /* REG after part 1 was saved: the first part still to do */
         unsigned parts = s->st.parts, k, total;
         const char *next = flow_part_next(set, &s->st, &k, &total);
-        memset(&s->st, 0, sizeof(s->st));
-        snprintf(s->st.flow, sizeof(s->st.flow), "%s", kw);
-        if (next != NULL && flow_part_mark(set, &s->st) == 1) kw = next;
+        if (next != NULL && flow_part_num(set, kw) == 1) kw = next;
         memset(&s->st, 0, sizeof(s->st));
         flow_start(set, &s->st, kw, lang, FLOW_CH_SMS, &ctx, &s->out);
         s->st.flags |= FLOW_SF_LANG;
@@ -1190,6 +1335,13 @@ gw_sms_run(struct gw_step *s)
         gw_reply_text(s->r, 200, "text/plain; charset=utf-8", "");
         return;
     }
+    if (!s->parts_read) {
+        /* REG offers the part still to do, whichever channel saved the
+         * others; an answer to a part saved by USSD meanwhile is not
+         * taken */
+        gw_step_parts_read(s);
+        return;
+    }
     if ((s->st.flags & FLOW_SF_LANG) || s->u->cfg->pg_dsn[0] == '\0') {
         gw_sms_answer(s, NULL);
         return;
@@ -1202,7 +1354,9 @@ gw_sms_run(struct gw_step *s)
         gw_sms_answer(s, NULL);
 }
 
-/* Run the engine on the envelope just read. */
+/* Run the engine on the envelope just read (again once the parts are
+ * merged: what it decides before is decided from the envelope alone, so
+ * the second run decides the same). */
 static void
 gw_step_run(struct gw_step *s)
 {
@@ -1264,6 +1418,11 @@ gw_step_run(struct gw_step *s)
         }
     }
 
+    if (s->dial && !s->parts_read) {
+        /* what to offer depends on the parts saved on any channel */
+        gw_step_parts_read(s);
+        return;
+    }
     /* an answer over FLOW_INPUT_MAX is the engine's to re-ask
      * ("too_long"), in the caller's language, like any wrong answer */
     struct flow_ctx ctx = {.now = s->now};
@@ -1375,6 +1534,7 @@ gw_step_reread(struct gw_step *s)
     s->record = NULL;
     s->ev_abandoned = 0;
     s->ev_dial = NULL;
+    s->parts_read = 0;
     gw_step_to(s, GW_STEP_READ);
     int rc = sess_get(s->u->srv->sess, s->key, gw_step_get_cb, s);
     /* Redis went between the cached run and this read (the connection

@@ -55,6 +55,16 @@ static const char sess_lua_cas[] =
     "redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
     "return {1, cur + 1}\n";
 
+/* OR ARGV[1] into the number d holds (none, or not a number: 0); then
+ * v+1 and TTL ARGV[2]. */
+static const char sess_lua_or[] =
+    "local d = tonumber(redis.call('HGET', KEYS[1], 'd')) or 0\n"
+    "local cur = tonumber(redis.call('HGET', KEYS[1], 'v')) or 0\n"
+    "local n = bit.bor(d, tonumber(ARGV[1]))\n"
+    "redis.call('HMSET', KEYS[1], 'v', cur + 1, 'd', string.format('%d', n))\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+    "return {1, cur + 1}\n";
+
 /* Take the first item of a list if it is still ARGV[1]. */
 static const char sess_lua_shift[] =
     "if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then\n"
@@ -525,6 +535,26 @@ sess_cas(struct sess *s, const char *key, uint64_t expect, const char *value,
         s, c,
         redisAsyncCommand(s->ac, sess_on_reply, c, "EVAL %s 1 %s %s %b %s",
                           sess_lua_cas, k, ex, value, len, ttl));
+}
+
+int
+sess_bits_or(struct sess *s, const char *key, uint32_t bits, unsigned ttl_s,
+             sess_cas_cb *cb, void *arg)
+{
+    char k[SESS_KEY_MAX + 1];
+    int rc;
+    if (cb == NULL || sess_key(s, key, k) < 0 || ttl_s == 0 ||
+        bits > 0x7fffffffu)
+        return SESS_EINVAL;
+    struct sess_cmd *c = sess_cmd_new(s, K_CAS, (void *)cb, arg, &rc);
+    if (c == NULL) return rc;
+    char b[16], ttl[16];
+    snprintf(b, sizeof(b), "%u", (unsigned)bits);
+    snprintf(ttl, sizeof(ttl), "%u", ttl_s);
+    return sess_cmd_sent(s, c,
+                         redisAsyncCommand(s->ac, sess_on_reply, c,
+                                           "EVAL %s 1 %s %s %s", sess_lua_or, k,
+                                           b, ttl));
 }
 
 int

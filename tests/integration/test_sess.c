@@ -1,7 +1,8 @@
 /*
  * test_sess.c -- sessions/ against the real Redis tests/run started
  * (REDIS_PORT): get, compare-and-set, TTL, prefix, lists, binary values,
- * argument errors and EBUSY without callbacks, racing writers, and
+ * argument errors and EBUSY without callbacks, racing writers, bits
+ * OR-ed by several writers at once, and
  * sess_stop() answering every command in flight exactly once.  (Redis
  * killed, hung and restarted is covered through the daemon in
  * test_ussd.sh.)  The event loop runs until a condition holds, with a
@@ -317,6 +318,68 @@ t_race(void **state)
     assert_int_equal(won, 1);
 }
 
+/* sess_bits_or(): bits OR-ed into "d" (a decimal), the version bumped and
+ * the TTL set on every call; several at once lose no bit; a "d" that is
+ * not a number counts as 0; bad arguments fail without a callback. */
+static void
+t_bits_or(void **state)
+{
+    (void)state;
+    struct res c = {0}, g = {0};
+    assert_int_equal(sess_bits_or(S, "bits", 1, 60, on_cas, &c), SESS_OK);
+    assert_int_equal(c.calls, 0);
+    run_until(&c.calls, 1);
+    assert_int_equal(c.status, SESS_OK);
+    assert_int_equal(c.version, 1);
+    assert_true(redis_int("TTL %s", "bits") > 50);
+    struct res w[5];
+    memset(w, 0, sizeof(w));
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(sess_bits_or(S, "bits", 2u << i, 900, on_cas, &w[i]),
+                         SESS_OK);
+    run_until(&w[4].calls, 1);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(w[i].calls, 1);
+        assert_int_equal(w[i].status, SESS_OK);
+    }
+    sess_get(S, "bits", on_get, &g);
+    run_until(&g.calls, 1);
+    assert_int_equal(g.status, SESS_OK);
+    assert_int_equal(g.version, 6);
+    assert_int_equal(g.len, 2);
+    assert_memory_equal(g.value, "63", 2);
+    assert_true(redis_int("TTL %s", "bits") > 800);
+    /* the same bits again: the number stays */
+    memset(&c, 0, sizeof(c));
+    sess_bits_or(S, "bits", 5, 900, on_cas, &c);
+    run_until(&c.calls, 1);
+    memset(&g, 0, sizeof(g));
+    sess_get(S, "bits", on_get, &g);
+    run_until(&g.calls, 1);
+    assert_int_equal(g.len, 2);
+    assert_memory_equal(g.value, "63", 2);
+    /* a value that is not a number is replaced */
+    memset(&c, 0, sizeof(c));
+    sess_cas(S, "notnum", 0, "abc", 3, 60, on_cas, &c);
+    run_until(&c.calls, 1);
+    memset(&c, 0, sizeof(c));
+    sess_bits_or(S, "notnum", 4, 60, on_cas, &c);
+    run_until(&c.calls, 1);
+    assert_int_equal(c.status, SESS_OK);
+    assert_int_equal(c.version, 2);
+    memset(&g, 0, sizeof(g));
+    sess_get(S, "notnum", on_get, &g);
+    run_until(&g.calls, 1);
+    assert_int_equal(g.len, 1);
+    assert_memory_equal(g.value, "4", 1);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(sess_bits_or(S, "bits", 1, 0, on_cas, &c), SESS_EINVAL);
+    assert_int_equal(sess_bits_or(S, "bits", 0x80000000u, 60, on_cas, &c),
+                     SESS_EINVAL);
+    assert_int_equal(sess_bits_or(S, "", 1, 60, on_cas, &c), SESS_EINVAL);
+    assert_int_equal(c.calls, 0);
+}
+
 static void
 t_stop_answers_once(void **state)
 {
@@ -394,6 +457,7 @@ main(void)
         cmocka_unit_test(t_errors_without_callback),
         cmocka_unit_test(t_race),
         cmocka_unit_test(t_push_until),
+        cmocka_unit_test(t_bits_or),
         cmocka_unit_test(t_stop_answers_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
