@@ -848,36 +848,42 @@ gw_step_parts_mark(struct gw_step *s)
     char key[GW_MSISDN_MAX + 8];
     if (cfg->parts_window <= 0 || s->st.parts == 0) return;
     gw_parts_key(s->msisdn, key, sizeof(key));
-    int rc =
-        sess_bits_or(s->u->srv->sess, key, s->st.parts & 0x7fffffffu,
-                     (unsigned)cfg->parts_window, gw_parts_marked_cb, NULL);
+    int rc = sess_bits_or(s->u->srv->sess, key, s->st.parts & 0x7fffffffu,
+                          s->st.lang, (unsigned)cfg->parts_window,
+                          gw_parts_marked_cb, NULL);
     if (rc != SESS_OK) gw_parts_marked_cb(rc, 0, NULL);
 }
 
-/* Merge the parts saved on any channel (bits) into the envelope's state.
- * A part under way here whose bit is new (saved on the other channel
- * since this envelope last merged: every flow starts after a merge)
- * loses its answers, keeping the language: going on with them would save
- * that part twice. */
+/* Merge the parts saved on any channel (bits, and lang: the language of
+ * the last one, or "") into the envelope's state.  A part under way here
+ * whose bit is new (saved on the other channel since this envelope last
+ * merged: every flow starts after a merge) loses its answers, keeping the
+ * language: going on with them would save that part twice.  A session
+ * without a language takes the parts' (the offer of the next part is
+ * then in it, and going on does not ask the language first). */
 static void
-gw_step_parts_merge(struct gw_step *s, unsigned bits)
+gw_step_parts_merge(struct gw_step *s, unsigned bits, const char *lang)
 {
     unsigned fresh = bits & ~s->st.parts;
     unsigned n = flow_part_num(s->flows->set, s->st.flow);
     if (n > 0 && (fresh & (1u << (n - 1))) && !(s->st.flags & FLOW_SF_DONE)) {
-        char lang[FLOW_LANG_MAX];
+        char had[FLOW_LANG_MAX];
         unsigned chose = s->st.flags & FLOW_SF_LANG, parts = s->st.parts;
         GW_RLOG(GW_LEVEL_INFO, s->r, 0,
                 "part %u was saved on another channel: this session's "
                 "answers to it dropped",
                 n);
-        snprintf(lang, sizeof(lang), "%s", s->st.lang);
+        snprintf(had, sizeof(had), "%s", s->st.lang);
         memset(&s->st, 0, sizeof(s->st));
-        snprintf(s->st.lang, sizeof(s->st.lang), "%s", lang);
+        snprintf(s->st.lang, sizeof(s->st.lang), "%s", had);
         s->st.flags = chose;
         s->st.parts = parts;
     }
     s->st.parts |= bits;
+    if (bits != 0 && lang[0] != '\0' && !(s->st.flags & FLOW_SF_LANG)) {
+        snprintf(s->st.lang, sizeof(s->st.lang), "%s", lang);
+        s->st.flags |= FLOW_SF_LANG;
+    }
 }
 
 static void
@@ -894,18 +900,30 @@ gw_step_parts_got(struct gw_step *s, int status, const char *value, size_t len)
         gw_step_busy(s, sess_strerror(status));
         return;
     }
+    /* "BITS" or "BITS LANG" */
     unsigned long bits = 0;
+    char num[16] = "", lang[FLOW_LANG_MAX] = "";
     if (status == SESS_OK) {
-        char num[16], *end;
-        snprintf(num, sizeof(num), "%.*s", (int)(len < 15 ? len : 15), value);
-        bits = strtoul(num, &end, 10);
-        if (len == 0 || len > 10 || *end != '\0' || num[0] == '-' ||
-            bits > 0x7fffffffu) {
+        size_t nl = 0, ll = 0;
+        char *end;
+        while (nl < len && value[nl] >= '0' && value[nl] <= '9')
+            nl++;
+        if (nl < len && value[nl] == ' ') ll = len - nl - 1;
+        if (nl > 0 && nl < sizeof(num) && (nl == len || ll > 0) &&
+            ll < sizeof(lang)) {
+            memcpy(num, value, nl);
+            bits = strtoul(num, &end, 10);
+            memcpy(lang, value + nl + (ll > 0), ll);
+            lang[ll] = '\0';
+        }
+        if (num[0] == '\0' || bits > 0x7fffffffu ||
+            strspn(lang, "abcdefghijklmnopqrstuvwxyz-") != strlen(lang)) {
             GW_RLOG(GW_LEVEL_WARN, s->r, 0, "parts: unreadable value ignored");
             bits = 0;
+            lang[0] = '\0';
         }
     }
-    gw_step_parts_merge(s, (unsigned)bits);
+    gw_step_parts_merge(s, (unsigned)bits, lang);
     s->parts_read = 1;
     gw_step_run(s);
 }

@@ -136,14 +136,17 @@ int sess_cas(struct sess *s, const char *key, uint64_t expect,
              const char *value, size_t len, unsigned ttl_s, sess_cas_cb *cb,
              void *arg);
 
-/* OR bits into the number held as the value of key (a session hash whose
- * "d" is a decimal number; no key, or a "d" that is not a number: 0), as
- * the next version, and set its TTL to ttl_s (> 0).  A single-key Lua
- * script, so two writers OR-ing at once never lose each other's bits.
- * bits < 2^31.  sess_get() reads it back: "d" is the number in decimal.
- * The callback has the new version on SESS_OK. */
-int sess_bits_or(struct sess *s, const char *key, uint32_t bits, unsigned ttl_s,
-                 sess_cas_cb *cb, void *arg);
+/* Keep a number of bits and a label under key (a session hash whose "d"
+ * is "NUMBER" or "NUMBER LABEL", NUMBER in decimal): OR bits into the
+ * number (no key, or a "d" that does not start with a number: 0), replace
+ * the label with label unless that is NULL or "" (then the old one
+ * stays), as the next version, and set the TTL to ttl_s (> 0).  A
+ * single-key Lua script, so two writers at once never lose each other's
+ * bits.  bits < 2^31, label at most SESS_LABEL_MAX bytes.  sess_get()
+ * reads it back.  The callback has the new version on SESS_OK. */
+#define SESS_LABEL_MAX 64
+int sess_bits_or(struct sess *s, const char *key, uint32_t bits,
+                 const char *label, unsigned ttl_s, sess_cas_cb *cb, void *arg);
 
 /* Delete the key (OK even if it did not exist). */
 int sess_del(struct sess *s, const char *key, sess_done_cb *cb, void *arg);

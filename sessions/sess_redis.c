@@ -55,13 +55,19 @@ static const char sess_lua_cas[] =
     "redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
     "return {1, cur + 1}\n";
 
-/* OR ARGV[1] into the number d holds (none, or not a number: 0); then
- * v+1 and TTL ARGV[2]. */
+/* d is "NUMBER" or "NUMBER LABEL": OR ARGV[1] into the number (none, or
+ * not a number: 0), LABEL becomes ARGV[3] (unless that is ""); then v+1
+ * and TTL ARGV[2]. */
 static const char sess_lua_or[] =
-    "local d = tonumber(redis.call('HGET', KEYS[1], 'd')) or 0\n"
+    "local d = redis.call('HGET', KEYS[1], 'd') or ''\n"
     "local cur = tonumber(redis.call('HGET', KEYS[1], 'v')) or 0\n"
-    "local n = bit.bor(d, tonumber(ARGV[1]))\n"
-    "redis.call('HMSET', KEYS[1], 'v', cur + 1, 'd', string.format('%d', n))\n"
+    "local n = bit.bor(tonumber(string.match(d, '^%d+') or '0') or 0,\n"
+    "                  tonumber(ARGV[1]))\n"
+    "local label = ARGV[3]\n"
+    "if label == '' then label = string.match(d, '^%d+ (.+)$') or '' end\n"
+    "local v = string.format('%d', n)\n"
+    "if label ~= '' then v = v .. ' ' .. label end\n"
+    "redis.call('HMSET', KEYS[1], 'v', cur + 1, 'd', v)\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
     "return {1, cur + 1}\n";
 
@@ -538,13 +544,14 @@ sess_cas(struct sess *s, const char *key, uint64_t expect, const char *value,
 }
 
 int
-sess_bits_or(struct sess *s, const char *key, uint32_t bits, unsigned ttl_s,
-             sess_cas_cb *cb, void *arg)
+sess_bits_or(struct sess *s, const char *key, uint32_t bits, const char *label,
+             unsigned ttl_s, sess_cas_cb *cb, void *arg)
 {
     char k[SESS_KEY_MAX + 1];
     int rc;
+    if (label == NULL) label = "";
     if (cb == NULL || sess_key(s, key, k) < 0 || ttl_s == 0 ||
-        bits > 0x7fffffffu)
+        bits > 0x7fffffffu || strlen(label) > SESS_LABEL_MAX)
         return SESS_EINVAL;
     struct sess_cmd *c = sess_cmd_new(s, K_CAS, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
@@ -553,8 +560,8 @@ sess_bits_or(struct sess *s, const char *key, uint32_t bits, unsigned ttl_s,
     snprintf(ttl, sizeof(ttl), "%u", ttl_s);
     return sess_cmd_sent(s, c,
                          redisAsyncCommand(s->ac, sess_on_reply, c,
-                                           "EVAL %s 1 %s %s %s", sess_lua_or, k,
-                                           b, ttl));
+                                           "EVAL %s 1 %s %s %s %s", sess_lua_or,
+                                           k, b, ttl, label));
 }
 
 int

@@ -10,7 +10,8 @@
 #     another slot, the control, is refused by the cluster);
 #   - the daemon has no cluster client (hiredis 0.14 follows no MOVED):
 #     with the default prefix, against one node, a caller whose session
-#     lives on another node hears "busy" and the daemon stays up; with a
+#     or parts key (parts:MSISDN, read at a dial) lives on another node
+#     hears "busy" and the daemon stays up; with a
 #     hash-tagged prefix, redis.prefix = "{remigate}:", every key is in one
 #     slot, and the fault driver (tests/faults/driver.py) registers through
 #     the node that owns it: told saved = rows in PostgreSQL, none doubled,
@@ -150,9 +151,15 @@ for p in $nodes; do
     r5=$(rc EVAL "$(lua sess_lua_push_until)" 1 "$q" item2 99999999999999)
     r6=$(rc EVAL "$(lua sess_lua_shift)" 1 "$q" item1)
     r7=$(rc LRANGE "$q" 0 -1)
-    say "primary :$p, key $k: cas $(echo $r1) / $(echo $r2); push_once $r3 $r4; push_until $r5; shift $r6; list $(echo $r7)"
+    # the parts key (bits OR-ed, a label), hash-tagged onto $p as well
+    b="{$k}:parts"
+    rc EVAL "$(lua sess_lua_or)" 1 "$b" 1 60 bn >/dev/null
+    r8=$(rc EVAL "$(lua sess_lua_or)" 1 "$b" 2 60 '')
+    r9=$(rc HGET "$b" d)
+    say "primary :$p, key $k: cas $(echo $r1) / $(echo $r2); push_once $r3 $r4; push_until $r5; shift $r6; list $(echo $r7); or $(echo $r8) -> $r9"
     [ "$(echo $r1)" = "1 1" ] && [ "$(echo $r2)" = "1 2" ] && [ "$r3" = 1 ] &&
-        [ "$r4" = 0 ] && [ "$r5" = 1 ] && [ "$r6" = 1 ] && [ "$(echo $r7)" = item2 ] ||
+        [ "$r4" = 0 ] && [ "$r5" = 1 ] && [ "$r6" = 1 ] && [ "$(echo $r7)" = item2 ] &&
+        [ "$(echo $r8)" = "1 2" ] && [ "$r9" = "3 bn" ] ||
         allgood=no
 done
 check "every script works on a key of each primary, through redis-cli -c" \
@@ -204,20 +211,34 @@ dial()
         --data-urlencode "text=" "$base/ussd/at"
 }
 if start --redis-port "$a"; then
-    # a number whose session is on node $a, and one elsewhere
-    here='' there=''
-    for i in $(seq 100 400); do
+    # numbers whose session is on node $a: one whose parts key (read at a
+    # dial too) is there as well, if any, and one whose parts key is not;
+    # and one whose session is elsewhere.  (CRC16 is linear: for numbers
+    # of one length the two keys' slots differ by one constant XOR, so
+    # there may be no number with both on one node.)
+    here='' split='' there=''
+    for i in $(seq 100 900); do
         m="8801712$(printf %06d "$i")"
         if [ "$(owner "remigate:s:ussd:$m")" = "$a" ]; then
-            [ -n "$here" ] || here=$m
+            if [ "$(owner "remigate:parts:$m")" = "$a" ]; then
+                [ -n "$here" ] || here=$m
+            else
+                [ -n "$split" ] || split=$m
+            fi
         else
             [ -n "$there" ] || there=$m
         fi
-        [ -n "$here" ] && [ -n "$there" ] && break
+        [ -n "$here" ] && [ -n "$split" ] && [ -n "$there" ] && break
     done
-    dial "$here"
-    check "default prefix, node :$a: a caller whose session is on it gets CON" \
-        grep -q '^CON ' "$tmp/body"
+    say "on :$a: both keys ${here:-none}, the session only ${split:-none}; elsewhere ${there:-none}"
+    if [ -n "$here" ]; then
+        dial "$here"
+        check "default prefix, node :$a: a caller ($here) whose keys are all on it gets CON" \
+            grep -q '^CON ' "$tmp/body"
+    fi
+    dial "$split"
+    check "default prefix, node :$a: a caller ($split) whose session is on it but not the parts key hears busy" \
+        eval "[ -n '$split' ] && grep -q '^END ' '$tmp/body'"
     dial "$there"
     check "... a caller whose session is on another node hears busy (no cluster client)" \
         grep -q '^END ' "$tmp/body"

@@ -318,24 +318,38 @@ t_race(void **state)
     assert_int_equal(won, 1);
 }
 
-/* sess_bits_or(): bits OR-ed into "d" (a decimal), the version bumped and
- * the TTL set on every call; several at once lose no bit; a "d" that is
- * not a number counts as 0; bad arguments fail without a callback. */
+/* sess_bits_or(): bits OR-ed into the number in "d", the label replaced
+ * or kept, the version bumped and the TTL set on every call; several at
+ * once lose no bit; a "d" that is not a number counts as 0; bad arguments
+ * fail without a callback. */
+static void
+expect_d(const char *key, const char *want)
+{
+    struct res g = {0};
+    sess_get(S, key, on_get, &g);
+    run_until(&g.calls, 1);
+    assert_int_equal(g.status, SESS_OK);
+    assert_int_equal(g.len, strlen(want));
+    assert_memory_equal(g.value, want, g.len);
+}
+
 static void
 t_bits_or(void **state)
 {
     (void)state;
     struct res c = {0}, g = {0};
-    assert_int_equal(sess_bits_or(S, "bits", 1, 60, on_cas, &c), SESS_OK);
+    assert_int_equal(sess_bits_or(S, "bits", 1, NULL, 60, on_cas, &c), SESS_OK);
     assert_int_equal(c.calls, 0);
     run_until(&c.calls, 1);
     assert_int_equal(c.status, SESS_OK);
     assert_int_equal(c.version, 1);
     assert_true(redis_int("TTL %s", "bits") > 50);
+    expect_d("bits", "1");
     struct res w[5];
     memset(w, 0, sizeof(w));
     for (int i = 0; i < 5; i++)
-        assert_int_equal(sess_bits_or(S, "bits", 2u << i, 900, on_cas, &w[i]),
+        assert_int_equal(sess_bits_or(S, "bits", 2u << i, i == 2 ? "bn" : "",
+                                      900, on_cas, &w[i]),
                          SESS_OK);
     run_until(&w[4].calls, 1);
     for (int i = 0; i < 5; i++) {
@@ -344,39 +358,35 @@ t_bits_or(void **state)
     }
     sess_get(S, "bits", on_get, &g);
     run_until(&g.calls, 1);
-    assert_int_equal(g.status, SESS_OK);
     assert_int_equal(g.version, 6);
-    assert_int_equal(g.len, 2);
-    assert_memory_equal(g.value, "63", 2);
+    expect_d("bits", "63 bn"); /* the label of the third, kept after */
     assert_true(redis_int("TTL %s", "bits") > 800);
-    /* the same bits again: the number stays */
+    /* the same bits again: the number stays; a new label replaces */
     memset(&c, 0, sizeof(c));
-    sess_bits_or(S, "bits", 5, 900, on_cas, &c);
+    sess_bits_or(S, "bits", 5, "en", 900, on_cas, &c);
     run_until(&c.calls, 1);
-    memset(&g, 0, sizeof(g));
-    sess_get(S, "bits", on_get, &g);
-    run_until(&g.calls, 1);
-    assert_int_equal(g.len, 2);
-    assert_memory_equal(g.value, "63", 2);
+    expect_d("bits", "63 en");
     /* a value that is not a number is replaced */
     memset(&c, 0, sizeof(c));
     sess_cas(S, "notnum", 0, "abc", 3, 60, on_cas, &c);
     run_until(&c.calls, 1);
     memset(&c, 0, sizeof(c));
-    sess_bits_or(S, "notnum", 4, 60, on_cas, &c);
+    sess_bits_or(S, "notnum", 4, NULL, 60, on_cas, &c);
     run_until(&c.calls, 1);
     assert_int_equal(c.status, SESS_OK);
     assert_int_equal(c.version, 2);
-    memset(&g, 0, sizeof(g));
-    sess_get(S, "notnum", on_get, &g);
-    run_until(&g.calls, 1);
-    assert_int_equal(g.len, 1);
-    assert_memory_equal(g.value, "4", 1);
+    expect_d("notnum", "4");
+    char longlabel[SESS_LABEL_MAX + 2];
+    memset(longlabel, 'x', sizeof(longlabel) - 1);
+    longlabel[sizeof(longlabel) - 1] = '\0';
     memset(&c, 0, sizeof(c));
-    assert_int_equal(sess_bits_or(S, "bits", 1, 0, on_cas, &c), SESS_EINVAL);
-    assert_int_equal(sess_bits_or(S, "bits", 0x80000000u, 60, on_cas, &c),
+    assert_int_equal(sess_bits_or(S, "bits", 1, NULL, 0, on_cas, &c),
                      SESS_EINVAL);
-    assert_int_equal(sess_bits_or(S, "", 1, 60, on_cas, &c), SESS_EINVAL);
+    assert_int_equal(sess_bits_or(S, "bits", 0x80000000u, NULL, 60, on_cas, &c),
+                     SESS_EINVAL);
+    assert_int_equal(sess_bits_or(S, "", 1, NULL, 60, on_cas, &c), SESS_EINVAL);
+    assert_int_equal(sess_bits_or(S, "bits", 1, longlabel, 60, on_cas, &c),
+                     SESS_EINVAL);
     assert_int_equal(c.calls, 0);
 }
 
