@@ -288,6 +288,8 @@ check "redis: the session's answers are sealed (x=ss1:...), none in clear" \
     "[ \"\${x:0:4}\" = ss1: ] && ! rc HGET remigate:s:ussd:$p4 d | grep -q -e '^st=' -e '^at=' -e '^in=' -e '^out='"
 check "redis: the sessions of all five are there ($(wc -l <"$mine/keys") keys)" \
     "grep -q 's:ussd:$p1' '$mine/keys' && grep -q 's:sms:$p3' '$mine/keys' && grep -q 's:ussd:$p4' '$mine/keys'"
+check "redis: the parts each number saved are there too (parts:MSISDN), by USSD and by SMS" \
+    "grep -q 'parts:$p1\$' '$mine/keys' && grep -q 'parts:$p3\$' '$mine/keys' && grep -q 'parts:$p4\$' '$mine/keys'"
 h=$(found "$mine/redis-values")
 check "redis: no name or ID number in any key or value (--scan, every type)${h:+: found$h}" "[ -z '$h' ]"
 
