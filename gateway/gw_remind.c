@@ -6,7 +6,9 @@
  * (DUE: now + sessions.remind_after) -- on a dial, on the first answer of
  * a part and when a part is saved; not at every step.  Each worker looks
  * at the head of the list every sessions.remind_tick_ms; once it is due,
- * it reads the caller's session:
+ * it reads the caller's session, and the parts the number saved on any
+ * channel (parts:MSISDN, merged as a dial merges them: a part done by SMS
+ * since is not reminded about):
  *
  *   nothing left to do                       shifted off
  *   a step since (the last one less than     pushed again, due remind_after
@@ -44,6 +46,7 @@ struct gw_remind {
     char msisdn[GW_MSISDN_MAX];
     char skey[80]; /* s:ussd:MSISDN */
     char rkey[80]; /* remind:MSISDN */
+    char pkey[GW_PARTS_KEY_MAX];
     unsigned part; /* to remind about */
     char lang[FLOW_LANG_MAX];
     struct gw_env env; /* the caller's envelope, decoded */
@@ -155,6 +158,26 @@ gw_remind_record_cb(int status, const char *value, size_t len, uint64_t version,
         gw_remind_idle(rm);
 }
 
+static void gw_remind_decide(struct gw_remind *rm);
+
+/* The parts the number saved on any channel, merged into its session. */
+static void
+gw_remind_parts_cb(int status, const char *value, size_t len, uint64_t version,
+                   void *arg)
+{
+    struct gw_remind *rm = arg;
+    unsigned bits = 0;
+    char lang[FLOW_LANG_MAX] = "";
+    (void)version;
+    if (status != SESS_OK && status != SESS_ENOTFOUND) {
+        gw_remind_idle(rm);
+        return;
+    }
+    if (status == SESS_OK) (void)gw_parts_parse(value, len, &bits, lang);
+    (void)gw_parts_merge(rm->flows->set, &rm->st, bits, lang);
+    gw_remind_decide(rm);
+}
+
 /* The caller's session, once the head is due. */
 static void
 gw_remind_session_cb(int status, const char *value, size_t len,
@@ -162,7 +185,6 @@ gw_remind_session_cb(int status, const char *value, size_t len,
 {
     struct gw_remind *rm = arg;
     struct gw_ussd *u = rm->u;
-    unsigned total;
     (void)version;
     if (status == SESS_ENOTFOUND) {
         gw_remind_shift(rm); /* gone: nothing kept to go on from */
@@ -175,8 +197,21 @@ gw_remind_session_cb(int status, const char *value, size_t len,
     memset(&rm->st, 0, sizeof(rm->st));
     if (gw_env_decode(u, gw_records_keys(u->srv), rm->skey, value, len,
                       &rm->env) < 0 ||
-        flow_state_decode(&rm->st, rm->env.st, strlen(rm->env.st)) != 0 ||
-        (rm->part = flow_part_todo(rm->flows->set, &rm->st, &total)) == 0 ||
+        flow_state_decode(&rm->st, rm->env.st, strlen(rm->env.st)) != 0) {
+        gw_remind_shift(rm);
+        return;
+    }
+    if (sess_get(u->srv->sess, rm->pkey, gw_remind_parts_cb, rm) != SESS_OK)
+        gw_remind_idle(rm);
+}
+
+/* The caller's session and parts: remind, put off, or drop the item. */
+static void
+gw_remind_decide(struct gw_remind *rm)
+{
+    struct gw_ussd *u = rm->u;
+    unsigned total;
+    if ((rm->part = flow_part_todo(rm->flows->set, &rm->st, &total)) == 0 ||
         rm->part > 8) {
         gw_remind_shift(rm);
         return;
@@ -234,6 +269,7 @@ gw_remind_peek_cb(int status, const char *value, size_t len, uint64_t version,
     memcpy(rm->msisdn, msisdn, strlen(msisdn) + 1); /* fits: checked */
     snprintf(rm->skey, sizeof(rm->skey), "s:ussd:%s", rm->msisdn);
     snprintf(rm->rkey, sizeof(rm->rkey), "remind:%s", rm->msisdn);
+    gw_parts_key(rm->msisdn, rm->pkey, sizeof(rm->pkey));
     if (sess_get(rm->u->srv->sess, rm->skey, gw_remind_session_cb, rm) !=
         SESS_OK)
         gw_remind_idle(rm);

@@ -819,10 +819,64 @@ gw_step_save(struct gw_step *s)
 
 static void gw_step_run(struct gw_step *s);
 
-static void
+/* Contract in gw_ussd_int.h. */
+void
 gw_parts_key(const char *msisdn, char *key, size_t cap)
 {
     snprintf(key, cap, "parts:%s", msisdn);
+}
+
+/* Contract in gw_ussd_int.h. */
+int
+gw_parts_parse(const char *value, size_t len, unsigned *bits, char *lang)
+{
+    size_t nl = 0, ll = 0;
+    char num[16];
+    *bits = 0;
+    lang[0] = '\0';
+    while (nl < len && value[nl] >= '0' && value[nl] <= '9')
+        nl++;
+    if (nl < len && value[nl] == ' ') ll = len - nl - 1;
+    if (nl == 0 || nl >= sizeof(num) || (nl < len && ll == 0) ||
+        ll >= FLOW_LANG_MAX)
+        return -1;
+    memcpy(num, value, nl);
+    num[nl] = '\0';
+    unsigned long b = strtoul(num, NULL, 10);
+    if (b > 0x7fffffffu) return -1;
+    for (size_t i = 0; i < ll; i++) {
+        char c = value[nl + 1 + i];
+        if (!((c >= 'a' && c <= 'z') || c == '-')) return -1;
+        lang[i] = c;
+    }
+    lang[ll] = '\0';
+    *bits = (unsigned)b;
+    return 0;
+}
+
+/* Contract in gw_ussd_int.h. */
+unsigned
+gw_parts_merge(const struct flow_set *set, struct flow_state *st, unsigned bits,
+               const char *lang)
+{
+    unsigned fresh = bits & ~st->parts;
+    unsigned n = flow_part_num(set, st->flow), dropped = 0;
+    if (n > 0 && (fresh & (1u << (n - 1))) && !(st->flags & FLOW_SF_DONE)) {
+        char had[FLOW_LANG_MAX];
+        unsigned chose = st->flags & FLOW_SF_LANG, parts = st->parts;
+        snprintf(had, sizeof(had), "%s", st->lang);
+        memset(st, 0, sizeof(*st));
+        snprintf(st->lang, sizeof(st->lang), "%s", had);
+        st->flags = chose;
+        st->parts = parts;
+        dropped = n;
+    }
+    st->parts |= bits;
+    if (bits != 0 && lang[0] != '\0' && !(st->flags & FLOW_SF_LANG)) {
+        snprintf(st->lang, sizeof(st->lang), "%s", lang);
+        st->flags |= FLOW_SF_LANG;
+    }
+    return dropped;
 }
 
 static void
@@ -845,45 +899,13 @@ static void
 gw_step_parts_mark(struct gw_step *s)
 {
     const struct gw_config *cfg = s->u->cfg;
-    char key[GW_MSISDN_MAX + 8];
+    char key[GW_PARTS_KEY_MAX];
     if (cfg->parts_window <= 0 || s->st.parts == 0) return;
     gw_parts_key(s->msisdn, key, sizeof(key));
     int rc = sess_bits_or(s->u->srv->sess, key, s->st.parts & 0x7fffffffu,
                           s->st.lang, (unsigned)cfg->parts_window,
                           gw_parts_marked_cb, NULL);
     if (rc != SESS_OK) gw_parts_marked_cb(rc, 0, NULL);
-}
-
-/* Merge the parts saved on any channel (bits, and lang: the language of
- * the last one, or "") into the envelope's state.  A part under way here
- * whose bit is new (saved on the other channel since this envelope last
- * merged: every flow starts after a merge) loses its answers, keeping the
- * language: going on with them would save that part twice.  A session
- * without a language takes the parts' (the offer of the next part is
- * then in it, and going on does not ask the language first). */
-static void
-gw_step_parts_merge(struct gw_step *s, unsigned bits, const char *lang)
-{
-    unsigned fresh = bits & ~s->st.parts;
-    unsigned n = flow_part_num(s->flows->set, s->st.flow);
-    if (n > 0 && (fresh & (1u << (n - 1))) && !(s->st.flags & FLOW_SF_DONE)) {
-        char had[FLOW_LANG_MAX];
-        unsigned chose = s->st.flags & FLOW_SF_LANG, parts = s->st.parts;
-        GW_RLOG(GW_LEVEL_INFO, s->r, 0,
-                "part %u was saved on another channel: this session's "
-                "answers to it dropped",
-                n);
-        snprintf(had, sizeof(had), "%s", s->st.lang);
-        memset(&s->st, 0, sizeof(s->st));
-        snprintf(s->st.lang, sizeof(s->st.lang), "%s", had);
-        s->st.flags = chose;
-        s->st.parts = parts;
-    }
-    s->st.parts |= bits;
-    if (bits != 0 && lang[0] != '\0' && !(s->st.flags & FLOW_SF_LANG)) {
-        snprintf(s->st.lang, sizeof(s->st.lang), "%s", lang);
-        s->st.flags |= FLOW_SF_LANG;
-    }
 }
 
 static void
@@ -900,30 +922,16 @@ gw_step_parts_got(struct gw_step *s, int status, const char *value, size_t len)
         gw_step_busy(s, sess_strerror(status));
         return;
     }
-    /* "BITS" or "BITS LANG" */
-    unsigned long bits = 0;
-    char num[16] = "", lang[FLOW_LANG_MAX] = "";
-    if (status == SESS_OK) {
-        size_t nl = 0, ll = 0;
-        char *end;
-        while (nl < len && value[nl] >= '0' && value[nl] <= '9')
-            nl++;
-        if (nl < len && value[nl] == ' ') ll = len - nl - 1;
-        if (nl > 0 && nl < sizeof(num) && (nl == len || ll > 0) &&
-            ll < sizeof(lang)) {
-            memcpy(num, value, nl);
-            bits = strtoul(num, &end, 10);
-            memcpy(lang, value + nl + (ll > 0), ll);
-            lang[ll] = '\0';
-        }
-        if (num[0] == '\0' || bits > 0x7fffffffu ||
-            strspn(lang, "abcdefghijklmnopqrstuvwxyz-") != strlen(lang)) {
-            GW_RLOG(GW_LEVEL_WARN, s->r, 0, "parts: unreadable value ignored");
-            bits = 0;
-            lang[0] = '\0';
-        }
-    }
-    gw_step_parts_merge(s, (unsigned)bits, lang);
+    unsigned bits = 0, dropped;
+    char lang[FLOW_LANG_MAX] = "";
+    if (status == SESS_OK && gw_parts_parse(value, len, &bits, lang) < 0)
+        GW_RLOG(GW_LEVEL_WARN, s->r, 0, "parts: unreadable value ignored");
+    dropped = gw_parts_merge(s->flows->set, &s->st, bits, lang);
+    if (dropped > 0)
+        GW_RLOG(GW_LEVEL_INFO, s->r, 0,
+                "part %u was saved on another channel: this session's "
+                "answers to it dropped",
+                dropped);
     s->parts_read = 1;
     gw_step_run(s);
 }
@@ -945,7 +953,7 @@ gw_step_parts_cb(int status, const char *value, size_t len, uint64_t version,
 static void
 gw_step_parts_read(struct gw_step *s)
 {
-    char key[GW_MSISDN_MAX + 8];
+    char key[GW_PARTS_KEY_MAX];
     if (s->u->cfg->parts_window <= 0) {
         s->parts_read = 1;
         gw_step_run(s);

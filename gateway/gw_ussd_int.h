@@ -112,6 +112,20 @@ void gw_flows_unref(struct gw_flows *fl);
 int gw_env_decode(struct gw_ussd *u, const struct store *keys, const char *skey,
                   const char *buf, size_t len, struct gw_env *e);
 
+/* The parts of a registration a number saved, on any channel (the design
+ * note in gw_ussd.c): the key "parts:MSISDN" into key (cap bytes, at
+ * least GW_PARTS_KEY_MAX).  gw_parts_parse() reads its value, "BITS" or
+ * "BITS LANG": 0 with *bits and lang (FLOW_LANG_MAX bytes) set, or -1
+ * when unreadable (then 0 and "").  gw_parts_merge() merges them into st:
+ * a part under way in st whose bit is new (saved on the other channel
+ * since st last merged) loses its answers, the language kept -- its
+ * number is returned, else 0; st takes lang when it has none. */
+#define GW_PARTS_KEY_MAX (GW_MSISDN_MAX + 8)
+void gw_parts_key(const char *msisdn, char *key, size_t cap);
+int gw_parts_parse(const char *value, size_t len, unsigned *bits, char *lang);
+unsigned gw_parts_merge(const struct flow_set *set, struct flow_state *st,
+                        unsigned bits, const char *lang);
+
 /* Reminders (gw_remind.c).  gw_remind_start() looks at the queue every
  * sessions.remind_tick_ms (nothing when sessions.remind_after is 0);
  * gw_remind_stop() stops looking; gw_remind_free() frees what start made.

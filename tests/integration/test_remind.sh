@@ -5,8 +5,9 @@
 # language, through sendsms; none while they are still answering; never a
 # second for the same part, and never two on one day.
 #
-# Last, a daemon whose quiet hours cover the whole day holds a reminder
-# back until they end.
+# Then parts saved by SMS count: a USSD session whose part under way was
+# saved by SMS since gets no reminder for it.  Last, a daemon whose quiet
+# hours cover the whole day holds a reminder back until they end.
 #
 # The daemon runs with sessions.remind_after = 3 s (a step's time is kept
 # in whole seconds: "quiet for 3 s" is 2 to 3 s) and looks every 200 ms;
@@ -60,7 +61,8 @@ start() {
     "$bin" -c "$conf" --workers 1 --port 0 --port-file "$tmp/port" \
         --redis-port "$REDIS_PORT" --set "kannel.sendsms_url=$sendsms" \
         --set kannel.secret=remind-test-secret \
-        --set sessions.remind_after=3 --set sessions.remind_tick_ms=200 \
+        --set sessions.remind_after="${REMIND_AFTER:-3}" \
+        --set sessions.remind_tick_ms=200 \
         --set sessions.remind_quiet_start="$1" \
         --set sessions.remind_quiet_end="$2" 2>>"$tmp/log" &
     dpid=$!
@@ -182,6 +184,39 @@ else
     bad "reminder log lines mask the number" "$(grep -E 'reminder' "$tmp/log" | head -3)"
 fi
 # (a sanitizer build, SAN=1, reports here)
+
+# F and G: part 1 by SMS, part 2 begun over USSD (the dial offers it),
+# then F does parts 2 and 3 by SMS: no reminder for F, whose USSD session
+# still holds part 2 under way (the parts saved on any channel count);
+# G, who does nothing more, gets one.  remind_after = 8 s here, so the
+# SMS steps are done before the reminders are due.
+kill -TERM "$dpid"
+wait "$dpid" 2>/dev/null
+REMIND_AFTER=8 start 0 0 || bad "daemon with remind_after 8 started"
+# sms PHONE TEXT...: one SMS after the other (each answered before the next)
+sms() {
+    local phone=$1 t m
+    shift
+    for m in "$@"; do
+        t=$(printf '%s' "$m" | od -An -tx1 | tr -d ' \n' | sed 's/../%&/g')
+        curl -s -o /dev/null --max-time 5 \
+            "$base/kannel/mo?from=%2B$phone&to=16247&text=$t&smsc=sms&id=rm-$(date +%s%N)&coding=0&charset=UTF-8&key=remind-test-secret"
+    done
+}
+parts_done() { psql -X -q -At "$PG_DSN" -c "SELECT array_to_string(parts_done, ' ') FROM returnees WHERE msisdn = '$1'"; }
+f=8801700001006 g=8801700001007
+for p in $f $g; do
+    sms $p নিবন্ধন ১ "রহিমা বেগম" ২ ১৯৯০ ফরিদ ১২৩৪৫৬৭৮৯০ ১
+    dialogue ${p}u $p 1 "সৌদি"
+done
+is "F: part 1 by SMS saved" register "$(parts_done $f)"
+grep -q 'বিদেশে কত বছর' "$tmp/body" || bad "G: part 2 begun over USSD" "$(cat "$tmp/body")"
+sms $f নিবন্ধন সৌদি ৫ ২০২৪ ১ ৪ ১ নিবন্ধন "২ ৫ ৯" ৩ ১
+is "F: parts 2 and 3 then saved by SMS" "register register_abroad register_skills" "$(parts_done $f)"
+wait_until 15 reminded $g
+is "G: part 2 left undone over USSD: one reminder" 1 "$(reminders $g)"
+wait_until 5 eval '[ "$(rc LLEN remigate:remind)" = 0 ]'
+is "F: every part saved, part 2 by SMS: no reminder for the USSD session's part 2" 0 "$(reminders $f)"
 
 # E: the quiet hours (here the whole day): nothing is sent, the reminder
 # waits, due when they end (the next local midnight)
