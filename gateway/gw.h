@@ -486,7 +486,7 @@ int64_t gw_metric_get(enum gw_metric m, const char *l1, const char *l2);
 char *gw_metrics_render(size_t *len);
 
 /* ------------------------------------------------------------------------
- * HTTP requests and replies (gw_http.c)
+ * HTTP requests and replies (gw_req.c, gw_reply.c)
  */
 
 struct gw_req;    /* one request; see gw_int.h */

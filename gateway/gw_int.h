@@ -104,7 +104,7 @@ struct gw_stop_hook {
     void *arg;
 };
 
-/* One client connection, from accept() to close (gw_http.c).  It is
+/* One client connection, from accept() to close (gw_conn.c).  It is
  * created when evhttp asks for its bufferevent, right after accept(), and
  * adopted (its evhttp connection found) once evhttp has set it up.  While
  * no request of it is in a handler it waits for a request: its deadline
