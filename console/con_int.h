@@ -84,7 +84,8 @@ struct con_route {
 };
 
 /* The tables, each ended by a row with pattern NULL.  Each file exports
- * its own; con_routes.c joins them (con_routes_all). */
+ * its own; con_routes.c joins them (con_route_tables, with each one's
+ * file). */
 extern const struct con_route con_auth_routes[];
 extern const struct con_route con_web_routes[]; /* con_lists.c */
 /* GET /api/lists reads the lists once per process; this registers the
@@ -96,13 +97,14 @@ const json_t *con_lists(struct gw_server *srv);
 extern const struct con_route con_totp_routes[];
 extern const struct con_route con_officers_routes[];
 extern const struct con_route con_audit_routes[];
-extern const struct con_route con_queue_routes[];       /* con_queue.c */
-extern const struct con_route con_records_routes[];     /* con_records.c */
-extern const struct con_route con_decisions_routes[];   /* con_decisions.c */
-extern const struct con_route con_notices_routes[];     /* con_notices.c */
-extern const struct con_route con_stats_routes[];       /* con_stats.c */
-extern const struct con_route con_export_dict_routes[]; /* con_export_dict.c */
-extern const struct con_route con_indic_routes[];       /* con_indic.c */
+extern const struct con_route con_queue_routes[];
+extern const struct con_route con_records_routes[];
+extern const struct con_route con_decisions_routes[];
+extern const struct con_route con_notices_routes[];
+extern const struct con_route con_notices_write_routes[];
+extern const struct con_route con_stats_routes[];
+extern const struct con_route con_export_dict_routes[];
+extern const struct con_route con_indic_routes[];
 extern const struct con_route *const con_route_tables[];
 
 /* The officer behind a call's session. */
