@@ -12,7 +12,10 @@
  * opt-out and cap checked again, sms_out rows written).  Only after that
  * transaction has committed does any of its messages go to Kannel, one
  * try each (gw_sms_send_once()), as the token bucket allows.  Kannel's
- * answer is written back with notice_sent(): accepted, failed (4xx),
+ * answers are written back with notice_sent(), in batches: one
+ * transaction at a time, and the answers that came while it was out go
+ * together in the next (one statement over arrays, in the order of the
+ * SMS ids, the order delivery reports lock them in): accepted, failed (4xx),
  * requeue (nothing was sent: refused connection, 503 -- the bucket then
  * holds a while) or unknown (it may have left: never again).  A message
  * whose window closed before its turn goes back to the queue unsent.
@@ -43,6 +46,7 @@
 
 #define NTC_DISP_MAGIC 0x4e544344u
 #define NTC_ITEM_MAGIC 0x4e544349u
+#define NTC_SAVE_MAGIC 0x4e545356u
 #define NTC_INFLIGHT   64   /* messages at Kannel or being saved, at most */
 #define NTC_SWEEP_MS   5000 /* between sweeps */
 #define NTC_HOLD_503   1000 /* Kannel said 503: nothing for this long */
@@ -67,6 +71,8 @@ struct ntc_item {
     char *body;
     int ucs2;
     unsigned parts;
+    const char *outcome; /* SAVING: notice_sent()'s outcome */
+    char reason[32];     /* SAVING: its reason ("" none) */
     TAILQ_ENTRY(ntc_item) link;
 };
 
@@ -83,12 +89,25 @@ struct ntc_disp {
     long long clock_offset; /* REMIGATE_TEST_NOW - time(NULL) */
     char worker[64];        /* claimed_by */
     int claiming;           /* the claim transaction is out */
+    int claim_stmt;         /* its claim's statement (-1: none) */
+    int claim_short;        /* the last claim found fewer than it asked */
+    int claim_rows;         /* what it asked for */
+    int saving;             /* a batch of answers is out */
     int window_open;        /* as the last turn saw it, -1 not yet */
     long long last_sweep_ms;
     size_t busy; /* items SENDING or SAVING */
     int stopping;
     struct ntc_items waiting; /* claimed, not yet at Kannel */
-    struct ntc_items active;  /* SENDING or SAVING */
+    struct ntc_items active;  /* SENDING */
+    struct ntc_items saves;   /* SAVING, not yet in a batch */
+};
+
+/* Answers on their way to the outbox in one transaction. */
+struct ntc_saving {
+    unsigned magic;
+    struct ntc_disp *d;
+    int n;
+    struct ntc_item *it[NTC_INFLIGHT];
 };
 
 /* One dispatcher per worker process; NULL when this worker does not
@@ -135,53 +154,141 @@ ntc_item_free(struct ntc_item *it)
  * Kannel's answer, written back
  */
 
+static void ntc_save_flush(struct ntc_disp *d);
+
 static void
 ntc_saved(int status, const struct store_tx_result *res, void *arg)
 {
-    struct ntc_item *it = arg;
-    struct ntc_disp *d;
-    GW_CHECK_MAGIC(it, NTC_ITEM_MAGIC);
-    d = it->d;
-    AN(it->phase == NTC_ITEM_SAVING);
-    if (status != STORE_OK)
-        /* the row stays 'claimed': the sweep makes it 'unknown' */
-        GW_LOG_WARN(0, "notice answer not saved outbox=%s: %s", it->outbox,
-                    store_tx_errstr(res));
-    else
-        GW_LOG_DEBUG(0, "notice outbox=%s now %s", it->outbox,
-                     store_tx_value(res, 0, 0, 0) ? store_tx_value(res, 0, 0, 0)
-                                                  : "?");
-    TAILQ_REMOVE(&d->active, it, link);
-    d->busy--;
-    ntc_item_free(it);
-    if (!d->stopping) ntc_schedule(d, 0);
+    struct ntc_saving *b = arg;
+    struct ntc_disp *d = b->d;
+    GW_CHECK_MAGIC(b, NTC_SAVE_MAGIC);
+    GW_CHECK_MAGIC(d, NTC_DISP_MAGIC);
+    d->saving = 0;
+    for (int i = 0; i < b->n; i++) {
+        struct ntc_item *it = b->it[i];
+        GW_CHECK_MAGIC(it, NTC_ITEM_MAGIC);
+        AN(it->phase == NTC_ITEM_SAVING);
+        if (status != STORE_OK)
+            /* the row stays 'claimed': the sweep makes it 'unknown' */
+            GW_LOG_WARN(0, "notice answer not saved outbox=%s: %s", it->outbox,
+                        store_tx_errstr(res));
+        else
+            GW_LOG_DEBUG(0, "notice outbox=%s now %s", it->outbox,
+                         store_tx_value(res, 0, i, 0)
+                             ? store_tx_value(res, 0, i, 0)
+                             : "?");
+        d->busy--;
+        ntc_item_free(it);
+    }
+    b->magic = 0;
+    free(b);
+    if (d->stopping) return;
+    ntc_save_flush(d);
+    ntc_schedule(d, 0);
+}
+
+/* Append "v" (quoted when q; NULL: NULL) to the array literal in buf. */
+static void
+ntc_arr_add(char *buf, size_t cap, size_t *o, const char *v, int q)
+{
+    int n = snprintf(buf + *o, cap - *o, "%s%s%s%s", *o > 1 ? "," : "",
+                     v && q ? "\"" : "", v ? v : "NULL", v && q ? "\"" : "");
+    AN(n > 0 && (size_t)n < cap - *o);
+    *o += (size_t)n;
+}
+
+/* With no batch out, send every answer that waits (at most NTC_INFLIGHT:
+ * no more are ever SAVING) as one transaction. */
+static void
+ntc_save_flush(struct ntc_disp *d)
+{
+    /* every value is a number, a UUID or one of our own words */
+    char arr[4][NTC_INFLIGHT * 48 + 4];
+    size_t o[4] = {1, 1, 1, 1};
+    struct ntc_item *it;
+    struct ntc_saving *b;
+    struct store_tx tx;
+    int rc;
+
+    if (d->saving || d->stopping || TAILQ_EMPTY(&d->saves)) return;
+    b = calloc(1, sizeof(*b));
+    if (b == NULL) {
+        GW_LOG_WARN(0, "notice answers not saved: out of memory");
+        ntc_schedule(d, 50); /* they wait in saves for the next turn */
+        return;
+    }
+    b->magic = NTC_SAVE_MAGIC;
+    b->d = d;
+    while ((it = TAILQ_FIRST(&d->saves)) != NULL && b->n < NTC_INFLIGHT) {
+        int k = b->n++;
+        TAILQ_REMOVE(&d->saves, it, link);
+        while (k > 0 && strcmp(b->it[k - 1]->sms, it->sms) > 0) {
+            b->it[k] = b->it[k - 1];
+            k--;
+        }
+        b->it[k] = it;
+    }
+    for (int i = 0; i < 4; i++)
+        arr[i][0] = '{';
+    for (int i = 0; i < b->n; i++) {
+        it = b->it[i];
+        ntc_arr_add(arr[0], sizeof(arr[0]), &o[0], it->outbox, 0);
+        ntc_arr_add(arr[1], sizeof(arr[1]), &o[1], it->sms, 0);
+        ntc_arr_add(arr[2], sizeof(arr[2]), &o[2], it->outcome, 1);
+        ntc_arr_add(arr[3], sizeof(arr[3]), &o[3],
+                    it->reason[0] ? it->reason : NULL, 1);
+    }
+    for (int i = 0; i < 4; i++) {
+        AN(o[i] + 2 <= sizeof(arr[i]));
+        arr[i][o[i]] = '}';
+        arr[i][o[i] + 1] = '\0';
+    }
+    memset(&tx, 0, sizeof(tx));
+    tx.n = 1;
+    tx.stmt[0].sql = "SELECT notice_sent(t.o, t.s, t.c, t.r)"
+                     " FROM unnest($1::bigint[], $2::uuid[], $3::text[],"
+                     "             $4::text[]) AS t(o, s, c, r)";
+    tx.stmt[0].nparams = 4;
+    for (int i = 0; i < 4; i++)
+        tx.stmt[0].params[i] = arr[i];
+    rc = store_pool_tx(d->pool, &tx, ntc_saved, b);
+    if (rc == STORE_OK) {
+        d->saving = 1;
+        return;
+    }
+    for (int i = 0; i < b->n; i++) {
+        it = b->it[i];
+        GW_LOG_WARN(0, "notice answer not saved outbox=%s outcome=%s: %s",
+                    it->outbox, it->outcome, store_strerror(rc));
+        d->busy--;
+        ntc_item_free(it);
+    }
+    b->magic = 0;
+    free(b);
 }
 
 /* Write what became of it: outcome is notice_sent()'s ('accepted',
- * 'requeue', 'failed', 'unknown'). */
+ * 'requeue', 'failed', 'unknown'); it leaves d->active. */
 static void
 ntc_save(struct ntc_item *it, const char *outcome, const char *reason)
 {
     struct ntc_disp *d = it->d;
-    struct store_tx tx;
-    int rc;
 
-    memset(&tx, 0, sizeof(tx));
-    tx.n = 1;
-    tx.stmt[0].sql = "SELECT notice_sent($1::bigint, $2::uuid, $3, $4)";
-    tx.stmt[0].nparams = 4;
-    tx.stmt[0].params[0] = it->outbox;
-    tx.stmt[0].params[1] = it->sms;
-    tx.stmt[0].params[2] = outcome;
-    tx.stmt[0].params[3] = reason;
-    it->phase = NTC_ITEM_SAVING;
-    rc = d->stopping ? STORE_EDOWN : store_pool_tx(d->pool, &tx, ntc_saved, it);
-    if (rc == STORE_OK) return;
-    GW_LOG_WARN(0, "notice answer not saved outbox=%s outcome=%s: %s",
-                it->outbox, outcome, store_strerror(rc));
     TAILQ_REMOVE(&d->active, it, link);
-    d->busy--;
-    ntc_item_free(it);
+    it->phase = NTC_ITEM_SAVING;
+    if (d->stopping) {
+        GW_LOG_WARN(0,
+                    "notice answer not saved outbox=%s outcome=%s: "
+                    "stopping",
+                    it->outbox, outcome);
+        d->busy--;
+        ntc_item_free(it);
+        return;
+    }
+    it->outcome = outcome;
+    snprintf(it->reason, sizeof(it->reason), "%s", reason ? reason : "");
+    TAILQ_INSERT_TAIL(&d->saves, it, link);
+    ntc_save_flush(d);
 }
 
 static void
@@ -291,8 +398,11 @@ ntc_claimed(int status, const struct store_tx_result *res, void *arg)
         ntc_schedule(d, (long long)d->cfg->notices_poll_ms);
         return;
     }
-    claim = store_tx_nfields(res, 2) > 0 ? 2 : -1;
+    claim = d->claim_stmt >= 0 && store_tx_nfields(res, d->claim_stmt) > 0
+                ? d->claim_stmt
+                : -1;
     n = claim < 0 ? 0 : store_tx_ntuples(res, claim);
+    d->claim_short = n < d->claim_rows;
     for (int i = 0; i < n; i++) {
         const char *v[7];
         for (int k = 0; k < 7; k++)
@@ -333,7 +443,7 @@ ntc_claim(struct ntc_disp *d, const struct notices_slot *slot)
         per_day[24];
     struct store_tx tx;
     long long rows;
-    int rc;
+    int rc, sweep;
 
     memset(&tx, 0, sizeof(tx));
     snprintf(now, sizeof(now), "%lld", ntc_now(d));
@@ -363,23 +473,32 @@ ntc_claim(struct ntc_disp *d, const struct notices_slot *slot)
             " WHERE state = 'sending' AND $1::bigint IS NOT NULL";
     tx.stmt[0].nparams = 1;
     tx.stmt[0].params[0] = now;
-    tx.stmt[1].sql = "SELECT notice_sweep(make_interval(secs => $1::int))";
-    tx.stmt[1].nparams = 1;
-    tx.stmt[1].params[0] = lost;
-    tx.n = 2;
+    tx.n = 1;
+    sweep = d->claim_short || !slot->open ||
+            ntc_mono_ms() - d->last_sweep_ms >= NTC_SWEEP_MS;
+    if (sweep) {
+        tx.stmt[tx.n].sql =
+            "SELECT notice_sweep(make_interval(secs => $1::int))";
+        tx.stmt[tx.n].nparams = 1;
+        tx.stmt[tx.n].params[0] = lost;
+        tx.n++;
+    }
+    d->claim_stmt = -1;
+    d->claim_rows = (int)rows;
     if (slot->open) {
-        tx.stmt[2].sql =
+        struct store_tx_stmt *st = &tx.stmt[tx.n];
+        st->sql =
             "SELECT outbox_id, notice_id, sms_id, msisdn, body, ucs2, parts"
             " FROM notice_claim($1, $2::int, $3::int, $4::int, $5::int,"
             "                   $6::int)";
-        tx.stmt[2].nparams = 6;
-        tx.stmt[2].params[0] = d->worker;
-        tx.stmt[2].params[1] = limit;
-        tx.stmt[2].params[2] = validity;
-        tx.stmt[2].params[3] = cap;
-        tx.stmt[2].params[4] = days;
-        tx.stmt[2].params[5] = per_day;
-        tx.n = 3;
+        st->nparams = 6;
+        st->params[0] = d->worker;
+        st->params[1] = limit;
+        st->params[2] = validity;
+        st->params[3] = cap;
+        st->params[4] = days;
+        st->params[5] = per_day;
+        d->claim_stmt = tx.n++;
     }
     rc = store_pool_tx(d->pool, &tx, ntc_claimed, d);
     if (rc != STORE_OK) {
@@ -388,7 +507,7 @@ ntc_claim(struct ntc_disp *d, const struct notices_slot *slot)
         return;
     }
     d->claiming = 1;
-    d->last_sweep_ms = ntc_mono_ms();
+    if (sweep) d->last_sweep_ms = ntc_mono_ms();
 }
 
 static void
@@ -471,6 +590,9 @@ notices_start(struct gw_server *srv)
     d->window_open = -1;
     TAILQ_INIT(&d->waiting);
     TAILQ_INIT(&d->active);
+    TAILQ_INIT(&d->saves);
+    d->claim_stmt = -1;
+    d->claim_short = 1;
     ntc_the = d;
     if ((why = notices_window_parse(cfg->notices_window, &d->win)) != NULL) {
         GW_LOG_ERROR(0, "notices.window: %s", why);
@@ -532,6 +654,10 @@ notices_fini(struct gw_server *srv)
     if (d->pool) store_pool_stop(d->pool);
     while ((it = TAILQ_FIRST(&d->waiting)) != NULL) {
         TAILQ_REMOVE(&d->waiting, it, link);
+        ntc_item_free(it);
+    }
+    while ((it = TAILQ_FIRST(&d->saves)) != NULL) {
+        TAILQ_REMOVE(&d->saves, it, link);
         ntc_item_free(it);
     }
     /* items still SENDING were answered by sendsms's stop hook (and their

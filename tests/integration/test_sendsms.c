@@ -509,7 +509,14 @@ static void
 assert_row(const char *number, const char *expr, const char *want)
 {
     char got[1024];
+    long t0 = now_ms();
+    /* the row gets Kannel's answer after the caller's callback: wait for
+     * it (5 s at most) */
     row(number, expr, got, sizeof(got));
+    while (strcmp(got, want) != 0 && now_ms() - t0 < 5000) {
+        usleep(20 * 1000);
+        row(number, expr, got, sizeof(got));
+    }
     if (strcmp(got, want) != 0)
         fail_msg("%s of %s: got \"%s\", want \"%s\"", expr, number, got, want);
 }
