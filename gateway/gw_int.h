@@ -250,6 +250,11 @@ int gw_action_run(struct gw_server *srv, const char *action, const char *record,
 /* gw_sendsms.c: SMS out through Kannel's sendsms; delivery reports in. */
 int gw_sendsms_start(struct gw_server *srv);
 void gw_sendsms_fini(struct gw_server *srv);
+/* The sms_out pool gw_sendsms_start() made (borrowed), or NULL: no
+ * database, or not started. */
+struct store_sms *gw_sendsms_db(struct gw_server *srv);
+/* gw_dlr.c: register GET /kannel/dlr (from gw_sendsms_start()).  0/-1. */
+int gw_dlr_start(struct gw_server *srv);
 /* 0 Kannel took it; -1 it did not (after retries). */
 typedef void gw_sent_cb(int status, void *arg);
 /* Send text (UTF-8, borrowed, copied) to msisdn (E.164 digits) as UCS-2

@@ -14,12 +14,23 @@
  * (Kannel fills %d with the DLR type, %A with the SMSC's receipt, %T with
  * its time).
  *
- * Each try is one HTTP request on a connection of its own, with a deadline
- * (evhttp's and our own timer, whichever fires first; ours frees the
- * connection, which drops the request without calling back); the
- * connection is always freed from the loop, never inside libevent.  A refused
- * connection, a timeout or a 5xx is tried again after 250 ms, then
- * 500 ms; 2xx (202 "0: Accepted for delivery", 202 "3: Queued for later
+ * Each try is one HTTP request, with a deadline (evhttp's and our own
+ * timer, whichever fires first; ours frees the connection, which drops
+ * the request without calling back).  Requests go over GW_MT_CONNS kept
+ * connections per worker (HTTP/1.1 keep-alive), one request at a time on
+ * each; a message that finds them all busy waits in line for the next
+ * free one.  A connection is used again only after a whole answer; one
+ * that failed (an error, a timeout, the peer closing it under a request)
+ * is freed and the next request opens a new one, and one left idle for
+ * GW_MT_IDLE_MS is closed by us before use rather than sent on while
+ * Kannel may be closing it.  The request that was on a connection when it
+ * failed is never written again by the new one: libevent makes no second
+ * attempt (retries 0) and the message's outcome is what the failure says
+ * (gw_mt_classify(): a request that went out and got no answer is
+ * "maybe", and a gw_sms_send_once() message is never tried twice).
+ * Connections are always freed from the loop, never inside libevent.  A
+ * refused connection, a timeout or a 5xx is tried again after 250 ms,
+ * then 500 ms; 2xx (202 "0: Accepted for delivery", 202 "3: Queued for later
  * delivery") is accepted; a 4xx is final.  The caller's callback runs once
  * with Kannel's verdict, then the row gets it (store_sms_sent).  At most
  * GW_MT_INFLIGHT messages per worker are on their way; more are refused.
@@ -28,34 +39,40 @@
  * With no database (postgres.dsn "") messages still go out, unrecorded,
  * and /kannel/dlr answers 200 and logs at debug.  With a database that is
  * away, a message still goes out (the confirmation matters more than its
- * row) with a warning; its reports then get 404.
+ * row) with a warning; its reports then get 404.  The reports themselves
+ * (GET /kannel/dlr), STOP/START and interest replies are gw_dlr.c's, on
+ * this file's sms_out pool (gw_sendsms_db()).
  */
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #include "gateway/gw_int.h"
 #include "store/store.h"
 
-#define GW_SS_MAGIC       0x53534d53u
-#define GW_MT_MAGIC       0x4d544d53u
-#define GW_MT_TRIES       3    /* requests per message, at most */
-#define GW_MT_INFLIGHT    1024 /* messages on their way, per worker */
-#define GW_MT_BACKOFF_MS  250  /* before the 2nd try; doubles */
-#define GW_MT_TIMEOUT_MS  5000 /* one sendsms request */
-#define GW_MT_TEXT_MAX    4096 /* bytes of text */
-#define GW_MT_ANSWER_MAX  256  /* bytes kept of Kannel's answer */
-#define GW_DLR_ANSWER_MAX 1024 /* bytes kept of the SMSC's receipt */
+#define GW_SS_MAGIC      0x53534d53u
+#define GW_MT_MAGIC      0x4d544d53u
+#define GW_MT_TRIES      3    /* requests per message, at most */
+#define GW_MT_INFLIGHT   1024 /* messages on their way, per worker */
+#define GW_MT_BACKOFF_MS 250  /* before the 2nd try; doubles */
+#define GW_MT_TIMEOUT_MS 5000 /* one sendsms request */
+#define GW_MT_TEXT_MAX   4096 /* bytes of text */
+#define GW_MT_ANSWER_MAX 256  /* bytes kept of Kannel's answer */
+#define GW_MT_CONNS      8    /* kept connections to sendsms, per worker */
+#define GW_MT_IDLE_MS    2000 /* a connection idle longer is not reused */
 
 enum gw_mt_phase {
     GW_MT_RECORDING, /* the row is being written */
     GW_MT_WAITING,   /* timer: the next try */
+    GW_MT_QUEUED,    /* in line for a free connection (ss->connq) */
     GW_MT_POSTING,   /* a request is out; timer: its deadline */
     GW_MT_ANSWERED,  /* timer (now): free the connection, act on it */
     GW_MT_SAVING     /* the verdict is given; the row is being updated */
@@ -63,6 +80,15 @@ enum gw_mt_phase {
 
 struct gw_mt;
 TAILQ_HEAD(gw_mts, gw_mt);
+
+/* One kept connection to sendsms: NULL evcon until first used (and after
+ * it failed); m while a request is on it. */
+struct gw_ssconn {
+    struct evhttp_connection *evcon;
+    struct gw_mt *m;
+    long long idle_ms; /* monotonic ms it last became free */
+    int broken;        /* the request on it failed: free it, not reuse */
+};
 
 struct gw_sendsms {
     unsigned magic;
@@ -78,6 +104,8 @@ struct gw_sendsms {
     size_t n;
     int stopping;
     struct gw_mts mts;
+    struct gw_mts connq; /* GW_MT_QUEUED messages, oldest first */
+    struct gw_ssconn conns[GW_MT_CONNS];
     /* held SMS (worker 0): an owner's pool, the poll timer, a claim out */
     struct store_pool *held_db;
     struct event *held_timer;
@@ -105,12 +133,73 @@ struct gw_mt {
                          callback ran: timeout or connection lost after it
                          went out, or our own deadline) */
     struct event *timer;
-    struct evhttp_connection *conn; /* while POSTING */
-    int db_pending;                 /* a store callback is outstanding */
+    struct gw_ssconn *c; /* while POSTING or ANSWERED */
+    int db_pending;      /* a store callback is outstanding */
     TAILQ_ENTRY(gw_mt) link;
+    TAILQ_ENTRY(gw_mt) qlink; /* in ss->connq while GW_MT_QUEUED */
 };
 
 static void gw_mt_post(struct gw_mt *m);
+
+/* ------------------------------------------------------------------------
+ * Kept connections
+ */
+
+static long long
+gw_ss_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* c is free again; a broken one is freed (from the loop only: never
+ * inside one of its own libevent callbacks). */
+static void
+gw_conn_release(struct gw_ssconn *c)
+{
+    if (c->broken && c->evcon != NULL) {
+        evhttp_connection_free(c->evcon); /* drops a request on it */
+        c->evcon = NULL;
+    }
+    c->broken = 0;
+    c->m = NULL;
+    c->idle_ms = gw_ss_mono_ms();
+}
+
+/* A free connection (kept ones first), or NULL when all are busy.  One
+ * idle past GW_MT_IDLE_MS is closed here: Kannel may be closing it. */
+static struct gw_ssconn *
+gw_conn_get(struct gw_sendsms *ss)
+{
+    struct gw_ssconn *empty = NULL;
+    long long now = gw_ss_mono_ms();
+
+    for (int i = 0; i < GW_MT_CONNS; i++) {
+        struct gw_ssconn *c = &ss->conns[i];
+        if (c->m != NULL) continue;
+        if (c->evcon != NULL && now - c->idle_ms > GW_MT_IDLE_MS) {
+            evhttp_connection_free(c->evcon);
+            c->evcon = NULL;
+        }
+        if (c->evcon != NULL) return c;
+        if (empty == NULL) empty = c;
+    }
+    return empty;
+}
+
+/* Messages in line get the connections that are free. */
+static void
+gw_conn_kick(struct gw_sendsms *ss)
+{
+    struct gw_mt *m;
+    while (!ss->stopping && (m = TAILQ_FIRST(&ss->connq)) != NULL) {
+        struct gw_ssconn *c = gw_conn_get(ss);
+        if (c == NULL) return;
+        TAILQ_REMOVE(&ss->connq, m, qlink);
+        gw_mt_post(m);
+    }
+}
 
 /* ------------------------------------------------------------------------
  * Messages
@@ -123,7 +212,11 @@ gw_mt_free(struct gw_mt *m)
     AZ(m->db_pending);
     TAILQ_REMOVE(&m->ss->mts, m, link);
     m->ss->n--;
-    if (m->conn) evhttp_connection_free(m->conn);
+    if (m->phase == GW_MT_QUEUED) TAILQ_REMOVE(&m->ss->connq, m, qlink);
+    if (m->c != NULL) {
+        m->c->broken = 1;
+        gw_conn_release(m->c);
+    }
     if (m->timer) event_free(m->timer);
     free(m->text);
     m->magic = 0;
@@ -248,6 +341,22 @@ gw_mt_keep_answer(struct gw_mt *m, struct evhttp_request *req)
             m->answer[i] = '?';
 }
 
+/* Does the answer leave its connection open for the next request?
+ * HTTP/1.1 unless it says "Connection: close"; HTTP/1.0 only when it says
+ * "Connection: keep-alive".  libevent 2.1 reads only the header, so after
+ * an HTTP/1.0 answer it would write the next request into a connection
+ * the server is closing -- a request lost, counted as "maybe". */
+static int
+gw_mt_keeps(const struct evhttp_request *req)
+{
+    const char *v = evhttp_find_header(
+        evhttp_request_get_input_headers((struct evhttp_request *)req),
+        "Connection");
+    if (req->major > 1 || (req->major == 1 && req->minor >= 1))
+        return v == NULL || evutil_ascii_strcasecmp(v, "close") != 0;
+    return v != NULL && evutil_ascii_strcasecmp(v, "keep-alive") == 0;
+}
+
 /* evhttp's callback: the answer, or NULL on a connection error or its
  * timeout.  libevent still holds the connection on the stack here (and
  * does not free a failed one itself), so the rest happens from the loop,
@@ -261,6 +370,8 @@ gw_mt_answered(struct evhttp_request *req, void *arg)
     AN(m->phase == GW_MT_POSTING);
     m->code = req ? evhttp_request_get_response_code(req) : 0;
     gw_mt_keep_answer(m, req);
+    /* no whole answer, or one that ends the connection: not used again */
+    if (m->code == 0 || m->maybe || !gw_mt_keeps(req)) m->c->broken = 1;
     m->phase = GW_MT_ANSWERED;
     evtimer_del(m->timer);
     evtimer_add(m->timer, &zero);
@@ -288,24 +399,32 @@ gw_mt_timer(evutil_socket_t fd, short what, void *arg)
     case GW_MT_WAITING:
         gw_mt_post(m);
         break;
-    case GW_MT_ANSWERED:
-        evhttp_connection_free(m->conn);
-        m->conn = NULL;
-        gw_mt_outcome(m);
+    case GW_MT_ANSWERED: {
+        struct gw_sendsms *ss = m->ss;
+        gw_conn_release(m->c);
+        m->c = NULL;
+        gw_mt_outcome(m); /* may free m */
+        gw_conn_kick(ss);
         break;
-    case GW_MT_POSTING:
+    }
+    case GW_MT_POSTING: {
+        struct gw_sendsms *ss = m->ss;
         /* Our deadline (or a request that could not be made): freeing
          * the connection drops the request without a callback. */
-        if (m->conn != NULL) {
-            evhttp_connection_free(m->conn);
-            m->conn = NULL;
+        if (m->c != NULL) {
+            m->c->broken = 1;
+            gw_conn_release(m->c);
+            m->c = NULL;
             snprintf(m->answer, sizeof(m->answer), "no answer in %d ms",
                      GW_MT_TIMEOUT_MS);
             m->maybe = 1;
         }
         m->code = 0;
-        gw_mt_outcome(m);
+        gw_mt_outcome(m); /* may free m */
+        gw_conn_kick(ss);
         break;
+    }
+    case GW_MT_QUEUED:
     case GW_MT_RECORDING:
     case GW_MT_SAVING:
     default:
@@ -322,29 +441,41 @@ gw_mt_post(struct gw_mt *m)
                          (GW_MT_TIMEOUT_MS % 1000) * 1000};
     struct evhttp_request *req;
     struct evkeyvalq *h;
+    struct gw_ssconn *c;
     char to[GW_MSISDN_MAX + 1], dlr[sizeof(ss->dlr_base) + 512];
 
+    if ((c = gw_conn_get(ss)) == NULL) {
+        /* every connection has a request on it: the next free one */
+        m->phase = GW_MT_QUEUED;
+        TAILQ_INSERT_TAIL(&ss->connq, m, qlink);
+        return;
+    }
     m->tries++;
     m->phase = GW_MT_POSTING;
     m->code = 0;
     m->maybe = 0;
     m->answer[0] = '\0';
-    /* libevent resolves a host name here, blocking: the URL should name
-     * an address (the default does). */
-    m->conn = evhttp_connection_base_new(gw_server_base(ss->srv), NULL,
-                                         ss->host, (unsigned short)ss->port);
-    req = m->conn ? evhttp_request_new(gw_mt_answered, m) : NULL;
+    m->c = c;
+    c->m = m;
+    if (c->evcon == NULL) {
+        /* libevent resolves a host name here, blocking: the URL should
+         * name an address (the default does). */
+        c->evcon = evhttp_connection_base_new(
+            gw_server_base(ss->srv), NULL, ss->host, (unsigned short)ss->port);
+        if (c->evcon != NULL) {
+            evhttp_connection_set_timeout_tv(c->evcon, &tv);
+            evhttp_connection_set_retries(c->evcon, 0);
+        }
+    }
+    req = c->evcon ? evhttp_request_new(gw_mt_answered, m) : NULL;
     if (req == NULL) {
         GW_LOG_ERROR(0, "sendsms request not made id=%s", m->id);
         goto failed;
     }
     evhttp_request_set_error_cb(req, gw_mt_req_error);
-    evhttp_connection_set_timeout_tv(m->conn, &tv);
-    evhttp_connection_set_retries(m->conn, 0);
     h = evhttp_request_get_output_headers(req);
     snprintf(to, sizeof(to), "+%s", m->to);
     evhttp_add_header(h, "Host", ss->hostport);
-    evhttp_add_header(h, "Connection", "close");
     evhttp_add_header(h, "Content-Type", "text/plain; charset=UTF-8");
     evhttp_add_header(h, "X-Kannel-Username", cfg->kannel_username);
     evhttp_add_header(h, "X-Kannel-Password", cfg->kannel_password);
@@ -365,7 +496,7 @@ gw_mt_post(struct gw_mt *m)
     }
     evbuffer_add(evhttp_request_get_output_buffer(req), m->text,
                  strlen(m->text));
-    if (evhttp_make_request(m->conn, req, EVHTTP_REQ_POST, ss->path) != 0) {
+    if (evhttp_make_request(c->evcon, req, EVHTTP_REQ_POST, ss->path) != 0) {
         GW_LOG_ERROR(0, "sendsms request not made id=%s", m->id);
         goto failed;
     }
@@ -373,8 +504,9 @@ gw_mt_post(struct gw_mt *m)
     return;
 failed:
     /* a try that failed at once: its outcome comes from the loop */
-    if (m->conn) evhttp_connection_free(m->conn);
-    m->conn = NULL;
+    c->broken = 1;
+    gw_conn_release(c);
+    m->c = NULL;
     snprintf(m->answer, sizeof(m->answer), "request not made");
     {
         struct timeval zero = {0, 0};
@@ -655,166 +787,6 @@ gw_sms_send_once(struct gw_server *srv, const struct gw_sms_once *rq,
 }
 
 /* ------------------------------------------------------------------------
- * GET /kannel/dlr?id=ID&status=TYPE&answer=RECEIPT&ts=UNIX[&key=SECRET]
- */
-
-/* Copy s[0..len) into out (cap > 0) as valid UTF-8: every byte that does
- * not start a well-formed sequence, and every control character, becomes
- * '?'; cut at a character boundary to fit. */
-static void
-gw_dlr_utf8(const char *s, size_t len, char *out, size_t cap)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, o = 0;
-
-    while (i < len) {
-        size_t n = 1;
-        unsigned c = p[i];
-        if (c >= 0xC2 && c <= 0xDF)
-            n = 2;
-        else if (c >= 0xE0 && c <= 0xEF)
-            n = 3;
-        else if (c >= 0xF0 && c <= 0xF4)
-            n = 4;
-        int ok = c >= 0x20 && c != 0x7F && (c < 0x80 || n > 1) && i + n <= len;
-        for (size_t k = 1; ok && k < n; k++)
-            if ((p[i + k] & 0xC0) != 0x80) ok = 0;
-        /* overlong and surrogate forms */
-        if (ok && n == 3 &&
-            ((c == 0xE0 && p[i + 1] < 0xA0) || (c == 0xED && p[i + 1] > 0x9F)))
-            ok = 0;
-        if (ok && n == 4 &&
-            ((c == 0xF0 && p[i + 1] < 0x90) || (c == 0xF4 && p[i + 1] > 0x8F)))
-            ok = 0;
-        if (!ok) n = 1;
-        if (o + (ok ? n : 1) >= cap) break;
-        if (ok)
-            memcpy(out + o, s + i, n);
-        else
-            out[o] = '?';
-        o += ok ? n : 1;
-        i += n;
-    }
-    out[o] = '\0';
-}
-
-static int
-gw_dlr_type_ok(long t)
-{
-    return t == 1 || t == 2 || t == 4 || t == 8 || t == 16 || t == (2 | 0x20) ||
-           t == (2 | 0x40);
-}
-
-/* A report on its way to the database. */
-struct gw_dlr {
-    struct gw_req *r;
-    char id[40];
-    char answer[GW_DLR_ANSWER_MAX + 1];
-};
-
-static void
-gw_dlr_stored(int status, const struct store_sms_result *res, void *arg)
-{
-    struct gw_dlr *d = arg;
-    struct gw_req *r = d->r;
-
-    switch (status) {
-    case STORE_OK:
-        GW_RLOG(GW_LEVEL_INFO, r, 0, "dlr id=%s state=%d changed=%d", d->id,
-                res->dlr_state, res->changed);
-        gw_reply_text(r, 200, "text/plain; charset=utf-8", "ok\n");
-        break;
-    case STORE_ENOTFOUND:
-        GW_RLOG(GW_LEVEL_WARN, r, 0, "dlr for a message we do not know id=%s",
-                d->id);
-        gw_reply_error(r, 404, "no such message");
-        break;
-    default:
-        GW_RLOG(GW_LEVEL_WARN, r, 0, "dlr not recorded id=%s: %s", d->id,
-                res->errstr);
-        gw_reply_error(r, 503, "database unavailable");
-        break;
-    }
-}
-
-void
-gw_kannel_dlr_handle(struct gw_req *r)
-{
-    static const char *const once[] = {"id", "status", "answer", "ts", "key"};
-    struct gw_sendsms *ss = r->srv->sendsms;
-    const struct gw_config *cfg = gw_server_config(r->srv);
-    const struct gw_params *ps;
-    const struct gw_param *id, *st, *ans, *ts, *k;
-    long long when = -1;
-    struct gw_dlr *d;
-    char *end = NULL;
-    long type;
-    int rc;
-
-    if (gw_req_kannel_or_404(r) < 0) return;
-    if (gw_req_query_or_400(r, &ps) < 0) return;
-    k = gw_params_get(ps, "key");
-    if (gw_req_key_or_403(r, cfg->kannel_secret, k ? k->val : "",
-                          k ? k->vlen : 0) < 0)
-        return;
-    for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++)
-        if (gw_params_count(ps, once[i]) > 1) {
-            gw_reply_error(r, 400, "a dlr parameter given twice");
-            return;
-        }
-    id = gw_params_get(ps, "id");
-    st = gw_params_get(ps, "status");
-    ans = gw_params_get(ps, "answer");
-    ts = gw_params_get(ps, "ts");
-    if (id == NULL || id->vlen != strlen(id->val) ||
-        !store_sms_id_valid(id->val)) {
-        gw_reply_error(r, 400, "dlr needs the id of one of our messages");
-        return;
-    }
-    type = st && st->vlen > 0 && st->vlen < 4 &&
-                   strspn(st->val, "0123456789") == st->vlen
-               ? strtol(st->val, &end, 10)
-               : -1;
-    if (!gw_dlr_type_ok(type)) {
-        gw_reply_error(r, 400,
-                       "dlr status must be a Kannel DLR type "
-                       "(1, 2, 4, 8, 16)");
-        return;
-    }
-    if (ts != NULL && ts->vlen > 0) {
-        if (ts->vlen > 12 || strspn(ts->val, "0123456789") != ts->vlen) {
-            gw_reply_error(r, 400, "dlr ts must be Unix seconds");
-            return;
-        }
-        when = strtoll(ts->val, NULL, 10);
-    }
-    if (ss == NULL || ss->db == NULL) {
-        GW_RLOG(GW_LEVEL_DEBUG, r, 0,
-                "dlr not recorded (no database) id=%s "
-                "status=%ld",
-                id->val, type);
-        gw_reply_text(r, 200, "text/plain; charset=utf-8", "ok\n");
-        return;
-    }
-    d = gw_req_alloc(r, sizeof(*d));
-    if (d == NULL) {
-        gw_reply_error(r, 500, "out of memory");
-        return;
-    }
-    d->r = r;
-    memcpy(d->id, id->val, id->vlen + 1);
-    if (ans != NULL)
-        gw_dlr_utf8(ans->val, ans->vlen, d->answer, sizeof(d->answer));
-    rc = store_sms_dlr(ss->db, d->id, (int)type, d->answer, when, gw_dlr_stored,
-                       d);
-    if (rc != STORE_OK) {
-        GW_RLOG(GW_LEVEL_WARN, r, 0, "dlr not recorded id=%s: %s", d->id,
-                store_strerror(rc));
-        gw_reply_error(r, 503, "database unavailable");
-    }
-}
-
-/* ------------------------------------------------------------------------
  * Start and stop
  */
 
@@ -830,10 +802,16 @@ gw_sendsms_stop(struct gw_server *srv, void *arg)
     GW_CHECK_MAGIC(ss, GW_SS_MAGIC);
     if (ss->stopping) return;
     ss->stopping = 1;
+    for (int i = 0; i < GW_MT_CONNS; i++) {
+        /* requests on them are dropped, without a callback */
+        ss->conns[i].broken = 1;
+        gw_conn_release(&ss->conns[i]);
+    }
     TAILQ_FOREACH (m, &ss->mts, link) {
-        if (m->conn) {
-            evhttp_connection_free(m->conn);
-            m->conn = NULL;
+        m->c = NULL;
+        if (m->phase == GW_MT_QUEUED) {
+            TAILQ_REMOVE(&ss->connq, m, qlink);
+            m->phase = GW_MT_WAITING;
         }
         evtimer_del(m->timer);
         if (m->cb != NULL || m->ocb != NULL)
@@ -850,10 +828,6 @@ gw_sendsms_stop(struct gw_server *srv, void *arg)
         gw_mt_free(m);
 }
 
-static const struct gw_route gw_dlr_route = {
-    "/kannel/dlr", 0, GW_METHOD_GET, "kannel_dlr", gw_kannel_dlr_handle, NULL,
-};
-
 int
 gw_sendsms_start(struct gw_server *srv)
 {
@@ -868,8 +842,9 @@ gw_sendsms_start(struct gw_server *srv)
     ss->srv = srv;
     ss->cfg = cfg;
     TAILQ_INIT(&ss->mts);
+    TAILQ_INIT(&ss->connq);
     srv->sendsms = ss;
-    if (gw_server_route(srv, &gw_dlr_route) != 0) return -1;
+    if (gw_dlr_start(srv) != 0) return -1;
     if (cfg->sendsms_url[0] == '\0') {
         /* ss->host stays "": gw_sms_send() refuses every message */
         if (gw_server_worker(srv) == 0)
@@ -938,6 +913,13 @@ gw_sendsms_start(struct gw_server *srv)
     return gw_server_worker(srv) == 0 ? gw_held_start(ss) : 0;
 }
 
+/* Contract in gw_int.h. */
+struct store_sms *
+gw_sendsms_db(struct gw_server *srv)
+{
+    return srv->sendsms ? srv->sendsms->db : NULL;
+}
+
 void
 gw_sendsms_fini(struct gw_server *srv)
 {
@@ -950,73 +932,4 @@ gw_sendsms_fini(struct gw_server *srv)
     ss->magic = 0;
     free(ss);
     srv->sendsms = NULL;
-}
-
-/* STOP / START: the opt-out for programme notices. */
-struct gw_optout {
-    gw_sent_cb *cb;
-    void *arg;
-};
-
-static void
-gw_optout_done(int status, const struct store_sms_result *res, void *arg)
-{
-    struct gw_optout *o = arg;
-    (void)res;
-    if (status != STORE_OK)
-        GW_LOG_WARN(0, "sms opt-out not recorded: %s", store_strerror(status));
-    o->cb(status == STORE_OK ? 0 : -1, o->arg);
-    free(o);
-}
-
-int
-gw_sms_optout(struct gw_server *srv, const char *msisdn, int out,
-              gw_sent_cb *cb, void *arg)
-{
-    struct gw_sendsms *ss = srv->sendsms;
-    if (ss == NULL || ss->db == NULL || cb == NULL) return -1;
-    struct gw_optout *o = malloc(sizeof(*o));
-    if (o == NULL) return -1;
-    o->cb = cb;
-    o->arg = arg;
-    if (store_sms_optout(ss->db, msisdn, out, gw_optout_done, o) != STORE_OK) {
-        free(o);
-        return -1;
-    }
-    return 0;
-}
-
-/* A reply of interest to a programme notice. */
-struct gw_interest {
-    gw_interest_cb *cb;
-    void *arg;
-};
-
-static void
-gw_interest_done(int status, const struct store_sms_result *res, void *arg)
-{
-    struct gw_interest *o = arg;
-    if (status != STORE_OK)
-        GW_LOG_WARN(0, "interest reply not recorded: %s", res->errstr);
-    o->cb(status == STORE_OK ? 0 : -1, status == STORE_OK ? res->interest : 0,
-          o->arg);
-    free(o);
-}
-
-int
-gw_sms_interest(struct gw_server *srv, const char *msisdn, const char *word,
-                gw_interest_cb *cb, void *arg)
-{
-    struct gw_sendsms *ss = srv->sendsms;
-    if (ss == NULL || ss->db == NULL || cb == NULL) return -1;
-    struct gw_interest *o = malloc(sizeof(*o));
-    if (o == NULL) return -1;
-    o->cb = cb;
-    o->arg = arg;
-    if (store_sms_interest(ss->db, msisdn, word, gw_interest_done, o) !=
-        STORE_OK) {
-        free(o);
-        return -1;
-    }
-    return 0;
 }
