@@ -846,7 +846,10 @@ gw_parts_parse(const char *value, size_t len, unsigned *bits, char *lang)
     if (b > 0x7fffffffu) return -1;
     for (size_t i = 0; i < ll; i++) {
         char c = value[nl + 1 + i];
-        if (!((c >= 'a' && c <= 'z') || c == '-')) return -1;
+        if (!((c >= 'a' && c <= 'z') || c == '-')) {
+            lang[0] = '\0';
+            return -1;
+        }
         lang[i] = c;
     }
     lang[ll] = '\0';
