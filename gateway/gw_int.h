@@ -255,6 +255,16 @@ void gw_sendsms_fini(struct gw_server *srv);
 struct store_sms *gw_sendsms_db(struct gw_server *srv);
 /* gw_dlr.c: register GET /kannel/dlr (from gw_sendsms_start()).  0/-1. */
 int gw_dlr_start(struct gw_server *srv);
+/* Send a message whose sms_out row is already there under id (not written
+ * again), with no callback: 0 or -1 as gw_sms_send(). */
+int gw_sms_send_row(struct gw_server *srv, const char *id, const char *msisdn,
+                    const char *text, int ucs2, const char *kind);
+/* How many more messages gw_sms_send() would take now (0: none). */
+size_t gw_sms_room(struct gw_server *srv);
+/* gw_held.c: worker 0's look for held SMS that are due (from
+ * gw_sendsms_start(), with a database); fini from gw_sendsms_fini(). */
+int gw_held_start(struct gw_server *srv);
+void gw_held_fini(struct gw_server *srv);
 /* 0 Kannel took it; -1 it did not (after retries). */
 typedef void gw_sent_cb(int status, void *arg);
 /* Send text (UTF-8, borrowed, copied) to msisdn (E.164 digits) as UCS-2

@@ -106,10 +106,6 @@ struct gw_sendsms {
     struct gw_mts mts;
     struct gw_mts connq; /* GW_MT_QUEUED messages, oldest first */
     struct gw_ssconn conns[GW_MT_CONNS];
-    /* held SMS (worker 0): an owner's pool, the poll timer, a claim out */
-    struct store_pool *held_db;
-    struct event *held_timer;
-    int held_busy;
 };
 
 struct gw_mt {
@@ -618,123 +614,22 @@ gw_sms_send(struct gw_server *srv, const char *msisdn, const char *text,
     return gw_sms_start(srv, NULL, msisdn, text, ucs2, kind, cb, arg);
 }
 
-/* ------------------------------------------------------------------------
- * Held SMS: rows written with hold_state 'held' (an officer's decision,
- * held for the undo window, 005_review.sql) leave once send_after has
- * passed.  Worker 0 looks every review.sms_poll_ms: one statement, in its
- * own committed transaction, marks the due rows 'sending' and returns
- * them, and only then are they handed to sendsms -- so a row is sent at
- * most once whatever crashes, and an undo that comes after the claim finds
- * nothing to cancel.  A row claimed by a worker that dies before sendsms
- * is never sent (tries stays 0: visible in sms_out).
- */
-
-#define GW_HELD_BATCH 100 /* rows claimed per look */
-
-static const char gw_held_claim_sql[] =
-    "UPDATE sms_out s SET hold_state = 'sending' WHERE s.id IN ("
-    " SELECT id FROM sms_out WHERE hold_state = 'held' AND send_after <= now()"
-    " ORDER BY send_after LIMIT $1::int FOR UPDATE SKIP LOCKED)"
-    " RETURNING s.id, s.msisdn, s.text, s.coding, s.kind";
-
-static void gw_held_arm(struct gw_sendsms *ss);
-
-static void
-gw_held_claimed(int status, const struct store_tx_result *res, void *arg)
+/* Contract in gw_int.h. */
+int
+gw_sms_send_row(struct gw_server *srv, const char *id, const char *msisdn,
+                const char *text, int ucs2, const char *kind)
 {
-    struct gw_sendsms *ss = arg;
-    GW_CHECK_MAGIC(ss, GW_SS_MAGIC);
-    ss->held_busy = 0;
-    if (ss->stopping) return;
-    if (status != STORE_OK) {
-        GW_LOG_WARN(0, "held sms: claim failed: %s%s", store_strerror(status),
-                    store_tx_unknown(res) ? " (may have committed)" : "");
-        gw_held_arm(ss);
-        return;
-    }
-    int n = store_tx_ntuples(res, 0);
-    for (int i = 0; i < n; i++) {
-        const char *id = store_tx_value(res, 0, i, 0);
-        const char *to = store_tx_value(res, 0, i, 1);
-        const char *text = store_tx_value(res, 0, i, 2);
-        const char *coding = store_tx_value(res, 0, i, 3);
-        const char *kind = store_tx_value(res, 0, i, 4);
-        AN(id && to && text && coding && kind);
-        if (gw_sms_start(ss->srv, id, to, text, strcmp(coding, "2") == 0, kind,
-                         NULL, NULL) != 0)
-            GW_LOG_WARN(0, "held sms: claimed but not sent id=%s kind=%s", id,
-                        kind);
-        else
-            GW_LOG_INFO(0, "held sms: sending id=%s kind=%s", id, kind);
-    }
-    if (n == GW_HELD_BATCH) {
-        /* more may be due: look again at once */
-        struct timeval zero = {0, 0};
-        evtimer_add(ss->held_timer, &zero);
-        return;
-    }
-    gw_held_arm(ss);
+    if (id == NULL || !store_sms_id_valid(id)) return -1;
+    return gw_sms_start(srv, id, msisdn, text, ucs2, kind, NULL, NULL);
 }
 
-static void
-gw_held_tick(evutil_socket_t fd, short what, void *arg)
+/* Contract in gw_int.h. */
+size_t
+gw_sms_room(struct gw_server *srv)
 {
-    struct gw_sendsms *ss = arg;
-    char limit[16];
-    (void)fd;
-    (void)what;
-    GW_CHECK_MAGIC(ss, GW_SS_MAGIC);
-    if (ss->stopping || ss->held_busy) return;
-    size_t room = GW_MT_INFLIGHT - ss->n;
-    if (room == 0) {
-        gw_held_arm(ss);
-        return;
-    }
-    snprintf(limit, sizeof(limit), "%zu",
-             room < GW_HELD_BATCH ? room : (size_t)GW_HELD_BATCH);
-    struct store_tx tx = {.officer = "", .role = "", .districts = "", .n = 1};
-    tx.stmt[0].sql = gw_held_claim_sql;
-    tx.stmt[0].nparams = 1;
-    tx.stmt[0].params[0] = limit;
-    int rc = store_pool_tx(ss->held_db, &tx, gw_held_claimed, ss);
-    if (rc != STORE_OK) {
-        GW_LOG_DEBUG(0, "held sms: no claim now: %s", store_strerror(rc));
-        gw_held_arm(ss);
-        return;
-    }
-    ss->held_busy = 1;
-}
-
-static void
-gw_held_arm(struct gw_sendsms *ss)
-{
-    long ms = ss->cfg->held_poll_ms;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(ss->held_timer, &tv);
-}
-
-/* Worker 0 with a database and somewhere to send: start looking. */
-static int
-gw_held_start(struct gw_sendsms *ss)
-{
-    const struct gw_config *cfg = ss->cfg;
-    char err[256];
-    struct store_pool_config pc = {
-        .dsn = cfg->pg_dsn,
-        .pool = 1,
-        .timeout_ms = (int)cfg->pg_timeout_ms,
-    };
-    ss->held_db =
-        store_pool_new(&pc, gw_server_base(ss->srv), err, sizeof(err));
-    if (ss->held_db == NULL) {
-        GW_LOG_ERROR(0, "postgres (held sms): %s", err);
-        return -1;
-    }
-    ss->held_timer = evtimer_new(gw_server_base(ss->srv), gw_held_tick, ss);
-    if (ss->held_timer == NULL || store_pool_start(ss->held_db) != STORE_OK)
-        return -1;
-    gw_held_arm(ss);
-    return 0;
+    struct gw_sendsms *ss = srv ? srv->sendsms : NULL;
+    if (ss == NULL || ss->stopping || ss->host[0] == '\0') return 0;
+    return GW_MT_INFLIGHT - ss->n;
 }
 
 /* Contract in gw.h. */
@@ -821,8 +716,6 @@ gw_sendsms_stop(struct gw_server *srv, void *arg)
         m->code = 0;
         gw_mt_verdict(m, -1);
     }
-    if (ss->held_timer) evtimer_del(ss->held_timer);
-    if (ss->held_db) store_pool_stop(ss->held_db); /* held_busy's runs */
     if (ss->db) store_sms_stop(ss->db); /* db_pending callbacks run */
     while ((m = TAILQ_FIRST(&ss->mts)) != NULL)
         gw_mt_free(m);
@@ -910,7 +803,7 @@ gw_sendsms_start(struct gw_server *srv)
         return -1;
     }
     if (store_sms_start(ss->db) != STORE_OK) return -1;
-    return gw_server_worker(srv) == 0 ? gw_held_start(ss) : 0;
+    return gw_server_worker(srv) == 0 ? gw_held_start(srv) : 0;
 }
 
 /* Contract in gw_int.h. */
@@ -925,9 +818,8 @@ gw_sendsms_fini(struct gw_server *srv)
 {
     struct gw_sendsms *ss = srv->sendsms;
     if (ss == NULL) return;
+    gw_held_fini(srv);
     gw_sendsms_stop(srv, ss);
-    store_pool_free(ss->held_db);
-    if (ss->held_timer) event_free(ss->held_timer);
     store_sms_free(ss->db);
     ss->magic = 0;
     free(ss);
