@@ -20,9 +20,9 @@
 # Its own Redis nodes and PostgreSQL.  Prints "cluster: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-export CHECKS_LABEL=cluster
-# shellcheck source=tests/lib/checks.sh
-. tests/lib/checks.sh
+ITEST_LABEL=cluster
+# shellcheck source=tests/lib/itest.sh
+. tests/lib/itest.sh
 unset SRV_TMP REDIS_PORT REDIS_PID REDIS_DIR REDIS_URL PG_PORT PG_PID PG_DSN PG_DATA
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-$PWD/build/remigate}
@@ -37,13 +37,7 @@ cleanup()
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-finish()
-{
-    summary
-    [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
-    exit
-}
-srv_tmpdir || { not_ok "temp dir"; finish; }
+srv_tmpdir || { bad "temp dir"; finish; }
 tmp=$SRV_TMP
 
 # --- the scripts, from the source ------------------------------------------
@@ -91,7 +85,7 @@ node_start()
             "logfile $d/redis.log" >"$d/redis.conf"
         redis-server "$d/redis.conf" </dev/null >>"$d/out" 2>&1 &
         local np=$!
-        if poll 10 eval "[ \"\$(redis-cli -p $p ping 2>/dev/null)\" = PONG ]"; then
+        if wait_until 10 eval "[ \"\$(redis-cli -p $p ping 2>/dev/null)\" = PONG ]"; then
             npids="$npids $np"
             nodes="$nodes $p"
             return 0
@@ -102,7 +96,7 @@ node_start()
     return 1
 }
 if ! node_start 1 || ! node_start 2 || ! node_start 3; then
-    not_ok "three cluster nodes started"
+    bad "three cluster nodes started"
     finish
 fi
 # shellcheck disable=SC2086
@@ -117,7 +111,7 @@ cluster_ok()
         redis-cli -p "$p" cluster info | grep -q '^cluster_state:ok' || return 1
     done
 }
-check "3-primary cluster created (ports$nodes)" poll 20 cluster_ok
+check "3-primary cluster created (ports$nodes)" wait_until 20 cluster_ok
 # owner KEY: the port of the primary that holds KEY
 owner()
 {
@@ -156,7 +150,7 @@ for p in $nodes; do
     rc EVAL "$(lua sess_lua_or)" 1 "$b" 1 60 bn >/dev/null
     r8=$(rc EVAL "$(lua sess_lua_or)" 1 "$b" 2 60 '')
     r9=$(rc HGET "$b" d)
-    say "primary :$p, key $k: cas $(echo $r1) / $(echo $r2); push_once $r3 $r4; push_until $r5; shift $r6; list $(echo $r7); or $(echo $r8) -> $r9"
+    echo "# primary :$p, key $k: cas $(echo $r1) / $(echo $r2); push_once $r3 $r4; push_until $r5; shift $r6; list $(echo $r7); or $(echo $r8) -> $r9"
     [ "$(echo $r1)" = "1 1" ] && [ "$(echo $r2)" = "1 2" ] && [ "$r3" = 1 ] &&
         [ "$r4" = 0 ] && [ "$r5" = 1 ] && [ "$r6" = 1 ] && [ "$(echo $r7)" = item2 ] &&
         [ "$(echo $r8)" = "1 2" ] && [ "$r9" = "3 bn" ] ||
@@ -168,23 +162,17 @@ check "every script works on a key of each primary, through redis-cli -c" \
 # slot, is refused -- so the runs above could have failed
 ks=(${key_on[@]})
 r=$(rc EVAL "return redis.call('GET', '${ks[1]}')" 1 "${ks[0]}")
-say "control, an undeclared key in another slot: $r"
+echo "# control, an undeclared key in another slot: $r"
 check "a script with an undeclared key elsewhere is refused by the cluster" \
     eval "echo '$r' | grep -qi -e 'non local key' -e 'CROSSSLOT' -e 'slot'"
 
 # --- the daemon against a node --------------------------------------------
 if ! srv_pg_start; then
-    not_ok "PostgreSQL started"
+    bad "PostgreSQL started"
     finish
 fi
-cp -r config "$tmp/config"
-conf=$tmp/config/remigate.conf
+itest_config "$PG_DSN"
 chmod 600 "$conf"
-sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
-    -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
-"$bin" keygen "$tmp/key" >/dev/null &&
-    "$bin" migrate -c "$conf" >"$tmp/migrate.log" 2>&1 ||
-    { not_ok "keygen and migrate"; finish; }
 log=$tmp/daemon.log
 start()
 {
@@ -193,9 +181,9 @@ start()
         --set kannel.enabled=false --set limits.request_timeout_ms=2000 \
         "$@" 2>>"$log" &
     pid=$!
-    poll 10 test -s "$tmp/port" || return 1
+    wait_until 10 test -s "$tmp/port" || return 1
     base=http://127.0.0.1:$(cat "$tmp/port")
-    poll 10 eval "[ \"\$(curl -s -o /dev/null -m 2 -w '%{http_code}' $base/healthz)\" = 200 ]"
+    wait_until 10 eval "[ \"\$(curl -s -o /dev/null -m 2 -w '%{http_code}' $base/healthz)\" = 200 ]"
 }
 stop()
 {
@@ -230,7 +218,7 @@ if start --redis-port "$a"; then
         fi
         [ -n "$here" ] && [ -n "$split" ] && [ -n "$there" ] && break
     done
-    say "on :$a: both keys ${here:-none}, the session only ${split:-none}; elsewhere ${there:-none}"
+    echo "# on :$a: both keys ${here:-none}, the session only ${split:-none}; elsewhere ${there:-none}"
     if [ -n "$here" ]; then
         dial "$here"
         check "default prefix, node :$a: a caller ($here) whose keys are all on it gets CON" \
@@ -245,7 +233,7 @@ if start --redis-port "$a"; then
     check "... and the daemon is still up" kill -0 "$pid"
     stop
 else
-    not_ok "daemon started against node :$a"
+    bad "daemon started against node :$a"
 fi
 
 owner_tag=$(owner "{remigate}:x")
@@ -258,14 +246,14 @@ if start --redis-port "$owner_tag" --set "redis.prefix={remigate}:"; then
     drv=$!
     saved10() { [ -f "$ledger" ] && [ "$(grep -c '"outcome": "saved"' "$ledger")" -ge 10 ]; }
     check "prefix {remigate}: on its node :$owner_tag: the driver's callers register (10 saved)" \
-        poll 60 saved10
+        wait_until 60 saved10
     touch "$stopf"
-    poll 60 eval "! kill -0 $drv 2>/dev/null"
+    wait_until 60 eval "! kill -0 $drv 2>/dev/null"
     drv=''
     srv_psql -At -c "SELECT msisdn || '|' || ref FROM returnees WHERE msisdn LIKE '8801713%'" \
         >"$tmp/rows"
     f=$(python3 tests/faults/driver.py tally "$ledger" "$tmp/rows" 3000)
-    say "cluster run: $f"
+    echo "# cluster run: $f"
     eval "$f"
     # shellcheck disable=SC2154
     check "... told saved = rows, none doubled, none missing ($saved saved, $rows rows)" \
@@ -277,7 +265,7 @@ if start --redis-port "$owner_tag" --set "redis.prefix={remigate}:"; then
         eval "[ \"\$(redis-cli -p $owner_tag --scan --pattern '*' | grep -vc '^{remigate}:')\" = 0 ]"
     stop
 else
-    not_ok "daemon started with prefix {remigate}:"
+    bad "daemon started with prefix {remigate}:"
 fi
 check "no assert or sanitizer report in the log" \
     eval "! grep -q -e 'assert:' -e 'runtime error' -e 'Sanitizer' '$log'"

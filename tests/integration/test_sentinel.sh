@@ -21,9 +21,9 @@
 # Prints "sentinel: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-export CHECKS_LABEL=sentinel
-# shellcheck source=tests/lib/checks.sh
-. tests/lib/checks.sh
+ITEST_LABEL=sentinel
+# shellcheck source=tests/lib/itest.sh
+. tests/lib/itest.sh
 # a topology of its own: not the Redis tests/run started
 unset SRV_TMP REDIS_PORT REDIS_PID REDIS_DIR REDIS_URL PG_PID
 . tests/lib/servers.sh
@@ -36,15 +36,9 @@ cleanup()
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-finish()
-{
-    summary
-    [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
-    exit
-}
 
 if ! srv_tmpdir || ! srv_redis_start || ! srv_sentinel_start; then
-    not_ok "primary, replica and three sentinels started"
+    bad "primary, replica and three sentinels started"
     finish
 fi
 ok "primary :$REDIS_PORT, replica :$REDIS_REPLICA_PORT, sentinels$SENTINEL_PORTS"
@@ -61,7 +55,7 @@ start()
         --set kannel.enabled=false --set limits.request_timeout_ms=2000 \
         --set redis.timeout_ms=300 "$@" 2>>"$log" &
     pid=$!
-    poll 10 test -s "$tmp/port" || return 1
+    wait_until 10 test -s "$tmp/port" || return 1
     base=http://127.0.0.1:$(cat "$tmp/port")
 }
 stop()
@@ -105,9 +99,9 @@ switched_to() { [ "$(srv_sentinel_primary)" = "$1" ]; }
 # --- a bad list is refused ------------------------------------------------
 "$bin" -c "$conf" --port 0 --set kannel.enabled=false \
     --set redis.sentinels=127.0.0.1 >"$tmp/bad.out" 2>&1 &
-bad=$!
-poll 10 eval "! kill -0 $bad 2>/dev/null"
-wait "$bad"
+refused=$!
+wait_until 10 eval "! kill -0 $refused 2>/dev/null"
+wait "$refused"
 rc=$?
 check "redis.sentinels=127.0.0.1: refused (exit $rc), naming the key" \
     eval "[ $rc != 0 ] && grep -q 'redis.sentinels.*host:port' '$tmp/bad.out'"
@@ -117,12 +111,12 @@ dead=$(srv_free_port)
 primary=$REDIS_PORT
 if ! start --redis-port "$REDIS_REPLICA_PORT" \
     --set "redis.sentinels=127.0.0.1:$dead,$SENTINEL_ADDRS"; then
-    not_ok "daemon started with redis.sentinels"
+    bad "daemon started with redis.sentinels"
     tail -n 20 "$log"
     finish
 fi
 check "sentinels: /healthz 200 (redis.port is the replica, the first sentinel dead)" \
-    poll 10 healthy
+    wait_until 10 healthy
 check "... the log says connected to the primary :$primary via=sentinel" \
     grep -q "redis: connected host=127.0.0.1 port=$primary via=sentinel" "$log"
 check "... a dial is answered CON" con s1 8801711200001 ""
@@ -132,43 +126,43 @@ check "... the dialogue goes on (English)" con s1 8801711200001 "2"
 # --- a manual failover: the old primary stays up, demoted ------------------
 replica=$REDIS_REPLICA_PORT
 rcli_port "${SENTINEL_PORTS# }" SENTINEL failover "$SENTINEL_MASTER" >/dev/null
-check "SENTINEL FAILOVER: the sentinels name :$replica" poll 20 switched_to "$replica"
-check "... the daemon connects to it" poll 10 connected_to "$replica"
+check "SENTINEL FAILOVER: the sentinels name :$replica" wait_until 20 switched_to "$replica"
+check "... the daemon connects to it" wait_until 10 connected_to "$replica"
 sw=$(switch_ms "$replica")
 cn=$(connected_ms "$replica")
 follow=$((cn - sw))
-say "failover (manual): +switch-master at $sw, daemon connected at $cn: $follow ms"
+echo "# failover (manual): +switch-master at $sw, daemon connected at $cn: $follow ms"
 check "... within 2 s of the promotion ($follow ms)" test "$follow" -le 2000
 check "... the dialogue started before goes on" con s1 8801711200001 "2*1"
-check "... /healthz 200" poll 5 healthy
+check "... /healthz 200" wait_until 5 healthy
 srv_sentinel_follow
 
 # --- the primary killed -9: the old one, a replica now, is promoted -------
-poll 20 eval "rcli_port $REDIS_REPLICA_PORT info replication | grep -q master_link_status:up"
+wait_until 20 eval "rcli_port $REDIS_REPLICA_PORT info replication | grep -q master_link_status:up"
 old=$REDIS_PORT
 srv_redis_kill9
 check "primary :$old killed: the sentinels name :$REDIS_REPLICA_PORT" \
-    poll 30 switched_to "$REDIS_REPLICA_PORT"
+    wait_until 30 switched_to "$REDIS_REPLICA_PORT"
 new=$REDIS_REPLICA_PORT
-check "... the daemon connects to it" poll 10 connected_to "$new"
+check "... the daemon connects to it" wait_until 10 connected_to "$new"
 sw=$(switch_ms "$new")
 cn=$(connected_ms "$new")
 follow=$((cn - sw))
-say "failover (kill -9): +switch-master at $sw, daemon connected at $cn: $follow ms"
+echo "# failover (kill -9): +switch-master at $sw, daemon connected at $cn: $follow ms"
 check "... within 2 s of the promotion ($follow ms)" test "$follow" -le 2000
 check "... a new dial is stored there" \
     eval "con s2 8801711200002 '' && has_session $new 8801711200002"
 srv_sentinel_follow
 check "... the old primary, started again, is made a replica" \
-    eval "srv_redis_replica_restart && poll 30 eval \"rcli_port $old role | head -n 1 | grep -q slave\""
+    eval "srv_redis_replica_restart && wait_until 30 eval \"rcli_port $old role | head -n 1 | grep -q slave\""
 check "no assert or sanitizer report in the log" \
     eval "! grep -q -e 'assert:' -e 'runtime error' -e 'Sanitizer' '$log'"
 stop
 
 # --- without sentinels: -READONLY ----------------------------------------
 srv_sentinel_stop
-start --redis-port "$REDIS_PORT" || { not_ok "daemon started without sentinels"; finish; }
-check "plain: /healthz 200" poll 10 healthy
+start --redis-port "$REDIS_PORT" || { bad "daemon started without sentinels"; finish; }
+check "plain: /healthz 200" wait_until 10 healthy
 check "... a dial is answered CON" con r1 8801711200003 ""
 nowhere=$(srv_free_port)
 srv_rcli REPLICAOF 127.0.0.1 "$nowhere" >/dev/null
@@ -178,7 +172,7 @@ check "made a replica: a dial hears END (busy), not CON" \
 check "... the log names READONLY" grep -q 'redis: down (redis answered READONLY' "$log"
 srv_rcli REPLICAOF NO ONE >/dev/null
 t0=$(date +%s%3N)
-poll 5 con r3 8801711200005 ""
+wait_until 5 con r3 8801711200005 ""
 took=$(($(date +%s%3N) - t0))
 check "a primary again: a dial is answered CON within 2 s ($took ms)" \
     test "$took" -le 2000 -a -n "$(grep '^CON ' "$tmp/body")"
@@ -186,10 +180,10 @@ stop
 
 # --- redis.wait_ms: a step waits for Redis to come back --------------------
 start --redis-port "$REDIS_PORT" --set redis.wait_ms=1500 ||
-    { not_ok "daemon started with redis.wait_ms"; finish; }
-check "wait_ms: /healthz 200" poll 10 healthy
+    { bad "daemon started with redis.wait_ms"; finish; }
+check "wait_ms: /healthz 200" wait_until 10 healthy
 srv_redis_kill9
-poll 5 eval "! healthy"
+wait_until 5 eval "! healthy"
 t0=$(date +%s%3N)
 step w1 8801711200006 "" &
 stepper=$!
@@ -200,7 +194,7 @@ took=$(($(date +%s%3N) - t0))
 check "Redis killed, started again 0.5 s later: a dial made meanwhile waits and is answered CON ($took ms)" \
     eval "grep -q '^CON ' '$tmp/body' && [ $took -ge 400 ] && [ $took -le 2000 ]"
 srv_redis_stop
-poll 5 eval "! healthy"
+wait_until 5 eval "! healthy"
 t0=$(date +%s%3N)
 step w2 8801711200007 ""
 took=$(($(date +%s%3N) - t0))

@@ -3,6 +3,8 @@
 #   ITEST_LABEL=ussd; . tests/lib/itest.sh
 #   ok NAME / bad NAME [DETAIL]   count one check that passed / failed
 #   check NAME 'SHELL CODE'       ok when the code (eval'd) succeeds
+#   check NAME COMMAND ARG...     ok when the command succeeds (run as
+#                                 given, no eval: two or more words)
 #   is NAME WANT GOT              ok when the two are the same string
 #   wait_until SECONDS COMMAND... until COMMAND succeeds, at most SECONDS
 #   pause [SECONDS]               a short wait without a sleep process
@@ -33,7 +35,21 @@ bad()
     done
     return 0
 }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+# (The eval'd code may test $?, the status of the command before check:
+# it is handed on.)
+check()
+{
+    local itest_status=$?
+    if [ $# -eq 2 ]; then
+        itest_return "$itest_status"
+        if eval "$2"; then ok "$1"; else bad "$1"; fi
+        return 0
+    fi
+    local itest_name=$1
+    shift
+    if "$@"; then ok "$itest_name"; else bad "$itest_name"; fi
+}
+itest_return() { return "$1"; }
 is() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want [$2] got [$3]"; fi; }
 finish()
 {
