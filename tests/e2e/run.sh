@@ -32,6 +32,9 @@
 #      pending row with channel sms, the answers and every part done, one
 #      submission a part, part 1's last SMS with the reference; then SKILL
 #      and দক্ষতা change the skills on those rows;
+#  5b. one number's parts across channels: part 1 over USSD, then
+#      নিবন্ধন by SMS asks part 2 (not consent again), part 2 by SMS, and
+#      the next dial offers part 3 of 3; one row, one submission a part;
 #   6. a dialogue dropped after the name: a new dial (new session number)
 #      goes straight back to the next question, going on ends in one row
 #      with the name given before the drop; 00 goes to the main menu;
@@ -777,6 +780,31 @@ check "sms skill bn: the row has the new skills ($(skills_of "$m11"))" \
     [ "$(skills_of "$m11")" = "verified|mason electrician" ]
 check "sms skill bn: one update_skills submission" \
     [ "$(subs_of "$m11" update_skills | cut -d'|' -f1)" = 1 ]
+
+# ---- 5b. one number's parts across channels ------------------------------------
+
+# The parts saved are the number's, not the channel's: part 1 over USSD
+# through Kannel, then নিবন্ধন by SMS asks part 2's first question (not
+# consent again), part 2 answered by SMS, and the next dial offers part 3
+# of 3 over USSD; one row, its reference kept, one submission a part with
+# the channel it came by.
+m14=8801711000114
+dial "$m14" 60 "$tmp/d14" "${bn_answers[@]}"
+check "parts across channels: part 1 over USSD ran to its end" [ $? = 0 ]
+ref14=$(tail -n 1 "$tmp/d14" | jq -r .text | ref_of)
+# (its confirmation SMS first, so it is not read as an answer below)
+poll 20 sms_at_least "$m14" 1
+sms_dialogue "$m14" "$tmp/s14" "${sms_bn2[@]}"
+check "parts across channels: নিবন্ধন by SMS asks part 2, not consent again; part 2 saved by SMS" [ $? = 0 ]
+r14=$(ussd "$m14" 1 61 0 '*247#')
+check "parts across channels: the next dial offers part 3 of 3 ($(jq -r .text <<<"$r14" | head -n 1))" \
+    eval 'jq -r .text <<<"$r14" | grep -q "নিবন্ধনের ৩/৩ অংশ বাকি"'
+subs14() { sql "SELECT string_agg(kind || '/' || channel, ' ' ORDER BY id) FROM submissions WHERE msisdn = '$m14'"; }
+parts14() { sql "SELECT ref || '|' || array_to_string(parts_done, ' ') FROM returnees WHERE msisdn = '$m14'"; }
+check "parts across channels: one submission a part, by the channel it came ($(subs14))" \
+    [ "$(subs14)" = "register/ussd register_abroad/sms" ]
+check "parts across channels: one row, the reference of part 1, parts 1 and 2 done ($(parts14))" \
+    [ "$(parts14)" = "${ref14:-none}|register register_abroad" ]
 
 # ---- 6. a dialogue dropped mid-way, resumed by a new dial ----------------------
 
