@@ -84,22 +84,6 @@ audit_on_rows(int status, const struct store_tx_result *res, void *arg)
                    json_pack("{s:o,s:o}", "items", items, "next", next));
 }
 
-/* A parameter's value, NUL-free and at most max bytes, or NULL when
- * absent or empty.  *bad set when present but unusable. */
-static const char *
-audit_param(const struct gw_params *ps, const char *key, size_t max, int *bad)
-{
-    const struct gw_param *p = gw_params_get(ps, key);
-
-    if (p == NULL || p->vlen == 0) return NULL;
-    if (p->vlen > max || strlen(p->val) != p->vlen ||
-        gw_params_count(ps, key) > 1) {
-        *bad = 1;
-        return NULL;
-    }
-    return p->val;
-}
-
 static void
 con_audit_list(struct con_call *call)
 {
@@ -128,9 +112,9 @@ con_audit_list(struct con_call *call)
         }
     }
     for (int i = 0; i < 6; i++)
-        v[i] = audit_param(ps, known[i], 200, &bad);
-    cursor = audit_param(ps, "cursor", 19, &bad);
-    limit = audit_param(ps, "limit", 3, &bad);
+        v[i] = con_param(ps, known[i], 200, &bad);
+    cursor = con_param(ps, "cursor", 19, &bad);
+    limit = con_param(ps, "limit", 3, &bad);
     if (cursor && strspn(cursor, "0123456789") != strlen(cursor)) bad = 1;
     if (limit && (strspn(limit, "0123456789") != strlen(limit) ||
                   atoi(limit) < 1 || atoi(limit) > AUDIT_LIMIT_MAX))

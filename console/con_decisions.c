@@ -41,10 +41,12 @@ static const char *const rec_info_reasons[] = {CON_INFO_REASONS(CON_X_STR)
                                                    NULL};
 #undef CON_X_STR
 
-/* The decisions remigate_decide() makes: its action name, the SMS
- * (messages.conf id, NULL: none) and the reasons it takes (NULL with
- * free_reason: a free text; NULL without: none). */
+/* The decisions remigate_decide() makes: the last segment of its route,
+ * its action name, the SMS (messages.conf id, NULL: none) and the
+ * reasons it takes (NULL with free_reason: a free text; NULL without:
+ * none). */
 struct con_rec_action {
+    const char *path;
     const char *action;
     const char *audit; /* the audit row's action */
     const char *sms;
@@ -52,16 +54,17 @@ struct con_rec_action {
     int free_reason;
 };
 
-static const struct con_rec_action rec_verify = {"verify", "record.verify",
-                                                 "sms_verified", NULL, 0};
-static const struct con_rec_action rec_needs_info = {
-    "needs_info", "record.needs_info", "sms_needs_info", rec_info_reasons, 0};
-static const struct con_rec_action rec_reject = {
-    "reject", "record.reject", "sms_rejected", rec_reject_reasons, 0};
-static const struct con_rec_action rec_revoke = {
-    "revoke", "record.revoke", "sms_rejected", rec_reject_reasons, 0};
-static const struct con_rec_action rec_reopen = {"reopen", "record.reopen",
-                                                 NULL, NULL, 1};
+static const struct con_rec_action rec_actions[] = {
+    {"verify", "verify", "record.verify", "sms_verified", NULL, 0},
+    {"needs-info", "needs_info", "record.needs_info", "sms_needs_info",
+     rec_info_reasons, 0},
+    {"reject", "reject", "record.reject", "sms_rejected", rec_reject_reasons,
+     0},
+    {"revoke", "revoke", "record.revoke", "sms_rejected", rec_reject_reasons,
+     0},
+    {"reopen", "reopen", "record.reopen", NULL, NULL, 1},
+};
+#define REC_VERIFY (&rec_actions[0]) /* a correction verifies too */
 
 /* The fields an officer may correct and how each is checked.  The name
  * and the ID numbers are sealed (007_personal.sql) and are corrected by
@@ -378,30 +381,19 @@ rec_decide(struct con_call *call, const struct con_rec_action *act)
     con_tx_or_503(call, &tx, rec_decided);
 }
 
+/* POST /api/records/{ref}/ACTION: the decision named by the route's last
+ * segment. */
 static void
-con_records_verify(struct con_call *call)
+con_records_decide(struct con_call *call)
 {
-    rec_decide(call, &rec_verify);
-}
-static void
-con_records_needs_info(struct con_call *call)
-{
-    rec_decide(call, &rec_needs_info);
-}
-static void
-con_records_reject(struct con_call *call)
-{
-    rec_decide(call, &rec_reject);
-}
-static void
-con_records_revoke(struct con_call *call)
-{
-    rec_decide(call, &rec_revoke);
-}
-static void
-con_records_reopen(struct con_call *call)
-{
-    rec_decide(call, &rec_reopen);
+    const char *path = strrchr(call->route->pattern, '/') + 1;
+
+    for (size_t i = 0; i < sizeof(rec_actions) / sizeof(rec_actions[0]); i++)
+        if (strcmp(rec_actions[i].path, path) == 0) {
+            rec_decide(call, &rec_actions[i]);
+            return;
+        }
+    CON_WRONG("a decision route without its action");
 }
 
 /* One corrected value, checked the way the flow checks it, into fields
@@ -476,7 +468,7 @@ con_records_correct(struct con_call *call)
     int coding_bn = 0, coding_en = 0;
 
     if (x == NULL) return;
-    x->act = &rec_verify;
+    x->act = REC_VERIFY;
     x->audit_action = "record.correct";
     if (set == NULL) {
         con_reply_error(call, 503, "unavailable", "flows not loaded");
@@ -612,18 +604,18 @@ con_records_lint(const struct flow_set *set, const struct gw_config *cfg,
 
 const struct con_route con_decisions_routes[] = {
     {GW_METHOD_POST, "/api/records/{}/verify",
-     CON_ROLE_ADMIN | CON_ROLE_OFFICER, 1, con_records_verify},
+     CON_ROLE_ADMIN | CON_ROLE_OFFICER, 1, con_records_decide},
     {GW_METHOD_POST, "/api/records/{}/correct",
      CON_ROLE_ADMIN | CON_ROLE_OFFICER, 1, con_records_correct},
     {GW_METHOD_POST, "/api/records/{}/needs-info",
-     CON_ROLE_ADMIN | CON_ROLE_OFFICER, 1, con_records_needs_info},
+     CON_ROLE_ADMIN | CON_ROLE_OFFICER, 1, con_records_decide},
     {GW_METHOD_POST, "/api/records/{}/reject",
-     CON_ROLE_ADMIN | CON_ROLE_OFFICER, 1, con_records_reject},
+     CON_ROLE_ADMIN | CON_ROLE_OFFICER, 1, con_records_decide},
     {GW_METHOD_POST, "/api/records/{}/undo", CON_ROLE_ADMIN | CON_ROLE_OFFICER,
      1, con_records_undo},
     {GW_METHOD_POST, "/api/records/{}/reopen", CON_ROLE_ADMIN, 1,
-     con_records_reopen},
+     con_records_decide},
     {GW_METHOD_POST, "/api/records/{}/revoke", CON_ROLE_ADMIN, 1,
-     con_records_revoke},
+     con_records_decide},
     {0, NULL, 0, 0, NULL},
 };

@@ -329,15 +329,7 @@ ind_on_rows(int status, const struct store_tx_result *res, void *arg)
     int nt, no = 0, rc = 0;
     struct con_obs *o;
 
-    if (status != 0 && strcmp(store_tx_sqlstate(res), "22023") == 0) {
-        con_reply_error(call, 422, "too_few",
-                        "fewer people match this filter than can be shown");
-        return;
-    }
-    if (status != 0) {
-        con_reply_store_error(call, status, res);
-        return;
-    }
+    if (con_stats_rows_or_4xx(call, status, res) < 0) return;
     nt = store_tx_ntuples(res, 0);
     /* at most: each cell, and per year its margins (at most a row and a
      * column per cell, and the grand total) */

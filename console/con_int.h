@@ -463,6 +463,12 @@ void con_stats_label(const json_t *lists, const char *dim, const char *code,
 /* The list of GET /api/lists that labels a statistics dimension's codes
  * ("districts" for "district", ...), or NULL for one without a list. */
 const char *con_stats_list_of(const char *dim);
+/* A dashboard query's transaction that ran: 0.  Else the answer is sent
+ * -- 422 too_few when remigate_stats() refused (fewer than k people for
+ * an analyst, SQLSTATE 22023), the store's error otherwise -- and -1
+ * returned. */
+int con_stats_rows_or_4xx(struct con_call *call, int status,
+                          const struct store_tx_result *res);
 /* Is d one of the dimensions of GET /api/stats?  1/0. */
 int con_stats_dim_ok(const char *d);
 /* An indicator's dataflow (con_indic.c): its SDMX id, its dimensions'

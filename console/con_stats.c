@@ -502,6 +502,20 @@ hash:
     }
 }
 
+int
+con_stats_rows_or_4xx(struct con_call *call, int status,
+                      const struct store_tx_result *res)
+{
+    if (status == 0) return 0;
+    if (strcmp(store_tx_sqlstate(res), "22023") == 0)
+        /* remigate_stats refused: fewer than k people for an analyst */
+        con_reply_error(call, 422, "too_few",
+                        "fewer people match this filter than can be shown");
+    else
+        con_reply_store_error(call, status, res);
+    return -1;
+}
+
 static void
 stats_on_rows(int status, const struct store_tx_result *res, void *arg)
 {
@@ -510,16 +524,7 @@ stats_on_rows(int status, const struct store_tx_result *res, void *arg)
     const char *why;
     json_t *t, *dims;
 
-    if (status != 0 && strcmp(store_tx_sqlstate(res), "22023") == 0) {
-        /* remigate_stats refused: fewer than k people for an analyst */
-        con_reply_error(call, 422, "too_few",
-                        "fewer people match this filter than can be shown");
-        return;
-    }
-    if (status != 0) {
-        con_reply_store_error(call, status, res);
-        return;
-    }
+    if (con_stats_rows_or_4xx(call, status, res) < 0) return;
     t = stats_table(q, res, &why);
     if (t == NULL) {
         if (strcmp(why, "too_few") == 0)
