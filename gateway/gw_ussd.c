@@ -920,6 +920,9 @@ gw_step_parts_got(struct gw_step *s, int status, const char *value, size_t len)
     default:
         WRONG("parts read answered out of turn");
     }
+    /* the connection went under the read: wait, and run the step again
+     * from a fresh read of its session (nothing is written before this) */
+    if (status == SESS_EDOWN && gw_step_park(s) == 0) return;
     if (status != SESS_OK && status != SESS_ENOTFOUND) {
         gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
         gw_step_busy(s, sess_strerror(status));
@@ -965,6 +968,8 @@ gw_step_parts_read(struct gw_step *s)
     gw_parts_key(s->msisdn, key, sizeof(key));
     gw_step_to(s, GW_STEP_PARTS);
     int rc = sess_get(s->u->srv->sess, key, gw_step_parts_cb, s);
+    /* Redis went after the session was read (or taken from the cache) */
+    if (rc == SESS_EDOWN && gw_step_park(s) == 0) return;
     if (rc != SESS_OK) {
         gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
         gw_step_busy(s, sess_strerror(rc));
