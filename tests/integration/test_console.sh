@@ -18,28 +18,13 @@ ITEST_LABEL=console
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
 pid=
-SRV_TMP=
-srv_tmpdir || exit 1
-tmp=$SRV_TMP
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    srv_cleanup
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-srv_redis_start && srv_pg_start || {
-    bad "servers started"
-    finish
-}
-sql() { srv_psql -At -c "$1"; }
+itest_servers redis pg
 
 itest_config "$PG_DSN"
 
 # ------------------------------------------------------------------------
 # remigate officer
 
-officer() { "$bin" officer "$@" -c "$conf" >"$tmp/out" 2>&1; }
 pw_admin='Ruposhi-Bangla-42'
 pw_off='Padma-River-Dawn-7'
 pw_ana='Jamuna-Bridge-1998'

@@ -27,22 +27,10 @@ ITEST_LABEL=review-api
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
 pids=
-SRV_TMP=
-srv_tmpdir || exit 1
-tmp=$SRV_TMP
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-    srv_cleanup
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
-sql() { srv_psql -At -c "$1"; }
+itest_servers redis pg
 
 itest_config "$PG_DSN" 's|^\( *office_phone = \)"";|\1"01700000099";|'
 
-officer() { "$bin" officer "$@" -c "$conf" >"$tmp/out" 2>&1; }
 pw='Padma-River-Dawn-7'
 printf '%s\n' "$pw" | officer add --username boss --role admin &&
     printf '%s\n' "$pw" | officer add --username rahim --role officer --district BD-15 --district BD-13 &&

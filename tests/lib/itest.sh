@@ -10,6 +10,17 @@
 #   pause [SECONDS]               a short wait without a sleep process
 #   finish                        "LABEL: N passed, N failed", then exit
 #                                 (non-zero when one failed or none ran)
+#   itest_servers redis|pg...     (tests/lib/servers.sh sourced) a temp dir
+#                                 of its own ($tmp), the servers named
+#                                 started (else a failure ends the
+#                                 script), and on exit itest_cleanup:
+#                                 $pids and $pid killed and waited for,
+#                                 itest_on_exit (when the script has one),
+#                                 the servers stopped
+#   sql TEXT                      srv_psql -At -c TEXT (a script may
+#                                 define its own after sourcing)
+#   officer ARGS...               $bin officer ARGS -c $conf, the output
+#                                 in $tmp/out
 #   itest_config DSN [SED_EXPR]... a copy of config/ in $tmp/config ($conf)
 #                                 on DSN with a new key ($tmp/key), the
 #                                 expressions applied, migrated ($bin);
@@ -81,3 +92,33 @@ itest_config()
     "$bin" migrate -c "$conf" >"$tmp/out" 2>&1 ||
         { bad "migrate" "$(cat "$tmp/out")"; finish; }
 }
+
+itest_servers()
+{
+    local s
+    SRV_TMP=
+    srv_tmpdir || exit 1
+    tmp=$SRV_TMP
+    trap itest_cleanup EXIT
+    trap 'exit 130' INT TERM
+    for s in "$@"; do
+        case $s in
+        redis) srv_redis_start ;;
+        pg) srv_pg_start ;;
+        *) false ;;
+        esac || { bad "servers started ($s)"; finish; }
+    done
+}
+
+itest_cleanup()
+{
+    local p
+    for p in ${pids:-} ${pid:-}; do
+        kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    done
+    if declare -F itest_on_exit >/dev/null; then itest_on_exit; fi
+    srv_cleanup
+}
+
+sql() { srv_psql -At -c "$1"; }
+officer() { "$bin" officer "$@" -c "$conf" >"$tmp/out" 2>&1; }
