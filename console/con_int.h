@@ -446,8 +446,8 @@ int con_buf_add(struct con_buf *b, const char *s, size_t n);
 int con_csv_field(struct con_buf *b, const char *s);
 
 /* ------------------------------------------------------------------------
- * Statistics and exports (con_stats.c, con_export.c, con_export_dict.c,
- * con_indic.c)
+ * Statistics and exports (con_stats.c, con_stats_label.c, con_export.c,
+ * con_export_dict.c, con_indic.c)
  */
 
 /* A query parameter's value (NULL when absent or empty); *bad set when it
