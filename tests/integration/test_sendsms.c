@@ -477,6 +477,52 @@ dlr_path(const char *number, const char *type, const char *answer,
     snprintf(out, cap, "%s", p);
 }
 
+/* GET each of paths[0..n) at once, each on a connection of its own
+ * (every request written before any answer is read): the statuses in
+ * status[] (-1: none). */
+static void
+http_get_all(const char *const *paths, int n, int *status)
+{
+    int fd[64];
+    assert_true(n <= 64);
+    for (int i = 0; i < n; i++) {
+        struct sockaddr_in sa;
+        struct timeval tv = {5, 0};
+        char req[2048];
+        int len;
+        status[i] = -1;
+        fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd[i] < 0) continue;
+        setsockopt(fd[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)T.port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = snprintf(req, sizeof(req),
+                       "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close"
+                       "\r\n\r\n",
+                       paths[i]);
+        if (connect(fd[i], (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+            write(fd[i], req, (size_t)len) != len) {
+            close(fd[i]);
+            fd[i] = -1;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        char buf[1024];
+        size_t got = 0;
+        if (fd[i] < 0) continue;
+        while (got < sizeof(buf) - 1) {
+            ssize_t r = read(fd[i], buf + got, sizeof(buf) - 1 - got);
+            if (r <= 0) break;
+            got += (size_t)r;
+        }
+        buf[got] = '\0';
+        if (sscanf(buf, "HTTP/1.1 %d", &status[i]) != 1) status[i] = -1;
+        close(fd[i]);
+    }
+}
+
 /* The id in the dlr-url the worker gave for number. */
 static void
 msg_id(const char *number, char id[40])
@@ -692,6 +738,39 @@ t_dlr_before_answer(void **state)
     assert_row(N_EARLY, "dlr_at <= accepted_at", "true");
 }
 
+/* Forty reports for one message at once (they leave in batches, several
+ * to a transaction: store_sms.c): each answered 200, each counted once in
+ * dlr_reports, and the state the first final one set. */
+static void
+t_dlr_burst(void **state)
+{
+    static const char *const types[] = {"8", "4", "1", "2"};
+    static const char *const answers[] = {"ACK%2F", "stat%3AENROUTE",
+                                          "stat%3ADELIVRD", "stat%3AEXPIRED"};
+    char paths[40][2048], before[32], want[32];
+    const char *pp[40];
+    int status[40];
+    (void)state;
+    row(N_EN, "dlr_reports", before, sizeof(before));
+    for (int i = 0; i < 40; i++) {
+        dlr_path(N_EN, types[i % 4], answers[i % 4], "1795343700", paths[i],
+                 sizeof(paths[i]));
+        pp[i] = paths[i];
+    }
+    http_get_all(pp, 40, status);
+    for (int i = 0; i < 40; i++)
+        if (status[i] != 200)
+            fail_msg("report %d (type %s): status %d", i, types[i % 4],
+                     status[i]);
+    snprintf(want, sizeof(want), "%d", atoi(before) + 40);
+    assert_row(N_EN, "dlr_reports", want);
+    assert_row(N_EN, "dlr_state IN (1, 2)", "true");
+    assert_row(N_EN,
+               "(dlr_state = 1) = (dlr_answer = 'stat:DELIVRD') AND "
+               "(dlr_state = 2) = (dlr_answer = 'stat:EXPIRED')",
+               "true");
+}
+
 /* Delivered: 200 and the row says so; the same report again changes
  * nothing; buffered after delivered does not go back. */
 static void
@@ -842,12 +921,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_bangla),     cmocka_unit_test(t_english),
-        cmocka_unit_test(t_headers),    cmocka_unit_test(t_retry),
-        cmocka_unit_test(t_refused),    cmocka_unit_test(t_dlr_before_answer),
-        cmocka_unit_test(t_dlr_update), cmocka_unit_test(t_dlr_bad),
-        cmocka_unit_test(t_dlr_key),    cmocka_unit_test(t_dlr_unknown),
-        cmocka_unit_test(t_shutdown),   cmocka_unit_test(t_no_database),
+        cmocka_unit_test(t_bangla),      cmocka_unit_test(t_english),
+        cmocka_unit_test(t_headers),     cmocka_unit_test(t_retry),
+        cmocka_unit_test(t_refused),     cmocka_unit_test(t_dlr_before_answer),
+        cmocka_unit_test(t_dlr_update),  cmocka_unit_test(t_dlr_bad),
+        cmocka_unit_test(t_dlr_key),     cmocka_unit_test(t_dlr_unknown),
+        cmocka_unit_test(t_dlr_burst),   cmocka_unit_test(t_shutdown),
+        cmocka_unit_test(t_no_database),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
