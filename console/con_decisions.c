@@ -373,11 +373,7 @@ rec_decide(struct con_call *call, const struct con_rec_action *act)
         {x->ref, version, act->action, reason[0] ? reason : NULL,
          note[0] ? note : NULL, act->sms ? uuid : NULL, sms_bn,
          act->sms ? cbn : NULL, sms_en, act->sms ? cen : NULL, hold}};
-    tx.stmt[tx.n++] =
-        (struct store_tx_stmt){rec_decision_audit_sql,
-                               5,
-                               {x->ref, call->who.id_text, call->who.username,
-                                call->who.role, call->source}};
+    con_rec_audit_stmt(call, x, &tx, rec_decision_audit_sql);
     con_tx_or_503(call, &tx, rec_decided);
 }
 
@@ -528,11 +524,7 @@ con_records_correct(struct con_call *call)
         rec_correct_sql,
         9,
         {x->ref, version, fcopy, uuid, sms_bn, cbn, sms_en, cen, hold}};
-    tx.stmt[tx.n++] =
-        (struct store_tx_stmt){rec_decision_audit_sql,
-                               5,
-                               {x->ref, call->who.id_text, call->who.username,
-                                call->who.role, call->source}};
+    con_rec_audit_stmt(call, x, &tx, rec_decision_audit_sql);
     con_tx_or_503(call, &tx, rec_decided);
 }
 
@@ -545,11 +537,7 @@ con_records_undo(struct con_call *call)
     x->audit_action = "record.undo";
     con_tx_init(call, &tx);
     tx.stmt[tx.n++] = (struct store_tx_stmt){rec_undo_sql, 1, {x->ref}};
-    tx.stmt[tx.n++] =
-        (struct store_tx_stmt){rec_undo_audit_sql,
-                               5,
-                               {x->ref, call->who.id_text, call->who.username,
-                                call->who.role, call->source}};
+    con_rec_audit_stmt(call, x, &tx, rec_undo_audit_sql);
     con_tx_or_503(call, &tx, rec_decided);
 }
 

@@ -90,6 +90,17 @@ con_rec_hex(const unsigned char *b, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+void
+con_rec_audit_stmt(const struct con_call *call, const struct con_rec_ctx *x,
+                   struct store_tx *tx, const char *sql)
+{
+    tx->stmt[tx->n++] =
+        (struct store_tx_stmt){sql,
+                               5,
+                               {x->ref, call->who.id_text, call->who.username,
+                                call->who.role, call->source}};
+}
+
 json_t *
 con_rec_int_or_null(const char *v)
 {
@@ -526,11 +537,7 @@ con_records_get(struct con_call *call)
     tx.stmt[tx.n++] = (struct store_tx_stmt){rec_activity_sql, 1, {x->ref}};
     tx.stmt[tx.n++] = (struct store_tx_stmt){rec_corrections_sql, 1, {x->ref}};
     tx.stmt[tx.n++] = (struct store_tx_stmt){rec_dups_sql, 1, {x->ref}};
-    tx.stmt[tx.n++] =
-        (struct store_tx_stmt){rec_open_audit_sql,
-                               5,
-                               {x->ref, call->who.id_text, call->who.username,
-                                call->who.role, call->source}};
+    con_rec_audit_stmt(call, x, &tx, rec_open_audit_sql);
     con_tx_or_503(call, &tx, rec_detail_done);
 }
 

@@ -51,6 +51,12 @@ void con_rec_fail(struct con_call *call, struct con_rec_ctx *x, int status,
  * answer x->out at x->status. */
 void con_rec_audit_then_reply(struct con_call *call, struct con_rec_ctx *x,
                               const char *action, const char *outcome);
+/* Append to tx an audit statement of the record files (sql: REC_AUDIT_COLS
+ * and a SELECT of $1 the reference, $2 the officer's id, $3 username, $4
+ * role, $5 the source address). */
+void con_rec_audit_stmt(const struct con_call *call,
+                        const struct con_rec_ctx *x, struct store_tx *tx,
+                        const char *sql);
 /* Lower-case hex of b[0..n) into out (2n + 1 bytes). */
 void con_rec_hex(const unsigned char *b, size_t n, char *out);
 /* A number's text as a JSON integer; NULL as null. */
