@@ -155,6 +155,24 @@ gw_step_to(struct gw_step *s, enum gw_step_state next)
 }
 static void gw_step_reread(struct gw_step *s);
 static int gw_step_park(struct gw_step *s);
+static void gw_step_busy(struct gw_step *s, const char *why);
+
+/* Send a read of key for the step (cb answers it).  Redis not connected
+ * (dropped, or not yet back -- also between a read taken from the cache
+ * and this one): the step waits for it, once (gw_step_park()); any other
+ * refusal, or a second wait, answers "busy".  The step's reads of its
+ * session and of its parts go through here, so that none answers "busy"
+ * where it could wait (the read after a lost race has its own answers). */
+static void
+gw_step_get(struct gw_step *s, const char *key, sess_get_cb *cb)
+{
+    int rc = sess_get(s->u->srv->sess, key, cb, s);
+    if (rc == SESS_EDOWN && gw_step_park(s) == 0) return;
+    if (rc != SESS_OK) {
+        gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
+        gw_step_busy(s, sess_strerror(rc));
+    }
+}
 
 /* ------------------------------------------------------------------------
  * Nonces
@@ -904,13 +922,7 @@ gw_step_parts_read(struct gw_step *s)
     }
     gw_parts_key(s->msisdn, key, sizeof(key));
     gw_step_to(s, GW_STEP_PARTS);
-    int rc = sess_get(s->u->srv->sess, key, gw_step_parts_cb, s);
-    /* Redis went after the session was read (or taken from the cache) */
-    if (rc == SESS_EDOWN && gw_step_park(s) == 0) return;
-    if (rc != SESS_OK) {
-        gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
-        gw_step_busy(s, sess_strerror(rc));
-    }
+    gw_step_get(s, key, gw_step_parts_cb);
 }
 
 /* ------------------------------------------------------------------------
@@ -1507,14 +1519,7 @@ gw_step_reread(struct gw_step *s)
     s->ev_dial = NULL;
     s->parts_read = 0;
     gw_step_to(s, GW_STEP_READ);
-    int rc = sess_get(s->u->srv->sess, s->key, gw_step_get_cb, s);
-    /* Redis went between the cached run and this read (the connection
-     * dropped, no reconnect yet): wait for it like any other read */
-    if (rc == SESS_EDOWN && gw_step_park(s) == 0) return;
-    if (rc != SESS_OK) {
-        gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
-        gw_step_busy(s, sess_strerror(rc));
-    }
+    gw_step_get(s, s->key, gw_step_get_cb);
 }
 
 static void
@@ -1540,12 +1545,7 @@ gw_step_begin(struct gw_step *s)
             return;
         }
     }
-    int rc = sess_get(u->srv->sess, s->key, gw_step_get_cb, s);
-    if (rc == SESS_EDOWN && gw_step_park(s) == 0) return;
-    if (rc != SESS_OK) {
-        gw_metric_inc(GW_M_REDIS_ERRORS, NULL, NULL);
-        gw_step_busy(s, sess_strerror(rc));
-    }
+    gw_step_get(s, s->key, gw_step_get_cb);
 }
 
 /* ------------------------------------------------------------------------
