@@ -129,7 +129,7 @@ suite() {
     # many clients at once, each answered
     for i in $(seq 50); do curl -s -o /dev/null -w '%{http_code}\n' --max-time 5 "$base/metrics" & done >"$tmp/many"
     wait $(jobs -p | grep -v "^$pid\$") 2>/dev/null
-    check "$w: 50 parallel requests all answered 200" "[ \$(grep -c '^200$' '$tmp/many') = 50 ]"
+    check "$w: 50 parallel requests all answered 200 (got $(sort "$tmp/many" | uniq -c | tr -s ' \n' ' '))" "[ \$(grep -c '^200$' '$tmp/many') = 50 ]"
 
     kill -HUP "$pid"
     for _ in $(seq 40); do grep -q 'reloaded' "$tmp/log" && break; sleep 0.05; done
