@@ -10,9 +10,15 @@
 // session wait a random 0..2*THINK_MS ms before each request, as an
 // officer reading the page would.
 //
-//   [THINK_MS=N] node bench/review-load.js BASE_URL PASSWORD USER1,USER2,... SECS
+// CPU_PIDS=name:pid,...: also prints, for the measured window, the CPU
+// seconds (user + system, from /proc) of each named pid and its children
+// (the daemon and its workers, the postmaster and its backends), and this
+// process's own, so the figures say what the daemon and PostgreSQL got.
+//
+//   [THINK_MS=N] [CPU_PIDS=...] node bench/review-load.js BASE_URL PASSWORD USER1,USER2,... SECS
 'use strict';
 const http = require('http');
+const fs = require('fs');
 
 const [base, password, users, secsArg] = process.argv.slice(2);
 const secs = Number(secsArg || 30);
@@ -78,6 +84,26 @@ async function session(cookie) {
   }
 }
 
+// CPU ticks (utime + stime) of each named root pid and its children.
+function cpuTicks(roots) {
+  const out = {};
+  for (const r of roots) out[r.name] = 0;
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(d)) continue;
+    let st;
+    try { st = fs.readFileSync(`/proc/${d}/stat`, 'utf8'); } catch (e) { continue; }
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    const ppid = Number(f[1]);
+    for (const r of roots) {
+      if (Number(d) === r.pid || ppid === r.pid) out[r.name] += Number(f[11]) + Number(f[12]);
+    }
+  }
+  return out;
+}
+
+const cpuRoots = (process.env.CPU_PIDS || '').split(',').filter(Boolean)
+  .map((x) => { const [name, pid] = x.split(':'); return { name, pid: Number(pid) }; });
+
 function pct(a, p) {
   if (!a.length) return NaN;
   const s = [...a].sort((x, y) => x - y);
@@ -88,12 +114,18 @@ function pct(a, p) {
   const list = users.split(',');
   const cookies = [];
   for (const u of list) cookies.push(await login(u)); // one at a time: not measured
+  const c0 = cpuTicks(cpuRoots), u0 = process.cpuUsage();
   const t0 = Date.now();
   await Promise.all(cookies.map(session));
   const took = (Date.now() - t0) / 1000;
+  const c1 = cpuTicks(cpuRoots), u1 = process.cpuUsage(u0);
   for (const k of ['first', 'next', 'open']) {
     const a = lat[k];
     console.log(`REVIEW ${k} sessions=${list.length} think_ms=${thinkMs} n=${a.length} req/s=${(a.length / took).toFixed(0)} ` +
       `p50=${pct(a, 50).toFixed(1)} p99=${pct(a, 99).toFixed(1)} max=${pct(a, 100).toFixed(1)} errors=${errors}`);
+  }
+  if (cpuRoots.length) {
+    const parts = cpuRoots.map((r) => `${r.name}=${((c1[r.name] - c0[r.name]) / 100).toFixed(1)}`);
+    console.log(`CPU s window=${took.toFixed(1)} node=${((u1.user + u1.system) / 1e6).toFixed(1)} ${parts.join(' ')}`);
   }
 })().catch((e) => { console.error(e.message); process.exit(1); });
