@@ -1,8 +1,9 @@
 /*
  * flow_model.h -- private to flows/: the loaded form of flows, lists and
- * messages.  Built by flow_load.c, read by flow_engine.c; never changed once
- * flow_set_load() has returned.  All memory of a set comes from one arena
- * and goes with flow_set_free().
+ * messages.  Built by flow_load.c, read by the engine (flow_engine.c and
+ * the files its design note names); never changed once flow_set_load()
+ * has returned.  All memory of a set comes from one arena and goes with
+ * flow_set_free().
  */
 #ifndef FLOW_MODEL_H
 #define FLOW_MODEL_H
