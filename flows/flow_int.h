@@ -51,6 +51,19 @@ int flow_gsm7_char(uint32_t cp);
 size_t flow_digits_apply(const char *digits, const char *in, size_t len,
                          char *out, size_t cap);
 
+/* A text written into a caller's buffer of cap bytes (cap > 0), always
+ * NUL-terminated: what does not fit is dropped and overflow set.  The
+ * state's encoding (flow_state.c) and the record's JSON (flow_record.c). */
+struct flow_buf {
+    char *buf; /* borrowed */
+    size_t cap, len;
+    int overflow;
+};
+
+/* Append s[0..n), or set b->overflow (and append nothing) if it does not
+ * fit with its NUL. */
+void flow_buf_put(struct flow_buf *b, const char *s, size_t n);
+
 /* ---- end of flow_text.c ---- */
 
 /* ------------------------------------------------------------------------

@@ -13,59 +13,41 @@
  * The record
  */
 
-struct flow_json {
-    char *buf;
-    size_t cap, len;
-    int overflow;
-};
-
 static void
-flow_json_raw(struct flow_json *j, const char *s, size_t n)
+flow_json_str(struct flow_buf *j, const char *s, size_t n)
 {
-    if (j->len + n + 1 > j->cap) {
-        j->overflow = 1;
-        return;
-    }
-    memcpy(j->buf + j->len, s, n);
-    j->len += n;
-    j->buf[j->len] = '\0';
-}
-
-static void
-flow_json_str(struct flow_json *j, const char *s, size_t n)
-{
-    flow_json_raw(j, "\"", 1);
+    flow_buf_put(j, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[8];
         if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char)c;
-            flow_json_raw(j, esc, 2);
+            flow_buf_put(j, esc, 2);
         } else if (c < 0x20) {
             snprintf(esc, sizeof(esc), "\\u%04x", c);
-            flow_json_raw(j, esc, 6);
+            flow_buf_put(j, esc, 6);
         } else {
-            flow_json_raw(j, (const char *)&s[i], 1);
+            flow_buf_put(j, (const char *)&s[i], 1);
         }
     }
-    flow_json_raw(j, "\"", 1);
+    flow_buf_put(j, "\"", 1);
 }
 
 static void
-flow_json_kv(struct flow_json *j, const char *k, const char *v)
+flow_json_kv(struct flow_buf *j, const char *k, const char *v)
 {
-    flow_json_raw(j, ",", 1);
+    flow_buf_put(j, ",", 1);
     flow_json_str(j, k, strlen(k));
-    flow_json_raw(j, ":", 1);
+    flow_buf_put(j, ":", 1);
     if (v == NULL)
-        flow_json_raw(j, "null", 4);
+        flow_buf_put(j, "null", 4);
     else
         flow_json_str(j, v, strlen(v));
 }
 
 struct flow_rec {
-    struct flow_json *j;
+    struct flow_buf *j;
     const struct flow_state *st;
     int first;
 };
@@ -74,37 +56,37 @@ static void
 flow_rec_visit(const struct flow_node *nd, const char *value, void *arg)
 {
     struct flow_rec *r = arg;
-    struct flow_json *j = r->j;
+    struct flow_buf *j = r->j;
     const char *name = flow_node_rec_name(nd);
     if (strcmp(nd->field, "lang") == 0) return;
     if (nd->parent_field != NULL && flow_state_get(r->st, nd->parent_field)) {
         /* the parent an item found by search brought (its division) */
         const char *pv = flow_state_get(r->st, nd->parent_field);
-        if (!r->first) flow_json_raw(j, ",", 1);
+        if (!r->first) flow_buf_put(j, ",", 1);
         r->first = 0;
         flow_json_str(j, nd->parent_field, strlen(nd->parent_field));
-        flow_json_raw(j, ":", 1);
+        flow_buf_put(j, ":", 1);
         flow_json_str(j, pv, strlen(pv));
     }
-    if (!r->first) flow_json_raw(j, ",", 1);
+    if (!r->first) flow_buf_put(j, ",", 1);
     r->first = 0;
     flow_json_str(j, name, strlen(name));
-    flow_json_raw(j, ":", 1);
+    flow_buf_put(j, ":", 1);
     if (nd->kind == FLOW_K_MULTI) {
-        flow_json_raw(j, "[", 1);
+        flow_buf_put(j, "[", 1);
         const char *p = value;
         for (int i = 0; p != NULL && *p; i++) {
             const char *e = strchr(p, ',');
             size_t len = e ? (size_t)(e - p) : strlen(p);
-            if (i) flow_json_raw(j, ",", 1);
+            if (i) flow_buf_put(j, ",", 1);
             flow_json_str(j, p, len);
             p = e ? e + 1 : NULL;
         }
-        flow_json_raw(j, "]", 1);
+        flow_buf_put(j, "]", 1);
     } else if (nd->kind == FLOW_K_INPUT && (!strcmp(nd->validator, "year") ||
                                             !strcmp(nd->validator, "age") ||
                                             !strcmp(nd->validator, "number"))) {
-        flow_json_raw(j, value, strlen(value)); /* validated digits */
+        flow_buf_put(j, value, strlen(value)); /* validated digits */
     } else {
         flow_json_str(j, value, strlen(value));
     }
@@ -114,14 +96,14 @@ int
 flow_record_json(const struct flow_set *set, const struct flow_state *st,
                  const char *msisdn, char *buf, size_t cap)
 {
-    struct flow_json j = {.buf = buf, .cap = cap};
+    struct flow_buf j = {.buf = buf, .cap = cap};
     const struct flow_def *f = flow_def_find(set, st->flow);
     const struct flow_node *nd = f ? flow_node_find(f, st->node) : NULL;
     char ref[FLOW_REF_MAX], num[32];
     if (cap == 0) return -1;
     buf[0] = '\0';
     flow_ref_from_key(st->key, ref);
-    flow_json_raw(&j, "{\"flow\":", 8);
+    flow_buf_put(&j, "{\"flow\":", 8);
     flow_json_str(&j, st->flow, strlen(st->flow));
     flow_json_kv(&j, "action",
                  nd && nd->kind == FLOW_K_END ? nd->action : NULL);
@@ -131,13 +113,13 @@ flow_record_json(const struct flow_set *set, const struct flow_state *st,
     flow_json_kv(&j, "channel", flow_channel_name(st->channel));
     flow_json_kv(&j, "msisdn", msisdn);
     snprintf(num, sizeof(num), ",\"started\":%lld", (long long)st->started);
-    flow_json_raw(&j, num, strlen(num));
-    flow_json_raw(&j, ",\"answers\":{", 12);
+    flow_buf_put(&j, num, strlen(num));
+    flow_buf_put(&j, ",\"answers\":{", 12);
     if (f != NULL) {
         struct flow_rec r = {.j = &j, .st = st, .first = 1};
         flow_walk(set, f, st, flow_rec_visit, &r);
     }
-    flow_json_raw(&j, "}}", 2);
+    flow_buf_put(&j, "}}", 2);
     return j.overflow ? -1 : (int)j.len;
 }
 

@@ -18,28 +18,11 @@
  */
 #include <string.h>
 
+#include "flows/flow_int.h"
 #include "flows/flow_model.h"
 
-struct flow_enc_buf {
-    char *buf;
-    size_t cap, len;
-    int overflow;
-};
-
 static void
-flow_st_put(struct flow_enc_buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->overflow = 1;
-        return;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-}
-
-static void
-flow_st_esc(struct flow_enc_buf *b, const char *s)
+flow_st_esc(struct flow_buf *b, const char *s)
 {
     static const char hx[] = "0123456789ABCDEF";
     for (; *s; s++) {
@@ -47,25 +30,25 @@ flow_st_esc(struct flow_enc_buf *b, const char *s)
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
             (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.' ||
             c == ',') {
-            flow_st_put(b, s, 1);
+            flow_buf_put(b, s, 1);
         } else {
             char e[3] = {'%', hx[c >> 4], hx[c & 15]};
-            flow_st_put(b, e, 3);
+            flow_buf_put(b, e, 3);
         }
     }
 }
 
 static void
-flow_st_kv(struct flow_enc_buf *b, const char *k, const char *v)
+flow_st_kv(struct flow_buf *b, const char *k, const char *v)
 {
-    if (b->len > 0) flow_st_put(b, "&", 1);
-    flow_st_put(b, k, strlen(k));
-    flow_st_put(b, "=", 1);
+    if (b->len > 0) flow_buf_put(b, "&", 1);
+    flow_buf_put(b, k, strlen(k));
+    flow_buf_put(b, "=", 1);
     flow_st_esc(b, v);
 }
 
 static void
-flow_st_num(struct flow_enc_buf *b, const char *k, long long v)
+flow_st_num(struct flow_buf *b, const char *k, long long v)
 {
     char num[32];
     snprintf(num, sizeof(num), "%lld", v);
@@ -75,7 +58,7 @@ flow_st_num(struct flow_enc_buf *b, const char *k, long long v)
 int
 flow_state_encode(const struct flow_state *st, char *buf, size_t cap)
 {
-    struct flow_enc_buf b = {.buf = buf, .cap = cap};
+    struct flow_buf b = {.buf = buf, .cap = cap};
     if (cap == 0) return -1;
     buf[0] = '\0';
     flow_st_num(&b, "v", FLOW_STATE_VERSION);
@@ -94,15 +77,15 @@ flow_state_encode(const struct flow_state *st, char *buf, size_t cap)
     flow_st_num(&b, "u", st->updated);
     if (st->query[0] != '\0') flow_st_kv(&b, "q", st->query);
     if (st->parts != 0) flow_st_num(&b, "d", st->parts);
-    flow_st_put(&b, "&H=", 3);
+    flow_buf_put(&b, "&H=", 3);
     for (unsigned i = 0; i < st->nhist && i < FLOW_HIST_MAX; i++) {
-        if (i) flow_st_put(&b, ",", 1);
+        if (i) flow_buf_put(&b, ",", 1);
         flow_st_esc(&b, st->hist[i]);
     }
     for (unsigned i = 0; i < st->nanswers && i < FLOW_ANSWERS_MAX; i++) {
-        flow_st_put(&b, "&A.", 3);
+        flow_buf_put(&b, "&A.", 3);
         flow_st_esc(&b, st->answers[i].field);
-        flow_st_put(&b, "=", 1);
+        flow_buf_put(&b, "=", 1);
         flow_st_esc(&b, st->answers[i].value);
     }
     return b.overflow ? -1 : (int)b.len;

@@ -338,3 +338,16 @@ whole:
     /* out of room: the text as it came, never half of each */
     return flow_digits_apply(NULL, in, len, out, cap);
 }
+
+/* Contract in flow_int.h. */
+void
+flow_buf_put(struct flow_buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->overflow = 1;
+        return;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+}
