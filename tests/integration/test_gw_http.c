@@ -46,6 +46,7 @@
 #include <event2/event.h>
 
 #include "gateway/gw_int.h"
+#include "tests/lib/itest.h"
 
 /* ------------------------------------------------------------------------
  * The worker side (runs in the child)
@@ -219,31 +220,12 @@ static struct gw_config cfg;
 static pid_t worker = -1;
 static int port;
 
-static long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 fork_worker(void)
 {
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+    int fd = itest_listen(&port, 1);
 
     assert_true(fd >= 0);
-    assert_int_equal(
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(fd, 128), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    port = ntohs(sa.sin_port);
     fflush(NULL);
     worker = fork();
     assert_true(worker >= 0);
@@ -265,13 +247,13 @@ fork_worker(void)
 static int
 wait_worker(int sig, long limit_ms, long *took)
 {
-    long t0 = now_ms();
+    long t0 = itest_now_ms();
     int st;
     if (sig != 0) kill(worker, sig);
     for (;;) {
         pid_t p = waitpid(worker, &st, WNOHANG);
         if (p == worker) break;
-        if (now_ms() - t0 > limit_ms) {
+        if (itest_now_ms() - t0 > limit_ms) {
             kill(worker, SIGKILL);
             waitpid(worker, &st, 0);
             worker = -1;
@@ -280,7 +262,7 @@ wait_worker(int sig, long limit_ms, long *took)
         usleep(10000);
     }
     worker = -1;
-    if (took != NULL) *took = now_ms() - t0;
+    if (took != NULL) *took = itest_now_ms() - t0;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -445,9 +427,9 @@ t_health_deadline(void **state)
     plan.n = 2;
     plan.late_ms = 1200;
     start_worker();
-    t0 = now_ms();
+    t0 = itest_now_ms();
     assert_int_equal(get("/healthz", &r), 0);
-    took = now_ms() - t0;
+    took = itest_now_ms() - t0;
     assert_int_equal(r.status, 503);
     assert_non_null(strstr(r.body, "\"alpha\":\"up\",\"beta\":\"timeout\"}\n"));
     if (took < 400 || took > 1100)
@@ -527,13 +509,13 @@ t_drain(void **state)
     fd = conn_open();
     conn_send(fd, "/healthz");
     usleep(50 * 1000);
-    long t0 = now_ms();
+    long t0 = itest_now_ms();
     kill(worker, SIGTERM);
     assert_int_equal(conn_read(fd, &r), 0);
     close(fd);
     assert_int_equal(r.status, 503);
     assert_int_equal(wait_worker(0, 4000, &took), 0);
-    took = now_ms() - t0;
+    took = itest_now_ms() - t0;
     if (took < 1200 || took > 2500)
         fail_msg("stopped after %ld ms, want about 1500", took);
 
@@ -606,13 +588,13 @@ t_max_connections(void **state)
     for (int i = 1; i < 17; i++)
         conn_send(fds[i], "/healthz");
     usleep(300 * 1000);
-    long t0 = now_ms();
+    long t0 = itest_now_ms();
     fd = conn_open();
     assert_int_equal(conn_read(fd, &r), 0);
     assert_int_equal(r.status, 503);
     assert_string_equal(r.body, "too many connections\n");
     assert_non_null(strstr(r.head, "Connection: close"));
-    assert_true(now_ms() - t0 < 700);
+    assert_true(itest_now_ms() - t0 < 700);
     close(fd);
     for (int i = 1; i < 17; i++) {
         assert_int_equal(conn_read(fds[i], &r), 0);
@@ -639,17 +621,17 @@ t_max_connections(void **state)
 static long
 drip_until_closed(int fd, const char *req, long gap_ms)
 {
-    long t0 = now_ms();
+    long t0 = itest_now_ms();
     for (size_t i = 0; req[i] != '\0'; i++) {
         char c;
         ssize_t n;
-        if (write(fd, &req[i], 1) != 1) return now_ms() - t0;
+        if (write(fd, &req[i], 1) != 1) return itest_now_ms() - t0;
         /* wait gap_ms for the close (EOF or reset) */
         struct timeval tv = {0, gap_ms * 1000};
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         n = read(fd, &c, 1);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
-            return now_ms() - t0;
+            return itest_now_ms() - t0;
     }
     return -1;
 }
@@ -736,7 +718,7 @@ t_accept_backoff(void **state)
     cfg.header_timeout_ms = 2000;
     start_worker();
     double cpu0 = worker_cpu();
-    long t0 = now_ms();
+    long t0 = itest_now_ms();
     for (int i = 0; i < 40; i++)
         fds[i] = conn_open(); /* they never send a byte */
     usleep(200 * 1000);
@@ -745,12 +727,12 @@ t_accept_backoff(void **state)
     conn_send(fd, "/metrics");
     assert_int_equal(conn_read(fd, &r), 0);
     assert_int_equal(r.status, 200);
-    assert_true(now_ms() - t0 < 8000);
+    assert_true(itest_now_ms() - t0 < 8000);
     assert_non_null(strstr(r.body, "remigate_accept_errors_total "));
     assert_null(strstr(r.body, "remigate_accept_errors_total 0\n"));
     close(fd);
     usleep(1500 * 1000);
-    double wall = (double)(now_ms() - t0) / 1000.0;
+    double wall = (double)(itest_now_ms() - t0) / 1000.0;
     double cpu = worker_cpu() - cpu0;
     for (int i = 0; i < 40; i++)
         close(fds[i]);

@@ -62,6 +62,7 @@
 #include "gateway/gw_int.h"
 #include "sessions/sess.h"
 #include "store/store.h"
+#include "tests/lib/itest.h"
 
 #define DB       "gwstore"
 #define DB_FRESH "gwstore_fresh"
@@ -194,14 +195,6 @@ static struct {
     long t0, phase_t0;
 } W;
 
-static long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 w_sql(const char *sql)
 {
@@ -247,7 +240,7 @@ w_act_cb(const struct gw_act_result *res, void *arg)
     g->calls++;
     if (g->calls > 1) return;
     g->res = *res;
-    g->ms = now_ms() - W.t0;
+    g->ms = itest_now_ms() - W.t0;
     if (W.locked && plan.steps[W.cur].unlock_ms == 0) {
         evtimer_del(W.unlock);
         w_unlock(-1, 0, NULL);
@@ -291,7 +284,7 @@ static void
 w_phase(enum phase ph)
 {
     W.phase = ph;
-    W.phase_t0 = now_ms();
+    W.phase_t0 = itest_now_ms();
 }
 
 static void
@@ -306,7 +299,7 @@ w_step(void)
     if (st->lock != NULL) {
         if (!w_sql("BEGIN") || !w_sql(st->lock)) {
             w_sql("ROLLBACK");
-            if (now_ms() - W.phase_t0 > 10000) w_phase(PH_END);
+            if (itest_now_ms() - W.phase_t0 > 10000) w_phase(PH_END);
             return; /* again on the next tick */
         }
         W.locked = 1;
@@ -325,7 +318,7 @@ w_step(void)
         evtimer_add(W.resume, &tv);
     }
     W.busy = 1;
-    W.t0 = now_ms();
+    W.t0 = itest_now_ms();
     g->inside = -1;
     g->rc = gw_action_run(W.srv, st->action, st->record, strlen(st->record),
                           w_act_cb, g);
@@ -351,7 +344,7 @@ w_tick(evutil_socket_t fd, short what, void *arg)
     if (W.busy) return;
     switch (W.phase) {
     case PH_WAIT:
-        if (now_ms() - W.phase_t0 > 10000) {
+        if (itest_now_ms() - W.phase_t0 > 10000) {
             w_phase(PH_END);
             break;
         }
@@ -371,7 +364,7 @@ w_tick(evutil_socket_t fd, short what, void *arg)
         shm->steps = W.cur;
         break;
     case PH_DRAIN:
-        if (shm->drained || now_ms() - W.phase_t0 > 10000) {
+        if (shm->drained || itest_now_ms() - W.phase_t0 > 10000) {
             w_phase(PH_END);
             break;
         }
@@ -415,7 +408,7 @@ w_start(struct gw_server *srv, void *arg)
     shm->probe = -1;
     W.srv = srv;
     W.phase = PH_WAIT;
-    W.phase_t0 = now_ms();
+    W.phase_t0 = itest_now_ms();
     if (cfg->pg_dsn[0] != '\0') {
         W.pg = PQconnectdb(cfg->pg_dsn);
         /* a database that is down is part of some plans */
@@ -451,33 +444,11 @@ static struct {
     pid_t worker;
 } T;
 
-static int
-listen_any(int *port)
-{
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
-
-    if (fd < 0) return -1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        listen(fd, 128) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
-        close(fd);
-        return -1;
-    }
-    *port = ntohs(sa.sin_port);
-    return fd;
-}
-
 /* A loopback port with nothing listening on it (bound, then closed). */
 static int
 port_closed(void)
 {
-    int port = 0, fd = listen_any(&port);
+    int port = 0, fd = itest_listen(&port, 1);
     if (fd >= 0) close(fd);
     return port;
 }
@@ -487,7 +458,7 @@ port_closed(void)
 static pid_t
 redis_mute(int *port)
 {
-    int fd = listen_any(port);
+    int fd = itest_listen(port, 1);
     if (fd < 0) return -1;
     pid_t pid = fork();
     if (pid != 0) {
@@ -516,7 +487,7 @@ worker_run(void)
     long t0;
 
     memset(shm, 0, sizeof(*shm));
-    fd = listen_any(&port);
+    fd = itest_listen(&port, 1);
     assert_true(fd >= 0);
     assert_int_equal(truncate(T.log, 0), 0);
     fflush(NULL);
@@ -531,11 +502,11 @@ worker_run(void)
         _exit(gw_worker_run_with(&T.cfg, fd, 0, w_start, NULL));
     }
     close(fd);
-    t0 = now_ms();
+    t0 = itest_now_ms();
     for (;;) {
         pid_t p = waitpid(T.worker, &st, WNOHANG);
         if (p == T.worker) break;
-        if (now_ms() - t0 > 30000) {
+        if (itest_now_ms() - t0 > 30000) {
             kill(T.worker, SIGKILL);
             waitpid(T.worker, NULL, 0);
             T.worker = -1;
@@ -935,7 +906,8 @@ t_answer_race(void **state)
 static int
 db_settled(void)
 {
-    for (long t0 = now_ms(); now_ms() - t0 < 10000; usleep(20 * 1000))
+    for (long t0 = itest_now_ms(); itest_now_ms() - t0 < 10000;
+         usleep(20 * 1000))
         if (strcmp(sql1("SELECT count(*) FROM pg_stat_activity WHERE"
                         " datname = '" DB "' AND pid <> pg_backend_pid()"),
                    "0") == 0)

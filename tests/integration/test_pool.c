@@ -25,6 +25,7 @@
 #include <libpq-fe.h>
 
 #include "store/store.h"
+#include "tests/lib/itest.h"
 
 static struct {
     char admin_dsn[1024];
@@ -66,14 +67,6 @@ on_tx(int status, const struct store_tx_result *res, void *arg)
     }
 }
 
-static long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -87,11 +80,11 @@ run_until(int (*cond)(void *), void *arg, int ms)
 {
     struct timeval tv = {0, 20000};
     struct event *tick = event_new(T.base, -1, EV_PERSIST, on_tick, NULL);
-    long end = now_ms() + ms;
+    long end = itest_now_ms() + ms;
     int ok;
 
     event_add(tick, &tv);
-    while (!(ok = cond(arg)) && now_ms() < end)
+    while (!(ok = cond(arg)) && itest_now_ms() < end)
         event_base_loop(T.base, EVLOOP_ONCE);
     event_free(tick);
     return ok;
@@ -584,7 +577,7 @@ test_deadline_rolls_back(void **state)
     struct store_tx quick = {.n = 1, .stmt = {{.sql = "SELECT 2"}}};
     struct outcome a, b, c, d;
     struct want_conn w = {p, 1};
-    long t0 = now_ms();
+    long t0 = itest_now_ms();
 
     (void)state;
     memset(&a, 0, sizeof(a));
@@ -596,7 +589,7 @@ test_deadline_rolls_back(void **state)
     assert_true(run_until(cond_called, &a, 3000));
     assert_int_equal(a.status, STORE_ETIMEDOUT);
     assert_int_equal(a.unknown, 1);
-    assert_true(now_ms() - t0 < 2000);
+    assert_true(itest_now_ms() - t0 < 2000);
     assert_int_equal(store_pool_tx(p, &quick, on_tx, &d), 0);
     assert_true(run_until(cond_called, &b, 3000));
     assert_int_equal(b.calls, 1);
@@ -835,8 +828,8 @@ pool_shut_out(struct store_pool *p)
                   " WHERE datname = current_database() AND pid <>"
                   " pg_backend_pid()");
     /* the attempts at once after the drop fail too */
-    end = now_ms() + 400;
-    while (now_ms() < end)
+    end = itest_now_ms() + 400;
+    while (itest_now_ms() < end)
         event_base_loop(T.base, EVLOOP_NONBLOCK);
     assert_int_equal(store_pool_connected(p), 0);
 }
@@ -882,13 +875,13 @@ test_wait_for_reconnect(void **state)
 
     pool_shut_out(p);
     memset(&o, 0, sizeof(o));
-    t0 = now_ms();
+    t0 = itest_now_ms();
     rc = store_pool_tx(p, &ok, on_tx, &o);
     evtimer_add(let_in, &later);
     assert_int_equal(rc, 0); /* without wait_ms: STORE_EDOWN now */
     assert_int_equal(o.calls, 0);
     assert_true(run_until(cond_called, &o, 5000));
-    took = now_ms() - t0;
+    took = itest_now_ms() - t0;
     assert_int_equal(o.calls, 1);
     assert_int_equal(o.status, 0);
     assert_string_equal(o.v[0][0], "7");
@@ -896,10 +889,10 @@ test_wait_for_reconnect(void **state)
 
     pool_shut_out(p);
     memset(&o, 0, sizeof(o));
-    t0 = now_ms();
+    t0 = itest_now_ms();
     rc = store_pool_tx(p, &ok, on_tx, &o);
     if (rc == 0) run_until(cond_called, &o, 5000);
-    took = now_ms() - t0;
+    took = itest_now_ms() - t0;
     on_let_in(-1, 0, NULL);
     assert_int_equal(rc, 0);
     assert_int_equal(o.calls, 1);

@@ -49,6 +49,7 @@
 
 #include "gateway/gw_int.h"
 #include "store/store.h"
+#include "tests/lib/itest.h"
 
 #define TXT_BN  "আপনার নিবন্ধন সম্পন্ন হয়েছে। রেফারেন্স: RA10000000"
 #define TXT_EN  "Your reference is RA20000000. Reply HELP for help."
@@ -265,43 +266,14 @@ start_cb(struct gw_server *srv, void *arg)
  * The test side
  */
 
-static long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int
-listen_any(int *port)
-{
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
-    if (fd < 0) return -1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        listen(fd, 128) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
-        close(fd);
-        return -1;
-    }
-    *port = ntohs(sa.sin_port);
-    return fd;
-}
-
 /* Fork a worker with the current config (T.cfg).  0 or -1. */
 static int
 worker_start(int with_db)
 {
     int kport, fd;
 
-    T.kannel_fd = listen_any(&kport);
-    fd = listen_any(&T.port);
+    T.kannel_fd = itest_listen(&kport, 1);
+    fd = itest_listen(&T.port, 1);
     if (T.kannel_fd < 0 || fd < 0) return -1;
     snprintf(T.cfg.sendsms_url, sizeof(T.cfg.sendsms_url),
              "http://127.0.0.1:%d/cgi-bin/sendsms", kport);
@@ -333,14 +305,14 @@ worker_start(int with_db)
 static int
 worker_wait(int sig, long limit_ms)
 {
-    long t0 = now_ms();
+    long t0 = itest_now_ms();
     int st;
     if (T.worker <= 0) return -1;
     if (sig != 0) kill(T.worker, sig);
     for (;;) {
         pid_t p = waitpid(T.worker, &st, WNOHANG);
         if (p == T.worker) break;
-        if (now_ms() - t0 > limit_ms) {
+        if (itest_now_ms() - t0 > limit_ms) {
             kill(T.worker, SIGKILL);
             waitpid(T.worker, &st, 0);
             T.worker = -1;
@@ -386,8 +358,8 @@ log_count(const char *n1, const char *n2)
 static int
 log_wait(const char *n1, const char *n2)
 {
-    long t0 = now_ms();
-    while (now_ms() - t0 < 5000) {
+    long t0 = itest_now_ms();
+    while (itest_now_ms() - t0 < 5000) {
         if (log_count(n1, n2) > 0) return 1;
         usleep(20 * 1000);
     }
@@ -555,11 +527,11 @@ static void
 assert_row(const char *number, const char *expr, const char *want)
 {
     char got[1024];
-    long t0 = now_ms();
+    long t0 = itest_now_ms();
     /* the row gets Kannel's answer after the caller's callback: wait for
      * it (5 s at most) */
     row(number, expr, got, sizeof(got));
-    while (strcmp(got, want) != 0 && now_ms() - t0 < 5000) {
+    while (strcmp(got, want) != 0 && itest_now_ms() - t0 < 5000) {
         usleep(20 * 1000);
         row(number, expr, got, sizeof(got));
     }

@@ -46,6 +46,7 @@
 #include <event2/event.h>
 
 #include "gateway/gw_int.h"
+#include "tests/lib/itest.h"
 
 #define PREFIX    "88017220000"
 #define N_BURST   20 /* numbers 20..39 */
@@ -56,14 +57,6 @@ static struct {
     char tmp[64], slog[96], wlog[96];
     pid_t worker, standin;
 } T = {.worker = -1, .standin = -1};
-
-static long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 log_to(int fd, const char *fmt, ...)
@@ -78,27 +71,6 @@ log_to(int fd, const char *fmt, ...)
     if ((size_t)n > sizeof(buf) - 2) n = (int)sizeof(buf) - 2;
     buf[n++] = '\n';
     if (write(fd, buf, (size_t)n) != n) abort();
-}
-
-static int
-listen_any(int *port)
-{
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    if (fd < 0) return -1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        listen(fd, 128) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
-        close(fd);
-        return -1;
-    }
-    *port = ntohs(sa.sin_port);
-    return fd;
 }
 
 /* ------------------------------------------------------------------------
@@ -165,7 +137,7 @@ s_request(int lfd, struct sconn *c, int *open)
         /* as an HTTP/1.0 server does: close a little after the answer,
          * not reading what comes meanwhile */
         s_send(c, ok10);
-        c->close_at = now_ms() + 50;
+        c->close_at = itest_now_ms() + 50;
         break;
     case 12:
         s_send(c, okclose);
@@ -173,7 +145,7 @@ s_request(int lfd, struct sconn *c, int *open)
         break;
     default:
         if (k >= 20 && k < 20 + N_BURST)
-            c->answer_at = now_ms() + 100;
+            c->answer_at = itest_now_ms() + 100;
         else
             s_send(c, ok11);
         break;
@@ -202,7 +174,7 @@ standin_run(int lsock, int lfd)
     for (;;) {
         struct pollfd p[MAX_CONNS + 1];
         int map[MAX_CONNS + 1], np = 0;
-        long now = now_ms(), wait = 50;
+        long now = itest_now_ms(), wait = 50;
         p[np].fd = lsock;
         p[np++].events = POLLIN;
         for (int i = 0; i < MAX_CONNS; i++) {
@@ -367,8 +339,8 @@ group_setup(void **state)
         fprintf(stderr, "test_sendsms_keep: %s\n", err);
         return -1;
     }
-    lsock = listen_any(&sport);
-    wsock = listen_any(&wport);
+    lsock = itest_listen(&sport, 0);
+    wsock = itest_listen(&wport, 0);
     if (lsock < 0 || wsock < 0) return -1;
     snprintf(T.cfg.sendsms_url, sizeof(T.cfg.sendsms_url),
              "http://127.0.0.1:%d/cgi-bin/sendsms", sport);
@@ -397,8 +369,8 @@ group_setup(void **state)
     }
     close(wsock);
     /* every message has its outcome (about 3 s of planned waits) */
-    for (long t0 = now_ms(); file_count(T.wlog, "DONE", NULL) == 0;) {
-        if (now_ms() - t0 > 20000) {
+    for (long t0 = itest_now_ms(); file_count(T.wlog, "DONE", NULL) == 0;) {
+        if (itest_now_ms() - t0 > 20000) {
             fprintf(stderr, "test_sendsms_keep: the worker did not finish\n");
             return -1;
         }
@@ -412,11 +384,11 @@ static int
 wait_exit(pid_t *pid, int sig)
 {
     int st = 0;
-    long t0 = now_ms();
+    long t0 = itest_now_ms();
     if (*pid <= 0) return -1;
     kill(*pid, sig);
     while (waitpid(*pid, &st, WNOHANG) != *pid) {
-        if (now_ms() - t0 > 5000) {
+        if (itest_now_ms() - t0 > 5000) {
             kill(*pid, SIGKILL);
             waitpid(*pid, &st, 0);
             *pid = -1;

@@ -24,6 +24,7 @@
 #include <hiredis/hiredis.h>
 
 #include "sessions/sess.h"
+#include "tests/lib/itest.h"
 
 static struct event_base *base;
 static struct sess *S;
@@ -65,20 +66,12 @@ on_done(int status, void *arg)
     r->status = status;
 }
 
-static long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Run the loop until *calls >= n or 3 s pass. */
 static void
 run_until(const int *calls, int n)
 {
-    long end = now_ms() + 3000;
-    while (*calls < n && now_ms() < end)
+    long end = itest_now_ms() + 3000;
+    while (*calls < n && itest_now_ms() < end)
         event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 }
 
@@ -88,7 +81,7 @@ setup(void **state)
     (void)state;
     const char *p = getenv("REDIS_PORT");
     if (p == NULL) return -1;
-    snprintf(prefix, sizeof(prefix), "t%ld:", (long)now_ms());
+    snprintf(prefix, sizeof(prefix), "t%ld:", (long)itest_now_ms());
     base = event_base_new();
     struct sess_cfg cfg = {.host = "127.0.0.1",
                            .port = atoi(p),
@@ -99,8 +92,8 @@ setup(void **state)
     S = sess_new(&cfg, base, err, sizeof(err));
     R = redisConnect("127.0.0.1", atoi(p));
     if (S == NULL || R == NULL || R->err || sess_start(S) != 0) return -1;
-    long end = now_ms() + 3000;
-    while (!sess_connected(S) && now_ms() < end)
+    long end = itest_now_ms() + 3000;
+    while (!sess_connected(S) && itest_now_ms() < end)
         event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
     return sess_connected(S) ? 0 : -1;
 }
@@ -407,16 +400,16 @@ t_stop_answers_once(void **state)
     struct res x = {0};
     assert_int_equal(sess_get(S, "a", on_get, &x), SESS_EDOWN);
     /* nothing more arrives later */
-    long end = now_ms() + 200;
-    while (now_ms() < end)
+    long end = itest_now_ms() + 200;
+    while (itest_now_ms() < end)
         event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
     for (int i = 0; i < 4; i++)
         assert_int_equal(r[i].calls, 1);
     assert_int_equal(x.calls, 0);
     /* and it starts again */
     assert_int_equal(sess_start(S), 0);
-    end = now_ms() + 3000;
-    while (!sess_connected(S) && now_ms() < end)
+    end = itest_now_ms() + 3000;
+    while (!sess_connected(S) && itest_now_ms() < end)
         event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
     assert_true(sess_connected(S));
     sess_get(S, "a", on_get, &x);
@@ -447,8 +440,8 @@ t_push_until(void **state)
     assert_int_equal(kill(pid, SIGSTOP), 0);
     assert_int_equal(sess_push_until(S, "q", "two", 3, 100, on_done, &r),
                      SESS_OK);
-    long end = now_ms() + 400; /* the push goes out, Redis sleeps on it */
-    while (now_ms() < end)
+    long end = itest_now_ms() + 400; /* the push goes out, Redis sleeps on it */
+    while (itest_now_ms() < end)
         event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
     assert_int_equal(kill(pid, SIGCONT), 0);
     run_until(&r.calls, 1);

@@ -20,6 +20,7 @@
 #include <libpq-fe.h>
 
 #include "store/store.h"
+#include "tests/lib/itest.h"
 
 static struct {
     char admin_dsn[1024]; /* PG_DSN as given */
@@ -55,14 +56,6 @@ on_result(int status, const struct store_result *res, void *arg)
     snprintf(o->lang, sizeof(o->lang), "%s", res->lang ? res->lang : "");
 }
 
-static long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -77,11 +70,11 @@ run_until(int (*cond)(void *), void *arg, int ms)
 {
     struct timeval tv = {0, 20000};
     struct event *tick = event_new(T.base, -1, EV_PERSIST, on_tick, NULL);
-    long end = now_ms() + ms;
+    long end = itest_now_ms() + ms;
     int ok;
 
     event_add(tick, &tv);
-    while (!(ok = cond(arg)) && now_ms() < end)
+    while (!(ok = cond(arg)) && itest_now_ms() < end)
         event_base_loop(T.base, EVLOOP_ONCE);
     event_free(tick);
     return ok;
@@ -855,14 +848,14 @@ test_deadline_then_reconnect(void **state)
     struct store *s = store_up(1, 300, 0);
     struct outcome slow = {0}, queued = {0}, after = {0};
     struct want_conn w = {s, 1};
-    long t0 = now_ms();
+    long t0 = itest_now_ms();
 
     (void)state;
     assert_int_equal(store_ping(s, 5000, on_result, &slow), 0);
     assert_int_equal(store_ping(s, 0, on_result, &queued), 0);
     assert_true(run_until(cond_called, &slow, 3000));
     assert_int_equal(slow.status, STORE_ETIMEDOUT);
-    assert_true(now_ms() - t0 < 1500);
+    assert_true(itest_now_ms() - t0 < 1500);
     /* The one behind it had the same deadline while it waited. */
     assert_true(run_until(cond_called, &queued, 3000));
     assert_int_equal(queued.calls, 1);

@@ -1,0 +1,17 @@
+/*
+ * itest.h -- helpers the C integration tests share (the C side of
+ * tests/lib/itest.sh): a monotonic clock in milliseconds and a listening
+ * socket on a free loopback port.
+ */
+#ifndef ITEST_H
+#define ITEST_H
+
+/* CLOCK_MONOTONIC in milliseconds. */
+long itest_now_ms(void);
+
+/* A TCP socket listening on 127.0.0.1 on a port the kernel picks (backlog
+ * 128, SO_REUSEADDR), non-blocking when nonblock is set: the fd with
+ * *port set, or -1. */
+int itest_listen(int *port, int nonblock);
+
+#endif
