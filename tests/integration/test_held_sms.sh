@@ -30,10 +30,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [ -z "${PG_DSN:-}" ] || [ -z "${REDIS_PORT:-}" ]; then
-    own=1
-    srv_tmpdir && srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
-fi
+itest_suite_servers
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$PG_DSN" -c "$1" 2>&1; }
 # officer OFFICER_ID DISTRICTS SQL: as the console's role, scoped
 officer() {
@@ -44,13 +41,7 @@ officer() {
         "$3" "COMMIT;" | psql -X -q -At -v ON_ERROR_STOP=1 "$PG_DSN" 2>&1
 }
 
-cp -r config "$tmp/config"
-conf=$tmp/config/remigate.conf
-sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
-       -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
-"$bin" keygen "$tmp/key" >/dev/null &&
-    "$bin" migrate -c "$conf" >"$tmp/migrate.log" 2>&1 ||
-    { bad "keygen and migrate" "$(cat "$tmp/migrate.log")"; finish; }
+itest_config "$PG_DSN"
 
 node tests/lib/fake_sendsms.js "$tmp/sendsms.port" "$tmp/sent" &
 pids="$pids $!"

@@ -40,20 +40,9 @@ trap 'exit 130' INT TERM
 
 eq() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got '$2', want '$3'"; fi; }
 
-if [ -z "${PG_DSN:-}" ] || [ -z "${REDIS_PORT:-}" ]; then
-    own=1
-    SRV_TMP=
-    srv_tmpdir && srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
-fi
-sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$PG_DSN" -c "$1"; }
+itest_suite_servers
 
-cp -r config "$tmp/config"
-conf=$tmp/config/remigate.conf
-sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
-       -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
-"$bin" keygen "$tmp/key" >/dev/null &&
-    "$bin" migrate -c "$conf" >"$tmp/migrate.log" 2>&1 ||
-    { bad "keygen and migrate"; cat "$tmp/migrate.log"; finish; }
+itest_config "$PG_DSN"
 
 echo 202 >"$tmp/mode"
 python3 tests/lib/fake_sendsms.py "$tmp/kport" "$tmp/sent" "$tmp/mode" &

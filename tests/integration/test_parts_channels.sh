@@ -43,11 +43,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [ -z "${PG_DSN:-}" ] || [ -z "${REDIS_PORT:-}" ]; then
-    own=1
-    srv_tmpdir && srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
-fi
-sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$PG_DSN" -c "$1"; }
+itest_suite_servers
 rc() { redis-cli -p "$REDIS_PORT" --raw "$@"; }
 
 itest_config "$PG_DSN"
@@ -60,19 +56,7 @@ rm -f "$tmp/port"
     --set "kannel.sendsms_url=http://127.0.0.1:$nobody/cgi-bin/sendsms" \
     --set sessions.remind_after=0 2>>"$tmp/log" &
 pid=$!
-up() {
-    local end=$((SECONDS + 10))
-    until [ -s "$tmp/port" ]; do
-        kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ] || return 1
-        read -r -t 0.05 <> <(:) 2>/dev/null || true
-    done
-    base=http://127.0.0.1:$(cat "$tmp/port")
-    until [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ]; do
-        [ $SECONDS -lt $end ] || return 1
-        read -r -t 0.05 <> <(:) 2>/dev/null || true
-    done
-}
-up || { bad "daemon started"; finish; }
+itest_up "$pid" || { bad "daemon started"; finish; }
 ok "daemon started with Redis and PostgreSQL, two workers"
 
 # sms PHONE TEXT: an SMS as Kannel's sms-service passes it; waits (10 s)

@@ -34,19 +34,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [ -z "${PG_DSN:-}" ] || [ -z "${REDIS_PORT:-}" ]; then
-    own=1
-    srv_tmpdir && srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
-fi
+itest_suite_servers
 rc() { redis-cli -p "$REDIS_PORT" --raw "$@"; }
 
-cp -r config "$tmp/config"
-conf=$tmp/config/remigate.conf
-sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
-       -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
-"$bin" keygen "$tmp/key" >/dev/null &&
-    "$bin" migrate -c "$conf" >"$tmp/migrate.log" 2>&1 ||
-    { bad "keygen and migrate" "$(cat "$tmp/migrate.log")"; finish; }
+itest_config "$PG_DSN"
 
 node tests/lib/fake_sendsms.js "$tmp/sendsms.port" "$tmp/sent" &
 pids="$pids $!"

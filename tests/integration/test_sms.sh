@@ -31,19 +31,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if [ -z "${PG_DSN:-}" ] || [ -z "${REDIS_PORT:-}" ]; then
-    own=1
-    srv_tmpdir && srv_redis_start && srv_pg_start || { bad "servers started"; finish; }
-fi
-sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$PG_DSN" -c "$1"; }
+itest_suite_servers
 
-cp -r config "$tmp/config"
-conf=$tmp/config/remigate.conf
-sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
-       -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
-"$bin" keygen "$tmp/key" >/dev/null &&
-    "$bin" migrate -c "$conf" >"$tmp/migrate.log" 2>&1 ||
-    { bad "keygen and migrate"; cat "$tmp/migrate.log"; finish; }
+itest_config "$PG_DSN"
 
 secret=sms-secret-for-tests
 nobody=$(srv_free_port)    # sendsms: nothing listens there
@@ -53,20 +43,7 @@ rm -f "$tmp/port"
     --set "kannel.sendsms_url=http://127.0.0.1:$nobody/cgi-bin/sendsms" \
     2>>"$tmp/log" &
 pid=$!
-# wait (deadline 10 s) for the port file, then for /healthz 200
-up() {
-    local end=$((SECONDS + 10))
-    until [ -s "$tmp/port" ]; do
-        kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ] || return 1
-        read -r -t 0.05 <> <(:) 2>/dev/null || true
-    done
-    base=http://127.0.0.1:$(cat "$tmp/port")
-    until [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ]; do
-        [ $SECONDS -lt $end ] || return 1
-        read -r -t 0.05 <> <(:) 2>/dev/null || true
-    done
-}
-up || { bad "daemon started"; finish; }
+itest_up "$pid" || { bad "daemon started"; finish; }
 ok "daemon started with Redis and PostgreSQL"
 
 # sms PHONE TEXT: an SMS as Kannel's sms-service passes it; waits (10 s)

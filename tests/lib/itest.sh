@@ -17,6 +17,14 @@
 #                                 $pids and $pid killed and waited for,
 #                                 itest_on_exit (when the script has one),
 #                                 the servers stopped
+#   itest_suite_servers           the Redis and PostgreSQL of tests/run
+#                                 (REDIS_PORT, PG_DSN), or, run alone,
+#                                 its own (own=1: the script's cleanup
+#                                 calls srv_cleanup); a failure ends the
+#                                 script
+#   itest_up PID                  (10 s) until $tmp/port is written by
+#                                 the daemon PID and its /healthz answers
+#                                 200; sets $base.  Non-zero if not
 #   sql TEXT                      srv_psql -At -c TEXT (a script may
 #                                 define its own after sourcing)
 #   officer ARGS...               $bin officer ARGS -c $conf, the output
@@ -107,6 +115,31 @@ itest_servers()
         pg) srv_pg_start ;;
         *) false ;;
         esac || { bad "servers started ($s)"; finish; }
+    done
+}
+
+itest_suite_servers()
+{
+    own=0
+    if [ -z "${PG_DSN:-}" ] || [ -z "${REDIS_PORT:-}" ]; then
+        own=1
+        SRV_TMP=
+        srv_tmpdir && srv_redis_start && srv_pg_start ||
+            { bad "servers started"; finish; }
+    fi
+}
+
+itest_up()
+{
+    local pid=$1 end=$((SECONDS + 10))
+    until [ -s "$tmp/port" ]; do
+        kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ] || return 1
+        pause 0.05
+    done
+    base=http://127.0.0.1:$(cat "$tmp/port")
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ]; do
+        [ $SECONDS -lt $end ] || return 1
+        pause 0.05
     done
 }
 
