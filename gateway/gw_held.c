@@ -137,10 +137,13 @@ gw_held_start(struct gw_server *srv)
     const struct gw_config *cfg = gw_server_config(srv);
     struct gw_held *hd;
     char err[256];
+    /* PostgreSQL restarting or failing over: a claim waits for the pool
+     * (postgres.wait_ms) and still has its whole deadline after it */
     struct store_pool_config pc = {
         .dsn = cfg->pg_dsn,
         .pool = 1,
-        .timeout_ms = (int)cfg->pg_timeout_ms,
+        .timeout_ms = (int)(cfg->pg_timeout_ms + cfg->pg_wait_ms),
+        .wait_ms = (int)cfg->pg_wait_ms,
     };
 
     AZ(gw_held_the != NULL);

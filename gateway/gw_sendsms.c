@@ -792,10 +792,14 @@ gw_sendsms_start(struct gw_server *srv)
     long tmo = cfg->pg_timeout_ms;
     if (tmo > cfg->request_timeout_ms * 3 / 4)
         tmo = cfg->request_timeout_ms * 3 / 4; /* a DLR is answered in time */
+    /* PostgreSQL restarting or failing over: a report or an opt-out waits
+     * for the pool within its deadline (answered in time all the same); a
+     * message's row waits postgres.wait_ms before the message leaves */
     struct store_sms_config sc = {
         .dsn = cfg->pg_dsn,
         .pool = (int)cfg->pg_sms_pool,
         .timeout_ms = (int)(tmo > 0 ? tmo : 1),
+        .wait_ms = (int)cfg->pg_wait_ms,
     };
     ss->db = store_sms_new(&sc, gw_server_base(srv), err, sizeof(err));
     if (ss->db == NULL) {

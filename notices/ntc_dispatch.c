@@ -26,6 +26,17 @@
  * never send one twice.  The claim batch is kept to about a second of
  * sending so that few rows are in that state at any time.
  *
+ * PostgreSQL restarting or failing over: the pool waits for a connection
+ * (postgres.wait_ms) rather than failing.  A batch of answers that still
+ * fails for want of the server (not connected, or its deadline passed)
+ * is kept and written again NTC_SAVE_AGAIN later, until it goes
+ * through or the daemon stops: notice_sent() changes only a row still
+ * claimed under that SMS id (or an 'unknown' one to its final answer), so
+ * writing an answer twice is harmless, and dropping it would turn a
+ * message Kannel took into 'unknown' and one it never sent ('requeue')
+ * into a recipient lost.  Only answers are written again -- a message is
+ * never handed to Kannel twice.
+ *
  * The clock: wall time, or for tests REMIGATE_TEST_NOW (Unix seconds):
  * the dispatcher's clock then starts there and runs at the real pace.
  * Only the send window and send_after read it; PostgreSQL's now() still
@@ -51,6 +62,7 @@
 #define NTC_SWEEP_MS   5000 /* between sweeps */
 #define NTC_HOLD_503   1000 /* Kannel said 503: nothing for this long */
 #define NTC_HOLD_DOWN  3000 /* Kannel did not answer the connection */
+#define NTC_SAVE_AGAIN 500  /* ms: answers not written, written again */
 #define NTC_BODY_MAX   (NOTICES_TEXT_MAX + 1)
 
 enum ntc_item_phase {
@@ -95,7 +107,8 @@ struct ntc_disp {
     int saving;             /* a batch of answers is out */
     int window_open;        /* as the last turn saw it, -1 not yet */
     long long last_sweep_ms;
-    size_t busy; /* items SENDING or SAVING */
+    long long save_again_ms; /* answers not written wait until then */
+    size_t busy;             /* items SENDING or SAVING */
     int stopping;
     struct ntc_items waiting; /* claimed, not yet at Kannel */
     struct ntc_items active;  /* SENDING */
@@ -164,6 +177,21 @@ ntc_saved(int status, const struct store_tx_result *res, void *arg)
     GW_CHECK_MAGIC(b, NTC_SAVE_MAGIC);
     GW_CHECK_MAGIC(d, NTC_DISP_MAGIC);
     d->saving = 0;
+    if ((status == STORE_EDOWN || status == STORE_ETIMEDOUT) && !d->stopping) {
+        /* the server was away: keep them, first in line, and write them
+         * again a little later (notice_sent() is idempotent) */
+        GW_LOG_WARN(0, "notice answers not saved yet n=%d: %s; kept", b->n,
+                    store_tx_errstr(res));
+        for (int i = b->n - 1; i >= 0; i--) {
+            GW_CHECK_MAGIC(b->it[i], NTC_ITEM_MAGIC);
+            TAILQ_INSERT_HEAD(&d->saves, b->it[i], link);
+        }
+        b->magic = 0;
+        free(b);
+        d->save_again_ms = ntc_mono_ms() + NTC_SAVE_AGAIN;
+        ntc_schedule(d, NTC_SAVE_AGAIN);
+        return;
+    }
     for (int i = 0; i < b->n; i++) {
         struct ntc_item *it = b->it[i];
         GW_CHECK_MAGIC(it, NTC_ITEM_MAGIC);
@@ -211,6 +239,7 @@ ntc_save_flush(struct ntc_disp *d)
     int rc;
 
     if (d->saving || d->stopping || TAILQ_EMPTY(&d->saves)) return;
+    if (ntc_mono_ms() < d->save_again_ms) return; /* a turn writes them */
     b = calloc(1, sizeof(*b));
     if (b == NULL) {
         GW_LOG_WARN(0, "notice answers not saved: out of memory");
@@ -254,6 +283,16 @@ ntc_save_flush(struct ntc_disp *d)
     rc = store_pool_tx(d->pool, &tx, ntc_saved, b);
     if (rc == STORE_OK) {
         d->saving = 1;
+        return;
+    }
+    if (rc == STORE_EDOWN || rc == STORE_EBUSY) {
+        /* kept, as in ntc_saved() */
+        for (int i = b->n - 1; i >= 0; i--)
+            TAILQ_INSERT_HEAD(&d->saves, b->it[i], link);
+        b->magic = 0;
+        free(b);
+        d->save_again_ms = ntc_mono_ms() + NTC_SAVE_AGAIN;
+        ntc_schedule(d, NTC_SAVE_AGAIN);
         return;
     }
     for (int i = 0; i < b->n; i++) {
@@ -517,6 +556,7 @@ ntc_turn(struct ntc_disp *d)
     long long wait;
 
     if (d->stopping) return;
+    ntc_save_flush(d); /* answers kept while the server was away */
     notices_window_at(&d->win, ntc_now(d), &slot);
     if (d->window_open != slot.open) {
         GW_LOG_INFO(0, "notices send window %s minute=%d",
@@ -617,10 +657,14 @@ notices_start(struct gw_server *srv)
     snprintf(d->worker, sizeof(d->worker), "%s:%ld", host, (long)getpid());
     d->timer = evtimer_new(gw_server_base(srv), ntc_timer, d);
     if (d->timer == NULL) return -1;
+    /* PostgreSQL restarting or failing over: a turn's transaction or a
+     * batch of answers waits for the pool (postgres.wait_ms) and still has
+     * its whole deadline after it */
     struct store_pool_config pc = {
         .dsn = cfg->pg_dsn,
         .pool = 1,
-        .timeout_ms = (int)cfg->pg_timeout_ms,
+        .timeout_ms = (int)(cfg->pg_timeout_ms + cfg->pg_wait_ms),
+        .wait_ms = (int)cfg->pg_wait_ms,
     };
     d->pool = store_pool_new(&pc, gw_server_base(srv), err, sizeof(err));
     if (d->pool == NULL) {

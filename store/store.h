@@ -280,8 +280,10 @@ int store_migrate_check(const char *dsn, const char *dir, char *err,
  * closes its connection); store_sms_stop() calls every pending callback
  * with STORE_EDOWN.  Unlike the record store, a request made while a
  * connection is still on its first attempt (just after start) waits for
- * it; STORE_EDOWN comes at once only when stopped or when every
- * connection's last attempt failed.
+ * it; with wait_ms, one made while every connection's last attempt failed
+ * (PostgreSQL restarting or failing over) waits for the pool to connect
+ * again (store_pool_config.wait_ms); STORE_EDOWN comes at once only when
+ * stopped, or with wait_ms 0 when every connection's last attempt failed.
  */
 
 struct store_sms;
@@ -291,6 +293,12 @@ struct store_sms_config {
     int pool;        /* connections, 1..16 (0: 2) */
     int timeout_ms;  /* per-query deadline (0: 2000) */
     int max_waiting; /* requests queued while all are busy (0: 1024) */
+    int wait_ms;     /* a request that finds no connection up waits this
+                        long for one, never past its deadline (0: none).
+                        An insert (no HTTP request waits for it: the
+                        message goes out after it) has timeout_ms plus
+                        wait_ms as its deadline, so it can wait all of
+                        wait_ms and still have its whole query time */
 };
 
 /* What a completed request produced.  Borrowed by the callback. */

@@ -25,6 +25,11 @@
  * their recipients -- in one order and cannot deadlock each other.  A
  * batch the server refused (one bad statement fails them all) runs again
  * call by call, so one call's failure stays its own.
+ *
+ * PostgreSQL restarting or failing over: with wait_ms, every call waits
+ * in the pool for a connection (up to wait_ms, never past its deadline)
+ * instead of failing at once -- a delivery report then still gets 200
+ * and its row, a reply's row is written before the reply leaves.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +98,7 @@ TAILQ_HEAD(sms_calls, sms_call);
 struct store_sms {
     unsigned magic;
     struct store_pool *pool;
+    int insert_timeout_ms;  /* an insert's deadline: timeout + wait */
     int batches_max;        /* batch transactions out at once */
     int batches;            /* out now */
     int stopping;           /* in store_sms_stop(): nothing new */
@@ -282,6 +288,7 @@ sms_call(struct store_sms *q, enum sms_kind kind,
     int rc;
 
     STORE_AN(q->magic == SMS_MAGIC);
+    if (kind == SMS_REQ_INSERT) tx.timeout_ms = q->insert_timeout_ms;
     tx.stmt[0].sql = sms_sql[kind];
     tx.stmt[0].nparams = sms_nparams[kind];
     for (int i = 0; i < sms_nparams[kind]; i++)
@@ -310,7 +317,8 @@ store_sms_new(const struct store_sms_config *cfg, struct event_base *base,
     struct store_sms *q;
 
     if (cfg == NULL || base == NULL || cfg->dsn == NULL || cfg->pool < 0 ||
-        cfg->pool > 16 || cfg->timeout_ms < 0 || cfg->max_waiting < 0) {
+        cfg->pool > 16 || cfg->timeout_ms < 0 || cfg->max_waiting < 0 ||
+        cfg->wait_ms < 0 || cfg->wait_ms > 600000 || cfg->timeout_ms > 600000) {
         snprintf(err, errlen, "store_sms: bad configuration");
         return NULL;
     }
@@ -323,10 +331,13 @@ store_sms_new(const struct store_sms_config *cfg, struct event_base *base,
     /* half the connections (at least one) for batches: the rest stay
      * free for inserts, opt-outs and interest replies */
     q->batches_max = ((cfg->pool ? cfg->pool : 2) + 1) / 2;
+    q->insert_timeout_ms =
+        (cfg->timeout_ms ? cfg->timeout_ms : 2000) + cfg->wait_ms;
     pc = (struct store_pool_config){.dsn = cfg->dsn,
                                     .pool = cfg->pool,
                                     .timeout_ms = cfg->timeout_ms,
-                                    .max_waiting = cfg->max_waiting};
+                                    .max_waiting = cfg->max_waiting,
+                                    .wait_ms = cfg->wait_ms};
     if ((q->pool = store_pool_new(&pc, base, err, errlen)) == NULL) {
         free(q);
         return NULL;
