@@ -9,8 +9,11 @@
  * type, Unix seconds) and then answered only once the database has it:
  * 200 when recorded (or when it changed nothing: the lattice of 002_sms.sql
  * moves only forward), 404 for a message we do not know, 503 when the
- * database is away.  store_sms_dlr() may put it in one transaction with
- * other reports and answers (store_sms.c); the reply waits for its own.
+ * database is away -- after waiting for it within the report's deadline
+ * (postgres.wait_ms: a restart or a failover of PostgreSQL costs a report
+ * some delay, not its row).  store_sms_dlr() may put it in one transaction
+ * with other reports and answers (store_sms.c); the reply waits for its
+ * own.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -20,7 +20,9 @@
 #   - the primary is killed -9 and the standby promoted: an officer's
 #     request right after the promotion is answered 200 (the console pool
 #     is still reconnecting: it waits for it, console.db_wait_ms, instead
-#     of 503); the same daemon
+#     of 503); so are a delivery report (200 and recorded, not 503) and an
+#     SMS HELP, whose reply gets its sms_out row (the SMS pool waits,
+#     postgres.wait_ms, instead of sending it unrecorded); the same daemon
 #     (same PID) stores the next registration, SMS and login on the new
 #     primary, and /api/stats, now read from a primary, says "lag_s": null
 #     (and the page has no such line).
@@ -119,6 +121,10 @@ sms_answered() {
     [ "$(sms "$1" HELP)" = 200 ] && wait_until 1 sms_stored "$1"
 }
 sms_stored() { [ "$(sms_rows "$1")" -ge 1 ]; }
+dlr() { # dlr ID TYPE: Kannel's delivery report for one of our messages
+    curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+        "$base/kannel/dlr?id=$1&status=$2&answer=id%3A1+stat%3ADELIVRD&ts=$(date +%s)&key=$secret"
+}
 opted_out() { [ "$(optout_of "$1")" = 1 ]; }
 
 # every pool, on the primary: the records', the SMS one's, the console's
@@ -133,8 +139,8 @@ every_pool() { # LABEL PHONE NID
     check "$1: its row is on the primary (records pool)" "wait_until 10 stored $2"
     is "$1: with the reference the caller was told" "$ref" \
         "$(sql "SELECT ref FROM returnees WHERE msisdn = '$2'")"
-    # an answer sent while the SMS pool is still reconnecting goes out
-    # unrecorded (by design): the caller asks again until one is recorded
+    # (an answer sent while the SMS pool is reconnecting waits for it,
+    # postgres.wait_ms: checked right after the failover below)
     check "$1: an SMS's answer is recorded in sms_out within 10 s (SMS pool)" \
         "wait_until 10 sms_answered $2"
     is "$1: STOP is accepted" 200 "$(sms "$2" STOP)"
@@ -217,6 +223,8 @@ check "replay resumed: the counts catch up ($((n0 + 7))) and lag_s is 0 again" \
 page 'replica of the database: up to date'
 
 # --- failover: the primary killed, the standby promoted -------------------
+# a message of ours whose delivery report comes right after the failover
+sms_id=$(sql "SELECT id FROM sms_out WHERE dlr_state IS NULL ORDER BY id LIMIT 1")
 srv_pg_kill9 2>/dev/null
 pause 1
 srv_pg_promote || { bad "standby promoted"; finish; }
@@ -227,8 +235,21 @@ ok "the primary killed -9, the standby ($PG_PORT) promoted"
 # waits for it to connect again (console.db_wait_ms, 1500) instead of
 # answering 503 "try again"
 t0=$(date +%s%N)
+# at the same moment: a delivery report and an SMS (the SMS pool)
+(dlr "$sms_id" 1 >"$tmp/code.dlr") &
+dlr_job=$!
+(sms 8801811000003 HELP >"$tmp/code.help") &
+help_job=$!
 code=$(api GET '/api/records?status=pending')
 ms=$((($(date +%s%N) - t0) / 1000000))
+wait $dlr_job $help_job
+is "a delivery report right after the failover is answered 200, not 503" \
+    200 "$(cat "$tmp/code.dlr")"
+is "... and recorded on the new primary" 1 \
+    "$(sql "SELECT dlr_state FROM sms_out WHERE id = '$sms_id'")"
+is "an SMS right after the failover is answered" 200 "$(cat "$tmp/code.help")"
+check "... and its reply has its sms_out row (one HELP, not asked again)" \
+    "wait_until 10 sms_stored 8801811000003"
 is "an officer's request right after the failover is answered, not 503 ($ms ms)" 200 "$code"
 check "... within the request deadline (${ms} ms < 2000)" "[ $ms -lt 2000 ]"
 check "... with the records of the new primary" "[ \"\$(j '.items | length')\" -ge 1 ]"

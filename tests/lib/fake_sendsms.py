@@ -8,6 +8,7 @@ read at each request:
   202    "0: Accepted for delivery"     503   "Queue full" (nothing queued)
   400    a bad request                  hang  read it, answer after 30 s
   drop   read it, close without an answer
+  slow:S read it, answer 202 after S seconds (logged when it came)
 """
 import json
 import sys
@@ -51,6 +52,9 @@ class H(BaseHTTPRequestHandler):
         if mode == "hang":
             time.sleep(30)
             return
+        if mode.startswith("slow:"):
+            time.sleep(float(mode[5:]))
+            mode = "202"
         code, text = {
             "202": (202, "0: Accepted for delivery"),
             "503": (503, "Queue full"),
