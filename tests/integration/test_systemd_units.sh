@@ -117,7 +117,7 @@ for ((i = 1; i < ${#argv[@]}; i++)); do
 done
 out=$("$bin" "${args[@]}" --set kannel.secret=units-test -t 2>&1)
 rc=$?
-check "remigate ${argv[*]:1} -t (this build, a copy of config/): the config loads ($out)" \
+check "remigate ${argv[*]:1} -t (this build, a copy of config/): the config loads ($(printf "%s" "$out" | tail -n 1))" \
     "[ $rc = 0 ]"
 
 # --- the Kannel units -----------------------------------------------------------
