@@ -54,7 +54,7 @@ printf '#!/bin/sh\nexit 0\n' >"$stub"
 chmod 755 "$stub"
 for u in $units; do
     exe=$(key "$u" Service ExecStart | awk '{ print $1 }')
-    to=$PWD/$bin
+    case $bin in /*) to=$bin ;; *) to=$PWD/$bin ;; esac
     [ "$u" != remigate.service ] && { [ -x "$exe" ] && to=$exe || to=$stub; }
     sed "s|^ExecStart=$exe |ExecStart=$to |" "$dir/$u" >"$tmp/$u"
 done
