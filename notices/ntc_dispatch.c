@@ -279,6 +279,7 @@ ntc_save_flush(struct ntc_disp *d)
                      " FROM unnest($1::bigint[], $2::uuid[], $3::text[],"
                      "             $4::text[]) AS t(o, s, c, r)";
     tx.stmt[0].nparams = 4;
+    tx.prepare = 1u;
     for (int i = 0; i < 4; i++)
         tx.stmt[0].params[i] = arr[i];
     rc = store_pool_tx(d->pool, &tx, ntc_saved, b);
@@ -567,6 +568,9 @@ ntc_claim(struct ntc_disp *d, const struct notices_slot *slot)
         st->params[5] = per_day;
         d->claim_stmt = tx.n++;
     }
+    /* the turn's statements call functions or touch notices by state:
+     * prepared once per connection, by name after */
+    tx.prepare = (1u << tx.n) - 1u;
     rc = store_pool_tx(d->pool, &tx, ntc_claimed, d);
     if (rc != STORE_OK) {
         GW_LOG_WARN(0, "notice claim not started: %s", store_strerror(rc));
