@@ -29,6 +29,16 @@
 # middle decisions in one bucket of 0.1 day, in two, and a midpoint that
 # rounds up).
 #
+# Migration 021: the same comparisons now also read the day-grain kinds
+# (a whole-country view whose period cuts months, at either end or both),
+# the flat twins per district (an officer's or a district filter's view
+# without status and sex) and the funnel's two flat kinds (whole days,
+# then that day's buckets of 0.1); with every returnee deleted in a
+# rolled-back transaction those views give the same numbers (read from
+# the summary alone) while a view the summary does not keep changes; and
+# medians whose two middle decisions lie in two whole days, or share a
+# bucket though their whole days are read apart, are worked out by hand.
+#
 # Uses PG_DSN when tests/run gives one (a fresh database), else starts its
 # own PostgreSQL.  Prints "stats-summary: N passed, N failed".
 set -u
@@ -224,10 +234,12 @@ F_ALL='[{}, {"status":"verified"}, {"district":"BD-15"}, {"sex":"f"},
   {"from":"2026-03-10","to":"2026-07-20"}, {"from":"2026-03-01","to":"2026-05-31"},
   {"from":"2026-06-05","to":"2026-06-20"}, {"to":"2026-04-03"}, {"from":"2026-07-31"},
   {"status":"pending","district":"BD-13","sex":"m","from":"2026-02-15"},
-  {"from":"2026-05-01","to":"2026-04-30"}]'
+  {"from":"2026-05-01","to":"2026-04-30"},
+  {"status":"verified","sex":"f","from":"2026-02-03","to":"2026-06-27"}]'
 F_MID='[{}, {"district":"BD-26"}, {"from":"2026-03-10","to":"2026-07-20"}, {"from":"2026-06-01","to":"2026-07-31"},
   {"status":"pending","sex":"f","to":"2026-06-30"}]'
-F_FEW='[{}, {"district":"BD-15"}, {"status":"verified","from":"2026-02-27","to":"2026-06-30"}]'
+F_FEW='[{}, {"district":"BD-15"}, {"status":"verified","from":"2026-02-27","to":"2026-06-30"},
+  {"from":"2026-01-15","to":"2026-08-10"}]'
 
 # --- 640 returnees over Jan..Aug 2026 (Dhaka), a few on the last and
 # first second of a month; skewed districts, missing answers, a skill
@@ -281,6 +293,59 @@ is "median days: 2 and 3 -> 2.5, 1.02 and 1.03 -> 1.0, 2.04 and 2.06 -> 2.1 (as 
     "BD-62|4|2.5 BD-63|4|1.0 BD-64|2|2.1 / BD-62|4|2.5 BD-63|4|1.0 BD-64|2|2.1" \
     "$(as admin '' 1 "SELECT * FROM remigate_stats_days(NULL, '2026-05-01', '2026-05-31') WHERE district IN ('BD-62', 'BD-63', 'BD-64');" | paste -sd' ') / $(as admin '' 1 "SELECT * FROM test_stats_days_012(NULL, '2026-05-01', '2026-05-31') WHERE district IN ('BD-62', 'BD-63', 'BD-64');" | paste -sd' ')"
 days_all "after those" '{admin,officer,analyst}' "$F_ALL"
+# 021: the middle decisions in two whole days (2.94 and 3.02 -> 2.98 ->
+# 3.0), in one bucket read from one whole day (2.96 and 3.02: both 3.0),
+# and three days apart (1.5 and 4.9 -> 3.2)
+sql "INSERT INTO returnees (msisdn, district, sex, skills, status, ref, created_at, status_at)
+     SELECT '88015' || lpad((d * 10 + i)::text, 8, '0'), 'BD-' || d, 'f', '{}', 'verified',
+            'W' || d || '-' || i, timestamptz '2026-06-10 10:00+06',
+            timestamptz '2026-06-10 10:00+06' + (ARRAY[[2.94, 3.02, NULL, NULL], [2.96, 3.02, NULL, NULL], [0.2, 1.5, 4.9, 9]])[d - 58][i] * interval '1 day'
+     FROM generate_series(59, 61) d, generate_series(1, 4) i
+     WHERE (ARRAY[[2.94, 3.02, NULL, NULL], [2.96, 3.02, NULL, NULL], [0.2, 1.5, 4.9, 9]])[d - 58][i] IS NOT NULL" >/dev/null
+is "median days over whole days: 2.94, 3.02 -> 3.0; 2.96, 3.02 -> 3.0; 1.5, 4.9 -> 3.2 (as 012)" \
+    "BD-59|2|3.0 BD-60|2|3.0 BD-61|4|3.2 / BD-59|2|3.0 BD-60|2|3.0 BD-61|4|3.2" \
+    "$(as admin '' 1 "SELECT * FROM remigate_stats_days(NULL, NULL, NULL) WHERE district IN ('BD-59', 'BD-60', 'BD-61');" | paste -sd' ') / $(as admin '' 1 "SELECT * FROM test_stats_days_012(NULL, NULL, NULL) WHERE district IN ('BD-59', 'BD-60', 'BD-61');" | paste -sd' ')"
+is "  and over a period cutting June at both ends (its days from the daily kinds)" \
+    "BD-59|2|3.0 BD-60|2|3.0 BD-61|4|3.2" \
+    "$(as admin '' 1 "SELECT * FROM remigate_stats_days(NULL, '2026-06-09', '2026-06-11') WHERE district IN ('BD-59', 'BD-60', 'BD-61');" | paste -sd' ')"
+days_all "after those" '{admin,officer,analyst}' "$F_ALL"
+
+# --- 021: what is read from the summary alone ---------------------------
+is "021's kinds: 12 daily for the whole country and the funnel's 2 per district, 13 flat twins per district, the funnel's 4" \
+    "14|2|12 13|13|0 4|4|0" \
+    "$(sql "SELECT count(*) || '|' || count(*) FILTER (WHERE dist) || '|' || count(*) FILTER (WHERE nation) FROM stats_kinds WHERE daily UNION ALL SELECT count(*) || '|' || count(*) FILTER (WHERE dist) || '|' || count(*) FILTER (WHERE nation) FROM stats_kinds WHERE flat AND da NOT LIKE 'days%' UNION ALL SELECT count(*) || '|' || count(*) FILTER (WHERE dist) || '|' || count(*) FILTER (WHERE nation) FROM stats_kinds WHERE flat AND da LIKE 'days%'" | paste -sd' ')"
+# view ROLE DISTRICTS ARGS: the rows of remigate_stats(ARGS), as text
+view() {
+    local q="SELECT string_agg(x::text, ';') FROM remigate_stats($3) x;"
+    case $3 in SELECT*) q=$3 ;; esac
+    printf "SELECT set_config('remigate.role', '%s', true), set_config('remigate.districts', '%s', true), set_config('remigate.officer', '7', true) \\g /dev/null\n%s\n" "$1" "$2" "$q"
+}
+summary_alone() {
+    printf '%s\n' "BEGIN;" "$(view "$1" "$2" "$3")" \
+        "SET LOCAL session_replication_role = replica;" "DELETE FROM returnees;" \
+        "SET LOCAL ROLE $([ "$1" = admin ] && echo remigate_console_admin || echo remigate_console);" \
+        "$(view "$1" "$2" "$3")" "ROLLBACK;" | psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" 2>&1
+}
+for v in "admin||'country', 'skill', 'verified', NULL, NULL, '2026-03-10', '2026-07-20', 5" \
+         "admin||'skill', NULL, NULL, NULL, NULL, '2026-02-03', '2026-06-27', 5" \
+         "admin||'week', NULL, NULL, NULL, 'f', '2026-06-05', '2026-06-20', 5" \
+         "officer|BD-15,BD-26|'country', 'skill', NULL, NULL, NULL, NULL, NULL, 5" \
+         "admin||'district', 'need', NULL, NULL, NULL, NULL, NULL, 5" \
+         "admin||'need', 'reason', NULL, 'BD-13', NULL, '2026-03-01', '2026-05-31', 5" \
+         "admin||SELECT string_agg(concat(district, ':', decided), ';') FROM remigate_stats_days(NULL, '2026-03-10', '2026-07-20');" \
+         "officer|BD-15,BD-26|SELECT string_agg(concat(district, ':', decided), ';') FROM remigate_stats_days(NULL, '2026-02-03', NULL);"; do
+    IFS='|' read -r who ds args <<<"$v"
+    r=$(summary_alone "$who" "$ds" "$args")
+    set -- $r
+    if [ $# = 2 ] && [ "$1" = "$2" ] && [ -n "$1" ]; then
+        ok "from the summary alone (returnees deleted, same rows): $who ($args)"
+    else
+        bad "from the summary alone: $who ($args)" "$r"
+    fi
+done
+r=$(summary_alone admin '' "'education', 'need', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5")
+set -- $r
+is "  while a pair without a day grain reads its cut days from returnees (its counts change)" "2 t" "$# $([ "$1" != "$2" ] && echo t)"
 
 # --- many rows change status in one statement ---------------------------
 sql "UPDATE returnees SET status = 'verified', info_reason = NULL, reject_reason = NULL
