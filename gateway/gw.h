@@ -153,6 +153,7 @@ struct gw_config {
     char redis_password_file[GW_STR_MAX];
     char redis_sentinels[2 * GW_STR_MAX]; /* "host:port,..." or "" */
     char redis_master_name[128];
+    char redis_cluster[2 * GW_STR_MAX]; /* seed "host:port,..." or "" */
     long ussd_idle, resume_window, sms_ttl, dedup_window;
     long offer_window;   /* sessions.offer_window: an unfinished flow's
                             answers are offered back this long */

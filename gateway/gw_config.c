@@ -97,6 +97,7 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     P("redis.password_file", redis_password_file, ""),
     L("redis.sentinels", redis_sentinels, "", sess_sentinels_check),
     S("redis.master_name", redis_master_name, "remigate"),
+    L("redis.cluster", redis_cluster, "", sess_cluster_check),
     I("redis.wait_ms", redis_wait_ms, 0, 60000, "0"),
     I("sessions.ussd_idle", ussd_idle, 10, 86400, "180"),
     I("sessions.resume_window", resume_window, 0, 7 * 86400, "900"),

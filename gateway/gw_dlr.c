@@ -89,7 +89,8 @@ gw_dlr_stored(int status, const struct store_sms_result *res, void *arg)
 
     switch (status) {
     case STORE_OK:
-        GW_RLOG(GW_LEVEL_INFO, r, 0, "dlr id=%s state=%d changed=%d", d->id,
+        /* debug: sms_out has it, and a notice brings two a message */
+        GW_RLOG(GW_LEVEL_DEBUG, r, 0, "dlr id=%s state=%d changed=%d", d->id,
                 res->dlr_state, res->changed);
         gw_reply_text(r, 200, "text/plain; charset=utf-8", "ok\n");
         break;

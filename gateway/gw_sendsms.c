@@ -267,10 +267,13 @@ gw_mt_finish(struct gw_mt *m, int accepted)
     int rc;
 
     char to[GW_MSISDN_MAX];
+    /* a notice's SMS is one of thousands, each in its outbox row: a line
+     * each only at debug */
     if (accepted)
-        GW_LOG_INFO(0, "sms accepted id=%s kind=%s to=%s tries=%d status=%d",
-                    m->id, m->kind, gw_log_msisdn(to, sizeof(to), m->to),
-                    m->tries, m->code);
+        GW_LOG(m->once ? GW_LEVEL_DEBUG : GW_LEVEL_INFO, 0,
+               "sms accepted id=%s kind=%s to=%s tries=%d status=%d", m->id,
+               m->kind, gw_log_msisdn(to, sizeof(to), m->to), m->tries,
+               m->code);
     else
         GW_LOG_ERROR(0, "sms not sent id=%s kind=%s to=%s tries=%d status=%d",
                      m->id, m->kind, gw_log_msisdn(to, sizeof(to), m->to),

@@ -1860,7 +1860,9 @@ gw_ussd_redis_state(int error, const char *why, void *arg)
     int port;
     /* with sentinels, the primary they named: not redis.host and port */
     const char *host = sess_addr(u->srv->sess, &port);
-    const char *via = u->cfg->redis_sentinels[0] ? " via=sentinel" : "";
+    const char *via = u->cfg->redis_sentinels[0] ? " via=sentinel"
+                      : u->cfg->redis_cluster[0] ? " via=cluster"
+                                                 : "";
     if (error == 0) {
         GW_LOG_INFO(0, "redis: connected host=%s port=%d%s%s", host, port,
                     u->cfg->redis_password[0] ? " auth=yes" : "", via);
@@ -1922,6 +1924,7 @@ gw_ussd_start(struct gw_server *srv)
         .state_arg = u,
         .sentinels = cfg->redis_sentinels,
         .master_name = cfg->redis_master_name,
+        .cluster = cfg->redis_cluster,
     };
     char err[256];
     srv->sess = sess_new(&sc, gw_server_base(srv), err, sizeof(err));

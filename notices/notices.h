@@ -89,6 +89,12 @@ void notices_bucket_init(struct notices_bucket *b, double rate, double burst,
 long long notices_bucket_take(struct notices_bucket *b, unsigned parts,
                               long long now_ms);
 
+/* How many ms from now_ms until parts tokens (at most the bucket's size)
+ * are there, 0 when they are; nothing taken, b unchanged.  The
+ * dispatcher waits with it for several messages' worth at once. */
+long long notices_bucket_wait(const struct notices_bucket *b, unsigned parts,
+                              long long now_ms);
+
 /* Kannel answered 503 or "queue full": nothing leaves for hold_ms, and
  * the bucket starts empty after it. */
 void notices_bucket_hold(struct notices_bucket *b, long long now_ms,

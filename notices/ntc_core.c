@@ -150,6 +150,24 @@ notices_bucket_take(struct notices_bucket *b, unsigned parts, long long now_ms)
 }
 
 /* Contract in notices.h. */
+long long
+notices_bucket_wait(const struct notices_bucket *b, unsigned parts,
+                    long long now_ms)
+{
+    AN(b);
+    if (now_ms < b->hold_until) return b->hold_until - now_ms;
+    double tokens = b->tokens;
+    if (now_ms > b->last_ms)
+        tokens += b->rate * (double)(now_ms - b->last_ms) / 1000.0;
+    if (tokens > b->burst) tokens = b->burst;
+    double need = (double)parts;
+    if (need > b->burst) need = b->burst;
+    if (tokens + 1e-9 >= need) return 0;
+    long long wait = (long long)((need - tokens) * 1000.0 / b->rate) + 1;
+    return wait < 1 ? 1 : wait;
+}
+
+/* Contract in notices.h. */
 void
 notices_bucket_hold(struct notices_bucket *b, long long now_ms,
                     long long hold_ms)

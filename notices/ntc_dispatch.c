@@ -64,6 +64,7 @@
 #define NTC_HOLD_DOWN  3000 /* Kannel did not answer the connection */
 #define NTC_SAVE_AGAIN 500  /* ms: answers not written, written again */
 #define NTC_BODY_MAX   (NOTICES_TEXT_MAX + 1)
+#define NTC_TICK_MS    20 /* pace: a tick's worth of tokens leaves at once */
 
 enum ntc_item_phase {
     NTC_ITEM_WAITING, /* claimed and committed, waiting for tokens */
@@ -278,6 +279,7 @@ ntc_save_flush(struct ntc_disp *d)
                      " FROM unnest($1::bigint[], $2::uuid[], $3::text[],"
                      "             $4::text[]) AS t(o, s, c, r)";
     tx.stmt[0].nparams = 4;
+    tx.prepare = 1u;
     for (int i = 0; i < 4; i++)
         tx.stmt[0].params[i] = arr[i];
     rc = store_pool_tx(d->pool, &tx, ntc_saved, b);
@@ -388,13 +390,40 @@ ntc_requeue_waiting(struct ntc_disp *d, const char *why)
     }
 }
 
+/* The parts the next tick would send: those of the first waiting items
+ * that fit in NTC_TICK_MS of the rate and in the room left in flight (at
+ * least the first item's). */
+static unsigned
+ntc_tick_parts(const struct ntc_disp *d)
+{
+    double tick = d->bucket.rate * NTC_TICK_MS / 1000.0;
+    const struct ntc_item *it;
+    size_t room = NTC_INFLIGHT - d->busy;
+    unsigned parts = 0;
+
+    TAILQ_FOREACH (it, &d->waiting, link) {
+        if (room-- == 0 || (parts > 0 && parts + it->parts > tick)) break;
+        parts += it->parts;
+    }
+    return parts;
+}
+
 /* Hand waiting items to Kannel as the bucket allows.  Returns the ms to
- * wait for tokens (0: nothing waits). */
+ * wait for tokens (0: nothing waits).  While the bucket is short, a turn
+ * waits until a tick's worth of tokens is there (ntc_tick_parts()) and
+ * sends those messages together: at 200 parts/s one wake-up sends four
+ * instead of one, and the rate over a second is the bucket's all the
+ * same. */
 static long long
 ntc_send_waiting(struct ntc_disp *d, const struct notices_slot *slot)
 {
     struct ntc_item *it;
 
+    if (!TAILQ_EMPTY(&d->waiting) && d->busy < NTC_INFLIGHT) {
+        long long wait =
+            notices_bucket_wait(&d->bucket, ntc_tick_parts(d), ntc_mono_ms());
+        if (wait > 0) return wait;
+    }
     while ((it = TAILQ_FIRST(&d->waiting)) != NULL && d->busy < NTC_INFLIGHT) {
         long long wait =
             notices_bucket_take(&d->bucket, it->parts, ntc_mono_ms());
@@ -470,7 +499,7 @@ ntc_claimed(int status, const struct store_tx_result *res, void *arg)
         }
         TAILQ_INSERT_TAIL(&d->waiting, it, link);
     }
-    if (n > 0) GW_LOG_INFO(0, "notices claimed n=%d", n);
+    if (n > 0) GW_LOG_DEBUG(0, "notices claimed n=%d", n);
     ntc_schedule(d, n > 0 ? 0 : (long long)d->cfg->notices_poll_ms);
 }
 
@@ -539,6 +568,9 @@ ntc_claim(struct ntc_disp *d, const struct notices_slot *slot)
         st->params[5] = per_day;
         d->claim_stmt = tx.n++;
     }
+    /* the turn's statements call functions or touch notices by state:
+     * prepared once per connection, by name after */
+    tx.prepare = (1u << tx.n) - 1u;
     rc = store_pool_tx(d->pool, &tx, ntc_claimed, d);
     if (rc != STORE_OK) {
         GW_LOG_WARN(0, "notice claim not started: %s", store_strerror(rc));

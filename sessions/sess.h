@@ -38,6 +38,22 @@
  * connects to the new one.  A -READONLY answer (the primary was demoted
  * under us, with or without sentinels) fails that command with SESS_EDOWN
  * and drops the connection, which is then found again.
+ *
+ * With a Redis Cluster (cfg.cluster, a list of seed nodes), host, port
+ * and sentinels are not used: the store asks a node (the primaries it
+ * knows, then the seeds, in turn) for CLUSTER SLOTS, keeps one store of
+ * the kind above per primary (its own connection, handshake, backoff and
+ * script cache), and sends each command to the primary of its key's slot
+ * (sess_slot()).  A -MOVED answer updates that slot, asks for the whole
+ * map again, and sends the command once more to the node named (when it
+ * is connected; else SESS_EDOWN); -ASK sends ASKING and the command
+ * there, once.  A primary that drops fails its commands with SESS_EDOWN,
+ * and the map is asked for again (with the backoff) until every slot has
+ * a connected primary (every 0.5 s at most): a replica promoted by the
+ * cluster is followed.
+ * sess_connected() is true when every slot has one; max_pending counts per
+ * primary.  Every command has exactly one key (PING: none, it goes to
+ * one primary).
  */
 #ifndef REMIGATE_SESS_H
 #define REMIGATE_SESS_H
@@ -84,6 +100,10 @@ struct sess_cfg {
      * master_name the name they monitor the primary under.  Copied. */
     const char *sentinels;
     const char *master_name;
+    /* NULL or "": no cluster.  Else Redis Cluster seed nodes,
+     * "host:port,host:port" as sentinels (at most SESS_SENTINELS_MAX);
+     * not together with sentinels.  Copied. */
+    const char *cluster;
 };
 
 #define SESS_SENTINELS_MAX 16
@@ -91,6 +111,16 @@ struct sess_cfg {
 /* Is list a valid value of sess_cfg.sentinels?  NULL if so, else why not
  * (a static message). */
 const char *sess_sentinels_check(const char *list);
+
+/* Is list a valid value of sess_cfg.cluster?  NULL if so, else why not
+ * (a static message). */
+const char *sess_cluster_check(const char *list);
+
+#define SESS_SLOTS 16384
+/* Redis Cluster's hash slot of a key (len bytes at key, prefix included):
+ * CRC16-XMODEM of the key, or of the part between its first '{' and the
+ * next '}' when that part is not empty, modulo SESS_SLOTS. */
+unsigned sess_slot(const char *key, size_t len);
 
 /* The longest wait between two connection attempts: Redis is used again at
  * most this long (plus a connect) after it came back. */

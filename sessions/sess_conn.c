@@ -467,6 +467,13 @@ sess_new(const struct sess_cfg *cfg, struct event_base *base, char *err,
               strpbrk(cfg->master_name, " \t\r\n") != NULL))
         why = "with sentinels, a primary's name (1..127 bytes, no spaces) "
               "is needed";
+    else if (cfg->cluster != NULL &&
+             (why = sess_cluster_check(cfg->cluster)) != NULL)
+        ;
+    else if (cfg->cluster != NULL && cfg->cluster[0] != '\0' &&
+             cfg->sentinels != NULL && cfg->sentinels[0] != '\0')
+        why = "redis.cluster and redis.sentinels exclude each other: a "
+              "cluster follows its own failovers";
     if (why != NULL) {
         snprintf(err, errlen, "%s", why);
         return NULL;
@@ -502,7 +509,9 @@ sess_new(const struct sess_cfg *cfg, struct event_base *base, char *err,
     s->sen_timer = evtimer_new(base, sess_sen_on_timer, s);
     s->kick = evtimer_new(base, sess_on_kick, s);
     if (s->retry == NULL || s->conn_timeout == NULL || s->sen_timer == NULL ||
-        s->kick == NULL) {
+        s->kick == NULL ||
+        (cfg->cluster != NULL && cfg->cluster[0] != '\0' &&
+         sess_cl_new(s, cfg->cluster) != 0)) {
         snprintf(err, errlen, "out of memory");
         sess_free(s);
         return NULL;
@@ -516,6 +525,10 @@ sess_start(struct sess *s)
     if (s->started) return 0;
     s->started = 1;
     s->backoff_ms = SESS_BACKOFF_MIN_MS;
+    if (s->cl != NULL) {
+        sess_cl_start(s);
+        return 0;
+    }
     struct timeval tv = {0, 0};
     return evtimer_add(s->retry, &tv) == 0 ? 0 : -1;
 }
@@ -529,6 +542,7 @@ sess_stop(struct sess *s)
     if (s->kick) evtimer_del(s->kick);
     s->kick_now = 0;
     if (s->sen_timer) sess_sen_drop(s);
+    if (s->cl != NULL) sess_cl_stop(s);
     /* answer everyone first, so no callback can race the teardown */
     struct sess_cmd *c;
     TAILQ_FOREACH (c, &s->cmds, link) {
@@ -543,6 +557,7 @@ sess_free(struct sess *s)
 {
     if (s == NULL) return;
     sess_stop(s);
+    sess_cl_free(s);
     while (!TAILQ_EMPTY(&s->cmds))
         sess_cmd_free(TAILQ_FIRST(&s->cmds));
     if (s->retry) event_free(s->retry);

@@ -3,7 +3,7 @@
  * what its two files share.  sess_redis.c holds the commands and their
  * scripts, sess_conn.c the connection (its handshake, hiredis on
  * libevent) and the store's lifecycle, sess_sentinel.c the Sentinel
- * following.
+ * following, sess_cluster.c the Redis Cluster map and routing.
  */
 #ifndef SESS_INT_H
 #define SESS_INT_H
@@ -41,6 +41,11 @@ struct sess_cmd {
     int done;    /* the caller was called back */
     int overdue; /* timed out; waiting one more timeout for hiredis */
     unsigned gen;
+    /* a cluster node's command: the command as sent (malloc'd by
+     * hiredis's formatter), to send again on -MOVED or -ASK; once */
+    char *fmt;
+    int fmt_len;
+    int redirected;
     TAILQ_ENTRY(sess_cmd) link;
 };
 
@@ -92,6 +97,44 @@ struct sess {
     struct event *kick;        /* drop the primary, outside callbacks */
     int kick_now;              /* ... and connect at once to host:port */
     char kick_why[200];
+
+    /* Redis Cluster: the cluster's store has cl (its primaries' stores
+     * hang from it), each primary's store parent; both NULL otherwise */
+    struct sess_cl *cl;
+    struct sess *parent;
+};
+
+#define SESS_CL_NODES_MAX 64
+#define SESS_CL_NONE      0xff /* a slot no primary serves */
+
+struct sess_cl {
+    struct sess_hp seed[SESS_SENTINELS_MAX];
+    int nseed;
+    struct sess *node[SESS_CL_NODES_MAX]; /* one store per primary */
+    int nnode;
+    uint8_t slot[SESS_SLOTS]; /* index into node[], or SESS_CL_NONE */
+    int holes;                /* slots with no primary */
+    int mapped;               /* a map was applied */
+    /* asking for CLUSTER SLOTS: the nodes known, then the seeds, in turn */
+    redisAsyncContext *ac; /* NULL: not asking */
+    char ask_host[256];
+    int ask_port;
+    int ask_idx;          /* the address asked now: nodes, then seeds */
+    int ask_tried;        /* addresses that failed in this round */
+    struct event *timer;  /* its deadline; at once: answered or failed */
+    struct event *again;  /* ask again (after the backoff) */
+    struct event *update; /* look at the primaries' states, at once */
+    int decided;          /* the address asked answered or failed */
+    int auth_refused;     /* an AUTH refused in this round */
+    int backoff_ms;
+    int again_soon; /* a refresh is wanted once this one ends */
+    /* the answer, applied from the timer outside hiredis's callbacks */
+    int got;
+    struct sess_hp got_hp[SESS_CL_NODES_MAX];
+    int got_n;
+    uint8_t got_slot[SESS_SLOTS];
+    int got_holes;
+    char why[256];
 };
 
 /* The wall clock in ms (what Redis's TIME is compared with). */
@@ -152,5 +195,40 @@ void sess_sen_drop(struct sess *s);
 void sess_sen_connect(struct sess *s);
 /* s->sen_timer's callback: the sentinel asked failed or is late. */
 void sess_sen_on_timer(evutil_socket_t fd, short what, void *arg);
+
+/* ------------------------------------------------------------------------
+ * sess_cluster.c
+ */
+
+struct redisReply;
+/* Parse a CLUSTER SLOTS answer: the primaries in hp[] (*n of them, at most
+ * SESS_CL_NODES_MAX), slot[i] the index of slot i's primary or
+ * SESS_CL_NONE, *holes the slots without one.  A primary given with an
+ * empty host is at asked.  NULL, or why not (a static message). */
+const char *sess_cl_slots_parse(const struct redisReply *r, const char *asked,
+                                struct sess_hp *hp, int *n, uint8_t *slot,
+                                int *holes);
+/* Parse an error answer "MOVED SLOT HOST:PORT" (1) or "ASK SLOT HOST:PORT"
+ * (2), len bytes at msg; 0 if it is neither, or malformed.  An empty HOST
+ * is left "" in hp (the node that answered). */
+int sess_cl_redirect_parse(const char *msg, size_t len, int *slot,
+                           struct sess_hp *hp);
+/* Set up s->cl from the seed list (checked); 0 or -1 out of memory. */
+int sess_cl_new(struct sess *s, const char *seeds);
+void sess_cl_start(struct sess *s);
+void sess_cl_stop(struct sess *s);
+void sess_cl_free(struct sess *s);
+/* The store of the primary of key k (prefixed, NUL-terminated), or NULL
+ * with *rc set (SESS_EDOWN: no primary known for its slot). */
+struct sess *sess_cl_route(struct sess *s, const char *k, int *rc);
+/* A node's command c was answered -MOVED or -ASK (msg): hand it to the
+ * node named.  0: handed over (c is done, without calling back), else
+ * the status to finish c with. */
+int sess_cl_redirect(struct sess_cmd *c, const char *msg, size_t len);
+
+/* (sess_redis.c) Send c's bytes again on the store to (after ASKING when
+ * asking), as a new command that calls c's callback; c is then done
+ * without calling back.  0, or the status to finish c with. */
+int sess_cmd_resend(struct sess *to, struct sess_cmd *c, int asking);
 
 #endif

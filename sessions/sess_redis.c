@@ -14,6 +14,7 @@
  */
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,7 @@ sess_cmd_free(struct sess_cmd *c)
 {
     TAILQ_REMOVE(&c->s->cmds, c, link);
     if (c->timer) event_free(c->timer);
+    free(c->fmt);
     free(c);
 }
 
@@ -172,6 +174,15 @@ sess_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     }
     uint64_t v = 0;
     int st = SESS_EPROTO;
+    if (r->type == REDIS_REPLY_ERROR && c->s->parent != NULL &&
+        (strncmp(r->str, "MOVED ", 6) == 0 ||
+         strncmp(r->str, "ASK ", 4) == 0)) {
+        /* a cluster node: the key's slot is served elsewhere */
+        st = sess_cl_redirect(c, r->str, r->len);
+        if (st != SESS_OK) sess_cmd_finish(c, st, NULL, 0, 0);
+        sess_cmd_free(c);
+        return;
+    }
     if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "READONLY", 8) == 0) {
         /* a replica now (demoted by a failover, or we were sent to one):
          * nothing was written; find the primary again */
@@ -325,6 +336,7 @@ sess_cmd_sent(struct sess *s, struct sess_cmd *c, int ok)
 {
     if (ok != REDIS_OK) {
         event_free(c->timer);
+        free(c->fmt);
         free(c);
         return SESS_EDOWN;
     }
@@ -333,6 +345,60 @@ sess_cmd_sent(struct sess *s, struct sess_cmd *c, int ok)
     struct timeval tv;
     sess_ms_tv(s->timeout_ms, &tv);
     evtimer_add(c->timer, &tv);
+    return SESS_OK;
+}
+
+/* Format and send c's command on s, the answer to sess_on_reply();
+ * sess_cmd_sent()'s result.  A cluster node's command keeps its bytes,
+ * to send again on -MOVED or -ASK. */
+static int
+sess_send(struct sess *s, struct sess_cmd *c, const char *fmt, ...)
+{
+    char *cmd;
+    va_list ap;
+    va_start(ap, fmt);
+    int len = redisvFormatCommand(&cmd, fmt, ap);
+    va_end(ap);
+    if (len < 0) {
+        event_free(c->timer);
+        free(c);
+        return SESS_ENOMEM;
+    }
+    int ok =
+        redisAsyncFormattedCommand(s->ac, sess_on_reply, c, cmd, (size_t)len);
+    if (s->parent != NULL) {
+        c->fmt = cmd;
+        c->fmt_len = len;
+    } else {
+        free(cmd);
+    }
+    return sess_cmd_sent(s, c, ok);
+}
+
+int
+sess_cmd_resend(struct sess *to, struct sess_cmd *c, int asking)
+{
+    int rc;
+    struct sess_cmd *nc = sess_cmd_new(to, c->kind, NULL, c->arg, &rc);
+    if (nc == NULL) return rc;
+    nc->cb = c->cb;
+    nc->redirected = 1;
+    if (asking && redisAsyncCommand(to->ac, NULL, NULL, "ASKING") != REDIS_OK) {
+        event_free(nc->timer);
+        free(nc);
+        return SESS_EDOWN;
+    }
+    nc->fmt = c->fmt;
+    nc->fmt_len = c->fmt_len;
+    c->fmt = NULL;
+    rc =
+        sess_cmd_sent(to, nc,
+                      redisAsyncFormattedCommand(to->ac, sess_on_reply, nc,
+                                                 nc->fmt, (size_t)nc->fmt_len));
+    if (rc != SESS_OK) return rc;
+    /* the new command calls back; this one is done without a word */
+    c->done = 1;
+    c->s->pending--;
     return SESS_OK;
 }
 
@@ -352,10 +418,10 @@ sess_get(struct sess *s, const char *key, sess_get_cb *cb, void *arg)
     char k[SESS_KEY_MAX + 1];
     int rc;
     if (cb == NULL || sess_key(s, key, k) < 0) return SESS_EINVAL;
+    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
     struct sess_cmd *c = sess_cmd_new(s, K_GET, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
-    return sess_cmd_sent(
-        s, c, redisAsyncCommand(s->ac, sess_on_reply, c, "HMGET %s v d", k));
+    return sess_send(s, c, "HMGET %s v d", k);
 }
 
 int
@@ -367,21 +433,17 @@ sess_cas(struct sess *s, const char *key, uint64_t expect, const char *value,
     if (cb == NULL || sess_key(s, key, k) < 0 || value == NULL ||
         len > SESS_VALUE_MAX || ttl_s == 0)
         return SESS_EINVAL;
+    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
     struct sess_cmd *c = sess_cmd_new(s, K_CAS, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
     char ex[24], ttl[16];
     snprintf(ex, sizeof(ex), "%llu", (unsigned long long)expect);
     snprintf(ttl, sizeof(ttl), "%u", ttl_s);
     if (s->cas_sha[0] != '\0' && s->cas_sha_gen == s->gen)
-        return sess_cmd_sent(s, c,
-                             redisAsyncCommand(s->ac, sess_on_reply, c,
-                                               "EVALSHA %s 1 %s %s %b %s",
-                                               s->cas_sha, k, ex, value, len,
-                                               ttl));
-    return sess_cmd_sent(
-        s, c,
-        redisAsyncCommand(s->ac, sess_on_reply, c, "EVAL %s 1 %s %s %b %s",
-                          sess_lua_cas, k, ex, value, len, ttl));
+        return sess_send(s, c, "EVALSHA %s 1 %s %s %b %s", s->cas_sha, k, ex,
+                         value, len, ttl);
+    return sess_send(s, c, "EVAL %s 1 %s %s %b %s", sess_lua_cas, k, ex, value,
+                     len, ttl);
 }
 
 int
@@ -394,15 +456,14 @@ sess_bits_or(struct sess *s, const char *key, uint32_t bits, const char *label,
     if (cb == NULL || sess_key(s, key, k) < 0 || ttl_s == 0 ||
         bits > 0x7fffffffu || strlen(label) > SESS_LABEL_MAX)
         return SESS_EINVAL;
+    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
     struct sess_cmd *c = sess_cmd_new(s, K_CAS, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
     char b[16], ttl[16];
     snprintf(b, sizeof(b), "%u", (unsigned)bits);
     snprintf(ttl, sizeof(ttl), "%u", ttl_s);
-    return sess_cmd_sent(s, c,
-                         redisAsyncCommand(s->ac, sess_on_reply, c,
-                                           "EVAL %s 1 %s %s %s %s", sess_lua_or,
-                                           k, b, ttl, label));
+    return sess_send(s, c, "EVAL %s 1 %s %s %s %s", sess_lua_or, k, b, ttl,
+                     label);
 }
 
 int
@@ -411,10 +472,10 @@ sess_del(struct sess *s, const char *key, sess_done_cb *cb, void *arg)
     char k[SESS_KEY_MAX + 1];
     int rc;
     if (cb == NULL || sess_key(s, key, k) < 0) return SESS_EINVAL;
+    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
     struct sess_cmd *c = sess_cmd_new(s, K_DONE, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
-    return sess_cmd_sent(
-        s, c, redisAsyncCommand(s->ac, sess_on_reply, c, "DEL %s", k));
+    return sess_send(s, c, "DEL %s", k);
 }
 
 int
@@ -426,11 +487,10 @@ sess_push(struct sess *s, const char *key, const char *value, size_t len,
     if (cb == NULL || sess_key(s, key, k) < 0 || value == NULL ||
         len > SESS_VALUE_MAX)
         return SESS_EINVAL;
+    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
     struct sess_cmd *c = sess_cmd_new(s, K_DONE, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
-    return sess_cmd_sent(s, c,
-                         redisAsyncCommand(s->ac, sess_on_reply, c,
-                                           "RPUSH %s %b", k, value, len));
+    return sess_send(s, c, "RPUSH %s %b", k, value, len);
 }
 
 int
@@ -442,15 +502,14 @@ sess_push_until(struct sess *s, const char *key, const char *value, size_t len,
     if (cb == NULL || sess_key(s, key, k) < 0 || value == NULL ||
         len > SESS_VALUE_MAX || within_ms < 0)
         return SESS_EINVAL;
+    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
     struct sess_cmd *c = sess_cmd_new(s, K_UNTIL, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
     char until[24];
     snprintf(until, sizeof(until), "%lld",
              (long long)(sess_wall_ms() + s->clock_offset_ms + within_ms));
-    return sess_cmd_sent(
-        s, c,
-        redisAsyncCommand(s->ac, sess_on_reply, c, "EVAL %s 1 %s %b %s",
-                          sess_lua_push_until, k, value, len, until));
+    return sess_send(s, c, "EVAL %s 1 %s %b %s", sess_lua_push_until, k, value,
+                     len, until);
 }
 
 int
@@ -462,12 +521,11 @@ sess_push_once(struct sess *s, const char *key, const char *value, size_t len,
     if (cb == NULL || sess_key(s, key, k) < 0 || value == NULL ||
         len > SESS_VALUE_MAX || head == 0 || head > len)
         return SESS_EINVAL;
+    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
     struct sess_cmd *c = sess_cmd_new(s, K_DONE, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
-    return sess_cmd_sent(
-        s, c,
-        redisAsyncCommand(s->ac, sess_on_reply, c, "EVAL %s 1 %s %b %b",
-                          sess_lua_push_once, k, value, len, value, head));
+    return sess_send(s, c, "EVAL %s 1 %s %b %b", sess_lua_push_once, k, value,
+                     len, value, head);
 }
 
 int
@@ -476,10 +534,10 @@ sess_peek(struct sess *s, const char *key, sess_get_cb *cb, void *arg)
     char k[SESS_KEY_MAX + 1];
     int rc;
     if (cb == NULL || sess_key(s, key, k) < 0) return SESS_EINVAL;
+    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
     struct sess_cmd *c = sess_cmd_new(s, K_PEEK, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
-    return sess_cmd_sent(
-        s, c, redisAsyncCommand(s->ac, sess_on_reply, c, "LINDEX %s 0", k));
+    return sess_send(s, c, "LINDEX %s 0", k);
 }
 
 int
@@ -491,12 +549,10 @@ sess_shift(struct sess *s, const char *key, const char *value, size_t len,
     if (cb == NULL || sess_key(s, key, k) < 0 || value == NULL ||
         len > SESS_VALUE_MAX)
         return SESS_EINVAL;
+    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
     struct sess_cmd *c = sess_cmd_new(s, K_DONE, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
-    return sess_cmd_sent(s, c,
-                         redisAsyncCommand(s->ac, sess_on_reply, c,
-                                           "EVAL %s 1 %s %b", sess_lua_shift, k,
-                                           value, len));
+    return sess_send(s, c, "EVAL %s 1 %s %b", sess_lua_shift, k, value, len);
 }
 
 int
@@ -504,16 +560,24 @@ sess_ping(struct sess *s, sess_done_cb *cb, void *arg)
 {
     int rc;
     if (cb == NULL) return SESS_EINVAL;
+    if (s->cl != NULL) {
+        /* no key: the primary of slot 0, while the whole cluster is up */
+        if (!s->connected) return SESS_EDOWN;
+        s = s->cl->node[s->cl->slot[0]];
+    }
     struct sess_cmd *c = sess_cmd_new(s, K_DONE, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
-    return sess_cmd_sent(s, c,
-                         redisAsyncCommand(s->ac, sess_on_reply, c, "PING"));
+    return sess_send(s, c, "PING");
 }
 
 size_t
 sess_pending(const struct sess *s)
 {
-    return s->pending;
+    size_t n = s->pending;
+    if (s->cl != NULL)
+        for (int i = 0; i < s->cl->nnode; i++)
+            n += s->cl->node[i]->pending;
+    return n;
 }
 
 unsigned

@@ -218,6 +218,9 @@ sms_batch_run(struct store_sms *q, struct sms_call **c, int n)
         }
         b->c[k] = c[i];
     }
+    /* every statement of this file by name once prepared: a report's or
+     * an answer's plan does not hang on its values (one row by id) */
+    tx.prepare = (1u << n) - 1u;
     for (int i = 0; i < n; i++) {
         tx.stmt[i].sql = sms_sql[b->c[i]->kind];
         tx.stmt[i].nparams = sms_nparams[b->c[i]->kind];
@@ -289,6 +292,7 @@ sms_call(struct store_sms *q, enum sms_kind kind,
 
     STORE_AN(q->magic == SMS_MAGIC);
     if (kind == SMS_REQ_INSERT) tx.timeout_ms = q->insert_timeout_ms;
+    tx.prepare = 1u;
     tx.stmt[0].sql = sms_sql[kind];
     tx.stmt[0].nparams = sms_nparams[kind];
     for (int i = 0; i < sms_nparams[kind]; i++)

@@ -9,9 +9,10 @@
 -- kind "days_whole" counts the decisions per whole day (the floor of the
 -- rounded bucket, so it is monotone in it too): the median's whole day is
 -- found from the few rows of days_whole, and only that day's ten buckets
--- of 0.1 are read from "days" (an index on district, bucket, month of
--- that kind alone, stats_counts_days_idx), then the two middle decisions
--- from returnees when they straddle two buckets, as 020 did.  Both are
+-- of 0.1 are read from "days", for every district in one query (an
+-- index-only scan of stats_counts_days_idx, partial on the funnel's
+-- kinds), then the two middle decisions from returnees when they
+-- straddle two buckets, as 020 did.  Both are
 -- kept by day too, so the days a period cuts off a month are read from
 -- those, not from returnees.
 --

@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
-# tests/integration/test_cluster.sh -- Redis Cluster: what is cluster-safe
-# and what the daemon can and cannot do with a 3-primary cluster.
+# tests/integration/test_cluster.sh -- Redis Cluster: the scripts are
+# cluster-safe, and the daemon spreads its keys over a cluster and follows
+# it (redis.cluster).
 #   - every Lua script in sessions/sess_redis.c (read from the source, so
 #     this cannot drift from it) names only KEYS[1], and every EVAL and
 #     EVALSHA the C code sends declares one key;
-#   - a 3-primary cluster (cluster-enabled, redis-cli --cluster create):
-#     each script, run through redis-cli -c on keys owned by each of the
-#     three primaries, works (a script touching an undeclared key in
-#     another slot, the control, is refused by the cluster);
-#   - the daemon has no cluster client (hiredis 0.14 follows no MOVED):
-#     with the default prefix, against one node, a caller whose session
-#     or parts key (parts:MSISDN, read at a dial) lives on another node
-#     hears "busy" and the daemon stays up; with a
-#     hash-tagged prefix, redis.prefix = "{remigate}:", every key is in one
-#     slot, and the fault driver (tests/faults/driver.py) registers through
-#     the node that owns it: told saved = rows in PostgreSQL, none doubled,
-#     every step in time.  That is a cluster used as one primary: no
-#     sharding (see docs/config.md).
+#   - a cluster of 3 primaries, each with a replica (cluster-enabled,
+#     redis-cli --cluster create --cluster-replicas 1): each script, run
+#     through redis-cli -c on keys owned by each of the three primaries,
+#     works (a script touching an undeclared key in another slot, the
+#     control, is refused by the cluster);
+#   - redis.cluster and redis.sentinels together are refused at start, and
+#     so is a bad seed list;
+#   - the daemon with redis.cluster (two seeds, one of them dead) and the
+#     DEFAULT prefix: a caller whose session is on each primary gets CON;
+#     the fault driver (tests/faults/driver.py) registers callers: keys on
+#     all three primaries (DBSIZE > 0), no "busy";
+#   - 1000 slots resharded from one primary to another under that load
+#     (redis-cli --cluster reshard: -ASK while a slot migrates, -MOVED
+#     after): the dialogues go on, no "busy";
+#   - a primary killed -9: the cluster promotes its replica, the daemon
+#     finds it (CLUSTER SLOTS again) and new registrations are saved on
+#     it; "busy" only in the failover's window, at most twice a caller;
+#   - over the whole run: told saved = rows in PostgreSQL, none doubled.
 # Its own Redis nodes and PostgreSQL.  Prints "cluster: N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -95,23 +101,47 @@ node_start()
     done
     return 1
 }
-if ! node_start 1 || ! node_start 2 || ! node_start 3; then
-    bad "three cluster nodes started"
-    finish
-fi
+for i in 1 2 3 4 5 6; do
+    node_start $i || { bad "six cluster nodes started"; finish; }
+done
+# the pid of the node on port $1 (nodes and npids in the same order)
+node_pid()
+{
+    local -a ps=($nodes) ids=($npids)
+    local i
+    for i in "${!ps[@]}"; do
+        [ "${ps[$i]}" = "$1" ] && echo "${ids[$i]}"
+    done
+}
 # shellcheck disable=SC2086
 set -- $nodes
-a=$1
 redis-cli --cluster create "127.0.0.1:$1" "127.0.0.1:$2" "127.0.0.1:$3" \
-    --cluster-replicas 0 --cluster-yes >"$tmp/create.out" 2>&1
+    "127.0.0.1:$4" "127.0.0.1:$5" "127.0.0.1:$6" \
+    --cluster-replicas 1 --cluster-yes >"$tmp/create.out" 2>&1
+live=$nodes
 cluster_ok()
 {
     local p
-    for p in $nodes; do
+    for p in $live; do
         redis-cli -p "$p" cluster info | grep -q '^cluster_state:ok' || return 1
     done
 }
-check "3-primary cluster created (ports$nodes)" wait_until 20 cluster_ok
+primaries()
+{
+    local p
+    for p in $live; do
+        [ "$(redis-cli -p "$p" role 2>/dev/null | head -1)" = master ] && echo "$p"
+    done
+}
+three_primaries() { [ "$(primaries | wc -l)" = 3 ]; }
+check "3 primaries with a replica each created (ports$nodes)" \
+    wait_until 30 eval "cluster_ok && three_primaries"
+# the replicas know their primaries' data once the links are up
+wait_until 20 eval "[ \$(for p in $nodes; do redis-cli -p \$p info replication; done | grep -c 'master_link_status:up') = 3 ]"
+prim=$(primaries | tr '\n' ' ')
+# shellcheck disable=SC2086
+set -- $prim
+a=$1
 # owner KEY: the port of the primary that holds KEY
 owner()
 {
@@ -134,7 +164,7 @@ check "a key on each of the three primaries" test ${#key_on[@]} = 3
 lua() { cat "$tmp/lua/$1"; }
 rc() { redis-cli -c -p "$a" "$@" 2>&1; }
 allgood=yes
-for p in $nodes; do
+for p in $prim; do
     k=${key_on[$p]:-x}
     # the queue key, with the session's hash tag so that it is on $p too
     q="{$k}:q"
@@ -166,7 +196,7 @@ echo "# control, an undeclared key in another slot: $r"
 check "a script with an undeclared key elsewhere is refused by the cluster" \
     eval "echo '$r' | grep -qi -e 'non local key' -e 'CROSSSLOT' -e 'slot'"
 
-# --- the daemon against a node --------------------------------------------
+# --- the daemon with redis.cluster ----------------------------------------
 if ! srv_pg_start; then
     bad "PostgreSQL started"
     finish
@@ -179,7 +209,7 @@ start()
     rm -f "$tmp/port"
     "$bin" -c "$conf" --workers 2 --port 0 --port-file "$tmp/port" \
         --set kannel.enabled=false --set limits.request_timeout_ms=2000 \
-        "$@" 2>>"$log" &
+        --set redis.timeout_ms=300 --set redis.wait_ms=1500 "$@" 2>>"$log" &
     pid=$!
     wait_until 10 test -s "$tmp/port" || return 1
     base=http://127.0.0.1:$(cat "$tmp/port")
@@ -198,75 +228,178 @@ dial()
         --data-urlencode "serviceCode=*247#" --data-urlencode "phoneNumber=$1" \
         --data-urlencode "text=" "$base/ussd/at"
 }
-if start --redis-port "$a"; then
-    # numbers whose session is on node $a: one whose parts key (read at a
-    # dial too) is there as well, if any, and one whose parts key is not;
-    # and one whose session is elsewhere.  (CRC16 is linear: for numbers
-    # of one length the two keys' slots differ by one constant XOR, so
-    # there may be no number with both on one node.)
-    here='' split='' there=''
-    for i in $(seq 100 900); do
-        m="8801712$(printf %06d "$i")"
-        if [ "$(owner "remigate:s:ussd:$m")" = "$a" ]; then
-            if [ "$(owner "remigate:parts:$m")" = "$a" ]; then
-                [ -n "$here" ] || here=$m
-            else
-                [ -n "$split" ] || split=$m
-            fi
-        else
-            [ -n "$there" ] || there=$m
-        fi
-        [ -n "$here" ] && [ -n "$split" ] && [ -n "$there" ] && break
-    done
-    echo "# on :$a: both keys ${here:-none}, the session only ${split:-none}; elsewhere ${there:-none}"
-    if [ -n "$here" ]; then
-        dial "$here"
-        check "default prefix, node :$a: a caller ($here) whose keys are all on it gets CON" \
-            grep -q '^CON ' "$tmp/body"
-    fi
-    dial "$split"
-    check "default prefix, node :$a: a caller ($split) whose session is on it but not the parts key hears busy" \
-        eval "[ -n '$split' ] && grep -q '^END ' '$tmp/body'"
-    dial "$there"
-    check "... a caller whose session is on another node hears busy (no cluster client)" \
-        grep -q '^END ' "$tmp/body"
-    check "... and the daemon is still up" kill -0 "$pid"
-    stop
-else
-    bad "daemon started against node :$a"
-fi
+refused()
+{
+    "$bin" -c "$conf" --port 0 --set kannel.enabled=false "$@" \
+        >"$tmp/refused.out" 2>&1 &
+    local p=$!
+    wait_until 10 eval "! kill -0 $p 2>/dev/null" || { kill -9 $p; return 1; }
+    ! wait $p
+}
+check "redis.cluster with redis.sentinels is refused at start, naming both" \
+    eval "refused --set redis.cluster=127.0.0.1:$a --set redis.sentinels=127.0.0.1:1 &&
+        grep -q 'redis.cluster and redis.sentinels' '$tmp/refused.out'"
+check "a bad redis.cluster is refused at start, naming the key" \
+    eval "refused --set redis.cluster=127.0.0.1 && grep -q 'redis.cluster' '$tmp/refused.out'"
 
-owner_tag=$(owner "{remigate}:x")
-redis-cli -p "$owner_tag" FLUSHALL >/dev/null # the run above's keys
-if start --redis-port "$owner_tag" --set "redis.prefix={remigate}:"; then
-    ledger=$tmp/driver.ledger
-    stopf=$tmp/driver.stop
-    python3 tests/faults/driver.py drive "$base/ussd/at" "$ledger" 8801713 4 \
-        "$stopf" 2>"$tmp/driver.err" &
-    drv=$!
-    saved10() { [ -f "$ledger" ] && [ "$(grep -c '"outcome": "saved"' "$ledger")" -ge 10 ]; }
-    check "prefix {remigate}: on its node :$owner_tag: the driver's callers register (10 saved)" \
-        wait_until 60 saved10
-    touch "$stopf"
-    wait_until 60 eval "! kill -0 $drv 2>/dev/null"
-    drv=''
-    srv_psql -At -c "SELECT msisdn || '|' || ref FROM returnees WHERE msisdn LIKE '8801713%'" \
-        >"$tmp/rows"
-    f=$(python3 tests/faults/driver.py tally "$ledger" "$tmp/rows" 3000)
-    echo "# cluster run: $f"
-    eval "$f"
-    # shellcheck disable=SC2154
-    check "... told saved = rows, none doubled, none missing ($saved saved, $rows rows)" \
-        test "$missing" = 0 -a "$wrong_ref" = 0 -a "$dup_msisdn" = 0 -a "$dup_ref" = 0 -a "$rows" = $((saved + queued))
-    # shellcheck disable=SC2154
-    check "... every step answered in time (late $late, max $max_ms ms, busy $busy)" \
-        test "$late" = 0 -a "$no_answer" = 0 -a "$busy" = 0
-    check "... every key it wrote is in the one slot of {remigate}" \
-        eval "[ \"\$(redis-cli -p $owner_tag --scan --pattern '*' | grep -vc '^{remigate}:')\" = 0 ]"
-    stop
-else
-    bad "daemon started with prefix {remigate}:"
+dead=$(srv_free_port)
+if ! start --set "redis.cluster=127.0.0.1:$dead,127.0.0.1:$a"; then
+    bad "daemon started with redis.cluster (a dead seed first)"
+    tail -n 20 "$log" | sed 's/^/# /'
+    finish
 fi
+ok "daemon up with redis.cluster=127.0.0.1:$dead,127.0.0.1:$a (default prefix), /healthz 200"
+check "... its log says it is connected via the cluster" \
+    grep -q 'redis: connected.*via=cluster' "$log"
+# a caller whose session is on each primary
+declare -A num_on
+for i in $(seq 100 400); do
+    m="8801712$(printf %06d "$i")"
+    o=$(owner "remigate:s:ussd:$m")
+    [ -n "${num_on[$o]:-}" ] || num_on[$o]=$m
+    [ ${#num_on[@]} = 3 ] && break
+done
+con=0
+for p in $prim; do
+    dial "${num_on[$p]:-x}" && grep -q '^CON ' "$tmp/body" && con=$((con + 1))
+done
+check "a caller whose session is on each of the three primaries gets CON ($con of 3)" \
+    test $con = 3
+for p in $prim; do redis-cli -p "$p" FLUSHALL >/dev/null; done
+
+# -MOVED and -ASK, each on one slot the daemon does not know has changed
+# (it asks for the map only at start, on a drop, and after a -MOVED):
+# a fresh caller whose session's slot is on primary A
+# shellcheck disable=SC2086
+set -- $prim
+idA=$(redis-cli -p "$1" cluster myid)
+idB=$(redis-cli -p "$2" cluster myid)
+fresh()
+{
+    local i m
+    for i in $(seq "$1" 999); do
+        m="8801714$(printf %06d "$i")"
+        [ "$(owner "remigate:s:ussd:$m")" = "$2" ] && echo "$m" && return 0
+    done
+}
+mv=$(fresh 100 "$1")
+slot=$(redis-cli -p "$1" cluster keyslot "remigate:s:ussd:$mv")
+# the slot moved to B for good, told to every node (as a finished
+# resharding leaves it)
+redis-cli -p "$2" cluster setslot "$slot" importing "$idA" >/dev/null
+redis-cli -p "$1" cluster setslot "$slot" migrating "$idB" >/dev/null
+for p in $nodes; do redis-cli -p "$p" cluster setslot "$slot" node "$idB" >/dev/null 2>&1; done
+dial "$mv"
+check "-MOVED: slot $slot moved from :$1 to :$2 under the daemon; a caller ($mv) on it gets CON" \
+    grep -q '^CON ' "$tmp/body"
+check "... and the session is on :$2" \
+    test "$(redis-cli -p "$2" exists "remigate:s:ussd:$mv")" = 1
+# a slot half-way (A migrating, B importing): a key not on A is on B,
+# reached after ASKING
+ma=$(fresh $((${mv: -3} + 1)) "$1")
+slot=$(redis-cli -p "$1" cluster keyslot "remigate:s:ussd:$ma")
+redis-cli -p "$2" cluster setslot "$slot" importing "$idA" >/dev/null
+redis-cli -p "$1" cluster setslot "$slot" migrating "$idB" >/dev/null
+dial "$ma"
+check "-ASK: slot $slot migrating from :$1 to :$2; a new caller ($ma) on it gets CON" \
+    grep -q '^CON ' "$tmp/body"
+check "... and the session is on :$2 (asked with ASKING: the slot is still :$1's)" \
+    test "$(printf 'ASKING\nEXISTS remigate:s:ussd:%s\n' "$ma" | redis-cli -p "$2" | tail -1)" = 1
+for p in $nodes; do redis-cli -p "$p" cluster setslot "$slot" node "$idB" >/dev/null 2>&1; done
+wait_until 10 cluster_ok
+
+ledger=$tmp/driver.ledger
+stopf=$tmp/driver.stop
+python3 tests/faults/driver.py drive "$base/ussd/at" "$ledger" 8801713 6 \
+    "$stopf" 2>"$tmp/driver.err" &
+drv=$!
+nsaved() { local n; n=$(grep -c '"outcome": "saved"' "$ledger" 2>/dev/null); echo "${n:-0}"; }
+saved_n() { [ "$(nsaved)" -ge "$1" ]; }
+check "the driver's callers register through the cluster (20 saved)" \
+    wait_until 90 saved_n 20
+sizes=''
+allkeys=yes
+for p in $prim; do
+    n=$(redis-cli -p "$p" DBSIZE)
+    sizes="$sizes :$p=$n"
+    [ "${n:-0}" -gt 0 ] || allkeys=no
+done
+check "... keys on all three primaries (DBSIZE$sizes)" test $allkeys = yes
+check "... every key under the default prefix, none hash-tagged into one slot" \
+    eval "[ \"\$(for p in $prim; do redis-cli -p \$p --scan --pattern '*'; done | grep -v '^remigate:' | grep -c .)\" = 0 ]"
+
+# --- slots resharded under load: -ASK, then -MOVED -------------------------
+# shellcheck disable=SC2086
+set -- $prim
+from_id=$(redis-cli -p "$1" cluster myid)
+to_id=$(redis-cli -p "$2" cluster myid)
+nslots() { redis-cli --cluster check "127.0.0.1:$a" 2>/dev/null |
+    sed -n "s/^127.0.0.1:$1 .*| \([0-9]*\) slots.*/\1/p" | head -1; }
+s1=$(nslots "$1")
+redis-cli --cluster reshard "127.0.0.1:$1" --cluster-from "$from_id" \
+    --cluster-to "$to_id" --cluster-slots 1000 --cluster-yes \
+    >"$tmp/reshard.out" 2>&1
+rs=$?
+s1b=$(nslots "$1")
+check "1000 slots moved from :$1 to :$2 under load (redis-cli --cluster reshard, rc $rs; slots of :$1 ${s1:-?} -> ${s1b:-?})" \
+    eval "[ $rs = 0 ] && [ \"${s1:-0}\" -gt 0 ] && [ \"${s1b:-0}\" = \$((${s1:-0} - 1000)) ]"
+n0=$(nsaved)
+check "... the dialogues go on after it (10 more saved)" \
+    wait_until 60 saved_n $((n0 + 10))
+t_fail=$(date +%s.%N)
+b=$(python3 tests/faults/driver.py busy "$ledger" "$t_fail")
+echo "# before the failover: $b"
+# shellcheck disable=SC2154
+eval "$b"
+check "... no caller heard busy before the failover (busy_before_max $busy_before_max)" \
+    test "$busy_before_max" = 0
+
+# --- a primary killed: its replica promoted --------------------------------
+victim=$3
+vpid=$(node_pid "$victim")
+live=$(echo "$nodes" | tr ' ' '\n' | grep -vx "$victim" | tr '\n' ' ')
+t_kill=$(date +%s%3N)
+kill -9 "$vpid" 2>/dev/null
+wait "$vpid" 2>/dev/null # (no "Killed" from bash)
+npids=$(echo "$npids" | tr ' ' '\n' | grep -vx "$vpid" | tr '\n' ' ')
+check "primary :$victim killed -9: the cluster promotes its replica" \
+    wait_until 30 eval "cluster_ok && three_primaries"
+t_prom=$(date +%s.%N)
+newp=$(primaries | grep -vxF -e "$1" -e "$2")
+n1=$(nsaved)
+check "... the daemon follows: 20 more saved after the promotion" \
+    wait_until 60 saved_n $((n1 + 20))
+check "... keys written on the promoted primary :$newp (DBSIZE $(redis-cli -p "$newp" DBSIZE))" \
+    test "$(redis-cli -p "$newp" DBSIZE)" -gt 0
+touch "$stopf"
+wait_until 60 eval "! kill -0 $drv 2>/dev/null"
+drv=''
+# the daemon's part: from the promotion to both workers connected to the
+# whole cluster again (their log lines), and no "busy" once it has had
+# redis.wait_ms to follow; the window before is the cluster's own
+# (cluster-node-timeout 2000 and the election)
+conn_ms=$(grep 'redis: connected.*via=cluster' "$log" | tail -n 2 | python3 -c '
+import sys, datetime as d
+for l in sys.stdin:
+    t = d.datetime.strptime(l.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+    print(int(t.replace(tzinfo=d.timezone.utc).timestamp() * 1000))' | sort -n | tail -n 1)
+t_prom_ms=$(python3 -c "print(int($t_prom * 1000))")
+echo "# kill -9 -> promotion seen $((t_prom_ms - t_kill)) ms; promotion -> the last worker connected $((conn_ms - t_prom_ms)) ms"
+b=$(python3 tests/faults/driver.py busy "$ledger" "$(python3 -c "print($t_prom + 1.5)")")
+echo "# busy, before and after the promotion + wait_ms: $b"
+eval "$b"
+check "... no caller hears busy once the daemon has had redis.wait_ms to follow (busy_after $busy_after; in the failover window at most $busy_before_max a caller)" \
+    test "$busy_after" = 0
+srv_psql -At -c "SELECT msisdn || '|' || ref FROM returnees WHERE msisdn LIKE '8801713%'" \
+    >"$tmp/rows"
+f=$(python3 tests/faults/driver.py tally "$ledger" "$tmp/rows" 3000)
+echo "# cluster run: $f"
+eval "$f"
+# shellcheck disable=SC2154
+check "told saved = rows, none doubled, none missing ($saved saved, $queued queued, $rows rows)" \
+    test "$missing" = 0 -a "$wrong_ref" = 0 -a "$dup_msisdn" = 0 -a "$dup_ref" = 0 -a "$row_said_not" = 0 -a "$rows" -ge $((saved + queued)) -a "$rows" -le $((saved + queued + row_unknown))
+check "daemon still up through it all" kill -0 "$pid"
+stop
 check "no assert or sanitizer report in the log" \
     eval "! grep -q -e 'assert:' -e 'runtime error' -e 'Sanitizer' '$log'"
 finish

@@ -75,8 +75,8 @@ if command -v systemd-analyze >/dev/null 2>&1; then
     check "... and a misspelt key is reported (Restrat=always)" \
         "printf '%s' \"\$out\" | grep -q \"Unknown key 'Restrat'\""
 else
-    # (not counted: without systemd the key checks below still run)
-    echo "# systemd-analyze not installed (Debian package systemd): not verified"
+    # scripts/deps installs it: its absence is a failure, not a skip
+    check "systemd-analyze is installed (Debian package systemd; scripts/deps)" false
 fi
 
 # --- remigate.service ---------------------------------------------------------

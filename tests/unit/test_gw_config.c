@@ -82,6 +82,7 @@ check_defaults(const struct gw_config *c, const char *dir)
     assert_string_equal(c->redis_password_file, "");
     assert_string_equal(c->redis_sentinels, "");
     assert_string_equal(c->redis_master_name, "remigate");
+    assert_string_equal(c->redis_cluster, "");
     assert_int_equal(c->redis_wait_ms, 0);
     assert_string_equal(c->sendsms_url,
                         "http://127.0.0.1:13013/cgi-bin/sendsms");
@@ -204,6 +205,10 @@ t_errors(void **state)
          "1: 'redis.sentinels' must be a list of strings"},
         {"redis = { sentinels = 26379; };\n",
          "1: 'redis.sentinels' must be a list of strings"},
+        {"redis = { cluster = [ \"10.0.0.1:7000\", \"10.0.0.2\" ]; };\n",
+         "1: 'redis.cluster': an entry is not host:port"},
+        {"redis = { cluster = [ \"a:70000\" ]; };\n",
+         "1: 'redis.cluster': a port is not in 1..65535"},
     };
     struct gw_config c;
     char err[512], want[512];
@@ -285,6 +290,16 @@ t_values(void **state)
         gw_config_set(&c, "redis.sentinels", "a:1,", err, sizeof(err)), -1);
     assert_string_equal(err, "'redis.sentinels': an entry is empty");
     assert_string_equal(c.redis_sentinels, "a:1, b:2"); /* unchanged */
+
+    /* Cluster seeds: the same shapes. */
+    p = write_conf("cluster.conf", "redis = { cluster = [ \"10.0.0.1:7000\", "
+                                   "\"[fd00::2]:7001\" ]; };\n");
+    if (gw_config_load(p, &c, err, sizeof(err)) != 0) fail_msg("%s", err);
+    assert_string_equal(c.redis_cluster, "10.0.0.1:7000,[fd00::2]:7001");
+    assert_string_equal(c.redis_sentinels, "");
+    assert_int_equal(
+        gw_config_set(&c, "redis.cluster", "a:1", err, sizeof(err)), 0);
+    assert_string_equal(c.redis_cluster, "a:1");
 
     /* An empty list allows nobody (the handler then decides). */
     p = write_conf("empty-allow.conf", "ussd_at = { allow = [ ]; };\n");

@@ -219,6 +219,25 @@ t_bucket(void **state)
     assert_true(w >= 100 && w <= 101);
     assert_int_equal(notices_bucket_take(&b, 1, now + 1100), 0);
 
+    /* wait: how long until n tokens are there, nothing taken */
+    notices_bucket_init(&b, 200, 0, now);
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(notices_bucket_take(&b, 1, now), 0);
+    assert_int_equal(notices_bucket_wait(&b, 0, now), 0);
+    assert_int_equal(notices_bucket_wait(&b, 4, now), 21);      /* 20 ms */
+    assert_int_equal(notices_bucket_wait(&b, 4, now + 10), 11); /* 2 there */
+    assert_int_equal(notices_bucket_wait(&b, 4, now + 20), 0);
+    assert_int_equal(notices_bucket_wait(&b, 4, now + 10), 11); /* unchanged */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(notices_bucket_take(&b, 1, now + 21), 0);
+    assert_true(notices_bucket_take(&b, 1, now + 21) > 0);
+    /* more than the bucket holds: a full bucket is enough */
+    notices_bucket_init(&b, 2, 2, now);
+    assert_int_equal(notices_bucket_wait(&b, 6, now), 0);
+    /* a hold counts */
+    notices_bucket_hold(&b, now, 700);
+    assert_int_equal(notices_bucket_wait(&b, 1, now + 200), 500);
+
     /* a clock that goes back gives no tokens */
     notices_bucket_init(&b, 1, 1, now);
     assert_int_equal(notices_bucket_take(&b, 1, now), 0);
