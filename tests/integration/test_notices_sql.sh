@@ -338,6 +338,49 @@ sql "UPDATE notice_outbox SET state = 'delivered' WHERE notice_id = $R AND state
 sql "SELECT notice_sweep(interval '2 minutes')" >/dev/null
 eq "a notice with every row final is completed" "$(sql "SELECT state FROM notices WHERE id = $R")" "completed"
 
+# --- updates in place (022) --------------------------------------------------
+# Kannel's answer and a report that keeps the row open change no indexed
+# column of notice_outbox or sms_out: PostgreSQL updates both rows in
+# place (HOT), counted by the transaction's own statistics.  The final
+# report takes the row out of the open rows' index (a full update), and
+# the notice completes.
+hp=$(sql "INSERT INTO programmes (kind, title_bn, reply_code)
+          VALUES ('training', 'x', 'H22') RETURNING id")
+H=$(mk ", state, approver_id" ", 'approved', 3" "$hp")
+sql "SELECT notice_freeze($H, now(), 99, 7, 3)" >/dev/null
+sql "UPDATE notices SET state = 'sending' WHERE id = $H" >/dev/null
+# one recipient left queued: a number neither opted out nor capped
+sql "UPDATE notice_outbox SET state = 'cancelled', final_at = now()
+      WHERE notice_id = $H AND state = 'queued' AND id <> (
+        SELECT min(o.id) FROM notice_outbox o
+         WHERE o.notice_id = $H AND o.state = 'queued'
+           AND NOT notice_capped(o.msisdn, now(), 99, 7, 3)
+           AND NOT EXISTS (SELECT 1 FROM sms_optout s
+                            WHERE s.msisdn = o.msisdn AND s.opted_out))" >/dev/null
+eq "one recipient of the notice queued" \
+    "$(sql "SELECT count(*) FROM notice_outbox WHERE notice_id = $H AND state = 'queued'")" "1"
+read -r h_id h_sms < <(sql "SELECT outbox_id || ' ' || sms_id FROM notice_claim('h', 1, 600, 99, 7, 3, $H)")
+hot=$(sqlf <<EOF | tail -n 1
+BEGIN;
+SELECT notice_sent($h_id, '$h_sms', 'accepted', NULL);
+UPDATE sms_out SET tries = 1, kannel_status = 202, accepted_at = now()
+ WHERE id = '$h_sms';
+UPDATE sms_out SET dlr_state = 8, dlr_answer = 'ACK/' WHERE id = '$h_sms';
+SELECT string_agg(relname || '=' || n_tup_upd || '/' || n_tup_hot_upd, ' '
+                  ORDER BY relname)
+  FROM pg_stat_xact_user_tables WHERE relname IN ('notice_outbox', 'sms_out');
+COMMIT;
+EOF
+)
+eq "accepted, then submitted: both updates of the recipient and the SMS in place" \
+    "$hot" "notice_outbox=2/2 sms_out=2/2"
+eq "... and the row is submitted" "$(sql "SELECT state FROM notice_outbox WHERE id = $h_id")" "submitted"
+dlr "$h_sms" 1 "id:1 stat:DELIVRD"
+sql "SELECT notice_sweep(interval '2 minutes')" >/dev/null
+eq "the final report closes it and the notice completes" \
+    "$(sql "SELECT o.state || '/' || n.state FROM notice_outbox o JOIN notices n ON n.id = o.notice_id WHERE o.id = $h_id")" \
+    "delivered/completed"
+
 # --- four eyes, states ------------------------------------------------------
 check "the author cannot be the approver" \
     "! sql \"UPDATE notices SET approver_id = author_id WHERE id = $N\" 2>/dev/null"

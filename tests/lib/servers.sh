@@ -96,6 +96,8 @@
 #                      prints where it is).  Safe to call more than once.
 #
 # Logs: $SRV_TMP/redis/redis.log (+ redis.out), $SRV_TMP/pg/postgres.log.
+# SRV_PG_OPTS: more "-c name=value" settings for the primary (benchmarks:
+# e.g. shared_preload_libraries=pg_stat_statements).
 # PG_BIN overrides /usr/lib/postgresql/15/bin.
 
 SRV_TMP=${SRV_TMP:-}
@@ -492,7 +494,7 @@ srv__pg_ctl_start()
         -D "$PG_DATA" -l "$PG_SOCKDIR/postgres.log" \
         -o "-c port=$PG_PORT -c listen_addresses=127.0.0.1 \
 -c unix_socket_directories=$PG_SOCKDIR -c fsync=on -c synchronous_commit=on \
--c full_page_writes=on" >/dev/null 2>&1 || return 1
+-c full_page_writes=on ${SRV_PG_OPTS:-}" >/dev/null 2>&1 || return 1
     PG_PID=$(head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null)
     export PG_PID
     local end=$((SECONDS + SRV_DEADLINE))
