@@ -2,8 +2,8 @@
  * gw_parts.c -- the parts of a registration a number has saved, on any
  * channel: the Redis key's name and value ("BITS" or "BITS LANG"), and
  * their merge into a flow state.  Shared by the USSD/SMS step
- * (gw_ussd.c), the reminders' worker (gw_remind.c) and fuzz_parts.
- * Contracts in gw_ussd_int.h.
+ * (gw_step.c, gw_step_save.c), the reminders' worker (gw_remind.c) and
+ * fuzz_parts.  Contracts in gw_ussd_int.h.
  */
 
 #include <stdio.h>

@@ -1,11 +1,13 @@
 /*
- * gw_ussd_int.h -- private to gw_ussd.c and gw_remind.c: a worker's USSD
- * state, the flow set it shares, and the caller's envelope.
+ * gw_ussd_int.h -- private to the dialogue's files (gw_ussd.c, gw_step.c,
+ * gw_step_save.c, gw_step_sms.c, gw_env.c) and gw_remind.c: a worker's
+ * USSD state, the flow set it shares, the caller's envelope and one step.
  */
 #ifndef GW_USSD_INT_H
 #define GW_USSD_INT_H
 
 #include <stdint.h>
+#include <event2/util.h>
 #include <sys/queue.h>
 
 #include "gateway/gw_int.h"
@@ -135,5 +137,155 @@ int gw_remind_start(struct gw_ussd *u);
 void gw_remind_stop(struct gw_ussd *u);
 void gw_remind_free(struct gw_ussd *u);
 int gw_remind_push(struct gw_ussd *u, const char *msisdn, int64_t due);
+
+/* ------------------------------------------------------------------------
+ * One step of a dialogue: gw_step.c, gw_step_save.c, gw_step_sms.c
+ */
+
+enum gw_via { GW_VIA_KANNEL, GW_VIA_AT, GW_VIA_SMS };
+
+/* Where a step is: what it waits for, and so which callback may come
+ * next.  Each callback checks its state in one switch; a step leaves DONE
+ * only with its request.  The names go to the debug log. */
+#define GW_STEP_STATES(X)                                                      \
+    X(NEW, "new")           /* parsed; nothing asked yet */                    \
+    X(READ, "read")         /* the envelope asked from Redis (or the cache) */ \
+    X(PARTS, "parts")       /* a dial or SMS: the parts saved asked */         \
+    X(LOOKUP, "lookup")     /* SMS: the record's language asked */             \
+    X(OPTOUT, "optout")     /* SMS: STOP or START being recorded */            \
+    X(INTEREST, "interest") /* SMS: a reply code being recorded */             \
+    X(ACT, "act")           /* the finished flow's action running */           \
+    X(SAVE, "save")         /* the new envelope's compare-and-set sent */      \
+    X(RACE, "race") /* that save lost: reading what the winner saved */        \
+    X(DONE, "done") /* replied; the request ends with the last frame */
+
+enum gw_step_state {
+#define GW_STEP_ENUM(id, name) GW_STEP_##id,
+    GW_STEP_STATES(GW_STEP_ENUM)
+#undef GW_STEP_ENUM
+};
+
+/* One step of a dialogue (gw_step.c): request memory, freed with its
+ * request.  Every pointer borrowed unless it says otherwise. */
+struct gw_step {
+    struct gw_req *r;
+    struct gw_ussd *u;
+    enum gw_step_state state;
+    struct gw_flows *flows; /* a reference */
+    enum gw_via via;
+    enum flow_channel ch;
+    char key[64];
+    char msisdn[GW_MSISDN_MAX];
+    int dial;       /* a new dialogue */
+    int parts_read; /* "parts:<msisdn>" merged into st */
+    char dlg[160];
+    unsigned seq; /* Kannel: sequence of this MO */
+    int has_seq;
+    unsigned char sess[2]; /* Kannel: its_session_info to echo */
+    int has_sess;
+    char mo[64];
+    const char *at; /* AT text (request memory) */
+    size_t at_len;
+    const char *input; /* what was typed (request memory), or NULL */
+    size_t input_len;
+    int64_t now;
+    uint64_t version; /* of the envelope read */
+    struct gw_env env;
+    struct flow_state st;
+    struct flow_out out;
+    int completed;               /* this step ends a flow */
+    int kept;                    /* its record is stored or queued */
+    int optout;                  /* SMS STOP (1) or START (0) */
+    char confirm[FLOW_TEXT_MAX]; /* the SMS to send once saved, or "" */
+    int confirm_ucs2;
+    char *record; /* GW_RECORD_MAX bytes of request memory, once needed */
+    /* the cache: the entry this step runs on (taken out of the cache, the
+     * step's), the entry its save will become, and what the request
+     * brought, to start again from a fresh read */
+    struct gw_cached *hit, *save;
+    int dial0;
+    const char *input0;
+    size_t input_len0;
+    /* sessions metrics of this step, counted once its save has won */
+    int ev_abandoned;
+    const char *ev_dial; /* "started", "resumed" or NULL */
+    /* waiting for Redis (gw_step_park()): on u->parked, with its timer */
+    TAILQ_ENTRY(gw_step) park_link;
+    struct event *park_ev;
+    int waited; /* it did, once: a step waits once at most */
+};
+
+/* The names of enum gw_step_state, for the logs. */
+extern const char *const gw_step_state_names[];
+
+/* gw_ussd.c: n bytes (at most GW_NONCE_POOL) for the engine's nonces from
+ * u's pool, each byte handed out once. */
+void gw_ussd_nonce(struct gw_ussd *u, unsigned char *out, size_t n);
+
+/* gw_env.c: the envelope and the worker's cache of envelopes. */
+/* Encode e for the session skey into buf (cap bytes); with keys (not NULL)
+ * the secrets go sealed as "x" (u's scratch buffers).  Its length, or -1. */
+int gw_env_encode(struct gw_ussd *u, const struct store *keys, const char *skey,
+                  const struct gw_env *e, char *buf, size_t cap);
+/* The entry for key, taken out of the cache (the caller's from here), if
+ * it may still be used at unix time now under Redis epoch epoch; NULL
+ * otherwise (a stale one is dropped). */
+struct gw_cached *gw_cache_take(struct gw_cache *ca, const char *key,
+                                int64_t now, unsigned epoch);
+/* Keep c (the cache owns it from here), unless an entry of a later version
+ * of its key is there already; then drop the least recently saved entries
+ * while there are more bytes than the cap. */
+void gw_cache_put(struct gw_cache *ca, struct gw_cached *c);
+/* Free every entry. */
+void gw_cache_fini(struct gw_cache *ca);
+
+/* gw_step.c: the step's machinery. */
+/* Start s, filled in by an endpoint (request, worker, channel, caller,
+ * input): it reads the envelope (or takes it from the cache) and ends in
+ * exactly one reply to s->r. */
+void gw_step_begin(struct gw_step *s);
+/* Move s to state next (logged at debug); never out of DONE. */
+void gw_step_to(struct gw_step *s, enum gw_step_state next);
+/* Send a read of key for the step (cb answers it).  Redis not connected:
+ * the step waits for it, once (gw_step_park()); any other refusal, or a
+ * second wait, answers "busy". */
+void gw_step_get(struct gw_step *s, const char *key, sess_get_cb *cb);
+/* The answer to a read of the step's session (arg: the step), first or
+ * after a lost race (states READ, RACE): a sess_get_cb. */
+void gw_step_get_cb(int status, const char *value, size_t len, uint64_t version,
+                    void *arg);
+/* Run the step again from what Redis holds: the cached envelope it ran on
+ * was stale, or is not trusted for what the step would do. */
+void gw_step_reread(struct gw_step *s);
+/* Ask the caller's parts; the step runs again with them merged.  Without
+ * a parts window there is nothing to ask. */
+void gw_step_parts_read(struct gw_step *s);
+/* Wait for Redis, once a step: 0, or -1 (not configured, stopping, too
+ * many waiting, waited once already): then the caller hears "busy" now. */
+int gw_step_park(struct gw_step *s);
+/* Send text as a screen (enc: its enum flow_enc); end: the dialogue ends
+ * with it.  Ends the request and the step. */
+void gw_step_reply(struct gw_step *s, const char *text, int enc, int end);
+/* A system message id as a last screen, in the caller's language. */
+void gw_step_message(struct gw_step *s, const char *id);
+/* "Busy" (why is logged) -- unless the step has finished its flow
+ * (s->completed): then the caller hears the step's own last screen. */
+void gw_step_busy(struct gw_step *s, const char *why);
+/* Redis is back (the event u->unpark): every step waiting runs again from
+ * a fresh read now. */
+void gw_ussd_unpark_cb(evutil_socket_t fd, short what, void *arg);
+/* Stopping: every step waiting hears "busy" now. */
+void gw_ussd_unpark_all_busy(struct gw_ussd *u);
+
+/* gw_step_save.c: the engine has run on s -- the finished flow's action,
+ * if any (on what Redis holds: a cached envelope is read again first),
+ * then the envelope's compare-and-set and the reply. */
+void gw_step_finish(struct gw_step *s);
+
+/* gw_step_sms.c: an SMS's envelope is read -- a repeat of one already
+ * answered is dropped; the parts are merged; without a language in the
+ * caller's SMS session, the record's is looked up first (when there is a
+ * database); then the engine runs. */
+void gw_sms_run(struct gw_step *s);
 
 #endif
