@@ -53,57 +53,7 @@ SMSBOX=${SMSBOX:-/usr/sbin/smsbox}
 CHECKS_LABEL=notices-e2e
 . "$root/tests/lib/checks.sh"
 
-pids=() # simulator, Kannel, daemons: stopped in reverse order
-SRV_TMP=
-
-alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
-family() { echo "$1"; ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
-stop_pids()
-{
-    local p end
-    # shellcheck disable=SC2068
-    kill -TERM $@ 2>/dev/null
-    end=$((SECONDS + 10))
-    for p in "$@"; do
-        while kill -0 "$p" 2>/dev/null && [ $SECONDS -lt $end ]; do pause; done
-        kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-}
-cleanup()
-{
-    local i kids
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-        alive "${pids[i]}" || { wait "${pids[i]}" 2>/dev/null; continue; }
-        kids=$(family "${pids[i]}")
-        # shellcheck disable=SC2086
-        stop_pids $kids
-    done
-    pids=()
-    [ -n "$SRV_TMP" ] && [ "${E2E_KEEP:-0}" = 1 ] && REMIGATE_TEST_KEEP=1
-    srv_cleanup 2>/dev/null
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-show_tail()
-{
-    local f
-    for f in "$@"; do
-        [ -s "$f" ] || continue
-        say "--- last lines of ${f#"$tmp"/}"
-        tail -n 20 "$f" | sed 's/^/#   /'
-    done
-}
-bail()
-{
-    local m=$1
-    shift
-    not_ok "$m"
-    show_tail "$@"
-    summary
-    exit 1
-}
+. "$here/lib.sh" # pids (simulator, Kannel, daemons), cleanup, bail, ...
 
 # ---- prerequisites, servers, database -----------------------------------------
 
@@ -176,7 +126,6 @@ export SHORT_CODE=16247 SMS_RESEND_FREQ=1
 export USSD_SYSID=ussdbind USSD_PW=u$RANDOM SMS_SYSID=smsbind SMS_PW=s$RANDOM
 ctl=http://127.0.0.1:$CONTROL_PORT
 base=http://127.0.0.1:$RG_PORT
-code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$1"; }
 
 node "$here/smsc-sim.js" >"$tmp/sim.log" 2>&1 &
 sim_pid=$!

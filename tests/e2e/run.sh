@@ -84,67 +84,8 @@ SMSBOX=${SMSBOX:-/usr/sbin/smsbox}
 CHECKS_LABEL=e2e
 . "$root/tests/lib/checks.sh"
 
-pids=()          # simulator, Kannel, remigate: stopped in reverse order
+. "$here/lib.sh" # pids (simulator, Kannel, remigate), cleanup, bail, ...
 rg_pid=
-SRV_TMP=
-
-alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
-
-# pid and its children (remigate forks its workers)
-family() { echo "$1"; ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
-
-# stop PID...: SIGTERM, then SIGKILL after 10 s; reaps them
-stop_pids()
-{
-    local p end
-    # shellcheck disable=SC2068
-    kill -TERM $@ 2>/dev/null
-    end=$((SECONDS + 10))
-    for p in "$@"; do
-        while kill -0 "$p" 2>/dev/null && [ $SECONDS -lt $end ]; do pause; done
-        kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-}
-
-cleanup()
-{
-    local i kids
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-        alive "${pids[i]}" || { wait "${pids[i]}" 2>/dev/null; continue; }
-        kids=$(family "${pids[i]}")
-        # shellcheck disable=SC2086
-        stop_pids $kids
-    done
-    pids=()
-    if [ -n "$SRV_TMP" ] && [ "${E2E_KEEP:-0}" = 1 ]; then
-        REMIGATE_TEST_KEEP=1
-    fi
-    srv_cleanup 2>/dev/null
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-show_tail()
-{
-    local f
-    for f in "$@"; do
-        [ -s "$f" ] || continue
-        say "--- last lines of ${f#"$tmp"/}"
-        tail -n 20 "$f" | sed 's/^/#   /'
-    done
-}
-
-# bail MESSAGE [LOG...]: a failure that stops the run
-bail()
-{
-    local m=$1
-    shift
-    not_ok "$m"
-    show_tail "$@"
-    summary
-    exit 1
-}
 
 # ---- prerequisites -------------------------------------------------------
 
@@ -216,9 +157,6 @@ export SHORT_CODE=16247 SMS_RESEND_FREQ=2
 export USSD_SYSID=ussdbind USSD_PW=u$RANDOM SMS_SYSID=smsbind SMS_PW=s$RANDOM
 ctl=http://127.0.0.1:$CONTROL_PORT
 base=http://127.0.0.1:$RG_PORT
-
-# code URL: prints the HTTP status (000 when nothing answers)
-code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$1"; }
 
 # ---- simulator -------------------------------------------------------------
 
