@@ -347,9 +347,10 @@ static const char ntc_move_sql[] =
     " updated_at = now(), version = version + 1"
     " WHERE id = $1::bigint AND state = ANY ($3::text[]) RETURNING state";
 
+/* phase = 0 is state = 'queued' (migration 022): its partial index */
 static const char ntc_cancel_rows_sql[] =
     "UPDATE notice_outbox SET state = 'cancelled', final_at = now()"
-    " WHERE notice_id = $1::bigint AND state = 'queued'"
+    " WHERE notice_id = $1::bigint AND state = 'queued' AND phase = 0"
     " AND EXISTS (SELECT 1 FROM notices WHERE id = $1::bigint"
     "             AND state = 'cancelled')";
 
