@@ -256,7 +256,8 @@ void gw_config_flow_settings(const struct gw_config *c,
                              struct flow_settings *fs);
 
 /* ------------------------------------------------------------------------
- * Pure parsers (gw_parse.c): no I/O, no libevent, each fuzzed.
+ * Pure parsers (gw_parse.c, gw_kannel.c, gw_at.c): no I/O, no libevent,
+ * each fuzzed.
  */
 
 /* Percent-decode in[0..len) into out (cap bytes; the result is also
