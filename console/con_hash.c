@@ -9,6 +9,12 @@
  * and never inside the call that queued its job.  Passwords are copied
  * into the job and wiped when it ends.
  *
+ * Each thread keeps one argon2 arena of the configured size for its life
+ * (con_pwmem.c: every page touched at start) and libsodium hashes in it:
+ * no mapping, page faults or unmapping per hash, which were about half a
+ * hash's CPU.  The price is the memory: threads x console.pwhash_kib per
+ * worker, held while idle too.
+ *
  * Off the loop is not enough on a busy machine: a hash is 19 MiB and two
  * passes of CPU, and the threads compete with the loop for the same cores.
  * They run at a lower priority (console.hash_nice, nice is per thread on
@@ -69,6 +75,12 @@ struct hash_job {
 
 TAILQ_HEAD(hash_list, hash_job);
 
+/* What one thread is given: its hasher and its own arena. */
+struct hash_slot {
+    struct con_hasher *h;
+    struct con_pw_arena *arena;
+};
+
 struct con_hasher {
     unsigned magic;
     pthread_mutex_t mu;
@@ -78,6 +90,7 @@ struct con_hasher {
     int stopping;
     int nthreads;
     pthread_t threads[HASH_THREADS];
+    struct hash_slot slots[HASH_THREADS];
     int pipe_rd, pipe_wr;
     int nice;
     int max_wait_ms; /* 0: none; read under mu */
@@ -103,25 +116,23 @@ hash_job_free(struct hash_job *j)
 }
 
 static void
-hash_job_run(const struct con_hasher *h, struct hash_job *j)
+hash_job_run(const struct hash_slot *slot, struct hash_job *j)
 {
+    const struct con_hasher *h = slot->h;
     size_t len = strlen(j->password);
 
     switch (j->kind) {
     case HASH_VERIFY:
-        if (crypto_pwhash_str_verify(j->stored, j->password,
-                                     (unsigned long long)len) == 0)
+        if (con_pw_verify(slot->arena, j->stored, j->password, len) == 0)
             j->status = CON_HASH_OK;
         else
             j->status = CON_HASH_MISMATCH;
         break;
     case HASH_MAKE:
-        j->status =
-            crypto_pwhash_str_alg(j->out, j->password, (unsigned long long)len,
-                                  h->opslimit, h->memlimit,
-                                  crypto_pwhash_ALG_ARGON2ID13) == 0
-                ? CON_HASH_OK
-                : CON_HASH_EFAIL;
+        j->status = con_pw_make(slot->arena, j->password, len, h->opslimit,
+                                h->memlimit, j->out) == 0
+                        ? CON_HASH_OK
+                        : CON_HASH_EFAIL;
         break;
     default:
         CON_WRONG("hash job kind");
@@ -132,7 +143,8 @@ hash_job_run(const struct con_hasher *h, struct hash_job *j)
 static void *
 hash_thread(void *arg)
 {
-    struct con_hasher *h = arg;
+    struct hash_slot *slot = arg;
+    struct con_hasher *h = slot->h;
     struct hash_job *j;
     char one = 1;
     int late;
@@ -160,7 +172,7 @@ hash_thread(void *arg)
             j->status = CON_HASH_ELATE;
             sodium_memzero(j->password, sizeof(j->password));
         } else {
-            hash_job_run(h, j);
+            hash_job_run(slot, j);
         }
         pthread_mutex_lock(&h->mu);
         TAILQ_INSERT_TAIL(&h->done, j, link);
@@ -254,7 +266,16 @@ con_hasher_new(struct event_base *base, int threads, int nice,
         goto fail;
     }
     for (int i = 0; i < threads; i++) {
-        if (pthread_create(&h->threads[i], NULL, hash_thread, h) != 0) {
+        h->slots[i].h = h;
+        h->slots[i].arena = con_pw_arena_new(memlimit / 1024);
+        if (h->slots[i].arena == NULL) {
+            snprintf(err, errlen,
+                     "hasher: out of memory (%zu KiB per hashing thread)",
+                     memlimit / 1024);
+            goto fail;
+        }
+        if (pthread_create(&h->threads[i], NULL, hash_thread, &h->slots[i]) !=
+            0) {
             snprintf(err, errlen, "hasher: cannot start a thread");
             goto fail;
         }
@@ -373,6 +394,8 @@ con_hasher_free(struct con_hasher *h)
     if (h->ev) event_free(h->ev);
     if (h->pipe_rd >= 0) close(h->pipe_rd);
     if (h->pipe_wr >= 0) close(h->pipe_wr);
+    for (int i = 0; i < HASH_THREADS; i++)
+        con_pw_arena_free(h->slots[i].arena); /* their threads have ended */
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
     h->magic = 0;
@@ -384,8 +407,6 @@ con_pw_hash_now(const char *password, unsigned long long opslimit,
                 size_t memlimit, char out[128])
 {
     CON_AN(HASH_STR_BYTES <= 128);
-    return crypto_pwhash_str_alg(out, password, strlen(password), opslimit,
-                                 memlimit, crypto_pwhash_ALG_ARGON2ID13) == 0
-               ? 0
-               : -1;
+    return con_pw_make(NULL, password, strlen(password), opslimit, memlimit,
+                       out);
 }

@@ -330,6 +330,36 @@ int con_pw_hash_now(const char *password, unsigned long long opslimit,
                     size_t memlimit, char out[128]);
 
 /* ------------------------------------------------------------------------
+ * libsodium's argon2id in kept memory (con_pwmem.c)
+ *
+ * The strings are crypto_pwhash_str's; the hashing is libsodium's.  The
+ * link wraps libsodium's mmap()/munmap() (Makefile: LIBS), so a hash run
+ * through these calls with an arena maps nothing.
+ */
+
+/* Memory for argon2 that one thread keeps and lends to each hash it runs:
+ * kib KiB, every page touched now.  NULL when out of memory.  Used by one
+ * thread at a time. */
+struct con_pw_arena;
+struct con_pw_arena *con_pw_arena_new(size_t kib);
+void con_pw_arena_free(struct con_pw_arena *a); /* NULL: no-op */
+/* Hashes that ran in a (for tests and benchmarks). */
+unsigned long con_pw_arena_hits(const struct con_pw_arena *a);
+/* 1 when a is free and every byte of it zero (for tests), else 0. */
+int con_pw_arena_clean(const struct con_pw_arena *a);
+/* crypto_pwhash_str_verify() of password (len bytes) against stored, in
+ * a's memory (a NULL, or too small for stored's cost: a mapping of its
+ * own, as libsodium does).  0 when it matches, else -1 (not this
+ * password, a string libsodium cannot read, out of memory).  Blocks for
+ * the hash's time. */
+int con_pw_verify(struct con_pw_arena *a, const char *stored,
+                  const char *password, size_t len);
+/* crypto_pwhash_str_alg() (argon2id) of password in a's memory.  0 or
+ * -1. */
+int con_pw_make(struct con_pw_arena *a, const char *password, size_t len,
+                unsigned long long opslimit, size_t memlimit, char out[128]);
+
+/* ------------------------------------------------------------------------
  * TOTP, RFC 6238 (con_totp.c)
  */
 

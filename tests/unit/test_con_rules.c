@@ -235,6 +235,30 @@ test_hasher(void **state)
         event_base_loop(base, EVLOOP_ONCE);
     assert_int_equal(good.status, CON_HASH_OK);
     assert_int_equal(bad.status, CON_HASH_MISMATCH);
+    assert_int_equal(
+        crypto_pwhash_str_verify(made.hash, "Padma-River-Dawn-7", 18), 0);
+    /* a string libsodium made (stored by earlier versions) verifies on the
+     * threads, in their arenas; one nobody can read matches nothing */
+    {
+        char old[crypto_pwhash_STRBYTES];
+        struct hres o_good = {0}, o_bad = {0}, junk = {0};
+        assert_int_equal(crypto_pwhash_str_alg(old, "Jamuna-Bridge-3", 15, 2,
+                                               19456 * 1024,
+                                               crypto_pwhash_ALG_ARGON2ID13),
+                         0);
+        assert_int_equal(
+            con_hash_verify(h, old, "Jamuna-Bridge-3", on_hash, &o_good), 0);
+        assert_int_equal(
+            con_hash_verify(h, old, "Jamuna-Bridge-4", on_hash, &o_bad), 0);
+        assert_int_equal(con_hash_verify(h, "$argon2id$v=19$m=19456,t=2,p=1$",
+                                         "Jamuna-Bridge-3", on_hash, &junk),
+                         0);
+        while (o_good.calls == 0 || o_bad.calls == 0 || junk.calls == 0)
+            event_base_loop(base, EVLOOP_ONCE);
+        assert_int_equal(o_good.status, CON_HASH_OK);
+        assert_int_equal(o_bad.status, CON_HASH_MISMATCH);
+        assert_int_equal(junk.status, CON_HASH_MISMATCH);
+    }
     /* stop: whatever still waits is answered, once, before it returns */
     memset(late, 0, sizeof(late));
     for (int i = 0; i < 4; i++)
