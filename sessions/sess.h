@@ -48,10 +48,13 @@
  * map again, and sends the command once more to the node named (when it
  * is connected; else SESS_EDOWN); -ASK sends ASKING and the command
  * there, once.  A primary that drops fails its commands with SESS_EDOWN,
- * and the map is asked for again (with the backoff) until every slot has
- * a connected primary (every 0.5 s at most): a replica promoted by the
- * cluster is followed.
- * sess_connected() is true when every slot has one; max_pending counts per
+ * and so does an answer -CLUSTERDOWN (the cluster refused the command:
+ * a failover under way); the map is then asked for again (with CLUSTER
+ * INFO) until every slot has a connected primary and the cluster says
+ * cluster_state:ok -- every 0.1 s while its nodes answer, with the
+ * backoff (0.5 s at most) while none does: a replica promoted by the
+ * cluster is followed.  sess_connected() is true when every slot has a
+ * connected primary and the cluster is ok; max_pending counts per
  * primary.  Every command has exactly one key (PING: none, it goes to
  * one primary).
  */

@@ -16,13 +16,22 @@
  *
  * The map is asked for on a second, short connection (cl->ac): to the
  * primaries known, then the seeds, in turn, each within
- * connect_timeout_ms + timeout_ms.  It is asked for at start, after a
- * -MOVED, whenever a primary's connection drops, and again with the
- * backoff for as long as some slot has no connected primary -- so a
- * replica that the cluster promotes is found within about half a second of
- * the promotion.  Whatever would free a store or a connection from
- * inside a hiredis callback does it from a zero timer instead (cl->timer
- * for the asking connection and the new map, cl->update for the state).
+ * connect_timeout_ms + timeout_ms; CLUSTER INFO goes with it, for the
+ * cluster's own state.  It is asked for at start, after a -MOVED or a
+ * -CLUSTERDOWN, whenever a primary's connection drops, and again for as
+ * long as the cluster is not whole (some slot without a connected
+ * primary, or the node asked saying cluster_state:fail): every 0.1 s
+ * while the nodes answer (a failover under way: the dead primary is
+ * still listed while it is only suspected, and every node answers
+ * -CLUSTERDOWN once it is marked failed and until its replica is
+ * promoted), with the backoff when none does -- so a promoted replica is
+ * followed within about 0.1 s.  The store says it is down for all that
+ * time, and callers wait for it (the gateway's redis.wait_ms); a command
+ * answered -CLUSTERDOWN was refused, not run, and fails with SESS_EDOWN
+ * like one whose connection dropped, never retried here.  Whatever would
+ * free a store or a connection from inside a hiredis callback does it
+ * from a zero timer instead (cl->timer for the asking connection and the
+ * new map, cl->update for the state).
  */
 #include <event2/event.h>
 #include <hiredis/async.h>
@@ -181,6 +190,24 @@ sess_cl_redirect_parse(const char *msg, size_t len, int *slot,
     return kind;
 }
 
+int
+sess_cl_info_state(const char *txt, size_t len)
+{
+    static const char field[] = "cluster_state:";
+    const size_t fl = sizeof(field) - 1;
+    for (size_t i = 0; i + fl <= len;) {
+        const char *nl = memchr(txt + i, '\n', len - i);
+        size_t end = nl != NULL ? (size_t)(nl - txt) : len;
+        if (end - i >= fl && memcmp(txt + i, field, fl) == 0) {
+            size_t v = i + fl, vl = end - v;
+            if (vl > 0 && txt[end - 1] == '\r') vl--;
+            return vl == 2 && memcmp(txt + v, "ok", 2) == 0 ? 1 : 0;
+        }
+        i = end + 1;
+    }
+    return -1;
+}
+
 /* ------------------------------------------------------------------------
  * The primaries' stores and the cluster's state
  */
@@ -188,6 +215,14 @@ sess_cl_redirect_parse(const char *msg, size_t len, int *slot,
 /* While some slot has no connected primary, the map is asked for again
  * this often at most: a promotion is followed within about this long. */
 #define SESS_CL_ASK_MAX_MS 500
+/* ... but while the nodes answer and only the cluster is not whole (a
+ * primary suspected or failed, its replica not promoted yet, or the
+ * cluster saying cluster_state:fail), this often: callers wait for the
+ * promotion (redis.wait_ms), which is followed within about this long.
+ * For SESS_CL_POLL_MAX asks in a row at most (a cluster that stays
+ * broken is then asked at the slower pace). */
+#define SESS_CL_POLL_MS  100
+#define SESS_CL_POLL_MAX 300
 
 static void sess_cl_ask(struct sess *s);
 
@@ -196,7 +231,8 @@ static int
 sess_cl_up(const struct sess *s)
 {
     const struct sess_cl *cl = s->cl;
-    if (!cl->mapped || cl->holes > 0 || cl->nnode == 0) return 0;
+    if (!cl->mapped || cl->holes > 0 || cl->nnode == 0 || !cl->state_ok)
+        return 0;
     for (int i = 0; i < cl->nnode; i++)
         if (!cl->node[i]->connected) return 0;
     return 1;
@@ -235,9 +271,17 @@ sess_cl_look(struct sess *s)
     }
     if (up) {
         cl->backoff_ms = SESS_BACKOFF_MIN_MS;
+        cl->polls = 0;
     } else if (cl->ac == NULL && !evtimer_pending(cl->timer, NULL) &&
                !evtimer_pending(cl->again, NULL)) {
         struct timeval tv;
+        if (cl->answered && cl->polls < SESS_CL_POLL_MAX) {
+            /* the nodes answer: a failover under way, poll for it */
+            cl->polls++;
+            sess_ms_tv(SESS_CL_POLL_MS, &tv);
+            evtimer_add(cl->again, &tv);
+            return;
+        }
         sess_ms_tv(cl->backoff_ms, &tv);
         evtimer_add(cl->again, &tv);
         cl->backoff_ms *= 2;
@@ -359,6 +403,7 @@ sess_cl_apply(struct sess *s)
     memcpy(cl->slot, cl->got_slot, SESS_SLOTS);
     cl->holes = cl->got_holes;
     cl->mapped = 1;
+    cl->state_ok = cl->got_state != 0 && !cl->down_during;
     if (cl->nnode > 0) {
         snprintf(s->host, sizeof(s->host), "%s", cl->node[0]->host);
         s->port = cl->node[0]->port;
@@ -367,6 +412,15 @@ sess_cl_apply(struct sess *s)
         snprintf(cl->why, sizeof(cl->why),
                  "%d slots have no primary (CLUSTER SLOTS from %.100s:%d)",
                  cl->holes, cl->ask_host, cl->ask_port);
+    else if (cl->got_state == 0)
+        snprintf(cl->why, sizeof(cl->why),
+                 "the cluster is down (cluster_state:fail at %.100s:%d)",
+                 cl->ask_host, cl->ask_port);
+    if (cl->got_state == 0) {
+        /* ask another node next: this one may be the one cut off */
+        int total = cl->nnode + cl->nseed;
+        cl->ask_idx = (cl->ask_idx + 1) % (total > 0 ? total : 1);
+    }
     if (changed) s->gen++;
     /* the state first: a caller answered SESS_EDOWN below must see it */
     sess_cl_look(s);
@@ -444,6 +498,23 @@ sess_cl_on_auth(redisAsyncContext *ac, void *reply, void *privdata)
     }
 }
 
+/* CLUSTER INFO's answer, sent before CLUSTER SLOTS: the cluster's state
+ * as the node asked sees it.  An error (a node that does not know it)
+ * says nothing, and the map alone decides. */
+static void
+sess_cl_on_info(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct sess *s = privdata;
+    redisReply *r = reply;
+    if (r == NULL) {
+        sess_cl_gone(s, ac);
+        return;
+    }
+    if (ac != s->cl->ac || s->cl->decided) return;
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+        s->cl->got_state = sess_cl_info_state(r->str, r->len);
+}
+
 static void
 sess_cl_on_slots(redisAsyncContext *ac, void *reply, void *privdata)
 {
@@ -484,6 +555,8 @@ sess_cl_ask(struct sess *s)
         cl->ask_port = hp->port;
     }
     cl->got = 0;
+    cl->got_state = -1;
+    cl->down_during = 0;
     cl->decided = 0;
     cl->again_soon = 0;
     struct timeval tv;
@@ -511,6 +584,8 @@ sess_cl_ask(struct sess *s)
     if (rc == REDIS_OK && s->password[0] != '\0')
         rc = redisAsyncCommand(ac, sess_cl_on_auth, s, "AUTH %s", s->password);
     if (rc == REDIS_OK)
+        rc = redisAsyncCommand(ac, sess_cl_on_info, s, "CLUSTER INFO");
+    if (rc == REDIS_OK)
         rc = redisAsyncCommand(ac, sess_cl_on_slots, s, "CLUSTER SLOTS");
     if (rc != REDIS_OK) sess_cl_asked(s, "could not send CLUSTER SLOTS");
 }
@@ -534,6 +609,7 @@ sess_cl_on_timer(evutil_socket_t fd, short what, void *arg)
     if (!s->started) return;
     if (got) {
         cl->ask_tried = 0;
+        cl->answered = 1;
         sess_cl_apply(s);
         if (cl->again_soon) sess_cl_want(s);
         return;
@@ -546,6 +622,7 @@ sess_cl_on_timer(evutil_socket_t fd, short what, void *arg)
     }
     /* a whole round failed: say so, and wait the backoff */
     cl->ask_tried = 0;
+    cl->answered = 0;
     if (!s->connected || !cl->mapped)
         sess_say(s, cl->auth_refused ? SESS_EAUTH : SESS_EDOWN, cl->why);
     cl->auth_refused = 0;
@@ -632,6 +709,24 @@ sess_cl_route(struct sess *s, const char *k, int *rc)
         return NULL;
     }
     return cl->node[i];
+}
+
+void
+sess_cl_down(struct sess *node, const char *msg)
+{
+    struct sess *s = node->parent;
+    struct sess_cl *cl = s->cl;
+    cl->state_ok = 0;
+    /* an answer under way may have been made before this: it cannot
+     * say the cluster is up again, the next one will */
+    cl->down_during = cl->ac != NULL || evtimer_pending(cl->timer, NULL);
+    snprintf(cl->why, sizeof(cl->why), "%.100s:%d: %.120s", node->host,
+             node->port, msg);
+    if (s->connected) {
+        s->connected = 0;
+        sess_say(s, SESS_EDOWN, cl->why);
+    }
+    sess_cl_want(s);
 }
 
 int

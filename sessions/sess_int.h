@@ -134,6 +134,13 @@ struct sess_cl {
     int got_n;
     uint8_t got_slot[SESS_SLOTS];
     int got_holes;
+    int got_state; /* CLUSTER INFO's cluster_state: 1 ok, 0 fail, -1 unsaid */
+    /* the node asked last said cluster_state:ok (or said nothing); a
+     * -CLUSTERDOWN answer clears it until a node says ok again */
+    int state_ok;
+    int down_during; /* a -CLUSTERDOWN came while the map was asked for */
+    int answered;    /* the last round got a map: poll, no backoff */
+    int polls;       /* quick asks in this outage (SESS_CL_POLL_MAX at most) */
     char why[256];
 };
 
@@ -213,6 +220,14 @@ const char *sess_cl_slots_parse(const struct redisReply *r, const char *asked,
  * is left "" in hp (the node that answered). */
 int sess_cl_redirect_parse(const char *msg, size_t len, int *slot,
                            struct sess_hp *hp);
+/* The cluster_state field of a CLUSTER INFO answer (len bytes at txt):
+ * 1 "ok", 0 "fail" (or any other word), -1 when there is none. */
+int sess_cl_info_state(const char *txt, size_t len);
+/* A node's command was answered -CLUSTERDOWN (msg, NUL-terminated): the
+ * cluster is down until a node says cluster_state:ok again; the map is
+ * asked for now.  Call before finishing the command (SESS_EDOWN: it was
+ * refused, not run), so that its caller sees the cluster down. */
+void sess_cl_down(struct sess *node, const char *msg);
 /* Set up s->cl from the seed list (checked); 0 or -1 out of memory. */
 int sess_cl_new(struct sess *s, const char *seeds);
 void sess_cl_start(struct sess *s);

@@ -183,6 +183,18 @@ sess_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         sess_cmd_free(c);
         return;
     }
+    if (r->type == REDIS_REPLY_ERROR && c->s->parent != NULL &&
+        strncmp(r->str, "CLUSTERDOWN", 11) == 0) {
+        /* the cluster is failing over (a primary failed, its replica not
+         * promoted yet) or lost a slot: the command was refused, not run.
+         * SESS_EDOWN, as for a drop: its caller waits for the cluster to
+         * be whole again (a fresh read then tells what is there) instead
+         * of taking this for a final error */
+        sess_cl_down(c->s, r->str);
+        sess_cmd_finish(c, SESS_EDOWN, NULL, 0, 0);
+        sess_cmd_free(c);
+        return;
+    }
     if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "READONLY", 8) == 0) {
         /* a replica now (demoted by a failover, or we were sent to one):
          * nothing was written; find the primary again */

@@ -3,11 +3,11 @@
  * fuzz_sess_cluster.c -- libFuzzer target for the session store's Redis
  * Cluster parsers: the input as a -MOVED / -ASK answer
  * (sess_cl_redirect_parse), as the RESP bytes of a CLUSTER SLOTS answer
- * read by hiredis's own reader (sess_cl_slots_parse), and as a key
- * (sess_slot).  None may crash or read out of bounds, and what they take
- * must hold: a slot below 16384, a port in 1..65535, at most 64 primaries,
- * every slot naming one of them or none, the holes counted right, and a
- * key's slot that of its hash tag.
+ * read by hiredis's own reader (sess_cl_slots_parse), as CLUSTER INFO's
+ * text (sess_cl_info_state), and as a key (sess_slot).  None may crash or read
+ * out of bounds, and what they take must hold: a slot below 16384, a port
+ * in 1..65535, at most 64 primaries, every slot naming one of them or none, the
+ * holes counted right, and a key's slot that of its hash tag.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -43,6 +43,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (kind != 0 && (slot < 0 || slot >= SESS_SLOTS || hp.port < 1 ||
                       hp.port > 65535 || strlen(hp.host) >= sizeof(hp.host)))
         fuzz_fail("a redirection taken out of range");
+
+    /* as CLUSTER INFO's text; what it reads must be in it */
+    int st = sess_cl_info_state(in, size);
+    if (st < -1 || st > 1) fuzz_fail("a cluster state of no kind");
+    if (st == 1) {
+        int seen = 0;
+        for (size_t i = 0; i + 16 <= size && !seen; i++)
+            seen = memcmp(in + i, "cluster_state:ok", 16) == 0;
+        if (!seen) fuzz_fail("ok without cluster_state:ok");
+    }
 
     unsigned s = sess_slot(in, size);
     if (s >= SESS_SLOTS) fuzz_fail("a slot out of range");

@@ -3,7 +3,8 @@
  * no I/O: the hash slot of a key (the values Redis's own documentation
  * and CLUSTER KEYSLOT give, hash tags included), the -MOVED / -ASK
  * answers, and CLUSTER SLOTS answers fed through hiredis's own reader as
- * Redis sends them (RESP bytes) -- with malformed ones refused.
+ * Redis sends them (RESP bytes) -- with malformed ones refused; CLUSTER
+ * INFO's cluster_state.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -199,14 +200,48 @@ test_cluster_list(void **state)
     assert_non_null(sess_cluster_check("h:0"));
 }
 
+/* CLUSTER INFO's cluster_state, as Redis 7 writes it (CRLF lines) and as
+ * other nodes might: only "ok" is ok, a missing field is unsaid. */
+static void
+test_info_state(void **state)
+{
+    static const struct {
+        const char *txt;
+        int want;
+    } rows[] = {
+        {"cluster_state:ok\r\ncluster_slots_assigned:16384\r\n", 1},
+        {"cluster_enabled:1\r\ncluster_state:fail\r\n", 0},
+        {"cluster_slots_ok:16384\r\ncluster_state:ok\r\n", 1},
+        {"cluster_state:ok", 1},
+        {"cluster_state:ok\n", 1},
+        {"cluster_state:okay\r\n", 0},
+        {"cluster_state:\r\n", 0},
+        {"cluster_state:OK\r\n", 0},
+        {"x_cluster_state:ok\r\n", -1},
+        {"cluster_slots_ok:1\r\n", -1},
+        {"cluster_stat", -1},
+        {"", -1},
+        {"\r\n\r\ncluster_state:fail", 0},
+    };
+    (void)state;
+    for (size_t i = 0; i < NROWS(rows); i++) {
+        int got = sess_cl_info_state(rows[i].txt, strlen(rows[i].txt));
+        if (got != rows[i].want)
+            fail_msg("row %zu (%s): %d, not %d", i, rows[i].txt, got,
+                     rows[i].want);
+    }
+    /* the length bounds it: a field cut short is not read past */
+    assert_int_equal(sess_cl_info_state("cluster_state:ok", 15), 0);
+    assert_int_equal(sess_cl_info_state("cluster_state:ok", 13), -1);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_slot),
-        cmocka_unit_test(test_redirect),
-        cmocka_unit_test(test_slots),
-        cmocka_unit_test(test_cluster_list),
+        cmocka_unit_test(test_slot),       cmocka_unit_test(test_redirect),
+        cmocka_unit_test(test_slots),      cmocka_unit_test(test_cluster_list),
+        cmocka_unit_test(test_info_state),
     };
     return cmocka_run_group_tests_name("sess_cluster", tests, NULL, NULL);
 }
