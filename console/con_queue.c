@@ -100,12 +100,11 @@ rec_list_row(const struct store_tx_result *res, int i)
         flags);
 }
 
-/* The age band of a birth year, in SQL (bands of the dashboards). */
-/* A page of the queue, in two steps: the rows (each filter a condition
- * that the custom plan of an unnamed statement folds away when its
- * parameter is NULL), then the duplicate flag of the whole page in one
- * remigate_duplicate_ids() call (migration 013) rather than one
- * remigate_duplicates() per row.  Columns: ref, status, district,
+/* A page of the queue: the rows, each filter a condition that the custom
+ * plan of an unnamed statement folds away when its parameter is NULL.
+ * The duplicate flag is the record's own column, kept by migration 023's
+ * triggers (it was one remigate_duplicate_ids() call per page, 39 % of
+ * PostgreSQL's time under load).  Columns: ref, status, district,
  * registered at, channel, sex, age band, destination, skills, need, days
  * waiting, possible duplicate, changed since verified, then the keyset
  * (created_at in microseconds, id). */
@@ -116,6 +115,7 @@ rec_list_row(const struct store_tx_result *res, int i)
     " r.channel, r.sex, " CON_AGE_BAND_SQL " AS age_band, r.country,"          \
     " array_to_string(r.skills, ' ') AS skills, r.need,"                       \
     " extract(day FROM now() - r.created_at)::int AS days,"                    \
+    " r.possible_duplicate AS dup,"                                            \
     " array_to_string(r.changed_since_verified, ' ') AS changed,"              \
     " (extract(epoch FROM r.created_at) * 1000000)::bigint AS at_us, r.id"     \
     " FROM returnees r"
@@ -132,8 +132,7 @@ rec_list_row(const struct store_tx_result *res, int i)
     " AND ($9::text IS NULL"                                                   \
     "  OR ($9 = 'changed_since_verified'"                                      \
     "   AND r.changed_since_verified IS NOT NULL)"                             \
-    "  OR ($9 = 'possible_duplicate'"                                          \
-    "   AND EXISTS (SELECT 1 FROM remigate_duplicates(r.ref))))"               \
+    "  OR ($9 = 'possible_duplicate' AND r.possible_duplicate))"               \
     " AND (($10::text IS NULL AND $11::text IS NULL AND $12::text IS NULL"     \
     "  AND $13::text IS NULL) OR r.ref = $10 OR r.msisdn = $11"                \
     "  OR r.nid_hash = decode($12, 'hex')"                                     \
@@ -143,17 +142,12 @@ rec_list_row(const struct store_tx_result *res, int i)
     "   * interval '1 microsecond', split_part($14, '.', 2)::bigint))"         \
     " ORDER BY r.created_at, r.id LIMIT $15::int"
 
-/* The flags in a CTE of their own, MATERIALIZED: as a subquery in FROM,
- * a plan that guessed one row for the page put the call on the inner side
- * of a nested loop and ran it once per row (51 calls a page, 20 ms of a
- * 21 ms page at 1,000,000 rows; EXPLAIN showed loops=51). */
+/* The page, in the order of the keyset. */
 #define REC_LIST_PAGE                                                          \
-    ", d AS MATERIALIZED (SELECT remigate_duplicate_ids(array_agg(id))"        \
-    " AS ids FROM page)"                                                       \
     " SELECT p.ref, p.status, p.district, p.registered, p.channel, p.sex,"     \
-    " p.age_band, p.country, p.skills, p.need, p.days, p.id = ANY (d.ids),"    \
-    " p.changed, p.at_us, p.id"                                                \
-    " FROM page p, d ORDER BY p.at_us, p.id"
+    " p.age_band, p.country, p.skills, p.need, p.days, p.dup, p.changed,"      \
+    " p.at_us, p.id"                                                           \
+    " FROM page p ORDER BY p.at_us, p.id"
 
 /* An admin's page: every district's rows, oldest first, straight from
  * (status, created_at, id), or (district, status, created_at, id) with a
