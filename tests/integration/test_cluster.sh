@@ -434,6 +434,10 @@ for l in open(sys.argv[1]):
             r["ms"][-1] if r["ms"] else "-"))
 print("# busy per caller: " + ("; ".join("%s: %s" % (c, ", ".join(v))
       for c, v in sorted(by.items())) or "none"))' "$ledger" "$t_kill"
+# (when not: the daemon's reasons)
+if [ "$busy_max" -gt 1 ] || [ "$busy_after" != 0 ]; then
+    grep -e 'busy reply' -e 'redis: ' "$log" | tail -n 30 | sed 's/^/# /'
+fi
 srv_psql -At -c "SELECT msisdn || '|' || ref FROM returnees WHERE msisdn LIKE '8801713%'" \
     >"$tmp/rows"
 f=$(python3 tests/faults/driver.py tally "$ledger" "$tmp/rows" 3000)
