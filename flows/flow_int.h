@@ -13,6 +13,19 @@
 #include "flows/flow_model.h"
 
 /* ------------------------------------------------------------------------
+ * flow_set.c: the set's memory (flow_model.h has struct flow_set)
+ */
+
+/* n bytes, zeroed and aligned for any type, from set's arena; they go with
+ * flow_set_free().  NULL when out of memory. */
+void *flow_arena_alloc(struct flow_set *set, size_t n);
+
+/* A copy of s in set's arena, or NULL when out of memory. */
+const char *flow_arena_strdup(struct flow_set *set, const char *s);
+
+/* ---- end of flow_set.c ---- */
+
+/* ------------------------------------------------------------------------
  * flow_text.c: UTF-8 and the GSM 03.38 alphabet
  */
 
