@@ -39,6 +39,15 @@
 # medians whose two middle decisions lie in two whole days, or share a
 # bucket though their whole days are read apart, are worked out by hand.
 #
+# Migration 024: a period cut per district (or for a pair without a
+# daily kind) reads each end as its days or as the whole month less the
+# days left out, whichever is fewer: the periods above take each way at
+# either end (and both ends inside two months none of which is whole, or
+# inside one); the indicator without a period reads its whole (all-time)
+# kind, and the district dimension's kinds (none, need) are kept by day
+# per district: from the summary alone with returnees deleted, the same
+# as 011's and 019's scans for every role and filter.
+#
 # Uses PG_DSN when tests/run gives one (a fresh database), else starts its
 # own PostgreSQL.  Prints "stats-summary: N passed, N failed".
 set -u
@@ -235,7 +244,8 @@ F_ALL='[{}, {"status":"verified"}, {"district":"BD-15"}, {"sex":"f"},
   {"from":"2026-06-05","to":"2026-06-20"}, {"to":"2026-04-03"}, {"from":"2026-07-31"},
   {"status":"pending","district":"BD-13","sex":"m","from":"2026-02-15"},
   {"from":"2026-05-01","to":"2026-04-30"},
-  {"status":"verified","sex":"f","from":"2026-02-03","to":"2026-06-27"}]'
+  {"status":"verified","sex":"f","from":"2026-02-03","to":"2026-06-27"},
+  {"from":"2026-03-10","to":"2026-04-20"}, {"district":"BD-13","from":"2026-02-03","to":"2026-07-05"}]'
 F_MID='[{}, {"district":"BD-26"}, {"from":"2026-03-10","to":"2026-07-20"}, {"from":"2026-06-01","to":"2026-07-31"},
   {"status":"pending","sex":"f","to":"2026-06-30"}]'
 F_FEW='[{}, {"district":"BD-15"}, {"status":"verified","from":"2026-02-27","to":"2026-06-30"},
@@ -311,8 +321,8 @@ is "  and over a period cutting June at both ends (its days from the daily kinds
 days_all "after those" '{admin,officer,analyst}' "$F_ALL"
 
 # --- 021: what is read from the summary alone ---------------------------
-is "021's kinds: 12 daily for the whole country and the funnel's 2 per district, 13 flat twins per district, the funnel's 4" \
-    "14|2|12 13|13|0 4|4|0" \
+is "021's kinds: 12 daily for the whole country (024: none and need per district too) and the funnel's 2 per district, 13 flat twins per district, the funnel's 4" \
+    "14|4|12 13|13|0 4|4|0" \
     "$(sql "SELECT count(*) || '|' || count(*) FILTER (WHERE dist) || '|' || count(*) FILTER (WHERE nation) FROM stats_kinds WHERE daily UNION ALL SELECT count(*) || '|' || count(*) FILTER (WHERE dist) || '|' || count(*) FILTER (WHERE nation) FROM stats_kinds WHERE flat AND da NOT LIKE 'days%' UNION ALL SELECT count(*) || '|' || count(*) FILTER (WHERE dist) || '|' || count(*) FILTER (WHERE nation) FROM stats_kinds WHERE flat AND da LIKE 'days%'" | paste -sd' ')"
 # view ROLE DISTRICTS ARGS: the rows of remigate_stats(ARGS), as text
 view() {
@@ -331,9 +341,13 @@ for v in "admin||'country', 'skill', 'verified', NULL, NULL, '2026-03-10', '2026
          "admin||'week', NULL, NULL, NULL, 'f', '2026-06-05', '2026-06-20', 5" \
          "officer|BD-15,BD-26|'country', 'skill', NULL, NULL, NULL, NULL, NULL, 5" \
          "admin||'district', 'need', NULL, NULL, NULL, NULL, NULL, 5" \
+         "admin||'district', 'need', 'verified', NULL, NULL, '2026-03-10', '2026-07-20', 5" \
+         "officer|BD-15,BD-26|'district', 'status', NULL, NULL, 'f', '2026-02-03', '2026-06-27', 5" \
          "admin||'need', 'reason', NULL, 'BD-13', NULL, '2026-03-01', '2026-05-31', 5" \
          "admin||SELECT string_agg(concat(district, ':', decided), ';') FROM remigate_stats_days(NULL, '2026-03-10', '2026-07-20');" \
-         "officer|BD-15,BD-26|SELECT string_agg(concat(district, ':', decided), ';') FROM remigate_stats_days(NULL, '2026-02-03', NULL);"; do
+         "officer|BD-15,BD-26|SELECT string_agg(concat(district, ':', decided), ';') FROM remigate_stats_days(NULL, '2026-02-03', NULL);" \
+         "officer|BD-15,BD-26|SELECT string_agg(x::text, ';') FROM remigate_indicator_returns(NULL, NULL, NULL, NULL, 5) x;" \
+         "admin||SELECT string_agg(x::text, ';') FROM remigate_indicator_returns(NULL, 'f', NULL, NULL, 5) x;"; do
     IFS='|' read -r who ds args <<<"$v"
     r=$(summary_alone "$who" "$ds" "$args")
     set -- $r
@@ -343,6 +357,8 @@ for v in "admin||'country', 'skill', 'verified', NULL, NULL, '2026-03-10', '2026
         bad "from the summary alone: $who ($args)" "$r"
     fi
 done
+is "024's whole kind: the indicator's, per district and for the country" "indicator_returns|true|true" \
+    "$(sql "SELECT da || '|' || dist || '|' || nation FROM stats_kinds WHERE whole")"
 r=$(summary_alone admin '' "'education', 'need', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5")
 set -- $r
 is "  while a pair without a day grain reads its cut days from returnees (its counts change)" "2 t" "$# $([ "$1" != "$2" ] && echo t)"
