@@ -217,7 +217,7 @@ start()
     rm -f "$tmp/port"
     "$bin" -c "$conf" --workers 2 --port 0 --port-file "$tmp/port" \
         --set kannel.enabled=false --set limits.request_timeout_ms=2000 \
-        --set redis.timeout_ms=300 --set redis.wait_ms=1500 "$@" 2>>"$log" &
+        --set redis.wait_ms=1500 "$@" 2>>"$log" &
     pid=$!
     wait_until 10 test -s "$tmp/port" || return 1
     base=http://127.0.0.1:$(cat "$tmp/port")
@@ -367,7 +367,8 @@ check "... no caller heard busy before the failover (busy_before_max $busy_befor
 # the node suspected after cluster-node-timeout, marked failed, its replica
 # elected (0.5 to 1 s more) -- while every node answers -CLUSTERDOWN from
 # the mark to the promotion.  A step waits up to redis.wait_ms (1500 here,
-# within limits.request_timeout_ms 2000) for the daemon to follow; a caller
+# within limits.request_timeout_ms 2000 less redis.timeout_ms, its default
+# 500, as in the fault suite's Sentinel failover) for the daemon to follow; a caller
 # who hears "busy" once and dials again waits again, so one "busy" at most
 # needs the promotion within about two waits of the kill.
 victim=$3
@@ -417,11 +418,16 @@ check "... both workers followed within 2 s of the promotion ($follow_ms ms)" \
 b=$(python3 tests/faults/driver.py busy "$ledger" "$(python3 -c "print(${t_prom:-0} / 1000 + 1.5)")")
 echo "# busy, before and after the promotion + wait_ms: $b"
 eval "$b"
+late=$busy_after
 check "... no caller hears busy once the daemon has had redis.wait_ms to follow (busy_after $busy_after)" \
     test "$busy_after" = 0
-# (none before the failover, checked above: so busy_max is the failover's)
-check "... no caller heard busy twice in the whole failover (at most $busy_max a caller)" \
-    test "$busy_max" -le 1
+# the failover's: from the kill on (a "busy" before it, a command past its
+# timeout on a loaded machine, is no part of it; it is printed above)
+b=$(python3 tests/faults/driver.py busy "$ledger" "$(python3 -c "print($t_kill / 1000)")")
+echo "# busy, before and after the kill: $b"
+eval "$b"
+check "... no caller heard busy twice in the whole failover, from the kill on (at most $busy_after_max a caller)" \
+    test "$busy_after_max" -le 1
 # each caller's answers not saved, ms after the kill
 python3 -c 'import json, sys
 k = int(sys.argv[2]) / 1000
@@ -435,7 +441,7 @@ for l in open(sys.argv[1]):
 print("# busy per caller: " + ("; ".join("%s: %s" % (c, ", ".join(v))
       for c, v in sorted(by.items())) or "none"))' "$ledger" "$t_kill"
 # (when not: the daemon's reasons)
-if [ "$busy_max" -gt 1 ] || [ "$busy_after" != 0 ]; then
+if [ "$late" != 0 ] || [ "$busy_max" -gt 1 ]; then
     grep -e 'busy reply' -e 'redis: ' "$log" | tail -n 30 | sed 's/^/# /'
 fi
 srv_psql -At -c "SELECT msisdn || '|' || ref FROM returnees WHERE msisdn LIKE '8801713%'" \
