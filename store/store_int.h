@@ -2,8 +2,9 @@
  * store_int.h -- private to store/: the key material and the ID-number
  * helpers shared by store_crypto.c and the records store (store_pg.c,
  * store_pg_rec.c), and the libpq connection on the loop shared by
- * store_pg_conn.c and store_pool.c.  What the records store's own files
- * share is in store_pg_int.h.
+ * store_pg_conn.c and store_pool_conn.c.  What the records store's own
+ * files share is in store_pg_int.h; what the generic pool's share, in
+ * store_pool_int.h.
  */
 #ifndef STORE_INT_H
 #define STORE_INT_H

@@ -1,9 +1,10 @@
 /*
  * store_link.c -- one libpq connection on the loop, for the record store
- * (store_pg_conn.c) and the generic pool (store_pool.c): connecting without
- * blocking (PQconnectStart / PQconnectPoll under a deadline), the socket's
- * event, re-made whenever libpq's socket or the interest changes, and the
- * reconnect backoff.  What a connection does once it is up is its owner's.
+ * (store_pg_conn.c) and the generic pool (store_pool_conn.c): connecting
+ * without blocking (PQconnectStart / PQconnectPoll under a deadline), the
+ * socket's event, re-made whenever libpq's socket or the interest changes,
+ * and the reconnect backoff.  What a connection does once it is up is its
+ * owner's.
  */
 #include <libpq-fe.h>
 

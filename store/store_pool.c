@@ -1,28 +1,18 @@
 /*
  * store_pool.c -- the generic pool: transactions of parameterised
- * statements, on libevent.
+ * statements, on libevent.  This file has the pool and its transactions
+ * (accepted, queued, timed, completed); store_pool_conn.c has the
+ * connections that run them.
  *
- * A connection is DOWN -> CONNECTING -> IDLE <-> BUSY with one socket event
- * and one timer.  The console's queries and the sms_out rows
- * (store_sms.c) run here.  A transaction goes out in one round
- * trip: libpq's pipeline mode, the context statement (set_config of the
- * role and the officer), the caller's statements, then one Sync.  Without
- * an explicit BEGIN the server runs everything up to the Sync as one
- * implicit transaction: when a statement fails, the rest are skipped
- * (PGRES_PIPELINE_ABORTED) and the Sync rolls it all back; otherwise the
- * Sync commits.  So set_config(..., true) holds for exactly the caller's
- * statements and a failure leaves nothing behind.
- *
- * Statements a transaction marks in store_tx.prepare (and the context
- * statement) are prepared on a connection the first time it runs them, in
- * the same pipeline (Parse of a named statement, then Bind/Execute by
- * that name), and by name only after that: no parse, analysis or rewrite
- * per call, and PostgreSQL's plan cache keeps a generic plan once it is
- * no worse than the custom ones (replanned by itself when the role acting
- * changes, since row-level security depends on it, or a table changes).
- * Each connection keeps its own list (POOL_PREP_MAX); a Parse that failed
- * or was skipped is forgotten when its Sync comes back, and a connection
- * closed forgets them all.
+ * The console's queries and the sms_out rows (store_sms.c) run here.  A
+ * transaction goes out in one round trip: libpq's pipeline mode, the
+ * context statement (set_config of the role and the officer), the
+ * caller's statements, then one Sync.  Without an explicit BEGIN the
+ * server runs everything up to the Sync as one implicit transaction: when
+ * a statement fails, the rest are skipped (PGRES_PIPELINE_ABORTED) and the
+ * Sync rolls it all back; otherwise the Sync commits.  So
+ * set_config(..., true) holds for exactly the caller's statements and a
+ * failure leaves nothing behind.
  *
  * Each transaction has its own deadline from the moment it was accepted;
  * when it passes, the connection running it is closed (PQcancel would
@@ -44,114 +34,7 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
-#include "store/store_int.h"
-
-#define POOL_MAGIC       0x504f4f4cu
-#define POOL_TX_MAGIC    0x504f5458u
-#define POOL_BACKOFF_MIN 100
-#define POOL_BACKOFF_MAX 5000
-#define POOL_CONNECT_MIN 2000
-#define POOL_CTX_MAX     256 /* bytes of one context value */
-#define POOL_PREP_MAX    64  /* prepared statements per connection */
-#define POOL_ITEMS       (1 + 2 * STORE_TX_STMTS) /* sent per transaction */
-
-/* The context statement, with and without a role to act as. */
-static const char pool_ctx_sql[] =
-    "SELECT set_config('remigate.officer', $1, true),"
-    " set_config('remigate.role', $2, true),"
-    " set_config('remigate.districts', $3, true)";
-static const char pool_ctx_role_sql[] =
-    "SELECT set_config('role', $4, true),"
-    " set_config('remigate.officer', $1, true),"
-    " set_config('remigate.role', $2, true),"
-    " set_config('remigate.districts', $3, true)";
-
-enum pool_conn_state {
-    POOL_CONN_DOWN,       /* timer = next attempt */
-    POOL_CONN_CONNECTING, /* timer = connect deadline */
-    POOL_CONN_IDLE,
-    POOL_CONN_BUSY
-};
-
-struct pool_conn;
-
-/* One statement of a copied transaction: pointers into the tx's arena. */
-struct pool_stmt {
-    const char *sql;
-    int nparams;
-    const char *params[STORE_TX_PARAMS];
-};
-
-struct store_tx_result {
-    int n;          /* caller's statements */
-    PGresult **res; /* n + 1: [0] the context statement */
-    int failed;     /* caller's index, -1 */
-    int unknown;
-    char sqlstate[6];
-    char errstr[200];
-};
-
-struct pool_tx {
-    unsigned magic;
-    struct store_pool *p;
-    TAILQ_ENTRY(pool_tx) link;
-    int queued;
-    int64_t t0;  /* accepted, CLOCK_MONOTONIC ms */
-    int waiting; /* for the pool to come back (wait_ms): deadline moved */
-    int sent;    /* the Sync went to the connection */
-    struct pool_conn *conn;
-    struct event *deadline;
-    int timeout_ms;
-    store_tx_cb *cb;
-    void *arg;
-    int status;
-    int got;   /* items whose results were all seen (index of the current) */
-    int error; /* a result with an error was seen */
-    unsigned prepare; /* store_tx.prepare */
-    /* What went out, in order: the query each item belongs to (0 the
-     * context statement, i + 1 the caller's i) and, for the Parse of a
-     * named statement, the connection's entry it fills (else -1). */
-    int nitems;
-    signed char item_q[POOL_ITEMS], item_prep[POOL_ITEMS];
-    const char *ctx[4];
-    struct pool_stmt stmt[STORE_TX_STMTS];
-    struct store_tx_result r;
-    char *arena; /* every string of the transaction */
-};
-
-TAILQ_HEAD(pool_tx_list, pool_tx);
-
-/* A statement prepared (ready) or being prepared on a connection; its
- * server-side name is rg_<index>.  sql NULL: a free entry. */
-struct pool_prep {
-    char *sql;
-    int ready;
-};
-
-struct pool_conn {
-    struct store_pool *p;
-    enum pool_conn_state state;
-    struct store_link l;
-    struct pool_tx *tx;
-    int again; /* dropped while up: its first attempt to connect again */
-    struct pool_prep prep[POOL_PREP_MAX];
-};
-
-struct store_pool {
-    unsigned magic;
-    struct event_base *base;
-    char *dsn, *role, *admin_role;
-    int pool, timeout_ms, max_waiting, wait_ms;
-    int running;
-    struct pool_conn *conns;
-    struct pool_tx_list waiting;
-    int nwaiting;
-    struct event *kick;
-};
-
-static void pool_conn_drop(struct pool_conn *c, int status, const char *why);
-static void pool_dispatch(struct store_pool *p);
-static void pool_conn_on_io(evutil_socket_t fd, short what, void *arg);
+#include "store/store_pool_int.h"
 
 /* ------------------------------------------------------------------------
  * Results
@@ -246,8 +129,8 @@ pool_tx_free(struct pool_tx *t)
 }
 
 /* t is on no list and no connection: call back, then free. */
-static void
-pool_tx_complete(struct pool_tx *t)
+void
+store_pool_tx_complete(struct pool_tx *t)
 {
     STORE_AN(t->magic == POOL_TX_MAGIC);
     STORE_AN(!t->queued && t->conn == NULL);
@@ -260,8 +143,8 @@ pool_tx_complete(struct pool_tx *t)
     pool_tx_free(t);
 }
 
-static void
-pool_tx_unqueue(struct pool_tx *t)
+void
+store_pool_tx_unqueue(struct pool_tx *t)
 {
     if (!t->queued) return;
     TAILQ_REMOVE(&t->p->waiting, t, link);
@@ -292,8 +175,8 @@ pool_tx_arm(struct pool_tx *t, int64_t ms)
 }
 
 /* t no longer waits for the pool to come back: its own deadline again. */
-static void
-pool_tx_unwait(struct pool_tx *t)
+void
+store_pool_tx_unwait(struct pool_tx *t)
 {
     if (!t->waiting) return;
     t->waiting = 0;
@@ -315,26 +198,26 @@ pool_tx_on_deadline(evutil_socket_t fd, short what, void *arg)
         STORE_AN(t->queued);
         if (pool_hope(t->p) && t->t0 + t->timeout_ms - pool_now_ms() > 0) {
             /* back, but every connection busy: it waits its turn */
-            pool_tx_unwait(t);
+            store_pool_tx_unwait(t);
             return;
         }
-        pool_tx_unqueue(t);
+        store_pool_tx_unqueue(t);
         t->status = STORE_EDOWN;
         snprintf(t->r.errstr, sizeof(t->r.errstr),
                  "database not connected (waited %d ms for it)",
                  (int)(pool_now_ms() - t->t0));
-        pool_tx_complete(t);
+        store_pool_tx_complete(t);
         return;
     }
     t->status = STORE_ETIMEDOUT;
     snprintf(t->r.errstr, sizeof(t->r.errstr),
              "transaction deadline of %d ms passed", t->timeout_ms);
     if (t->queued) {
-        pool_tx_unqueue(t);
-        pool_tx_complete(t);
+        store_pool_tx_unqueue(t);
+        store_pool_tx_complete(t);
     } else {
         STORE_AN(t->conn != NULL);
-        pool_conn_drop(t->conn, STORE_ETIMEDOUT, NULL);
+        store_pool_conn_drop(t->conn, STORE_ETIMEDOUT, NULL);
     }
 }
 
@@ -396,8 +279,8 @@ pool_tx_wait(struct pool_tx *t)
 }
 
 /* Someone waits for the pool to come back. */
-static int
-pool_anyone_waits(const struct store_pool *p)
+int
+store_pool_anyone_waits(const struct store_pool *p)
 {
     const struct pool_tx *t;
 
@@ -490,49 +373,11 @@ pool_tx_valid(const struct store_tx *tx)
     return 1;
 }
 
-/* ------------------------------------------------------------------------
- * Connections
- */
-
-/* Forget c's prepared statements: all of them (the connection closed) or
- * those whose Parse did not come back ok (its Sync did). */
-static void
-pool_prep_forget(struct pool_conn *c, int all)
-{
-    for (int i = 0; i < POOL_PREP_MAX; i++)
-        if (c->prep[i].sql != NULL && (all || !c->prep[i].ready)) {
-            free(c->prep[i].sql);
-            c->prep[i].sql = NULL;
-            c->prep[i].ready = 0;
-        }
-}
-
-/* c's entry for sql, adding one (*added = 1) when there is none and room;
- * -1: none and no room (or no memory): run it unnamed. */
-static int
-pool_prep_entry(struct pool_conn *c, const char *sql, int *added)
-{
-    int free_at = -1;
-
-    *added = 0;
-    for (int i = 0; i < POOL_PREP_MAX; i++) {
-        if (c->prep[i].sql == NULL) {
-            if (free_at < 0) free_at = i;
-        } else if (strcmp(c->prep[i].sql, sql) == 0) {
-            return i;
-        }
-    }
-    if (free_at < 0 || (c->prep[free_at].sql = strdup(sql)) == NULL) return -1;
-    c->prep[free_at].ready = 0;
-    *added = 1;
-    return free_at;
-}
-
 /* When no connection is up and every one has failed its last attempt,
  * what waits would only wait for its deadline: EDOWN now, as a new
  * transaction would get. */
-static void
-pool_fail_waiting(struct store_pool *p)
+void
+store_pool_fail_waiting(struct store_pool *p)
 {
     struct pool_tx *t;
 
@@ -542,278 +387,10 @@ pool_fail_waiting(struct store_pool *p)
             if (!t->waiting) break;
         if (t == NULL) return;
         if (p->wait_ms > 0 && pool_tx_wait(t) == 0) continue;
-        pool_tx_unqueue(t);
+        store_pool_tx_unqueue(t);
         t->status = STORE_EDOWN;
         snprintf(t->r.errstr, sizeof(t->r.errstr), "database not connected");
-        pool_tx_complete(t);
-    }
-}
-
-/* Close c, plan the next attempt while running, fail its transaction. */
-static void
-pool_conn_drop(struct pool_conn *c, int status, const char *why)
-{
-    struct pool_tx *t = c->tx;
-
-    /* up until now: one attempt at once that transactions wait for */
-    c->again = c->state == POOL_CONN_IDLE || c->state == POOL_CONN_BUSY;
-    store_link_close(&c->l);
-    pool_prep_forget(c, 1);
-    c->tx = NULL;
-    c->state = POOL_CONN_DOWN;
-    if (c->p->running)
-        store_link_retry(&c->l, POOL_BACKOFF_MIN, POOL_BACKOFF_MAX);
-    if (c->p->running && !c->again && pool_anyone_waits(c->p))
-        /* transactions wait for it: try again soon, not after the backoff */
-        store_link_schedule(&c->l, POOL_BACKOFF_MIN);
-    if (t != NULL) {
-        t->conn = NULL;
-        if (t->status == 0 || status == STORE_ETIMEDOUT) t->status = status;
-        t->r.unknown = t->sent;
-        if (t->r.errstr[0] == '\0' && why != NULL)
-            snprintf(t->r.errstr, sizeof(t->r.errstr), "%s", why);
-        pool_tx_complete(t);
-    }
-    pool_fail_waiting(c->p);
-}
-
-static void
-pool_conn_connect(struct pool_conn *c)
-{
-    int ms = c->p->timeout_ms > POOL_CONNECT_MIN ? c->p->timeout_ms
-                                                 : POOL_CONNECT_MIN;
-
-    if (store_link_connect(&c->l, c->p->dsn, ms) != 0) {
-        pool_conn_drop(c, STORE_EDOWN, NULL);
-        return;
-    }
-    c->state = POOL_CONN_CONNECTING;
-}
-
-static void
-pool_conn_poll(struct pool_conn *c)
-{
-    int up = store_link_poll(&c->l);
-
-    if (up == 0) return;
-    if (up < 0 || store_link_watch(&c->l, EV_READ) != 0) {
-        pool_conn_drop(c, STORE_EDOWN, NULL);
-        return;
-    }
-    c->state = POOL_CONN_IDLE;
-    c->l.backoff_ms = 0;
-    c->again = 0;
-    pool_dispatch(c->p);
-}
-
-/* Record the first error of t (x: an error result of query q, 0 being the
- * context statement, n + 1 the commit at the Sync). */
-static void
-pool_tx_error(struct pool_tx *t, const PGresult *x, int q)
-{
-    const char *code = PQresultErrorField(x, PG_DIAG_SQLSTATE);
-    const char *msg = PQresultErrorField(x, PG_DIAG_MESSAGE_PRIMARY);
-
-    if (t->error) return;
-    t->error = 1;
-    t->r.failed = q >= 1 && q <= t->r.n ? q - 1 : -1;
-    snprintf(t->r.sqlstate, sizeof(t->r.sqlstate), "%s", code ? code : "");
-    /* SQLSTATE and the primary message only: details quote values */
-    snprintf(t->r.errstr, sizeof(t->r.errstr), "%s: %s", code ? code : "?",
-             msg ? msg : "no result");
-    /* 57 (operator intervention: terminated, shutting down) and 08 (the
-     * connection) say nothing about the statement: the server went away */
-    if (code && (strncmp(code, "57", 2) == 0 || strncmp(code, "08", 2) == 0))
-        t->status = STORE_EDOWN;
-    else if (code &&
-             (strncmp(code, "22", 2) == 0 || strncmp(code, "23", 2) == 0 ||
-              strncmp(code, "54", 2) == 0))
-        t->status = STORE_EREFUSED;
-    else
-        t->status = STORE_EDB;
-}
-
-/* The Sync's answer came: the transaction is over, c is idle again. */
-static void
-pool_conn_done(struct pool_conn *c)
-{
-    struct pool_tx *t = c->tx;
-    struct store_pool *p = c->p;
-
-    STORE_AN(t != NULL);
-    c->tx = NULL;
-    t->conn = NULL;
-    pool_prep_forget(c, 0);
-    if (!t->error && t->got != t->nitems) {
-        t->status = STORE_EDB;
-        snprintf(t->r.errstr, sizeof(t->r.errstr),
-                 "%d results for %d queries sent", t->got, t->nitems);
-    }
-    if (PQexitPipelineMode(c->l.pg) != 1 ||
-        PQstatus(c->l.pg) == CONNECTION_BAD) {
-        /* the answer came; the connection is of no further use */
-        pool_conn_drop(c, STORE_EDOWN, NULL);
-        pool_tx_complete(t);
-        return;
-    }
-    c->state = POOL_CONN_IDLE;
-    pool_tx_complete(t);
-    if (p->running) pool_dispatch(p);
-}
-
-static void
-pool_conn_on_io(evutil_socket_t fd, short what, void *arg)
-{
-    struct pool_conn *c = arg;
-    struct pool_tx *t;
-    PGresult *x;
-    int q;
-
-    (void)fd;
-    if (c->state == POOL_CONN_CONNECTING) {
-        pool_conn_poll(c);
-        return;
-    }
-    if ((what & EV_WRITE) && store_link_flush(&c->l) != 0) {
-        pool_conn_drop(c, STORE_EDOWN, "connection lost");
-        return;
-    }
-    if (!(what & EV_READ)) return;
-    if (!PQconsumeInput(c->l.pg) || PQstatus(c->l.pg) == CONNECTION_BAD) {
-        pool_conn_drop(c, STORE_EDOWN, "connection lost");
-        return;
-    }
-    if (c->state == POOL_CONN_IDLE) {
-        /* nothing is asked: only notifications or a server going away */
-        while (!PQisBusy(c->l.pg) && (x = PQgetResult(c->l.pg)) != NULL)
-            PQclear(x);
-        return;
-    }
-    t = c->tx;
-    STORE_AN(t != NULL);
-    while (!PQisBusy(c->l.pg)) {
-        x = PQgetResult(c->l.pg);
-        if (x == NULL) { /* the end of one query's results */
-            t->got++;
-            continue;
-        }
-        switch (PQresultStatus(x)) {
-        case PGRES_PIPELINE_SYNC:
-            PQclear(x);
-            pool_conn_done(c);
-            return;
-        case PGRES_COMMAND_OK:
-        case PGRES_TUPLES_OK:
-            if (t->got >= t->nitems) break;
-            if (t->item_prep[t->got] >= 0) { /* a Parse went through */
-                c->prep[t->item_prep[t->got]].ready = 1;
-                break;
-            }
-            q = t->item_q[t->got];
-            if (t->r.res[q] == NULL) {
-                t->r.res[q] = x;
-                x = NULL;
-            }
-            break;
-        case PGRES_PIPELINE_ABORTED:
-            break;
-        default:
-            pool_tx_error(t, x,
-                          t->got < t->nitems ? t->item_q[t->got] : t->r.n + 1);
-            break;
-        }
-        PQclear(x);
-    }
-}
-
-static void
-pool_conn_on_timer(evutil_socket_t fd, short what, void *arg)
-{
-    struct pool_conn *c = arg;
-
-    (void)fd;
-    (void)what;
-    if (c->state == POOL_CONN_DOWN)
-        pool_conn_connect(c);
-    else if (c->state == POOL_CONN_CONNECTING)
-        pool_conn_drop(c, STORE_EDOWN, NULL);
-}
-
-/* Send query q of t (0 the context statement): by name when prepare says
- * so and the connection has room, after its Parse the first time.  0 or
- * -1. */
-static int
-pool_conn_send_one(struct pool_conn *c, struct pool_tx *t, int q,
-                   const char *sql, int nparams, const char *const *params,
-                   int prepare)
-{
-    char name[16];
-    int k = -1, added = 0;
-
-    if (prepare) k = pool_prep_entry(c, sql, &added);
-    if (k < 0) {
-        if (!PQsendQueryParams(c->l.pg, sql, nparams, NULL, params, NULL, NULL,
-                               0))
-            return -1;
-        t->item_q[t->nitems] = (signed char)q;
-        t->item_prep[t->nitems++] = -1;
-        return 0;
-    }
-    snprintf(name, sizeof(name), "rg_%d", k);
-    if (added) {
-        if (!PQsendPrepare(c->l.pg, name, sql, nparams, NULL)) return -1;
-        t->item_q[t->nitems] = (signed char)q;
-        t->item_prep[t->nitems++] = (signed char)k;
-    }
-    if (!PQsendQueryPrepared(c->l.pg, name, nparams, params, NULL, NULL, 0))
-        return -1;
-    t->item_q[t->nitems] = (signed char)q;
-    t->item_prep[t->nitems++] = -1;
-    return 0;
-}
-
-/* Send every query of t and the Sync on c.  0 or -1. */
-static int
-pool_conn_send(struct pool_conn *c, struct pool_tx *t)
-{
-    const char *role = t->ctx[3];
-
-    if (PQenterPipelineMode(c->l.pg) != 1) return -1;
-    t->nitems = 0;
-    if (pool_conn_send_one(c, t, 0, role[0] ? pool_ctx_role_sql : pool_ctx_sql,
-                           role[0] ? 4 : 3, t->ctx, 1) != 0)
-        return -1;
-    for (int i = 0; i < t->r.n; i++)
-        if (pool_conn_send_one(c, t, i + 1, t->stmt[i].sql, t->stmt[i].nparams,
-                               t->stmt[i].params, (t->prepare >> i) & 1u) != 0)
-            return -1;
-    STORE_AN(t->nitems <= POOL_ITEMS);
-    if (PQpipelineSync(c->l.pg) != 1) return -1;
-    t->sent = 1;
-    return store_link_flush(&c->l);
-}
-
-static void
-pool_dispatch(struct store_pool *p)
-{
-    while (p->running && !TAILQ_EMPTY(&p->waiting)) {
-        struct pool_conn *c = NULL;
-        struct pool_tx *t;
-
-        for (int i = 0; i < p->pool; i++)
-            if (p->conns[i].state == POOL_CONN_IDLE) {
-                c = &p->conns[i];
-                break;
-            }
-        if (c == NULL) return;
-        t = TAILQ_FIRST(&p->waiting);
-        pool_tx_unqueue(t);
-        pool_tx_unwait(t);
-        t->conn = c;
-        c->tx = t;
-        c->state = POOL_CONN_BUSY;
-        if (pool_conn_send(c, t) != 0)
-            pool_conn_drop(c, STORE_EDOWN, "send failed");
+        store_pool_tx_complete(t);
     }
 }
 
@@ -822,7 +399,7 @@ pool_on_kick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    pool_dispatch(arg);
+    store_pool_dispatch(arg);
 }
 
 /* ------------------------------------------------------------------------
@@ -861,8 +438,8 @@ store_pool_new(const struct store_pool_config *cfg, struct event_base *base,
         goto nomem;
     for (int i = 0; i < p->pool; i++) {
         p->conns[i].p = p;
-        if (store_link_init(&p->conns[i].l, base, pool_conn_on_io,
-                            pool_conn_on_timer, &p->conns[i]) != 0)
+        if (store_link_init(&p->conns[i].l, base, store_pool_conn_on_io,
+                            store_pool_conn_on_timer, &p->conns[i]) != 0)
             goto nomem;
     }
     return p;
@@ -901,7 +478,7 @@ store_pool_stop(struct store_pool *p)
         struct pool_conn *c = &p->conns[i];
         t = c->tx;
         c->tx = NULL;
-        pool_conn_drop(c, STORE_EDOWN, NULL);
+        store_pool_conn_drop(c, STORE_EDOWN, NULL);
         if (t != NULL) {
             t->conn = NULL;
             t->r.unknown = t->sent;
@@ -909,14 +486,14 @@ store_pool_stop(struct store_pool *p)
         }
     }
     while ((t = TAILQ_FIRST(&p->waiting)) != NULL) {
-        pool_tx_unqueue(t);
+        store_pool_tx_unqueue(t);
         TAILQ_INSERT_TAIL(&failed, t, link);
     }
     while ((t = TAILQ_FIRST(&failed)) != NULL) {
         TAILQ_REMOVE(&failed, t, link);
         t->status = STORE_EDOWN;
         snprintf(t->r.errstr, sizeof(t->r.errstr), "store stopped");
-        pool_tx_complete(t);
+        store_pool_tx_complete(t);
     }
 }
 
@@ -927,7 +504,7 @@ store_pool_free(struct store_pool *p)
     STORE_AN(p->magic == POOL_MAGIC);
     store_pool_stop(p);
     for (int i = 0; p->conns && i < p->pool; i++) {
-        pool_prep_forget(&p->conns[i], 1);
+        store_pool_prep_forget(&p->conns[i], 1);
         store_link_fini(&p->conns[i].l);
     }
     if (p->kick) event_free(p->kick);
