@@ -38,21 +38,9 @@ unset SRV_TMP REDIS_PORT REDIS_PID REDIS_URL PG_PORT PG_PID PG_DSN PG_DATA
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
 pid=
-SRV_TMP=
-srv_tmpdir || exit 1
-tmp=$SRV_TMP
-cleanup() {
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    srv_cleanup
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 export SRV_PG_SYNC=1
-srv_redis_start && srv_pg_start && srv_pg_standby_start ||
-    { bad "Redis, PostgreSQL and a standby started"; finish; }
+itest_servers redis pg standby
 ok "Redis, a PostgreSQL primary ($PG_PORT) and a synchronous standby ($PG2_PORT)"
-sql() { srv_psql -At -c "$1"; }
 sql2() { "$SRV_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$PG2_DSN" -c "$1"; }
 ha_dsn="host=127.0.0.1,127.0.0.1 port=$PG2_PORT,$PG_PORT dbname=remigate user=$PG_USER target_session_attrs=read-write"
 
@@ -60,46 +48,16 @@ itest_config "$ha_dsn"
 is "migrate through the two-host DSN ran on the primary" \
     t "$(sql "SELECT count(*) > 0 FROM schema_migrations")"
 pw='Padma-River-Dawn-7'
-printf '%s\n' "$pw" | "$bin" officer add --username boss --role admin \
-    -c "$conf" >"$tmp/out" 2>&1 || { bad "officer added" "$(cat "$tmp/out")"; finish; }
+printf '%s\n' "$pw" | officer add --username boss --role admin ||
+    { bad "officer added" "$(cat "$tmp/out")"; finish; }
 
 secret=pg-ha-secret
 nobody=$(srv_free_port) # sendsms: nothing listens there
-rm -f "$tmp/port"
-"$bin" -c "$conf" --workers 1 --port 0 --port-file "$tmp/port" \
-    --redis-port "$REDIS_PORT" --set "kannel.secret=$secret" \
+itest_daemon --set "kannel.secret=$secret" \
     --set "kannel.sendsms_url=http://127.0.0.1:$nobody/cgi-bin/sendsms" \
     --set "postgres.read_dsn=$PG2_DSN" \
-    --set console.admin_totp=optional --set "console.web_dir=$PWD/web" \
-    2>>"$tmp/log" &
-pid=$!
-wait_until 10 test -s "$tmp/port" || { bad "daemon started"; finish; }
-base=http://127.0.0.1:$(cat "$tmp/port")
-healthy() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ]; }
-wait_until 10 healthy || { bad "daemon healthy"; finish; }
-ok "daemon started (pid $pid)"
+    --set console.admin_totp=optional --set "console.web_dir=$PWD/web"
 
-# register PHONE NID: part 1 in English over /ussd/at; prints the last
-# screen
-register() {
-    local text='' a
-    for a in '' 2 1 1 'Rahima Begum' 2 1990 Farid "$2" 1; do
-        [ -n "$a" ] && text=${text:+$text*}$a
-        curl -s -o "$tmp/body" --max-time 10 \
-            --data-urlencode "sessionId=s$1" --data-urlencode "serviceCode=*247#" \
-            --data-urlencode "phoneNumber=$1" --data-urlencode "text=$text" \
-            "$base/ussd/at"
-        head -c4 "$tmp/body" | grep -q '^CON ' || break
-    done
-    cat "$tmp/body"
-}
-# sms PHONE TEXT: an SMS from PHONE, as Kannel's sms-service passes it
-sms() {
-    local t
-    t=$(printf '%s' "$2" | od -An -tx1 | tr -d ' \n' | sed 's/../%&/g')
-    curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
-        "$base/kannel/mo?from=%2B$1&to=16247&text=$t&smsc=sms&id=sms-$(date +%s%N)&coding=0&charset=UTF-8&key=$secret"
-}
 api() {
     local args=(-s -o "$tmp/body" -w '%{http_code}' --max-time 20 -X "$1"
         -b "$tmp/jar" -c "$tmp/jar" -H "X-CSRF-Token: ${csrf:-}")
@@ -118,19 +76,15 @@ sms_rows() { sql "SELECT count(*) FROM sms_out WHERE msisdn = '$1'"; }
 optout_of() { sql "SELECT count(*) FROM sms_optout WHERE msisdn = '$1'"; }
 stored() { [ "$(rows_of "$1")" = 1 ]; }
 sms_answered() {
-    [ "$(sms "$1" HELP)" = 200 ] && wait_until 1 sms_stored "$1"
+    [ "$(itest_mo "$1" HELP)" = 200 ] && wait_until 1 sms_stored "$1"
 }
 sms_stored() { [ "$(sms_rows "$1")" -ge 1 ]; }
-dlr() { # dlr ID TYPE: Kannel's delivery report for one of our messages
-    curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
-        "$base/kannel/dlr?id=$1&status=$2&answer=id%3A1+stat%3ADELIVRD&ts=$(date +%s)&key=$secret"
-}
 opted_out() { [ "$(optout_of "$1")" = 1 ]; }
 
 # every pool, on the primary: the records', the SMS one's, the console's
 every_pool() { # LABEL PHONE NID
     local out ref
-    out=$(register "$2" "$3")
+    out=$(itest_register "$2" "$3")
     ref=$(printf '%s' "$out" | grep -oE '\b[0-9A-Z]{10}\b' | head -n 1)
     # "saved" once the pool is connected, "received" (the Redis queue)
     # while it is still reconnecting just after a failover
@@ -143,7 +97,7 @@ every_pool() { # LABEL PHONE NID
     # postgres.wait_ms: checked right after the failover below)
     check "$1: an SMS's answer is recorded in sms_out within 10 s (SMS pool)" \
         "wait_until 10 sms_answered $2"
-    is "$1: STOP is accepted" 200 "$(sms "$2" STOP)"
+    is "$1: STOP is accepted" 200 "$(itest_mo "$2" STOP)"
     check "$1: the opt-out is recorded (SMS pool)" "wait_until 10 opted_out $2"
     # (a request that finds the console pool reconnecting waits for it up
     # to console.db_wait_ms; checked right after the failover below)
@@ -236,9 +190,9 @@ ok "the primary killed -9, the standby ($PG_PORT) promoted"
 # answering 503 "try again"
 t0=$(date +%s%N)
 # at the same moment: a delivery report and an SMS (the SMS pool)
-(dlr "$sms_id" 1 >"$tmp/code.dlr") &
+(itest_dlr "$sms_id" 1 >"$tmp/code.dlr") &
 dlr_job=$!
-(sms 8801811000003 HELP >"$tmp/code.help") &
+(itest_mo 8801811000003 HELP >"$tmp/code.help") &
 help_job=$!
 code=$(api GET '/api/records?status=pending')
 ms=$((($(date +%s%N) - t0) / 1000000))
@@ -261,11 +215,5 @@ is "lag_s is null: read from a primary" null "$(j '.lag_s')"
 page none
 is "no number twice" 0 "$(sql 'SELECT count(*) - count(DISTINCT msisdn) FROM returnees')"
 
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-pid=
-is "SIGTERM: exit 0" 0 "$rc"
-check "no assert or sanitizer report in the log" \
-    "! grep -q -e 'assert:' -e 'runtime error' -e 'Sanitizer' '$tmp/log'"
+itest_stop
 finish

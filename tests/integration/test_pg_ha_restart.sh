@@ -32,7 +32,6 @@ bin=${REMIGATE_BIN:-build/remigate}
 pids=
 pid=
 itest_servers redis pg
-sql() { srv_psql -At -c "$1"; }
 itest_config "$PG_DSN"
 ok "Redis and PostgreSQL ($PG_PORT) started, migrated"
 
@@ -43,23 +42,17 @@ pids="$pids $!"
 wait_until 10 test -s "$tmp/kport" || { bad "fake sendsms started"; finish; }
 
 secret=pg-restart-secret
+itest_http_s=15 # curl waits longer than the daemon's deadline (6 s)
 # Dhaka 11:00, inside the notices' send window
 now=$(date -u -d "2026-12-03 11:00 +0600" +%s)
 # A request's deadline of 6 s (so the SMS pool's is 4.5 s: a report can
 # wait the whole restart out); postgres.wait_ms its default, 3000.
-REMIGATE_TEST_NOW=$now "$bin" -c "$conf" --workers 1 --port 0 \
-    --port-file "$tmp/port" --redis-port "$REDIS_PORT" \
+REMIGATE_TEST_NOW=$now itest_daemon \
     --set "kannel.sendsms_url=http://127.0.0.1:$(cat "$tmp/kport")/cgi-bin/sendsms" \
     --set "kannel.dlr_url=http://127.0.0.1:9" --set "kannel.secret=$secret" \
     --set limits.request_timeout_ms=6000 --set postgres.timeout_ms=5000 \
     --set review.sms_poll_ms=100 --set notices.poll_ms=100 \
-    --set notices.rate=10 --set notices.lost_after_s=10 2>>"$tmp/log" &
-pid=$!
-wait_until 10 test -s "$tmp/port" || { bad "daemon started"; finish; }
-base=http://127.0.0.1:$(cat "$tmp/port")
-healthy() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ]; }
-wait_until 10 healthy || { bad "daemon healthy"; finish; }
-ok "daemon started (pid $pid)"
+    --set notices.rate=10 --set notices.lost_after_s=10
 
 # posts NUMBER [TEXT-PREFIX]: requests the fake sendsms got for NUMBER
 posts() {
@@ -86,28 +79,6 @@ for line in open(sys.argv[1]):
 print(sum(c.values()), len(c), max(c.values()) if c else 0)
 EOF
 }
-sms() { # sms PHONE TEXT: an SMS from PHONE as Kannel's sms-service passes it
-    local t
-    t=$(printf '%s' "$2" | od -An -tx1 | tr -d ' \n' | sed 's/../%&/g')
-    curl -s -o /dev/null -w '%{http_code}' --max-time 15 \
-        "$base/kannel/mo?from=%2B$1&to=16247&text=$t&smsc=sms&id=sms-$(date +%s%N)&coding=0&charset=UTF-8&key=$secret"
-}
-dlr() { # dlr ID TYPE: Kannel's delivery report
-    curl -s -o /dev/null -w '%{http_code}' --max-time 15 \
-        "$base/kannel/dlr?id=$1&status=$2&answer=id%3A1+stat%3ADELIVRD&ts=$(date +%s)&key=$secret"
-}
-register() { # register PHONE NID: part 1 over /ussd/at; prints the last screen
-    local text='' a
-    for a in '' 2 1 1 'Rahima Begum' 2 1990 Farid "$2" 1; do
-        [ -n "$a" ] && text=${text:+$text*}$a
-        curl -s -o "$tmp/ussd.$1" --max-time 15 \
-            --data-urlencode "sessionId=s$1" --data-urlencode "serviceCode=*247#" \
-            --data-urlencode "phoneNumber=$1" --data-urlencode "text=$text" \
-            "$base/ussd/at"
-        head -c4 "$tmp/ussd.$1" | grep -q '^CON ' || break
-    done
-    cat "$tmp/ussd.$1"
-}
 pg_down() { # stop PostgreSQL (-m fast), as pg_ctl restart does first
     srv_pg_stop
     ! pg_alive
@@ -117,7 +88,7 @@ pg_alive() { [ "$(sql 'SELECT 1' 2>/dev/null)" = 1 ]; }
 sms_rows() { sql "SELECT count(*) FROM sms_out WHERE msisdn = '$1'"; }
 
 # the SMS pool is up: one reply recorded
-[ "$(sms 8801911000009 HELP)" = 200 ] &&
+[ "$(itest_mo 8801911000009 HELP)" = 200 ] &&
     wait_until 10 test "$(sms_rows 8801911000009)" -ge 1 ||
     bad "a reply recorded before the restart"
 
@@ -127,13 +98,13 @@ u1=$(sql "INSERT INTO sms_out (id, msisdn, kind, text, coding)
           RETURNING id")
 check "PostgreSQL stopped (-m fast)" pg_down
 t0=$(date +%s%N)
-(dlr "$u1" 1 >"$tmp/c.dlr") &
+(itest_dlr "$u1" 1 >"$tmp/c.dlr") &
 dj=$!
-(sms 8801911000002 HELP >"$tmp/c.help") &
+(itest_mo 8801911000002 HELP >"$tmp/c.help") &
 hj=$!
-(sms 8801911000003 STOP >"$tmp/c.stop") &
+(itest_mo 8801911000003 STOP >"$tmp/c.stop") &
 sj=$!
-(register 8801911000004 1911000004 >"$tmp/c.reg") &
+(itest_register 8801911000004 1911000004 >"$tmp/c.reg") &
 rj=$!
 pause 1.5
 check "PostgreSQL started again on the same port" pg_up
@@ -221,11 +192,5 @@ is "every recipient 'accepted', none 'unknown'" "accepted=40" \
              GROUP BY state) x")"
 
 check "the same daemon process ($pid)" "kill -0 $pid"
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-pid=
-is "SIGTERM: exit 0" 0 "$rc"
-check "no assert or sanitizer report in the log" \
-    "! grep -q -e 'assert:' -e 'runtime error' -e 'Sanitizer' '$tmp/log'"
+itest_stop
 finish

@@ -10,9 +10,11 @@
 #   pause [SECONDS]               a short wait without a sleep process
 #   finish                        "LABEL: N passed, N failed", then exit
 #                                 (non-zero when one failed or none ran)
-#   itest_servers redis|pg...     (tests/lib/servers.sh sourced) a temp dir
+#   itest_servers redis|pg|standby...
+#                                 (tests/lib/servers.sh sourced) a temp dir
 #                                 of its own ($tmp), the servers named
-#                                 started (else a failure ends the
+#                                 started (standby: srv_pg_standby_start,
+#                                 after pg; else a failure ends the
 #                                 script), and on exit itest_cleanup:
 #                                 $pids and $pid killed and waited for,
 #                                 itest_on_exit (when the script has one),
@@ -25,6 +27,26 @@
 #   itest_up PID                  (10 s) until $tmp/port is written by
 #                                 the daemon PID and its /healthz answers
 #                                 200; sets $base.  Non-zero if not
+#   itest_daemon ARGS...          $bin on $conf, one worker, port 0
+#                                 ($tmp/port), Redis on $REDIS_PORT, ARGS
+#                                 added, stderr to $tmp/log; sets $pid
+#                                 and (itest_up) $base, counts "daemon
+#                                 started"; not up: a failure ends the
+#                                 script.  Variables set before the call
+#                                 (X=1 itest_daemon) are in its environment
+#   itest_stop                    SIGTERM to $pid: exit 0 and no assert or
+#                                 sanitizer report in $tmp/log (two checks)
+#   itest_register PHONE NID      part 1 of a registration in English over
+#                                 POST /ussd/at (a fixed name, sex, year,
+#                                 district, NID, confirm); prints the last
+#                                 screen ($tmp/ussd.PHONE)
+#   itest_mo PHONE TEXT           an SMS from PHONE as Kannel's
+#                                 sms-service passes it (key $secret);
+#                                 prints the HTTP status
+#   itest_dlr ID TYPE             Kannel's delivery report (key $secret)
+#                                 for our message ID; prints the status
+#                                 (the last three: curl waits at most
+#                                 $itest_http_s seconds, default 10)
 #   sql TEXT                      srv_psql -At -c TEXT (a script may
 #                                 define its own after sourcing)
 #   officer ARGS...               $bin officer ARGS -c $conf, the output
@@ -113,6 +135,7 @@ itest_servers()
         case $s in
         redis) srv_redis_start ;;
         pg) srv_pg_start ;;
+        standby) srv_pg_standby_start ;;
         *) false ;;
         esac || { bad "servers started ($s)"; finish; }
     done
@@ -141,6 +164,56 @@ itest_up()
         [ $SECONDS -lt $end ] || return 1
         pause 0.05
     done
+}
+
+itest_daemon()
+{
+    rm -f "$tmp/port"
+    "$bin" -c "$conf" --workers 1 --port 0 --port-file "$tmp/port" \
+        --redis-port "$REDIS_PORT" "$@" 2>>"$tmp/log" &
+    pid=$!
+    itest_up "$pid" || { bad "daemon started"; finish; }
+    ok "daemon started (pid $pid)"
+}
+
+itest_stop()
+{
+    local rc
+    kill -TERM "$pid"
+    wait "$pid"
+    rc=$?
+    pid=
+    is "SIGTERM: exit 0" 0 "$rc"
+    check "no assert or sanitizer report in the log" \
+        "! grep -q -e 'assert:' -e 'runtime error' -e 'Sanitizer' '$tmp/log'"
+}
+
+itest_register()
+{
+    local text='' a
+    for a in '' 2 1 1 'Rahima Begum' 2 1990 Farid "$2" 1; do
+        [ -n "$a" ] && text=${text:+$text*}$a
+        curl -s -o "$tmp/ussd.$1" --max-time "${itest_http_s:-10}" \
+            --data-urlencode "sessionId=s$1" --data-urlencode "serviceCode=*247#" \
+            --data-urlencode "phoneNumber=$1" --data-urlencode "text=$text" \
+            "$base/ussd/at"
+        head -c4 "$tmp/ussd.$1" | grep -q '^CON ' || break
+    done
+    cat "$tmp/ussd.$1"
+}
+
+itest_mo()
+{
+    local t
+    t=$(printf '%s' "$2" | od -An -tx1 | tr -d ' \n' | sed 's/../%&/g')
+    curl -s -o /dev/null -w '%{http_code}' --max-time "${itest_http_s:-10}" \
+        "$base/kannel/mo?from=%2B$1&to=16247&text=$t&smsc=sms&id=sms-$(date +%s%N)&coding=0&charset=UTF-8&key=$secret"
+}
+
+itest_dlr()
+{
+    curl -s -o /dev/null -w '%{http_code}' --max-time "${itest_http_s:-10}" \
+        "$base/kannel/dlr?id=$1&status=$2&answer=id%3A1+stat%3ADELIVRD&ts=$(date +%s)&key=$secret"
 }
 
 itest_cleanup()
