@@ -56,28 +56,10 @@ on_result(int status, const struct store_result *res, void *arg)
     snprintf(o->lang, sizeof(o->lang), "%s", res->lang ? res->lang : "");
 }
 
-static void
-on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-}
-
-/* Run the loop until cond(arg) or ms pass; returns cond's last value. */
 static int
 run_until(int (*cond)(void *), void *arg, int ms)
 {
-    struct timeval tv = {0, 20000};
-    struct event *tick = event_new(T.base, -1, EV_PERSIST, on_tick, NULL);
-    long end = itest_now_ms() + ms;
-    int ok;
-
-    event_add(tick, &tv);
-    while (!(ok = cond(arg)) && itest_now_ms() < end)
-        event_base_loop(T.base, EVLOOP_ONCE);
-    event_free(tick);
-    return ok;
+    return itest_run_until(T.base, cond, arg, ms);
 }
 
 static int

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <event2/event.h>
 #include <netinet/in.h>
 
 #include "tests/lib/itest.h"
@@ -39,4 +40,27 @@ itest_listen(int *port, int nonblock)
     }
     *port = ntohs(sa.sin_port);
     return fd;
+}
+
+static void
+itest_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+int
+itest_run_until(struct event_base *base, int (*cond)(void *), void *arg, int ms)
+{
+    struct timeval tv = {0, 20000};
+    struct event *tick = event_new(base, -1, EV_PERSIST, itest_on_tick, NULL);
+    long end = itest_now_ms() + ms;
+    int ok;
+
+    event_add(tick, &tv);
+    while (!(ok = cond(arg)) && itest_now_ms() < end)
+        event_base_loop(base, EVLOOP_ONCE);
+    event_free(tick);
+    return ok;
 }
