@@ -62,12 +62,9 @@ ok "daemon started with Redis and PostgreSQL, two workers"
 # sms PHONE TEXT: an SMS as Kannel's sms-service passes it; waits (10 s)
 # for its answer's sms_out row and prints its text
 sms() {
-    local phone=$1 n t s id end=$((SECONDS + 10))
-    id=$(date +%s%N)
+    local phone=$1 n s end=$((SECONDS + 10))
     n=$(sql "SELECT count(*) FROM sms_out WHERE msisdn = '$phone'")
-    t=$(printf '%s' "$2" | od -An -tx1 | tr -d ' \n' | sed 's/../%&/g')
-    s=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
-        "$base/kannel/mo?from=%2B$phone&to=16247&text=$t&smsc=sms&id=sms-$id&coding=0&charset=UTF-8&key=$secret")
+    s=$(itest_http_s=5 itest_mo "$phone" "$2")
     [ "$s" = 200 ] || { echo "HTTP $s"; return; }
     until [ "$(sql "SELECT count(*) FROM sms_out WHERE msisdn = '$phone'")" -gt "$n" ]; do
         [ $SECONDS -lt $end ] || { echo "no answer"; return; }

@@ -50,12 +50,9 @@ ok "daemon started with Redis and PostgreSQL"
 # for its answer's sms_out row and prints "CODING|TEXT" of it (called in
 # $( ): each message's Kannel id is made unique from the clock)
 sms() {
-    local phone=$1 n t s id end=$((SECONDS + 10))
-    id=$(date +%s%N)
+    local phone=$1 n s end=$((SECONDS + 10))
     n=$(sql "SELECT count(*) FROM sms_out WHERE msisdn = '$phone'")
-    t=$(printf '%s' "$2" | od -An -tx1 | tr -d ' \n' | sed 's/../%&/g')
-    s=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
-        "$base/kannel/mo?from=%2B$phone&to=16247&text=$t&smsc=sms&id=sms-$id&coding=0&charset=UTF-8&key=$secret")
+    s=$(itest_http_s=5 itest_mo "$phone" "$2")
     [ "$s" = 200 ] || { echo "HTTP $s"; return; }
     until [ "$(sql "SELECT count(*) FROM sms_out WHERE msisdn = '$phone'")" -gt "$n" ]; do
         [ $SECONDS -lt $end ] || { echo "no answer"; return; }
