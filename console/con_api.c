@@ -43,6 +43,13 @@ con_reply_json(struct con_call *call, int status, json_t *body)
     char *text = json_dumps(body, JSON_COMPACT);
 
     json_decref(body);
+    con_reply_json_text(call, status, text);
+    free(text);
+}
+
+void
+con_reply_json_text(struct con_call *call, int status, const char *text)
+{
     gw_req_header_add(call->req, "Cache-Control", "no-store");
     if (text == NULL) {
         gw_reply_text(call->req, 500, "application/json",
@@ -50,7 +57,6 @@ con_reply_json(struct con_call *call, int status, json_t *body)
         return;
     }
     gw_reply_text(call->req, status, "application/json", text);
-    free(text);
 }
 
 void

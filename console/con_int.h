@@ -139,6 +139,9 @@ struct con_call {
  * {"error":code,"message":message} with one log line.  Both add the
  * no-store cache header; they end the request. */
 void con_reply_json(struct con_call *call, int status, json_t *body);
+/* The same for JSON already written as text (borrowed; NULL: out of
+ * memory, a 500). */
+void con_reply_json_text(struct con_call *call, int status, const char *text);
 void con_reply_error(struct con_call *call, int status, const char *code,
                      const char *message);
 /* 503 for a store status that is not the caller's fault. */
@@ -474,6 +477,11 @@ struct con_buf {
 };
 int con_buf_add(struct con_buf *b, const char *s, size_t n);
 int con_csv_field(struct con_buf *b, const char *s);
+/* Append s to b as a JSON string ("null" for NULL), the text
+ * json_dumps() would write for json_string(s).  0, or -1 when s is not
+ * UTF-8 (json_string() refuses it too) or out of memory; b keeps what it
+ * had.  Pure (fuzz_con_json). */
+int con_json_str(struct con_buf *b, const char *s);
 
 /* ------------------------------------------------------------------------
  * Statistics and exports (con_stats.c, con_stats_label.c, con_export.c,

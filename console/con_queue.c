@@ -69,35 +69,75 @@ con_cursor_parse(const char *s, char *at, size_t atcap, char *id, size_t idcap)
  * GET /api/records -- the queue
  */
 
-/* One row; the columns of REC_LIST_PAGE. */
-static json_t *
-rec_list_row(const struct store_tx_result *res, int i)
-{
-    const char *skills = store_tx_value(res, 0, i, 8);
-    const char *changed = store_tx_value(res, 0, i, 12);
-    json_t *sk = json_array(), *flags = json_array();
-    char buf[512], *save = NULL, *w;
+/* Append the string literal s to b. */
+#define REC_LIT(b, s) con_buf_add((b), (s), sizeof(s) - 1)
 
+/* Append one row of the page to b as a JSON object (the columns of
+ * REC_LIST_PAGE), the text json_dumps() wrote for the object this made
+ * with json_pack() before: 0, or -1 when jansson would have refused the
+ * row (a required column NULL, text not UTF-8; the page then left it
+ * out) or out of memory, b as it was. */
+static int
+rec_list_row(struct con_buf *b, const struct store_tx_result *res, int i)
+{
+    /* the string fields, in the object's order; days, skills and flags
+     * are written between them */
+    static const struct {
+        const char *key; /* with its quotes, colon and comma */
+        int col, opt;
+    } str[] = {
+        {"{\"ref\":", 0, 0},      {",\"status\":", 1, 0},
+        {",\"district\":", 2, 1}, {",\"registered_at\":", 3, 0},
+        {",\"channel\":", 4, 1},  {",\"sex\":", 5, 1},
+        {",\"age_band\":", 6, 1}, {",\"destination\":", 7, 1},
+    };
+    const char *skills = store_tx_value(res, 0, i, 8);
+    const char *need = store_tx_value(res, 0, i, 9);
+    const char *changed = store_tx_value(res, 0, i, 12);
+    size_t at = b->len;
+    char buf[512], num[32], *save = NULL, *w;
+    int first = 1;
+
+    for (size_t k = 0; k < sizeof(str) / sizeof(str[0]); k++) {
+        const char *v = store_tx_value(res, 0, i, str[k].col);
+        if ((v == NULL && !str[k].opt) ||
+            con_buf_add(b, str[k].key, strlen(str[k].key)) < 0 ||
+            con_json_str(b, v) < 0)
+            goto refuse;
+    }
+    if (REC_LIT(b, ",\"skills\":[") < 0) goto refuse;
     if (skills && skills[0]) {
         snprintf(buf, sizeof(buf), "%s", skills);
-        for (w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save))
-            json_array_append_new(sk, json_string(w));
+        for (w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+            size_t before = b->len;
+            /* a word jansson refused was left out of the array */
+            if (!first && REC_LIT(b, ",") < 0) goto refuse;
+            if (con_json_str(b, w) < 0) {
+                b->len = before;
+                b->p[before] = '\0';
+                continue;
+            }
+            first = 0;
+        }
     }
-    if (strcmp(store_tx_value(res, 0, i, 11), "t") == 0)
-        json_array_append_new(flags, json_string("possible_duplicate"));
-    if (changed != NULL)
-        json_array_append_new(flags, json_string("changed_since_verified"));
-    return json_pack(
-        "{s:s,s:s,s:s?,s:s,s:s?,s:s?,s:s?,s:s?,s:o,s:s?,s:I,s:o}", "ref",
-        store_tx_value(res, 0, i, 0), "status", store_tx_value(res, 0, i, 1),
-        "district", store_tx_value(res, 0, i, 2), "registered_at",
-        store_tx_value(res, 0, i, 3), "channel", store_tx_value(res, 0, i, 4),
-        "sex", store_tx_value(res, 0, i, 5), "age_band",
-        store_tx_value(res, 0, i, 6), "destination",
-        store_tx_value(res, 0, i, 7), "skills", sk, "need",
-        store_tx_value(res, 0, i, 9), "days_waiting",
-        (json_int_t)strtoll(store_tx_value(res, 0, i, 10), NULL, 10), "flags",
-        flags);
+    snprintf(num, sizeof(num), "%lld",
+             strtoll(store_tx_value(res, 0, i, 10), NULL, 10));
+    if (REC_LIT(b, "],\"need\":") < 0 || con_json_str(b, need) < 0 ||
+        REC_LIT(b, ",\"days_waiting\":") < 0 ||
+        con_buf_add(b, num, strlen(num)) < 0 || REC_LIT(b, ",\"flags\":[") < 0)
+        goto refuse;
+    first = strcmp(store_tx_value(res, 0, i, 11), "t") != 0;
+    if (!first && REC_LIT(b, "\"possible_duplicate\"") < 0) goto refuse;
+    if (changed != NULL &&
+        (first ? REC_LIT(b, "\"changed_since_verified\"")
+               : REC_LIT(b, ",\"changed_since_verified\"")) < 0)
+        goto refuse;
+    if (REC_LIT(b, "]}") < 0) goto refuse;
+    return 0;
+refuse:
+    b->len = at;
+    if (b->p) b->p[at] = '\0';
+    return -1;
 }
 
 /* A page of the queue: the rows, each filter a condition that the custom
@@ -327,8 +367,8 @@ rec_list_done(int status, const struct store_tx_result *res, void *arg)
 {
     struct con_call *call = arg;
     struct con_rec_ctx *x = con_rec_ctx_of(call);
-    int n, limit;
-    json_t *items;
+    struct con_buf b = {NULL, 0, 0};
+    int n, limit, oom;
     char next[48];
 
     if (status != 0) {
@@ -337,17 +377,23 @@ rec_list_done(int status, const struct store_tx_result *res, void *arg)
     }
     limit = (int)strtol(x->audit, NULL, 10); /* the page size asked */
     n = store_tx_ntuples(res, 0);
-    items = json_array();
-    for (int i = 0; i < n && i < limit; i++)
-        json_array_append_new(items, rec_list_row(res, i));
+    oom = REC_LIT(&b, "{\"items\":[") < 0;
+    for (int i = 0; i < n && i < limit && !oom; i++) {
+        size_t at = b.len;
+        if (b.len > sizeof("{\"items\":[") - 1) oom = REC_LIT(&b, ",") < 0;
+        if (!oom && rec_list_row(&b, res, i) < 0) {
+            b.len = at; /* a row jansson refused was left out */
+            b.p[at] = '\0';
+        }
+    }
     if (n > limit)
         snprintf(next, sizeof(next), "%s.%s",
                  store_tx_value(res, 0, limit - 1, 13),
                  store_tx_value(res, 0, limit - 1, 14));
-    x->out = json_pack("{s:o,s:s?}", "items", items, "next",
-                       n > limit ? next : NULL);
-    x->status = 200;
-    con_rec_reply_out(call, x);
+    oom = oom || REC_LIT(&b, "],\"next\":") < 0 ||
+          con_json_str(&b, n > limit ? next : NULL) < 0 || REC_LIT(&b, "}") < 0;
+    con_reply_json_text(call, 200, oom ? NULL : b.p);
+    free(b.p);
 }
 
 static void
