@@ -116,7 +116,7 @@ ins() {
 }
 ins 250 10 >/dev/null
 (cd . && "$bin" migrate -c "$conf") >>"$tmp/migrate.out" 2>&1
-is "023 applied on 250 records" "0|1" "$?|$(sql "SELECT count(*) FROM schema_migrations WHERE version = 23")"
+is "023 and later applied on 250 records" "0|1" "$?|$(sql "SELECT count(*) FROM schema_migrations WHERE version = 23")"
 check_flags "backfill: the flags of the records there were"
 is "backfill: no record got a new version" 250 "$(sql "SELECT count(*) FROM returnees WHERE version = 1")"
 is "the triggers of returnees are on again after the backfill" "" \
@@ -230,6 +230,35 @@ is "four sessions at once: no error but deadlocks" "" \
     "$(cat "$tmp"/w?.out | grep ERROR | grep -v 'deadlock detected' | head -n 3)"
 check_flags "four sessions at once"
 is "  they made groups" t "$(sql "SELECT count(*) > 10 FROM returnees WHERE ref LIKE 'W%' AND possible_duplicate")"
+
+# --- a large group: a new member reads a bounded part of it ---------------
+# (023 read every member of the group for each new one: a placeholder NID
+# typed by thousands made each registration slower than the last)
+sql "INSERT INTO returnees (msisdn, district, ref, nid_enc, nid_hash)
+     SELECT '8801900' || lpad(g::text, 6, '0'), 'sylhet', 'G' || lpad(g::text, 8, '0'), '\\x01', $(hx 888888)
+     FROM generate_series(1, 2000) g" >/dev/null
+check_flags "a group of 2,000 made by one statement"
+reads() { # the rows of returnees SQL fetched by index and read by scans, in its transaction
+    sql "$1; SELECT idx_tup_fetch || '|' || seq_tup_read FROM pg_stat_xact_user_tables
+         WHERE relid = 'returnees'::regclass"
+}
+r=$(reads "INSERT INTO returnees (msisdn, district, ref, nid_enc, nid_hash)
+           VALUES ('8801901000001', 'sylhet', 'G900000001', '\\x01', $(hx 888888))")
+echo "# a 2,001st member: index entries|rows scanned $r"
+is "  a 2,001st member fetches under 50 rows and scans none" t \
+    "$(echo "$r" | awk -F'|' '{ print ($1 < 50 && $2 == 0) ? "t" : "f" }')"
+is "  ... and is flagged" t "$(sql "SELECT possible_duplicate FROM returnees WHERE ref = 'G900000001'")"
+r=$(reads "DELETE FROM returnees WHERE ref = 'G00000007'")
+is "  a member leaving it fetches under 50 rows and scans none ($r)" t \
+    "$(echo "$r" | awk -F'|' '{ print ($1 < 50 && $2 == 0) ? "t" : "f" }')"
+sql "DELETE FROM returnees WHERE ref LIKE 'G%' AND ref <> 'G00000001'" >/dev/null
+check_flags "the group down to one member in one statement"
+is "  its last member is unflagged" f "$(sql "SELECT possible_duplicate FROM returnees WHERE ref = 'G00000001'")"
+r=$(reads "INSERT INTO returnees (msisdn, district, ref, nid_enc, nid_hash)
+           VALUES ('8801901000002', 'sylhet', 'G900000002', '\\x01', $(hx 888888))")
+is "  a second member again: both flagged ($r)" "true,true" \
+    "$(sql "SELECT string_agg(possible_duplicate::text, ',' ORDER BY ref) FROM returnees WHERE ref IN ('G00000001', 'G900000002')")"
+check_flags "a pair made again"
 
 # --- a statement of more than 10,000 hashes: everything recomputed ---------
 sql "INSERT INTO returnees (msisdn, district, ref, nid_enc, nid_hash)
