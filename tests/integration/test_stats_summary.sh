@@ -48,6 +48,13 @@
 # per district: from the summary alone with returnees deleted, the same
 # as 011's and 019's scans for every role and filter.
 #
+# Migration 026: the cut days per district read from returnees one range
+# per end (by returnees_district_created_idx), and need kept by day per
+# district flat too (read without status and sex): the comparisons above
+# read both, and from the summary alone the whole country's district x
+# need, an officer's and a district filter's need over a cut period give
+# the same numbers.
+#
 # Uses PG_DSN when tests/run gives one (a fresh database), else starts its
 # own PostgreSQL.  Prints "stats-summary: N passed, N failed".
 set -u
@@ -321,8 +328,8 @@ is "  and over a period cutting June at both ends (its days from the daily kinds
 days_all "after those" '{admin,officer,analyst}' "$F_ALL"
 
 # --- 021: what is read from the summary alone ---------------------------
-is "021's kinds: 12 daily for the whole country (024: none and need per district too) and the funnel's 2 per district, 13 flat twins per district, the funnel's 4" \
-    "14|4|12 13|13|0 4|4|0" \
+is "021's kinds: 12 daily for the whole country (024: none and need per district too; 026: need flat per district) and the funnel's 2 per district, 13 flat twins per district (026: 14), the funnel's 4" \
+    "15|5|12 14|14|0 4|4|0" \
     "$(sql "SELECT count(*) || '|' || count(*) FILTER (WHERE dist) || '|' || count(*) FILTER (WHERE nation) FROM stats_kinds WHERE daily UNION ALL SELECT count(*) || '|' || count(*) FILTER (WHERE dist) || '|' || count(*) FILTER (WHERE nation) FROM stats_kinds WHERE flat AND da NOT LIKE 'days%' UNION ALL SELECT count(*) || '|' || count(*) FILTER (WHERE dist) || '|' || count(*) FILTER (WHERE nation) FROM stats_kinds WHERE flat AND da LIKE 'days%'" | paste -sd' ')"
 # view ROLE DISTRICTS ARGS: the rows of remigate_stats(ARGS), as text
 view() {
@@ -344,6 +351,9 @@ for v in "admin||'country', 'skill', 'verified', NULL, NULL, '2026-03-10', '2026
          "admin||'district', 'need', 'verified', NULL, NULL, '2026-03-10', '2026-07-20', 5" \
          "officer|BD-15,BD-26|'district', 'status', NULL, NULL, 'f', '2026-02-03', '2026-06-27', 5" \
          "admin||'need', 'reason', NULL, 'BD-13', NULL, '2026-03-01', '2026-05-31', 5" \
+         "admin||'district', 'need', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5" \
+         "officer|BD-15,BD-26|'need', NULL, NULL, NULL, NULL, '2026-02-03', '2026-06-27', 5" \
+         "admin||'need', NULL, NULL, 'BD-13', NULL, '2026-03-10', '2026-04-20', 5" \
          "admin||SELECT string_agg(concat(district, ':', decided), ';') FROM remigate_stats_days(NULL, '2026-03-10', '2026-07-20');" \
          "officer|BD-15,BD-26|SELECT string_agg(concat(district, ':', decided), ';') FROM remigate_stats_days(NULL, '2026-02-03', NULL);" \
          "officer|BD-15,BD-26|SELECT string_agg(x::text, ';') FROM remigate_indicator_returns(NULL, NULL, NULL, NULL, 5) x;" \
@@ -362,6 +372,14 @@ is "024's whole kind: the indicator's, per district and for the country" "indica
 r=$(summary_alone admin '' "'education', 'need', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5")
 set -- $r
 is "  while a pair without a day grain reads its cut days from returnees (its counts change)" "2 t" "$# $([ "$1" != "$2" ] && echo t)"
+is "026: need by day per district, flat (status and sex ''), no '*' rows" "need|t|t|f" \
+    "$(sql "SELECT da || '|' || dist || '|' || flat || '|' || nation FROM stats_kinds WHERE daily AND flat AND da NOT LIKE 'days%'")"
+r=$(summary_alone officer BD-15,BD-26 "'education', NULL, NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5")
+set -- $r
+is "  while an officer's education over a cut period reads its cut days from returnees (its counts change)" "2 t" "$# $([ "$1" != "$2" ] && echo t)"
+is "026: two districts' cut days of returnees can be read as ranges of returnees_district_created_idx" t \
+    "$(printf '%s\n' "SET enable_seqscan = off;" "EXPLAIN (COSTS OFF) SELECT count(*) FROM returnees r WHERE r.district = ANY ('{BD-15,BD-26}') AND r.created_at >= timestamptz '2026-03-01 00:00+06' AND r.created_at < timestamptz '2026-03-10 00:00+06';" |
+        psql -X -q -At "$PG_DSN" 2>&1 | grep -q 'returnees_district_created_idx' && echo t)"
 
 # --- many rows change status in one statement ---------------------------
 sql "UPDATE returnees SET status = 'verified', info_reason = NULL, reject_reason = NULL
