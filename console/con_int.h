@@ -224,9 +224,10 @@ struct con {
     struct con_hasher *hasher;
     struct con_pwlist *common; /* refused passwords */
     struct con_codes *districts;
-    struct event *purge;  /* worker 0: old login_throttle rows */
-    struct event *kcheck; /* worker 0: audits a changed stats.k at start */
-    char dummy_hash[128]; /* verified for unknown usernames (same cost) */
+    struct event *purge;     /* worker 0: old login_throttle rows */
+    struct event *kcheck;    /* worker 0: audits a changed stats.k at start */
+    struct con_cache *cache; /* the dashboards' answers (con_cache.c) */
+    char dummy_hash[128];    /* verified for unknown usernames (same cost) */
     int secure_cookie;
     int admin_totp_required;
 };
@@ -536,6 +537,37 @@ int con_indic_csv(struct con_buf *b, const struct con_indic *ind,
                   const struct con_obs *o, int n);
 int con_indic_json(struct con_buf *b, const struct con_indic *ind,
                    const struct con_obs *o, int n, const json_t *lists, int k);
+/* ------------------------------------------------------------------------
+ * The dashboards' answer cache, one per worker (con_cache.c)
+ */
+struct con_cache;
+/* A cache whose entries live ttl_ms and take at most cap bytes together
+ * (either 0: nothing is kept, every call reads PostgreSQL).  NULL when
+ * out of memory. */
+struct con_cache *con_cache_new(long ttl_ms, size_t cap);
+void con_cache_free(struct con_cache *c); /* NULL: no-op */
+/* Is c keeping answers?  1/0. */
+int con_cache_on(const struct con_cache *c);
+/* The key of a dashboard read by call (which has a session): route, the
+ * caller's role and districts as the transaction gives them to
+ * PostgreSQL, then fields[0..n) (NULL: absent) -- the handler's parsed,
+ * checked parameters in a fixed order, and whatever else the answer
+ * depends on (k, suppressed).  Lives as long as call->req; NULL when
+ * the cache is off or out of memory (the call then goes uncached). */
+char *con_cache_key(struct con_call *call, const char *route,
+                    const char *const *fields, int n);
+/* Answer call from the cache when key (NULL: none) has an entry younger
+ * than the TTL: 200 with the stored answer, "lag_s" its lag plus its age,
+ * and an Age header; returns 1 (the call is ended).  0: not there, the
+ * caller reads PostgreSQL and ends with con_cache_reply_miss(). */
+int con_cache_reply_hit(struct con_call *call, const char *key);
+/* Answer 200 with o (taken: an object, without "lag_s"), read by
+ * con_read_tx_or_503()'s transaction (res, its lag statement stmt), with
+ * "lag_s" as con_read_lag() sets it; and keep it under key (NULL: not
+ * kept) when the cache is on. */
+void con_cache_reply_miss(struct con_call *call, const char *key, json_t *o,
+                          const struct store_tx_result *res, int stmt);
+
 /* GET /api/export.csv?kind=records (con_export.c); ps: the query, owned by
  * call->req.  Ends the call like a handler. */
 void con_export_records(struct con_call *call, const struct gw_params *ps);

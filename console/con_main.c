@@ -182,6 +182,7 @@ con_free(struct con *con)
     if (con->purge) event_free(con->purge);
     if (con->kcheck) event_free(con->kcheck);
     con_hasher_free(con->hasher);
+    con_cache_free(con->cache);
     store_pool_free(con->pool);
     store_pool_free(con->read_pool);
     store_free(con->crypto);
@@ -290,6 +291,12 @@ console_start(struct gw_server *srv)
         return -1;
     }
     con_hasher_max_wait(con->hasher, (int)cfg->con_hash_max_wait_ms);
+    con->cache = con_cache_new(cfg->con_stats_cache_ms,
+                               (size_t)cfg->con_stats_cache_kb * 1024);
+    if (con->cache == NULL) {
+        GW_LOG_ERROR(0, "console: out of memory");
+        return -1;
+    }
     con->pool = store_pool_new(&pc, gw_server_base(srv), err, sizeof(err));
     if (con->pool == NULL) {
         GW_LOG_ERROR(0, "console: %s", err);

@@ -21,6 +21,11 @@
  * (con_read_tx_or_503), and every reply says how far behind it is
  * ("lag_s"; null when read from the primary).  An export's audit row
  * is written on the primary, after the rows were read.
+ *
+ * The on-screen answers (not the exports) go through the worker's cache
+ * (con_cache.c, console.stats_cache_ms): the checked parameters, k and
+ * the suppression make the key with the caller's scope; a hit's "lag_s"
+ * grows with its age.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +59,8 @@ struct stats_q {
     int export; /* STATS_CSV: /api/export.csv?kind=aggregate, STATS_SDMX */
     const char *status, *district, *sex, *from, *to;
     struct con_buf csv;
-    char *detail; /* the audit row's detail */
+    char *detail;    /* the audit row's detail */
+    char *cache_key; /* con_cache.c: the on-screen answers only */
 };
 
 /* The values of one dimension, in the order the query gave them. */
@@ -489,8 +495,7 @@ stats_on_rows(int status, const struct store_tx_result *res, void *arg)
     json_object_set_new(t, "dims", dims);
     json_object_set_new(t, "k", json_integer(q->k));
     json_object_set_new(t, "suppressed", json_boolean(q->suppress));
-    con_read_lag(t, res, 1);
-    con_reply_json(call, 200, t);
+    con_cache_reply_miss(call, q->cache_key, t, res, 1);
 }
 
 int
@@ -610,6 +615,14 @@ stats_run(struct con_call *call, int export)
     q->to = to;
     snprintf(q->k_text, sizeof(q->k_text), "%d", q->k);
     call->data = q;
+    if (!export) {
+        /* the parsed values: the query's order does not split the key */
+        const char *key[] = {q->dim1,  q->dim2,   status,
+                             district, sex,       from,
+                             to,       q->k_text, q->suppress ? "1" : "0"};
+        q->cache_key = con_cache_key(call, "stats", key, 9);
+        if (con_cache_reply_hit(call, q->cache_key)) return;
+    }
     con_tx_init(call, &tx);
     tx.stmt[tx.n++] =
         (struct store_tx_stmt){stats_sql,
@@ -655,8 +668,7 @@ days_on_rows(int status, const struct store_tx_result *res, void *arg)
     {
         json_t *o = json_pack("{s:o,s:i,s:b}", "districts", items, "k", q->k,
                               "suppressed", q->suppress);
-        con_read_lag(o, res, 1);
-        con_reply_json(call, 200, o);
+        con_cache_reply_miss(call, q->cache_key, o, res, 1);
     }
 }
 
@@ -697,7 +709,14 @@ con_stats_days(struct con_call *call)
     q->k = (int)call->con->cfg->stats_k;
     q->suppress =
         call->who.role_bit == CON_ROLE_ANALYST || (supp && supp[0] == '1');
+    snprintf(q->k_text, sizeof(q->k_text), "%d", q->k);
     call->data = q;
+    {
+        const char *key[] = {district, from, to, q->k_text,
+                             q->suppress ? "1" : "0"};
+        q->cache_key = con_cache_key(call, "decision-days", key, 5);
+        if (con_cache_reply_hit(call, q->cache_key)) return;
+    }
     con_tx_init(call, &tx);
     tx.stmt[tx.n++] = (struct store_tx_stmt){days_sql, 3, {district, from, to}};
     con_read_tx_or_503(call, &tx, days_on_rows);

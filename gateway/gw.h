@@ -187,8 +187,10 @@ struct gw_config {
     char con_common_passwords[GW_STR_MAX];
     long con_throttle_user_free, con_throttle_addr_free;
     long con_throttle_max_delay, con_throttle_window; /* seconds */
-    long con_db_wait_ms; /* an /api/ query waits this long for the pool */
-    long stats_k;        /* small-cell threshold of dashboards and exports */
+    long con_db_wait_ms;     /* an /api/ query waits this long for the pool */
+    long con_stats_cache_ms; /* a dashboard answer is reused this long */
+    long con_stats_cache_kb; /* a worker's cached answers, at most */
+    long stats_k; /* small-cell threshold of dashboards and exports */
     char key_file[GW_STR_MAX];
     char flows_dir[GW_STR_MAX], lists_dir[GW_STR_MAX];
     char messages_file[GW_STR_MAX];

@@ -149,6 +149,8 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     I("console.throttle.max_delay", con_throttle_max_delay, 1, 86400, "300"),
     I("console.throttle.window", con_throttle_window, 60, 30 * 86400, "3600"),
     I("console.db_wait_ms", con_db_wait_ms, 0, 60000, "1500"),
+    I("console.stats_cache_ms", con_stats_cache_ms, 0, 60000, "5000"),
+    I("console.stats_cache_kb", con_stats_cache_kb, 0, 1048576, "4096"),
     I("stats.k", stats_k, 3, 100, "5"),
     P("crypto.key_file", key_file, ""),
     P("flows.dir", flows_dir, "flows"),

@@ -76,6 +76,8 @@ check_defaults(const struct gw_config *c, const char *dir)
     assert_int_equal(c->sms_ttl, 86400);
     assert_int_equal(c->dedup_window, 30);
     assert_int_equal(c->cache_kb, 2048);
+    assert_int_equal(c->con_stats_cache_ms, 5000);
+    assert_int_equal(c->con_stats_cache_kb, 4096);
     assert_int_equal(c->kannel_enabled, 1);
     assert_string_equal(c->kannel_secret, "");
     assert_string_equal(c->redis_password, "");

@@ -192,7 +192,8 @@ export async function render(main, ctx) {
   const notes = [];
   if (d.suppressed) notes.push(t('st_suppressed', { k: d.k }));
   if (dims.includes('skill')) notes.push(t('st_skill_note'));
-  // read from a standby (postgres.read_dsn): how far behind it is
+  // read from a standby (postgres.read_dsn) or a cached answer
+  // (console.stats_cache_ms): how far behind the numbers may be
   const lag = typeof d.lag_s === 'number'
     ? h('p', { class: 'muted', id: 'stat-lag' },
       d.lag_s < 1 ? t('st_lag_none') : t('st_lag', { s: num(Math.round(d.lag_s)) }))
