@@ -276,8 +276,16 @@ static const char rec_corrections_sql[] =
     " FROM corrections c JOIN returnees r ON r.id = c.returnee_id"
     " WHERE r.ref = $1 ORDER BY c.id";
 
+/* The duplicate panel, only for a record whose stored flag (migration
+ * 023's possible_duplicate) says it has a twin: the flag's one-time
+ * filter comes first, so remigate_duplicates() and its self-join run for
+ * the few records flagged, not for every record opened.  The flag and
+ * the function agree (023's triggers keep it; test_dupflag compares
+ * them), so the panel is the same. */
 static const char rec_dups_sql[] =
-    "SELECT ref, district, status FROM remigate_duplicates($1)";
+    "SELECT d.ref, d.district, d.status FROM remigate_duplicates($1) d"
+    " WHERE EXISTS (SELECT 1 FROM returnees r WHERE r.ref = $1"
+    " AND r.possible_duplicate)";
 
 /* The record.open audit row, in the transaction that reads the record and
  * only when the caller may see it: one commit per record opened.  A record
