@@ -743,6 +743,89 @@ t_dlr_burst(void **state)
                "true");
 }
 
+/* Reports for many messages at once (30 messages, 2 reports each, and 2
+ * for messages we do not know): they leave in batches over arrays
+ * (store_sms.c), yet each is answered as alone -- 200, or 404 for the
+ * unknown -- and each row ends delivered, counted twice, with its own
+ * receipt (quotes, backslashes, braces, commas and Bangla taken as they
+ * are) and SMSC time. */
+static void
+t_dlr_many(void **state)
+{
+    enum { NMSG = 30, NREP = 2 * NMSG + 2 };
+    static const char *const receipt[] = {"stat%3ADELIVRD+%22q%22",
+                                          "a%5Cb%5C%5C",
+                                          "%7B1%2C2%7D+%22%7B%7D%22",
+                                          "%E0%A6%86%E0%A6%AA+NULL",
+                                          "",
+                                          "%2C%2C"};
+    static const char *const stored[] = {"stat:DELIVRD \"q\"",
+                                         "a\\b\\\\",
+                                         "{1,2} \"{}\"",
+                                         "\xE0\xA6\x86\xE0\xA6\xAA NULL",
+                                         "",
+                                         ",,"};
+    char ids[NMSG][40], paths[NREP][2048], ts[24], q[512];
+    const char *pp[NREP];
+    int status[NREP];
+    PGresult *r;
+    (void)state;
+    r = PQexec(T.db, "INSERT INTO sms_out (id, msisdn, kind, text, coding)"
+                     " SELECT gen_random_uuid(), '8801711000099', 'reply',"
+                     " 'x', 0 FROM generate_series(1, 30)"
+                     " RETURNING id::text");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), NMSG);
+    for (int i = 0; i < NMSG; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "%s", PQgetvalue(r, i, 0));
+        if (i % 7 == 3) /* an id in capitals is the same message */
+            for (char *c = ids[i]; *c; c++)
+                if (*c >= 'a' && *c <= 'f') *c = (char)(*c - 'a' + 'A');
+    }
+    PQclear(r);
+    for (int i = 0; i < NMSG; i++) {
+        snprintf(ts, sizeof(ts), "%d", 1795343000 + i);
+        snprintf(paths[2 * i], sizeof(paths[0]),
+                 "/kannel/dlr?id=%s&status=8&answer=ACK%%2F&ts=&key=" SECRET,
+                 ids[i]);
+        snprintf(paths[2 * i + 1], sizeof(paths[0]),
+                 "/kannel/dlr?id=%s&status=1&answer=%s&ts=%s&key=" SECRET,
+                 ids[i], receipt[i % 6], ts);
+    }
+    snprintf(paths[NREP - 2], sizeof(paths[0]),
+             "/kannel/dlr?id=6f1e2d3c-4b5a-4968-8776-655443322110&status=1"
+             "&key=" SECRET);
+    snprintf(paths[NREP - 1], sizeof(paths[0]),
+             "/kannel/dlr?id=6f1e2d3c-4b5a-4968-8776-655443322111&status=8"
+             "&answer=%%22x%%22&key=" SECRET);
+    for (int i = 0; i < NREP; i++)
+        pp[i] = paths[i];
+    http_get_all(pp, NREP, status);
+    for (int i = 0; i < NREP; i++)
+        if (status[i] != (i < 2 * NMSG ? 200 : 404))
+            fail_msg("report %d: status %d", i, status[i]);
+    for (int i = 0; i < NMSG; i++) {
+        const char *params[1] = {ids[i]};
+        snprintf(q, sizeof(q),
+                 "SELECT dlr_reports, dlr_state, dlr_answer,"
+                 " extract(epoch FROM dlr_smsc_at)::bigint"
+                 " FROM sms_out WHERE id = $1::uuid");
+        r = PQexecParams(T.db, q, 1, NULL, params, NULL, NULL, 0);
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        assert_int_equal(PQntuples(r), 1);
+        snprintf(ts, sizeof(ts), "%d", 1795343000 + i);
+        if (strcmp(PQgetvalue(r, 0, 0), "2") != 0 ||
+            strcmp(PQgetvalue(r, 0, 1), "1") != 0 ||
+            strcmp(PQgetvalue(r, 0, 2), stored[i % 6]) != 0 ||
+            strcmp(PQgetvalue(r, 0, 3), ts) != 0)
+            fail_msg("message %d: reports %s, state %s, answer \"%s\" "
+                     "(want \"%s\"), smsc time %s",
+                     i, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+                     PQgetvalue(r, 0, 2), stored[i % 6], PQgetvalue(r, 0, 3));
+        PQclear(r);
+    }
+}
+
 /* Delivered: 200 and the row says so; the same report again changes
  * nothing; buffered after delivered does not go back. */
 static void
@@ -893,13 +976,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_bangla),      cmocka_unit_test(t_english),
-        cmocka_unit_test(t_headers),     cmocka_unit_test(t_retry),
-        cmocka_unit_test(t_refused),     cmocka_unit_test(t_dlr_before_answer),
-        cmocka_unit_test(t_dlr_update),  cmocka_unit_test(t_dlr_bad),
-        cmocka_unit_test(t_dlr_key),     cmocka_unit_test(t_dlr_unknown),
-        cmocka_unit_test(t_dlr_burst),   cmocka_unit_test(t_shutdown),
-        cmocka_unit_test(t_no_database),
+        cmocka_unit_test(t_bangla),     cmocka_unit_test(t_english),
+        cmocka_unit_test(t_headers),    cmocka_unit_test(t_retry),
+        cmocka_unit_test(t_refused),    cmocka_unit_test(t_dlr_before_answer),
+        cmocka_unit_test(t_dlr_update), cmocka_unit_test(t_dlr_bad),
+        cmocka_unit_test(t_dlr_key),    cmocka_unit_test(t_dlr_unknown),
+        cmocka_unit_test(t_dlr_burst),  cmocka_unit_test(t_dlr_many),
+        cmocka_unit_test(t_shutdown),   cmocka_unit_test(t_no_database),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
