@@ -24,21 +24,13 @@ ITEST_LABEL=dupflag
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
 case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
-own=0
-cleanup() { [ $own = 1 ] && srv_cleanup; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-if [ -z "${PG_DSN:-}" ]; then
-    own=1
-    SRV_TMP=
-    srv_tmpdir && srv_pg_start || { echo "dupflag: 0 passed, 1 failed"; exit 1; }
-fi
-tmp=$(mktemp -d /tmp/remigate-dupflag.XXXXXX)
 pids=
-trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"; cleanup' EXIT
+itest_tmpdir
+itest_suite_servers pg
 
-# sql TEXT: as the owner (the migrating user), one value per line
-sql() { psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" -c "$1" 2>&1; }
+# sql TEXT: as the owner (the migrating user), one value per line, errors
+# too
+sql() { srv_psql -At -c "$1" 2>&1; }
 # as ROLE DISTRICTS SQL...: as the console's role with its scope set
 as() {
     local role=$1 districts=$2 pgrole=remigate_console

@@ -18,28 +18,13 @@ ITEST_LABEL=notices_sql
 . tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-own=0
-if [ -z "${PG_DSN:-}" ]; then
-    SRV_TMP=
-    srv_tmpdir || exit 1
-    own=1
-fi
-tmp=$(mktemp -d /tmp/remigate-ntcsql.XXXXXX) || exit 1
-cleanup() {
-    rm -rf "$tmp"
-    [ $own = 1 ] && srv_cleanup
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+itest_tmpdir
+itest_suite_servers pg
 
 # eq NAME GOT WANT
 eq() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got '$2', want '$3'"; fi; }
 
-if [ $own = 1 ]; then
-    srv_pg_start || { bad "postgres started"; finish; }
-fi
-sql() { psql -X -q -v ON_ERROR_STOP=1 "$PG_DSN" -At -c "$1"; }
-sqlf() { psql -X -q -v ON_ERROR_STOP=1 "$PG_DSN" -At "$@"; }
+sqlf() { srv_psql -At "$@"; }
 
 printf 'postgres: { dsn = "%s"; };\n' "$PG_DSN" >"$tmp/conf"
 check "remigate migrate applies 008" \

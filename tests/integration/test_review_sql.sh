@@ -25,21 +25,12 @@ ITEST_LABEL=review-sql
 . tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-own=0
-cleanup() { [ $own = 1 ] && srv_cleanup; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-if [ -z "${PG_DSN:-}" ]; then
-    own=1
-    SRV_TMP=
-    srv_tmpdir && srv_pg_start || { echo "review-sql: 0 passed, 1 failed"; exit 1; }
-fi
-tmp=$(mktemp -d /tmp/remigate-rls.XXXXXX)
-trap 'rm -rf "$tmp"; cleanup' EXIT
+itest_tmpdir
+itest_suite_servers pg
 
-
-# sql TEXT: as the owner (the migrating user), one value per line
-sql() { psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" -c "$1" 2>&1; }
+# sql TEXT: as the owner (the migrating user), one value per line, errors
+# too
+sql() { srv_psql -At -c "$1" 2>&1; }
 # as ROLE DISTRICTS OFFICER SQL...: as the console's role, in one
 # transaction with the scope set the way the console sets it (an admin's
 # transaction as remigate_console_admin, migration 013; PGROLE overrides);
@@ -64,11 +55,8 @@ A() { as officer dhaka,gazipur 11 "$@"; }   # officer A: two districts
 B() { as officer sylhet 22 "$@"; }          # officer B
 ADMIN() { as admin '' 1 "$@"; }
 
-cp -r config "$tmp/config"
-conf=$tmp/config/remigate.conf
-sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" "$conf"
-"$bin" migrate -c "$conf" >"$tmp/migrate.out" 2>&1
-is "migrate applies 005" 0 $?
+itest_config "$PG_DSN"
+check "migrate applies 005" grep -q 005_review "$tmp/out"
 is "005 recorded" 1 "$(sql "SELECT count(*) FROM schema_migrations WHERE version = 5")"
 
 # --- the role ------------------------------------------------------------

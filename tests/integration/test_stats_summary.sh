@@ -63,19 +63,10 @@ ITEST_LABEL=stats-summary
 . tests/lib/itest.sh
 . tests/lib/servers.sh
 bin=${REMIGATE_BIN:-build/remigate}
-own=0
-cleanup() { [ $own = 1 ] && srv_cleanup; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-if [ -z "${PG_DSN:-}" ]; then
-    own=1
-    SRV_TMP=
-    srv_tmpdir && srv_pg_start || { echo "stats-summary: 0 passed, 1 failed"; exit 1; }
-fi
-tmp=$(mktemp -d /tmp/remigate-stsum.XXXXXX)
-trap 'rm -rf "$tmp"; cleanup' EXIT
+itest_tmpdir
+itest_suite_servers pg
 
-sql() { psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" -c "$1" 2>&1; }
+sql() { srv_psql -At -c "$1" 2>&1; }
 # as ROLE DISTRICTS OFFICER SQL: as the console's role, scope set as the
 # console sets it (an admin's transaction as remigate_console_admin,
 # migration 013)
@@ -87,11 +78,8 @@ as() {
         "$4" "COMMIT;" | psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" 2>&1
 }
 
-cp -r config "$tmp/config"
-conf=$tmp/config/remigate.conf
-sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" "$conf"
-"$bin" migrate -c "$conf" >"$tmp/migrate.out" 2>&1
-is "migrate applies 015" "0 1" "$? $(sql "SELECT count(*) FROM schema_migrations WHERE version = 15")"
+itest_config "$PG_DSN"
+is "migrate applies 015" 1 "$(sql "SELECT count(*) FROM schema_migrations WHERE version = 15")"
 
 # 011's function under another name, from the file itself
 sed -n '/^CREATE FUNCTION remigate_stats(p_dim1/,/^\$\$;/p' store/migrations/011_stats.sql |

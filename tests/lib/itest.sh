@@ -19,11 +19,16 @@
 #                                 $pids and $pid killed and waited for,
 #                                 itest_on_exit (when the script has one),
 #                                 the servers stopped
-#   itest_suite_servers           the Redis and PostgreSQL of tests/run
-#                                 (REDIS_PORT, PG_DSN), or, run alone,
-#                                 its own (own=1: the script's cleanup
-#                                 calls srv_cleanup); a failure ends the
-#                                 script
+#   itest_suite_servers [pg]      the Redis and PostgreSQL of tests/run
+#                                 (REDIS_PORT, PG_DSN; with pg, its
+#                                 PostgreSQL alone), or, run alone, its
+#                                 own (own=1: the script's cleanup calls
+#                                 srv_cleanup); a failure ends the script
+#   itest_tmpdir                  $tmp, a temp dir of the script's own
+#                                 (/tmp/remigate-LABEL.XXXXXX, apart from
+#                                 the servers'), and on exit itest_cleanup
+#                                 (which removes it too): for a script on
+#                                 the suite's servers (itest_suite_servers)
 #   itest_up PID                  (10 s) until $tmp/port is written by
 #                                 the daemon PID and its /healthz answers
 #                                 200; sets $base.  Non-zero if not
@@ -143,13 +148,30 @@ itest_servers()
 
 itest_suite_servers()
 {
+    local need=${1:-redis pg} s
     own=0
-    if [ -z "${PG_DSN:-}" ] || [ -z "${REDIS_PORT:-}" ]; then
-        own=1
-        SRV_TMP=
-        srv_tmpdir && srv_redis_start && srv_pg_start ||
-            { bad "servers started"; finish; }
+    if [ -n "${PG_DSN:-}" ] && { [ "$need" = pg ] || [ -n "${REDIS_PORT:-}" ]; }; then
+        return 0
     fi
+    own=1
+    SRV_TMP=
+    srv_tmpdir || { bad "servers started"; finish; }
+    for s in $need; do
+        case $s in
+        redis) srv_redis_start ;;
+        pg) srv_pg_start ;;
+        *) false ;;
+        esac || { bad "servers started ($s)"; finish; }
+    done
+}
+
+itest_tmpdir()
+{
+    trap itest_cleanup EXIT
+    trap 'exit 130' INT TERM
+    itest_tmp=$(mktemp -d "/tmp/remigate-${ITEST_LABEL:-itest}.XXXXXX") ||
+        { bad "temp dir"; finish; }
+    tmp=$itest_tmp
 }
 
 itest_up()
@@ -223,6 +245,7 @@ itest_cleanup()
         kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
     if declare -F itest_on_exit >/dev/null; then itest_on_exit; fi
+    [ -n "${itest_tmp:-}" ] && rm -rf "$itest_tmp"
     srv_cleanup
 }
 
