@@ -21,6 +21,19 @@
  * from the seed, so two runs with different seeds do not collide; a number
  * already registered is skipped (ON CONFLICT through a staging table).
  * Deterministic for a seed, apart from the encryption nonces.
+ *
+ * -b (bulk, for a database nobody else writes to meanwhile): the indexes
+ * of returnees and submissions that back no constraint and are not
+ * unique are dropped for the load and made again after it, in the same
+ * transaction (pg_get_indexdef of each, so they come back exactly as the
+ * migrations made them): a million rows inserted into a dozen random-
+ * order indexes through a small buffer cache was most of the 2,924 s a
+ * million rows took (bench/RESULTS.md); each index built once by a sort
+ * is far cheaper.  015's dashboard counts are made once after the load
+ * (the insert trigger off meanwhile, then remigate_stats_rebuild(), as
+ * bench/stats-gen does: the trigger writes some hundred summary rows per
+ * returnee, and was still running after 25 minutes for a million); 023's
+ * duplicate flags rebuild themselves above 10,000 IDs.
  */
 #include <libconfig.h>
 #include <sodium.h>
@@ -131,7 +144,7 @@ static int
 gen_usage(void)
 {
     fprintf(stderr, "usage: gen_returnees -k KEY_FILE -l LISTS_DIR -n N "
-                    "[-s SEED] [-p MSISDN_PREFIX] [-d DAYS]\n");
+                    "[-s SEED] [-p MSISDN_PREFIX] [-d DAYS] [-b]\n");
     return 2;
 }
 
@@ -146,10 +159,13 @@ main(int argc, char **argv)
     char err[256];
     time_t now = time(NULL);
     char(*nids)[16];
-    int opt;
+    int opt, bulk = 0;
 
-    while ((opt = getopt(argc, argv, "k:l:n:s:p:d:")) != -1) {
+    while ((opt = getopt(argc, argv, "k:l:n:s:p:d:b")) != -1) {
         switch (opt) {
+        case 'b':
+            bulk = 1;
+            break;
         case 'k':
             key_file = optarg;
             break;
@@ -262,9 +278,24 @@ main(int argc, char **argv)
         gen_hex(stdout, phash, sizeof(phash));
         printf("\t%s\t%s\n", ts, ts);
     }
-    printf("\\.\n"
-           "UPDATE gen_r SET skills = ARRAY(SELECT DISTINCT unnest(skills));\n"
-           "WITH r AS (INSERT INTO returnees (msisdn, name, sex, birth_year,"
+    printf(
+        "\\.\n"
+        "UPDATE gen_r SET skills = ARRAY(SELECT DISTINCT unnest(skills));\n");
+    if (bulk)
+        printf("CREATE TEMP TABLE gen_idx ON COMMIT DROP AS"
+               " SELECT c.relname::text AS name,"
+               " pg_get_indexdef(i.indexrelid) AS def"
+               " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+               " WHERE i.indrelid IN ('returnees'::regclass,"
+               " 'submissions'::regclass) AND NOT i.indisunique"
+               " AND NOT EXISTS (SELECT 1 FROM pg_constraint k"
+               " WHERE k.conindid = i.indexrelid);\n"
+               "DO $gen$ DECLARE x record; BEGIN"
+               " FOR x IN SELECT name FROM gen_idx LOOP"
+               " EXECUTE format('DROP INDEX %%I', x.name); END LOOP;"
+               " END $gen$;\n"
+               "ALTER TABLE returnees DISABLE TRIGGER returnees_stats_ins;\n");
+    printf("WITH r AS (INSERT INTO returnees (msisdn, name, sex, birth_year,"
            " division, district, country, years_abroad, return_year, reason,"
            " education, skills, need, lang, channel, status, ref, nid_enc,"
            " nid_hash, personal_enc, personal_hash, created_at, updated_at,"
@@ -285,8 +316,16 @@ main(int argc, char **argv)
            " 'country', country, 'years_abroad', years_abroad,"
            " 'return_year', return_year, 'reason', reason, 'education',"
            " education, 'skills', to_jsonb(skills), 'need', need,"
-           " 'id_type', 'nid'), created_at, created_at, id FROM r;\n"
-           "COMMIT;\n");
+           " 'id_type', 'nid'), created_at, created_at, id FROM r;\n");
+    if (bulk)
+        printf("ALTER TABLE returnees ENABLE TRIGGER returnees_stats_ins;\n"
+               "SET LOCAL client_min_messages = warning;\n"
+               "SELECT remigate_stats_rebuild();\n"
+               "SET LOCAL maintenance_work_mem = '256MB';\n"
+               "DO $gen$ DECLARE x record; BEGIN"
+               " FOR x IN SELECT def FROM gen_idx LOOP"
+               " EXECUTE x.def; END LOOP; END $gen$;\n");
+    printf("COMMIT;\n");
     store_keys_wipe(&keys);
     free(nids);
     return fflush(stdout) == 0 ? 0 : 1;
