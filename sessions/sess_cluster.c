@@ -482,16 +482,27 @@ sess_cl_on_disconnect(const redisAsyncContext *ac, int status)
     sess_cl_gone(ac->data, ac);
 }
 
+/* What the asking connection's reply callbacks do first: the reply when
+ * it is one to act on; NULL when the connection is gone (forgotten here,
+ * see sess_cl_gone) or when the answer no longer counts (an older
+ * connection's, or the node asked was already decided on). */
+static const redisReply *
+sess_cl_reply(struct sess *s, const redisAsyncContext *ac, const void *reply)
+{
+    if (reply == NULL) {
+        sess_cl_gone(s, ac);
+        return NULL;
+    }
+    if (ac != s->cl->ac || s->cl->decided) return NULL;
+    return reply;
+}
+
 static void
 sess_cl_on_auth(redisAsyncContext *ac, void *reply, void *privdata)
 {
     struct sess *s = privdata;
-    redisReply *r = reply;
-    if (r == NULL) {
-        sess_cl_gone(s, ac);
-        return;
-    }
-    if (ac != s->cl->ac || s->cl->decided) return;
+    const redisReply *r = sess_cl_reply(s, ac, reply);
+    if (r == NULL) return;
     if (r->type == REDIS_REPLY_ERROR) {
         s->cl->auth_refused = 1;
         sess_cl_asked(s, r->str);
@@ -505,12 +516,8 @@ static void
 sess_cl_on_info(redisAsyncContext *ac, void *reply, void *privdata)
 {
     struct sess *s = privdata;
-    redisReply *r = reply;
-    if (r == NULL) {
-        sess_cl_gone(s, ac);
-        return;
-    }
-    if (ac != s->cl->ac || s->cl->decided) return;
+    const redisReply *r = sess_cl_reply(s, ac, reply);
+    if (r == NULL) return;
     if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
         s->cl->got_state = sess_cl_info_state(r->str, r->len);
 }
@@ -520,12 +527,8 @@ sess_cl_on_slots(redisAsyncContext *ac, void *reply, void *privdata)
 {
     struct sess *s = privdata;
     struct sess_cl *cl = s->cl;
-    redisReply *r = reply;
-    if (r == NULL) {
-        sess_cl_gone(s, ac);
-        return;
-    }
-    if (ac != cl->ac || cl->decided) return;
+    const redisReply *r = sess_cl_reply(s, ac, reply);
+    if (r == NULL) return;
     if (r->type == REDIS_REPLY_ERROR) {
         sess_cl_asked(s, r->str);
         return;
