@@ -15,6 +15,13 @@
 # console's role sees its districts' flags only, and cannot read
 # duplicate_keys nor call the rebuild.
 #
+# Migration 027: a group's row of duplicate_keys goes with its last
+# member (a correction of the NID or passport, an erasure) -- after every
+# step above no row is left without a member -- and a registration
+# waiting for the lock of a group whose row is deleted meanwhile holds the
+# lock all the same (a third registration of that NID waits for it, and
+# both are flagged).
+#
 # Uses PG_DSN when tests/run gives one (a fresh database), else starts its
 # own PostgreSQL.  Prints "dupflag: N passed, N failed".
 set -u
@@ -57,18 +64,24 @@ flags() {
 	SELECT 'wrong=' || count(*) FILTER (WHERE r.possible_duplicate <> (d.id IS NOT NULL))
 	    || ' flagged=' || count(*) FILTER (WHERE r.possible_duplicate)
 	    || ' of=' || count(*)
+	    || ' orphans=' || (SELECT count(*) FROM duplicate_keys k
+	                       WHERE NOT EXISTS (SELECT 1 FROM returnees WHERE nid_hash = k.hash)
+	                         AND NOT EXISTS (SELECT 1 FROM returnees WHERE passport_hash = k.hash))
 	FROM returnees r LEFT JOIN d ON d.id = r.id;
 	COMMIT;
 	EOF
 }
-# check_flags LABEL: wrong=0, some flagged, some not
+# check_flags LABEL: wrong=0, some flagged, some not, and no row of
+# duplicate_keys for a group without a member (027)
 check_flags() {
-    local out w f n
+    local out w f n o
     out=$(flags)
     w=$(echo "$out" | sed -n 's/^wrong=\([0-9]*\) .*/\1/p')
     f=$(echo "$out" | sed -n 's/.* flagged=\([0-9]*\) .*/\1/p')
-    n=$(echo "$out" | sed -n 's/.* of=\([0-9]*\)$/\1/p')
-    if [ "${w:-x}" = 0 ] && [ "${f:-0}" -gt 0 ] && [ "${f:-0}" -lt "${n:-0}" ]; then
+    n=$(echo "$out" | sed -n 's/.* of=\([0-9]*\) .*/\1/p')
+    o=$(echo "$out" | sed -n 's/.* orphans=\([0-9]*\)$/\1/p')
+    if [ "${w:-x}" = 0 ] && [ "${f:-0}" -gt 0 ] && [ "${f:-0}" -lt "${n:-0}" ] &&
+        [ "${o:-x}" = 0 ]; then
         ok "$1 ($out)"
     else
         bad "$1" "$out"
@@ -262,5 +275,63 @@ is "  the 500 NIDs given twice: 1,000 records flagged" 1000 \
     "$(sql "SELECT count(*) FROM returnees WHERE ref LIKE 'B%' AND possible_duplicate")"
 sql "DELETE FROM returnees WHERE ref LIKE 'B%' AND right(ref, 1) IN ('1', '3')" >/dev/null
 check_flags "deleting 2,200 of them in one statement"
+
+
+# --- 027: a group emptied loses its row of duplicate_keys -------------------
+keyrows() { # keyrows N...: how many rows duplicate_keys has for hashes N...
+    local n l=
+    for n in "$@"; do l=${l:+$l, }$(hx "$n"); done
+    sql "SELECT count(*) FROM duplicate_keys WHERE hash IN ($l)"
+}
+sql "INSERT INTO returnees (msisdn, district, ref, nid_enc, nid_hash) VALUES ('8801755500001', 'dhaka', 'PRU0000001', '\\x01', $(hx 555555))" >/dev/null
+is "a new NID: its group's row" 1 "$(keyrows 555555)"
+sql "UPDATE returnees SET nid_hash = $(hx 555556) WHERE ref = 'PRU0000001'" >/dev/null
+is "  the NID corrected: the old group's row gone, the new one's there" "0|1" "$(keyrows 555555)|$(keyrows 555556)"
+sql "UPDATE returnees SET nid_hash = NULL, nid_enc = NULL, passport_hash = $(hx 555557), passport_enc = '\\x02' WHERE ref = 'PRU0000001'" >/dev/null
+is "  an NID taken away for a passport: the NID's row gone, the passport's there" "0|1" "$(keyrows 555556)|$(keyrows 555557)"
+sql "INSERT INTO returnees (msisdn, district, ref, nid_enc, nid_hash, passport_enc, passport_hash) VALUES ('8801755500002', 'sylhet', 'PRU0000002', '\\x01', $(hx 555558), '\\x02', $(hx 555557))" >/dev/null
+sql "DELETE FROM returnees WHERE ref = 'PRU0000001'" >/dev/null
+is "  one of a pair erased: the pair's row stays, the other unflagged" "1|f" \
+    "$(keyrows 555557)|$(sql "SELECT possible_duplicate FROM returnees WHERE ref = 'PRU0000002'")"
+sql "DELETE FROM returnees WHERE ref = 'PRU0000002'" >/dev/null
+is "  the last one erased: no row left for its NID nor its passport" 0 "$(keyrows 555557 555558)"
+check_flags "groups emptied one by one"
+
+# Session A erases the one record with an NID and holds its transaction
+# open (the group's row deleted, its lock held); session B registers that
+# NID and waits for A's lock; A commits, so the row B waited for is gone.
+# B must then hold the group's lock all the same (a row made anew): C,
+# registering the same NID while B is still open, waits for B, and both
+# are flagged.  (Had B gone on without the lock, neither B nor C would see
+# the other's record.)
+sql "INSERT INTO returnees (msisdn, district, ref, nid_enc, nid_hash) VALUES ('8801744400000', 'khulna', 'RACE000000', '\\x01', $(hx 444444))" >/dev/null
+mkfifo "$tmp/ctl2"
+psql -X -q -At "$PG_DSN" <"$tmp/ctl2" >"$tmp/ctl2.out" 2>&1 &
+pids="$pids $!"
+exec 4>"$tmp/ctl2"
+echo "SELECT pg_advisory_lock(27027); BEGIN; DELETE FROM returnees WHERE ref = 'RACE000000';" >&4
+is "  A: the last record erased, its transaction open" 0 \
+    "$(wait_sql "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE '%RACE000000%')"; echo $?)"
+sql "BEGIN; INSERT INTO returnees (msisdn, district, ref, nid_enc, nid_hash) VALUES ('8801744400001', 'dhaka', 'RACE000001', '\\x01', $(hx 444444));
+     SELECT pg_advisory_xact_lock_shared(27027); COMMIT;" >"$tmp/b.out" 2>&1 &
+sb=$!
+pids="$pids $sb"
+is "  B: waits for A's lock on the group" 0 \
+    "$(wait_sql "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event <> 'advisory' AND query LIKE '%RACE000001%')"; echo $?)"
+echo "COMMIT;" >&4
+is "  A committed: B goes on, then waits before its commit" 0 \
+    "$(wait_sql "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event = 'advisory' AND query LIKE '%RACE000001%')"; echo $?)"
+sql "BEGIN; INSERT INTO returnees (msisdn, district, ref, nid_enc, nid_hash) VALUES ('8801744400002', 'sylhet', 'RACE000002', '\\x01', $(hx 444444)); COMMIT;" >"$tmp/c.out" 2>&1 &
+sc=$!
+pids="$pids $sc"
+is "  C: waits for B's lock on the group (made anew)" 0 \
+    "$(wait_sql "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event <> 'advisory' AND query LIKE '%RACE000002%')"; echo $?)"
+echo "SELECT pg_advisory_unlock(27027);" >&4
+exec 4>&-
+wait "$sb" "$sc"
+is "  B and C committed without an error" "" "$(cat "$tmp/b.out" "$tmp/c.out")"
+is "  both flagged, one row for the NID" "RACE000001|true,RACE000002|true|1" \
+    "$(sql "SELECT string_agg(ref || '|' || possible_duplicate, ',' ORDER BY ref) FROM returnees WHERE ref LIKE 'RACE%'")|$(keyrows 444444)"
+check_flags "after the erasure and the registrations at once"
 
 finish
