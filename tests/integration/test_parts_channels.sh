@@ -61,18 +61,7 @@ ok "daemon started with Redis and PostgreSQL, two workers"
 
 # sms PHONE TEXT: an SMS as Kannel's sms-service passes it; waits (10 s)
 # for its answer's sms_out row and prints its text
-sms() {
-    local phone=$1 n s end=$((SECONDS + 10))
-    n=$(sql "SELECT count(*) FROM sms_out WHERE msisdn = '$phone'")
-    s=$(itest_http_s=5 itest_mo "$phone" "$2")
-    [ "$s" = 200 ] || { echo "HTTP $s"; return; }
-    until [ "$(sql "SELECT count(*) FROM sms_out WHERE msisdn = '$phone'")" -gt "$n" ]; do
-        [ $SECONDS -lt $end ] || { echo "no answer"; return; }
-        read -r -t 0.05 <> <(:) 2>/dev/null || true
-    done
-    sql "SELECT text FROM sms_out WHERE msisdn = '$phone'
-         ORDER BY created_at DESC, id DESC LIMIT 1"
-}
+sms() { itest_sms "$1" "$2"; }
 # sms_run PHONE "TEXT=>WORDS"...: each SMS's answer has its WORDS; the
 # first that has not is printed, and the status is 1
 sms_run() {

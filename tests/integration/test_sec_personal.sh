@@ -148,19 +148,7 @@ mo_dialogue() {
 }
 # sms PHONE TEXT: an SMS as Kannel's sms-service passes it; waits for the
 # answer's sms_out row (written before sendsms is called)
-sms() {
-    local phone=$1 n t s end=$((SECONDS + 10))
-    n=$(sql "SELECT count(*) FROM sms_out WHERE msisdn = '$phone'")
-    t=$(printf '%s' "$2" | od -An -tx1 | tr -d ' \n' | sed 's/../%&/g')
-    s=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
-        "$base/kannel/mo?from=%2B$phone&to=16247&text=$t&smsc=sms&id=sms-$(date +%s%N)&coding=0&charset=UTF-8&key=$secret")
-    [ "$s" = 200 ] || return 1
-    until [ "$(sql "SELECT count(*) FROM sms_out WHERE msisdn = '$phone'")" -gt "$n" ]; do
-        [ $SECONDS -lt $end ] || return 1
-        sleep 0.05
-    done
-    sql "SELECT text FROM sms_out WHERE msisdn = '$phone' ORDER BY created_at DESC, id DESC LIMIT 1" >"$mine/body"
-}
+sms() { itest_sms "$1" "$2" >"$mine/body"; }
 ref_of() { grep -oE '\b[0-9A-Z]{10}\b' | head -n 1; }
 
 # the personal data of each registration: names (Bangla and Latin) and ID

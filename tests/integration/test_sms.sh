@@ -49,18 +49,7 @@ ok "daemon started with Redis and PostgreSQL"
 # sms PHONE TEXT: an SMS as Kannel's sms-service passes it; waits (10 s)
 # for its answer's sms_out row and prints "CODING|TEXT" of it (called in
 # $( ): each message's Kannel id is made unique from the clock)
-sms() {
-    local phone=$1 n s end=$((SECONDS + 10))
-    n=$(sql "SELECT count(*) FROM sms_out WHERE msisdn = '$phone'")
-    s=$(itest_http_s=5 itest_mo "$phone" "$2")
-    [ "$s" = 200 ] || { echo "HTTP $s"; return; }
-    until [ "$(sql "SELECT count(*) FROM sms_out WHERE msisdn = '$phone'")" -gt "$n" ]; do
-        [ $SECONDS -lt $end ] || { echo "no answer"; return; }
-        read -r -t 0.05 <> <(:) 2>/dev/null || true
-    done
-    sql "SELECT coding || '|' || text FROM sms_out WHERE msisdn = '$phone'
-         ORDER BY created_at DESC LIMIT 1"
-}
+sms() { itest_sms "$1" "$2" "coding || '|' || text"; }
 # expect NAME GOT CODING WORDS: the answer was sent with CODING and has WORDS
 expect() {
     case $2 in

@@ -48,6 +48,12 @@
 #   itest_mo PHONE TEXT           an SMS from PHONE as Kannel's
 #                                 sms-service passes it (key $secret);
 #                                 prints the HTTP status
+#   itest_sms PHONE TEXT [COLUMNS]
+#                                 itest_mo (curl waits 5 s), then (10 s)
+#                                 until the answer's sms_out row is there:
+#                                 prints COLUMNS of it (default text);
+#                                 "HTTP N" or "no answer" and status 1
+#                                 when it is not
 #   itest_dlr ID TYPE             Kannel's delivery report (key $secret)
 #                                 for our message ID; prints the status
 #                                 (the last three: curl waits at most
@@ -230,6 +236,20 @@ itest_mo()
     t=$(printf '%s' "$2" | od -An -tx1 | tr -d ' \n' | sed 's/../%&/g')
     curl -s -o /dev/null -w '%{http_code}' --max-time "${itest_http_s:-10}" \
         "$base/kannel/mo?from=%2B$1&to=16247&text=$t&smsc=sms&id=sms-$(date +%s%N)&coding=0&charset=UTF-8&key=$secret"
+}
+
+itest_sms()
+{
+    local phone=$1 n s end=$((SECONDS + 10))
+    n=$(sql "SELECT count(*) FROM sms_out WHERE msisdn = '$phone'")
+    s=$(itest_http_s=5 itest_mo "$phone" "$2")
+    [ "$s" = 200 ] || { echo "HTTP $s"; return 1; }
+    until [ "$(sql "SELECT count(*) FROM sms_out WHERE msisdn = '$phone'")" -gt "$n" ]; do
+        [ $SECONDS -lt $end ] || { echo "no answer"; return 1; }
+        pause 0.05
+    done
+    sql "SELECT ${3:-text} FROM sms_out WHERE msisdn = '$phone'
+         ORDER BY created_at DESC, id DESC LIMIT 1"
 }
 
 itest_dlr()
