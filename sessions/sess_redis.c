@@ -424,14 +424,25 @@ sess_key(const struct sess *s, const char *key, char *buf)
     return 0;
 }
 
+/* A command for the formatted key k on the store that holds it: s itself,
+ * or for a cluster its key's primary (*s is set to that node's store).
+ * NULL with *rc set when that store cannot take it now. */
+static struct sess_cmd *
+sess_cmd_for_key(struct sess **s, const char *k, enum sess_kind kind, void *cb,
+                 void *arg, int *rc)
+{
+    if ((*s)->cl != NULL && (*s = sess_cl_route(*s, k, rc)) == NULL)
+        return NULL;
+    return sess_cmd_new(*s, kind, cb, arg, rc);
+}
+
 int
 sess_get(struct sess *s, const char *key, sess_get_cb *cb, void *arg)
 {
     char k[SESS_KEY_MAX + 1];
     int rc;
     if (cb == NULL || sess_key(s, key, k) < 0) return SESS_EINVAL;
-    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
-    struct sess_cmd *c = sess_cmd_new(s, K_GET, (void *)cb, arg, &rc);
+    struct sess_cmd *c = sess_cmd_for_key(&s, k, K_GET, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
     return sess_send(s, c, "HMGET %s v d", k);
 }
@@ -445,8 +456,7 @@ sess_cas(struct sess *s, const char *key, uint64_t expect, const char *value,
     if (cb == NULL || sess_key(s, key, k) < 0 || value == NULL ||
         len > SESS_VALUE_MAX || ttl_s == 0)
         return SESS_EINVAL;
-    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
-    struct sess_cmd *c = sess_cmd_new(s, K_CAS, (void *)cb, arg, &rc);
+    struct sess_cmd *c = sess_cmd_for_key(&s, k, K_CAS, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
     char ex[24], ttl[16];
     snprintf(ex, sizeof(ex), "%llu", (unsigned long long)expect);
@@ -468,8 +478,7 @@ sess_bits_or(struct sess *s, const char *key, uint32_t bits, const char *label,
     if (cb == NULL || sess_key(s, key, k) < 0 || ttl_s == 0 ||
         bits > 0x7fffffffu || strlen(label) > SESS_LABEL_MAX)
         return SESS_EINVAL;
-    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
-    struct sess_cmd *c = sess_cmd_new(s, K_CAS, (void *)cb, arg, &rc);
+    struct sess_cmd *c = sess_cmd_for_key(&s, k, K_CAS, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
     char b[16], ttl[16];
     snprintf(b, sizeof(b), "%u", (unsigned)bits);
@@ -484,8 +493,7 @@ sess_del(struct sess *s, const char *key, sess_done_cb *cb, void *arg)
     char k[SESS_KEY_MAX + 1];
     int rc;
     if (cb == NULL || sess_key(s, key, k) < 0) return SESS_EINVAL;
-    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
-    struct sess_cmd *c = sess_cmd_new(s, K_DONE, (void *)cb, arg, &rc);
+    struct sess_cmd *c = sess_cmd_for_key(&s, k, K_DONE, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
     return sess_send(s, c, "DEL %s", k);
 }
@@ -499,8 +507,7 @@ sess_push(struct sess *s, const char *key, const char *value, size_t len,
     if (cb == NULL || sess_key(s, key, k) < 0 || value == NULL ||
         len > SESS_VALUE_MAX)
         return SESS_EINVAL;
-    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
-    struct sess_cmd *c = sess_cmd_new(s, K_DONE, (void *)cb, arg, &rc);
+    struct sess_cmd *c = sess_cmd_for_key(&s, k, K_DONE, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
     return sess_send(s, c, "RPUSH %s %b", k, value, len);
 }
@@ -514,8 +521,7 @@ sess_push_until(struct sess *s, const char *key, const char *value, size_t len,
     if (cb == NULL || sess_key(s, key, k) < 0 || value == NULL ||
         len > SESS_VALUE_MAX || within_ms < 0)
         return SESS_EINVAL;
-    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
-    struct sess_cmd *c = sess_cmd_new(s, K_UNTIL, (void *)cb, arg, &rc);
+    struct sess_cmd *c = sess_cmd_for_key(&s, k, K_UNTIL, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
     char until[24];
     snprintf(until, sizeof(until), "%lld",
@@ -533,8 +539,7 @@ sess_push_once(struct sess *s, const char *key, const char *value, size_t len,
     if (cb == NULL || sess_key(s, key, k) < 0 || value == NULL ||
         len > SESS_VALUE_MAX || head == 0 || head > len)
         return SESS_EINVAL;
-    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
-    struct sess_cmd *c = sess_cmd_new(s, K_DONE, (void *)cb, arg, &rc);
+    struct sess_cmd *c = sess_cmd_for_key(&s, k, K_DONE, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
     return sess_send(s, c, "EVAL %s 1 %s %b %b", sess_lua_push_once, k, value,
                      len, value, head);
@@ -546,8 +551,7 @@ sess_peek(struct sess *s, const char *key, sess_get_cb *cb, void *arg)
     char k[SESS_KEY_MAX + 1];
     int rc;
     if (cb == NULL || sess_key(s, key, k) < 0) return SESS_EINVAL;
-    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
-    struct sess_cmd *c = sess_cmd_new(s, K_PEEK, (void *)cb, arg, &rc);
+    struct sess_cmd *c = sess_cmd_for_key(&s, k, K_PEEK, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
     return sess_send(s, c, "LINDEX %s 0", k);
 }
@@ -561,8 +565,7 @@ sess_shift(struct sess *s, const char *key, const char *value, size_t len,
     if (cb == NULL || sess_key(s, key, k) < 0 || value == NULL ||
         len > SESS_VALUE_MAX)
         return SESS_EINVAL;
-    if (s->cl != NULL && (s = sess_cl_route(s, k, &rc)) == NULL) return rc;
-    struct sess_cmd *c = sess_cmd_new(s, K_DONE, (void *)cb, arg, &rc);
+    struct sess_cmd *c = sess_cmd_for_key(&s, k, K_DONE, (void *)cb, arg, &rc);
     if (c == NULL) return rc;
     return sess_send(s, c, "EVAL %s 1 %s %b", sess_lua_shift, k, value, len);
 }
