@@ -493,21 +493,26 @@ static const char con_guess_sql[] =
 
 /* ------------------------------------------------------------------------
  * Sessions last seen live, per worker (CON_FOLD): a guess, never trusted.
- * Direct-mapped by the session hash's first hex digits; a newer session
- * takes an older one's slot.
+ * Four ways: a session may sit in one of the four slots after the one its
+ * hash's first hex digits name (fifty officers on 256 direct-mapped slots
+ * would share some, and two sessions taking turns in one slot would each
+ * miss every time); a new one takes an empty slot of the four, else the
+ * next in turn.
  */
 #define CON_SEEN_SLOTS 256
+#define CON_SEEN_WAYS  4
 
 struct con_seen {
     char sid_hash[65]; /* "" empty */
     struct con_officer who;
 };
 
+/* The first slot of sid_hash's four, or NULL when there is no table (and
+ * make is 0, or it cannot be made). */
 static struct con_seen *
-con_seen_slot(struct con *con, const char *sid_hash, int make)
+con_seen_slot(struct con *con, const char *sid_hash, int make, unsigned *k)
 {
-    unsigned k = 0;
-
+    *k = 0;
     if (con->seen == NULL) {
         if (!make) return NULL;
         con->seen = calloc(CON_SEEN_SLOTS, sizeof(*con->seen));
@@ -515,24 +520,48 @@ con_seen_slot(struct con *con, const char *sid_hash, int make)
     }
     for (int i = 0; i < 4 && sid_hash[i]; i++) {
         char c = sid_hash[i];
-        k = k * 16 + (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);
+        *k = *k * 16 + (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);
     }
-    return &con->seen[k % CON_SEEN_SLOTS];
+    return con->seen;
+}
+
+/* sid_hash's entry, or NULL. */
+static struct con_seen *
+con_seen_find(struct con *con, const char *sid_hash)
+{
+    unsigned k;
+    struct con_seen *t = con_seen_slot(con, sid_hash, 0, &k);
+
+    for (unsigned w = 0; t && w < CON_SEEN_WAYS; w++) {
+        struct con_seen *e = &t[(k + w) % CON_SEEN_SLOTS];
+        if (strcmp(e->sid_hash, sid_hash) == 0) return e;
+    }
+    return NULL;
 }
 
 static const struct con_officer *
 con_seen_get(struct con *con, const char *sid_hash)
 {
-    const struct con_seen *e = con_seen_slot(con, sid_hash, 0);
-    return e && strcmp(e->sid_hash, sid_hash) == 0 ? &e->who : NULL;
+    const struct con_seen *e = con_seen_find(con, sid_hash);
+    return e ? &e->who : NULL;
 }
 
 static void
 con_seen_put(struct con *con, const char *sid_hash,
              const struct con_officer *who)
 {
-    struct con_seen *e = con_seen_slot(con, sid_hash, 1);
-    if (e == NULL) return; /* out of memory: no guesses, no harm */
+    static unsigned turn;
+    unsigned k;
+    struct con_seen *t, *e = con_seen_find(con, sid_hash);
+
+    if (e == NULL) {
+        t = con_seen_slot(con, sid_hash, 1, &k);
+        if (t == NULL) return; /* out of memory: no guesses, no harm */
+        for (unsigned w = 0; e == NULL && w < CON_SEEN_WAYS; w++)
+            if (t[(k + w) % CON_SEEN_SLOTS].sid_hash[0] == '\0')
+                e = &t[(k + w) % CON_SEEN_SLOTS];
+        if (e == NULL) e = &t[(k + turn++ % CON_SEEN_WAYS) % CON_SEEN_SLOTS];
+    }
     snprintf(e->sid_hash, sizeof(e->sid_hash), "%s", sid_hash);
     e->who = *who;
 }
@@ -540,8 +569,8 @@ con_seen_put(struct con *con, const char *sid_hash,
 void
 con_seen_drop(struct con *con, const char *sid_hash)
 {
-    struct con_seen *e = con_seen_slot(con, sid_hash, 0);
-    if (e && strcmp(e->sid_hash, sid_hash) == 0) sodium_memzero(e, sizeof(*e));
+    struct con_seen *e = con_seen_find(con, sid_hash);
+    if (e) sodium_memzero(e, sizeof(*e));
 }
 
 void
