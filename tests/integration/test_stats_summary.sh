@@ -49,7 +49,7 @@
 # as 011's and 019's scans for every role and filter.
 #
 # Migration 026: the cut days per district read from returnees one range
-# per end (by returnees_district_created_idx), and need kept by day per
+# per end (a range of created_at each), and need kept by day per
 # district flat too (read without status and sex): the comparisons above
 # read both, and from the summary alone the whole country's district x
 # need, an officer's and a district filter's need over a cut period give
@@ -365,9 +365,6 @@ is "026: need by day per district, flat (status and sex ''), no '*' rows" "need|
 r=$(summary_alone officer BD-15,BD-26 "'education', NULL, NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5")
 set -- $r
 is "  while an officer's education over a cut period reads its cut days from returnees (its counts change)" "2 t" "$# $([ "$1" != "$2" ] && echo t)"
-is "026: returnees indexed by (district, created_at), for the cut days per district" \
-    "CREATE INDEX returnees_district_created_idx ON public.returnees USING btree (district, created_at)" \
-    "$(sql "SELECT pg_get_indexdef('returnees_district_created_idx'::regclass)")"
 
 # --- many rows change status in one statement ---------------------------
 sql "UPDATE returnees SET status = 'verified', info_reason = NULL, reject_reason = NULL
