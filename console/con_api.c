@@ -20,22 +20,6 @@
  * one write, not one per request; and a session found over is ended with
  * its reason in the same statement.
  *
- * A route marked CON_FOLD (the queue's pages, a record opened: what an
- * officer clicks through) saves that round trip and its transaction for
- * a session this worker has seen live before: the handler runs at once
- * with the officer as last seen (con_seen, a small table per worker),
- * and the session check, as the last statement of the handler's first
- * transaction, divides by zero unless the session is still live and the
- * officer (id, role, districts, second factor, CSRF token) unchanged.
- * Then nothing of that transaction commits -- the handler's reads are
- * dropped, its writes (an audit row) rolled back -- and the request runs
- * again the usual way: check, then handler.  So a logout, a disabled
- * account, a changed password or district is in force for the very next
- * request, on every worker, as before; the table is a guess that is
- * checked, never trusted.  An answer the handler gives before that
- * transaction (a bad filter), a refusal at the gate, or a transaction
- * that fails for any reason also sends the request the usual way.
- *
  * Replies: con_reply_json() and con_reply_error() are the only ways out
  * (errors are {"error":code,"message":text} and one log line), each with
  * Cache-Control: no-store.
@@ -63,22 +47,9 @@ con_reply_json(struct con_call *call, int status, json_t *body)
     free(text);
 }
 
-static void con_guess_wrong(struct con_call *call);
-
-/* A guessed session answers only after its check: an answer before it
- * sends the request the usual way instead.  1 when it did. */
-static int
-con_guess_unchecked(struct con_call *call)
-{
-    if (!call->guess || gw_req_answered(call->req)) return 0;
-    con_guess_wrong(call);
-    return 1;
-}
-
 void
 con_reply_json_text(struct con_call *call, int status, const char *text)
 {
-    if (con_guess_unchecked(call)) return;
     gw_req_header_add(call->req, "Cache-Control", "no-store");
     if (text == NULL) {
         gw_reply_text(call->req, 500, "application/json",
@@ -92,12 +63,10 @@ void
 con_reply_error(struct con_call *call, int status, const char *code,
                 const char *message)
 {
-    json_t *o;
+    json_t *o = json_pack("{s:s,s:s}", "error", code, "message", message);
     char path[96];
     const char *p = gw_req_path(call->req);
 
-    if (con_guess_unchecked(call)) return;
-    o = json_pack("{s:s,s:s}", "error", code, "message", message);
     if (!gw_req_answered(call->req))
         GW_RLOG(status >= 500 ? GW_LEVEL_WARN : GW_LEVEL_INFO, call->req, 0,
                 "api refused status=%d error=%s path=%s officer=%lld", status,
@@ -187,32 +156,12 @@ con_audit_add(const struct con_call *call, struct store_tx *tx,
     return 0;
 }
 
-static void con_guess_add(struct con_call *call, struct store_tx *tx,
-                          char abs_s[24], char idle_s[24], char admin_s[24]);
-static store_tx_cb con_on_guess;
-
 int
 con_tx_or_503(struct con_call *call, const struct store_tx *tx, store_tx_cb *cb)
 {
-    struct store_tx g;
-    char abs_s[24], idle_s[24], admin_s[24];
-    int rc;
+    int rc = store_pool_tx(call->con->pool, tx, cb, call);
 
-    if (call->guess && !gw_req_answered(call->req)) {
-        /* the session's check rides last in this transaction */
-        if (tx->n >= STORE_TX_STMTS) {
-            con_guess_wrong(call);
-            return -1;
-        }
-        g = *tx;
-        con_guess_add(call, &g, abs_s, idle_s, admin_s);
-        call->guess_cb = cb;
-        tx = &g;
-        cb = con_on_guess;
-    }
-    rc = store_pool_tx(call->con->pool, tx, cb, call);
     if (rc == 0) return 0;
-    if (con_guess_unchecked(call)) return -1;
     GW_RLOG(GW_LEVEL_WARN, call->req, 0, "api store refused now status=%s",
             store_strerror(rc));
     con_reply_error(call, 503, "unavailable", CON_DB_DOWN_MSG);
@@ -228,8 +177,6 @@ con_read_tx_or_503(struct con_call *call, struct store_tx *tx, store_tx_cb *cb)
         call->con->read_pool ? call->con->read_pool : call->con->pool;
     int rc;
 
-    /* a standby cannot run the check (it writes last_seen_at) */
-    if (con_guess_unchecked(call)) return -1;
     if (tx->n >= STORE_TX_STMTS) {
         con_reply_error(call, 503, "unavailable", "query too large");
         return -1;
@@ -353,9 +300,6 @@ con_on_deadline(struct gw_req *r, void *arg)
     struct con_call *call = arg;
 
     (void)r;
-    /* answered now; a guessed transaction still out is answered, not run
-     * again, when it comes back */
-    call->guess = 0;
     con_reply_error(call, 503, "timeout", "the console did not answer in time");
 }
 
@@ -387,7 +331,6 @@ con_deny(struct con_call *call, int status, const char *code,
     const struct con_route *rt = call->route;
     struct store_tx tx;
 
-    if (con_guess_unchecked(call)) return; /* refused as whom? check first */
     if (d == NULL || detail == NULL) {
         con_reply_error(call, status, code, message);
         return;
@@ -465,187 +408,6 @@ static const char con_session_sql[] =
     " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, e.ended_why"
     " FROM ended e";
 
-/* The same check as the last statement of a handler's transaction
- * (CON_FOLD): $1..$4 as above, then the officer the handler ran as: $5
- * id, $6 role, $7 totp_enabled, $8 csrf, $9 districts.  Divides by zero
- * -- the transaction aborts, nothing of it commits -- unless the session
- * is live and the officer is that one; moves last_seen_at as above.  A
- * session found over is not ended here: the request runs again through
- * con_session_sql, which ends it. */
-static const char con_guess_sql[] =
-    "WITH s AS (SELECT s.id_hash, s.csrf, s.last_seen_at, o.id, o.role,"
-    "  o.totp_enabled,"
-    "  o.disabled_at IS NULL"
-    "   AND s.created_at > now() - make_interval(secs => $2::int)"
-    "   AND s.last_seen_at > now() - make_interval(secs => i.idle) AS live,"
-    "  make_interval(secs => i.idle / 60.0) AS grain"
-    "  FROM console_sessions s JOIN officers o ON o.id = s.officer_id,"
-    "  LATERAL (SELECT CASE o.role WHEN 'admin' THEN $4::int"
-    "   ELSE $3::int END AS idle) i"
-    "  WHERE s.id_hash = decode($1, 'hex') AND s.ended_at IS NULL),"
-    " seen AS (UPDATE console_sessions c SET last_seen_at = now() FROM s"
-    "  WHERE c.id_hash = s.id_hash AND s.live"
-    "  AND s.last_seen_at < now() - s.grain AND c.ended_at IS NULL)"
-    " SELECT 1 / count(*) FROM s WHERE s.live AND s.id = $5::bigint"
-    "  AND s.role = $6 AND s.totp_enabled = $7::boolean AND s.csrf = $8"
-    "  AND coalesce((SELECT string_agg(d.district, ',' ORDER BY d.district)"
-    "   FROM officer_districts d WHERE d.officer_id = s.id), '') = $9";
-
-/* ------------------------------------------------------------------------
- * Sessions last seen live, per worker (CON_FOLD): a guess, never trusted.
- * Four ways: a session may sit in one of the four slots after the one its
- * hash's first hex digits name (fifty officers on 256 direct-mapped slots
- * would share some, and two sessions taking turns in one slot would each
- * miss every time); a new one takes an empty slot of the four, else the
- * next in turn.
- */
-#define CON_SEEN_SLOTS 256
-#define CON_SEEN_WAYS  4
-
-struct con_seen {
-    char sid_hash[65]; /* "" empty */
-    struct con_officer who;
-};
-
-/* The first slot of sid_hash's four, or NULL when there is no table (and
- * make is 0, or it cannot be made). */
-static struct con_seen *
-con_seen_slot(struct con *con, const char *sid_hash, int make, unsigned *k)
-{
-    *k = 0;
-    if (con->seen == NULL) {
-        if (!make) return NULL;
-        con->seen = calloc(CON_SEEN_SLOTS, sizeof(*con->seen));
-        if (con->seen == NULL) return NULL;
-    }
-    for (int i = 0; i < 4 && sid_hash[i]; i++) {
-        char c = sid_hash[i];
-        *k = *k * 16 + (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);
-    }
-    return con->seen;
-}
-
-/* sid_hash's entry, or NULL. */
-static struct con_seen *
-con_seen_find(struct con *con, const char *sid_hash)
-{
-    unsigned k;
-    struct con_seen *t = con_seen_slot(con, sid_hash, 0, &k);
-
-    for (unsigned w = 0; t && w < CON_SEEN_WAYS; w++) {
-        struct con_seen *e = &t[(k + w) % CON_SEEN_SLOTS];
-        if (strcmp(e->sid_hash, sid_hash) == 0) return e;
-    }
-    return NULL;
-}
-
-static const struct con_officer *
-con_seen_get(struct con *con, const char *sid_hash)
-{
-    const struct con_seen *e = con_seen_find(con, sid_hash);
-    return e ? &e->who : NULL;
-}
-
-static void
-con_seen_put(struct con *con, const char *sid_hash,
-             const struct con_officer *who)
-{
-    static unsigned turn;
-    unsigned k;
-    struct con_seen *t, *e = con_seen_find(con, sid_hash);
-
-    if (e == NULL) {
-        t = con_seen_slot(con, sid_hash, 1, &k);
-        if (t == NULL) return; /* out of memory: no guesses, no harm */
-        for (unsigned w = 0; e == NULL && w < CON_SEEN_WAYS; w++)
-            if (t[(k + w) % CON_SEEN_SLOTS].sid_hash[0] == '\0')
-                e = &t[(k + w) % CON_SEEN_SLOTS];
-        if (e == NULL) e = &t[(k + turn++ % CON_SEEN_WAYS) % CON_SEEN_SLOTS];
-    }
-    snprintf(e->sid_hash, sizeof(e->sid_hash), "%s", sid_hash);
-    e->who = *who;
-}
-
-void
-con_seen_drop(struct con *con, const char *sid_hash)
-{
-    struct con_seen *e = con_seen_find(con, sid_hash);
-    if (e) sodium_memzero(e, sizeof(*e));
-}
-
-void
-con_seen_free(struct con *con)
-{
-    if (con->seen == NULL) return;
-    sodium_memzero(con->seen, CON_SEEN_SLOTS * sizeof(*con->seen));
-    free(con->seen);
-    con->seen = NULL;
-}
-
-static void con_session_check(struct con_call *call);
-
-/* The guess was wrong, or could not be checked: forget it and run the
- * request the usual way (session check, gate, handler).  Nothing of the
- * handler's first run committed or was answered. */
-static void
-con_guess_wrong(struct con_call *call)
-{
-    CON_AN(call->guess);
-    call->guess = 0;
-    call->guess_cb = NULL;
-    con_seen_drop(call->con, call->sid_hash);
-    call->has_session = 0;
-    memset(&call->who, 0, sizeof(call->who));
-    call->data = NULL;
-    con_session_check(call);
-}
-
-/* Append con_guess_sql to tx (the caller checked there is room); the
- * three buffers hold its numbers until store_pool_tx() copies them. */
-static void
-con_guess_add(struct con_call *call, struct store_tx *tx, char abs_s[24],
-              char idle_s[24], char admin_s[24])
-{
-    const struct gw_config *cfg = call->con->cfg;
-    struct store_tx_stmt *st = &tx->stmt[tx->n];
-
-    snprintf(abs_s, 24, "%ld", cfg->con_absolute);
-    snprintf(idle_s, 24, "%ld", cfg->con_idle);
-    snprintf(admin_s, 24, "%ld", cfg->con_admin_idle);
-    *st = (struct store_tx_stmt){con_guess_sql,
-                                 9,
-                                 {call->sid_hash, abs_s, idle_s, admin_s,
-                                  call->who.id_text, call->who.role,
-                                  call->who.totp_enabled ? "t" : "f",
-                                  call->who.csrf, call->who.districts}};
-    tx->prepare |= 1u << tx->n;
-    tx->n++;
-}
-
-static void
-con_on_guess(int status, const struct store_tx_result *res, void *arg)
-{
-    struct con_call *call = arg;
-    store_tx_cb *cb = call->guess_cb;
-
-    CON_AN(call->magic == CON_CALL_MAGIC && cb != NULL);
-    if (status != 0 && call->guess) {
-        GW_RLOG(GW_LEVEL_DEBUG, call->req, 0,
-                "api session guess not confirmed status=%s err=%s",
-                store_strerror(status), store_tx_errstr(res));
-        con_guess_wrong(call);
-        return;
-    }
-    /* checked (or answered by the deadline meanwhile): the handler goes
-     * on as for any session */
-    if (status == 0)
-        GW_RLOG(GW_LEVEL_DEBUG, call->req, 0, "api session folded officer=%s",
-                call->who.id_text);
-    call->guess = 0;
-    call->guess_cb = NULL;
-    cb(status, res, call);
-}
-
 static void
 con_on_session(int status, const struct store_tx_result *res, void *arg)
 {
@@ -682,18 +444,18 @@ con_on_session(int status, const struct store_tx_result *res, void *arg)
              store_tx_value(res, 0, 0, 4));
     snprintf(call->who.districts, sizeof(call->who.districts), "%s",
              store_tx_value(res, 0, 0, 5));
-    con_seen_put(call->con, call->sid_hash, &call->who);
     con_gate(call);
 }
 
-/* Look the session of call->sid_hash up, then con_gate(). */
+/* Look the session up, then con_gate(). */
 static void
-con_session_check(struct con_call *call)
+con_session_check(struct con_call *call, const char *sid)
 {
     const struct gw_config *cfg = call->con->cfg;
     struct store_tx tx;
     char abs_s[24], idle_s[24], admin_s[24];
 
+    con_sha256_hex(sid, call->sid_hash);
     snprintf(abs_s, sizeof(abs_s), "%ld", cfg->con_absolute);
     snprintf(idle_s, sizeof(idle_s), "%ld", cfg->con_idle);
     snprintf(admin_s, sizeof(admin_s), "%ld", cfg->con_admin_idle);
@@ -717,7 +479,6 @@ con_api_handle(struct gw_req *r)
     unsigned method = gw_req_method(r), allow = 0;
     const struct con_route *rt = NULL;
     struct con_call *call;
-    const struct con_officer *seen;
     char sid[CON_TOKEN_HEX + 1];
 
     con_headers_add(r); /* every /api/ reply, errors too */
@@ -776,14 +537,5 @@ con_api_handle(struct gw_req *r)
         con_reply_error(call, 401, "no_session", "log in first");
         return;
     }
-    con_sha256_hex(sid, call->sid_hash);
-    if ((rt->access & CON_FOLD) &&
-        (seen = con_seen_get(con, call->sid_hash)) != NULL) {
-        call->has_session = 1;
-        call->who = *seen;
-        call->guess = 1;
-        con_gate(call);
-        return;
-    }
-    con_session_check(call);
+    con_session_check(call, sid);
 }

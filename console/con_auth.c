@@ -462,7 +462,6 @@ con_logout(struct con_call *call)
         " WHERE id_hash = decode($1, 'hex') AND ended_at IS NULL";
     struct store_tx tx;
 
-    con_seen_drop(call->con, call->sid_hash);
     con_tx_init(call, &tx);
     tx.stmt[tx.n++] = (struct store_tx_stmt){sql, 1, {call->sid_hash}};
     CON_AZ(con_audit_add(call, &tx, NULL, "logout", NULL, "ok", NULL));

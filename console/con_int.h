@@ -57,15 +57,6 @@ enum {
 #define CON_ROLE_ANY (CON_ROLE_ADMIN | CON_ROLE_OFFICER | CON_ROLE_ANALYST)
 #define CON_PUBLIC   0x100u
 #define CON_PRE_MFA  0x200u
-/* CON_FOLD: the session check may ride in the handler's first
- * transaction instead of one of its own (con_api.c), for a session this
- * worker has seen: the handler then runs with the officer as last seen,
- * and the check, last in that transaction, aborts it when the session is
- * over or the officer changed -- nothing of it commits, and the request
- * is run again the usual way.  For a handler that answers only through
- * con_reply_*() or con_deny() and does nothing outside its first
- * con_tx_or_503() transaction before that transaction's callback. */
-#define CON_FOLD 0x400u
 
 /* The bit of "admin"|"officer"|"analyst", 0 for anything else. */
 unsigned con_role_bit(const char *name);
@@ -138,12 +129,9 @@ struct con_call {
     char params[CON_PARAMS_MAX][CON_PARAM_MAX]; /* the "{}" segments */
     int has_session;
     struct con_officer who;
-    char sid_hash[65];     /* hex SHA-256 of the cookie's id ("" none) */
-    const char *source;    /* the client's address */
-    void *data;            /* the handler's own, for its callbacks */
-    int guess;             /* CON_FOLD: who is the officer as last seen, not
-                              yet checked (con_api.c) */
-    store_tx_cb *guess_cb; /* the handler's callback of that transaction */
+    char sid_hash[65];  /* hex SHA-256 of the cookie's id ("" none) */
+    const char *source; /* the client's address */
+    void *data;         /* the handler's own, for its callbacks */
 };
 #define CON_CALL_MAGIC 0x434f4e43u
 
@@ -242,16 +230,8 @@ struct con {
     char dummy_hash[128];    /* verified for unknown usernames (same cost) */
     int secure_cookie;
     int admin_totp_required;
-    struct con_seen *seen; /* sessions last seen live (CON_FOLD); NULL
-                              until the first */
 };
 #define CON_MAGIC 0x434f4e53u
-
-/* Forget the session whose hash is sid_hash (logout: not needed for
- * correctness, the check in the transaction catches it, but it saves the
- * aborted attempt).  Free the whole table with con_seen_free(). */
-void con_seen_drop(struct con *con, const char *sid_hash);
-void con_seen_free(struct con *con);
 
 /* The API's entry point (con_api.c): the "/api/" route's handler. */
 void con_api_handle(struct gw_req *r);

@@ -157,8 +157,6 @@ con_routes_check(void)
                 why = "no handler";
             else if (!(x->access & (CON_ROLE_ANY | CON_PUBLIC)))
                 why = "nobody may call it";
-            else if ((x->access & CON_FOLD) && (x->access & CON_PUBLIC))
-                why = "a public route has no session to fold";
             else if (x->method != GW_METHOD_GET && !x->csrf &&
                      !(x->access & CON_PUBLIC))
                 why = "a write with a session needs csrf";
@@ -190,7 +188,6 @@ con_free(struct con *con)
     store_free(con->crypto);
     con_pwlist_free(con->common);
     con_codes_free(con->districts);
-    con_seen_free(con);
     con->magic = 0;
     free(con);
 }

@@ -475,7 +475,7 @@ con_records_list(struct con_call *call)
 }
 
 const struct con_route con_queue_routes[] = {
-    {GW_METHOD_GET, "/api/records",
-     CON_ROLE_ADMIN | CON_ROLE_OFFICER | CON_FOLD, 0, con_records_list},
+    {GW_METHOD_GET, "/api/records", CON_ROLE_ADMIN | CON_ROLE_OFFICER, 0,
+     con_records_list},
     {0, NULL, 0, 0, NULL},
 };

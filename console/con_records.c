@@ -628,8 +628,8 @@ con_records_reveal(struct con_call *call)
 }
 
 const struct con_route con_records_routes[] = {
-    {GW_METHOD_GET, "/api/records/{}",
-     CON_ROLE_ADMIN | CON_ROLE_OFFICER | CON_FOLD, 0, con_records_get},
+    {GW_METHOD_GET, "/api/records/{}", CON_ROLE_ADMIN | CON_ROLE_OFFICER, 0,
+     con_records_get},
     {GW_METHOD_POST, "/api/records/{}/reveal",
      CON_ROLE_ADMIN | CON_ROLE_OFFICER, 1, con_records_reveal},
     {0, NULL, 0, 0, NULL},
