@@ -198,9 +198,18 @@ bb_up() { alive "$bb_pid" && [ "$(code "http://127.0.0.1:$ADMIN_PORT/status.txt?
 poll 30 bb_up || bail "bearerbox did not open its admin port within 30 s" \
     "$tmp/bearerbox.stderr" "$RUN_DIR/bearerbox.log"
 
-"$SMSBOX" -v 2 "$tmp/kannel.conf" >"$tmp/smsbox.stderr" 2>&1 &
-sb_pid=$!
-pids+=("$sb_pid")
+# smsbox runs under scripts/supervise, as under systemd's Restart=always in
+# production: Kannel 1.4.5's smsbox can panic (conn_unregister) when the
+# daemon it is writing an MO to is killed, as section 7 does.  sb_pid is
+# the supervisor's; sb_up is true once a smsbox of it is on-line.
+start_smsbox()
+{
+    "$root/scripts/supervise" smsbox "$tmp/smsbox.stderr" \
+        "$SMSBOX" -v 2 "$tmp/kannel.conf" >>"$tmp/supervise.log" 2>&1 &
+    sb_pid=$!
+    pids+=("$sb_pid")
+}
+start_smsbox
 sb_up() { alive "$sb_pid" && status_txt | grep -qE '^[[:space:]]*smsbox:.*\(on-line'; }
 poll 30 sb_up || bail "smsbox did not connect to bearerbox within 30 s" \
     "$tmp/smsbox.stderr" "$RUN_DIR/smsbox.log"
@@ -826,6 +835,9 @@ for delay in 0.005 0.02 0.04 0.06 0.1; do
     kill_remigate || lost=$((lost + 1))
     wait "$curl_pid"
     start_remigate || bail "remigate did not start again after SIGKILL" "$tmp/remigate.log"
+    # a smsbox that panicked at the kill is started again by its supervisor
+    poll 30 sb_up && poll 30 sendsms_up ||
+        bail "smsbox not on-line again after the kill" "$tmp/smsbox.stderr" "$tmp/supervise.log"
     # a completion taken before the kill may still be in the record queue
     poll 5 both_one "$mk"
     case $(rows "$mk")$(subs "$mk") in
@@ -842,7 +854,7 @@ for delay in 0.005 0.02 0.04 0.06 0.1; do
         [ "$(sql "SELECT status FROM returnees WHERE msisdn = '$mk'")|$(pname "$mk")" = "pending|Karim Uddin" ] ||
         lost=$((lost + 1))
 done
-say "killed at confirmation: $landed landed before the kill, $resumed finished by dialling again"
+say "killed at confirmation: $landed landed before the kill, $resumed finished by dialling again; smsbox started again $(grep -c 'started again' "$tmp/supervise.log" 2>/dev/null) time(s) by its supervisor"
 check "kill at confirmation: never a returnee without its submission or the other way round" \
     [ $torn = 0 ]
 check "kill at confirmation: each of the 5 callers ends with exactly one pending row and one submission" \
@@ -859,9 +871,7 @@ stop_pids "$sb_pid" "$bb_pid"
 bb_pid=$!
 pids+=("$bb_pid")
 poll 30 bb_up
-"$SMSBOX" -v 2 "$tmp/kannel.conf" >>"$tmp/smsbox.stderr" 2>&1 &
-sb_pid=$!
-pids+=("$sb_pid")
+start_smsbox
 poll 30 sb_up && poll 30 sendsms_up
 check "bearerbox: restarted, both binds again" poll 30 binds_up
 r=$(ussd "$m6" 18 70 5 2)
