@@ -181,7 +181,12 @@ con_read_tx_or_503(struct con_call *call, struct store_tx *tx, store_tx_cb *cb)
         con_reply_error(call, 503, "unavailable", "query too large");
         return -1;
     }
-    tx->stmt[tx->n++] = (struct store_tx_stmt){con_read_lag_sql, 0, {NULL}};
+    memmove(&tx->stmt[CON_READ_ROWS], &tx->stmt[0],
+            (size_t)tx->n * sizeof(tx->stmt[0]));
+    tx->stmt[CON_READ_LAG] =
+        (struct store_tx_stmt){con_read_lag_sql, 0, {NULL}};
+    tx->n++;
+    tx->prepare = tx->prepare << 1 | 1u; /* the lag's plan has no parameter */
     rc = store_pool_tx(p, tx, cb, call);
     if (rc == 0) return 0;
     GW_RLOG(GW_LEVEL_WARN, call->req, 0, "api store refused now status=%s%s",

@@ -212,21 +212,22 @@ ind_year(const struct store_tx_result *res, int a, int bnd, int k,
     const char **cv = calloc((size_t)m, sizeof(*cv));
     long long *n = NULL;
     unsigned char *mark = NULL;
-    const char *year = store_tx_value(res, 0, a, 2);
+    const char *year = store_tx_value(res, CON_READ_ROWS, a, 2);
 
     if (rv == NULL || cv == NULL) goto done;
     for (int i = a; i < bnd; i++) {
-        ind_index(rv, &nr, store_tx_value(res, 0, i, 0));
-        ind_index(cv, &nc, store_tx_value(res, 0, i, 1));
+        ind_index(rv, &nr, store_tx_value(res, CON_READ_ROWS, i, 0));
+        ind_index(cv, &nc, store_tx_value(res, CON_READ_ROWS, i, 1));
     }
     w = nc + 1;
     n = calloc((size_t)(nr + 1) * (size_t)w, sizeof(*n));
     mark = calloc((size_t)(nr + 1) * (size_t)w, 1);
     if (n == NULL || mark == NULL) goto done;
     for (int i = a; i < bnd; i++) {
-        int r = ind_index(rv, &nr, store_tx_value(res, 0, i, 0));
-        int c = ind_index(cv, &nc, store_tx_value(res, 0, i, 1));
-        long long v = strtoll(store_tx_value(res, 0, i, 3), NULL, 10);
+        int r = ind_index(rv, &nr, store_tx_value(res, CON_READ_ROWS, i, 0));
+        int c = ind_index(cv, &nc, store_tx_value(res, CON_READ_ROWS, i, 1));
+        long long v =
+            strtoll(store_tx_value(res, CON_READ_ROWS, i, 3), NULL, 10);
         n[r * w + c] += v;
         n[r * w + nc] += v;
         n[nr * w + c] += v;
@@ -330,7 +331,7 @@ ind_on_rows(int status, const struct store_tx_result *res, void *arg)
     struct con_obs *o;
 
     if (con_stats_rows_or_4xx(call, status, res) < 0) return;
-    nt = store_tx_ntuples(res, 0);
+    nt = store_tx_ntuples(res, CON_READ_ROWS);
     /* at most: each cell, and per year its margins (at most a row and a
      * column per cell, and the grand total) */
     o = calloc((size_t)nt * 3 + 1, sizeof(*o));
@@ -340,8 +341,8 @@ ind_on_rows(int status, const struct store_tx_result *res, void *arg)
     }
     for (int a = 0; a < nt && rc == 0;) {
         int b = a;
-        while (b < nt && strcmp(store_tx_value(res, 0, b, 2),
-                                store_tx_value(res, 0, a, 2)) == 0)
+        while (b < nt && strcmp(store_tx_value(res, CON_READ_ROWS, b, 2),
+                                store_tx_value(res, CON_READ_ROWS, a, 2)) == 0)
             b++;
         rc = ind_year(res, a, b, q->k, o, &no);
         a = b;

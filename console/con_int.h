@@ -197,16 +197,21 @@ int con_audit_add(const struct con_call *call, struct store_tx *tx,
 int con_tx_or_503(struct con_call *call, const struct store_tx *tx,
                   store_tx_cb *cb);
 /* The same for a read-only tx of the dashboards: on the standby of
- * postgres.read_dsn when set, else on the console's pool.  Appends one
- * statement, last: remigate_read_lag() (017), the seconds the server
- * answering is behind the primary (NULL on the primary); con_read_lag()
- * puts it in a reply.  -1 (and a 503 sent) also when tx is full. */
+ * postgres.read_dsn when set, else on the console's pool.  Puts one
+ * statement FIRST: remigate_read_lag() (017, 028), the seconds the server
+ * answering is behind the primary (NULL on the primary), which on a
+ * standby first waits a moment for the WAL it has received to be
+ * replayed, so that the caller's statements, read after it, are at least
+ * as fresh as it says.  In the callback's result the lag is statement
+ * CON_READ_LAG and the caller's statements start at CON_READ_ROWS.  -1
+ * (and a 503 sent) also when tx is full. */
+#define CON_READ_LAG  0
+#define CON_READ_ROWS 1
 int con_read_tx_or_503(struct con_call *call, struct store_tx *tx,
                        store_tx_cb *cb);
 /* Set "lag_s" in o (a reply of con_read_tx_or_503()'s cb; res its
- * result, stmt the index of the lag statement, i.e. the caller's tx->n
- * before the call): seconds (one decimal), or null when read from the
- * primary. */
+ * result, stmt CON_READ_LAG): seconds (one decimal), or null when read
+ * from the primary. */
 void con_read_lag(json_t *o, const struct store_tx_result *res, int stmt);
 
 /* ------------------------------------------------------------------------

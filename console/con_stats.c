@@ -103,7 +103,8 @@ stats_table(const struct stats_q *q, const struct store_tx_result *res,
     long long *n = NULL, persons = 0;
     unsigned char *mark = NULL;
     json_t *out = NULL, *cells, *totals;
-    int nt = store_tx_ntuples(res, 0), two = q->dim2[0] != '\0', w, nr, nc;
+    int nt = store_tx_ntuples(res, CON_READ_ROWS), two = q->dim2[0] != '\0', w,
+        nr, nc;
 
     *why = "out_of_memory";
     rows.v = calloc(STATS_LINE_MAX, sizeof(*rows.v));
@@ -111,15 +112,19 @@ stats_table(const struct stats_q *q, const struct store_tx_result *res,
     if (rows.v == NULL || cols.v == NULL) goto done;
     /* the axes: every value with a total (g 1: a row's, g 2: a column's) */
     for (int i = 0; i < nt; i++) {
-        int g = atoi(store_tx_value(res, 0, i, 0));
+        int g = atoi(store_tx_value(res, CON_READ_ROWS, i, 0));
         if ((g == 1 &&
-             stats_axis_index(&rows, store_tx_value(res, 0, i, 1), 1) < 0) ||
+             stats_axis_index(&rows, store_tx_value(res, CON_READ_ROWS, i, 1),
+                              1) < 0) ||
             (g == 2 && two &&
-             stats_axis_index(&cols, store_tx_value(res, 0, i, 2), 1) < 0)) {
+             stats_axis_index(&cols, store_tx_value(res, CON_READ_ROWS, i, 2),
+                              1) < 0)) {
             *why = "too_many_values";
             goto done;
         }
-        if (g == 3) persons = strtoll(store_tx_value(res, 0, i, 4), NULL, 10);
+        if (g == 3)
+            persons =
+                strtoll(store_tx_value(res, CON_READ_ROWS, i, 4), NULL, 10);
     }
     /* one-way: one row whose columns are the values */
     if (!two) {
@@ -141,10 +146,11 @@ stats_table(const struct stats_q *q, const struct store_tx_result *res,
     mark = calloc((size_t)(nr + 1) * (size_t)w, 1);
     if (n == NULL || mark == NULL) goto done;
     for (int i = 0; i < nt; i++) {
-        int g = atoi(store_tx_value(res, 0, i, 0)), r = nr, c = nc;
-        const char *a = store_tx_value(res, 0, i, 1);
-        const char *b = store_tx_value(res, 0, i, 2);
-        long long v = strtoll(store_tx_value(res, 0, i, 3), NULL, 10);
+        int g = atoi(store_tx_value(res, CON_READ_ROWS, i, 0)), r = nr, c = nc;
+        const char *a = store_tx_value(res, CON_READ_ROWS, i, 1);
+        const char *b = store_tx_value(res, CON_READ_ROWS, i, 2);
+        long long v =
+            strtoll(store_tx_value(res, CON_READ_ROWS, i, 3), NULL, 10);
         if (two) {
             if (g == 0 || g == 1) r = stats_axis_index(&rows, a, 0);
             if (g == 0 || g == 2) c = stats_axis_index(&cols, b, 0);
@@ -495,7 +501,7 @@ stats_on_rows(int status, const struct store_tx_result *res, void *arg)
     json_object_set_new(t, "dims", dims);
     json_object_set_new(t, "k", json_integer(q->k));
     json_object_set_new(t, "suppressed", json_boolean(q->suppress));
-    con_cache_reply_miss(call, q->cache_key, t, res, 1);
+    con_cache_reply_miss(call, q->cache_key, t, res, CON_READ_LAG);
 }
 
 int
@@ -652,23 +658,25 @@ days_on_rows(int status, const struct store_tx_result *res, void *arg)
         return;
     }
     items = json_array();
-    for (int i = 0; i < store_tx_ntuples(res, 0); i++) {
-        long long n = strtoll(store_tx_value(res, 0, i, 1), NULL, 10);
+    for (int i = 0; i < store_tx_ntuples(res, CON_READ_ROWS); i++) {
+        long long n =
+            strtoll(store_tx_value(res, CON_READ_ROWS, i, 1), NULL, 10);
         int hide = q->suppress && n < q->k;
         json_array_append_new(
             items,
             json_pack(
-                "{s:s,s:o,s:o}", "district", store_tx_value(res, 0, i, 0),
-                "decided",
+                "{s:s,s:o,s:o}", "district",
+                store_tx_value(res, CON_READ_ROWS, i, 0), "decided",
                 stats_n(q, n, hide ? CON_SUPP_PRIMARY : CON_SUPP_SHOWN),
                 "median_days",
                 hide ? json_null()
-                     : json_real(strtod(store_tx_value(res, 0, i, 2), NULL))));
+                     : json_real(strtod(
+                           store_tx_value(res, CON_READ_ROWS, i, 2), NULL))));
     }
     {
         json_t *o = json_pack("{s:o,s:i,s:b}", "districts", items, "k", q->k,
                               "suppressed", q->suppress);
-        con_cache_reply_miss(call, q->cache_key, o, res, 1);
+        con_cache_reply_miss(call, q->cache_key, o, res, CON_READ_LAG);
     }
 }
 

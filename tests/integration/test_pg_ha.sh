@@ -13,7 +13,9 @@
 #   - GET /api/stats and /api/stats/decision-days read the standby: with
 #     its replay paused, rows added on the primary are not counted and
 #     "lag_s" is at least the seconds since the last replayed commit; once
-#     replay resumes, the counts catch up and "lag_s" is 0;
+#     replay resumes, the counts catch up and "lag_s" is 0, and WAL received
+#     but not yet replayed is waited for (a moment) instead of being told as
+#     the age of the last replay;
 #   - the dashboard page in a real browser (tests/browser/lag.mjs:
 #     playwright-core and Debian's chromium) says how far behind: "up to N
 #     s behind" while replay is paused, "up to date" once it resumed;
@@ -168,7 +170,24 @@ age=$(awk -v t="$last_replay" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", no
 check "lag_s says how far behind: $lag s (the last replayed commit is $age s old)" \
     "awk -v l='$lag' -v a='$age' 'BEGIN { exit !(l + 0 >= 2.4 && l <= a + 0.2) }'"
 page 'may be up to ([2-9]|[1-9][0-9]+) s behind'
+# asked while paused, allowed to wait 10 s (the console's 0.1 s, longer):
+# the seven rows the standby has received are waited for, replay resumed
+# 1 s later, and then the answer is 0 -- not the age of the last replay
+# (3 s and more here) at once (030)
+"$SRV_PG_BIN/psql" -X -q -At "$PG2_DSN" \
+    -c "SELECT remigate_read_lag(10), round(extract(epoch FROM clock_timestamp() - statement_timestamp()))" \
+    >"$tmp/lag.wait" 2>&1 &
+lag_job=$!
+lag_asked() {
+    [ "$(sql2 "SELECT count(*) FROM pg_stat_activity
+               WHERE query LIKE 'SELECT remigate_read_lag(10)%'")" = 1 ]
+}
+wait_until 10 lag_asked || bad "the lag asked on the standby"
+pause 1
 sql2 "SELECT pg_wal_replay_resume()" >/dev/null
+wait $lag_job
+check "while paused, lag waits for what was received: 0 once replay resumed, 1-9 s later ($(cat "$tmp/lag.wait"))" \
+    "awk -F'|' '\$1 == \"0\" && \$2 >= 1 && \$2 <= 9 { ok = 1 } END { exit !ok }' '$tmp/lag.wait'"
 caught() {
     [ "$(api GET '/api/stats?dims=channel')" = 200 ] &&
         [ "$(total)" = $((n0 + 7)) ] && [ "$(j '.lag_s')" = 0 ]
