@@ -218,6 +218,9 @@ sess_hello_refused(struct sess *s, const char *msg)
                  "redis refused the password of redis.password or "
                  "redis.password_file (%.80s)",
                  str);
+    else if (strncmp(str, "LOADING", 7) == 0)
+        snprintf(why, sizeof(why),
+                 "redis is still loading its data; trying again (%.100s)", str);
     else
         snprintf(why, sizeof(why), "redis refused the handshake (%.100s)", str);
     sess_say(s, auth ? SESS_EAUTH : SESS_EPROTO, why);
@@ -225,8 +228,11 @@ sess_hello_refused(struct sess *s, const char *msg)
     evtimer_add(s->conn_timeout, &now);
 }
 
-/* AUTH's answer: only a refusal matters (TIME, sent right after it,
- * decides when the connection is up). */
+/* AUTH's and PING's answers: only a refusal matters (TIME, sent after
+ * them, decides when the connection is up).  PING is refused -LOADING
+ * while Redis reads its data back after a restart -- TIME is not, and
+ * every session command would be -- so the connection is dropped and
+ * tried again until Redis is ready. */
 static void
 sess_on_auth(redisAsyncContext *ac, void *reply, void *privdata)
 {
@@ -320,6 +326,7 @@ sess_on_connect(const redisAsyncContext *ac, int status)
         rc = redisAsyncCommand(s->ac, sess_on_auth, s, "AUTH %s", s->password);
     if (rc == REDIS_OK && s->nsen > 0)
         rc = redisAsyncCommand(s->ac, sess_on_role, s, "ROLE");
+    if (rc == REDIS_OK) rc = redisAsyncCommand(s->ac, sess_on_auth, s, "PING");
     if (rc == REDIS_OK) rc = redisAsyncCommand(s->ac, sess_on_hello, s, "TIME");
     if (rc != REDIS_OK) {
         struct timeval now = {0, 0};
