@@ -453,8 +453,9 @@ port_closed(void)
     return port;
 }
 
-/* A Redis that answers the connection's handshake (TIME) and then nothing
- * more: a child process on a free loopback port.  Its pid; kill it. */
+/* A Redis that answers the connection's handshake (PING, TIME: sent
+ * together) and then nothing more: a child process on a free loopback
+ * port.  Its pid; kill it. */
 static pid_t
 redis_mute(int *port)
 {
@@ -471,8 +472,9 @@ redis_mute(int *port)
     char buf[4096];
     ssize_t n = c >= 0 ? read(c, buf, sizeof(buf)) : -1;
     char t[64];
-    int tn = snprintf(t, sizeof(t), "*2\r\n$10\r\n%010ld\r\n$1\r\n0\r\n",
-                      (long)time(NULL));
+    int tn =
+        snprintf(t, sizeof(t), "+PONG\r\n*2\r\n$10\r\n%010ld\r\n$1\r\n0\r\n",
+                 (long)time(NULL));
     if (n > 0 && write(c, t, (size_t)tn) != tn) _exit(1);
     while (n > 0)
         n = read(c, buf, sizeof(buf)); /* never answered */
