@@ -195,27 +195,22 @@ sess_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         sess_cmd_free(c);
         return;
     }
-    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "LOADING", 7) == 0) {
-        /* Redis is reading its data back (a restart, a replica's full
-         * sync): refused, not run.  As for a drop, the caller waits for
-         * the connection, made again once Redis answers PING */
+    if (r->type == REDIS_REPLY_ERROR && (strncmp(r->str, "LOADING", 7) == 0 ||
+                                         strncmp(r->str, "READONLY", 8) == 0)) {
+        /* LOADING: Redis is reading its data back (a restart, a replica's
+         * full sync); READONLY: a replica now (demoted by a failover, or
+         * we were sent to one).  Refused, nothing written: as for a drop,
+         * the caller waits for the connection, made again (to the
+         * primary, once it answers PING) */
         struct sess *s = c->s;
         int ours = c->gen == s->gen;
+        int loading = r->str[0] == 'L';
         sess_cmd_finish(c, SESS_EDOWN, NULL, 0, 0);
         sess_cmd_free(c);
         if (ours)
-            sess_kick(s, 0, "redis answered LOADING: it is loading its data");
-        return;
-    }
-    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "READONLY", 8) == 0) {
-        /* a replica now (demoted by a failover, or we were sent to one):
-         * nothing was written; find the primary again */
-        struct sess *s = c->s;
-        int ours = c->gen == s->gen;
-        sess_cmd_finish(c, SESS_EDOWN, NULL, 0, 0);
-        sess_cmd_free(c);
-        if (ours)
-            sess_kick(s, 0, "redis answered READONLY: it is a replica now");
+            sess_kick(s, 0,
+                      loading ? "redis answered LOADING: it is loading its data"
+                              : "redis answered READONLY: it is a replica now");
         return;
     }
     if (r->type == REDIS_REPLY_ERROR) {
