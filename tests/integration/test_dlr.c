@@ -206,11 +206,11 @@ t_dlr_burst(void **state)
 }
 
 /* Reports for many messages at once (30 messages, 2 reports each, and 2
- * for messages we do not know): they leave in batches over arrays
- * (store_sms.c), yet each is answered as alone -- 200, or 404 for the
- * unknown -- and each row ends delivered, counted twice, with its own
- * receipt (quotes, backslashes, braces, commas and Bangla taken as they
- * are) and SMSC time. */
+ * for messages we do not know): they leave in batches, several to a
+ * transaction (store_sms.c), yet each is answered as alone -- 200, or 404
+ * for the unknown -- and each row ends delivered, counted twice, with its
+ * own receipt (quotes, backslashes, braces, commas and Bangla taken as
+ * they are) and SMSC time. */
 static void
 t_dlr_many(void **state)
 {
