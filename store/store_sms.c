@@ -14,26 +14,17 @@
  *
  * Batches: Kannel's answers (store_sms_sent) and delivery reports
  * (store_sms_dlr) come two or three per SMS, and a transaction each cost
- * more than their statements.  At most batches_max transactions of them
+ * more than their statements.  At most SMS_BATCHES transactions of them
  * are out at once; a call made while they are goes into a queue, and when
- * one comes back the queue leaves as transactions of up to SMS_BATCH_CALLS
- * calls.  With nothing out, a call runs at once, alone: a quiet pool adds
- * no wait.  A batch's calls are in the order of their ids (a stable sort:
- * one id's reports keep their order).  Each answer is a statement of its
- * own; the delivery reports of a batch go as few statements over arrays
- * (sms_sql_dlrs: one row of unnest() per report, each row still moved
- * along the lattice of 002_sms.sql under its own lock, exactly as
- * SMS_REQ_DLR would) -- one statement for the first report of each id,
- * one for the second, and so on, so that no statement holds two reports
- * for one row and one id's reports keep their order.  A round of one
- * report runs as SMS_REQ_DLR.  Every batch takes its sms_out rows' locks
- * in the order of their ids (statement by statement; a statement over
- * arrays with ORDER BY ... FOR UPDATE; a batch of answers and arrays
- * first locks them all that way), so two batches lock sms_out rows --
- * and through notice_outbox_dlr() their recipients -- in one order and
- * cannot deadlock each other.  A batch the server refused (one bad
- * statement fails them all) runs again call by call, so one call's
- * failure stays its own.
+ * one comes back the queue leaves as transactions of up to STORE_TX_STMTS
+ * statements -- each still its own statement, so a batch means exactly
+ * what its calls would have one by one.  With nothing out, a call runs at
+ * once, alone: a quiet pool adds no wait.  A batch's statements are in the
+ * order of their ids (a stable sort: one id's reports keep their order),
+ * so two batches lock sms_out rows -- and through notice_outbox_dlr()
+ * their recipients -- in one order and cannot deadlock each other.  A
+ * batch the server refused (one bad statement fails them all) runs again
+ * call by call, so one call's failure stays its own.
  *
  * PostgreSQL restarting or failing over: with wait_ms, every call waits
  * in the pool for a connection (up to wait_ms, never past its deadline)
@@ -55,7 +46,6 @@
 #define SMS_PARAMS_MAX  5
 #define SMS_BATCH_MAGIC 0x534d5342u
 #define SMS_PENDING_MAX 4096 /* calls queued behind the batches */
-#define SMS_BATCH_CALLS 64   /* calls in one batch transaction */
 
 enum sms_kind {
     SMS_REQ_INSERT,
@@ -96,34 +86,6 @@ static const char *const sms_sql[] = {
     [SMS_REQ_INTEREST] = "SELECT notice_interest_record($1, $2)",
 };
 
-/* A batch's rows locked in the order of their ids (sms_batch_run). */
-static const char sms_sql_lock[] =
-    "SELECT 1 FROM sms_out WHERE id = ANY ($1::uuid[]) ORDER BY id FOR UPDATE";
-
-/* Several delivery reports, of distinct ids, as SMS_REQ_DLR's statement
- * over arrays: ids, types, receipts, SMSC times (NULL: none).  A row back
- * per report whose message is there: its id, its state after, and
- * whether it moved it.  The arrays are read through p so that the planner
- * never sees their length: with it, each custom plan (a few reports) looks
- * cheaper than the generic one and the statement was planned again at
- * every call, costing PostgreSQL more than the statements it replaced. */
-static const char sms_sql_dlrs[] =
-    "WITH p AS MATERIALIZED (SELECT $1::uuid[] AS id, $2::smallint[] AS st,"
-    "  $3::text[] AS ans, $4::bigint[] AS ts),"
-    " i AS MATERIALIZED (SELECT u.* FROM p,"
-    "  unnest(p.id, p.st, p.ans, p.ts) AS u(id, st, ans, ts)),"
-    " o AS MATERIALIZED (SELECT s.id, s.dlr_state FROM sms_out s"
-    "  WHERE s.id IN (SELECT id FROM i) ORDER BY s.id FOR UPDATE OF s),"
-    " a AS (SELECT o.id, i.st, i.ans, i.ts, remigate_dlr_rank(i.st) >"
-    "  remigate_dlr_rank(o.dlr_state) AS adv FROM o JOIN i ON i.id = o.id)"
-    " UPDATE sms_out s SET dlr_reports = s.dlr_reports + 1,"
-    " dlr_state = CASE WHEN a.adv THEN a.st ELSE s.dlr_state END,"
-    " dlr_at = CASE WHEN a.adv THEN now() ELSE s.dlr_at END,"
-    " dlr_answer = CASE WHEN a.adv THEN a.ans ELSE s.dlr_answer END,"
-    " dlr_smsc_at = CASE WHEN a.adv THEN to_timestamp(a.ts)"
-    "  ELSE s.dlr_smsc_at END"
-    " FROM a WHERE s.id = a.id RETURNING s.id, s.dlr_state, a.adv";
-
 static const int sms_nparams[] = {[SMS_REQ_INSERT] = 5,
                                   [SMS_REQ_SENT] = 5,
                                   [SMS_REQ_DLR] = 4,
@@ -157,41 +119,27 @@ struct sms_call {
     TAILQ_ENTRY(sms_call) link;
 };
 
-/* A transaction of batchable calls c[0..n), in the order of their ids:
- * call i's rows are those of statement stmt[i] -- of sms_sql_dlrs when
- * many[i] (its row the one of its id), else of its kind's own. */
+/* A transaction of batchable calls, statement i for call c[i]. */
 struct sms_batch {
     unsigned magic;
     struct store_sms *q;
     int n;
-    struct sms_call *c[SMS_BATCH_CALLS];
-    signed char stmt[SMS_BATCH_CALLS];
-    unsigned char many[SMS_BATCH_CALLS];
+    struct sms_call *c[STORE_TX_STMTS];
 };
 
 /* Statement stmt of a transaction that came back with status, read the
- * way c's kind means it (many: a report's row among those of
- * sms_sql_dlrs, found by its id); c is called back and freed. */
+ * way c's kind means it; c is called back and freed. */
 static void
 sms_deliver(struct sms_call *c, int status, const struct store_tx_result *res,
-            int stmt, int many)
+            int stmt)
 {
     struct store_sms_result out = {0};
-    int n, row = 0, col = 0;
+    int n;
 
     STORE_AN(c->magic == SMS_CALL_MAGIC);
     /* a statement the server refused is a failure like any other here */
     if (status == STORE_EREFUSED) status = STORE_EDB;
     n = status == 0 ? store_tx_ntuples(res, stmt) : 0;
-    if (status == 0 && many) {
-        STORE_AN(c->kind == SMS_REQ_DLR);
-        col = 1;
-        for (row = 0; row < n; row++) {
-            const char *id = store_tx_value(res, stmt, row, 0);
-            if (id != NULL && strcasecmp(id, c->id) == 0) break;
-        }
-        n = row < n ? 1 : 0;
-    }
     if (status == 0 && (c->kind == SMS_REQ_SENT || c->kind == SMS_REQ_DLR) &&
         n == 0) {
         status = STORE_ENOTFOUND;
@@ -199,8 +147,8 @@ sms_deliver(struct sms_call *c, int status, const struct store_tx_result *res,
         const char *v = store_tx_value(res, stmt, 0, 0);
         out.interest = v ? atoi(v) : 0;
     } else if (status == 0 && c->kind == SMS_REQ_DLR) {
-        const char *st = store_tx_value(res, stmt, row, col);
-        const char *adv = store_tx_value(res, stmt, row, col + 1);
+        const char *st = store_tx_value(res, stmt, 0, 0);
+        const char *adv = store_tx_value(res, stmt, 0, 1);
         out.dlr_state = st ? atoi(st) : 0;
         out.changed = adv != NULL && adv[0] == 't';
     }
@@ -217,7 +165,7 @@ sms_deliver(struct sms_call *c, int status, const struct store_tx_result *res,
 static void
 sms_on_tx(int status, const struct store_tx_result *res, void *arg)
 {
-    sms_deliver(arg, status, res, 0, 0);
+    sms_deliver(arg, status, res, 0);
 }
 
 static int sms_batch_run(struct store_sms *q, struct sms_call **c, int n);
@@ -237,126 +185,27 @@ sms_on_batch(int status, const struct store_tx_result *res, void *arg)
         !q->stopping) {
         for (int i = 0; i < b->n; i++) {
             int rc = sms_batch_run(q, &b->c[i], 1);
-            if (rc != 0) sms_deliver(b->c[i], rc, NULL, 0, 0);
+            if (rc != 0) sms_deliver(b->c[i], rc, NULL, 0);
         }
     } else {
         for (int i = 0; i < b->n; i++)
-            sms_deliver(b->c[i], status, res, b->stmt[i], b->many[i]);
+            sms_deliver(b->c[i], status, res, i);
     }
     b->magic = 0;
     free(b);
     if (!q->stopping) sms_flush(q);
 }
 
-/* Append s to the array literal at *o as a quoted element. */
-static void
-sms_array_quote(char **o, const char *s)
-{
-    *(*o)++ = '"';
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') *(*o)++ = '\\';
-        *(*o)++ = *s;
-    }
-    *(*o)++ = '"';
-}
-
-/* The round of delivery reports r of b (the r-th report of each id) as
- * sms_sql_dlrs's four array literals in buf (room for every report of
- * b), statement k of tx.  The reports' stmt/many are set. */
-static void
-sms_batch_dlrs(struct sms_batch *b, const int *round, int r, char *buf,
-               struct store_tx *tx, int k)
-{
-    char *o = buf;
-    int first;
-
-    tx->stmt[k].sql = sms_sql_dlrs;
-    tx->stmt[k].nparams = 4;
-    for (int p = 0; p < 4; p++) {
-        tx->stmt[k].params[p] = o;
-        *o++ = '{';
-        first = 1;
-        for (int i = 0; i < b->n; i++) {
-            struct sms_call *c = b->c[i];
-            if (c->kind != SMS_REQ_DLR || round[i] != r) continue;
-            if (!first) *o++ = ',';
-            first = 0;
-            if (p == 0)
-                o += sprintf(o, "%s", c->p[0]);
-            else if (p == 1)
-                o += sprintf(o, "%s", c->p[1]);
-            else if (p == 2)
-                sms_array_quote(&o, c->p[2]);
-            else
-                o += sprintf(o, "%s", c->p[3] ? c->p[3] : "NULL");
-            b->stmt[i] = (signed char)k;
-            b->many[i] = 1;
-        }
-        *o++ = '}';
-        *o++ = '\0';
-    }
-}
-
-/* Call i of b as its kind's own statement, the next of tx. */
-static void
-sms_batch_one(struct sms_batch *b, int i, struct store_tx *tx)
-{
-    struct sms_call *x = b->c[i];
-
-    STORE_AN(tx->n < STORE_TX_STMTS);
-    b->stmt[i] = (signed char)tx->n;
-    tx->stmt[tx->n].sql = sms_sql[x->kind];
-    tx->stmt[tx->n].nparams = sms_nparams[x->kind];
-    for (int k = 0; k < tx->stmt[tx->n].nparams; k++)
-        tx->stmt[tx->n].params[k] = x->p[k];
-    tx->n++;
-}
-
-/* Room for the array literals of every report of c[0..n). */
-static size_t
-sms_batch_room(struct sms_call *const *c, int n)
-{
-    size_t size = 64;
-    for (int i = 0; i < n; i++)
-        size += 2 * strlen(c[i]->answer) + 40 + 8 + 24 + 16;
-    return size;
-}
-
-/* How many statements c[0..n] needs as one batch, given those of
- * c[0..n) in *other (answers and calls that are not reports) and *rounds
- * (the most reports of one id); updates both. */
-static int
-sms_batch_add(struct sms_call *const *c, int n, int *other, int *rounds)
-{
-    int same = 0;
-
-    if (c[n]->kind != SMS_REQ_DLR) {
-        (*other)++;
-    } else {
-        for (int j = 0; j < n; j++)
-            if (c[j]->kind == SMS_REQ_DLR &&
-                strcasecmp(c[j]->id, c[n]->id) == 0)
-                same++;
-        if (same + 1 > *rounds) *rounds = same + 1;
-    }
-    /* and the statement that locks every row first (sms_batch_run) */
-    return *other + *rounds + (*other > 0 && *rounds > 0);
-}
-
-/* Run c[0..n) (n <= SMS_BATCH_CALLS, sms_batch_add() <= STORE_TX_STMTS)
- * as one transaction, in the order of their ids.  0, or the pool's error
- * (nothing taken: the calls are the caller's again). */
+/* Run c[0..n) (n <= STORE_TX_STMTS) as one transaction, in the order of
+ * their ids.  0, or the pool's error (nothing taken: the calls are the
+ * caller's again). */
 static int
 sms_batch_run(struct store_sms *q, struct sms_call **c, int n)
 {
-    struct store_tx tx = {.officer = "", .role = "", .districts = ""};
+    struct store_tx tx = {.officer = "", .role = "", .districts = "", .n = n};
     struct sms_batch *b;
-    int round[SMS_BATCH_CALLS], nround[SMS_BATCH_CALLS] = {0}, rounds = 0;
-    char *arrays = NULL, *at, *ids = NULL;
-    size_t room;
-    int rc, answers = 0, many = 0;
+    int rc;
 
-    STORE_AN(n >= 1 && n <= SMS_BATCH_CALLS);
     if ((b = calloc(1, sizeof(*b))) == NULL) return STORE_ENOMEM;
     b->magic = SMS_BATCH_MAGIC;
     b->q = q;
@@ -369,82 +218,22 @@ sms_batch_run(struct store_sms *q, struct sms_call **c, int n)
         }
         b->c[k] = c[i];
     }
-    /* a report's round: how many of its id's reports come before it */
-    for (int i = 0; i < n; i++) {
-        round[i] = -1;
-        if (b->c[i]->kind != SMS_REQ_DLR) continue;
-        round[i] = 0;
-        for (int j = i - 1; j >= 0 && strcasecmp(b->c[j]->id, b->c[i]->id) == 0;
-             j--)
-            if (b->c[j]->kind == SMS_REQ_DLR) round[i]++;
-        nround[round[i]]++;
-        if (round[i] + 1 > rounds) rounds = round[i] + 1;
-    }
-    for (int i = 0; i < n; i++)
-        if (b->c[i]->kind != SMS_REQ_DLR)
-            answers++;
-        else if (nround[round[i]] > 1)
-            many = 1;
-    if (!many) {
-        /* each call its own statement, in the order of the ids */
-        for (int i = 0; i < n; i++)
-            sms_batch_one(b, i, &tx);
-        goto run;
-    }
-    /* Answers with rounds of reports: every row locked first, in the
-     * order of the ids -- the statements below do not take them in that
-     * order, and two batches must not wait for each other.  (Rounds
-     * alone: each locks in that order, and a later round only ids of the
-     * first.) */
-    if (answers > 0) {
-        if ((ids = malloc((size_t)n * 37 + 3)) == NULL) goto nomem;
-        at = ids;
-        *at++ = '{';
-        for (int i = 0; i < n; i++)
-            at += sprintf(at, "%s%s", i ? "," : "", b->c[i]->id);
-        *at++ = '}';
-        *at = '\0';
-        tx.stmt[0].sql = sms_sql_lock;
-        tx.stmt[0].nparams = 1;
-        tx.stmt[0].params[0] = ids;
-        tx.n = 1;
-    }
-    /* the answers, then round by round the reports */
-    for (int i = 0; i < n; i++)
-        if (b->c[i]->kind != SMS_REQ_DLR) sms_batch_one(b, i, &tx);
-    room = sms_batch_room(b->c, n);
-    if ((arrays = malloc(room * (size_t)rounds)) == NULL) goto nomem;
-    for (int r = 0; r < rounds; r++) {
-        STORE_AN(tx.n < STORE_TX_STMTS);
-        if (nround[r] > 1) {
-            sms_batch_dlrs(b, round, r, arrays + room * (size_t)r, &tx, tx.n);
-            tx.n++;
-            continue;
-        }
-        for (int i = 0; i < n; i++)
-            if (round[i] == r) sms_batch_one(b, i, &tx);
-    }
-run:
     /* every statement of this file by name once prepared: a report's or
-     * an answer's plan does not hang on its values (one row by id, or an
-     * index scan per id of the arrays) */
-    tx.prepare = (1u << tx.n) - 1u;
-    rc = store_pool_tx(q->pool, &tx, sms_on_batch, b);
-    free(arrays); /* copied by the pool */
-    free(ids);
-    if (rc != 0) {
+     * an answer's plan does not hang on its values (one row by id) */
+    tx.prepare = (1u << n) - 1u;
+    for (int i = 0; i < n; i++) {
+        tx.stmt[i].sql = sms_sql[b->c[i]->kind];
+        tx.stmt[i].nparams = sms_nparams[b->c[i]->kind];
+        for (int k = 0; k < tx.stmt[i].nparams; k++)
+            tx.stmt[i].params[k] = b->c[i]->p[k];
+    }
+    if ((rc = store_pool_tx(q->pool, &tx, sms_on_batch, b)) != 0) {
         b->magic = 0;
         free(b);
         return rc;
     }
     q->batches++;
     return 0;
-nomem:
-    free(arrays);
-    free(ids);
-    b->magic = 0;
-    free(b);
-    return STORE_ENOMEM;
 }
 
 /* Send what waits, as batches, while fewer than batches_max are out.
@@ -453,18 +242,17 @@ static void
 sms_flush(struct store_sms *q)
 {
     while (q->batches < q->batches_max && !TAILQ_EMPTY(&q->queue)) {
-        struct sms_call *c[SMS_BATCH_CALLS];
-        int n = 0, rc, other = 0, rounds = 0;
-        while (n < SMS_BATCH_CALLS && !TAILQ_EMPTY(&q->queue)) {
+        struct sms_call *c[STORE_TX_STMTS];
+        int n = 0, rc;
+        while (n < STORE_TX_STMTS && !TAILQ_EMPTY(&q->queue)) {
             c[n] = TAILQ_FIRST(&q->queue);
-            if (sms_batch_add(c, n, &other, &rounds) > STORE_TX_STMTS) break;
             TAILQ_REMOVE(&q->queue, c[n], link);
             q->nqueue--;
             n++;
         }
         if ((rc = sms_batch_run(q, c, n)) != 0)
             for (int i = 0; i < n; i++)
-                sms_deliver(c[i], rc, NULL, 0, 0);
+                sms_deliver(c[i], rc, NULL, 0);
     }
 }
 
@@ -579,7 +367,7 @@ store_sms_stop(struct store_sms *q)
     while ((c = TAILQ_FIRST(&q->queue)) != NULL) {
         TAILQ_REMOVE(&q->queue, c, link);
         q->nqueue--;
-        sms_deliver(c, STORE_EDOWN, NULL, 0, 0);
+        sms_deliver(c, STORE_EDOWN, NULL, 0);
     }
     q->stopping = 0;
 }

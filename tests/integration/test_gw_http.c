@@ -248,22 +248,9 @@ static int
 wait_worker(int sig, long limit_ms, long *took)
 {
     long t0 = itest_now_ms();
-    int st;
-    if (sig != 0) kill(worker, sig);
-    for (;;) {
-        pid_t p = waitpid(worker, &st, WNOHANG);
-        if (p == worker) break;
-        if (itest_now_ms() - t0 > limit_ms) {
-            kill(worker, SIGKILL);
-            waitpid(worker, &st, 0);
-            worker = -1;
-            return -1;
-        }
-        usleep(10000);
-    }
-    worker = -1;
-    if (took != NULL) *took = itest_now_ms() - t0;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    int rc = itest_child_wait(&worker, sig, limit_ms);
+    if (rc >= 0 && took != NULL) *took = itest_now_ms() - t0;
+    return rc;
 }
 
 static int

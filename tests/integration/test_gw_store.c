@@ -485,8 +485,7 @@ redis_mute(int *port)
 static int
 worker_run(void)
 {
-    int fd, port, st;
-    long t0;
+    int fd, port;
 
     memset(shm, 0, sizeof(*shm));
     fd = itest_listen(&port, 1);
@@ -504,20 +503,7 @@ worker_run(void)
         _exit(gw_worker_run_with(&T.cfg, fd, 0, w_start, NULL));
     }
     close(fd);
-    t0 = itest_now_ms();
-    for (;;) {
-        pid_t p = waitpid(T.worker, &st, WNOHANG);
-        if (p == T.worker) break;
-        if (itest_now_ms() - t0 > 30000) {
-            kill(T.worker, SIGKILL);
-            waitpid(T.worker, NULL, 0);
-            T.worker = -1;
-            return -1;
-        }
-        usleep(10 * 1000);
-    }
-    T.worker = -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return itest_child_wait(&T.worker, 0, 30000);
 }
 
 /* The worker's log as a string (static buffer). */
@@ -525,11 +511,7 @@ static const char *
 worker_log(void)
 {
     static char buf[16384];
-    FILE *f = fopen(T.log, "r");
-    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-    if (f) fclose(f);
-    buf[n] = '\0';
-    return buf;
+    return itest_file_text(T.log, buf, sizeof(buf));
 }
 
 static void

@@ -35,7 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,21 +56,6 @@ static struct {
     char tmp[64], slog[96], wlog[96];
     pid_t worker, standin;
 } T = {.worker = -1, .standin = -1};
-
-static void
-log_to(int fd, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    int n;
-    va_start(ap, fmt);
-    n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n > sizeof(buf) - 2) n = (int)sizeof(buf) - 2;
-    buf[n++] = '\n';
-    if (write(fd, buf, (size_t)n) != n) abort();
-}
 
 /* ------------------------------------------------------------------------
  * The stand-in for sendsms (child)
@@ -102,7 +86,7 @@ s_close(int lfd, struct sconn *c, int *open)
     close(c->fd);
     c->open = 0;
     (*open)--;
-    log_to(lfd, "CLOSE conn=%d open=%d", c->id, *open);
+    itest_log_line(lfd, "CLOSE conn=%d open=%d", c->id, *open);
 }
 
 static void
@@ -123,7 +107,7 @@ s_request(int lfd, struct sconn *c, int *open)
         sscanf(to + 14, "%31[0-9]", num);
         k = atoi(num + strlen(num) - 2);
     }
-    log_to(lfd, "REQ conn=%d to=%s", c->id, num);
+    itest_log_line(lfd, "REQ conn=%d to=%s", c->id, num);
     c->n = 0;
     switch (k) {
     case 6:
@@ -216,7 +200,7 @@ standin_run(int lsock, int lfd)
                     cs[i].id = ++ids;
                     cs[i].open = 1;
                     open++;
-                    log_to(lfd, "OPEN conn=%d open=%d", ids, open);
+                    itest_log_line(lfd, "OPEN conn=%d open=%d", ids, open);
                     fd = -1;
                 }
             if (fd >= 0) close(fd);
@@ -248,9 +232,9 @@ outcome_cb(enum gw_sms_outcome o, int http_status, const char *answer,
 {
     int k = (int)(intptr_t)arg;
     (void)answer;
-    log_to(wlogfd, "OUT k=%02d o=%d status=%d", k, (int)o, http_status);
+    itest_log_line(wlogfd, "OUT k=%02d o=%d status=%d", k, (int)o, http_status);
     if (k >= 20) {
-        if (--burst_left == 0) log_to(wlogfd, "DONE");
+        if (--burst_left == 0) itest_log_line(wlogfd, "DONE");
         return;
     }
     step = k + 1;
@@ -277,10 +261,10 @@ send_next(evutil_socket_t fd, short what, void *arg)
     if (step == 20) {
         burst_left = N_BURST;
         for (int k = 20; k < 20 + N_BURST; k++)
-            if (send_one(k) != 0) log_to(wlogfd, "REFUSED k=%02d", k);
+            if (send_one(k) != 0) itest_log_line(wlogfd, "REFUSED k=%02d", k);
         return;
     }
-    if (send_one(step) != 0) log_to(wlogfd, "REFUSED k=%02d", step);
+    if (send_one(step) != 0) itest_log_line(wlogfd, "REFUSED k=%02d", step);
 }
 
 static int
@@ -381,32 +365,12 @@ group_setup(void **state)
 }
 
 static int
-wait_exit(pid_t *pid, int sig)
-{
-    int st = 0;
-    long t0 = itest_now_ms();
-    if (*pid <= 0) return -1;
-    kill(*pid, sig);
-    while (waitpid(*pid, &st, WNOHANG) != *pid) {
-        if (itest_now_ms() - t0 > 5000) {
-            kill(*pid, SIGKILL);
-            waitpid(*pid, &st, 0);
-            *pid = -1;
-            return -1;
-        }
-        usleep(10 * 1000);
-    }
-    *pid = -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static int
 group_teardown(void **state)
 {
     char cmd[160];
     (void)state;
-    if (T.worker > 0) wait_exit(&T.worker, SIGKILL);
-    if (T.standin > 0) wait_exit(&T.standin, SIGKILL);
+    if (T.worker > 0) itest_child_wait(&T.worker, SIGKILL, 5000);
+    if (T.standin > 0) itest_child_wait(&T.standin, SIGKILL, 5000);
     if (T.tmp[0] && !getenv("REMIGATE_TEST_KEEP")) {
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", T.tmp);
         if (system(cmd) != 0) return -1;
@@ -531,7 +495,7 @@ static void
 t_shutdown(void **state)
 {
     (void)state;
-    assert_int_equal(wait_exit(&T.worker, SIGTERM), 0);
+    assert_int_equal(itest_child_wait(&T.worker, SIGTERM, 5000), 0);
 }
 
 int

@@ -1,8 +1,13 @@
 /*
  * itest.c -- helpers the C integration tests share (itest.h).
  */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,4 +68,52 @@ itest_run_until(struct event_base *base, int (*cond)(void *), void *arg, int ms)
         event_base_loop(base, EVLOOP_ONCE);
     event_free(tick);
     return ok;
+}
+
+int
+itest_child_wait(pid_t *pid, int sig, long limit_ms)
+{
+    long t0 = itest_now_ms();
+    int st = 0;
+
+    if (*pid <= 0) return -1;
+    if (sig != 0) kill(*pid, sig);
+    while (waitpid(*pid, &st, WNOHANG) != *pid) {
+        if (itest_now_ms() - t0 > limit_ms) {
+            kill(*pid, SIGKILL);
+            waitpid(*pid, NULL, 0);
+            *pid = -1;
+            return -1;
+        }
+        usleep(10 * 1000);
+    }
+    *pid = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void
+itest_log_line(int fd, const char *fmt, ...)
+{
+    char buf[8192];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n > sizeof(buf) - 2) n = (int)sizeof(buf) - 2;
+    buf[n++] = '\n';
+    if (write(fd, buf, (size_t)n) != n) abort();
+}
+
+const char *
+itest_file_text(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+
+    if (f) fclose(f);
+    buf[n] = '\0';
+    return buf;
 }

@@ -23,4 +23,20 @@ struct event_base;
 int itest_run_until(struct event_base *base, int (*cond)(void *), void *arg,
                     int ms);
 
+/* Send sig (0: none) to child *pid and wait for it to end: its exit
+ * status (128 + the signal when one ended it), or -1 when it took over
+ * limit_ms (then it is killed with SIGKILL) or *pid was not a child
+ * (<= 0).  *pid is -1 after. */
+int itest_child_wait(pid_t *pid, int sig, long limit_ms);
+
+/* One line (fmt, and a newline) written to fd with one write(), so that
+ * processes appending to one file do not mix their lines; at most 8 KiB,
+ * cut beyond.  Aborts when the write falls short. */
+void itest_log_line(int fd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The file at path, NUL-terminated, in buf (its first cap - 1 bytes; ""
+ * when it cannot be read): buf. */
+const char *itest_file_text(const char *path, char *buf, size_t cap);
+
 #endif
