@@ -11,8 +11,9 @@
 -- education, destination, skill, reason, year of return, channel, week
 -- and destination x skill (sex x age band and education x sex are read
 -- from the age band's and education's kinds) -- are now kept per district
--- as well as for the country, as 024 did for none and need: no view of
--- the console reads returnees any more.  Ten more facts per registration
+-- as well as for the country, as 024 did for none and need: none of the
+-- dashboard's tables reads returnees any more (the funnel's median days
+-- still read a cut period's days from it).  Ten more facts per registration
 -- (one per kind, at the district's level); their rows are summed here
 -- from returnees, not by a rebuild.
 --
