@@ -55,6 +55,15 @@
 # need, an officer's and a district filter's need over a cut period give
 # the same numbers.
 #
+# Migration 028: the day-grain kinds of the console's other views
+# (division, age band, education, destination, skill, reason, year of
+# return, channel, week, destination x skill) kept per district too, and
+# the cut days from a day-grain kind read as the days kept or the whole
+# month less the days left out, whichever is fewer: the comparisons above
+# read them, and from the summary alone an officer's destination x skill,
+# education, sex x age band and a district filter's education x sex and
+# week over cut periods give the same numbers.
+#
 # Uses PG_DSN when tests/run gives one (a fresh database), else starts its
 # own PostgreSQL.  Prints "stats-summary: N passed, N failed".
 set -u
@@ -316,8 +325,8 @@ is "  and over a period cutting June at both ends (its days from the daily kinds
 days_all "after those" '{admin,officer,analyst}' "$F_ALL"
 
 # --- 021: what is read from the summary alone ---------------------------
-is "021's kinds: 12 daily for the whole country (024: none and need per district too; 026: need flat per district) and the funnel's 2 per district, 13 flat twins per district (026: 14), the funnel's 4" \
-    "15|5|12 14|14|0 4|4|0" \
+is "021's kinds: 12 daily for the whole country (024: none and need per district too; 026: need flat per district; 028: the ten others per district too) and the funnel's 2 per district, 13 flat twins per district (026: 14), the funnel's 4" \
+    "15|15|12 14|14|0 4|4|0" \
     "$(sql "SELECT count(*) || '|' || count(*) FILTER (WHERE dist) || '|' || count(*) FILTER (WHERE nation) FROM stats_kinds WHERE daily UNION ALL SELECT count(*) || '|' || count(*) FILTER (WHERE dist) || '|' || count(*) FILTER (WHERE nation) FROM stats_kinds WHERE flat AND da NOT LIKE 'days%' UNION ALL SELECT count(*) || '|' || count(*) FILTER (WHERE dist) || '|' || count(*) FILTER (WHERE nation) FROM stats_kinds WHERE flat AND da LIKE 'days%'" | paste -sd' ')"
 # view ROLE DISTRICTS ARGS: the rows of remigate_stats(ARGS), as text
 view() {
@@ -342,6 +351,11 @@ for v in "admin||'country', 'skill', 'verified', NULL, NULL, '2026-03-10', '2026
          "admin||'district', 'need', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5" \
          "officer|BD-15,BD-26|'need', NULL, NULL, NULL, NULL, '2026-02-03', '2026-06-27', 5" \
          "admin||'need', NULL, NULL, 'BD-13', NULL, '2026-03-10', '2026-04-20', 5" \
+         "officer|BD-15,BD-26|'country', 'skill', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5" \
+         "officer|BD-15,BD-26|'education', NULL, NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5" \
+         "officer|BD-15,BD-26|'sex', 'age_band', 'verified', NULL, NULL, '2026-02-03', '2026-06-27', 5" \
+         "admin||'education', 'sex', NULL, 'BD-13', NULL, '2026-03-10', '2026-04-20', 5" \
+         "admin||'week', NULL, NULL, 'BD-13', 'm', '2026-02-15', '2026-06-05', 5" \
          "admin||SELECT string_agg(concat(district, ':', decided), ';') FROM remigate_stats_days(NULL, '2026-03-10', '2026-07-20');" \
          "officer|BD-15,BD-26|SELECT string_agg(concat(district, ':', decided), ';') FROM remigate_stats_days(NULL, '2026-02-03', NULL);" \
          "officer|BD-15,BD-26|SELECT string_agg(x::text, ';') FROM remigate_indicator_returns(NULL, NULL, NULL, NULL, 5) x;" \
@@ -362,9 +376,12 @@ set -- $r
 is "  while a pair without a day grain reads its cut days from returnees (its counts change)" "2 t" "$# $([ "$1" != "$2" ] && echo t)"
 is "026: need by day per district, flat (status and sex ''), no '*' rows" "need|true|true|false" \
     "$(sql "SELECT da || '|' || dist || '|' || flat || '|' || nation FROM stats_kinds WHERE daily AND flat AND da NOT LIKE 'days%'")"
-r=$(summary_alone officer BD-15,BD-26 "'education', NULL, NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5")
+is "028: the console's ten other kinds by day per district as well as for the country" \
+    "age_band,channel,country,division,education,reason,return_year,skill,skill x country,week|10" \
+    "$(sql "SELECT string_agg(concat_ws(' x ', da, nullif(db, '')), ',' ORDER BY da, db) || '|' || count(*) FROM stats_kinds WHERE daily AND NOT flat AND dist AND nation AND da NOT IN ('', 'need')")"
+r=$(summary_alone officer BD-15,BD-26 "'need', 'reason', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5")
 set -- $r
-is "  while an officer's education over a cut period reads its cut days from returnees (its counts change)" "2 t" "$# $([ "$1" != "$2" ] && echo t)"
+is "  while an officer's need x reason (no day grain, not a view of the console) over a cut period reads its cut days from returnees (its counts change)" "2 t" "$# $([ "$1" != "$2" ] && echo t)"
 
 # --- many rows change status in one statement ---------------------------
 sql "UPDATE returnees SET status = 'verified', info_reason = NULL, reject_reason = NULL
