@@ -180,6 +180,19 @@ int con_path_match(const char *pattern, const char *path,
     "  ELSE (a / 5 * 5)::text || '-' || (a / 5 * 5 + 4)::text END"             \
     " FROM (SELECT extract(year FROM now())::int - r.birth_year AS a) x) END"
 
+/* The age band CON_AGE_BAND_SQL gives for age years (now's year minus
+ * the birth year), into out (at least CON_AGE_BAND_MAX bytes).  Pure. */
+#define CON_AGE_BAND_MAX 8
+void con_age_band(long long age, char out[CON_AGE_BAND_MAX]);
+
+/* The text to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+ * gives for the time t that is us microseconds after 1970-01-01 00:00 UTC
+ * (before it when negative), into out (at least CON_UTC_TEXT_MAX bytes):
+ * 0, or -1 (out "") outside PostgreSQL's timestamps (4713 BC to 294276
+ * AD).  Pure. */
+#define CON_UTC_TEXT_MAX 24
+int con_utc_text(long long us, char out[CON_UTC_TEXT_MAX]);
+
 /* Fill tx's context with the call's officer (id, role, districts). */
 void con_tx_init(const struct con_call *call, struct store_tx *tx);
 
