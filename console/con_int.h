@@ -172,7 +172,8 @@ int con_path_match(const char *pattern, const char *path,
                    char params[CON_PARAMS_MAX][CON_PARAM_MAX], int *nparams);
 
 /* The age band of a birth year, in SQL (the bands of the dashboards,
- * 015_stats_summary.sql); the returnee is r. */
+ * 015_stats_summary.sql); the returnee is r.  con_age_band() below is the
+ * same in C (the queue's page). */
 #define CON_AGE_BAND_SQL                                                       \
     "CASE WHEN r.birth_year IS NULL THEN NULL ELSE (SELECT CASE"               \
     "  WHEN a < 18 THEN '<18' WHEN a < 25 THEN '18-24'"                        \
