@@ -79,6 +79,16 @@ con_age_band(long long age, char out[CON_AGE_BAND_MAX])
                  (int)(age / 5 * 5 + 4));
 }
 
+/* Write the n last decimal digits of v >= 0 at o, then c: past them. */
+static char *
+rec_digits(char *o, long long v, int n, char c)
+{
+    for (int j = n - 1; j >= 0; j--, v /= 10)
+        o[j] = (char)('0' + v % 10);
+    o[n] = c;
+    return o + n + 1;
+}
+
 int
 con_utc_text(long long us, char out[CON_UTC_TEXT_MAX])
 {
@@ -104,24 +114,16 @@ con_utc_text(long long us, char out[CON_UTC_TEXT_MAX])
     d = doy - (153 * mp + 2) / 5 + 1;
     m = mp < 10 ? mp + 3 : mp - 9;
     y = yoe + era * 400 + (m <= 2);
-    {
-        /* "YYYY-MM-DDTHH:MI:SSZ": each field's digits, then its
-         * separator; YYYY is at least 4 digits, a year BC as its number
-         * (the year 0 is 1 BC) */
-        const long long f[6] = {y > 0 ? y : 1 - y, m, d, sec / 3600,
-                                sec / 60 % 60, sec % 60};
-        static const char sep[] = "--T::Z";
-        for (int k = 0; k < 6; k++) {
-            int n = k == 0 ? (f[0] >= 100000 ? 6 : f[0] >= 10000 ? 5 : 4) : 2;
-            for (int j = n - 1; j >= 0; j--) {
-                long long v = f[k];
-                for (int q = 0; q < j; q++) v /= 10;
-                *o++ = (char)('0' + v % 10);
-            }
-            *o++ = sep[k];
-        }
-        *o = '\0';
-    }
+    /* "YYYY-MM-DDTHH:MI:SSZ"; YYYY is at least 4 digits, a year BC as
+     * its number (the year 0 is 1 BC) */
+    y = y > 0 ? y : 1 - y;
+    o = rec_digits(o, y, y >= 100000 ? 6 : y >= 10000 ? 5 : 4, '-');
+    o = rec_digits(o, m, 2, '-');
+    o = rec_digits(o, d, 2, 'T');
+    o = rec_digits(o, sec / 3600, 2, ':');
+    o = rec_digits(o, sec / 60 % 60, 2, ':');
+    o = rec_digits(o, sec % 60, 2, 'Z');
+    *o = '\0';
     return 0;
 }
 
@@ -196,13 +198,12 @@ rec_list_row(struct con_buf *b, const struct store_tx_result *res, int i)
     at_v = strtoll(at_us, NULL, 10);
     if (con_utc_text(at_v, when) != 0) goto refuse;
     if (birth != NULL)
-        con_age_band(strtoll(year, NULL, 10) - strtoll(birth, NULL, 10),
-                     band);
+        con_age_band(strtoll(year, NULL, 10) - strtoll(birth, NULL, 10), band);
     for (size_t k = 0; k < sizeof(str) / sizeof(str[0]); k++) {
-        const char *v = str[k].col == -1   ? when
-                        : str[k].col == -2 ? (birth ? band : NULL)
-                                           : store_tx_value(res, 0, i,
-                                                            str[k].col);
+        const char *v = str[k].col == -1 ? when
+                        : str[k].col == -2
+                            ? (birth ? band : NULL)
+                            : store_tx_value(res, 0, i, str[k].col);
         if ((v == NULL && !str[k].opt) ||
             con_buf_add(b, str[k].key, strlen(str[k].key)) < 0 ||
             con_json_str(b, v) < 0)
