@@ -172,13 +172,27 @@ int con_path_match(const char *pattern, const char *path,
                    char params[CON_PARAMS_MAX][CON_PARAM_MAX], int *nparams);
 
 /* The age band of a birth year, in SQL (the bands of the dashboards,
- * 015_stats_summary.sql); the returnee is r. */
+ * 015_stats_summary.sql); the returnee is r.  con_age_band() below is the
+ * same in C (the queue's page). */
 #define CON_AGE_BAND_SQL                                                       \
     "CASE WHEN r.birth_year IS NULL THEN NULL ELSE (SELECT CASE"               \
     "  WHEN a < 18 THEN '<18' WHEN a < 25 THEN '18-24'"                        \
     "  WHEN a >= 60 THEN '60+'"                                                \
     "  ELSE (a / 5 * 5)::text || '-' || (a / 5 * 5 + 4)::text END"             \
     " FROM (SELECT extract(year FROM now())::int - r.birth_year AS a) x) END"
+
+/* The age band CON_AGE_BAND_SQL gives for age years (now's year minus
+ * the birth year), into out (at least CON_AGE_BAND_MAX bytes).  Pure. */
+#define CON_AGE_BAND_MAX 8
+void con_age_band(long long age, char out[CON_AGE_BAND_MAX]);
+
+/* The text to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+ * gives for the time t that is us microseconds after 1970-01-01 00:00 UTC
+ * (before it when negative), into out (at least CON_UTC_TEXT_MAX bytes):
+ * 0, or -1 (out "") outside PostgreSQL's timestamps (4713 BC to 294276
+ * AD).  Pure. */
+#define CON_UTC_TEXT_MAX 24
+int con_utc_text(long long us, char out[CON_UTC_TEXT_MAX]);
 
 /* Fill tx's context with the call's officer (id, role, districts). */
 void con_tx_init(const struct con_call *call, struct store_tx *tx);

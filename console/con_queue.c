@@ -65,6 +65,68 @@ con_cursor_parse(const char *s, char *at, size_t atcap, char *id, size_t idcap)
     return 0;
 }
 
+void
+con_age_band(long long age, char out[CON_AGE_BAND_MAX])
+{
+    if (age < 18)
+        snprintf(out, CON_AGE_BAND_MAX, "<18");
+    else if (age < 25)
+        snprintf(out, CON_AGE_BAND_MAX, "18-24");
+    else if (age >= 60)
+        snprintf(out, CON_AGE_BAND_MAX, "60+");
+    else
+        snprintf(out, CON_AGE_BAND_MAX, "%d-%d", (int)(age / 5 * 5),
+                 (int)(age / 5 * 5 + 4));
+}
+
+/* Write the n last decimal digits of v >= 0 at o, then c: past them. */
+static char *
+rec_digits(char *o, long long v, int n, char c)
+{
+    for (int j = n - 1; j >= 0; j--, v /= 10)
+        o[j] = (char)('0' + v % 10);
+    o[n] = c;
+    return o + n + 1;
+}
+
+int
+con_utc_text(long long us, char out[CON_UTC_TEXT_MAX])
+{
+    /* PostgreSQL's first and last timestamps (4713-11-24 BC, 294277-01-01)
+     * in seconds from 1970 */
+    const long long lo = -210866803200LL, hi = 9224318016000LL;
+    long long s, days, sec, era, doe, yoe, doy, mp, y, m, d;
+    char *o = out;
+
+    out[0] = '\0';
+    if (us < lo * 1000000 || us / 1000000 >= hi) return -1;
+    s = us / 1000000 - (us % 1000000 < 0); /* floor: to_char truncates */
+    days = s / 86400 - (s % 86400 < 0);
+    sec = s - days * 86400;
+    /* the civil date of a day count (the proleptic Gregorian calendar,
+     * in eras of 400 years from 0000-03-01) */
+    days += 719468;
+    era = (days >= 0 ? days : days - 146096) / 146097;
+    doe = days - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    y = yoe + era * 400 + (m <= 2);
+    /* "YYYY-MM-DDTHH:MI:SSZ"; YYYY is at least 4 digits, a year BC as
+     * its number (the year 0 is 1 BC) */
+    y = y > 0 ? y : 1 - y;
+    o = rec_digits(o, y, y >= 100000 ? 6 : y >= 10000 ? 5 : 4, '-');
+    o = rec_digits(o, m, 2, '-');
+    o = rec_digits(o, d, 2, 'T');
+    o = rec_digits(o, sec / 3600, 2, ':');
+    o = rec_digits(o, sec / 60 % 60, 2, ':');
+    o = rec_digits(o, sec % 60, 2, 'Z');
+    *o = '\0';
+    return 0;
+}
+
 /* ------------------------------------------------------------------------
  * GET /api/records -- the queue
  */
@@ -72,34 +134,76 @@ con_cursor_parse(const char *s, char *at, size_t atcap, char *id, size_t idcap)
 /* Append the string literal s to b. */
 #define REC_LIT(b, s) con_buf_add((b), (s), sizeof(s) - 1)
 
-/* Append one row of the page to b as a JSON object (the columns of
- * REC_LIST_PAGE), the text json_dumps() wrote for the object this made
- * with json_pack() before: 0, or -1 when jansson would have refused the
- * row (a required column NULL, text not UTF-8; the page then left it
- * out) or out of memory, b as it was. */
+/* The columns of a page (REC_LIST_COLS, then REC_LIST_PAGE's two). */
+enum rec_col {
+    REC_C_REF,
+    REC_C_STATUS,
+    REC_C_DISTRICT,
+    REC_C_CHANNEL,
+    REC_C_SEX,
+    REC_C_BIRTH_YEAR,
+    REC_C_COUNTRY,
+    REC_C_SKILLS,
+    REC_C_NEED,
+    REC_C_DUP,
+    REC_C_CHANGED,
+    REC_C_AT_US, /* created_at, microseconds from 1970 (the keyset) */
+    REC_C_ID,
+    REC_C_NOW_US, /* now(), microseconds from 1970, once per statement */
+    REC_C_YEAR,   /* extract(year FROM now()), once per statement */
+};
+
+/* Append one row of the page to b as a JSON object, the text json_dumps()
+ * wrote for the object json_pack() made of the row before: 0, or -1 when
+ * jansson would have refused the row (a required column NULL, text not
+ * UTF-8; the page then left it out) or out of memory, b as it was.  The
+ * registration time, the age band and the days waiting are what
+ * to_char(), CON_AGE_BAND_SQL and extract(day FROM now() - created_at)
+ * gave per row, made here from the row's created_at, birth year and the
+ * statement's now(). */
 static int
 rec_list_row(struct con_buf *b, const struct store_tx_result *res, int i)
 {
-    /* the string fields, in the object's order; days, skills and flags
-     * are written between them */
+    /* the string fields, in the object's order (col -1: the registration
+     * time, -2: the age band); skills, days and flags are written after
+     * them */
     static const struct {
         const char *key; /* with its quotes, colon and comma */
         int col, opt;
     } str[] = {
-        {"{\"ref\":", 0, 0},      {",\"status\":", 1, 0},
-        {",\"district\":", 2, 1}, {",\"registered_at\":", 3, 0},
-        {",\"channel\":", 4, 1},  {",\"sex\":", 5, 1},
-        {",\"age_band\":", 6, 1}, {",\"destination\":", 7, 1},
+        {"{\"ref\":", REC_C_REF, 0},
+        {",\"status\":", REC_C_STATUS, 0},
+        {",\"district\":", REC_C_DISTRICT, 1},
+        {",\"registered_at\":", -1, 0},
+        {",\"channel\":", REC_C_CHANNEL, 1},
+        {",\"sex\":", REC_C_SEX, 1},
+        {",\"age_band\":", -2, 1},
+        {",\"destination\":", REC_C_COUNTRY, 1},
     };
-    const char *skills = store_tx_value(res, 0, i, 8);
-    const char *need = store_tx_value(res, 0, i, 9);
-    const char *changed = store_tx_value(res, 0, i, 12);
+    const char *skills = store_tx_value(res, 0, i, REC_C_SKILLS);
+    const char *need = store_tx_value(res, 0, i, REC_C_NEED);
+    const char *changed = store_tx_value(res, 0, i, REC_C_CHANGED);
+    const char *at_us = store_tx_value(res, 0, i, REC_C_AT_US);
+    const char *now_us = store_tx_value(res, 0, i, REC_C_NOW_US);
+    const char *birth = store_tx_value(res, 0, i, REC_C_BIRTH_YEAR);
+    const char *year = store_tx_value(res, 0, i, REC_C_YEAR);
     size_t at = b->len;
-    char buf[512], num[32], *save = NULL, *w;
+    char buf[512], num[32], when[CON_UTC_TEXT_MAX], band[CON_AGE_BAND_MAX];
+    char *save = NULL, *w;
+    long long at_v;
     int first = 1;
 
+    /* never NULL in a page: created_at is NOT NULL, now() is now() */
+    if (at_us == NULL || now_us == NULL || year == NULL) goto refuse;
+    at_v = strtoll(at_us, NULL, 10);
+    if (con_utc_text(at_v, when) != 0) goto refuse;
+    if (birth != NULL)
+        con_age_band(strtoll(year, NULL, 10) - strtoll(birth, NULL, 10), band);
     for (size_t k = 0; k < sizeof(str) / sizeof(str[0]); k++) {
-        const char *v = store_tx_value(res, 0, i, str[k].col);
+        const char *v = str[k].col == -1 ? when
+                        : str[k].col == -2
+                            ? (birth ? band : NULL)
+                            : store_tx_value(res, 0, i, str[k].col);
         if ((v == NULL && !str[k].opt) ||
             con_buf_add(b, str[k].key, strlen(str[k].key)) < 0 ||
             con_json_str(b, v) < 0)
@@ -120,13 +224,14 @@ rec_list_row(struct con_buf *b, const struct store_tx_result *res, int i)
             first = 0;
         }
     }
+    /* extract(day FROM now() - created_at): whole days, towards zero */
     snprintf(num, sizeof(num), "%lld",
-             strtoll(store_tx_value(res, 0, i, 10), NULL, 10));
+             (strtoll(now_us, NULL, 10) - at_v) / 86400000000LL);
     if (REC_LIT(b, "],\"need\":") < 0 || con_json_str(b, need) < 0 ||
         REC_LIT(b, ",\"days_waiting\":") < 0 ||
         con_buf_add(b, num, strlen(num)) < 0 || REC_LIT(b, ",\"flags\":[") < 0)
         goto refuse;
-    first = strcmp(store_tx_value(res, 0, i, 11), "t") != 0;
+    first = strcmp(store_tx_value(res, 0, i, REC_C_DUP), "t") != 0;
     if (!first && REC_LIT(b, "\"possible_duplicate\"") < 0) goto refuse;
     if (changed != NULL &&
         (first ? REC_LIT(b, "\"changed_since_verified\"")
@@ -144,17 +249,14 @@ refuse:
  * plan of an unnamed statement folds away when its parameter is NULL.
  * The duplicate flag is the record's own column, kept by migration 023's
  * triggers (it was one remigate_duplicate_ids() call per page, 39 % of
- * PostgreSQL's time under load).  Columns: ref, status, district,
- * registered at, channel, sex, age band, destination, skills, need, days
- * waiting, possible duplicate, changed since verified, then the keyset
- * (created_at in microseconds, id). */
+ * PostgreSQL's time under load).  The registration time, the age band
+ * and the days waiting are made by rec_list_row() from the row's
+ * created_at and birth year and the statement's now(), not by to_char(),
+ * the age band's sub-select and extract() per row.  Columns: enum
+ * rec_col. */
 #define REC_LIST_COLS                                                          \
-    "SELECT r.ref, r.status, r.district,"                                      \
-    " to_char(r.created_at AT TIME ZONE 'UTC', "                               \
-    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS registered,"                         \
-    " r.channel, r.sex, " CON_AGE_BAND_SQL " AS age_band, r.country,"          \
-    " array_to_string(r.skills, ' ') AS skills, r.need,"                       \
-    " extract(day FROM now() - r.created_at)::int AS days,"                    \
+    "SELECT r.ref, r.status, r.district, r.channel, r.sex, r.birth_year,"      \
+    " r.country, array_to_string(r.skills, ' ') AS skills, r.need,"            \
     " r.possible_duplicate AS dup,"                                            \
     " array_to_string(r.changed_since_verified, ' ') AS changed,"              \
     " (extract(epoch FROM r.created_at) * 1000000)::bigint AS at_us, r.id"     \
@@ -182,11 +284,13 @@ refuse:
     "   * interval '1 microsecond', split_part($14, '.', 2)::bigint))"         \
     " ORDER BY r.created_at, r.id LIMIT $15::int"
 
-/* The page, in the order of the keyset. */
+/* The page, in the order of the keyset; now() and its year (in the
+ * session's time zone, as CON_AGE_BAND_SQL) once, as init plans. */
 #define REC_LIST_PAGE                                                          \
-    " SELECT p.ref, p.status, p.district, p.registered, p.channel, p.sex,"     \
-    " p.age_band, p.country, p.skills, p.need, p.days, p.dup, p.changed,"      \
-    " p.at_us, p.id"                                                           \
+    " SELECT p.ref, p.status, p.district, p.channel, p.sex, p.birth_year,"     \
+    " p.country, p.skills, p.need, p.dup, p.changed, p.at_us, p.id,"           \
+    " (SELECT (extract(epoch FROM now()) * 1000000)::bigint),"                 \
+    " (SELECT extract(year FROM now())::int)"                                  \
     " FROM page p ORDER BY p.at_us, p.id"
 
 /* An admin's page: every district's rows, oldest first, straight from
@@ -388,8 +492,8 @@ rec_list_done(int status, const struct store_tx_result *res, void *arg)
     }
     if (n > limit)
         snprintf(next, sizeof(next), "%s.%s",
-                 store_tx_value(res, 0, limit - 1, 13),
-                 store_tx_value(res, 0, limit - 1, 14));
+                 store_tx_value(res, 0, limit - 1, REC_C_AT_US),
+                 store_tx_value(res, 0, limit - 1, REC_C_ID));
     oom = oom || REC_LIT(&b, "],\"next\":") < 0 ||
           con_json_str(&b, n > limit ? next : NULL) < 0 || REC_LIT(&b, "}") < 0;
     con_reply_json_text(call, 200, oom ? NULL : b.p);
