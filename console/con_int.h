@@ -212,7 +212,7 @@ int con_tx_or_503(struct con_call *call, const struct store_tx *tx,
                   store_tx_cb *cb);
 /* The same for a read-only tx of the dashboards: on the standby of
  * postgres.read_dsn when set, else on the console's pool.  Puts one
- * statement FIRST: remigate_read_lag() (017, 028), the seconds the server
+ * statement FIRST: remigate_read_lag() (017, 029), the seconds the server
  * answering is behind the primary (NULL on the primary), which on a
  * standby first waits a moment for the WAL it has received to be
  * replayed, so that the caller's statements, read after it, are at least

@@ -173,7 +173,7 @@ page 'may be up to ([2-9]|[1-9][0-9]+) s behind'
 # asked while paused, allowed to wait 10 s (the console's 0.1 s, longer):
 # the seven rows the standby has received are waited for, replay resumed
 # 1 s later, and then the answer is 0 -- not the age of the last replay
-# (3 s and more here) at once (030)
+# (3 s and more here) at once (029)
 "$SRV_PG_BIN/psql" -X -q -At "$PG2_DSN" \
     -c "SELECT remigate_read_lag(10), round(extract(epoch FROM clock_timestamp() - statement_timestamp()))" \
     >"$tmp/lag.wait" 2>&1 &

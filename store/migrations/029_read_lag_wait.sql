@@ -1,4 +1,4 @@
--- 030_read_lag_wait: remigate_read_lag() (017) said "the age of the last
+-- 029_read_lag_wait: remigate_read_lag() (017) said "the age of the last
 -- transaction replayed" whenever the standby had received WAL it had not
 -- yet replayed -- even for the millisecond between receiving a commit and
 -- replaying it.  After a quiet spell that age is the whole spell: an
