@@ -44,9 +44,9 @@ gw_step_to(struct gw_step *s, enum gw_step_state next)
 
 /* Send a read of key for the step (cb answers it).  Redis not connected
  * (dropped, or not yet back -- also between a read taken from the cache
- * and this one): the step waits for it, once (gw_step_park()); any other
- * refusal, or a second wait, answers "busy".  The step's reads of its
- * session and of its parts go through here, so that none answers "busy"
+ * and this one): the step waits for it (gw_step_park(), redis.wait_ms in
+ * all); any other refusal, or that time over, answers "busy".  The step's reads
+ * of its session and of its parts go through here, so that none answers "busy"
  * where it could wait (the read after a lost race has its own answers). */
 void
 gw_step_get(struct gw_step *s, const char *key, sess_get_cb *cb)
@@ -547,18 +547,29 @@ gw_step_park_timeout(evutil_socket_t fd, short what, void *arg)
     gw_req_leave(r);
 }
 
-/* Wait for Redis, once a step: 0, or -1 (not configured, stopping, too
- * many waiting, waited once already): then the caller hears "busy" now. */
+/* Wait for Redis, up to redis.wait_ms from the step's first wait: 0, or
+ * -1 (not configured, stopping, too many waiting, that time over): then
+ * the caller hears "busy" now.  A step woken by Redis coming back may
+ * find it gone again (a cluster says CLUSTERDOWN for a moment after its
+ * promotion) and waits again for what is left of its time. */
 int
 gw_step_park(struct gw_step *s)
 {
     struct gw_ussd *u = s->u;
     const struct gw_config *cfg = u->cfg;
+    struct timespec now;
+    long long now_ms;
     long ms = cfg->redis_wait_ms;
     if (ms > cfg->request_timeout_ms - cfg->redis_timeout_ms)
         ms = cfg->request_timeout_ms - cfg->redis_timeout_ms;
-    if (ms <= 0 || u->stopping || u->nparked >= GW_PARK_MAX || s->waited)
-        return -1;
+    if (ms <= 0 || u->stopping || u->nparked >= GW_PARK_MAX) return -1;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    now_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    if (s->park_until == 0)
+        s->park_until = now_ms + ms;
+    else if (s->park_until - now_ms < ms)
+        ms = (long)(s->park_until - now_ms);
+    if (ms <= 0) return -1;
     s->park_ev = evtimer_new(gw_server_base(u->srv), gw_step_park_timeout, s);
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     if (s->park_ev == NULL || evtimer_add(s->park_ev, &tv) != 0) {
@@ -568,7 +579,6 @@ gw_step_park(struct gw_step *s)
     }
     TAILQ_INSERT_TAIL(&u->parked, s, park_link);
     u->nparked++;
-    s->waited = 1;
     /* connected again already (a drop seen late): go on at once; while
      * hiredis answers a dropped connection's commands it still looks
      * connected, and gw_ussd_unpark_cb() then leaves the steps waiting */

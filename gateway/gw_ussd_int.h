@@ -212,7 +212,10 @@ struct gw_step {
     /* waiting for Redis (gw_step_park()): on u->parked, with its timer */
     TAILQ_ENTRY(gw_step) park_link;
     struct event *park_ev;
-    int waited; /* it did, once: a step waits once at most */
+    /* 0: it has not waited; else when its wait ends (CLOCK_MONOTONIC,
+     * ms): a step waits redis.wait_ms at most in all, however often Redis
+     * goes in that time (a cluster failing over flaps) */
+    long long park_until;
 };
 
 /* The names of enum gw_step_state, for the logs. */
@@ -260,8 +263,9 @@ void gw_step_reread(struct gw_step *s);
 /* Ask the caller's parts; the step runs again with them merged.  Without
  * a parts window there is nothing to ask. */
 void gw_step_parts_read(struct gw_step *s);
-/* Wait for Redis, once a step: 0, or -1 (not configured, stopping, too
- * many waiting, waited once already): then the caller hears "busy" now. */
+/* Wait for Redis, up to redis.wait_ms from the step's first wait: 0, or
+ * -1 (not configured, stopping, too many waiting, that time over): then
+ * the caller hears "busy" now. */
 int gw_step_park(struct gw_step *s);
 /* Send text as a screen (enc: its enum flow_enc); end: the dialogue ends
  * with it.  Ends the request and the step. */
