@@ -395,6 +395,11 @@ for d in $(seq $race_n); do
     done
 done
 wait "${cpids[@]}"
+# a copy whose insert is slow (a loaded machine) passes its deadline and
+# the record goes to the Redis queue ("received, reference R"): the drainer
+# stores it with that reference; counted once it has
+queued=$(rc LLEN remigate:queue:records)
+check "race: the Redis queue drained ($queued queued at the end)" "wait_until 20 queue_empty"
 tries=$(( $(sql "SELECT last_value FROM submissions_id_seq") - seq0 ))
 same=0 rows=0 subs=0 refs=0
 for d in $(seq $race_n); do
@@ -411,7 +416,6 @@ check "race: every copy of each last answer got the same END screen ($same of $r
 check "race: each screen carries a reference ($refs of $race_n)" "[ $refs = $race_n ]"
 check "race: one returnees row per dialogue, with that reference ($rows of $race_n)" "[ $rows = $race_n ]"
 check "race: one submission per dialogue, with that reference ($subs of $race_n)" "[ $subs = $race_n ]"
-check "race: nothing went to the Redis queue" "[ \$(rc LLEN remigate:queue:records) = 0 ]"
 # how many copies got as far as PostgreSQL depends on timing (the session's
 # compare-and-set turns most away first): shown, not asserted
 echo "# race: $tries inserts tried for $race_n rows"
