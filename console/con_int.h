@@ -191,7 +191,7 @@ void con_age_band(long long age, char out[CON_AGE_BAND_MAX]);
  * (before it when negative), into out (at least CON_UTC_TEXT_MAX bytes):
  * 0, or -1 (out "") outside PostgreSQL's timestamps (4713 BC to 294276
  * AD).  Pure. */
-#define CON_UTC_TEXT_MAX 24
+#define CON_UTC_TEXT_MAX 64
 int con_utc_text(long long us, char out[CON_UTC_TEXT_MAX]);
 
 /* Fill tx's context with the call's officer (id, role, districts). */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -79,51 +80,25 @@ con_age_band(long long age, char out[CON_AGE_BAND_MAX])
                  (int)(age / 5 * 5 + 4));
 }
 
-/* Write the n last decimal digits of v >= 0 at o, then c: past them. */
-static char *
-rec_digits(char *o, long long v, int n, char c)
-{
-    for (int j = n - 1; j >= 0; j--, v /= 10)
-        o[j] = (char)('0' + v % 10);
-    o[n] = c;
-    return o + n + 1;
-}
-
 int
 con_utc_text(long long us, char out[CON_UTC_TEXT_MAX])
 {
     /* PostgreSQL's first and last timestamps (4713-11-24 BC, 294277-01-01)
      * in seconds from 1970 */
     const long long lo = -210866803200LL, hi = 9224318016000LL;
-    long long s, days, sec, era, doe, yoe, doy, mp, y, m, d;
-    char *o = out;
+    struct tm tm;
+    time_t s;
+    long long y;
 
     out[0] = '\0';
     if (us < lo * 1000000 || us / 1000000 >= hi) return -1;
-    s = us / 1000000 - (us % 1000000 < 0); /* floor: to_char truncates */
-    days = s / 86400 - (s % 86400 < 0);
-    sec = s - days * 86400;
-    /* the civil date of a day count (the proleptic Gregorian calendar,
-     * in eras of 400 years from 0000-03-01) */
-    days += 719468;
-    era = (days >= 0 ? days : days - 146096) / 146097;
-    doe = days - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    d = doy - (153 * mp + 2) / 5 + 1;
-    m = mp < 10 ? mp + 3 : mp - 9;
-    y = yoe + era * 400 + (m <= 2);
-    /* "YYYY-MM-DDTHH:MI:SSZ"; YYYY is at least 4 digits, a year BC as
-     * its number (the year 0 is 1 BC) */
-    y = y > 0 ? y : 1 - y;
-    o = rec_digits(o, y, y >= 100000 ? 6 : y >= 10000 ? 5 : 4, '-');
-    o = rec_digits(o, m, 2, '-');
-    o = rec_digits(o, d, 2, 'T');
-    o = rec_digits(o, sec / 3600, 2, ':');
-    o = rec_digits(o, sec / 60 % 60, 2, ':');
-    o = rec_digits(o, sec % 60, 2, 'Z');
-    *o = '\0';
+    s = (time_t)(us / 1000000 - (us % 1000000 < 0)); /* to_char truncates */
+    if (gmtime_r(&s, &tm) == NULL) return -1;
+    /* YYYY at least 4 digits; a year BC as its number (the year 0 is 1 BC) */
+    y = (long long)tm.tm_year + 1900;
+    snprintf(out, CON_UTC_TEXT_MAX, "%04lld-%02d-%02dT%02d:%02d:%02dZ",
+             y > 0 ? y : 1 - y, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec);
     return 0;
 }
 
