@@ -234,7 +234,7 @@ sess_hello_refused(struct sess *s, const char *msg)
  * every session command would be -- so the connection is dropped and
  * tried again until Redis is ready. */
 static void
-sess_on_auth(redisAsyncContext *ac, void *reply, void *privdata)
+sess_on_hello_step(redisAsyncContext *ac, void *reply, void *privdata)
 {
     struct sess *s = privdata;
     redisReply *r = reply;
@@ -323,10 +323,12 @@ sess_on_connect(const redisAsyncContext *ac, int status)
     s->hello_ms = sess_wall_ms();
     int rc = REDIS_OK;
     if (s->password[0] != '\0')
-        rc = redisAsyncCommand(s->ac, sess_on_auth, s, "AUTH %s", s->password);
+        rc = redisAsyncCommand(s->ac, sess_on_hello_step, s, "AUTH %s",
+                               s->password);
     if (rc == REDIS_OK && s->nsen > 0)
         rc = redisAsyncCommand(s->ac, sess_on_role, s, "ROLE");
-    if (rc == REDIS_OK) rc = redisAsyncCommand(s->ac, sess_on_auth, s, "PING");
+    if (rc == REDIS_OK)
+        rc = redisAsyncCommand(s->ac, sess_on_hello_step, s, "PING");
     if (rc == REDIS_OK) rc = redisAsyncCommand(s->ac, sess_on_hello, s, "TIME");
     if (rc != REDIS_OK) {
         struct timeval now = {0, 0};

@@ -18,7 +18,9 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     target pg_lsn;
-    until timestamptz := clock_timestamp() + make_interval(secs => wait_s);
+    -- at most 10 s, whatever the caller asks
+    until timestamptz := clock_timestamp() +
+        make_interval(secs => least(greatest(wait_s, 0), 10));
 BEGIN
     IF NOT pg_is_in_recovery() THEN
         RETURN NULL;
