@@ -175,7 +175,7 @@ struct gw_config {
     /* the officer console (console/) */
     char pg_console_dsn[GW_STR_MAX];
     char pg_read_dsn[GW_STR_MAX];
-    long pg_console_pool, pg_sms_pool;
+    long pg_console_pool, pg_sms_pool, pg_sms_linger_ms;
     long pg_wait_ms; /* SMS, held SMS, notices: wait this long for the pool */
     long con_idle, con_admin_idle, con_absolute; /* seconds */
     char con_cookie_secure[8];                   /* yes|no */

@@ -129,6 +129,7 @@ static const struct gw_cfg_row gw_cfg_rows[] = {
     S("postgres.console_dsn", pg_console_dsn, ""),
     I("postgres.console_pool", pg_console_pool, 1, 64, "2"),
     I("postgres.sms_pool", pg_sms_pool, 1, 16, "4"),
+    I("postgres.sms_linger_ms", pg_sms_linger_ms, 0, 1000, "10"),
     I("postgres.wait_ms", pg_wait_ms, 0, 60000, "3000"),
     S("postgres.read_dsn", pg_read_dsn, ""),
     I("console.idle_timeout", con_idle, 1, 86400, "1800"),

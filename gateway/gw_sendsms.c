@@ -803,6 +803,7 @@ gw_sendsms_start(struct gw_server *srv)
         .pool = (int)cfg->pg_sms_pool,
         .timeout_ms = (int)(tmo > 0 ? tmo : 1),
         .wait_ms = (int)cfg->pg_wait_ms,
+        .linger_ms = (int)cfg->pg_sms_linger_ms,
     };
     ss->db = store_sms_new(&sc, gw_server_base(srv), err, sizeof(err));
     if (ss->db == NULL) {

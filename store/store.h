@@ -299,6 +299,9 @@ struct store_sms_config {
                         message goes out after it) has timeout_ms plus
                         wait_ms as its deadline, so it can wait all of
                         wait_ms and still have its whole query time */
+    int linger_ms;   /* a report or an answer that finds no transaction of
+                        them out waits this long for others to share one
+                        (0..1000; 0: it leaves at once) */
 };
 
 /* What a completed request produced.  Borrowed by the callback. */

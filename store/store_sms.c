@@ -18,8 +18,13 @@
  * are out at once; a call made while they are goes into a queue, and when
  * one comes back the queue leaves as transactions of up to STORE_TX_STMTS
  * statements -- each still its own statement, so a batch means exactly
- * what its calls would have one by one.  With nothing out, a call runs at
- * once, alone: a quiet pool adds no wait.  A batch's statements are in the
+ * what its calls would have one by one.  With nothing out, a call waits
+ * linger_ms (postgres.sms_linger_ms) for others to join it, then leaves
+ * with them -- sooner when a whole batch has gathered; with linger_ms 0 it
+ * runs at once, alone.  At a notice's pace (a few hundred reports a
+ * second) most reports would otherwise find nothing out and go one to a
+ * transaction: the wait makes them share commits and wake-ups
+ * (bench/RESULTS.md).  A batch's statements are in the
  * order of their ids (a stable sort: one id's reports keep their order),
  * so two batches lock sms_out rows -- and through notice_outbox_dlr()
  * their recipients -- in one order and cannot deadlock each other.  A
@@ -36,6 +41,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+
+#include <event2/event.h>
 
 #include "store/store_int.h"
 
@@ -104,6 +111,8 @@ struct store_sms {
     int stopping;           /* in store_sms_stop(): nothing new */
     struct sms_calls queue; /* batchable calls waiting for a batch */
     size_t nqueue;
+    int linger_ms;        /* a lone call waits this long for company */
+    struct event *linger; /* armed while a lone call lingers */
 };
 
 /* One request on its way: what to call back with what its rows mean.  A
@@ -256,6 +265,14 @@ sms_flush(struct store_sms *q)
     }
 }
 
+static void
+sms_on_linger(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sms_flush(arg);
+}
+
 /* A batchable call (its parameters copied into c): at once when no batch
  * is out, else behind them.  0 or a failure now (c is then freed). */
 static int
@@ -266,13 +283,25 @@ sms_call_batched(struct store_sms *q, struct sms_call *c)
     c->magic = SMS_CALL_MAGIC;
     if (q->stopping) {
         rc = STORE_EDOWN;
-    } else if (q->batches < q->batches_max && TAILQ_EMPTY(&q->queue)) {
+    } else if (q->batches < q->batches_max && TAILQ_EMPTY(&q->queue) &&
+               q->linger_ms == 0) {
         if ((rc = sms_batch_run(q, &c, 1)) == 0) return 0;
     } else if (q->nqueue >= SMS_PENDING_MAX) {
         rc = STORE_EBUSY;
     } else {
         TAILQ_INSERT_TAIL(&q->queue, c, link);
         q->nqueue++;
+        if (q->linger_ms > 0 && q->batches < q->batches_max) {
+            if (q->nqueue >= STORE_TX_STMTS) {
+                /* a full batch waits for no one: flush on the next turn */
+                evtimer_del(q->linger);
+                event_active(q->linger, EV_TIMEOUT, 0);
+            } else if (!evtimer_pending(q->linger, NULL)) {
+                struct timeval tv = {q->linger_ms / 1000,
+                                     (q->linger_ms % 1000) * 1000};
+                evtimer_add(q->linger, &tv);
+            }
+        }
         return 0;
     }
     c->magic = 0;
@@ -322,7 +351,8 @@ store_sms_new(const struct store_sms_config *cfg, struct event_base *base,
 
     if (cfg == NULL || base == NULL || cfg->dsn == NULL || cfg->pool < 0 ||
         cfg->pool > 16 || cfg->timeout_ms < 0 || cfg->max_waiting < 0 ||
-        cfg->wait_ms < 0 || cfg->wait_ms > 600000 || cfg->timeout_ms > 600000) {
+        cfg->wait_ms < 0 || cfg->wait_ms > 600000 || cfg->timeout_ms > 600000 ||
+        cfg->linger_ms < 0 || cfg->linger_ms > 1000) {
         snprintf(err, errlen, "store_sms: bad configuration");
         return NULL;
     }
@@ -337,12 +367,19 @@ store_sms_new(const struct store_sms_config *cfg, struct event_base *base,
     q->batches_max = ((cfg->pool ? cfg->pool : 2) + 1) / 2;
     q->insert_timeout_ms =
         (cfg->timeout_ms ? cfg->timeout_ms : 2000) + cfg->wait_ms;
+    q->linger_ms = cfg->linger_ms;
+    if ((q->linger = evtimer_new(base, sms_on_linger, q)) == NULL) {
+        snprintf(err, errlen, "store_sms: out of memory");
+        free(q);
+        return NULL;
+    }
     pc = (struct store_pool_config){.dsn = cfg->dsn,
                                     .pool = cfg->pool,
                                     .timeout_ms = cfg->timeout_ms,
                                     .max_waiting = cfg->max_waiting,
                                     .wait_ms = cfg->wait_ms};
     if ((q->pool = store_pool_new(&pc, base, err, errlen)) == NULL) {
+        event_free(q->linger);
         free(q);
         return NULL;
     }
@@ -363,6 +400,7 @@ store_sms_stop(struct store_sms *q)
 
     STORE_AN(q->magic == SMS_MAGIC);
     q->stopping = 1;
+    evtimer_del(q->linger);
     store_pool_stop(q->pool); /* batches out: STORE_EDOWN */
     while ((c = TAILQ_FIRST(&q->queue)) != NULL) {
         TAILQ_REMOVE(&q->queue, c, link);
@@ -379,6 +417,7 @@ store_sms_free(struct store_sms *q)
     STORE_AN(q->magic == SMS_MAGIC);
     store_sms_stop(q);
     store_pool_free(q->pool);
+    event_free(q->linger);
     q->magic = 0;
     free(q);
 }

@@ -6,21 +6,25 @@
  *
  * The reports are played with the dlr-url the worker generated: one
  * before sendsms's answer, update, repeat, delivered-then-buffered,
- * malformed, wrong key, unknown id, and many at once (they leave in
- * batches: store_sms.c).  The group teardown stops the worker with
- * SIGTERM, which must exit 0 (under SAN=1, without a leak).
+ * malformed, wrong key, unknown id, many at once (they leave in
+ * batches: store_sms.c), and postgres.sms_linger_ms's wait for company.  The
+ * group teardown stops the worker with SIGTERM, which must exit 0 (under SAN=1,
+ * without a leak).
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "tests/lib/itest.h"
 #include "tests/lib/itest_sms.h"
 
 /* A report before sendsms's answer: the row was there, it took it. */
@@ -291,6 +295,98 @@ t_dlr_many(void **state)
     }
 }
 
+/* Three new messages' ids in ids[] (rows inserted as the worker would). */
+static void
+linger_rows(char ids[3][40])
+{
+    PGresult *r = PQexec(itest_sms.db,
+                         "INSERT INTO sms_out (id, msisdn, kind, text, coding)"
+                         " SELECT gen_random_uuid(), '8801711000098', 'reply',"
+                         " 'x', 0 FROM generate_series(1, 3)"
+                         " RETURNING id::text");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 3);
+    for (int i = 0; i < 3; i++)
+        snprintf(ids[i], sizeof(ids[i]), "%s", PQgetvalue(r, i, 0));
+    PQclear(r);
+}
+
+/* How many transactions wrote the reports of ids a and b: the distinct
+ * dlr_at (now(), the transaction's start) of their two rows. */
+static int
+linger_txs(const char *a, const char *b)
+{
+    const char *params[2] = {a, b};
+    PGresult *r = PQexecParams(itest_sms.db,
+                               "SELECT count(DISTINCT dlr_at) FROM sms_out"
+                               " WHERE id IN ($1::uuid, $2::uuid)"
+                               " AND dlr_at IS NOT NULL",
+                               2, NULL, params, NULL, NULL, 0);
+    int n;
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    n = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return n;
+}
+
+/* The worker again, with postgres.sms_linger_ms = ms. */
+static void
+linger_worker(long ms)
+{
+    assert_int_equal(itest_child_wait(&itest_sms.worker, SIGTERM, 8000), 0);
+    itest_sms.cfg.pg_sms_linger_ms = ms;
+    assert_int_equal(itest_sms_worker_start(1), 0);
+    /* the start's own messages and report written: nothing lingers */
+    assert_true(itest_sms_log_wait("SENT to=" ITEST_SMS_N_EN, NULL));
+    assert_true(itest_sms_log_wait("DLRFIRST code=200", NULL));
+    usleep((useconds_t)(ms + 200) * 1000);
+}
+
+/* postgres.sms_linger_ms: a report that finds no transaction of reports
+ * out waits that long for others, and two a moment apart share one
+ * transaction; with 0 a report leaves at once, in a transaction of its
+ * own.  Each is still answered only once its row is written. */
+static void
+t_dlr_linger(void **state)
+{
+    char ids[3][40], p[3][2048];
+    const char *pp[2] = {p[1], p[2]};
+    int status[2];
+    long t0, took, was = itest_sms.cfg.pg_sms_linger_ms;
+    (void)state;
+
+    linger_worker(400);
+    linger_rows(ids);
+    for (int i = 0; i < 3; i++)
+        snprintf(p[i], sizeof(p[i]),
+                 "/kannel/dlr?id=%s&status=1&answer=stat%%3ADELIVRD"
+                 "&key=" ITEST_SMS_SECRET,
+                 ids[i]);
+    t0 = itest_now_ms();
+    assert_int_equal(itest_sms_get(p[0]), 200);
+    took = itest_now_ms() - t0;
+    if (took < 400) fail_msg("a lone report answered after %ld ms", took);
+    assert_int_equal(linger_txs(ids[0], ids[0]), 1); /* written */
+    itest_sms_get_all(pp, 2, status);
+    assert_int_equal(status[0], 200);
+    assert_int_equal(status[1], 200);
+    assert_int_equal(linger_txs(ids[1], ids[2]), 1);
+
+    linger_worker(0);
+    linger_rows(ids);
+    for (int i = 1; i < 3; i++)
+        snprintf(p[i], sizeof(p[i]),
+                 "/kannel/dlr?id=%s&status=1&answer=stat%%3ADELIVRD"
+                 "&key=" ITEST_SMS_SECRET,
+                 ids[i]);
+    itest_sms_get_all(pp, 2, status);
+    assert_int_equal(status[0], 200);
+    assert_int_equal(status[1], 200);
+    assert_int_equal(linger_txs(ids[1], ids[2]), 2);
+
+    linger_worker(was);
+}
+
 int
 main(void)
 {
@@ -298,7 +394,7 @@ main(void)
         cmocka_unit_test(t_dlr_before_answer), cmocka_unit_test(t_dlr_update),
         cmocka_unit_test(t_dlr_bad),           cmocka_unit_test(t_dlr_key),
         cmocka_unit_test(t_dlr_unknown),       cmocka_unit_test(t_dlr_burst),
-        cmocka_unit_test(t_dlr_many),
+        cmocka_unit_test(t_dlr_many),          cmocka_unit_test(t_dlr_linger),
     };
     return cmocka_run_group_tests(tests, itest_sms_setup, itest_sms_teardown);
 }
