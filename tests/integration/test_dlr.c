@@ -295,22 +295,6 @@ t_dlr_many(void **state)
     }
 }
 
-/* Three new messages' ids in ids[] (rows inserted as the worker would). */
-static void
-linger_rows(char ids[3][40])
-{
-    PGresult *r = PQexec(itest_sms.db,
-                         "INSERT INTO sms_out (id, msisdn, kind, text, coding)"
-                         " SELECT gen_random_uuid(), '8801711000098', 'reply',"
-                         " 'x', 0 FROM generate_series(1, 3)"
-                         " RETURNING id::text");
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    assert_int_equal(PQntuples(r), 3);
-    for (int i = 0; i < 3; i++)
-        snprintf(ids[i], sizeof(ids[i]), "%s", PQgetvalue(r, i, 0));
-    PQclear(r);
-}
-
 /* How many transactions wrote the reports of ids a and b: the distinct
  * dlr_at (now(), the transaction's start) of their two rows. */
 static int
@@ -327,6 +311,41 @@ linger_txs(const char *a, const char *b)
     n = atoi(PQgetvalue(r, 0, 0));
     PQclear(r);
     return n;
+}
+
+/* Three new messages (rows inserted as the worker would) and a
+ * "delivered" report's path for each in p[]. */
+static void
+linger_rows(char ids[3][40], char p[3][2048])
+{
+    PGresult *r = PQexec(itest_sms.db,
+                         "INSERT INTO sms_out (id, msisdn, kind, text, coding)"
+                         " SELECT gen_random_uuid(), '8801711000098', 'reply',"
+                         " 'x', 0 FROM generate_series(1, 3)"
+                         " RETURNING id::text");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 3);
+    for (int i = 0; i < 3; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "%s", PQgetvalue(r, i, 0));
+        snprintf(p[i], sizeof(p[i]),
+                 "/kannel/dlr?id=%s&status=1&answer=stat%%3ADELIVRD"
+                 "&key=" ITEST_SMS_SECRET,
+                 ids[i]);
+    }
+    PQclear(r);
+}
+
+/* Reports for ids 1 and 2 at once: both 200; how many transactions
+ * wrote them. */
+static int
+linger_pair(char ids[3][40], char p[3][2048])
+{
+    const char *pp[2] = {p[1], p[2]};
+    int status[2];
+    itest_sms_get_all(pp, 2, status);
+    assert_int_equal(status[0], 200);
+    assert_int_equal(status[1], 200);
+    return linger_txs(ids[1], ids[2]);
 }
 
 /* The worker again, with postgres.sms_linger_ms = ms. */
@@ -350,39 +369,21 @@ static void
 t_dlr_linger(void **state)
 {
     char ids[3][40], p[3][2048];
-    const char *pp[2] = {p[1], p[2]};
-    int status[2];
     long t0, took, was = itest_sms.cfg.pg_sms_linger_ms;
     (void)state;
 
     linger_worker(400);
-    linger_rows(ids);
-    for (int i = 0; i < 3; i++)
-        snprintf(p[i], sizeof(p[i]),
-                 "/kannel/dlr?id=%s&status=1&answer=stat%%3ADELIVRD"
-                 "&key=" ITEST_SMS_SECRET,
-                 ids[i]);
+    linger_rows(ids, p);
     t0 = itest_now_ms();
     assert_int_equal(itest_sms_get(p[0]), 200);
     took = itest_now_ms() - t0;
     if (took < 400) fail_msg("a lone report answered after %ld ms", took);
     assert_int_equal(linger_txs(ids[0], ids[0]), 1); /* written */
-    itest_sms_get_all(pp, 2, status);
-    assert_int_equal(status[0], 200);
-    assert_int_equal(status[1], 200);
-    assert_int_equal(linger_txs(ids[1], ids[2]), 1);
+    assert_int_equal(linger_pair(ids, p), 1);
 
     linger_worker(0);
-    linger_rows(ids);
-    for (int i = 1; i < 3; i++)
-        snprintf(p[i], sizeof(p[i]),
-                 "/kannel/dlr?id=%s&status=1&answer=stat%%3ADELIVRD"
-                 "&key=" ITEST_SMS_SECRET,
-                 ids[i]);
-    itest_sms_get_all(pp, 2, status);
-    assert_int_equal(status[0], 200);
-    assert_int_equal(status[1], 200);
-    assert_int_equal(linger_txs(ids[1], ids[2]), 2);
+    linger_rows(ids, p);
+    assert_int_equal(linger_pair(ids, p), 2);
 
     linger_worker(was);
 }
