@@ -28,7 +28,10 @@
 #                          and each PORT_VAR; what scripts/kannel-config
 #                          and the simulator read, exported (fresh
 #                          passwords, sms-resend-freq RESEND_S); $ctl (the
-#                          simulator's control API) and $base (remigate)
+#                          simulator's control API), $base (remigate) and
+#                          rg_kannel_flags, remigate's --set options for
+#                          this Kannel (secret, sendsms, short code,
+#                          dlr-url)
 #   e2e_sim_start          tests/e2e/smsc-sim.js ($sim_pid, log
 #                          $tmp/sim.log), its control API answering
 
@@ -153,6 +156,12 @@ e2e_kannel_env()
     export USSD_SYSID=ussdbind USSD_PW=u$RANDOM SMS_SYSID=smsbind SMS_PW=s$RANDOM
     ctl=http://127.0.0.1:$CONTROL_PORT
     base=http://127.0.0.1:$RG_PORT
+    rg_kannel_flags=(--set "kannel.secret=$KANNEL_SECRET"
+        --set "kannel.sendsms_url=http://127.0.0.1:$SENDSMS_PORT/cgi-bin/sendsms"
+        --set "kannel.username=$SENDSMS_USER"
+        --set "kannel.password=$SENDSMS_PASS"
+        --set "kannel.short_code=$SHORT_CODE"
+        --set "kannel.dlr_url=$base")
 }
 
 e2e_sim_start()

@@ -105,13 +105,7 @@ start_daemon()
 {
     local name=$1 port=$2 p
     REMIGATE_TEST_NOW=$test_now "$bin" -c "$conf" --workers 1 --port "$port" \
-        --redis-port "$REDIS_PORT" \
-        --set "kannel.secret=$KANNEL_SECRET" \
-        --set "kannel.sendsms_url=http://127.0.0.1:$SENDSMS_PORT/cgi-bin/sendsms" \
-        --set "kannel.username=$SENDSMS_USER" \
-        --set "kannel.password=$SENDSMS_PASS" \
-        --set "kannel.short_code=$SHORT_CODE" \
-        --set "kannel.dlr_url=$base" \
+        --redis-port "$REDIS_PORT" "${rg_kannel_flags[@]}" \
         --set console.admin_totp=optional \
         --set notices.rate=60 --set notices.poll_ms=100 \
         --set notices.lost_after_s=10 \

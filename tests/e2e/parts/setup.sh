@@ -39,13 +39,7 @@ e2e_sim_start
 start_remigate()
 {
     "$bin" -c "$conf" --workers 1 --port "$RG_PORT" --redis-port "$REDIS_PORT" \
-        --set "kannel.secret=$KANNEL_SECRET" \
-        --set "kannel.sendsms_url=http://127.0.0.1:$SENDSMS_PORT/cgi-bin/sendsms" \
-        --set "kannel.username=$SENDSMS_USER" \
-        --set "kannel.password=$SENDSMS_PASS" \
-        --set "kannel.short_code=$SHORT_CODE" \
-        --set "kannel.dlr_url=$base" \
-        </dev/null >>"$tmp/remigate.log" 2>&1 &
+        "${rg_kannel_flags[@]}" </dev/null >>"$tmp/remigate.log" 2>&1 &
     rg_pid=$!
     pids+=("$rg_pid")
     rg_up() { alive "$rg_pid" && [ "$(code "$base/healthz")" = 200 ]; }
