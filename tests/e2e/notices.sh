@@ -57,34 +57,9 @@ CHECKS_LABEL=notices-e2e
 
 # ---- prerequisites, servers, database -----------------------------------------
 
-for c in node curl jq redis-server python3; do
-    command -v "$c" >/dev/null 2>&1 || bail "$c is not installed (scripts/deps)"
-done
-for b in "$BEARERBOX" "$SMSBOX"; do
-    [ -x "$b" ] || bail "$b is missing (scripts/deps installs kannel)"
-done
+e2e_prereqs python3
 [ -x "$bin" ] || bail "$bin is missing (make)"
-if [ ! -d "$here/node_modules/smpp" ]; then
-    say "installing tests/e2e/node_modules (npm ci)"
-    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) >&2 ||
-        bail "npm ci failed in tests/e2e"
-fi
-
-srv_tmpdir || bail "no temporary directory"
-tmp=$SRV_TMP
-say "work directory $tmp"
-cp "$bin" "$tmp/remigate" || bail "cannot copy $bin"
-bin=$tmp/remigate
-srv_redis_start 2>"$tmp/redis.err" || bail "Redis did not start" "$tmp/redis.err"
-srv_pg_start 2>"$tmp/pg.err" || bail "PostgreSQL did not start" "$tmp/pg.err"
-sql() { srv_psql -At -c "$1" 2>>"$tmp/psql.err"; }
-
-cp -r "$root/config" "$tmp/config"
-conf=$tmp/config/remigate.conf
-sed -i -e "s|^\( *dsn = \)\"\";|\1\"$PG_DSN\";|" \
-    -e "s|^\( *key_file = \)\"\";|\1\"$tmp/key\";|" "$conf"
-"$bin" keygen "$tmp/key" >"$tmp/keygen.log" 2>&1 || bail "keygen" "$tmp/keygen.log"
-"$bin" migrate -c "$conf" >"$tmp/migrate.log" 2>&1 || bail "migrate" "$tmp/migrate.log"
+e2e_servers
 
 pw='Padma-River-Dawn-7'
 officer() { printf '%s\n' "$pw" | "$bin" officer add "$@" -c "$conf" >>"$tmp/officers.log" 2>&1; }
@@ -112,26 +87,8 @@ ok "Redis and PostgreSQL up, migrated; 3 officers and 815 returnees"
 
 # ---- ports, simulator, daemon, Kannel --------------------------------------------
 
-for v in SMSC_PORT CONTROL_PORT ADMIN_PORT SMSBOX_PORT SENDSMS_PORT RG_PORT RG2_PORT; do
-    p=$(srv_free_port) || bail "no free port"
-    printf -v "$v" %s "$p"
-done
-export SMSC_PORT CONTROL_PORT ADMIN_PORT SMSBOX_PORT SENDSMS_PORT
-export RUN_DIR=$tmp/kannel
-export REMIGATE_URL=http://127.0.0.1:$RG_PORT
-export KANNEL_SECRET=e2e-$RANDOM$RANDOM-key-$RANDOM$RANDOM
-export SENDSMS_USER=remigate SENDSMS_PASS=s$RANDOM$RANDOM
-export ADMIN_PASS=a$RANDOM$RANDOM
-export SHORT_CODE=16247 SMS_RESEND_FREQ=1
-export USSD_SYSID=ussdbind USSD_PW=u$RANDOM SMS_SYSID=smsbind SMS_PW=s$RANDOM
-ctl=http://127.0.0.1:$CONTROL_PORT
-base=http://127.0.0.1:$RG_PORT
-
-node "$here/smsc-sim.js" >"$tmp/sim.log" 2>&1 &
-sim_pid=$!
-pids+=("$sim_pid")
-sim_up() { alive "$sim_pid" && [ "$(code "$ctl/health")" = 200 ]; }
-poll 15 sim_up || bail "smsc-sim.js did not start" "$tmp/sim.log"
+e2e_kannel_env 1 RG2_PORT # Kannel resends a refused part after 1 s
+e2e_sim_start
 
 # 10:00 in Dhaka today: inside the send window whatever the machine's clock
 test_now=$(date -u -d "$(date -u +%F) 10:00 +0600" +%s)
@@ -148,13 +105,7 @@ start_daemon()
 {
     local name=$1 port=$2 p
     REMIGATE_TEST_NOW=$test_now "$bin" -c "$conf" --workers 1 --port "$port" \
-        --redis-port "$REDIS_PORT" \
-        --set "kannel.secret=$KANNEL_SECRET" \
-        --set "kannel.sendsms_url=http://127.0.0.1:$SENDSMS_PORT/cgi-bin/sendsms" \
-        --set "kannel.username=$SENDSMS_USER" \
-        --set "kannel.password=$SENDSMS_PASS" \
-        --set "kannel.short_code=$SHORT_CODE" \
-        --set "kannel.dlr_url=$base" \
+        --redis-port "$REDIS_PORT" "${rg_kannel_flags[@]}" \
         --set console.admin_totp=optional \
         --set notices.rate=60 --set notices.poll_ms=100 \
         --set notices.lost_after_s=10 \
