@@ -64,6 +64,16 @@
 # education, sex x age band and a district filter's education x sex and
 # week over cut periods give the same numbers.
 #
+# Migration 030: every pair of two value dimensions kept per district
+# (the comparisons above read them for an officer and a district filter,
+# with and without periods that cut months): from the summary alone an
+# officer's and a district filter's pairs without a period or over whole
+# months give the same numbers, and over periods cutting months too with
+# the returnees of the whole months deleted (while with every returnee
+# deleted the cut days' counts change); the funnel's cut days read as
+# the whole month less the days left out, and a median worked out by
+# hand over such a period.
+#
 # Uses PG_DSN when tests/run gives one (a fresh database), else starts its
 # own PostgreSQL.  Prints "stats-summary: N passed, N failed".
 set -u
@@ -322,6 +332,24 @@ is "median days over whole days: 2.94, 3.02 -> 3.0; 2.96, 3.02 -> 3.0; 1.5, 4.9 
 is "  and over a period cutting June at both ends (its days from the daily kinds)" \
     "BD-59|2|3.0 BD-60|2|3.0 BD-61|4|3.2" \
     "$(as admin '' 1 "SELECT * FROM remigate_stats_days(NULL, '2026-06-09', '2026-06-11') WHERE district IN ('BD-59', 'BD-60', 'BD-61');" | paste -sd' ')"
+# 030: a period cutting May at its start reads May whole less 1-4 May
+# (counted negative) and 1-2 June: decisions of 2 May (1, 1, 1 days) and
+# 10 June (9) outside it, of 10 May (5, 6) and 2 June (7) in it -> 6 (the
+# four outside counted in, or added instead of taken off, move it)
+sql "INSERT INTO returnees (msisdn, district, sex, skills, status, ref, created_at, status_at)
+     SELECT '88014' || lpad(i::text, 8, '0'), 'BD-58', 'm', '{}', 'verified', 'C58-' || i,
+            (ARRAY[timestamptz '2026-05-02 10:00+06', '2026-05-02 11:00+06', '2026-05-02 12:00+06',
+                   '2026-05-10 10:00+06', '2026-05-10 11:00+06', '2026-06-02 10:00+06',
+                   '2026-06-10 10:00+06'])[i],
+            (ARRAY[timestamptz '2026-05-02 10:00+06', '2026-05-02 11:00+06', '2026-05-02 12:00+06',
+                   '2026-05-10 10:00+06', '2026-05-10 11:00+06', '2026-06-02 10:00+06',
+                   '2026-06-10 10:00+06'])[i] + (ARRAY[1, 1, 1, 5, 6, 7, 9])[i] * interval '1 day'
+     FROM generate_series(1, 7) i" >/dev/null
+is "median days over 5 May-2 June (May less its first four days, 1-2 June): 5, 6, 7 -> 6 (as 012)" \
+    "BD-58|3|6.0 / BD-58|3|6.0" \
+    "$(as admin '' 1 "SELECT * FROM remigate_stats_days('BD-58', '2026-05-05', '2026-06-02');" | paste -sd' ') / $(as admin '' 1 "SELECT * FROM test_stats_days_012('BD-58', '2026-05-05', '2026-06-02');" | paste -sd' ')"
+is "  and every day of May and June: 1, 1, 1, 5, 6, 7, 9 -> 5" "BD-58|7|5.0" \
+    "$(as admin '' 1 "SELECT * FROM remigate_stats_days('BD-58', '2026-05-01', '2026-06-30');" | paste -sd' ')"
 days_all "after those" '{admin,officer,analyst}' "$F_ALL"
 
 # --- 021: what is read from the summary alone ---------------------------
@@ -382,6 +410,53 @@ is "028: the console's ten other kinds by day per district as well as for the co
 r=$(summary_alone officer BD-15,BD-26 "'need', 'reason', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5")
 set -- $r
 is "  while an officer's need x reason (no day grain, not a view of the console) over a cut period reads its cut days from returnees (its counts change)" "2 t" "$# $([ "$1" != "$2" ] && echo t)"
+# 030: every pair of two value dimensions kept per district (by month,
+# with status and sex); its whole months read from the summary, the days
+# a period cuts off a month from returnees
+is "030: all 45 pairs by month kept per district as well as for the country" "45|45" \
+    "$(sql "SELECT count(*) || '|' || count(*) FILTER (WHERE dist AND nation) FROM stats_kinds WHERE da <> '' AND db <> '' AND NOT daily AND NOT flat AND NOT whole")"
+for v in "officer|BD-15,BD-26|'education', 'need', NULL, NULL, NULL, NULL, NULL, 5" \
+         "officer|BD-15,BD-26|'age_band', 'country', 'verified', NULL, NULL, NULL, NULL, 5" \
+         "admin||'reason', 'return_year', NULL, 'BD-13', 'f', NULL, NULL, 5" \
+         "admin||'age_band', 'return_year', 'verified', NULL, NULL, NULL, NULL, 5" \
+         "analyst||'education', 'need', NULL, NULL, 'm', NULL, NULL, 5" \
+         "admin||'week', 'channel', 'pending', 'BD-13', NULL, '2026-03-01', '2026-05-31', 5" \
+         "officer|BD-15,BD-26|'skill', 'education', NULL, NULL, NULL, '2026-02-01', '2026-06-30', 5"; do
+    IFS='|' read -r who ds args <<<"$v"
+    r=$(summary_alone "$who" "$ds" "$args")
+    set -- $r
+    if [ $# = 2 ] && [ "$1" = "$2" ] && [ -n "$1" ]; then
+        ok "030: a pair per district from the summary alone (returnees deleted, same rows): $who ($args)"
+    else
+        bad "030: a pair per district from the summary alone: $who ($args)" "$r"
+    fi
+done
+# months_alone ROLE DISTRICTS ARGS: the rows before and after deleting (in
+# a rolled-back transaction) the returnees of April to June, the whole
+# months of the periods below
+months_alone() {
+    printf '%s\n' "BEGIN;" "$(view "$1" "$2" "$3")" \
+        "SET LOCAL session_replication_role = replica;" \
+        "DELETE FROM returnees WHERE created_at >= '2026-04-01 00:00+06' AND created_at < '2026-07-01 00:00+06';" \
+        "SET LOCAL ROLE $([ "$1" = admin ] && echo remigate_console_admin || echo remigate_console);" \
+        "$(view "$1" "$2" "$3")" "ROLLBACK;" | psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" 2>&1
+}
+for v in "officer|BD-15,BD-26|'need', 'education', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5" \
+         "officer|BD-15,BD-26|'skill', 'reason', 'verified', NULL, NULL, '2026-03-25', '2026-07-05', 5" \
+         "admin||'age_band', 'return_year', NULL, 'BD-13', NULL, '2026-03-10', '2026-07-20', 5" \
+         "admin||'country', 'channel', NULL, 'BD-13', 'm', '2026-03-03', '2026-07-28', 5"; do
+    IFS='|' read -r who ds args <<<"$v"
+    r=$(months_alone "$who" "$ds" "$args")
+    set -- $r
+    if [ $# = 2 ] && [ "$1" = "$2" ] && [ -n "$1" ]; then
+        ok "030: a pair per district over a cut period reads its whole months from the summary (April-June's returnees deleted, same rows): $who ($args)"
+    else
+        bad "030: a pair per district over a cut period, whole months from the summary: $who ($args)" "$r"
+    fi
+done
+r=$(summary_alone officer BD-15,BD-26 "'need', 'education', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5")
+set -- $r
+is "  while its cut days come from returnees (with every returnee deleted its counts change)" "2 t" "$# $([ "$1" != "$2" ] && echo t)"
 
 # --- many rows change status in one statement ---------------------------
 sql "UPDATE returnees SET status = 'verified', info_reason = NULL, reject_reason = NULL
