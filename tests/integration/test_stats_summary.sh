@@ -368,35 +368,46 @@ summary_alone() {
         "SET LOCAL ROLE $([ "$1" = admin ] && echo remigate_console_admin || echo remigate_console);" \
         "$(view "$1" "$2" "$3")" "ROLLBACK;" | psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" 2>&1
 }
-for v in "admin||'country', 'skill', 'verified', NULL, NULL, '2026-03-10', '2026-07-20', 5" \
-         "admin||'skill', NULL, NULL, NULL, NULL, '2026-02-03', '2026-06-27', 5" \
-         "admin||'week', NULL, NULL, NULL, 'f', '2026-06-05', '2026-06-20', 5" \
-         "officer|BD-15,BD-26|'country', 'skill', NULL, NULL, NULL, NULL, NULL, 5" \
-         "admin||'district', 'need', NULL, NULL, NULL, NULL, NULL, 5" \
-         "admin||'district', 'need', 'verified', NULL, NULL, '2026-03-10', '2026-07-20', 5" \
-         "officer|BD-15,BD-26|'district', 'status', NULL, NULL, 'f', '2026-02-03', '2026-06-27', 5" \
-         "admin||'need', 'reason', NULL, 'BD-13', NULL, '2026-03-01', '2026-05-31', 5" \
-         "admin||'district', 'need', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5" \
-         "officer|BD-15,BD-26|'need', NULL, NULL, NULL, NULL, '2026-02-03', '2026-06-27', 5" \
-         "admin||'need', NULL, NULL, 'BD-13', NULL, '2026-03-10', '2026-04-20', 5" \
-         "officer|BD-15,BD-26|'country', 'skill', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5" \
-         "officer|BD-15,BD-26|'education', NULL, NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5" \
-         "officer|BD-15,BD-26|'sex', 'age_band', 'verified', NULL, NULL, '2026-02-03', '2026-06-27', 5" \
-         "admin||'education', 'sex', NULL, 'BD-13', NULL, '2026-03-10', '2026-04-20', 5" \
-         "admin||'week', NULL, NULL, 'BD-13', 'm', '2026-02-15', '2026-06-05', 5" \
-         "admin||SELECT string_agg(concat(district, ':', decided), ';') FROM remigate_stats_days(NULL, '2026-03-10', '2026-07-20');" \
-         "officer|BD-15,BD-26|SELECT string_agg(concat(district, ':', decided), ';') FROM remigate_stats_days(NULL, '2026-02-03', NULL);" \
-         "officer|BD-15,BD-26|SELECT string_agg(x::text, ';') FROM remigate_indicator_returns(NULL, NULL, NULL, NULL, 5) x;" \
-         "admin||SELECT string_agg(x::text, ';') FROM remigate_indicator_returns(NULL, 'f', NULL, NULL, 5) x;"; do
-    IFS='|' read -r who ds args <<<"$v"
-    r=$(summary_alone "$who" "$ds" "$args")
-    set -- $r
-    if [ $# = 2 ] && [ "$1" = "$2" ] && [ -n "$1" ]; then
-        ok "from the summary alone (returnees deleted, same rows): $who ($args)"
-    else
-        bad "from the summary alone: $who ($args)" "$r"
-    fi
-done
+# same_rows FN OK BAD CASE...: each CASE "ROLE|DISTRICTS|ARGS" through FN
+# (summary_alone or months_alone) gives two equal, non-empty answers:
+# "OK: ROLE (ARGS)" passes, else "BAD: ROLE (ARGS)" fails with the answers
+same_rows() {
+    local fn=$1 okmsg=$2 badmsg=$3 v who ds args r
+    shift 3
+    for v in "$@"; do
+        IFS='|' read -r who ds args <<<"$v"
+        r=$("$fn" "$who" "$ds" "$args")
+        # shellcheck disable=SC2086
+        set -- $r
+        if [ $# = 2 ] && [ "$1" = "$2" ] && [ -n "$1" ]; then
+            ok "$okmsg: $who ($args)"
+        else
+            bad "$badmsg: $who ($args)" "$r"
+        fi
+    done
+}
+same_rows summary_alone "from the summary alone (returnees deleted, same rows)" \
+    "from the summary alone" \
+    "admin||'country', 'skill', 'verified', NULL, NULL, '2026-03-10', '2026-07-20', 5" \
+    "admin||'skill', NULL, NULL, NULL, NULL, '2026-02-03', '2026-06-27', 5" \
+    "admin||'week', NULL, NULL, NULL, 'f', '2026-06-05', '2026-06-20', 5" \
+    "officer|BD-15,BD-26|'country', 'skill', NULL, NULL, NULL, NULL, NULL, 5" \
+    "admin||'district', 'need', NULL, NULL, NULL, NULL, NULL, 5" \
+    "admin||'district', 'need', 'verified', NULL, NULL, '2026-03-10', '2026-07-20', 5" \
+    "officer|BD-15,BD-26|'district', 'status', NULL, NULL, 'f', '2026-02-03', '2026-06-27', 5" \
+    "admin||'need', 'reason', NULL, 'BD-13', NULL, '2026-03-01', '2026-05-31', 5" \
+    "admin||'district', 'need', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5" \
+    "officer|BD-15,BD-26|'need', NULL, NULL, NULL, NULL, '2026-02-03', '2026-06-27', 5" \
+    "admin||'need', NULL, NULL, 'BD-13', NULL, '2026-03-10', '2026-04-20', 5" \
+    "officer|BD-15,BD-26|'country', 'skill', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5" \
+    "officer|BD-15,BD-26|'education', NULL, NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5" \
+    "officer|BD-15,BD-26|'sex', 'age_band', 'verified', NULL, NULL, '2026-02-03', '2026-06-27', 5" \
+    "admin||'education', 'sex', NULL, 'BD-13', NULL, '2026-03-10', '2026-04-20', 5" \
+    "admin||'week', NULL, NULL, 'BD-13', 'm', '2026-02-15', '2026-06-05', 5" \
+    "admin||SELECT string_agg(concat(district, ':', decided), ';') FROM remigate_stats_days(NULL, '2026-03-10', '2026-07-20');" \
+    "officer|BD-15,BD-26|SELECT string_agg(concat(district, ':', decided), ';') FROM remigate_stats_days(NULL, '2026-02-03', NULL);" \
+    "officer|BD-15,BD-26|SELECT string_agg(x::text, ';') FROM remigate_indicator_returns(NULL, NULL, NULL, NULL, 5) x;" \
+    "admin||SELECT string_agg(x::text, ';') FROM remigate_indicator_returns(NULL, 'f', NULL, NULL, 5) x;"
 is "024's whole kind: the indicator's, per district and for the country" "indicator_returns|true|true" \
     "$(sql "SELECT da || '|' || dist || '|' || nation FROM stats_kinds WHERE whole")"
 r=$(summary_alone admin '' "'education', 'need', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5")
@@ -415,22 +426,15 @@ is "  while an officer's need x reason (no day grain, not a view of the console)
 # a period cuts off a month from returnees
 is "030: all 45 pairs by month kept per district as well as for the country" "45|45" \
     "$(sql "SELECT count(*) || '|' || count(*) FILTER (WHERE dist AND nation) FROM stats_kinds WHERE da <> '' AND db <> '' AND NOT daily AND NOT flat AND NOT whole")"
-for v in "officer|BD-15,BD-26|'education', 'need', NULL, NULL, NULL, NULL, NULL, 5" \
-         "officer|BD-15,BD-26|'age_band', 'country', 'verified', NULL, NULL, NULL, NULL, 5" \
-         "admin||'reason', 'return_year', NULL, 'BD-13', 'f', NULL, NULL, 5" \
-         "admin||'age_band', 'return_year', 'verified', NULL, NULL, NULL, NULL, 5" \
-         "analyst||'education', 'need', NULL, NULL, 'm', NULL, NULL, 5" \
-         "admin||'week', 'channel', 'pending', 'BD-13', NULL, '2026-03-01', '2026-05-31', 5" \
-         "officer|BD-15,BD-26|'skill', 'education', NULL, NULL, NULL, '2026-02-01', '2026-06-30', 5"; do
-    IFS='|' read -r who ds args <<<"$v"
-    r=$(summary_alone "$who" "$ds" "$args")
-    set -- $r
-    if [ $# = 2 ] && [ "$1" = "$2" ] && [ -n "$1" ]; then
-        ok "030: a pair per district from the summary alone (returnees deleted, same rows): $who ($args)"
-    else
-        bad "030: a pair per district from the summary alone: $who ($args)" "$r"
-    fi
-done
+same_rows summary_alone "030: a pair per district from the summary alone (returnees deleted, same rows)" \
+    "030: a pair per district from the summary alone" \
+    "officer|BD-15,BD-26|'education', 'need', NULL, NULL, NULL, NULL, NULL, 5" \
+    "officer|BD-15,BD-26|'age_band', 'country', 'verified', NULL, NULL, NULL, NULL, 5" \
+    "admin||'reason', 'return_year', NULL, 'BD-13', 'f', NULL, NULL, 5" \
+    "admin||'age_band', 'return_year', 'verified', NULL, NULL, NULL, NULL, 5" \
+    "analyst||'education', 'need', NULL, NULL, 'm', NULL, NULL, 5" \
+    "admin||'week', 'channel', 'pending', 'BD-13', NULL, '2026-03-01', '2026-05-31', 5" \
+    "officer|BD-15,BD-26|'skill', 'education', NULL, NULL, NULL, '2026-02-01', '2026-06-30', 5"
 # months_alone ROLE DISTRICTS ARGS: the rows before and after deleting (in
 # a rolled-back transaction) the returnees of April to June, the whole
 # months of the periods below
@@ -441,19 +445,12 @@ months_alone() {
         "SET LOCAL ROLE $([ "$1" = admin ] && echo remigate_console_admin || echo remigate_console);" \
         "$(view "$1" "$2" "$3")" "ROLLBACK;" | psql -X -q -v ON_ERROR_STOP=1 -At "$PG_DSN" 2>&1
 }
-for v in "officer|BD-15,BD-26|'need', 'education', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5" \
-         "officer|BD-15,BD-26|'skill', 'reason', 'verified', NULL, NULL, '2026-03-25', '2026-07-05', 5" \
-         "admin||'age_band', 'return_year', NULL, 'BD-13', NULL, '2026-03-10', '2026-07-20', 5" \
-         "admin||'country', 'channel', NULL, 'BD-13', 'm', '2026-03-03', '2026-07-28', 5"; do
-    IFS='|' read -r who ds args <<<"$v"
-    r=$(months_alone "$who" "$ds" "$args")
-    set -- $r
-    if [ $# = 2 ] && [ "$1" = "$2" ] && [ -n "$1" ]; then
-        ok "030: a pair per district over a cut period reads its whole months from the summary (April-June's returnees deleted, same rows): $who ($args)"
-    else
-        bad "030: a pair per district over a cut period, whole months from the summary: $who ($args)" "$r"
-    fi
-done
+same_rows months_alone "030: a pair per district over a cut period reads its whole months from the summary (April-June's returnees deleted, same rows)" \
+    "030: a pair per district over a cut period, whole months from the summary" \
+    "officer|BD-15,BD-26|'need', 'education', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5" \
+    "officer|BD-15,BD-26|'skill', 'reason', 'verified', NULL, NULL, '2026-03-25', '2026-07-05', 5" \
+    "admin||'age_band', 'return_year', NULL, 'BD-13', NULL, '2026-03-10', '2026-07-20', 5" \
+    "admin||'country', 'channel', NULL, 'BD-13', 'm', '2026-03-03', '2026-07-28', 5"
 r=$(summary_alone officer BD-15,BD-26 "'need', 'education', NULL, NULL, NULL, '2026-03-10', '2026-07-20', 5")
 set -- $r
 is "  while its cut days come from returnees (with every returnee deleted its counts change)" "2 t" "$# $([ "$1" != "$2" ] && echo t)"
