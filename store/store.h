@@ -324,7 +324,8 @@ struct store_sms *store_sms_new(const struct store_sms_config *cfg,
 /* Connect in the background (and reconnect with backoff).  0 or
  * STORE_EINVAL if started. */
 int store_sms_start(struct store_sms *q);
-/* Close the pool; pending callbacks get STORE_EDOWN before it returns. */
+/* Close the pool; pending callbacks -- calls still waiting for company
+ * (linger_ms) among them -- get STORE_EDOWN before it returns. */
 void store_sms_stop(struct store_sms *q);
 /* Stop and free; NULL is a no-op.  Not from a callback. */
 void store_sms_free(struct store_sms *q);
