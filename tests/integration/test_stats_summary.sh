@@ -431,8 +431,8 @@ same_rows summary_alone "030: a pair per district from the summary alone (return
     "officer|BD-15,BD-26|'education', 'need', NULL, NULL, NULL, NULL, NULL, 5" \
     "officer|BD-15,BD-26|'age_band', 'country', 'verified', NULL, NULL, NULL, NULL, 5" \
     "admin||'reason', 'return_year', NULL, 'BD-13', 'f', NULL, NULL, 5" \
-    "admin||'age_band', 'return_year', 'verified', NULL, NULL, NULL, NULL, 5" \
-    "analyst||'education', 'need', NULL, NULL, 'm', NULL, NULL, 5" \
+    "admin||'age_band', 'return_year', 'verified', 'BD-13', NULL, NULL, NULL, 5" \
+    "analyst||'education', 'need', NULL, 'BD-13', 'm', NULL, NULL, 5" \
     "admin||'week', 'channel', 'pending', 'BD-13', NULL, '2026-03-01', '2026-05-31', 5" \
     "officer|BD-15,BD-26|'skill', 'education', NULL, NULL, NULL, '2026-02-01', '2026-06-30', 5"
 # months_alone ROLE DISTRICTS ARGS: the rows before and after deleting (in
