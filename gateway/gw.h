@@ -682,6 +682,19 @@ int gw_server_on_reload(struct gw_server *srv, gw_reload_cb *cb, void *arg);
 typedef void gw_stop_cb(struct gw_server *srv, void *arg);
 int gw_server_on_stop(struct gw_server *srv, gw_stop_cb *cb, void *arg);
 
+/* Draining: work a module started on its own (an SMS at Kannel, an answer
+ * waiting to be written) is finished before the stop hooks run.  When a
+ * stop begins, every drain hook runs with first = 1 (take nothing new of
+ * your own, finish what is under way), then with first = 0 whenever the
+ * server looks again (a request ended, or every GW_DRAIN_POLL_MS); it
+ * returns how many things of its module are still under way.  The stop
+ * hooks run once no request is in flight and every drain hook returned 0,
+ * or at the drain deadline (limits.request_timeout_ms + 1 s after the
+ * stop began). */
+#define GW_DRAIN_POLL_MS 20
+typedef size_t gw_drain_cb(struct gw_server *srv, void *arg, int first);
+int gw_server_on_drain(struct gw_server *srv, gw_drain_cb *cb, void *arg);
+
 /* ------------------------------------------------------------------------
  * SMS out for programme notices (gw_sendsms.c): one try, at most once
  */

@@ -365,6 +365,29 @@ gw_server_on_stop(struct gw_server *srv, gw_stop_cb *cb, void *arg)
     return 0;
 }
 
+int
+gw_server_on_drain(struct gw_server *srv, gw_drain_cb *cb, void *arg)
+{
+    GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
+    AN(cb);
+    if (srv->ndrain == GW_HOOKS_MAX) return -1;
+    srv->drain[srv->ndrain].cb = cb;
+    srv->drain[srv->ndrain].arg = arg;
+    srv->ndrain++;
+    return 0;
+}
+
+/* What the drain hooks still have under way (every hook runs). */
+static size_t
+gw_server_pending(struct gw_server *srv, int first)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < srv->ndrain; i++)
+        n += srv->drain[i].cb(srv, srv->drain[i].arg, first);
+    srv->pending = n;
+    return n;
+}
+
 static void
 gw_server_reload(struct gw_server *srv)
 {
@@ -389,22 +412,37 @@ gw_server_finish(struct gw_server *srv)
 {
     if (srv->finished) return;
     srv->finished = 1;
-    if (srv->in_flight > 0)
-        GW_LOG_WARN(0, "stopping with requests in flight in_flight=%zu",
-                    srv->in_flight);
+    if (srv->in_flight > 0 || srv->pending > 0)
+        GW_LOG_WARN(0,
+                    "stopping with work under way in_flight=%zu "
+                    "pending=%zu",
+                    srv->in_flight, srv->pending);
     for (size_t i = 0; i < srv->nstop; i++)
         srv->stop[i].cb(srv, srv->stop[i].arg);
     event_base_loopexit(srv->base, NULL);
 }
 
+/* While stopping: finish once nothing is under way or at the deadline,
+ * else look again in GW_DRAIN_POLL_MS. */
 static void
 gw_server_drain_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_server *srv = arg;
+    double left;
+    struct timeval tv;
     (void)fd;
     (void)what;
     GW_CHECK_MAGIC(srv, GW_SERVER_MAGIC);
-    gw_server_finish(srv);
+    if (srv->finished) return;
+    left = (double)(srv->cfg->request_timeout_ms + 1000) / 1000.0 -
+           gw_elapsed(&srv->stop_t0);
+    if ((srv->in_flight == 0 && gw_server_pending(srv, 0) == 0) || left <= 0) {
+        gw_server_finish(srv);
+        return;
+    }
+    tv = gw_ms_tv(left * 1000 < GW_DRAIN_POLL_MS ? (long)(left * 1000) + 1
+                                                 : GW_DRAIN_POLL_MS);
+    evtimer_add(srv->drain_timer, &tv);
 }
 
 /* The last request in flight is gone while stopping.  Finish from the
@@ -436,13 +474,14 @@ gw_server_stop(struct gw_server *srv)
         evhttp_del_accept_socket(srv->http, srv->bound); /* closes fd */
         srv->bound = NULL;
     }
-    GW_LOG_INFO(0, "stopping worker=%d in_flight=%zu", srv->worker,
-                srv->in_flight);
-    if (srv->in_flight == 0) {
+    gw_server_pending(srv, 1);
+    GW_LOG_INFO(0, "stopping worker=%d in_flight=%zu pending=%zu", srv->worker,
+                srv->in_flight, srv->pending);
+    if (srv->in_flight == 0 && srv->pending == 0) {
         gw_server_finish(srv);
         return;
     }
-    tv = gw_ms_tv(srv->cfg->request_timeout_ms + 1000);
+    tv = gw_ms_tv(GW_DRAIN_POLL_MS);
     evtimer_add(srv->drain_timer, &tv);
 }
 

@@ -104,6 +104,11 @@ struct gw_stop_hook {
     void *arg;
 };
 
+struct gw_drain_hook {
+    gw_drain_cb *cb;
+    void *arg;
+};
+
 /* One client connection, from accept() to close (gw_conn.c).  It is
  * created when evhttp asks for its bufferevent, right after accept(), and
  * adopted (its evhttp connection found) once evhttp has set it up.  While
@@ -161,6 +166,7 @@ struct gw_server {
     TAILQ_HEAD(gw_linger_list, gw_linger) lingers;
     int stopping;            /* SIGTERM seen: draining */
     struct timespec stop_t0; /* when */
+    size_t pending;          /* the drain hooks' last count */
     int finished;            /* stop hooks ran, loop exiting */
     uint64_t seq;            /* request ids */
     pid_t pid;               /* the worker's, for request ids */
@@ -172,9 +178,10 @@ struct gw_server {
     struct gw_connset conns;
     size_t nprobes;
     struct gw_probe probes[GW_PROBES_MAX];
-    size_t nreload, nstop;
+    size_t nreload, nstop, ndrain;
     struct gw_reload_hook reload[GW_HOOKS_MAX];
     struct gw_stop_hook stop[GW_HOOKS_MAX];
+    struct gw_drain_hook drain[GW_HOOKS_MAX];
     size_t nroutes;
     struct gw_route routes[GW_ROUTES_MAX]; /* gw_server_route() */
     struct gw_ussd *ussd;       /* the dialogue endpoints (gw_ussd.c) */

@@ -724,6 +724,19 @@ gw_sendsms_stop(struct gw_server *srv, void *arg)
         gw_mt_free(m);
 }
 
+/* A stop is coming: answers and reports waiting for company are written
+ * now; every message not yet done with (its answer from Kannel, its row)
+ * is still under way. */
+static size_t
+gw_sendsms_drain(struct gw_server *srv, void *arg, int first)
+{
+    struct gw_sendsms *ss = arg;
+    (void)srv;
+    GW_CHECK_MAGIC(ss, GW_SS_MAGIC);
+    if (first && ss->db) store_sms_drain(ss->db);
+    return ss->n;
+}
+
 int
 gw_sendsms_start(struct gw_server *srv)
 {
@@ -789,7 +802,9 @@ gw_sendsms_start(struct gw_server *srv)
         }
         ss->key[o] = '\0';
     }
-    if (gw_server_on_stop(srv, gw_sendsms_stop, ss) != 0) return -1;
+    if (gw_server_on_stop(srv, gw_sendsms_stop, ss) != 0 ||
+        gw_server_on_drain(srv, gw_sendsms_drain, ss) != 0)
+        return -1;
     if (cfg->pg_dsn[0] == '\0') return 0;
 
     long tmo = cfg->pg_timeout_ms;

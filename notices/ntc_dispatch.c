@@ -111,6 +111,7 @@ struct ntc_disp {
     long long save_again_ms; /* answers not written wait until then */
     size_t busy;             /* items SENDING or SAVING */
     int stopping;
+    int draining; /* a stop is coming: nothing new is claimed or sent */
     struct ntc_items waiting; /* claimed, not yet at Kannel */
     struct ntc_items active;  /* SENDING */
     struct ntc_items saves;   /* SAVING, not yet in a batch */
@@ -589,6 +590,13 @@ ntc_turn(struct ntc_disp *d)
 
     if (d->stopping) return;
     ntc_save_flush(d); /* answers kept while the server was away */
+    if (d->draining) {
+        /* claimed and never handed to Kannel: back in the queue */
+        ntc_requeue_waiting(d, "stopping");
+        if (!TAILQ_EMPTY(&d->saves) && !d->saving)
+            ntc_schedule(d, NTC_SAVE_AGAIN);
+        return;
+    }
     notices_window_at(&d->win, ntc_now(d), &slot);
     if (d->window_open != slot.open) {
         GW_LOG_INFO(0, "notices send window %s minute=%d",
@@ -620,6 +628,23 @@ ntc_timer(evutil_socket_t fd, short what, void *arg)
 /* ------------------------------------------------------------------------
  * Start and stop
  */
+
+/* A stop is coming: nothing more is claimed or handed to Kannel, what
+ * was claimed and not sent goes back in the queue, and the messages at
+ * Kannel get their answers written.  Under way: those, and a claim out. */
+static size_t
+ntc_drain(struct gw_server *srv, void *arg, int first)
+{
+    struct ntc_disp *d = arg;
+    (void)srv;
+    GW_CHECK_MAGIC(d, NTC_DISP_MAGIC);
+    if (first) {
+        d->draining = 1;
+        evtimer_del(d->timer);
+        ntc_turn(d);
+    }
+    return d->busy + (size_t)d->claiming + (size_t)!TAILQ_EMPTY(&d->waiting);
+}
 
 static void
 ntc_stop(struct gw_server *srv, void *arg)
@@ -704,7 +729,9 @@ notices_start(struct gw_server *srv)
         return -1;
     }
     if (store_pool_start(d->pool) != STORE_OK) return -1;
-    if (gw_server_on_stop(srv, ntc_stop, d) != 0) return -1;
+    if (gw_server_on_stop(srv, ntc_stop, d) != 0 ||
+        gw_server_on_drain(srv, ntc_drain, d) != 0)
+        return -1;
     GW_LOG_INFO(0,
                 "notices dispatcher started window=%s rate=%ld parts/s "
                 "cap=%ld/%ldd per_day=%ld",

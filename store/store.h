@@ -324,6 +324,10 @@ struct store_sms *store_sms_new(const struct store_sms_config *cfg,
 /* Connect in the background (and reconnect with backoff).  0 or
  * STORE_EINVAL if started. */
 int store_sms_start(struct store_sms *q);
+/* A stop is coming: from now on no call waits for company (linger_ms);
+ * those waiting leave at once.  From the loop, not from a callback of q
+ * (a batch that cannot start calls its calls back before this returns). */
+void store_sms_drain(struct store_sms *q);
 /* Close the pool; pending callbacks -- calls still waiting for company
  * (linger_ms) among them -- get STORE_EDOWN before it returns. */
 void store_sms_stop(struct store_sms *q);

@@ -394,6 +394,15 @@ store_sms_start(struct store_sms *q)
 }
 
 void
+store_sms_drain(struct store_sms *q)
+{
+    STORE_AN(q->magic == SMS_MAGIC);
+    q->linger_ms = 0;
+    evtimer_del(q->linger);
+    if (!q->stopping) sms_flush(q);
+}
+
+void
 store_sms_stop(struct store_sms *q)
 {
     struct sms_call *c;

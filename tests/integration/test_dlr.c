@@ -348,6 +348,37 @@ linger_pair(char ids[3][40], char p[3][2048])
     return linger_txs(ids[1], ids[2]);
 }
 
+/* now() of the database, as text, in out. */
+static void
+db_now(char *out, size_t cap)
+{
+    PGresult *r = PQexec(itest_sms.db, "SELECT now()::text");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    snprintf(out, cap, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+}
+
+/* How many of the four messages a worker's start sends, made after
+ * since, have Kannel's verdict in their row. */
+static int
+start_verdicts(const char *since)
+{
+    const char *params[1] = {since};
+    PGresult *r =
+        PQexecParams(itest_sms.db,
+                     "SELECT count(*) FILTER (WHERE accepted_at IS NOT NULL"
+                     " OR failed_at IS NOT NULL) FROM sms_out"
+                     " WHERE created_at > $1::timestamptz"
+                     " AND msisdn IN ('" ITEST_SMS_N_BN "', '" ITEST_SMS_N_EN
+                     "', '" ITEST_SMS_N_EARLY "', '" ITEST_SMS_N_DENY "')",
+                     1, NULL, params, NULL, NULL, 0);
+    int n;
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    n = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return n;
+}
+
 /* The worker again, with postgres.sms_linger_ms = ms, once the writes
  * its start brings are done -- each of its four messages' rows has Kannel's
  * verdict (the last writes of the start: the early report is answered
@@ -355,31 +386,17 @@ linger_pair(char ids[3][40], char p[3][2048])
 static void
 linger_worker(long ms)
 {
-    PGresult *r;
     char since[64];
     int done = 0;
 
-    assert_int_equal(itest_child_wait(&itest_sms.worker, SIGTERM, 8000), 0);
-    r = PQexec(itest_sms.db, "SELECT now()::text");
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    snprintf(since, sizeof(since), "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
+    if (itest_sms.worker > 0)
+        assert_int_equal(itest_child_wait(&itest_sms.worker, SIGTERM, 8000), 0);
+    db_now(since, sizeof(since));
     itest_sms.cfg.pg_sms_linger_ms = ms;
     assert_int_equal(itest_sms_worker_start(1), 0);
     assert_true(itest_sms_log_wait("DLRFIRST code=200", NULL));
     for (long t0 = itest_now_ms(); !done && itest_now_ms() - t0 < 8000;) {
-        const char *params[1] = {since};
-        r = PQexecParams(itest_sms.db,
-                         "SELECT count(*) FILTER (WHERE accepted_at IS NOT NULL"
-                         " OR failed_at IS NOT NULL) FROM sms_out"
-                         " WHERE created_at > $1::timestamptz"
-                         " AND msisdn IN ('" ITEST_SMS_N_BN
-                         "', '" ITEST_SMS_N_EN "', '" ITEST_SMS_N_EARLY
-                         "', '" ITEST_SMS_N_DENY "')",
-                         1, NULL, params, NULL, NULL, 0);
-        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-        done = atoi(PQgetvalue(r, 0, 0)) == 4;
-        PQclear(r);
+        done = start_verdicts(since) == 4;
         if (!done) usleep(20 * 1000);
     }
     if (!done) fail_msg("the worker's start did not write its four verdicts");
@@ -412,6 +429,26 @@ t_dlr_linger(void **state)
     linger_worker(was);
 }
 
+/* SIGTERM while Kannel's answers wait for company (a linger of 1 s) and
+ * one message waits to be tried again (503 first): the worker writes
+ * them all before it exits. */
+static void
+t_dlr_stop_drains(void **state)
+{
+    char since[64];
+    long was = itest_sms.cfg.pg_sms_linger_ms;
+    (void)state;
+
+    assert_int_equal(itest_child_wait(&itest_sms.worker, SIGTERM, 8000), 0);
+    db_now(since, sizeof(since));
+    itest_sms.cfg.pg_sms_linger_ms = 1000;
+    assert_int_equal(itest_sms_worker_start(1), 0);
+    assert_true(itest_sms_log_wait("SENT to=" ITEST_SMS_N_BN, NULL));
+    assert_int_equal(itest_child_wait(&itest_sms.worker, SIGTERM, 8000), 0);
+    assert_int_equal(start_verdicts(since), 4);
+    linger_worker(was);
+}
+
 int
 main(void)
 {
@@ -420,6 +457,7 @@ main(void)
         cmocka_unit_test(t_dlr_bad),           cmocka_unit_test(t_dlr_key),
         cmocka_unit_test(t_dlr_unknown),       cmocka_unit_test(t_dlr_burst),
         cmocka_unit_test(t_dlr_many),          cmocka_unit_test(t_dlr_linger),
+        cmocka_unit_test(t_dlr_stop_drains),
     };
     return cmocka_run_group_tests(tests, itest_sms_setup, itest_sms_teardown);
 }
