@@ -295,22 +295,29 @@ t_dlr_many(void **state)
     }
 }
 
+/* The number sql (one row, one column) gives with params. */
+static int
+db_count(const char *sql, int n, const char *const *params)
+{
+    PGresult *r =
+        PQexecParams(itest_sms.db, sql, n, NULL, params, NULL, NULL, 0);
+    int v;
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    v = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
 /* How many transactions wrote the reports of ids a and b: the distinct
  * dlr_at (now(), the transaction's start) of their two rows. */
 static int
 linger_txs(const char *a, const char *b)
 {
     const char *params[2] = {a, b};
-    PGresult *r = PQexecParams(itest_sms.db,
-                               "SELECT count(DISTINCT dlr_at) FROM sms_out"
-                               " WHERE id IN ($1::uuid, $2::uuid)"
-                               " AND dlr_at IS NOT NULL",
-                               2, NULL, params, NULL, NULL, 0);
-    int n;
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    n = atoi(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return n;
+    return db_count("SELECT count(DISTINCT dlr_at) FROM sms_out"
+                    " WHERE id IN ($1::uuid, $2::uuid)"
+                    " AND dlr_at IS NOT NULL",
+                    2, params);
 }
 
 /* Three new messages (rows inserted as the worker would) and a
@@ -364,19 +371,12 @@ static int
 start_verdicts(const char *since)
 {
     const char *params[1] = {since};
-    PGresult *r =
-        PQexecParams(itest_sms.db,
-                     "SELECT count(*) FILTER (WHERE accepted_at IS NOT NULL"
-                     " OR failed_at IS NOT NULL) FROM sms_out"
-                     " WHERE created_at > $1::timestamptz"
-                     " AND msisdn IN ('" ITEST_SMS_N_BN "', '" ITEST_SMS_N_EN
-                     "', '" ITEST_SMS_N_EARLY "', '" ITEST_SMS_N_DENY "')",
-                     1, NULL, params, NULL, NULL, 0);
-    int n;
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    n = atoi(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return n;
+    return db_count("SELECT count(*) FILTER (WHERE accepted_at IS NOT NULL"
+                    " OR failed_at IS NOT NULL) FROM sms_out"
+                    " WHERE created_at > $1::timestamptz"
+                    " AND msisdn IN ('" ITEST_SMS_N_BN "', '" ITEST_SMS_N_EN
+                    "', '" ITEST_SMS_N_EARLY "', '" ITEST_SMS_N_DENY "')",
+                    1, params);
 }
 
 /* The worker again, with postgres.sms_linger_ms = ms, once the writes
