@@ -168,7 +168,10 @@ con_tx_or_503(struct con_call *call, const struct store_tx *tx, store_tx_cb *cb)
     return -1;
 }
 
-static const char con_read_lag_sql[] = "SELECT remigate_read_lag()";
+/* The standby's lag, once it has replayed what the primary had at the
+ * session check (033); NULL when read from a primary. */
+static const char con_read_lag_sql[] =
+    "SELECT remigate_read_lag(0.1, $1::pg_lsn)";
 
 int
 con_read_tx_or_503(struct con_call *call, struct store_tx *tx, store_tx_cb *cb)
@@ -183,10 +186,10 @@ con_read_tx_or_503(struct con_call *call, struct store_tx *tx, store_tx_cb *cb)
     }
     memmove(&tx->stmt[CON_READ_ROWS], &tx->stmt[0],
             (size_t)tx->n * sizeof(tx->stmt[0]));
-    tx->stmt[CON_READ_LAG] =
-        (struct store_tx_stmt){con_read_lag_sql, 0, {NULL}};
+    tx->stmt[CON_READ_LAG] = (struct store_tx_stmt){
+        con_read_lag_sql, 1, {call->primary_lsn[0] ? call->primary_lsn : NULL}};
     tx->n++;
-    tx->prepare = tx->prepare << 1 | 1u; /* the lag's plan has no parameter */
+    tx->prepare = tx->prepare << 1 | 1u; /* the lag's plan: one, whatever $1 */
     rc = store_pool_tx(p, tx, cb, call);
     if (rc == 0) return 0;
     GW_RLOG(GW_LEVEL_WARN, call->req, 0, "api store refused now status=%s%s",
@@ -385,7 +388,8 @@ con_gate(struct con_call *call)
 
 /* $1 the session id's hash (hex), $2 the absolute timeout, $3 the idle
  * timeout, $4 the admins' (seconds).  One row: the officer (id, username,
- * role, totp_enabled, csrf, districts) and NULL, or NULLs and why the
+ * role, totp_enabled, csrf, districts), NULL and the primary's WAL
+ * position (for the dashboards' lag on a standby), or NULLs and why the
  * session just ended; no row: no such session, or one already ended. */
 static const char con_session_sql[] =
     "WITH s AS (SELECT s.id_hash, s.csrf, s.last_seen_at, o.id, o.username,"
@@ -408,9 +412,10 @@ static const char con_session_sql[] =
     "  AND s.why IS NOT NULL AND c.ended_at IS NULL RETURNING c.ended_why)"
     " SELECT s.id, s.username, s.role, s.totp_enabled, s.csrf,"
     "  coalesce((SELECT string_agg(d.district, ',' ORDER BY d.district)"
-    "   FROM officer_districts d WHERE d.officer_id = s.id), ''), NULL"
+    "   FROM officer_districts d WHERE d.officer_id = s.id), ''), NULL,"
+    "  CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_lsn()::text END"
     " FROM s WHERE s.why IS NULL"
-    " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, e.ended_why"
+    " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, e.ended_why, NULL"
     " FROM ended e";
 
 static void
@@ -449,6 +454,8 @@ con_on_session(int status, const struct store_tx_result *res, void *arg)
              store_tx_value(res, 0, 0, 4));
     snprintf(call->who.districts, sizeof(call->who.districts), "%s",
              store_tx_value(res, 0, 0, 5));
+    v = store_tx_value(res, 0, 0, 7);
+    snprintf(call->primary_lsn, sizeof(call->primary_lsn), "%s", v ? v : "");
     con_gate(call);
 }
 

@@ -129,9 +129,11 @@ struct con_call {
     char params[CON_PARAMS_MAX][CON_PARAM_MAX]; /* the "{}" segments */
     int has_session;
     struct con_officer who;
-    char sid_hash[65];  /* hex SHA-256 of the cookie's id ("" none) */
-    const char *source; /* the client's address */
-    void *data;         /* the handler's own, for its callbacks */
+    char sid_hash[65];    /* hex SHA-256 of the cookie's id ("" none) */
+    char primary_lsn[32]; /* the primary's WAL position at the session
+                             check ("" none): con_read_tx_or_503() */
+    const char *source;   /* the client's address */
+    void *data;           /* the handler's own, for its callbacks */
 };
 #define CON_CALL_MAGIC 0x434f4e43u
 

@@ -16,6 +16,11 @@
 #     replay resumes, the counts catch up and "lag_s" is 0, and WAL received
 #     but not yet replayed is waited for (a moment) instead of being told as
 #     the age of the last replay;
+#   - a standby whose WAL receiver has stopped (SIGSTOP: it still says it
+#     streams, and has replayed all it received) while rows are committed
+#     on the primary: "lag_s" is not 0 -- the console passes the primary's
+#     WAL position from the request's session check (033) -- and 0 again
+#     once the receiver goes on;
 #   - the dashboard page in a real browser (tests/browser/lag.mjs:
 #     playwright-core and Debian's chromium) says how far behind: "up to N
 #     s behind" while replay is paused, "up to date" once it resumed;
@@ -195,6 +200,47 @@ caught() {
 check "replay resumed: the counts catch up ($((n0 + 7))) and lag_s is 0 again" \
     "wait_until 10 caught"
 page 'numbers are up to date'
+
+# --- a standby whose WAL receiver is behind the primary (033) -------------
+# The function: a primary position the standby has not received is not
+# "0" (it waits its 0.1 s, then says the age of its last replay); one it
+# has replayed is.
+ahead=$(sql "SELECT pg_current_wal_lsn() + 100000000")
+lag=$(sql2 "SELECT remigate_read_lag(0.1, '$ahead')")
+check "a primary position the standby has not received: not 0 ($lag)" \
+    "awk -v l='$lag' 'BEGIN { exit !(l + 0 > 0) }'"
+is "a position it has replayed: 0" 0 \
+    "$(sql2 "SELECT remigate_read_lag(0.1, pg_last_wal_replay_lsn())")"
+# The daemon: the standby's WAL receiver stopped (SIGSTOP) still says it
+# streams, and has replayed all it received; rows committed on the primary
+# since (synchronous_commit local: nothing waits for the standby) are not
+# there.  The session was just used (its last_seen_at fresh), so the next
+# requests write nothing on the primary that would wait for the standby.
+api GET '/api/stats?dims=channel' >/dev/null
+wr=$(sql2 "SELECT pid FROM pg_stat_wal_receiver")
+n1=$(sql "SELECT count(*) FROM returnees")
+if [ -n "$wr" ] && kill -STOP "$wr"; then
+    sql "SET synchronous_commit = local; INSERT INTO returnees (msisdn, district, sex, lang, channel, status, ref)
+         SELECT '88019' || lpad((100 + i)::text, 8, '0'), 'BD-13', 'm', 'en', 'sms',
+                'pending', 'J' || lpad(i::text, 9, '0')
+         FROM generate_series(1, 3) i" >/dev/null ||
+        bad "three rows added on the primary"
+    pause 2.5
+    is "GET /api/stats, the standby's receiver stopped" 200 "$(api GET '/api/stats?dims=channel')"
+    lag=$(j '.lag_s')
+    is "the counts are the standby's: the 3 new rows are not in them" "$n1" "$(total)"
+    check "lag_s is not 0 though the standby replayed all it received: $lag s" \
+        "awk -v l='$lag' 'BEGIN { exit !(l + 0 >= 2) }'"
+    kill -CONT "$wr"
+    caught3() {
+        [ "$(api GET '/api/stats?dims=channel')" = 200 ] &&
+            [ "$(total)" = $((n1 + 3)) ] && [ "$(j '.lag_s')" = 0 ]
+    }
+    check "the receiver going again: the counts catch up ($((n1 + 3))) and lag_s is 0" \
+        "wait_until 10 caught3"
+else
+    bad "the standby's WAL receiver stopped (pid '$wr')"
+fi
 
 # --- failover: the primary killed, the standby promoted -------------------
 # a message of ours whose delivery report comes right after the failover
