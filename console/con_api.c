@@ -169,7 +169,7 @@ con_tx_or_503(struct con_call *call, const struct store_tx *tx, store_tx_cb *cb)
 }
 
 /* The standby's lag, once it has replayed what the primary had at the
- * session check (033); NULL when read from a primary. */
+ * session check (032); NULL when read from a primary. */
 static const char con_read_lag_sql[] =
     "SELECT remigate_read_lag(0.1, $1::pg_lsn)";
 

@@ -19,7 +19,7 @@
 #   - a standby whose WAL receiver has stopped (SIGSTOP: it still says it
 #     streams, and has replayed all it received) while rows are committed
 #     on the primary: "lag_s" is not 0 -- the console passes the primary's
-#     WAL position from the request's session check (033) -- and 0 again
+#     WAL position from the request's session check (032) -- and 0 again
 #     once the receiver goes on;
 #   - the dashboard page in a real browser (tests/browser/lag.mjs:
 #     playwright-core and Debian's chromium) says how far behind: "up to N
@@ -201,7 +201,7 @@ check "replay resumed: the counts catch up ($((n0 + 7))) and lag_s is 0 again" \
     "wait_until 10 caught"
 page 'numbers are up to date'
 
-# --- a standby whose WAL receiver is behind the primary (033) -------------
+# --- a standby whose WAL receiver is behind the primary (032) -------------
 # The function: a primary position the standby has not received is not
 # "0" (it waits its 0.1 s, then says the age of its last replay); one it
 # has replayed is.

@@ -1,4 +1,4 @@
--- 033_read_lag_primary: remigate_read_lag() (029) waited for replay to
+-- 032_read_lag_primary: remigate_read_lag() (029) waited for replay to
 -- reach what the standby had RECEIVED.  A standby whose receiver is itself
 -- behind the primary (a slow or broken link: the standby still says it
 -- streams, and has replayed all it got) then said 0 for numbers that were
