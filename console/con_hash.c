@@ -24,7 +24,10 @@
  * against nice 19's 15 and nice 0's 1024, and no preempting a normal
  * thread on wake-up -- the loop (and PostgreSQL, Redis) always run first;
  * on a machine that is never idle a login can wait long (its deadline).
- * Going down to SCHED_IDLE needs no privilege.
+ * Going down to SCHED_IDLE needs no privilege.  On Linux 6.12 and later
+ * they also ask for a long slice (console.hash_slice_us, 100 ms) and the
+ * loop for a short one (listen.slice_us): EEVDF then picks the loop first
+ * when it wakes and preempts a hash less often (gateway/gw_sched.c).
  *
  * A job that waited longer than console.hash_max_wait_ms is answered
  * CON_HASH_ELATE and not hashed: when logins come faster than the threads
@@ -93,6 +96,7 @@ struct con_hasher {
     struct hash_slot slots[HASH_THREADS];
     int pipe_rd, pipe_wr;
     int nice;
+    long slice_us;
     int max_wait_ms; /* 0: none; read under mu */
     struct event *ev;
     unsigned long long opslimit;
@@ -149,14 +153,10 @@ hash_thread(void *arg)
     char one = 1;
     int late;
 
-    /* best effort: without the right to lower it, it stays as it is */
-    if (h->nice == CON_HASH_SCHED_IDLE) {
-        struct sched_param sp = {.sched_priority = 0};
-        if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0) {
-        }
-    } else if (h->nice > 0 &&
-               setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), h->nice) !=
-                   0) {
+    /* best effort: where the kernel refuses, it stays as it is */
+    if (gw_sched_thread(h->nice == CON_HASH_SCHED_IDLE,
+                        h->nice == CON_HASH_SCHED_IDLE ? 0 : h->nice,
+                        h->slice_us) != 0) {
     }
     pthread_mutex_lock(&h->mu);
     for (;;) {
@@ -220,7 +220,7 @@ hash_on_pipe(evutil_socket_t fd, short what, void *arg)
 }
 
 struct con_hasher *
-con_hasher_new(struct event_base *base, int threads, int nice,
+con_hasher_new(struct event_base *base, int threads, int nice, long slice_us,
                unsigned long long opslimit, size_t memlimit, char *err,
                size_t errlen)
 {
@@ -229,6 +229,7 @@ con_hasher_new(struct event_base *base, int threads, int nice,
 
     if (threads < 1 || threads > HASH_THREADS ||
         (nice != CON_HASH_SCHED_IDLE && (nice < 0 || nice > 19)) ||
+        slice_us < 0 || slice_us > 100000 ||
         opslimit < crypto_pwhash_OPSLIMIT_MIN ||
         memlimit < crypto_pwhash_MEMLIMIT_MIN) {
         snprintf(err, errlen, "hasher: bad settings");
@@ -242,6 +243,7 @@ con_hasher_new(struct event_base *base, int threads, int nice,
     h->opslimit = opslimit;
     h->memlimit = memlimit;
     h->nice = nice;
+    h->slice_us = slice_us;
     h->pipe_rd = h->pipe_wr = -1;
     TAILQ_INIT(&h->todo);
     TAILQ_INIT(&h->done);

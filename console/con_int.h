@@ -327,11 +327,13 @@ struct con_hasher;
 typedef void con_hash_cb(int status, const char *hash, void *arg);
 
 /* threads hash at nice (0..19: the loop's priority plus nice), or as
- * SCHED_IDLE with CON_HASH_SCHED_IDLE. */
+ * SCHED_IDLE with CON_HASH_SCHED_IDLE, with a slice of slice_us
+ * (gw_sched_thread(); 0: the kernel's). */
 #define CON_HASH_SCHED_IDLE (-1)
 struct con_hasher *con_hasher_new(struct event_base *base, int threads,
-                                  int nice, unsigned long long opslimit,
-                                  size_t memlimit, char *err, size_t errlen);
+                                  int nice, long slice_us,
+                                  unsigned long long opslimit, size_t memlimit,
+                                  char *err, size_t errlen);
 /* A job that waited in the queue longer than ms (0: no limit, the
  * default) is answered CON_HASH_ELATE without being hashed: under more
  * logins than the threads can hash, the CPU goes to those that can still

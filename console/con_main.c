@@ -284,7 +284,7 @@ console_start(struct gw_server *srv)
         gw_server_base(srv), (int)cfg->con_hash_threads,
         strcmp(cfg->con_hash_policy, "idle") == 0 ? CON_HASH_SCHED_IDLE
                                                   : (int)cfg->con_hash_nice,
-        (unsigned long long)cfg->con_pwhash_passes,
+        cfg->con_hash_slice_us, (unsigned long long)cfg->con_pwhash_passes,
         (size_t)cfg->con_pwhash_kib * 1024, err, sizeof(err));
     if (con->hasher == NULL) {
         GW_LOG_ERROR(0, "console: %s", err);

@@ -182,6 +182,7 @@ struct gw_config {
     char con_admin_totp[16];                     /* required|optional */
     char con_totp_issuer[64];
     long con_hash_threads, con_hash_nice, con_pwhash_kib, con_pwhash_passes;
+    long con_hash_slice_us, loop_slice_us;
     char con_hash_policy[8]; /* nice|idle */
     long con_hash_max_wait_ms;
     char con_common_passwords[GW_STR_MAX];
@@ -252,6 +253,11 @@ int gw_secret_file_check(const char *what, const char *path, char *err,
  * PR_SET_DUMPABLE 0 (which also keeps other users' debuggers and
  * /proc/PID/mem out).  0, or -1 with errno. */
 int gw_harden_process(void);
+
+/* The calling thread's scheduling: SCHED_IDLE when idle, else SCHED_OTHER;
+ * nice -20..19; and its slice in microseconds (Linux >= 6.12; 0 is the
+ * kernel's default, older kernels ignore it).  0, or -1 with errno. */
+int gw_sched_thread(int idle, int nice, long slice_us);
 
 /* The flow settings of c; fs borrows c's strings. */
 void gw_config_flow_settings(const struct gw_config *c,

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -673,6 +674,14 @@ gw_worker_run_with(const struct gw_config *cfg, int fd, int worker,
     if (start != NULL && start(srv, arg) != 0) {
         GW_LOG_ERROR(0, "worker did not start");
         goto done;
+    }
+    /* the loop's own slice, at the nice it was started with, once the
+     * threads it starts (which would inherit it) have set theirs */
+    if (cfg->loop_slice_us > 0) {
+        errno = 0;
+        int nice = getpriority(PRIO_PROCESS, 0);
+        if (errno != 0 || gw_sched_thread(0, nice, cfg->loop_slice_us) != 0)
+            GW_LOG_WARN(errno, "cannot set the event loop's slice");
     }
     GW_LOG_INFO(0, "worker ready worker=%d", worker);
     if (event_base_dispatch(srv->base) < 0) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -209,6 +210,49 @@ on_hash(int status, const char *hash, void *arg)
     if (hash) snprintf(r->hash, sizeof(r->hash), "%s", hash);
 }
 
+/* The se.slice (ns) of /proc/self/task/tid/sched, or -1 where the
+ * kernel has no slice a thread can ask for (before Linux 6.12). */
+static long long
+slice_ns_of(const char *tid)
+{
+    struct utsname u;
+    int major = 0, minor = 0;
+    char path[300], line[256];
+    long long v = -1;
+    FILE *f;
+
+    if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2 ||
+        major * 100 + minor < 612)
+        return -1;
+    if (strcmp(tid, "self") == 0)
+        snprintf(path, sizeof(path), "/proc/thread-self/sched");
+    else
+        snprintf(path, sizeof(path), "/proc/self/task/%s/sched", tid);
+    if ((f = fopen(path, "r")) == NULL) return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, "se.slice ", 9) == 0) {
+            const char *c = strchr(line, ':');
+            if (c != NULL) v = atoll(c + 1);
+        }
+    fclose(f);
+    return v;
+}
+
+/* Threads of this process whose slice is ns. */
+static int
+threads_with_slice(long long ns)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.' && slice_ns_of(e->d_name) == ns) n++;
+    closedir(d);
+    return n;
+}
+
 static void
 test_hasher(void **state)
 {
@@ -219,7 +263,7 @@ test_hasher(void **state)
 
     (void)state;
     assert_non_null(base);
-    h = con_hasher_new(base, 2, 10, 2, 19456 * 1024, err, sizeof(err));
+    h = con_hasher_new(base, 2, 10, 5000, 2, 19456 * 1024, err, sizeof(err));
     assert_non_null(h);
     assert_int_equal(con_hash_make(h, "Padma-River-Dawn-7", on_hash, &made), 0);
     assert_int_equal(made.calls, 0); /* never inside the call */
@@ -235,6 +279,12 @@ test_hasher(void **state)
         event_base_loop(base, EVLOOP_ONCE);
     assert_int_equal(good.status, CON_HASH_OK);
     assert_int_equal(bad.status, CON_HASH_MISMATCH);
+    /* each thread asked for a 5 ms slice, where the kernel takes one */
+    if (slice_ns_of("self") >= 0) {
+        for (int i = 0; i < 200 && threads_with_slice(5000000) < 2; i++)
+            usleep(10000);
+        assert_int_equal(threads_with_slice(5000000), 2);
+    }
     assert_int_equal(
         crypto_pwhash_str_verify(made.hash, "Padma-River-Dawn-7", 18), 0);
     /* a string libsodium made (stored by earlier versions) verifies on the
@@ -313,6 +363,24 @@ threads_with_policy(int policy)
     return n;
 }
 
+/* gw_sched_thread(): the calling thread's slice is the one asked for
+ * (where the kernel has one to ask for), 0 gives the kernel's back, and
+ * a nice out of range is refused. */
+static void
+test_sched_thread(void **state)
+{
+    long long dflt = slice_ns_of("self");
+
+    (void)state;
+    assert_int_equal(gw_sched_thread(0, 20, 100), -1);
+    assert_int_equal(gw_sched_thread(0, -21, 100), -1);
+    assert_int_equal(gw_sched_thread(0, 0, -1), -1);
+    assert_int_equal(gw_sched_thread(0, 0, 250), 0);
+    if (dflt >= 0) assert_int_equal(slice_ns_of("self"), 250000);
+    assert_int_equal(gw_sched_thread(0, 0, 0), 0);
+    if (dflt >= 0) assert_int_equal(slice_ns_of("self"), dflt);
+}
+
 /* console.hash_policy = idle: the hashing threads are SCHED_IDLE (5),
  * and they still hash. */
 static void
@@ -325,9 +393,12 @@ test_hasher_sched_idle(void **state)
 
     (void)state;
     assert_non_null(base);
-    assert_null(con_hasher_new(base, 1, -2, 2, 19456 * 1024, err, sizeof(err)));
+    assert_null(
+        con_hasher_new(base, 1, -2, 0, 2, 19456 * 1024, err, sizeof(err)));
+    assert_null(
+        con_hasher_new(base, 1, 10, -1, 2, 19456 * 1024, err, sizeof(err)));
     assert_int_equal(threads_with_policy(5), 0);
-    h = con_hasher_new(base, 2, CON_HASH_SCHED_IDLE, 2, 19456 * 1024, err,
+    h = con_hasher_new(base, 2, CON_HASH_SCHED_IDLE, 5000, 2, 19456 * 1024, err,
                        sizeof(err));
     assert_non_null(h);
     assert_int_equal(con_hash_make(h, "Padma-River-Dawn-7", on_hash, &made), 0);
@@ -358,7 +429,7 @@ test_hasher_max_wait(void **state)
 
     (void)state;
     assert_non_null(base);
-    h = con_hasher_new(base, 1, 0, 2, 19456 * 1024, err, sizeof(err));
+    h = con_hasher_new(base, 1, 0, 0, 2, 19456 * 1024, err, sizeof(err));
     assert_non_null(h);
     assert_int_equal(con_hash_make(h, "Padma-River-Dawn-7", on_hash, &made), 0);
     while (made.calls == 0)
@@ -399,6 +470,7 @@ main(void)
         cmocka_unit_test(test_cookie),
         cmocka_unit_test(test_roles),
         cmocka_unit_test(test_hasher),
+        cmocka_unit_test(test_sched_thread),
         cmocka_unit_test(test_hasher_sched_idle),
         cmocka_unit_test(test_hasher_max_wait),
     };
