@@ -92,6 +92,27 @@ start || {
 }
 ok "daemon started on port $port"
 
+# The scheduler slices (listen.slice_us 100, console.hash_slice_us 100000):
+# the loop thread (with one worker, the daemon's first thread) and the two
+# hashing threads, where the kernel has slices to ask for (Linux >= 6.12).
+slice_of() { awk -F: '/^se\.slice /{gsub(/ /, "", $2); print $2}' "/proc/$pid/task/$1/sched" 2>/dev/null; }
+kv=$(uname -r | awk -F. '{print $1 * 100 + $2}')
+if [ "$kv" -ge 612 ] && [ -n "$(slice_of "$pid")" ]; then
+    # the worker sets them as it starts, which may be after the port file
+    for _ in $(seq 100); do
+        hs=0
+        for t in /proc/$pid/task/*; do
+            [ "$(slice_of "${t##*/}")" = 100000000 ] && hs=$((hs + 1))
+        done
+        [ "$hs" = 2 ] && [ "$(slice_of "$pid")" = 100000 ] && break
+        sleep 0.02
+    done
+    check "scheduler: the event loop asks for a 0.1 ms slice ($(slice_of "$pid") ns)" "[ '$(slice_of "$pid")' = 100000 ]"
+    check "scheduler: the two hashing threads ask for 100 ms ($hs)" "[ $hs = 2 ]"
+else
+    echo "skip - scheduler: no slices to ask for on this kernel ($(uname -r))"
+fi
+
 # api METHOD PATH [JSON] [JAR] [CSRF]: prints the status; body in $tmp/body,
 # headers in $tmp/hdr
 api() {
