@@ -37,13 +37,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,12 +48,6 @@
 #include <sodium.h>
 
 #include "console/con_int.h"
-
-/* Linux's policy (sched.h shows it with _GNU_SOURCE only; the value is
- * the kernel's ABI) */
-#ifndef SCHED_IDLE
-#define SCHED_IDLE 5
-#endif
 
 #define HASH_MAGIC     0x48415348u
 #define HASH_THREADS   16
