@@ -9,9 +9,10 @@
  * before one that runs long (a password hash), even at equal nice; a long
  * slice means the long runner is preempted less often and, once
  * preempted, comes back later.  Since Linux 6.12 a thread asks for its
- * slice with sched_setattr(): sched_runtime of a fair (SCHED_OTHER or
- * SCHED_IDLE) thread, which the kernel clamps to 0.1..100 ms.  Older
- * kernels ignore it, and the nice and the policy still apply.  No
+ * slice with sched_setattr(): sched_runtime of a SCHED_OTHER thread,
+ * which the kernel clamps to 0.1..100 ms (a SCHED_IDLE thread's is
+ * accepted and not applied).  Older kernels ignore it, and the nice and
+ * the policy still apply.  No
  * privilege is needed to lower one's own priority or change one's slice.
  *
  * bench/login-load measures the effect: USSD steps beside 20 logins a

@@ -398,6 +398,8 @@ test_hasher_sched_idle(void **state)
     assert_null(
         con_hasher_new(base, 1, 10, -1, 2, 19456 * 1024, err, sizeof(err)));
     assert_int_equal(threads_with_policy(5), 0);
+    /* a slice asked for with SCHED_IDLE is accepted (the kernel gives
+     * SCHED_IDLE threads none of their own) */
     h = con_hasher_new(base, 2, CON_HASH_SCHED_IDLE, 5000, 2, 19456 * 1024, err,
                        sizeof(err));
     assert_non_null(h);
