@@ -96,7 +96,7 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libremigate.a
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 bench-bins: $(BUILD)/bench/store_rate $(BUILD)/bench/gen_returnees \
-	$(BUILD)/bench/seal_rate $(BUILD)/bench/pwhash_rate
+	$(BUILD)/bench/seal_rate $(BUILD)/bench/pwhash_rate $(BUILD)/bench/kannel_box_rate
 
 test-bins: $(BUILD)/remigate $(UNIT_BIN) $(INTG_BIN)
 	@:
