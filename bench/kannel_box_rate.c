@@ -54,6 +54,7 @@ struct run {
     long sent, acks, nacks, reports[32], other;
     long k;
     long long t0, next;
+    double owed; /* messages due and not yet sent */
     int measuring;
     long sent0;
     unsigned long long cpu0, vol0;
@@ -277,7 +278,10 @@ tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     while (r->next <= now) {
-        for (int i = 0; i < r->rate * TICK_MS / 1000; i++)
+        /* a rate that is not a multiple of 1000 / TICK_MS carries the
+         * fraction over to the next tick */
+        r->owed += (double)r->rate * TICK_MS / 1000.0;
+        for (; r->owed >= 1.0; r->owed -= 1.0)
             send_sms(r, m);
         r->next += TICK_MS;
     }
