@@ -227,6 +227,28 @@ gw_health_register(struct gw_server *srv, const char *name,
     return 0;
 }
 
+struct gw_probe_wait *
+gw_probe_wait_new(gw_health_done_cb *done, void *done_arg)
+{
+    struct gw_probe_wait *w = malloc(sizeof(*w));
+    if (w == NULL) {
+        done(-1, done_arg);
+        return NULL;
+    }
+    w->done = done;
+    w->arg = done_arg;
+    return w;
+}
+
+void
+gw_probe_wait_end(struct gw_probe_wait *w, int ok)
+{
+    gw_health_done_cb *done = w->done;
+    void *arg = w->arg;
+    free(w);
+    done(ok ? 0 : -1, arg);
+}
+
 /* Answer with what is known (pending probes are "timeout"). */
 static void
 gw_health_reply(struct gw_health *h)

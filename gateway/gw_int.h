@@ -94,6 +94,17 @@ struct gw_probe {
     void *arg;
 };
 
+/* A probe's answer to give once its check comes back: gw_probe_wait_new()
+ * (NULL, after done(-1, done_arg), when out of memory), then
+ * gw_probe_wait_end() once, which answers (up when ok) and frees it. */
+struct gw_probe_wait {
+    gw_health_done_cb *done;
+    void *arg;
+};
+struct gw_probe_wait *gw_probe_wait_new(gw_health_done_cb *done,
+                                        void *done_arg);
+void gw_probe_wait_end(struct gw_probe_wait *w, int ok);
+
 struct gw_reload_hook {
     gw_reload_cb *cb;
     void *arg;

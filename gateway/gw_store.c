@@ -610,33 +610,18 @@ gw_drain_tick(evutil_socket_t fd, short what, void *arg)
 static void
 gw_records_ping_cb(int status, const struct store_result *res, void *arg)
 {
-    struct {
-        gw_health_done_cb *done;
-        void *arg;
-    } *p = arg;
     (void)res;
-    p->done(status == STORE_OK ? 0 : -1, p->arg);
-    free(p);
+    gw_probe_wait_end(arg, status == STORE_OK);
 }
 
 static void
 gw_records_probe(void *probe_arg, gw_health_done_cb *done, void *done_arg)
 {
     struct gw_records *rec = probe_arg;
-    struct {
-        gw_health_done_cb *done;
-        void *arg;
-    } *p = malloc(sizeof(*p));
-    if (p == NULL) {
-        done(-1, done_arg);
-        return;
-    }
-    p->done = done;
-    p->arg = done_arg;
-    if (store_ping(rec->store, 0, gw_records_ping_cb, p) != STORE_OK) {
-        free(p);
-        done(-1, done_arg);
-    }
+    struct gw_probe_wait *w = gw_probe_wait_new(done, done_arg);
+    if (w != NULL &&
+        store_ping(rec->store, 0, gw_records_ping_cb, w) != STORE_OK)
+        gw_probe_wait_end(w, 0);
 }
 
 static void

@@ -251,32 +251,16 @@ gw_ussd_of(struct gw_server *srv)
 static void
 gw_ussd_ping_cb(int status, void *arg)
 {
-    struct {
-        gw_health_done_cb *done;
-        void *arg;
-    } *p = arg;
-    p->done(status == SESS_OK ? 0 : -1, p->arg);
-    free(p);
+    gw_probe_wait_end(arg, status == SESS_OK);
 }
 
 static void
 gw_ussd_probe(void *probe_arg, gw_health_done_cb *done, void *done_arg)
 {
     struct gw_ussd *u = probe_arg;
-    struct {
-        gw_health_done_cb *done;
-        void *arg;
-    } *p = malloc(sizeof(*p));
-    if (p == NULL) {
-        done(-1, done_arg);
-        return;
-    }
-    p->done = done;
-    p->arg = done_arg;
-    if (sess_ping(u->srv->sess, gw_ussd_ping_cb, p) != SESS_OK) {
-        free(p);
-        done(-1, done_arg);
-    }
+    struct gw_probe_wait *w = gw_probe_wait_new(done, done_arg);
+    if (w != NULL && sess_ping(u->srv->sess, gw_ussd_ping_cb, w) != SESS_OK)
+        gw_probe_wait_end(w, 0);
 }
 
 static int
