@@ -77,9 +77,28 @@ gw_dlr_type_ok(long t)
 /* A report on its way to the database. */
 struct gw_dlr {
     struct gw_req *r;
+    int type;
     char id[40];
     char answer[GW_DLR_ANSWER_MAX + 1];
 };
+
+/* The metric's name of a report type (gw_dlr_type_ok()). */
+static const char *
+gw_dlr_type_name(int type)
+{
+    switch (type & 0x1f) {
+    case 1:
+        return "delivered";
+    case 4:
+        return "buffered";
+    case 8:
+        return "submitted";
+    case 16:
+        return "rejected";
+    default:
+        return "undelivered";
+    }
+}
 
 static void
 gw_dlr_stored(int status, const struct store_sms_result *res, void *arg)
@@ -89,6 +108,7 @@ gw_dlr_stored(int status, const struct store_sms_result *res, void *arg)
 
     switch (status) {
     case STORE_OK:
+        gw_metric_inc(GW_M_DLR, gw_dlr_type_name(d->type), NULL);
         /* debug: sms_out has it, and a notice brings two a message */
         GW_RLOG(GW_LEVEL_DEBUG, r, 0, "dlr id=%s state=%d changed=%d", d->id,
                 res->dlr_state, res->changed);
@@ -172,6 +192,7 @@ gw_kannel_dlr_handle(struct gw_req *r)
         return;
     }
     d->r = r;
+    d->type = (int)type;
     memcpy(d->id, id->val, id->vlen + 1);
     if (ans != NULL)
         gw_dlr_utf8(ans->val, ans->vlen, d->answer, sizeof(d->answer));
@@ -198,6 +219,7 @@ gw_dlr_start(struct gw_server *srv)
 struct gw_optout {
     gw_sent_cb *cb;
     void *arg;
+    int out;
 };
 
 static void
@@ -207,6 +229,8 @@ gw_optout_done(int status, const struct store_sms_result *res, void *arg)
     (void)res;
     if (status != STORE_OK)
         GW_LOG_WARN(0, "sms opt-out not recorded: %s", store_strerror(status));
+    else
+        gw_metric_inc(GW_M_OPTOUTS, o->out ? "stop" : "start", NULL);
     o->cb(status == STORE_OK ? 0 : -1, o->arg);
     free(o);
 }
@@ -221,6 +245,7 @@ gw_sms_optout(struct gw_server *srv, const char *msisdn, int out,
     if (o == NULL) return -1;
     o->cb = cb;
     o->arg = arg;
+    o->out = out;
     if (store_sms_optout(db, msisdn, out, gw_optout_done, o) != STORE_OK) {
         free(o);
         return -1;

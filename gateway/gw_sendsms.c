@@ -234,16 +234,25 @@ gw_mt_classify(const struct gw_mt *m)
     return GW_SMS_MAYBE;
 }
 
-/* Tell the caller, once. */
+static const char *const gw_sms_outcome_names[] = {
+    [GW_SMS_ACCEPTED] = "accepted",
+    [GW_SMS_NOT_SENT] = "not_sent",
+    [GW_SMS_REFUSED] = "refused",
+    [GW_SMS_MAYBE] = "maybe",
+};
+
+/* Tell the caller (once: every message comes here once) and count it. */
 static void
 gw_mt_verdict(struct gw_mt *m, int status)
 {
     gw_sent_cb *cb = m->cb;
     gw_sms_outcome_cb *ocb = m->ocb;
+    enum gw_sms_outcome o = gw_mt_classify(m);
     m->cb = NULL;
     m->ocb = NULL;
+    gw_metric_inc(GW_M_SMS_OUT, m->kind, gw_sms_outcome_names[o]);
     if (cb != NULL) cb(status, m->arg);
-    if (ocb != NULL) ocb(gw_mt_classify(m), m->code, m->answer, m->arg);
+    if (ocb != NULL) ocb(o, m->code, m->answer, m->arg);
 }
 
 static void

@@ -5,9 +5,9 @@
  *
  * What the stand-in logged and the sms_out rows: the request as Kannel
  * gets it (POST, headers, the text's bytes and coding), a 503 tried
- * again, a 403 final; then SIGTERM (the worker must exit 0: under SAN=1
- * a leak fails it), and a worker without a database.  The delivery
- * reports back are test_dlr.c's.
+ * again, a 403 final, the counts in /metrics; then SIGTERM (the worker must
+ * exit 0: under SAN=1 a leak fails it), and a worker without a database.  The
+ * delivery reports back are test_dlr.c's.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -135,6 +135,29 @@ t_refused(void **state)
     assert_int_equal(itest_sms_log_count("SENT to=", NULL), 4);
 }
 
+/* GET /metrics: each message counted once, by kind and Kannel's final
+ * answer (the 503 tried again counts as the 202 it came to); the sends
+ * refused before Kannel not at all. */
+static void
+t_metrics(void **state)
+{
+    static char m[65536];
+    static const char *const want[] = {
+        "\nremigate_sms_out_total{kind=\"confirmation\",outcome=\"accepted\"} "
+        "1\n",
+        "\nremigate_sms_out_total{kind=\"reply\",outcome=\"accepted\"} 1\n",
+        "\nremigate_sms_out_total{kind=\"notice\",outcome=\"accepted\"} 1\n",
+        "\nremigate_sms_out_total{kind=\"reply\",outcome=\"refused\"} 1\n",
+    };
+    (void)state;
+    assert_int_equal(itest_sms_fetch("/metrics", m, sizeof(m)), 200);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (strstr(m, want[i]) == NULL) fail_msg("no %s", want[i] + 1);
+    assert_null(strstr(m, "outcome=\"not_sent\""));
+    assert_null(strstr(m, "outcome=\"maybe\""));
+    assert_non_null(strstr(m, "# TYPE remigate_sms_out_total counter\n"));
+}
+
 /* SIGTERM: the worker stops cleanly (exit 0; under SAN=1, no leak). */
 static void
 t_shutdown(void **state)
@@ -165,10 +188,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_bangla),      cmocka_unit_test(t_english),
-        cmocka_unit_test(t_headers),     cmocka_unit_test(t_retry),
-        cmocka_unit_test(t_refused),     cmocka_unit_test(t_shutdown),
-        cmocka_unit_test(t_no_database),
+        cmocka_unit_test(t_bangla),   cmocka_unit_test(t_english),
+        cmocka_unit_test(t_headers),  cmocka_unit_test(t_retry),
+        cmocka_unit_test(t_refused),  cmocka_unit_test(t_metrics),
+        cmocka_unit_test(t_shutdown), cmocka_unit_test(t_no_database),
     };
     return cmocka_run_group_tests(tests, itest_sms_setup, itest_sms_teardown);
 }

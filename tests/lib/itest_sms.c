@@ -332,47 +332,69 @@ itest_sms_get(const char *path)
     return status;
 }
 
+/* A GET of path on a new connection to the worker: its descriptor, or
+ * -1. */
+static int
+get_open(const char *path)
+{
+    struct sockaddr_in sa;
+    struct timeval tv = {5, 0};
+    char req[2048];
+    int len, fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)itest_sms.port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = snprintf(req, sizeof(req),
+                   "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close"
+                   "\r\n\r\n",
+                   path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        write(fd, req, (size_t)len) != len) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The answer on fd (read until the worker closes it, at most cap - 1
+ * bytes, into buf) and its status; closes fd. */
+static int
+get_answer(int fd, char *buf, size_t cap)
+{
+    size_t got = 0;
+    int status;
+    while (got < cap - 1) {
+        ssize_t r = read(fd, buf + got, cap - 1 - got);
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    buf[got] = '\0';
+    if (sscanf(buf, "HTTP/1.1 %d", &status) != 1) status = -1;
+    close(fd);
+    return status;
+}
+
 void
 itest_sms_get_all(const char *const *paths, int n, int *status)
 {
     int fd[64];
+    char buf[1024];
     assert_true(n <= 64);
-    for (int i = 0; i < n; i++) {
-        struct sockaddr_in sa;
-        struct timeval tv = {5, 0};
-        char req[2048];
-        int len;
-        status[i] = -1;
-        fd[i] = socket(AF_INET, SOCK_STREAM, 0);
-        if (fd[i] < 0) continue;
-        setsockopt(fd[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        memset(&sa, 0, sizeof(sa));
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons((uint16_t)itest_sms.port);
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        len = snprintf(req, sizeof(req),
-                       "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close"
-                       "\r\n\r\n",
-                       paths[i]);
-        if (connect(fd[i], (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-            write(fd[i], req, (size_t)len) != len) {
-            close(fd[i]);
-            fd[i] = -1;
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        char buf[1024];
-        size_t got = 0;
-        if (fd[i] < 0) continue;
-        while (got < sizeof(buf) - 1) {
-            ssize_t r = read(fd[i], buf + got, sizeof(buf) - 1 - got);
-            if (r <= 0) break;
-            got += (size_t)r;
-        }
-        buf[got] = '\0';
-        if (sscanf(buf, "HTTP/1.1 %d", &status[i]) != 1) status[i] = -1;
-        close(fd[i]);
-    }
+    for (int i = 0; i < n; i++)
+        fd[i] = get_open(paths[i]);
+    for (int i = 0; i < n; i++)
+        status[i] = fd[i] < 0 ? -1 : get_answer(fd[i], buf, sizeof(buf));
+}
+
+int
+itest_sms_fetch(const char *path, char *answer, size_t cap)
+{
+    int fd = get_open(path);
+    answer[0] = '\0';
+    return fd < 0 ? -1 : get_answer(fd, answer, cap);
 }
 
 void

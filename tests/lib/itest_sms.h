@@ -95,6 +95,9 @@ int itest_sms_get(const char *path);
  * own (every request written before any answer is read): the statuses in
  * status[] (-1: none). */
 void itest_sms_get_all(const char *const *paths, int n, int *status);
+/* GET path: the status, and the whole answer (head and body, cut to cap -
+ * 1 bytes) in answer. */
+int itest_sms_fetch(const char *path, char *answer, size_t cap);
 
 /* The dlr-url the worker gave for number, filled as Kannel would for a
  * report (type, answer and ts as they go in the URL), as a path on the
