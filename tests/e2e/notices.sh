@@ -381,14 +381,16 @@ check "notice 1 report: failures by reason" \
     [ "$(jq -c '.reasons | {e: .["expired:EXPIRED"], n: .["expired:no_report"], u: .["undelivered:UNDELIV"], r: .["undelivered:REJECTD"]}' "$tmp/body")" = '{"e":4,"n":4,"u":4,"r":4}' ]
 done1() { [ "$(sql "SELECT state FROM notices WHERE id = $N1")" = completed ]; }
 check "notice 1 completed" poll 15 done1
-# The daemon's counters (GET /metrics) against what the database and the
-# simulator saw: daemon a has sent notice 1 and the STOP's confirmation.
-metric() { curl -s --max-time 5 "http://127.0.0.1:$RG_PORT/metrics" | sed -n "s/^$1 //p"; }
-sent1=$(sql "SELECT count(*) FROM notice_outbox WHERE notice_id = $N1 AND state <> 'skipped'")
-m_acc=$(metric 'remigate_sms_out_total{kind="notice",outcome="accepted"}')
+# The daemon's counters (GET /metrics, read once) against what the
+# database and the simulator saw: daemon a has sent notice 1 and the STOP's
+# confirmation.
+curl -s --max-time 5 -o "$tmp/metrics" "http://127.0.0.1:$RG_PORT/metrics"
+metric() { sed -n "s/^$1 //p" "$tmp/metrics"; }
 # metrics_sum ERE: the sum of the series that match (products of two labels
 # are shown only where something was counted)
-metrics_sum() { curl -s --max-time 5 "http://127.0.0.1:$RG_PORT/metrics" | awk -v re="$1" '$0 ~ re { n += $2 } END { print n + 0 }'; }
+metrics_sum() { awk -v re="$1" '$0 ~ re { n += $2 } END { print n + 0 }' "$tmp/metrics"; }
+sent1=$(sql "SELECT count(*) FROM notice_outbox WHERE notice_id = $N1 AND state <> 'skipped'")
+m_acc=$(metric 'remigate_sms_out_total{kind="notice",outcome="accepted"}')
 m_else=$(metrics_sum '^remigate_sms_out_total[{]kind="notice",outcome="(not_sent|refused|maybe)"')
 check "metrics: notice SMS accepted by Kannel = notice 1's rows sent ($m_acc, $sent1), none otherwise ($m_else)" \
     eval '[ "$m_acc" = "$sent1" ] && [ "$m_else" = 0 ]'
@@ -406,9 +408,10 @@ check "metrics: 'undelivered' = its EXPIRED, UNDELIV and REJECTD ($m_un, $s_un)"
 # one report of each kind a message, however many parts (bearerbox splits)
 check "metrics: 'submitted' = the SMS Kannel accepted, the notice's and the STOP's reply ($m_sub, $m_all)" \
     eval '[ "$m_sub" = "$m_all" ] && [ "$m_all" = $((sent1 + 1)) ]'
-check "metrics: one opt-out (the STOP), no opt-in" \
-    eval '[ "$(metric '"'"'remigate_notice_optouts_total{action="stop"}'"'"')" = 1 ] &&
-        [ "$(metric '"'"'remigate_notice_optouts_total{action="start"}'"'"')" = 0 ]'
+m_stop=$(metric 'remigate_notice_optouts_total{action="stop"}')
+m_start=$(metric 'remigate_notice_optouts_total{action="start"}')
+check "metrics: one opt-out (the STOP), no opt-in ($m_stop, $m_start)" \
+    eval '[ "$m_stop" = 1 ] && [ "$m_start" = 0 ]'
 curl -s --max-time 5 -H 'Content-Type: application/json' -d '{}' "$ctl/receipts" >/dev/null
 
 # ---- 2. kill -9 of the daemon while it sends -------------------------------------------
